@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Cradle needs on a fresh Debian 12 machine: Debian packages first, then npm packages
+# (which bring the pinned Node.js 26 runtime). Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages, by the part of Cradle that needs them.
+DEBS=(
+  attr acl        # setfattr, setfacl: test fixtures (Cradle itself reads xattrs through libc)
+  libcap2-bin     # setcap: test fixtures
+  zstd            # peer in benchmarks (tar -I zstd)
+  tar curl        # peers in benchmarks
+  nginx-light     # peer in the 32-client benchmark
+  mmdebstrap      # builds the Debian root file systems used in round-trip tests and benches
+  e2fsprogs       # mkfs.ext4 for loop-device tests
+  fdisk util-linux
+  ca-certificates
+)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages, exactly as locked. The `node` package pins the runtime (node_modules/.bin/node).
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi

@@ -1,0 +1,23 @@
+// The `cradle` command: argument parsing only; the work happens in the modules it calls.
+import { Command, CommanderError } from 'commander';
+import { registerImageCommands } from './image.ts';
+import { registerImageServerCommand } from './imageserver.ts';
+import { registerInstallerCommands } from './installer.ts';
+
+const program = new Command('cradle')
+  .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerImageCommands(program);
+registerImageServerCommand(program);
+registerInstallerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  console.error(`cradle: ${(err as Error).message}`);
+  if (process.env.CRADLE_DEBUG) console.error(err);
+  process.exit(1);
+}

@@ -1,0 +1,69 @@
+// `cradle image add NAME SOURCE`: reads a source (directory, tar / tar.gz / tar.zst, OCI image
+// layout, `docker save` archive) into the store and records it under NAME. The record is written
+// last, so an add killed at any point leaves no image, only objects that gc may collect.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ingest, type IngestStats } from './ingest.ts';
+import { encodeManifest, manifestDigest, validateTree } from './manifest.ts';
+import { checkFullImageName } from './names.ts';
+import { packDirectory, type PackWarnings } from './pack-dir.ts';
+import { newRecord, StoreError, type ImageRecord, type ImageStore } from './store.ts';
+import type { TreeBuilder } from './tree.ts';
+
+export type SourceKind = 'directory' | 'oci-layout' | 'docker-archive' | 'tar';
+
+export async function detectSourceKind(source: string): Promise<SourceKind> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(source);
+  } catch {
+    throw new StoreError(`image source '${source}' does not exist: give a directory, a tar/tar.gz/tar.zst archive, an OCI image layout or a 'docker save' archive`);
+  }
+  if (st.isDirectory()) {
+    const isOci = fs.existsSync(path.join(source, 'oci-layout')) && fs.existsSync(path.join(source, 'index.json'));
+    return isOci ? 'oci-layout' : 'directory';
+  }
+  if (!st.isFile()) throw new StoreError(`image source '${source}' is neither a directory nor a file`);
+  // Archive readers are loaded only when a source needs them.
+  return (await (await import('./pack-oci.ts')).isDockerArchive(source)) ? 'docker-archive' : 'tar';
+}
+
+export interface AddResult {
+  record: ImageRecord;
+  kind: SourceKind;
+  ingest: IngestStats;
+}
+
+export async function addImage(store: ImageStore, name: string, source: string, log: PackWarnings): Promise<AddResult> {
+  checkFullImageName(name);
+  if (store.getRecord(name)) {
+    throw new StoreError(`image '${name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`);
+  }
+  store.init();
+  const kind = await detectSourceKind(source);
+  const ingest = new Ingest(store);
+  let tree: TreeBuilder;
+  switch (kind) {
+    case 'directory':
+      tree = await packDirectory(source, ingest, log);
+      break;
+    case 'oci-layout':
+      tree = await (await import('./pack-oci.ts')).packOciLayout(source, ingest, log);
+      break;
+    case 'docker-archive':
+      tree = await (await import('./pack-oci.ts')).packDockerArchive(source, ingest, log);
+      break;
+    case 'tar':
+      tree = await (await import('./pack-tar.ts')).packTarFile(source, ingest, log);
+      break;
+  }
+  const stats = await ingest.finish();
+  const manifest = tree.toManifest();
+  validateTree(manifest, `image built from '${source}'`);
+  const encoded = encodeManifest(manifest);
+  const digest = manifestDigest(encoded);
+  await store.putObject(encoded, digest);
+  const record = newRecord(name, digest, manifest, `${kind}:${fs.realpathSync(source)}`);
+  store.commitImage(record);
+  return { record, kind, ingest: stats };
+}

@@ -1,0 +1,218 @@
+// Client of the image server API (docs/imageserver-api.md). Everything it returns is verified:
+// manifests against the digest that named them, objects against theirs, before a caller sees a
+// byte. Batch downloads survive a dropped or truncated connection: objects already received are
+// kept and only the rest is asked for again, with backoff. A corrupt object is not retried: the
+// server's copy is bad, and the error names it.
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { digestOf, type Digest } from './digest.ts';
+import { parseManifest, type Manifest } from './manifest.ts';
+import { ObjectStreamParser, OBJECT_STREAM_TYPE } from './object-stream.ts';
+import { IMAGESERVER_PORT } from './server.ts';
+import type { ImageRecord } from './store.ts';
+import type { ObjectFetcher, WantedObject } from './unpack.ts';
+import { BatchDecoder, CorruptObjectError } from './batch-decoder.ts';
+
+export { CorruptObjectError };
+
+const zstdDecompress = promisify(zlib.zstdDecompress);
+const BATCH_SIZE = 4096;
+
+export interface ClientTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface ClientOptions {
+  tls?: ClientTls;
+  retries?: number;
+  /** First retry delay; doubles each time. */
+  backoffMs?: number;
+  log?: (line: string) => void;
+}
+
+export class ImageServerError extends Error {
+  override name = 'ImageServerError';
+  /** The HTTP status when the server answered; 4xx answers are not worth retrying. */
+  status?: number;
+}
+
+/** Accepts `host`, `host:port` (as the seed's `imageserver` file holds) or a full URL. */
+export function imageServerUrl(address: string): URL {
+  const text = address.trim();
+  if (/^https?:\/\//.test(text)) return new URL(text);
+  const url = new URL(`http://${text}`);
+  if (!url.port) url.port = String(IMAGESERVER_PORT);
+  return url;
+}
+
+export interface FetchStats {
+  objects: number;
+  wireBytes: number;
+  retries: number;
+}
+
+export class ImageServerClient {
+  readonly base: URL;
+  readonly stats: FetchStats = { objects: 0, wireBytes: 0, retries: 0 };
+  private readonly agent: http.Agent;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly log: (line: string) => void;
+
+  constructor(address: string, opts: ClientOptions = {}) {
+    this.base = imageServerUrl(address);
+    this.retries = opts.retries ?? 5;
+    this.backoffMs = opts.backoffMs ?? 200;
+    this.log = opts.log ?? (() => {});
+    const tls = opts.tls ?? {};
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({
+            keepAlive: true,
+            ...(tls.ca ? { ca: fs.readFileSync(tls.ca) } : {}),
+            ...(tls.cert ? { cert: fs.readFileSync(tls.cert) } : {}),
+            ...(tls.key ? { key: fs.readFileSync(tls.key) } : {}),
+          })
+        : new http.Agent({ keepAlive: true });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private request(path: string, init: { method?: string; body?: unknown; headers?: http.OutgoingHttpHeaders } = {}): Promise<http.IncomingMessage> {
+    const url = new URL(path, this.base);
+    const mod = url.protocol === 'https:' ? https : http;
+    const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        {
+          method: init.method ?? 'GET',
+          agent: this.agent,
+          headers: { ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}), ...init.headers },
+        },
+        resolve,
+      );
+      req.on('error', (err) => reject(new ImageServerError(`image server ${this.base.origin} unreachable: ${err.message}`)));
+      req.end(body);
+    });
+  }
+
+  private async json<T>(path: string): Promise<T> {
+    const res = await this.request(path);
+    const text = await readAll(res);
+    if (res.statusCode !== 200) throw apiError(res, text, this.base);
+    return JSON.parse(text.toString('utf8')) as T;
+  }
+
+  listImages(): Promise<ImageRecord[]> {
+    return this.json<{ images: ImageRecord[] }>('/v1/images').then((r) => r.images);
+  }
+
+  /** An exact image, or the latest of a stream. */
+  getImage(name: string): Promise<ImageRecord> {
+    return this.json<ImageRecord>(`/v1/images/${name.split('/').map(encodeURIComponent).join('/')}`);
+  }
+
+  async getManifest(digest: Digest): Promise<Manifest> {
+    const res = await this.request(`/v1/manifests/${digest}`, { headers: { 'accept-encoding': 'zstd' } });
+    const raw = await readAll(res);
+    if (res.statusCode !== 200) throw apiError(res, raw, this.base);
+    const bytes = res.headers['content-encoding'] === 'zstd' ? await zstdDecompress(raw) : raw;
+    const actual = digestOf(bytes);
+    if (actual !== digest) throw new CorruptObjectError(`manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`);
+    return parseManifest(bytes, `manifest ${digest}`);
+  }
+
+  /** Downloads objects in batches, retrying what a broken connection left out. */
+  async fetchObjects(objects: WantedObject[], onObject: (digest: Digest, content: Buffer) => void): Promise<void> {
+    const sizes = new Map(objects.map((o) => [o.digest, o.size]));
+    for (let i = 0; i < objects.length; i += BATCH_SIZE) {
+      let remaining = objects.slice(i, i + BATCH_SIZE).map((o) => o.digest);
+      for (let attempt = 0; ; attempt++) {
+        const received = new Set<Digest>();
+        try {
+          await this.fetchBatch(remaining, sizes, (d, c) => {
+            received.add(d);
+            onObject(d, c);
+          });
+          break;
+        } catch (err) {
+          remaining = remaining.filter((d) => !received.has(d));
+          const status = err instanceof ImageServerError ? (err.status ?? 0) : 0;
+          if (err instanceof CorruptObjectError || (status >= 400 && status < 500)) throw err;
+          if (attempt >= this.retries) {
+            throw new ImageServerError(`download from ${this.base.origin} failed after ${attempt + 1} attempts, ${remaining.length} objects missing: ${(err as Error).message}`);
+          }
+          this.stats.retries++;
+          const delay = this.backoffMs * 2 ** attempt;
+          this.log(`download interrupted (${(err as Error).message}); resuming ${remaining.length} objects in ${delay} ms`);
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    }
+  }
+
+  private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, onObject: (digest: Digest, content: Buffer) => void): Promise<void> {
+    const res = await this.request('/v1/objects/batch', { method: 'POST', body: { digests } });
+    if (res.statusCode !== 200) throw apiError(res, await readAll(res), this.base);
+    if (res.headers['content-type'] !== OBJECT_STREAM_TYPE) throw new ImageServerError(`image server sent '${res.headers['content-type']}', not an object stream`);
+    const parser = new ObjectStreamParser();
+    const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
+      this.stats.objects++;
+      onObject(d, c);
+    });
+    const expected = new Set(digests);
+    let count = 0;
+    try {
+      for await (const chunk of res) {
+        this.stats.wireBytes += (chunk as Buffer).length;
+        for (const frame of parser.push(chunk as Buffer)) {
+          if (!expected.has(frame.digest)) throw new ImageServerError(`image server sent object ${frame.digest}, which was not asked for`);
+          count++;
+          await decoder.push(frame);
+        }
+      }
+    } finally {
+      // Whatever arrived whole is still good: deliver it, so a retry asks only for the rest.
+      await decoder.flush();
+    }
+    if (count !== digests.length || parser.partialBytes) {
+      throw new ImageServerError(`object stream ended early: ${count} of ${digests.length} objects received`);
+    }
+  }
+
+  /** This client as the unpacker's object source. */
+  fetcher(): ObjectFetcher {
+    return { fetch: (objects, onObject) => this.fetchObjects(objects, onObject) };
+  }
+}
+
+function readAll(res: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks)));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error('connection aborted')));
+  });
+}
+
+function apiError(res: http.IncomingMessage, body: Buffer, base: URL): ImageServerError {
+  let detail = body.toString('utf8').slice(0, 500);
+  try {
+    const parsed = JSON.parse(detail) as { error?: string; detail?: string };
+    detail = parsed.detail ?? parsed.error ?? detail;
+  } catch {
+    // not JSON: keep the text
+  }
+  const err = new ImageServerError(`image server ${base.origin} answered ${res.statusCode}: ${detail}`);
+  err.status = res.statusCode;
+  return err;
+}

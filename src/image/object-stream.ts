@@ -1,0 +1,84 @@
+// The batch object stream (`POST /v1/objects/batch`, docs/imageserver-api.md): for each requested
+// object, in request order, a 40-byte frame header (32 raw sha256 bytes, then the stored length as
+// a big-endian u64) followed by the object exactly as stored, a zstd frame. The receiver verifies
+// every object against its digest after decompression, so the stream needs no checksum of its own.
+import { digestBytes, digestFromBytes, type Digest } from './digest.ts';
+
+export const OBJECT_STREAM_TYPE = 'application/vnd.cradle.object-stream.v1';
+export const FRAME_HEADER_BYTES = 40;
+
+export function frameHeader(digest: Digest, storedLength: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  digestBytes(digest).copy(header, 0);
+  header.writeBigUInt64BE(BigInt(storedLength), 32);
+  return header;
+}
+
+export interface Frame {
+  digest: Digest;
+  stored: Buffer;
+}
+
+/** Incremental parser: push chunks as they arrive, get whole frames back. */
+export class ObjectStreamParser {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private need = FRAME_HEADER_BYTES;
+  private digest: Digest | undefined;
+  /** Bytes of the frame in progress; a retry restarts that object from scratch. */
+  get partialBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    while (this.buffered >= this.need) {
+      const data = this.take(this.need);
+      if (this.digest === undefined) {
+        this.digest = digestFromBytes(data.subarray(0, 32));
+        const length = data.readBigUInt64BE(32);
+        if (length > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`object stream frame for ${this.digest} claims ${length} bytes`);
+        this.need = Number(length);
+      } else {
+        frames.push({ digest: this.digest, stored: data });
+        this.digest = undefined;
+        this.need = FRAME_HEADER_BYTES;
+      }
+    }
+    return frames;
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+}
+
+/** Reads the content size a zstd frame header declares, if it declares one. */
+export function zstdContentSize(frame: Buffer): number | undefined {
+  if (frame.length < 6 || frame.readUInt32LE(0) !== 0xfd2fb528) return undefined;
+  const descriptor = frame[4];
+  const fcsFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  const dictIdBytes = [0, 1, 2, 4][descriptor & 3];
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag];
+  if (fcsBytes === 0) return undefined;
+  const at = 5 + (singleSegment ? 0 : 1) + dictIdBytes;
+  if (frame.length < at + fcsBytes) return undefined;
+  switch (fcsBytes) {
+    case 1:
+      return frame[at];
+    case 2:
+      return frame.readUInt16LE(at) + 256;
+    case 4:
+      return frame.readUInt32LE(at);
+    default:
+      return Number(frame.readBigUInt64LE(at));
+  }
+}

@@ -1,0 +1,97 @@
+// Reads a directory tree into a TreeBuilder, storing file contents as it goes. Owners, modes,
+// nanosecond mtimes, xattrs, device numbers and hard links are taken from the file system as they
+// are; sparse files are flagged so unpack can recreate their holes. Like `tar --one-file-system`,
+// it does not descend into other mounted file systems (a chroot's /proc, say): their mount points
+// are kept as empty directories.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Ingest } from './ingest.ts';
+import { WHOLE_READ_LIMIT } from './ingest.ts';
+import { formatMtime } from './manifest.ts';
+import { TreeBuilder, type Inode, type Meta } from './tree.ts';
+import { getXattrs, splitDev } from '../system/libc.ts';
+
+export interface PackWarnings {
+  warn(message: string): void;
+}
+
+export async function packDirectory(root: string, ingest: Ingest, log: PackWarnings): Promise<TreeBuilder> {
+  const tree = new TreeBuilder();
+  const rootStat = fs.lstatSync(root, { bigint: true });
+  if (!rootStat.isDirectory()) throw new Error(`'${root}' is not a directory`);
+  const byInode = new Map<string, Inode>(); // "dev:ino" of multiply-linked files -> their inode
+
+  const visit = async (rel: string, st: fs.BigIntStats): Promise<void> => {
+    const abs = rel === '.' ? root : path.join(root, rel);
+    const key = `${st.dev}:${st.ino}`;
+    if (!st.isDirectory() && st.nlink > 1n) {
+      const shared = byInode.get(key);
+      if (shared) {
+        tree.set(rel, shared);
+        return;
+      }
+    }
+    const inode = await readInode(abs, st, ingest);
+    if (!inode) {
+      log.warn(`skipping socket '${rel}': sockets cannot be stored in an image`);
+      return;
+    }
+    tree.set(rel, inode);
+    if (!st.isDirectory() && st.nlink > 1n) byInode.set(key, inode);
+    if (!st.isDirectory()) return;
+    if (rel !== '.' && st.dev !== rootStat.dev) {
+      log.warn(`not descending into '${rel}': another file system is mounted there`);
+      return;
+    }
+    const names = fs.readdirSync(abs).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const childRel = rel === '.' ? name : `${rel}/${name}`;
+      await visit(childRel, fs.lstatSync(path.join(root, childRel), { bigint: true }));
+    }
+  };
+  await visit('.', rootStat);
+  return tree;
+}
+
+function metaOf(abs: string, st: fs.BigIntStats): Meta {
+  const meta: Meta = {
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtime: formatMtime(st.mtimeNs / 1_000_000_000n, Number(st.mtimeNs % 1_000_000_000n)),
+  };
+  const xattrs = getXattrs(abs);
+  const names = Object.keys(xattrs);
+  if (names.length) {
+    meta.xattrs = {};
+    for (const name of names.sort()) meta.xattrs[name] = xattrs[name].toString('base64');
+  }
+  return meta;
+}
+
+async function readInode(abs: string, st: fs.BigIntStats, ingest: Ingest): Promise<Inode | undefined> {
+  const meta = metaOf(abs, st);
+  if (st.isDirectory()) return { type: 'dir', meta };
+  if (st.isSymbolicLink()) return { type: 'symlink', meta, target: fs.readlinkSync(abs) };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    return { type: st.isCharacterDevice() ? 'char' : 'block', meta, rdev: splitDev(st.rdev) };
+  }
+  if (st.isFIFO()) return { type: 'fifo', meta };
+  if (!st.isFile()) return undefined;
+  const size = Number(st.size);
+  if (size === 0) return { type: 'file', meta, size: 0 };
+  const sparse = st.blocks * 512n < st.size ? ({ sparse: true } as const) : {};
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    if (size <= WHOLE_READ_LIMIT) {
+      const content = fs.readFileSync(fd);
+      if (content.length !== size) throw new Error(`'${abs}' changed size while being read`);
+      return { type: 'file', meta, size, digest: await ingest.addBuffer(content), ...sparse };
+    }
+    const stored = await ingest.addStream(fs.createReadStream('', { fd, autoClose: false }));
+    if (stored.size !== size) throw new Error(`'${abs}' changed size while being read`);
+    return { type: 'file', meta, size, digest: stored.digest, ...sparse };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,246 @@
+// `cradle imageserver`: serves a store over HTTP(S). API: docs/imageserver-api.md. Objects are sent
+// as stored (zstd) whenever the client accepts zstd, so the server does no compression work; the
+// batch endpoint streams many objects in one response, which is what makes a 20,000-file install
+// fast. Plain node:http rather than a framework: the routes are few and the object path is the hot
+// one (see bench/). With a CA file, clients must present a certificate that CA signed.
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isDigest, type Digest } from './digest.ts';
+import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
+import { sendError, sendJson, readJsonBody, HttpError, type Req, type Res } from './http-util.ts';
+import { ImageStore, StoreError } from './store.ts';
+
+export const IMAGESERVER_PORT = 6971;
+const MAX_BATCH = 100_000;
+const SYNC_READ_LIMIT = 256 * 1024;
+const WRITE_CHUNK = 512 * 1024;
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
+export interface ImageServerOptions {
+  store: ImageStore;
+  tls?: TlsFiles;
+  log?: (line: string) => void;
+}
+
+export function createImageServer(opts: ImageServerOptions): http.Server {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'cradle_imageserver_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  const objectsSent = new Counter({ name: 'cradle_imageserver_objects_sent_total', help: 'Objects sent', registers: [registry] });
+  const bytesSent = new Counter({ name: 'cradle_imageserver_object_bytes_sent_total', help: 'Object bytes sent (as stored, compressed)', registers: [registry] });
+  const duration = new Histogram({ name: 'cradle_imageserver_request_seconds', help: 'Request duration', labelNames: ['route'], registers: [registry] });
+  const { store } = opts;
+
+  const handle = async (req: Req, res: Res): Promise<string> => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const p = decodeURIComponent(url.pathname);
+    const method = req.method ?? 'GET';
+    if (p === '/metrics' && method === 'GET') {
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(await registry.metrics());
+      return 'metrics';
+    }
+    if (p === '/healthz') {
+      sendJson(res, 200, { ok: true });
+      return 'healthz';
+    }
+    if (p === '/v1/images' && method === 'GET') {
+      sendJson(res, 200, { images: store.listRecords() });
+      return 'images';
+    }
+    if (p === '/v1/streams' && method === 'GET') {
+      sendJson(res, 200, { streams: store.streams() });
+      return 'streams';
+    }
+    if (p.startsWith('/v1/images/') && method === 'GET') {
+      sendJson(res, 200, store.resolve(p.slice('/v1/images/'.length)));
+      return 'image';
+    }
+    const single = /^\/v1\/(objects|manifests)\/([^/]+)$/.exec(p);
+    if (single && (method === 'GET' || method === 'HEAD')) {
+      const n = sendObject(store, single[2], req, res, single[1] === 'manifests');
+      objectsSent.inc();
+      bytesSent.inc(n);
+      return single[1];
+    }
+    if (p === '/v1/objects/batch' && method === 'POST') {
+      const sent = await sendBatch(store, req, res);
+      objectsSent.inc(sent.objects);
+      bytesSent.inc(sent.bytes);
+      return 'batch';
+    }
+    throw new HttpError(404, 'not found', `no route for ${method} ${p}; see docs/imageserver-api.md`);
+  };
+
+  const listener = (req: Req, res: Res) => {
+    const end = duration.startTimer();
+    let route = 'unknown';
+    handle(req, res)
+      .then((r) => (route = r))
+      .catch((err) => sendError(res, err instanceof StoreError ? new HttpError(404, 'not found', err.message) : err))
+      .finally(() => {
+        requests.inc({ route, status: String(res.statusCode) });
+        end({ route });
+      });
+  };
+
+  if (!opts.tls) return http.createServer({ keepAlive: true }, listener);
+  return https.createServer(
+    {
+      cert: fs.readFileSync(opts.tls.cert),
+      key: fs.readFileSync(opts.tls.key),
+      ...(opts.tls.ca ? { ca: fs.readFileSync(opts.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
+      keepAlive: true,
+    },
+    listener,
+  );
+}
+
+function wantsZstd(req: Req): boolean {
+  return /\bzstd\b/.test(String(req.headers['accept-encoding'] ?? ''));
+}
+
+function parseRange(header: string | undefined, total: number | undefined): { start: number; end?: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
+  if (!m) throw new HttpError(416, 'bad range', `only one 'bytes=START-[END]' range is supported, got '${header}'`);
+  const start = Number(m[1]);
+  const end = m[2] ? Number(m[2]) : undefined;
+  if ((end !== undefined && end < start) || (total !== undefined && start >= total)) {
+    throw new HttpError(416, 'range not satisfiable', `range ${header} is outside the ${total ?? '?'} bytes of the object`);
+  }
+  return { start, end: end === undefined ? undefined : total === undefined ? end : Math.min(end, total - 1) };
+}
+
+/** One object, as stored (Content-Encoding: zstd) or decompressed; ETag, immutable caching, Range. */
+function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, asManifest: boolean): number {
+  if (!isDigest(digestText)) throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
+  const digest = digestText as Digest;
+  const file = store.objectPath(digest);
+  const storedSize = store.storedSize(digest);
+  if (storedSize === undefined) throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
+  const etag = `"${digest}"`;
+  const headers: http.OutgoingHttpHeaders = {
+    etag,
+    'cache-control': 'public, max-age=31536000, immutable',
+    'content-type': asManifest ? 'application/json' : 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    vary: 'accept-encoding',
+  };
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return 0;
+  }
+  const zstd = wantsZstd(req);
+  if (zstd) headers['content-encoding'] = 'zstd';
+  let total: number | undefined = storedSize;
+  if (!zstd) {
+    const head = Buffer.alloc(18);
+    const fd = fs.openSync(file, 'r');
+    fs.readSync(fd, head, 0, 18, 0);
+    fs.closeSync(fd);
+    total = zstdContentSize(head);
+  }
+  const range = parseRange(req.headers.range as string | undefined, total);
+  let status = 200;
+  if (range) {
+    status = 206;
+    headers['content-range'] = `bytes ${range.start}-${range.end ?? (total! - 1)}/${total ?? '*'}`;
+  }
+  const end = range?.end ?? (total === undefined ? undefined : total - 1);
+  if (end !== undefined) headers['content-length'] = end - (range?.start ?? 0) + 1;
+  res.writeHead(status, headers);
+  if (req.method === 'HEAD') {
+    res.end();
+    return 0;
+  }
+  const source = fs.createReadStream(file, zstd && range ? { start: range.start, end } : {});
+  const body = zstd ? source : source.pipe(zlib.createZstdDecompress()).pipe(sliceStream(range?.start ?? 0, end));
+  body.on('error', () => res.destroy());
+  body.pipe(res);
+  return storedSize;
+}
+
+function sliceStream(start: number, end: number | undefined) {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e: string, done: (e: null, c?: Buffer) => void) {
+      const from = Math.max(0, start - pos);
+      const to = end === undefined ? chunk.length : Math.min(chunk.length, end + 1 - pos);
+      pos += chunk.length;
+      done(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
+
+/**
+ * Streams the requested objects in order. Every digest is checked to exist before the first byte,
+ * so a client asking for an unknown object gets a clear 404 rather than a truncated stream.
+ */
+async function sendBatch(store: ImageStore, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
+  const body = await readJsonBody(req, 16 * 1024 * 1024);
+  const digests = (body as { digests?: unknown }).digests;
+  if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
+    throw new HttpError(400, 'bad request', `field 'digests' must be a list of 1 to ${MAX_BATCH} digests`);
+  }
+  const sizes: number[] = [];
+  let missing = 0;
+  let firstMissing = '';
+  for (const d of digests) {
+    if (!isDigest(d)) throw new HttpError(400, 'bad digest', `'${String(d)}' in field 'digests' is not a digest: expected sha256:<64 hex>`);
+    const size = store.storedSize(d);
+    if (size === undefined) {
+      if (!missing++) firstMissing = d;
+    } else sizes.push(size);
+  }
+  if (missing) throw new HttpError(404, 'unknown object', `${missing} of ${digests.length} objects are not in this store, the first being ${firstMissing}`);
+  res.writeHead(200, { 'content-type': OBJECT_STREAM_TYPE, 'x-cradle-objects': String(digests.length) });
+  // Small objects are read synchronously (one syscall sequence, no pool round trips) and frames
+  // are gathered into large socket writes; big objects are read on the pool.
+  let pendingOut: Buffer[] = [];
+  let pendingBytes = 0;
+  let bytes = 0;
+  const flush = async () => {
+    if (!pendingOut.length) return;
+    const ok = res.write(pendingOut.length === 1 ? pendingOut[0] : Buffer.concat(pendingOut, pendingBytes));
+    pendingOut = [];
+    pendingBytes = 0;
+    if (!ok && !res.destroyed) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  };
+  for (let i = 0; i < digests.length; i++) {
+    if (res.destroyed) return { objects: i, bytes };
+    const file = store.objectPath(digests[i] as Digest);
+    const data = sizes[i] <= SYNC_READ_LIMIT ? fs.readFileSync(file) : await fs.promises.readFile(file);
+    pendingOut.push(frameHeader(digests[i] as Digest, data.length), data);
+    pendingBytes += FRAME_HEADER_BYTES + data.length;
+    bytes += data.length;
+    if (pendingBytes >= WRITE_CHUNK) await flush();
+  }
+  await flush();
+  res.end();
+  return { objects: digests.length, bytes };
+}
+
+/** Starts listening and resolves with the bound address (port 0 picks a free port). */
+export function listen(server: http.Server, port: number, host?: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}

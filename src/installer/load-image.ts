@@ -1,0 +1,65 @@
+// `cradle installer load-image NAME DIR` (the seed's sub-command): unpack an image from the image
+// server into DIR, then bind-mount /dev, /proc, /sys and /tmp into it so it can be used as a chroot
+// (a debugging image, or extra tools for a plug-in programme). `--no-mounts` skips the mounts.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LocalObjectCache } from '../image/cache.ts';
+import type { ImageServerClient } from '../image/client.ts';
+import type { Digest } from '../image/digest.ts';
+import type { ImageRecord } from '../image/store.ts';
+import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack.ts';
+import { run } from '../system/run.ts';
+
+export const CHROOT_MOUNTS = ['dev', 'proc', 'sys', 'tmp'];
+
+export interface LoadImageOptions {
+  cacheFrom?: string[];
+  mounts?: boolean;
+  onProgress?: (p: UnpackProgress) => void;
+}
+
+export interface LoadImageResult {
+  image: ImageRecord;
+  unpack: UnpackStats;
+  cacheHashedBytes: number;
+  wireBytes: number;
+  retries: number;
+  seconds: number;
+}
+
+export async function loadImage(client: ImageServerClient, name: string, dir: string, opts: LoadImageOptions = {}): Promise<LoadImageResult> {
+  const started = performance.now();
+  const image = await client.getImage(name);
+  const manifest = await client.getManifest(image.manifest as Digest);
+  const cache = new LocalObjectCache(opts.cacheFrom ?? []);
+  const unpack = await unpackImage(manifest, dir, { fetcher: client.fetcher(), cache, onProgress: opts.onProgress });
+  if (opts.mounts !== false) await bindMounts(dir);
+  return {
+    image,
+    unpack,
+    cacheHashedBytes: cache.stats.bytesHashed,
+    wireBytes: client.stats.wireBytes,
+    retries: client.stats.retries,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Bind-mounts the host's /dev, /proc, /sys and /tmp into `root` (skipping ones already mounted). */
+export async function bindMounts(root: string): Promise<void> {
+  const mounted = new Set(fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]));
+  for (const name of CHROOT_MOUNTS) {
+    const target = path.join(path.resolve(root), name);
+    if (mounted.has(target)) continue;
+    fs.mkdirSync(target, { recursive: true });
+    await run('mount', ['--bind', `/${name}`, target]);
+  }
+}
+
+/** Undoes bindMounts (lazily, so a shell still inside does not block it). */
+export async function unbindMounts(root: string): Promise<void> {
+  const mounted = new Set(fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]));
+  for (const name of [...CHROOT_MOUNTS].reverse()) {
+    const target = path.join(path.resolve(root), name);
+    if (mounted.has(target)) await run('umount', ['-l', target]);
+  }
+}
