@@ -13,6 +13,7 @@ DEBS=(
   nginx-light     # peer in the 32-client benchmark
   mmdebstrap      # builds the Debian root file systems used in round-trip tests and benches
   e2fsprogs       # mkfs.ext4 for loop-device tests
+  umoci           # builds real OCI image layouts in tests
   fdisk util-linux
   ca-certificates
 )

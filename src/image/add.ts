@@ -2,11 +2,12 @@
 // layout, `docker save` archive) into the store and records it under NAME. The record is written
 // last, so an add killed at any point leaves no image, only objects that gc may collect.
 import fs from 'node:fs';
-import path from 'node:path';
 import { Ingest, type IngestStats } from './ingest.ts';
 import { encodeManifest, manifestDigest, validateTree } from './manifest.ts';
 import { checkFullImageName } from './names.ts';
 import { packDirectory, type PackWarnings } from './pack-dir.ts';
+import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './pack-oci.ts';
+import { packTarFile } from './pack-tar.ts';
 import { newRecord, StoreError, type ImageRecord, type ImageStore } from './store.ts';
 import type { TreeBuilder } from './tree.ts';
 
@@ -19,13 +20,9 @@ export async function detectSourceKind(source: string): Promise<SourceKind> {
   } catch {
     throw new StoreError(`image source '${source}' does not exist: give a directory, a tar/tar.gz/tar.zst archive, an OCI image layout or a 'docker save' archive`);
   }
-  if (st.isDirectory()) {
-    const isOci = fs.existsSync(path.join(source, 'oci-layout')) && fs.existsSync(path.join(source, 'index.json'));
-    return isOci ? 'oci-layout' : 'directory';
-  }
+  if (st.isDirectory()) return isOciLayout(source) ? 'oci-layout' : 'directory';
   if (!st.isFile()) throw new StoreError(`image source '${source}' is neither a directory nor a file`);
-  // Archive readers are loaded only when a source needs them.
-  return (await (await import('./pack-oci.ts')).isDockerArchive(source)) ? 'docker-archive' : 'tar';
+  return (await isDockerArchive(source)) ? 'docker-archive' : 'tar';
 }
 
 export interface AddResult {
@@ -48,13 +45,13 @@ export async function addImage(store: ImageStore, name: string, source: string, 
       tree = await packDirectory(source, ingest, log);
       break;
     case 'oci-layout':
-      tree = await (await import('./pack-oci.ts')).packOciLayout(source, ingest, log);
+      tree = await packOciLayout(source, ingest, log);
       break;
     case 'docker-archive':
-      tree = await (await import('./pack-oci.ts')).packDockerArchive(source, ingest, log);
+      tree = await packDockerArchive(source, ingest, log);
       break;
     case 'tar':
-      tree = await (await import('./pack-tar.ts')).packTarFile(source, ingest, log);
+      tree = await packTarFile(source, ingest, log);
       break;
   }
   const stats = await ingest.finish();
