@@ -216,12 +216,7 @@ async function sendBatch(store: ImageStore, req: Req, res: Res): Promise<{ objec
     const ok = res.write(pendingOut.length === 1 ? pendingOut[0] : Buffer.concat(pendingOut, pendingBytes));
     pendingOut = [];
     pendingBytes = 0;
-    if (!ok && !res.destroyed) {
-      await new Promise<void>((resolve) => {
-        res.once('drain', resolve);
-        res.once('close', resolve);
-      });
-    }
+    if (!ok && !res.destroyed) await drained(res);
   };
   for (let i = 0; i < digests.length; i++) {
     if (res.destroyed) return { objects: i, bytes };
@@ -235,6 +230,19 @@ async function sendBatch(store: ImageStore, req: Req, res: Res): Promise<{ objec
   await flush();
   res.end();
   return { objects: digests.length, bytes };
+}
+
+/** Resolves when the socket wants more data, or is gone. */
+function drained(res: Res): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** Starts listening and resolves with the bound address (port 0 picks a free port). */
