@@ -137,13 +137,21 @@ export class ImageServerClient {
       let remaining = objects.slice(i, i + BATCH_SIZE).map((o) => o.digest);
       for (let attempt = 0; ; attempt++) {
         const received = new Set<Digest>();
+        // An error of the consumer (a full disk, say) is not the network's: never retry it.
+        let consumerError: unknown;
         try {
           await this.fetchBatch(remaining, sizes, (d, c) => {
             received.add(d);
-            onObject(d, c);
+            try {
+              onObject(d, c);
+            } catch (err) {
+              consumerError = err;
+              throw err;
+            }
           });
           break;
         } catch (err) {
+          if (consumerError) throw consumerError;
           remaining = remaining.filter((d) => !received.has(d));
           const status = err instanceof ImageServerError ? (err.status ?? 0) : 0;
           if (err instanceof CorruptObjectError || (status >= 400 && status < 500)) throw err;
