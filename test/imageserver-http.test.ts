@@ -1,0 +1,165 @@
+// The image server's HTTP API as any HTTP client sees it (curl is the peer): versioned JSON,
+// immutable objects with ETag and Range, zstd passthrough, errors as {error, detail}, metrics,
+// and TLS with client certificates.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { addImage } from '../src/image/add.ts';
+import { ImageServerClient } from '../src/image/client.ts';
+import { digestOf } from '../src/image/digest.ts';
+import { ImageStore } from '../src/image/store.ts';
+import { sh, startImageServer, tmpDir } from './helpers.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** curl -i (run asynchronously: the server lives in this process): status, headers, body. */
+async function curl(args: string[]): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  const { stdout } = await execFileAsync('curl', ['-s', '-i', '--max-time', '10', ...args, '-o', '-'], { encoding: 'buffer' });
+  const text = stdout.toString('latin1');
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
+  return { status: Number(statusLine.split(' ')[1]), headers, body: Buffer.from(text.slice(split + 4), 'latin1') };
+}
+
+describe('image server HTTP API', () => {
+  let work: string;
+  let store: ImageStore;
+  let server: Awaited<ReturnType<typeof startImageServer>>;
+  const content = Buffer.from('0123456789abcdefghij'.repeat(1000));
+  const digest = digestOf(content);
+
+  before(async () => {
+    work = tmpDir();
+    store = new ImageStore(path.join(work, 'store')).init();
+    fs.mkdirSync(path.join(work, 'src'));
+    fs.writeFileSync(path.join(work, 'src', 'data'), content);
+    await addImage(store, 'web/1', path.join(work, 'src'), { warn: () => {} });
+    server = await startImageServer(store);
+  });
+  after(async () => {
+    await server.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('lists images and streams as JSON', async () => {
+    const r = await curl([`${server.url}/v1/images`]);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'application/json');
+    const body = JSON.parse(r.body.toString());
+    assert.equal(body.images[0].name, 'web/1');
+    assert.deepEqual(JSON.parse((await curl([`${server.url}/v1/streams`])).body.toString()), { streams: ['web'] });
+  });
+
+  it('serves an object decompressed, with ETag = digest and immutable caching', async () => {
+    const r = await curl([`${server.url}/v1/objects/${digest}`]);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.etag, `"${digest}"`);
+    assert.match(r.headers['cache-control'], /immutable/);
+    assert.equal(Number(r.headers['content-length']), content.length);
+    assert.ok(r.body.equals(content));
+  });
+
+  it('serves the stored zstd bytes to clients that accept zstd', async () => {
+    const r = await curl(['-H', 'Accept-Encoding: zstd', `${server.url}/v1/objects/${digest}`]);
+    assert.equal(r.headers['content-encoding'], 'zstd');
+    assert.ok(zlib.zstdDecompressSync(r.body).equals(content));
+    assert.ok(r.body.length < content.length / 10);
+  });
+
+  it('answers If-None-Match with 304 and a Range with 206', async () => {
+    assert.equal((await curl(['-H', `If-None-Match: "${digest}"`, `${server.url}/v1/objects/${digest}`])).status, 304);
+    const part = await curl(['-H', 'Range: bytes=10-29', `${server.url}/v1/objects/${digest}`]);
+    assert.equal(part.status, 206);
+    assert.equal(part.headers['content-range'], `bytes 10-29/${content.length}`);
+    assert.equal(part.body.toString(), content.subarray(10, 30).toString());
+    const tail = await curl(['-H', 'Range: bytes=19990-', `${server.url}/v1/objects/${digest}`]);
+    assert.equal(tail.body.toString(), content.subarray(19990).toString());
+    assert.equal((await curl(['-H', 'Range: bytes=999999-', `${server.url}/v1/objects/${digest}`])).status, 416);
+  });
+
+  it('serves the manifest under /v1/manifests, and it hashes to the image identity', async () => {
+    const record = store.resolve('web/1');
+    const r = await curl([`${server.url}/v1/manifests/${record.manifest}`]);
+    assert.equal(r.status, 200);
+    assert.equal(digestOf(r.body), record.manifest);
+    assert.equal(JSON.parse(r.body.toString()).entries[1].path, 'data');
+  });
+
+  it('answers errors as {error, detail} with a useful message', async () => {
+    const bad = await curl([`${server.url}/v1/objects/md5:abc`]);
+    assert.equal(bad.status, 400);
+    assert.match(JSON.parse(bad.body.toString()).detail, /is not a digest: expected sha256:<64 hex>/);
+    const missing = await curl([`${server.url}/v1/objects/sha256:${'1'.repeat(64)}`]);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(Object.keys(JSON.parse(missing.body.toString())), ['error', 'detail']);
+    const route = await curl([`${server.url}/v2/whatever`]);
+    assert.equal(route.status, 404);
+    assert.match(JSON.parse(route.body.toString()).detail, /no route for GET \/v2\/whatever/);
+    const batch = await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', '{"digests": "all"}', `${server.url}/v1/objects/batch`]);
+    assert.equal(batch.status, 400);
+    assert.match(JSON.parse(batch.body.toString()).detail, /field 'digests' must be a list/);
+  });
+
+  it('exposes Prometheus metrics counting what it served', async () => {
+    const r = await curl([`${server.url}/metrics`]);
+    assert.equal(r.status, 200);
+    assert.match(r.body.toString(), /cradle_imageserver_requests_total\{route="objects",status="200"\} \d+/);
+    assert.match(r.body.toString(), /cradle_imageserver_objects_sent_total \d+/);
+  });
+});
+
+describe('image server over TLS with client certificates', () => {
+  let work: string;
+  let server: Awaited<ReturnType<typeof startImageServer>>;
+  const f = (name: string) => path.join(work, name);
+
+  before(async () => {
+    work = tmpDir();
+    // A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's certificate.
+    const openssl = (...args: string[]) => sh('openssl', args);
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=test CA');
+    const issue = (name: string, ca: string, ext: string) => {
+      openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
+      fs.writeFileSync(f(`${name}.ext`), ext);
+      openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`));
+    };
+    issue('server', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    issue('client', 'ca', 'extendedKeyUsage=clientAuth\n');
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('rogue.key'), '-out', f('rogue.pem'), '-days', '1', '-subj', '/CN=rogue');
+    const store = new ImageStore(f('store')).init();
+    fs.mkdirSync(f('src'));
+    fs.writeFileSync(f('src/x'), 'x');
+    await addImage(store, 'tls/1', f('src'), { warn: () => {} });
+    server = await startImageServer(store, { cert: f('server.pem'), key: f('server.key'), ca: f('ca.pem') });
+  });
+  after(async () => {
+    await server.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('serves a client with a certificate from the CA', async () => {
+    const client = new ImageServerClient(server.url, { tls: { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') } });
+    try {
+      assert.equal((await client.listImages())[0].name, 'tls/1');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a client without a certificate, or with one the CA did not sign', async () => {
+    for (const tls of [{ ca: f('ca.pem') }, { ca: f('ca.pem'), cert: f('rogue.pem'), key: f('rogue.key') }]) {
+      const client = new ImageServerClient(server.url, { tls });
+      try {
+        await assert.rejects(client.listImages(), /image server https:\/\/127\.0\.0\.1:\d+ unreachable/);
+      } finally {
+        client.close();
+      }
+    }
+  });
+});
