@@ -7,7 +7,7 @@
 //
 //   node_modules/.bin/node bench/image-add.ts        (BENCH_RUNS=N for more runs; default 3)
 import fs from 'node:fs';
-import { debianRootfs } from '../test/fixtures/debian-rootfs.ts';
+import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { table } from '../src/util/format.ts';
 import {
   cradleBin, exec, LoopFs, measureInterleaved, medians, mb, mbps, q, ratioLine, runBenchmark, secs, shell, TAR_CREATE, tempDir, treeBytes, usedBytes, writeResults,

@@ -10,7 +10,7 @@
 // fast as the tar pipeline.
 //
 //   node_modules/.bin/node bench/load-image.ts        (BENCH_RUNS=N for more runs; default 3)
-import { debianRootfs } from '../test/fixtures/debian-rootfs.ts';
+import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { describeTree, diffTrees } from '../test/helpers.ts';
 import { table } from '../src/util/format.ts';
 import {

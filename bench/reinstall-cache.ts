@@ -19,7 +19,7 @@ import { ImageServerClient } from '../src/image/client.ts';
 import { loadImage } from '../src/installer/load-image.ts';
 import { syncFileSystem } from '../src/system/libc.ts';
 import { table } from '../src/util/format.ts';
-import { debianRootfs } from '../test/fixtures/debian-rootfs.ts';
+import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { cradleBin, exec, LoopFs, measureInterleaved, medians, mb, ratioLine, runBenchmark, secs, type Sample, tempDir, treeBytes, writeResults } from './lib.ts';
 import { serveRootfs, tarInstall } from './load-image.ts';
 

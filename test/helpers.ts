@@ -17,6 +17,19 @@ export function tmpDir(prefix = 'cradle-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/**
+ * Removes a test's work directory, refusing to if anything is still mounted under it: a recursive
+ * remove through a bind mount of the host's /dev or /tmp would wipe the host's.
+ */
+export function removeWorkDir(dir: string): void {
+  const mountsUnder = () =>
+    fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(`${dir}/`));
+  for (const m of mountsUnder().reverse()) execFileSync('umount', ['-l', m]);
+  const left = mountsUnder();
+  if (left.length) throw new Error(`not removing ${dir}: still mounted under it: ${left.join(', ')}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): string {
   return execFileSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
 }

@@ -14,7 +14,7 @@ import { digestOf, type Digest } from '../src/image/digest.ts';
 import { encodeManifest, MANIFEST_FORMAT, type Entry } from '../src/image/manifest.ts';
 import { ImageStore, newRecord } from '../src/image/store.ts';
 import { loadImage } from '../src/installer/load-image.ts';
-import { describeTree, diffTrees, isRoot, sh, startImageServer, tmpDir } from './helpers.ts';
+import { describeTree, diffTrees, isRoot, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const quiet = { warn: () => {} };
 
@@ -48,7 +48,7 @@ describe('image faults', () => {
   });
   after(async () => {
     await server.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   });
 
   it('detects a corrupt object on the server, names it, and writes nothing from it', async () => {

@@ -8,8 +8,8 @@ import { addImage } from '../src/image/add.ts';
 import { ImageServerClient } from '../src/image/client.ts';
 import { ImageStore } from '../src/image/store.ts';
 import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image.ts';
-import { debianRootfs } from './fixtures/debian-rootfs.ts';
-import { describeTree, diffTrees, isRoot, makeFeatureTree, sh, startImageServer, tmpDir } from './helpers.ts';
+import { debianRootfs } from '../src/lab/debian-rootfs.ts';
+import { describeTree, diffTrees, isRoot, makeFeatureTree, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const quiet = { warn: () => {} };
 
@@ -28,7 +28,7 @@ describe('image round trip through store, image server and load-image', { skip: 
   after(async () => {
     client.close();
     await server.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   });
 
   it('restores every inode type and all metadata of a feature tree exactly', async () => {

@@ -12,7 +12,7 @@ import { addImage } from '../src/image/add.ts';
 import { ImageServerClient } from '../src/image/client.ts';
 import { digestOf } from '../src/image/digest.ts';
 import { ImageStore } from '../src/image/store.ts';
-import { sh, startImageServer, tmpDir } from './helpers.ts';
+import { removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -44,7 +44,7 @@ describe('image server HTTP API', () => {
   });
   after(async () => {
     await server.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   });
 
   it('lists images and streams as JSON', async () => {
@@ -140,7 +140,7 @@ describe('image server over TLS with client certificates', () => {
   });
   after(async () => {
     await server.close();
-    fs.rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   });
 
   it('serves a client with a certificate from the CA', async () => {
