@@ -1,6 +1,5 @@
 // `cradle image add|list|show|rm|gc|verify`: manage the image store.
 import type { Command } from 'commander';
-import { addImage } from '../image/add.ts';
 import { ImageStore } from '../image/store.ts';
 import { formatBytes, table } from '../util/format.ts';
 
@@ -20,6 +19,7 @@ export function registerImageCommands(program: Command): void {
     .action(async (name: string, source: string, o: { store: string }) => {
       const store = new ImageStore(o.store);
       const started = performance.now();
+      const { addImage } = await import('../image/add.ts'); // archive readers load only when adding
       const { record, kind, ingest } = await addImage(store, name, source, { warn: (m) => console.error(`warning: ${m}`) });
       const secs = (performance.now() - started) / 1000;
       console.log(`added ${record.name} from ${kind} in ${secs.toFixed(2)} s`);

@@ -1,6 +1,6 @@
 // `cradle imageserver`: serve a store over HTTP(S).
 import type { Command } from 'commander';
-import { createImageServer, IMAGESERVER_PORT, listen } from '../image/server.ts';
+import { IMAGESERVER_PORT } from '../util/ports.ts';
 import { ImageStore } from '../image/store.ts';
 import { DEFAULT_STORE } from './image.ts';
 
@@ -11,14 +11,19 @@ export function registerImageServerCommand(program: Command): void {
     .option('--store <dir>', 'image store directory (env CRADLE_STORE)', DEFAULT_STORE)
     .option('--listen <address>', 'address to listen on (default: all)')
     .option('--port <port>', 'TCP port', String(IMAGESERVER_PORT))
+    .option('--cache-mib <n>', 'memory for recently served objects, in MiB (0: none)', '256')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
-    .action(async (o: { store: string; listen?: string; port: string; tlsCert?: string; tlsKey?: string; tlsCa?: string }) => {
+    .action(async (o: { store: string; listen?: string; port: string; cacheMib: string; tlsCert?: string; tlsKey?: string; tlsCa?: string }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
       if (o.tlsCa && !o.tlsCert) throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
       const store = ImageStore.open(o.store);
-      const server = createImageServer({ store, tls: o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa } : undefined });
+      const { createImageServer, listen } = await import('../image/server.ts'); // metrics libraries load only here
+      const cacheMiB = Number(o.cacheMib);
+      if (!Number.isFinite(cacheMiB) || cacheMiB < 0) throw new Error(`--cache-mib must be a number of MiB (0 or more), not '${o.cacheMib}'`);
+      const tls = o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa } : undefined;
+      const server = createImageServer({ store, tls, cacheMiB });
       const addr = await listen(server, Number(o.port), o.listen);
       const scheme = o.tlsCert ? 'https' : 'http';
       console.log(`imageserver serving ${store.root} on ${scheme}://${addr.address}:${addr.port}${o.tlsCa ? ' (client certificates required)' : ''}`);

@@ -17,6 +17,9 @@ export class CorruptObjectError extends Error {
   override name = 'CorruptObjectError';
 }
 
+/** Receives verified contents; a returned promise holds the stream until the consumer is ready. */
+export type ObjectSink = (digest: Digest, content: Buffer) => void | Promise<void>;
+
 interface Group {
   frames: Frame[];
   content: Promise<Buffer | Error>;
@@ -28,9 +31,9 @@ export class BatchDecoder {
   private readonly queue: Group[] = [];
   private readonly sizes: Map<Digest, number>;
   private readonly origin: string;
-  private readonly onObject: (digest: Digest, content: Buffer) => void;
+  private readonly onObject: ObjectSink;
 
-  constructor(sizes: Map<Digest, number>, origin: string, onObject: (digest: Digest, content: Buffer) => void) {
+  constructor(sizes: Map<Digest, number>, origin: string, onObject: ObjectSink) {
     this.sizes = sizes;
     this.origin = origin;
     this.onObject = onObject;
@@ -65,13 +68,13 @@ export class BatchDecoder {
     const expected = group.frames.reduce((n, f) => n + this.sizes.get(f.digest)!, 0);
     if (content instanceof Error || content.length !== expected) {
       // Something in the group is bad: go object by object to name the culprit.
-      for (const frame of group.frames) this.verifyAndDeliver(frame.digest, this.decompressOne(frame));
+      for (const frame of group.frames) await this.verifyAndDeliver(frame.digest, this.decompressOne(frame));
       return;
     }
     let offset = 0;
     for (const frame of group.frames) {
       const size = this.sizes.get(frame.digest)!;
-      this.verifyAndDeliver(frame.digest, content.subarray(offset, offset + size));
+      await this.verifyAndDeliver(frame.digest, content.subarray(offset, offset + size));
       offset += size;
     }
   }
@@ -84,11 +87,11 @@ export class BatchDecoder {
     }
   }
 
-  private verifyAndDeliver(digest: Digest, content: Buffer): void {
+  private async verifyAndDeliver(digest: Digest, content: Buffer): Promise<void> {
     const actual = digestOf(content);
     if (actual !== digest) {
       throw new CorruptObjectError(`object ${digest} from ${this.origin} is corrupt: its content hashes to ${actual}; nothing was written from it`);
     }
-    this.onObject(digest, content);
+    await this.onObject(digest, content);
   }
 }

@@ -11,10 +11,11 @@ import zlib from 'node:zlib';
 import { digestOf, type Digest } from './digest.ts';
 import { parseManifest, type Manifest } from './manifest.ts';
 import { ObjectStreamParser, OBJECT_STREAM_TYPE } from './object-stream.ts';
-import { IMAGESERVER_PORT } from './server.ts';
+import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ImageRecord } from './store.ts';
 import type { ObjectFetcher, WantedObject } from './unpack.ts';
-import { BatchDecoder, CorruptObjectError } from './batch-decoder.ts';
+import { BatchDecoder, CorruptObjectError, type ObjectSink } from './batch-decoder.ts';
+import { fetchInWorker } from './fetch-worker.ts';
 
 export { CorruptObjectError };
 
@@ -63,6 +64,7 @@ export class ImageServerClient {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly log: (line: string) => void;
+  private readonly tls: ClientTls;
 
   constructor(address: string, opts: ClientOptions = {}) {
     this.base = imageServerUrl(address);
@@ -70,6 +72,7 @@ export class ImageServerClient {
     this.backoffMs = opts.backoffMs ?? 200;
     this.log = opts.log ?? (() => {});
     const tls = opts.tls ?? {};
+    this.tls = tls;
     this.agent =
       this.base.protocol === 'https:'
         ? new https.Agent({
@@ -131,7 +134,7 @@ export class ImageServerClient {
   }
 
   /** Downloads objects in batches, retrying what a broken connection left out. */
-  async fetchObjects(objects: WantedObject[], onObject: (digest: Digest, content: Buffer) => void): Promise<void> {
+  async fetchObjects(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
     const sizes = new Map(objects.map((o) => [o.digest, o.size]));
     for (let i = 0; i < objects.length; i += BATCH_SIZE) {
       let remaining = objects.slice(i, i + BATCH_SIZE).map((o) => o.digest);
@@ -140,10 +143,10 @@ export class ImageServerClient {
         // An error of the consumer (a full disk, say) is not the network's: never retry it.
         let consumerError: unknown;
         try {
-          await this.fetchBatch(remaining, sizes, (d, c) => {
+          await this.fetchBatch(remaining, sizes, async (d, c) => {
             received.add(d);
             try {
-              onObject(d, c);
+              await onObject(d, c);
             } catch (err) {
               consumerError = err;
               throw err;
@@ -167,14 +170,14 @@ export class ImageServerClient {
     }
   }
 
-  private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, onObject: (digest: Digest, content: Buffer) => void): Promise<void> {
+  private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, onObject: ObjectSink): Promise<void> {
     const res = await this.request('/v1/objects/batch', { method: 'POST', body: { digests } });
     if (res.statusCode !== 200) throw apiError(res, await readAll(res), this.base);
     if (res.headers['content-type'] !== OBJECT_STREAM_TYPE) throw new ImageServerError(`image server sent '${res.headers['content-type']}', not an object stream`);
     const parser = new ObjectStreamParser();
     const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
       this.stats.objects++;
-      onObject(d, c);
+      return onObject(d, c);
     });
     const expected = new Set(digests);
     let count = 0;
@@ -196,9 +199,18 @@ export class ImageServerClient {
     }
   }
 
-  /** This client as the unpacker's object source. */
-  fetcher(): ObjectFetcher {
-    return { fetch: (objects, onObject) => this.fetchObjects(objects, onObject) };
+  /**
+   * This client as the unpacker's object source. By default the download runs on a worker thread
+   * (fetch-worker.ts) so that receiving and verifying overlap with writing files.
+   */
+  fetcher(opts: { inThread?: boolean } = {}): ObjectFetcher {
+    if (opts.inThread) return { fetch: (objects, onObject) => this.fetchObjects(objects, onObject) };
+    return {
+      fetch: async (objects, onObject) => {
+        const job = { address: this.base.href, options: { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs }, objects };
+        await fetchInWorker(job, onObject, this.log, this.stats);
+      },
+    };
   }
 }
 

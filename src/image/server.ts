@@ -9,13 +9,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from './digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
 import { sendError, sendJson, readJsonBody, HttpError, type Req, type Res } from './http-util.ts';
+import { StoredObjectCache } from './object-cache.ts';
 import { ImageStore, StoreError } from './store.ts';
 
-export const IMAGESERVER_PORT = 6971;
+export { IMAGESERVER_PORT } from '../util/ports.ts';
 const MAX_BATCH = 100_000;
 const SYNC_READ_LIMIT = 256 * 1024;
 const WRITE_CHUNK = 512 * 1024;
@@ -29,7 +30,8 @@ export interface TlsFiles {
 export interface ImageServerOptions {
   store: ImageStore;
   tls?: TlsFiles;
-  log?: (line: string) => void;
+  /** Memory for recently served objects (default 256 MiB; 0 disables). */
+  cacheMiB?: number;
 }
 
 export function createImageServer(opts: ImageServerOptions): http.Server {
@@ -40,6 +42,10 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   const bytesSent = new Counter({ name: 'cradle_imageserver_object_bytes_sent_total', help: 'Object bytes sent (as stored, compressed)', registers: [registry] });
   const duration = new Histogram({ name: 'cradle_imageserver_request_seconds', help: 'Request duration', labelNames: ['route'], registers: [registry] });
   const { store } = opts;
+  const cache = new StoredObjectCache((opts.cacheMiB ?? 256) * 1024 * 1024);
+  new Gauge({ name: 'cradle_imageserver_cache_bytes', help: 'Bytes of objects held in memory', registers: [registry], collect() { this.set(cache.size); } });
+  new Gauge({ name: 'cradle_imageserver_cache_hits', help: 'Object reads served from memory', registers: [registry], collect() { this.set(cache.hits); } });
+  new Gauge({ name: 'cradle_imageserver_cache_misses', help: 'Object reads that went to disk', registers: [registry], collect() { this.set(cache.misses); } });
 
   const handle = async (req: Req, res: Res): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -74,7 +80,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
       return single[1];
     }
     if (p === '/v1/objects/batch' && method === 'POST') {
-      const sent = await sendBatch(store, req, res);
+      const sent = await sendBatch(store, cache, req, res);
       objectsSent.inc(sent.objects);
       bytesSent.inc(sent.bytes);
       return 'batch';
@@ -188,7 +194,7 @@ function sliceStream(start: number, end: number | undefined) {
  * Streams the requested objects in order. Every digest is checked to exist before the first byte,
  * so a client asking for an unknown object gets a clear 404 rather than a truncated stream.
  */
-async function sendBatch(store: ImageStore, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
+async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
   const body = await readJsonBody(req, 16 * 1024 * 1024);
   const digests = (body as { digests?: unknown }).digests;
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
@@ -220,8 +226,13 @@ async function sendBatch(store: ImageStore, req: Req, res: Res): Promise<{ objec
   };
   for (let i = 0; i < digests.length; i++) {
     if (res.destroyed) return { objects: i, bytes };
-    const file = store.objectPath(digests[i] as Digest);
-    const data = sizes[i] <= SYNC_READ_LIMIT ? fs.readFileSync(file) : await fs.promises.readFile(file);
+    const digest = digests[i] as Digest;
+    let data = cache.get(digest);
+    if (!data) {
+      const file = store.objectPath(digest);
+      data = sizes[i] <= SYNC_READ_LIMIT ? fs.readFileSync(file) : await fs.promises.readFile(file);
+      cache.set(digest, data);
+    }
     pendingOut.push(frameHeader(digests[i] as Digest, data.length), data);
     pendingBytes += FRAME_HEADER_BYTES + data.length;
     bytes += data.length;

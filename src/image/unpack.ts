@@ -73,23 +73,25 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
   const dirs: InodeEntry[] = [];
 
   await guard(root, total.bytes, async () => {
+    const others: InodeEntry[] = [];
     for (const entry of manifest.entries) {
       stats.entries++;
-      if (entry.type === 'dir') {
-        if (entry.path !== '.') makeDir(abs(entry.path));
-        dirs.push(entry);
-      } else if (entry.type === 'hardlink') {
-        hardlinks.push(entry);
-      } else if (entry.type === 'file' && entry.digest) {
+      if (entry.type === 'dir') dirs.push(entry);
+      else if (entry.type === 'hardlink') hardlinks.push(entry);
+      else if (entry.type === 'file' && entry.digest) {
         const list = pending.get(entry.digest as Digest);
         if (list) list.push(entry);
         else pending.set(entry.digest as Digest, [entry]);
-      } else {
-        createNonRegular(abs(entry.path), entry);
-      }
+      } else others.push(entry);
     }
+    const createSkeleton = () => {
+      for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
+      for (const entry of others) createNonRegular(abs(entry.path), entry);
+    };
 
+    let failed = false;
     const write = (digest: Digest, content: Buffer): number => {
+      if (failed) throw new UnpackError('unpacking was abandoned');
       const entries = pending.get(digest);
       if (!entries) return 0; // not asked for, or already written
       pending.delete(digest);
@@ -100,26 +102,42 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
       opts.onProgress?.({ bytesDone: stats.bytesWritten, bytesTotal: total.bytes });
       return content.length;
     };
-
-    if (opts.cache && pending.size) {
-      const wanted = new Map([...pending].map(([d, es]) => [d, { size: es[0].size, paths: es.map((e) => e.path) }]));
-      await opts.cache.find(wanted, (digest, content) => {
-        const n = write(digest, content);
-        if (n) {
-          stats.objectsFromCache++;
-          stats.bytesFromCache += n;
-        }
-      });
-    }
-    if (pending.size) {
+    const fetchRest = () => {
       const wanted = [...pending].map(([digest, entries]) => ({ digest, size: entries[0].size }));
-      await opts.fetcher.fetch(wanted, (digest, content) => {
+      return opts.fetcher.fetch(wanted, (digest, content) => {
         const n = write(digest, content);
         if (n) {
           stats.objectsFetched++;
           stats.bytesFetched += n;
         }
       });
+    };
+
+    if (!opts.cache) {
+      // Start downloading before creating the skeleton: its first objects arrive while the
+      // directories are made, and none is written before that synchronous work has finished.
+      const fetching = pending.size ? fetchRest() : Promise.resolve();
+      try {
+        createSkeleton();
+      } catch (err) {
+        failed = true;
+        await fetching.catch(() => {});
+        throw err;
+      }
+      await fetching;
+    } else {
+      createSkeleton();
+      if (pending.size) {
+        const wanted = new Map([...pending].map(([d, es]) => [d, { size: es[0].size, paths: es.map((e) => e.path) }]));
+        await opts.cache.find(wanted, (digest, content) => {
+          const n = write(digest, content);
+          if (n) {
+            stats.objectsFromCache++;
+            stats.bytesFromCache += n;
+          }
+        });
+      }
+      if (pending.size) await fetchRest();
     }
     if (pending.size) {
       const [digest, entries] = pending.entries().next().value!;
