@@ -200,11 +200,11 @@ export class ImageServerClient {
   }
 
   /**
-   * This client as the unpacker's object source. By default the download runs on a worker thread
-   * (fetch-worker.ts) so that receiving and verifying overlap with writing files.
+   * This client as the unpacker's object source. The download runs on a worker thread
+   * (fetch-worker.ts, which calls fetchObjects there) so that receiving, decompressing and
+   * verifying overlap with writing files on this thread.
    */
-  fetcher(opts: { inThread?: boolean } = {}): ObjectFetcher {
-    if (opts.inThread) return { fetch: (objects, onObject) => this.fetchObjects(objects, onObject) };
+  fetcher(): ObjectFetcher {
     return {
       fetch: async (objects, onObject) => {
         const job = { address: this.base.href, options: { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs }, objects };
