@@ -1,5 +1,6 @@
-// Atomic file writes: readers see the old file or the new one, never a torn one, even when the
-// writer is killed (-9) part way. Temporary files live in a directory on the same file system.
+// Atomic file creation: readers see no file or the whole file, never a torn one, even when the
+// writer is killed (-9) part way. Temporary files live in the same directory, so link(2) and
+// rename(2) stay on one file system.
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -29,20 +30,6 @@ function writeDurable(tmp: string, data: string | Uint8Array, mode: number): voi
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** Replaces `file` with `data`: temp file, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const dir = path.dirname(file);
-  const tmp = tempName(dir, path.basename(file));
-  try {
-    writeDurable(tmp, data, mode);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fsyncDir(dir);
 }
 
 /**
