@@ -11,11 +11,12 @@ export function registerImageServerCommand(program: Command): void {
     .option('--store <dir>', 'image store directory (env CRADLE_STORE)', DEFAULT_STORE)
     .option('--listen <address>', 'address to listen on (default: all)')
     .option('--port <port>', 'TCP port', String(IMAGESERVER_PORT))
+    .option('--log-level <level>', 'log level: error, warn, info, debug (debug logs every request)', 'info')
     .option('--cache-mib <n>', 'memory for recently served objects, in MiB (0: none)', '256')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
-    .action(async (o: { store: string; listen?: string; port: string; cacheMib: string; tlsCert?: string; tlsKey?: string; tlsCa?: string }) => {
+    .action(async (o: { store: string; listen?: string; port: string; cacheMib: string; logLevel: string; tlsCert?: string; tlsKey?: string; tlsCa?: string }) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
       if (o.tlsCa && !o.tlsCert) throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
       const store = ImageStore.open(o.store);
@@ -23,10 +24,12 @@ export function registerImageServerCommand(program: Command): void {
       const cacheMiB = Number(o.cacheMib);
       if (!Number.isFinite(cacheMiB) || cacheMiB < 0) throw new Error(`--cache-mib must be a number of MiB (0 or more), not '${o.cacheMib}'`);
       const tls = o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa } : undefined;
-      const server = createImageServer({ store, tls, cacheMiB });
+      const { pino } = await import('pino');
+      const logger = pino({ level: o.logLevel, base: { service: 'imageserver' } });
+      const server = createImageServer({ store, tls, cacheMiB, logger });
       const addr = await listen(server, Number(o.port), o.listen);
       const scheme = o.tlsCert ? 'https' : 'http';
-      console.log(`imageserver serving ${store.root} on ${scheme}://${addr.address}:${addr.port}${o.tlsCa ? ' (client certificates required)' : ''}`);
+      logger.info({ store: store.root, url: `${scheme}://${addr.address}:${addr.port}`, clientCertificates: !!o.tlsCa }, 'imageserver serving');
       const stop = () => server.close(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from './digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
@@ -32,6 +33,8 @@ export interface ImageServerOptions {
   tls?: TlsFiles;
   /** Memory for recently served objects (default 256 MiB; 0 disables). */
   cacheMiB?: number;
+  /** Structured log of failures (error) and of every request (debug). */
+  logger?: Logger;
 }
 
 export function createImageServer(opts: ImageServerOptions): http.Server {
@@ -88,15 +91,21 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     throw new HttpError(404, 'not found', `no route for ${method} ${p}; see docs/imageserver-api.md`);
   };
 
+  const log = opts.logger;
   const listener = (req: Req, res: Res) => {
     const end = duration.startTimer();
     let route = 'unknown';
     handle(req, res)
       .then((r) => (route = r))
-      .catch((err) => sendError(res, err instanceof StoreError ? new HttpError(404, 'not found', err.message) : err))
+      .catch((err) => {
+        const known = err instanceof HttpError || err instanceof StoreError;
+        if (!known) log?.error({ err, method: req.method, url: req.url }, 'request failed');
+        sendError(res, err instanceof StoreError ? new HttpError(404, 'not found', err.message) : err);
+      })
       .finally(() => {
         requests.inc({ route, status: String(res.statusCode) });
-        end({ route });
+        const seconds = end({ route });
+        log?.debug({ method: req.method, url: req.url, status: res.statusCode, route, seconds, client: req.socket.remoteAddress }, 'request');
       });
   };
 
