@@ -29,7 +29,8 @@ export function registerImageServerCommand(program: Command): void {
       const server = createImageServer({ store, tls, cacheMiB, logger });
       const addr = await listen(server, Number(o.port), o.listen);
       const scheme = o.tlsCert ? 'https' : 'http';
-      logger.info({ store: store.root, url: `${scheme}://${addr.address}:${addr.port}`, clientCertificates: !!o.tlsCa }, 'imageserver serving');
+      const url = `${scheme}://${addr.address}:${addr.port}`;
+      logger.info({ store: store.root, url, clientCertificates: !!o.tlsCa }, `imageserver serving ${store.root} on ${url}`);
       const stop = () => server.close(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
