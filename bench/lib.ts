@@ -2,7 +2,7 @@
 // commands, servers (ours and nginx) on loopback, interleaved repeated measurement, result files.
 // Every resource is registered with a Cleanup as soon as it exists, so a failing or interrupted
 // benchmark still unmounts, detaches and stops everything it started.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -32,9 +32,14 @@ export class Cleanup {
   }
 }
 
+/** The code a benchmark measured: taken at its start (the work tree may change while it runs). */
+let startedCode: ReturnType<typeof codeVersion> | undefined;
+
 /** Runs a benchmark body with a Cleanup that runs on success, failure, SIGINT and SIGTERM. */
 export async function runBenchmark(name: string, body: (c: Cleanup) => Promise<void>): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error(`${name}: benchmarks mount loop devices and must run as root`);
+  const v = (startedCode = codeVersion());
+  console.log(`${name}: code ${v.commit}${v.modified.length ? ` + uncommitted changes to ${v.modified.map((l) => l.slice(3)).join(', ')}` : ''}`);
   const c = new Cleanup();
   const onSignal = (sig: NodeJS.Signals) => {
     console.error(`${name}: ${sig}, cleaning up`);
@@ -188,7 +193,7 @@ export async function startCradleServer(c: Cleanup, store: string): Promise<{ ur
     let text = '';
     child.stdout!.on('data', (b: Buffer) => {
       text += b.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(text); // in its start-up line, plain or JSON log
       if (m) resolve(m[1]);
     });
     child.once('exit', (code) => reject(new Error(`imageserver exited (${code}) before listening: ${text}`)));
@@ -324,12 +329,22 @@ export function ratioLine(name: string, ours: { label: string; value: string; n:
   return `RATIO ${name}: ${ours.label} ${ours.value} vs ${peer.label} ${peer.value} = ${(ours.n / peer.n).toFixed(2)}x (${better})`;
 }
 
+/** The commit measured, and the source files that differed from it (figures depend on both). */
+export function codeVersion(): { commit: string; modified: string[] } {
+  const git = (args: string[]) => execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trimEnd();
+  try {
+    return { commit: git(['rev-parse', '--short', 'HEAD']), modified: git(['status', '--porcelain', '--', 'src', 'bin', 'package.json']).split('\n').filter(Boolean) };
+  } catch {
+    return { commit: 'unknown', modified: [] };
+  }
+}
+
 /** Writes bench/results/<name>.json with the machine's description alongside the figures. */
 export function writeResults(name: string, data: Record<string, unknown>): string {
   fs.mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${name}.json`);
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version };
-  fs.writeFileSync(file, JSON.stringify({ name, date: new Date().toISOString(), machine, runs: RUNS, ...data }, null, 2) + '\n');
+  fs.writeFileSync(file, JSON.stringify({ name, date: new Date().toISOString(), code: startedCode ?? codeVersion(), machine, runs: RUNS, ...data }, null, 2) + '\n');
   return file;
 }
 
