@@ -136,8 +136,10 @@ describe('image faults', () => {
       assert.ok(cut, 'the proxy did cut a download');
       assert.equal(r.retries, 1);
       assert.equal(r.unpack.objectsFetched, 300);
-      // Everything received whole before the cut is kept: at most one object's bytes travel twice.
-      assert.ok(r.wireBytes < r.image.stats.objectBytes + 20_000, `${r.wireBytes} bytes on the wire for ${r.image.stats.objectBytes} bytes of objects`);
+      // Everything received whole before the cut is kept: had the 400 KB before the cut been asked
+      // for again, the wire would carry objects + 400 KB. Allowed on top of the objects: the
+      // manifest, frame headers and the one object cut in half.
+      assert.ok(r.wireBytes < r.image.stats.objectBytes + 100_000, `${r.wireBytes} bytes on the wire for ${r.image.stats.objectBytes} bytes of objects`);
       assert.deepEqual(diffTrees(describeTree(path.join(work, 'src')), describeTree(dst)), []);
     } finally {
       client.close();

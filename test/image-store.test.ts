@@ -43,7 +43,7 @@ describe('image store via the cradle CLI', () => {
     // Named so that it sorts *before* the first: "latest" must go by creation time, not by name.
     const b = cradle('image', 'add', '--store', storeDir, 'os/0-newer', path.join(work, 'b'));
     assert.equal(b.status, 0, b.stderr);
-    assert.match(b.stdout, /50 new objects .* 50 already stored/);
+    assert.match(b.stdout, /50 new objects .* 50 already in the store, 0 duplicate contents/);
     const list = cradle('image', 'list', '--store', storeDir);
     assert.match(list.stdout, /os\/0-newer .*\n.*os\/2026-01/);
     const show = cradle('image', 'show', '--store', storeDir, 'os');

@@ -25,7 +25,7 @@ export function registerImageCommands(program: Command): void {
       console.log(`added ${record.name} from ${kind} in ${secs.toFixed(2)} s`);
       console.log(`  manifest ${record.manifest}`);
       console.log(`  ${record.stats.entries} entries, ${record.stats.files} files, ${formatBytes(record.stats.bytes)}`);
-      console.log(`  ${ingest.objectsAdded} new objects (${formatBytes(ingest.storedBytes)} compressed), ${ingest.objectsReused} already stored`);
+      console.log(`  ${ingest.objectsAdded} new objects (${formatBytes(ingest.storedBytes)} compressed), ${ingest.objectsReused} already in the store, ${ingest.duplicates} duplicate contents`);
     });
 
   image

@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { digestOf, hasherDigest, newHasher, type Digest } from './digest.ts';
+import type { ObjectSink } from './batch-decoder.ts';
+import { runInWorker } from './source-worker.ts';
 import type { ObjectFinder } from './unpack.ts';
 
 const READ_LIMIT = 256 * 1024 * 1024;
@@ -65,7 +67,7 @@ export class LocalObjectCache implements ObjectFinder {
     return bySize;
   }
 
-  async find(wanted: Map<Digest, { size: number; paths: string[] }>, onObject: (digest: Digest, content: Buffer) => void): Promise<void> {
+  async find(wanted: Map<Digest, { size: number; paths: string[] }>, onObject: ObjectSink): Promise<void> {
     if (this.roots.length === 0 || wanted.size === 0) return;
     this.bySize ??= this.index(new Set([...wanted.values()].map((w) => w.size)));
     for (const [digest, { size, paths }] of wanted) {
@@ -77,7 +79,7 @@ export class LocalObjectCache implements ObjectFinder {
         if (content) {
           this.stats.objectsFound++;
           this.stats.bytesFound += size;
-          onObject(digest, content);
+          await onObject(digest, content);
           break;
         }
       }
@@ -121,4 +123,13 @@ function readHugeIfMatches(file: string, digest: Digest): Buffer {
     fs.closeSync(fd);
   }
   return hasherDigest(hasher) === digest ? fs.readFileSync(file) : Buffer.alloc(0);
+}
+
+/** The cache of `roots`, searched on a worker thread (source-worker.ts) while this thread writes. */
+export function cacheInWorker(roots: string[], log: (line: string) => void = () => {}): ObjectFinder & { stats: CacheStats } {
+  const stats: CacheStats = { filesIndexed: 0, filesHashed: 0, bytesHashed: 0, objectsFound: 0, bytesFound: 0 };
+  return {
+    stats,
+    find: (wanted, onObject) => (roots.length ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats) : Promise.resolve()),
+  };
 }

@@ -15,7 +15,7 @@ import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ImageRecord } from './store.ts';
 import type { ObjectFetcher, WantedObject } from './unpack.ts';
 import { BatchDecoder, CorruptObjectError, type ObjectSink } from './batch-decoder.ts';
-import { fetchInWorker } from './fetch-worker.ts';
+import { runInWorker } from './source-worker.ts';
 
 export { CorruptObjectError };
 
@@ -127,6 +127,7 @@ export class ImageServerClient {
     const res = await this.request(`/v1/manifests/${digest}`, { headers: { 'accept-encoding': 'zstd' } });
     const raw = await readAll(res);
     if (res.statusCode !== 200) throw apiError(res, raw, this.base);
+    this.stats.wireBytes += raw.length;
     const bytes = res.headers['content-encoding'] === 'zstd' ? await zstdDecompress(raw) : raw;
     const actual = digestOf(bytes);
     if (actual !== digest) throw new CorruptObjectError(`manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`);
@@ -201,14 +202,14 @@ export class ImageServerClient {
 
   /**
    * This client as the unpacker's object source. The download runs on a worker thread
-   * (fetch-worker.ts, which calls fetchObjects there) so that receiving, decompressing and
+   * (source-worker.ts, which calls fetchObjects there) so that receiving, decompressing and
    * verifying overlap with writing files on this thread.
    */
   fetcher(): ObjectFetcher {
     return {
       fetch: async (objects, onObject) => {
-        const job = { address: this.base.href, options: { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs }, objects };
-        await fetchInWorker(job, onObject, this.log, this.stats);
+        const options = { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs };
+        await runInWorker({ kind: 'server', address: this.base.href, options, objects }, onObject, this.log, this.stats);
       },
     };
   }

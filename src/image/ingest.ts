@@ -14,13 +14,18 @@ export const WHOLE_READ_LIMIT = 32 * 1024 * 1024;
 const MAX_IN_FLIGHT = 16;
 
 export interface IngestStats {
+  /** Objects this add wrote to the store. */
   objectsAdded: number;
+  /** Objects the store had already, from other images. */
   objectsReused: number;
+  /** Contents met more than once in this source (identical files), stored once. */
+  duplicates: number;
   storedBytes: number;
 }
 
 export class Ingest {
-  readonly stats: IngestStats = { objectsAdded: 0, objectsReused: 0, storedBytes: 0 };
+  readonly stats: IngestStats = { objectsAdded: 0, objectsReused: 0, duplicates: 0, storedBytes: 0 };
+  private readonly seen = new Set<Digest>();
   private readonly inFlight = new Set<Promise<void>>();
   private firstError: unknown;
   private readonly store: ImageStore;
@@ -32,6 +37,11 @@ export class Ingest {
   /** Queues a content for storing and returns its digest at once. */
   async addBuffer(content: Buffer): Promise<Digest> {
     const digest = digestOf(content);
+    if (this.seen.has(digest)) {
+      this.stats.duplicates++;
+      return digest;
+    }
+    this.seen.add(digest);
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     this.throwIfFailed();
     const job = this.store.putObject(content, digest).then(
@@ -66,6 +76,12 @@ export class Ingest {
       throw err;
     }
     const digest = hasherDigest(hasher);
+    if (this.seen.has(digest)) {
+      this.stats.duplicates++;
+      fs.rmSync(tmp, { force: true });
+      return { digest, size };
+    }
+    this.seen.add(digest);
     const storedBytes = fs.statSync(tmp).size;
     this.count(this.store.adoptTemp(tmp, digest), storedBytes);
     return { digest, size };

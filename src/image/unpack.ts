@@ -27,7 +27,7 @@ export interface ObjectFetcher {
 
 /** Finds objects in local trees (see cache.ts); same contract as ObjectFetcher, for what it has. */
 export interface ObjectFinder {
-  find(wanted: Map<Digest, { size: number; paths: string[] }>, onObject: (digest: Digest, content: Buffer) => void): Promise<void>;
+  find(wanted: Map<Digest, { size: number; paths: string[] }>, onObject: (digest: Digest, content: Buffer) => void | Promise<void>): Promise<void>;
 }
 
 export interface UnpackProgress {

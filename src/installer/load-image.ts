@@ -3,7 +3,7 @@
 // (a debugging image, or extra tools for a plug-in programme). `--no-mounts` skips the mounts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LocalObjectCache } from '../image/cache.ts';
+import { cacheInWorker } from '../image/cache.ts';
 import type { ImageServerClient } from '../image/client.ts';
 import type { Digest } from '../image/digest.ts';
 import type { ImageRecord } from '../image/store.ts';
@@ -31,13 +31,13 @@ export async function loadImage(client: ImageServerClient, name: string, dir: st
   const started = performance.now();
   const image = await client.getImage(name);
   const manifest = await client.getManifest(image.manifest as Digest);
-  const cache = new LocalObjectCache(opts.cacheFrom ?? []);
+  const cache = opts.cacheFrom?.length ? cacheInWorker(opts.cacheFrom) : undefined;
   const unpack = await unpackImage(manifest, dir, { fetcher: client.fetcher(), cache, onProgress: opts.onProgress });
   if (opts.mounts !== false) await bindMounts(dir);
   return {
     image,
     unpack,
-    cacheHashedBytes: cache.stats.bytesHashed,
+    cacheHashedBytes: cache?.stats.bytesHashed ?? 0,
     wireBytes: client.stats.wireBytes,
     retries: client.stats.retries,
     seconds: (performance.now() - started) / 1000,

@@ -1,0 +1,143 @@
+// Runs an object source on a worker thread, so the main thread only writes files: the image
+// server (receiving, zstd decompression and SHA-256 verification of every object) or the local
+// object cache (reading and hashing candidate files). Verified contents travel to the main thread
+// in batches of a few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED
+// batches are in flight, so a slow disk bounds memory use.
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { CorruptObjectError } from './batch-decoder.ts';
+import type { Digest } from './digest.ts';
+// A circular import with client.ts, harmless: neither uses the other while loading.
+import { ImageServerClient, ImageServerError } from './client.ts';
+import { LocalObjectCache } from './cache.ts';
+import type { WantedObject } from './unpack.ts';
+
+const BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_UNACKED = 8;
+
+export type WorkerJob =
+  | {
+      kind: 'server';
+      address: string;
+      options: { tls?: { ca?: string; cert?: string; key?: string }; retries?: number; backoffMs?: number };
+      objects: WantedObject[];
+    }
+  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
+
+/** Counters a source keeps (FetchStats, CacheStats); the worker's are added to the caller's. */
+type Counts = Record<string, number>;
+
+type ToMain =
+  | { type: 'batch'; digests: Digest[]; ends: number[]; buffer: ArrayBuffer }
+  | { type: 'log'; line: string }
+  | { type: 'done'; stats: Counts }
+  | { type: 'error'; name: string; message: string; status?: number; stats: Counts };
+
+/**
+ * Runs a source on a worker thread; `onObject` runs on the calling thread, in arrival order. The
+ * worker's counts are added to `stats`, whether it succeeds or fails.
+ */
+export function runInWorker<S extends object>(job: WorkerJob, onObject: (digest: Digest, content: Buffer) => void, log: (line: string) => void, stats: S): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: job });
+    let settled = false;
+    const finish = (err: unknown, counts?: Counts) => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      const target = stats as Counts;
+      for (const [key, n] of Object.entries(counts ?? {})) target[key] = (target[key] ?? 0) + n;
+      if (err) reject(err);
+      else resolve();
+    };
+    worker.on('message', (msg: ToMain) => {
+      if (settled) return;
+      if (msg.type === 'batch') {
+        try {
+          const all = Buffer.from(msg.buffer);
+          let start = 0;
+          msg.digests.forEach((digest, i) => {
+            onObject(digest, all.subarray(start, msg.ends[i]));
+            start = msg.ends[i];
+          });
+        } catch (err) {
+          finish(err); // the consumer's error (a full disk): stop downloading
+          return;
+        }
+        worker.postMessage('ack');
+      } else if (msg.type === 'log') log(msg.line);
+      else if (msg.type === 'done') finish(undefined, msg.stats);
+      else finish(rebuildError(msg), msg.stats);
+    });
+    worker.on('error', (err) => finish(err));
+    worker.on('exit', (code) => finish(new Error(`object ${job.kind === 'server' ? 'download' : 'cache'} worker exited (${code}) before finishing`)));
+  });
+}
+
+function rebuildError(msg: Extract<ToMain, { type: 'error' }>): Error {
+  const err = msg.name === 'CorruptObjectError' ? new CorruptObjectError(msg.message) : new ImageServerError(msg.message);
+  if (msg.status !== undefined) (err as ImageServerError).status = msg.status;
+  return err;
+}
+
+async function workerMain(job: WorkerJob): Promise<void> {
+  const port = parentPort!;
+  let unacked = 0;
+  let wake: (() => void) | undefined;
+  port.on('message', () => {
+    unacked--;
+    wake?.();
+  });
+  let digests: Digest[] = [];
+  let ends: number[] = [];
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  const send = () => {
+    if (!digests.length) return;
+    const buffer = new ArrayBuffer(bytes);
+    const view = Buffer.from(buffer);
+    let at = 0;
+    for (const part of parts) {
+      part.copy(view, at);
+      at += part.length;
+    }
+    port.postMessage({ type: 'batch', digests, ends, buffer } satisfies ToMain, [buffer]);
+    unacked++;
+    digests = [];
+    ends = [];
+    parts = [];
+    bytes = 0;
+  };
+  const onObject = async (digest: Digest, content: Buffer) => {
+    digests.push(digest);
+    parts.push(content);
+    bytes += content.length;
+    ends.push(bytes);
+    if (bytes >= BATCH_BYTES) send();
+    while (unacked >= MAX_UNACKED) await new Promise<void>((r) => (wake = r));
+  };
+  const log = (line: string) => port.postMessage({ type: 'log', line } satisfies ToMain);
+  let stats: Counts = {};
+  let close = () => {};
+  try {
+    if (job.kind === 'server') {
+      const client = new ImageServerClient(job.address, { ...job.options, log });
+      close = () => client.close();
+      stats = client.stats as unknown as Counts;
+      await client.fetchObjects(job.objects, onObject);
+    } else {
+      const cache = new LocalObjectCache(job.roots);
+      stats = cache.stats as unknown as Counts;
+      await cache.find(new Map(job.wanted), onObject);
+    }
+    send();
+    while (unacked > 0) await new Promise<void>((r) => (wake = r));
+    port.postMessage({ type: 'done', stats } satisfies ToMain);
+  } catch (err) {
+    const e = err as Error & { status?: number };
+    port.postMessage({ type: 'error', name: e.name, message: e.message, status: e.status, stats } satisfies ToMain);
+  } finally {
+    close();
+  }
+}
+
+if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) void workerMain(workerData as WorkerJob);
