@@ -15,7 +15,7 @@ DEBS=(
   e2fsprogs       # mkfs.ext4 for loop-device tests
   umoci           # builds real OCI image layouts in tests
   fdisk util-linux
-  ca-certificates
+  ca-certificates openssl   # openssl: test certificates for the TLS tests
 )
 missing=()
 for p in "${DEBS[@]}"; do
