@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -167,11 +167,13 @@ function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, a
     fs.closeSync(fd);
     total = zstdContentSize(head);
   }
-  const range = parseRange(req.headers.range as string | undefined, total);
+  // An object whose decompressed size is unknown (stored by streaming) cannot state a Content-Range
+  // for the decompressed form: such a request gets the whole body, as HTTP allows.
+  const range = total === undefined ? undefined : parseRange(req.headers.range as string | undefined, total);
   let status = 200;
   if (range) {
     status = 206;
-    headers['content-range'] = `bytes ${range.start}-${range.end ?? (total! - 1)}/${total ?? '*'}`;
+    headers['content-range'] = `bytes ${range.start}-${range.end ?? total! - 1}/${total}`;
   }
   const end = range?.end ?? (total === undefined ? undefined : total - 1);
   if (end !== undefined) headers['content-length'] = end - (range?.start ?? 0) + 1;
@@ -181,9 +183,11 @@ function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, a
     return 0;
   }
   const source = fs.createReadStream(file, zstd && range ? { start: range.start, end } : {});
-  const body = zstd ? source : source.pipe(zlib.createZstdDecompress()).pipe(sliceStream(range?.start ?? 0, end));
-  body.on('error', () => res.destroy());
-  body.pipe(res);
+  // A failure half way (the object removed by gc, say) can only cut the connection: pipeline
+  // destroys the response, and the client sees a truncated body.
+  const done = () => {};
+  if (zstd) pipeline(source, res, done);
+  else pipeline(source, zlib.createZstdDecompress(), sliceStream(range?.start ?? 0, end), res, done);
   return storedSize;
 }
 
