@@ -99,7 +99,7 @@ async function runClient(job: Job, objects: Obj[]): Promise<Done> {
   try {
     if (job.side === 'cradle') {
       for (let i = 0; i < objects.length; i += BATCH) {
-        const parser = new ObjectStreamParser();
+        const parser = new ObjectStreamParser(() => Number.MAX_SAFE_INTEGER, job.url);
         await postBatch(agent, job.url, objects.slice(i, i + BATCH).map((o) => o.digest), (chunk) => {
           for (const frame of parser.push(chunk)) {
             done.objects++;

@@ -1,7 +1,7 @@
 // Shared fixtures for the integration tests: temporary directories, an in-process image server,
 // a tree with every kind of inode and metadata an OS image holds, and a metadata-checking tree diff.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createImageServer, listen, type TlsFiles } from '../src/image/server.ts';
 import { ImageStore } from '../src/image/store.ts';
 import { getXattrs, splitDev } from '../src/system/libc.ts';
+import { mountsUnder } from '../src/system/mounts.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
 export const cradleBin = path.join(repoRoot, 'bin', 'cradle');
@@ -22,10 +23,8 @@ export function tmpDir(prefix = 'cradle-test-'): string {
  * remove through a bind mount of the host's /dev or /tmp would wipe the host's.
  */
 export function removeWorkDir(dir: string): void {
-  const mountsUnder = () =>
-    fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(`${dir}/`));
-  for (const m of mountsUnder().reverse()) execFileSync('umount', ['-l', m]);
-  const left = mountsUnder();
+  for (const m of mountsUnder(dir).reverse()) execFileSync('umount', ['-l', m]);
+  const left = mountsUnder(dir);
   if (left.length) throw new Error(`not removing ${dir}: still mounted under it: ${left.join(', ')}`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -103,6 +102,8 @@ export function makeFeatureTree(root: string): void {
   const big = Buffer.alloc(40 * 1024 * 1024);
   for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
   fs.writeFileSync(p('usr/big-file'), big);
+  // Incompressible and over the server's whole-read limit: streamed from disk in batch responses.
+  fs.writeFileSync(p('usr/random-large'), randomBytes(20 * 1024 * 1024));
   // Nanosecond mtimes, set last (bottom-up) so creating entries does not disturb them.
   sh('touch', ['-h', '-d', '@1700000000.123456789', p('usr/bin/su')]);
   sh('touch', ['-h', '-d', '@1600000000.000000001', p('etc/dangling-link')]);

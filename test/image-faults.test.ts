@@ -30,7 +30,7 @@ async function addRawImage(store: ImageStore, name: string, entries: Entry[]): P
   const bytes = encodeManifest(manifest as never);
   const digest = digestOf(bytes);
   await store.putObject(bytes, digest);
-  store.commitImage(newRecord(name, digest, { format: MANIFEST_FORMAT, entries }, 'test'));
+  store.commitImage(newRecord(name, digest, { format: MANIFEST_FORMAT, entries }, 'test'), [digest]);
 }
 
 describe('image faults', () => {
@@ -153,6 +153,18 @@ describe('image faults', () => {
       await assert.rejects(client.listImages(), /image server http:\/\/127\.0\.0\.1:1 unreachable: .*ECONNREFUSED/);
     } finally {
       client.close();
+    }
+  });
+
+  it('fails a request to a server that accepts but never answers, instead of hanging', async () => {
+    const silent = net.createServer(() => {}); // accepts connections, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const client = new ImageServerClient(`127.0.0.1:${(silent.address() as net.AddressInfo).port}`, { timeoutMs: 300 });
+    try {
+      await assert.rejects(client.listImages(), /unreachable: no data for 0\.3 s/);
+    } finally {
+      client.close();
+      silent.close();
     }
   });
 

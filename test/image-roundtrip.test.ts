@@ -49,6 +49,20 @@ describe('image round trip through store, image server and load-image', { skip: 
     assert.equal(result.unpack.objectsFromCache, 0);
   });
 
+  it('replaces whatever is in the way in an existing target, never writing through it', async () => {
+    const dst = path.join(work, 'features-over-junk');
+    fs.mkdirSync(path.join(dst, 'usr/bin'), { recursive: true });
+    fs.mkdirSync(path.join(dst, 'etc'), { recursive: true });
+    sh('mkfifo', [path.join(dst, 'usr/bin/su')]); // opening a FIFO for writing would hang
+    sh('mknod', [path.join(dst, 'etc/user-xattr'), 'c', '1', '3']); // writing would go to /dev/null
+    fs.writeFileSync(path.join(work, 'outside'), 'keep me');
+    fs.linkSync(path.join(work, 'outside'), path.join(dst, 'etc/empty')); // a hard link to a file elsewhere
+    fs.symlinkSync('/', path.join(dst, 'etc/deep')); // a directory in the image, a symlink here
+    await loadImage(client, 'features/1', dst, { mounts: false });
+    assert.deepEqual(diffTrees(describeTree(path.join(work, 'features')), describeTree(dst)), []);
+    assert.equal(fs.readFileSync(path.join(work, 'outside'), 'utf8'), 'keep me');
+  });
+
   it('restores a real Debian root file system (mmdebstrap) exactly', async () => {
     const src = debianRootfs();
     await addImage(store, 'debian/bookworm', src, quiet);
@@ -114,6 +128,8 @@ describe('image round trip through store, image server and load-image', { skip: 
       for (const name of ['dev', 'proc', 'sys', 'tmp']) assert.ok(mounts.includes(` ${path.join(dst, name)} `), `${name} is mounted`);
       assert.ok(fs.existsSync(path.join(dst, 'proc/self/status')), "the host's /proc is visible");
       await bindMounts(dst); // a second call is harmless: mounted targets are skipped
+      // Unpacking again over the live chroot would replace the host's /dev nodes: refused.
+      await assert.rejects(loadImage(client, 'features/1', dst, { mounts: false }), /has file systems mounted under it .*: unmount them first/);
     } finally {
       await unbindMounts(dst);
     }

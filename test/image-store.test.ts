@@ -87,6 +87,15 @@ describe('image store via the cradle CLI', () => {
     assert.ok([...store.allObjects()].length > 0);
   });
 
+  it('refuses to record an image whose objects vanished meanwhile (a gc racing the add)', async () => {
+    const store = ImageStore.open(storeDir);
+    const { digest } = await store.putObject(Buffer.from('short-lived'));
+    fs.rmSync(store.objectPath(digest));
+    const record = { name: 'race/1', manifest: digest, created: new Date().toISOString(), source: 'test', stats: { entries: 0, files: 0, dirs: 0, symlinks: 0, bytes: 0, objects: 0, objectBytes: 0 } };
+    assert.throws(() => store.commitImage(record, [digest]), /object sha256:[0-9a-f]{64} of image 'race\/1' vanished before the image was recorded/);
+    assert.equal(store.getRecord('race/1'), undefined);
+  });
+
   it('verify reports a damaged object', () => {
     const store = ImageStore.open(storeDir);
     const [victim] = [...store.allObjects()];

@@ -74,7 +74,11 @@ export function registerImageCommands(program: Command): void {
     .option(...storeOption)
     .option('--grace <seconds>', 'keep unreferenced objects younger than this (an add may be in flight)', '3600')
     .action(async (o: { store: string; grace: string }) => {
-      const r = await ImageStore.open(o.store).gc(Number(o.grace) * 1000);
+      const grace = Number(o.grace);
+      if (!/^\d+(\.\d+)?$/.test(o.grace) || !Number.isFinite(grace)) {
+        throw new Error(`--grace must be a number of seconds (0 or more), not '${o.grace}'`);
+      }
+      const r = await ImageStore.open(o.store).gc(grace * 1000);
       console.log(`removed ${r.removed} objects (${formatBytes(r.removedBytes)}), kept ${r.kept}`);
     });
 

@@ -57,7 +57,9 @@ export class BatchDecoder {
     const frames = this.current;
     const stored = frames.length === 1 ? frames[0].stored : Buffer.concat(frames.map((f) => f.stored), this.currentBytes);
     // A large output chunk: the default 16 KiB means a main-thread callback per 16 KiB of output.
-    const content = zstdDecompress(stored, { chunkSize: DECOMPRESS_CHUNK }).catch((err: Error) => err);
+    // maxOutputLength: a frame that inflates past its known size fails here, not after filling memory.
+    const expected = frames.reduce((n, f) => n + this.sizes.get(f.digest)!, 0);
+    const content = zstdDecompress(stored, { chunkSize: DECOMPRESS_CHUNK, maxOutputLength: Math.max(expected, 1) }).catch((err: Error) => err);
     this.queue.push({ frames, content });
     this.current = [];
     this.currentBytes = 0;
@@ -81,7 +83,7 @@ export class BatchDecoder {
 
   private decompressOne(frame: Frame): Buffer {
     try {
-      return zlib.zstdDecompressSync(frame.stored);
+      return zlib.zstdDecompressSync(frame.stored, { maxOutputLength: Math.max(this.sizes.get(frame.digest)!, 1) });
     } catch (err) {
       throw new CorruptObjectError(`object ${frame.digest} from ${this.origin} is corrupt: it does not decompress (${(err as Error).message}); nothing was written from it`);
     }

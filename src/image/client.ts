@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from './digest.ts';
 import { parseManifest, type Manifest } from './manifest.ts';
-import { ObjectStreamParser, OBJECT_STREAM_TYPE } from './object-stream.ts';
+import { ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ImageRecord } from './store.ts';
 import type { ObjectFetcher, WantedObject } from './unpack.ts';
@@ -21,6 +21,8 @@ export { CorruptObjectError };
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const BATCH_SIZE = 4096;
+/** A manifest of a million entries is about 200 MB; anything larger is not a manifest. */
+const MAX_MANIFEST_BYTES = 512 * 1024 * 1024;
 
 export interface ClientTls {
   ca?: string;
@@ -33,6 +35,8 @@ export interface ClientOptions {
   retries?: number;
   /** First retry delay; doubles each time. */
   backoffMs?: number;
+  /** A request with no data for this long fails (default 60 s). */
+  timeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -63,6 +67,7 @@ export class ImageServerClient {
   private readonly agent: http.Agent;
   private readonly retries: number;
   private readonly backoffMs: number;
+  private readonly timeoutMs: number;
   private readonly log: (line: string) => void;
   private readonly tls: ClientTls;
 
@@ -70,6 +75,7 @@ export class ImageServerClient {
     this.base = imageServerUrl(address);
     this.retries = opts.retries ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.log = opts.log ?? (() => {});
     const tls = opts.tls ?? {};
     this.tls = tls;
@@ -103,6 +109,9 @@ export class ImageServerClient {
         resolve,
       );
       req.on('error', (err) => reject(new ImageServerError(`image server ${this.base.origin} unreachable: ${err.message}`)));
+      // A server or switch that dies without a reset must not hang an unattended install: no byte
+      // for `timeoutMs` (response body included) fails the request, and batches are then retried.
+      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no data for ${this.timeoutMs / 1000} s`)));
       req.end(body);
     });
   }
@@ -128,7 +137,8 @@ export class ImageServerClient {
     const raw = await readAll(res);
     if (res.statusCode !== 200) throw apiError(res, raw, this.base);
     this.stats.wireBytes += raw.length;
-    const bytes = res.headers['content-encoding'] === 'zstd' ? await zstdDecompress(raw) : raw;
+    const bytes = res.headers['content-encoding'] === 'zstd' ? await zstdDecompress(raw, { maxOutputLength: MAX_MANIFEST_BYTES }) : raw;
+    if (bytes.length > MAX_MANIFEST_BYTES) throw new ImageServerError(`manifest ${digest} from ${this.base.origin} is over ${MAX_MANIFEST_BYTES} bytes: refusing it`);
     const actual = digestOf(bytes);
     if (actual !== digest) throw new CorruptObjectError(`manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`);
     return parseManifest(bytes, `manifest ${digest}`);
@@ -159,6 +169,10 @@ export class ImageServerClient {
           remaining = remaining.filter((d) => !received.has(d));
           const status = err instanceof ImageServerError ? (err.status ?? 0) : 0;
           if (err instanceof CorruptObjectError || (status >= 400 && status < 500)) throw err;
+          if (remaining.length === 0) break; // everything arrived whole before the failure
+          // A link that keeps dropping but keeps making progress is not given up on: the retry
+          // budget counts attempts in a row that brought nothing.
+          if (received.size > 0) attempt = 0;
           if (attempt >= this.retries) {
             throw new ImageServerError(`download from ${this.base.origin} failed after ${attempt + 1} attempts, ${remaining.length} objects missing: ${(err as Error).message}`);
           }
@@ -175,7 +189,9 @@ export class ImageServerClient {
     const res = await this.request('/v1/objects/batch', { method: 'POST', body: { digests } });
     if (res.statusCode !== 200) throw apiError(res, await readAll(res), this.base);
     if (res.headers['content-type'] !== OBJECT_STREAM_TYPE) throw new ImageServerError(`image server sent '${res.headers['content-type']}', not an object stream`);
-    const parser = new ObjectStreamParser();
+    // No frame may be larger than its object could compress to, so a faulty server cannot make
+    // this process buffer gigabytes before a hash check could catch it.
+    const parser = new ObjectStreamParser((d) => zstdBound(sizes.get(d) ?? 0), this.base.origin);
     const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
       this.stats.objects++;
       return onObject(d, c);
@@ -186,7 +202,7 @@ export class ImageServerClient {
       for await (const chunk of res) {
         this.stats.wireBytes += (chunk as Buffer).length;
         for (const frame of parser.push(chunk as Buffer)) {
-          if (!expected.has(frame.digest)) throw new ImageServerError(`image server sent object ${frame.digest}, which was not asked for`);
+          if (!expected.delete(frame.digest)) throw new ImageServerError(`image server sent object ${frame.digest}, which was not asked for or was sent twice`);
           count++;
           await decoder.push(frame);
         }

@@ -10,13 +10,6 @@ export function isDigest(value: unknown): value is Digest {
   return typeof value === 'string' && DIGEST_RE.test(value);
 }
 
-export function parseDigest(value: string, what = 'digest'): Digest {
-  if (!isDigest(value)) {
-    throw new Error(`${what} '${value}' is not a digest: expected 'sha256:' followed by 64 lowercase hex digits`);
-  }
-  return value;
-}
-
 export function digestOf(data: Uint8Array): Digest {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }

@@ -72,3 +72,12 @@ describe('manifest encoding', () => {
     assert.deepEqual(parseManifest(encodeManifest(m)), m);
   });
 });
+
+describe('mtime text', () => {
+  it('floors negative times like timespec: the nanoseconds stay positive', async () => {
+    const { formatMtimeNs, parseMtime } = await import('./manifest.ts');
+    assert.equal(formatMtimeNs(1700000000123456789n), '1700000000.123456789');
+    assert.equal(formatMtimeNs(-1_500_000_000n), '-2.500000000');
+    assert.deepEqual(parseMtime('-2.500000000'), { sec: -2n, nsec: 500000000 });
+  });
+});

@@ -146,6 +146,13 @@ export function formatMtime(sec: bigint, nsec: number): string {
   return `${sec}.${String(nsec).padStart(9, '0')}`;
 }
 
+/** formatMtime of a nanosecond count such as `fs.BigIntStats.mtimeNs`, flooring like timespec. */
+export function formatMtimeNs(ns: bigint): string {
+  const NS = 1_000_000_000n;
+  const nsec = ((ns % NS) + NS) % NS;
+  return formatMtime((ns - nsec) / NS, Number(nsec));
+}
+
 export function parseMtime(value: string): Timespec {
   const dot = value.indexOf('.');
   return { sec: BigInt(value.slice(0, dot)), nsec: Number(value.slice(dot + 1)) };

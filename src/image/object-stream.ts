@@ -14,17 +14,37 @@ export function frameHeader(digest: Digest, storedLength: number): Buffer {
   return header;
 }
 
+export class ObjectStreamError extends Error {
+  override name = 'ImageServerError';
+}
+
 export interface Frame {
   digest: Digest;
   stored: Buffer;
 }
 
+/**
+ * The most bytes a zstd frame of `size` content bytes can take: zstd's ZSTD_compressBound plus
+ * room for the frame header and checksum.
+ */
+export function zstdBound(size: number): number {
+  return size + (size >> 8) + (size < 128 * 1024 ? (128 * 1024 - size) >> 11 : 0) + 64;
+}
+
 /** Incremental parser: push chunks as they arrive, get whole frames back. */
 export class ObjectStreamParser {
+  private readonly maxStored: (digest: Digest) => number;
+  private readonly origin: string;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private need = FRAME_HEADER_BYTES;
   private digest: Digest | undefined;
+  /** `maxStored` bounds each frame's stored length (see zstdBound), so no frame is buffered blindly. */
+  constructor(maxStored: (digest: Digest) => number, origin: string) {
+    this.maxStored = maxStored;
+    this.origin = origin;
+  }
+
   /** Bytes of the frame in progress; a retry restarts that object from scratch. */
   get partialBytes(): number {
     return this.buffered;
@@ -39,7 +59,10 @@ export class ObjectStreamParser {
       if (this.digest === undefined) {
         this.digest = digestFromBytes(data.subarray(0, 32));
         const length = data.readBigUInt64BE(32);
-        if (length > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`object stream frame for ${this.digest} claims ${length} bytes`);
+        const max = this.maxStored(this.digest);
+        if (length > BigInt(max)) {
+          throw new ObjectStreamError(`image server ${this.origin} sent a frame of ${length} bytes for object ${this.digest}, more than its content could take (${max}): refusing it`);
+        }
         this.need = Number(length);
       } else {
         frames.push({ digest: this.digest, stored: data });

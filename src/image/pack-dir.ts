@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Ingest } from './ingest.ts';
 import { WHOLE_READ_LIMIT } from './ingest.ts';
-import { formatMtime } from './manifest.ts';
+import { formatMtimeNs } from './manifest.ts';
 import { TreeBuilder, type Inode, type Meta } from './tree.ts';
 import { getXattrs, splitDev } from '../system/libc.ts';
 
@@ -58,7 +58,7 @@ function metaOf(abs: string, st: fs.BigIntStats): Meta {
     mode: Number(st.mode & 0o7777n),
     uid: Number(st.uid),
     gid: Number(st.gid),
-    mtime: formatMtime(st.mtimeNs / 1_000_000_000n, Number(st.mtimeNs % 1_000_000_000n)),
+    mtime: formatMtimeNs(st.mtimeNs),
   };
   const xattrs = getXattrs(abs);
   const names = Object.keys(xattrs);

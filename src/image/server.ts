@@ -8,18 +8,21 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline, Transform } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from './digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
 import { sendError, sendJson, readJsonBody, HttpError, type Req, type Res } from './http-util.ts';
+import { NameError } from './names.ts';
 import { StoredObjectCache } from './object-cache.ts';
 import { ImageStore, StoreError } from './store.ts';
 
 export { IMAGESERVER_PORT } from '../util/ports.ts';
 const MAX_BATCH = 100_000;
 const SYNC_READ_LIMIT = 256 * 1024;
+const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
 const WRITE_CHUNK = 512 * 1024;
 
 export interface TlsFiles {
@@ -98,9 +101,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     handle(req, res)
       .then((r) => (route = r))
       .catch((err) => {
-        const known = err instanceof HttpError || err instanceof StoreError;
-        if (!known) log?.error({ err, method: req.method, url: req.url }, 'request failed');
-        sendError(res, err instanceof StoreError ? new HttpError(404, 'not found', err.message) : err);
+        sendError(res, asHttpError(err, (e) => log?.error({ err: e, method: req.method, url: req.url }, 'request failed')));
       })
       .finally(() => {
         requests.inc({ route, status: String(res.statusCode) });
@@ -119,6 +120,16 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     },
     listener,
   );
+}
+
+/** Maps what a request can cause to its 4xx; anything else is a 500, and logged. */
+function asHttpError(err: unknown, logUnexpected: (err: unknown) => void): unknown {
+  if (err instanceof HttpError) return err;
+  if (err instanceof StoreError) return new HttpError(404, 'not found', err.message);
+  if (err instanceof NameError) return new HttpError(400, 'bad name', err.message);
+  if (err instanceof URIError) return new HttpError(400, 'bad path', `the request path is not valid percent-encoding: ${err.message}`);
+  logUnexpected(err);
+  return err;
 }
 
 function wantsZstd(req: Req): boolean {
@@ -209,7 +220,7 @@ function sliceStream(start: number, end: number | undefined) {
  */
 async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
   const body = await readJsonBody(req, 16 * 1024 * 1024);
-  const digests = (body as { digests?: unknown }).digests;
+  const digests = body !== null && typeof body === 'object' ? (body as { digests?: unknown }).digests : undefined;
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
     throw new HttpError(400, 'bad request', `field 'digests' must be a list of 1 to ${MAX_BATCH} digests`);
   }
@@ -240,13 +251,22 @@ async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, 
   for (let i = 0; i < digests.length; i++) {
     if (res.destroyed) return { objects: i, bytes };
     const digest = digests[i] as Digest;
+    const file = store.objectPath(digest);
+    if (sizes[i] > WHOLE_READ_LIMIT) {
+      // A large object is streamed from disk, so a request's memory stays bounded.
+      pendingOut.push(frameHeader(digest, sizes[i]));
+      pendingBytes += FRAME_HEADER_BYTES;
+      await flush();
+      await pipelineAsync(fs.createReadStream(file), res, { end: false });
+      bytes += sizes[i];
+      continue;
+    }
     let data = cache.get(digest);
     if (!data) {
-      const file = store.objectPath(digest);
       data = sizes[i] <= SYNC_READ_LIMIT ? fs.readFileSync(file) : await fs.promises.readFile(file);
       cache.set(digest, data);
     }
-    pendingOut.push(frameHeader(digests[i] as Digest, data.length), data);
+    pendingOut.push(frameHeader(digest, data.length), data);
     pendingBytes += FRAME_HEADER_BYTES + data.length;
     bytes += data.length;
     if (pendingBytes >= WRITE_CHUNK) await flush();

@@ -109,14 +109,6 @@ export class ImageStore {
     return { digest, storedBytes: compressed.length, added: true };
   }
 
-  /** Stores an already-compressed object whose digest the caller has verified. */
-  putCompressed(compressed: Uint8Array, digest: Digest): boolean {
-    const final = this.objectPath(digest);
-    if (this.touch(final) !== undefined) return false;
-    this.publish(compressed, final);
-    return true;
-  }
-
   private touch(file: string): number | undefined {
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (!st) return undefined;
@@ -182,9 +174,19 @@ export class ImageStore {
     return parseManifest(await this.readObject(digest), `manifest ${digest}`);
   }
 
-  /** Makes everything written so far durable, then records the image. Refuses an existing name. */
-  commitImage(record: ImageRecord): void {
+  /**
+   * Makes everything written so far durable, then records the image. Refuses an existing name.
+   * `objects` (the manifest and every content object) are checked to be present and touched
+   * first: an add slower than gc's grace period, or racing a gc, fails here with a clear error
+   * instead of recording an image whose objects are gone.
+   */
+  commitImage(record: ImageRecord, objects: Iterable<Digest>): void {
     checkFullImageName(record.name);
+    for (const digest of objects) {
+      if (this.touch(this.objectPath(digest)) === undefined) {
+        throw new StoreError(`object ${digest} of image '${record.name}' vanished before the image was recorded (a concurrent 'image gc'?): run the add again`);
+      }
+    }
     const file = this.recordPath(record.name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const fd = fs.openSync(this.root, 'r');
@@ -342,7 +344,13 @@ export class ImageStore {
         problems.push(`image ${record.name}: ${bad}`);
         continue;
       }
-      const manifest = await this.readManifest(record.manifest);
+      let manifest: Manifest;
+      try {
+        manifest = await this.readManifest(record.manifest);
+      } catch (err) {
+        problems.push(`image ${record.name}: ${(err as Error).message}`);
+        continue;
+      }
       for (const e of manifest.entries) {
         if (e.type !== 'file' || !e.digest) continue;
         const problem = await check(e.digest as Digest);

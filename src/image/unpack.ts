@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Digest } from './digest.ts';
 import { manifestStats, parseMtime, type Entry, type FileEntry, type InodeEntry, type Manifest } from './manifest.ts';
 import { mknod, setTimes, setTimesFd, setXattr, setXattrFd } from '../system/libc.ts';
+import { mountsUnder } from '../system/mounts.ts';
 
 /** A wanted object: its digest and its (uncompressed) size, which the manifest gives. */
 export interface WantedObject {
@@ -37,6 +38,8 @@ export interface UnpackProgress {
 
 export interface UnpackOptions {
   fetcher: ObjectFetcher;
+  /** File systems mounted under the target are the caller's own, made for this unpack. */
+  ownMounts?: boolean;
   cache?: ObjectFinder;
   onProgress?: (p: UnpackProgress) => void;
 }
@@ -63,6 +66,11 @@ const ZERO_BLOCK = Buffer.alloc(BLOCK);
 export async function unpackImage(manifest: Manifest, target: string, opts: UnpackOptions): Promise<UnpackStats> {
   const root = path.resolve(target);
   const total = manifestStats(manifest);
+  // Replacing paths under a mount (the host's /dev or /tmp bound in by an earlier load-image)
+  // would change the host: refuse before touching anything, unless the caller mounted them for
+  // this unpack (the installer's freshly made file systems for /home, /var/log, ...).
+  const mounted = opts.ownMounts ? [] : mountsUnder(root);
+  if (mounted.length) throw new UnpackError(`'${root}' has file systems mounted under it (${mounted.join(', ')}): unmount them first`);
   fs.mkdirSync(root, { recursive: true });
   checkSpace(root, total.bytes);
 
@@ -224,7 +232,9 @@ function createNonRegular(p: string, entry: InodeEntry): void {
 
 function writeFile(p: string, entry: FileEntry, content: Buffer): void {
   if (content.length !== entry.size) throw new UnpackError(`object for '${entry.path}' has ${content.length} bytes, the manifest says ${entry.size}`);
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW;
+  // O_EXCL: whatever is at the path (a FIFO, a device node, another inode's hard link) is removed
+  // and a new file made, never opened and written through.
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   let fd = -1;
   replaceWith(p, () => {
     fd = fs.openSync(p, flags, 0o600);

@@ -8,6 +8,7 @@ import type { ImageServerClient } from '../image/client.ts';
 import type { Digest } from '../image/digest.ts';
 import type { ImageRecord } from '../image/store.ts';
 import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack.ts';
+import { mountPoints } from '../system/mounts.ts';
 import { run } from '../system/run.ts';
 
 export const CHROOT_MOUNTS = ['dev', 'proc', 'sys', 'tmp'];
@@ -44,20 +45,26 @@ export async function loadImage(client: ImageServerClient, name: string, dir: st
   };
 }
 
-/** Bind-mounts the host's /dev, /proc, /sys and /tmp into `root` (skipping ones already mounted). */
+/**
+ * Bind-mounts the host's /dev, /proc, /sys and /tmp into `root` (skipping ones already mounted).
+ * A mount point must be a real directory: an image whose `tmp` is a symlink to `/etc` must not get
+ * the host's /tmp mounted over the host's /etc.
+ */
 export async function bindMounts(root: string): Promise<void> {
-  const mounted = new Set(fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]));
+  const mounted = new Set(mountPoints());
   for (const name of CHROOT_MOUNTS) {
     const target = path.join(path.resolve(root), name);
     if (mounted.has(target)) continue;
-    fs.mkdirSync(target, { recursive: true });
+    const st = fs.lstatSync(target, { throwIfNoEntry: false });
+    if (!st) fs.mkdirSync(target);
+    else if (!st.isDirectory()) throw new Error(`not bind-mounting /${name}: '${target}' is a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} in the image; use --no-mounts`);
     await run('mount', ['--bind', `/${name}`, target]);
   }
 }
 
 /** Undoes bindMounts (lazily, so a shell still inside does not block it). */
 export async function unbindMounts(root: string): Promise<void> {
-  const mounted = new Set(fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]));
+  const mounted = new Set(mountPoints());
   for (const name of [...CHROOT_MOUNTS].reverse()) {
     const target = path.join(path.resolve(root), name);
     if (mounted.has(target)) await run('umount', ['-l', target]);
