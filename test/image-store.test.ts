@@ -65,6 +65,16 @@ describe('image store via the cradle CLI', () => {
     assert.match(badSource.stderr, /image source '.*missing' does not exist/);
   });
 
+  it('refuses a tree with a name that is not UTF-8, naming it', () => {
+    const src = path.join(work, 'latin1');
+    fs.mkdirSync(src);
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${src}/caf`), Buffer.from([0xe9])]), 'x');
+    const r = cradle('image', 'add', '--store', storeDir, 'bad/latin1', src);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /a name in '\.' is not valid UTF-8 \("caf.*"\): rename it/);
+    assert.equal(ImageStore.open(storeDir).getRecord('bad/latin1'), undefined);
+  });
+
   it('rm keeps shared objects; gc removes only what no image needs', async () => {
     const store = ImageStore.open(storeDir);
     const before = [...store.allObjects()].length;

@@ -31,7 +31,12 @@ export function registerImageServerCommand(program: Command): void {
       const scheme = o.tlsCert ? 'https' : 'http';
       const url = `${scheme}://${addr.address}:${addr.port}`;
       logger.info({ store: store.root, url, clientCertificates: !!o.tlsCa }, `imageserver serving ${store.root} on ${url}`);
-      const stop = () => server.close(() => process.exit(0));
+      const stop = () => {
+        server.close(() => process.exit(0));
+        // Idle keep-alive connections go at once; a batch still streaming gets 10 s to finish.
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 10_000).unref();
+      };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });

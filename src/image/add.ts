@@ -3,7 +3,7 @@
 // last, so an add killed at any point leaves no image, only objects that gc may collect.
 import fs from 'node:fs';
 import { Ingest, type IngestStats } from './ingest.ts';
-import { encodeManifest, manifestDigest, neededObjects, validateTree } from './manifest.ts';
+import { neededObjects, validateTree } from './manifest.ts';
 import { checkFullImageName } from './names.ts';
 import { packDirectory, type PackWarnings } from './pack-dir.ts';
 import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './pack-oci.ts';
@@ -57,9 +57,7 @@ export async function addImage(store: ImageStore, name: string, source: string, 
   const stats = await ingest.finish();
   const manifest = tree.toManifest();
   validateTree(manifest, `image built from '${source}'`);
-  const encoded = encodeManifest(manifest);
-  const digest = manifestDigest(encoded);
-  await store.putObject(encoded, digest);
+  const digest = await store.putManifest(manifest);
   const record = newRecord(name, digest, manifest, `${kind}:${fs.realpathSync(source)}`);
   store.commitImage(record, [digest, ...neededObjects(manifest).keys()]);
   return { record, kind, ingest: stats };

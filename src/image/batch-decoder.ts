@@ -2,7 +2,8 @@
 // frames are decompressed as one group: zstd frames concatenate, so one decompression call yields
 // the contents back to back, and the known sizes split them. That spares a zstd context per object
 // (the dominant cost for small files) and runs on libuv's pool, so decompression overlaps with
-// hashing and writing on the main thread. Every content is hashed before it is delivered.
+// parsing and hashing on the calling thread (the download worker). Every content is hashed
+// before it is delivered.
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from './digest.ts';

@@ -1,7 +1,7 @@
-// Puts file contents into the store while a source is being read: hashing happens on the reading
-// thread, zstd compression on libuv's pool, with a bounded number of objects in flight so both
-// cores work and memory stays bounded. Large contents stream through hash and compressor to a
-// temporary file instead of being held in memory.
+// Puts file contents into the store while a source is being read. Hashing happens on the reading
+// thread; zstd compression too for small contents (a call through libuv's pool costs more than
+// compressing them, see store.ts), on the pool for large ones, with a bounded number in flight.
+// Very large contents stream through hash and compressor to a temporary file instead.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeManifest, manifestDigest, MANIFEST_FORMAT, parseManifest, type Entry } from './manifest.ts';
+import { digestOf } from './digest.ts';
+import { encodeManifest, MANIFEST_FORMAT, parseManifest, type Entry } from './manifest.ts';
 import { TreeBuilder } from './tree.ts';
 
 const meta = { mode: 0o755, uid: 0, gid: 0, mtime: '1700000000.000000000' };
@@ -59,7 +60,7 @@ describe('manifest encoding', () => {
     const build = (order: string[]) => {
       const t = new TreeBuilder();
       for (const p of order) t.set(p, { type: 'file', meta, size: 0 });
-      return manifestDigest(encodeManifest(t.toManifest()));
+      return digestOf(encodeManifest(t.toManifest()));
     };
     assert.equal(build(['b/x', 'a', 'b/a', 'c']), build(['c', 'b/a', 'a', 'b/x']));
   });

@@ -4,7 +4,7 @@
 // schema *and* the tree (safe paths, parents before children, hard links to earlier files), so an
 // unpacker that follows the entries in order can never write outside its target.
 import { z } from 'zod';
-import { digestOf, isDigest, type Digest } from './digest.ts';
+import { isDigest, type Digest } from './digest.ts';
 import type { Timespec } from '../system/libc.ts';
 
 export const MANIFEST_FORMAT = 'cradle-image-manifest/1';
@@ -77,7 +77,11 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest'): Manifest 
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue.path.join('.');
-    throw new ManifestError(`${source}: field '${where}' is invalid: ${issue.message}`);
+    // Name the entry by its path too, when there is one to name.
+    const [top, index] = issue.path;
+    const entry = top === 'entries' && typeof index === 'number' ? (json as { entries: { path?: unknown }[] }).entries[index] : undefined;
+    const which = typeof entry?.path === 'string' ? ` (entry '${entry.path}')` : '';
+    throw new ManifestError(`${source}: field '${where}'${which} is invalid: ${issue.message}; see docs/image-format.md for the entry fields`);
   }
   const manifest = result.data as Manifest;
   validateTree(manifest, source);
@@ -135,10 +139,6 @@ function pathProblem(path: string): string | undefined {
 export function encodeManifest(manifest: Manifest): Buffer {
   const lines = manifest.entries.map((e) => JSON.stringify(e));
   return Buffer.from(`{"format":${JSON.stringify(manifest.format)},"entries":[\n${lines.join(',\n')}\n]}\n`);
-}
-
-export function manifestDigest(encoded: Uint8Array): Digest {
-  return digestOf(encoded);
 }
 
 export function formatMtime(sec: bigint, nsec: number): string {

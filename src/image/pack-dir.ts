@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Ingest } from './ingest.ts';
 import { WHOLE_READ_LIMIT } from './ingest.ts';
 import { formatMtimeNs } from './manifest.ts';
-import { TreeBuilder, type Inode, type Meta } from './tree.ts';
+import { encodeXattrs, TreeBuilder, type Inode, type Meta } from './tree.ts';
 import { getXattrs, splitDev } from '../system/libc.ts';
 
 export interface PackWarnings {
@@ -43,7 +43,7 @@ export async function packDirectory(root: string, ingest: Ingest, log: PackWarni
       log.warn(`not descending into '${rel}': another file system is mounted there`);
       return;
     }
-    const names = fs.readdirSync(abs).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare).map((raw) => utf8(raw, rel));
     for (const name of names) {
       const childRel = rel === '.' ? name : `${rel}/${name}`;
       await visit(childRel, fs.lstatSync(path.join(root, childRel), { bigint: true }));
@@ -53,6 +53,17 @@ export async function packDirectory(root: string, ingest: Ingest, log: PackWarni
   return tree;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Manifests are JSON: a name (or link target) that is not UTF-8 is refused, clearly. */
+function utf8(raw: Buffer, where: string): string {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    throw new Error(`a name in '${where}' is not valid UTF-8 (${JSON.stringify(raw.toString('latin1'))}): rename it, e.g. with convmv, before adding the tree`);
+  }
+}
+
 function metaOf(abs: string, st: fs.BigIntStats): Meta {
   const meta: Meta = {
     mode: Number(st.mode & 0o7777n),
@@ -60,19 +71,15 @@ function metaOf(abs: string, st: fs.BigIntStats): Meta {
     gid: Number(st.gid),
     mtime: formatMtimeNs(st.mtimeNs),
   };
-  const xattrs = getXattrs(abs);
-  const names = Object.keys(xattrs);
-  if (names.length) {
-    meta.xattrs = {};
-    for (const name of names.sort()) meta.xattrs[name] = xattrs[name].toString('base64');
-  }
+  const xattrs = encodeXattrs(getXattrs(abs));
+  if (xattrs) meta.xattrs = xattrs;
   return meta;
 }
 
 async function readInode(abs: string, st: fs.BigIntStats, ingest: Ingest): Promise<Inode | undefined> {
   const meta = metaOf(abs, st);
   if (st.isDirectory()) return { type: 'dir', meta };
-  if (st.isSymbolicLink()) return { type: 'symlink', meta, target: fs.readlinkSync(abs) };
+  if (st.isSymbolicLink()) return { type: 'symlink', meta, target: utf8(fs.readlinkSync(abs, { encoding: 'buffer' }), abs) };
   if (st.isCharacterDevice() || st.isBlockDevice()) {
     return { type: st.isCharacterDevice() ? 'char' : 'block', meta, rdev: splitDev(st.rdev) };
   }

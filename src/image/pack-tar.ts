@@ -9,7 +9,7 @@ import { WHOLE_READ_LIMIT, type Ingest } from './ingest.ts';
 import { formatMtime } from './manifest.ts';
 import type { PackWarnings } from './pack-dir.ts';
 import { readTar, readTarSource, TarError, type ByteSource, type TarEntry } from './tar-reader.ts';
-import { normalizeArchivePath, TreeBuilder, type Inode, type Meta } from './tree.ts';
+import { encodeXattrs, type Inode, type Meta, normalizeArchivePath, TreeBuilder } from './tree.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -227,11 +227,8 @@ function metaOf(entry: TarEntry): Meta {
     if (value > 0xffffffff) throw new TarError(`tar member '${entry.path}' has ${field} ${value}, above the 32-bit limit`);
   }
   const meta: Meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: formatMtime(entry.mtime.sec, entry.mtime.nsec) };
-  const names = Object.keys(entry.xattrs).sort();
-  if (names.length) {
-    meta.xattrs = {};
-    for (const name of names) meta.xattrs[name] = entry.xattrs[name].toString('base64');
-  }
+  const xattrs = encodeXattrs(entry.xattrs);
+  if (xattrs) meta.xattrs = xattrs;
   return meta;
 }
 

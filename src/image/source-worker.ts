@@ -73,9 +73,16 @@ export function runInWorker<S extends object>(job: WorkerJob, onObject: (digest:
   });
 }
 
+/** The worker's error as the caller would have seen it on its own thread. */
 function rebuildError(msg: Extract<ToMain, { type: 'error' }>): Error {
-  const err = msg.name === 'CorruptObjectError' ? new CorruptObjectError(msg.message) : new ImageServerError(msg.message);
-  if (msg.status !== undefined) (err as ImageServerError).status = msg.status;
+  let err: Error & { status?: number };
+  if (msg.name === 'CorruptObjectError') err = new CorruptObjectError(msg.message);
+  else if (msg.name === 'ImageServerError') err = new ImageServerError(msg.message);
+  else {
+    err = new Error(msg.message);
+    err.name = msg.name;
+  }
+  if (msg.status !== undefined) err.status = msg.status;
   return err;
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestHex, digestOf, isDigest, type Digest } from './digest.ts';
-import { encodeManifest, manifestDigest, manifestStats, parseManifest, type Manifest, type ManifestStats } from './manifest.ts';
+import { encodeManifest, manifestStats, parseManifest, type Manifest, type ManifestStats } from './manifest.ts';
 import { checkFullImageName, checkImageName, streamOf } from './names.ts';
 import { createFileAtomic, tempName } from '../util/atomic-file.ts';
 import { syncFileSystem } from '../system/libc.ts';
@@ -165,7 +165,7 @@ export class ImageStore {
 
   async putManifest(manifest: Manifest): Promise<Digest> {
     const bytes = encodeManifest(manifest);
-    const digest = manifestDigest(bytes);
+    const digest = digestOf(bytes);
     await this.putObject(bytes, digest);
     return digest;
   }

@@ -38,7 +38,13 @@ describe('TreeBuilder', () => {
     assert.equal((m.entries[1] as { mode: number }).mode, 0o700);
   });
 
-  it('replaces a file in the way of a directory, as tar does', () => {
+  it('refuses a path under a symlink, naming both', () => {
+    const t = new TreeBuilder();
+    t.set('lib', { type: 'symlink', meta, target: 'usr/lib' });
+    assert.throws(() => t.set('lib/x', file()), /'lib\/x' lies under 'lib', which is a symlink to 'usr\/lib'/);
+  });
+
+  it('replaces a file in the way of a directory, as layer application does', () => {
     const t = new TreeBuilder();
     t.set('x', file());
     t.set('x/y', file());

@@ -26,6 +26,15 @@ interface Node {
   children?: Map<string, Node>; // directories only
 }
 
+/** Raw xattr values as the manifest keeps them: names sorted, values base64; none -> undefined. */
+export function encodeXattrs(raw: Record<string, Buffer>): Record<string, string> | undefined {
+  const names = Object.keys(raw).sort();
+  if (!names.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const name of names) out[name] = raw[name].toString('base64');
+  return out;
+}
+
 export class TreeError extends Error {
   override name = 'TreeError';
 }
@@ -94,7 +103,13 @@ export class TreeBuilder {
       let next = dir.children!.get(part);
       if (!next || !next.children) {
         if (!create) return undefined;
-        // A non-directory in the way is replaced, as tar and layer application do.
+        if (next?.inode.type === 'symlink') {
+          // tar would write through the link; an image holds no path under a symlink. Say so
+          // rather than silently turning the link into a directory.
+          const at = path.split('/').slice(0, parts.indexOf(part) + 1).join('/');
+          throw new TreeError(`'${path}' lies under '${at}', which is a symlink to '${next.inode.target}' in the same source: an image cannot hold both; put the file under the link's target instead`);
+        }
+        // Another non-directory in the way is replaced by a directory, as layer application does.
         next = { inode: { type: 'dir', meta: { ...IMPLIED_DIR } }, children: new Map() };
         dir.children!.set(part, next);
       }
