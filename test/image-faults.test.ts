@@ -2,6 +2,7 @@
 // written. Real parts throughout: a real image server on loopback, a real TCP proxy that cuts
 // connections, a real tmpfs that fills up.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { digestOf, type Digest } from '../src/image/digest.ts';
 import { encodeManifest, MANIFEST_FORMAT, type Entry } from '../src/image/manifest.ts';
 import { ImageStore, newRecord } from '../src/image/store.ts';
 import { loadImage } from '../src/installer/load-image.ts';
-import { describeTree, diffTrees, isRoot, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
+import { cradleBin, describeTree, diffTrees, isRoot, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const quiet = { warn: () => {} };
 
@@ -166,6 +167,12 @@ describe('image faults', () => {
       client.close();
       silent.close();
     }
+  });
+
+  it('load-image says it needs root, instead of failing on the first chown', { skip: !isRoot() && 'needs root to drop to another user' }, () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cradleBin, 'installer', 'load-image', '--imageserver', server.url, 'good/1', path.join(work, 'as-nobody')], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /load-image restores owners, setuid bits, capabilities and device nodes, which needs root/);
   });
 
   it('names the streams that exist when an image is unknown', async () => {

@@ -29,6 +29,9 @@ export interface LoadImageResult {
 }
 
 export async function loadImage(client: ImageServerClient, name: string, dir: string, opts: LoadImageOptions = {}): Promise<LoadImageResult> {
+  if (process.geteuid?.() !== 0) {
+    throw new Error('load-image restores owners, setuid bits, capabilities and device nodes, which needs root: run it as root');
+  }
   const started = performance.now();
   const image = await client.getImage(name);
   const manifest = await client.getManifest(image.manifest as Digest);
