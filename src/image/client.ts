@@ -9,7 +9,7 @@ import https from 'node:https';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from './digest.ts';
-import { parseManifest, type Manifest } from './manifest.ts';
+import type { Manifest } from './manifest.ts';
 import { ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ImageRecord } from './store.ts';
@@ -141,6 +141,9 @@ export class ImageServerClient {
     if (bytes.length > MAX_MANIFEST_BYTES) throw new ImageServerError(`manifest ${digest} from ${this.base.origin} is over ${MAX_MANIFEST_BYTES} bytes: refusing it`);
     const actual = digestOf(bytes);
     if (actual !== digest) throw new CorruptObjectError(`manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`);
+    // Loaded here, not at the top: the download worker imports this module and never parses a
+    // manifest, so it starts without the schema library.
+    const { parseManifest } = await import('./manifest.ts');
     return parseManifest(bytes, `manifest ${digest}`);
   }
 
