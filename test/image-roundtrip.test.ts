@@ -58,6 +58,8 @@ describe('image round trip through store, image server and load-image', { skip: 
     fs.writeFileSync(path.join(work, 'outside'), 'keep me');
     fs.linkSync(path.join(work, 'outside'), path.join(dst, 'etc/empty')); // a hard link to a file elsewhere
     fs.symlinkSync('/', path.join(dst, 'etc/deep')); // a directory in the image, a symlink here
+    sh('setfacl', ['-d', '-m', 'u:999:rwx', path.join(dst, 'usr')]); // an old default ACL: new files would inherit it
+    sh('setfacl', ['-d', '-m', 'u:998:rwx', dst]); // on the target itself too
     await loadImage(client, 'features/1', dst, { mounts: false });
     assert.deepEqual(diffTrees(describeTree(path.join(work, 'features')), describeTree(dst)), []);
     assert.equal(fs.readFileSync(path.join(work, 'outside'), 'utf8'), 'keep me');

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Digest } from './digest.ts';
 import { manifestStats, parseMtime, type Entry, type FileEntry, type InodeEntry, type Manifest } from './manifest.ts';
-import { mknod, setTimes, setTimesFd, setXattr, setXattrFd } from '../system/libc.ts';
+import { getXattrs, mknod, removeXattr, setTimes, setTimesFd, setXattr, setXattrFd } from '../system/libc.ts';
 import { mountsUnder } from '../system/mounts.ts';
 
 /** A wanted object: its digest and its (uncompressed) size, which the manifest gives. */
@@ -93,6 +93,7 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
       } else others.push(entry);
     }
     const createSkeleton = () => {
+      dropXattrs(root);
       for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
       for (const entry of others) createNonRegular(abs(entry.path), entry);
     };
@@ -199,7 +200,10 @@ function makeDir(p: string): void {
     fs.mkdirSync(p, 0o700);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (fs.lstatSync(p).isDirectory()) return; // reuse, e.g. a mount point
+    if (fs.lstatSync(p).isDirectory()) {
+      dropXattrs(p); // reuse, e.g. a mount point
+      return;
+    }
     fs.rmSync(p, { force: true });
     fs.mkdirSync(p, 0o700);
   }
@@ -274,6 +278,15 @@ function writeSparse(fd: number, content: Buffer): void {
  * Owner, then mode, then xattrs, then times: chown clears setuid bits and file capabilities, so it
  * goes first; setting xattrs does not touch mtime, so times go last.
  */
+/**
+ * A directory reused from an earlier tree loses its xattrs before anything is created in it: an
+ * old default ACL would be inherited by every new entry, an old SELinux label would stay. The
+ * image's own xattrs are set at the end, with the rest of the directory's metadata.
+ */
+function dropXattrs(p: string): void {
+  for (const name of Object.keys(getXattrs(p))) removeXattr(p, name);
+}
+
 function applyMeta(p: string, entry: InodeEntry): void {
   fs.lchownSync(p, entry.uid, entry.gid);
   fs.chmodSync(p, entry.mode);

@@ -20,6 +20,7 @@ function open() {
     lsetxattr: { arguments: ['string', 'string', 'buffer', 'uint64', 'int32'], return: 'int32' },
     llistxattr: { arguments: ['string', 'buffer', 'uint64'], return: 'int64' },
     lgetxattr: { arguments: ['string', 'string', 'buffer', 'uint64'], return: 'int64' },
+    lremovexattr: { arguments: ['string', 'string'], return: 'int32' },
     __errno_location: { arguments: [], return: 'pointer' },
   }).functions;
 }
@@ -96,6 +97,11 @@ export function splitDev(dev: number | bigint): { major: number; minor: number }
 /** Sets one extended attribute on `path` itself (a symlink is not followed). */
 export function setXattr(path: string, name: string, value: Buffer): void {
   if (libc().lsetxattr(path, name, value, BigInt(value.length), 0) !== 0) fail('lsetxattr', path);
+}
+
+/** Removes one extended attribute of `path` itself; one that is already gone is not an error. */
+export function removeXattr(path: string, name: string): void {
+  if (libc().lremovexattr(path, name) !== 0 && getInt32(libc().__errno_location()) !== ENODATA) fail('lremovexattr', path);
 }
 
 /** Reads every extended attribute of `path` itself; an empty object when it has none. */
