@@ -106,6 +106,23 @@ describe('image store via the cradle CLI', () => {
     assert.equal(store.getRecord('race/1'), undefined);
   });
 
+  it('names a damaged image record; gc sweeps a commit left half done by a kill', () => {
+    const dir = path.join(storeDir, 'images', 'os');
+    const stale = path.join(dir, '.leaf.json.123.abc.0');
+    fs.writeFileSync(stale, '{"name": "os/le'); // what a kill -9 inside the commit leaves
+    fs.utimesSync(stale, new Date(0), new Date(0));
+    fs.writeFileSync(path.join(dir, 'broken.json'), '{"name": "os/broken"}');
+    try {
+      const r = cradle('image', 'list', '--store', storeDir);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /image record '.*broken\.json': field 'manifest' is invalid .*: repair it or remove it/);
+    } finally {
+      fs.rmSync(path.join(dir, 'broken.json'));
+    }
+    assert.equal(cradle('image', 'gc', '--store', storeDir).status, 0);
+    assert.equal(fs.existsSync(stale), false);
+  });
+
   it('verify reports a damaged object', () => {
     const store = ImageStore.open(storeDir);
     const [victim] = [...store.allObjects()];

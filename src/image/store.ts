@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { z } from 'zod';
 import { digestHex, digestOf, isDigest, type Digest } from './digest.ts';
 import { encodeManifest, manifestStats, parseManifest, type Manifest, type ManifestStats } from './manifest.ts';
 import { checkFullImageName, checkImageName, streamOf } from './names.ts';
@@ -215,27 +216,28 @@ export class ImageStore {
   }
 
   getRecord(name: string): ImageRecord | undefined {
-    try {
-      return JSON.parse(fs.readFileSync(this.recordPath(checkImageName(name)), 'utf8')) as ImageRecord;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const file = this.recordPath(checkImageName(name));
+    return fs.existsSync(file) ? readRecord(file) : undefined;
   }
 
   listRecords(): ImageRecord[] {
     const out: ImageRecord[] = [];
+    this.walkImages((file, name) => {
+      if (name.endsWith('.json') && !name.startsWith('.')) out.push(readRecord(file));
+    });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Calls `visit` for every file under images/ (records, and temp files of interrupted commits). */
+  private walkImages(visit: (file: string, name: string) => void): void {
     const walk = (dir: string) => {
       for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, ent.name);
         if (ent.isDirectory()) walk(p);
-        else if (ent.isFile() && ent.name.endsWith('.json') && !ent.name.startsWith('.')) {
-          out.push(JSON.parse(fs.readFileSync(p, 'utf8')) as ImageRecord);
-        }
+        else if (ent.isFile()) visit(p, ent.name);
       }
     };
     walk(this.imagesDir);
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   streams(): string[] {
@@ -322,11 +324,15 @@ export class ImageStore {
       removed++;
       removedBytes += st.size;
     }
-    for (const name of fs.readdirSync(this.tmpDir)) {
-      const file = path.join(this.tmpDir, name);
+    // Temporary files of adds killed part way: in tmp/, and beside records (a commit's temp file).
+    const removeIfStale = (file: string) => {
       const st = fs.statSync(file, { throwIfNoEntry: false });
       if (st && st.mtimeMs <= cutoff) fs.rmSync(file, { force: true });
-    }
+    };
+    for (const name of fs.readdirSync(this.tmpDir)) removeIfStale(path.join(this.tmpDir, name));
+    this.walkImages((file, name) => {
+      if (name.startsWith('.')) removeIfStale(file);
+    });
     return { removed, removedBytes, kept };
   }
 
@@ -369,6 +375,38 @@ export class ImageStore {
     }
     return problems;
   }
+}
+
+const recordSchema = z.object({
+  name: z.string(),
+  manifest: z.string().refine(isDigest, 'expected a sha256: digest'),
+  created: z.iso.datetime(),
+  source: z.string(),
+  stats: z.object({
+    entries: z.number(),
+    files: z.number(),
+    dirs: z.number(),
+    symlinks: z.number(),
+    bytes: z.number(),
+    objects: z.number(),
+    objectBytes: z.number(),
+  }),
+});
+
+/** Reads an image record, checking its shape: a damaged record is named, not half-trusted. */
+function readRecord(file: string): ImageRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new StoreError(`image record '${file}' is not valid JSON (${(err as Error).message}): repair it or remove it`);
+  }
+  const r = recordSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new StoreError(`image record '${file}': field '${issue.path.join('.')}' is invalid (${issue.message}): repair it or remove it`);
+  }
+  return r.data as ImageRecord;
 }
 
 export function newRecord(name: string, manifestDigestValue: Digest, manifest: Manifest, source: string): ImageRecord {
