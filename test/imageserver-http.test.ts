@@ -70,12 +70,15 @@ describe('image server HTTP API', () => {
   it('serves the stored zstd bytes to clients that accept zstd', async () => {
     const r = await curl(['-H', 'Accept-Encoding: zstd', `${server.url}/v1/objects/${digest}`]);
     assert.equal(r.headers['content-encoding'], 'zstd');
+    assert.equal(r.headers.etag, `"${digest}+zstd"`, 'the stored frame is another representation, with its own ETag');
+    assert.equal((await curl(['-H', 'Accept-Encoding: zstd;q=0, gzip', `${server.url}/v1/objects/${digest}`])).headers['content-encoding'], undefined);
     assert.ok(zlib.zstdDecompressSync(r.body).equals(content));
     assert.ok(r.body.length < content.length / 10);
   });
 
   it('answers If-None-Match with 304 and a Range with 206', async () => {
     assert.equal((await curl(['-H', `If-None-Match: "${digest}"`, `${server.url}/v1/objects/${digest}`])).status, 304);
+    assert.equal((await curl(['-H', `If-None-Match: "other", W/"${digest}"`, `${server.url}/v1/objects/${digest}`])).status, 304);
     const part = await curl(['-H', 'Range: bytes=10-29', `${server.url}/v1/objects/${digest}`]);
     assert.equal(part.status, 206);
     assert.equal(part.headers['content-range'], `bytes 10-29/${content.length}`);

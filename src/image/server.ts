@@ -81,8 +81,10 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     const single = /^\/v1\/(objects|manifests)\/([^/]+)$/.exec(p);
     if (single && (method === 'GET' || method === 'HEAD')) {
       const n = sendObject(store, single[2], req, res, single[1] === 'manifests');
-      objectsSent.inc();
-      bytesSent.inc(n);
+      if (n > 0) {
+        objectsSent.inc();
+        bytesSent.inc(n);
+      }
       return single[1];
     }
     if (p === '/v1/objects/batch' && method === 'POST') {
@@ -132,8 +134,15 @@ function asHttpError(err: unknown, logUnexpected: (err: unknown) => void): unkno
   return err;
 }
 
+/** Accept-Encoding lists zstd with a non-zero weight. */
 function wantsZstd(req: Req): boolean {
-  return /\bzstd\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  return String(req.headers['accept-encoding'] ?? '')
+    .split(',')
+    .some((item) => {
+      const [coding, ...params] = item.trim().split(';');
+      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)).find(Boolean);
+      return coding.trim().toLowerCase() === 'zstd' && (!q || Number(q[1]) > 0);
+    });
 }
 
 function parseRange(header: string | undefined, total: number | undefined): { start: number; end?: number } | undefined {
@@ -155,7 +164,10 @@ function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, a
   const file = store.objectPath(digest);
   const storedSize = store.storedSize(digest);
   if (storedSize === undefined) throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
-  const etag = `"${digest}"`;
+  const zstd = wantsZstd(req);
+  // Each representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with
+  // the other): the digest for the content, the digest plus "+zstd" for the stored frame.
+  const etag = zstd ? `"${digest}+zstd"` : `"${digest}"`;
   const headers: http.OutgoingHttpHeaders = {
     etag,
     'cache-control': 'public, max-age=31536000, immutable',
@@ -163,12 +175,12 @@ function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, a
     'accept-ranges': 'bytes',
     vary: 'accept-encoding',
   };
-  if (req.headers['if-none-match'] === etag) {
+  const ifNoneMatch = String(req.headers['if-none-match'] ?? '');
+  if (ifNoneMatch === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
     res.writeHead(304, headers);
     res.end();
     return 0;
   }
-  const zstd = wantsZstd(req);
   if (zstd) headers['content-encoding'] = 'zstd';
   let total: number | undefined = storedSize;
   if (!zstd) {
