@@ -1,0 +1,138 @@
+// The seed's storage layout (`storage-layout.json`), validated at the boundary and normalised into
+// the list of boot-drive file systems the installer makes. Field names are the seed's. Unlike the
+// seed's installer, everything it silently accepted and later tripped over is refused here with the
+// field named (reference §6.7): a size-less partition before the last, duplicate or relative mount
+// points, labels longer than the file system allows.
+import { z } from 'zod';
+
+export const MiB = 1024 * 1024;
+const ESP_MIN_BYTES = 256 * MiB;
+
+const partitionSchema = z.looseObject({
+  FileSystemType: z.enum(['ext4', 'xfs', 'vfat']).default('ext4'),
+  MountPoint: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path such as /home'),
+  MinimumBytes: z.number().int().min(0).default(0),
+  MinimumFreeBytes: z.number().int().min(0).default(0),
+  FileSystemLabel: z.string().optional(),
+  BytesPerInode: z.number().int().min(1024).optional(),
+});
+
+export const storageLayoutSchema = z.looseObject({
+  BootDriveLayout: z.array(partitionSchema).min(1, 'list at least the root file system, {"MountPoint": "/"}'),
+  ExtraMountPointsBasename: z.string().default('/data/'),
+  Encrypt: z.boolean().default(false),
+  UseKexec: z.boolean().default(false),
+});
+
+export type StorageLayout = z.infer<typeof storageLayoutSchema>;
+type PartitionSpec = z.infer<typeof partitionSchema>;
+
+/** A file system of the boot drive, as planned. */
+export interface PlannedFileSystem {
+  mountPoint: string;
+  type: 'ext4' | 'xfs' | 'vfat';
+  label: string;
+  minimumBytes: number;
+  minimumFreeBytes: number;
+  /** Takes the rest of the drive (the last one). */
+  rest: boolean;
+  encrypt: boolean;
+  bytesPerInode?: number;
+}
+
+export class LayoutError extends Error {
+  override name = 'LayoutError';
+}
+
+export function parseStorageLayout(text: string, file = 'storage-layout.json'): StorageLayout {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new LayoutError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const r = storageLayoutSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new LayoutError(`${file}: field '${issue.path.join('.')}' is invalid: ${issue.message}`);
+  }
+  return r.data;
+}
+
+const LABEL_LIMIT = { ext4: 16, xfs: 12, vfat: 11 } as const;
+
+function defaultLabel(mountPoint: string): string {
+  if (mountPoint === '/') return 'rootfs';
+  if (mountPoint === '/boot') return 'bootfs';
+  if (mountPoint === '/boot/efi') return 'EFI';
+  return mountPoint;
+}
+
+/**
+ * The boot drive's file systems in partition order. On UEFI an ESP comes first (at /boot/efi,
+ * or taking over a /boot of the layout, which then is vfat); `/` must be present once; the
+ * remainder of the drive goes to the last entry, `<ExtraMountPointsBasename>0` unless declared.
+ * File systems other than /, /boot and the ESP are encrypted when `Encrypt` is set.
+ */
+export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios', file = 'storage-layout.json'): PlannedFileSystem[] {
+  const specs: PartitionSpec[] = [...layout.BootDriveLayout];
+  const bad = (index: number, why: string): never => {
+    throw new LayoutError(`${file}: BootDriveLayout.${index} (${specs[index]?.MountPoint}) ${why}`);
+  };
+  const seen = new Set<string>();
+  specs.forEach((p, i) => {
+    const mp = p.MountPoint.replace(/\/+$/, '') || '/';
+    if (seen.has(mp)) bad(i, 'appears twice: give each mount point once');
+    seen.add(mp);
+    p.MountPoint = mp;
+  });
+  if (!seen.has('/')) throw new LayoutError(`${file}: BootDriveLayout has no root file system: add {"MountPoint": "/"}`);
+
+  const extraName = `${layout.ExtraMountPointsBasename.replace(/\/?$/, '/')}0`;
+  const declaredExtra = specs.findIndex((p) => p.MountPoint === extraName);
+  if (declaredExtra >= 0 && declaredExtra !== specs.length - 1) bad(declaredExtra, 'takes the rest of the drive, so it must be the last partition');
+  specs.forEach((p, i) => {
+    const sized = p.MinimumBytes > 0 || p.MinimumFreeBytes > 0;
+    const last = i === specs.length - 1;
+    if (!sized && !(last && declaredExtra === i)) bad(i, 'has no size: give MinimumBytes or MinimumFreeBytes (only the last partition takes the rest of the drive)');
+    if (declaredExtra >= 0 && last && sized) bad(i, `is last after ${extraName} was declared, so it must take the rest of the drive: drop its sizes`);
+  });
+
+  const out: PlannedFileSystem[] = [];
+  const bootSpec = specs.find((p) => p.MountPoint === '/boot');
+  if (firmware === 'uefi') {
+    out.push({
+      mountPoint: bootSpec ? '/boot' : '/boot/efi',
+      type: 'vfat',
+      label: bootSpec?.FileSystemLabel ?? (bootSpec ? 'bootfs' : 'EFI'),
+      minimumBytes: Math.max(ESP_MIN_BYTES, bootSpec?.MinimumBytes ?? 0),
+      minimumFreeBytes: bootSpec?.MinimumFreeBytes ?? 0,
+      rest: false,
+      encrypt: false,
+    });
+  }
+  for (const p of specs) {
+    if (firmware === 'uefi' && p === bootSpec) continue;
+    out.push({
+      mountPoint: p.MountPoint,
+      type: p.FileSystemType,
+      label: p.FileSystemLabel ?? defaultLabel(p.MountPoint),
+      minimumBytes: p.MinimumBytes,
+      minimumFreeBytes: p.MinimumFreeBytes,
+      rest: false,
+      encrypt: layout.Encrypt && !['/', '/boot'].includes(p.MountPoint),
+      ...(p.BytesPerInode ? { bytesPerInode: p.BytesPerInode } : {}),
+    });
+  }
+  if (declaredExtra < 0) {
+    out.push({ mountPoint: extraName, type: 'ext4', label: extraName, minimumBytes: 0, minimumFreeBytes: 0, rest: true, encrypt: layout.Encrypt, bytesPerInode: 65536 });
+  } else out[out.length - 1].rest = true;
+
+  for (const fsys of out) {
+    const limit = LABEL_LIMIT[fsys.type];
+    if (Buffer.byteLength(fsys.label) > limit) {
+      throw new LayoutError(`${file}: the label '${fsys.label}' of ${fsys.mountPoint} is longer than ${fsys.type} allows (${limit} bytes): set a shorter FileSystemLabel`);
+    }
+  }
+  return out;
+}
