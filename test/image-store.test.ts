@@ -148,6 +148,14 @@ describe('image store via the cradle CLI', () => {
     assert.deepEqual(await ImageStore.open(dir).verify(), []);
   });
 
+  it('a store whose first add was killed while making its directories opens as an empty store', () => {
+    const dir = path.join(work, 'half-made');
+    fs.mkdirSync(path.join(dir, 'objects'), { recursive: true }); // images/ and tmp/ never made
+    const r = cradle('image', 'list', '--store', dir);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(cradle('image', 'list', '--store', path.join(work, 'nothing-here')).stderr.includes('is not an image store'), true);
+  });
+
   it('kill -9 at any point of an add leaves a consistent store, and the add can be redone', async () => {
     const src = path.join(work, 'big');
     makeTree(src, 1500, 'big', 4000);
@@ -159,7 +167,7 @@ describe('image store via the cradle CLI', () => {
       await new Promise((r) => setTimeout(r, delayMs));
       child.kill('SIGKILL');
       await exited;
-      if (!fs.existsSync(dir)) continue;
+      if (!fs.existsSync(path.join(dir, 'objects'))) continue; // killed before the store existed
       const store = ImageStore.open(dir);
       assert.deepEqual(await store.verify(), [], `after a kill at ${delayMs} ms`);
       for (const r of store.listRecords()) assert.equal(r.stats.files, 3000, 'a recorded image is a whole image');

@@ -74,13 +74,16 @@ export class ImageStore {
     return this;
   }
 
-  /** Opens an existing store, with a clear error when the directory is not one. */
+  /**
+   * Opens an existing store, with a clear error when the directory is not one. A store whose
+   * first add was killed while creating its directories is completed, not refused.
+   */
   static open(root: string): ImageStore {
     const store = new ImageStore(root);
-    if (!fs.existsSync(store.objectsDir) || !fs.existsSync(store.imagesDir)) {
-      throw new StoreError(`'${store.root}' is not an image store (no objects/ and images/): add an image to create one, or pass --store`);
+    if (!fs.existsSync(store.objectsDir) && !fs.existsSync(store.imagesDir)) {
+      throw new StoreError(`'${store.root}' is not an image store (no objects/ or images/): add an image to create one, or pass --store`);
     }
-    return store;
+    return store.init();
   }
 
   objectPath(digest: Digest): string {
