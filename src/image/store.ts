@@ -80,7 +80,7 @@ export class ImageStore {
    */
   static open(root: string): ImageStore {
     const store = new ImageStore(root);
-    if (!fs.existsSync(store.objectsDir) && !fs.existsSync(store.imagesDir)) {
+    if (!fs.existsSync(path.dirname(store.objectsDir)) && !fs.existsSync(store.imagesDir)) {
       throw new StoreError(`'${store.root}' is not an image store (no objects/ or images/): add an image to create one, or pass --store`);
     }
     return store.init();
