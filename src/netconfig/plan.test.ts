@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { renderInterfaces, renderResolvConf, renderHostname } from './ifupdown.ts';
+import { prefixLength, renderNetworkd } from './networkd.ts';
 import { parseMachineConfig, type MachineConfig } from './machine-config.ts';
 import { planNetwork, type LinkInfo } from './plan.ts';
 
@@ -33,6 +34,30 @@ describe('ifupdown rendering of the seed example', () => {
     const plan = planNetwork(seed(), links(3));
     assert.equal(renderResolvConf(plan.defaultSubnet), golden('resolv.conf'));
     assert.equal(renderHostname('hyper0.hypervisors.company.com'), 'hyper0\n');
+  });
+});
+
+/** All networkd files of a plan as one text, in name order (the layout of the golden files). */
+const networkdText = (files: Map<string, string>) =>
+  [...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, t]) => `==> ${n} <==\n${t}`).join('\n') + '\n';
+
+describe('systemd-networkd rendering of the seed example', () => {
+  for (const [up, file] of [[1, 'networkd-1-link'], [2, 'networkd-2-links'], [3, 'networkd-3-links']] as const) {
+    it(`${up} link(s) up renders the same network as the ifupdown files`, () => {
+      assert.equal(networkdText(renderNetworkd(planNetwork(seed(), links(up)))), golden(file));
+    });
+  }
+
+  it('a VlanTrunk interface keeps its address and carries the VLANs in one file', () => {
+    const c = seed();
+    const files = renderNetworkd(planNetwork({ ...c, Machine: { ...c.Machine, VlanTrunk: true } }, links(1)));
+    assert.match(files.get('40-eth0.network')!, /Address=192\.168\.1\.2\/24\n[^[]*VLAN=eth0\.100\nVLAN=eth0\.120\n$/);
+  });
+
+  it('turns masks into prefix lengths', () => {
+    assert.equal(prefixLength('255.255.255.0'), 24);
+    assert.equal(prefixLength('255.255.252.0'), 22);
+    assert.equal(prefixLength('255.255.255.255'), 32);
   });
 });
 
