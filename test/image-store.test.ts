@@ -115,7 +115,7 @@ describe('image store via the cradle CLI', () => {
     try {
       const r = cradle('image', 'list', '--store', storeDir);
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /image record '.*broken\.json': field 'manifest' is invalid .*: repair it or remove it/);
+      assert.match(r.stderr, /image record '.*broken\.json': field 'manifest' is invalid: .*; repair it or remove it/);
     } finally {
       fs.rmSync(path.join(dir, 'broken.json'));
     }

@@ -17,6 +17,7 @@ import { encodeManifest, manifestStats, parseManifest, type Manifest, type Manif
 import { checkFullImageName, checkImageName, streamOf } from './names.ts';
 import { createFileAtomic, tempName } from '../util/atomic-file.ts';
 import { syncFileSystem } from '../system/libc.ts';
+import { parseJsonWith } from '../util/parse-json.ts';
 
 const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
@@ -398,18 +399,8 @@ const recordSchema = z.object({
 
 /** Reads an image record, checking its shape: a damaged record is named, not half-trusted. */
 function readRecord(file: string): ImageRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new StoreError(`image record '${file}' is not valid JSON (${(err as Error).message}): repair it or remove it`);
-  }
-  const r = recordSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new StoreError(`image record '${file}': field '${issue.path.join('.')}' is invalid (${issue.message}): repair it or remove it`);
-  }
-  return r.data as ImageRecord;
+  const fix = 'repair it or remove it';
+  return parseJsonWith(fs.readFileSync(file, 'utf8'), recordSchema, `image record '${file}'`, (m) => new StoreError(`${m}; ${fix}`)) as ImageRecord;
 }
 
 export function newRecord(name: string, manifestDigestValue: Digest, manifest: Manifest, source: string): ImageRecord {

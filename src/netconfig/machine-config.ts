@@ -2,6 +2,7 @@
 // at the boundary. Field names are the seed's, so a Dominator user's files work unchanged. Only the
 // fields the installer uses are typed strictly; the rest pass through.
 import { z } from 'zod';
+import { parseJsonWith } from '../util/parse-json.ts';
 
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -51,18 +52,7 @@ export class ConfigError extends Error {
 
 /** Parses config.json text; errors name the file, the field and what it should be. */
 export function parseMachineConfig(text: string, file = 'config.json'): MachineConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  const r = machineConfigSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new ConfigError(`${file}: field '${issue.path.join('.')}' is invalid: ${issue.message}`);
-  }
-  return r.data;
+  return parseJsonWith(text, machineConfigSchema, file, (m) => new ConfigError(m));
 }
 
 function ipToInt(ip: string): number {

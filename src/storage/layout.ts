@@ -4,6 +4,7 @@
 // field named (reference §6.7): a size-less partition before the last, duplicate or relative mount
 // points, labels longer than the file system allows.
 import { z } from 'zod';
+import { parseJsonWith } from '../util/parse-json.ts';
 
 export const MiB = 1024 * 1024;
 const ESP_MIN_BYTES = 256 * MiB;
@@ -45,18 +46,7 @@ export class LayoutError extends Error {
 }
 
 export function parseStorageLayout(text: string, file = 'storage-layout.json'): StorageLayout {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new LayoutError(`${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  const r = storageLayoutSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new LayoutError(`${file}: field '${issue.path.join('.')}' is invalid: ${issue.message}`);
-  }
-  return r.data;
+  return parseJsonWith(text, storageLayoutSchema, file, (m) => new LayoutError(m));
 }
 
 const LABEL_LIMIT = { ext4: 16, xfs: 12, vfat: 11 } as const;
