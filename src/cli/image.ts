@@ -1,7 +1,12 @@
 // `cradle image add|list|show|rm|gc|verify`: manage the image store.
 import type { Command } from 'commander';
-import { ImageStore } from '../image/store.ts';
+import { ImageStore, type ImageRecord } from '../image/store.ts';
 import { formatBytes, table } from '../util/format.ts';
+
+/** The image list as `image list` and `installer list-images` print it. */
+export function imagesTable(records: ImageRecord[]): string {
+  return table(['NAME', 'CREATED', 'FILES', 'SIZE'], records.map((r) => [r.name, r.created, String(r.stats.files), formatBytes(r.stats.bytes)]));
+}
 
 export const DEFAULT_STORE = process.env.CRADLE_STORE ?? '/var/lib/cradle/images';
 
@@ -36,7 +41,7 @@ export function registerImageCommands(program: Command): void {
     .action((o: { store: string; json?: boolean }) => {
       const records = ImageStore.open(o.store).listRecords();
       if (o.json) return console.log(JSON.stringify(records, null, 2));
-      console.log(table(['NAME', 'CREATED', 'FILES', 'SIZE'], records.map((r) => [r.name, r.created, String(r.stats.files), formatBytes(r.stats.bytes)])));
+      console.log(imagesTable(records));
     });
 
   image

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { ImageServerClient, type ClientTls } from '../image/client.ts';
 import { loadImage } from '../installer/load-image.ts';
-import { formatBytes, formatRate, table } from '../util/format.ts';
+import { formatBytes, formatRate } from '../util/format.ts';
+import { imagesTable } from './image.ts';
 
 interface ServerOpts {
   imageserver?: string;
@@ -33,7 +34,7 @@ export function registerInstallerCommands(program: Command): void {
     const c = client(o);
     try {
       const images = await c.listImages();
-      console.log(table(['NAME', 'CREATED', 'FILES', 'SIZE'], images.map((r) => [r.name, r.created, String(r.stats.files), formatBytes(r.stats.bytes)])));
+      console.log(imagesTable(images));
     } finally {
       c.close();
     }

@@ -7,6 +7,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from './digest.ts';
+import { CorruptObjectError } from './errors.ts';
 import type { Frame } from './object-stream.ts';
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
@@ -14,9 +15,6 @@ const GROUP_STORED_BYTES = 1024 * 1024;
 const GROUPS_AHEAD = 4;
 const DECOMPRESS_CHUNK = 1024 * 1024;
 
-export class CorruptObjectError extends Error {
-  override name = 'CorruptObjectError';
-}
 
 /** Receives verified contents; a returned promise holds the stream until the consumer is ready. */
 export type ObjectSink = (digest: Digest, content: Buffer) => void | Promise<void>;

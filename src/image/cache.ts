@@ -20,8 +20,12 @@ export interface CacheStats {
   bytesFound: number;
 }
 
+function newCacheStats(): CacheStats {
+  return { filesIndexed: 0, filesHashed: 0, bytesHashed: 0, objectsFound: 0, bytesFound: 0 };
+}
+
 export class LocalObjectCache implements ObjectFinder {
-  readonly stats: CacheStats = { filesIndexed: 0, filesHashed: 0, bytesHashed: 0, objectsFound: 0, bytesFound: 0 };
+  readonly stats: CacheStats = newCacheStats();
   private readonly roots: string[];
   private bySize: Map<number, string[]> | undefined;
   private readonly hashed = new Map<string, Digest | null>(); // "dev:ino" -> digest (null: unreadable)
@@ -127,7 +131,7 @@ function readHugeIfMatches(file: string, digest: Digest): Buffer {
 
 /** The cache of `roots`, searched on a worker thread (source-worker.ts) while this thread writes. */
 export function cacheInWorker(roots: string[], log: (line: string) => void = () => {}): ObjectFinder & { stats: CacheStats } {
-  const stats: CacheStats = { filesIndexed: 0, filesHashed: 0, bytesHashed: 0, objectsFound: 0, bytesFound: 0 };
+  const stats = newCacheStats();
   return {
     stats,
     find: (wanted, onObject) => (roots.length ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats) : Promise.resolve()),

@@ -14,10 +14,11 @@ import { ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stre
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ImageRecord } from './store.ts';
 import type { ObjectFetcher, WantedObject } from './unpack.ts';
-import { BatchDecoder, CorruptObjectError, type ObjectSink } from './batch-decoder.ts';
+import { BatchDecoder, type ObjectSink } from './batch-decoder.ts';
+import { CorruptObjectError, ImageServerError } from './errors.ts';
 import { runInWorker } from './source-worker.ts';
 
-export { CorruptObjectError };
+export { CorruptObjectError, ImageServerError };
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const BATCH_SIZE = 4096;
@@ -40,11 +41,6 @@ export interface ClientOptions {
   log?: (line: string) => void;
 }
 
-export class ImageServerError extends Error {
-  override name = 'ImageServerError';
-  /** The HTTP status when the server answered; 4xx answers are not worth retrying. */
-  status?: number;
-}
 
 /** Accepts `host`, `host:port` (as the seed's `imageserver` file holds) or a full URL. */
 export function imageServerUrl(address: string): URL {

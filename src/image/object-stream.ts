@@ -3,6 +3,7 @@
 // a big-endian u64) followed by the object exactly as stored, a zstd frame. The receiver verifies
 // every object against its digest after decompression, so the stream needs no checksum of its own.
 import { digestBytes, digestFromBytes, type Digest } from './digest.ts';
+import { ImageServerError } from './errors.ts';
 
 export const OBJECT_STREAM_TYPE = 'application/vnd.cradle.object-stream.v1';
 export const FRAME_HEADER_BYTES = 40;
@@ -12,10 +13,6 @@ export function frameHeader(digest: Digest, storedLength: number): Buffer {
   digestBytes(digest).copy(header, 0);
   header.writeBigUInt64BE(BigInt(storedLength), 32);
   return header;
-}
-
-export class ObjectStreamError extends Error {
-  override name = 'ImageServerError';
 }
 
 export interface Frame {
@@ -61,7 +58,7 @@ export class ObjectStreamParser {
         const length = data.readBigUInt64BE(32);
         const max = this.maxStored(this.digest);
         if (length > BigInt(max)) {
-          throw new ObjectStreamError(`image server ${this.origin} sent a frame of ${length} bytes for object ${this.digest}, more than its content could take (${max}): refusing it`);
+          throw new ImageServerError(`image server ${this.origin} sent a frame of ${length} bytes for object ${this.digest}, more than its content could take (${max}): refusing it`);
         }
         this.need = Number(length);
       } else {

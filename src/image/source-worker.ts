@@ -4,10 +4,10 @@
 // in batches of a few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED
 // batches are in flight, so a slow disk bounds memory use.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { CorruptObjectError } from './batch-decoder.ts';
 import type { Digest } from './digest.ts';
 // A circular import with client.ts, harmless: neither uses the other while loading.
-import { ImageServerClient, ImageServerError } from './client.ts';
+import { ImageServerClient } from './client.ts';
+import { CorruptObjectError, ImageServerError } from './errors.ts';
 import { LocalObjectCache } from './cache.ts';
 import type { WantedObject } from './unpack.ts';
 
