@@ -14,7 +14,12 @@ DEBS=(
   mmdebstrap      # builds the Debian root file systems used in round-trip tests and benches
   e2fsprogs       # mkfs.ext4 for loop-device tests
   umoci           # builds real OCI image layouts in tests
-  fdisk util-linux
+  fdisk util-linux  # sfdisk, partx, blkdiscard, losetup: the installer's storage steps
+  cryptsetup-bin    # LUKS2 for encrypted file systems
+  xfsprogs dosfstools  # mkfs.xfs, mkfs.vfat (the ESP)
+  iproute2          # ip: the installer's network, and test namespaces
+  dnsmasq-base      # DHCP and TFTP server: the peer in DHCP and TFTP client tests
+  busybox           # udhcpc: a second DHCP client checking the test setup
   ca-certificates openssl   # openssl: test certificates for the TLS tests
 )
 missing=()

@@ -1,5 +1,9 @@
-// `cradle installer <sub-command>`: the seed's installer sub-commands that exist so far.
-import type { Command } from 'commander';
+// `cradle installer`: the installer daemon (no sub-command) with the seed's flags, and the seed's
+// sub-commands for custom workflows and debugging.
+import { Option, type Command } from 'commander';
+import { DEFAULT_OPTIONS, type InstallerOptions } from '../installer/context.ts';
+import { decodeBase64, dhcpRequestCommand, generateRandom, kexecImage, listDrivesTable } from '../installer/debug-commands.ts';
+import { runInstaller } from '../installer/sequence.ts';
 import { ImageServerClient, type ClientTls } from '../image/client.ts';
 import { loadImage } from '../installer/load-image.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
@@ -27,14 +31,161 @@ function withServerOptions(cmd: Command): Command {
     .option('--tls-key <file>', 'key of --tls-cert');
 }
 
+interface DaemonFlags {
+  dryRun?: boolean;
+  tftpDirectory: string;
+  tmpRoot: string;
+  mountPoint: string;
+  logDirectory: string;
+  buildTimestamp: string;
+  sysfsDirectory: string;
+  procDirectory: string;
+  devDirectory: string;
+  bootedRoot: string;
+  tftpServerHostname?: string;
+  dhcpTimeout: string;
+  configurationBaseUrl?: string;
+  configurationLoader?: string;
+  driveSelector?: string;
+  networkConfigurator?: string;
+  completionNotifier?: string;
+  imageServerHostname?: string;
+  reportUrl?: string;
+  skipNetwork?: boolean;
+  skipStorage?: boolean;
+  firmware?: 'uefi' | 'bios';
+  reboot: boolean;
+  successWait: string;
+  failureWait: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} takes seconds (0 or more), got '${value}'`);
+  return n;
+}
+
+function daemonOptions(f: DaemonFlags): InstallerOptions {
+  const d = DEFAULT_OPTIONS;
+  return {
+    // Like the seed's installer, a non-root run is a dry run unless told otherwise.
+    dryRun: f.dryRun ?? process.geteuid?.() !== 0,
+    tftpDirectory: f.tftpDirectory,
+    tmpRoot: f.tmpRoot,
+    mountPoint: f.mountPoint,
+    logDirectory: f.logDirectory,
+    buildTimestamp: f.buildTimestamp,
+    sysfs: f.sysfsDirectory,
+    proc: f.procDirectory,
+    dev: f.devDirectory,
+    bootedRoot: f.bootedRoot === 'none' ? '' : f.bootedRoot,
+    tftpServer: f.tftpServerHostname,
+    dhcpTimeoutSeconds: seconds(f.dhcpTimeout, '--dhcp-timeout'),
+    configurationBaseUrl: f.configurationBaseUrl,
+    configurationLoader: f.configurationLoader,
+    driveSelector: f.driveSelector,
+    networkConfigurator: f.networkConfigurator,
+    completionNotifier: f.completionNotifier,
+    imageServer: f.imageServerHostname,
+    reportUrl: f.reportUrl,
+    skipNetwork: f.skipNetwork ?? d.skipNetwork,
+    skipStorage: f.skipStorage ?? d.skipStorage,
+    firmware: f.firmware,
+    reboot: f.reboot,
+    successWaitSeconds: seconds(f.successWait, '--success-wait'),
+    failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
+    tls: { ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey },
+  };
+}
+
 export function registerInstallerCommands(program: Command): void {
-  const installer = program.command('installer').description('the installer and its sub-commands');
+  const d = DEFAULT_OPTIONS;
+  const installer = program
+    .command('installer')
+    .description('install the configured image onto this machine (the seed sequence); or run a sub-command')
+    .option('--dry-run', 'print the whole plan (drives to wipe, partitions, file systems, objects from cache vs network) and change nothing (default when not root)')
+    .option('--no-dry-run', 'really install, even when not root')
+    .option('--tftp-directory <dir>', 'configuration files (fetched, or already present: then no DHCP)', d.tftpDirectory)
+    .option('--tmp-root <dir>', 'tmpfs for the tools root and the image in memory', d.tmpRoot)
+    .option('--mount-point <dir>', 'where the new root file system is mounted', d.mountPoint)
+    .option('--log-directory <dir>', 'installer logs, DHCP packets, the old /etc', d.logDirectory)
+    .option('--build-timestamp <file>', 'the clock is moved forward to this file\'s mtime', d.buildTimestamp)
+    .option('--sysfs-directory <dir>', 'sysfs root (drives, interfaces, firmware)', d.sysfs)
+    .option('--proc-directory <dir>', 'procfs root (kernel command line, mounts)', d.proc)
+    .option('--dev-directory <dir>', 'device nodes of the drives', d.dev)
+    .option('--booted-root <dir>', "running OS scanned for objects ('none' to skip)", d.bootedRoot)
+    .option('--dhcp-timeout <seconds>', 'give up on DHCP after this long', String(d.dhcpTimeoutSeconds))
+    .option('--tftp-server-hostname <host>', 'TFTP server for the configuration (default: tftpserver= on the kernel command line, then DHCP)')
+    .option('--configuration-base-url <url>', 'fetch the configuration files over HTTP(S) from here instead of TFTP')
+    .option('--configuration-loader <program>', 'run PROGRAM DIR IFACE to write the configuration files instead')
+    .option('--drive-selector <program>', 'run PROGRAM DRIVE... and install on the drives it prints, boot drive first')
+    .option('--network-configurator <program>', 'run PROGRAM CONFIGDIR ROOT IFACE TMPROOT instead of writing the network configuration')
+    .option('--completion-notifier <program>', 'run PROGRAM CONFIGDIR IFACE after the drives are unmounted')
+    .option('--image-server-hostname <address>', 'image server, overriding the imageserver file')
+    .option('--report-url <url>', 'boot server to report progress to, overriding the bootserver file')
+    .option('--skip-network', 'do not configure the new system\'s network')
+    .option('--skip-storage', 'do not touch drives (and install nothing)')
+    .addOption(new Option('--firmware <kind>', 'boot firmware (default: UEFI when /sys/firmware/efi exists)').choices(['uefi', 'bios']))
+    .option('--no-reboot', 'exit with the result instead of rebooting (development, tests)')
+    .option('--success-wait <seconds>', 'pause before rebooting after success', String(d.successWaitSeconds))
+    .option('--failure-wait <seconds>', 'pause before rebooting after a failure', String(d.failureWaitSeconds))
+    .option('--tls-ca <file>', 'CA that signed the image server certificate')
+    .option('--tls-cert <file>', 'client certificate for the image server')
+    .option('--tls-key <file>', 'key of --tls-cert')
+    .action(async (f: DaemonFlags) => {
+      process.exitCode = await runInstaller(daemonOptions(f));
+    });
 
   withServerOptions(installer.command('list-images').description('list the images on the image server')).action(async (o: ServerOpts) => {
     const c = client(o);
     try {
       const images = await c.listImages();
       console.log(imagesTable(images));
+    } finally {
+      c.close();
+    }
+  });
+
+  installer
+    .command('decode-base64')
+    .description('decode base64 from standard input to standard output')
+    .action(() => decodeBase64(process.stdin, process.stdout));
+  installer
+    .command('generate-random')
+    .description('write pseudo-random data (NOT cryptographically secure) to standard output until it is closed')
+    .action(() => generateRandom(process.stdout));
+  installer
+    .command('list-drives')
+    .description('list the usable drives in boot-priority order (the first is the boot drive)')
+    .option('--sysfs-directory <dir>', 'sysfs root', d.sysfs)
+    .option('--dev-directory <dir>', 'device nodes', d.dev)
+    .action((o: { sysfsDirectory: string; devDirectory: string }) => console.log(listDrivesTable({ sysfs: o.sysfsDirectory, dev: o.devDirectory })));
+  installer
+    .command('dhcp-request')
+    .description('ask DHCP on every Ethernet interface and log the answer; configures nothing')
+    .option('--sysfs-directory <dir>', 'sysfs root', d.sysfs)
+    .option('--log-directory <dir>', 'where the packet is logged (dhcp/N/)', d.logDirectory)
+    .option('--timeout <seconds>', 'give up after this long', '60')
+    .action(async (o: { sysfsDirectory: string; logDirectory: string; timeout: string }) => {
+      const lease = await dhcpRequestCommand(o.sysfsDirectory, o.logDirectory, seconds(o.timeout, '--timeout') * 1000);
+      const { options: _o, packet: _p, ...shown } = lease;
+      console.log(JSON.stringify(shown, null, 2));
+      if (lease.hostname) console.log(`hostname: ${lease.hostname}`);
+    });
+  withServerOptions(
+    installer
+      .command('kexec-image')
+      .description("boot another image's /vmlinuz and /initrd.img with kexec (e.g. a different installer)")
+      .argument('<name>', 'image name, or a stream for its latest image')
+      .option('--tftp-server-hostname <host>', 'passed on as tftpserver= on the new kernel command line')
+      .option('--no-exec', 'only load the kernel (kexec -l), do not boot it'),
+  ).action(async (name: string, o: ServerOpts & { tftpServerHostname?: string; exec: boolean }) => {
+    const c = client(o);
+    try {
+      console.log(await kexecImage(c, name, { tftpServer: o.tftpServerHostname, exec: o.exec }));
     } finally {
       c.close();
     }

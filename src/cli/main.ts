@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
+import { FLAG_FILES, flagFileArgs } from '../installer/flag-files.ts';
 
 // Output piped into `head` and the like: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -20,7 +21,11 @@ registerImageServerCommand(program);
 registerInstallerCommands(program);
 
 try {
-  await program.parseAsync(process.argv);
+  // The installer daemon takes flags from /etc/installer/flags.{default,extra} first (seed §1.2);
+  // the command line overrides them.
+  const argv = [...process.argv];
+  if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) argv.splice(3, 0, ...flagFileArgs(FLAG_FILES));
+  await program.parseAsync(argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   console.error(`cradle: ${(err as Error).message}`);

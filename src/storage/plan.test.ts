@@ -1,6 +1,8 @@
 // Golden cases for storage planning: layout validation and normalisation, per-mount-point sizing
 // from the image, GPT plans for BIOS and UEFI, the sfdisk script, fstab and crypttab.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/manifest.ts';
 import { renderCrypttab, renderFstab } from './fstab.ts';
@@ -9,16 +11,7 @@ import { GPT_TYPES, partitionDevice, planBootDrive, sfdiskScript, usageByMountPo
 
 const GiB = 1024 * MiB;
 // The seed's default storage-layout.json.
-const SEED_LAYOUT = JSON.stringify({
-  BootDriveLayout: [
-    { FileSystemType: 'ext4', MountPoint: '/', MinimumFreeBytes: 2147483648 },
-    { FileSystemType: 'ext4', MountPoint: '/home', MinimumFreeBytes: 1073741824 },
-    { FileSystemType: 'ext4', MountPoint: '/var/log', MinimumFreeBytes: 536870912 },
-  ],
-  ExtraMountPointsBasename: '/data/',
-  Encrypt: true,
-  UseKexec: false,
-});
+const SEED_LAYOUT = fs.readFileSync(path.join(import.meta.dirname, 'testdata', 'seed-storage-layout.json'), 'utf8');
 const meta = { mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' };
 const digest = `sha256:${'a'.repeat(64)}`;
 /** An image with 1 GiB under /usr, 100 MiB under /var/log, a directory and a symlink. */

@@ -51,3 +51,16 @@ export function createFileAtomic(file: string, data: string | Uint8Array, mode =
   fsyncDir(dir);
   return true;
 }
+
+/** Writes `file` whole or not at all, replacing what was there (temp file, fsync, rename). */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = tempName(dir, path.basename(file));
+  try {
+    writeDurable(tmp, data, mode);
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  fsyncDir(dir);
+}

@@ -2,10 +2,15 @@
 // helper, so every such file fails the same way: the file named, then the field and what is wrong.
 import type { z } from 'zod';
 
+/** Removes whole-line comments (`#`, `//`, `!`), which the seed's configuration files may carry. */
+export function stripLineComments(text: string): string {
+  return text.replace(/^[ \t]*(#|\/\/|!).*$/gm, '');
+}
+
 export function parseJsonWith<S extends z.ZodType>(text: string, schema: S, file: string, makeError: (message: string) => Error): z.output<S> {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(stripLineComments(text));
   } catch (err) {
     throw makeError(`${file} is not valid JSON: ${(err as Error).message}`);
   }

@@ -1,0 +1,101 @@
+// Benchmark: one 30 MB file over TFTP from dnsmasq, fetched by Cradle's client (tftpGet in a Node
+// process) vs curl's tftp:// (C), both asking for 1468-byte blocks. dnsmasq and both clients run
+// in a network namespace of their own, so the traffic is that namespace's loopback. Each side is
+// timed as a whole process, start to exit (Node's start-up is part of what an installer pays);
+// ours also reports the transfer alone. Both write nothing to disk: the data is dropped after a
+// first checked fetch of each.
+//
+//   node_modules/.bin/node bench/tftp-get.ts   (BENCH_RUNS, BENCH_TFTP_MB)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { table } from '../src/util/format.ts';
+import { exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, tempDir, writeResults } from './lib.ts';
+
+const NAME = 'tftp-get';
+const NS = `cradle-bench-tftp-${process.pid}`;
+const BYTES = Number(process.env.BENCH_TFTP_MB ?? 30) * 1e6;
+const BLKSIZE = 1468;
+const CLIENT_URL = pathToFileURL(path.join(repoRoot, 'src/net/tftp/client.ts')).href;
+
+/** Our side: prints the transfer's own figures, and a hash when asked to check. */
+const DRIVER = `
+import { createHash } from 'node:crypto';
+import { tftpGet } from ${JSON.stringify(CLIENT_URL)};
+const [file, check] = JSON.parse(process.argv[1]);
+const r = await tftpGet('127.0.0.1', file, { blksize: ${BLKSIZE} });
+console.log(JSON.stringify({ seconds: r.seconds, bytes: r.data.length, blksize: r.blksize, windowsize: r.windowsize, retransmits: r.retransmits, sha256: check ? createHash('sha256').update(r.data).digest('hex') : '' }));`;
+
+const inNs = (cmd: string, args: string[]) => exec('ip', ['netns', 'exec', NS, cmd, ...args]);
+
+async function ours(check: boolean) {
+  const res = await inNs(process.execPath, ['--input-type=module', '-e', DRIVER, JSON.stringify(['bench.bin', check])]);
+  return { ...(JSON.parse(res.stdout) as { seconds: number; bytes: number; blksize: number; windowsize: number; retransmits: number; sha256: string }), process: res.seconds };
+}
+
+function curl(out: string) {
+  return inNs('curl', ['-sSf', '--tftp-blksize', String(BLKSIZE), '-o', out, 'tftp://127.0.0.1/bench.bin']);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => (clearTimeout(timer), resolve()));
+    child.kill('SIGTERM');
+  });
+}
+
+await runBenchmark(NAME, async (c) => {
+  const work = tempDir(c, NAME);
+  const root = path.join(work, 'root');
+  fs.mkdirSync(root, { mode: 0o755 });
+  const content = randomBytes(BYTES);
+  const digest = createHash('sha256').update(content).digest('hex');
+  fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
+
+  await exec('ip', ['netns', 'add', NS]);
+  c.defer(`ip netns del ${NS}`, () => exec('ip', ['netns', 'del', NS]));
+  await exec('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  const log = path.join(work, 'dnsmasq.log');
+  const dnsmasq = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, `--pid-file=${path.join(work, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
+  c.defer(`stop dnsmasq ${dnsmasq.pid}`, () => stop(dnsmasq));
+  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is')); i++) {
+    if (dnsmasq.exitCode !== null || i > 100) throw new Error(`dnsmasq did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  // Same bytes on both sides? (Also warms the page cache and dnsmasq.)
+  const checked = await ours(true);
+  const curlOut = path.join(work, 'curl.bin');
+  await curl(curlOut);
+  const curlDigest = createHash('sha256').update(fs.readFileSync(curlOut)).digest('hex');
+  fs.rmSync(curlOut);
+  if (checked.sha256 !== digest || curlDigest !== digest) throw new Error(`content differs: ours ${checked.sha256}, curl ${curlDigest}, file ${digest}`);
+  console.log(`${NAME}: ${mb(BYTES)} file; dnsmasq agreed to blksize ${checked.blksize}, windowsize ${checked.windowsize}; both fetches intact`);
+
+  const sides = [
+    { name: 'cradle tftpGet (node process)', run: async () => { const r = await ours(false); return { seconds: r.process, transfer: r.seconds, retransmits: r.retransmits }; } },
+    { name: 'curl tftp://', run: async () => ({ seconds: (await curl('/dev/null')).seconds }) },
+  ];
+  const samples = await measureInterleaved(sides);
+  const cradle = medians(samples[sides[0].name]);
+  const peer = medians(samples[sides[1].name]);
+
+  console.log();
+  console.log(
+    table(
+      ['', 'median time', 'MB/s', 'runs (s)'],
+      sides.map((s, i) => {
+        const m = i ? peer : cradle;
+        return [s.name, secs(m.seconds), mbps(BYTES, m.seconds), samples[s.name].map((x) => x.seconds.toFixed(2)).join(' ')];
+      }),
+    ),
+  );
+  console.log(`cradle's transfer alone (RRQ to final ACK, median): ${secs(cradle.transfer)}, ${mbps(BYTES, cradle.transfer)}`);
+  const file = writeResults(NAME, { bytes: BYTES, blksize: checked.blksize, windowsize: checked.windowsize, samples, medians: { cradle, peer }, ratio: cradle.seconds / peer.seconds, target: 'cradle <= peer (ratio <= 1)' });
+  console.log(`results: ${file}`);
+  console.log(ratioLine(NAME, { label: 'cradle', value: secs(cradle.seconds), n: cradle.seconds }, { label: 'curl', value: secs(peer.seconds), n: peer.seconds }, 'lower is better for cradle; target <= 1.00'));
+});

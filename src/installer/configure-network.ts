@@ -1,0 +1,64 @@
+// Step 7: the new system's network. Links with carrier are trunked (a bond when two or more), the
+// machine's addresses configured, and a VLAN plus bridge made for each managed subnet, as the seed
+// describes; rendered for ifupdown or systemd-networkd, whichever the image carries, with the
+// interface names pinned. A -networkConfigurator programme replaces all of this.
+import fs from 'node:fs';
+import path from 'node:path';
+import { renderHostname, renderInterfaces, renderResolvConf } from '../netconfig/ifupdown.ts';
+import { renderNetworkd } from '../netconfig/networkd.ts';
+import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
+import { planNetwork } from '../netconfig/plan.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import type { InstallContext } from './context.ts';
+import { hasCarrier } from './interfaces.ts';
+import { hookEnv } from './load-configuration.ts';
+
+export type NetworkFlavour = 'ifupdown' | 'networkd';
+
+/** ifupdown when the image has it (Debian's default), else systemd-networkd when present. */
+export function networkFlavour(root: string): NetworkFlavour | undefined {
+  const has = (p: string) => fs.existsSync(path.join(root, p));
+  if (has('sbin/ifup') || has('usr/sbin/ifup')) return 'ifupdown';
+  if (has('lib/systemd/systemd-networkd') || has('usr/lib/systemd/systemd-networkd')) return 'networkd';
+  return undefined;
+}
+
+export async function configureNetwork(ctx: InstallContext): Promise<void> {
+  const { opts, facts, exec } = ctx;
+  const root = opts.mountPoint;
+  if (opts.networkConfigurator) {
+    await exec.change(opts.networkConfigurator, [opts.tftpDirectory, root, facts.activeInterface ?? '', opts.tmpRoot], { env: hookEnv() });
+    return;
+  }
+  const machine = facts.config!.machine;
+  const links = facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) }));
+  const plan = planNetwork(machine, links);
+  for (const w of plan.warnings) ctx.log.info(`network: ${w}`);
+  for (const name of plan.down) if (name !== facts.activeInterface) await exec.change('ip', ['link', 'set', 'dev', name, 'down']);
+
+  const flavour = networkFlavour(root) ?? 'ifupdown';
+  if (!networkFlavour(root)) ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
+  const write = (p: string, text: string) => {
+    const file = path.join(root, p);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Never write through a symlink the image put there (e.g. resolv.conf -> ../run/...).
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) fs.rmSync(file);
+    writeFileAtomic(file, text);
+  };
+  await exec.act(`write the ${flavour} network configuration`, () => {
+    if (machine.Machine.Hostname) write('etc/hostname', renderHostname(machine.Machine.Hostname));
+    if (flavour === 'ifupdown') {
+      write('etc/network/interfaces', renderInterfaces(plan));
+      write('etc/udev/rules.d/70-persistent-net.rules', renderUdevRules(facts.interfaces));
+    } else {
+      for (const [name, text] of renderNetworkd(plan)) write(`etc/systemd/network/${name}`, text);
+      for (const [name, text] of renderLinkFiles(facts.interfaces)) write(`etc/systemd/network/${name}`, text);
+      const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
+      fs.mkdirSync(wants, { recursive: true });
+      const link = path.join(wants, 'systemd-networkd.service');
+      if (!fs.lstatSync(link, { throwIfNoEntry: false })) fs.symlinkSync('/lib/systemd/system/systemd-networkd.service', link);
+    }
+    write('etc/resolv.conf', renderResolvConf(plan.defaultSubnet));
+  });
+  ctx.log.info(`network: ${flavour} configuration written for ${links.filter((l) => l.up).map((l) => l.name).join(', ') || 'no live link'}`);
+}

@@ -1,0 +1,129 @@
+// Step 2: the installer's own network. Ethernet interfaces are found and brought up (links then
+// have time to settle). With config.json already present the interface whose MAC the
+// configuration names is given its address (no DHCP); otherwise every interface asks DHCP at
+// once and the first valid answer wins. The configured interface gets its address, default route
+// and resolver; the host name comes from DHCP or `hostname=` on the kernel command line.
+import fs from 'node:fs';
+import path from 'node:path';
+import { dhcpRace, type DhcpLease } from '../net/dhcp/client.ts';
+import { writeDhcpLog } from '../net/dhcp/log.ts';
+import { subnetOf, type MachineConfig, type Subnet } from '../netconfig/machine-config.ts';
+import { renderResolvConf } from '../netconfig/ifupdown.ts';
+import { prefixLength } from '../netconfig/networkd.ts';
+import type { InstallContext } from './context.ts';
+import { hasCarrier, listEthernetInterfaces } from './interfaces.ts';
+
+export interface LocalNetwork {
+  activeInterface: string;
+  ip: string;
+  subnet: Subnet;
+  /** Where configuration files come from over TFTP, when no other source is set. */
+  tftpServer?: string;
+  lease?: DhcpLease;
+}
+
+/** Kernel command-line `key=value` tokens; the last of a repeated key wins. */
+export function kernelArgs(cmdline: string): Map<string, string> {
+  const args = new Map<string, string>();
+  for (const token of cmdline.trim().split(/\s+/)) {
+    const parts = token.split('=');
+    if (parts.length === 2 && parts[0]) args.set(parts[0], parts[1]);
+  }
+  return args;
+}
+
+/**
+ * The TFTP server, first of: the -tftpServer flag, `tftpserver=` on the kernel command line, the
+ * DHCP answer's siaddr (next server), option 66 (a host name or address, as text).
+ */
+export function chooseTftpServer(flag: string | undefined, cmdline: Map<string, string>, lease?: Pick<DhcpLease, 'siaddr' | 'tftpServerName'>): string | undefined {
+  return flag || cmdline.get('tftpserver') || (lease?.siaddr && lease.siaddr !== '0.0.0.0' ? lease.siaddr : undefined) || lease?.tftpServerName || undefined;
+}
+
+/** A host name usable for sethostname: letters, digits and hyphens; an FQDN gives its first label. */
+export function validHostname(name: string | undefined): string | undefined {
+  const first = name?.trim().toLowerCase().split('.')[0];
+  return first && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(first) ? first : undefined;
+}
+
+export function configPresent(tftpDirectory: string): boolean {
+  return fs.existsSync(path.join(tftpDirectory, 'config.json'));
+}
+
+export async function bringUpInterfaces(ctx: InstallContext): Promise<void> {
+  await ctx.exec.change('ip', ['link', 'set', 'dev', 'lo', 'up']);
+  ctx.facts.interfaces = listEthernetInterfaces(ctx.opts.sysfs);
+  ctx.log.info(`Ethernet interfaces: ${ctx.facts.interfaces.map((i) => `${i.name} (${i.mac})`).join(', ') || 'none'}`);
+  // A NIC that will not come up is logged, not fatal: another may carry the install.
+  await Promise.all(
+    ctx.facts.interfaces.map((i) => ctx.exec.change('ip', ['link', 'set', 'dev', i.name, 'up']).catch((err: Error) => ctx.log.info(`${i.name}: cannot bring it up: ${err.message}`))),
+  );
+}
+
+/** Path A: the injected configuration names this machine's MAC and address. */
+export async function configureFromInjected(ctx: InstallContext, machine: MachineConfig): Promise<LocalNetwork> {
+  const entries = [machine.Machine, ...(machine.Machine.SecondaryNetworkEntries ?? [])];
+  for (const entry of entries) {
+    if (!entry.HostIpAddress || !entry.HostMacAddress) continue;
+    const iface = ctx.facts.interfaces.find((i) => i.mac === entry.HostMacAddress);
+    if (!iface) continue;
+    const subnet = subnetOf(entry.HostIpAddress, machine.Subnets);
+    if (!subnet) {
+      ctx.log.info(`${entry.HostIpAddress} (${iface.name}) is in none of the configured subnets: trying the next entry`);
+      continue;
+    }
+    await waitForCarrier(ctx, iface.name, 10_000);
+    await setupInterface(ctx, iface.name, entry.HostIpAddress, subnet);
+    return { activeInterface: iface.name, ip: entry.HostIpAddress, subnet };
+  }
+  const macs = ctx.facts.interfaces.map((i) => i.mac).join(', ') || 'none';
+  throw new Error(`config.json names no interface of this machine with an address in a configured subnet (this machine's MACs: ${macs}): fix Machine.HostMacAddress / HostIpAddress or the Subnets`);
+}
+
+/** Path B: DHCP on every interface at once. */
+export async function configureFromDhcp(ctx: InstallContext): Promise<LocalNetwork> {
+  if (!ctx.facts.interfaces.length) throw new Error('no Ethernet interface found: cannot ask DHCP for an address');
+  const lease = await dhcpRace(ctx.facts.interfaces.map((i) => ({ name: i.name, mac: i.mac })), { timeoutMs: ctx.opts.dhcpTimeoutSeconds * 1000, log: (l) => ctx.log.info(l) });
+  ctx.log.info(`DHCP: ${lease.ip} on ${lease.interface} from ${lease.serverId ?? 'unknown server'}`);
+  if (!ctx.exec.dryRun) {
+    try {
+      ctx.log.info(`DHCP answer logged in ${writeDhcpLog(path.join(ctx.opts.logDirectory, 'dhcp'), lease)}`);
+    } catch (err) {
+      ctx.log.info(`cannot log the DHCP answer: ${(err as Error).message}`);
+    }
+  }
+  const cmdline = kernelArgs(readCmdline(ctx));
+  const hostname = validHostname(lease.hostname) ?? validHostname(cmdline.get('hostname'));
+  if (hostname) await ctx.exec.change('hostname', [hostname]);
+  else if (lease.hostname) ctx.log.info(`DHCP host name '${lease.hostname}' is not a valid host name: ignored`);
+  const subnet: Subnet = {
+    Id: 'dhcp',
+    IpGateway: lease.routers[0] ?? lease.ip,
+    IpMask: lease.subnetMask ?? '255.255.255.0',
+    DomainNameServers: lease.dnsServers,
+    ...(lease.domainName ? { DomainName: lease.domainName } : {}),
+  };
+  await setupInterface(ctx, lease.interface, lease.ip, subnet, lease.routers.length > 0);
+  return { activeInterface: lease.interface, ip: lease.ip, subnet, lease, tftpServer: chooseTftpServer(ctx.opts.tftpServer, cmdline, lease) };
+}
+
+function readCmdline(ctx: InstallContext): string {
+  try {
+    return fs.readFileSync(path.join(ctx.opts.proc, 'cmdline'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function waitForCarrier(ctx: InstallContext, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!hasCarrier(ctx.opts.sysfs, name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (!hasCarrier(ctx.opts.sysfs, name)) ctx.log.info(`${name} has no link after ${timeoutMs / 1000} s: configuring it anyway`);
+}
+
+async function setupInterface(ctx: InstallContext, name: string, ip: string, subnet: Subnet, withGateway = true): Promise<void> {
+  await ctx.exec.change('ip', ['address', 'replace', `${ip}/${prefixLength(subnet.IpMask)}`, 'dev', name]);
+  if (withGateway && subnet.IpGateway !== ip) await ctx.exec.change('ip', ['route', 'replace', 'default', 'via', subnet.IpGateway, 'dev', name]);
+  await ctx.exec.act('write /etc/resolv.conf', () => fs.writeFileSync('/etc/resolv.conf', renderResolvConf(subnet)));
+  ctx.log.info(`${name}: ${ip}/${prefixLength(subnet.IpMask)}${withGateway ? ` via ${subnet.IpGateway}` : ''}`);
+}

@@ -1,0 +1,117 @@
+// The installer daemon: the seed's sequence, one step per file, in the seed's order.
+//   update the clock → configure the local network (and load the configuration) → resolve the
+//   image and plan the storage → load the tools (object cache, image into memory) → configure
+//   storage → configure the target network → copy logs → unmount → notify → reboot.
+// A failure anywhere is logged and reported; a drive already changed is made unbootable, so the
+// machine netboots the installer again instead of a half-written system.
+import path from 'node:path';
+import { Executor } from '../system/executor.ts';
+import type { InstallContext, InstallerOptions } from './context.ts';
+import { configureNetwork } from './configure-network.ts';
+import { configureStorage } from './configure-storage.ts';
+import { renderDryRun, type CacheMeasure } from './dry-run.ts';
+import { copyLogs, makeUnbootable, notifyCompletion, unmountAll } from './finish.ts';
+import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
+import { loadTools, measureCache, mountOldRoot } from './load-tools.ts';
+import { InstallerLog } from './log.ts';
+import { bringUpInterfaces, configPresent, configureFromDhcp, configureFromInjected } from './local-network.ts';
+import { planStorageStep, resolveImages } from './plan-storage.ts';
+import { Progress, type ObjectCounts } from './progress.ts';
+import type { UnpackStats } from '../image/unpack.ts';
+import { installRebootSignals, waitAndReboot } from './reboot.ts';
+import { updateClock } from './update-clock.ts';
+
+export function newContext(opts: InstallerOptions, log = new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory })): InstallContext {
+  return {
+    opts,
+    log,
+    exec: new Executor({ dryRun: opts.dryRun, log: (l) => log.info(l) }),
+    progress: new Progress(log),
+    facts: { interfaces: [], disksTouched: false, kexecLoaded: false, clockAdvanced: false, mounted: [] },
+  };
+}
+
+/** Runs the daemon; resolves to the exit status when it does not reboot. */
+export async function runInstaller(opts: InstallerOptions): Promise<number> {
+  const ctx = newContext(opts);
+  const { log, progress } = ctx;
+  installRebootSignals(ctx);
+  const started = performance.now();
+  let error: Error | undefined;
+  let cache: CacheMeasure | undefined;
+  try {
+    cache = await install(ctx);
+  } catch (err) {
+    error = err as Error;
+    log.info(`install failed: ${error.message}`);
+  }
+  try {
+    await unmountAll(ctx);
+  } catch (err) {
+    log.info(`${(err as Error).message}`);
+    error ??= err as Error;
+  }
+  if (error) await makeUnbootable(ctx).catch((err) => log.info(`cannot erase the partition tables: ${(err as Error).message}`));
+  ctx.facts.client?.close();
+  if (opts.dryRun) {
+    if (!error) process.stdout.write(renderDryRun(ctx, cache));
+    return error ? 1 : 0;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  progress.result(!error, seconds, { ...(error ? { error: error.message } : {}), ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}), ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}) });
+  log.info(error ? `FAILED after ${seconds.toFixed(1)} s` : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`);
+  await progress.flush();
+  await waitAndReboot(ctx, !error);
+  log.close();
+  return error ? 1 : 0;
+}
+
+function objectCounts(s: UnpackStats): ObjectCounts {
+  return { objectsFromCache: s.objectsFromCache, bytesFromCache: s.bytesFromCache, objectsFetched: s.objectsFetched, bytesFetched: s.bytesFetched };
+}
+
+function phaseSummary(phases: Record<string, number>): string {
+  return Object.entries(phases).map(([p, s]) => `${p} ${s.toFixed(2)} s`).join(', ');
+}
+
+async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
+  const { opts, progress, facts } = ctx;
+  await progress.phase('clock', () => updateClock(ctx));
+  await progress.phase('network', () => configureLocalNetworkAndLoadConfiguration(ctx));
+  const config = facts.config!;
+  const reportUrl = opts.reportUrl ?? config.bootServer;
+  // A dry run is not an install: the boot server must not see one starting.
+  if (reportUrl && !opts.dryRun) progress.reportTo(reportUrl, { macs: facts.interfaces.map((i) => i.mac), hostname: config.machine.Machine.Hostname, ip: config.machine.Machine.HostIpAddress });
+  let cache: CacheMeasure | undefined;
+  if (!opts.skipStorage) {
+    await progress.phase('plan', async () => {
+      await resolveImages(ctx);
+      await planStorageStep(ctx);
+    });
+    if (opts.dryRun) {
+      await mountOldRoot(ctx);
+      cache = await measureCache(ctx);
+    } else await progress.phase('tools', () => loadTools(ctx));
+    await progress.phase('storage', () => configureStorage(ctx));
+  }
+  if (!opts.skipNetwork) await progress.phase('target-network', () => configureNetwork(ctx));
+  await progress.phase('logs', () => copyLogs(ctx));
+  await progress.phase('unmount', () => unmountAll(ctx));
+  await progress.phase('notify', () => notifyCompletion(ctx));
+  return cache;
+}
+
+async function configureLocalNetworkAndLoadConfiguration(ctx: InstallContext): Promise<void> {
+  const { opts, facts } = ctx;
+  await bringUpInterfaces(ctx);
+  if (configPresent(opts.tftpDirectory)) {
+    ctx.log.info(`${path.join(opts.tftpDirectory, 'config.json')} is present: using it, no DHCP`);
+    facts.config = readConfiguration(opts.tftpDirectory, !opts.skipStorage);
+    facts.activeInterface = (await configureFromInjected(ctx, facts.config.machine)).activeInterface;
+    return;
+  }
+  const net = await configureFromDhcp(ctx);
+  facts.activeInterface = net.activeInterface;
+  await fetchConfiguration(ctx, net.activeInterface, net.tftpServer);
+  facts.config = readConfiguration(opts.tftpDirectory, !opts.skipStorage);
+}

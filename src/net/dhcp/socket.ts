@@ -1,0 +1,260 @@
+// The DHCP client's transport on an interface that has no IPv4 address yet.
+//
+// Why a packet socket and not a UDP socket: an AF_INET socket bound to 0.0.0.0:68 with
+// SO_BINDTODEVICE does receive the server's broadcast OFFER on an unconfigured interface, but
+// only while reverse-path filtering is off. With rp_filter 1 or 2 (systemd's sysctl.d sets 2 on
+// Debian) the kernel finds no route back to the server on an address-less interface and drops
+// the reply before UDP sees it (measured: the OFFER is logged by dnsmasq, never received), and
+// a server that unicasts to the offered address is dropped too, as that address is not ours yet.
+// An AF_PACKET/SOCK_DGRAM socket bound to the interface and ETH_P_IP sees IPv4 packets before
+// routing, firewall and rp_filter, so it works whatever the host's sysctls; we build and strip the
+// IPv4 and UDP headers ourselves (the kernel adds the Ethernet header). This is what ISC dhclient
+// (LPF), udhcpc and systemd-networkd do.
+//
+// How it is polled: node:ffi calls are synchronous and Node cannot watch a foreign fd, so the
+// socket is nonblocking and `receive` drains it with recvfrom(MSG_DONTWAIT) every POLL_MS on a
+// timer. A worker blocked in poll(2) would answer a few ms sooner but needs a second thread,
+// message passing and a wake-up to cancel; a 10 ms timer costs ~100 cheap syscalls a second for
+// the seconds DHCP takes, and an AbortSignal stops it at once. A kernel BPF filter keeps every
+// packet that is not UDP to port 68 out of the socket's queue.
+import { dlopen, getInt32, getRawPointer } from 'node:ffi';
+import { constants as osConstants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatIp, parseIp } from './packet.ts';
+
+const AF_PACKET = 17;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const ETH_P_IP = 0x0800;
+const SOL_SOCKET = 1;
+const SO_ATTACH_FILTER = 26;
+const MSG_DONTWAIT = 0x40;
+const PACKET_OUTGOING = 4;
+const SOCKADDR_LL_SIZE = 20;
+const POLL_MS = 10;
+export const CLIENT_PORT = 68;
+export const SERVER_PORT = 67;
+
+let cached: ReturnType<typeof open> | undefined;
+function open() {
+  return dlopen('libc.so.6', {
+    socket: { arguments: ['int32', 'int32', 'int32'], return: 'int32' },
+    setsockopt: { arguments: ['int32', 'int32', 'int32', 'buffer', 'uint32'], return: 'int32' },
+    bind: { arguments: ['int32', 'buffer', 'uint32'], return: 'int32' },
+    sendto: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'uint32'], return: 'int64' },
+    recvfrom: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'buffer'], return: 'int64' },
+    close: { arguments: ['int32'], return: 'int32' },
+    if_nametoindex: { arguments: ['string'], return: 'uint32' },
+    __errno_location: { arguments: [], return: 'pointer' },
+  }).functions;
+}
+const libc = () => (cached ??= open());
+const errno = () => getInt32(libc().__errno_location());
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([n, v]) => [v as number, n]));
+
+function sysError(syscall: string, ifname: string, e = errno()): NodeJS.ErrnoException {
+  const code = errnoNames.get(e) ?? `E${e}`;
+  const hint = code === 'EPERM' || code === 'EACCES' ? ' (DHCP needs root: CAP_NET_RAW for a packet socket)' : '';
+  const err = new Error(`${code}: ${syscall} failed on ${ifname}${hint}`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -e;
+  err.syscall = syscall;
+  return err;
+}
+
+// Classic BPF, run on the IPv4 header (SOCK_DGRAM): accept UDP, not a fragment, to port 68.
+// Each instruction is {u16 code, u8 jt, u8 jf, u32 k}; jumps are relative to the next one.
+const FILTER: [number, number, number, number][] = [
+  [0x30, 0, 0, 9], // ldb [9]              IP protocol
+  [0x15, 0, 6, 17], // jeq #17 ? next : drop
+  [0x28, 0, 0, 6], // ldh [6]              flags + fragment offset
+  [0x45, 4, 0, 0x3fff], // jset MF|offset ? drop : next
+  [0xb1, 0, 0, 0], // ldxb 4*([0]&0xf)     X = IP header length
+  [0x48, 0, 0, 2], // ldh [x+2]            UDP destination port
+  [0x15, 0, 1, CLIENT_PORT], // jeq #68 ? accept : drop
+  [0x06, 0, 0, 0x40000], // ret whole packet
+  [0x06, 0, 0, 0], // drop
+];
+
+function attachFilter(fd: number, ifname: string): void {
+  const prog = Buffer.from(new ArrayBuffer(FILTER.length * 8));
+  FILTER.forEach(([code, jt, jf, k], i) => {
+    prog.writeUInt16LE(code, i * 8);
+    prog[i * 8 + 2] = jt;
+    prog[i * 8 + 3] = jf;
+    prog.writeUInt32LE(k, i * 8 + 4);
+  });
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the kernel copies the
+  // program during the call, so `prog` only has to outlive it.
+  const fprog = Buffer.alloc(16);
+  fprog.writeUInt16LE(FILTER.length, 0);
+  fprog.writeBigUInt64LE(getRawPointer(prog.buffer), 8);
+  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0) throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
+  void prog.length; // keeps `prog` reachable until after the call
+}
+
+function sockaddrLl(ifindex: number, broadcast: boolean): Buffer {
+  const sa = Buffer.alloc(SOCKADDR_LL_SIZE);
+  sa.writeUInt16LE(AF_PACKET, 0);
+  sa.writeUInt16BE(ETH_P_IP, 2);
+  sa.writeInt32LE(ifindex, 4);
+  if (broadcast) {
+    sa[11] = 6; // sll_halen
+    sa.fill(0xff, 12, 18); // sll_addr = ff:ff:ff:ff:ff:ff
+  }
+  return sa;
+}
+
+/** The ones'-complement sum of 16-bit words (RFC 1071), folded to 16 bits. */
+function sum16(buf: Buffer, initial = 0): number {
+  let sum = initial;
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += buf[buf.length - 1] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+const checksum = (buf: Buffer, initial = 0): number => ~sum16(buf, initial) & 0xffff;
+
+export interface UdpDatagram {
+  source: string;
+  destination: string;
+  sourcePort: number;
+  destinationPort: number;
+  payload: Buffer;
+}
+
+/** IPv4 + UDP headers around `payload`, both checksums filled in. */
+export function encodeUdpIpv4(d: UdpDatagram): Buffer {
+  const udpLen = 8 + d.payload.length;
+  const out = Buffer.alloc(20 + udpLen);
+  out[0] = 0x45; // version 4, 5-word header
+  out.writeUInt16BE(20 + udpLen, 2);
+  out[8] = 64; // TTL
+  out[9] = 17; // UDP
+  parseIp(d.source).copy(out, 12);
+  parseIp(d.destination).copy(out, 16);
+  out.writeUInt16BE(checksum(out.subarray(0, 20)), 10);
+  out.writeUInt16BE(d.sourcePort, 20);
+  out.writeUInt16BE(d.destinationPort, 22);
+  out.writeUInt16BE(udpLen, 24);
+  d.payload.copy(out, 28);
+  const pseudo = Buffer.alloc(12);
+  out.copy(pseudo, 0, 12, 20);
+  pseudo[9] = 17;
+  pseudo.writeUInt16BE(udpLen, 10);
+  const sum = checksum(out.subarray(20), sum16(pseudo));
+  out.writeUInt16BE(sum === 0 ? 0xffff : sum, 26);
+  return out;
+}
+
+/**
+ * Strips IPv4 + UDP headers, or says why the packet is not a whole UDP datagram. The UDP checksum
+ * is not verified: on veth and virtio links a locally sent packet arrives with the checksum left
+ * to offload (CHECKSUM_PARTIAL), and checking it is the classic dhclient-in-a-VM bug. The IPv4
+ * header checksum is always computed in software, so that one is checked.
+ */
+export function decodeUdpIpv4(buf: Buffer): UdpDatagram | string {
+  if (buf.length < 28) return `${buf.length} bytes is too short for IPv4 + UDP`;
+  if (buf[0] >> 4 !== 4) return `IP version ${buf[0] >> 4}`;
+  const ihl = (buf[0] & 0xf) * 4;
+  const total = buf.readUInt16BE(2);
+  if (ihl < 20 || total < ihl + 8 || total > buf.length) return `bad IPv4 lengths (header ${ihl}, total ${total}, got ${buf.length})`;
+  if (checksum(buf.subarray(0, ihl)) !== 0) return 'bad IPv4 header checksum';
+  if (buf[9] !== 17) return `IP protocol ${buf[9]}, not UDP`;
+  if (buf.readUInt16BE(6) & 0x3fff) return 'IPv4 fragment';
+  const udpLen = buf.readUInt16BE(ihl + 4);
+  if (udpLen < 8 || ihl + udpLen > total) return `bad UDP length ${udpLen}`;
+  return {
+    source: formatIp(buf, 12),
+    destination: formatIp(buf, 16),
+    sourcePort: buf.readUInt16BE(ihl),
+    destinationPort: buf.readUInt16BE(ihl + 2),
+    payload: Buffer.from(buf.subarray(ihl + 8, ihl + udpLen)),
+  };
+}
+
+/** A DHCP client socket on one interface. Close it (or `using` it); closing twice is harmless. */
+export class DhcpSocket implements Disposable {
+  readonly ifname: string;
+  #fd: number;
+  #dest: Buffer;
+  #buf = Buffer.alloc(65536);
+  #from = Buffer.alloc(SOCKADDR_LL_SIZE);
+  #fromLen = Buffer.alloc(4);
+
+  constructor(ifname: string) {
+    this.ifname = ifname;
+    const c = libc();
+    const ifindex = c.if_nametoindex(ifname);
+    if (ifindex === 0) throw Object.assign(new Error(`no network interface named '${ifname}'`), { code: 'ENODEV' });
+    // Protocol 0: no packet is queued until bind() names ETH_P_IP, i.e. after the filter is on.
+    const fd = c.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
+    this.#fd = fd;
+    try {
+      attachFilter(fd, ifname);
+      if (c.bind(fd, sockaddrLl(ifindex, false), SOCKADDR_LL_SIZE) !== 0) throw sysError('bind', ifname);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    this.#dest = sockaddrLl(ifindex, true);
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Broadcasts a DHCP message from 0.0.0.0:68 to 255.255.255.255:67 (Ethernet broadcast). */
+  send(dhcp: Buffer): void {
+    if (this.#fd < 0) throw new Error(`DHCP socket on ${this.ifname} is closed`);
+    const frame = encodeUdpIpv4({
+      source: '0.0.0.0', destination: '255.255.255.255', sourcePort: CLIENT_PORT, destinationPort: SERVER_PORT, payload: dhcp,
+    });
+    const n = Number(libc().sendto(this.#fd, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
+    if (n < 0) throw sysError('sendto', this.ifname);
+  }
+
+  /** The next UDP datagram to port 68 on this interface, or undefined after `timeoutMs`. */
+  async receive(timeoutMs: number, signal?: AbortSignal): Promise<UdpDatagram | undefined> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      signal?.throwIfAborted();
+      const got = this.#tryReceive();
+      if (got) return got;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      await sleep(Math.min(POLL_MS, left), undefined, { signal });
+    }
+  }
+
+  #tryReceive(): UdpDatagram | undefined {
+    const c = libc();
+    while (this.#fd >= 0) {
+      this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
+      const n = Number(c.recvfrom(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
+      if (n < 0) {
+        const e = errno();
+        if (e === osConstants.errno.EAGAIN || e === osConstants.errno.EINTR) return undefined;
+        throw sysError('recvfrom', this.ifname, e);
+      }
+      if (this.#from[10] === PACKET_OUTGOING) continue; // our own transmission, looped back to taps
+      const d = decodeUdpIpv4(this.#buf.subarray(0, n));
+      if (typeof d !== 'string' && d.destinationPort === CLIENT_PORT) return d;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export const openDhcpSocket = (ifname: string): DhcpSocket => new DhcpSocket(ifname);

@@ -1,0 +1,53 @@
+// The installer's seam to the machine: every program it runs and every change it makes goes
+// through one Executor. Reads always happen (a plan needs facts); changes are only recorded when
+// the executor is a dry run, so `--dry-run` shows exactly what a real run would do.
+import { run, type RunOptions, type RunResult } from './run.ts';
+
+export interface ExecutorOptions {
+  dryRun: boolean;
+  log: (line: string) => void;
+}
+
+export class Executor {
+  readonly dryRun: boolean;
+  /** What a dry run skipped, in order: commands and described actions. */
+  readonly skipped: string[] = [];
+  private readonly log: (line: string) => void;
+
+  constructor(opts: ExecutorOptions) {
+    this.dryRun = opts.dryRun;
+    this.log = opts.log;
+  }
+
+  /** Runs a program that only reads the system: runs in a dry run too. */
+  async read(program: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return run(program, args, opts);
+  }
+
+  /** Runs a program that changes the system; a dry run records it instead. */
+  async change(program: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const line = [program, ...args].join(' ');
+    if (this.dryRun) {
+      this.skipped.push(line);
+      return { stdout: '', stderr: '' };
+    }
+    const started = performance.now();
+    const result = await run(program, args, opts);
+    this.log(`ran ${line} (${((performance.now() - started) / 1000).toFixed(2)} s)`);
+    return result;
+  }
+
+  /** Runs a program inside a root directory (the tools image or the new system). */
+  async changeIn(root: string, program: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    return this.change('chroot', [root, program, ...args], opts);
+  }
+
+  /** An in-process change (writing a file, a system call), described for a dry run. */
+  async act<T>(description: string, work: () => T | Promise<T>): Promise<T | undefined> {
+    if (this.dryRun) {
+      this.skipped.push(description);
+      return undefined;
+    }
+    return work();
+  }
+}

@@ -1,0 +1,45 @@
+// After a failure the installer waits before rebooting, so an operator can look; SIGTSTP holds
+// the reboot (as often as wanted) and SIGCONT releases it. Run in a network namespace of its own
+// with no interfaces, so the failure is "no Ethernet interface" and nothing else is touched.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { cradleBin, isRoot, tmpDir } from './helpers.ts';
+
+describe('installer failure wait', { skip: !isRoot() && 'needs root (network namespace)' }, () => {
+  let work: string;
+  before(() => {
+    work = tmpDir('cradle-failure-');
+    fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('SIGTSTP holds the exit after a failure until SIGCONT', async () => {
+    const child = spawn(
+      'unshare',
+      ['--net', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '1', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none')],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
+    );
+    let out = '';
+    child.stderr.on('data', (b: Buffer) => (out += b));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(out, re);
+    };
+    await waitFor(/exiting in 1 s/);
+    assert.match(out, /install failed: no Ethernet interface found/);
+    // unshare forwards nothing: signal the installer itself, unshare's only child.
+    const pid = Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || child.pid!;
+    process.kill(pid, 'SIGTSTP');
+    await waitFor(/reboot held until SIGCONT/);
+    const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 2500))]);
+    assert.equal(early, 'still running', out);
+    process.kill(pid, 'SIGCONT');
+    assert.equal(await exited, 1, out);
+    assert.match(out, /SIGCONT: reboot released/);
+    assert.ok(fs.readFileSync(path.join(work, 'log', 'latest'), 'utf8').includes('FAILED'), 'the log file has the failure');
+  });
+});
