@@ -157,20 +157,22 @@ export function registerInstallerCommands(program: Command): void {
     .command('generate-random')
     .description('write pseudo-random data (NOT cryptographically secure) to standard output until it is closed')
     .action(() => generateRandom(process.stdout));
+  // These take the installer's own --sysfs-directory, --dev-directory and --log-directory
+  // (given before the sub-command name).
   installer
     .command('list-drives')
     .description('list the usable drives in boot-priority order (the first is the boot drive)')
-    .option('--sysfs-directory <dir>', 'sysfs root', d.sysfs)
-    .option('--dev-directory <dir>', 'device nodes', d.dev)
-    .action((o: { sysfsDirectory: string; devDirectory: string }) => console.log(listDrivesTable({ sysfs: o.sysfsDirectory, dev: o.devDirectory })));
+    .action((_o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<DaemonFlags>();
+      console.log(listDrivesTable({ sysfs: g.sysfsDirectory, dev: g.devDirectory }));
+    });
   installer
     .command('dhcp-request')
     .description('ask DHCP on every Ethernet interface and log the answer; configures nothing')
-    .option('--sysfs-directory <dir>', 'sysfs root', d.sysfs)
-    .option('--log-directory <dir>', 'where the packet is logged (dhcp/N/)', d.logDirectory)
     .option('--timeout <seconds>', 'give up after this long', '60')
-    .action(async (o: { sysfsDirectory: string; logDirectory: string; timeout: string }) => {
-      const lease = await dhcpRequestCommand(o.sysfsDirectory, o.logDirectory, seconds(o.timeout, '--timeout') * 1000);
+    .action(async (o: { timeout: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<DaemonFlags>();
+      const lease = await dhcpRequestCommand(g.sysfsDirectory, g.logDirectory, seconds(o.timeout, '--timeout') * 1000);
       const { options: _o, packet: _p, ...shown } = lease;
       console.log(JSON.stringify(shown, null, 2));
       if (lease.hostname) console.log(`hostname: ${lease.hostname}`);
@@ -180,12 +182,12 @@ export function registerInstallerCommands(program: Command): void {
       .command('kexec-image')
       .description("boot another image's /vmlinuz and /initrd.img with kexec (e.g. a different installer)")
       .argument('<name>', 'image name, or a stream for its latest image')
-      .option('--tftp-server-hostname <host>', 'passed on as tftpserver= on the new kernel command line')
       .option('--no-exec', 'only load the kernel (kexec -l), do not boot it'),
-  ).action(async (name: string, o: ServerOpts & { tftpServerHostname?: string; exec: boolean }) => {
+  ).action(async (name: string, o: ServerOpts & { exec: boolean }, cmd: Command) => {
     const c = client(o);
     try {
-      console.log(await kexecImage(c, name, { tftpServer: o.tftpServerHostname, exec: o.exec }));
+      // The installer's --tftp-server-hostname is passed on as tftpserver= to the new kernel.
+      console.log(await kexecImage(c, name, { tftpServer: cmd.optsWithGlobals<DaemonFlags>().tftpServerHostname, exec: o.exec }));
     } finally {
       c.close();
     }

@@ -34,7 +34,10 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
   const links = facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) }));
   const plan = planNetwork(machine, links);
   for (const w of plan.warnings) ctx.log.info(`network: ${w}`);
-  for (const name of plan.down) if (name !== facts.activeInterface) await exec.change('ip', ['link', 'set', 'dev', name, 'down']);
+  for (const name of plan.down) {
+    if (name === facts.activeInterface) continue;
+    await exec.change('ip', ['link', 'set', 'dev', name, 'down']).catch((err: Error) => ctx.log.info(`${name}: ${err.message}`));
+  }
 
   const flavour = networkFlavour(root) ?? 'ifupdown';
   if (!networkFlavour(root)) ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
