@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker } from '../image/cache.ts';
+import { stagedTreeFinder } from '../image/staged-tree.ts';
 import { unpackImage } from '../image/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
 import { DEFAULT_KERNEL_OPTIONS, installGrub, kexecLoad, renderGrubConfig } from '../storage/bootloader.ts';
@@ -57,7 +57,7 @@ async function installImage(ctx: InstallContext): Promise<void> {
   const started = performance.now();
   const stats = await unpackImage(facts.image!.manifest, opts.mountPoint, {
     fetcher: facts.client!.fetcher(),
-    cache: cacheInWorker([facts.stagedTarget!]),
+    cache: stagedTreeFinder(facts.stagedTarget!),
     ownMounts: true,
     onProgress: (p) => ctx.progress.bytes('storage', p.bytesDone, p.bytesTotal),
   });
