@@ -19,7 +19,7 @@ import { planStorageStep, resolveImages } from './plan-storage.ts';
 import { Progress, type ObjectCounts } from './progress.ts';
 import type { UnpackStats } from '../image/unpack.ts';
 import { installRebootSignals, waitAndReboot } from './reboot.ts';
-import { updateClock } from './update-clock.ts';
+import { updateClock, writeHardwareClock } from './update-clock.ts';
 
 export function newContext(opts: InstallerOptions, log = new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory })): InstallContext {
   return {
@@ -93,6 +93,7 @@ async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
       cache = await measureCache(ctx);
     } else await progress.phase('tools', () => loadTools(ctx));
     await progress.phase('storage', () => configureStorage(ctx));
+    if (facts.clockAdvanced) await writeHardwareClock(ctx);
   }
   if (!opts.skipNetwork) await progress.phase('target-network', () => configureNetwork(ctx));
   await progress.phase('logs', () => copyLogs(ctx));

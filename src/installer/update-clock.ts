@@ -21,3 +21,12 @@ export async function updateClock(ctx: InstallContext): Promise<void> {
   await ctx.exec.change('date', ['-u', '-s', `@${Math.floor(target.getTime() / 1000)}`]);
   ctx.facts.clockAdvanced = true;
 }
+
+/** The clock was moved forward: keep it for the new system's first boot (failure is only logged). */
+export async function writeHardwareClock(ctx: InstallContext): Promise<void> {
+  try {
+    await ctx.exec.change('hwclock', ['--systohc', '--utc']);
+  } catch (err) {
+    ctx.log.info(`cannot write the hardware clock: ${(err as Error).message}`);
+  }
+}
