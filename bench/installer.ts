@@ -59,7 +59,7 @@ await runBenchmark('installer', async (c) => {
     fs.rmSync(path.join(work, 'events.jsonl'), { force: true });
     const started = performance.now();
     const r = spawnSync('ip', [
-      'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--tftp-directory', tftp,
+      'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--allow-running-system', '--tftp-directory', tftp,
       '--tmp-root', path.join(work, 'tmproot'), '--mount-point', path.join(work, 'mnt'), '--log-directory', path.join(work, 'log'),
       '--build-timestamp', path.join(work, 'none'), '--sysfs-directory', path.join(work, 'sys'), '--booted-root', 'none', '--firmware', 'bios', '--success-wait', '0',
     ], { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } });

@@ -1,6 +1,7 @@
 // After a failure the installer waits before rebooting, so an operator can look; SIGTSTP holds
-// the reboot (as often as wanted) and SIGCONT releases it. Run in a network namespace of its own
-// with no interfaces, so the failure is "no Ethernet interface" and nothing else is touched.
+// the reboot (as often as wanted) and SIGCONT releases it. The failure here is the installer
+// refusing a real install on a system that runs from a disk (this one); it runs in network and
+// mount namespaces of its own all the same.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ describe('installer failure wait', { skip: !isRoot() && 'needs root (network nam
   test('SIGTSTP holds the exit after a failure until SIGCONT', async () => {
     const child = spawn(
       'unshare',
-      ['--net', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '1', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none')],
+      ['--net', '--mount', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '1', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none')],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
     );
     let out = '';
@@ -30,7 +31,8 @@ describe('installer failure wait', { skip: !isRoot() && 'needs root (network nam
       assert.match(out, re);
     };
     await waitFor(/exiting in 1 s/);
-    assert.match(out, /install failed: no Ethernet interface found/);
+    assert.match(out, /install failed: this system runs from a disk, not from an installer image/);
+    assert.doesNotMatch(out, /ran umount/, 'it unmounted something it did not mount');
     // unshare forwards nothing: signal the installer itself, unshare's only child.
     const pid = Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || child.pid!;
     process.kill(pid, 'SIGTSTP');

@@ -58,7 +58,7 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     const served = path.join(work, 'tftp-root');
     for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(netboot ? served : tftp, name), text);
     const args = [
-      'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot',
+      'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--allow-running-system',
       '--tftp-directory', tftp, '--tmp-root', path.join(work, 'tmproot'), '--mount-point', path.join(work, 'mnt'),
       '--log-directory', path.join(work, 'log'), '--build-timestamp', path.join(work, 'build-timestamp'),
       '--sysfs-directory', path.join(work, 'sys'), '--booted-root', 'none', '--firmware', 'bios',

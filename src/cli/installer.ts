@@ -55,6 +55,7 @@ interface DaemonFlags {
   skipStorage?: boolean;
   firmware?: 'uefi' | 'bios';
   reboot: boolean;
+  allowRunningSystem?: boolean;
   successWait: string;
   failureWait: string;
   tlsCa?: string;
@@ -95,6 +96,7 @@ function daemonOptions(f: DaemonFlags): InstallerOptions {
     skipStorage: f.skipStorage ?? d.skipStorage,
     firmware: f.firmware,
     reboot: f.reboot,
+    allowRunningSystem: f.allowRunningSystem ?? false,
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
     tls: { ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey },
@@ -130,6 +132,7 @@ export function registerInstallerCommands(program: Command): void {
     .option('--skip-storage', 'do not touch drives (and install nothing)')
     .addOption(new Option('--firmware <kind>', 'boot firmware (default: UEFI when /sys/firmware/efi exists)').choices(['uefi', 'bios']))
     .option('--no-reboot', 'exit with the result instead of rebooting (development, tests)')
+    .option('--allow-running-system', 'install although / is on a disk, not an installer image (development, tests; drives in use are still refused)')
     .option('--success-wait <seconds>', 'pause before rebooting after success', String(d.successWaitSeconds))
     .option('--failure-wait <seconds>', 'pause before rebooting after a failure', String(d.failureWaitSeconds))
     .option('--tls-ca <file>', 'CA that signed the image server certificate')

@@ -8,7 +8,7 @@ import { renderHostname, renderInterfaces, renderResolvConf } from '../netconfig
 import { renderNetworkd } from '../netconfig/networkd.ts';
 import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
 import { planNetwork } from '../netconfig/plan.ts';
-import { writeFileAtomic } from '../util/atomic-file.ts';
+import { mkdirInRoot, writeInRoot } from '../util/in-root.ts';
 import type { InstallContext } from './context.ts';
 import { hasCarrier } from './interfaces.ts';
 import { hookEnv } from './load-configuration.ts';
@@ -16,8 +16,7 @@ import { hookEnv } from './load-configuration.ts';
 export type NetworkFlavour = 'ifupdown' | 'networkd';
 
 /** ifupdown when the image has it (Debian's default), else systemd-networkd when present. */
-export function networkFlavour(root: string): NetworkFlavour | undefined {
-  const has = (p: string) => fs.existsSync(path.join(root, p));
+export function networkFlavour(has: (path: string) => boolean): NetworkFlavour | undefined {
   if (has('sbin/ifup') || has('usr/sbin/ifup')) return 'ifupdown';
   if (has('lib/systemd/systemd-networkd') || has('usr/lib/systemd/systemd-networkd')) return 'networkd';
   return undefined;
@@ -39,15 +38,12 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
     await exec.change('ip', ['link', 'set', 'dev', name, 'down']).catch((err: Error) => ctx.log.info(`${name}: ${err.message}`));
   }
 
-  const flavour = networkFlavour(root) ?? 'ifupdown';
-  if (!networkFlavour(root)) ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
-  const write = (p: string, text: string) => {
-    const file = path.join(root, p);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    // Never write through a symlink the image put there (e.g. resolv.conf -> ../run/...).
-    if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) fs.rmSync(file);
-    writeFileAtomic(file, text);
-  };
+  const paths = new Set(facts.image?.manifest.entries.map((e) => e.path));
+  const detected = networkFlavour((p) => (facts.image ? paths.has(p) : fs.existsSync(path.join(root, p))));
+  const flavour = detected ?? 'ifupdown';
+  if (!detected) ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
+  // Never through a symlink the image put there (e.g. resolv.conf -> ../run/systemd/resolve/...).
+  const write = (p: string, text: string) => writeInRoot(root, p, text);
   await exec.act(`write the ${flavour} network configuration`, () => {
     if (machine.Machine.Hostname) write('etc/hostname', renderHostname(machine.Machine.Hostname));
     if (flavour === 'ifupdown') {
@@ -56,8 +52,7 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
     } else {
       for (const [name, text] of renderNetworkd(plan)) write(`etc/systemd/network/${name}`, text);
       for (const [name, text] of renderLinkFiles(facts.interfaces)) write(`etc/systemd/network/${name}`, text);
-      const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
-      fs.mkdirSync(wants, { recursive: true });
+      const wants = mkdirInRoot(root, 'etc/systemd/system/multi-user.target.wants');
       const link = path.join(wants, 'systemd-networkd.service');
       if (!fs.lstatSync(link, { throwIfNoEntry: false })) fs.symlinkSync('/lib/systemd/system/systemd-networkd.service', link);
     }

@@ -11,44 +11,60 @@ import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from 
 import { DEFAULT_KERNEL_OPTIONS, installGrub, kexecLoad, renderGrubConfig } from '../storage/bootloader.ts';
 import { KEY_FILE, renderCrypttab, renderFstab, type MadeFileSystem } from '../storage/fstab.ts';
 import { partitionDevice } from '../storage/plan.ts';
-import { bindMounts } from './load-image.ts';
-import { formatBytes } from '../util/format.ts';
+import type { FileSystemPlan } from '../storage/storage-plan.ts';
 import { syncFileSystem } from '../system/libc.ts';
+import { formatBytes } from '../util/format.ts';
+import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
 import type { InstallContext } from './context.ts';
+import { bindMounts } from './load-image.ts';
+
+/** Like Promise.all, but waits for every task before reporting the first failure. */
+export async function allSettled<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
 
 export async function configureStorage(ctx: InstallContext): Promise<void> {
   const { exec, facts, opts } = ctx;
   const plan = facts.plan!;
-  const root = opts.mountPoint;
-  if (plan.encrypt) facts.keyFile = writeKey(`${opts.tmpRoot}.crypt.key`);
+  const root = path.resolve(opts.mountPoint);
+  if (plan.encrypt && !exec.dryRun) facts.keyFile = writeKey(facts.stagedTarget!);
+  // The image's own mkfs and grub-install run inside the unpacked image: give it /dev, /proc, /sys.
+  if (!exec.dryRun) {
+    await bindMounts(facts.stagedTarget!, (dir) => facts.mounted.push(dir));
+  }
 
   facts.disksTouched = true;
   facts.discarded = new Set();
-  await Promise.all(
+  await allSettled(
     plan.drives.map(async (drive) => {
       if (await eraseDrive(exec, drive)) facts.discarded!.add(drive.device);
       await partitionDrive(exec, drive, drive.partitions.map((p) => partitionDevice(drive.device, p.number)));
     }),
   );
-  const prepare = (f: (typeof plan.fileSystems)[number]) => prepareFileSystem(exec, f, facts.keyFile, facts.discarded!.has(f.drive));
+  const prepare = (f: FileSystemPlan) =>
+    prepareFileSystem(exec, f, { keyFile: facts.keyFile, discarded: facts.discarded!.has(f.drive), imageRoot: exec.dryRun ? undefined : facts.stagedTarget, onLuksOpened: (name) => facts.luksOpened.push(name) });
   const made: MadeFileSystem[] = [];
   for (const f of plan.mounts) made.push(await prepare(f));
-  await mountFileSystems(exec, plan, root);
-  facts.mounted.push(...plan.mounts.map((f) => path.join(root, f.mountPoint)));
+  await mountFileSystems(exec, plan, root, (dir) => facts.mounted.push(dir));
 
   // The /data file systems are not written during the install: make them while the image goes in.
-  const rest = Promise.all(plan.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare));
-  const [restMade] = await Promise.all([rest, installImage(ctx)]);
-  made.push(...restMade);
+  const [restMade] = await allSettled<unknown>([allSettled(plan.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare)), installImage(ctx)]);
+  made.push(...(restMade as MadeFileSystem[]));
   facts.made = made;
 
   await writeSystemFiles(ctx, made);
   await makeBootable(ctx);
+  facts.installComplete = !exec.dryRun;
 }
 
-function writeKey(file: string): string {
-  fs.writeFileSync(file, randomBytes(64), { mode: 0o600 });
-  return file;
+/** 512 random bits in the in-memory copy of the image (tmpfs), readable by root only. */
+function writeKey(stagedRoot: string): string {
+  const rel = `run/cradle-crypt-${process.pid}.key`;
+  writeInRoot(stagedRoot, rel, randomBytes(64), 0o600);
+  return path.join(stagedRoot, rel);
 }
 
 async function installImage(ctx: InstallContext): Promise<void> {
@@ -79,25 +95,18 @@ async function installImage(ctx: InstallContext): Promise<void> {
 async function writeSystemFiles(ctx: InstallContext, made: MadeFileSystem[]): Promise<void> {
   const { facts, opts, exec } = ctx;
   const root = opts.mountPoint;
-  const inRoot = (p: string) => path.join(root, p);
   await exec.act('write /etc/fstab, /etc/crypttab and the key, /var/log/installer, /var/lib/initial-image', () => {
-    fs.mkdirSync(inRoot('etc'), { recursive: true });
-    fs.writeFileSync(inRoot('etc/fstab'), renderFstab(made), { mode: 0o644 });
-    for (const f of made) if (f.mountPoint !== '/') fs.mkdirSync(inRoot(f.mountPoint), { recursive: true });
+    writeInRoot(root, 'etc/fstab', renderFstab(made));
+    for (const f of made) if (f.mountPoint !== '/') mkdirInRoot(root, f.mountPoint);
     if (facts.keyFile) {
-      fs.writeFileSync(inRoot('etc/crypttab'), renderCrypttab(made), { mode: 0o644 });
-      fs.copyFileSync(facts.keyFile, inRoot(KEY_FILE));
-      fs.chmodSync(inRoot(KEY_FILE), 0o400);
+      writeInRoot(root, 'etc/crypttab', renderCrypttab(made));
+      writeInRoot(root, KEY_FILE, fs.readFileSync(facts.keyFile), 0o400);
     }
-    const logDir = inRoot('var/log/installer');
-    fs.mkdirSync(logDir, { recursive: true, mode: 0o755 });
-    fs.cpSync(opts.tftpDirectory, logDir, { recursive: true });
-    for (const extra of ['dhcp', 'old-etc.tar.gz']) {
-      const from = path.join(opts.logDirectory, extra);
-      if (fs.existsSync(from)) fs.cpSync(from, path.join(logDir, extra), { recursive: true });
-    }
-    fs.mkdirSync(inRoot('var/lib'), { recursive: true });
-    fs.writeFileSync(inRoot('var/lib/initial-image'), `${facts.image!.record.name}\n`, { mode: 0o644 });
+    copyTreeInRoot(root, opts.tftpDirectory, 'var/log/installer');
+    if (fs.existsSync(path.join(opts.logDirectory, 'dhcp'))) copyTreeInRoot(root, path.join(opts.logDirectory, 'dhcp'), 'var/log/installer/dhcp');
+    const oldEtc = path.join(opts.logDirectory, 'old-etc.tar.gz');
+    if (fs.existsSync(oldEtc)) writeInRoot(root, 'var/log/installer/old-etc.tar.gz', fs.readFileSync(oldEtc), 0o600);
+    writeInRoot(root, 'var/lib/initial-image', `${facts.image!.record.name}\n`);
   });
 }
 
@@ -109,21 +118,19 @@ async function makeBootable(ctx: InstallContext): Promise<void> {
   const bootFs = plan.fileSystems.find((f) => f.mountPoint === '/boot') ?? rootFs;
   const kernelOptions = DEFAULT_KERNEL_OPTIONS;
   if (facts.config!.layout!.UseKexec) {
-    await kexecLoad(exec, root, facts.boot!, `root=UUID=${rootFs.uuid} ${kernelOptions}`);
-    facts.kexecLoaded = !exec.dryRun;
+    try {
+      await kexecLoad(exec, root, facts.boot!, `root=UUID=${rootFs.uuid} ${kernelOptions}`);
+      facts.kexecLoaded = !exec.dryRun;
+    } catch (err) {
+      ctx.log.info(`kexec load failed, the machine will restart through its firmware instead: ${(err as Error).message}`);
+    }
   }
-  if (!fs.existsSync(path.join(root, 'usr/sbin/grub-install')) && !exec.dryRun) {
-    ctx.log.info('the image has no grub-install: the drive will not boot on its own (UseKexec boots it this time)');
-    return;
-  }
+  if (!facts.grubInstall) return; // planning made sure UseKexec boots this one
   const grubCfg = renderGrubConfig({ boot: facts.boot!, bootFsUuid: bootFs.uuid, separateBoot: bootFs !== rootFs, rootUuid: rootFs.uuid, kernelOptions });
-  await exec.act('write /boot/grub/grub.cfg', () => {
-    fs.mkdirSync(path.join(root, 'boot/grub'), { recursive: true });
-    fs.writeFileSync(path.join(root, 'boot/grub/grub.cfg'), grubCfg, { mode: 0o644 });
-  });
+  await exec.act('write /boot/grub/grub.cfg', () => writeInRoot(root, 'boot/grub/grub.cfg', grubCfg));
   if (!exec.dryRun) {
-    await bindMounts(root);
-    facts.mounted.push(...['dev', 'proc', 'sys', 'tmp'].map((d) => path.join(root, d)));
+    await bindMounts(root, (dir) => facts.mounted.push(dir));
   }
-  await installGrub(exec, root, plan.firmware, plan.drives[0].device);
+  const esp = plan.fileSystems.find((f) => f.type === 'vfat' && f.drive === plan.drives[0].device);
+  await installGrub(exec, root, plan.firmware, plan.drives[0].device, esp?.mountPoint);
 }

@@ -42,6 +42,8 @@ export interface InstallerOptions {
   skipNetwork: boolean;
   skipStorage: boolean;
   firmware?: 'uefi' | 'bios';
+  /** Install although / is on a disk (development, tests): the drives must not be in use. */
+  allowRunningSystem: boolean;
   /** Reboot at the end; off, the installer exits with its result (development and tests). */
   reboot: boolean;
   successWaitSeconds: number;
@@ -63,6 +65,7 @@ export const DEFAULT_OPTIONS: InstallerOptions = {
   dhcpTimeoutSeconds: 300,
   skipNetwork: false,
   skipStorage: false,
+  allowRunningSystem: false,
   reboot: true,
   successWaitSeconds: 5,
   failureWaitSeconds: 300,
@@ -103,6 +106,12 @@ export interface Facts {
   oldRootLabel?: string;
   /** Storage has been changed: a failure from now on leaves a disk that must not boot. */
   disksTouched: boolean;
+  /** The new system is complete and bootable: a later failure (a hook) must not wipe it. */
+  installComplete: boolean;
+  /** LUKS mappings this run opened (and only these are closed). */
+  luksOpened: string[];
+  /** The image's grub-install, when it has one for this firmware. */
+  grubInstall?: string;
   kexecLoaded: boolean;
   clockAdvanced: boolean;
   mounted: string[];

@@ -13,6 +13,7 @@ import { listDrives, type DriveRoots } from '../storage/drives.ts';
 import { run } from '../system/run.ts';
 import { formatBytes, table } from '../util/format.ts';
 import { listEthernetInterfaces } from './interfaces.ts';
+import { runsFromMemory } from './reboot.ts';
 
 /** stdin (standard base64, whitespace ignored) decoded to stdout, streaming. */
 export async function decodeBase64(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
@@ -95,6 +96,9 @@ export async function kexecImage(client: ImageServerClient, name: string, opts: 
   });
   const append = ['console=tty0', 'console=ttyS0,115200n8', ...(opts.tftpServer ? [`tftpserver=${opts.tftpServer}`] : [])].join(' ');
   const args = ['--load', path.join(dir, path.basename(kernel.path)), `--append=${append}`, ...(initrd ? [`--initrd=${path.join(dir, path.basename(initrd.path))}`] : [])];
+  if (opts.exec && !runsFromMemory('/proc')) {
+    throw new Error('this system runs from a disk: kexec would drop it without a shutdown; pass --no-exec to only load the kernel, then run `systemctl kexec`');
+  }
   await run('sync', []);
   await run('kexec', args);
   if (opts.exec) await run('kexec', ['--exec']);

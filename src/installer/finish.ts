@@ -3,34 +3,39 @@
 // -completionNotifier programme is told the new system is about to boot.
 import fs from 'node:fs';
 import path from 'node:path';
-import { mountPoints } from '../system/mounts.ts';
+import { mountPoints, mountsUnder } from '../system/mounts.ts';
 import { CommandError } from '../system/run.ts';
 import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
+import { writeInRoot } from '../util/in-root.ts';
 import { unmountOldRoot } from './load-tools.ts';
 
 export async function copyLogs(ctx: InstallContext): Promise<void> {
   const { log, opts, exec } = ctx;
   if (!log.file) return;
-  await exec.act('copy the installer log to /var/log/installer/log', () => {
-    const dir = path.join(opts.mountPoint, 'var/log/installer');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.copyFileSync(log.file!, path.join(dir, 'log'));
-    fs.chmodSync(path.join(dir, 'log'), 0o644);
-  });
+  await exec.act('copy the installer log to /var/log/installer/log', () => writeInRoot(opts.mountPoint, 'var/log/installer/log', fs.readFileSync(log.file!), 0o644));
 }
 
-/** Unmounts, deepest first, what this installer mounted that is still mounted; closes LUKS. */
+/**
+ * Unmounts, deepest first, everything this installer mounted that is still mounted (what it
+ * recorded, and anything under the new root it mounted), then
+ * closes the LUKS mappings it opened and destroys the in-memory key.
+ */
 export async function unmountAll(ctx: InstallContext): Promise<void> {
-  const { facts, exec } = ctx;
+  const { facts, exec, opts } = ctx;
   if (exec.dryRun) {
     // A dry run mounts only the old OS, read-only, to measure the cache.
     await unmountOldRoot(ctx).catch(() => {});
     return;
   }
   const errors: string[] = [];
+  const root = path.resolve(opts.mountPoint);
   const live = () => new Set(mountPoints());
-  for (const m of [...facts.mounted].sort((a, b) => b.length - a.length)) {
+  const recorded = facts.mounted.map((m) => path.resolve(m));
+  // Only what this run mounted: mounts under the new root count only when this run mounted the
+  // root itself (a mount point such as /mnt may hold the host's own mounts).
+  const ours = new Set([...recorded, ...(recorded.includes(root) ? mountsUnder(root) : [])]);
+  for (const m of [...ours].sort((a, b) => b.length - a.length)) {
     if (!live().has(m)) continue;
     try {
       await exec.change('umount', ['--detach-loop', m]);
@@ -38,16 +43,26 @@ export async function unmountAll(ctx: InstallContext): Promise<void> {
       errors.push((err as Error).message);
     }
   }
-  facts.mounted = facts.mounted.filter((m) => live().has(m));
-  for (const f of facts.plan?.fileSystems ?? []) {
-    if (!f.luks || !fs.existsSync(f.luks.device)) continue;
-    await exec.change('cryptsetup', ['close', f.luks.name]).catch((err: CommandError) => errors.push(err.message));
+  facts.mounted = [...ours].filter((m) => live().has(m));
+  for (const name of facts.luksOpened.splice(0)) {
+    await exec.change('cryptsetup', ['close', name]).catch((err: CommandError) => errors.push(err.message));
   }
-  if (facts.keyFile && fs.existsSync(facts.keyFile)) {
-    fs.writeFileSync(facts.keyFile, Buffer.alloc(64)); // the key lives on only in the new root
-    fs.rmSync(facts.keyFile);
-  }
+  destroyKey(facts.keyFile);
+  facts.keyFile = undefined;
   if (errors.length) throw new Error(`cannot unmount: ${errors.join('; ')}`);
+}
+
+/** Overwrites the key where it lies (truncating would leave its bytes in memory), then removes it. */
+function destroyKey(file: string | undefined): void {
+  if (!file || !fs.existsSync(file)) return;
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, Buffer.alloc(fs.fstatSync(fd).size), 0, undefined, 0);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(file);
 }
 
 export async function notifyCompletion(ctx: InstallContext): Promise<void> {
@@ -63,7 +78,7 @@ export async function notifyCompletion(ctx: InstallContext): Promise<void> {
  */
 export async function makeUnbootable(ctx: InstallContext): Promise<void> {
   const boot = ctx.facts.plan?.drives[0];
-  if (!boot || !ctx.facts.disksTouched || ctx.exec.dryRun) return;
+  if (!boot || !ctx.facts.disksTouched || ctx.facts.installComplete || ctx.exec.dryRun) return;
   await ctx.exec.act(`erase the partition tables of ${boot.device}`, () => {
     const fd = fs.openSync(boot.device, 'r+');
     try {

@@ -28,7 +28,7 @@ export async function fetchConfiguration(ctx: InstallContext, activeInterface: s
   } else if (ctx.opts.configurationBaseUrl) {
     await fetchOverHttp(ctx, ctx.opts.configurationBaseUrl, dir);
   } else {
-    if (!tftpServer) throw new ConfigurationError('no TFTP server: DHCP gave no next-server (siaddr) or option 66; pass --tftp-server, tftpserver= on the kernel command line, or --configuration-base-url');
+    if (!tftpServer) throw new ConfigurationError('no TFTP server: DHCP gave no next-server (siaddr) or option 66; pass --tftp-server-hostname, tftpserver= on the kernel command line, or --configuration-base-url');
     await fetchOverTftp(ctx, tftpServer, dir);
   }
 }

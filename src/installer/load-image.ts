@@ -53,7 +53,7 @@ export async function loadImage(client: ImageServerClient, name: string, dir: st
  * A mount point must be a real directory: an image whose `tmp` is a symlink to `/etc` must not get
  * the host's /tmp mounted over the host's /etc.
  */
-export async function bindMounts(root: string): Promise<void> {
+export async function bindMounts(root: string, onMounted: (dir: string) => void = () => {}): Promise<void> {
   const mounted = new Set(mountPoints());
   for (const name of CHROOT_MOUNTS) {
     const target = path.join(path.resolve(root), name);
@@ -62,6 +62,7 @@ export async function bindMounts(root: string): Promise<void> {
     if (!st) fs.mkdirSync(target);
     else if (!st.isDirectory()) throw new Error(`not bind-mounting /${name}: '${target}' is a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} in the image; use --no-mounts`);
     await run('mount', ['--bind', `/${name}`, target]);
+    onMounted(target);
   }
 }
 

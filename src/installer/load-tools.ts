@@ -71,8 +71,10 @@ export async function measureCache(ctx: InstallContext): Promise<CacheMeasure> {
 
 async function unpackInto(ctx: InstallContext, manifest: Manifest, dir: string, cache: ObjectFinder | undefined, what: string): Promise<UnpackStats> {
   fs.mkdirSync(dir, { recursive: true });
-  if (!mountPoints().includes(path.resolve(dir))) await ctx.exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir]);
-  ctx.facts.mounted.push(path.resolve(dir));
+  if (!mountPoints().includes(path.resolve(dir))) {
+    await ctx.exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir]);
+    ctx.facts.mounted.push(path.resolve(dir));
+  }
   const stats = await unpackImage(manifest, dir, {
     fetcher: ctx.facts.client!.fetcher(),
     cache,

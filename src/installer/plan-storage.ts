@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ImageServerClient } from '../image/client.ts';
 import type { Digest } from '../image/digest.ts';
-import { findBootInfo, hasGrubInstall } from '../storage/bootloader.ts';
+import { findBootInfo, grubInstallOf } from '../storage/bootloader.ts';
 import { readDriveContents } from '../storage/contents.ts';
 import { listDrives, selectDrives, describeDrive } from '../storage/drives.ts';
 import { normalizeLayout } from '../storage/layout.ts';
@@ -16,6 +16,7 @@ import { checkEncryptionSupport } from '../storage/apply.ts';
 import { planStorage } from '../storage/storage-plan.ts';
 import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
+import { preflight } from './preflight.ts';
 
 export async function resolveImages(ctx: InstallContext): Promise<void> {
   const config = ctx.facts.config!;
@@ -30,9 +31,12 @@ export async function resolveImages(ctx: InstallContext): Promise<void> {
   };
   ctx.facts.image = await load(config.imageName!);
   ctx.log.info(`image ${ctx.facts.image.record.name} (from '${config.imageName}'): ${ctx.facts.image.manifest.entries.length} entries`);
-  if (config.toolsImageName && config.toolsImageName !== config.imageName) {
-    ctx.facts.tools = await load(config.toolsImageName);
-    ctx.log.info(`tools image ${ctx.facts.tools.record.name}`);
+  if (config.toolsImageName) {
+    const tools = await load(config.toolsImageName);
+    if (tools.record.name !== ctx.facts.image.record.name) {
+      ctx.facts.tools = tools;
+      ctx.log.info(`tools image ${tools.record.name}`);
+    }
   }
 }
 
@@ -64,8 +68,10 @@ export async function planStorageStep(ctx: InstallContext): Promise<void> {
 
   facts.boot = findBootInfo(manifest);
   if (!facts.boot) throw new Error(`image ${facts.image!.record.name} has no kernel (/boot/vmlinuz-*): it cannot boot`);
-  if (!layout.UseKexec && !hasGrubInstall(manifest)) {
-    throw new Error(`image ${facts.image!.record.name} has no grub-install and UseKexec is false: the installed system could not boot from its drive; add GRUB to the image or set "UseKexec": true`);
+  facts.grubInstall = grubInstallOf(manifest, firmware);
+  if (!layout.UseKexec && !facts.grubInstall) {
+    throw new Error(`image ${facts.image!.record.name} has no grub-install with ${firmware === 'bios' ? 'i386-pc' : 'x86_64-efi'} support and UseKexec is false: the installed system could not boot from its drive; add GRUB (grub-pc-bin or grub-efi-amd64-bin) to the image or set "UseKexec": true`);
   }
   checkEncryptionSupport(facts.plan, opts.proc);
+  await preflight(ctx, selected);
 }

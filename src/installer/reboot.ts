@@ -21,11 +21,14 @@ export function installRebootSignals(ctx: InstallContext): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** True when / is in memory, as in a netbooted installer; false on a disk-based system. */
+/**
+ * True when / is the installer's own (in memory from a netboot, or a live ISO/USB's squashfs or
+ * overlay); false on a system booted from its disk.
+ */
 export function runsFromMemory(procRoot: string): boolean {
   const mounts = fs.readFileSync(path.join(procRoot, 'mounts'), 'utf8').split('\n');
   const root = mounts.map((l) => l.split(' ')).filter((f) => f[1] === '/').at(-1);
-  return !!root && ['rootfs', 'tmpfs', 'ramfs'].includes(root[2]);
+  return !!root && ['rootfs', 'tmpfs', 'ramfs', 'overlay', 'squashfs', 'iso9660'].includes(root[2]);
 }
 
 export async function waitAndReboot(ctx: InstallContext, ok: boolean): Promise<void> {

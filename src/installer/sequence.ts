@@ -4,6 +4,8 @@
 //   storage → configure the target network → copy logs → unmount → notify → reboot.
 // A failure anywhere is logged and reported; a drive already changed is made unbootable, so the
 // machine netboots the installer again instead of a half-written system.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Executor } from '../system/executor.ts';
 import type { InstallContext, InstallerOptions } from './context.ts';
@@ -18,7 +20,7 @@ import { bringUpInterfaces, configPresent, configureFromDhcp, configureFromInjec
 import { planStorageStep, resolveImages } from './plan-storage.ts';
 import { Progress, type ObjectCounts } from './progress.ts';
 import type { UnpackStats } from '../image/unpack.ts';
-import { installRebootSignals, waitAndReboot } from './reboot.ts';
+import { installRebootSignals, runsFromMemory, waitAndReboot } from './reboot.ts';
 import { updateClock, writeHardwareClock } from './update-clock.ts';
 
 export function newContext(opts: InstallerOptions, log = new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory })): InstallContext {
@@ -27,7 +29,7 @@ export function newContext(opts: InstallerOptions, log = new InstallerLog({ dire
     log,
     exec: new Executor({ dryRun: opts.dryRun, log: (l) => log.info(l) }),
     progress: new Progress(log),
-    facts: { interfaces: [], disksTouched: false, kexecLoaded: false, clockAdvanced: false, mounted: [] },
+    facts: { interfaces: [], disksTouched: false, installComplete: false, luksOpened: [], kexecLoaded: false, clockAdvanced: false, mounted: [] },
   };
 }
 
@@ -76,6 +78,9 @@ function phaseSummary(phases: Record<string, number>): string {
 
 async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
   const { opts, progress, facts } = ctx;
+  if (!opts.dryRun && !opts.skipStorage && !opts.allowRunningSystem && !runsFromMemory(opts.proc)) {
+    throw new Error('this system runs from a disk, not from an installer image: a real install here could erase the wrong drives; use --dry-run, or --allow-running-system when the selected drives are not in use');
+  }
   await progress.phase('clock', () => updateClock(ctx));
   await progress.phase('network', () => configureLocalNetworkAndLoadConfiguration(ctx));
   const config = facts.config!;
@@ -113,6 +118,11 @@ async function configureLocalNetworkAndLoadConfiguration(ctx: InstallContext): P
   }
   const net = await configureFromDhcp(ctx);
   facts.activeInterface = net.activeInterface;
+  if (opts.dryRun) {
+    // Fetched files go to a scratch directory: left in --tftp-directory they would make the next
+    // real run skip DHCP.
+    ctx.opts = { ...opts, tftpDirectory: fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-dry-run-config-')) };
+  }
   await fetchConfiguration(ctx, net.activeInterface, net.tftpServer);
-  facts.config = readConfiguration(opts.tftpDirectory, !opts.skipStorage);
+  facts.config = readConfiguration(ctx.opts.tftpDirectory, !opts.skipStorage);
 }

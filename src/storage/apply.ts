@@ -7,6 +7,7 @@ import type { Executor } from '../system/executor.ts';
 import { CommandError } from '../system/run.ts';
 import type { MadeFileSystem } from './fstab.ts';
 import { sfdiskScript, type DrivePlan } from './plan.ts';
+import { mkdirInRoot } from '../util/in-root.ts';
 import type { FileSystemPlan, StoragePlan } from './storage-plan.ts';
 
 const MiB = 1024 * 1024;
@@ -18,13 +19,15 @@ const MiB = 1024 * 1024;
  */
 export async function eraseDrive(exec: Executor, drive: DrivePlan): Promise<boolean> {
   try {
-    await exec.change('blkdiscard', ['--force', drive.device]);
+    // Without --force blkdiscard opens the drive exclusively, so a mounted one is refused.
+    await exec.change('blkdiscard', [drive.device]);
     return true;
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;
   }
   await exec.act(`zero the first and last MiB of ${drive.device}`, () => {
-    const fd = fs.openSync(drive.device, 'r+');
+    // O_EXCL: the kernel refuses a drive that is mounted or held by md/LVM/dm.
+    const fd = fs.openSync(drive.device, fs.constants.O_RDWR | fs.constants.O_EXCL);
     try {
       const zeros = Buffer.alloc(MiB);
       fs.writeSync(fd, zeros, 0, MiB, 0);
@@ -53,6 +56,14 @@ export async function partitionDrive(exec: Executor, drive: DrivePlan, partition
     await exec.change('partx', ['--add', '--nr', `${n}:${n}`, drive.device]).catch(() => {});
   }
   await Promise.all(partitionPaths.map(waitForBlockDevice));
+  // A stale node left from the old table (a busy partition partx could not update) must not get a
+  // file system: the kernel's idea of each partition's size must be the plan's.
+  for (const [i, device] of partitionPaths.entries()) {
+    const size = Number((await exec.read('blockdev', ['--getsize64', device])).stdout.trim());
+    if (size !== drive.partitions[i].sizeBytes) {
+      throw new Error(`${device} is ${size} bytes in the kernel, but the new partition table says ${drive.partitions[i].sizeBytes}: the old partition is still in use; reboot the installer and retry`);
+    }
+  }
 }
 
 /** devtmpfs creates nodes asynchronously: poll with a short back-off for up to 10 s. */
@@ -87,30 +98,59 @@ export async function luksOpen(exec: Executor, f: FileSystemPlan, keyFile: strin
   if (!exec.dryRun) await waitForBlockDevice(f.luks.device);
 }
 
-export async function makeFileSystem(exec: Executor, f: FileSystemPlan): Promise<void> {
+const MKFS = { ext4: 'mkfs.ext4', xfs: 'mkfs.xfs', vfat: 'mkfs.vfat' } as const;
+
+/** The program path inside `root` when the image there carries it. */
+export function programIn(root: string | undefined, program: string): string | undefined {
+  if (!root) return undefined;
+  return ['usr/sbin', 'sbin', 'usr/bin', 'bin'].map((d) => `/${d}/${program}`).find((p) => fs.existsSync(path.join(root, p)));
+}
+
+/**
+ * mkfs. With `imageRoot` (the image being installed, unpacked, with /dev bound in), its own mkfs
+ * runs there: the file system then has only features the new system's kernel, fsck and GRUB know
+ * (a newer e2fsprogs enables ones an older GRUB cannot read).
+ */
+export async function makeFileSystem(exec: Executor, f: FileSystemPlan, imageRoot?: string): Promise<void> {
   const inode = f.bytesPerInode ? ['-i', String(f.bytesPerInode)] : [];
-  if (f.type === 'ext4') await exec.change('mkfs.ext4', ['-q', '-F', '-L', f.label, '-U', f.uuid, ...inode, f.device]);
-  else if (f.type === 'xfs') await exec.change('mkfs.xfs', ['-q', '-f', '-L', f.label, '-m', `uuid=${f.uuid}`, f.device]);
-  else await exec.change('mkfs.vfat', ['-F', '32', '-n', f.label, '-i', f.uuid.replace('-', ''), f.device]);
+  const args =
+    f.type === 'ext4'
+      ? ['-q', '-F', '-L', f.label, '-U', f.uuid, ...inode, f.device]
+      : f.type === 'xfs'
+        ? ['-q', '-f', '-L', f.label, '-m', `uuid=${f.uuid}`, f.device]
+        : ['-F', '32', '-n', f.label, '-i', f.uuid.replace('-', ''), f.device];
+  const inImage = programIn(imageRoot, MKFS[f.type]);
+  if (inImage) await exec.changeIn(imageRoot!, inImage, args);
+  else await exec.change(MKFS[f.type], args);
+}
+
+export interface PrepareOptions {
+  keyFile?: string;
+  discarded: boolean;
+  imageRoot?: string;
+  /** Called once a LUKS mapping is open, so cleanup closes exactly the ones this run opened. */
+  onLuksOpened?: (name: string) => void;
 }
 
 /** Makes one file system: LUKS first when planned, then mkfs on what LUKS exposes. */
-export async function prepareFileSystem(exec: Executor, f: FileSystemPlan, keyFile: string | undefined, discarded: boolean): Promise<MadeFileSystem> {
+export async function prepareFileSystem(exec: Executor, f: FileSystemPlan, o: PrepareOptions): Promise<MadeFileSystem> {
   if (f.luks) {
-    if (!keyFile) throw new Error(`${f.mountPoint} is to be encrypted but no key was generated`);
-    await luksFormat(exec, f, keyFile);
-    await luksOpen(exec, f, keyFile, discarded);
+    if (!o.keyFile) throw new Error(`${f.mountPoint} is to be encrypted but no key was generated`);
+    await luksFormat(exec, f, o.keyFile);
+    await luksOpen(exec, f, o.keyFile, o.discarded);
+    o.onLuksOpened?.(f.luks.name);
   }
-  await makeFileSystem(exec, f);
-  return { mountPoint: f.mountPoint, type: f.type, uuid: f.uuid, discard: discarded, ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}) };
+  await makeFileSystem(exec, f, o.imageRoot);
+  return { mountPoint: f.mountPoint, type: f.type, uuid: f.uuid, discard: o.discarded, ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}) };
 }
 
-/** Mounts the file systems the install writes into, shallowest first, under `root`. */
-export async function mountFileSystems(exec: Executor, plan: StoragePlan, root: string): Promise<void> {
+/** Mounts the file systems the install writes into, shallowest first; reports each mount made. */
+export async function mountFileSystems(exec: Executor, plan: StoragePlan, root: string, onMounted: (dir: string) => void): Promise<void> {
   for (const f of plan.mounts) {
-    const target = path.join(root, f.mountPoint);
-    await exec.act(`mkdir -p ${target}`, () => fs.mkdirSync(target, { recursive: true }));
+    const target = f.mountPoint === '/' ? path.resolve(root) : mkdirInRoot(root, f.mountPoint);
+    if (f.mountPoint === '/') fs.mkdirSync(target, { recursive: true });
     await exec.change('mount', ['-t', f.type, f.device, target]);
+    onMounted(target);
   }
 }
 

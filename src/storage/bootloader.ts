@@ -31,8 +31,12 @@ export function findBootInfo(manifest: Manifest): BootInfo | undefined {
   return { kernel: `/boot/vmlinuz-${version}`, version, ...(initrd ? { initrd: `/boot/${initrd}` } : {}) };
 }
 
-export function hasGrubInstall(manifest: Manifest): boolean {
-  return manifest.entries.some((e) => ['usr/sbin/grub-install', 'sbin/grub-install'].includes(e.path));
+/** The image's grub-install and the GRUB platform files it needs for this firmware, if present. */
+export function grubInstallOf(manifest: Manifest, firmware: 'uefi' | 'bios'): string | undefined {
+  const paths = new Set(manifest.entries.map((e) => e.path));
+  const program = ['usr/sbin/grub-install', 'sbin/grub-install'].find((p) => paths.has(p));
+  const platform = `usr/lib/grub/${firmware === 'bios' ? 'i386-pc' : 'x86_64-efi'}`;
+  return program && paths.has(platform) ? `/${program}` : undefined;
 }
 
 export interface GrubConfigInput {
@@ -70,11 +74,11 @@ export function renderGrubConfig(c: GrubConfigInput): string {
 }
 
 /** Runs the image's grub-install inside the new root (its /dev, /proc and /sys are bound in). */
-export async function installGrub(exec: Executor, root: string, firmware: 'uefi' | 'bios', bootDrive: string): Promise<void> {
+export async function installGrub(exec: Executor, root: string, firmware: 'uefi' | 'bios', bootDrive: string, espMountPoint = '/boot/efi'): Promise<void> {
   const args =
     firmware === 'bios'
       ? ['--target=i386-pc', '--boot-directory=/boot', bootDrive]
-      : ['--target=x86_64-efi', '--efi-directory=/boot/efi', '--boot-directory=/boot', '--removable', '--no-nvram'];
+      : ['--target=x86_64-efi', `--efi-directory=${espMountPoint}`, '--boot-directory=/boot', '--removable', '--no-nvram'];
   await exec.changeIn(root, 'grub-install', args);
 }
 

@@ -11,7 +11,10 @@ const ESP_MIN_BYTES = 256 * MiB;
 
 const partitionSchema = z.looseObject({
   FileSystemType: z.enum(['ext4', 'xfs', 'vfat']).default('ext4'),
-  MountPoint: z.string().regex(/^\/[^\0]*$/, 'expected an absolute path such as /home'),
+  MountPoint: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/@+-]*$/, 'expected an absolute path of letters, digits and ._@+- such as /home')
+    .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), "expected a plain path: no '.' or '..' components"),
   MinimumBytes: z.number().int().min(0).default(0),
   MinimumFreeBytes: z.number().int().min(0).default(0),
   FileSystemLabel: z.string().optional(),
@@ -20,7 +23,11 @@ const partitionSchema = z.looseObject({
 
 export const storageLayoutSchema = z.looseObject({
   BootDriveLayout: z.array(partitionSchema).min(1, 'list at least the root file system, {"MountPoint": "/"}'),
-  ExtraMountPointsBasename: z.string().default('/data/'),
+  ExtraMountPointsBasename: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]\/?$/, 'expected an absolute path below / such as /data/')
+    .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), "expected a plain path: no '.' or '..' components")
+    .default('/data/'),
   Encrypt: z.boolean().default(false),
   UseKexec: z.boolean().default(false),
 });
@@ -89,12 +96,15 @@ export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios'
   });
 
   const out: PlannedFileSystem[] = [];
-  const bootSpec = specs.find((p) => p.MountPoint === '/boot');
+  // On UEFI the ESP is /boot when the layout has one, else /boot/efi; a declared /boot/efi is
+  // that ESP (its sizes and label kept), never a second file system or an encrypted one.
+  const bootSpec = specs.find((p) => p.MountPoint === '/boot') ?? specs.find((p) => p.MountPoint === '/boot/efi');
   if (firmware === 'uefi') {
+    const mountPoint = bootSpec?.MountPoint ?? '/boot/efi';
     out.push({
-      mountPoint: bootSpec ? '/boot' : '/boot/efi',
+      mountPoint,
       type: 'vfat',
-      label: bootSpec?.FileSystemLabel ?? (bootSpec ? 'bootfs' : 'EFI'),
+      label: bootSpec?.FileSystemLabel ?? (mountPoint === '/boot' ? 'bootfs' : 'EFI'),
       minimumBytes: Math.max(ESP_MIN_BYTES, bootSpec?.MinimumBytes ?? 0),
       minimumFreeBytes: bootSpec?.MinimumFreeBytes ?? 0,
       rest: false,
@@ -110,7 +120,7 @@ export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios'
       minimumBytes: p.MinimumBytes,
       minimumFreeBytes: p.MinimumFreeBytes,
       rest: false,
-      encrypt: layout.Encrypt && !['/', '/boot'].includes(p.MountPoint),
+      encrypt: layout.Encrypt && !['/', '/boot', '/boot/efi'].includes(p.MountPoint),
       ...(p.BytesPerInode ? { bytesPerInode: p.BytesPerInode } : {}),
     });
   }

@@ -41,6 +41,9 @@ export function usageByMountPoint(manifest: Manifest, mountPoints: string[]): Ma
   return usage;
 }
 
+/** The smallest file system mkfs makes: mkfs.xfs (xfsprogs 5.19 and later) refuses under 300 MB. */
+const MIN_FS_BYTES = { ext4: 0, vfat: 0, xfs: 300 * 1000 * 1000 } as const;
+
 /** File-system overhead on top of content: journal and metadata, generously. */
 function overhead(type: PlannedFileSystem['type'], bytes: number): number {
   return type === 'vfat' ? MiB : Math.ceil(bytes * 0.05) + 64 * MiB;
@@ -98,7 +101,7 @@ export function planBootDrive(device: string, sizeBytes: number, firmware: 'uefi
       continue;
     }
     const wanted = content + fsys.minimumFreeBytes;
-    const size = roundUpMiB(Math.max(fsys.minimumBytes, wanted + overhead(fsys.type, wanted)));
+    const size = roundUpMiB(Math.max(fsys.minimumBytes, wanted + overhead(fsys.type, wanted), MIN_FS_BYTES[fsys.type]));
     needs.push(`${fsys.mountPoint} ${size / MiB} MiB (${Math.ceil(content / MiB)} MiB of image + ${Math.ceil(fsys.minimumFreeBytes / MiB)} MiB free)`);
     partitions.push({ number, name, type, startBytes: start, sizeBytes: size, fs: fsys, contentBytes: content });
     start += size;

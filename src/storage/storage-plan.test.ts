@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/manifest.ts';
-import { findBootInfo, hasGrubInstall, renderGrubConfig } from './bootloader.ts';
+import { findBootInfo, grubInstallOf, renderGrubConfig } from './bootloader.ts';
 import { listDrives, selectDrives, type Drive } from './drives.ts';
 import { renderCrypttab, renderFstab } from './fstab.ts';
 import { MiB, parseStorageLayout } from './layout.ts';
@@ -29,6 +29,8 @@ const image: Manifest = {
     { path: 'usr', type: 'dir', ...meta },
     { path: 'usr/sbin', type: 'dir', ...meta },
     { path: 'usr/sbin/grub-install', type: 'file', ...meta, size: 1000, digest },
+    { path: 'usr/lib/grub', type: 'dir', ...meta },
+    { path: 'usr/lib/grub/i386-pc', type: 'dir', ...meta },
     { path: 'usr/lib', type: 'file', ...meta, size: 700 * MiB, digest },
   ] as Entry[],
 };
@@ -67,6 +69,25 @@ describe('storage plan', () => {
   it('mounts shallowest first and leaves /data/N for later', () => {
     assert.deepEqual(plan('bios').mounts.map((f) => f.mountPoint), ['/', '/home', '/var/log']);
   });
+  it('refuses mount points and bases that could leave the new root', () => {
+    for (const bad of ['/../../etc', '/srv/./x', '/home dir']) {
+      assert.throws(() => parseStorageLayout(JSON.stringify({ BootDriveLayout: [{ MountPoint: '/', MinimumBytes: 1 }, { MountPoint: bad, MinimumBytes: 1 }] })), /BootDriveLayout\.1\.MountPoint/);
+    }
+    for (const bad of ['/', 'data/', '/data/../']) {
+      assert.throws(() => parseStorageLayout(JSON.stringify({ BootDriveLayout: [{ MountPoint: '/', MinimumBytes: 1 }], ExtraMountPointsBasename: bad })), /ExtraMountPointsBasename/);
+    }
+  });
+  it('on UEFI a declared /boot/efi is the ESP: vfat, first, once, never encrypted', () => {
+    const layout = parseStorageLayout(JSON.stringify({ BootDriveLayout: [{ MountPoint: '/', MinimumBytes: GiB }, { MountPoint: '/boot/efi', MinimumBytes: 512 * MiB }], Encrypt: true }));
+    const p = planStorage({ firmware: 'uefi', drives: [drive('sda', 8 * GiB)], layout, usage: new Map() }, () => '00000000-0000-4000-8000-000000000000');
+    assert.deepEqual(p.fileSystems.map((f) => [f.mountPoint, f.type, Boolean(f.luks)]), [['/boot/efi', 'vfat', false], ['/', 'ext4', false], ['/data/0', 'ext4', true]]);
+    assert.equal(p.drives[0].partitions[0].sizeBytes, 512 * MiB);
+  });
+  it('gives xfs at least the 300 MB mkfs.xfs needs', () => {
+    const layout = parseStorageLayout(JSON.stringify({ BootDriveLayout: [{ MountPoint: '/', MinimumBytes: GiB }, { MountPoint: '/var/log', FileSystemType: 'xfs', MinimumFreeBytes: 16 * MiB }] }));
+    const p = planStorage({ firmware: 'bios', drives: [drive('sda', 8 * GiB)], layout, usage: new Map() }, () => '00000000-0000-4000-8000-000000000000');
+    assert.ok(p.fileSystems.find((f) => f.mountPoint === '/var/log')!.sizeBytes >= 300e6);
+  });
   it('names LUKS mappings after their mount points', () => {
     assert.equal(mapperName('/var/log'), 'luks-var-log');
     assert.equal(mapperName('/data/0'), 'luks-data-0');
@@ -76,7 +97,8 @@ describe('storage plan', () => {
 describe('boot loader', () => {
   it('boots the newest kernel of the image with its initrd', () => {
     assert.deepEqual(findBootInfo(image), { kernel: '/boot/vmlinuz-6.1.0-10-amd64', initrd: '/boot/initrd.img-6.1.0-10-amd64', version: '6.1.0-10-amd64' });
-    assert.equal(hasGrubInstall(image), true);
+    assert.equal(grubInstallOf(image, 'bios'), '/usr/sbin/grub-install');
+    assert.equal(grubInstallOf(image, 'uefi'), undefined, 'no x86_64-efi platform files');
     assert.equal(findBootInfo({ ...image, entries: image.entries.filter((e) => !e.path.startsWith('boot/')) }), undefined);
   });
   it('writes grub.cfg that finds /boot by UUID', () => {

@@ -71,8 +71,9 @@ export function planStorage(facts: StorageFacts, newUuid: () => string): Storage
       if (p.fs) fileSystems.push(fileSystemPlan(drive.device, p, p.fs, newUuid, mapperDir));
     }
   }
-  const extra = new Set(fileSystems.filter((f) => f.mountPoint.startsWith(basename)).map((f) => f.mountPoint));
-  for (const f of fileSystems) f.mountWhileInstalling = !extra.has(f.mountPoint);
+  // The rest-of-drive file systems (/data/N) are made while the image installs, not mounted.
+  const rest = new Set(drives.flatMap((d) => d.partitions.filter((p) => p.fs?.rest).map((p) => p.fs!.mountPoint)));
+  for (const f of fileSystems) f.mountWhileInstalling = !rest.has(f.mountPoint);
   const mounts = fileSystems.filter((f) => f.mountWhileInstalling).sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
   return { firmware: facts.firmware, drives, fileSystems, encrypt: fileSystems.some((f) => f.luks), mounts };
 }
