@@ -142,3 +142,13 @@ describe('decode-base64', () => {
     await assert.rejects(decodeBase64(Readable.from(['QUJD', 'RA']), new PassThrough()), /truncated/);
   });
 });
+
+describe('preflight', () => {
+  it('refuses an image with a symlink where a file system is mounted', async () => {
+    const { checkMountPoints } = await import('./preflight.ts');
+    const meta = { mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' };
+    const manifest = { format: 'cradle-image-manifest/1' as const, entries: [{ path: '.', type: 'dir' as const, ...meta }, { path: 'home', type: 'symlink' as const, target: 'var/home', ...meta }, { path: 'tmp', type: 'dir' as const, ...meta }] };
+    assert.throws(() => checkMountPoints(manifest, ['/', '/home']), /the image has a symlink at \/home, where the installer mounts a file system/);
+    assert.doesNotThrow(() => checkMountPoints(manifest, ['/', '/tmp', '/var/log']));
+  });
+});

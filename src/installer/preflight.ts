@@ -58,7 +58,7 @@ export function checkMountPoints(manifest: Manifest, mountPoints: string[]): voi
   for (const mp of mountPoints) {
     if (mp === '/') continue;
     const e = byPath.get(mp.slice(1));
-    if (e && e.type !== 'dir') throw new PreflightError(`the image has a ${e.type} at ${mp}, where the layout mounts a file system: make it a directory in the image or change the layout`);
+    if (e && e.type !== 'dir') throw new PreflightError(`the image has a ${e.type} at ${mp}, where the installer mounts a file system: make it a directory in the image${['/dev', '/proc', '/sys', '/tmp'].includes(mp) ? '' : ' or change the layout'}`);
   }
 }
 
@@ -99,7 +99,9 @@ export async function preflight(ctx: InstallContext, drives: Drive[]): Promise<v
   const plan = facts.plan!;
   const manifest = facts.image!.manifest;
   checkDrivesUnused(drives, opts.proc);
-  checkMountPoints(manifest, plan.mounts.map((f) => f.mountPoint));
+  // File systems go on the layout's mount points; /dev, /proc, /sys and /tmp are bound in for the
+  // image's own mkfs and grub-install.
+  checkMountPoints(manifest, [...plan.mounts.map((f) => f.mountPoint), '/dev', '/proc', '/sys', '/tmp']);
   const paths = new Set(manifest.entries.map((e) => e.path));
   checkPrograms(plan, facts.config!.layout!.UseKexec, (p) => ['usr/sbin', 'sbin'].some((d) => paths.has(`${d}/${p}`)));
   for (const fsType of new Set(plan.mounts.map((f) => f.type))) {
