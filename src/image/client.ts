@@ -90,7 +90,7 @@ export class ImageServerClient {
     this.agent.destroy();
   }
 
-  private request(path: string, init: { method?: string; body?: unknown; headers?: http.OutgoingHttpHeaders } = {}): Promise<http.IncomingMessage> {
+  private request(path: string, init: { method?: string; body?: unknown; headers?: http.OutgoingHttpHeaders } = {}, retried = false): Promise<http.IncomingMessage> {
     const url = new URL(path, this.base);
     const mod = url.protocol === 'https:' ? https : http;
     const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
@@ -104,7 +104,15 @@ export class ImageServerClient {
         },
         resolve,
       );
-      req.on('error', (err) => reject(new ImageServerError(`image server ${this.base.origin} unreachable: ${err.message}`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed just as we reused it: the request never
+        // reached the server, so sending it again on a fresh connection is safe (Node's advice).
+        if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          resolve(this.request(path, init, true));
+          return;
+        }
+        reject(new ImageServerError(`image server ${this.base.origin} unreachable: ${err.message}`));
+      });
       // A server or switch that dies without a reset must not hang an unattended install: no byte
       // for `timeoutMs` (response body included) fails the request, and batches are then retried.
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no data for ${this.timeoutMs / 1000} s`)));
