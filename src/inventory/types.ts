@@ -1,0 +1,127 @@
+// The machine database's contract: machines, subnets, their states with history, DHCP leases and
+// installer progress. One interface, two stores (SQLite embedded by default, PostgreSQL for fleets
+// where several boot servers share one database); the DHCP, TFTP and HTTP servers and the CLI see
+// only this.
+
+/** The "Machine Birthing" states (reference §4): what a machine's next network boot does. */
+export const MACHINE_STATES = ['unknown', 'birth', 'installing', 'healthy', 'rebirth', 'clean', 'failed'] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+
+export interface Ipmi {
+  hostname?: string;
+  ip?: string;
+  mac?: string;
+}
+
+export interface Machine {
+  hostname: string;
+  /** Lower-case, colon-separated; the first is the primary (boot) interface. */
+  macs: string[];
+  /** Static address; absent for machines that get one from a subnet's pool. */
+  ip?: string;
+  /** The subnet `ip` belongs to (the seed's Subnets[].Id). */
+  subnetId?: string;
+  ipmi?: Ipmi;
+  /** Free-form tags; `RequiredImage` names the image (or stream) to install. */
+  tags: Record<string, string>;
+  /** The seed's storage-layout.json for this machine; absent means the server default. */
+  storageLayout?: Record<string, unknown>;
+  /** UEFI or BIOS, as last seen in DHCP option 93; absent until seen. */
+  firmware?: 'uefi' | 'bios';
+  state: MachineState;
+  /** ISO 8601. */
+  stateChangedAt: string;
+  createdAt: string;
+}
+
+export type NewMachine = Omit<Machine, 'state' | 'stateChangedAt' | 'createdAt'> & { state?: MachineState };
+export type MachinePatch = Partial<Omit<Machine, 'hostname' | 'state' | 'stateChangedAt' | 'createdAt'>>;
+
+export interface Subnet {
+  /** The seed's Subnets[].Id, e.g. "Hypervisors". */
+  id: string;
+  gateway: string;
+  mask: string;
+  domainName?: string;
+  dnsServers: string[];
+  /** The seed's Manage: a VLAN and bridge are made for it on installed machines. */
+  manage: boolean;
+  vlanId?: number;
+  /** Addresses handed to unknown machines (state birth), inclusive; none: unknown machines get nothing. */
+  pool?: { start: string; end: string };
+}
+
+export interface StateChange {
+  hostname: string;
+  from: MachineState;
+  to: MachineState;
+  /** ISO 8601. */
+  at: string;
+  reason: string;
+}
+
+export interface Lease {
+  mac: string;
+  ip: string;
+  hostname?: string;
+  subnetId: string;
+  /** ISO 8601. */
+  expiresAt: string;
+}
+
+/** The newest progress of a machine's installer (from the events of docs/installer-events.md). */
+export interface InstallProgress {
+  hostname: string;
+  phase: string;
+  bytesDone?: number;
+  bytesTotal?: number;
+  etaSeconds?: number | null;
+  result?: { ok: boolean; error?: string };
+  /** ISO 8601. */
+  updatedAt: string;
+}
+
+export class InventoryError extends Error {
+  override name = 'InventoryError';
+}
+
+/** Thrown for a name, MAC or address that already exists. */
+export class ConflictError extends InventoryError {
+  override name = 'ConflictError';
+}
+
+export class NotFoundError extends InventoryError {
+  override name = 'NotFoundError';
+}
+
+export interface Inventory {
+  addMachine(m: NewMachine): Promise<Machine>;
+  updateMachine(hostname: string, patch: MachinePatch): Promise<Machine>;
+  removeMachine(hostname: string): Promise<void>;
+  getMachine(hostname: string): Promise<Machine | undefined>;
+  findMachineByMac(mac: string): Promise<Machine | undefined>;
+  listMachines(filter?: { state?: MachineState; tag?: [string, string] }): Promise<Machine[]>;
+  /** Moves a machine to `to`, recording the change; a no-op change is not recorded. */
+  setState(hostname: string, to: MachineState, reason: string): Promise<Machine>;
+  history(hostname: string): Promise<StateChange[]>;
+
+  addSubnet(s: Subnet): Promise<Subnet>;
+  getSubnet(id: string): Promise<Subnet | undefined>;
+  listSubnets(): Promise<Subnet[]>;
+  removeSubnet(id: string): Promise<void>;
+
+  /**
+   * The lease for `mac` in `subnetId`: its current one if any, else a free pool address, taken
+   * atomically (several boot servers may share one PostgreSQL database). Undefined when the pool
+   * is exhausted or the subnet has none.
+   */
+  allocateLease(mac: string, subnetId: string, leaseSeconds: number, now: Date, hostname?: string): Promise<Lease | undefined>;
+  getLease(mac: string): Promise<Lease | undefined>;
+  listLeases(): Promise<Lease[]>;
+  releaseLease(mac: string): Promise<void>;
+
+  recordProgress(p: InstallProgress): Promise<void>;
+  getProgress(hostname: string): Promise<InstallProgress | undefined>;
+
+  close(): Promise<void>;
+}
