@@ -19,7 +19,7 @@ DEBS=(
   xfsprogs dosfstools  # mkfs.xfs, mkfs.vfat (the ESP)
   iproute2          # ip: the installer's network, and test namespaces
   dnsmasq-base      # DHCP and TFTP server: the peer in DHCP and TFTP client tests
-  busybox           # udhcpc: a second DHCP client checking the test setup
+  busybox-static    # udhcpc: a second DHCP client checking the test setup (static: also the installer image's shell)
   ca-certificates openssl   # openssl: test certificates for the TLS tests
 )
 missing=()

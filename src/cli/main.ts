@@ -3,7 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
-import { FLAG_FILES, flagFileArgs } from '../installer/flag-files.ts';
+import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
+import fs from 'node:fs';
 
 // Output piped into `head` and the like: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -21,10 +22,13 @@ registerImageServerCommand(program);
 registerInstallerCommands(program);
 
 try {
-  // The installer daemon takes flags from /etc/installer/flags.{default,extra} first (seed §1.2);
-  // the command line overrides them.
+  // The installer daemon takes flags from /etc/installer/flags.{default,extra} (seed §1.2), then
+  // from `cradle.*` on the kernel command line; its own command line overrides both.
   const argv = [...process.argv];
-  if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) argv.splice(3, 0, ...flagFileArgs(FLAG_FILES));
+  if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {
+    const cmdline = fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '';
+    argv.splice(3, 0, ...flagFileArgs(FLAG_FILES), ...kernelCmdlineArgs(cmdline));
+  }
   await program.parseAsync(argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -31,3 +31,16 @@ export function flagFileArgs(files: string[]): string[] {
   }
   return args;
 }
+
+/**
+ * Flags from the kernel command line: `cradle.NAME=VALUE` tokens become `--NAME=VALUE`, so a boot
+ * server's iPXE script can tell a netbooted installer where its configuration is.
+ */
+export function kernelCmdlineArgs(cmdline: string): string[] {
+  const args: string[] = [];
+  for (const token of cmdline.trim().split(/\s+/)) {
+    const m = /^cradle\.([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(token);
+    if (m) args.push(m[2] === undefined ? `--${m[1]}` : `--${m[1]}=${m[2]}`);
+  }
+  return args;
+}

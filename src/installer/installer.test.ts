@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
-import { flagFileArgs } from './flag-files.ts';
+import { flagFileArgs, kernelCmdlineArgs } from './flag-files.ts';
 import { listEthernetInterfaces } from './interfaces.ts';
 import { ConfigurationError, readConfiguration } from './load-configuration.ts';
 import { chooseTftpServer, kernelArgs, validHostname } from './local-network.ts';
@@ -56,6 +56,15 @@ describe('flag files', () => {
     assert.deepEqual(flagFileArgs([f, path.join(work, 'missing')]), ['--tmp-root=/run/tmproot', '--drive-selector=/bin/select', '--skip-network']);
     fs.writeFileSync(f, 'bad name=1\n');
     assert.throws(() => flagFileArgs([f]), /flags\.default:1: expected name=value/);
+  });
+});
+
+describe('kernel command line flags', () => {
+  it('turns cradle.NAME=VALUE into --NAME=VALUE and ignores the rest', () => {
+    assert.deepEqual(kernelCmdlineArgs('console=ttyS0 cradle.configuration-base-url=http://10.0.0.1:6977/config/de:ad cradle.skip-network BOOTIF=01-aa quiet\n'), [
+      '--configuration-base-url=http://10.0.0.1:6977/config/de:ad',
+      '--skip-network',
+    ]);
   });
 });
 

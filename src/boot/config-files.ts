@@ -1,0 +1,73 @@
+// The seed's five configuration files for one machine, generated from the machine database: what
+// the installer fetches by TFTP (virtual files, chosen by the requesting address) or over HTTP
+// (`--configuration-base-url`, chosen by MAC). config.json is the seed's GetMachineInfoResponse,
+// so a Dominator installer could use it as well.
+import type { Machine, Subnet } from '../inventory/types.ts';
+
+export interface BootSettings {
+  /** Image server address as the installer should reach it, e.g. 10.0.0.1:6971. */
+  imageServer: string;
+  /** This boot server's base URL, e.g. http://10.0.0.1:6977 (progress reports go there). */
+  bootServerUrl: string;
+  /** Installed when a machine has no RequiredImage tag. */
+  defaultImage?: string;
+  /** storage-layout.json for machines without a layout of their own. */
+  defaultLayout: Record<string, unknown>;
+  toolsImage?: string;
+}
+
+export const CONFIG_FILE_NAMES = ['config.json', 'imagename', 'imageserver', 'storage-layout.json', 'tools-imagename', 'bootserver'] as const;
+export type ConfigFileName = (typeof CONFIG_FILE_NAMES)[number];
+
+/** The seed's Subnets entry. */
+function seedSubnet(s: Subnet): Record<string, unknown> {
+  return {
+    Id: s.id,
+    IpGateway: s.gateway,
+    IpMask: s.mask,
+    ...(s.domainName ? { DomainName: s.domainName } : {}),
+    DomainNameServers: s.dnsServers,
+    ...(s.manage ? { Manage: true } : {}),
+    ...(s.vlanId ? { VlanId: s.vlanId } : {}),
+  };
+}
+
+/** config.json: the machine with the address it is to keep, and every subnet. */
+export function machineConfig(m: Machine, subnets: Subnet[], leaseIp?: string): Record<string, unknown> {
+  const ip = m.ip ?? leaseIp;
+  return {
+    Machine: {
+      Hostname: m.hostname,
+      ...(ip ? { HostIpAddress: ip } : {}),
+      HostMacAddress: m.macs[0],
+      ...(m.subnetId ? { SubnetId: m.subnetId } : {}),
+      ...(m.ipmi ? { IPMI: { ...(m.ipmi.hostname ? { Hostname: m.ipmi.hostname } : {}), ...(m.ipmi.ip ? { HostIpAddress: m.ipmi.ip } : {}), ...(m.ipmi.mac ? { HostMacAddress: m.ipmi.mac } : {}) } } : {}),
+      Tags: m.tags,
+    },
+    Subnets: subnets.map(seedSubnet),
+  };
+}
+
+/** One file's content, or undefined when this machine has no such file (the installer's optional ones). */
+export function configFile(name: ConfigFileName, m: Machine, subnets: Subnet[], settings: BootSettings, leaseIp?: string): string | undefined {
+  switch (name) {
+    case 'config.json':
+      return `${JSON.stringify(machineConfig(m, subnets, leaseIp), null, 2)}\n`;
+    case 'imagename': {
+      const image = m.tags.RequiredImage ?? settings.defaultImage;
+      return image ? `${image}\n` : undefined;
+    }
+    case 'imageserver':
+      return `${settings.imageServer}\n`;
+    case 'storage-layout.json':
+      return `${JSON.stringify(m.storageLayout ?? settings.defaultLayout, null, 2)}\n`;
+    case 'tools-imagename':
+      return settings.toolsImage ? `${settings.toolsImage}\n` : undefined;
+    case 'bootserver':
+      return `${settings.bootServerUrl}\n`;
+  }
+}
+
+export function isConfigFileName(name: string): name is ConfigFileName {
+  return (CONFIG_FILE_NAMES as readonly string[]).includes(name);
+}

@@ -1,0 +1,57 @@
+// What the installer's progress events (docs/installer-events.md) do to the machine database:
+// the first event of a run moves the machine to `installing`, progress is kept, a failed result
+// moves it to `failed`. A successful result leaves it `installing` with that result recorded, so
+// its next network boot goes to the local disk; the installed system reporting in makes it `healthy`.
+import { z } from 'zod';
+import type { Inventory, Machine } from '../inventory/types.ts';
+
+const eventSchema = z.looseObject({
+  seq: z.number().int().min(0),
+  time: z.string(),
+  type: z.enum(['phase', 'progress', 'result']),
+  phase: z.string().optional(),
+  state: z.enum(['started', 'done', 'failed']).optional(),
+  bytesDone: z.number().min(0).optional(),
+  bytesTotal: z.number().min(0).optional(),
+  etaSeconds: z.number().nullable().optional(),
+  ok: z.boolean().optional(),
+  error: z.string().max(4000).optional(),
+});
+
+export const eventsBodySchema = z.object({
+  machine: z.object({ macs: z.array(z.string()).max(64), hostname: z.string().optional(), ip: z.string().optional() }),
+  events: z.array(eventSchema).max(1000),
+});
+
+export type EventsBody = z.infer<typeof eventsBodySchema>;
+
+/** The machine the events are from: by hostname, else by any of its MACs. */
+export async function machineOf(inv: Inventory, who: EventsBody['machine']): Promise<Machine | undefined> {
+  if (who.hostname) {
+    const m = await inv.getMachine(who.hostname);
+    if (m) return m;
+  }
+  for (const mac of who.macs) {
+    const m = await inv.findMachineByMac(mac.toLowerCase());
+    if (m) return m;
+  }
+  return undefined;
+}
+
+export async function applyEvents(inv: Inventory, machine: Machine, events: EventsBody['events'], now = new Date()): Promise<Machine> {
+  let m = machine;
+  let last: { phase: string; bytesDone?: number; bytesTotal?: number; etaSeconds?: number | null; result?: { ok: boolean; error?: string } } | undefined;
+  for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
+    if (e.type === 'phase' && e.state === 'started' && m.state !== 'installing') {
+      m = await inv.setState(m.hostname, 'installing', `installer started (phase ${e.phase})`);
+    }
+    if (e.type === 'phase') last = { phase: e.phase ?? 'unknown' };
+    if (e.type === 'progress') last = { phase: e.phase ?? last?.phase ?? 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, etaSeconds: e.etaSeconds };
+    if (e.type === 'result') {
+      last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}) } };
+      if (!e.ok) m = await inv.setState(m.hostname, 'failed', `installer failed: ${e.error ?? 'no detail'}`);
+    }
+  }
+  if (last) await inv.recordProgress({ hostname: m.hostname, ...last, updatedAt: now.toISOString() });
+  return m;
+}

@@ -1,0 +1,41 @@
+// The iPXE script a machine gets at each network boot, by its state: machines to be (re)installed
+// boot the installer; installed (healthy) ones and unknown ones without a pool boot from their own
+// disk (`exit` hands back to the firmware, which tries the next boot device). The kernel command
+// line carries where the installer finds its configuration, so no TFTP is needed after iPXE.
+import type { Machine, MachineState } from '../inventory/types.ts';
+
+export interface IpxeSettings {
+  /** This boot server's base URL as machines reach it, e.g. http://10.0.0.1:6977. */
+  baseUrl: string;
+  /** Extra kernel arguments for the installer (console, quiet, ...). */
+  kernelArgs: string;
+}
+
+const INSTALL_STATES: readonly MachineState[] = ['birth', 'rebirth', 'clean', 'installing', 'failed'];
+
+export function bootsInstaller(state: MachineState): boolean {
+  return INSTALL_STATES.includes(state);
+}
+
+/** iPXE script text for a machine (or an unknown MAC, when `machine` is undefined). */
+export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSettings): string {
+  const lines = ['#!ipxe', `# Cradle boot server: ${machine ? `${machine.hostname}, state ${machine.state}` : `unknown machine ${mac}`}`];
+  if (!machine || !bootsInstaller(machine.state)) {
+    lines.push('echo Booting from the local disk', 'exit');
+    return lines.join('\n') + '\n';
+  }
+  const args = [
+    'initrd=initrd.img',
+    `cradle.configuration-base-url=${s.baseUrl}/config/${mac}`,
+    `cradle.report-url=${s.baseUrl}`,
+    `BOOTIF=01-${mac.replace(/:/g, '-')}`,
+    s.kernelArgs,
+  ].filter(Boolean);
+  lines.push(
+    `echo Installing ${machine.hostname} (${machine.state})`,
+    `kernel ${s.baseUrl}/installer/vmlinuz ${args.join(' ')}`,
+    `initrd ${s.baseUrl}/installer/initrd.img`,
+    'boot',
+  );
+  return lines.join('\n') + '\n';
+}
