@@ -65,11 +65,12 @@ describe('configuration files for a machine', () => {
 describe('iPXE scripts', () => {
   it('machines to (re)install boot the installer, told where their configuration is', () => {
     golden('birth.ipxe', ipxeScript(machine.macs[0], machine, ipxe));
-    for (const state of ['rebirth', 'clean', 'installing', 'failed'] as const) assert.match(ipxeScript(machine.macs[0], { ...machine, state }, ipxe), /^kernel http:\/\/192\.168\.1\.1:6977\/installer\/vmlinuz /m);
+    for (const state of ['rebirth', 'clean', 'installing'] as const) assert.match(ipxeScript(machine.macs[0], { ...machine, state }, ipxe), /^kernel http:\/\/192\.168\.1\.1:6977\/installer\/vmlinuz /m);
   });
   it('installed and unknown machines boot from their disk', () => {
     golden('healthy.ipxe', ipxeScript(machine.macs[0], { ...machine, state: 'healthy' }, ipxe));
     assert.match(ipxeScript('aa:bb:cc:dd:ee:ff', undefined, ipxe), /^exit$/m);
     assert.match(ipxeScript(machine.macs[0], { ...machine, state: 'unknown' }, ipxe), /^exit$/m);
+    assert.match(ipxeScript(machine.macs[0], { ...machine, state: 'failed' }, ipxe), /^exit$/m, 'a failed install is not retried without an operator');
   });
 });

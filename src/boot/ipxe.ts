@@ -1,6 +1,7 @@
 // The iPXE script a machine gets at each network boot, by its state: machines to be (re)installed
-// boot the installer; installed (healthy) ones and unknown ones without a pool boot from their own
-// disk (`exit` hands back to the firmware, which tries the next boot device). The kernel command
+// boot the installer; installed (healthy) ones, failed ones (an operator decides: `cradle machine
+// set-state NAME rebirth` retries) and unknown ones boot from their own disk (`exit` hands back to
+// the firmware, which tries the next boot device). The DHCP server follows the same rule. The kernel command
 // line carries where the installer finds its configuration, so no TFTP is needed after iPXE.
 import type { Machine, MachineState } from '../inventory/types.ts';
 
@@ -11,7 +12,7 @@ export interface IpxeSettings {
   kernelArgs: string;
 }
 
-const INSTALL_STATES: readonly MachineState[] = ['birth', 'rebirth', 'clean', 'installing', 'failed'];
+const INSTALL_STATES: readonly MachineState[] = ['birth', 'rebirth', 'clean', 'installing'];
 
 export function bootsInstaller(state: MachineState): boolean {
   return INSTALL_STATES.includes(state);
