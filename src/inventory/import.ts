@@ -1,0 +1,232 @@
+// Bringing a fleet into the machine database: the seed's config.json (one machine and its subnets,
+// as a Dominator user already has them; also an array of them) and CSV with a header row
+// `hostname,mac,ip,subnet,ipmi_ip,tags` (and optionally `state`). Every error names where it is:
+// the file and entry, or the CSV line and column. An import is all-or-nothing: one transaction,
+// so a bad line 900 leaves the database as it was rather than with 899 machines in it.
+import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
+import { machineConfigSchema, subnetOf, type MachineConfig } from '../netconfig/machine-config.ts';
+import { stripLineComments } from '../util/parse-json.ts';
+import type { TransactionalInventory } from './sql-store.ts';
+import { InventoryError, type MachineState, type NewMachine, type Subnet } from './types.ts';
+import { check, checkSubnet, hostnameSchema, ipv4Schema, macSchema, stateSchema, subnetIdSchema, ValidationError } from './validate.ts';
+
+export interface ImportEntry {
+  machine: NewMachine;
+  /** Where it came from, for messages: "fleet.csv line 7", "config.json". */
+  where: string;
+}
+
+export interface ImportBatch {
+  subnets: { subnet: Subnet; where: string }[];
+  machines: ImportEntry[];
+}
+
+export interface ImportResult {
+  subnetsAdded: string[];
+  subnetsUnchanged: string[];
+  machines: string[];
+}
+
+/** Drops keys whose value is undefined, so records compare equal to what the store returns. */
+function compact<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function withoutPool(s: Subnet): Subnet {
+  const { pool: _pool, ...rest } = s;
+  return rest;
+}
+
+function seedSubnet(s: MachineConfig['Subnets'][number]): Subnet {
+  return compact({
+    id: s.Id,
+    gateway: s.IpGateway,
+    mask: s.IpMask,
+    domainName: s.DomainName || undefined,
+    dnsServers: s.DomainNameServers ?? [],
+    manage: s.Manage ?? false,
+    vlanId: s.VlanId || undefined, // the seed writes 0 for "no VLAN"
+  });
+}
+
+function seedMachine(c: MachineConfig, where: string): NewMachine {
+  const m = c.Machine;
+  if (!m.Hostname) throw new ValidationError(`${where}: field 'Machine.Hostname' is missing: every machine needs a host name`);
+  const macs = [m.HostMacAddress, ...(m.SecondaryNetworkEntries ?? []).map((e) => e.HostMacAddress)].filter((x): x is string => Boolean(x));
+  const ipmi = m.IPMI && compact({ hostname: m.IPMI.Hostname, ip: m.IPMI.HostIpAddress, mac: m.IPMI.HostMacAddress });
+  return compact({
+    hostname: m.Hostname,
+    macs,
+    ip: m.HostIpAddress,
+    subnetId: m.SubnetId ?? (m.HostIpAddress ? subnetOf(m.HostIpAddress, c.Subnets)?.Id : undefined),
+    ipmi: ipmi && Object.keys(ipmi).length ? ipmi : undefined,
+    tags: m.Tags ?? {},
+  });
+}
+
+/** A seed config.json, or a JSON array of them (their subnets merged by id). */
+export function parseSeedJson(text: string, file: string): ImportBatch {
+  let json: unknown;
+  try {
+    json = JSON.parse(stripLineComments(text));
+  } catch (err) {
+    throw new ValidationError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const configs = Array.isArray(json) ? json : [json];
+  const batch: ImportBatch = { subnets: [], machines: [] };
+  configs.forEach((raw, i) => {
+    const where = Array.isArray(json) ? `${file}[${i}]` : file;
+    const c = check(machineConfigSchema, raw, where);
+    for (const s of c.Subnets) {
+      const subnet = seedSubnet(s);
+      const seen = batch.subnets.find((x) => x.subnet.id === subnet.id);
+      if (!seen) batch.subnets.push({ subnet, where: `${where}: subnet '${s.Id}'` });
+      else if (!isDeepStrictEqual(seen.subnet, subnet)) throw new ValidationError(`${where}: subnet '${s.Id}' differs from the one in ${seen.where}: make them the same`);
+    }
+    batch.machines.push({ machine: seedMachine(c, where), where: `${where}: machine '${c.Machine.Hostname}'` });
+  });
+  return batch;
+}
+
+/** RFC 4180 records: quoted fields may hold commas, quotes ("") and line breaks. */
+function* csvRecords(text: string, file: string): Generator<{ line: number; fields: string[] }> {
+  let i = 0;
+  let line = 1;
+  while (i < text.length) {
+    const start = line;
+    const fields: string[] = [];
+    for (;;) {
+      let value = '';
+      if (text[i] === '"') {
+        i++;
+        for (;;) {
+          if (i >= text.length) throw new ValidationError(`${file} line ${start}, column ${fields.length + 1}: a quoted field is never closed: end it with "`);
+          if (text[i] === '"' && text[i + 1] === '"') (value += '"'), (i += 2);
+          else if (text[i] === '"') break;
+          else {
+            if (text[i] === '\n') line++;
+            value += text[i++];
+          }
+        }
+        i++;
+        while (text[i] === ' ' || text[i] === '\t') i++;
+        if (i < text.length && !',\r\n'.includes(text[i])) throw new ValidationError(`${file} line ${line}, column ${fields.length + 1}: text after a closing quote: quote the whole field`);
+      } else {
+        while (i < text.length && !',\r\n'.includes(text[i])) value += text[i++];
+        value = value.trim();
+      }
+      fields.push(value);
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === '\r') i++;
+      if (text[i] === '\n') i++;
+      line++;
+      break;
+    }
+    const blank = fields.length === 1 && fields[0] === '';
+    if (!blank && !fields[0].startsWith('#')) yield { line: start, fields };
+  }
+}
+
+const CSV_COLUMNS = ['hostname', 'mac', 'ip', 'subnet', 'ipmi_ip', 'tags', 'state'] as const;
+type CsvColumn = (typeof CSV_COLUMNS)[number];
+
+const tagPair = z.string().regex(/^[^=\s]+=.*$/, "a tag is NAME=VALUE, several separated by ';', e.g. RequiredImage=debian;Rack=r1");
+
+/** Machines from CSV; MACs may be several in one field, separated by spaces or ';'. */
+export function parseMachinesCsv(text: string, file: string): ImportBatch {
+  const records = csvRecords(text.replace(/^\uFEFF/, ''), file);
+  const header = records.next();
+  if (header.done) throw new ValidationError(`${file} is empty: it needs a header row such as hostname,mac,ip,subnet,ipmi_ip,tags`);
+  const columns = header.value.fields.map((name, i) => {
+    const col = name.toLowerCase() as CsvColumn;
+    if (!CSV_COLUMNS.includes(col)) {
+      throw new ValidationError(`${file} line ${header.value.line}, column ${i + 1}: unknown column '${name}': use ${CSV_COLUMNS.join(', ')}`);
+    }
+    return col;
+  });
+  for (const required of ['hostname', 'mac'] as const) {
+    if (!columns.includes(required)) throw new ValidationError(`${file} line ${header.value.line}: the header has no '${required}' column: it needs at least hostname,mac`);
+  }
+  const dup = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (dup) throw new ValidationError(`${file} line ${header.value.line}: column '${dup}' appears twice`);
+
+  const batch: ImportBatch = { subnets: [], machines: [] };
+  for (const { line, fields } of records) {
+    if (fields.length !== columns.length) {
+      throw new ValidationError(`${file} line ${line}: ${fields.length} fields, but the header has ${columns.length}: quote fields that hold commas`);
+    }
+    const cell = <S extends z.ZodType>(col: CsvColumn, schema: S, value?: string): z.output<S> | undefined => {
+      const i = columns.indexOf(col);
+      const raw = value ?? fields[i];
+      if (i < 0 || raw === '') return undefined;
+      return check(schema, raw, `${file} line ${line}, column ${i + 1} (${col})`);
+    };
+    const macText = fields[columns.indexOf('mac')];
+    if (!macText) throw new ValidationError(`${file} line ${line}, column ${columns.indexOf('mac') + 1} (mac): empty: every machine needs its boot interface's MAC`);
+    const tags: Record<string, string> = {};
+    for (const pair of (columns.includes('tags') ? fields[columns.indexOf('tags')] : '').split(';').filter((p) => p.trim())) {
+      const t = cell('tags', tagPair, pair.trim()) as string;
+      tags[t.slice(0, t.indexOf('='))] = t.slice(t.indexOf('=') + 1);
+    }
+    const ipmiIp = cell('ipmi_ip', ipv4Schema);
+    const machine = compact<NewMachine>({
+      hostname: cell('hostname', hostnameSchema) as string,
+      macs: macText.split(/[\s;]+/).filter(Boolean).map((m) => cell('mac', macSchema, m) as string),
+      ip: cell('ip', ipv4Schema),
+      subnetId: cell('subnet', subnetIdSchema),
+      ipmi: ipmiIp ? { ip: ipmiIp } : undefined,
+      tags,
+      state: cell('state', stateSchema) as MachineState | undefined,
+    });
+    if (!machine.hostname) throw new ValidationError(`${file} line ${line}, column ${columns.indexOf('hostname') + 1} (hostname): empty: every machine needs a host name`);
+    batch.machines.push({ machine, where: `${file} line ${line}` });
+  }
+  return batch;
+}
+
+/** JSON or CSV, by the file's extension, else by its first character. */
+export function parseImportFile(text: string, file: string): ImportBatch {
+  const ext = /\.(\w+)$/.exec(file)?.[1]?.toLowerCase();
+  const json = ext === 'json' || (ext !== 'csv' && /^\s*[[{]/.test(stripLineComments(text)));
+  return json ? parseSeedJson(text, file) : parseMachinesCsv(text, file);
+}
+
+/**
+ * Adds the batch in one transaction. A subnet already in the database is kept if identical and
+ * refused if it differs; machines must be new. `state` applies to machines that name none.
+ */
+export async function importBatch(inv: TransactionalInventory, batch: ImportBatch, opts: { state?: MachineState } = {}): Promise<ImportResult> {
+  const result: ImportResult = { subnetsAdded: [], subnetsUnchanged: [], machines: [] };
+  const located = async <T>(where: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof InventoryError)) throw err;
+      const Kind = err.constructor as new (message: string) => InventoryError;
+      throw new Kind(`${where}: ${err.message}`);
+    }
+  };
+  await inv.transaction(async (tx) => {
+    for (const { subnet, where } of batch.subnets) {
+      await located(where, async () => {
+        const wanted = checkSubnet(subnet);
+        const existing = await tx.getSubnet(wanted.id);
+        if (!existing) {
+          await tx.addSubnet(wanted);
+          result.subnetsAdded.push(wanted.id);
+        } else if (isDeepStrictEqual(compact(wanted), wanted.pool ? existing : withoutPool(existing))) {
+          result.subnetsUnchanged.push(wanted.id); // the seed's format has no pools: one set here is kept
+        } else throw new InventoryError(`differs from subnet '${wanted.id}' in the database: make them the same, or 'cradle subnet rm' the old one first`);
+      });
+    }
+    for (const { machine, where } of batch.machines) {
+      await located(where, () => tx.addMachine({ ...machine, state: machine.state ?? opts.state }));
+      result.machines.push(machine.hostname);
+    }
+  });
+  return result;
+}

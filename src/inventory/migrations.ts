@@ -1,0 +1,130 @@
+// Versioned schema migrations for both stores, applied when a database is opened: all pending
+// steps in one transaction (SQLite and PostgreSQL both have transactional DDL, so a failed upgrade
+// leaves the previous schema intact), each recorded in schema_version. A database newer than this
+// code is refused rather than half-understood: a boot server of an older release must not write
+// into a schema it does not know.
+//
+// A migration, once released, is never edited: add a new one. That is also why the state list
+// in the CHECK constraints is spelled out here rather than taken from MACHINE_STATES.
+import { InventoryError } from './types.ts';
+import type { SqlConn, SqlDb } from './sql-store.ts';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sqlite: string[];
+  postgres: string[];
+}
+
+const STATES = "'unknown', 'birth', 'installing', 'healthy', 'rebirth', 'clean', 'failed'";
+
+/** The first schema, written once per dialect: the types differ (JSONB, TIMESTAMPTZ, BOOLEAN). */
+function v1(d: 'sqlite' | 'postgres'): string[] {
+  const pg = d === 'postgres';
+  const json = pg ? 'JSONB' : 'TEXT';
+  const time = pg ? 'TIMESTAMPTZ' : 'TEXT'; // SQLite: ISO 8601 in UTC, so text order is time order
+  const bool = pg ? 'BOOLEAN' : 'INTEGER';
+  const strict = pg ? '' : ' STRICT';
+  const serial = pg ? 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' : 'INTEGER PRIMARY KEY';
+  return [
+    `CREATE TABLE subnets (
+      id TEXT PRIMARY KEY,
+      gateway TEXT NOT NULL,
+      mask TEXT NOT NULL,
+      domain_name TEXT,
+      dns_servers ${json} NOT NULL,
+      manage ${bool} NOT NULL,
+      vlan_id INTEGER,
+      pool_start TEXT,
+      pool_end TEXT
+    )${strict}`,
+    `CREATE TABLE machines (
+      hostname TEXT PRIMARY KEY,
+      ip TEXT UNIQUE,
+      subnet_id TEXT REFERENCES subnets (id),
+      ipmi ${json},
+      storage_layout ${json},
+      firmware TEXT CHECK (firmware IN ('uefi', 'bios')),
+      state TEXT NOT NULL CHECK (state IN (${STATES})),
+      state_changed_at ${time} NOT NULL,
+      created_at ${time} NOT NULL
+    )${strict}`,
+    'CREATE INDEX machines_subnet ON machines (subnet_id)',
+    'CREATE INDEX machines_state ON machines (state)',
+    `CREATE TABLE machine_macs (
+      mac TEXT PRIMARY KEY,
+      hostname TEXT NOT NULL REFERENCES machines (hostname) ON DELETE CASCADE,
+      position INTEGER NOT NULL,
+      UNIQUE (hostname, position)
+    )${strict}`,
+    `CREATE TABLE machine_tags (
+      hostname TEXT NOT NULL REFERENCES machines (hostname) ON DELETE CASCADE,
+      key TEXT NOT NULL,
+      value TEXT NOT NULL,
+      PRIMARY KEY (hostname, key)
+    )${strict}`,
+    'CREATE INDEX machine_tags_kv ON machine_tags (key, value)',
+    `CREATE TABLE state_history (
+      id ${serial},
+      hostname TEXT NOT NULL REFERENCES machines (hostname) ON DELETE CASCADE,
+      from_state TEXT NOT NULL,
+      to_state TEXT NOT NULL,
+      at ${time} NOT NULL,
+      reason TEXT NOT NULL
+    )${strict}`,
+    'CREATE INDEX state_history_hostname ON state_history (hostname, id)',
+    // One lease per MAC; the UNIQUE ip is what makes two allocators unable to hand out one address.
+    `CREATE TABLE leases (
+      mac TEXT PRIMARY KEY,
+      ip TEXT NOT NULL UNIQUE,
+      subnet_id TEXT NOT NULL REFERENCES subnets (id) ON DELETE CASCADE,
+      hostname TEXT,
+      expires_at ${time} NOT NULL
+    )${strict}`,
+    'CREATE INDEX leases_subnet ON leases (subnet_id)',
+    `CREATE TABLE install_progress (
+      hostname TEXT PRIMARY KEY REFERENCES machines (hostname) ON DELETE CASCADE,
+      updated_at ${time} NOT NULL,
+      progress ${json} NOT NULL
+    )${strict}`,
+  ];
+}
+
+export const MIGRATIONS: Migration[] = [
+  { version: 1, description: 'machines, MACs, tags, state history, subnets, leases, install progress', sqlite: v1('sqlite'), postgres: v1('postgres') },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** A lock key for PostgreSQL: boot servers starting together migrate one after the other. */
+const MIGRATION_LOCK = 0x63726164; // "crad"
+
+async function currentVersion(tx: SqlConn): Promise<number> {
+  const rows = await tx.query<{ v: number | string | null }>('SELECT MAX(version) AS v FROM schema_version');
+  return Number(rows[0]?.v ?? 0);
+}
+
+/**
+ * Brings the database to SCHEMA_VERSION. Returns the versions before and after; throws an
+ * InventoryError for a database written by a newer Cradle.
+ */
+export async function migrate(db: SqlDb, migrations: Migration[] = MIGRATIONS): Promise<{ from: number; to: number }> {
+  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
+  return db.transaction(async (tx) => {
+    if (db.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const time = db.dialect === 'postgres' ? 'TIMESTAMPTZ' : 'TEXT';
+    await tx.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at ${time} NOT NULL)`);
+    const from = await currentVersion(tx);
+    if (from > latest) {
+      throw new InventoryError(
+        `the machine database has schema version ${from}, newer than this Cradle understands (${latest}): upgrade Cradle on this host (every boot server sharing the database must run a release at least as new)`,
+      );
+    }
+    for (const m of migrations) {
+      if (m.version <= from) continue;
+      for (const sql of db.dialect === 'postgres' ? m.postgres : m.sqlite) await tx.run(sql);
+      await tx.run('INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)', [m.version, m.description, new Date().toISOString()]);
+    }
+    return { from, to: Math.max(from, latest) };
+  });
+}

@@ -1,0 +1,425 @@
+// The machine database in SQL, written once for both stores. The two adapters (sqlite.ts,
+// postgres.ts) differ in connections, transactions and error codes; the statements here are the
+// common subset of both dialects, with `$1` placeholders and ISO 8601 times. Every multi-row change
+// runs in one transaction. Addresses are the one place where concurrent writers meet (several boot
+// servers sharing PostgreSQL): pool allocation and static-address changes serialize on one lock and
+// UNIQUE constraints back that up, so no address is ever handed out twice.
+import { checkMac, checkNewMachine, checkPatchKeys, checkProgress, checkState, checkSubnet, cidrOf, inSubnet, intToIp, ipToInt, normalizeMac, ValidationError } from './validate.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  type InstallProgress,
+  type Inventory,
+  type Lease,
+  type Machine,
+  type MachinePatch,
+  type MachineState,
+  type NewMachine,
+  type StateChange,
+  type Subnet,
+} from './types.ts';
+
+export type Row = Record<string, unknown>;
+
+export interface SqlConn {
+  /** The rows of one statement; placeholders are `$1`, `$2`, … in both dialects. */
+  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs one statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDb extends SqlConn {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
+  /** For a UNIQUE violation, what was duplicated ('table.column'); else undefined. */
+  uniqueViolation(err: unknown): string | undefined;
+  close(): Promise<void>;
+}
+
+/** An Inventory whose changes can be grouped into one transaction (imports). */
+export interface TransactionalInventory extends Inventory {
+  transaction<T>(fn: (inv: Inventory) => Promise<T>): Promise<T>;
+}
+
+/** pg_advisory_xact_lock key serializing address changes on PostgreSQL ("addr"). */
+const ADDRESS_LOCK = 0x61646472;
+/** Attempts of a lease allocation that lost a race on the UNIQUE address (PostgreSQL only). */
+const ALLOCATE_ATTEMPTS = 5;
+
+const CONFLICTS: Record<string, string> = {
+  'machines.hostname': 'that host name is already taken',
+  'machine_macs.mac': 'one of its MAC addresses already belongs to another machine',
+  'machines.ip': 'its address is already another machine’s',
+  'subnets.id': 'that subnet id is already taken',
+  'leases.ip': 'the address was leased by another boot server at the same moment',
+};
+
+const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const byHostname = byKey<{ hostname: string }>((x) => x.hostname);
+
+function toSubnet(r: Row): Subnet {
+  return {
+    id: r.id as string,
+    gateway: r.gateway as string,
+    mask: r.mask as string,
+    ...(r.domain_name ? { domainName: r.domain_name as string } : {}),
+    dnsServers: fromJson(r.dns_servers) as string[],
+    manage: Boolean(r.manage),
+    ...(r.vlan_id != null ? { vlanId: Number(r.vlan_id) } : {}),
+    ...(r.pool_start ? { pool: { start: r.pool_start as string, end: r.pool_end as string } } : {}),
+  };
+}
+
+function toMachine(r: Row, macs: string[], tags: Record<string, string>): Machine {
+  return {
+    hostname: r.hostname as string,
+    macs,
+    ...(r.ip ? { ip: r.ip as string } : {}),
+    ...(r.subnet_id ? { subnetId: r.subnet_id as string } : {}),
+    ...(r.ipmi != null ? { ipmi: fromJson(r.ipmi) } : {}),
+    tags,
+    ...(r.storage_layout != null ? { storageLayout: fromJson(r.storage_layout) } : {}),
+    ...(r.firmware ? { firmware: r.firmware as 'uefi' | 'bios' } : {}),
+    state: r.state as MachineState,
+    stateChangedAt: r.state_changed_at as string,
+    createdAt: r.created_at as string,
+  };
+}
+
+function toLease(r: Row): Lease {
+  return { mac: r.mac as string, ip: r.ip as string, ...(r.hostname ? { hostname: r.hostname as string } : {}), subnetId: r.subnet_id as string, expiresAt: r.expires_at as string };
+}
+
+const noMachine = (hostname: string) => new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
+const noSubnet = (id: string) => new NotFoundError(`no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`);
+
+export class SqlInventory implements TransactionalInventory {
+  readonly db: SqlDb;
+  /** Set on the instance handed to a transaction's callback: everything runs on that connection. */
+  private readonly tx: SqlConn | undefined;
+
+  constructor(db: SqlDb, tx?: SqlConn) {
+    this.db = db;
+    this.tx = tx;
+  }
+
+  private get conn(): SqlConn {
+    return this.tx ?? this.db;
+  }
+
+  private get forUpdate(): string {
+    return this.db.dialect === 'postgres' ? ' FOR UPDATE' : ''; // SQLite: BEGIN IMMEDIATE already serializes writers
+  }
+
+  /**
+   * Runs `fn` in one transaction with an Inventory bound to it: everything it does commits or
+   * rolls back together. Use only that Inventory inside `fn` (on SQLite this one waits for it).
+   */
+  async transaction<T>(fn: (inv: Inventory) => Promise<T>): Promise<T> {
+    if (this.tx) return fn(this);
+    return this.write((tx) => fn(new SqlInventory(this.db, tx)));
+  }
+
+  /** Runs a change in a transaction (the caller's, if any); a UNIQUE violation becomes a ConflictError. */
+  private async write<T>(fn: (c: SqlConn) => Promise<T>): Promise<T> {
+    try {
+      return await (this.tx ? fn(this.tx) : this.db.transaction(fn));
+    } catch (err) {
+      const what = this.db.uniqueViolation(err);
+      if (what) throw new ConflictError(`${CONFLICTS[what] ?? `duplicate ${what}`} (${(err as Error).message})`);
+      throw err;
+    }
+  }
+
+  private async lockAddresses(c: SqlConn): Promise<void> {
+    if (this.db.dialect === 'postgres') await c.query('SELECT pg_advisory_xact_lock($1)', [ADDRESS_LOCK]);
+  }
+
+  private async load(c: SqlConn, hostname: string, lock = false): Promise<Machine | undefined> {
+    const [row] = await c.query(`SELECT * FROM machines WHERE hostname = $1${lock ? this.forUpdate : ''}`, [hostname]);
+    if (!row) return undefined;
+    const macs = await c.query<{ mac: string }>('SELECT mac FROM machine_macs WHERE hostname = $1 ORDER BY position', [hostname]);
+    const tags = await c.query<{ key: string; value: string }>('SELECT key, value FROM machine_tags WHERE hostname = $1', [hostname]);
+    return toMachine(row, macs.map((m) => m.mac), Object.fromEntries(tags.map((t) => [t.key, t.value])));
+  }
+
+  private async subnet(c: SqlConn, id: string): Promise<Subnet | undefined> {
+    const [row] = await c.query('SELECT * FROM subnets WHERE id = $1', [id]);
+    return row && toSubnet(row);
+  }
+
+  /** The subnet a static address belongs to: the one named (which must hold it), else the first that does. */
+  private async subnetFor(c: SqlConn, m: NewMachine): Promise<string | undefined> {
+    if (m.subnetId) {
+      const s = await this.subnet(c, m.subnetId);
+      if (!s) throw noSubnet(m.subnetId);
+      if (m.ip && !inSubnet(m.ip, s)) throw new ValidationError(`machine '${m.hostname}': address ${m.ip} is outside subnet '${s.id}' (${cidrOf(s)}): fix the address or the subnet`);
+      if (m.ip === s.gateway) throw new ValidationError(`machine '${m.hostname}': address ${m.ip} is subnet '${s.id}''s gateway: give the machine an address of its own`);
+      return s.id;
+    }
+    if (!m.ip) return undefined;
+    const found = (await this.listSubnetsOn(c)).find((s) => inSubnet(m.ip as string, s));
+    if (!found) throw new ValidationError(`machine '${m.hostname}': no subnet contains ${m.ip}: add one first ('cradle subnet add') or name it (--subnet)`);
+    return this.subnetFor(c, { ...m, subnetId: found.id });
+  }
+
+  private async checkMacsFree(c: SqlConn, m: NewMachine): Promise<void> {
+    const rows = await c.query<{ mac: string; hostname: string }>(`SELECT mac, hostname FROM machine_macs WHERE mac IN (${list(m.macs.length)})`, m.macs);
+    const taken = rows.find((r) => r.hostname !== m.hostname);
+    if (taken) throw new ConflictError(`MAC ${taken.mac} already belongs to machine '${taken.hostname}': a MAC names one machine (if that one was replaced, 'cradle machine rm ${taken.hostname}' first)`);
+  }
+
+  /** Makes `ip` the machine's own: not another machine's, and not leased to a MAC of another. */
+  private async claimAddress(c: SqlConn, m: NewMachine): Promise<void> {
+    if (!m.ip) return;
+    await this.lockAddresses(c);
+    const [owner] = await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE ip = $1 AND hostname <> $2', [m.ip, m.hostname]);
+    if (owner) throw new ConflictError(`address ${m.ip} is already machine '${owner.hostname}''s: pick another`);
+    // An expired lease of the address, or the machine's own pool lease, gives way to the static address.
+    await c.run(`DELETE FROM leases WHERE ip = $1 AND (expires_at <= $2 OR mac IN (${list(m.macs.length, 3)}))`, [m.ip, new Date().toISOString(), ...m.macs]);
+    const [lease] = await c.query<{ mac: string; expires_at: string }>('SELECT mac, expires_at FROM leases WHERE ip = $1', [m.ip]);
+    if (lease) throw new ConflictError(`address ${m.ip} is leased to ${lease.mac} until ${lease.expires_at}: pick another address, or release that lease first`);
+  }
+
+  private async writeDetails(c: SqlConn, m: NewMachine, replace: boolean): Promise<void> {
+    if (replace) {
+      await c.run('DELETE FROM machine_macs WHERE hostname = $1', [m.hostname]);
+      await c.run('DELETE FROM machine_tags WHERE hostname = $1', [m.hostname]);
+    }
+    for (const [i, mac] of m.macs.entries()) await c.run('INSERT INTO machine_macs (mac, hostname, position) VALUES ($1, $2, $3)', [mac, m.hostname, i]);
+    for (const [key, value] of Object.entries(m.tags)) await c.run('INSERT INTO machine_tags (hostname, key, value) VALUES ($1, $2, $3)', [m.hostname, key, value]);
+  }
+
+  async addMachine(input: NewMachine): Promise<Machine> {
+    const m = checkNewMachine(input);
+    return this.write(async (c) => {
+      if ((await c.query('SELECT 1 FROM machines WHERE hostname = $1', [m.hostname])).length) {
+        throw new ConflictError(`machine '${m.hostname}' already exists: change it with 'cradle machine set-state', or 'cradle machine rm' it first`);
+      }
+      const subnetId = await this.subnetFor(c, m);
+      await this.checkMacsFree(c, m);
+      await this.claimAddress(c, m);
+      const now = new Date().toISOString();
+      await c.run(
+        `INSERT INTO machines (hostname, ip, subnet_id, ipmi, storage_layout, firmware, state, state_changed_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [m.hostname, m.ip ?? null, subnetId ?? null, json(m.ipmi), json(m.storageLayout), m.firmware ?? null, m.state ?? 'unknown', now, now],
+      );
+      await this.writeDetails(c, m, false);
+      return (await this.load(c, m.hostname)) as Machine;
+    });
+  }
+
+  /** Fields present in `patch` replace the machine's; a field present as undefined is cleared. */
+  async updateMachine(hostname: string, patch: MachinePatch): Promise<Machine> {
+    checkPatchKeys(patch);
+    return this.write(async (c) => {
+      const cur = await this.load(c, hostname, true);
+      if (!cur) throw noMachine(hostname);
+      const { state: _s, stateChangedAt: _c, createdAt: _a, ...fields } = cur;
+      const merged: Record<string, unknown> = { ...fields, ...patch };
+      // A new address without a subnet named is matched to its subnet afresh; a machine whose
+      // address is cleared stays in its subnet, to get a pool address there.
+      if (patch.ip !== undefined && !('subnetId' in patch)) delete merged.subnetId;
+      for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+      const m = checkNewMachine(merged as unknown as NewMachine);
+      const subnetId = await this.subnetFor(c, m);
+      await this.checkMacsFree(c, m);
+      if (m.ip !== cur.ip) await this.claimAddress(c, m);
+      await c.run('UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6 WHERE hostname = $1', [
+        hostname,
+        m.ip ?? null,
+        subnetId ?? null,
+        json(m.ipmi),
+        json(m.storageLayout),
+        m.firmware ?? null,
+      ]);
+      await this.writeDetails(c, m, true);
+      return (await this.load(c, hostname)) as Machine;
+    });
+  }
+
+  async removeMachine(hostname: string): Promise<void> {
+    await this.write(async (c) => {
+      if ((await c.run('DELETE FROM machines WHERE hostname = $1', [hostname])) === 0) throw noMachine(hostname);
+    });
+  }
+
+  async getMachine(hostname: string): Promise<Machine | undefined> {
+    return this.load(this.conn, hostname);
+  }
+
+  async findMachineByMac(mac: string): Promise<Machine | undefined> {
+    const normal = normalizeMac(mac);
+    if (!normal) return undefined; // a lookup by a malformed MAC finds nothing; only writes are strict
+    const [row] = await this.conn.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [normal]);
+    return row && this.load(this.conn, row.hostname);
+  }
+
+  async listMachines(filter: { state?: MachineState; tag?: [string, string] } = {}): Promise<Machine[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.state !== undefined) {
+      params.push(checkState(filter.state));
+      where.push(`state = $${params.length}`);
+    }
+    if (filter.tag) {
+      params.push(filter.tag[0], filter.tag[1]);
+      where.push(`hostname IN (SELECT hostname FROM machine_tags WHERE key = $${params.length - 1} AND value = $${params.length})`);
+    }
+    const cond = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    const inSet = where.length ? ` WHERE hostname IN (SELECT hostname FROM machines${cond})` : '';
+    const c = this.conn;
+    const rows = await c.query(`SELECT * FROM machines${cond}`, params);
+    const macs = new Map<string, string[]>();
+    for (const r of await c.query<{ hostname: string; mac: string }>(`SELECT hostname, mac FROM machine_macs${inSet} ORDER BY hostname, position`, params)) {
+      macs.set(r.hostname, [...(macs.get(r.hostname) ?? []), r.mac]);
+    }
+    const tags = new Map<string, Record<string, string>>();
+    for (const r of await c.query<{ hostname: string; key: string; value: string }>(`SELECT hostname, key, value FROM machine_tags${inSet}`, params)) {
+      tags.set(r.hostname, { ...tags.get(r.hostname), [r.key]: r.value });
+    }
+    // Sorted here, not by ORDER BY: PostgreSQL's collation would order '-' and '.' unlike SQLite.
+    return rows.map((r) => toMachine(r, macs.get(r.hostname as string) ?? [], tags.get(r.hostname as string) ?? {})).sort(byHostname);
+  }
+
+  async setState(hostname: string, to: MachineState, reason: string): Promise<Machine> {
+    const state = checkState(to);
+    return this.write(async (c) => {
+      const [row] = await c.query<{ state: MachineState }>(`SELECT state FROM machines WHERE hostname = $1${this.forUpdate}`, [hostname]);
+      if (!row) throw noMachine(hostname);
+      if (row.state !== state) {
+        const at = new Date().toISOString();
+        await c.run('UPDATE machines SET state = $2, state_changed_at = $3 WHERE hostname = $1', [hostname, state, at]);
+        await c.run('INSERT INTO state_history (hostname, from_state, to_state, at, reason) VALUES ($1, $2, $3, $4, $5)', [hostname, row.state, state, at, reason ?? '']);
+      }
+      return (await this.load(c, hostname)) as Machine;
+    });
+  }
+
+  async history(hostname: string): Promise<StateChange[]> {
+    const c = this.conn;
+    if (!(await c.query('SELECT 1 FROM machines WHERE hostname = $1', [hostname])).length) throw noMachine(hostname);
+    const rows = await c.query<{ from_state: MachineState; to_state: MachineState; at: string; reason: string }>(
+      'SELECT from_state, to_state, at, reason FROM state_history WHERE hostname = $1 ORDER BY id',
+      [hostname],
+    );
+    return rows.map((r) => ({ hostname, from: r.from_state, to: r.to_state, at: r.at, reason: r.reason }));
+  }
+
+  async addSubnet(input: Subnet): Promise<Subnet> {
+    const s = checkSubnet(input);
+    return this.write(async (c) => {
+      if (await this.subnet(c, s.id)) throw new ConflictError(`subnet '${s.id}' already exists: remove it first ('cradle subnet rm ${s.id}') or choose another id`);
+      await c.run(
+        'INSERT INTO subnets (id, gateway, mask, domain_name, dns_servers, manage, vlan_id, pool_start, pool_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [s.id, s.gateway, s.mask, s.domainName ?? null, json(s.dnsServers), s.manage, s.vlanId ?? null, s.pool?.start ?? null, s.pool?.end ?? null],
+      );
+      return (await this.subnet(c, s.id)) as Subnet;
+    });
+  }
+
+  async getSubnet(id: string): Promise<Subnet | undefined> {
+    return this.subnet(this.conn, id);
+  }
+
+  private async listSubnetsOn(c: SqlConn): Promise<Subnet[]> {
+    return (await c.query('SELECT * FROM subnets')).map(toSubnet).sort(byKey((s) => s.id));
+  }
+
+  async listSubnets(): Promise<Subnet[]> {
+    return this.listSubnetsOn(this.conn);
+  }
+
+  async removeSubnet(id: string): Promise<void> {
+    await this.write(async (c) => {
+      if (!(await c.query(`SELECT id FROM subnets WHERE id = $1${this.forUpdate}`, [id])).length) throw noSubnet(id);
+      const users = (await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE subnet_id = $1', [id])).map((r) => r.hostname).sort();
+      if (users.length) {
+        const named = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
+        throw new ConflictError(`subnet '${id}' is still used by ${users.length} machine(s) (${named}): move or remove them first`);
+      }
+      await c.run('DELETE FROM subnets WHERE id = $1', [id]); // its leases go with it (ON DELETE CASCADE)
+    });
+  }
+
+  async allocateLease(mac: string, subnetId: string, leaseSeconds: number, now: Date, hostname?: string): Promise<Lease | undefined> {
+    const m = checkMac(mac);
+    if (!(leaseSeconds > 0)) throw new ValidationError(`lease time must be a positive number of seconds, not ${leaseSeconds}`);
+    // The host name a DHCP client sends is whatever the client likes: kept for display, not checked.
+    if (hostname !== undefined && (typeof hostname !== 'string' || hostname.length > 255)) hostname = undefined;
+    const at = now.toISOString();
+    const expiresAt = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.write((c) => this.allocateOn(c, m, subnetId, at, expiresAt, hostname));
+      } catch (err) {
+        // Only reachable if a writer bypassed the address lock; the UNIQUE ip stopped it, so look again.
+        if (!(err instanceof ConflictError) || this.tx || attempt >= ALLOCATE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async allocateOn(c: SqlConn, mac: string, subnetId: string, now: string, expiresAt: string, hostname?: string): Promise<Lease | undefined> {
+    const subnet = await this.subnet(c, subnetId);
+    if (!subnet) throw noSubnet(subnetId);
+    await this.lockAddresses(c);
+    const [cur] = await c.query<{ ip: string; subnet_id: string }>('SELECT ip, subnet_id FROM leases WHERE mac = $1', [mac]);
+    // Its current lease is renewed, unless its address has since become a machine's static one.
+    if (cur && cur.subnet_id === subnetId && !(await c.query('SELECT 1 FROM machines WHERE ip = $1', [cur.ip])).length) {
+      await c.run('UPDATE leases SET expires_at = $2, hostname = COALESCE($3, hostname) WHERE mac = $1', [mac, expiresAt, hostname ?? null]);
+      return toLease((await c.query('SELECT * FROM leases WHERE mac = $1', [mac]))[0]);
+    }
+    if (!subnet.pool) return undefined;
+    const taken = new Set<string>();
+    for (const r of await c.query<{ ip: string }>('SELECT ip FROM leases WHERE mac <> $1 AND expires_at > $2', [mac, now])) taken.add(r.ip);
+    for (const r of await c.query<{ ip: string }>('SELECT ip FROM machines WHERE ip IS NOT NULL')) taken.add(r.ip);
+    let ip: string | undefined;
+    for (let n = ipToInt(subnet.pool.start), end = ipToInt(subnet.pool.end); n <= end && !ip; n++) if (!taken.has(intToIp(n))) ip = intToIp(n);
+    if (!ip) return undefined;
+    // Its old lease goes, and so does an expired lease of someone else on the chosen address.
+    await c.run('DELETE FROM leases WHERE mac = $1 OR ip = $2', [mac, ip]);
+    await c.run('INSERT INTO leases (mac, ip, subnet_id, hostname, expires_at) VALUES ($1, $2, $3, $4, $5)', [mac, ip, subnetId, hostname ?? null, expiresAt]);
+    return toLease({ mac, ip, subnet_id: subnetId, hostname, expires_at: expiresAt });
+  }
+
+  /** A MAC's lease, also when expired (the address stays its own until someone else takes it). */
+  async getLease(mac: string): Promise<Lease | undefined> {
+    const normal = normalizeMac(mac);
+    if (!normal) return undefined;
+    const [row] = await this.conn.query('SELECT * FROM leases WHERE mac = $1', [normal]);
+    return row && toLease(row);
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    return (await this.conn.query('SELECT * FROM leases')).map(toLease).sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip));
+  }
+
+  async releaseLease(mac: string): Promise<void> {
+    await this.write((c) => c.run('DELETE FROM leases WHERE mac = $1', [checkMac(mac)]));
+  }
+
+  async recordProgress(input: InstallProgress): Promise<void> {
+    const { hostname, updatedAt, ...progress } = checkProgress(input);
+    await this.write(async (c) => {
+      if (!(await c.query('SELECT 1 FROM machines WHERE hostname = $1', [hostname])).length) throw noMachine(hostname);
+      await c.run(
+        'INSERT INTO install_progress (hostname, updated_at, progress) VALUES ($1, $2, $3) ON CONFLICT (hostname) DO UPDATE SET updated_at = excluded.updated_at, progress = excluded.progress',
+        [hostname, new Date(updatedAt).toISOString(), json(progress)],
+      );
+    });
+  }
+
+  async getProgress(hostname: string): Promise<InstallProgress | undefined> {
+    const [row] = await this.conn.query<{ updated_at: string; progress: unknown }>('SELECT updated_at, progress FROM install_progress WHERE hostname = $1', [hostname]);
+    return row && { hostname, ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>), updatedAt: row.updated_at };
+  }
+
+  async close(): Promise<void> {
+    if (!this.tx) await this.db.close();
+  }
+}

@@ -1,0 +1,198 @@
+// Validation at the machine database's boundary. Every write (CLI, import, boot server) passes
+// through these zod schemas, so the stores only ever hold well-formed names and addresses in one
+// canonical form (MACs lower-case with colons), and a mistake is reported with the field and how
+// to fix it instead of surfacing later as a DHCP answer nobody can use.
+import { z } from 'zod';
+import { ipv4 } from '../netconfig/machine-config.ts';
+import { InventoryError, MACHINE_STATES, type InstallProgress, type MachinePatch, type MachineState, type NewMachine, type Subnet } from './types.ts';
+
+export class ValidationError extends InventoryError {
+  override name = 'ValidationError';
+}
+
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+/** Prefix length of a contiguous netmask, or undefined for a non-contiguous one. */
+export function prefixLength(mask: string): number | undefined {
+  const inverted = ~ipToInt(mask) >>> 0;
+  if ((inverted & (inverted + 1)) !== 0) return undefined;
+  return 32 - Math.log2(inverted + 1);
+}
+
+/** The subnet's first and last address (network and broadcast), as integers. */
+export function subnetRange(s: Pick<Subnet, 'gateway' | 'mask'>): { first: number; last: number } {
+  const mask = ipToInt(s.mask);
+  const first = (ipToInt(s.gateway) & mask) >>> 0;
+  return { first, last: (first | (~mask >>> 0)) >>> 0 };
+}
+
+export function inSubnet(ip: string, s: Pick<Subnet, 'gateway' | 'mask'>): boolean {
+  const { first, last } = subnetRange(s);
+  const n = ipToInt(ip);
+  return n >= first && n <= last;
+}
+
+/** "192.168.1.0/24", for messages. */
+export function cidrOf(s: Pick<Subnet, 'gateway' | 'mask'>): string {
+  return `${intToIp(subnetRange(s).first)}/${prefixLength(s.mask)}`;
+}
+
+const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const hostnameSchema = z
+  .string()
+  .max(253, 'a host name has at most 253 characters')
+  .refine((h) => h.length > 253 || h.split('.').every((label) => LABEL_RE.test(label)), {
+    error: (i) => `'${i.input}' is not a host name: use lower-case labels of a-z, 0-9 and '-' (not first or last), joined by dots, e.g. rack1-node07`,
+  });
+
+/** A MAC in any usual spelling (colons, dashes, Cisco dots, bare hex), or undefined. */
+export function normalizeMac(text: string): string | undefined {
+  const s = text.trim().toLowerCase();
+  let groups: string[];
+  if (/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/.test(s) || /^[0-9a-f]{1,2}(-[0-9a-f]{1,2}){5}$/.test(s)) groups = s.split(/[:-]/);
+  else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(s) || /^[0-9a-f]{12}$/.test(s)) groups = s.replace(/\./g, '').match(/../g) ?? [];
+  else return undefined;
+  return groups.map((g) => g.padStart(2, '0')).join(':');
+}
+
+export const macSchema = z.string().transform((text, ctx) => {
+  const mac = normalizeMac(text);
+  if (mac === undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${text}' is not a MAC address: write six hex bytes such as de:ad:be:ef:00:01` });
+    return z.NEVER;
+  }
+  return mac;
+});
+
+export const ipv4Schema = ipv4;
+
+export const stateSchema = z.enum(MACHINE_STATES, { error: (i) => `'${String(i.input)}' is not a machine state: use one of ${MACHINE_STATES.join(', ')}` });
+
+export const subnetIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a subnet id is 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), e.g. Hypervisors");
+
+const tagsSchema = z.record(
+  z.string().regex(/^[^=\s]+$/, "a tag name is non-empty, without '=' or spaces, e.g. RequiredImage"),
+  z.string(),
+);
+
+const ipmiSchema = z.object({ hostname: hostnameSchema.optional(), ip: ipv4.optional(), mac: macSchema.optional() });
+
+const machineFields = {
+  hostname: hostnameSchema,
+  macs: z
+    .array(macSchema)
+    .min(1, 'a machine needs at least one MAC address (its boot interface first)')
+    .refine((macs) => new Set(macs).size === macs.length, 'a MAC address is listed twice: list each interface once'),
+  ip: ipv4.optional(),
+  subnetId: subnetIdSchema.optional(),
+  ipmi: ipmiSchema.optional(),
+  tags: tagsSchema,
+  storageLayout: z.record(z.string(), z.unknown()).optional(),
+  firmware: z.enum(['uefi', 'bios']).optional(),
+  state: stateSchema.optional(),
+};
+
+const newMachineSchema = z.object({ ...machineFields, tags: tagsSchema.default({}) });
+
+const netmaskSchema = ipv4.refine((m) => prefixLength(m) !== undefined && m !== '0.0.0.0', {
+  error: (i) => `'${i.input}' is not a netmask: use contiguous one bits such as 255.255.255.0`,
+});
+
+const subnetSchema = z
+  .object({
+    id: subnetIdSchema,
+    gateway: ipv4,
+    mask: netmaskSchema,
+    domainName: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'expected a DNS domain such as dev.example.com')
+      .optional(),
+    dnsServers: z.array(ipv4).default([]),
+    manage: z.boolean().default(false),
+    vlanId: z.number().int().min(1, 'a VLAN id is 1-4094 (leave it out for an untagged subnet)').max(4094, 'a VLAN id is 1-4094').optional(),
+    pool: z.object({ start: ipv4, end: ipv4 }).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const prefix = prefixLength(s.mask);
+    const wellFormed = [s.gateway, s.mask, s.pool?.start ?? '0.0.0.0', s.pool?.end ?? '0.0.0.0'].every((ip) => ipv4.safeParse(ip).success);
+    if (prefix === undefined || !wellFormed) return; // already reported on the field
+    const { first, last } = subnetRange(s);
+    const edges = prefix <= 30 ? [first, last] : []; // /31 and /32 have no network and broadcast addresses
+    const cidr = cidrOf(s);
+    if (edges.includes(ipToInt(s.gateway))) {
+      ctx.addIssue({ code: 'custom', path: ['gateway'], message: `${s.gateway} is the network or broadcast address of ${cidr}: use the router's own address` });
+    }
+    if (!s.pool) return;
+    const start = ipToInt(s.pool.start);
+    const end = ipToInt(s.pool.end);
+    for (const [key, ip] of [['start', s.pool.start], ['end', s.pool.end]] as const) {
+      if (!inSubnet(ip, s)) ctx.addIssue({ code: 'custom', path: ['pool', key], message: `${ip} is outside the subnet ${cidr}: pick pool addresses inside it` });
+    }
+    const range = `${s.pool.start}-${s.pool.end}`;
+    if (start > end) ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} runs backwards: write it low-high` });
+    const gw = ipToInt(s.gateway);
+    if (gw >= start && gw <= end) ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} contains the gateway ${s.gateway}: start or end the pool beside it` });
+    if (edges.some((e) => e >= start && e <= end)) {
+      ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} contains the network or broadcast address of ${cidr}: keep the pool inside ${intToIp(first + 1)}-${intToIp(last - 1)}` });
+    }
+  });
+
+const progressSchema = z.object({
+  hostname: hostnameSchema,
+  phase: z.string().min(1, 'a phase name is required'),
+  bytesDone: z.number().min(0).optional(),
+  bytesTotal: z.number().min(0).optional(),
+  etaSeconds: z.number().nullable().optional(),
+  result: z.object({ ok: z.boolean(), error: z.string().optional() }).optional(),
+  updatedAt: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-11-22T20:25:18.000Z' }),
+});
+
+/** Parses `value` with `schema`, or throws a ValidationError naming each bad field (up to three). */
+export function check<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const problems = r.error.issues.slice(0, 3).map((i) => (i.path.length ? `field '${i.path.join('.')}' is invalid: ${i.message}` : i.message));
+  throw new ValidationError(`${what}: ${problems.join('; ')}`);
+}
+
+export function checkNewMachine(m: NewMachine): NewMachine {
+  return check(newMachineSchema, m, `machine '${m?.hostname ?? '?'}'`) as NewMachine;
+}
+
+export function checkSubnet(s: Subnet): Subnet {
+  return check(subnetSchema, s, `subnet '${s?.id ?? '?'}'`) as Subnet;
+}
+
+export function checkPatchKeys(patch: MachinePatch): void {
+  const allowed = new Set(Object.keys(machineFields));
+  for (const key of Object.keys(patch)) {
+    if (!allowed.has(key) || key === 'hostname' || key === 'state') {
+      throw new ValidationError(`machine patch: field '${key}' cannot be changed this way${key === 'state' ? ": use setState ('cradle machine set-state')" : ''}`);
+    }
+  }
+}
+
+export function checkState(state: string): MachineState {
+  return check(stateSchema, state, 'state');
+}
+
+export function checkMac(mac: string): string {
+  return check(macSchema, mac, 'MAC address');
+}
+
+export function checkHostname(hostname: string): string {
+  return check(hostnameSchema, hostname, 'host name');
+}
+
+export function checkProgress(p: InstallProgress): InstallProgress {
+  return check(progressSchema, p, `progress of '${p?.hostname ?? '?'}'`) as InstallProgress;
+}
