@@ -1,0 +1,353 @@
+// Cradle's TFTP server (RFC 1350, with the options of RFC 2347 blksize 2348, timeout and tsize
+// 2349, windowsize 7440): what PXE ROMs, iPXE and the installer fetch boot files and per-machine
+// configuration from. Read requests only; each transfer runs on a socket of its own (transfer.ts).
+//
+// The listening port answers nothing but requests: a DATA, ACK, ERROR or unknown datagram there is
+// dropped without a word, so the server cannot be made to reflect traffic at a forged source by
+// anything but a request. A malformed request gets ERROR 4. Every answer to a request, refusals
+// included, comes from a fresh port (the transfer ID), as RFC 1350 and tftp-hpa do.
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import { decodePacket, encodeError, encodeOack, ERROR_CODE, errorCodeText, MAX_BLKSIZE, type TftpOptions } from '../../net/tftp/packets.ts';
+import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
+import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
+import { Transfer } from './transfer.ts';
+
+export interface TftpClient {
+  address: string;
+  port: number;
+}
+
+/**
+ * Consulted before the file system with the normalised name (no leading '/', no '..'):
+ * a Buffer is served as the file, a string is a path to serve (absolute: trusted as is; relative:
+ * looked up in the root with every check a client's name gets), undefined falls back to the root.
+ */
+export type TftpResolve = (file: string, client: TftpClient) => Promise<Buffer | Uint8Array | string | undefined>;
+
+export interface TftpServerOptions {
+  /** Directory files are served from; without one, only the resolve hook's files exist. */
+  root?: string;
+  resolve?: TftpResolve;
+  /** Default 0.0.0.0. Transfer sockets bind to the same address (see docs/tftp-server.md). */
+  address?: string;
+  /** Default 69; 0 picks a free port. */
+  port?: number;
+  /** Largest block size agreed to (default 1468: one 1500-byte Ethernet frame; at most 65464). */
+  maxBlksize?: number;
+  /** Largest window agreed to (default 16). */
+  maxWindowsize?: number;
+  /** Wait for an ACK before resending, unless the client negotiates `timeout` (default 1000). */
+  timeoutMs?: number;
+  /** Resends in a row without progress before a transfer is abandoned (default 5). */
+  retries?: number;
+  /** Transfers at once; a request beyond it gets ERROR 0 "server busy" (default 256). */
+  maxTransfers?: number;
+  /** Largest file served in netascii mode, which is converted in memory (default 16 MiB). */
+  maxNetasciiBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface TftpStats {
+  /** Read requests taken on (well-formed RRQs), whatever their outcome. */
+  transfers: number;
+  active: number;
+  /** DATA payload bytes sent, retransmissions included. */
+  bytesSent: number;
+  /** Requests refused (malformed, WRQ, not found, ...) and transfers that failed. */
+  errors: number;
+}
+
+export interface TftpServer {
+  listen(): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+  readonly stats: TftpStats;
+}
+
+/** Window sizes stay below half the 16-bit block space, so an ACK's block is never ambiguous. */
+const MAX_WINDOWSIZE = 32767;
+/**
+ * RFC 2349 allows up to 255 s; a client asking for more than this is not given it (the option is
+ * left out), since a vanished client would hold its transfer for (retries + 1) times as long.
+ */
+const MAX_TIMEOUT_S = 60;
+
+/** "ERROR 1 file not found", or "ERROR 2 access violation: file is not world-readable". */
+function errorLine(code: number, message: string): string {
+  const text = errorCodeText(code);
+  return `ERROR ${code} ${text}${message && message !== text ? `: ${message}` : ''}`;
+}
+
+function checkInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`TFTP server: ${name} ${value} is outside ${min}..${max}`);
+  return value;
+}
+
+/** A request's name, shown in logs: quoted and escaped, since a client chose it. */
+const shown = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s);
+
+/**
+ * Trailing NULs beyond the one ending the last string: some PXE ROMs pad their requests, and
+ * padding is not an option without a value.
+ */
+export function trimPadding(msg: Buffer): Buffer {
+  let end = msg.length;
+  while (end > 3 && msg[end - 1] === 0 && msg[end - 2] === 0) end--;
+  return end === msg.length ? msg : msg.subarray(0, end);
+}
+
+interface Negotiated {
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  oack: Buffer | undefined;
+}
+
+/**
+ * The options honoured, clamped to the server's limits, in the order asked. An option the server
+ * does not know or whose value it cannot use is left out of the OACK (RFC 2347), never refused:
+ * PXE ROMs do not retry without options. With no option honoured, there is no OACK and the
+ * transfer is plain RFC 1350 (512-byte blocks, one at a time).
+ */
+function negotiate(options: TftpOptions, size: number, limits: { maxBlksize: number; maxWindowsize: number; timeoutMs: number }): Negotiated {
+  const out: Negotiated = { blksize: 512, windowsize: 1, timeoutMs: limits.timeoutMs, oack: undefined };
+  const reply: [string, string][] = [];
+  for (const [name, value] of options) {
+    if (!/^[0-9]{1,10}$/.test(value)) continue;
+    const n = Number(value);
+    if (name === 'blksize' && n >= 8) {
+      out.blksize = Math.min(n, limits.maxBlksize);
+      reply.push([name, String(out.blksize)]);
+    } else if (name === 'windowsize' && n >= 1) {
+      out.windowsize = Math.min(n, limits.maxWindowsize);
+      reply.push([name, String(out.windowsize)]);
+    } else if (name === 'timeout' && n >= 1 && n <= MAX_TIMEOUT_S) {
+      out.timeoutMs = n * 1000;
+      reply.push([name, String(n)]);
+    } else if (name === 'tsize' && size > 0) reply.push([name, String(size)]);
+    // An empty file's tsize is left out: curl (7.88) takes "tsize 0" for an invalid OACK and fails.
+    // A client that gets no tsize just learns the size by the transfer, which here is one empty block.
+  }
+  if (reply.length) out.oack = encodeOack(reply);
+  return out;
+}
+
+/** At most `perSecond` lines a second, then one line saying how many were left out. */
+function limiter(log: (line: string) => void, perSecond: number): (line: string) => void {
+  let windowStart = 0;
+  let count = 0;
+  let dropped = 0;
+  return (line) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (dropped) log(`tftp: ${dropped} more malformed request(s) not logged`);
+      windowStart = now;
+      count = 0;
+      dropped = 0;
+    }
+    if (count++ < perSecond) log(line);
+    else dropped++;
+  };
+}
+
+export function createTftpServer(opts: TftpServerOptions): TftpServer {
+  const settings = {
+    address: opts.address ?? '0.0.0.0',
+    port: checkInt('port', opts.port ?? 69, 0, 65535),
+    maxBlksize: checkInt('maxBlksize', opts.maxBlksize ?? 1468, 512, MAX_BLKSIZE),
+    maxWindowsize: checkInt('maxWindowsize', opts.maxWindowsize ?? 16, 1, MAX_WINDOWSIZE),
+    timeoutMs: checkInt('timeoutMs', opts.timeoutMs ?? 1000, 1, 255_000),
+    retries: checkInt('retries', opts.retries ?? 5, 0, 1000),
+    maxTransfers: checkInt('maxTransfers', opts.maxTransfers ?? 256, 1, 100_000),
+    maxNetasciiBytes: checkInt('maxNetasciiBytes', opts.maxNetasciiBytes ?? 16 * 1024 * 1024, 0, 2 ** 31),
+  };
+  // The root's own symlinks are resolved once: containment is checked against the real path.
+  const root = opts.root === undefined ? undefined : fs.realpathSync(opts.root);
+  const log = opts.log ?? (() => {});
+  const logMalformed = limiter(log, 10);
+  const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
+  const listener = dgram.createSocket('udp4');
+  /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
+  const active = new Map<string, { request: Buffer }>();
+  const transfers = new Set<Transfer>();
+  /** Every request being handled (transfers and refusals), for close() to wait on. */
+  const running = new Set<Promise<void>>();
+  let closed = false;
+
+  /** Keeps `p` for close(); a bug that makes it reject is logged, never an unhandled rejection. */
+  const track = (p: Promise<void>) => {
+    const q = p.catch((err: Error) => log(`tftp: internal error: ${err.stack ?? err}`));
+    running.add(q);
+    void q.finally(() => running.delete(q));
+  };
+
+  /** A socket of its own for the answer, connected to the client. */
+  async function tidSocket(client: TftpClient): Promise<dgram.Socket> {
+    const sock = dgram.createSocket('udp4');
+    sock.on('error', () => {}); // until the transfer takes over: a bind or ICMP error is handled by the caller
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ port: 0, address: settings.address }, () => sock.connect(client.port, client.address, () => (sock.off('error', reject), resolve())));
+      });
+    } catch (err) {
+      sock.close();
+      throw err;
+    }
+    return sock;
+  }
+
+  /** Sends one ERROR from a fresh port and closes it. */
+  async function sendError(client: TftpClient, code: number, message: string): Promise<void> {
+    const sock = await tidSocket(client);
+    await new Promise<void>((resolve) => sock.send(encodeError(code, message), () => resolve()));
+    sock.close();
+  }
+
+  function refuse(client: TftpClient, code: number, message: string, line: string, malformed = false): void {
+    stats.errors++;
+    (malformed ? logMalformed : log)(`${line}: refused: ${errorLine(code, message)}`);
+    track(sendError(client, code, message).catch((err: Error) => log(`tftp ${client.address}:${client.port}: cannot send ERROR ${code}: ${err.message}`)));
+  }
+
+  async function openSource(name: string, mode: string, client: TftpClient): Promise<Source> {
+    let found: Buffer | Uint8Array | string | undefined;
+    if (opts.resolve) {
+      try {
+        found = await opts.resolve(name, client);
+      } catch (err) {
+        throw new TftpRefusal(ERROR_CODE.notDefined, `virtual file failed: ${(err as Error).message}`);
+      }
+    }
+    let source: Source;
+    if (found !== undefined && typeof found !== 'string') source = new MemorySource(Buffer.from(found.buffer, found.byteOffset, found.byteLength));
+    else {
+      const absolute = found?.startsWith('/') ?? false;
+      if (!absolute && root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
+      const file = absolute ? await openFile(found!) : await openInRoot(root!, found === undefined ? name : normaliseName(found));
+      source = new FileSource(file.handle, file.size);
+    }
+    if (mode !== 'netascii') return source;
+    // netascii changes the length, and tsize must be exact: the file is converted whole, in memory.
+    try {
+      if (source.size > settings.maxNetasciiBytes) throw new TftpRefusal(ERROR_CODE.notDefined, `file too large for netascii (over ${settings.maxNetasciiBytes} bytes): ask in octet mode`);
+      const wait = source.prepare(0, source.size);
+      if (wait) await wait;
+      const text = Buffer.concat(chunksOf(source));
+      return new MemorySource(toNetascii(text));
+    } finally {
+      if (source instanceof FileSource) await source.close();
+    }
+  }
+
+  /** The whole of a prepared source, chunk by chunk (slice() never spans a chunk). */
+  function chunksOf(source: Source): Buffer[] {
+    const out: Buffer[] = [];
+    for (let at = 0; at < source.size; ) {
+      const piece = source.slice(at, Math.min(at + 65536, source.size));
+      out.push(piece);
+      at += piece.length;
+    }
+    return out;
+  }
+
+  async function serve(client: TftpClient, key: string, raw: string, mode: string, options: TftpOptions, entry: { request: Buffer }): Promise<void> {
+    const line = `tftp ${client.address}:${client.port} RRQ ${shown(raw)} ${mode}`;
+    let sock: dgram.Socket | undefined;
+    let source: Source | undefined;
+    try {
+      sock = await tidSocket(client);
+      source = await openSource(normaliseName(raw), mode, client);
+      if (closed) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
+      const size = source.size;
+      const n = negotiate(options, source.size, settings);
+      if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
+      const transfer = new Transfer(sock, source, { ...n, retries: settings.retries }, (bytes) => (stats.bytesSent += bytes));
+      sock = undefined;
+      source = undefined; // both the transfer's now
+      transfers.add(transfer);
+      transfer.start();
+      const o = await transfer.done;
+      transfers.delete(transfer);
+      const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
+      const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
+      if (o.ok) log(`${line}: sent ${o.bytesAcked} bytes in ${o.seconds.toFixed(2)} s${rate}, ${how}`);
+      else if (o.probe) log(`${line}: size probe: ${o.reason} after the option acknowledgement`);
+      else {
+        stats.errors++;
+        log(`${line}: failed after ${o.bytesAcked} of ${size} bytes in ${o.seconds.toFixed(2)} s, ${how}: ${o.reason}`);
+      }
+    } catch (err) {
+      stats.errors++;
+      const r = err instanceof TftpRefusal ? err : new TftpRefusal(ERROR_CODE.notDefined, `internal error: ${(err as Error).message}`);
+      log(`${line}: refused: ${errorLine(r.code, r.message)}`);
+      if (sock) {
+        const s = sock;
+        await new Promise<void>((resolve) => s.send(encodeError(r.code, r.message), () => resolve()));
+      }
+    } finally {
+      sock?.close();
+      await source?.close().catch(() => {});
+      if (active.get(key) === entry) active.delete(key);
+      stats.active--;
+    }
+  }
+
+  function onRequest(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (closed || msg.length < 2) return;
+    const op = msg.readUInt16BE(0);
+    if (op !== 1 && op !== 2) return; // not a request: never answered on this port
+    const client = { address: rinfo.address, port: rinfo.port };
+    const key = `${client.address}:${client.port}`;
+    // A client repeats its request until it hears from the transfer: that is not a second transfer.
+    if (active.get(key)?.request.equals(msg)) return;
+    const packet = decodePacket(trimPadding(msg));
+    const line = `tftp ${key}`;
+    if (packet.op === 'malformed') return refuse(client, ERROR_CODE.illegalOperation, `malformed request: ${packet.reason}`, line, true);
+    if (packet.op === 'wrq') return refuse(client, ERROR_CODE.accessViolation, 'this server does not accept writes', `${line} WRQ ${shown(packet.file)}`);
+    if (packet.op !== 'rrq') return;
+    if (packet.mode !== 'octet' && packet.mode !== 'netascii') return refuse(client, ERROR_CODE.illegalOperation, `unsupported transfer mode ${shown(packet.mode)}`, `${line} RRQ ${shown(packet.file)}`);
+    if (stats.active >= settings.maxTransfers) return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', `${line} RRQ ${shown(packet.file)}`);
+    const entry = { request: Buffer.from(msg) };
+    active.set(key, entry);
+    stats.transfers++;
+    stats.active++;
+    track(serve(client, key, packet.file, packet.mode, packet.options, entry));
+  }
+
+  listener.on('message', (msg, rinfo) => {
+    try {
+      onRequest(msg, rinfo);
+    } catch (err) {
+      log(`tftp: internal error on a request from ${rinfo.address}:${rinfo.port}: ${(err as Error).stack}`);
+    }
+  });
+  listener.on('error', (err) => log(`tftp: listening socket error: ${err.message}`));
+
+  return {
+    stats,
+    listen() {
+      return new Promise((resolve, reject) => {
+        listener.once('error', reject);
+        listener.bind({ port: settings.port, address: settings.address }, () => {
+          listener.off('error', reject);
+          const a = listener.address();
+          log(`tftp: listening on ${a.address}:${a.port}${root ? `, root ${root}` : ''}`);
+          resolve({ address: a.address, port: a.port });
+        });
+      });
+    },
+    async close() {
+      if (!closed) {
+        closed = true;
+        try {
+          listener.close();
+        } catch {
+          // never bound
+        }
+      }
+      for (const transfer of transfers) transfer.abort('server shutting down');
+      await Promise.allSettled([...running]);
+    },
+  };
+}
