@@ -20,6 +20,7 @@ DEBS=(
   iproute2          # ip: the installer's network, and test namespaces
   dnsmasq-base      # DHCP and TFTP server: the peer in DHCP and TFTP client tests
   tftp-hpa          # a TFTP client: a peer of our TFTP server
+  isc-dhcp-client   # dhclient: a peer of our DHCP server
   postgresql        # the machine database's PostgreSQL backend, tested against a real server
   qemu-system-x86 ipxe-qemu ipxe linux-image-amd64   # PXE boot tests: a guest's iPXE ROM, iPXE for TFTP chainloading, a kernel
   busybox-static    # udhcpc: a second DHCP client checking the test setup (static: also the installer image's shell)

@@ -258,3 +258,245 @@ export class DhcpSocket implements Disposable {
 }
 
 export const openDhcpSocket = (ifname: string): DhcpSocket => new DhcpSocket(ifname);
+
+// ---- Server side (src/boot/dhcp/server.ts) --------------------------------------------------
+// The DHCP server uses the same kind of socket for the opposite reason: a UDP socket on 0.0.0.0:67
+// does not say which interface a broadcast DISCOVER came in on (Node's dgram has no IP_PKTINFO),
+// and a reply to a client without an address must go to its MAC, which a UDP socket can only do
+// after planting an ARP entry. A packet socket per interface gives both. Receiving and sending
+// are split: a PacketReceiver (bound, filtered, read by a worker thread blocked in poll(2), see
+// pollReadable) and a PacketSender (unbound, so nothing is ever queued on it).
+
+let cachedServer: ReturnType<typeof openServerLibc> | undefined;
+function openServerLibc() {
+  return dlopen('libc.so.6', {
+    poll: { arguments: ['buffer', 'uint64', 'int32'], return: 'int32' },
+    eventfd: { arguments: ['uint32', 'int32'], return: 'int32' },
+    write: { arguments: ['int32', 'buffer', 'uint64'], return: 'int64' },
+  }).functions;
+}
+const serverLibc = () => (cachedServer ??= openServerLibc());
+
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const POLLIN = 1;
+
+/** The BPF program of FILTER, for UDP to any destination port. */
+export function udpPortFilter(port: number): [number, number, number, number][] {
+  return FILTER.map(([code, jt, jf, k], i) => [code, jt, jf, i === 6 ? port : k]);
+}
+
+function attachPortFilter(fd: number, ifname: string, port: number): void {
+  const filter = udpPortFilter(port);
+  const prog = Buffer.from(new ArrayBuffer(filter.length * 8));
+  filter.forEach(([code, jt, jf, k], i) => {
+    prog.writeUInt16LE(code, i * 8);
+    prog[i * 8 + 2] = jt;
+    prog[i * 8 + 3] = jf;
+    prog.writeUInt32LE(k, i * 8 + 4);
+  });
+  const fprog = Buffer.alloc(16);
+  fprog.writeUInt16LE(filter.length, 0);
+  fprog.writeBigUInt64LE(getRawPointer(prog.buffer), 8);
+  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0) throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
+  void prog.length;
+}
+
+function interfaceIndex(ifname: string): number {
+  const ifindex = libc().if_nametoindex(ifname);
+  if (ifindex === 0) throw Object.assign(new Error(`no network interface named '${ifname}'`), { code: 'ENODEV' });
+  return ifindex;
+}
+
+/**
+ * Receives the UDP datagrams to `port` that arrive on one interface, before routing, firewall and
+ * rp_filter. Nonblocking: `drain` returns what is queued; a worker polls `fd`.
+ */
+export class PacketReceiver implements Disposable {
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly port: number;
+  #fd: number;
+  #buf = Buffer.alloc(65536);
+  #from = Buffer.alloc(SOCKADDR_LL_SIZE);
+  #fromLen = Buffer.alloc(4);
+
+  /** `rcvbuf`: bytes of queue; a rack powering on sends hundreds of DISCOVERs in a second. */
+  constructor(ifname: string, port: number, rcvbuf = 4 << 20) {
+    this.ifname = ifname;
+    this.port = port;
+    this.ifindex = interfaceIndex(ifname);
+    const c = libc();
+    const fd = c.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
+    this.#fd = fd;
+    try {
+      attachPortFilter(fd, ifname, port);
+      const size = Buffer.alloc(4);
+      size.writeInt32LE(rcvbuf);
+      // FORCE (root) may exceed net.core.rmem_max; else the plain option, capped by the kernel.
+      if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+      if (c.bind(fd, sockaddrLl(this.ifindex, false), SOCKADDR_LL_SIZE) !== 0) throw sysError('bind', ifname);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Up to `max` queued datagrams, without waiting. Packets that are not whole IPv4/UDP datagrams
+   * come back as the reason string (the caller counts them as malformed).
+   */
+  drain(max = 512): (UdpDatagram | string)[] {
+    const c = libc();
+    const out: (UdpDatagram | string)[] = [];
+    while (this.#fd >= 0 && out.length < max) {
+      this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
+      const n = Number(c.recvfrom(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
+      if (n < 0) {
+        const e = errno();
+        // ENETDOWN is reported once when the link goes down; the socket receives again when it is up.
+        if (e === osConstants.errno.EAGAIN || e === osConstants.errno.EINTR || e === osConstants.errno.ENETDOWN) break;
+        throw sysError('recvfrom', this.ifname, e);
+      }
+      if (this.#from[10] === PACKET_OUTGOING) continue;
+      const d = decodeUdpIpv4(this.#buf.subarray(0, n));
+      if (typeof d === 'string' || d.destinationPort === this.port) out.push(d);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export const BROADCAST_MAC = Buffer.alloc(6, 0xff);
+
+/** Sends IPv4/UDP datagrams as Ethernet frames on one interface to a given MAC. */
+export class PacketSender implements Disposable {
+  readonly ifname: string;
+  readonly ifindex: number;
+  #fd: number;
+  #dest: Buffer;
+
+  constructor(ifname: string) {
+    this.ifname = ifname;
+    this.ifindex = interfaceIndex(ifname);
+    // Protocol 0 and never bound: the kernel queues nothing on this socket.
+    const fd = libc().socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
+    this.#fd = fd;
+    this.#dest = sockaddrLl(this.ifindex, true);
+  }
+
+  /** One frame to `mac` (BROADCAST_MAC for everyone on the link). */
+  send(d: UdpDatagram, mac: Buffer): void {
+    this.sendFrame(encodeUdpIpv4(d), mac);
+  }
+
+  /** An IPv4 packet as it is (tests use it to send broken headers). */
+  sendFrame(frame: Buffer, mac: Buffer): void {
+    if (this.#fd < 0) throw new Error(`packet socket on ${this.ifname} is closed`);
+    mac.copy(this.#dest, 12, 0, 6);
+    const n = Number(libc().sendto(this.#fd, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
+    if (n < 0) throw sysError('sendto', this.ifname);
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Blocks in poll(2) until one of `fds` is readable or `timeoutMs` passes (-1: forever); returns
+ * the readable ones. It blocks the calling thread: only for worker threads.
+ */
+export function pollReadable(fds: number[], timeoutMs: number): number[] {
+  const set = Buffer.alloc(fds.length * 8);
+  fds.forEach((fd, i) => {
+    set.writeInt32LE(fd, i * 8);
+    set.writeInt16LE(POLLIN, i * 8 + 4);
+  });
+  const n = serverLibc().poll(set, BigInt(fds.length), timeoutMs);
+  if (n < 0) {
+    const e = errno();
+    if (e === osConstants.errno.EINTR) return [];
+    throw sysError('poll', fds.join(','), e);
+  }
+  // Any revents (POLLIN, or POLLERR/POLLHUP/POLLNVAL) means "look at this fd now".
+  return fds.filter((_, i) => set.readInt16LE(i * 8 + 6) !== 0);
+}
+
+/** An eventfd: a thread blocked in pollReadable on `fd` wakes when another calls wake(). */
+export class WakeFd implements Disposable {
+  #fd: number;
+  constructor() {
+    const fd = serverLibc().eventfd(0, SOCK_NONBLOCK | SOCK_CLOEXEC); // EFD_NONBLOCK/EFD_CLOEXEC share the values
+    if (fd < 0) throw sysError('eventfd', '-');
+    this.#fd = fd;
+  }
+  get fd(): number {
+    return this.#fd;
+  }
+  wake(): void {
+    if (this.#fd < 0) return;
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n);
+    serverLibc().write(this.#fd, one, 8n);
+  }
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+let cachedIoctl: ReturnType<typeof openIoctl> | undefined;
+function openIoctl() {
+  return dlopen('libc.so.6', { ioctl: { arguments: ['int32', 'uint64', 'buffer'], return: 'int32' } }).functions;
+}
+const SIOCGIFADDR = 0x8915n;
+const SIOCGIFNETMASK = 0x891bn;
+
+/**
+ * The primary IPv4 address and mask of an interface, also while it has no carrier (Node's
+ * os.networkInterfaces() leaves out interfaces that are not RUNNING); undefined when it has none.
+ */
+export function interfaceIpv4(ifname: string): { address: string; netmask: string } | undefined {
+  if (Buffer.byteLength(ifname) > 15) return undefined;
+  const fd = libc().socket(2 /* AF_INET */, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw sysError('socket(AF_INET)', ifname);
+  try {
+    const get = (request: bigint) => {
+      const ifr = Buffer.alloc(40); // struct ifreq: name[16], then a struct sockaddr_in
+      ifr.write(ifname, 0, 'latin1');
+      return openIoctlCached().ioctl(fd, request, ifr) === 0 ? formatIp(ifr, 20) : undefined;
+    };
+    const address = get(SIOCGIFADDR);
+    const netmask = address && get(SIOCGIFNETMASK);
+    return address && netmask ? { address, netmask } : undefined;
+  } finally {
+    libc().close(fd);
+  }
+}
+const openIoctlCached = () => (cachedIoctl ??= openIoctl());
