@@ -2,7 +2,7 @@
 // test's own (the installer reads drives and NICs from sysfs, whose root is a flag), and a pair
 // of network namespaces joined by a veth: the installer's machine and a server side. Test traffic
 // never leaves these namespaces. Everything made here is removed by `cleanup()`.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -59,7 +59,7 @@ export class Lab {
   readonly machineNs: string;
   readonly serverNs: string;
   private loops: string[] = [];
-  private children: { kill: () => void }[] = [];
+  private children: ChildProcess[] = [];
 
   constructor(tag: string) {
     this.tag = tag;
@@ -97,11 +97,23 @@ export class Lab {
     const out = fs.openSync(log, 'a');
     const child = spawn('ip', ['netns', 'exec', this.serverNs, ...args], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
-    this.children.push({ kill: () => child.kill('SIGTERM') });
+    this.children.push(child);
+  }
+
+  /** Stops what serve() started and waits until they are gone (their ports free). */
+  async stopServers(): Promise<void> {
+    await Promise.all(
+      this.children.splice(0).map((c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return undefined;
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        return gone;
+      }),
+    );
   }
 
   cleanup(): void {
-    for (const c of this.children) c.kill();
+    for (const c of this.children.splice(0)) c.kill('SIGKILL');
     for (const dev of this.loops) {
       try {
         run('partx', ['--delete', dev]);

@@ -52,12 +52,19 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
     res.end(text);
   }
 
+  // The installer's kernel and initramfs go to every machine of a rack at once: held in memory
+  // (re-read when the file changes) and written from there, instead of read again per machine.
+  const held = new Map<string, { mtimeMs: number; size: number; data: Buffer }>();
   function sendFile(req: Req, res: Res, file: string): void {
     const st = fs.statSync(file, { throwIfNoEntry: false });
     if (!st?.isFile()) throw new HttpError(404, 'not found', `${path.basename(file)} is not on this boot server (build it with 'cradle build-installer')`);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
-    if (req.method === 'HEAD') return void res.end();
-    fs.createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    let h = held.get(file);
+    if (!h || h.mtimeMs !== st.mtimeMs || h.size !== st.size) {
+      h = { mtimeMs: st.mtimeMs, size: st.size, data: fs.readFileSync(file) };
+      held.set(file, h);
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': h.data.length, 'last-modified': st.mtime.toUTCString() });
+    res.end(req.method === 'HEAD' ? undefined : h.data);
   }
 
   async function route(req: Req, res: Res): Promise<void> {

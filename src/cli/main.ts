@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
+import { registerInventoryCommands } from './inventory.ts';
+import { registerServerCommand } from './server.ts';
 import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
 import fs from 'node:fs';
 
@@ -20,6 +22,8 @@ const program = new Command('cradle')
 registerImageCommands(program);
 registerImageServerCommand(program);
 registerInstallerCommands(program);
+registerServerCommand(program);
+registerInventoryCommands(program);
 
 try {
   // The installer daemon takes flags from /etc/installer/flags.{default,extra} (seed §1.2), then

@@ -1,0 +1,112 @@
+// `cradle server`: the boot server's roles in one process around one machine database. DHCP
+// answers PXE and hands out addresses; TFTP serves the iPXE binaries and each machine's
+// configuration files (chosen by the requesting address); HTTP serves iPXE scripts, the installer,
+// the configuration files by MAC and the progress API. Roles can be split across hosts.
+import fs from 'node:fs';
+import type http from 'node:http';
+import path from 'node:path';
+import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp/server.ts';
+import { createTftpServer, type TftpServer } from './tftp/server.ts';
+import { createBootHttpServer } from './http.ts';
+import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
+import type { Inventory, Machine } from '../inventory/types.ts';
+import { listen } from '../image/server.ts';
+
+export type Role = 'dhcp' | 'tftp' | 'http';
+
+export interface BootServerOptions {
+  inventory: Inventory;
+  roles: Role[];
+  /** This server's address as machines reach it. */
+  address: string;
+  httpPort: number;
+  tftpPort: number;
+  /** Interfaces DHCP listens on. */
+  interfaces: string[];
+  dhcp: DhcpServerConfig;
+  settings: Omit<BootSettings, 'bootServerUrl'>;
+  installerDir?: string;
+  /** Served by TFTP: iPXE binaries (undionly.kpxe, ipxe.efi, ...). */
+  tftpRoot?: string;
+  kernelArgs: string;
+  /** Unknown MACs that DHCP served are registered in state birth (DhcpServerConfig.unknownMachines 'birth'). */
+  log: (line: string) => void;
+}
+
+export interface RunningBootServer {
+  httpUrl?: string;
+  tftp?: { address: string; port: number };
+  close(): Promise<void>;
+}
+
+/** Where Debian's ipxe package puts the binaries PXE firmware chainloads. */
+export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
+
+/** The machine behind a TFTP client address: by static IP, else by its current lease. */
+async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine; leaseIp?: string } | undefined> {
+  const machines = await inv.listMachines();
+  const stat = machines.find((m) => m.ip === ip);
+  if (stat) return { machine: stat };
+  const lease = (await inv.listLeases()).find((l) => l.ip === ip && Date.parse(l.expiresAt) > Date.now());
+  const leased = lease && machines.find((m) => m.macs.includes(lease.mac));
+  return leased ? { machine: leased, leaseIp: lease.ip } : undefined;
+}
+
+export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
+  const baseUrl = `http://${o.address}:${o.httpPort}`;
+  const settings: BootSettings = { ...o.settings, bootServerUrl: baseUrl };
+  const closers: (() => Promise<void>)[] = [];
+  const running: RunningBootServer = { close: async () => { for (const c of closers.reverse()) await c(); } };
+  try {
+    if (o.roles.includes('http')) {
+      const server: http.Server = createBootHttpServer({ inventory: o.inventory, settings, ipxe: { baseUrl, kernelArgs: o.kernelArgs }, installerDir: o.installerDir, log: o.log });
+      const addr = await listen(server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
+      running.httpUrl = `http://${o.address}:${addr.port}`;
+      closers.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
+      o.log(`HTTP boot on ${running.httpUrl}`);
+    }
+    if (o.roles.includes('tftp')) {
+      const tftp: TftpServer = createTftpServer({
+        root: o.tftpRoot ?? (fs.existsSync(DEBIAN_IPXE_DIR) ? DEBIAN_IPXE_DIR : undefined),
+        address: o.address,
+        port: o.tftpPort,
+        log: o.log,
+        // The seed's configuration files, generated for whoever asks, by its address.
+        resolve: async (file, client) => {
+          const name = path.posix.basename(file);
+          if (!isConfigFileName(name) || file.includes('/')) return undefined;
+          const found = await machineAt(o.inventory, client.address);
+          if (!found) return undefined;
+          const text = configFile(name, found.machine, await o.inventory.listSubnets(), settings, found.leaseIp);
+          return text === undefined ? undefined : Buffer.from(text);
+        },
+      });
+      running.tftp = await tftp.listen();
+      closers.push(() => tftp.close());
+      o.log(`TFTP on ${running.tftp.address}:${running.tftp.port}`);
+    }
+    if (o.roles.includes('dhcp')) {
+      if (!o.interfaces.length) throw new Error('the dhcp role needs --interface (the networks it answers on)');
+      const dhcp: DhcpServer = createDhcpServer({
+        interfaces: o.interfaces,
+        inventory: o.inventory,
+        config: { httpBootUrl: baseUrl, tftpServer: o.address, ...o.dhcp },
+        log: o.log,
+        onUnknownMachine: async (mac, info) => {
+          o.log(`unknown machine ${mac} on ${info.interface ?? info.relay ?? '?'} (${info.firmware ?? 'no PXE'})${info.served ? ': given a pool address' : ''}`);
+          if (!info.served || o.dhcp.unknownMachines !== 'birth' || (await o.inventory.findMachineByMac(mac))) return;
+          const hostname = `m-${mac.replace(/:/g, '')}`;
+          await o.inventory.addMachine({ hostname, macs: [mac], tags: {}, state: 'birth', ...(info.subnetId ? { subnetId: info.subnetId } : {}) });
+          o.log(`registered ${mac} as ${hostname} (birth)`);
+        },
+      });
+      await dhcp.start();
+      closers.push(() => dhcp.close());
+      o.log(`DHCP on ${o.interfaces.join(', ')} (${o.dhcp.mode ?? 'server'} mode)`);
+    }
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
+  return running;
+}
