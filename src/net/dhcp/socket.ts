@@ -77,9 +77,10 @@ const FILTER: [number, number, number, number][] = [
   [0x06, 0, 0, 0], // drop
 ];
 
-function attachFilter(fd: number, ifname: string): void {
-  const prog = Buffer.from(new ArrayBuffer(FILTER.length * 8));
-  FILTER.forEach(([code, jt, jf, k], i) => {
+/** Attaches a classic BPF program (rows of code, jt, jf, k) to a socket. */
+function attachProgram(fd: number, ifname: string, program: [number, number, number, number][]): void {
+  const prog = Buffer.from(new ArrayBuffer(program.length * 8));
+  program.forEach(([code, jt, jf, k], i) => {
     prog.writeUInt16LE(code, i * 8);
     prog[i * 8 + 2] = jt;
     prog[i * 8 + 3] = jf;
@@ -88,10 +89,14 @@ function attachFilter(fd: number, ifname: string): void {
   // struct sock_fprog { unsigned short len; struct sock_filter *filter; }: the kernel copies the
   // program during the call, so `prog` only has to outlive it.
   const fprog = Buffer.alloc(16);
-  fprog.writeUInt16LE(FILTER.length, 0);
+  fprog.writeUInt16LE(program.length, 0);
   fprog.writeBigUInt64LE(getRawPointer(prog.buffer), 8);
   if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0) throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
   void prog.length; // keeps `prog` reachable until after the call
+}
+
+function attachFilter(fd: number, ifname: string): void {
+  attachProgram(fd, ifname, FILTER as [number, number, number, number][]);
 }
 
 function sockaddrLl(ifindex: number, broadcast: boolean): Buffer {
@@ -287,19 +292,7 @@ export function udpPortFilter(port: number): [number, number, number, number][] 
 }
 
 function attachPortFilter(fd: number, ifname: string, port: number): void {
-  const filter = udpPortFilter(port);
-  const prog = Buffer.from(new ArrayBuffer(filter.length * 8));
-  filter.forEach(([code, jt, jf, k], i) => {
-    prog.writeUInt16LE(code, i * 8);
-    prog[i * 8 + 2] = jt;
-    prog[i * 8 + 3] = jf;
-    prog.writeUInt32LE(k, i * 8 + 4);
-  });
-  const fprog = Buffer.alloc(16);
-  fprog.writeUInt16LE(filter.length, 0);
-  fprog.writeBigUInt64LE(getRawPointer(prog.buffer), 8);
-  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0) throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
-  void prog.length;
+  attachProgram(fd, ifname, udpPortFilter(port));
 }
 
 function interfaceIndex(ifname: string): number {
