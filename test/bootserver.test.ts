@@ -95,6 +95,9 @@ describe('boot server', { skip: !isRoot() && 'needs root (network namespaces)' }
     inServer('ip', ['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
     inServer('ip', ['link', 'set', 'tap0', 'master', 'br0']);
     for (const dev of ['br0', 'tap0']) inServer('ip', ['link', 'set', dev, 'up']);
+    // iPXE waits 13 s for IPv6 autoconfiguration unless a router advertises: dnsmasq does only that
+    // here (no DHCPv4, no DHCPv6, no DNS).
+    inServer('ip', ['address', 'add', 'fd88::1/64', 'dev', 'br0']);
     cradle('machine', 'add', 'vm0', '--db', db, '--mac', '52:54:00:c0:ff:ee', '--ip', '10.88.0.3', '--subnet', 'lab', '--state', 'birth');
     // The bridge has carrier once its port to the client namespace forwards.
     for (let i = 0; i < 50 && inServer('cat', ['/sys/class/net/br0/operstate']).trim() !== 'up'; i++) await new Promise((r) => setTimeout(r, 100));
@@ -104,6 +107,7 @@ describe('boot server', { skip: !isRoot() && 'needs root (network namespaces)' }
     await waitForHttp(lab.serverNs, `http://${SERVER}:6977/api/v1/machines`).catch((err: Error) => {
       throw new Error(`${err.message}; server log:\n${fs.readFileSync(path.join(work, 'server2.log'), 'utf8')}`);
     });
+    lab.serve(['dnsmasq', '--keep-in-foreground', '--no-daemon', '--user=root', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces', '--enable-ra', '--dhcp-range=::,constructor:br0,ra-only', `--pid-file=${path.join(work, 'ra.pid')}`, '--log-facility=-'], path.join(work, 'ra.log'));
     const serial = path.join(work, 'serial.log');
     const qemu = spawn('ip', ['netns', 'exec', lab.serverNs, 'qemu-system-x86_64', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '512', '-nographic', '-no-reboot', '-boot', 'n',
       '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no', '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:c0:ff:ee', '-serial', `file:${serial}`, '-monitor', 'none', '-display', 'none'], { stdio: 'ignore' });
