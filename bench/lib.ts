@@ -170,7 +170,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Stops a child we started, by its pid: SIGTERM, then SIGKILL if it lingers. */
-function stopChild(child: ChildProcess, what: string): Promise<void> {
+export function stopChild(child: ChildProcess, what: string): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -379,3 +379,23 @@ export function usedBytes(mnt: string): number {
 /** GNU tar flags that carry what a Cradle image carries (holes, xattrs incl. capabilities, ACLs, ids). */
 export const TAR_CREATE = `--sparse --xattrs --xattrs-include='*' --acls --numeric-owner`;
 export const TAR_EXTRACT = `--xattrs --xattrs-include='*' --acls --numeric-owner --same-owner -p`;
+
+
+/** A network namespace with its loopback up, deleted at cleanup (servers that need port 69 live there). */
+export async function benchNamespace(c: Cleanup, ns: string): Promise<void> {
+  await exec('ip', ['netns', 'add', ns]);
+  c.defer(`ip netns del ${ns}`, () => exec('ip', ['netns', 'del', ns]));
+  await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+}
+
+/** dnsmasq as a TFTP server on 127.0.0.1:69 inside `ns`, serving `root`; stopped at cleanup. */
+export async function startDnsmasqTftp(c: Cleanup, ns: string, root: string, workDir: string, extra: string[] = []): Promise<ChildProcess> {
+  const log = path.join(workDir, 'dnsmasq.log');
+  const dnsmasq = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--user=root', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, ...extra, `--pid-file=${path.join(workDir, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
+  c.defer(`stop dnsmasq ${dnsmasq.pid}`, () => stopChild(dnsmasq, 'dnsmasq'));
+  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is')); i++) {
+    if (dnsmasq.exitCode !== null || i > 200) throw new Error(`dnsmasq did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return dnsmasq;
+}

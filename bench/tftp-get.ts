@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, tempDir, writeResults } from './lib.ts';
+import { benchNamespace, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, startDnsmasqTftp, tempDir, writeResults } from './lib.ts';
 
 const NAME = 'tftp-get';
 const NS = `cradle-bench-tftp-${process.pid}`;
@@ -39,14 +39,6 @@ function curl(out: string) {
   return inNs('curl', ['-sSf', '--tftp-blksize', String(BLKSIZE), '-o', out, 'tftp://127.0.0.1/bench.bin']);
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => (clearTimeout(timer), resolve()));
-    child.kill('SIGTERM');
-  });
-}
 
 await runBenchmark(NAME, async (c) => {
   const work = tempDir(c, NAME);
@@ -56,16 +48,8 @@ await runBenchmark(NAME, async (c) => {
   const digest = createHash('sha256').update(content).digest('hex');
   fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
 
-  await exec('ip', ['netns', 'add', NS]);
-  c.defer(`ip netns del ${NS}`, () => exec('ip', ['netns', 'del', NS]));
-  await exec('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-  const log = path.join(work, 'dnsmasq.log');
-  const dnsmasq = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, `--pid-file=${path.join(work, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
-  c.defer(`stop dnsmasq ${dnsmasq.pid}`, () => stop(dnsmasq));
-  for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is')); i++) {
-    if (dnsmasq.exitCode !== null || i > 100) throw new Error(`dnsmasq did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await benchNamespace(c, NS);
+  await startDnsmasqTftp(c, NS, root, work);
 
   // Same bytes on both sides? (Also warms the page cache and dnsmasq.)
   const checked = await ours(true);

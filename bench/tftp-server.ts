@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { cpuSeconds, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, type Sample, secs, tempDir, writeResults } from './lib.ts';
+import { benchNamespace, cpuSeconds, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, type Sample, secs, startDnsmasqTftp, stopChild, tempDir, writeResults } from './lib.ts';
 
 const NAME = 'tftp-server';
 const NS = `cradle-bench-tftpd-${process.pid}`;
@@ -45,14 +45,6 @@ console.log(JSON.stringify({ seconds, bytes: rs.reduce((a, r) => a + r.data.leng
 
 const inNs = (cmd: string, args: string[]) => exec('ip', ['netns', 'exec', NS, cmd, ...args]);
 
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => (clearTimeout(timer), resolve()));
-    child.kill('SIGTERM');
-  });
-}
 
 async function waitFor(what: string, child: ChildProcess, ready: () => boolean): Promise<void> {
   for (let i = 0; !ready(); i++) {
@@ -81,18 +73,13 @@ await runBenchmark(NAME, async (c) => {
   const digest = createHash('sha256').update(content).digest('hex');
   fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
 
-  await exec('ip', ['netns', 'add', NS]);
-  c.defer(`ip netns del ${NS}`, () => exec('ip', ['netns', 'del', NS]));
-  await exec('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  await benchNamespace(c, NS);
 
   // `ip netns exec` execs the programme in place: each child's pid is the server's own.
-  const log = path.join(work, 'dnsmasq.log');
-  const dnsmasq = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--user=root', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, `--tftp-max=${MANY * 2}`, `--pid-file=${path.join(work, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
-  c.defer(`stop dnsmasq ${dnsmasq.pid}`, () => stop(dnsmasq));
-  await waitFor('dnsmasq', dnsmasq, () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is'));
+  const dnsmasq = await startDnsmasqTftp(c, NS, root, work, [`--tftp-max=${MANY * 2}`]);
 
   const cradle = spawn('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', SERVER, root], { stdio: ['ignore', 'pipe', 'inherit'] });
-  c.defer(`stop cradle tftp server ${cradle.pid}`, () => stop(cradle));
+  c.defer(`stop cradle tftp server ${cradle.pid}`, () => stopChild(cradle, 'cradle tftp server'));
   let said = '';
   cradle.stdout!.on('data', (b: Buffer) => (said += b));
   await waitFor('cradle tftp server', cradle, () => said.includes('listening'));
