@@ -81,6 +81,12 @@ describe('boot server', { skip: !isRoot() && 'needs root (network namespaces)' }
     assert.equal(JSON.parse(post('/api/v1/report', { mac: MAC })).state, 'healthy');
     show = JSON.parse(inClient('curl', ['-sf', `${url}/api/v1/machines/hyper0`]));
     assert.deepEqual(show.history.map((h: { to: string }) => h.to), ['birth', 'installing', 'healthy'].slice(show.history.length === 3 ? 0 : 1));
+    // An installed machine is never sent back to the installer by an event, and only the machine
+    // itself may post events or report.
+    post('/api/v1/installer/events', { machine: { macs: [MAC] }, events: [{ seq: 0, time: now, type: 'phase', phase: 'clock', state: 'started' }] });
+    assert.equal(JSON.parse(inClient('curl', ['-sf', `${url}/api/v1/machines/hyper0`])).machine.state, 'healthy');
+    const forged = inServer('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', JSON.stringify({ machine: { macs: [MAC] }, events: [{ seq: 0, time: now, type: 'result', ok: false }] }), `${url}/api/v1/installer/events`]);
+    assert.equal(forged, '403');
     const bad = spawnSync('ip', ['netns', 'exec', lab.machineNs, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '--data-binary', '{"machine": {}}', `${url}/api/v1/installer/events`], { encoding: 'utf8' });
     assert.equal(bad.stdout, '400');
     cradle('machine', 'set-state', 'hyper0', 'birth', '--db', db, '--reason', 'PXE test');

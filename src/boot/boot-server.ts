@@ -7,7 +7,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp/server.ts';
 import { createTftpServer, type TftpServer } from './tftp/server.ts';
-import { createBootHttpServer } from './http.ts';
+import { createBootHttpServer, keepLeaseAddress } from './http.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
 import { listen } from '../image/server.ts';
@@ -43,13 +43,13 @@ export interface RunningBootServer {
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
 
 /** The machine behind a TFTP client address: by static IP, else by its current lease. */
-async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine; leaseIp?: string } | undefined> {
+async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine; leaseMac?: string } | undefined> {
   const machines = await inv.listMachines();
   const stat = machines.find((m) => m.ip === ip);
   if (stat) return { machine: stat };
   const lease = (await inv.listLeases()).find((l) => l.ip === ip && Date.parse(l.expiresAt) > Date.now());
   const leased = lease && machines.find((m) => m.macs.includes(lease.mac));
-  return leased ? { machine: leased, leaseIp: lease.ip } : undefined;
+  return leased ? { machine: leased, leaseMac: lease.mac } : undefined;
 }
 
 export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
@@ -72,13 +72,16 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
         port: o.tftpPort,
         log: o.log,
         // The seed's configuration files, generated for whoever asks, by its address.
+        // Configuration names are never served from the root: a stray file there must not reach
+        // the wrong machine (null: not found).
         resolve: async (file, client) => {
           const name = path.posix.basename(file);
           if (!isConfigFileName(name) || file.includes('/')) return undefined;
           const found = await machineAt(o.inventory, client.address);
-          if (!found) return undefined;
-          const text = configFile(name, found.machine, await o.inventory.listSubnets(), settings, found.leaseIp);
-          return text === undefined ? undefined : Buffer.from(text);
+          if (!found) return null;
+          const machine = await keepLeaseAddress(o.inventory, found.machine, found.leaseMac);
+          const text = configFile(name, machine, await o.inventory.listSubnets(), settings);
+          return text === undefined ? null : Buffer.from(text);
         },
       });
       running.tftp = await tftp.listen();

@@ -33,8 +33,8 @@ function seedSubnet(s: Subnet): Record<string, unknown> {
 }
 
 /** config.json: the machine with the address it is to keep, and every subnet. */
-export function machineConfig(m: Machine, subnets: Subnet[], leaseIp?: string): Record<string, unknown> {
-  const ip = m.ip ?? leaseIp;
+export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unknown> {
+  const ip = m.ip;
   return {
     Machine: {
       Hostname: m.hostname,
@@ -49,10 +49,10 @@ export function machineConfig(m: Machine, subnets: Subnet[], leaseIp?: string): 
 }
 
 /** One file's content, or undefined when this machine has no such file (the installer's optional ones). */
-export function configFile(name: ConfigFileName, m: Machine, subnets: Subnet[], settings: BootSettings, leaseIp?: string): string | undefined {
+export function configFile(name: ConfigFileName, m: Machine, subnets: Subnet[], settings: BootSettings): string | undefined {
   switch (name) {
     case 'config.json':
-      return `${JSON.stringify(machineConfig(m, subnets, leaseIp), null, 2)}\n`;
+      return `${JSON.stringify(machineConfig(m, subnets), null, 2)}\n`;
     case 'imagename': {
       const image = m.tags.RequiredImage ?? settings.defaultImage;
       return image ? `${image}\n` : undefined;

@@ -9,13 +9,15 @@ const eventSchema = z.looseObject({
   seq: z.number().int().min(0),
   time: z.string(),
   type: z.enum(['phase', 'progress', 'result']),
-  phase: z.string().optional(),
+  phase: z.string().max(64).optional(),
   state: z.enum(['started', 'done', 'failed']).optional(),
   bytesDone: z.number().min(0).optional(),
   bytesTotal: z.number().min(0).optional(),
   etaSeconds: z.number().nullable().optional(),
   ok: z.boolean().optional(),
-  error: z.string().max(4000).optional(),
+  // Long errors (a command's whole stderr) are cut, never refused: a refused batch would be sent
+  // again and again and the failure never recorded.
+  error: z.string().transform((e) => e.slice(0, 4000)).optional(),
 });
 
 export const eventsBodySchema = z.object({
@@ -38,20 +40,26 @@ export async function machineOf(inv: Inventory, who: EventsBody['machine']): Pro
   return undefined;
 }
 
+const STARTS = new Set(['birth', 'rebirth', 'clean']);
+
 export async function applyEvents(inv: Inventory, machine: Machine, events: EventsBody['events'], now = new Date()): Promise<Machine> {
   let m = machine;
   let last: { phase: string; bytesDone?: number; bytesTotal?: number; etaSeconds?: number | null; result?: { ok: boolean; error?: string } } | undefined;
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
-    if (e.type === 'phase' && e.state === 'started' && m.state !== 'installing') {
-      m = await inv.setState(m.hostname, 'installing', `installer started (phase ${e.phase})`);
+    // Only a machine waiting to be installed starts installing: an installed (healthy) one is never
+    // sent back to the installer by an event, nor a failed one without an operator.
+    if (e.type === 'phase' && e.state === 'started' && STARTS.has(m.state)) {
+      m = await inv.setState(m.hostname, 'installing', `installer started (phase ${e.phase || 'unknown'})`);
     }
-    if (e.type === 'phase') last = { phase: e.phase ?? 'unknown' };
-    if (e.type === 'progress') last = { phase: e.phase ?? last?.phase ?? 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, etaSeconds: e.etaSeconds };
+    if (m.state !== 'installing') continue;
+    if (e.type === 'phase') last = { phase: e.phase || 'unknown' };
+    if (e.type === 'progress') last = { phase: e.phase || last?.phase || 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, etaSeconds: e.etaSeconds };
     if (e.type === 'result') {
       last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}) } };
       if (!e.ok) m = await inv.setState(m.hostname, 'failed', `installer failed: ${e.error ?? 'no detail'}`);
     }
   }
-  if (last) await inv.recordProgress({ hostname: m.hostname, ...last, updatedAt: now.toISOString() });
+  // Stamped after any state change, so the result is newer than the run it belongs to.
+  if (last) await inv.recordProgress({ hostname: m.hostname, ...last, updatedAt: new Date(Math.max(now.getTime(), Date.now())).toISOString() });
   return m;
 }

@@ -2,9 +2,11 @@
 // initramfs, each machine's configuration files (the installer's --configuration-base-url), the
 // progress API the installer posts to, the report of an installed system, and the machine API.
 import fs from 'node:fs';
+import { z } from 'zod';
 import http from 'node:http';
 import path from 'node:path';
-import type { Inventory, Machine } from '../inventory/types.ts';
+import { ConflictError, NotFoundError, type Inventory, type Machine } from '../inventory/types.ts';
+import { ValidationError } from '../inventory/validate.ts';
 import { HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, eventsBodySchema, machineOf } from './events.ts';
@@ -20,50 +22,121 @@ export interface BootHttpOptions {
 }
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const reportSchema = z.object({ mac: z.string().max(64).optional(), hostname: z.string().max(253).optional() });
 
 function macParam(raw: string): string {
-  const mac = decodeURIComponent(raw).toLowerCase().replace(/-/g, ':');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'bad MAC address', `'${raw}' is not a MAC address such as de:ad:be:ef:00:01`);
+  }
+  const mac = decoded.toLowerCase().replace(/-/g, ':');
   if (!MAC_RE.test(mac)) throw new HttpError(400, 'bad MAC address', `'${raw}' is not a MAC address such as de:ad:be:ef:00:01`);
   return mac;
+}
+
+/**
+ * A machine installed from a pool keeps the address it was leased: the installed system configures
+ * it statically, so it becomes the machine's reservation (and stops being a pool lease that would
+ * expire and go to another machine).
+ */
+export async function keepLeaseAddress(inv: Inventory, m: Machine, mac = m.macs[0]): Promise<Machine> {
+  if (m.ip) return m;
+  const lease = await inv.getLease(mac);
+  if (!lease || Date.parse(lease.expiresAt) < Date.now()) return m;
+  const updated = await inv.updateMachine(m.hostname, { ip: lease.ip, subnetId: lease.subnetId });
+  await inv.releaseLease(mac);
+  return updated;
+}
+
+/** The request comes from the machine itself: its address, or a current lease of one of its MACs. */
+async function fromMachine(inv: Inventory, m: Machine, remote: string | undefined): Promise<boolean> {
+  const ip = remote?.replace(/^::ffff:/, '');
+  if (!ip) return false;
+  if (m.ip === ip) return true;
+  for (const mac of m.macs) {
+    const lease = await inv.getLease(mac);
+    if (lease?.ip === ip && Date.parse(lease.expiresAt) > Date.now()) return true;
+  }
+  return false;
+}
+
+function statusOf(err: unknown): unknown {
+  if (err instanceof NotFoundError) return new HttpError(404, 'not found', err.message);
+  if (err instanceof ConflictError) return new HttpError(409, 'conflict', err.message);
+  if (err instanceof ValidationError) return new HttpError(400, 'bad request', err.message);
+  return err;
 }
 
 export function createBootHttpServer(o: BootHttpOptions): http.Server {
   const log = o.log ?? (() => {});
   const inv = o.inventory;
 
-  /** The installer boots again after a successful install only if that install's result was lost. */
+  /**
+   * A machine whose install succeeded boots its disk while it has not reported in yet. Only a
+   * result recorded since it entered `installing` counts: an older one belongs to an earlier run.
+   */
   async function scriptFor(mac: string): Promise<string> {
     const m = await inv.findMachineByMac(mac);
-    if (m?.state === 'installing' && (await inv.getProgress(m.hostname))?.result?.ok) {
-      return ipxeScript(mac, { ...m, state: 'healthy' }, o.ipxe); // installed, not yet reported in
-    }
+    if (m && (await installedNotReported(m))) return ipxeScript(mac, { ...m, state: 'healthy' }, o.ipxe);
     return ipxeScript(mac, m, o.ipxe);
+  }
+
+  async function installedNotReported(m: Machine): Promise<boolean> {
+    if (m.state !== 'installing') return false;
+    const p = await inv.getProgress(m.hostname);
+    return Boolean(p?.result?.ok) && Date.parse(p!.updatedAt) >= Date.parse(m.stateChangedAt);
   }
 
   async function configFor(macs: string[], file: string, res: Res): Promise<void> {
     if (!isConfigFileName(file)) throw new HttpError(404, 'not found', `no configuration file '${file}'`);
     let m: Machine | undefined;
-    for (const mac of macs) m ??= await inv.findMachineByMac(mac);
+    let asking: string | undefined;
+    for (const mac of macs) {
+      if (m) break;
+      m = await inv.findMachineByMac(mac);
+      asking = mac;
+    }
     if (!m) throw new HttpError(404, 'unknown machine', `no machine has MAC ${macs.join(' or ')}: add it with 'cradle machine add'`);
-    const lease = await inv.getLease(m.macs[0]);
-    const text = configFile(file, m, await inv.listSubnets(), o.settings, lease?.ip);
+    m = await keepLeaseAddress(inv, m, asking);
+    const text = configFile(file, m, await inv.listSubnets(), o.settings);
     if (text === undefined) throw new HttpError(404, 'not found', `${m.hostname} has no ${file}`);
     res.writeHead(200, { 'content-type': file.endsWith('.json') ? 'application/json' : 'text/plain', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
     res.end(text);
   }
 
   // The installer's kernel and initramfs go to every machine of a rack at once: held in memory
-  // (re-read when the file changes) and written from there, instead of read again per machine.
-  const held = new Map<string, { mtimeMs: number; size: number; data: Buffer }>();
-  function sendFile(req: Req, res: Res, file: string): void {
-    const st = fs.statSync(file, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new HttpError(404, 'not found', `${path.basename(file)} is not on this boot server (build it with 'cradle build-installer')`);
-    let h = held.get(file);
-    if (!h || h.mtimeMs !== st.mtimeMs || h.size !== st.size) {
-      h = { mtimeMs: st.mtimeMs, size: st.size, data: fs.readFileSync(file) };
-      held.set(file, h);
+  // (read again when the file changes) and written from there, instead of read per machine. Reads
+  // are asynchronous, one at a time per file, so DHCP and TFTP in this process are not stalled;
+  // a file changing during a read (replaced in place) is read again.
+  const held = new Map<string, Promise<{ mtimeMs: number; size: number; data: Buffer }>>();
+  async function load(file: string): Promise<{ mtimeMs: number; size: number; data: Buffer }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const handle = await fs.promises.open(file, 'r');
+      try {
+        const before = await handle.stat();
+        const data = await handle.readFile();
+        const after = await handle.stat();
+        if (before.mtimeMs === after.mtimeMs && data.length === after.size) return { mtimeMs: after.mtimeMs, size: after.size, data };
+      } finally {
+        await handle.close();
+      }
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': h.data.length, 'last-modified': st.mtime.toUTCString() });
+    throw new HttpError(503, 'busy', `${path.basename(file)} keeps changing: try again`);
+  }
+  async function sendFile(req: Req, res: Res, file: string): Promise<void> {
+    const st = await fs.promises.stat(file).catch(() => undefined);
+    if (!st?.isFile()) throw new HttpError(404, 'not found', `${path.basename(file)} is not on this boot server (build it with 'cradle build-installer')`);
+    let pending = held.get(file);
+    let h = pending && (await pending.catch(() => undefined));
+    if (!h || h.mtimeMs !== st.mtimeMs || h.size !== st.size) {
+      pending = load(file);
+      held.set(file, pending);
+      pending.catch(() => held.delete(file));
+      h = await pending;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': h.data.length, 'last-modified': new Date(h.mtimeMs).toUTCString() });
     res.end(req.method === 'HEAD' ? undefined : h.data);
   }
 
@@ -87,16 +160,20 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
       if (!parsed.success) throw new HttpError(400, 'bad request', `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`);
       const machine = await machineOf(inv, parsed.data.machine);
       if (!machine) throw new HttpError(404, 'unknown machine', `no machine has MAC ${parsed.data.machine.macs.join(', ')}`);
+      if (!(await fromMachine(inv, machine, req.socket.remoteAddress))) throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
       await applyEvents(inv, machine, parsed.data.events);
       res.writeHead(204);
       return void res.end();
     }
     if (req.method === 'POST' && p === '/api/v1/report') {
-      const body = (await readJsonBody(req, 64 * 1024)) as { mac?: string; hostname?: string };
+      const parsed = reportSchema.safeParse(await readJsonBody(req, 64 * 1024));
+      if (!parsed.success) throw new HttpError(400, 'bad request', 'expected {"mac": "de:ad:be:ef:00:01"} or {"hostname": "node1"}');
+      const body = parsed.data;
       const machine = await machineOf(inv, { macs: body.mac ? [macParam(body.mac)] : [], hostname: body.hostname });
       if (!machine) throw new HttpError(404, 'unknown machine', 'give the reporting machine\'s "mac" or "hostname"');
-      // Only an install in progress ends this way; a machine waiting for (re)birth stays so.
-      const updated = machine.state === 'installing' ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
+      if (!(await fromMachine(inv, machine, req.socket.remoteAddress))) throw new HttpError(403, 'forbidden', `only ${machine.hostname} itself reports in`);
+      // Only an install that finished ends this way; a machine waiting for (re)birth stays so.
+      const updated = (await installedNotReported(machine)) ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
       return sendJson(res, 200, { hostname: updated.hostname, state: updated.state });
     }
     if (req.method === 'GET' && p === '/api/v1/machines') {
@@ -115,7 +192,7 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
   return http.createServer((req, res) => {
     const started = performance.now();
     route(req, res)
-      .catch((err) => sendError(res, err))
+      .catch((err) => sendError(res, statusOf(err)))
       .finally(() => log(`${req.socket.remoteAddress} ${req.method} ${req.url} ${res.statusCode} ${((performance.now() - started) / 1000).toFixed(3)} s`));
   });
 }

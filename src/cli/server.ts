@@ -65,6 +65,7 @@ export function registerServerCommand(program: Command): void {
       // Read from the kernel, not os.networkInterfaces(), which leaves out links without carrier.
       const address = f.address ?? (f.interface[0] ? interfaceIpv4(f.interface[0])?.address : undefined);
       if (!address) throw new Error('no server address: pass --address, or --interface of a network this host has an IPv4 address on');
+      if (address === '0.0.0.0') throw new Error('--address is what machines are told to reach: give this host\'s address on their network, not 0.0.0.0');
       const layout = f.defaultLayout ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout) : SEED_DEFAULT_LAYOUT;
       const inventory = await openInventory(f.db);
       const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);

@@ -21,9 +21,10 @@ export interface TftpClient {
 /**
  * Consulted before the file system with the normalised name (no leading '/', no '..'):
  * a Buffer is served as the file, a string is a path to serve (absolute: trusted as is; relative:
- * looked up in the root with every check a client's name gets), undefined falls back to the root.
+ * looked up in the root with every check a client's name gets), undefined falls back to the root,
+ * null answers "file not found" without looking in the root (a name the hook owns).
  */
-export type TftpResolve = (file: string, client: TftpClient) => Promise<Buffer | Uint8Array | string | undefined>;
+export type TftpResolve = (file: string, client: TftpClient) => Promise<Buffer | Uint8Array | string | null | undefined>;
 
 export interface TftpServerOptions {
   /** Directory files are served from; without one, only the resolve hook's files exist. */
@@ -211,7 +212,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   }
 
   async function openSource(name: string, mode: string, client: TftpClient): Promise<Source> {
-    let found: Buffer | Uint8Array | string | undefined;
+    let found: Buffer | Uint8Array | string | null | undefined;
     if (opts.resolve) {
       try {
         found = await opts.resolve(name, client);
@@ -219,6 +220,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         throw new TftpRefusal(ERROR_CODE.notDefined, `virtual file failed: ${(err as Error).message}`);
       }
     }
+    if (found === null) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
     let source: Source;
     if (found !== undefined && typeof found !== 'string') source = new MemorySource(Buffer.from(found.buffer, found.byteOffset, found.byteLength));
     else {
