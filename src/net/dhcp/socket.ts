@@ -29,6 +29,8 @@ const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_IP = 0x0800;
 const SOL_SOCKET = 1;
 const SO_ATTACH_FILTER = 26;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 const MSG_DONTWAIT = 0x40;
 const PACKET_OUTGOING = 4;
 const SOCKADDR_LL_SIZE = 20;
@@ -95,9 +97,6 @@ function attachProgram(fd: number, ifname: string, program: [number, number, num
   void prog.length; // keeps `prog` reachable until after the call
 }
 
-function attachFilter(fd: number, ifname: string): void {
-  attachProgram(fd, ifname, FILTER as [number, number, number, number][]);
-}
 
 function sockaddrLl(ifindex: number, broadcast: boolean): Buffer {
   const sa = Buffer.alloc(SOCKADDR_LL_SIZE);
@@ -180,44 +179,103 @@ export function decodeUdpIpv4(buf: Buffer): UdpDatagram | string {
 }
 
 /** A DHCP client socket on one interface. Close it (or `using` it); closing twice is harmless. */
-export class DhcpSocket implements Disposable {
+/** A file descriptor this module owns: closed once, also by `using`. */
+class OwnedFd implements Disposable {
   readonly ifname: string;
-  #fd: number;
-  #dest: Buffer;
+  protected fd_: number;
+  constructor(ifname: string, fd: number) {
+    this.ifname = ifname;
+    this.fd_ = fd;
+  }
+  get closed(): boolean {
+    return this.fd_ < 0;
+  }
+  close(): void {
+    if (this.fd_ < 0) return;
+    libc().close(this.fd_);
+    this.fd_ = -1;
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function interfaceIndex(ifname: string): number {
+  const ifindex = libc().if_nametoindex(ifname);
+  if (ifindex === 0) throw Object.assign(new Error(`no network interface named '${ifname}'`), { code: 'ENODEV' });
+  return ifindex;
+}
+
+/** A nonblocking AF_PACKET/SOCK_DGRAM socket; protocol 0, so nothing is queued before bind(). */
+function packetSocket(ifname: string): number {
+  const fd = libc().socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
+  return fd;
+}
+
+/**
+ * A packet socket that receives IPv4 on one interface, filtered by `program` before bind() names
+ * ETH_P_IP (so no packet is queued unfiltered); `rcvbuf` bytes of queue when given.
+ */
+function boundPacketSocket(ifname: string, ifindex: number, program: [number, number, number, number][], rcvbuf?: number): number {
+  const c = libc();
+  const fd = packetSocket(ifname);
+  try {
+    attachProgram(fd, ifname, program);
+    if (rcvbuf !== undefined) {
+      const size = Buffer.alloc(4);
+      size.writeInt32LE(rcvbuf);
+      // FORCE (root) may exceed net.core.rmem_max; else the plain option, capped by the kernel.
+      if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+    }
+    if (c.bind(fd, sockaddrLl(ifindex, false), SOCKADDR_LL_SIZE) !== 0) throw sysError('bind', ifname);
+    return fd;
+  } catch (err) {
+    c.close(fd);
+    throw err;
+  }
+}
+
+/** Reads the frames queued on a packet socket, skipping our own transmissions looped back to taps. */
+class FrameReader {
   #buf = Buffer.alloc(65536);
   #from = Buffer.alloc(SOCKADDR_LL_SIZE);
   #fromLen = Buffer.alloc(4);
 
-  constructor(ifname: string) {
-    this.ifname = ifname;
-    const c = libc();
-    const ifindex = c.if_nametoindex(ifname);
-    if (ifindex === 0) throw Object.assign(new Error(`no network interface named '${ifname}'`), { code: 'ENODEV' });
-    // Protocol 0: no packet is queued until bind() names ETH_P_IP, i.e. after the filter is on.
-    const fd = c.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
-    this.#fd = fd;
-    try {
-      attachFilter(fd, ifname);
-      if (c.bind(fd, sockaddrLl(ifindex, false), SOCKADDR_LL_SIZE) !== 0) throw sysError('bind', ifname);
-    } catch (err) {
-      this.close();
-      throw err;
+  /** The next received IPv4 packet, or undefined when none is queued (or `soft` errno said so). */
+  next(fd: number, ifname: string, soft: readonly number[]): Buffer | undefined {
+    for (;;) {
+      this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
+      const n = Number(libc().recvfrom(fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
+      if (n < 0) {
+        const e = errno();
+        if (soft.includes(e)) return undefined;
+        throw sysError('recvfrom', ifname, e);
+      }
+      if (this.#from[10] !== PACKET_OUTGOING) return this.#buf.subarray(0, n);
     }
-    this.#dest = sockaddrLl(ifindex, true);
   }
+}
 
-  get closed(): boolean {
-    return this.#fd < 0;
+const { EAGAIN, EINTR, ENETDOWN } = osConstants.errno;
+
+export class DhcpSocket extends OwnedFd {
+  #dest: Buffer;
+  #reader = new FrameReader();
+
+  constructor(ifname: string) {
+    const ifindex = interfaceIndex(ifname);
+    super(ifname, boundPacketSocket(ifname, ifindex, FILTER));
+    this.#dest = sockaddrLl(ifindex, true);
   }
 
   /** Broadcasts a DHCP message from 0.0.0.0:68 to 255.255.255.255:67 (Ethernet broadcast). */
   send(dhcp: Buffer): void {
-    if (this.#fd < 0) throw new Error(`DHCP socket on ${this.ifname} is closed`);
+    if (this.fd_ < 0) throw new Error(`DHCP socket on ${this.ifname} is closed`);
     const frame = encodeUdpIpv4({
       source: '0.0.0.0', destination: '255.255.255.255', sourcePort: CLIENT_PORT, destinationPort: SERVER_PORT, payload: dhcp,
     });
-    const n = Number(libc().sendto(this.#fd, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
+    const n = Number(libc().sendto(this.fd_, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
     if (n < 0) throw sysError('sendto', this.ifname);
   }
 
@@ -235,30 +293,11 @@ export class DhcpSocket implements Disposable {
   }
 
   #tryReceive(): UdpDatagram | undefined {
-    const c = libc();
-    while (this.#fd >= 0) {
-      this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
-      const n = Number(c.recvfrom(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
-      if (n < 0) {
-        const e = errno();
-        if (e === osConstants.errno.EAGAIN || e === osConstants.errno.EINTR) return undefined;
-        throw sysError('recvfrom', this.ifname, e);
-      }
-      if (this.#from[10] === PACKET_OUTGOING) continue; // our own transmission, looped back to taps
-      const d = decodeUdpIpv4(this.#buf.subarray(0, n));
+    for (let frame; this.fd_ >= 0 && (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR])); ) {
+      const d = decodeUdpIpv4(frame);
       if (typeof d !== 'string' && d.destinationPort === CLIENT_PORT) return d;
     }
     return undefined;
-  }
-
-  close(): void {
-    if (this.#fd < 0) return;
-    libc().close(this.#fd);
-    this.#fd = -1;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -282,8 +321,6 @@ function openServerLibc() {
 }
 const serverLibc = () => (cachedServer ??= openServerLibc());
 
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
 const POLLIN = 1;
 
 /** The BPF program of FILTER, for UDP to any destination port. */
@@ -291,53 +328,25 @@ export function udpPortFilter(port: number): [number, number, number, number][] 
   return FILTER.map(([code, jt, jf, k], i) => [code, jt, jf, i === 6 ? port : k]);
 }
 
-function attachPortFilter(fd: number, ifname: string, port: number): void {
-  attachProgram(fd, ifname, udpPortFilter(port));
-}
-
-function interfaceIndex(ifname: string): number {
-  const ifindex = libc().if_nametoindex(ifname);
-  if (ifindex === 0) throw Object.assign(new Error(`no network interface named '${ifname}'`), { code: 'ENODEV' });
-  return ifindex;
-}
-
 /**
  * Receives the UDP datagrams to `port` that arrive on one interface, before routing, firewall and
  * rp_filter. Nonblocking: `drain` returns what is queued; a worker polls `fd`.
  */
-export class PacketReceiver implements Disposable {
-  readonly ifname: string;
+export class PacketReceiver extends OwnedFd {
   readonly ifindex: number;
   readonly port: number;
-  #fd: number;
-  #buf = Buffer.alloc(65536);
-  #from = Buffer.alloc(SOCKADDR_LL_SIZE);
-  #fromLen = Buffer.alloc(4);
+  #reader = new FrameReader();
 
   /** `rcvbuf`: bytes of queue; a rack powering on sends hundreds of DISCOVERs in a second. */
   constructor(ifname: string, port: number, rcvbuf = 4 << 20) {
-    this.ifname = ifname;
+    const ifindex = interfaceIndex(ifname);
+    super(ifname, boundPacketSocket(ifname, ifindex, udpPortFilter(port), rcvbuf));
+    this.ifindex = ifindex;
     this.port = port;
-    this.ifindex = interfaceIndex(ifname);
-    const c = libc();
-    const fd = c.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
-    this.#fd = fd;
-    try {
-      attachPortFilter(fd, ifname, port);
-      const size = Buffer.alloc(4);
-      size.writeInt32LE(rcvbuf);
-      // FORCE (root) may exceed net.core.rmem_max; else the plain option, capped by the kernel.
-      if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
-      if (c.bind(fd, sockaddrLl(this.ifindex, false), SOCKADDR_LL_SIZE) !== 0) throw sysError('bind', ifname);
-    } catch (err) {
-      this.close();
-      throw err;
-    }
   }
 
   get fd(): number {
-    return this.#fd;
+    return this.fd_;
   }
 
   /**
@@ -345,52 +354,29 @@ export class PacketReceiver implements Disposable {
    * come back as the reason string (the caller counts them as malformed).
    */
   drain(max = 512): (UdpDatagram | string)[] {
-    const c = libc();
     const out: (UdpDatagram | string)[] = [];
-    while (this.#fd >= 0 && out.length < max) {
-      this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
-      const n = Number(c.recvfrom(this.#fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
-      if (n < 0) {
-        const e = errno();
-        // ENETDOWN is reported once when the link goes down; the socket receives again when it is up.
-        if (e === osConstants.errno.EAGAIN || e === osConstants.errno.EINTR || e === osConstants.errno.ENETDOWN) break;
-        throw sysError('recvfrom', this.ifname, e);
-      }
-      if (this.#from[10] === PACKET_OUTGOING) continue;
-      const d = decodeUdpIpv4(this.#buf.subarray(0, n));
+    // ENETDOWN is reported once when the link goes down; the socket receives again when it is up.
+    for (let frame; this.fd_ >= 0 && out.length < max && (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR, ENETDOWN])); ) {
+      const d = decodeUdpIpv4(frame);
       if (typeof d === 'string' || d.destinationPort === this.port) out.push(d);
     }
     return out;
-  }
-
-  close(): void {
-    if (this.#fd < 0) return;
-    libc().close(this.#fd);
-    this.#fd = -1;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
 export const BROADCAST_MAC = Buffer.alloc(6, 0xff);
 
 /** Sends IPv4/UDP datagrams as Ethernet frames on one interface to a given MAC. */
-export class PacketSender implements Disposable {
-  readonly ifname: string;
+export class PacketSender extends OwnedFd {
   readonly ifindex: number;
-  #fd: number;
   #dest: Buffer;
 
   constructor(ifname: string) {
-    this.ifname = ifname;
-    this.ifindex = interfaceIndex(ifname);
-    // Protocol 0 and never bound: the kernel queues nothing on this socket.
-    const fd = libc().socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw sysError('socket(AF_PACKET)', ifname);
-    this.#fd = fd;
-    this.#dest = sockaddrLl(this.ifindex, true);
+    const ifindex = interfaceIndex(ifname);
+    // Never bound: the kernel queues nothing on this socket.
+    super(ifname, packetSocket(ifname));
+    this.ifindex = ifindex;
+    this.#dest = sockaddrLl(ifindex, true);
   }
 
   /** One frame to `mac` (BROADCAST_MAC for everyone on the link). */
@@ -400,20 +386,10 @@ export class PacketSender implements Disposable {
 
   /** An IPv4 packet as it is (tests use it to send broken headers). */
   sendFrame(frame: Buffer, mac: Buffer): void {
-    if (this.#fd < 0) throw new Error(`packet socket on ${this.ifname} is closed`);
+    if (this.fd_ < 0) throw new Error(`packet socket on ${this.ifname} is closed`);
     mac.copy(this.#dest, 12, 0, 6);
-    const n = Number(libc().sendto(this.#fd, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
+    const n = Number(libc().sendto(this.fd_, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
     if (n < 0) throw sysError('sendto', this.ifname);
-  }
-
-  close(): void {
-    if (this.#fd < 0) return;
-    libc().close(this.#fd);
-    this.#fd = -1;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -438,29 +414,20 @@ export function pollReadable(fds: number[], timeoutMs: number): number[] {
 }
 
 /** An eventfd: a thread blocked in pollReadable on `fd` wakes when another calls wake(). */
-export class WakeFd implements Disposable {
-  #fd: number;
+export class WakeFd extends OwnedFd {
   constructor() {
     const fd = serverLibc().eventfd(0, SOCK_NONBLOCK | SOCK_CLOEXEC); // EFD_NONBLOCK/EFD_CLOEXEC share the values
     if (fd < 0) throw sysError('eventfd', '-');
-    this.#fd = fd;
+    super('-', fd);
   }
   get fd(): number {
-    return this.#fd;
+    return this.fd_;
   }
   wake(): void {
-    if (this.#fd < 0) return;
+    if (this.fd_ < 0) return;
     const one = Buffer.alloc(8);
     one.writeBigUInt64LE(1n);
-    serverLibc().write(this.#fd, one, 8n);
-  }
-  close(): void {
-    if (this.#fd < 0) return;
-    libc().close(this.#fd);
-    this.#fd = -1;
-  }
-  [Symbol.dispose](): void {
-    this.close();
+    serverLibc().write(this.fd_, one, 8n);
   }
 }
 
