@@ -3,6 +3,7 @@
 // Every resource is registered with a Cleanup as soon as it exists, so a failing or interrupted
 // benchmark still unmounts, detaches and stops everything it started.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -398,4 +399,13 @@ export async function startDnsmasqTftp(c: Cleanup, ns: string, root: string, wor
     await new Promise((r) => setTimeout(r, 50));
   }
   return dnsmasq;
+}
+
+/** A TFTP root holding `bench.bin` of `bytes` random bytes (world-readable: dnsmasq drops root); its sha256. */
+export function tftpBenchRoot(workDir: string, bytes: number): { root: string; digest: string } {
+  const root = path.join(workDir, 'root');
+  fs.mkdirSync(root, { mode: 0o755 });
+  const content = randomBytes(bytes);
+  fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
+  return { root, digest: createHash('sha256').update(content).digest('hex') };
 }

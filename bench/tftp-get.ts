@@ -6,13 +6,12 @@
 // first checked fetch of each.
 //
 //   node_modules/.bin/node bench/tftp-get.ts   (BENCH_RUNS, BENCH_TFTP_MB)
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { benchNamespace, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, startDnsmasqTftp, tempDir, writeResults } from './lib.ts';
+import { benchNamespace, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, startDnsmasqTftp, tftpBenchRoot, tempDir, writeResults } from './lib.ts';
 
 const NAME = 'tftp-get';
 const NS = `cradle-bench-tftp-${process.pid}`;
@@ -42,11 +41,7 @@ function curl(out: string) {
 
 await runBenchmark(NAME, async (c) => {
   const work = tempDir(c, NAME);
-  const root = path.join(work, 'root');
-  fs.mkdirSync(root, { mode: 0o755 });
-  const content = randomBytes(BYTES);
-  const digest = createHash('sha256').update(content).digest('hex');
-  fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
+  const { root, digest } = tftpBenchRoot(work, BYTES);
 
   await benchNamespace(c, NS);
   await startDnsmasqTftp(c, NS, root, work);

@@ -10,12 +10,12 @@
 //
 //   node_modules/.bin/node bench/tftp-server.ts   (BENCH_RUNS, BENCH_TFTP_MB, BENCH_TFTP_CLIENTS)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { benchNamespace, cpuSeconds, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, type Sample, secs, startDnsmasqTftp, stopChild, tempDir, writeResults } from './lib.ts';
+import { benchNamespace, cpuSeconds, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, type Sample, secs, startDnsmasqTftp, tftpBenchRoot, stopChild, tempDir, writeResults } from './lib.ts';
 
 const NAME = 'tftp-server';
 const NS = `cradle-bench-tftpd-${process.pid}`;
@@ -67,11 +67,7 @@ async function ours(port: number, n: number, check = false) {
 
 await runBenchmark(NAME, async (c) => {
   const work = tempDir(c, NAME);
-  const root = path.join(work, 'root');
-  fs.mkdirSync(root, { mode: 0o755 });
-  const content = randomBytes(BYTES);
-  const digest = createHash('sha256').update(content).digest('hex');
-  fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
+  const { root, digest } = tftpBenchRoot(work, BYTES);
 
   await benchNamespace(c, NS);
 
