@@ -93,7 +93,6 @@ export class Progress {
 
   emit(event: InstallerEvent): void {
     const stamped = { ...event, seq: this.seq++, time: new Date().toISOString(), uptime: Number(this.log.elapsed().toFixed(3)) } as StampedEvent;
-    if (this.reportUrl === undefined && this.queue.length >= MAX_QUEUE) this.queue.shift();
     this.queue.push(stamped);
     if (this.queue.length > MAX_QUEUE) {
       const i = this.queue.findIndex((e) => e.type === 'progress');
