@@ -60,6 +60,9 @@ export class Lab {
   readonly serverNs: string;
   private loops: string[] = [];
   private children: ChildProcess[] = [];
+  /** libdevmapper (cryptsetup, grub-install) makes /dev/mapper/control even on a kernel without
+   * device-mapper; cleanup removes it unless it was there before. */
+  private readonly mapperControlBefore = fs.existsSync('/dev/mapper/control');
 
   constructor(tag: string) {
     this.tag = tag;
@@ -124,6 +127,14 @@ export class Lab {
         run('losetup', ['--detach', dev]);
       } catch {
         // already gone
+      }
+    }
+    if (!this.mapperControlBefore && !/\bdevice-mapper\b/.test(fs.readFileSync('/proc/misc', 'utf8'))) {
+      fs.rmSync('/dev/mapper/control', { force: true });
+      try {
+        fs.rmdirSync('/dev/mapper');
+      } catch {
+        // not empty, or gone: leave it
       }
     }
     for (const ns of [this.machineNs, this.serverNs]) {
