@@ -1,42 +1,17 @@
 // The `cradle` command: argument parsing only; the work happens in the modules it calls.
-import { Command, CommanderError } from 'commander';
+import { registerBuildInstallerCommand } from './build-installer.ts';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
 import { registerInventoryCommands } from './inventory.ts';
+import { runCradle } from './program.ts';
 import { registerServerCommand } from './server.ts';
-import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
-import fs from 'node:fs';
 
-// Output piped into `head` and the like: a closed pipe ends the command quietly.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
-
-const program = new Command('cradle')
-  .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerImageCommands(program);
-registerImageServerCommand(program);
-registerInstallerCommands(program);
-registerServerCommand(program);
-registerInventoryCommands(program);
-
-try {
-  // The installer daemon takes flags from /etc/installer/flags.{default,extra} (seed §1.2), then
-  // from `cradle.*` on the kernel command line; its own command line overrides both.
-  const argv = [...process.argv];
-  if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {
-    const cmdline = fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '';
-    argv.splice(3, 0, ...flagFileArgs(FLAG_FILES), ...kernelCmdlineArgs(cmdline));
-  }
-  await program.parseAsync(argv);
-} catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  console.error(`cradle: ${(err as Error).message}`);
-  if (process.env.CRADLE_DEBUG) console.error(err);
-  process.exit(1);
-}
+await runCradle([
+  registerImageCommands,
+  registerImageServerCommand,
+  registerInstallerCommands,
+  registerServerCommand,
+  registerInventoryCommands,
+  registerBuildInstallerCommand,
+]);

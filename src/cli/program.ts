@@ -1,0 +1,37 @@
+// Running a `cradle` program: the same flag handling and error reporting for the full command
+// (main.ts) and for the installer-only entry point bundled into the installer image.
+import { Command, CommanderError } from 'commander';
+import fs from 'node:fs';
+import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
+
+export type Register = (program: Command) => void;
+
+export async function runCradle(registers: Register[]): Promise<void> {
+  // Output piped into `head` and the like: a closed pipe ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+
+  const program = new Command('cradle')
+    .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of registers) register(program);
+
+  try {
+    // The installer daemon takes flags from /etc/installer/flags.{default,extra} (seed §1.2), then
+    // from `cradle.*` on the kernel command line; its own command line overrides both.
+    const argv = [...process.argv];
+    if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {
+      const cmdline = fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '';
+      argv.splice(3, 0, ...flagFileArgs(FLAG_FILES), ...kernelCmdlineArgs(cmdline));
+    }
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    console.error(`cradle: ${(err as Error).message}`);
+    if (process.env.CRADLE_DEBUG) console.error(err);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,199 @@
+// `cradle build-installer`: gathers the facts about the build host (kernel, modules, libraries,
+// busybox applets), bundles the installer, and writes the kernel and the initramfs (cpio newc,
+// zstd) planned by installer-image.ts, with a report of what takes the space.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { build as esbuild } from 'esbuild';
+import { run } from '../system/run.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import { cpioNewc, type CpioEntry } from './cpio.ts';
+import { ALL_IMAGE_MODULES, IMAGE_TOOLS, planInstallerImage, type Category, type InstallerImageFacts, type PlannedEntry } from './installer-image.ts';
+import { RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+
+export interface BuildOptions {
+  out: string;
+  /** Debian kernel image; default the newest /boot/vmlinuz-*. */
+  kernel?: string;
+  compression: 'zstd' | 'none';
+  /** Directory of configuration files to pre-inject as /tftpdata (config.json, storage-layout.json, …). */
+  tftpdata?: string;
+  /** Flags written to /etc/installer/flags.default. */
+  flags?: string[];
+  iso?: boolean;
+  buildTime?: Date;
+}
+
+export interface BuildReport {
+  kernel: string;
+  kernelVersion: string;
+  initrd: string;
+  iso?: string;
+  compression: 'zstd' | 'none';
+  /** Uncompressed bytes per part of the image. */
+  parts: Record<Category, number>;
+  files: number;
+  uncompressedBytes: number;
+  initrdBytes: number;
+  kernelBytes: number;
+  modules: string[];
+  buildTime: string;
+}
+
+/** The newest Debian kernel under /boot. */
+export function newestKernel(bootDir = '/boot'): string {
+  const kernels = fs.readdirSync(bootDir).filter((n) => /^vmlinuz-\d/.test(n));
+  if (!kernels.length) throw new Error(`no kernel in ${bootDir}: install linux-image-amd64 or pass --kernel FILE`);
+  kernels.sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  return path.join(bootDir, kernels.at(-1)!);
+}
+
+export function kernelVersionOf(kernel: string): string {
+  const m = /^vmlinuz-(.+)$/.exec(path.basename(kernel));
+  if (!m) throw new Error(`${kernel}: the kernel's file name must be vmlinuz-VERSION (Debian's naming), so its modules can be found`);
+  if (!fs.existsSync(`/lib/modules/${m[1]}/modules.dep`)) throw new Error(`no modules for kernel ${m[1]} in /lib/modules/${m[1]}`);
+  return m[1];
+}
+
+function which(program: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    const p = path.join(dir, program);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error(`the installer image needs ${program}, which is not installed here (scripts/install-deps.sh installs it)`);
+}
+
+function findLibrary(name: string): string {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib']) {
+    const p = path.join(dir, name);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error(`library ${name} is not installed here`);
+}
+
+/** The installer and everything it imports as one ES module (node built-ins stay imports). */
+export async function bundleInstaller(): Promise<Uint8Array> {
+  const result = await esbuild({
+    entryPoints: [path.join(repoRoot, 'src/cli/installer-main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node26',
+    write: false,
+    minifyWhitespace: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+    // CommonJS dependencies call require(); an ES module has none unless given one.
+    banner: { js: "import { createRequire as __cradleRequire } from 'node:module'; const require = __cradleRequire(import.meta.url);" },
+  });
+  return result.outputFiles[0].contents;
+}
+
+/** depmod's index files (modules.dep, modules.alias, …) for exactly these modules. */
+async function moduleIndex(kernelVersion: string, modules: { path: string }[], work: string): Promise<{ name: string; data: Uint8Array }[]> {
+  const src = `/lib/modules/${kernelVersion}`;
+  const dst = path.join(work, 'lib/modules', kernelVersion);
+  for (const m of modules) {
+    const rel = path.relative(src, m.path);
+    fs.mkdirSync(path.dirname(path.join(dst, rel)), { recursive: true });
+    fs.copyFileSync(m.path, path.join(dst, rel));
+  }
+  for (const f of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
+    if (fs.existsSync(path.join(src, f))) fs.copyFileSync(path.join(src, f), path.join(dst, f));
+  }
+  await run('depmod', ['-b', work, kernelVersion]);
+  return fs
+    .readdirSync(dst)
+    .filter((n) => n.startsWith('modules.'))
+    .sort()
+    .map((name) => ({ name, data: fs.readFileSync(path.join(dst, name)) }));
+}
+
+export async function gatherFacts(opts: BuildOptions, work: string): Promise<InstallerImageFacts> {
+  const kernel = opts.kernel ?? newestKernel();
+  const kernelVersion = kernelVersionOf(kernel);
+  const modules = await resolveModules(kernelVersion, ALL_IMAGE_MODULES);
+  const tools = IMAGE_TOOLS.map(which);
+  // The pinned runtime, without its debugging symbols (a third of its size).
+  const node = path.join(work, 'node');
+  fs.copyFileSync(path.join(repoRoot, 'node_modules/.bin/node'), node);
+  await run('strip', ['--strip-unneeded', node]);
+  const libraries = [...new Set([...(await resolveLibraries([...tools, node])), ...RUNTIME_LIBRARIES.map(findLibrary)])].sort();
+  const busybox = which('busybox');
+  const busyboxApplets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const tftpdata = opts.tftpdata
+    ? fs.readdirSync(opts.tftpdata).filter((n) => fs.statSync(path.join(opts.tftpdata!, n)).isFile()).sort().map((name) => ({ name, data: fs.readFileSync(path.join(opts.tftpdata!, name)) }))
+    : undefined;
+  return {
+    kernelVersion,
+    modules,
+    moduleIndex: await moduleIndex(kernelVersion, modules, path.join(work, 'modules')),
+    busyboxApplets,
+    busybox,
+    tools,
+    libraries,
+    node,
+    bundle: await bundleInstaller(),
+    init: fs.readFileSync(path.join(import.meta.dirname, 'init.sh'), 'utf8'),
+    buildTime: opts.buildTime ?? new Date(),
+    ...(tftpdata ? { tftpdata } : {}),
+    ...(opts.flags?.length ? { flags: opts.flags } : {}),
+  };
+}
+
+/** The planned entries as cpio entries, reading the host files; and bytes per category. */
+export function materialise(plan: PlannedEntry[]): { entries: CpioEntry[]; parts: Record<Category, number> } {
+  const parts = { 'node runtime': 0, installer: 0, libraries: 0, 'kernel modules': 0, tools: 0, busybox: 0, configuration: 0, layout: 0 } as Record<Category, number>;
+  const entries = plan.map((e): CpioEntry => {
+    if (e.type !== 'file') {
+      parts.layout += e.type === 'symlink' ? e.target.length : 0;
+      return e;
+    }
+    const data = 'data' in e ? e.data : fs.readFileSync(e.from);
+    parts[e.category] += data.length;
+    return { type: 'file', path: e.path, data, mode: e.mode };
+  });
+  return { entries, parts };
+}
+
+export async function buildInstallerImage(opts: BuildOptions): Promise<BuildReport> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-build-installer-'));
+  try {
+    const facts = await gatherFacts(opts, work);
+    const { entries, parts } = materialise(planInstallerImage(facts));
+    const chunks = cpioNewc(entries, Math.floor(facts.buildTime.getTime() / 1000));
+    const raw = Buffer.concat(chunks);
+    const initrd = opts.compression === 'zstd'
+      ? zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 19, [zlib.constants.ZSTD_c_nbWorkers]: os.availableParallelism() } })
+      : raw;
+    fs.mkdirSync(opts.out, { recursive: true });
+    const kernel = opts.kernel ?? newestKernel();
+    writeFileAtomic(path.join(opts.out, 'vmlinuz'), fs.readFileSync(kernel));
+    writeFileAtomic(path.join(opts.out, 'initrd.img'), initrd);
+    const report: BuildReport = {
+      kernel: path.join(opts.out, 'vmlinuz'),
+      kernelVersion: facts.kernelVersion,
+      initrd: path.join(opts.out, 'initrd.img'),
+      compression: opts.compression,
+      parts,
+      files: entries.filter((e) => e.type === 'file').length,
+      uncompressedBytes: raw.length,
+      initrdBytes: initrd.length,
+      kernelBytes: fs.statSync(kernel).size,
+      modules: facts.modules.map((m) => m.name),
+      buildTime: facts.buildTime.toISOString(),
+    };
+    if (opts.iso) {
+      const { buildIso } = await import('./iso.ts');
+      report.iso = await buildIso(opts.out, work);
+    }
+    writeFileAtomic(path.join(opts.out, 'build-info.json'), `${JSON.stringify(report, null, 2)}\n`);
+    return report;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}

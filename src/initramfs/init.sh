@@ -1,0 +1,43 @@
+#!/bin/sh
+# PID 1 of Cradle's installer image: mount the kernel's file systems, load drivers for the hardware
+# found, run the installer (which reboots or kexecs the machine when done), and keep a shell on
+# the console for whoever comes to look.
+export PATH=/usr/sbin:/usr/bin HOME=/root TERM=linux
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o gid=5,mode=620 devpts /dev/pts
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+mkdir -p /run/cryptsetup /run/lock
+# The kernel asks this helper for modules it needs (file systems, `ip link add … type bond`).
+echo /usr/sbin/modprobe > /proc/sys/kernel/modprobe
+echo "cradle: installer image built $(cat /build-timestamp), kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime) s"
+
+# Drivers: what the installer always needs first, then whatever hardware is present (coldplug:
+# each device's modalias names its driver). Repeat until no new device appears (a driver can add
+# devices with drivers of their own, e.g. virtio_pci then virtio_blk).
+modprobe -a -q $(cat /etc/installer/modules.early)
+seen=
+while :; do
+  aliases=$(cat /sys/bus/*/devices/*/modalias 2>/dev/null | sort -u)
+  [ "$aliases" = "$seen" ] && break
+  seen=$aliases
+  modprobe -a -q -b $aliases 2>/dev/null
+done
+ip link set lo up
+echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
+
+if ! grep -qw cradle.shell-only /proc/cmdline; then
+  # The installer logs to the console; it ends by rebooting the machine unless told not to.
+  /usr/bin/cradle installer
+  echo "cradle: the installer exited with status $?"
+fi
+
+# A shell on the console, started again whenever it exits.
+while :; do
+  setsid cttyhack sh -l
+  sleep 1
+done

@@ -1,0 +1,144 @@
+// What goes into the installer image's initramfs, planned from facts about the build host (pure:
+// build.ts gathers the facts and writes the archive). The layout is merged-/usr like Debian's:
+// /bin, /sbin, /lib and /lib64 are links into /usr, so a program or library lands at one path
+// whatever spelling ldd or `command -v` reported.
+import path from 'node:path';
+import type { ModuleFile } from './resolve.ts';
+
+/** Kernel modules the image carries: drivers for common servers and VMs, and what the installer uses. */
+export const IMAGE_MODULES = {
+  // Loaded by /init before anything else: kmod honours softdeps, but loading the checksum drivers
+  // first also keeps ext4 and xfs from falling back to a slower implementation.
+  early: ['crc32c_generic', 'af_packet', 'loop', 'dm_crypt', 'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8'],
+  // Loaded when the hardware is found (coldplug by modalias).
+  storage: ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'sr_mod', 'nvme', 'ahci', 'ata_piix', 'mpt3sas', 'megaraid_sas', 'usb_storage', 'uas', 'xhci_pci', 'ehci_pci'],
+  network: ['virtio_net', 'e1000', 'e1000e', 'igb', 'ixgbe', 'i40e', 'ice', 'bnxt_en', 'tg3', 'r8169', 'mlx5_core'],
+  // Loaded when asked for (`ip link add … type bond` runs the kernel's modprobe helper).
+  onDemand: ['8021q', 'bonding', 'bridge', 'xts', 'efivarfs'],
+  // Loaded by coldplug when the CPU has the instructions (its modalias lists them).
+  cpu: ['crc32c_intel', 'aesni_intel'],
+} as const;
+
+export const ALL_IMAGE_MODULES: string[] = Object.values(IMAGE_MODULES).flat();
+
+/** Programs the installer runs from the image; busybox provides the rest of the shell's tools. */
+export const IMAGE_TOOLS = [
+  'sfdisk', 'partx', 'blkdiscard', 'blockdev', 'blkid', 'losetup', 'mount', 'umount', 'wipefs', 'hwclock',
+  'cryptsetup', 'kexec', 'ip', 'bridge', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.vfat', 'tar', 'kmod',
+];
+
+/** Names kmod answers to (it is one binary). */
+const KMOD_NAMES = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod'];
+
+export type Category = 'node runtime' | 'installer' | 'libraries' | 'kernel modules' | 'tools' | 'busybox' | 'configuration' | 'layout';
+
+export type PlannedEntry =
+  | { type: 'dir'; path: string; mode?: number }
+  | { type: 'symlink'; path: string; target: string }
+  | { type: 'file'; path: string; from: string; mode: number; category: Category }
+  | { type: 'file'; path: string; data: Uint8Array; mode: number; category: Category }
+  | { type: 'char'; path: string; major: number; minor: number; mode: number };
+
+export interface InstallerImageFacts {
+  kernelVersion: string;
+  /** Module closure in load order, host paths. */
+  modules: ModuleFile[];
+  /** modules.dep, modules.alias, … made by depmod for exactly these modules. */
+  moduleIndex: { name: string; data: Uint8Array }[];
+  /** busybox applets as `busybox --list-full` prints them (`usr/bin/wget`, `sbin/ip`, …). */
+  busyboxApplets: string[];
+  busybox: string;
+  /** Host paths of the tools (as `command -v` found them) and of every library they and node need. */
+  tools: string[];
+  libraries: string[];
+  /** The Node.js binary to ship (a stripped copy of the pinned runtime). */
+  node: string;
+  /** The installer, bundled into one ES module. */
+  bundle: Uint8Array;
+  init: string;
+  buildTime: Date;
+  /** Pre-injected configuration: the files a TFTP server would serve (config.json, …). */
+  tftpdata?: { name: string; data: Uint8Array }[];
+  /** Flags the installer reads at start (/etc/installer/flags.default). */
+  flags?: string[];
+}
+
+/** /bin/x, /lib/x → /usr/bin/x, /usr/lib/x: the merged-/usr path of a host path. */
+export function usrPath(p: string): string {
+  const norm = path.posix.normalize(p);
+  return /^\/(bin|sbin|lib|lib64)(\/|$)/.test(norm) ? `/usr${norm}` : norm;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+
+export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
+  const dirs = new Set<string>();
+  const entries: PlannedEntry[] = [];
+  const taken = new Set<string>();
+  const dir = (p: string, mode?: number) => {
+    if (p === '/' || dirs.has(p)) return;
+    dir(path.posix.dirname(p));
+    dirs.add(p);
+    entries.push({ type: 'dir', path: p, ...(mode ? { mode } : {}) });
+  };
+  const add = (e: PlannedEntry) => {
+    if (taken.has(e.path)) return;
+    taken.add(e.path);
+    dir(path.posix.dirname(e.path));
+    entries.push(e);
+  };
+
+  // The merged-/usr skeleton and the mount points /init uses.
+  for (const d of ['/usr/bin', '/usr/sbin', '/usr/lib', '/usr/lib64']) dir(d);
+  for (const l of ['bin', 'sbin', 'lib', 'lib64']) add({ type: 'symlink', path: `/${l}`, target: `usr/${l}` });
+  for (const d of ['/proc', '/sys', '/dev', '/run', '/mnt', '/var/log', '/etc/installer', '/root']) dir(d);
+  dir('/tmp', 0o1777);
+  // The console exists before devtmpfs is mounted, so the kernel can open it for /init.
+  add({ type: 'char', path: '/dev/console', major: 5, minor: 1, mode: 0o600 });
+
+  add({ type: 'file', path: '/init', data: text(f.init), mode: 0o755, category: 'configuration' });
+  add({ type: 'file', path: '/build-timestamp', data: text(`${f.buildTime.toISOString()}\n`), mode: 0o644, category: 'configuration' });
+  add({ type: 'file', path: '/etc/passwd', data: text('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644, category: 'configuration' });
+  add({ type: 'file', path: '/etc/group', data: text('root:x:0:\n'), mode: 0o644, category: 'configuration' });
+  add({ type: 'symlink', path: '/etc/mtab', target: '../proc/self/mounts' });
+  add({ type: 'file', path: '/etc/installer/modules.early', data: text(`${IMAGE_MODULES.early.join('\n')}\n`), mode: 0o644, category: 'configuration' });
+  if (f.flags?.length) add({ type: 'file', path: '/etc/installer/flags.default', data: text(`${f.flags.join('\n')}\n`), mode: 0o644, category: 'configuration' });
+  for (const t of f.tftpdata ?? []) {
+    if (t.name.includes('/') || t.name.startsWith('.')) throw new Error(`pre-injected configuration file '${t.name}': use a plain file name`);
+    add({ type: 'file', path: `/tftpdata/${t.name}`, data: t.data, mode: 0o644, category: 'configuration' });
+  }
+
+  // The runtime and the installer. `cradle` is what the console and the remote shell type.
+  add({ type: 'file', path: '/usr/bin/node', from: f.node, mode: 0o755, category: 'node runtime' });
+  add({ type: 'file', path: '/usr/lib/cradle/cradle.mjs', data: f.bundle, mode: 0o644, category: 'installer' });
+  const wrapper = '#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning /usr/lib/cradle/cradle.mjs "$@"\n';
+  add({ type: 'file', path: '/usr/bin/cradle', data: text(wrapper), mode: 0o755, category: 'installer' });
+
+  // Real tools win over busybox applets of the same name (util-linux's mount knows offsets and
+  // blkid probes; iproute2's ip knows bonds): add them first.
+  for (const tool of f.tools) {
+    const name = path.posix.basename(tool);
+    if (name === 'kmod') {
+      add({ type: 'file', path: '/usr/bin/kmod', from: tool, mode: 0o755, category: 'tools' });
+      for (const alias of KMOD_NAMES) add({ type: 'symlink', path: `/usr/sbin/${alias}`, target: '../bin/kmod' });
+    } else add({ type: 'file', path: usrPath(tool), from: tool, mode: 0o755, category: 'tools' });
+  }
+  const realNames = new Set([...f.tools.map((t) => path.posix.basename(t)), ...KMOD_NAMES]);
+  for (const lib of f.libraries) add({ type: 'file', path: usrPath(lib), from: lib, mode: 0o755, category: 'libraries' });
+
+  add({ type: 'file', path: '/usr/bin/busybox', from: f.busybox, mode: 0o755, category: 'busybox' });
+  for (const applet of f.busyboxApplets) {
+    const target = usrPath(`/${applet}`);
+    if (realNames.has(path.posix.basename(target)) || target === '/usr/bin/busybox') continue;
+    add({ type: 'symlink', path: target, target: path.posix.relative(path.posix.dirname(target), '/usr/bin/busybox') });
+  }
+
+  const modDir = `/usr/lib/modules/${f.kernelVersion}`;
+  for (const m of f.modules) {
+    const rel = m.path.slice(m.path.indexOf(`/${f.kernelVersion}/`) + f.kernelVersion.length + 2);
+    if (!rel || rel.startsWith('/')) throw new Error(`module ${m.path} is not under a ${f.kernelVersion} modules directory`);
+    add({ type: 'file', path: `${modDir}/${rel}`, from: m.path, mode: 0o644, category: 'kernel modules' });
+  }
+  for (const idx of f.moduleIndex) add({ type: 'file', path: `${modDir}/${idx.name}`, data: idx.data, mode: 0o644, category: 'kernel modules' });
+  return entries;
+}
