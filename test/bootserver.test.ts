@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cradleBin, isRoot, removeWorkDir, tmpDir } from './helpers.ts';
 import { Lab, waitForHttp } from './lab.ts';
-import { MARKER, markerInitramfs } from './fixtures/marker-initramfs.ts';
+import { MARKER, markerInitramfs } from '../src/lab/marker-initramfs.ts';
 
 const SERVER = '10.88.0.1';
 const MAC = 'de:ad:be:ef:00:01';

@@ -3,7 +3,8 @@
 // moves it to `failed`. A successful result leaves it `installing` with that result recorded, so
 // its next network boot goes to the local disk; the installed system reporting in makes it `healthy`.
 import { z } from 'zod';
-import type { Inventory, Machine } from '../inventory/types.ts';
+import { objectCountsSchema } from '../inventory/validate.ts';
+import type { InstallProgress, Inventory, Machine } from '../inventory/types.ts';
 
 const eventSchema = z.looseObject({
   seq: z.number().int().min(0),
@@ -18,6 +19,10 @@ const eventSchema = z.looseObject({
   // Long errors (a command's whole stderr) are cut, never refused: a refused batch would be sent
   // again and again and the failure never recorded.
   error: z.string().transform((e) => e.slice(0, 4000)).optional(),
+  // A result's summary of the run, kept with the progress for dashboards and the lab's table.
+  seconds: z.number().min(0).optional(),
+  phaseSeconds: z.record(z.string().max(64), z.number().min(0)).optional(),
+  objects: objectCountsSchema.optional(),
 });
 
 export const eventsBodySchema = z.object({
@@ -44,7 +49,7 @@ const STARTS = new Set(['birth', 'rebirth', 'clean']);
 
 export async function applyEvents(inv: Inventory, machine: Machine, events: EventsBody['events'], now = new Date()): Promise<Machine> {
   let m = machine;
-  let last: { phase: string; bytesDone?: number; bytesTotal?: number; etaSeconds?: number | null; result?: { ok: boolean; error?: string } } | undefined;
+  let last: Omit<InstallProgress, 'hostname' | 'updatedAt'> | undefined;
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
     // Only a machine waiting to be installed starts installing: an installed (healthy) one is never
     // sent back to the installer by an event, nor a failed one without an operator.
@@ -55,7 +60,8 @@ export async function applyEvents(inv: Inventory, machine: Machine, events: Even
     if (e.type === 'phase') last = { phase: e.phase || 'unknown' };
     if (e.type === 'progress') last = { phase: e.phase || last?.phase || 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, etaSeconds: e.etaSeconds };
     if (e.type === 'result') {
-      last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}) } };
+      const { seconds, phaseSeconds, objects } = e;
+      last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}), ...(seconds !== undefined ? { seconds } : {}), ...(phaseSeconds ? { phaseSeconds } : {}), ...(objects ? { objects } : {}) } };
       if (!e.ok) m = await inv.setState(m.hostname, 'failed', `installer failed: ${e.error ?? 'no detail'}`);
     }
   }

@@ -4,6 +4,7 @@ import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
 import { registerInventoryCommands } from './inventory.ts';
+import { registerLabCommand } from './lab.ts';
 import { runCradle } from './program.ts';
 import { registerServerCommand } from './server.ts';
 
@@ -14,4 +15,5 @@ await runCradle([
   registerServerCommand,
   registerInventoryCommands,
   registerBuildInstallerCommand,
+  registerLabCommand,
 ]);

@@ -147,4 +147,7 @@ async function workerMain(job: WorkerJob): Promise<void> {
   }
 }
 
-if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) void workerMain(workerData as WorkerJob);
+// Started as a worker: this file itself, or the installer image's bundle (one file holding every
+// module). In the bundle this line runs while modules that import each other are still being
+// defined, so the work starts once they all are.
+if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) setImmediate(() => void workerMain(workerData as WorkerJob));

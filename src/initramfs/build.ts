@@ -2,6 +2,7 @@
 // busybox applets), bundles the installer, and writes the kernel and the initramfs (cpio newc,
 // zstd) planned by installer-image.ts, with a report of what takes the space.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -196,4 +197,24 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The installer image for this source tree and build host, built once into the cache: keyed by
+ * the bundled installer, the files that plan the image, the kernel, Node and busybox.
+ */
+export async function cachedInstallerImage(cacheDir: string, kernel = newestKernel()): Promise<string> {
+  const hash = createHash('sha256').update(await bundleInstaller());
+  for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts']) hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
+  for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), which('busybox')]) {
+    const st = fs.statSync(f);
+    hash.update(`${f} ${st.size} ${st.mtimeMs}\n`);
+  }
+  const dir = path.join(cacheDir, `installer-image-${hash.digest('hex').slice(0, 16)}`);
+  if (fs.existsSync(path.join(dir, 'build-info.json'))) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  await buildInstallerImage({ out: tmp, kernel, compression: 'zstd' });
+  fs.renameSync(tmp, dir);
+  return dir;
 }

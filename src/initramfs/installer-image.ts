@@ -69,28 +69,57 @@ export function usrPath(p: string): string {
   return /^\/(bin|sbin|lib|lib64)(\/|$)/.test(norm) ? `/usr${norm}` : norm;
 }
 
-const text = (s: string) => new TextEncoder().encode(s);
+/** busybox at /usr/bin/busybox and a link for each applet, except where a real program of that name is. */
+export function busyboxEntries(busybox: string, applets: string[], realNames: Set<string>): PlannedEntry[] {
+  const out: PlannedEntry[] = [{ type: 'file', path: '/usr/bin/busybox', from: busybox, mode: 0o755, category: 'busybox' }];
+  for (const applet of applets) {
+    const target = usrPath(`/${applet}`);
+    if (realNames.has(path.posix.basename(target)) || target === '/usr/bin/busybox') continue;
+    out.push({ type: 'symlink', path: target, target: path.posix.relative(path.posix.dirname(target), '/usr/bin/busybox') });
+  }
+  return out;
+}
+
+/** The merged-/usr skeleton: /bin, /sbin, /lib and /lib64 as links into /usr. */
+export const MERGED_USR: PlannedEntry[] = [
+  ...['bin', 'sbin', 'lib', 'lib64'].map((l): PlannedEntry => ({ type: 'dir', path: `/usr/${l}` })),
+  ...['bin', 'sbin', 'lib', 'lib64'].map((l): PlannedEntry => ({ type: 'symlink', path: `/${l}`, target: `usr/${l}` })),
+];
+
+export const text = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * The entries in archive order: each path once (the first entry for it wins) and after its parent
+ * directories, which are added where missing. The kernel's cpio unpacker creates no parents.
+ */
+export function inArchiveOrder(list: PlannedEntry[]): PlannedEntry[] {
+  const out: PlannedEntry[] = [];
+  const taken = new Set<string>(['/']);
+  const firstDir = new Map<string, PlannedEntry>();
+  for (const e of list) if (e.type === 'dir' && !firstDir.has(e.path)) firstDir.set(e.path, e);
+  const parents = (p: string) => {
+    const d = path.posix.dirname(p);
+    if (taken.has(d)) return;
+    parents(d);
+    taken.add(d);
+    out.push(firstDir.get(d) ?? { type: 'dir', path: d });
+  };
+  for (const e of list) {
+    if (taken.has(e.path)) continue;
+    parents(e.path);
+    taken.add(e.path);
+    out.push(e);
+  }
+  return out;
+}
 
 export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
-  const dirs = new Set<string>();
   const entries: PlannedEntry[] = [];
-  const taken = new Set<string>();
-  const dir = (p: string, mode?: number) => {
-    if (p === '/' || dirs.has(p)) return;
-    dir(path.posix.dirname(p));
-    dirs.add(p);
-    entries.push({ type: 'dir', path: p, ...(mode ? { mode } : {}) });
-  };
-  const add = (e: PlannedEntry) => {
-    if (taken.has(e.path)) return;
-    taken.add(e.path);
-    dir(path.posix.dirname(e.path));
-    entries.push(e);
-  };
+  const dir = (p: string, mode?: number) => entries.push({ type: 'dir', path: p, ...(mode ? { mode } : {}) });
+  const add = (e: PlannedEntry) => entries.push(e);
 
   // The merged-/usr skeleton and the mount points /init uses.
-  for (const d of ['/usr/bin', '/usr/sbin', '/usr/lib', '/usr/lib64']) dir(d);
-  for (const l of ['bin', 'sbin', 'lib', 'lib64']) add({ type: 'symlink', path: `/${l}`, target: `usr/${l}` });
+  for (const e of MERGED_USR) add(e);
   for (const d of ['/proc', '/sys', '/dev', '/run', '/mnt', '/var/log', '/etc/installer', '/root']) dir(d);
   dir('/tmp', 0o1777);
   // The console exists before devtmpfs is mounted, so the kernel can open it for /init.
@@ -126,12 +155,7 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   const realNames = new Set([...f.tools.map((t) => path.posix.basename(t)), ...KMOD_NAMES]);
   for (const lib of f.libraries) add({ type: 'file', path: usrPath(lib), from: lib, mode: 0o755, category: 'libraries' });
 
-  add({ type: 'file', path: '/usr/bin/busybox', from: f.busybox, mode: 0o755, category: 'busybox' });
-  for (const applet of f.busyboxApplets) {
-    const target = usrPath(`/${applet}`);
-    if (realNames.has(path.posix.basename(target)) || target === '/usr/bin/busybox') continue;
-    add({ type: 'symlink', path: target, target: path.posix.relative(path.posix.dirname(target), '/usr/bin/busybox') });
-  }
+  for (const e of busyboxEntries(f.busybox, f.busyboxApplets, realNames)) add(e);
 
   const modDir = `/usr/lib/modules/${f.kernelVersion}`;
   for (const m of f.modules) {
@@ -140,5 +164,5 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
     add({ type: 'file', path: `${modDir}/${rel}`, from: m.path, mode: 0o644, category: 'kernel modules' });
   }
   for (const idx of f.moduleIndex) add({ type: 'file', path: `${modDir}/${idx.name}`, data: idx.data, mode: 0o644, category: 'kernel modules' });
-  return entries;
+  return inArchiveOrder(entries);
 }

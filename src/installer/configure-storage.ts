@@ -15,7 +15,7 @@ import type { FileSystemPlan } from '../storage/storage-plan.ts';
 import { syncFileSystem } from '../system/libc.ts';
 import { formatBytes } from '../util/format.ts';
 import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
-import type { InstallContext } from './context.ts';
+import { BOOT_SERVER_FILE, bootServerUrl, type InstallContext } from './context.ts';
 import { bindMounts } from './load-image.ts';
 
 /** Like Promise.all, but waits for every task before reporting the first failure. */
@@ -107,6 +107,8 @@ async function writeSystemFiles(ctx: InstallContext, made: MadeFileSystem[]): Pr
     const oldEtc = path.join(opts.logDirectory, 'old-etc.tar.gz');
     if (fs.existsSync(oldEtc)) writeInRoot(root, 'var/log/installer/old-etc.tar.gz', fs.readFileSync(oldEtc), 0o600);
     writeInRoot(root, 'var/lib/initial-image', `${facts.image!.record.name}\n`);
+    const bootServer = bootServerUrl(ctx);
+    if (bootServer) writeInRoot(root, BOOT_SERVER_FILE, `${bootServer}\n`);
   });
 }
 

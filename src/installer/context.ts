@@ -124,3 +124,14 @@ export interface InstallContext {
   progress: Progress;
   facts: Facts;
 }
+
+/** The boot server to report to: the flag, else the configuration's `bootserver` file. */
+export function bootServerUrl(ctx: InstallContext): string | undefined {
+  return ctx.opts.reportUrl ?? ctx.facts.config?.bootServer;
+}
+
+/**
+ * Where the installed system finds its boot server, to report in once it runs (POST {"mac"} to
+ * URL/api/v1/report, docs/boot-server.md): the contract between the installer and the image.
+ */
+export const BOOT_SERVER_FILE = 'etc/cradle/boot-server';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Executor } from '../system/executor.ts';
-import type { InstallContext, InstallerOptions } from './context.ts';
+import { bootServerUrl, type InstallContext, type InstallerOptions } from './context.ts';
 import { configureNetwork } from './configure-network.ts';
 import { configureStorage } from './configure-storage.ts';
 import { renderDryRun, type CacheMeasure } from './dry-run.ts';
@@ -84,7 +84,7 @@ async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
   await progress.phase('clock', () => updateClock(ctx));
   await progress.phase('network', () => configureLocalNetworkAndLoadConfiguration(ctx));
   const config = facts.config!;
-  const reportUrl = opts.reportUrl ?? config.bootServer;
+  const reportUrl = bootServerUrl(ctx);
   // A dry run is not an install: the boot server must not see one starting.
   if (reportUrl && !opts.dryRun) progress.reportTo(reportUrl, { macs: facts.interfaces.map((i) => i.mac), hostname: config.machine.Machine.Hostname, ip: config.machine.Machine.HostIpAddress });
   let cache: CacheMeasure | undefined;

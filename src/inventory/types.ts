@@ -70,13 +70,23 @@ export interface Lease {
 }
 
 /** The newest progress of a machine's installer (from the events of docs/installer-events.md). */
+/** How an install ended, with the installer's summary of the run when it sent one. */
+export interface InstallResult {
+  ok: boolean;
+  error?: string;
+  seconds?: number;
+  phaseSeconds?: Record<string, number>;
+  /** Objects and bytes taken from the old system's cache vs fetched from the image server. */
+  objects?: { objectsFromCache: number; bytesFromCache: number; objectsFetched: number; bytesFetched: number };
+}
+
 export interface InstallProgress {
   hostname: string;
   phase: string;
   bytesDone?: number;
   bytesTotal?: number;
   etaSeconds?: number | null;
-  result?: { ok: boolean; error?: string };
+  result?: InstallResult;
   /** ISO 8601. */
   updatedAt: string;
 }

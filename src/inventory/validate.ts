@@ -146,13 +146,24 @@ const subnetSchema = z
     }
   });
 
+/** Objects and bytes of an install from the old system's cache vs the network. */
+export const objectCountsSchema = z.object({ objectsFromCache: z.number().min(0), bytesFromCache: z.number().min(0), objectsFetched: z.number().min(0), bytesFetched: z.number().min(0) });
+
 const progressSchema = z.object({
   hostname: hostnameSchema,
   phase: z.string().min(1, 'a phase name is required'),
   bytesDone: z.number().min(0).optional(),
   bytesTotal: z.number().min(0).optional(),
   etaSeconds: z.number().nullable().optional(),
-  result: z.object({ ok: z.boolean(), error: z.string().optional() }).optional(),
+  result: z
+    .object({
+      ok: z.boolean(),
+      error: z.string().optional(),
+      seconds: z.number().min(0).optional(),
+      phaseSeconds: z.record(z.string(), z.number().min(0)).optional(),
+      objects: objectCountsSchema.optional(),
+    })
+    .optional(),
   updatedAt: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time such as 2026-11-22T20:25:18.000Z' }),
 });
 

@@ -1,0 +1,110 @@
+// `cradle lab`: Cradle's main job on one host (src/lab/lab.ts): servers in a network namespace,
+// QEMU machines that PXE-boot, install an OS image and boot into it, with live progress and a
+// table at the end.
+import { Option, type Command } from 'commander';
+
+interface LabFlags {
+  dir: string;
+  machines: string;
+  image: 'demo' | 'tiny';
+  firmware: 'bios' | 'uefi';
+  nics: string;
+  encrypt?: boolean;
+  kexec: boolean;
+  rebirth?: boolean;
+  keepRunning?: boolean;
+  timeout: string;
+  diskGib: string;
+  memoryMib: string;
+  accel: 'auto' | 'kvm' | 'tcg';
+  installerArgs?: string;
+}
+
+function count(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} takes a whole number from ${min} to ${max}, not '${value}'`);
+  return n;
+}
+
+export function registerLabCommand(program: Command): void {
+  program
+    .command('lab')
+    .description('the whole system on this host: QEMU machines network-boot, install an OS image and boot it (needs root)')
+    .option('--dir <dir>', 'lab state: database, image store, disks, console logs', '/var/tmp/cradle-lab')
+    .option('--machines <n>', 'how many machines', '2')
+    .addOption(new Option('--image <which>', 'OS to install: demo (Debian with systemd) or tiny (busybox, for quick runs)').choices(['demo', 'tiny']).default('demo'))
+    .addOption(new Option('--firmware <kind>', 'the machines\' firmware').choices(['bios', 'uefi']).default('bios'))
+    .option('--nics <n>', 'NICs per machine: 1, or 3 for the seed example (management + bonded VLAN trunk)', '1')
+    .option('--encrypt', 'encrypt /home and /data (LUKS2)')
+    .option('--no-kexec', 'boot the installed system through the firmware and GRUB, not kexec')
+    .option('--rebirth', 'reinstall the machines of the previous run over their installed systems (the object cache at work)')
+    .option('--keep-running', 'leave the machines and servers running at the end (Ctrl-C stops them)')
+    .option('--timeout <s>', 'give up on machines not done after this many seconds', '1200')
+    .option('--disk-gib <n>', 'disk size of each machine (sparse)', '8')
+    .option('--memory-mib <n>', 'memory of each machine', '1536')
+    .addOption(new Option('--accel <kind>', 'auto: KVM only when a smoke boot proves it works').choices(['auto', 'kvm', 'tcg']).default('auto'))
+    .option('--installer-args <args>', 'extra kernel arguments for the installer, e.g. cradle.failure-wait=30')
+    .action(async (f: LabFlags) => {
+      if (process.geteuid?.() !== 0) throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
+      const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
+      const { liveLine, summaryTable } = await import('../lab/report.ts');
+      const { chooseAccelerator } = await import('../lab/accel.ts');
+      const { newestKernel } = await import('../initramfs/build.ts');
+      const nics = count(f.nics, '--nics', 1, 3);
+      if (nics === 2) throw new Error('--nics takes 1 or 3: the seed bonds the trunk only with two trunk NICs besides the management one');
+      const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
+      const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };
+      log(`machines run under ${accel.accel === 'kvm' ? 'KVM' : 'TCG (emulation, 10-40x slower than hardware)'}: ${accel.why}`);
+      const lab = new Lab({
+        ...LAB_DEFAULTS,
+        dir: f.dir,
+        machines: count(f.machines, '--machines', 1, 32),
+        image: f.image,
+        firmware: f.firmware,
+        nics,
+        diskGiB: count(f.diskGib, '--disk-gib', 4, 1024),
+        memoryMiB: count(f.memoryMib, '--memory-mib', 768, 65536),
+        kexec: f.kexec,
+        encrypt: Boolean(f.encrypt),
+        ...(f.installerArgs ? { installerArgs: f.installerArgs } : {}),
+        log,
+      });
+      const stop = () => {
+        void lab.destroy().then(() => process.exit(130));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const tty = process.stdout.isTTY;
+      let shown: string[] = [];
+      try {
+        const timelines = await runLab(lab, {
+          rebirth: Boolean(f.rebirth),
+          timeoutSeconds: count(f.timeout, '--timeout', 10, 86400),
+          accel: accel.accel,
+          onTick: (ts) => {
+            const lines = ts.map((t) => liveLine(t, Date.now()));
+            if (tty) {
+              if (shown.length) process.stdout.write(`\x1b[${shown.length}A`);
+              for (const l of lines) process.stdout.write(`\x1b[2K${l}\n`);
+            } else {
+              // Without a terminal: a line whenever a machine's stage changes.
+              lines.forEach((l, i) => {
+                const what = l.replace(/^\S+\s+\d+ s\s+/, '').replace(/\d.*$/, '');
+                if (what !== shown[i]?.replace(/^\S+\s+\d+ s\s+/, '').replace(/\d.*$/, '')) console.log(l);
+              });
+            }
+            shown = lines;
+          },
+        });
+        console.log(`\n${summaryTable(timelines)}\n`);
+        console.log(`console logs, server logs: ${lab.logs}`);
+        if (f.keepRunning) {
+          log('machines and servers keep running; Ctrl-C stops them');
+          await new Promise(() => {});
+        }
+        if (!timelines.every((t) => t.state === 'healthy')) process.exitCode = 1;
+      } finally {
+        if (!f.keepRunning) await lab.destroy();
+      }
+    });
+}

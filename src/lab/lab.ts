@@ -1,0 +1,265 @@
+// The lab: Cradle's whole job on one host. A network namespace holds the boot server and the image
+// server; QEMU machines with blank disks are plugged into its bridge, power on, PXE-boot through our
+// DHCP, TFTP and HTTP into the installer image, install the OS image, kexec or reboot into it, and
+// the installed system reports in. State (database, image store, disks, logs) stays in one
+// directory, so a second run with `rebirth` reinstalls the same machines over their old systems.
+import fs from 'node:fs';
+import path from 'node:path';
+import { addImage } from '../image/add.ts';
+import { ImageStore } from '../image/store.ts';
+import { cachedInstallerImage } from '../initramfs/build.ts';
+import { openInventory } from '../inventory/open.ts';
+import type { Inventory, Machine } from '../inventory/types.ts';
+import { IMAGESERVER_PORT } from '../util/ports.ts';
+import { cacheDir, debianRootfs } from './debian-rootfs.ts';
+import { LabNetwork } from './network.ts';
+import { OVMF_VARS, qemuArgs, RunningMachine, type Firmware } from './qemu.ts';
+import { done, type Timeline } from './report.ts';
+import { TINY_OS_VERSION, tinyOs } from './tiny-os.ts';
+
+const cradleBin = path.resolve(import.meta.dirname, '../../bin/cradle');
+
+export type LabImage = 'demo' | 'tiny';
+
+export interface LabOptions {
+  /** Where the lab keeps its database, image store, disks and logs. */
+  dir: string;
+  machines: number;
+  image: LabImage;
+  firmware: Firmware;
+  /** NICs per machine: 1, or 3 for the seed's management NIC plus a bonded VLAN trunk. */
+  nics: number;
+  diskGiB: number;
+  memoryMiB: number;
+  /** The installed system is started with kexec (else through the firmware and GRUB). */
+  kexec: boolean;
+  /** Encrypt /home, /data and the rest (LUKS2). */
+  encrypt: boolean;
+  /** Extra kernel arguments for the installer, e.g. cradle.failure-wait=10. */
+  installerArgs?: string;
+  /** Start the image server (a test of failure leaves it off). */
+  imageServer: boolean;
+  namespace: string;
+  log: (line: string) => void;
+}
+
+export const LAB_DEFAULTS: Omit<LabOptions, 'log'> = {
+  dir: '/var/tmp/cradle-lab',
+  machines: 2,
+  image: 'demo',
+  firmware: 'bios',
+  nics: 1,
+  diskGiB: 8,
+  memoryMiB: 1536,
+  kexec: true,
+  encrypt: false,
+  imageServer: true,
+  namespace: 'cradle-lab',
+};
+
+export const SERVER = '10.77.0.1';
+const IMAGE_NAMES: Record<LabImage, string> = { demo: 'demo/bookworm-v1', tiny: `tiny/v${TINY_OS_VERSION}` };
+
+export interface LabMachine {
+  hostname: string;
+  macs: string[];
+  ip: string;
+  disk: string;
+  uefiVars?: string;
+  serialLog: string;
+  running?: RunningMachine;
+  poweredOnAt?: number;
+}
+
+/** The seed's example networks: management on the first NIC; VLANs 100 and 120 bridged on a trunk. */
+const SUBNETS = [
+  { id: 'lab', gateway: SERVER, mask: '255.255.255.0', domainName: 'lab.test', dnsServers: [SERVER], manage: false },
+  { id: 'dev', gateway: '10.77.100.1', mask: '255.255.255.0', domainName: 'dev.lab.test', dnsServers: [SERVER], manage: true, vlanId: 100 },
+  { id: 'prod', gateway: '10.77.120.1', mask: '255.255.255.0', domainName: 'prod.lab.test', dnsServers: [SERVER], manage: true, vlanId: 120 },
+];
+
+export function labLayout(o: Pick<LabOptions, 'encrypt' | 'kexec' | 'firmware'>): Record<string, unknown> {
+  return {
+    BootDriveLayout: [
+      { FileSystemType: 'ext4', MountPoint: '/', MinimumFreeBytes: 1 << 30 },
+      { FileSystemType: 'ext4', MountPoint: '/home', MinimumFreeBytes: 256 << 20 },
+    ],
+    ExtraMountPointsBasename: '/data/',
+    Encrypt: o.encrypt,
+    UseKexec: o.kexec,
+  };
+}
+
+const hex = (n: number) => n.toString(16).padStart(2, '0');
+
+export class Lab {
+  readonly opts: LabOptions;
+  readonly net: LabNetwork;
+  readonly machines: LabMachine[] = [];
+  inventory?: Inventory;
+  installerDir?: string;
+  readonly db: string;
+  readonly store: string;
+  readonly logs: string;
+  private readonly taps = new Set<string>();
+
+  constructor(opts: LabOptions) {
+    this.opts = opts;
+    this.net = new LabNetwork({ namespace: opts.namespace, address: SERVER, prefix: 24 });
+    this.db = `sqlite:${path.join(opts.dir, 'inventory.db')}`;
+    this.store = path.join(opts.dir, 'images');
+    this.logs = path.join(opts.dir, 'logs');
+    for (let i = 1; i <= opts.machines; i++) {
+      const hostname = `lab${i}`;
+      this.machines.push({
+        hostname,
+        macs: Array.from({ length: opts.nics }, (_, n) => `52:54:00:77:${hex(n)}:${hex(i)}`),
+        ip: `10.77.0.${10 + i}`,
+        disk: path.join(opts.dir, `${hostname}.disk`),
+        ...(opts.firmware === 'uefi' ? { uefiVars: path.join(opts.dir, `${hostname}.uefi-vars`) } : {}),
+        serialLog: path.join(this.logs, `${hostname}.console.log`),
+      });
+    }
+  }
+
+  get imageName(): string {
+    return IMAGE_NAMES[this.opts.image];
+  }
+
+  /** The installer image and the OS image (built once, cached), the store and the database. */
+  async prepare(): Promise<void> {
+    const { opts, log } = { opts: this.opts, log: this.opts.log };
+    fs.mkdirSync(this.logs, { recursive: true });
+    log('installer image: building or taking it from the cache');
+    this.installerDir = await cachedInstallerImage(cacheDir);
+    const store = new ImageStore(this.store).init();
+    if (!store.getRecord(this.imageName)) {
+      log(`OS image ${this.imageName}: building it (${opts.image === 'demo' ? 'mmdebstrap, once per host' : 'from this host\'s kernel and busybox'}) and adding it to the store`);
+      const source = opts.image === 'demo' ? debianRootfs('demo') : await tinyOs();
+      await addImage(store, this.imageName, source, { warn: (w: string) => log(`  ${w}`) });
+    }
+    this.inventory = await openInventory(this.db);
+    const inv = this.inventory;
+    for (const s of SUBNETS) if (!(await inv.getSubnet(s.id))) await inv.addSubnet(s);
+    for (const m of this.machines) {
+      const fields = { macs: m.macs, ip: m.ip, subnetId: 'lab', tags: { RequiredImage: this.imageName }, storageLayout: labLayout(opts) };
+      const existing = await inv.getMachine(m.hostname);
+      if (existing) await inv.updateMachine(m.hostname, fields);
+      else await inv.addMachine({ hostname: m.hostname, ...fields, state: 'unknown' });
+    }
+  }
+
+  /** Machines to install: blank disks and `birth`, or their installed disks and `rebirth`. */
+  async markForInstall(rebirth: boolean): Promise<void> {
+    for (const m of this.machines) {
+      if (!rebirth || !fs.existsSync(m.disk)) {
+        fs.rmSync(m.disk, { force: true });
+        fs.writeFileSync(m.disk, '');
+        fs.truncateSync(m.disk, this.opts.diskGiB * 2 ** 30);
+        if (m.uefiVars) fs.copyFileSync(OVMF_VARS, m.uefiVars);
+      }
+      if (m.uefiVars && !fs.existsSync(m.uefiVars)) fs.copyFileSync(OVMF_VARS, m.uefiVars);
+      await this.inventory!.setState(m.hostname, rebirth ? 'rebirth' : 'birth', rebirth ? 'lab: reinstall over the old system' : 'lab: install on blank disks');
+    }
+  }
+
+  /** The network namespace, the image server and the boot server in it. */
+  async startServers(): Promise<void> {
+    const { opts } = this;
+    this.net.create();
+    this.taps.clear();
+    this.net.startRouterAdvertisements(path.join(this.logs, 'router-advertisements.log'));
+    if (opts.imageServer) this.net.spawn([cradleBin, 'imageserver', '--store', this.store, '--listen', SERVER], path.join(this.logs, 'imageserver.log'));
+    const installerArgs = ['console=ttyS0,115200n8', 'quiet', opts.installerArgs ?? ''].join(' ').trim();
+    this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs], path.join(this.logs, 'bootserver.log'));
+    await this.waitForServer();
+  }
+
+  private async waitForServer(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    const log = path.join(this.logs, 'bootserver.log');
+    while (Date.now() < deadline) {
+      // Listening on every role: DHCP is the last to start.
+      if (fs.existsSync(log) && /DHCP on /.test(fs.readFileSync(log, 'utf8'))) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`the boot server did not start within 30 s: see ${log}`);
+  }
+
+  /** Plugs the machine's NICs into the lab's switch and powers it on. */
+  powerOn(m: LabMachine, accel: 'kvm' | 'tcg' = 'tcg'): RunningMachine {
+    const taps = m.macs.map((_, n) => `tap-${m.hostname}-${n}`);
+    for (const t of taps) {
+      if (this.taps.has(t)) continue;
+      this.net.addTap(t);
+      this.taps.add(t);
+    }
+    const args = qemuArgs({ name: m.hostname, nics: m.macs.map((mac, n) => ({ mac, tap: taps[n] })), disks: [m.disk], firmware: this.opts.firmware, memoryMiB: this.opts.memoryMiB, accel, uefiVars: m.uefiVars });
+    fs.appendFileSync(m.serialLog, `\n=== power on ${new Date().toISOString()} ===\n`);
+    m.running = new RunningMachine(['ip', 'netns', 'exec', this.opts.namespace, 'qemu-system-x86_64', ...args], m.serialLog);
+    m.poweredOnAt = Date.now();
+    return m.running;
+  }
+
+  async machineState(m: LabMachine): Promise<{ machine: Machine; progress: Awaited<ReturnType<Inventory['getProgress']>> }> {
+    const inv = this.inventory!;
+    return { machine: (await inv.getMachine(m.hostname))!, progress: await inv.getProgress(m.hostname) };
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.machines.map((m) => m.running?.stop()));
+    await this.net.destroy();
+    await this.inventory?.close();
+  }
+}
+
+
+export interface RunOptions {
+  rebirth: boolean;
+  timeoutSeconds: number;
+  accel?: 'kvm' | 'tcg';
+  /** Called about once a second with every machine's timeline. */
+  onTick?: (timelines: Timeline[]) => void;
+}
+
+/** Where a machine is, from the database and its QEMU. */
+export async function timelineOf(lab: Lab, m: LabMachine): Promise<Timeline> {
+  const inv = lab.inventory!;
+  const machine = (await inv.getMachine(m.hostname))!;
+  const progress = await inv.getProgress(m.hostname);
+  const since = m.poweredOnAt ?? 0;
+  const changes = (await inv.history(m.hostname)).filter((c) => Date.parse(c.at) >= since - 1000);
+  const at = (to: string) => {
+    const c = changes.find((x) => x.to === to);
+    return c ? Date.parse(c.at) : undefined;
+  };
+  const fresh = progress && Date.parse(progress.updatedAt) >= since - 1000 ? progress : undefined;
+  const exited = m.running && (m.running.child.exitCode !== null || m.running.child.signalCode !== null);
+  return {
+    hostname: m.hostname,
+    state: machine.state,
+    ...(fresh ? { progress: fresh } : {}),
+    poweredOnAt: since,
+    installerAt: at('installing'),
+    resultAt: fresh?.result ? Date.parse(fresh.updatedAt) : undefined,
+    healthyAt: at('healthy'),
+    ...(exited && machine.state !== 'healthy' ? { problem: `the machine powered off (console: ${m.serialLog})` } : {}),
+  };
+}
+
+/** Installs every machine of the lab: servers up, machines on, until each runs its new system or fails. */
+export async function runLab(lab: Lab, o: RunOptions): Promise<Timeline[]> {
+  await lab.prepare();
+  await lab.markForInstall(o.rebirth);
+  await lab.startServers();
+  for (const m of lab.machines) lab.powerOn(m, o.accel);
+  const deadline = Date.now() + o.timeoutSeconds * 1000;
+  for (;;) {
+    const timelines = await Promise.all(lab.machines.map((m) => timelineOf(lab, m)));
+    const late = Date.now() > deadline;
+    if (late) for (const t of timelines) if (!done(t)) t.problem = `not done after ${o.timeoutSeconds} s`;
+    o.onTick?.(timelines);
+    if (timelines.every(done)) return timelines;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

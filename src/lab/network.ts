@@ -1,0 +1,82 @@
+// The lab's network: one network namespace holding a bridge (the machines' switch), the servers'
+// address on it, and a tap device per machine NIC. Nothing in it can reach the host's networks,
+// and removing the namespace removes all of it.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+
+const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+export interface LabNetworkSpec {
+  namespace: string;
+  /** The servers' IPv4 address on the bridge, and the prefix length. */
+  address: string;
+  prefix: number;
+}
+
+export class LabNetwork {
+  readonly spec: LabNetworkSpec;
+  readonly bridge = 'br0';
+  private children: ChildProcess[] = [];
+
+  constructor(spec: LabNetworkSpec) {
+    if (!/^cradle-[a-z0-9-]+$/.test(spec.namespace)) throw new Error(`lab namespace '${spec.namespace}': use cradle-<letters, digits, dashes>`);
+    this.spec = spec;
+  }
+
+  exists(): boolean {
+    return ip('netns', 'list').split('\n').some((l) => l.split(' ')[0] === this.spec.namespace);
+  }
+
+  create(): void {
+    const ns = this.spec.namespace;
+    // A namespace of this name left by a lab that was killed: ours by its name, so replace it.
+    if (this.exists()) ip('netns', 'del', ns);
+    ip('netns', 'add', ns);
+    // `ip netns exec` bind-mounts this over /etc/resolv.conf: nothing in the lab writes the host's.
+    fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+    fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, '');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'add', this.bridge, 'type', 'bridge');
+    ip('-n', ns, 'address', 'add', `${this.spec.address}/${this.spec.prefix}`, 'dev', this.bridge);
+    // A unique-local IPv6 prefix to advertise: iPXE waits ~13 s for IPv6 autoconfiguration otherwise.
+    ip('-n', ns, 'address', 'add', 'fd77::1/64', 'dev', this.bridge);
+    ip('-n', ns, 'link', 'set', this.bridge, 'up');
+  }
+
+  addTap(name: string): void {
+    const ns = this.spec.namespace;
+    ip('-n', ns, 'tuntap', 'add', 'dev', name, 'mode', 'tap');
+    ip('-n', ns, 'link', 'set', name, 'master', this.bridge);
+    ip('-n', ns, 'link', 'set', name, 'up');
+  }
+
+  /** Runs `command` inside the namespace, output appended to `log`; stopped by destroy(). */
+  spawn(command: string[], log: string): ChildProcess {
+    const out = fs.openSync(log, 'a');
+    const child = spawn('ip', ['netns', 'exec', this.spec.namespace, ...command], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    this.children.push(child);
+    return child;
+  }
+
+  /** Router advertisements only (no DHCP, no DNS): dnsmasq, so iPXE does not wait for IPv6. */
+  startRouterAdvertisements(log: string): void {
+    this.spawn(['dnsmasq', '--keep-in-foreground', '--no-daemon', '--user=root', '--conf-file=/dev/null', '--port=0', `--interface=${this.bridge}`, '--bind-interfaces', '--enable-ra', `--dhcp-range=::,constructor:${this.bridge},ra-only`, '--pid-file=', '--log-facility=-'], log);
+  }
+
+  /** Stops what spawn() started (TERM, then KILL after 5 s) and removes the namespace. */
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.children.splice(0).map(async (c) => {
+        if (c.exitCode !== null || c.signalCode !== null) return;
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+        await gone;
+        clearTimeout(timer);
+      }),
+    );
+    if (this.exists()) ip('netns', 'del', this.spec.namespace);
+    fs.rmSync(`/etc/netns/${this.spec.namespace}`, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,69 @@
+// What the lab shows: a live line per machine while it works, and a table at the end with the time
+// of each stage from power-on to the installed system running, and where the image's bytes came
+// from (the network, or the old system's disk). Pure: from timelines to text.
+import type { InstallProgress, MachineState } from '../inventory/types.ts';
+import { formatBytes } from '../util/format.ts';
+
+export interface Timeline {
+  hostname: string;
+  state: MachineState;
+  progress?: InstallProgress;
+  poweredOnAt: number;
+  /** When the installer's first event arrived (state `installing`). */
+  installerAt?: number;
+  /** When the installer sent its result. */
+  resultAt?: number;
+  /** When the installed system reported in (state `healthy`). */
+  healthyAt?: number;
+  /** Why the machine ended without reporting in (QEMU stopped, timeout). */
+  problem?: string;
+}
+
+const secs = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? `${((to - from) / 1000).toFixed(1)} s` : '-');
+
+export function done(t: Timeline): boolean {
+  return t.state === 'healthy' || t.state === 'failed' || t.problem !== undefined;
+}
+
+/** One line: where the machine is now. */
+export function liveLine(t: Timeline, now: number): string {
+  const p = t.progress;
+  const elapsed = `${((now - t.poweredOnAt) / 1000).toFixed(0)} s`.padStart(6);
+  let what: string;
+  if (t.problem) what = `stopped: ${t.problem}`;
+  else if (t.state === 'healthy') what = 'installed system running (reported in)';
+  else if (t.state === 'failed') what = `FAILED: ${p?.result?.error ?? 'see the console log'}`;
+  else if (t.state !== 'installing' || !p) what = 'network boot: firmware, DHCP, installer download';
+  else if (p.result?.ok) what = 'installed; booting the installed system';
+  else {
+    const bytes = p.bytesTotal ? ` ${formatBytes(p.bytesDone ?? 0)} of ${formatBytes(p.bytesTotal)} (${Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal)}%)` : '';
+    // The first estimates (a few bytes in) mean nothing.
+    const eta = typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && (p.bytesDone ?? 0) > 0.02 * (p.bytesTotal ?? 0) ? `, ETA ${Math.ceil(p.etaSeconds)} s` : '';
+    what = `installer: ${p.phase}${bytes}${eta}`;
+  }
+  return `${t.hostname.padEnd(8)} ${elapsed}  ${what}`;
+}
+
+/** The final table: stage times, installer phases, bytes fetched vs from cache, result. */
+export function summaryTable(timelines: Timeline[]): string {
+  const header = ['machine', 'result', 'to installer', 'install', 'to running', 'total', 'fetched', 'from cache', 'installer phases'];
+  const rows = timelines.map((t) => {
+    const r = t.progress?.result;
+    const result = t.state === 'healthy' ? 'running' : t.state === 'failed' ? 'failed' : (t.problem ?? t.state);
+    const phases = r?.phaseSeconds ? Object.entries(r.phaseSeconds).filter(([, s]) => s >= 0.05).map(([p, s]) => `${p} ${s.toFixed(1)}`).join(', ') : '-';
+    return [
+      t.hostname,
+      result,
+      secs(t.poweredOnAt, t.installerAt),
+      r?.seconds !== undefined ? `${r.seconds.toFixed(1)} s` : secs(t.installerAt, t.resultAt),
+      secs(t.resultAt, t.healthyAt),
+      secs(t.poweredOnAt, t.healthyAt ?? t.resultAt),
+      r?.objects ? formatBytes(r.objects.bytesFetched) : '-',
+      r?.objects ? formatBytes(r.objects.bytesFromCache) : '-',
+      phases,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
