@@ -209,7 +209,9 @@ export class Lab {
   async destroy(): Promise<void> {
     await Promise.all(this.machines.map((m) => m.running?.stop()));
     await this.net.destroy();
-    await this.inventory?.close();
+    const inv = this.inventory;
+    this.inventory = undefined;
+    await inv?.close();
   }
 }
 

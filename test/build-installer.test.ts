@@ -1,0 +1,100 @@
+// The installer image as built by `cradle build-installer` (kept in the cache, like the lab and the
+// VM tests use it): its contents listed and unpacked by the real cpio and zstd, and the installer
+// run from the unpacked image with only the image's own Node, libraries and tools (chroot), against
+// an image server: the bundle, its worker threads and the pinned runtime work together.
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { addImage } from '../src/image/add.ts';
+import { ImageStore } from '../src/image/store.ts';
+import { cachedInstallerImage } from '../src/initramfs/build.ts';
+import { cacheDir } from '../src/lab/debian-rootfs.ts';
+import { cradleBin, isRoot, removeWorkDir, startImageServer, tmpDir } from './helpers.ts';
+
+const execFileAsync = promisify(execFile);
+
+describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nodes in the unpacked image)' }, () => {
+  let work: string;
+  let image: string;
+  let root: string;
+  let files: string[];
+
+  before(async () => {
+    work = tmpDir('cradle-build-installer-');
+    image = await cachedInstallerImage(cacheDir);
+    root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    // The real peers: zstd decompresses, cpio unpacks (as the kernel would, with our modes).
+    const cpio = execFileSync('zstd', ['-dc', path.join(image, 'initrd.img')], { maxBuffer: 1 << 30 });
+    files = execFileSync('cpio', ['-t', '--quiet'], { input: cpio, maxBuffer: 64 << 20, encoding: 'utf8' }).split('\n');
+    execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { input: cpio, cwd: root, maxBuffer: 64 << 20 });
+  });
+  after(() => {
+    if (work) removeWorkDir(work);
+  });
+
+  test('it carries the installer, Node, busybox, the tools with their libraries, and the modules in dependency order', () => {
+    for (const f of ['init', 'build-timestamp', 'dev/console', 'usr/bin/node', 'usr/bin/cradle', 'usr/lib/cradle/cradle.mjs', 'usr/bin/busybox', 'usr/sbin/cryptsetup', 'usr/sbin/sfdisk', 'usr/bin/partx', 'usr/sbin/kexec', 'usr/sbin/mkfs.ext4', 'usr/sbin/mkfs.xfs', 'usr/sbin/mkfs.vfat', 'usr/sbin/ip', 'usr/bin/kmod', 'usr/sbin/modprobe', 'usr/sbin/udhcpc', 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1', 'usr/lib64/ld-linux-x86-64.so.2']) {
+      assert.ok(files.includes(f), `${f} is in the image`);
+    }
+    const modules = files.filter((f) => f.endsWith('.ko')).map((f) => path.basename(f, '.ko'));
+    for (const m of ['virtio_blk', 'virtio_net', 'nvme', 'ahci', 'e1000e', 'igb', 'dm-crypt', 'ext4', 'xfs', 'vfat', '8021q', 'bonding', 'bridge', 'crc32c_generic', 'libcrc32c']) assert.ok(modules.includes(m), `module ${m}`);
+    // Parents come before children: the kernel's unpacker creates no directories.
+    const seen = new Set(['.']);
+    for (const f of files.filter(Boolean)) {
+      assert.ok(seen.has(path.dirname(f)), `${f} comes after its directory`);
+      seen.add(f);
+    }
+    // kmod's index names ext4's dependencies, so `modprobe ext4` in the image loads them.
+    const dep = fs.readFileSync(path.join(root, 'usr/lib/modules', fs.readdirSync(path.join(root, 'usr/lib/modules'))[0], 'modules.dep'), 'utf8');
+    assert.match(dep, /^kernel\/fs\/ext4\/ext4\.ko: .*jbd2\.ko/m);
+    const info = JSON.parse(fs.readFileSync(path.join(image, 'build-info.json'), 'utf8'));
+    assert.equal(Object.values(info.parts as Record<string, number>).reduce((a, b) => a + b, 0) <= info.uncompressedBytes, true);
+    assert.ok(info.initrdBytes < info.uncompressedBytes / 2, 'zstd compressed');
+    assert.equal(fs.statSync(path.join(root, 'build-timestamp')).mtimeMs, Date.parse(info.buildTime) - (Date.parse(info.buildTime) % 1000), 'the clock floor is the build time');
+  });
+
+  test('the installer runs from the image with only the image\'s own runtime, and unpacks an image from a server', async () => {
+    const store = new ImageStore(path.join(work, 'store')).init();
+    const src = path.join(work, 'src');
+    fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'etc/hostname'), 'inside\n');
+    fs.writeFileSync(path.join(src, 'big'), Buffer.alloc(3 << 20, 7));
+    await addImage(store, 'tiny/1', src, { warn: () => {} });
+    const server = await startImageServer(store);
+    try {
+      // Asynchronous: the image server answers from this process. /proc is mounted in a mount
+      // namespace of the command's own, so nothing is left mounted on the host.
+      const chroot = async (...args: string[]) =>
+        (await execFileAsync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/bin/cradle "$@"', root, ...args], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin' } })).stdout;
+      assert.match(await chroot('installer', '--help'), /install the configured image/);
+      assert.match(await chroot('installer', 'list-images', '--imageserver', server.url), /tiny\/1/);
+      await chroot('installer', 'load-image', '--imageserver', server.url, '--no-mounts', 'tiny/1', '/tmp/target');
+      assert.equal(fs.readFileSync(path.join(root, 'tmp/target/etc/hostname'), 'utf8'), 'inside\n');
+      assert.deepEqual(fs.readFileSync(path.join(root, 'tmp/target/big')), Buffer.alloc(3 << 20, 7));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('`cradle build-installer` writes the kernel, initramfs and ISO and prints what takes the space', { timeout: 300_000 }, () => {
+    const out = path.join(work, 'out');
+    const tftpdata = path.join(work, 'tftpdata');
+    fs.mkdirSync(tftpdata);
+    fs.writeFileSync(path.join(tftpdata, 'imagename'), 'tiny/1\n');
+    const printed = execFileSync(cradleBin, ['build-installer', '--out', out, '--compression', 'none', '--tftpdata', tftpdata, '--flag=--image-server-hostname=10.0.0.1', '--iso'], { encoding: 'utf8' });
+    assert.match(printed, /node runtime\s+\d/);
+    assert.match(printed, /kernel modules\s+\d/);
+    assert.match(printed, /initramfs, uncompressed\s+\d/);
+    const listing = execFileSync('cpio', ['-t', '--quiet'], { input: fs.readFileSync(path.join(out, 'initrd.img')), maxBuffer: 64 << 20, encoding: 'utf8' });
+    assert.match(listing, /^tftpdata\/imagename$/m);
+    assert.match(listing, /^etc\/installer\/flags\.default$/m);
+    // The ISO boots with GRUB on BIOS (El Torito) and UEFI (an EFI system partition image).
+    const iso = execFileSync('xorriso', ['-indev', path.join(out, 'installer.iso'), '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.match(iso, /El Torito boot img :\s+1\s+BIOS/);
+    assert.match(iso, /El Torito boot img :\s+2\s+UEFI/);
+  });
+});

@@ -1,0 +1,63 @@
+// VM end to end with the demo OS (Debian with systemd, QEMU under TCG): a UEFI machine installs
+// with /home and /data encrypted and restarts through its firmware and GRUB into the installed
+// system, which opens and mounts them; a machine with three NICs comes up with the seed example's
+// bond, VLANs and bridges. The installed system's cradle-report.service prints what it brought up
+// on the console and reports in.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { Lab, LAB_DEFAULTS, runLab, type LabOptions } from '../../src/lab/lab.ts';
+import { OVMF_CODE } from '../../src/lab/qemu.ts';
+import type { Timeline } from '../../src/lab/report.ts';
+import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
+
+const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.existsSync('/usr/bin/mmdebstrap');
+const skip = !canRun && 'needs root, qemu-system-x86 and mmdebstrap';
+
+function newLab(tag: string, extra: Partial<LabOptions>): { lab: Lab; dir: string } {
+  const dir = tmpDir(`cradle-e2e-${tag}-`);
+  return { dir, lab: new Lab({ ...LAB_DEFAULTS, dir, machines: 1, image: 'demo', diskGiB: 6, memoryMiB: 1536, namespace: `cradle-e2e-${tag}-${process.pid}`, log: () => {}, ...extra }) };
+}
+
+const consoleOf = (lab: Lab) => fs.readFileSync(lab.machines[0].serialLog, 'latin1');
+
+function explain(t: Timeline, lab: Lab): string {
+  return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-60).join('\n')}`;
+}
+
+describe('VM: demo OS', { skip }, () => {
+  const labs: { lab: Lab; dir: string }[] = [];
+  after(async () => {
+    for (const { lab, dir } of labs) {
+      await lab.destroy();
+      removeWorkDir(dir);
+    }
+  });
+
+  test('2: UEFI, /home and /data on LUKS, restart through the firmware and GRUB; the installed OS mounts them', { skip: !fs.existsSync(OVMF_CODE) && 'needs ovmf', timeout: 1_500_000 }, async () => {
+    const l = newLab('uefi', { firmware: 'uefi', encrypt: true, kexec: false });
+    labs.push(l);
+    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel: 'tcg' });
+    assert.equal(t.state, 'healthy', explain(t, l.lab));
+    const log = consoleOf(l.lab);
+    assert.match(log, /ran cryptsetup luksFormat .*\/dev\/vda\d/, 'the installer made LUKS containers');
+    assert.match(log, /restarting/, 'no kexec: the installer restarted the machine');
+    assert.ok((log.match(/Installing lab1 \(birth\)/g) ?? []).length === 1, 'the second network boot did not install again');
+    assert.match(log, /cradle-report: mounts: .*\/home \/dev\/mapper\/\S+ ext4/, '/home is mounted from its LUKS mapping');
+    assert.match(log, /cradle-report: mounts: .*\/data\/0 \/dev\/mapper\/\S+ ext4/, '/data/0 is mounted from its LUKS mapping');
+    assert.match(log, /cradle-report: reported in to http:\/\/10\.77\.0\.1:6977/);
+  });
+
+  test('3: three NICs: the installed OS comes up with the seed example\'s bond, VLANs and bridges', { timeout: 1_500_000 }, async () => {
+    const l = newLab('nics', { nics: 3 });
+    labs.push(l);
+    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel: 'tcg' });
+    assert.equal(t.state, 'healthy', explain(t, l.lab));
+    const log = consoleOf(l.lab);
+    assert.match(log, /cradle-report: addresses: .*eth0=10\.77\.0\.11\/24/, 'management address on the boot NIC');
+    assert.match(log, /cradle-report: bond bond0 mode 802\.3ad slaves eth1 eth2/);
+    assert.match(log, /cradle-report: bridge br100 ports bond0\.100/);
+    assert.match(log, /cradle-report: bridge br120 ports bond0\.120/);
+    assert.match(log, /cradle-report: links: .*bond0\.100=UP/);
+  });
+});

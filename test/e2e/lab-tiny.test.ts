@@ -1,0 +1,107 @@
+// VM end to end with the tiny test OS (QEMU under TCG, see the lab notes): a machine with a blank
+// disk PXE-boots through our DHCP and HTTP into the installer image built by `build-installer`,
+// installs, kexecs into the installed system, which reports in; then the same machine is reborn
+// over its old system with the object cache; and a machine whose image server is down fails
+// cleanly and never boots a half-written disk.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { Lab, LAB_DEFAULTS, runLab, type LabOptions } from '../../src/lab/lab.ts';
+import { TINY_OS_MARKER } from '../../src/lab/tiny-os.ts';
+import type { Timeline } from '../../src/lab/report.ts';
+import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
+
+const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
+const skip = !canRun && 'needs root, qemu-system-x86 and a kernel in /boot';
+
+function labOptions(dir: string, tag: string, extra: Partial<LabOptions> = {}): LabOptions {
+  return { ...LAB_DEFAULTS, dir, machines: 1, image: 'tiny', memoryMiB: 1536, diskGiB: 4, namespace: `cradle-e2e-${tag}-${process.pid}`, log: () => {}, ...extra };
+}
+
+function consoleOf(lab: Lab): string {
+  return fs.readFileSync(lab.machines[0].serialLog, 'latin1');
+}
+
+function explain(t: Timeline, lab: Lab): string {
+  return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-40).join('\n')}`;
+}
+
+describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
+  let dir: string;
+  let lab: Lab;
+  let first: Timeline;
+
+  before(() => {
+    dir = tmpDir('cradle-e2e-tiny-');
+    lab = new Lab(labOptions(dir, 'tiny'));
+  });
+  after(async () => {
+    await lab?.destroy();
+    if (dir) removeWorkDir(dir);
+  });
+
+  test('1: PXE boot, install onto a blank disk, kexec into the installed OS, which reports in', { timeout: 900_000 }, async () => {
+    [first] = await runLab(lab, { rebirth: false, timeoutSeconds: 600, accel: 'tcg' });
+    assert.equal(first.state, 'healthy', explain(first, lab));
+    const log = consoleOf(lab);
+    assert.match(log, /Installing lab1 \(birth\)/, 'iPXE ran the boot server\'s install script');
+    assert.match(log, /cradle: installer image built .*, kernel 6\./, 'the installer image\'s /init ran');
+    assert.match(log, /booting the new system with kexec/);
+    assert.match(log, new RegExp(`tiny-os: up .* as lab1, root /dev/vda2`), 'the installed OS runs from its root partition under its host name');
+    assert.match(log, /tiny-os: reported in to http:\/\/10\.77\.0\.1:6977 as 52:54:00:77:00:01/);
+    assert.match(log, new RegExp(TINY_OS_MARKER));
+    assert.equal(log.match(/SeaBIOS \(version/g)?.length, 1, 'kexec: the firmware ran once, at power-on');
+    const r = first.progress?.result;
+    assert.ok(r?.ok && r.objects && r.phaseSeconds, 'the installer sent its result with a summary');
+    assert.ok(r.objects.bytesFetched > 1_000_000, `the first install fetched the image (${r.objects.bytesFetched} bytes)`);
+    // The disk as the installed OS sees it: GPT with the BIOS boot, root, /home and /data/0 partitions.
+    await lab.destroy();
+    const table = JSON.parse(execFileSync('sfdisk', ['--json', lab.machines[0].disk], { encoding: 'utf8' })) as { partitiontable: { label: string; partitions: unknown[] } };
+    assert.equal(table.partitiontable.label, 'gpt');
+    assert.equal(table.partitiontable.partitions.length, 4);
+  });
+
+  test('4: rebirth over the installed system fetches at most 5% of the first install', { timeout: 900_000 }, async () => {
+    assert.ok(first?.progress?.result?.objects, 'needs the first install');
+    const [again] = await runLab(lab, { rebirth: true, timeoutSeconds: 600, accel: 'tcg' });
+    assert.equal(again.state, 'healthy', explain(again, lab));
+    assert.match(consoleOf(lab), /Installing lab1 \(rebirth\)/);
+    const before = first.progress!.result!.objects!;
+    const now = again.progress!.result!.objects!;
+    assert.ok(now.bytesFetched <= 0.05 * before.bytesFetched, `rebirth fetched ${now.bytesFetched} bytes, the first install ${before.bytesFetched}`);
+    assert.ok(now.bytesFromCache > before.bytesFetched * 0.9, `the old system supplied the image (${now.bytesFromCache} bytes from cache)`);
+  });
+});
+
+describe('VM: the image server is unreachable', { skip }, () => {
+  let dir: string;
+  let lab: Lab;
+
+  before(() => {
+    dir = tmpDir('cradle-e2e-fail-');
+    lab = new Lab(labOptions(dir, 'fail', { imageServer: false, installerArgs: 'cradle.failure-wait=2' }));
+  });
+  after(async () => {
+    await lab?.destroy();
+    if (dir) removeWorkDir(dir);
+  });
+
+  test('5: the installer reports the failure, waits, and the machine never boots a half-written disk', { timeout: 600_000 }, async () => {
+    const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 300, accel: 'tcg' });
+    assert.equal(t.state, 'failed', explain(t, lab));
+    assert.match(t.progress?.result?.error ?? '', /image server|10\.77\.0\.1:6971|connect/i, 'the boot server knows why');
+    const machine = lab.machines[0].running!;
+    // The installer waits (2 s here), restarts the machine; the boot server now answers "boot the
+    // disk", and the disk holds nothing bootable.
+    await machine.waitFor(/FAILED after/, 60_000);
+    await machine.waitFor(/SeaBIOS \(version/, 120_000);
+    await machine.waitFor(/No bootable device/, 180_000);
+    const log = consoleOf(lab);
+    assert.doesNotMatch(log, new RegExp(TINY_OS_MARKER));
+    assert.match(log, /\bexit\b|Booting from Hard Disk/, 'iPXE was told to leave the machine to its disk');
+    await lab.destroy();
+    // Nothing was written: the failure came before any drive was touched.
+    assert.throws(() => execFileSync('sfdisk', ['--dump', lab.machines[0].disk], { stdio: 'pipe' }), /does not contain a recognized partition table|Command failed/);
+  });
+});
