@@ -24,6 +24,11 @@ DEBS=(
   postgresql        # the machine database's PostgreSQL backend, tested against a real server
   qemu-system-x86 ipxe-qemu ipxe linux-image-amd64   # PXE boot tests: a guest's iPXE ROM, iPXE for TFTP chainloading, a kernel
   busybox-static    # udhcpc: a second DHCP client checking the test setup (static: also the installer image's shell)
+  kexec-tools efibootmgr kmod binutils   # the installer image: kexec, efibootmgr, depmod and modprobe for its modules, strip for its Node
+  grub-pc-bin grub-efi-amd64-bin grub2-common   # the tiny test OS's boot loader, and the installer ISO's
+  xorriso mtools    # the installer ISO (grub-mkrescue)
+  ovmf              # UEFI firmware for the lab's and the VM tests' machines
+  cpio              # reads the installer image back in its test
   ca-certificates openssl   # openssl: test certificates for the TLS tests
 )
 missing=()

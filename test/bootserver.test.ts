@@ -64,6 +64,11 @@ describe('boot server', { skip: !isRoot() && 'needs root (network namespaces)' }
     const kpxe = path.join(work, 'undionly.kpxe');
     inClient('curl', ['-sf', '-o', kpxe, `tftp://${SERVER}/undionly.kpxe`]);
     assert.deepEqual(fs.readFileSync(kpxe), fs.readFileSync('/usr/lib/ipxe/undionly.kpxe'), 'Debian\'s iPXE for BIOS PXE chainloading');
+    // Debian links ipxe.efi into /boot: UEFI firmware gets it all the same.
+    const efi = path.join(work, 'ipxe.efi');
+    inClient('curl', ['-sf', '-o', efi, `tftp://${SERVER}/ipxe.efi`]);
+    assert.deepEqual(fs.readFileSync(efi), fs.readFileSync('/usr/lib/ipxe/ipxe.efi'), 'Debian\'s iPXE for UEFI PXE chainloading');
+    assert.throws(() => inClient('curl', ['-sf', `tftp://${SERVER}/../../etc/passwd`]), 'nothing else of the file system');
   });
 
   test('HTTP: iPXE script and configuration by MAC; progress events and the report move the state', async () => {

@@ -41,6 +41,8 @@ export interface RunningBootServer {
 
 /** Where Debian's ipxe package puts the binaries PXE firmware chainloads. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
+/** What PXE firmware is told to load (boot/dhcp/policy.ts), and iPXE's other Debian builds. */
+const IPXE_BINARIES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi', 'ipxe.pxe', 'ipxe.lkrn'];
 
 /** The machine behind a TFTP client address: by static IP, else by its current lease. */
 async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine; leaseMac?: string } | undefined> {
@@ -67,7 +69,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
     }
     if (o.roles.includes('tftp')) {
       const tftp: TftpServer = createTftpServer({
-        root: o.tftpRoot ?? (fs.existsSync(DEBIAN_IPXE_DIR) ? DEBIAN_IPXE_DIR : undefined),
+        root: o.tftpRoot,
         address: o.address,
         port: o.tftpPort,
         log: o.log,
@@ -76,6 +78,12 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
         // the wrong machine (null: not found).
         resolve: async (file, client) => {
           const name = path.posix.basename(file);
+          // Without a root of the operator's, Debian's iPXE binaries by name: the package links
+          // ipxe.efi into /boot, outside any directory a TFTP root check would accept.
+          if (o.tftpRoot === undefined && !file.includes('/') && IPXE_BINARIES.includes(file)) {
+            const p = path.join(DEBIAN_IPXE_DIR, file);
+            return fs.existsSync(p) ? p : null;
+          }
           if (!isConfigFileName(name) || file.includes('/')) return undefined;
           const found = await machineAt(o.inventory, client.address);
           if (!found) return null;

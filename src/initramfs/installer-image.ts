@@ -24,7 +24,7 @@ export const ALL_IMAGE_MODULES: string[] = Object.values(IMAGE_MODULES).flat();
 /** Programs the installer runs from the image; busybox provides the rest of the shell's tools. */
 export const IMAGE_TOOLS = [
   'sfdisk', 'partx', 'blkdiscard', 'blockdev', 'blkid', 'losetup', 'mount', 'umount', 'wipefs', 'hwclock',
-  'cryptsetup', 'kexec', 'ip', 'bridge', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.vfat', 'tar', 'kmod',
+  'cryptsetup', 'kexec', 'efibootmgr', 'ip', 'bridge', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.vfat', 'tar', 'kmod',
 ];
 
 /** Names kmod answers to (it is one binary). */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { stagedTreeFinder } from '../image/staged-tree.ts';
 import { unpackImage } from '../image/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
-import { DEFAULT_KERNEL_OPTIONS, installGrub, kexecLoad, renderGrubConfig } from '../storage/bootloader.ts';
+import { bootNextToInstalledSystem, DEFAULT_KERNEL_OPTIONS, installGrub, kexecLoad, renderGrubConfig } from '../storage/bootloader.ts';
 import { KEY_FILE, renderCrypttab, renderFstab, type MadeFileSystem } from '../storage/fstab.ts';
 import { partitionDevice } from '../storage/plan.ts';
 import type { FileSystemPlan } from '../storage/storage-plan.ts';
@@ -135,4 +135,13 @@ async function makeBootable(ctx: InstallContext): Promise<void> {
   }
   const esp = plan.fileSystems.find((f) => f.type === 'vfat' && f.drive === plan.drives[0].device);
   await installGrub(exec, root, plan.firmware, plan.drives[0].device, esp?.mountPoint);
+  if (plan.firmware === 'uefi' && esp && !facts.kexecLoaded) {
+    try {
+      const entry = await bootNextToInstalledSystem(exec, plan.drives[0].device, esp.partition);
+      ctx.log.info(`the next boot starts the installed system (${entry}, once)`);
+    } catch (err) {
+      // Without it the firmware still gets there, after its network boot options fail.
+      ctx.log.info(`cannot set the firmware's next boot: ${(err as Error).message}`);
+    }
+  }
 }

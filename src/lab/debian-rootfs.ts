@@ -24,12 +24,14 @@ const DEMO_EXCLUDES = [
   ...['drivers/gpu', 'drivers/media', 'drivers/net/wireless', 'drivers/infiniband', 'drivers/staging', 'drivers/iio', 'drivers/bluetooth', 'net/bluetooth', 'net/wireless', 'net/mac80211', 'sound', 'drivers/input/touchscreen', 'drivers/hwmon', 'drivers/isdn', 'drivers/video/fbdev'].map((d) => `/lib/modules/*/kernel/${d}/*`),
 ];
 const demoFiles = path.join(import.meta.dirname, 'demo-os');
+/** Bumped whenever the demo OS changes (its files in demo-os/, its packages): the cache is keyed by it. */
+export const DEMO_VERSION = 2;
 
 const FLAVOURS: Record<string, { dir: string; packages: string[]; extra?: string[] }> = {
   minimal: { dir: `debian-${SUITE}-rootfs`, packages: BASE },
   bootable: { dir: `debian-${SUITE}-bootable`, packages: [...BASE, 'linux-image-amd64', 'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'kexec-tools', 'cryptsetup-bin', 'cryptsetup', 'e2fsprogs', 'xfsprogs', 'dosfstools'] },
   demo: {
-    dir: `debian-${SUITE}-demo-v1`,
+    dir: `debian-${SUITE}-demo-v${DEMO_VERSION}`,
     packages: ['systemd-sysv', 'udev', 'kmod', 'iproute2', 'netbase', 'curl', 'ca-certificates', 'linux-image-amd64', 'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'cryptsetup-bin', 'e2fsprogs', 'dosfstools', 'procps', 'less'],
     extra: [
       ...DEMO_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`),

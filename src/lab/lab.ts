@@ -11,8 +11,8 @@ import { cachedInstallerImage } from '../initramfs/build.ts';
 import { openInventory } from '../inventory/open.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
-import { cacheDir, debianRootfs } from './debian-rootfs.ts';
-import { LabNetwork } from './network.ts';
+import { cacheDir, debianRootfs, DEMO_VERSION } from './debian-rootfs.ts';
+import { DIE_WITH_PARENT, LabNetwork } from './network.ts';
 import { OVMF_VARS, qemuArgs, RunningMachine, type Firmware } from './qemu.ts';
 import { done, type Timeline } from './report.ts';
 import { TINY_OS_VERSION, tinyOs } from './tiny-os.ts';
@@ -58,7 +58,7 @@ export const LAB_DEFAULTS: Omit<LabOptions, 'log'> = {
 };
 
 export const SERVER = '10.77.0.1';
-const IMAGE_NAMES: Record<LabImage, string> = { demo: 'demo/bookworm-v1', tiny: `tiny/v${TINY_OS_VERSION}` };
+const IMAGE_NAMES: Record<LabImage, string> = { demo: `demo/bookworm-v${DEMO_VERSION}`, tiny: `tiny/v${TINY_OS_VERSION}` };
 
 export interface LabMachine {
   hostname: string;
@@ -196,7 +196,7 @@ export class Lab {
     }
     const args = qemuArgs({ name: m.hostname, nics: m.macs.map((mac, n) => ({ mac, tap: taps[n] })), disks: [m.disk], firmware: this.opts.firmware, memoryMiB: this.opts.memoryMiB, accel, uefiVars: m.uefiVars });
     fs.appendFileSync(m.serialLog, `\n=== power on ${new Date().toISOString()} ===\n`);
-    m.running = new RunningMachine(['ip', 'netns', 'exec', this.opts.namespace, 'qemu-system-x86_64', ...args], m.serialLog);
+    m.running = new RunningMachine(['ip', 'netns', 'exec', this.opts.namespace, ...DIE_WITH_PARENT, 'qemu-system-x86_64', ...args], m.serialLog);
     m.poweredOnAt = Date.now();
     return m.running;
   }

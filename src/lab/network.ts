@@ -4,6 +4,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 
+/**
+ * Prefix for programs the lab starts: they get SIGTERM when the lab's process dies, even by
+ * SIGKILL, so no server or QEMU outlives a killed lab or test.
+ */
+export const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'TERM', '--'];
+
 const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 export interface LabNetworkSpec {
@@ -53,7 +59,7 @@ export class LabNetwork {
   /** Runs `command` inside the namespace, output appended to `log`; stopped by destroy(). */
   spawn(command: string[], log: string): ChildProcess {
     const out = fs.openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.spec.namespace, ...command], { stdio: ['ignore', out, out] });
+    const child = spawn('ip', ['netns', 'exec', this.spec.namespace, ...DIE_WITH_PARENT, ...command], { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     this.children.push(child);
     return child;

@@ -82,6 +82,40 @@ export async function installGrub(exec: Executor, root: string, firmware: 'uefi'
   await exec.changeIn(root, 'grub-install', args);
 }
 
+/** The UEFI boot entry the installer makes for the system it installed. */
+export const BOOT_ENTRY_LABEL = 'Cradle installed system';
+
+/** `efibootmgr` output: Boot#### entries with their labels. */
+export function parseBootEntries(output: string): { num: string; label: string }[] {
+  const out: { num: string; label: string }[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^Boot([0-9A-Fa-f]{4})\*?\s+(.*?)(\t.*)?$/.exec(line);
+    if (m) out.push({ num: m[1].toUpperCase(), label: m[2].trim() });
+  }
+  return out;
+}
+
+/**
+ * Makes the next boot, once, start the installed system: a UEFI entry for the ESP's removable-path
+ * loader, named in BootNext. The firmware's order keeps the network first (so a machine can be
+ * reborn), and without this, iPXE's `exit` falls through every network option the firmware has
+ * (PXE and HTTP, IPv4 and IPv6) before it reaches the disk. An entry from an earlier install is
+ * replaced, not piled up.
+ */
+export async function bootNextToInstalledSystem(exec: Executor, drive: string, espPartition: string): Promise<string> {
+  const number = /(\d+)$/.exec(espPartition)?.[1];
+  if (!number) throw new Error(`cannot tell the partition number of ${espPartition}`);
+  for (const e of parseBootEntries((await exec.read('efibootmgr', [])).stdout).filter((x) => x.label === BOOT_ENTRY_LABEL)) {
+    await exec.change('efibootmgr', ['--quiet', '--bootnum', e.num, '--delete-bootnum']);
+  }
+  const created = await exec.change('efibootmgr', ['--create-only', '--disk', drive, '--part', number, '--label', BOOT_ENTRY_LABEL, '--loader', '\\EFI\\BOOT\\BOOTX64.EFI']);
+  if (exec.dryRun) return 'Boot####';
+  const entry = parseBootEntries(created.stdout).find((x) => x.label === BOOT_ENTRY_LABEL);
+  if (!entry) throw new Error('efibootmgr made no entry for the installed system');
+  await exec.change('efibootmgr', ['--quiet', '--bootnext', entry.num]);
+  return `Boot${entry.num}`;
+}
+
 /** Loads the installed kernel for `kexec -e` after the drives are unmounted. */
 export async function kexecLoad(exec: Executor, root: string, boot: BootInfo, cmdline: string): Promise<void> {
   const file = (p: string) => path.join(root, p);
