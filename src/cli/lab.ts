@@ -47,7 +47,7 @@ export function registerLabCommand(program: Command): void {
     .action(async (f: LabFlags) => {
       if (process.geteuid?.() !== 0) throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
       const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
-      const { liveLine, summaryTable } = await import('../lab/report.ts');
+      const { liveLine, stageOf, summaryTable } = await import('../lab/report.ts');
       const { chooseAccelerator } = await import('../lab/accel.ts');
       const { newestKernel } = await import('../initramfs/build.ts');
       const nics = count(f.nics, '--nics', 1, 3);
@@ -75,25 +75,27 @@ export function registerLabCommand(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const tty = process.stdout.isTTY;
-      let shown: string[] = [];
+      let shownLines = 0;
+      const stages = new Map<string, string>();
       try {
         const timelines = await runLab(lab, {
           rebirth: Boolean(f.rebirth),
           timeoutSeconds: count(f.timeout, '--timeout', 10, 86400),
           accel: accel.accel,
           onTick: (ts) => {
-            const lines = ts.map((t) => liveLine(t, Date.now()));
             if (tty) {
-              if (shown.length) process.stdout.write(`\x1b[${shown.length}A`);
-              for (const l of lines) process.stdout.write(`\x1b[2K${l}\n`);
-            } else {
-              // Without a terminal: a line whenever a machine's stage changes.
-              lines.forEach((l, i) => {
-                const what = l.replace(/^\S+\s+\d+ s\s+/, '').replace(/\d.*$/, '');
-                if (what !== shown[i]?.replace(/^\S+\s+\d+ s\s+/, '').replace(/\d.*$/, '')) console.log(l);
-              });
+              // Redrawn in place, a line per machine.
+              if (shownLines) process.stdout.write(`\x1b[${shownLines}A`);
+              for (const t of ts) process.stdout.write(`\x1b[2K${liveLine(t, Date.now())}\n`);
+              shownLines = ts.length;
+              return;
             }
-            shown = lines;
+            // Without a terminal: a line whenever a machine's stage changes.
+            for (const t of ts) {
+              if (stages.get(t.hostname) === stageOf(t)) continue;
+              stages.set(t.hostname, stageOf(t));
+              console.log(liveLine(t, Date.now()));
+            }
           },
         });
         console.log(`\n${summaryTable(timelines)}\n`);

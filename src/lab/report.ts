@@ -25,23 +25,27 @@ export function done(t: Timeline): boolean {
   return t.state === 'healthy' || t.state === 'failed' || t.problem !== undefined;
 }
 
-/** One line: where the machine is now. */
+/** The stage a machine is in, without figures: the lab prints a line when it changes. */
+export function stageOf(t: Timeline): string {
+  if (t.problem) return `stopped: ${t.problem}`;
+  if (t.state === 'healthy') return 'installed system running (reported in)';
+  if (t.state === 'failed') return `FAILED: ${t.progress?.result?.error ?? 'see the console log'}`;
+  if (t.state !== 'installing' || !t.progress) return 'network boot: firmware, DHCP, installer download';
+  if (t.progress.result?.ok) return 'installed; booting the installed system';
+  return `installer: ${t.progress.phase}`;
+}
+
+/** One line: where the machine is now, with bytes, percentage and ETA while it installs. */
 export function liveLine(t: Timeline, now: number): string {
   const p = t.progress;
   const elapsed = `${((now - t.poweredOnAt) / 1000).toFixed(0)} s`.padStart(6);
-  let what: string;
-  if (t.problem) what = `stopped: ${t.problem}`;
-  else if (t.state === 'healthy') what = 'installed system running (reported in)';
-  else if (t.state === 'failed') what = `FAILED: ${p?.result?.error ?? 'see the console log'}`;
-  else if (t.state !== 'installing' || !p) what = 'network boot: firmware, DHCP, installer download';
-  else if (p.result?.ok) what = 'installed; booting the installed system';
-  else {
-    const bytes = p.bytesTotal ? ` ${formatBytes(p.bytesDone ?? 0)} of ${formatBytes(p.bytesTotal)} (${Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal)}%)` : '';
+  let detail = '';
+  if (t.state === 'installing' && p?.bytesTotal && !p.result) {
     // The first estimates (a few bytes in) mean nothing.
-    const eta = typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && (p.bytesDone ?? 0) > 0.02 * (p.bytesTotal ?? 0) ? `, ETA ${Math.ceil(p.etaSeconds)} s` : '';
-    what = `installer: ${p.phase}${bytes}${eta}`;
+    const eta = typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && (p.bytesDone ?? 0) > 0.02 * p.bytesTotal ? `, ETA ${Math.ceil(p.etaSeconds)} s` : '';
+    detail = ` ${formatBytes(p.bytesDone ?? 0)} of ${formatBytes(p.bytesTotal)} (${Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal)}%)${eta}`;
   }
-  return `${t.hostname.padEnd(8)} ${elapsed}  ${what}`;
+  return `${t.hostname.padEnd(8)} ${elapsed}  ${stageOf(t)}${detail}`;
 }
 
 /** The final table: stage times, installer phases, bytes fetched vs from cache, result. */
