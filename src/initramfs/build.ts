@@ -9,6 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { build as esbuild } from 'esbuild';
 import { run } from '../system/run.ts';
+import { pruneCache } from '../lab/debian-rootfs.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
 import { ALL_IMAGE_MODULES, IMAGE_TOOLS, planInstallerImage, type Category, type InstallerImageFacts, type PlannedEntry } from './installer-image.ts';
@@ -216,5 +217,6 @@ export async function cachedInstallerImage(cacheDir: string, kernel = newestKern
   fs.rmSync(tmp, { recursive: true, force: true });
   await buildInstallerImage({ out: tmp, kernel, compression: 'zstd' });
   fs.renameSync(tmp, dir);
+  pruneCache('installer-image-');
   return dir;
 }

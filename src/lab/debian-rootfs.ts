@@ -15,6 +15,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export const cacheDir = process.env.CRADLE_CACHE ?? '/var/tmp/cradle-cache';
+
+/**
+ * Removes older builds of one kind from the cache (names starting with `prefix`), keeping the
+ * `keep` newest: every change to the installer or the test OS makes a new build.
+ */
+export function pruneCache(prefix: string, keep = 2): void {
+  const builds = fs
+    .readdirSync(cacheDir)
+    .filter((n) => n.startsWith(prefix) && !n.includes('.tmp-'))
+    .map((n) => ({ n, t: fs.statSync(path.join(cacheDir, n)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { n } of builds.slice(keep)) fs.rmSync(path.join(cacheDir, n), { recursive: true, force: true });
+}
 const SUITE = 'bookworm';
 const MIRROR = process.env.CRADLE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 

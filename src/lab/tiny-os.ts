@@ -11,7 +11,7 @@ import { cpioNewc, type CpioEntry } from '../initramfs/cpio.ts';
 import { busyboxEntries, inArchiveOrder, MERGED_USR, text, usrPath, type PlannedEntry } from '../initramfs/installer-image.ts';
 import { resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
 import { kernelVersionOf, newestKernel } from '../initramfs/build.ts';
-import { cacheDir } from './debian-rootfs.ts';
+import { cacheDir, pruneCache } from './debian-rootfs.ts';
 
 /** Printed on the console once the tiny OS is up and has reported in (or failed to). */
 export const TINY_OS_MARKER = 'CRADLE-TINY-OS-UP';
@@ -154,6 +154,7 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
   writeTree(tmp, entries);
   fs.chmodSync(path.join(tmp, 'tmp'), 0o1777);
   fs.renameSync(tmp, dir);
+  pruneCache('cradle-tiny-os-');
   return dir;
 }
 
