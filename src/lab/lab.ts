@@ -128,7 +128,8 @@ export class Lab {
 
   /** The installer image and the OS image (built once, cached), the store and the database. */
   async prepare(): Promise<void> {
-    const { opts, log } = { opts: this.opts, log: this.opts.log };
+    const { opts } = this;
+    const { log } = opts;
     fs.mkdirSync(this.logs, { recursive: true });
     log('installer image: building or taking it from the cache');
     this.installerDir = await cachedInstallerImage(cacheDir);

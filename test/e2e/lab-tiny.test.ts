@@ -7,12 +7,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { chooseAccelerator } from '../../src/lab/accel.ts';
+import { newestKernel } from '../../src/initramfs/build.ts';
 import { Lab, LAB_DEFAULTS, runLab, type LabOptions } from '../../src/lab/lab.ts';
 import { TINY_OS_MARKER } from '../../src/lab/tiny-os.ts';
 import type { Timeline } from '../../src/lab/report.ts';
 import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
 
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
+// KVM where a smoke boot proves it works (CI runners with real KVM), else emulation.
+const { accel } = canRun ? await chooseAccelerator(newestKernel()) : { accel: 'tcg' as const };
 const skip = !canRun && 'needs root, qemu-system-x86 and a kernel in /boot';
 
 function labOptions(dir: string, tag: string, extra: Partial<LabOptions> = {}): LabOptions {
@@ -42,7 +46,7 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
   });
 
   test('1: PXE boot, install onto a blank disk, kexec into the installed OS, which reports in', { timeout: 900_000 }, async () => {
-    [first] = await runLab(lab, { rebirth: false, timeoutSeconds: 600, accel: 'tcg' });
+    [first] = await runLab(lab, { rebirth: false, timeoutSeconds: 600, accel });
     assert.equal(first.state, 'healthy', explain(first, lab));
     const log = consoleOf(lab);
     assert.match(log, /Installing lab1 \(birth\)/, 'iPXE ran the boot server\'s install script');
@@ -64,7 +68,7 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
 
   test('4: rebirth over the installed system fetches at most 5% of the first install', { timeout: 900_000 }, async () => {
     assert.ok(first?.progress?.result?.objects, 'needs the first install');
-    const [again] = await runLab(lab, { rebirth: true, timeoutSeconds: 600, accel: 'tcg' });
+    const [again] = await runLab(lab, { rebirth: true, timeoutSeconds: 600, accel });
     assert.equal(again.state, 'healthy', explain(again, lab));
     assert.match(consoleOf(lab), /Installing lab1 \(rebirth\)/);
     const before = first.progress!.result!.objects!;
@@ -88,7 +92,7 @@ describe('VM: the image server is unreachable', { skip }, () => {
   });
 
   test('5: the installer reports the failure, waits, and the machine never boots a half-written disk', { timeout: 600_000 }, async () => {
-    const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 300, accel: 'tcg' });
+    const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 300, accel });
     assert.equal(t.state, 'failed', explain(t, lab));
     assert.match(t.progress?.result?.error ?? '', /image server|10\.77\.0\.1:6971|connect/i, 'the boot server knows why');
     const machine = lab.machines[0].running!;
