@@ -12,6 +12,7 @@ import { addImage } from '../src/image/add.ts';
 import { ImageStore } from '../src/image/store.ts';
 import { cachedInstallerImage } from '../src/initramfs/build.ts';
 import { cacheDir } from '../src/lab/debian-rootfs.ts';
+import { RunningMachine } from '../src/lab/qemu.ts';
 import { cradleBin, isRoot, removeWorkDir, startImageServer, tmpDir } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);
@@ -21,6 +22,7 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
   let image: string;
   let root: string;
   let files: string[];
+  let isoFile: string | undefined;
 
   before(async () => {
     work = tmpDir('cradle-build-installer-');
@@ -85,16 +87,33 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     const tftpdata = path.join(work, 'tftpdata');
     fs.mkdirSync(tftpdata);
     fs.writeFileSync(path.join(tftpdata, 'imagename'), 'tiny/1\n');
-    const printed = execFileSync(cradleBin, ['build-installer', '--out', out, '--compression', 'none', '--tftpdata', tftpdata, '--flag=--image-server-hostname=10.0.0.1', '--iso'], { encoding: 'utf8' });
+    const printed = execFileSync(cradleBin, ['build-installer', '--out', out, '--compression', 'none', '--tftpdata', tftpdata, '--flag', 'image-server-hostname=10.0.0.1', '--iso'], { encoding: 'utf8' });
     assert.match(printed, /node runtime\s+\d/);
     assert.match(printed, /kernel modules\s+\d/);
     assert.match(printed, /initramfs, uncompressed\s+\d/);
     const listing = execFileSync('cpio', ['-t', '--quiet'], { input: fs.readFileSync(path.join(out, 'initrd.img')), maxBuffer: 64 << 20, encoding: 'utf8' });
     assert.match(listing, /^tftpdata\/imagename$/m);
     assert.match(listing, /^etc\/installer\/flags\.default$/m);
+    assert.throws(() => execFileSync(cradleBin, ['build-installer', '--out', out, '--flag', 'no spaces=1'], { stdio: 'pipe' }), /--flag takes NAME=VALUE/);
     // The ISO boots with GRUB on BIOS (El Torito) and UEFI (an EFI system partition image).
     const iso = execFileSync('xorriso', ['-indev', path.join(out, 'installer.iso'), '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(iso, /El Torito boot img :\s+1\s+BIOS/);
     assert.match(iso, /El Torito boot img :\s+2\s+UEFI/);
+    isoFile = path.join(out, 'installer.iso');
+  });
+
+  test('the ISO boots a machine (BIOS, from CD) into the installer', { timeout: 300_000 }, async (t) => {
+    if (!isoFile || !fs.existsSync('/usr/bin/qemu-system-x86_64')) return t.skip('needs the ISO of the test before and qemu-system-x86');
+    // No NIC: the installer starts, finds no network to ask for its configuration, and says so.
+    const machine = new RunningMachine(['qemu-system-x86_64', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1536', '-nographic', '-net', 'none', '-cdrom', isoFile], path.join(work, 'iso-console.log'));
+    try {
+      await machine.waitFor(/Cradle installer/, 60_000);
+      await machine.waitFor(/cradle: installer image built .* kernel 6\./, 120_000);
+      await machine.waitFor(/cradle: drivers loaded/, 60_000);
+      // The pre-injected flag reached the installer (a bad one would stop it with its usage).
+      await machine.waitFor(/install failed: no Ethernet interface found/, 60_000);
+    } finally {
+      await machine.stop();
+    }
   });
 });

@@ -15,6 +15,13 @@ export function sizeTable(r: BuildReport): string {
   ].join('\n');
 }
 
+/** A line of the seed's flag file: `name=value` (a leading `--` is accepted and dropped). */
+export function flagLine(flag: string): string {
+  const line = flag.replace(/^--?/, '');
+  if (!/^[A-Za-z][A-Za-z0-9-]*(=.*)?$/.test(line)) throw new Error(`--flag takes NAME=VALUE with an installer flag's name (e.g. image-server-hostname=10.0.0.1), not '${flag}'`);
+  return line;
+}
+
 export function registerBuildInstallerCommand(program: Command): void {
   program
     .command('build-installer')
@@ -23,13 +30,14 @@ export function registerBuildInstallerCommand(program: Command): void {
     .option('--kernel <file>', 'Debian kernel (vmlinuz-VERSION) whose modules to use (default: the newest in /boot)')
     .option('--compression <kind>', 'initramfs compression: zstd, or none (faster to boot under emulation)', 'zstd')
     .option('--tftpdata <dir>', 'pre-inject these configuration files (config.json, storage-layout.json, …) as /tftpdata')
-    .option('--flag <flag...>', 'installer flags for /etc/installer/flags.default, e.g. --flag=--image-server-hostname=10.0.0.1')
+    .option('--flag <name=value...>', 'installer flags for /etc/installer/flags.default, e.g. --flag image-server-hostname=10.0.0.1')
     .option('--iso', 'also write installer.iso (BIOS and UEFI, for USB, CD or BMC virtual media)')
     .action(async (o: { out: string; kernel?: string; compression: string; tftpdata?: string; flag?: string[]; iso?: boolean }) => {
       if (o.compression !== 'zstd' && o.compression !== 'none') throw new Error(`--compression takes zstd or none, not '${o.compression}'`);
       const { buildInstallerImage } = await import('../initramfs/build.ts');
       const started = performance.now();
-      const r = await buildInstallerImage({ out: o.out, kernel: o.kernel, compression: o.compression, tftpdata: o.tftpdata, flags: o.flag, iso: o.iso });
+      const flags = (o.flag ?? []).map(flagLine);
+      const r = await buildInstallerImage({ out: o.out, kernel: o.kernel, compression: o.compression, tftpdata: o.tftpdata, flags, iso: o.iso });
       console.log(`installer image for kernel ${r.kernelVersion}: ${r.files} files, ${r.modules.length} modules, built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       console.log(sizeTable(r));
       console.log(`wrote ${r.kernel}, ${r.initrd}${r.iso ? `, ${r.iso}` : ''}`);
