@@ -167,7 +167,7 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
       assert.equal(blk(rootDev).LABEL, 'rootfs');
 
       // Everything the image holds is there, except what the installer writes on purpose.
-      const ours = /^(etc\/(fstab|hostname|resolv\.conf|network\/interfaces|udev\/rules\.d(\/.*)?)|var\/log(\/.*)?|var\/lib(\/initial-image)?|home|boot\/grub(\/.*)?|data(\/.*)?|dev|proc|sys|tmp)$/;
+      const ours = /^(etc\/(fstab|hostname|resolv\.conf|network\/interfaces|udev\/rules\.d(\/.*)?|cradle(\/boot-server)?)|var\/log(\/.*)?|var\/lib(\/initial-image)?|home|boot\/grub(\/.*)?|data(\/.*)?|dev|proc|sys|tmp)$/;
       // Directories the installer writes into have new mtimes; lost+found is mkfs's.
       const touched = /^(\.|boot|etc|etc\/network|etc\/udev|var|var\/log|var\/lib): mtimeNs|^lost\+found: unexpected/;
       const diff = diffTrees(describeTree(rootfs, (p) => ours.test(p)), describeTree(mnt, (p) => ours.test(p))).filter((l) => !touched.test(l));
@@ -178,6 +178,7 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
       assert.match(interfaces, /iface eth0 inet static\n\taddress      192\.168\.1\.2\n/);
       assert.match(fs.readFileSync(path.join(mnt, 'etc/udev/rules.d/70-persistent-net.rules'), 'utf8'), /KERNELS=="0000:00:03.0", NAME="eth0"/);
       assert.equal(fs.readFileSync(path.join(mnt, 'var/lib/initial-image'), 'utf8').trim().startsWith('debian/v1'), true);
+      assert.equal(fs.readFileSync(path.join(mnt, 'etc/cradle/boot-server'), 'utf8'), `http://${SERVER}:6977\n`, 'the installed system finds its boot server to report in');
       assert.ok(fs.existsSync(path.join(mnt, 'var/log/installer/config.json')));
       assert.match(fs.readFileSync(path.join(mnt, 'var/log/installer/log'), 'utf8'), /installed debian\/v1/);
 

@@ -38,7 +38,7 @@ const DEMO_EXCLUDES = [
 ];
 const demoFiles = path.join(import.meta.dirname, 'demo-os');
 /** Bumped whenever the demo OS changes (its files in demo-os/, its packages): the cache is keyed by it. */
-export const DEMO_VERSION = 2;
+export const DEMO_VERSION = 3;
 
 const FLAVOURS: Record<string, { dir: string; packages: string[]; extra?: string[] }> = {
   minimal: { dir: `debian-${SUITE}-rootfs`, packages: BASE },
