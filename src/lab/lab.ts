@@ -68,6 +68,8 @@ export interface LabMachine {
   uefiVars?: string;
   serialLog: string;
   running?: RunningMachine;
+  /** When this run marked it for install (birth or rebirth), and powered it on. */
+  markedAt?: number;
   poweredOnAt?: number;
 }
 
@@ -160,6 +162,7 @@ export class Lab {
         if (m.uefiVars) fs.copyFileSync(OVMF_VARS, m.uefiVars);
       }
       if (m.uefiVars && !fs.existsSync(m.uefiVars)) fs.copyFileSync(OVMF_VARS, m.uefiVars);
+      m.markedAt = Date.now();
       await this.inventory!.setState(m.hostname, rebirth ? 'rebirth' : 'birth', rebirth ? 'lab: reinstall over the old system' : 'lab: install on blank disks');
     }
   }
@@ -231,12 +234,14 @@ export async function timelineOf(lab: Lab, m: LabMachine): Promise<Timeline> {
   const machine = (await inv.getMachine(m.hostname))!;
   const progress = await inv.getProgress(m.hostname);
   const since = m.poweredOnAt ?? 0;
-  const changes = (await inv.history(m.hostname)).filter((c) => Date.parse(c.at) >= since - 1000);
+  // This run's changes only: from the moment the lab marked the machine for install (a run right
+  // after another would otherwise find the previous run's `healthy`).
+  const changes = (await inv.history(m.hostname)).filter((c) => Date.parse(c.at) >= (m.markedAt ?? since));
   const at = (to: string) => {
     const c = changes.find((x) => x.to === to);
     return c ? Date.parse(c.at) : undefined;
   };
-  const fresh = progress && Date.parse(progress.updatedAt) >= since - 1000 ? progress : undefined;
+  const fresh = progress && Date.parse(progress.updatedAt) >= (m.markedAt ?? since) ? progress : undefined;
   const exited = m.running && (m.running.child.exitCode !== null || m.running.child.signalCode !== null);
   return {
     hostname: m.hostname,
