@@ -5,6 +5,7 @@ import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
 import { registerInventoryCommands } from './inventory.ts';
 import { registerLabCommand } from './lab.ts';
+import { registerPkiCommands } from './pki.ts';
 import { runCradle } from './program.ts';
 import { registerServerCommand } from './server.ts';
 
@@ -16,4 +17,5 @@ await runCradle([
   registerInventoryCommands,
   registerBuildInstallerCommand,
   registerLabCommand,
+  registerPkiCommands,
 ]);

@@ -1,0 +1,41 @@
+// `cradle pki`: a certificate authority for a site, and the server and client certificates the
+// installer, the image server and the boot server use for mutual TLS (docs/pki.md).
+import type { Command } from 'commander';
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+function days(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new Error(`--days takes a whole number of days from 1 to 36500, not '${value}'`);
+  return n;
+}
+
+export function registerPkiCommands(program: Command): void {
+  const pki = program.command('pki').description('certificate authority and certificates for mutual TLS between installer, image server and boot server');
+  pki
+    .command('init')
+    .description('create a certificate authority: DIR/ca.pem (give it to every part) and DIR/ca-key.pem (keep it private)')
+    .requiredOption('--dir <dir>', 'where the CA lives')
+    .option('--name <name>', 'its common name', 'Cradle CA')
+    .option('--days <n>', 'validity', '3650')
+    .action(async (o: { dir: string; name: string; days: string }) => {
+      const { createCa } = await import('../pki/pki.ts');
+      console.log(`wrote ${await createCa(o.dir, { name: o.name, days: days(o.days) })} and its key`);
+    });
+  pki
+    .command('issue')
+    .description('issue a certificate signed by the CA: OUT/cert.pem and OUT/key.pem')
+    .argument('<kind>', 'server (TLS server authentication) or client (TLS client authentication)')
+    .argument('<name>', 'common name: the server\'s host name, or who the client is')
+    .requiredOption('--dir <dir>', 'the CA (cradle pki init)')
+    .requiredOption('--out <dir>', 'where to write cert.pem and key.pem, e.g. /etc/ssl/installer')
+    .option('--dns <name>', 'a DNS name the server answers to (repeatable; default: NAME)', collect, [] as string[])
+    .option('--ip <address>', 'an IP address the server answers on (repeatable)', collect, [] as string[])
+    .option('--days <n>', 'validity', '825')
+    .action(async (kind: string, name: string, o: { dir: string; out: string; dns: string[]; ip: string[]; days: string }) => {
+      if (kind !== 'server' && kind !== 'client') throw new Error(`certificate kind '${kind}': use server or client`);
+      const { issueCertificate } = await import('../pki/pki.ts');
+      const r = await issueCertificate(o.dir, { kind, name, dns: o.dns, ips: o.ip, days: days(o.days) }, o.out);
+      console.log(`wrote ${r.cert} and ${r.key}`);
+    });
+}

@@ -1,0 +1,120 @@
+// Cradle's certificates: one certificate authority per site signs the servers' certificates (the
+// installer's status and RPC port, the image server, the boot server) and the client certificates
+// that RPC, the remote shell and the servers require. ECDSA P-256 with SHA-256, made with
+// @peculiar/x509 over WebCrypto. Keys are written 0600, atomically, and never overwritten.
+import 'reflect-metadata'; // @peculiar/x509's dependency injection needs it loaded first
+import * as x509 from '@peculiar/x509';
+import fs from 'node:fs';
+import path from 'node:path';
+import { webcrypto } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+/** Clocks of freshly booted machines run a little behind: certificates start 5 minutes early. */
+const SKEW_MS = 5 * 60_000;
+
+export const CA_CERT = 'ca.pem';
+export const CA_KEY = 'ca-key.pem';
+
+export type CertificateKind = 'server' | 'client';
+
+export interface IssueRequest {
+  kind: CertificateKind;
+  /** The common name: a host name for servers, who or what the client is for clients. */
+  name: string;
+  dns?: string[];
+  ips?: string[];
+  days: number;
+  /** Validity end, overriding `days` (tests make expired certificates with it). */
+  notAfter?: Date;
+}
+
+/** The extensions a certificate of this kind carries (pure; the signing step adds key identifiers). */
+export function profile(req: IssueRequest): x509.Extension[] {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.@_-]*$/.test(req.name)) throw new Error(`certificate name '${req.name}': use letters, digits, '.', '-', '_' or '@'`);
+  const names: x509.JsonGeneralName[] = [...(req.dns ?? []).map((value) => ({ type: 'dns' as const, value })), ...(req.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
+  if (req.kind === 'server' && names.length === 0) names.push({ type: 'dns', value: req.name });
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([req.kind === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
+    ...(names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
+  ];
+}
+
+function serial(): string {
+  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  bytes[0] &= 0x7f; // a positive INTEGER
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function privateKeyPem(key: CryptoKey): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+}
+
+function refuseExisting(...files: string[]): void {
+  const there = files.filter((f) => fs.existsSync(f));
+  if (there.length) throw new Error(`${there.join(' and ')} already exist${there.length === 1 ? 's' : ''}: remove ${there.length === 1 ? 'it' : 'them'} first, certificates and keys are never overwritten`);
+}
+
+/** A new certificate authority in `dir`: ca.pem and ca-key.pem. */
+export async function createCa(dir: string, opts: { name: string; days: number }): Promise<string> {
+  const cert = path.join(dir, CA_CERT);
+  const key = path.join(dir, CA_KEY);
+  refuseExisting(cert, key);
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+  const now = Date.now();
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: new x509.Name([{ CN: [opts.name] }]),
+    notBefore: new Date(now - SKEW_MS),
+    notAfter: new Date(now + opts.days * 86_400_000),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  }, webcrypto);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileAtomic(key, await privateKeyPem(keys.privateKey), 0o600);
+  writeFileAtomic(cert, ca.toString('pem') + '\n');
+  return cert;
+}
+
+/** A certificate signed by the CA in `caDir`, written as OUT/cert.pem and OUT/key.pem. */
+export async function issueCertificate(caDir: string, req: IssueRequest, out: string): Promise<{ cert: string; key: string }> {
+  const extensions = profile(req);
+  const certFile = path.join(out, 'cert.pem');
+  const keyFile = path.join(out, 'key.pem');
+  refuseExisting(certFile, keyFile);
+  let caCert: x509.X509Certificate;
+  let caKey: CryptoKey;
+  try {
+    caCert = new x509.X509Certificate(fs.readFileSync(path.join(caDir, CA_CERT), 'utf8'));
+    const pem = fs.readFileSync(path.join(caDir, CA_KEY), 'utf8');
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    caKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
+  } catch (err) {
+    throw new Error(`no usable certificate authority in ${caDir} (${CA_CERT} and ${CA_KEY}): ${(err as Error).message}; make one with 'cradle pki init --dir ${caDir}'`);
+  }
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: new x509.Name([{ CN: [req.name] }]),
+    issuer: caCert.subject,
+    notBefore: new Date(Math.min(now - SKEW_MS, (req.notAfter?.getTime() ?? now) - 86_400_000)),
+    notAfter: req.notAfter ?? new Date(now + req.days * 86_400_000),
+    publicKey: keys.publicKey,
+    signingKey: caKey,
+    signingAlgorithm: ALG,
+    extensions: [...extensions, await x509.SubjectKeyIdentifierExtension.create(keys.publicKey), await x509.AuthorityKeyIdentifierExtension.create(caCert)],
+  }, webcrypto);
+  fs.mkdirSync(out, { recursive: true, mode: 0o755 });
+  writeFileAtomic(keyFile, await privateKeyPem(keys.privateKey), 0o600);
+  writeFileAtomic(certFile, cert.toString('pem') + '\n');
+  return { cert: certFile, key: keyFile };
+}
