@@ -2,6 +2,7 @@
 // answers PXE and hands out addresses; TFTP serves the iPXE binaries and each machine's
 // configuration files (chosen by the requesting address); HTTP serves iPXE scripts, the installer,
 // the configuration files by MAC and the progress API. Roles can be split across hosts.
+import { DEFAULT_BOOT_FILES } from './dhcp/policy.ts';
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
@@ -41,8 +42,8 @@ export interface RunningBootServer {
 
 /** Where Debian's ipxe package puts the binaries PXE firmware chainloads. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
-/** What PXE firmware is told to load (boot/dhcp/policy.ts), and iPXE's other Debian builds. */
-const IPXE_BINARIES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi', 'ipxe.pxe', 'ipxe.lkrn'];
+/** What PXE firmware is told to load by default (boot/dhcp/policy.ts), and iPXE's other builds. */
+const IPXE_BINARIES = [...Object.values(DEFAULT_BOOT_FILES), 'snponly.efi', 'ipxe.pxe', 'ipxe.lkrn'];
 
 /** The machine behind a TFTP client address: by static IP, else by its current lease. */
 async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine; leaseMac?: string } | undefined> {

@@ -175,16 +175,15 @@ export class Lab {
     this.net.startRouterAdvertisements(path.join(this.logs, 'router-advertisements.log'));
     if (opts.imageServer) this.net.spawn([cradleBin, 'imageserver', '--store', this.store, '--listen', SERVER], path.join(this.logs, 'imageserver.log'));
     const installerArgs = ['console=ttyS0,115200n8', 'quiet', opts.installerArgs ?? ''].join(' ').trim();
-    this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs], path.join(this.logs, 'bootserver.log'));
-    await this.waitForServer();
-  }
-
-  private async waitForServer(): Promise<void> {
-    const deadline = Date.now() + 30_000;
     const log = path.join(this.logs, 'bootserver.log');
+    // The log is kept across runs: only what this server writes counts.
+    const from = fs.existsSync(log) ? fs.statSync(log).size : 0;
+    const server = this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs], log);
+    const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       // Listening on every role: DHCP is the last to start.
-      if (fs.existsSync(log) && /DHCP on /.test(fs.readFileSync(log, 'utf8'))) return;
+      if (/DHCP on /.test(fs.readFileSync(log).subarray(from).toString())) return;
+      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the boot server stopped (exit ${server.exitCode ?? server.signalCode}): see ${log}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`the boot server did not start within 30 s: see ${log}`);
@@ -210,12 +209,20 @@ export class Lab {
     return { machine: (await inv.getMachine(m.hostname))!, progress: await inv.getProgress(m.hostname) };
   }
 
-  async destroy(): Promise<void> {
-    await Promise.all(this.machines.map((m) => m.running?.stop()));
-    await this.net.destroy();
-    const inv = this.inventory;
-    this.inventory = undefined;
-    await inv?.close();
+  private destroying?: Promise<void>;
+
+  /** Stops machines and servers and removes the namespace; safe to call again, or concurrently. */
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      await Promise.all(this.machines.map((m) => m.running?.stop()));
+      await this.net.destroy();
+      const inv = this.inventory;
+      this.inventory = undefined;
+      await inv?.close();
+    })().finally(() => {
+      this.destroying = undefined;
+    });
+    return this.destroying;
   }
 }
 
@@ -263,6 +270,7 @@ export async function runLab(lab: Lab, o: RunOptions): Promise<Timeline[]> {
   for (const m of lab.machines) lab.powerOn(m, o.accel);
   const deadline = Date.now() + o.timeoutSeconds * 1000;
   for (;;) {
+    if (!lab.inventory) throw new Error('the lab was stopped');
     const timelines = await Promise.all(lab.machines.map((m) => timelineOf(lab, m)));
     const late = Date.now() > deadline;
     if (late) for (const t of timelines) if (!done(t)) t.problem = `not done after ${o.timeoutSeconds} s`;

@@ -19,6 +19,20 @@ export interface LabNetworkSpec {
   prefix: number;
 }
 
+/**
+ * Namespaces of tests (named cradle-e2e-…-PID or cradle-bench-PID) whose process is gone and in
+ * which nothing runs: a killed test run cannot remove its own.
+ */
+function removeStaleTestNamespaces(): void {
+  for (const line of ip('netns', 'list').split('\n')) {
+    const name = line.split(' ')[0];
+    const pid = /^cradle-(?:e2e-[a-z]+|bench)-(\d+)$/.exec(name)?.[1];
+    if (!pid || fs.existsSync(`/proc/${pid}`) || ip('netns', 'pids', name).trim()) continue;
+    ip('netns', 'del', name);
+    fs.rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
+  }
+}
+
 export class LabNetwork {
   readonly spec: LabNetworkSpec;
   readonly bridge = 'br0';
@@ -35,8 +49,14 @@ export class LabNetwork {
 
   create(): void {
     const ns = this.spec.namespace;
-    // A namespace of this name left by a lab that was killed: ours by its name, so replace it.
-    if (this.exists()) ip('netns', 'del', ns);
+    removeStaleTestNamespaces();
+    // A namespace of this name left by a lab that was killed: ours by its name, so replace it,
+    // unless something still runs in it (another lab).
+    if (this.exists()) {
+      const pids = ip('netns', 'pids', ns).trim();
+      if (pids) throw new Error(`network namespace ${ns} is in use (pids ${pids.split('\n').join(', ')}): stop that lab first`);
+      ip('netns', 'del', ns);
+    }
     ip('netns', 'add', ns);
     // `ip netns exec` bind-mounts this over /etc/resolv.conf: nothing in the lab writes the host's.
     fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });

@@ -26,19 +26,22 @@ export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
  * to it), serial console on stdio. The default CPU model: under TCG the named models are slower
  * (they turn on page-table isolation) and `-cpu max` is 1.5-2x slower on file-system work.
  */
+/** A value inside a comma-separated QEMU option: commas are doubled. */
+const opt = (value: string) => value.replaceAll(',', ',,');
+
 export function qemuArgs(m: QemuMachine): string[] {
   const args = ['-name', m.name, '-m', String(m.memoryMiB), '-smp', '2', '-nographic', '-nodefaults', '-serial', 'stdio', '-vga', 'none'];
   args.push('-accel', m.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi');
   if (m.firmware === 'uefi') {
     if (!m.uefiVars) throw new Error(`${m.name}: a UEFI machine needs its own variable store`);
-    args.push('-machine', 'q35', '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${m.uefiVars}`);
+    args.push('-machine', 'q35', '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${opt(m.uefiVars)}`);
   }
   m.nics.forEach((n, i) => {
-    args.push('-netdev', `tap,id=n${i},ifname=${n.tap},script=no,downscript=no`);
+    args.push('-netdev', `tap,id=n${i},ifname=${opt(n.tap)},script=no,downscript=no`);
     args.push('-device', `virtio-net-pci,netdev=n${i},mac=${n.mac}${i === 0 ? ',bootindex=1' : ''}`);
   });
   m.disks.forEach((d, i) => {
-    args.push('-drive', `file=${d},if=none,id=d${i},format=raw,cache=unsafe,discard=unmap`);
+    args.push('-drive', `file=${opt(d)},if=none,id=d${i},format=raw,cache=unsafe,discard=unmap`);
     args.push('-device', `virtio-blk-pci,drive=d${i}${i === 0 ? ',bootindex=2' : ''}`);
   });
   return args;
@@ -51,6 +54,7 @@ export class RunningMachine {
   /** Console output not yet consumed by a match of waitFor. */
   private unread = '';
   private watchers: { re: RegExp; done: (m: RegExpMatchArray | undefined) => void }[] = [];
+  private closed = false;
 
   readonly log: string;
 
@@ -64,8 +68,10 @@ export class RunningMachine {
       this.unread = (this.unread + chunk.toString('latin1')).slice(-1 << 20);
       this.match();
     });
+    // 'close', not 'exit': the console's last output may still be in the pipe at 'exit'.
     this.exited = new Promise((r) =>
-      this.child.once('exit', (code) => {
+      this.child.once('close', (code) => {
+        this.closed = true;
         for (const w of this.watchers.splice(0)) w.done(undefined);
         r(code);
       }),
@@ -94,7 +100,7 @@ export class RunningMachine {
         if (m) resolve(m);
         else reject(new Error(`the machine stopped before ${re} appeared (console: ${this.log})`));
       };
-      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      if (this.closed) {
         const m = re.exec(this.unread);
         return done(m ?? undefined);
       }
@@ -104,7 +110,7 @@ export class RunningMachine {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.closed) return;
     this.child.kill('SIGTERM');
     await this.exited;
   }

@@ -80,5 +80,28 @@ describe('pki', () => {
     await assert.rejects(issueCertificate(path.join(dir, 'ca'), { kind: 'client', name: 'x', days: 1 }, path.join(dir, 'client')), /already exist/);
     await assert.rejects(issueCertificate(path.join(dir, 'nowhere'), { kind: 'client', name: 'x', days: 1 }, path.join(dir, 'x')), /no usable certificate authority.*cradle pki init/);
     assert.throws(() => profile({ kind: 'server', name: 'bad name', days: 1 }), /certificate name 'bad name'/);
+    assert.throws(() => profile({ kind: 'server', name: 'boot', ips: ['10.0.0.0/24'], days: 1 }), /--ip 10\.0\.0\.0\/24: give an IPv4 or IPv6 address/);
+    assert.throws(() => profile({ kind: 'server', name: 'boot', dns: ['bad_name'], days: 1 }), /--dns bad_name: not a DNS name/);
+    // A CA whose key is not its certificate's (a half-done re-init) signs nothing.
+    const mixed = path.join(dir, 'mixed');
+    await createCa(mixed, { name: 'first', days: 1 });
+    const second = path.join(dir, 'second');
+    await createCa(second, { name: 'second', days: 1 });
+    fs.copyFileSync(path.join(second, CA_KEY), path.join(mixed, CA_KEY));
+    await assert.rejects(issueCertificate(mixed, { kind: 'client', name: 'x', days: 1 }, path.join(dir, 'mixed-out')), /is not the key of its ca\.pem/);
+    assert.equal(fs.existsSync(path.join(dir, 'mixed-out', 'key.pem')), false, 'no key left behind');
+  });
+
+  test('a server answers to its own name: a host name as DNS, an address as IP, besides --dns and --ip', async () => {
+    const ca = path.join(dir, 'ca');
+    const byName = await issueCertificate(ca, { kind: 'server', name: 'boot1.example', ips: ['10.0.0.1'], days: 30 }, path.join(dir, 'byname'));
+    assert.match(openssl('x509', '-in', byName.cert, '-noout', '-ext', 'subjectAltName'), /DNS:boot1\.example, IP Address:10\.0\.0\.1/);
+    const byIp = await issueCertificate(ca, { kind: 'server', name: '10.77.0.1', days: 30 }, path.join(dir, 'byip'));
+    assert.match(openssl('x509', '-in', byIp.cert, '-noout', '-ext', 'subjectAltName'), /IP Address:10\.77\.0\.1/);
+    assert.doesNotMatch(openssl('x509', '-in', byIp.cert, '-noout', '-ext', 'subjectAltName'), /DNS:/);
+    // Never valid longer than its CA (30 days here).
+    const long = await issueCertificate(ca, { kind: 'client', name: 'long', days: 3650 }, path.join(dir, 'long'));
+    const end = Date.parse(openssl('x509', '-in', long.cert, '-noout', '-enddate').split('=')[1]);
+    assert.ok(end <= Date.now() + 31 * 86_400_000, 'capped at the CA\'s end');
   });
 });

@@ -5,9 +5,10 @@
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs it loaded first
 import * as x509 from '@peculiar/x509';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { webcrypto } from 'node:crypto';
-import { writeFileAtomic } from '../util/atomic-file.ts';
+import { createFileAtomic } from '../util/atomic-file.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** Clocks of freshly booted machines run a little behind: certificates start 5 minutes early. */
@@ -29,11 +30,21 @@ export interface IssueRequest {
   notAfter?: Date;
 }
 
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i;
+
 /** The extensions a certificate of this kind carries (pure; the signing step adds key identifiers). */
 export function profile(req: IssueRequest): x509.Extension[] {
-  if (!/^[A-Za-z0-9][A-Za-z0-9.@_-]*$/.test(req.name)) throw new Error(`certificate name '${req.name}': use letters, digits, '.', '-', '_' or '@'`);
+  const nameRule = req.kind === 'server' ? /^[A-Za-z0-9][A-Za-z0-9.:-]*$/ : /^[A-Za-z0-9][A-Za-z0-9.@_-]*$/;
+  if (!nameRule.test(req.name)) throw new Error(`certificate name '${req.name}': use ${req.kind === 'server' ? 'a host name or an IP address' : "letters, digits, '.', '-', '_' or '@'"}`);
+  for (const ip of req.ips ?? []) if (!net.isIP(ip)) throw new Error(`--ip ${ip}: give an IPv4 or IPv6 address, without a prefix length`);
+  for (const d of req.dns ?? []) if (!DNS_NAME.test(d)) throw new Error(`--dns ${d}: not a DNS name`);
   const names: x509.JsonGeneralName[] = [...(req.dns ?? []).map((value) => ({ type: 'dns' as const, value })), ...(req.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
-  if (req.kind === 'server' && names.length === 0) names.push({ type: 'dns', value: req.name });
+  // A server answers to its own name too: clients check the name they connected to (an address
+  // only against IP entries).
+  if (req.kind === 'server' && !names.some((n) => n.value === req.name)) {
+    if (!net.isIP(req.name) && !DNS_NAME.test(req.name)) throw new Error(`certificate name '${req.name}': a server's name must be a host name or an IP address`);
+    names.unshift(net.isIP(req.name) ? { type: 'ip', value: req.name } : { type: 'dns', value: req.name });
+  }
   return [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -51,6 +62,11 @@ function serial(): string {
 async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
+}
+
+/** Writes a file that must not exist yet (atomically; a concurrent writer loses, not both). */
+function writeNew(file: string, data: string, mode: number): void {
+  if (!createFileAtomic(file, data, mode)) throw new Error(`${file} already exists: certificates and keys are never overwritten`);
 }
 
 function refuseExisting(...files: string[]): void {
@@ -79,8 +95,13 @@ export async function createCa(dir: string, opts: { name: string; days: number }
     ],
   }, webcrypto);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(key, await privateKeyPem(keys.privateKey), 0o600);
-  writeFileAtomic(cert, ca.toString('pem') + '\n');
+  writeNew(key, await privateKeyPem(keys.privateKey), 0o600);
+  try {
+    writeNew(cert, ca.toString('pem') + '\n', 0o644);
+  } catch (err) {
+    fs.rmSync(key, { force: true });
+    throw err;
+  }
   return cert;
 }
 
@@ -100,21 +121,32 @@ export async function issueCertificate(caDir: string, req: IssueRequest, out: st
   } catch (err) {
     throw new Error(`no usable certificate authority in ${caDir} (${CA_CERT} and ${CA_KEY}): ${(err as Error).message}; make one with 'cradle pki init --dir ${caDir}'`);
   }
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as { publicKey: CryptoKey; privateKey: CryptoKey };
   const now = Date.now();
+  if (!caCert.getExtension(x509.BasicConstraintsExtension)?.ca) throw new Error(`${path.join(caDir, CA_CERT)} is not a certificate authority`);
+  if (caCert.notAfter.getTime() <= now) throw new Error(`the certificate authority in ${caDir} expired on ${caCert.notAfter.toISOString()}: make a new one`);
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as { publicKey: CryptoKey; privateKey: CryptoKey };
+  // Never valid longer than the CA that vouches for it.
+  const notAfter = new Date(Math.min(req.notAfter?.getTime() ?? now + req.days * 86_400_000, caCert.notAfter.getTime()));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: new x509.Name([{ CN: [req.name] }]),
     issuer: caCert.subject,
     notBefore: new Date(Math.min(now - SKEW_MS, (req.notAfter?.getTime() ?? now) - 86_400_000)),
-    notAfter: req.notAfter ?? new Date(now + req.days * 86_400_000),
+    notAfter,
     publicKey: keys.publicKey,
     signingKey: caKey,
     signingAlgorithm: ALG,
     extensions: [...extensions, await x509.SubjectKeyIdentifierExtension.create(keys.publicKey), await x509.AuthorityKeyIdentifierExtension.create(caCert)],
   }, webcrypto);
+  // The CA's key and certificate belong together: else nothing it signs would verify.
+  if (!(await cert.verify({ publicKey: caCert, signatureOnly: true }, webcrypto))) throw new Error(`${CA_KEY} in ${caDir} is not the key of its ${CA_CERT}`);
   fs.mkdirSync(out, { recursive: true, mode: 0o755 });
-  writeFileAtomic(keyFile, await privateKeyPem(keys.privateKey), 0o600);
-  writeFileAtomic(certFile, cert.toString('pem') + '\n');
+  writeNew(keyFile, await privateKeyPem(keys.privateKey), 0o600);
+  try {
+    writeNew(certFile, cert.toString('pem') + '\n', 0o644);
+  } catch (err) {
+    fs.rmSync(keyFile, { force: true });
+    throw err;
+  }
   return { cert: certFile, key: keyFile };
 }

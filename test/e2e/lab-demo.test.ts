@@ -32,6 +32,8 @@ function explain(t: Timeline, lab: Lab): string {
 }
 
 describe('VM: demo OS', { skip }, () => {
+  // Each test stops its lab when it ends (two emulated machines at once would starve each other);
+  // `after` removes whatever a failed test left.
   const labs: { lab: Lab; dir: string }[] = [];
   after(async () => {
     for (const { lab, dir } of labs) {
@@ -43,7 +45,7 @@ describe('VM: demo OS', { skip }, () => {
   test('2: UEFI, /home and /data on LUKS, restart through the firmware and GRUB; the installed OS mounts them', { skip: !fs.existsSync(OVMF_CODE) && 'needs ovmf', timeout: 1_500_000 }, async () => {
     const l = newLab('uefi', { firmware: 'uefi', encrypt: true, kexec: false });
     labs.push(l);
-    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel });
+    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel }).finally(() => l.lab.destroy());
     assert.equal(t.state, 'healthy', explain(t, l.lab));
     const log = consoleOf(l.lab);
     assert.match(log, /ran cryptsetup luksFormat .*\/dev\/vda\d/, 'the installer made LUKS containers');
@@ -57,7 +59,7 @@ describe('VM: demo OS', { skip }, () => {
   test('3: three NICs: the installed OS comes up with the seed example\'s bond, VLANs and bridges', { timeout: 1_500_000 }, async () => {
     const l = newLab('nics', { nics: 3 });
     labs.push(l);
-    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel });
+    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel }).finally(() => l.lab.destroy());
     assert.equal(t.state, 'healthy', explain(t, l.lab));
     const log = consoleOf(l.lab);
     assert.match(log, /cradle-report: addresses: .*eth0=10\.77\.0\.11\/24/, `management address on the boot NIC; ${reportLines(log)}`);
