@@ -27,6 +27,21 @@ const consoleOf = (lab: Lab) => fs.readFileSync(lab.machines[0].serialLog, 'lati
 /** What the installed system said about itself, for failure messages. */
 const reportLines = (log: string) => `the installed system reported:\n${log.split('\n').filter((l) => l.includes('cradle-report: ')).join('\n')}`;
 
+/**
+ * Runs the lab until the machine is done; once it reported in, waits for the reporter's last
+ * console line (the report arrives before the line is printed), then stops the lab.
+ */
+async function installed(lab: Lab): Promise<Timeline> {
+  try {
+    const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 1200, accel });
+    assert.equal(t.state, 'healthy', explain(t, lab));
+    await lab.machines[0].running!.waitFor(/CRADLE-DEMO-OS-UP/, 60_000);
+    return t;
+  } finally {
+    await lab.destroy();
+  }
+}
+
 function explain(t: Timeline, lab: Lab): string {
   return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-60).join('\n')}`;
 }
@@ -45,8 +60,7 @@ describe('VM: demo OS', { skip }, () => {
   test('2: UEFI, /home and /data on LUKS, restart through the firmware and GRUB; the installed OS mounts them', { skip: !fs.existsSync(OVMF_CODE) && 'needs ovmf', timeout: 1_500_000 }, async () => {
     const l = newLab('uefi', { firmware: 'uefi', encrypt: true, kexec: false });
     labs.push(l);
-    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel }).finally(() => l.lab.destroy());
-    assert.equal(t.state, 'healthy', explain(t, l.lab));
+    await installed(l.lab);
     const log = consoleOf(l.lab);
     assert.match(log, /ran cryptsetup luksFormat .*\/dev\/vda\d/, 'the installer made LUKS containers');
     assert.match(log, /restarting/, 'no kexec: the installer restarted the machine');
@@ -59,8 +73,7 @@ describe('VM: demo OS', { skip }, () => {
   test('3: three NICs: the installed OS comes up with the seed example\'s bond, VLANs and bridges', { timeout: 1_500_000 }, async () => {
     const l = newLab('nics', { nics: 3 });
     labs.push(l);
-    const [t] = await runLab(l.lab, { rebirth: false, timeoutSeconds: 1200, accel }).finally(() => l.lab.destroy());
-    assert.equal(t.state, 'healthy', explain(t, l.lab));
+    await installed(l.lab);
     const log = consoleOf(l.lab);
     assert.match(log, /cradle-report: addresses: .*eth0=10\.77\.0\.11\/24/, `management address on the boot NIC; ${reportLines(log)}`);
     assert.match(log, /cradle-report: bond bond0 mode 802\.3ad slaves (eth1 eth2|eth2 eth1)\r?\n/, reportLines(log));

@@ -48,6 +48,8 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
   test('1: PXE boot, install onto a blank disk, kexec into the installed OS, which reports in', { timeout: 900_000 }, async () => {
     [first] = await runLab(lab, { rebirth: false, timeoutSeconds: 600, accel });
     assert.equal(first.state, 'healthy', explain(first, lab));
+    // The report arrives before the OS prints that it reported in.
+    await lab.machines[0].running!.waitFor(new RegExp(TINY_OS_MARKER), 60_000);
     const log = consoleOf(lab);
     assert.match(log, /Installing lab1 \(birth\)/, 'iPXE ran the boot server\'s install script');
     assert.match(log, /cradle: installer image built .*, kernel 6\./, 'the installer image\'s /init ran');
@@ -70,6 +72,7 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
     assert.ok(first?.progress?.result?.objects, 'needs the first install');
     const [again] = await runLab(lab, { rebirth: true, timeoutSeconds: 600, accel });
     assert.equal(again.state, 'healthy', explain(again, lab));
+    await lab.machines[0].running!.waitFor(new RegExp(TINY_OS_MARKER), 60_000);
     assert.match(consoleOf(lab), /Installing lab1 \(rebirth\)/);
     const before = first.progress!.result!.objects!;
     const now = again.progress!.result!.objects!;
