@@ -2,6 +2,7 @@
 // QEMU machines that PXE-boot, install an OS image and boot into it, with live progress and a
 // table at the end.
 import { Option, type Command } from 'commander';
+import { wholeNumber } from './program.ts';
 
 interface LabFlags {
   dir: string;
@@ -18,12 +19,6 @@ interface LabFlags {
   memoryMib: string;
   accel: 'auto' | 'kvm' | 'tcg';
   installerArgs?: string;
-}
-
-function count(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} takes a whole number from ${min} to ${max}, not '${value}'`);
-  return n;
 }
 
 export function registerLabCommand(program: Command): void {
@@ -50,7 +45,7 @@ export function registerLabCommand(program: Command): void {
       const { liveLine, stageOf, summaryTable } = await import('../lab/report.ts');
       const { chooseAccelerator } = await import('../lab/accel.ts');
       const { newestKernel } = await import('../initramfs/build.ts');
-      const nics = count(f.nics, '--nics', 1, 3);
+      const nics = wholeNumber(f.nics, '--nics', 1, 3);
       if (nics === 2) throw new Error('--nics takes 1 or 3: the seed bonds the trunk only with two trunk NICs besides the management one');
       const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };
@@ -58,12 +53,12 @@ export function registerLabCommand(program: Command): void {
       const lab = new Lab({
         ...LAB_DEFAULTS,
         dir: f.dir,
-        machines: count(f.machines, '--machines', 1, 32),
+        machines: wholeNumber(f.machines, '--machines', 1, 32),
         image: f.image,
         firmware: f.firmware,
         nics,
-        diskGiB: count(f.diskGib, '--disk-gib', 4, 1024),
-        memoryMiB: count(f.memoryMib, '--memory-mib', 768, 65536),
+        diskGiB: wholeNumber(f.diskGib, '--disk-gib', 4, 1024),
+        memoryMiB: wholeNumber(f.memoryMib, '--memory-mib', 768, 65536),
         kexec: f.kexec,
         encrypt: Boolean(f.encrypt),
         ...(f.installerArgs ? { installerArgs: f.installerArgs } : {}),
@@ -80,7 +75,7 @@ export function registerLabCommand(program: Command): void {
       try {
         const timelines = await runLab(lab, {
           rebirth: Boolean(f.rebirth),
-          timeoutSeconds: count(f.timeout, '--timeout', 10, 86400),
+          timeoutSeconds: wholeNumber(f.timeout, '--timeout', 10, 86400),
           accel: accel.accel,
           onTick: (ts) => {
             if (tty) {

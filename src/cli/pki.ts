@@ -1,14 +1,11 @@
 // `cradle pki`: a certificate authority for a site, and the server and client certificates the
 // installer, the image server and the boot server use for mutual TLS (docs/pki.md).
 import type { Command } from 'commander';
+import { wholeNumber } from './program.ts';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
-function days(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new Error(`--days takes a whole number of days from 1 to 36500, not '${value}'`);
-  return n;
-}
+const days = (value: string) => wholeNumber(value, '--days', 1, 36500, 'days');
 
 export function registerPkiCommands(program: Command): void {
   const pki = program.command('pki').description('certificate authority and certificates for mutual TLS between installer, image server and boot server');

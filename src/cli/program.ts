@@ -6,6 +6,13 @@ import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-f
 
 export type Register = (program: Command) => void;
 
+/** A whole-number option within bounds, or an error naming the flag and the range. */
+export function wholeNumber(value: string, flag: string, min: number, max: number, unit = ''): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} takes a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}, not '${value}'`);
+  return n;
+}
+
 export async function runCradle(registers: Register[]): Promise<void> {
   // Output piped into `head` and the like: a closed pipe ends the command quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -13,7 +13,7 @@ import { pruneCache } from '../lab/debian-rootfs.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
 import { ALL_IMAGE_MODULES, IMAGE_TOOLS, planInstallerImage, type Category, type InstallerImageFacts, type PlannedEntry } from './installer-image.ts';
-import { RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
+import { modulePathInTree, RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
@@ -28,6 +28,8 @@ export interface BuildOptions {
   flags?: string[];
   iso?: boolean;
   buildTime?: Date;
+  /** The bundled installer, when the caller has it already (cachedInstallerImage keys on it). */
+  bundle?: Uint8Array;
 }
 
 export interface BuildReport {
@@ -77,6 +79,11 @@ function findLibrary(name: string): string {
   throw new Error(`library ${name} is not installed here`);
 }
 
+/** busybox's applets as `busybox --list-full` names them (`usr/bin/wget`, `sbin/ip`, …). */
+export function busyboxApplets(busybox = which('busybox')): string[] {
+  return execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+}
+
 /** The installer and everything it imports as one ES module (node built-ins stay imports). */
 export async function bundleInstaller(): Promise<Uint8Array> {
   const result = await esbuild({
@@ -100,7 +107,7 @@ async function moduleIndex(kernelVersion: string, modules: { path: string }[], w
   const src = `/lib/modules/${kernelVersion}`;
   const dst = path.join(work, 'lib/modules', kernelVersion);
   for (const m of modules) {
-    const rel = path.relative(src, m.path);
+    const rel = modulePathInTree(kernelVersion, m.path);
     fs.mkdirSync(path.dirname(path.join(dst, rel)), { recursive: true });
     fs.copyFileSync(m.path, path.join(dst, rel));
   }
@@ -126,7 +133,6 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
   await run('strip', ['--strip-unneeded', node]);
   const libraries = [...new Set([...(await resolveLibraries([...tools, node])), ...RUNTIME_LIBRARIES.map(findLibrary)])].sort();
   const busybox = which('busybox');
-  const busyboxApplets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   const tftpdata = opts.tftpdata
     ? fs.readdirSync(opts.tftpdata).filter((n) => fs.statSync(path.join(opts.tftpdata!, n)).isFile()).sort().map((name) => ({ name, data: fs.readFileSync(path.join(opts.tftpdata!, name)) }))
     : undefined;
@@ -134,12 +140,12 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
     kernelVersion,
     modules,
     moduleIndex: await moduleIndex(kernelVersion, modules, path.join(work, 'modules')),
-    busyboxApplets,
+    busyboxApplets: busyboxApplets(busybox),
     busybox,
     tools,
     libraries,
     node,
-    bundle: await bundleInstaller(),
+    bundle: opts.bundle ?? (await bundleInstaller()),
     init: fs.readFileSync(path.join(import.meta.dirname, 'init.sh'), 'utf8'),
     buildTime: opts.buildTime ?? new Date(),
     ...(tftpdata ? { tftpdata } : {}),
@@ -205,7 +211,8 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
  * the bundled installer, the files that plan the image, the kernel, Node and busybox.
  */
 export async function cachedInstallerImage(cacheDir: string, kernel = newestKernel()): Promise<string> {
-  const hash = createHash('sha256').update(await bundleInstaller());
+  const bundle = await bundleInstaller();
+  const hash = createHash('sha256').update(bundle);
   for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts']) hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
   for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), which('busybox')]) {
     const st = fs.statSync(f);
@@ -215,7 +222,7 @@ export async function cachedInstallerImage(cacheDir: string, kernel = newestKern
   if (fs.existsSync(path.join(dir, 'build-info.json'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  await buildInstallerImage({ out: tmp, kernel, compression: 'zstd' });
+  await buildInstallerImage({ out: tmp, kernel, compression: 'zstd', bundle });
   fs.renameSync(tmp, dir);
   pruneCache('installer-image-');
   return dir;

@@ -3,7 +3,7 @@
 // /bin, /sbin, /lib and /lib64 are links into /usr, so a program or library lands at one path
 // whatever spelling ldd or `command -v` reported.
 import path from 'node:path';
-import type { ModuleFile } from './resolve.ts';
+import { modulePathInTree, type ModuleFile } from './resolve.ts';
 
 /** Kernel modules the image carries: drivers for common servers and VMs, and what the installer uses. */
 export const IMAGE_MODULES = {
@@ -158,11 +158,7 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   for (const e of busyboxEntries(f.busybox, f.busyboxApplets, realNames)) add(e);
 
   const modDir = `/usr/lib/modules/${f.kernelVersion}`;
-  for (const m of f.modules) {
-    const rel = m.path.slice(m.path.indexOf(`/${f.kernelVersion}/`) + f.kernelVersion.length + 2);
-    if (!rel || rel.startsWith('/')) throw new Error(`module ${m.path} is not under a ${f.kernelVersion} modules directory`);
-    add({ type: 'file', path: `${modDir}/${rel}`, from: m.path, mode: 0o644, category: 'kernel modules' });
-  }
+  for (const m of f.modules) add({ type: 'file', path: `${modDir}/${modulePathInTree(f.kernelVersion, m.path)}`, from: m.path, mode: 0o644, category: 'kernel modules' });
   for (const idx of f.moduleIndex) add({ type: 'file', path: `${modDir}/${idx.name}`, data: idx.data, mode: 0o644, category: 'kernel modules' });
   return inArchiveOrder(entries);
 }

@@ -2,8 +2,8 @@
 // real kernel modules and programs (skipped where the host has no kernel modules installed).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { describe, it } from 'node:test';
-import { parseLdd, parseShowDepends, resolveLibraries, resolveModules } from './resolve.ts';
+import { describe, it, test } from 'node:test';
+import { modulePathInTree, parseLdd, parseShowDepends, resolveLibraries, resolveModules } from './resolve.ts';
 
 const kernel = fs.existsSync('/lib/modules') ? fs.readdirSync('/lib/modules').sort().at(-1) : undefined;
 
@@ -38,4 +38,10 @@ describe('library resolution', () => {
     assert.ok(libs.some((l) => l.includes('ld-linux-x86-64.so.2')));
     assert.deepEqual(await resolveLibraries(['/bin/busybox']), [], 'busybox-static needs nothing');
   });
+});
+
+test('a module\'s path below its kernel\'s directory, whichever spelling kmod reports', () => {
+  assert.equal(modulePathInTree('6.1.0-56-amd64', '/lib/modules/6.1.0-56-amd64/kernel/fs/ext4/ext4.ko'), 'kernel/fs/ext4/ext4.ko');
+  assert.equal(modulePathInTree('6.1.0-56-amd64', '/usr/lib/modules/6.1.0-56-amd64/kernel/fs/ext4/ext4.ko'), 'kernel/fs/ext4/ext4.ko');
+  assert.throws(() => modulePathInTree('6.1.0-56-amd64', '/lib/modules/6.1.0-50-amd64/kernel/fs/ext4/ext4.ko'), /not under a 6\.1\.0-56-amd64 modules directory/);
 });

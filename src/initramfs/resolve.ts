@@ -19,6 +19,14 @@ export function parseShowDepends(output: string): ModuleFile[] {
   return out;
 }
 
+/** A module file's path below its kernel's modules directory (kmod may name it under /lib or /usr/lib). */
+export function modulePathInTree(kernelVersion: string, file: string): string {
+  const marker = `/modules/${kernelVersion}/`;
+  const i = file.indexOf(marker);
+  if (i < 0) throw new Error(`module ${file} is not under a ${kernelVersion} modules directory`);
+  return file.slice(i + marker.length);
+}
+
 /** Every module needed for `names`, dependencies first, each once. */
 export async function resolveModules(kernelVersion: string, names: string[]): Promise<ModuleFile[]> {
   const seen = new Set<string>();

@@ -6,11 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { execFileSync } from 'node:child_process';
-import { cpioNewc, type CpioEntry } from '../initramfs/cpio.ts';
+import { cpioNewc } from '../initramfs/cpio.ts';
 import { busyboxEntries, inArchiveOrder, MERGED_USR, text, usrPath, type PlannedEntry } from '../initramfs/installer-image.ts';
-import { resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
-import { kernelVersionOf, newestKernel } from '../initramfs/build.ts';
+import { modulePathInTree, resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
+import { busyboxApplets, kernelVersionOf, materialise, newestKernel } from '../initramfs/build.ts';
 import { cacheDir, pruneCache } from './debian-rootfs.ts';
 
 /** Printed on the console once the tiny OS is up and has reported in (or failed to). */
@@ -77,7 +76,7 @@ function moduleEntries(kernelVersion: string, modules: { path: string }[], under
   const entries: PlannedEntry[] = [];
   const order: string[] = [];
   for (const m of modules) {
-    const rel = path.relative(`/lib/modules/${kernelVersion}`, m.path);
+    const rel = modulePathInTree(kernelVersion, m.path);
     entries.push({ type: 'file', path: `${under}/${kernelVersion}/${rel}`, from: m.path, mode: 0o644, category: 'kernel modules' });
     order.push(rel);
   }
@@ -101,23 +100,18 @@ function writeTree(root: string, entries: PlannedEntry[]): void {
   }
 }
 
-function busyboxApplets(): string[] {
-  return execFileSync('busybox', ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-}
-
-async function initrd(kernelVersion: string): Promise<Buffer> {
+async function initrd(kernelVersion: string, applets: string[]): Promise<Buffer> {
   const { entries: mods, order } = moduleEntries(kernelVersion, await resolveModules(kernelVersion, ROOT_MODULES), '/usr/lib/modules');
   const planned: PlannedEntry[] = [
     ...MERGED_USR,
     ...['/proc', '/sys', '/dev', '/etc', '/usr/lib/modules'].map((p): PlannedEntry => ({ type: 'dir', path: p })),
     { type: 'char', path: '/dev/console', major: 5, minor: 1, mode: 0o600 },
-    ...busyboxEntries('/usr/bin/busybox', busyboxApplets(), new Set()),
+    ...busyboxEntries('/usr/bin/busybox', applets, new Set()),
     { type: 'file', path: '/init', data: text(INITRD_INIT), mode: 0o755, category: 'configuration' },
     { type: 'file', path: '/etc/modules-order', data: text(order), mode: 0o644, category: 'configuration' },
     ...mods,
   ];
-  const cpio = inArchiveOrder(planned).map((e): CpioEntry => (e.type === 'file' ? { type: 'file', path: e.path, mode: e.mode, data: 'from' in e ? fs.readFileSync(e.from) : e.data } : e));
-  return zlib.zstdCompressSync(Buffer.concat(cpioNewc(cpio)));
+  return zlib.zstdCompressSync(Buffer.concat(cpioNewc(materialise(inArchiveOrder(planned)).entries)));
 }
 
 /** The tiny OS's root directory, built once and cached. */
@@ -129,13 +123,14 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
   fs.rmSync(tmp, { recursive: true, force: true });
   const grubTools = ['/usr/sbin/grub-install', '/usr/sbin/grub-probe'];
   const libs = await resolveLibraries(grubTools);
+  const applets = busyboxApplets();
   const { entries: mods, order } = moduleEntries(kernelVersion, await resolveModules(kernelVersion, SYSTEM_MODULES), '/usr/lib/modules');
   const entries: PlannedEntry[] = [
     ...MERGED_USR,
     ...['/proc', '/sys', '/dev', '/run', '/tmp', '/root', '/boot', '/etc/network/if-up.d', '/etc/network/if-pre-up.d', '/etc/network/if-down.d', '/etc/network/if-post-down.d', '/var/log'].map((p): PlannedEntry => ({ type: 'dir', path: p })),
     { type: 'symlink', path: '/var/run', target: '../run' },
     // /sbin/init is ours, not busybox's.
-    ...busyboxEntries('/usr/bin/busybox', busyboxApplets(), new Set(['init'])),
+    ...busyboxEntries('/usr/bin/busybox', applets, new Set(['init'])),
     { type: 'file', path: '/usr/sbin/init', data: text(SYSTEM_INIT), mode: 0o755, category: 'configuration' },
     { type: 'file', path: '/etc/modules-order', data: text(order), mode: 0o644, category: 'configuration' },
     { type: 'file', path: '/etc/passwd', data: text('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644, category: 'configuration' },
@@ -144,7 +139,7 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
     { type: 'file', path: '/etc/network/interfaces', data: text('auto lo\niface lo inet loopback\n'), mode: 0o644, category: 'configuration' },
     { type: 'file', path: '/etc/os-release', data: text(`NAME="Cradle tiny test OS"\nID=cradle-tiny\nVERSION_ID=${VERSION}\n`), mode: 0o644, category: 'configuration' },
     { type: 'file', path: `/boot/vmlinuz-${kernelVersion}`, from: kernel, mode: 0o644, category: 'configuration' },
-    { type: 'file', path: `/boot/initrd.img-${kernelVersion}`, data: await initrd(kernelVersion), mode: 0o644, category: 'configuration' },
+    { type: 'file', path: `/boot/initrd.img-${kernelVersion}`, data: await initrd(kernelVersion, applets), mode: 0o644, category: 'configuration' },
     // The image's own grub-install (the installer runs it in the new root), for BIOS machines.
     ...grubTools.map((t): PlannedEntry => ({ type: 'file', path: usrPath(t), from: t, mode: 0o755, category: 'tools' })),
     ...libs.map((l): PlannedEntry => ({ type: 'file', path: usrPath(l), from: l, mode: 0o755, category: 'libraries' })),

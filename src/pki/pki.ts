@@ -69,6 +69,18 @@ function writeNew(file: string, data: string, mode: number): void {
   if (!createFileAtomic(file, data, mode)) throw new Error(`${file} already exists: certificates and keys are never overwritten`);
 }
 
+/** The key (0600) then its certificate, both new; a certificate that cannot be written takes its key with it. */
+async function writeKeyAndCertificate(dir: string, dirMode: number, files: { key: string; cert: string }, key: CryptoKey, cert: x509.X509Certificate): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true, mode: dirMode });
+  writeNew(files.key, await privateKeyPem(key), 0o600);
+  try {
+    writeNew(files.cert, cert.toString('pem') + '\n', 0o644);
+  } catch (err) {
+    fs.rmSync(files.key, { force: true });
+    throw err;
+  }
+}
+
 function refuseExisting(...files: string[]): void {
   const there = files.filter((f) => fs.existsSync(f));
   if (there.length) throw new Error(`${there.join(' and ')} already exist${there.length === 1 ? 's' : ''}: remove ${there.length === 1 ? 'it' : 'them'} first, certificates and keys are never overwritten`);
@@ -94,14 +106,7 @@ export async function createCa(dir: string, opts: { name: string; days: number }
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   }, webcrypto);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeNew(key, await privateKeyPem(keys.privateKey), 0o600);
-  try {
-    writeNew(cert, ca.toString('pem') + '\n', 0o644);
-  } catch (err) {
-    fs.rmSync(key, { force: true });
-    throw err;
-  }
+  await writeKeyAndCertificate(dir, 0o700, { key, cert }, keys.privateKey, ca);
   return cert;
 }
 
@@ -140,13 +145,6 @@ export async function issueCertificate(caDir: string, req: IssueRequest, out: st
   }, webcrypto);
   // The CA's key and certificate belong together: else nothing it signs would verify.
   if (!(await cert.verify({ publicKey: caCert, signatureOnly: true }, webcrypto))) throw new Error(`${CA_KEY} in ${caDir} is not the key of its ${CA_CERT}`);
-  fs.mkdirSync(out, { recursive: true, mode: 0o755 });
-  writeNew(keyFile, await privateKeyPem(keys.privateKey), 0o600);
-  try {
-    writeNew(certFile, cert.toString('pem') + '\n', 0o644);
-  } catch (err) {
-    fs.rmSync(keyFile, { force: true });
-    throw err;
-  }
+  await writeKeyAndCertificate(out, 0o755, { key: keyFile, cert: certFile }, keys.privateKey, cert);
   return { cert: certFile, key: keyFile };
 }

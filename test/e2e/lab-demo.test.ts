@@ -6,24 +6,21 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { chooseAccelerator } from '../../src/lab/accel.ts';
-import { newestKernel } from '../../src/initramfs/build.ts';
-import { Lab, LAB_DEFAULTS, runLab, type LabOptions } from '../../src/lab/lab.ts';
+import { runLab, type Lab, type LabOptions } from '../../src/lab/lab.ts';
 import { OVMF_CODE } from '../../src/lab/qemu.ts';
 import type { Timeline } from '../../src/lab/report.ts';
 import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
+import { consoleOf, explain, testLab, vmAccelerator } from './vm.ts';
 
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.existsSync('/usr/bin/mmdebstrap');
-// KVM where a smoke boot proves it works (CI runners with real KVM), else emulation.
-const { accel } = canRun ? await chooseAccelerator(newestKernel()) : { accel: 'tcg' as const };
+const accel = await vmAccelerator(canRun);
 const skip = !canRun && 'needs root, qemu-system-x86 and mmdebstrap';
 
 function newLab(tag: string, extra: Partial<LabOptions>): { lab: Lab; dir: string } {
   const dir = tmpDir(`cradle-e2e-${tag}-`);
-  return { dir, lab: new Lab({ ...LAB_DEFAULTS, dir, machines: 1, image: 'demo', diskGiB: 6, memoryMiB: 1536, namespace: `cradle-e2e-${tag}-${process.pid}`, log: () => {}, ...extra }) };
+  return { dir, lab: testLab(dir, tag, { image: 'demo', diskGiB: 6, ...extra }) };
 }
 
-const consoleOf = (lab: Lab) => fs.readFileSync(lab.machines[0].serialLog, 'latin1');
 /** What the installed system said about itself, for failure messages. */
 const reportLines = (log: string) => `the installed system reported:\n${log.split('\n').filter((l) => l.includes('cradle-report: ')).join('\n')}`;
 
@@ -40,10 +37,6 @@ async function installed(lab: Lab): Promise<Timeline> {
   } finally {
     await lab.destroy();
   }
-}
-
-function explain(t: Timeline, lab: Lab): string {
-  return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-60).join('\n')}`;
 }
 
 describe('VM: demo OS', { skip }, () => {

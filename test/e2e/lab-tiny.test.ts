@@ -7,29 +7,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chooseAccelerator } from '../../src/lab/accel.ts';
-import { newestKernel } from '../../src/initramfs/build.ts';
-import { Lab, LAB_DEFAULTS, runLab, type LabOptions } from '../../src/lab/lab.ts';
+import { runLab, type Lab, type LabOptions } from '../../src/lab/lab.ts';
 import { TINY_OS_MARKER } from '../../src/lab/tiny-os.ts';
 import type { Timeline } from '../../src/lab/report.ts';
 import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
+import { consoleOf, explain, testLab, vmAccelerator } from './vm.ts';
 
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
-// KVM where a smoke boot proves it works (CI runners with real KVM), else emulation.
-const { accel } = canRun ? await chooseAccelerator(newestKernel()) : { accel: 'tcg' as const };
+const accel = await vmAccelerator(canRun);
 const skip = !canRun && 'needs root, qemu-system-x86 and a kernel in /boot';
 
-function labOptions(dir: string, tag: string, extra: Partial<LabOptions> = {}): LabOptions {
-  return { ...LAB_DEFAULTS, dir, machines: 1, image: 'tiny', memoryMiB: 1536, diskGiB: 4, namespace: `cradle-e2e-${tag}-${process.pid}`, log: () => {}, ...extra };
-}
-
-function consoleOf(lab: Lab): string {
-  return fs.readFileSync(lab.machines[0].serialLog, 'latin1');
-}
-
-function explain(t: Timeline, lab: Lab): string {
-  return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-40).join('\n')}`;
-}
+const tinyLab = (dir: string, tag: string, extra: Partial<LabOptions> = {}) => testLab(dir, tag, { image: 'tiny', diskGiB: 4, ...extra });
 
 describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
   let dir: string;
@@ -38,7 +26,7 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
 
   before(() => {
     dir = tmpDir('cradle-e2e-tiny-');
-    lab = new Lab(labOptions(dir, 'tiny'));
+    lab = tinyLab(dir, 'tiny');
   });
   after(async () => {
     await lab?.destroy();
@@ -87,7 +75,7 @@ describe('VM: the image server is unreachable', { skip }, () => {
 
   before(() => {
     dir = tmpDir('cradle-e2e-fail-');
-    lab = new Lab(labOptions(dir, 'fail', { imageServer: false, installerArgs: 'cradle.failure-wait=2' }));
+    lab = tinyLab(dir, 'fail', { imageServer: false, installerArgs: 'cradle.failure-wait=2' });
   });
   after(async () => {
     await lab?.destroy();
