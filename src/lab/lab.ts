@@ -155,13 +155,14 @@ export class Lab {
   /** Machines to install: blank disks and `birth`, or their installed disks and `rebirth`. */
   async markForInstall(rebirth: boolean): Promise<void> {
     for (const m of this.machines) {
-      if (!rebirth || !fs.existsSync(m.disk)) {
+      const blank = !rebirth || !fs.existsSync(m.disk);
+      if (blank) {
         fs.rmSync(m.disk, { force: true });
         fs.writeFileSync(m.disk, '');
         fs.truncateSync(m.disk, this.opts.diskGiB * 2 ** 30);
-        if (m.uefiVars) fs.copyFileSync(OVMF_VARS, m.uefiVars);
       }
-      if (m.uefiVars && !fs.existsSync(m.uefiVars)) fs.copyFileSync(OVMF_VARS, m.uefiVars);
+      // A blank machine starts with the firmware's own variables too.
+      if (m.uefiVars && (blank || !fs.existsSync(m.uefiVars))) fs.copyFileSync(OVMF_VARS, m.uefiVars);
       m.markedAt = Date.now();
       await this.inventory!.setState(m.hostname, rebirth ? 'rebirth' : 'birth', rebirth ? 'lab: reinstall over the old system' : 'lab: install on blank disks');
     }
