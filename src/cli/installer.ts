@@ -1,7 +1,9 @@
 // `cradle installer`: the installer daemon (no sub-command) with the seed's flags, and the seed's
 // sub-commands for custom workflows and debugging.
 import { Option, type Command } from 'commander';
-import { DEFAULT_OPTIONS, type InstallerOptions } from '../installer/context.ts';
+import fs from 'node:fs';
+import { DEFAULT_OPTIONS, SEED_TLS, type InstallerOptions } from '../installer/context.ts';
+import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
 import { decodeBase64, dhcpRequestCommand, generateRandom, kexecImage, listDrivesTable } from '../installer/debug-commands.ts';
 import { runInstaller } from '../installer/sequence.ts';
 import { ImageServerClient, type ClientTls } from '../image/client.ts';
@@ -61,6 +63,11 @@ interface DaemonFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  status: boolean;
+  statusPort: string;
+  statusAddress?: string;
+  shellCommand: string;
+  shellKeep: string;
 }
 
 function seconds(value: string, flag: string): number {
@@ -99,8 +106,35 @@ function daemonOptions(f: DaemonFlags): InstallerOptions {
     allowRunningSystem: f.allowRunningSystem ?? false,
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
-    tls: { ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey },
+    tls: installerTls(f),
+    status: f.status ? { port: port(f.statusPort, '--status-port'), address: f.statusAddress, shellCommand: shellCommand(f.shellCommand), shellKeepSeconds: seconds(f.shellKeep, '--shell-keep') } : undefined,
   };
+}
+
+/**
+ * The seed's files (/etc/ssl/CA.pem, /etc/ssl/installer/{cert,key}.pem) when they exist; a file
+ * named on the command line must exist. The key goes with the certificate.
+ */
+function installerTls(f: DaemonFlags): ClientTls {
+  const pick = (given: string | undefined, seed: string, flag: string) => {
+    if (given && !fs.existsSync(given)) throw new Error(`${flag} ${given}: no such file (make one with 'cradle pki', docs/pki.md)`);
+    return given ?? (fs.existsSync(seed) ? seed : undefined);
+  };
+  const tls = { ca: pick(f.tlsCa, SEED_TLS.ca, '--tls-ca'), cert: pick(f.tlsCert, SEED_TLS.cert, '--tls-cert'), key: pick(f.tlsKey, SEED_TLS.key, '--tls-key') };
+  if (!!tls.cert !== !!tls.key) throw new Error(`the installer certificate and key go together: found only ${tls.cert ?? tls.key} (pass --tls-cert and --tls-key)`);
+  return tls;
+}
+
+function port(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} takes a TCP port (0 for any free one), got '${value}'`);
+  return n;
+}
+
+function shellCommand(value: string): string[] {
+  const argv = value.split(',').filter(Boolean);
+  if (!argv.length || !argv[0].startsWith('/')) throw new Error(`--shell-command takes PROGRAM,ARG,... with an absolute PROGRAM path, got '${value}'`);
+  return argv;
 }
 
 export function registerInstallerCommands(program: Command): void {
@@ -135,9 +169,14 @@ export function registerInstallerCommands(program: Command): void {
     .option('--allow-running-system', 'install although / is on a disk, not an installer image (development, tests; drives in use are still refused)')
     .option('--success-wait <seconds>', 'pause before rebooting after success', String(d.successWaitSeconds))
     .option('--failure-wait <seconds>', 'pause before rebooting after a failure', String(d.failureWaitSeconds))
-    .option('--tls-ca <file>', 'CA that signed the image server certificate')
-    .option('--tls-cert <file>', 'client certificate for the image server')
-    .option('--tls-key <file>', 'key of --tls-cert')
+    .option('--tls-ca <file>', `CA that signs the servers' and the operators' certificates (default ${SEED_TLS.ca} when it exists)`)
+    .option('--tls-cert <file>', `the installer's certificate: served on the status port, and its client identity to the servers (default ${SEED_TLS.cert} when it exists)`)
+    .option('--tls-key <file>', `key of --tls-cert (default ${SEED_TLS.key} when it exists)`)
+    .option('--status-port <port>', 'status page, metrics, RPC and remote shell (HTTP and HTTPS)', String(INSTALLER_STATUS_PORT))
+    .option('--status-address <ip>', 'listen on this address only (default: all)')
+    .option('--no-status', 'serve no status page, RPC or remote shell')
+    .option('--shell-command <argv>', 'remote shell program and arguments, comma-separated', '/bin/sh,-i')
+    .option('--shell-keep <seconds>', 'how long a remote shell outlives a dropped connection, for a resume', '300')
     .action(async (f: DaemonFlags) => {
       process.exitCode = await runInstaller(daemonOptions(f));
     });

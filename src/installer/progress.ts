@@ -28,8 +28,22 @@ export interface MachineIdentity {
 
 const MAX_QUEUE = 1000;
 
+/** A phase as the status page shows it. */
+export interface PhaseState {
+  name: string;
+  state: 'started' | 'done' | 'failed';
+  /** Seconds it took (when over), or since it started (updated on read by the status page). */
+  seconds?: number;
+  startedAt: number;
+}
+
 export class Progress {
   readonly phaseSeconds: Record<string, number> = {};
+  /** Every phase of this attempt in order, with its state: for the status page and metrics. */
+  readonly phases: PhaseState[] = [];
+  /** The latest bytes-done event (of the running phase). */
+  latest: Extract<InstallerEvent, { type: 'progress' }> | undefined;
+  outcome: Extract<InstallerEvent, { type: 'result' }> | undefined;
   private seq = 0;
   private queue: StampedEvent[] = [];
   private reportUrl: string | undefined;
@@ -92,6 +106,7 @@ export class Progress {
   }
 
   emit(event: InstallerEvent): void {
+    this.remember(event);
     const stamped = { ...event, seq: this.seq++, time: new Date().toISOString(), uptime: Number(this.log.elapsed().toFixed(3)) } as StampedEvent;
     this.queue.push(stamped);
     if (this.queue.length > MAX_QUEUE) {
@@ -99,6 +114,18 @@ export class Progress {
       this.queue.splice(i >= 0 ? i : 0, 1);
     }
     this.schedule();
+  }
+
+  private remember(event: InstallerEvent): void {
+    if (event.type === 'progress') this.latest = event;
+    else if (event.type === 'result') this.outcome = event;
+    else if (event.state === 'started') {
+      this.phases.push({ name: event.phase, state: 'started', startedAt: performance.now() });
+      this.latest = undefined;
+    } else {
+      const p = this.phases.findLast((x) => x.name === event.phase);
+      if (p) Object.assign(p, { state: event.state, seconds: event.seconds });
+    }
   }
 
   private schedule(): void {

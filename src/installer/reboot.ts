@@ -1,22 +1,68 @@
-// The last step: wait (5 s after success, 5 min after a failure, so an operator can look), honour
-// a held reboot (SIGTSTP holds it, SIGCONT releases it, as often as wanted), then boot the new
+// The last step: wait (5 s after success, 5 min after a failure, so an operator can look, longer
+// while remote shells are open), honour a held reboot (the RPC's block or SIGTSTP; released by the
+// RPC's unblock or SIGCONT, as often as wanted), take a retry, then boot the new
 // system with kexec when it was loaded, else restart through the firmware. An installer started
 // on a system that runs from a disk never reboots it.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { InstallContext } from './context.ts';
 
-let held = false;
+/**
+ * What stands between the end of an install and the reboot: an operator's hold (the RPC's block,
+ * or SIGTSTP), remote shells still open, and a retry asked for after a failure. One per daemon;
+ * it outlives the attempts a retry starts.
+ */
+export class RebootGate {
+  /** Who holds the reboot ('' when nobody does). */
+  heldBy = '';
+  private retryWanted = false;
+  /** Set while the daemon waits after a failure: only then is a retry possible. */
+  failedWaiting = false;
+  /** Remote shells open now (the status server sets this). */
+  shellsOpen: () => number = () => 0;
+  private readonly log: (line: string) => void;
 
-export function installRebootSignals(ctx: InstallContext): void {
-  process.on('SIGTSTP', () => {
-    held = true;
-    ctx.log.info('SIGTSTP: reboot held until SIGCONT');
-  });
-  process.on('SIGCONT', () => {
-    if (held) ctx.log.info('SIGCONT: reboot released');
-    held = false;
-  });
+  constructor(log: (line: string) => void) {
+    this.log = log;
+  }
+
+  get held(): boolean {
+    return this.heldBy !== '';
+  }
+
+  hold(by: string): void {
+    if (!this.held) this.log(`reboot held by ${by} until released`);
+    this.heldBy = by;
+  }
+
+  release(by: string): void {
+    if (this.held) this.log(`reboot released by ${by}`);
+    this.heldBy = '';
+  }
+
+  /** Asks for another attempt; false unless the daemon is waiting after a failure. */
+  retry(by: string): boolean {
+    if (!this.failedWaiting) return false;
+    this.log(`retry asked for by ${by}`);
+    this.retryWanted = true;
+    return true;
+  }
+
+  /** Takes the pending retry request, if any. */
+  takeRetry(): boolean {
+    const wanted = this.retryWanted;
+    this.retryWanted = false;
+    return wanted;
+  }
+
+  get retryPending(): boolean {
+    return this.retryWanted;
+  }
+}
+
+export function installRebootSignals(gate: RebootGate): void {
+  process.on('SIGTSTP', () => gate.hold('SIGTSTP'));
+  process.on('SIGCONT', () => gate.release('SIGCONT'));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,21 +77,39 @@ export function runsFromMemory(procRoot: string): boolean {
   return !!root && ['rootfs', 'tmpfs', 'ramfs', 'overlay', 'squashfs', 'iso9660'].includes(root[2]);
 }
 
-export async function waitAndReboot(ctx: InstallContext, ok: boolean): Promise<void> {
+/** Seconds more a reboot waits for remote shells to close (the seed's: 5 min, or 1 h after a failure). */
+const SHELL_GRACE_SECONDS = { ok: 300, failed: 3600 };
+
+/**
+ * Waits, then reboots (or returns, without --reboot). Resolves to 'retry' when an operator asked
+ * for another attempt while the daemon waited after a failure.
+ */
+export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: RebootGate): Promise<'retry' | 'done'> {
   const { opts, log, exec } = ctx;
   const wait = ok ? opts.successWaitSeconds : opts.failureWaitSeconds;
-  if (wait > 0) {
-    log.info(`${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (SIGTSTP holds it, SIGCONT releases it)`);
-    await sleep(wait * 1000);
+  gate.failedWaiting = !ok;
+  try {
+    if (wait > 0) {
+      log.info(`${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT${ok ? '' : '; or retried: /api/v1/retry'})`);
+      await sleepUntil(wait * 1000, () => gate.retryPending);
+    }
+    if (gate.shellsOpen() > 0 && !gate.retryPending) {
+      const grace = ok ? SHELL_GRACE_SECONDS.ok : SHELL_GRACE_SECONDS.failed;
+      log.info(`waiting up to ${grace} s for ${gate.shellsOpen()} remote shell(s) to close`);
+      await sleepUntil(grace * 1000, () => gate.shellsOpen() === 0 || gate.retryPending);
+    }
+    if (gate.held && !gate.retryPending) {
+      log.info(`reboot held by ${gate.heldBy}: waiting for its release`);
+      await sleepUntil(Infinity, () => !gate.held || gate.retryPending);
+    }
+  } finally {
+    gate.failedWaiting = false;
   }
-  if (held) {
-    log.info('reboot held: waiting for SIGCONT');
-    while (held) await sleep(250);
-  }
-  if (!opts.reboot || exec.dryRun) return;
+  if (gate.takeRetry()) return 'retry';
+  if (!opts.reboot || exec.dryRun) return 'done';
   if (!runsFromMemory(opts.proc)) {
     log.info('not rebooting: / is on a disk, so this is not a netbooted installer (pass --no-reboot to silence this)');
-    return;
+    return 'done';
   }
   await exec.change('sync', []);
   if (ok && ctx.facts.kexecLoaded) {
@@ -58,4 +122,11 @@ export async function waitAndReboot(ctx: InstallContext, ok: boolean): Promise<v
   }
   log.info('restarting');
   await exec.change('reboot', ['-f']);
+  return 'done';
+}
+
+/** Sleeps up to `ms`, waking early once `done()` holds. */
+async function sleepUntil(ms: number, done: () => boolean): Promise<void> {
+  const end = performance.now() + ms;
+  while (!done() && performance.now() < end) await sleep(Math.min(250, end - performance.now()));
 }

@@ -20,10 +20,11 @@ import { bringUpInterfaces, configPresent, configureFromDhcp, configureFromInjec
 import { planStorageStep, resolveImages } from './plan-storage.ts';
 import { Progress, type ObjectCounts } from './progress.ts';
 import type { UnpackStats } from '../image/unpack.ts';
-import { installRebootSignals, runsFromMemory, waitAndReboot } from './reboot.ts';
+import { installRebootSignals, RebootGate, runsFromMemory, waitAndReboot } from './reboot.ts';
+import { StatusServer } from '../status/server.ts';
 import { updateClock, writeHardwareClock } from './update-clock.ts';
 
-export function newContext(opts: InstallerOptions, log = new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory })): InstallContext {
+export function newContext(opts: InstallerOptions, log = newLog(opts)): InstallContext {
   return {
     opts,
     log,
@@ -33,11 +34,52 @@ export function newContext(opts: InstallerOptions, log = new InstallerLog({ dire
   };
 }
 
-/** Runs the daemon; resolves to the exit status when it does not reboot. */
+function newLog(opts: InstallerOptions): InstallerLog {
+  return new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory });
+}
+
+/**
+ * Runs the daemon: the status server, then install attempts (a retry asked for over RPC after a
+ * failure starts another); resolves to the exit status when it does not reboot.
+ */
 export async function runInstaller(opts: InstallerOptions): Promise<number> {
-  const ctx = newContext(opts);
-  const { log, progress } = ctx;
-  installRebootSignals(ctx);
+  const log = newLog(opts);
+  const gate = new RebootGate((line) => log.info(line));
+  installRebootSignals(gate);
+  const status = opts.status && !opts.dryRun ? await startStatusServer(opts, log, gate) : undefined;
+  try {
+    for (;;) {
+      const ctx = newContext(opts, log);
+      status?.attach(ctx);
+      const outcome = await attempt(ctx, gate);
+      if (outcome !== 'retry') return outcome;
+      log.info('retrying the install');
+    }
+  } finally {
+    await status?.close();
+    log.close();
+  }
+}
+
+/** Port 6978; a port that cannot be opened is logged, never fatal (as in the seed). */
+async function startStatusServer(opts: InstallerOptions, log: InstallerLog, gate: RebootGate): Promise<StatusServer | undefined> {
+  const s = opts.status!;
+  const { ca, cert, key } = opts.tls;
+  const tls = ca && cert && key ? { ca, cert, key } : undefined;
+  try {
+    const server = new StatusServer({ port: s.port, address: s.address, tls, gate, log, shellCommand: s.shellCommand, shellKeepSeconds: s.shellKeepSeconds });
+    const addr = await server.listen();
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    log.info(`status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`);
+    return server;
+  } catch (err) {
+    log.info(`no status page: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+async function attempt(ctx: InstallContext, gate: RebootGate): Promise<number | 'retry'> {
+  const { opts, log, progress } = ctx;
   const started = performance.now();
   let error: Error | undefined;
   let cache: CacheMeasure | undefined;
@@ -63,8 +105,7 @@ export async function runInstaller(opts: InstallerOptions): Promise<number> {
   progress.result(!error, seconds, { ...(error ? { error: error.message } : {}), ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}), ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}) });
   log.info(error ? `FAILED after ${seconds.toFixed(1)} s` : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`);
   await progress.flush();
-  await waitAndReboot(ctx, !error);
-  log.close();
+  if ((await waitAndReboot(ctx, !error, gate)) === 'retry') return 'retry';
   return error ? 1 : 0;
 }
 

@@ -2,7 +2,7 @@
 // of each stage from power-on to the installed system running, and where the image's bytes came
 // from (the network, or the old system's disk). Pure: from timelines to text.
 import type { InstallProgress, MachineState } from '../inventory/types.ts';
-import { formatBytes } from '../util/format.ts';
+import { formatBytes, progressSummary } from '../util/format.ts';
 
 export interface Timeline {
   hostname: string;
@@ -41,9 +41,7 @@ export function liveLine(t: Timeline, now: number): string {
   const elapsed = `${((now - t.poweredOnAt) / 1000).toFixed(0)} s`.padStart(6);
   let detail = '';
   if (t.state === 'installing' && p?.bytesTotal && !p.result) {
-    // The first estimates (a few bytes in) mean nothing.
-    const eta = typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && (p.bytesDone ?? 0) > 0.02 * p.bytesTotal ? `, ETA ${Math.ceil(p.etaSeconds)} s` : '';
-    detail = ` ${formatBytes(p.bytesDone ?? 0)} of ${formatBytes(p.bytesTotal)} (${Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal)}%)${eta}`;
+    detail = ` ${progressSummary({ ...p, bytesTotal: p.bytesTotal })}`;
   }
   return `${t.hostname.padEnd(8)} ${elapsed}  ${stageOf(t)}${detail}`;
 }

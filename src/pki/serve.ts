@@ -1,0 +1,92 @@
+// Serving HTTP and HTTPS on one port, and who a client is. The seed's URLs are plain
+// (http://myhost:6978/) while its RPC needs TLS client authentication, so the installer and the
+// boot server answer both on one port: the first byte of a connection says which (a TLS record
+// starts with 0x16, no HTTP method does). Client certificates are asked for but not required by
+// the handshake; each route decides (`clientIdentity`), so a read-only page stays open to a
+// browser without a certificate while every RPC refuses one, with a message saying why.
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type tls from 'node:tls';
+import { HttpError } from '../image/http-util.ts';
+
+export interface ServerTlsFiles {
+  cert: string;
+  key: string;
+  /** The CA that signs the client certificates granting access. */
+  ca: string;
+}
+
+const TLS_HANDSHAKE = 0x16;
+/** A connection that sends nothing for this long is dropped before it is dispatched. */
+const FIRST_BYTE_TIMEOUT_MS = 30_000;
+
+export interface DualServer {
+  /** Listens on the port; both servers' handlers receive the requests. */
+  server: net.Server;
+  plain: http.Server;
+  secure?: https.Server;
+}
+
+export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (make one with 'cradle pki', docs/pki.md)`);
+    }
+  };
+  return { cert: read(files.cert, 'server certificate'), key: read(files.key, 'server key'), ca: read(files.ca, 'client CA') };
+}
+
+/**
+ * One port for plain HTTP and, with TLS files, HTTPS asking for (not requiring) client
+ * certificates. Upgrades (the shell's WebSocket) are emitted on `plain` or `secure` as usual.
+ */
+export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: ServerTlsFiles): DualServer {
+  const plain = http.createServer({ keepAlive: true }, handler);
+  const secure = tlsFiles ? https.createServer({ ...readServerTls(tlsFiles), requestCert: true, rejectUnauthorized: false, keepAlive: true }, handler) : undefined;
+  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.once('readable', () => {
+      const first = socket.read(1) as Buffer | null;
+      if (!first) return void socket.destroy();
+      socket.setTimeout(0);
+      socket.unshift(first);
+      if (first[0] !== TLS_HANDSHAKE) return void plain.emit('connection', socket);
+      if (secure) return void secure.emit('connection', socket);
+      socket.destroy();
+    });
+    socket.resume();
+  });
+  return { server, plain, secure };
+}
+
+export interface ClientIdentity {
+  /** The client's certificate's common name. */
+  name: string;
+}
+
+/**
+ * The verified client behind a request, or an HttpError that names what is missing: HTTPS, a
+ * certificate, or one the CA signed and that is in date.
+ */
+export function clientIdentity(socket: net.Socket): ClientIdentity {
+  const s = socket as tls.TLSSocket;
+  if (!s.encrypted) throw new HttpError(403, 'client certificate required', 'this needs HTTPS with a client certificate signed by the installer CA (e.g. curl --cert cert.pem --key key.pem --cacert CA.pem https://...); plain HTTP is read-only');
+  const peer = s.getPeerCertificate();
+  if (!peer || !Object.keys(peer).length) throw new HttpError(403, 'client certificate required', 'no client certificate was presented: pass one signed by the CA (cradle pki issue client NAME)');
+  if (!s.authorized) throw new HttpError(403, 'client certificate refused', `the client certificate of '${peer.subject?.CN ?? '?'}' is not accepted: ${describeTlsError(String(s.authorizationError))}`);
+  return { name: String(peer.subject?.CN ?? 'unknown') };
+}
+
+function describeTlsError(code: string): string {
+  if (code === 'CERT_HAS_EXPIRED') return 'it has expired (issue a new one)';
+  if (code === 'CERT_NOT_YET_VALID') return 'it is not valid yet (check the clocks)';
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'CERT_SIGNATURE_FAILURE')
+    return `it was not signed by this server's CA (${code})`;
+  if (code === 'UNSUPPORTED_CERTIFICATE_PURPOSE' || code === 'INVALID_PURPOSE') return 'it is not a client certificate';
+  return code;
+}

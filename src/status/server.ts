@@ -1,0 +1,173 @@
+// The installer's port 6978 (docs/installer-status.md): the status page, the log and the metrics
+// for anyone (read-only), and the RPC and the remote shell for clients with a certificate the
+// installer's CA signed. Plain HTTP and HTTPS share the port; without TLS files only the
+// read-only part is served. The server outlives install attempts: a retry attaches a new one.
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import type { Duplex } from 'node:stream';
+import type { InstallContext } from '../installer/context.ts';
+import type { InstallerLog } from '../installer/log.ts';
+import type { RebootGate } from '../installer/reboot.ts';
+import { HttpError, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
+import { clientIdentity, dualProtocolServer, type DualServer, type ServerTlsFiles } from '../pki/serve.ts';
+import { installerMetrics } from './metrics.ts';
+import { statusPage } from './page.ts';
+import { refuse, ShellSessions } from './shell.ts';
+import { snapshotOf, type StatusSnapshot } from './snapshot.ts';
+
+export interface StatusServerOptions {
+  port: number;
+  /** Listen address; default all. */
+  address?: string;
+  /** Without them: read-only, plain HTTP (RPC and shell answer 403 saying why). */
+  tls?: ServerTlsFiles;
+  gate: RebootGate;
+  log: InstallerLog;
+  shellCommand: string[];
+  shellKeepSeconds: number;
+}
+
+/** Headers of every HTML answer: no framing, no sniffing, nothing from elsewhere. */
+const HTML_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'",
+};
+
+export class StatusServer {
+  private ctx: InstallContext | undefined;
+  private attempt = 0;
+  private readonly dual: DualServer;
+  private readonly shells: ShellSessions;
+  private readonly metrics;
+  private readonly opts: StatusServerOptions;
+  private readonly followers = new Set<Res>();
+
+  constructor(opts: StatusServerOptions) {
+    this.opts = opts;
+    this.shells = new ShellSessions({ command: opts.shellCommand, log: opts.log, keepSeconds: opts.shellKeepSeconds });
+    opts.gate.shellsOpen = () => this.shells.count();
+    this.metrics = installerMetrics(() => this.snapshot());
+    this.dual = dualProtocolServer((req, res) => this.handle(req, res), opts.tls);
+    for (const s of [this.dual.plain, this.dual.secure]) s?.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    opts.log.onLine((line) => {
+      for (const res of this.followers) res.write(`${line}\n`);
+    });
+  }
+
+  /** The attempt the page and the RPC show from now on. */
+  attach(ctx: InstallContext): void {
+    this.ctx = ctx;
+    this.attempt++;
+  }
+
+  snapshot(): StatusSnapshot {
+    if (!this.ctx) throw new HttpError(503, 'starting', 'the installer has not started its first attempt yet');
+    const addresses: Record<string, string[]> = {};
+    for (const [name, list] of Object.entries(os.networkInterfaces())) addresses[name] = (list ?? []).map((a) => a.cidr ?? a.address);
+    return snapshotOf({
+      ctx: this.ctx,
+      attempt: this.attempt,
+      hostname: os.hostname(),
+      heldBy: this.opts.gate.heldBy,
+      retryPossible: this.opts.gate.failedWaiting,
+      addresses,
+      shells: this.shells.list(),
+      now: performance.now(),
+      logLines: 50,
+    });
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const server = this.dual.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.address, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.shells.closeAll();
+    for (const res of this.followers) res.end();
+    this.dual.plain.closeAllConnections();
+    this.dual.secure?.closeAllConnections();
+    await new Promise<void>((resolve) => this.dual.server.close(() => resolve()));
+  }
+
+  private handle(req: Req, res: Res): void {
+    this.route(req, res).catch((err) => sendError(res, err));
+  }
+
+  private async route(req: Req, res: Res): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://installer');
+    const p = url.pathname;
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (get && p === '/') {
+      const html = statusPage(this.snapshot(), new Date());
+      res.writeHead(200, { ...HTML_HEADERS, 'content-length': Buffer.byteLength(html) });
+      return void res.end(req.method === 'HEAD' ? undefined : html);
+    }
+    if (get && p === '/logs') return this.text(res, this.opts.log.lines.join('\n') + '\n');
+    if (get && p === '/logs/follow') return this.follow(res);
+    if (get && p === '/metrics') return this.text(res, await this.metrics.metrics(), this.metrics.contentType);
+    if (p.startsWith('/api/')) return this.rpc(req, res, p, url);
+    throw new HttpError(404, 'not found', `no page ${p}: the status page is /, the log /logs (live: /logs/follow), metrics /metrics, the RPC under /api/v1/`);
+  }
+
+  /** The RPC: every route needs a client certificate the installer's CA signed. */
+  private async rpc(req: Req, res: Res, p: string, url: URL): Promise<void> {
+    const who = clientIdentity(req.socket).name;
+    const { gate } = this.opts;
+    const route = `${req.method} ${p}`;
+    if (route === 'GET /api/v1/status') return sendJson(res, 200, this.snapshot());
+    if (route === 'GET /api/v1/logs') {
+      const since = Math.max(0, Number(url.searchParams.get('since') ?? 0) || 0);
+      const lines = this.opts.log.lines;
+      return sendJson(res, 200, { lines: lines.slice(since), next: lines.length });
+    }
+    if (route === 'POST /api/v1/reboot/block') {
+      gate.hold(who);
+      return sendJson(res, 200, { held: true, heldBy: gate.heldBy });
+    }
+    if (route === 'POST /api/v1/reboot/unblock') {
+      gate.release(who);
+      return sendJson(res, 200, { held: false });
+    }
+    if (route === 'POST /api/v1/retry') {
+      if (!gate.retry(who)) throw new HttpError(409, 'nothing to retry', `the installer is ${this.snapshot().state}: a retry is possible only while it waits after a failure`);
+      return sendJson(res, 202, { retrying: true });
+    }
+    if (p === '/api/v1/shell') throw new HttpError(426, 'upgrade required', 'the shell is a WebSocket: use cradle installer-shell HOST');
+    throw new HttpError(404, 'not found', `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/retry, /api/v1/shell (WebSocket)`);
+  }
+
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://installer');
+    const net = socket as import('node:net').Socket;
+    if (url.pathname !== '/api/v1/shell') return refuse(net, 404, `no WebSocket at ${url.pathname}: the shell is /api/v1/shell`);
+    let user: string;
+    try {
+      user = clientIdentity(net).name;
+    } catch (err) {
+      return refuse(net, 403, (err as Error).message);
+    }
+    this.shells.upgrade(req, net, head, user, url);
+  }
+
+  private text(res: Res, body: string, type = 'text/plain; charset=utf-8'): void {
+    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.end(body);
+  }
+
+  /** The log so far, then every new line as it is written, until the client goes. */
+  private follow(res: Res): void {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.write(this.opts.log.lines.join('\n') + '\n');
+    this.followers.add(res);
+    res.on('close', () => this.followers.delete(res));
+  }
+}

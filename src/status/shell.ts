@@ -1,0 +1,173 @@
+// Remote shells into the installer (docs/installer-status.md, "Remote shell"): a real PTY per
+// session, carried over a WebSocket. Binary frames are terminal bytes both ways; text frames are
+// JSON control messages (the client's window size, a deliberate close; the server's session id
+// and the shell's exit). A dropped connection does not end the shell: the session is kept, its
+// output buffered, for `keepSeconds`, and the same user resumes it with ?session=ID. Only the
+// shell exiting, or the client closing on purpose, ends it. The install never depends on a shell.
+import crypto from 'node:crypto';
+import type http from 'node:http';
+import type net from 'node:net';
+import pty from '@lydell/node-pty';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { z } from 'zod';
+import type { InstallerLog } from '../installer/log.ts';
+
+/** Output kept for a detached session, replayed when it is resumed. */
+const REPLAY_BYTES = 64 * 1024;
+const PING_MS = 20_000;
+
+const controlSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('resize'), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.object({ type: z.literal('close') }),
+]);
+
+interface Session {
+  id: string;
+  tty: string;
+  user: string;
+  since: Date;
+  shell: pty.IPty;
+  socket?: WebSocket;
+  /** Output while detached (and the tail of what was sent), for a resume. */
+  replay: Buffer[];
+  replayBytes: number;
+  expiry?: NodeJS.Timeout;
+}
+
+export interface ShellOptions {
+  /** argv of the shell, e.g. ['/bin/sh', '-i']. */
+  command: string[];
+  log: InstallerLog;
+  /** How long a session outlives a dropped connection. */
+  keepSeconds: number;
+}
+
+export class ShellSessions {
+  private readonly sessions = new Map<string, Session>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  private readonly opts: ShellOptions;
+
+  constructor(opts: ShellOptions) {
+    this.opts = opts;
+  }
+
+  list(): { tty: string; user: string; since: string; attached: boolean }[] {
+    return [...this.sessions.values()].map((s) => ({ tty: s.tty, user: s.user, since: s.since.toISOString(), attached: !!s.socket }));
+  }
+
+  count(): number {
+    return this.sessions.size;
+  }
+
+  /** Takes over an upgrade request that has been authenticated as `user`. */
+  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, user: string, url: URL): void {
+    const resume = url.searchParams.get('session');
+    const cols = clampSize(url.searchParams.get('cols'), 80);
+    const rows = clampSize(url.searchParams.get('rows'), 24);
+    const term = /^[a-zA-Z0-9._+-]{1,64}$/.test(url.searchParams.get('term') ?? '') ? url.searchParams.get('term')! : 'xterm-256color';
+    let session: Session | undefined;
+    if (resume) {
+      session = this.sessions.get(resume);
+      if (!session || session.user !== user) return refuse(socket, 404, `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const s = session ?? this.start(user, cols, rows, term);
+      this.attach(s, ws, !!session);
+    });
+  }
+
+  private start(user: string, cols: number, rows: number, term: string): Session {
+    const [file, ...args] = this.opts.command;
+    // encoding null: bytes in and out, so UTF-8 split across reads and binary output survive.
+    const shell = pty.spawn(file, args, { name: term, cols, rows, cwd: '/', encoding: null, env: { TERM: term, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: file, USER: 'root' } });
+    const tty = (shell as unknown as { ptsName?: string }).ptsName ?? `pty-${shell.pid}`;
+    const s: Session = { id: crypto.randomBytes(12).toString('hex'), tty, user, since: new Date(), shell, replay: [], replayBytes: 0 };
+    this.sessions.set(s.id, s);
+    this.opts.log.info(`remote shell for ${user} on ${s.tty} (session ${s.id.slice(0, 8)})`);
+    const banner = [`Logs so far (last 20 lines; the whole log: /var/log/installer/latest):`, ...this.opts.log.lines.slice(-20), `Starting shell on: ${s.tty}...`, ''].join('\r\n');
+    this.output(s, Buffer.from(banner));
+    shell.onData((d) => this.output(s, d as unknown as Buffer));
+    shell.onExit(({ exitCode, signal }) => {
+      this.opts.log.info(`remote shell of ${user} on ${s.tty} exited (${signal ? `signal ${signal}` : `status ${exitCode}`})`);
+      clearTimeout(s.expiry);
+      this.sessions.delete(s.id);
+      s.socket?.send(JSON.stringify({ type: 'exit', code: exitCode, signal: signal || null }));
+      s.socket?.close(1000, 'shell exited');
+    });
+    return s;
+  }
+
+  private output(s: Session, data: Buffer): void {
+    if (s.socket?.readyState === 1) s.socket.send(data, { binary: true });
+    s.replay.push(data);
+    s.replayBytes += data.length;
+    while (s.replayBytes > REPLAY_BYTES && s.replay.length > 1) s.replayBytes -= s.replay.shift()!.length;
+  }
+
+  private attach(s: Session, ws: WebSocket, resumed: boolean): void {
+    clearTimeout(s.expiry);
+    s.expiry = undefined;
+    s.socket?.terminate();
+    s.socket = ws;
+    ws.send(JSON.stringify({ type: 'session', id: s.id, tty: s.tty, resumed }));
+    // A resumed terminal gets what it missed (and some before): the shell's state is unchanged.
+    ws.send(resumed ? Buffer.concat(s.replay) : Buffer.concat(s.replay.splice(0)), { binary: true });
+    if (!resumed) s.replayBytes = 0;
+    let alive = true;
+    const ping = setInterval(() => {
+      if (!alive) return void ws.terminate();
+      alive = false;
+      ws.ping();
+    }, PING_MS);
+    ws.on('pong', () => (alive = true));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return void s.shell.write((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)) as unknown as string);
+      const parsed = controlSchema.safeParse(safeJson(String(data)));
+      if (!parsed.success) return void ws.close(1008, 'control messages are {"type":"resize","cols":N,"rows":N} or {"type":"close"}');
+      if (parsed.data.type === 'resize') s.shell.resize(parsed.data.cols, parsed.data.rows);
+      else this.end(s, 'closed by the client');
+    });
+    ws.on('close', () => {
+      clearInterval(ping);
+      if (s.socket !== ws || !this.sessions.has(s.id)) return;
+      s.socket = undefined;
+      this.opts.log.info(`remote shell of ${s.user} on ${s.tty}: connection lost, kept ${this.opts.keepSeconds} s for a resume`);
+      s.expiry = setTimeout(() => this.end(s, `no connection for ${this.opts.keepSeconds} s`), this.opts.keepSeconds * 1000);
+      s.expiry.unref();
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  private end(s: Session, why: string): void {
+    this.opts.log.info(`remote shell of ${s.user} on ${s.tty} ended: ${why}`);
+    // SIGHUP, as a terminal hanging up; the exit handler removes the session.
+    s.shell.kill('SIGHUP');
+    setTimeout(() => this.sessions.has(s.id) && s.shell.kill('SIGKILL'), 2000).unref();
+  }
+
+  closeAll(): void {
+    for (const s of this.sessions.values()) {
+      s.socket?.close(1001, 'installer stopping');
+      this.end(s, 'installer stopping');
+    }
+  }
+}
+
+function clampSize(v: string | null, fallback: number): number {
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : fallback;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answers an upgrade request with an HTTP error and closes it. */
+export function refuse(socket: net.Socket, status: number, detail: string): void {
+  const body = JSON.stringify({ error: status === 403 ? 'forbidden' : 'not found', detail });
+  socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
