@@ -10,6 +10,7 @@ import { ImageServerClient, type ClientTls } from '../image/client.ts';
 import { loadImage } from '../installer/load-image.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 import { imagesTable } from './image.ts';
+import { wholeNumber } from './program.ts';
 
 interface ServerOpts {
   imageserver?: string;
@@ -107,7 +108,7 @@ function daemonOptions(f: DaemonFlags): InstallerOptions {
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
     tls: installerTls(f),
-    status: f.status ? { port: port(f.statusPort, '--status-port'), address: f.statusAddress, shellCommand: shellCommand(f.shellCommand), shellKeepSeconds: seconds(f.shellKeep, '--shell-keep') } : undefined,
+    status: f.status ? { port: wholeNumber(f.statusPort, '--status-port', 0, 65535), address: f.statusAddress, shellCommand: shellCommand(f.shellCommand), shellKeepSeconds: seconds(f.shellKeep, '--shell-keep') } : undefined,
   };
 }
 
@@ -123,12 +124,6 @@ function installerTls(f: DaemonFlags): ClientTls {
   const tls = { ca: pick(f.tlsCa, SEED_TLS.ca, '--tls-ca'), cert: pick(f.tlsCert, SEED_TLS.cert, '--tls-cert'), key: pick(f.tlsKey, SEED_TLS.key, '--tls-key') };
   if (!!tls.cert !== !!tls.key) throw new Error(`the installer certificate and key go together: found only ${tls.cert ?? tls.key} (pass --tls-cert and --tls-key)`);
   return tls;
-}
-
-function port(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} takes a TCP port (0 for any free one), got '${value}'`);
-  return n;
 }
 
 function shellCommand(value: string): string[] {

@@ -3,6 +3,7 @@ import { registerBuildInstallerCommand } from './build-installer.ts';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
+import { registerInstallerRemoteCommands } from './installer-remote.ts';
 import { registerInventoryCommands } from './inventory.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerPkiCommands } from './pki.ts';
@@ -13,6 +14,7 @@ await runCradle([
   registerImageCommands,
   registerImageServerCommand,
   registerInstallerCommands,
+  registerInstallerRemoteCommands,
   registerServerCommand,
   registerInventoryCommands,
   registerBuildInstallerCommand,

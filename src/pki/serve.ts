@@ -85,7 +85,7 @@ export function clientIdentity(socket: net.Socket): ClientIdentity {
 function describeTlsError(code: string): string {
   if (code === 'CERT_HAS_EXPIRED') return 'it has expired (issue a new one)';
   if (code === 'CERT_NOT_YET_VALID') return 'it is not valid yet (check the clocks)';
-  if (code === 'UNABLE_TO_GET_ISSUER_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'CERT_SIGNATURE_FAILURE')
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'CERT_SIGNATURE_FAILURE')
     return `it was not signed by this server's CA (${code})`;
   if (code === 'UNSUPPORTED_CERTIFICATE_PURPOSE' || code === 'INVALID_PURPOSE') return 'it is not a client certificate';
   return code;

@@ -5,7 +5,7 @@ import type { StatusSnapshot } from './snapshot.ts';
 
 export function installerMetrics(snapshot: () => StatusSnapshot): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'cradle_installer_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'cradle_installer_' });
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, s: StatusSnapshot) => void) =>
     new Gauge({
       name,

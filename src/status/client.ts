@@ -1,0 +1,70 @@
+// The operator's side of an installer's port 6978: TLS with a client certificate, the RPC calls,
+// and the remote shell's connection. Every machine's installer serves the same certificate (it is
+// baked into the installer image, as in the seed), so besides the host's own name a certificate
+// named `installer` that the CA signed is accepted as any installer's.
+import fs from 'node:fs';
+import https from 'node:https';
+import tls from 'node:tls';
+import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
+
+export interface OperatorTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** The name in the shared installer certificate (cradle pki issue server installer). */
+export const INSTALLER_CERT_NAME = 'installer';
+
+/** `host`, `host:port` or `[v6]:port` → the https base URL of its port 6978. */
+export function installerUrl(address: string): URL {
+  const url = new URL(/^https?:\/\//.test(address) ? address : `https://${address}`);
+  url.protocol = 'https:';
+  if (!url.port) url.port = String(INSTALLER_STATUS_PORT);
+  return url;
+}
+
+export function operatorTlsOptions(files: OperatorTls): https.RequestOptions {
+  const read = (file: string, what: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (see docs/pki.md)`);
+    }
+  };
+  return {
+    ca: read(files.ca, 'the CA certificate'),
+    cert: read(files.cert, 'your client certificate'),
+    key: read(files.key, 'your client key'),
+    checkServerIdentity: (host, cert) => {
+      const own = tls.checkServerIdentity(host, cert);
+      if (!own) return undefined;
+      return tls.checkServerIdentity(INSTALLER_CERT_NAME, cert) ? own : undefined;
+    },
+  };
+}
+
+/** One RPC call; resolves to the parsed JSON answer, or throws the server's detail. */
+export async function installerRpc(address: string, files: OperatorTls, method: 'GET' | 'POST', path: string): Promise<unknown> {
+  const url = new URL(path, installerUrl(address));
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, ...operatorTlsOptions(files), timeout: 15_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: { detail?: string } & Record<string, unknown>;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return reject(new Error(`${url.host}: HTTP ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
+        }
+        if ((res.statusCode ?? 500) >= 300) return reject(new Error(`${url.host}: ${body.detail ?? `HTTP ${res.statusCode}`}`));
+        resolve(body);
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url.host}: no answer in 15 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
