@@ -3,7 +3,6 @@
 // byte. Batch downloads survive a dropped or truncated connection: objects already received are
 // kept and only the rest is asked for again, with backoff. A corrupt object is not retried: the
 // server's copy is bad, and the error names it.
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { promisify } from 'node:util';
@@ -17,6 +16,7 @@ import type { ObjectFetcher, WantedObject } from './unpack.ts';
 import { BatchDecoder, type ObjectSink } from './batch-decoder.ts';
 import { CorruptObjectError, ImageServerError } from './errors.ts';
 import { runInWorker } from './source-worker.ts';
+import { readTlsFiles } from '../util/request.ts';
 
 export { CorruptObjectError, ImageServerError };
 
@@ -77,12 +77,7 @@ export class ImageServerClient {
     this.tls = tls;
     this.agent =
       this.base.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            ...(tls.ca ? { ca: fs.readFileSync(tls.ca) } : {}),
-            ...(tls.cert ? { cert: fs.readFileSync(tls.cert) } : {}),
-            ...(tls.key ? { key: fs.readFileSync(tls.key) } : {}),
-          })
+        ? new https.Agent({ keepAlive: true, ...readTlsFiles(tls) })
         : new http.Agent({ keepAlive: true });
   }
 

@@ -4,6 +4,7 @@
 // the install: the queue is bounded, sends are retried with back-off, and what cannot be sent is
 // dropped (oldest progress first; phase and result events are kept).
 import type { InstallerLog } from './log.ts';
+import { request, type RequestTls } from '../util/request.ts';
 
 export type InstallerEvent =
   | { type: 'phase'; phase: string; state: 'started' | 'done' | 'failed'; seconds?: number }
@@ -47,6 +48,7 @@ export class Progress {
   private seq = 0;
   private queue: StampedEvent[] = [];
   private reportUrl: string | undefined;
+  private tls: RequestTls = {};
   private machine: MachineIdentity = { macs: [] };
   private sending: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -59,10 +61,14 @@ export class Progress {
     this.log = log;
   }
 
-  /** Starts reporting to a boot server (`<url>/api/v1/installer/events`). */
-  reportTo(url: string, machine: MachineIdentity): void {
+  /**
+   * Starts reporting to a boot server (`<url>/api/v1/installer/events`); over https with the
+   * installer's certificate, checking the server's against the CA.
+   */
+  reportTo(url: string, machine: MachineIdentity, tls: RequestTls = {}): void {
     this.reportUrl = `${url.replace(/\/+$/, '')}/api/v1/installer/events`;
     this.machine = machine;
+    this.tls = tls;
     this.log.info(`reporting progress to ${this.reportUrl}`);
     this.schedule();
   }
@@ -145,14 +151,8 @@ export class Progress {
     const batch = this.queue.slice(0, 200);
     if (!batch.length || !this.reportUrl) return;
     try {
-      const res = await fetch(this.reportUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ machine: this.machine, events: batch }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const res = await request(this.reportUrl, { method: 'POST', body: JSON.stringify({ machine: this.machine, events: batch }), tls: this.tls, timeoutMs: 10_000 });
+      if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
       this.queue.splice(0, batch.length);
       this.failures = 0;
     } catch (err) {

@@ -127,7 +127,7 @@ async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
   const config = facts.config!;
   const reportUrl = bootServerUrl(ctx);
   // A dry run is not an install: the boot server must not see one starting.
-  if (reportUrl && !opts.dryRun) progress.reportTo(reportUrl, { macs: facts.interfaces.map((i) => i.mac), hostname: config.machine.Machine.Hostname, ip: config.machine.Machine.HostIpAddress });
+  if (reportUrl && !opts.dryRun) progress.reportTo(reportUrl, { macs: facts.interfaces.map((i) => i.mac), hostname: config.machine.Machine.Hostname, ip: config.machine.Machine.HostIpAddress }, opts.tls);
   let cache: CacheMeasure | undefined;
   if (!opts.skipStorage) {
     await progress.phase('plan', async () => {

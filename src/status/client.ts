@@ -2,10 +2,10 @@
 // and the remote shell's connection. Every machine's installer serves the same certificate (it is
 // baked into the installer image, as in the seed), so besides the host's own name a certificate
 // named `installer` that the CA signed is accepted as any installer's.
-import fs from 'node:fs';
-import https from 'node:https';
+import type https from 'node:https';
 import tls from 'node:tls';
 import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
+import { readTlsFiles, request } from '../util/request.ts';
 
 export interface OperatorTls {
   ca: string;
@@ -25,17 +25,8 @@ export function installerUrl(address: string): URL {
 }
 
 export function operatorTlsOptions(files: OperatorTls): https.RequestOptions {
-  const read = (file: string, what: string) => {
-    try {
-      return fs.readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (see docs/pki.md)`);
-    }
-  };
   return {
-    ca: read(files.ca, 'the CA certificate'),
-    cert: read(files.cert, 'your client certificate'),
-    key: read(files.key, 'your client key'),
+    ...readTlsFiles(files),
     checkServerIdentity: (host, cert) => {
       const own = tls.checkServerIdentity(host, cert);
       if (!own) return undefined;
@@ -47,24 +38,13 @@ export function operatorTlsOptions(files: OperatorTls): https.RequestOptions {
 /** One RPC call; resolves to the parsed JSON answer, or throws the server's detail. */
 export async function installerRpc(address: string, files: OperatorTls, method: 'GET' | 'POST', path: string): Promise<unknown> {
   const url = new URL(path, installerUrl(address));
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ...operatorTlsOptions(files), timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: { detail?: string } & Record<string, unknown>;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          return reject(new Error(`${url.host}: HTTP ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
-        }
-        if ((res.statusCode ?? 500) >= 300) return reject(new Error(`${url.host}: ${body.detail ?? `HTTP ${res.statusCode}`}`));
-        resolve(body);
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${url.host}: no answer in 15 s`)));
-    req.on('error', reject);
-    req.end();
-  });
+  const res = await request(url, { method, tlsOptions: operatorTlsOptions(files) });
+  let body: { detail?: string } & Record<string, unknown>;
+  try {
+    body = JSON.parse(res.text);
+  } catch {
+    throw new Error(`${url.host}: HTTP ${res.status}, not JSON: ${res.text.slice(0, 200)}`);
+  }
+  if (res.status >= 300) throw new Error(`${url.host}: ${body.detail ?? `HTTP ${res.status}`}`);
+  return body;
 }
