@@ -4,14 +4,14 @@
 // the configuration files by MAC and the progress API. Roles can be split across hosts.
 import { DEFAULT_BOOT_FILES } from './dhcp/policy.ts';
 import fs from 'node:fs';
-import type http from 'node:http';
 import path from 'node:path';
 import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp/server.ts';
 import { createTftpServer, type TftpServer } from './tftp/server.ts';
-import { createBootHttpServer, keepLeaseAddress } from './http.ts';
+import { bootHttpHandler, keepLeaseAddress } from './http.ts';
+import { dualProtocolServer, type ServerTlsFiles } from '../pki/serve.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
-import { listen } from '../image/server.ts';
+import { listen } from '../util/listen.ts';
 
 export type Role = 'dhcp' | 'tftp' | 'http';
 
@@ -30,6 +30,11 @@ export interface BootServerOptions {
   /** Served by TFTP: iPXE binaries (undionly.kpxe, ipxe.efi, ...). */
   tftpRoot?: string;
   kernelArgs: string;
+  /**
+   * HTTPS next to HTTP on the HTTP port: installers report over it with their certificate, and
+   * the machine API and the dashboard need a client certificate the CA signed.
+   */
+  tls?: ServerTlsFiles;
   /** Unknown MACs that DHCP served are registered in state birth (DhcpServerConfig.unknownMachines 'birth'). */
   log: (line: string) => void;
 }
@@ -56,17 +61,30 @@ async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine
 }
 
 export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
+  // Firmware fetches over plain HTTP; the installer reports over HTTPS when there is TLS.
   const baseUrl = `http://${o.address}:${o.httpPort}`;
-  const settings: BootSettings = { ...o.settings, bootServerUrl: baseUrl };
+  const settings: BootSettings = { ...o.settings, bootServerUrl: o.tls ? `https://${o.address}:${o.httpPort}` : baseUrl };
   const closers: (() => Promise<void>)[] = [];
   const running: RunningBootServer = { close: async () => { for (const c of closers.reverse()) await c(); } };
   try {
     if (o.roles.includes('http')) {
-      const server: http.Server = createBootHttpServer({ inventory: o.inventory, settings, ipxe: { baseUrl, kernelArgs: o.kernelArgs }, installerDir: o.installerDir, log: o.log });
-      const addr = await listen(server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
+      const handler = bootHttpHandler({ inventory: o.inventory, settings, ipxe: { baseUrl, kernelArgs: o.kernelArgs }, installerDir: o.installerDir, log: o.log, requireClientCertificates: !!o.tls });
+      const dual = dualProtocolServer(handler, o.tls);
+      const addr = await listen(dual.server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
       running.httpUrl = `http://${o.address}:${addr.port}`;
-      closers.push(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
-      o.log(`HTTP boot on ${running.httpUrl}`);
+      closers.push(
+        () =>
+          new Promise((r) => {
+            dual.plain.closeAllConnections();
+            dual.secure?.closeAllConnections();
+            dual.server.close(() => r());
+          }),
+      );
+      o.log(
+        o.tls
+          ? `HTTP boot on ${running.httpUrl}, HTTPS on the same port: reports, the machine API and the dashboard need a client certificate of ${o.tls.ca}`
+          : `HTTP boot on ${running.httpUrl}; no TLS: the machine API and the dashboard are open to anyone who reaches this port (--tls-cert, --tls-key, --tls-ca)`,
+      );
     }
     if (o.roles.includes('tftp')) {
       const tftp: TftpServer = createTftpServer({

@@ -14,6 +14,7 @@ const eventSchema = z.looseObject({
   state: z.enum(['started', 'done', 'failed']).optional(),
   bytesDone: z.number().min(0).optional(),
   bytesTotal: z.number().min(0).optional(),
+  bytesPerSecond: z.number().min(0).optional(),
   etaSeconds: z.number().nullable().optional(),
   ok: z.boolean().optional(),
   // Long errors (a command's whole stderr) are cut, never refused: a refused batch would be sent
@@ -28,6 +29,8 @@ const eventSchema = z.looseObject({
 export const eventsBodySchema = z.object({
   machine: z.object({ macs: z.array(z.string()).max(64), hostname: z.string().optional(), ip: z.string().optional() }),
   events: z.array(eventSchema).max(1000),
+  // The installer's log lines from line `from` on; a run's log starts again at 0.
+  log: z.object({ from: z.number().int().min(0), lines: z.array(z.string()).max(1000) }).optional(),
 });
 
 export type EventsBody = z.infer<typeof eventsBodySchema>;
@@ -47,6 +50,13 @@ export async function machineOf(inv: Inventory, who: EventsBody['machine']): Pro
 
 const STARTS = new Set(['birth', 'rebirth', 'clean']);
 
+/** Keeps the installer's log lines; line 0 is a new installer process, whose log replaces the last. */
+export async function applyLog(inv: Inventory, machine: Machine, log: EventsBody['log']): Promise<void> {
+  if (!log) return;
+  if (log.from === 0) await inv.clearInstallerLog(machine.hostname);
+  await inv.appendInstallerLog(machine.hostname, log.from, log.lines);
+}
+
 export async function applyEvents(inv: Inventory, machine: Machine, events: EventsBody['events'], now = new Date()): Promise<Machine> {
   let m = machine;
   let last: Omit<InstallProgress, 'hostname' | 'updatedAt'> | undefined;
@@ -58,7 +68,7 @@ export async function applyEvents(inv: Inventory, machine: Machine, events: Even
     }
     if (m.state !== 'installing') continue;
     if (e.type === 'phase') last = { phase: e.phase || 'unknown' };
-    if (e.type === 'progress') last = { phase: e.phase || last?.phase || 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, etaSeconds: e.etaSeconds };
+    if (e.type === 'progress') last = { phase: e.phase || last?.phase || 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, bytesPerSecond: e.bytesPerSecond, etaSeconds: e.etaSeconds };
     if (e.type === 'result') {
       const { seconds, phaseSeconds, objects } = e;
       last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}), ...(seconds !== undefined ? { seconds } : {}), ...(phaseSeconds ? { phaseSeconds } : {}), ...(objects ? { objects } : {}) } };

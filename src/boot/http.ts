@@ -1,6 +1,7 @@
 // The boot server's HTTP side (port 6977): iPXE scripts per machine, the installer's kernel and
 // initramfs, each machine's configuration files (the installer's --configuration-base-url), the
-// progress API the installer posts to, the report of an installed system, and the machine API.
+// progress API the installer posts to (events and log lines), the report of an installed system,
+// the machine API and the fleet dashboard (dashboard.ts).
 import fs from 'node:fs';
 import { z } from 'zod';
 import http from 'node:http';
@@ -9,7 +10,9 @@ import { ConflictError, NotFoundError, type Inventory, type Machine } from '../i
 import { ValidationError } from '../inventory/validate.ts';
 import { HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
-import { applyEvents, eventsBodySchema, machineOf } from './events.ts';
+import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
+import { DASHBOARD_HEADERS, DASHBOARD_JS, fleetPage, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
+import { clientIdentity } from '../pki/serve.ts';
 import { ipxeScript, type IpxeSettings } from './ipxe.ts';
 
 export interface BootHttpOptions {
@@ -18,6 +21,13 @@ export interface BootHttpOptions {
   ipxe: IpxeSettings;
   /** Directory holding the installer's vmlinuz and initrd.img. */
   installerDir?: string;
+  /**
+   * Served with TLS: the installers' reports, the machine API and the dashboard then need a
+   * client certificate the CA signed. What firmware fetches (iPXE scripts, the installer, the
+   * configuration files) and the installed system's report stay open, as firmware has no
+   * certificate.
+   */
+  requireClientCertificates?: boolean;
   log?: (line: string) => void;
 }
 
@@ -69,7 +79,8 @@ function statusOf(err: unknown): unknown {
   return err;
 }
 
-export function createBootHttpServer(o: BootHttpOptions): http.Server {
+/** The boot server's HTTP side as a request handler (served plain, or plain and TLS on one port). */
+export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   const log = o.log ?? (() => {});
   const inv = o.inventory;
 
@@ -140,10 +151,61 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
     res.end(req.method === 'HEAD' ? undefined : h.data);
   }
 
+  const authenticate = (req: Req) => {
+    if (o.requireClientCertificates) clientIdentity(req.socket);
+  };
+
+  async function view(x: Machine): Promise<MachineView> {
+    return { machine: x, progress: (await inv.getProgress(x.hostname)) ?? null };
+  }
+
+  async function machineNamed(name: string): Promise<Machine> {
+    const x = await inv.getMachine(decodeURIComponent(name));
+    if (!x) throw new HttpError(404, 'unknown machine', `no machine named ${name}`);
+    return x;
+  }
+
+  /** The dashboard's pages and the fragments its script refreshes. */
+  async function dashboard(req: Req, res: Res, p: string, url: URL): Promise<boolean> {
+    let m: RegExpExecArray | null;
+    const html = (text: string) => {
+      res.writeHead(200, { ...DASHBOARD_HEADERS, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return true;
+    };
+    if (p === '/dashboard.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'content-length': Buffer.byteLength(DASHBOARD_JS), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.end(DASHBOARD_JS);
+      return true;
+    }
+    if (p === '/') return html(fleetPage(await Promise.all((await inv.listMachines()).map(view)), new Date()));
+    if (p === '/fragments/machines') return html(machineRows(await Promise.all((await inv.listMachines()).map(view))));
+    if ((m = /^\/machines\/([^/]+)$/.exec(p))) {
+      const x = await machineNamed(m[1]);
+      return html(machinePage(await view(x), await inv.history(x.hostname), await inv.installerLog(x.hostname)));
+    }
+    if ((m = /^\/fragments\/machines\/([^/]+)\/summary$/.exec(p))) return html(machineSummary(await view(await machineNamed(m[1]))));
+    if ((m = /^\/fragments\/machines\/([^/]+)\/log$/.exec(p))) {
+      const x = await machineNamed(m[1]);
+      const since = Math.max(0, Number(url.searchParams.get('since')) || 0);
+      const all = await inv.installerLog(x.hostname);
+      const lines = all.filter((l) => l.seq >= since);
+      const text = lines.map((l) => `${l.line}\n`).join('');
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-next-seq': String(all.length ? all[all.length - 1].seq + 1 : 0) });
+      res.end(text);
+      return true;
+    }
+    return false;
+  }
+
   async function route(req: Req, res: Res): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://boot');
     const p = url.pathname;
     let m: RegExpExecArray | null;
+    if (req.method === 'GET' && (p === '/' || p === '/dashboard.js' || p.startsWith('/machines/') || p.startsWith('/fragments/'))) {
+      authenticate(req);
+      if (await dashboard(req, res, p, url)) return;
+    }
     if (req.method === 'GET' && (m = /^\/boot\/([^/]+)\.ipxe$/.exec(p))) {
       const text = await scriptFor(macParam(m[1]));
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
@@ -156,12 +218,14 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
       return sendFile(req, res, path.join(o.installerDir, m[1]));
     }
     if (req.method === 'POST' && p === '/api/v1/installer/events') {
+      authenticate(req);
       const parsed = eventsBodySchema.safeParse(await readJsonBody(req, 4 * 1024 * 1024));
       if (!parsed.success) throw new HttpError(400, 'bad request', `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`);
       const machine = await machineOf(inv, parsed.data.machine);
       if (!machine) throw new HttpError(404, 'unknown machine', `no machine has MAC ${parsed.data.machine.macs.join(', ')}`);
       if (!(await fromMachine(inv, machine, req.socket.remoteAddress))) throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
-      await applyEvents(inv, machine, parsed.data.events);
+      const updated = await applyEvents(inv, machine, parsed.data.events);
+      await applyLog(inv, updated, parsed.data.log);
       res.writeHead(204);
       return void res.end();
     }
@@ -176,6 +240,12 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
       const updated = (await installedNotReported(machine)) ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
       return sendJson(res, 200, { hostname: updated.hostname, state: updated.state });
     }
+    if (req.method === 'GET' && p.startsWith('/api/v1/machines')) authenticate(req);
+    if (req.method === 'GET' && (m = /^\/api\/v1\/machines\/([a-z0-9.-]+)\/log$/.exec(p))) {
+      const x = await machineNamed(m[1]);
+      const lines = await inv.installerLog(x.hostname, Math.max(0, Number(url.searchParams.get('since')) || 0));
+      return sendJson(res, 200, { lines, next: lines.length ? lines[lines.length - 1].seq + 1 : Number(url.searchParams.get('since')) || 0 });
+    }
     if (req.method === 'GET' && p === '/api/v1/machines') {
       const machines = await inv.listMachines();
       const withProgress = await Promise.all(machines.map(async (x) => ({ ...x, progress: (await inv.getProgress(x.hostname)) ?? null })));
@@ -189,10 +259,10 @@ export function createBootHttpServer(o: BootHttpOptions): http.Server {
     throw new HttpError(404, 'not found', `no route for ${req.method} ${p}`);
   }
 
-  return http.createServer((req, res) => {
+  return (req, res) => {
     const started = performance.now();
     route(req, res)
       .catch((err) => sendError(res, statusOf(err)))
       .finally(() => log(`${req.socket.remoteAddress} ${req.method} ${req.url} ${res.statusCode} ${((performance.now() - started) / 1000).toFixed(3)} s`));
-  });
+  };
 }

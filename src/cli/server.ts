@@ -24,6 +24,9 @@ interface ServerFlags {
   installerDir?: string;
   tftpRoot?: string;
   kernelArgs: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 
@@ -58,6 +61,9 @@ export function registerServerCommand(program: Command): void {
     .option('--installer-dir <dir>', 'the installer image: vmlinuz and initrd.img (cradle build-installer)')
     .option('--tftp-root <dir>', 'files served by TFTP (default: Debian\'s iPXE binaries, /usr/lib/ipxe)')
     .option('--kernel-args <args>', "extra kernel arguments for the installer", 'console=tty0 console=ttyS0,115200n8')
+    .option('--tls-cert <file>', 'serve HTTPS too (same port) with this certificate; the installers then report over it')
+    .option('--tls-key <file>', 'key of --tls-cert')
+    .option('--tls-ca <file>', 'CA whose client certificates may report (installers) and use the API and dashboard (operators)')
     .action(async (f: ServerFlags) => {
       const roles = f.roles.split(',').map((r) => r.trim()) as Role[];
       const bad = roles.filter((r) => !['dhcp', 'tftp', 'http'].includes(r));
@@ -66,6 +72,9 @@ export function registerServerCommand(program: Command): void {
       const address = f.address ?? (f.interface[0] ? interfaceIpv4(f.interface[0])?.address : undefined);
       if (!address) throw new Error('no server address: pass --address, or --interface of a network this host has an IPv4 address on');
       if (address === '0.0.0.0') throw new Error('--address is what machines are told to reach: give this host\'s address on their network, not 0.0.0.0');
+      const given = [f.tlsCert, f.tlsKey, f.tlsCa].filter(Boolean).length;
+      if (given !== 0 && given !== 3) throw new Error('--tls-cert, --tls-key and --tls-ca go together: give all three (cradle pki, docs/pki.md), or none for plain HTTP');
+      const tls = f.tlsCert ? { cert: f.tlsCert, key: f.tlsKey!, ca: f.tlsCa! } : undefined;
       const layout = f.defaultLayout ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout) : SEED_DEFAULT_LAYOUT;
       const inventory = await openInventory(f.db);
       const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
@@ -77,10 +86,12 @@ export function registerServerCommand(program: Command): void {
         tftpPort: Number(f.tftpPort),
         interfaces: f.interface,
         dhcp: { mode: f.proxyDhcp ? 'proxy' : 'server', unknownMachines: f.unknownMachines },
-        settings: { imageServer: f.imageServer ?? `${address}:${IMAGESERVER_PORT}`, defaultImage: f.defaultImage, defaultLayout: layout as Record<string, unknown>, toolsImage: f.toolsImage },
+        // A fleet with TLS has its image server on TLS too, unless told otherwise.
+        settings: { imageServer: f.imageServer ?? (tls ? `https://${address}:${IMAGESERVER_PORT}` : `${address}:${IMAGESERVER_PORT}`), defaultImage: f.defaultImage, defaultLayout: layout as Record<string, unknown>, toolsImage: f.toolsImage },
         installerDir: f.installerDir,
         tftpRoot: f.tftpRoot,
         kernelArgs: f.kernelArgs,
+        tls,
         log,
       });
       const stop = async () => {

@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { pipeline, Transform } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
@@ -301,10 +300,5 @@ function drained(res: Res): Promise<void> {
   });
 }
 
-/** Starts listening and resolves with the bound address (port 0 picks a free port). */
-export function listen(server: http.Server, port: number, host?: string): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server.address() as AddressInfo));
-  });
-}
+// Callers of the image server listen with this.
+export { listen } from '../util/listen.ts';

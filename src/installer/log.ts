@@ -5,7 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export class InstallerLog {
+  /** The latest lines (up to 10,000). */
   readonly lines: string[] = [];
+  /** Lines written since the start: line n of the whole log has seq n (lines[i] is seq total - lines.length + i). */
+  total = 0;
   readonly file: string | undefined;
   private readonly started = performance.now();
   private readonly listeners = new Set<(line: string) => void>();
@@ -34,6 +37,7 @@ export class InstallerLog {
   info(message: string): void {
     const line = `[${this.elapsed().toFixed(3).padStart(7)}] ${message}`;
     this.lines.push(line);
+    this.total++;
     if (this.lines.length > 10_000) this.lines.splice(0, this.lines.length - 10_000);
     if (this.toStderr) process.stderr.write(`${line}\n`);
     if (this.fd !== undefined) fs.writeSync(this.fd, `${line}\n`);

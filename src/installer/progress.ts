@@ -28,6 +28,9 @@ export interface MachineIdentity {
 }
 
 const MAX_QUEUE = 1000;
+/** Log lines waiting to be sent (the oldest go first when it is full), and per request. */
+const MAX_LOG_QUEUE = 5000;
+const LOG_BATCH = 500;
 
 /** A phase as the status page shows it. */
 export interface PhaseState {
@@ -49,6 +52,8 @@ export class Progress {
   private queue: StampedEvent[] = [];
   private reportUrl: string | undefined;
   private tls: RequestTls = {};
+  private logQueue: { seq: number; line: string }[] = [];
+  private stopLog: (() => void) | undefined;
   private machine: MachineIdentity = { macs: [] };
   private sending: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -70,7 +75,22 @@ export class Progress {
     this.machine = machine;
     this.tls = tls;
     this.log.info(`reporting progress to ${this.reportUrl}`);
+    // The log goes along, from its first retained line: the boot server shows it per machine.
+    const first = this.log.total - this.log.lines.length;
+    this.logQueue = this.log.lines.map((line, i) => ({ seq: first + i, line }));
+    this.stopLog?.();
+    this.stopLog = this.log.onLine((line) => {
+      this.logQueue.push({ seq: this.log.total - 1, line });
+      if (this.logQueue.length > MAX_LOG_QUEUE) this.logQueue.shift();
+      this.schedule();
+    });
     this.schedule();
+  }
+
+  /** Stops taking log lines (the attempt is over; the next one reports on its own). */
+  stop(): void {
+    this.stopLog?.();
+    this.stopLog = undefined;
   }
 
   identify(machine: MachineIdentity): void {
@@ -149,11 +169,15 @@ export class Progress {
 
   private async send(): Promise<void> {
     const batch = this.queue.slice(0, 200);
-    if (!batch.length || !this.reportUrl) return;
+    const lines = this.logQueue.slice(0, LOG_BATCH);
+    if ((!batch.length && !lines.length) || !this.reportUrl) return;
+    const log = lines.length ? { from: lines[0].seq, lines: lines.map((l) => l.line) } : undefined;
     try {
-      const res = await request(this.reportUrl, { method: 'POST', body: JSON.stringify({ machine: this.machine, events: batch }), tls: this.tls, timeoutMs: 10_000 });
+      const res = await request(this.reportUrl, { method: 'POST', body: JSON.stringify({ machine: this.machine, events: batch, ...(log ? { log } : {}) }), tls: this.tls, timeoutMs: 10_000 });
       if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
       this.queue.splice(0, batch.length);
+      // Lines may have been dropped from the front meanwhile: remove what was sent, by seq.
+      if (log) this.logQueue = this.logQueue.filter((l) => l.seq > log.from + log.lines.length - 1);
       this.failures = 0;
     } catch (err) {
       if (this.failures++ === 0) this.log.info(`cannot report progress to ${this.reportUrl}: ${(err as Error).message} (retrying)`);
@@ -163,13 +187,13 @@ export class Progress {
   /** Sends what is queued, giving up after `timeoutMs` (before rebooting). */
   async flush(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.reportUrl && this.queue.length && Date.now() < deadline) {
+    while (this.reportUrl && (this.queue.length || this.logQueue.length) && Date.now() < deadline) {
       if (this.timer) {
         clearTimeout(this.timer);
         this.timer = undefined;
       }
       await (this.sending ?? (this.sending = this.send().finally(() => (this.sending = undefined))));
-      if (this.queue.length && this.failures) await new Promise((r) => setTimeout(r, Math.min(1000, deadline - Date.now())));
+      if ((this.queue.length || this.logQueue.length) && this.failures) await new Promise((r) => setTimeout(r, Math.min(1000, deadline - Date.now())));
     }
   }
 

@@ -105,6 +105,7 @@ async function attempt(ctx: InstallContext, gate: RebootGate): Promise<number | 
   progress.result(!error, seconds, { ...(error ? { error: error.message } : {}), ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}), ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}) });
   log.info(error ? `FAILED after ${seconds.toFixed(1)} s` : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`);
   await progress.flush();
+  progress.stop();
   if ((await waitAndReboot(ctx, !error, gate)) === 'retry') return 'retry';
   return error ? 1 : 0;
 }

@@ -219,11 +219,27 @@ for (const b of backends) {
 
     it('records its schema version and refuses a database from a newer Cradle', async () => {
       const inv = await fresh();
-      assert.deepEqual(await inv.db.query('SELECT version FROM schema_version'), [{ version: SCHEMA_VERSION }]);
+      const versions = () => inv.db.query<{ version: number | string }>('SELECT version FROM schema_version ORDER BY version').then((r) => r.map((x) => Number(x.version)));
+      assert.deepEqual(await versions(), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
       await (await again()).close(); // opening again applies nothing
-      assert.equal((await inv.db.query('SELECT version FROM schema_version')).length, 1);
+      assert.equal((await versions()).length, SCHEMA_VERSION);
       await inv.db.run('INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)', [SCHEMA_VERSION + 1, 'from the future', t0.toISOString()]);
-      await assert.rejects(openInventory(url), (e) => e instanceof InventoryError && /schema version 2, newer than this Cradle understands \(1\): upgrade Cradle/.test(e.message));
+      await assert.rejects(openInventory(url), (e) => e instanceof InventoryError && new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this Cradle understands \\(${SCHEMA_VERSION}\\): upgrade Cradle`).test(e.message));
+    });
+
+    it("keeps each machine's installer log: lines by seq, a resent batch changes nothing, a new run clears it", async () => {
+      const inv = await fresh();
+      await inv.addMachine({ hostname: 'n1', macs: ['de:ad:be:ef:00:01'], tags: {} });
+      await inv.appendInstallerLog('n1', 0, ['[  0.001] one', '[  0.002] two']);
+      await inv.appendInstallerLog('n1', 0, ['[  0.001] one', '[  0.002] two']);
+      await inv.appendInstallerLog('n1', 2, ['[  0.003] three']);
+      assert.deepEqual(await inv.installerLog('n1'), [{ seq: 0, line: '[  0.001] one' }, { seq: 1, line: '[  0.002] two' }, { seq: 2, line: '[  0.003] three' }]);
+      assert.deepEqual((await inv.installerLog('n1', 2)).map((l) => l.seq), [2]);
+      await inv.clearInstallerLog('n1');
+      assert.deepEqual(await inv.installerLog('n1'), []);
+      await inv.appendInstallerLog('n1', 0, ['x']);
+      await inv.removeMachine('n1');
+      assert.deepEqual(await inv.installerLog('n1'), [], 'removed with its machine');
     });
 
     it('imports a seed config.json and CSV all-or-nothing', async () => {

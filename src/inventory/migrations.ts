@@ -90,8 +90,22 @@ function v1(d: 'sqlite' | 'postgres'): string[] {
   ];
 }
 
+/** The installer's log of a machine's latest run, line by line (seq is the installer's own). */
+function v2(d: 'sqlite' | 'postgres'): string[] {
+  const strict = d === 'postgres' ? '' : ' STRICT';
+  return [
+    `CREATE TABLE installer_log (
+      hostname TEXT NOT NULL REFERENCES machines (hostname) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      line TEXT NOT NULL,
+      PRIMARY KEY (hostname, seq)
+    )${strict}`,
+  ];
+}
+
 export const MIGRATIONS: Migration[] = [
   { version: 1, description: 'machines, MACs, tags, state history, subnets, leases, install progress', sqlite: v1('sqlite'), postgres: v1('postgres') },
+  { version: 2, description: "installer log of each machine's latest run", sqlite: v2('sqlite'), postgres: v2('postgres') },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -97,6 +97,10 @@ function toLease(r: Row): Lease {
 const noMachine = (hostname: string) => new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
 const noSubnet = (id: string) => new NotFoundError(`no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`);
 
+/** The installer log kept per machine: its latest lines, each cut to a length. */
+const MAX_LOG_LINES = 20_000;
+const MAX_LOG_LINE = 4000;
+
 export class SqlInventory implements TransactionalInventory {
   readonly db: SqlDb;
   /** Set on the instance handed to a transaction's callback: everything runs on that connection. */
@@ -417,6 +421,26 @@ export class SqlInventory implements TransactionalInventory {
   async getProgress(hostname: string): Promise<InstallProgress | undefined> {
     const [row] = await this.conn.query<{ updated_at: string; progress: unknown }>('SELECT updated_at, progress FROM install_progress WHERE hostname = $1', [hostname]);
     return row && { hostname, ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>), updatedAt: row.updated_at };
+  }
+
+  async appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void> {
+    if (!lines.length) return;
+    await this.write(async (c) => {
+      // A batch sent again (its answer was lost) changes nothing: the lines are keyed by seq.
+      for (const [i, line] of lines.entries()) {
+        await c.run('INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING', [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)]);
+      }
+      await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [hostname, firstSeq + lines.length - MAX_LOG_LINES]);
+    });
+  }
+
+  async installerLog(hostname: string, sinceSeq = 0): Promise<{ seq: number; line: string }[]> {
+    const rows = await this.conn.query<{ seq: number | string; line: string }>('SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq', [hostname, sinceSeq]);
+    return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
+  }
+
+  async clearInstallerLog(hostname: string): Promise<void> {
+    await this.write((c) => c.run('DELETE FROM installer_log WHERE hostname = $1', [hostname]));
   }
 
   async close(): Promise<void> {

@@ -86,6 +86,7 @@ export interface InstallProgress {
   bytesDone?: number;
   bytesTotal?: number;
   etaSeconds?: number | null;
+  bytesPerSecond?: number;
   result?: InstallResult;
   /** ISO 8601. */
   updatedAt: string;
@@ -132,6 +133,11 @@ export interface Inventory {
 
   recordProgress(p: InstallProgress): Promise<void>;
   getProgress(hostname: string): Promise<InstallProgress | undefined>;
+  /** The installer's log lines of the machine's latest run, from `firstSeq` on (resends are ignored). */
+  appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void>;
+  installerLog(hostname: string, sinceSeq?: number): Promise<{ seq: number; line: string }[]>;
+  /** A new run starts: the last run's log goes. */
+  clearInstallerLog(hostname: string): Promise<void>;
 
   close(): Promise<void>;
 }

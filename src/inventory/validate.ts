@@ -155,6 +155,7 @@ const progressSchema = z.object({
   bytesDone: z.number().min(0).optional(),
   bytesTotal: z.number().min(0).optional(),
   etaSeconds: z.number().nullable().optional(),
+  bytesPerSecond: z.number().min(0).optional(),
   result: z
     .object({
       ok: z.boolean(),

@@ -15,6 +15,7 @@ import { installerMetrics } from './metrics.ts';
 import { statusPage } from './page.ts';
 import { refuse, ShellSessions } from './shell.ts';
 import { snapshotOf, type StatusSnapshot } from './snapshot.ts';
+import { listen } from '../util/listen.ts';
 
 export interface StatusServerOptions {
   port: number;
@@ -82,12 +83,7 @@ export class StatusServer {
   }
 
   async listen(): Promise<AddressInfo> {
-    const server = this.dual.server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.address, () => resolve());
-    });
-    return server.address() as AddressInfo;
+    return listen(this.dual.server, this.opts.port, this.opts.address);
   }
 
   async close(): Promise<void> {

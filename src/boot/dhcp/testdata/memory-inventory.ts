@@ -136,6 +136,12 @@ export function memoryInventory(file?: string, seed?: { machines?: NewMachine[];
     async getProgress() {
       return undefined;
     },
+    // DHCP keeps no installer logs.
+    async appendInstallerLog() {},
+    async installerLog() {
+      return [];
+    },
+    async clearInstallerLog() {},
     async close() {},
   };
   reindex();
