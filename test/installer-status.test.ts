@@ -40,7 +40,9 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     const args = ['-sS', '-o', '-', '-w', '\n%{http_code}', '-X', opts.method ?? 'GET'];
     if (!opts.plain) args.push('--cacert', pki.ca);
     if (opts.as && opts.as !== 'none') args.push('--cert', opts.as.cert, '--key', opts.as.key);
-    args.push(`${opts.plain ? 'http' : 'https'}://127.0.0.1:${port}${pathname}`);
+    // Every installer serves the one certificate named `installer`: curl is told where that is.
+    if (opts.plain) args.push(`http://127.0.0.1:${port}${pathname}`);
+    else args.push('--connect-to', `installer:${port}:127.0.0.1:${port}`, `https://installer:${port}${pathname}`);
     const { stdout } = await run('curl', args);
     const i = stdout.lastIndexOf('\n');
     return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
@@ -54,10 +56,10 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   before(async () => {
     work = tmpDir('cradle-status-');
     fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
-    pki = await makeTestPki(work, 'installer');
+    pki = await makeTestPki(work, 'boot');
     installer = spawn(
       'unshare',
-      ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', '--tls-ca', pki.ca, '--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--shell-command', '/bin/bash,--norc,--noprofile,-i'],
+      ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', '--tls-ca', pki.ca, '--tls-cert', pki.installer.cert, '--tls-key', pki.installer.key, '--shell-command', '/bin/bash,--norc,--noprofile,-i'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
     );
     installer.stderr!.on('data', (b: Buffer) => (out += b));
@@ -139,7 +141,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     for (const [what, opts, why] of bad) {
       const scheme = opts.plain ? 'ws' : 'wss';
       const id = opts.as && opts.as !== 'none' ? { cert: fs.readFileSync(opts.as.cert), key: fs.readFileSync(opts.as.key) } : {};
-      const ws = new WebSocket(`${scheme}://127.0.0.1:${port}/api/v1/shell`, { ca: fs.readFileSync(pki.ca), ...id });
+      const ws = new WebSocket(`${scheme}://127.0.0.1:${port}/api/v1/shell`, { ca: fs.readFileSync(pki.ca), servername: 'installer', ...id });
       const answer = await new Promise<{ status?: number; body: string }>((resolve) => {
         ws.on('unexpected-response', (_q, res) => {
           let body = '';

@@ -12,6 +12,8 @@ export interface Pair {
 export interface TestPki {
   ca: string;
   server: Pair;
+  /** The installer image's certificate: server and client, named `installer`. */
+  installer: Pair;
   operator: Pair;
   expired: Pair;
   foreign: Pair;
@@ -22,13 +24,14 @@ export interface TestPki {
 export async function makeTestPki(dir: string, serverName: string): Promise<TestPki> {
   const caDir = path.join(dir, 'ca');
   const ca = await createCa(caDir, { name: 'Cradle test CA', days: 30 });
-  const issue = (kind: 'server' | 'client', name: string, out: string, extra: { notAfter?: Date; ips?: string[] } = {}) =>
+  const issue = (kind: 'server' | 'client' | 'installer', name: string, out: string, extra: { notAfter?: Date; ips?: string[] } = {}) =>
     issueCertificate(caDir, { kind, name, days: 7, ...extra }, path.join(dir, out));
   const otherCa = path.join(dir, 'other-ca');
   await createCa(otherCa, { name: 'Somebody else', days: 30 });
   return {
     ca,
     server: await issue('server', serverName, 'server', { ips: ['127.0.0.1'] }),
+    installer: await issue('installer', 'installer', 'installer'),
     operator: await issue('client', 'alice', 'alice'),
     expired: await issue('client', 'old', 'expired', { notAfter: new Date(Date.now() - 86_400_000) }),
     foreign: await issueCertificate(otherCa, { kind: 'client', name: 'mallory', days: 7 }, path.join(dir, 'mallory')),

@@ -62,16 +62,20 @@ async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine
 
 export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
   // Firmware fetches over plain HTTP; the installer reports over HTTPS when there is TLS.
-  const baseUrl = `http://${o.address}:${o.httpPort}`;
+  let baseUrl = `http://${o.address}:${o.httpPort}`;
+  const ipxe = { baseUrl, kernelArgs: o.kernelArgs };
   const settings: BootSettings = { ...o.settings, bootServerUrl: o.tls ? `https://${o.address}:${o.httpPort}` : baseUrl };
   const closers: (() => Promise<void>)[] = [];
   const running: RunningBootServer = { close: async () => { for (const c of closers.reverse()) await c(); } };
   try {
     if (o.roles.includes('http')) {
-      const handler = bootHttpHandler({ inventory: o.inventory, settings, ipxe: { baseUrl, kernelArgs: o.kernelArgs }, installerDir: o.installerDir, log: o.log, requireClientCertificates: !!o.tls });
+      const handler = bootHttpHandler({ inventory: o.inventory, settings, ipxe, installerDir: o.installerDir, log: o.log, requireClientCertificates: !!o.tls });
       const dual = dualProtocolServer(handler, o.tls);
       const addr = await listen(dual.server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
       running.httpUrl = `http://${o.address}:${addr.port}`;
+      // Port 0 asked for any free port: what machines are told is the one bound.
+      ipxe.baseUrl = baseUrl = running.httpUrl;
+      settings.bootServerUrl = o.tls ? running.httpUrl.replace(/^http:/, 'https:') : running.httpUrl;
       closers.push(
         () =>
           new Promise((r) => {

@@ -102,7 +102,7 @@ export function machineSummary(v: MachineView): string {
     ['Image', h(m.tags.RequiredImage ?? '(the server default)')],
   ];
   const r = p?.result;
-  if (r?.phaseSeconds) rows.push(['Phases', h(Object.entries(r.phaseSeconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(', '))]);
+  if (r?.phaseSeconds && Object.keys(r.phaseSeconds).length) rows.push(['Phases', h(Object.entries(r.phaseSeconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(', '))]);
   if (r?.objects) rows.push(['Objects', h(`${r.objects.objectsFetched} fetched (${formatBytes(r.objects.bytesFetched)}), ${r.objects.objectsFromCache} from the old system (${formatBytes(r.objects.bytesFromCache)})`)]);
   if (p) rows.push(['Last report', h(p.updatedAt)]);
   return `<table>${rows.map(([k, val]) => `<tr><th>${k}</th><td>${val}</td></tr>`).join('')}</table>`;

@@ -22,7 +22,7 @@ export function registerPkiCommands(program: Command): void {
   pki
     .command('issue')
     .description('issue a certificate signed by the CA: OUT/cert.pem and OUT/key.pem')
-    .argument('<kind>', 'server (TLS server authentication) or client (TLS client authentication)')
+    .argument('<kind>', 'server (TLS server authentication), client (TLS client authentication) or installer (both: the installer image\'s one certificate, usually named installer)')
     .argument('<name>', 'common name: the server\'s host name, or who the client is')
     .requiredOption('--dir <dir>', 'the CA (cradle pki init)')
     .requiredOption('--out <dir>', 'where to write cert.pem and key.pem, e.g. /etc/ssl/installer')
@@ -30,7 +30,7 @@ export function registerPkiCommands(program: Command): void {
     .option('--ip <address>', 'an IP address the server answers on (repeatable)', collect, [] as string[])
     .option('--days <n>', 'validity', '825')
     .action(async (kind: string, name: string, o: { dir: string; out: string; dns: string[]; ip: string[]; days: string }) => {
-      if (kind !== 'server' && kind !== 'client') throw new Error(`certificate kind '${kind}': use server or client`);
+      if (kind !== 'server' && kind !== 'client' && kind !== 'installer') throw new Error(`certificate kind '${kind}': use server, client or installer`);
       const { issueCertificate } = await import('../pki/pki.ts');
       const r = await issueCertificate(o.dir, { kind, name, dns: o.dns, ips: o.ip, days: days(o.days) }, o.out);
       console.log(`wrote ${r.cert} and ${r.key}`);

@@ -55,6 +55,11 @@ describe('pki', () => {
     assert.equal(fs.statSync(client.key).mode & 0o777, 0o600);
     // The key matches its certificate.
     assert.equal(openssl('pkey', '-in', server.key, '-pubout'), openssl('x509', '-in', server.cert, '-noout', '-pubkey'));
+    // The installer's one certificate serves its status port and is a client of the servers.
+    const installer = await issueCertificate(ca, { kind: 'installer', name: 'installer', days: 30 }, path.join(dir, 'installer'));
+    assert.match(openssl('verify', '-CAfile', caFile, '-purpose', 'sslserver', installer.cert), /: OK/);
+    assert.match(openssl('verify', '-CAfile', caFile, '-purpose', 'sslclient', installer.cert), /: OK/);
+    assert.match(openssl('x509', '-in', installer.cert, '-noout', '-text'), /DNS:installer/);
   });
 
   test('mutual TLS: the CA\'s client certificate is accepted; none, an expired one and another CA\'s are refused', async () => {

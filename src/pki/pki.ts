@@ -17,7 +17,12 @@ const SKEW_MS = 5 * 60_000;
 export const CA_CERT = 'ca.pem';
 export const CA_KEY = 'ca-key.pem';
 
-export type CertificateKind = 'server' | 'client';
+/**
+ * server: TLS server authentication; client: TLS client authentication; installer: both, as the
+ * seed's installer serves its status port and is a client of the image and boot servers with one
+ * certificate (every machine's installer shares it: it is baked into the installer image).
+ */
+export type CertificateKind = 'server' | 'client' | 'installer';
 
 export interface IssueRequest {
   kind: CertificateKind;
@@ -34,21 +39,22 @@ const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[
 
 /** The extensions a certificate of this kind carries (pure; the signing step adds key identifiers). */
 export function profile(req: IssueRequest): x509.Extension[] {
-  const nameRule = req.kind === 'server' ? /^[A-Za-z0-9][A-Za-z0-9.:-]*$/ : /^[A-Za-z0-9][A-Za-z0-9.@_-]*$/;
-  if (!nameRule.test(req.name)) throw new Error(`certificate name '${req.name}': use ${req.kind === 'server' ? 'a host name or an IP address' : "letters, digits, '.', '-', '_' or '@'"}`);
+  const serves = req.kind !== 'client';
+  const nameRule = serves ? /^[A-Za-z0-9][A-Za-z0-9.:-]*$/ : /^[A-Za-z0-9][A-Za-z0-9.@_-]*$/;
+  if (!nameRule.test(req.name)) throw new Error(`certificate name '${req.name}': use ${serves ? 'a host name or an IP address' : "letters, digits, '.', '-', '_' or '@'"}`);
   for (const ip of req.ips ?? []) if (!net.isIP(ip)) throw new Error(`--ip ${ip}: give an IPv4 or IPv6 address, without a prefix length`);
   for (const d of req.dns ?? []) if (!DNS_NAME.test(d)) throw new Error(`--dns ${d}: not a DNS name`);
   const names: x509.JsonGeneralName[] = [...(req.dns ?? []).map((value) => ({ type: 'dns' as const, value })), ...(req.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
   // A server answers to its own name too: clients check the name they connected to (an address
   // only against IP entries).
-  if (req.kind === 'server' && !names.some((n) => n.value === req.name)) {
+  if (serves && !names.some((n) => n.value === req.name)) {
     if (!net.isIP(req.name) && !DNS_NAME.test(req.name)) throw new Error(`certificate name '${req.name}': a server's name must be a host name or an IP address`);
     names.unshift(net.isIP(req.name) ? { type: 'ip', value: req.name } : { type: 'dns', value: req.name });
   }
   return [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([req.kind === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth], false),
+    new x509.ExtendedKeyUsageExtension([...(serves ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(req.kind !== 'server' ? [x509.ExtendedKeyUsage.clientAuth] : [])], false),
     ...(names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
   ];
 }
