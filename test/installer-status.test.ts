@@ -119,6 +119,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     ['GET', '/api/v1/logs'],
     ['POST', '/api/v1/reboot/block'],
     ['POST', '/api/v1/reboot/unblock'],
+    ['POST', '/api/v1/reboot/now'],
     ['POST', '/api/v1/retry'],
   ];
 
@@ -141,7 +142,9 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     for (const [what, opts, why] of bad) {
       const scheme = opts.plain ? 'ws' : 'wss';
       const id = opts.as && opts.as !== 'none' ? { cert: fs.readFileSync(opts.as.cert), key: fs.readFileSync(opts.as.key) } : {};
-      const ws = new WebSocket(`${scheme}://127.0.0.1:${port}/api/v1/shell`, { ca: fs.readFileSync(pki.ca), servername: 'installer', ...id });
+      // ws hands TLS options to node:tls, which checks the name `servername` (the shared one).
+      const tlsOptions: Record<string, unknown> = { ca: fs.readFileSync(pki.ca), servername: 'installer', ...id };
+      const ws = new WebSocket(`${scheme}://127.0.0.1:${port}/api/v1/shell`, tlsOptions as WebSocket.ClientOptions);
       const answer = await new Promise<{ status?: number; body: string }>((resolve) => {
         ws.on('unexpected-response', (_q, res) => {
           let body = '';
@@ -242,7 +245,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     }
   });
 
-  test('retry starts another attempt; unblocking lets the installer finish', async () => {
+  test('retry starts another attempt; "reboot now" ends the wait and the hold', async () => {
     assert.deepEqual(await rpc('POST', '/api/v1/retry'), { retrying: true });
     await waitFor(/retrying the install/);
     for (let i = 0; i < 100 && (await rpc('GET', '/api/v1/status')).attempt < 2; i++) await new Promise((r) => setTimeout(r, 100));
@@ -250,8 +253,9 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     assert.equal(status.attempt, 2);
     await waitFor(/retrying the install[^]*reboot held by alice: waiting for its release/);
     assert.equal(installer.exitCode, null);
-    await rpc('POST', '/api/v1/reboot/unblock');
+    assert.deepEqual(await rpc('POST', '/api/v1/reboot/now'), { rebooting: true });
     assert.equal(await exited, 1, out);
+    assert.match(out, /reboot now, asked for by alice/);
     assert.equal(out.match(/FAILED after/g)?.length, 2, 'two attempts');
   });
 });

@@ -1,4 +1,5 @@
 // `cradle build-installer`: the installer image (kernel + initramfs, optionally an ISO).
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { formatBytes } from '../util/format.ts';
 import type { BuildReport } from '../initramfs/build.ts';
@@ -32,12 +33,19 @@ export function registerBuildInstallerCommand(program: Command): void {
     .option('--tftpdata <dir>', 'pre-inject these configuration files (config.json, storage-layout.json, …) as /tftpdata')
     .option('--flag <name=value...>', 'installer flags for /etc/installer/flags.default, e.g. --flag image-server-hostname=10.0.0.1')
     .option('--iso', 'also write installer.iso (BIOS and UEFI, for USB, CD or BMC virtual media)')
-    .action(async (o: { out: string; kernel?: string; compression: string; tftpdata?: string; flag?: string[]; iso?: boolean }) => {
+    .option('--tls-ca <file>', "CA whose client certificates may use the installer's RPC and shell: /etc/ssl/CA.pem")
+    .option('--tls-cert <file>', "the installer's certificate (cradle pki issue installer installer): /etc/ssl/installer/cert.pem")
+    .option('--tls-key <file>', 'its key: /etc/ssl/installer/key.pem')
+    .action(async (o: { out: string; kernel?: string; compression: string; tftpdata?: string; flag?: string[]; iso?: boolean; tlsCa?: string; tlsCert?: string; tlsKey?: string }) => {
+      const given = [o.tlsCa, o.tlsCert, o.tlsKey].filter(Boolean).length;
+      if (given !== 0 && given !== 3) throw new Error('--tls-ca, --tls-cert and --tls-key go together: give all three, or none for an installer whose status page is read-only (no RPC, no remote shell)');
+      for (const f of [o.tlsCa, o.tlsCert, o.tlsKey]) if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file (cradle pki, docs/pki.md)`);
+      const tls = o.tlsCa ? { ca: o.tlsCa, cert: o.tlsCert!, key: o.tlsKey! } : undefined;
       if (o.compression !== 'zstd' && o.compression !== 'none') throw new Error(`--compression takes zstd or none, not '${o.compression}'`);
       const { buildInstallerImage } = await import('../initramfs/build.ts');
       const started = performance.now();
       const flags = (o.flag ?? []).map(flagLine);
-      const r = await buildInstallerImage({ out: o.out, kernel: o.kernel, compression: o.compression, tftpdata: o.tftpdata, flags, iso: o.iso });
+      const r = await buildInstallerImage({ out: o.out, kernel: o.kernel, compression: o.compression, tftpdata: o.tftpdata, flags, iso: o.iso, tls });
       console.log(`installer image for kernel ${r.kernelVersion}: ${r.files} files, ${r.modules.length} modules, built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       console.log(sizeTable(r));
       console.log(`wrote ${r.kernel}, ${r.initrd}${r.iso ? `, ${r.iso}` : ''}`);

@@ -31,6 +31,7 @@ const ACTIONS: Record<string, { method: 'GET' | 'POST'; path: string; help: stri
   logs: { method: 'GET', path: '/api/v1/logs', help: 'the whole log' },
   'block-reboot': { method: 'POST', path: '/api/v1/reboot/block', help: 'hold the reboot at the end' },
   'unblock-reboot': { method: 'POST', path: '/api/v1/reboot/unblock', help: 'release it' },
+  'reboot-now': { method: 'POST', path: '/api/v1/reboot/now', help: 'end the wait before the reboot (and a hold)' },
   retry: { method: 'POST', path: '/api/v1/retry', help: 'install again after a failure' },
 };
 

@@ -12,6 +12,7 @@ interface LabFlags {
   nics: string;
   encrypt?: boolean;
   kexec: boolean;
+  tls: boolean;
   rebirth?: boolean;
   keepRunning?: boolean;
   timeout: string;
@@ -39,6 +40,7 @@ export function registerLabCommand(program: Command): void {
     .option('--memory-mib <n>', 'memory of each machine', '1536')
     .addOption(new Option('--accel <kind>', 'auto: KVM only when a smoke boot proves it works').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .option('--installer-args <args>', 'extra kernel arguments for the installer, e.g. cradle.failure-wait=30')
+    .option('--no-tls', 'plain HTTP between the parts (default: mutual TLS with the lab CA, in the cache\'s lab-pki)')
     .action(async (f: LabFlags) => {
       if (process.geteuid?.() !== 0) throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
       const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
@@ -61,6 +63,7 @@ export function registerLabCommand(program: Command): void {
         memoryMiB: wholeNumber(f.memoryMib, '--memory-mib', 768, 65536),
         kexec: f.kexec,
         encrypt: Boolean(f.encrypt),
+        tls: f.tls,
         ...(f.installerArgs ? { installerArgs: f.installerArgs } : {}),
         log,
       });

@@ -30,6 +30,24 @@ export interface BuildOptions {
   buildTime?: Date;
   /** The bundled installer, when the caller has it already (cachedInstallerImage keys on it). */
   bundle?: Uint8Array;
+  /** The seed's TLS files for the image: /etc/ssl/CA.pem and /etc/ssl/installer/{cert,key}.pem. */
+  tls?: { ca: string; cert: string; key: string };
+}
+
+/**
+ * Packages the installer imports that esbuild cannot bundle (a native addon): shipped as files
+ * beside the bundle. The PTY of the remote shell is the only one.
+ */
+export const UNBUNDLED_PACKAGES = ['@lydell/node-pty', `@lydell/node-pty-${process.platform}-${process.arch}`];
+
+/** A package's files (what Node loads: no type declarations, no read-me). */
+function packageFiles(name: string): { rel: string; from: string }[] {
+  const root = path.join(repoRoot, 'node_modules', name);
+  if (!fs.existsSync(path.join(root, 'package.json'))) throw new Error(`the installer image needs the npm package ${name}, which is not installed (npm ci)`);
+  return (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])
+    .filter((rel) => fs.statSync(path.join(root, rel)).isFile() && !/\.(d\.ts|md|map)$/.test(rel))
+    .sort()
+    .map((rel) => ({ rel: rel.split(path.sep).join('/'), from: path.join(root, rel) }));
 }
 
 export interface BuildReport {
@@ -96,6 +114,7 @@ export async function bundleInstaller(): Promise<Uint8Array> {
     minifyWhitespace: true,
     legalComments: 'none',
     logLevel: 'silent',
+    external: UNBUNDLED_PACKAGES,
     // CommonJS dependencies call require(); an ES module has none unless given one.
     banner: { js: "import { createRequire as __cradleRequire } from 'node:module'; const require = __cradleRequire(import.meta.url);" },
   });
@@ -131,7 +150,9 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
   const node = path.join(work, 'node');
   fs.copyFileSync(path.join(repoRoot, 'node_modules/.bin/node'), node);
   await run('strip', ['--strip-unneeded', node]);
-  const libraries = [...new Set([...(await resolveLibraries([...tools, node])), ...RUNTIME_LIBRARIES.map(findLibrary)])].sort();
+  const packages = UNBUNDLED_PACKAGES.map((name) => ({ name, files: packageFiles(name) }));
+  const addons = packages.flatMap((p) => p.files.filter((f) => f.rel.endsWith('.node')).map((f) => f.from));
+  const libraries = [...new Set([...(await resolveLibraries([...tools, node, ...addons])), ...RUNTIME_LIBRARIES.map(findLibrary)])].sort();
   const busybox = which('busybox');
   const tftpdata = opts.tftpdata
     ? fs.readdirSync(opts.tftpdata).filter((n) => fs.statSync(path.join(opts.tftpdata!, n)).isFile()).sort().map((name) => ({ name, data: fs.readFileSync(path.join(opts.tftpdata!, name)) }))
@@ -150,6 +171,8 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
     buildTime: opts.buildTime ?? new Date(),
     ...(tftpdata ? { tftpdata } : {}),
     ...(opts.flags?.length ? { flags: opts.flags } : {}),
+    packages,
+    ...(opts.tls ? { tls: { ca: fs.readFileSync(opts.tls.ca), cert: fs.readFileSync(opts.tls.cert), key: fs.readFileSync(opts.tls.key) } } : {}),
   };
 }
 
@@ -210,9 +233,11 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
  * The installer image for this source tree and build host, built once into the cache: keyed by
  * the bundled installer, the files that plan the image, the kernel, Node and busybox.
  */
-export async function cachedInstallerImage(cacheDir: string, kernel = newestKernel()): Promise<string> {
+export async function cachedInstallerImage(cacheDir: string, kernel = newestKernel(), tls?: BuildOptions['tls']): Promise<string> {
   const bundle = await bundleInstaller();
   const hash = createHash('sha256').update(bundle);
+  for (const name of UNBUNDLED_PACKAGES) for (const f of packageFiles(name)) hash.update(f.rel).update(fs.readFileSync(f.from));
+  if (tls) for (const f of [tls.ca, tls.cert, tls.key]) hash.update(fs.readFileSync(f));
   for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts']) hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
   for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), which('busybox')]) {
     const st = fs.statSync(f);
@@ -222,7 +247,7 @@ export async function cachedInstallerImage(cacheDir: string, kernel = newestKern
   if (fs.existsSync(path.join(dir, 'build-info.json'))) return dir;
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  await buildInstallerImage({ out: tmp, kernel, compression: 'zstd', bundle });
+  await buildInstallerImage({ out: tmp, kernel, compression: 'zstd', bundle, tls });
   fs.renameSync(tmp, dir);
   pruneCache('installer-image-');
   return dir;

@@ -19,6 +19,8 @@ const facts: InstallerImageFacts = {
   buildTime: new Date('2026-11-22T10:00:00Z'),
   tftpdata: [{ name: 'config.json', data: new TextEncoder().encode('{}') }],
   flags: ['--image-server-hostname=10.0.0.1'],
+  packages: [{ name: '@lydell/node-pty', files: [{ rel: 'index.js', from: '/repo/node_modules/@lydell/node-pty/index.js' }] }],
+  tls: { ca: new TextEncoder().encode('CA'), cert: new TextEncoder().encode('CERT'), key: new TextEncoder().encode('KEY') },
 };
 
 const byPath = (plan: ReturnType<typeof planInstallerImage>) => new Map(plan.map((e) => [e.path, e]));
@@ -51,6 +53,11 @@ test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, 
   assert.equal(new TextDecoder().decode((m.get('/etc/installer/flags.default') as { data: Uint8Array }).data), '--image-server-hostname=10.0.0.1\n');
   assert.equal(m.get('/tftpdata/config.json')?.type, 'file');
   assert.match(new TextDecoder().decode((m.get('/usr/bin/cradle') as { data: Uint8Array }).data), /exec \/usr\/bin\/node .* \/usr\/lib\/cradle\/cradle\.mjs "\$@"/);
+  // The PTY package beside the bundle, where Node's resolution from /usr/lib/cradle finds it.
+  assert.equal(m.get('/usr/lib/cradle/node_modules/@lydell/node-pty/index.js')?.type, 'file');
+  // The seed's TLS files; the key readable by root only.
+  assert.equal((m.get('/etc/ssl/CA.pem') as { mode: number }).mode, 0o644);
+  assert.equal((m.get('/etc/ssl/installer/key.pem') as { mode: number }).mode, 0o600);
 });
 
 test('the plan lists every parent directory before its children, each path once', () => {

@@ -61,7 +61,14 @@ export interface InstallerImageFacts {
   tftpdata?: { name: string; data: Uint8Array }[];
   /** Flags the installer reads at start (/etc/installer/flags.default). */
   flags?: string[];
+  /** Packages the bundle imports but cannot contain (native code): their files, host paths. */
+  packages: { name: string; files: { rel: string; from: string }[] }[];
+  /** The seed's TLS files: the CA that signs operators' certificates, the installer's own. */
+  tls?: { ca: Uint8Array; cert: Uint8Array; key: Uint8Array };
 }
+
+/** Where the bundle's unbundled packages go: Node finds them next to it. */
+export const IMAGE_NODE_MODULES = '/usr/lib/cradle/node_modules';
 
 /** /bin/x, /lib/x → /usr/bin/x, /usr/lib/x: the merged-/usr path of a host path. */
 export function usrPath(p: string): string {
@@ -140,6 +147,14 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   // The runtime and the installer. `cradle` is what the console and the remote shell type.
   add({ type: 'file', path: '/usr/bin/node', from: f.node, mode: 0o755, category: 'node runtime' });
   add({ type: 'file', path: '/usr/lib/cradle/cradle.mjs', data: f.bundle, mode: 0o644, category: 'installer' });
+  for (const p of f.packages) {
+    for (const file of p.files) add({ type: 'file', path: path.posix.join(IMAGE_NODE_MODULES, p.name, file.rel), from: file.from, mode: 0o644, category: 'installer' });
+  }
+  if (f.tls) {
+    add({ type: 'file', path: '/etc/ssl/CA.pem', data: f.tls.ca, mode: 0o644, category: 'configuration' });
+    add({ type: 'file', path: '/etc/ssl/installer/cert.pem', data: f.tls.cert, mode: 0o644, category: 'configuration' });
+    add({ type: 'file', path: '/etc/ssl/installer/key.pem', data: f.tls.key, mode: 0o600, category: 'configuration' });
+  }
   const wrapper = '#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning /usr/lib/cradle/cradle.mjs "$@"\n';
   add({ type: 'file', path: '/usr/bin/cradle', data: text(wrapper), mode: 0o755, category: 'installer' });
 

@@ -107,7 +107,10 @@ async function writeSystemFiles(ctx: InstallContext, made: MadeFileSystem[]): Pr
     const oldEtc = path.join(opts.logDirectory, 'old-etc.tar.gz');
     if (fs.existsSync(oldEtc)) writeInRoot(root, 'var/log/installer/old-etc.tar.gz', fs.readFileSync(oldEtc), 0o600);
     writeInRoot(root, 'var/lib/initial-image', `${facts.image!.record.name}\n`);
-    const bootServer = bootServerUrl(ctx);
+    // The installed system has no client certificate (the installer's stays in the installer
+    // image): it reports over plain HTTP, which the boot server serves on the same port. The report
+    // only confirms an install the boot server recorded, and only from the machine's own address.
+    const bootServer = bootServerUrl(ctx)?.replace(/^https:/, 'http:');
     if (bootServer) writeInRoot(root, BOOT_SERVER_FILE, `${bootServer}\n`);
   });
 }

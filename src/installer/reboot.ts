@@ -40,12 +40,35 @@ export class RebootGate {
     this.heldBy = '';
   }
 
+  /** An operator is done looking: end the waits now (a hold too). */
+  rebootNow(by: string): boolean {
+    if (!this.waiting) return false;
+    this.log(`reboot now, asked for by ${by}`);
+    this.heldBy = '';
+    this.nowWanted = true;
+    return true;
+  }
+
+  /** Set while the daemon waits before its reboot. */
+  waiting = false;
+  private nowWanted = false;
+
+  /** The waits end early: a retry or a reboot now was asked for. */
+  get interrupted(): boolean {
+    return this.retryWanted || this.nowWanted;
+  }
+
   /** Asks for another attempt; false unless the daemon is waiting after a failure. */
   retry(by: string): boolean {
     if (!this.failedWaiting) return false;
     this.log(`retry asked for by ${by}`);
     this.retryWanted = true;
     return true;
+  }
+
+  /** The wait is over: a reboot-now request is spent. */
+  endWait(): void {
+    this.nowWanted = false;
   }
 
   /** Takes the pending retry request, if any. */
@@ -88,23 +111,26 @@ export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: Rebo
   const { opts, log, exec } = ctx;
   const wait = ok ? opts.successWaitSeconds : opts.failureWaitSeconds;
   gate.failedWaiting = !ok;
+  gate.waiting = true;
   try {
     if (wait > 0) {
-      log.info(`${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT${ok ? '' : '; or retried: /api/v1/retry'})`);
-      await sleepUntil(wait * 1000, () => gate.retryPending);
+      log.info(`${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT; ended now: /api/v1/reboot/now${ok ? '' : '; or retried: /api/v1/retry'})`);
+      await sleepUntil(wait * 1000, () => gate.interrupted);
     }
-    if (gate.shellsOpen() > 0 && !gate.retryPending) {
+    if (gate.shellsOpen() > 0 && !gate.interrupted) {
       const grace = ok ? SHELL_GRACE_SECONDS.ok : SHELL_GRACE_SECONDS.failed;
       log.info(`waiting up to ${grace} s for ${gate.shellsOpen()} remote shell(s) to close`);
-      await sleepUntil(grace * 1000, () => gate.shellsOpen() === 0 || gate.retryPending);
+      await sleepUntil(grace * 1000, () => gate.shellsOpen() === 0 || gate.interrupted);
     }
-    if (gate.held && !gate.retryPending) {
+    if (gate.held && !gate.interrupted) {
       log.info(`reboot held by ${gate.heldBy}: waiting for its release`);
-      await sleepUntil(Infinity, () => !gate.held || gate.retryPending);
+      await sleepUntil(Infinity, () => !gate.held || gate.interrupted);
     }
   } finally {
     gate.failedWaiting = false;
+    gate.waiting = false;
   }
+  gate.endWait();
   if (gate.takeRetry()) return 'retry';
   if (!opts.reboot || exec.dryRun) return 'done';
   if (!runsFromMemory(opts.proc)) {

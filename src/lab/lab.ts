@@ -15,6 +15,7 @@ import { cacheDir, debianRootfs, DEMO_VERSION } from './debian-rootfs.ts';
 import { DIE_WITH_PARENT, LabNetwork } from './network.ts';
 import { OVMF_VARS, qemuArgs, RunningMachine, type Firmware } from './qemu.ts';
 import { done, type Timeline } from './report.ts';
+import { labPki, type LabPki } from './lab-pki.ts';
 import { TINY_OS_VERSION, tinyOs } from './tiny-os.ts';
 
 const cradleBin = path.resolve(import.meta.dirname, '../../bin/cradle');
@@ -39,6 +40,11 @@ export interface LabOptions {
   installerArgs?: string;
   /** Start the image server (a test of failure leaves it off). */
   imageServer: boolean;
+  /**
+   * Mutual TLS between the parts, as a fleet runs: the lab's CA signs the servers', the
+   * installer image's and the operator's certificates (kept in the cache, so the image is too).
+   */
+  tls: boolean;
   namespace: string;
   log: (line: string) => void;
 }
@@ -54,6 +60,7 @@ export const LAB_DEFAULTS: Omit<LabOptions, 'log'> = {
   kexec: true,
   encrypt: false,
   imageServer: true,
+  tls: true,
   namespace: 'cradle-lab',
 };
 
@@ -100,6 +107,8 @@ export class Lab {
   readonly machines: LabMachine[] = [];
   inventory?: Inventory;
   installerDir?: string;
+  /** The lab's certificates, with TLS. */
+  pki?: LabPki;
   readonly db: string;
   readonly store: string;
   readonly logs: string;
@@ -134,7 +143,8 @@ export class Lab {
     const { log } = opts;
     fs.mkdirSync(this.logs, { recursive: true });
     log('installer image: building or taking it from the cache');
-    this.installerDir = await cachedInstallerImage(cacheDir);
+    this.pki = opts.tls ? await labPki(path.join(cacheDir, 'lab-pki')) : undefined;
+    this.installerDir = await cachedInstallerImage(cacheDir, undefined, this.pki?.installer);
     const store = new ImageStore(this.store).init();
     if (!store.getRecord(this.imageName)) {
       log(`OS image ${this.imageName}: building it (${opts.image === 'demo' ? 'mmdebstrap, once per host' : 'from this host\'s kernel and busybox'}) and adding it to the store`);
@@ -174,12 +184,13 @@ export class Lab {
     this.net.create();
     this.taps.clear();
     this.net.startRouterAdvertisements(path.join(this.logs, 'router-advertisements.log'));
-    if (opts.imageServer) this.net.spawn([cradleBin, 'imageserver', '--store', this.store, '--listen', SERVER], path.join(this.logs, 'imageserver.log'));
+    const tlsArgs = (p: { cert: string; key: string }) => (this.pki ? ['--tls-cert', p.cert, '--tls-key', p.key, '--tls-ca', this.pki.ca] : []);
+    if (opts.imageServer) this.net.spawn([cradleBin, 'imageserver', '--store', this.store, '--listen', SERVER, ...(this.pki ? tlsArgs(this.pki.server) : [])], path.join(this.logs, 'imageserver.log'));
     const installerArgs = ['console=ttyS0,115200n8', 'quiet', opts.installerArgs ?? ''].join(' ').trim();
     const log = path.join(this.logs, 'bootserver.log');
     // The log is kept across runs: only what this server writes counts.
     const from = fs.existsSync(log) ? fs.statSync(log).size : 0;
-    const server = this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs], log);
+    const server = this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${this.pki ? 'https://' : ''}${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs, ...(this.pki ? tlsArgs(this.pki.server) : [])], log);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       // Listening on every role: DHCP is the last to start.

@@ -133,12 +133,16 @@ export class StatusServer {
       gate.release(who);
       return sendJson(res, 200, { held: false });
     }
+    if (route === 'POST /api/v1/reboot/now') {
+      if (!gate.rebootNow(who)) throw new HttpError(409, 'not waiting', `the installer is ${this.snapshot().state}: it reboots by itself when it is done`);
+      return sendJson(res, 202, { rebooting: true });
+    }
     if (route === 'POST /api/v1/retry') {
       if (!gate.retry(who)) throw new HttpError(409, 'nothing to retry', `the installer is ${this.snapshot().state}: a retry is possible only while it waits after a failure`);
       return sendJson(res, 202, { retrying: true });
     }
     if (p === '/api/v1/shell') throw new HttpError(426, 'upgrade required', 'the shell is a WebSocket: use cradle installer-shell HOST');
-    throw new HttpError(404, 'not found', `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/retry, /api/v1/shell (WebSocket)`);
+    throw new HttpError(404, 'not found', `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/reboot/now, POST /api/v1/retry, /api/v1/shell (WebSocket)`);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -2,7 +2,9 @@
 // disk PXE-boots through our DHCP and HTTP into the installer image built by `build-installer`,
 // installs, kexecs into the installed system, which reports in; then the same machine is reborn
 // over its old system with the object cache; and a machine whose image server is down fails
-// cleanly and never boots a half-written disk.
+// cleanly and never boots a half-written disk, after an operator has looked at it over the
+// installer's port 6978 (status page, RPC and a remote shell, with the lab's certificates). All of
+// it with mutual TLS between the installer, the image server and the boot server.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +13,7 @@ import { runLab, type Lab, type LabOptions } from '../../src/lab/lab.ts';
 import { TINY_OS_MARKER } from '../../src/lab/tiny-os.ts';
 import type { Timeline } from '../../src/lab/report.ts';
 import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
-import { consoleOf, explain, testLab, vmAccelerator } from './vm.ts';
+import { consoleOf, explain, operatorLooksAt, testLab, vmAccelerator } from './vm.ts';
 
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
 const accel = await vmAccelerator(canRun);
@@ -75,7 +77,8 @@ describe('VM: the image server is unreachable', { skip }, () => {
 
   before(() => {
     dir = tmpDir('cradle-e2e-fail-');
-    lab = tinyLab(dir, 'fail', { imageServer: false, installerArgs: 'cradle.failure-wait=2' });
+    // A long wait: the operator's look at the failed installer below ends it (reboot now).
+    lab = tinyLab(dir, 'fail', { imageServer: false, installerArgs: 'cradle.failure-wait=900' });
   });
   after(async () => {
     await lab?.destroy();
@@ -87,9 +90,10 @@ describe('VM: the image server is unreachable', { skip }, () => {
     assert.equal(t.state, 'failed', explain(t, lab));
     assert.match(t.progress?.result?.error ?? '', /image server|10\.77\.0\.1:6971|connect/i, 'the boot server knows why');
     const machine = lab.machines[0].running!;
-    // The installer waits (2 s here), restarts the machine; the boot server now answers "boot the
-    // disk", and the disk holds nothing bootable.
     await machine.waitFor(/FAILED after/, 60_000);
+    await operatorLooksAt(lab);
+    // The installer restarts the machine; the boot server now answers "boot the disk", and the
+    // disk holds nothing bootable.
     await machine.waitFor(/SeaBIOS \(version/, 120_000);
     await machine.waitFor(/No bootable device/, 180_000);
     const log = consoleOf(lab);

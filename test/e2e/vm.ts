@@ -1,11 +1,15 @@
 // What the VM tests share: the accelerator, a one-machine lab of the test's own (its namespace
 // named after the test process, so a killed run's is recognised and removed by the next lab), and
 // the machine's console for assertions and failure messages.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import pty from '@lydell/node-pty';
 import { newestKernel } from '../../src/initramfs/build.ts';
 import { chooseAccelerator } from '../../src/lab/accel.ts';
 import { Lab, LAB_DEFAULTS, type LabOptions } from '../../src/lab/lab.ts';
 import type { Timeline } from '../../src/lab/report.ts';
+import { cradleBin } from '../helpers.ts';
 
 /** KVM where a smoke boot proves it works (CI runners with real KVM), else emulation. */
 export async function vmAccelerator(canRun: boolean): Promise<'kvm' | 'tcg'> {
@@ -22,4 +26,45 @@ export function consoleOf(lab: Lab): string {
 
 export function explain(t: Timeline, lab: Lab): string {
   return `${t.hostname} ended ${t.state}${t.problem ? ` (${t.problem})` : ''}; console tail:\n${consoleOf(lab).split('\n').slice(-60).join('\n')}`;
+}
+
+/**
+ * An operator at a failed installer, from the lab network: the status page without a
+ * certificate, the RPC with the lab operator's (refused without), a remote shell in a real
+ * terminal (the installer image's PTY addon at work), then "reboot now".
+ */
+export async function operatorLooksAt(lab: Lab): Promise<void> {
+  const ip = lab.machines[0].ip;
+  const pki = lab.pki!;
+  const ns = lab.opts.namespace;
+  const curl = (args: string[]) => execFileSync('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '30', ...args], { encoding: 'utf8' });
+  const page = curl([`http://${ip}:6978/`]);
+  assert.match(page, /class="state failed"/);
+  assert.match(page, /10\.77\.0\.1:6971|image server/);
+  // Every installer serves the one certificate named `installer`: curl is told where it is.
+  const tls = ['--cacert', pki.ca, '--connect-to', `installer:6978:${ip}:6978`];
+  const rpc = (method: string, p: string, who = ['--cert', pki.operator.cert, '--key', pki.operator.key]) => curl([...tls, ...who, '-X', method, '-w', '\n%{http_code}', `https://installer:6978${p}`]);
+  assert.match(rpc('GET', '/api/v1/status', []), /client certificate required[^]*\n403$/);
+  const status = JSON.parse(rpc('GET', '/api/v1/status').replace(/\n\d+$/, ''));
+  assert.equal(status.state, 'failed');
+  assert.equal(status.reboot.retryPossible, true);
+
+  const term = pty.spawn('ip', ['netns', 'exec', ns, cradleBin, 'installer-shell', ip, '--tls-ca', pki.ca, '--tls-cert', pki.operator.cert, '--tls-key', pki.operator.key], { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
+  let screen = '';
+  term.onData((d) => (screen += d));
+  const exit = new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+  const until = async (re: RegExp) => {
+    for (const end = Date.now() + 60_000; !re.test(screen) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+    assert.match(screen, re);
+  };
+  try {
+    await until(/Starting shell on: \/dev\/pts\/\d+/);
+    term.write('echo "in the installer: $((6*7)) $(cat /proc/1/comm)"; stty size\r');
+    await until(/in the installer: 42 \S+\r*\n30 100/);
+    term.write('\x1c');
+    assert.equal(await exit, 0);
+  } finally {
+    term.kill();
+  }
+  assert.match(rpc('POST', '/api/v1/reboot/now'), /"rebooting":true[^]*\n202$/);
 }
