@@ -30,6 +30,7 @@ DEBS=(
   ovmf              # UEFI firmware for the lab's and the VM tests' machines
   cpio              # reads the installer image back in its test
   ca-certificates openssl   # openssl: test certificates for the TLS tests
+  chromium fonts-dejavu-core  # headless browser for the web pages' tests (driven by playwright-core)
 )
 missing=()
 for p in "${DEBS[@]}"; do
