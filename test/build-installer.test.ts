@@ -112,6 +112,14 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       await machine.waitFor(/cradle: drivers loaded/, 60_000);
       // The pre-injected flag reached the installer (a bad one would stop it with its usage).
       await machine.waitFor(/install failed: no Ethernet interface found/, 60_000);
+      // The console has a shell while the installer waits, and a new one when it exits.
+      await new Promise((r) => setTimeout(r, 2000));
+      machine.type('echo "console-$((6*7))"\r');
+      await machine.waitFor(/console-42/, 60_000);
+      machine.type('exit\r');
+      await new Promise((r) => setTimeout(r, 3000));
+      machine.type('echo "again-$((2+2))"; pgrep -f "cradle.mjs installer" >/dev/null && echo "installer-still-$((1+1))"\r');
+      await machine.waitFor(/again-4\r?\n(.*\n)?installer-still-2/, 60_000);
     } finally {
       await machine.stop();
     }

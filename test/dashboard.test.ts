@@ -115,7 +115,10 @@ describe('fleet dashboard over mutual TLS', () => {
     }
     const ipxe = await fetch(`${server.httpUrl}/boot/de:ad:be:ef:00:01.ipxe`);
     assert.equal(ipxe.status, 200, 'iPXE scripts over plain HTTP');
-    assert.match(await ipxe.text(), /^#!ipxe/);
+    const script = await ipxe.text();
+    assert.match(script, /^#!ipxe/);
+    assert.ok(script.includes(`cradle.report-url=${base} `), 'the installer reports over HTTPS');
+    assert.ok(script.includes(`kernel ${server.httpUrl}/installer/vmlinuz`), 'firmware fetches over HTTP');
     const config = await fetch(`${server.httpUrl}/config/de:ad:be:ef:00:01/bootserver`).then((r) => r.text());
     assert.equal(config.trim(), base, 'installers are told to report over HTTPS');
   });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp/server.ts';
 import { createTftpServer, type TftpServer } from './tftp/server.ts';
 import { bootHttpHandler, keepLeaseAddress } from './http.ts';
+import type { IpxeSettings } from './ipxe.ts';
 import { dualProtocolServer, type ServerTlsFiles } from '../pki/serve.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
@@ -63,8 +64,8 @@ async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine
 export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
   // Firmware fetches over plain HTTP; the installer reports over HTTPS when there is TLS.
   let baseUrl = `http://${o.address}:${o.httpPort}`;
-  const ipxe = { baseUrl, kernelArgs: o.kernelArgs };
   const settings: BootSettings = { ...o.settings, bootServerUrl: o.tls ? `https://${o.address}:${o.httpPort}` : baseUrl };
+  const ipxe: IpxeSettings = { baseUrl, reportUrl: settings.bootServerUrl, kernelArgs: o.kernelArgs };
   const closers: (() => Promise<void>)[] = [];
   const running: RunningBootServer = { close: async () => { for (const c of closers.reverse()) await c(); } };
   try {
@@ -75,7 +76,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
       running.httpUrl = `http://${o.address}:${addr.port}`;
       // Port 0 asked for any free port: what machines are told is the one bound.
       ipxe.baseUrl = baseUrl = running.httpUrl;
-      settings.bootServerUrl = o.tls ? running.httpUrl.replace(/^http:/, 'https:') : running.httpUrl;
+      ipxe.reportUrl = settings.bootServerUrl = o.tls ? running.httpUrl.replace(/^http:/, 'https:') : running.httpUrl;
       closers.push(
         () =>
           new Promise((r) => {

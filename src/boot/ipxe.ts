@@ -8,6 +8,8 @@ import type { Machine, MachineState } from '../inventory/types.ts';
 export interface IpxeSettings {
   /** This boot server's base URL as machines reach it, e.g. http://10.0.0.1:6977. */
   baseUrl: string;
+  /** Where the installer reports: the base URL, or its https:// twin when the server has TLS. */
+  reportUrl?: string;
   /** Extra kernel arguments for the installer (console, quiet, ...). */
   kernelArgs: string;
 }
@@ -28,7 +30,7 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
   const args = [
     'initrd=initrd.img',
     `cradle.configuration-base-url=${s.baseUrl}/config/${mac}`,
-    `cradle.report-url=${s.baseUrl}`,
+    `cradle.report-url=${s.reportUrl ?? s.baseUrl}`,
     `BOOTIF=01-${mac.replace(/:/g, '-')}`,
     s.kernelArgs,
   ].filter(Boolean);

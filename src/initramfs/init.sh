@@ -31,12 +31,16 @@ ip link set lo up
 echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
 
 if ! grep -qw cradle.shell-only /proc/cmdline; then
-  # The installer logs to the console; it ends by rebooting the machine unless told not to.
-  /usr/bin/cradle installer
-  echo "cradle: the installer exited with status $?"
+  # The installer logs to the console; it ends by rebooting the machine unless told not to. It
+  # runs beside the console shell (as the seed's does), outside the shell's session, so Ctrl-C on
+  # the console never reaches it.
+  (
+    /usr/bin/cradle installer </dev/null
+    echo "cradle: the installer exited with status $?"
+  ) &
 fi
 
-# A shell on the console, started again whenever it exits.
+# A shell on the console while the installer runs and after, started again whenever it exits.
 while :; do
   setsid cttyhack sh -l
   sleep 1

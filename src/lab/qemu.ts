@@ -61,7 +61,9 @@ export class RunningMachine {
   constructor(command: string[], log: string) {
     this.log = log;
     const out = fs.openSync(log, 'a');
-    this.child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', out] });
+    // stdin is the serial console's keyboard (type()).
+    this.child = spawn(command[0], command.slice(1), { stdio: ['pipe', 'pipe', out] });
+    this.child.stdin!.on('error', () => {});
     fs.closeSync(out);
     this.child.stdout!.on('data', (chunk: Buffer) => {
       fs.appendFileSync(log, chunk);
@@ -86,6 +88,11 @@ export class RunningMachine {
       this.watchers.splice(this.watchers.indexOf(w), 1);
       w.done(m);
     }
+  }
+
+  /** Types on the serial console, as a person at it would (`\r` is Enter). */
+  type(text: string): void {
+    this.child.stdin!.write(text);
   }
 
   /** Resolves with the first match of `re` in console output after the previous match. */
