@@ -155,7 +155,7 @@ export class StatusServer {
     } catch (err) {
       return refuse(net, 403, (err as Error).message);
     }
-    this.shells.upgrade(req, net, head, user, url);
+    this.shells.upgrade(req, net, head, user, url).catch(() => net.destroy());
   }
 
   private text(res: Res, body: string, type = 'text/plain; charset=utf-8'): void {

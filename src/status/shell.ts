@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import type net from 'node:net';
-import pty from '@lydell/node-pty';
+import type { IPty } from '@lydell/node-pty';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { InstallerLog } from '../installer/log.ts';
@@ -26,7 +26,7 @@ interface Session {
   tty: string;
   user: string;
   since: Date;
-  shell: pty.IPty;
+  shell: IPty;
   socket?: WebSocket;
   /** Output while detached (and the tail of what was sent), for a resume. */
   replay: Buffer[];
@@ -60,7 +60,7 @@ export class ShellSessions {
   }
 
   /** Takes over an upgrade request that has been authenticated as `user`. */
-  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, user: string, url: URL): void {
+  async upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, user: string, url: URL): Promise<void> {
     const resume = url.searchParams.get('session');
     const cols = clampSize(url.searchParams.get('cols'), 80);
     const rows = clampSize(url.searchParams.get('rows'), 24);
@@ -70,16 +70,22 @@ export class ShellSessions {
       session = this.sessions.get(resume);
       if (!session || session.user !== user) return refuse(socket, 404, `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`);
     }
+    let spawn: typeof import('@lydell/node-pty').spawn;
+    try {
+      spawn = await loadPty();
+    } catch (err) {
+      return refuse(socket, 503, `no remote shell on this installer: its PTY module did not load (${(err as Error).message}); the install goes on`);
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const s = session ?? this.start(user, cols, rows, term);
+      const s = session ?? this.start(spawn, user, cols, rows, term);
       this.attach(s, ws, !!session);
     });
   }
 
-  private start(user: string, cols: number, rows: number, term: string): Session {
+  private start(spawn: typeof import('@lydell/node-pty').spawn, user: string, cols: number, rows: number, term: string): Session {
     const [file, ...args] = this.opts.command;
     // encoding null: bytes in and out, so UTF-8 split across reads and binary output survive.
-    const shell = pty.spawn(file, args, { name: term, cols, rows, cwd: '/', encoding: null, env: { TERM: term, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: file, USER: 'root' } });
+    const shell = spawn(file, args, { name: term, cols, rows, cwd: '/', encoding: null, env: { TERM: term, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: file, USER: 'root' } });
     const tty = (shell as unknown as { ptsName?: string }).ptsName ?? `pty-${shell.pid}`;
     const s: Session = { id: crypto.randomBytes(12).toString('hex'), tty, user, since: new Date(), shell, replay: [], replayBytes: 0 };
     this.sessions.set(s.id, s);
@@ -166,8 +172,20 @@ function safeJson(text: string): unknown {
   }
 }
 
+/**
+ * The PTY addon, loaded on the first shell: native code that fails to load (another CPU, a
+ * broken image) costs the shell, never the install.
+ */
+let pty: Promise<typeof import('@lydell/node-pty').spawn> | undefined;
+function loadPty(): Promise<typeof import('@lydell/node-pty').spawn> {
+  pty ??= import('@lydell/node-pty').then((m) => (m.spawn ?? (m as unknown as { default: typeof m }).default.spawn));
+  return pty;
+}
+
+const REASONS: Record<number, string> = { 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
 /** Answers an upgrade request with an HTTP error and closes it. */
 export function refuse(socket: net.Socket, status: number, detail: string): void {
-  const body = JSON.stringify({ error: status === 403 ? 'forbidden' : 'not found', detail });
-  socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const body = JSON.stringify({ error: REASONS[status]?.toLowerCase() ?? 'error', detail });
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
