@@ -194,7 +194,15 @@ export class Lab {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       // Listening on every role: DHCP is the last to start.
-      if (/DHCP on /.test(fs.readFileSync(log).subarray(from).toString())) return;
+      if (/DHCP on /.test(fs.readFileSync(log).subarray(from).toString())) {
+        const ns = `ip netns exec ${opts.namespace}`;
+        opts.log(
+          this.pki
+            ? `boot server up (mutual TLS); dashboard: ${ns} curl --cacert ${this.pki.ca} --cert ${this.pki.operator.cert} --key ${this.pki.operator.key} https://${SERVER}:6977/`
+            : `boot server up; dashboard: ${ns} curl http://${SERVER}:6977/`,
+        );
+        return;
+      }
       if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the boot server stopped (exit ${server.exitCode ?? server.signalCode}): see ${log}`);
       await new Promise((r) => setTimeout(r, 200));
     }
