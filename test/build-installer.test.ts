@@ -118,7 +118,7 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       await machine.waitFor(/console-42/, 60_000);
       machine.type('exit\r');
       await new Promise((r) => setTimeout(r, 3000));
-      machine.type('echo "again-$((2+2))"; pgrep -f "cradle.mjs installer" >/dev/null && echo "installer-still-$((1+1))"\r');
+      machine.type('echo "again-$((2+2))"; grep -sl "cradle.mjs" /proc/[0-9]*/cmdline >/dev/null && echo "installer-still-$((1+1))"\r');
       await machine.waitFor(/again-4\r?\n(.*\n)?installer-still-2/, 60_000);
     } finally {
       await machine.stop();

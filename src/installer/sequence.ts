@@ -69,7 +69,7 @@ async function startStatusServer(opts: InstallerOptions, log: InstallerLog, gate
   try {
     const server = new StatusServer({ port: s.port, address: s.address, tls, gate, log, shellCommand: s.shellCommand, shellKeepSeconds: s.shellKeepSeconds });
     const addr = await server.listen();
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    const host = addr.address === '::' || addr.address === '0.0.0.0' ? 'THIS-MACHINE' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     log.info(`status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`);
     return server;
   } catch (err) {
