@@ -108,7 +108,7 @@ describe('fleet dashboard over mutual TLS', () => {
 
   test('the API and the dashboard need an operator certificate; what firmware fetches stays open', async () => {
     for (const p of ['/', '/machines/node1', '/fragments/machines', '/api/v1/machines', '/api/v1/machines/node1', '/api/v1/machines/node1/log']) {
-      for (const [what, as] of [['none', undefined], ['expired', pki.expired], ['another CA', pki.foreign], ['a server certificate', pki.serverAsClient]] as const) {
+      for (const [what, as] of [['none', undefined], ['expired', pki.expired], ['another CA', pki.foreign], ['a server certificate', pki.serverAsClient], ["the installer's (in every installer image)", pki.installer]] as const) {
         assert.equal((await curl(p, as)).status, 403, `${p} with ${what}`);
       }
       assert.equal((await curl(p, pki.operator)).status, 200, `${p} with the operator's certificate`);

@@ -123,13 +123,15 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     ['POST', '/api/v1/retry'],
   ];
 
-  test('every RPC route and the shell refuse plain HTTP, no certificate, an expired one, another CA\'s, a server certificate', async () => {
+  test('every RPC route and the shell refuse plain HTTP, no certificate, an expired one, another CA\'s, a server\'s, the installer\'s', async () => {
     const bad: [string, { as?: Pair | 'none'; plain?: boolean }, RegExp][] = [
       ['plain HTTP', { plain: true }, /plain HTTP is read-only/],
       ['no certificate', { as: 'none' }, /no client certificate/],
       ['expired', { as: pki.expired }, /expired/],
       ['another CA', { as: pki.foreign }, /not signed by this server's CA/],
       ['server certificate', { as: pki.serverAsClient }, /not a client certificate/],
+      // It is in every installer image, which anyone on the network can download.
+      ['the installer certificate', { as: pki.installer }, /not an operator's/],
     ];
     for (const [method, route] of [...RPC_ROUTES, ['GET', '/api/v1/shell'] as [string, string]]) {
       for (const [what, opts, why] of bad) {

@@ -77,14 +77,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
       // Port 0 asked for any free port: what machines are told is the one bound.
       ipxe.baseUrl = baseUrl = running.httpUrl;
       ipxe.reportUrl = settings.bootServerUrl = o.tls ? running.httpUrl.replace(/^http:/, 'https:') : running.httpUrl;
-      closers.push(
-        () =>
-          new Promise((r) => {
-            dual.plain.closeAllConnections();
-            dual.secure?.closeAllConnections();
-            dual.server.close(() => r());
-          }),
-      );
+      closers.push(() => dual.close());
       o.log(
         o.tls
           ? `HTTP boot on ${running.httpUrl}, HTTPS on the same port: reports, the machine API and the dashboard need a client certificate of ${o.tls.ca}`

@@ -3,6 +3,7 @@
 // whole, so they work without JavaScript (a <noscript> refresh keeps them current). With
 // JavaScript, dashboard.js re-fetches the same server-rendered fragments every two seconds and
 // appends new log lines: one renderer, no second copy of it in the browser.
+import { createHash } from 'node:crypto';
 import type { InstallProgress, Machine, StateChange } from '../inventory/types.ts';
 import { escapeHtml as h, formatBytes, formatDuration, progressSummary } from '../util/format.ts';
 
@@ -108,7 +109,12 @@ export function machineSummary(v: MachineView): string {
   return `<table>${rows.map(([k, val]) => `<tr><th>${k}</th><td>${val}</td></tr>`).join('')}</table>`;
 }
 
-export function machinePage(v: MachineView, history: StateChange[], log: { seq: number; line: string }[]): string {
+/** What identifies a machine's log: its first kept line. Another one means another run (or trimmed). */
+export function logStart(first: { seq: number; line: string } | undefined): string {
+  return first ? `${first.seq}-${createHash('sha256').update(first.line).digest('hex').slice(0, 16)}` : 'empty';
+}
+
+export function machinePage(v: MachineView, history: StateChange[], log: { seq: number; line: string }[], start: string): string {
   const host = encodeURIComponent(v.machine.hostname);
   const next = log.length ? log[log.length - 1].seq + 1 : 0;
   const historyRows = [...history]
@@ -121,7 +127,7 @@ export function machinePage(v: MachineView, history: StateChange[], log: { seq: 
 <h1>${h(v.machine.hostname)}</h1>
 <div id="summary" data-live="/fragments/machines/${host}/summary">${machineSummary(v)}</div>
 <h2>Installer log</h2>
-<pre id="log" data-append="/fragments/machines/${host}/log" data-next="${next}">${h(log.map((l) => l.line).join('\n'))}</pre>
+<pre id="log" data-append="/fragments/machines/${host}/log" data-next="${next}" data-start="${h(start)}">${h(log.map((l) => l.line).join('\n'))}</pre>
 <h2>History</h2>
 <table id="history"><thead><tr><th>When</th><th>Change</th><th>Why</th></tr></thead><tbody>${historyRows}</tbody></table>`,
   );
@@ -140,12 +146,17 @@ async function refresh() {
     if (!res || !res.ok) continue;
     const text = await res.text();
     const next = res.headers.get('x-next-seq');
-    // A new run's log starts at line 0 again: start over.
-    if (next !== null && Number(next) < Number(el.dataset.next)) { el.textContent = ''; el.dataset.next = '0'; continue; }
+    const start = res.headers.get('x-log-start');
+    // Another run's log (another first line): start over from its beginning.
+    if (start !== null && start !== el.dataset.start) { el.textContent = ''; el.dataset.next = '0'; el.dataset.start = start; continue; }
     if (text) el.append((el.textContent ? '\\n' : '') + text.replace(/\\n$/, ''));
     if (next !== null) el.dataset.next = next;
   }
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
 }
-setInterval(refresh, 2000);
+// One refresh at a time: the next starts 2 s after the last one ended.
+(async function loop() {
+  await refresh().catch(() => {});
+  setTimeout(loop, 2000);
+})();
 `;

@@ -50,10 +50,15 @@ export async function machineOf(inv: Inventory, who: EventsBody['machine']): Pro
 
 const STARTS = new Set(['birth', 'rebirth', 'clean']);
 
-/** Keeps the installer's log lines; line 0 is a new installer process, whose log replaces the last. */
+/**
+ * Keeps the installer's log lines. A new installer process replaces the last one's log: it starts
+ * at line 0, or (its first lines dropped while the server was unreachable) sends a line whose
+ * number the kept log has with other text (every line starts with its time since start).
+ */
 export async function applyLog(inv: Inventory, machine: Machine, log: EventsBody['log']): Promise<void> {
-  if (!log) return;
-  if (log.from === 0) await inv.clearInstallerLog(machine.hostname);
+  if (!log?.lines.length) return;
+  const [kept] = await inv.installerLog(machine.hostname, log.from, 1);
+  if (log.from === 0 || (kept && kept.seq === log.from && kept.line !== log.lines[0].slice(0, kept.line.length))) await inv.clearInstallerLog(machine.hostname);
   await inv.appendInstallerLog(machine.hostname, log.from, log.lines);
 }
 

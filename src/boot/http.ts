@@ -11,8 +11,8 @@ import { ValidationError } from '../inventory/validate.ts';
 import { HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
-import { DASHBOARD_HEADERS, DASHBOARD_JS, fleetPage, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
-import { clientIdentity } from '../pki/serve.ts';
+import { DASHBOARD_HEADERS, DASHBOARD_JS, fleetPage, logStart, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
+import { clientIdentity, type Caller } from '../pki/serve.ts';
 import { ipxeScript, type IpxeSettings } from './ipxe.ts';
 
 export interface BootHttpOptions {
@@ -76,6 +76,7 @@ function statusOf(err: unknown): unknown {
   if (err instanceof NotFoundError) return new HttpError(404, 'not found', err.message);
   if (err instanceof ConflictError) return new HttpError(409, 'conflict', err.message);
   if (err instanceof ValidationError) return new HttpError(400, 'bad request', err.message);
+  if (err instanceof URIError) return new HttpError(400, 'bad path', `the path is not valid percent-encoding: ${err.message}`);
   return err;
 }
 
@@ -151,8 +152,8 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     res.end(req.method === 'HEAD' ? undefined : h.data);
   }
 
-  const authenticate = (req: Req) => {
-    if (o.requireClientCertificates) clientIdentity(req.socket);
+  const authenticate = (req: Req, caller: Caller) => {
+    if (o.requireClientCertificates) clientIdentity(req.socket, caller);
   };
 
   async function view(x: Machine): Promise<MachineView> {
@@ -182,16 +183,17 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     if (p === '/fragments/machines') return html(machineRows(await Promise.all((await inv.listMachines()).map(view))));
     if ((m = /^\/machines\/([^/]+)$/.exec(p))) {
       const x = await machineNamed(m[1]);
-      return html(machinePage(await view(x), await inv.history(x.hostname), await inv.installerLog(x.hostname)));
+      const log = await inv.installerLog(x.hostname);
+      return html(machinePage(await view(x), await inv.history(x.hostname), log, logStart(log[0])));
     }
     if ((m = /^\/fragments\/machines\/([^/]+)\/summary$/.exec(p))) return html(machineSummary(await view(await machineNamed(m[1]))));
     if ((m = /^\/fragments\/machines\/([^/]+)\/log$/.exec(p))) {
       const x = await machineNamed(m[1]);
       const since = Math.max(0, Number(url.searchParams.get('since')) || 0);
-      const all = await inv.installerLog(x.hostname);
-      const lines = all.filter((l) => l.seq >= since);
+      const [first] = await inv.installerLog(x.hostname, 0, 1);
+      const lines = await inv.installerLog(x.hostname, since, 2000);
       const text = lines.map((l) => `${l.line}\n`).join('');
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-next-seq': String(all.length ? all[all.length - 1].seq + 1 : 0) });
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-next-seq': String(lines.length ? lines[lines.length - 1].seq + 1 : since), 'x-log-start': logStart(first) });
       res.end(text);
       return true;
     }
@@ -203,7 +205,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     const p = url.pathname;
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && (p === '/' || p === '/dashboard.js' || p.startsWith('/machines/') || p.startsWith('/fragments/'))) {
-      authenticate(req);
+      authenticate(req, 'operator');
       if (await dashboard(req, res, p, url)) return;
     }
     if (req.method === 'GET' && (m = /^\/boot\/([^/]+)\.ipxe$/.exec(p))) {
@@ -218,7 +220,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       return sendFile(req, res, path.join(o.installerDir, m[1]));
     }
     if (req.method === 'POST' && p === '/api/v1/installer/events') {
-      authenticate(req);
+      authenticate(req, 'installer');
       const parsed = eventsBodySchema.safeParse(await readJsonBody(req, 4 * 1024 * 1024));
       if (!parsed.success) throw new HttpError(400, 'bad request', `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`);
       const machine = await machineOf(inv, parsed.data.machine);
@@ -240,7 +242,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       const updated = (await installedNotReported(machine)) ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
       return sendJson(res, 200, { hostname: updated.hostname, state: updated.state });
     }
-    if (req.method === 'GET' && p.startsWith('/api/v1/machines')) authenticate(req);
+    if (req.method === 'GET' && p.startsWith('/api/v1/machines')) authenticate(req, 'operator');
     if (req.method === 'GET' && (m = /^\/api\/v1\/machines\/([a-z0-9.-]+)\/log$/.exec(p))) {
       const x = await machineNamed(m[1]);
       const lines = await inv.installerLog(x.hostname, Math.max(0, Number(url.searchParams.get('since')) || 0));

@@ -174,6 +174,8 @@ export function registerInstallerCommands(program: Command): void {
     .option('--shell-keep <seconds>', 'how long a remote shell outlives a dropped connection, for a resume', '300')
     .action(async (f: DaemonFlags) => {
       process.exitCode = await runInstaller(daemonOptions(f));
+      // Nothing may keep a finished installer alive (a shell's PTY held by a background job).
+      setTimeout(() => process.exit(), 3000).unref();
     });
 
   withServerOptions(installer.command('list-images').description('list the images on the image server')).action(async (o: ServerOpts) => {

@@ -91,6 +91,9 @@ export class Progress {
   stop(): void {
     this.stopLog?.();
     this.stopLog = undefined;
+    this.reportUrl = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   identify(machine: MachineIdentity): void {
@@ -161,7 +164,7 @@ export class Progress {
       this.timer = undefined;
       this.sending = this.send().finally(() => {
         this.sending = undefined;
-        if (this.queue.length) this.schedule();
+        if (this.queue.length || this.logQueue.length) this.schedule();
       });
     }, delay);
     this.timer.unref();

@@ -30,9 +30,15 @@ export class RebootGate {
     return this.heldBy !== '';
   }
 
-  hold(by: string): void {
+  /** Past the last wait: the machine reboots (or the daemon exits) now, a hold comes too late. */
+  committed = false;
+
+  /** Holds the reboot; false when it is too late for that. */
+  hold(by: string): boolean {
+    if (this.committed) return false;
     if (!this.held) this.log(`reboot held by ${by} until released`);
     this.heldBy = by;
+    return true;
   }
 
   release(by: string): void {
@@ -45,6 +51,7 @@ export class RebootGate {
     if (!this.waiting) return false;
     this.log(`reboot now, asked for by ${by}`);
     this.heldBy = '';
+    this.retryWanted = false;
     this.nowWanted = true;
     return true;
   }
@@ -60,7 +67,7 @@ export class RebootGate {
 
   /** Asks for another attempt; false unless the daemon is waiting after a failure. */
   retry(by: string): boolean {
-    if (!this.failedWaiting) return false;
+    if (!this.failedWaiting || this.nowWanted) return false;
     this.log(`retry asked for by ${by}`);
     this.retryWanted = true;
     return true;
@@ -132,6 +139,7 @@ export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: Rebo
   }
   gate.endWait();
   if (gate.takeRetry()) return 'retry';
+  gate.committed = true;
   if (!opts.reboot || exec.dryRun) return 'done';
   if (!runsFromMemory(opts.proc)) {
     log.info('not rebooting: / is on a disk, so this is not a netbooted installer (pass --no-reboot to silence this)');

@@ -104,9 +104,14 @@ async function attempt(ctx: InstallContext, gate: RebootGate): Promise<number | 
   const seconds = (performance.now() - started) / 1000;
   progress.result(!error, seconds, { ...(error ? { error: error.message } : {}), ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}), ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}) });
   log.info(error ? `FAILED after ${seconds.toFixed(1)} s` : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`);
+  // From here an operator may retry (the page shows the failure already).
+  gate.failedWaiting = !!error;
   await progress.flush();
+  // Reporting goes on through the wait (holds, the reboot); a retry's attempt reports anew.
+  const next = await waitAndReboot(ctx, !error, gate);
+  await progress.flush(2000);
   progress.stop();
-  if ((await waitAndReboot(ctx, !error, gate)) === 'retry') return 'retry';
+  if (next === 'retry') return 'retry';
   return error ? 1 : 0;
 }
 

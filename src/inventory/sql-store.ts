@@ -434,8 +434,8 @@ export class SqlInventory implements TransactionalInventory {
     });
   }
 
-  async installerLog(hostname: string, sinceSeq = 0): Promise<{ seq: number; line: string }[]> {
-    const rows = await this.conn.query<{ seq: number | string; line: string }>('SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq', [hostname, sinceSeq]);
+  async installerLog(hostname: string, sinceSeq = 0, limit = MAX_LOG_LINES): Promise<{ seq: number; line: string }[]> {
+    const rows = await this.conn.query<{ seq: number | string; line: string }>('SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq LIMIT $3', [hostname, sinceSeq, limit]);
     return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
   }
 

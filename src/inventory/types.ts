@@ -135,7 +135,7 @@ export interface Inventory {
   getProgress(hostname: string): Promise<InstallProgress | undefined>;
   /** The installer's log lines of the machine's latest run, from `firstSeq` on (resends are ignored). */
   appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void>;
-  installerLog(hostname: string, sinceSeq?: number): Promise<{ seq: number; line: string }[]>;
+  installerLog(hostname: string, sinceSeq?: number, limit?: number): Promise<{ seq: number; line: string }[]>;
   /** A new run starts: the last run's log goes. */
   clearInstallerLog(hostname: string): Promise<void>;
 

@@ -27,7 +27,12 @@ export interface DualServer {
   server: net.Server;
   plain: http.Server;
   secure?: https.Server;
+  /** Ends every connection and stops listening. */
+  close(): Promise<void>;
 }
+
+/** Connections at once, beyond which new ones are refused (no descriptor runs out). */
+const MAX_CONNECTIONS = 512;
 
 export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
   const read = (file: string, what: string) => {
@@ -47,7 +52,10 @@ export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffe
 export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: ServerTlsFiles): DualServer {
   const plain = http.createServer({ keepAlive: true }, handler);
   const secure = tlsFiles ? https.createServer({ ...readServerTls(tlsFiles), requestCert: true, rejectUnauthorized: false, keepAlive: true }, handler) : undefined;
+  const sockets = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.once('readable', () => {
@@ -56,12 +64,28 @@ export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: Ser
       socket.setTimeout(0);
       socket.unshift(first);
       if (first[0] !== TLS_HANDSHAKE) return void plain.emit('connection', socket);
+      // A TLS client of a server without TLS files: nothing to answer it with.
       if (secure) return void secure.emit('connection', socket);
       socket.destroy();
     });
     socket.resume();
   });
-  return { server, plain, secure };
+  server.maxConnections = MAX_CONNECTIONS;
+  // The HTTP servers never listen themselves: told they do, they track their connections and
+  // apply their header and request timeouts (a slow client cannot hold a connection forever).
+  server.on('listening', () => {
+    plain.emit('listening');
+    secure?.emit('listening');
+  });
+  // An accept that fails (descriptors exhausted) is that connection's problem, not the server's.
+  server.on('error', () => {});
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of [plain, secure]) s?.close(() => {});
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return { server, plain, secure, close };
 }
 
 export interface ClientIdentity {
@@ -70,16 +94,31 @@ export interface ClientIdentity {
 }
 
 /**
- * The verified client behind a request, or an HttpError that names what is missing: HTTPS, a
- * certificate, or one the CA signed and that is in date.
+ * Who may call: an operator (RPC, shell, machine API, dashboard) holds a client certificate;
+ * an installer (progress reports) holds the installer certificate, which is in every installer
+ * image anyone can download: it must never pass for an operator's.
  */
-export function clientIdentity(socket: net.Socket): ClientIdentity {
+export type Caller = 'operator' | 'installer';
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
+/**
+ * The verified client behind a request, or an HttpError that names what is missing: HTTPS, a
+ * certificate, one the CA signed and in date, or (for operators) one that is not a server's or
+ * an installer's.
+ */
+export function clientIdentity(socket: net.Socket, caller: Caller): ClientIdentity {
   const s = socket as tls.TLSSocket;
-  if (!s.encrypted) throw new HttpError(403, 'client certificate required', 'this needs HTTPS with a client certificate signed by the installer CA (e.g. curl --cert cert.pem --key key.pem --cacert CA.pem https://...); plain HTTP is read-only');
+  const how = caller === 'operator' ? "an operator's client certificate (cradle pki issue client NAME)" : "the installer's certificate (cradle pki issue installer installer, in the image with build-installer --tls-*)";
+  if (!s.encrypted) throw new HttpError(403, 'client certificate required', `this needs HTTPS with ${how} signed by this server's CA, e.g. curl --cacert ca.pem --cert cert.pem --key key.pem https://...; plain HTTP is read-only here`);
   const peer = s.getPeerCertificate();
-  if (!peer || !Object.keys(peer).length) throw new HttpError(403, 'client certificate required', 'no client certificate was presented: pass one signed by the CA (cradle pki issue client NAME)');
-  if (!s.authorized) throw new HttpError(403, 'client certificate refused', `the client certificate of '${peer.subject?.CN ?? '?'}' is not accepted: ${describeTlsError(String(s.authorizationError))}`);
-  return { name: String(peer.subject?.CN ?? 'unknown') };
+  if (!peer || !Object.keys(peer).length) throw new HttpError(403, 'client certificate required', `no client certificate was presented: this needs ${how}`);
+  const name = String(peer.subject?.CN ?? '?');
+  if (!s.authorized) throw new HttpError(403, 'client certificate refused', `the client certificate of '${name}' is not accepted: ${describeTlsError(String(s.authorizationError))}`);
+  if (caller === 'operator' && peer.ext_key_usage?.includes(SERVER_AUTH)) {
+    throw new HttpError(403, 'client certificate refused', `the certificate of '${name}' is a server's or an installer's (the installer's is in every installer image), not an operator's: use ${how}`);
+  }
+  return { name };
 }
 
 function describeTlsError(code: string): string {

@@ -38,6 +38,10 @@ const HTML_HEADERS = {
   'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'",
 };
 
+/** Clients following the log at once, and how far one may fall behind before it is dropped. */
+const MAX_FOLLOWERS = 32;
+const FOLLOWER_BACKLOG = 1024 * 1024;
+
 export class StatusServer {
   private ctx: InstallContext | undefined;
   private attempt = 0;
@@ -55,7 +59,11 @@ export class StatusServer {
     this.dual = dualProtocolServer((req, res) => this.handle(req, res), opts.tls);
     for (const s of [this.dual.plain, this.dual.secure]) s?.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     opts.log.onLine((line) => {
-      for (const res of this.followers) res.write(`${line}\n`);
+      for (const res of this.followers) {
+        // A follower that does not read is dropped, not buffered for.
+        if (res.writableLength > FOLLOWER_BACKLOG) res.destroy();
+        else res.write(`${line}\n`);
+      }
     });
   }
 
@@ -89,9 +97,7 @@ export class StatusServer {
   async close(): Promise<void> {
     this.shells.closeAll();
     for (const res of this.followers) res.end();
-    this.dual.plain.closeAllConnections();
-    this.dual.secure?.closeAllConnections();
-    await new Promise<void>((resolve) => this.dual.server.close(() => resolve()));
+    await this.dual.close();
   }
 
   private handle(req: Req, res: Res): void {
@@ -116,17 +122,19 @@ export class StatusServer {
 
   /** The RPC: every route needs a client certificate the installer's CA signed. */
   private async rpc(req: Req, res: Res, p: string, url: URL): Promise<void> {
-    const who = clientIdentity(req.socket).name;
+    const who = this.operator(req.socket);
     const { gate } = this.opts;
     const route = `${req.method} ${p}`;
     if (route === 'GET /api/v1/status') return sendJson(res, 200, this.snapshot());
     if (route === 'GET /api/v1/logs') {
+      // Line numbers count from the start of the log, not of what is kept (the last 10,000).
       const since = Math.max(0, Number(url.searchParams.get('since') ?? 0) || 0);
-      const lines = this.opts.log.lines;
-      return sendJson(res, 200, { lines: lines.slice(since), next: lines.length });
+      const { lines, total } = this.opts.log;
+      const first = total - lines.length;
+      return sendJson(res, 200, { lines: lines.slice(Math.max(0, since - first)), first, next: total });
     }
     if (route === 'POST /api/v1/reboot/block') {
-      gate.hold(who);
+      if (!gate.hold(who)) throw new HttpError(409, 'too late', 'the installer is past its last wait: it is rebooting (or exiting) now');
       return sendJson(res, 200, { held: true, heldBy: gate.heldBy });
     }
     if (route === 'POST /api/v1/reboot/unblock') {
@@ -145,13 +153,19 @@ export class StatusServer {
     throw new HttpError(404, 'not found', `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/reboot/now, POST /api/v1/retry, /api/v1/shell (WebSocket)`);
   }
 
+  /** The operator calling, or a 403 saying what is missing (here: maybe TLS altogether). */
+  private operator(socket: import('node:net').Socket): string {
+    if (!this.opts.tls) throw new HttpError(403, 'no TLS on this installer', 'this installer has no TLS files (/etc/ssl/CA.pem, /etc/ssl/installer/cert.pem and key.pem; cradle build-installer --tls-*): its RPC and remote shell are off, the status page is all it serves');
+    return clientIdentity(socket, 'operator').name;
+  }
+
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://installer');
     const net = socket as import('node:net').Socket;
     if (url.pathname !== '/api/v1/shell') return refuse(net, 404, `no WebSocket at ${url.pathname}: the shell is /api/v1/shell`);
     let user: string;
     try {
-      user = clientIdentity(net).name;
+      user = this.operator(net);
     } catch (err) {
       return refuse(net, 403, (err as Error).message);
     }
@@ -165,6 +179,7 @@ export class StatusServer {
 
   /** The log so far, then every new line as it is written, until the client goes. */
   private follow(res: Res): void {
+    if (this.followers.size >= MAX_FOLLOWERS) throw new HttpError(503, 'too many followers', `${MAX_FOLLOWERS} clients follow the log already: try /logs, or later`);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.write(this.opts.log.lines.join('\n') + '\n');
     this.followers.add(res);

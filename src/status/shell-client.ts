@@ -27,15 +27,18 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
   let socket: WebSocket | undefined;
   let ending = false;
 
+  const open = () => socket?.readyState === WebSocket.OPEN;
   const onInput = (data: Buffer) => {
     const i = data.indexOf(DETACH);
     if (i >= 0) {
-      if (i > 0) socket?.send(data.subarray(0, i), { binary: true });
+      if (i > 0 && open()) socket!.send(data.subarray(0, i), { binary: true });
       ending = true;
-      socket?.send(JSON.stringify({ type: 'close' }));
+      // Not connected (reconnecting): there is nothing to tell; the session expires by itself.
+      if (open()) socket!.send(JSON.stringify({ type: 'close' }));
+      else socket?.terminate();
       return;
     }
-    if (socket?.readyState === WebSocket.OPEN) socket.send(data, { binary: true });
+    if (open()) socket!.send(data, { binary: true });
   };
   const onResize = () => socket?.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ type: 'resize', ...size() }));
 
@@ -53,8 +56,15 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
         lostAt = performance.now();
         backoff = 50;
         o.notice(`connection lost${session ? '; resuming the session' : ''}...`);
-      } else if (!lostAt) lostAt = performance.now();
+      } else if (!lostAt) {
+        lostAt = performance.now();
+        o.notice(`cannot reach ${o.address} (${result.error ?? 'closed'}); trying again for ${o.reconnectSeconds} s`);
+      }
       if (result.refused) throw new Error(result.refused);
+      // Never connected, and the TLS handshake was cut: the installer serves no HTTPS at all.
+      if (!session && !result.opened && /socket hang up|ECONNRESET|disconnected before secure/i.test(result.error ?? '')) {
+        throw new Error(`${o.address} ended the TLS handshake: its installer has no TLS files (built without build-installer --tls-*), so it has no remote shell; its status page is http://${o.address.replace(/:\d+$/, '')}:6978/`);
+      }
       if (performance.now() - lostAt > o.reconnectSeconds * 1000) throw new Error(`no connection to ${o.address} for ${o.reconnectSeconds} s: ${result.error ?? 'closed'}`);
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, 5000);
@@ -81,6 +91,14 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
       let exit: number | undefined;
       let error: string | undefined;
       let refused: string | undefined;
+      // A link that dies without a word (a cable, a NAT) is noticed by pings, then reconnected.
+      let alive = true;
+      const ping = setInterval(() => {
+        if (!alive) return void ws.terminate();
+        alive = false;
+        ws.ping();
+      }, 15_000);
+      ws.on('pong', () => (alive = true));
       ws.on('open', () => (opened = true));
       ws.on('unexpected-response', (_req, res) => {
         const chunks: Buffer[] = [];
@@ -97,7 +115,12 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
       });
       ws.on('message', (data, isBinary) => {
         if (isBinary) return void o.stdout.write(data as Buffer);
-        const msg = JSON.parse(String(data)) as { type: string; id?: string; tty?: string; resumed?: boolean; code?: number };
+        let msg: { type?: string; id?: string; tty?: string; resumed?: boolean; code?: number };
+        try {
+          msg = JSON.parse(String(data));
+        } catch {
+          return;
+        }
         if (msg.type === 'session') {
           session = msg.id;
           if (msg.resumed) o.notice(`resumed the shell on ${msg.tty}`);
@@ -109,7 +132,10 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
         // An installer whose certificate is not the CA's is not retried: it is the wrong one.
         if (/CERT|SELF_SIGNED|ERR_TLS/.test(err.code ?? '')) refused = `${o.address}: its certificate is not accepted: ${err.message}`;
       });
-      ws.on('close', () => resolve({ opened, exit, error, refused }));
+      ws.on('close', () => {
+        clearInterval(ping);
+        resolve({ opened, exit, error, refused });
+      });
     });
   }
 }

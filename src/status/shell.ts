@@ -15,6 +15,11 @@ import type { InstallerLog } from '../installer/log.ts';
 /** Output kept for a detached session, replayed when it is resumed. */
 const REPLAY_BYTES = 64 * 1024;
 const PING_MS = 20_000;
+/** Shells at once on one installer. */
+const MAX_SESSIONS = 16;
+/** Output waiting for a slow connection: above HIGH the shell is paused until it is below LOW. */
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
 
 const controlSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resize'), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
@@ -32,6 +37,8 @@ interface Session {
   replay: Buffer[];
   replayBytes: number;
   expiry?: NodeJS.Timeout;
+  /** Set while the shell is paused for a slow connection. */
+  paused?: NodeJS.Timeout;
 }
 
 export interface ShellOptions {
@@ -70,6 +77,7 @@ export class ShellSessions {
       session = this.sessions.get(resume);
       if (!session || session.user !== user) return refuse(socket, 404, `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`);
     }
+    if (!session && this.sessions.size >= MAX_SESSIONS) return refuse(socket, 503, `${MAX_SESSIONS} shells are open on this installer already: close one, or resume yours with its session`);
     let spawn: typeof import('@lydell/node-pty').spawn;
     try {
       spawn = await loadPty();
@@ -96,6 +104,7 @@ export class ShellSessions {
     shell.onExit(({ exitCode, signal }) => {
       this.opts.log.info(`remote shell of ${user} on ${s.tty} exited (${signal ? `signal ${signal}` : `status ${exitCode}`})`);
       clearTimeout(s.expiry);
+      clearInterval(s.paused);
       this.sessions.delete(s.id);
       s.socket?.send(JSON.stringify({ type: 'exit', code: exitCode, signal: signal || null }));
       s.socket?.close(1000, 'shell exited');
@@ -104,7 +113,20 @@ export class ShellSessions {
   }
 
   private output(s: Session, data: Buffer): void {
-    if (s.socket?.readyState === 1) s.socket.send(data, { binary: true });
+    const ws = s.socket;
+    if (ws?.readyState === 1) {
+      ws.send(data, { binary: true });
+      // A connection slower than the shell's output (cat of a big file) pauses the shell.
+      if (ws.bufferedAmount > HIGH_WATER && !s.paused) {
+        s.paused = setInterval(() => {
+          if (ws.readyState === 1 && ws.bufferedAmount > LOW_WATER) return;
+          clearInterval(s.paused);
+          s.paused = undefined;
+          s.shell.resume();
+        }, 50);
+        s.shell.pause();
+      }
+    }
     s.replay.push(data);
     s.replayBytes += data.length;
     while (s.replayBytes > REPLAY_BYTES && s.replay.length > 1) s.replayBytes -= s.replay.shift()!.length;
