@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { build as esbuild } from 'esbuild';
 import { run } from '../system/run.ts';
-import { pruneCache } from '../lab/debian-rootfs.ts';
+import { buildDirFor, placeBuilt, pruneCache } from '../lab/debian-rootfs.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
 import { ALL_IMAGE_MODULES, IMAGE_TOOLS, planInstallerImage, type Category, type InstallerImageFacts, type PlannedEntry } from './installer-image.ts';
@@ -245,10 +245,9 @@ export async function cachedInstallerImage(cacheDir: string, kernel = newestKern
   }
   const dir = path.join(cacheDir, `installer-image-${hash.digest('hex').slice(0, 16)}`);
   if (fs.existsSync(path.join(dir, 'build-info.json'))) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const tmp = buildDirFor(dir);
   await buildInstallerImage({ out: tmp, kernel, compression: 'zstd', bundle, tls });
-  fs.renameSync(tmp, dir);
+  placeBuilt(tmp, dir, 'build-info.json');
   pruneCache('installer-image-');
   return dir;
 }

@@ -17,6 +17,31 @@ import path from 'node:path';
 export const cacheDir = process.env.CRADLE_CACHE ?? '/var/tmp/cradle-cache';
 
 /**
+ * A cache entry is built aside, in the directory this returns, and renamed into place when
+ * complete (placeBuilt): a killed build leaves no half entry.
+ */
+export function buildDirFor(dir: string): string {
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  return tmp;
+}
+
+/**
+ * Moves a finished build into place. Processes that built the same entry at once all succeed:
+ * the first rename wins, the others take its entry (recognised by `marker`) and drop their own.
+ */
+export function placeBuilt(tmp: string, dir: string, marker: string): string {
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(dir, marker))) throw err;
+  }
+  return dir;
+}
+
+/**
  * Removes older builds of one kind from the cache (names starting with `prefix`), keeping the
  * `keep` newest: every change to the installer or the test OS makes a new build.
  */
@@ -64,20 +89,11 @@ export function debianRootfs(flavour: RootfsFlavour = 'minimal'): string {
   const { dir: name, packages, extra = [] } = FLAVOURS[flavour];
   const dir = path.join(cacheDir, name);
   if (fs.existsSync(path.join(dir, 'etc', 'debian_version'))) return dir;
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const tmp = buildDirFor(dir);
   execFileSync('mmdebstrap', ['--variant=minbase', `--include=${packages.join(',')}`, '--mode=root', '--quiet', ...extra, SUITE, tmp, MIRROR], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  try {
-    fs.renameSync(tmp, dir);
-  } catch (err) {
-    // Another process finished first: use its tree.
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (!fs.existsSync(path.join(dir, 'etc', 'debian_version'))) throw err;
-  }
-  return dir;
+  return placeBuilt(tmp, dir, 'etc/debian_version');
 }
 
 if (import.meta.main) console.log(debianRootfs((process.argv[2] as RootfsFlavour | undefined) ?? 'minimal'));

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createCa, issueCertificate } from '../pki/pki.ts';
+import { buildDirFor, placeBuilt } from './debian-rootfs.ts';
 
 export interface LabPki {
   ca: string;
@@ -21,19 +22,13 @@ function paths(dir: string): LabPki {
 export async function labPki(dir: string, serverAddress = '10.77.0.1'): Promise<LabPki> {
   if (fs.existsSync(path.join(dir, 'complete'))) return paths(dir);
   // Made aside and renamed into place: a lab started meanwhile takes the first complete one.
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const tmp = buildDirFor(dir);
   await createCa(path.join(tmp, 'ca'), { name: 'Cradle lab CA', days: 3650 });
   const issue = (kind: 'server' | 'client' | 'installer', name: string, out: string) => issueCertificate(path.join(tmp, 'ca'), { kind, name, days: 3650 }, path.join(tmp, out));
   await issue('server', serverAddress, 'server');
   await issue('installer', 'installer', 'installer');
   await issue('client', 'lab-operator', 'operator');
   fs.writeFileSync(path.join(tmp, 'complete'), '');
-  try {
-    fs.renameSync(tmp, dir);
-  } catch {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (!fs.existsSync(path.join(dir, 'complete'))) throw new Error(`cannot create the lab's certificates in ${dir}`);
-  }
+  placeBuilt(tmp, dir, 'complete');
   return paths(dir);
 }

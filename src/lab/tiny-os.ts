@@ -10,7 +10,7 @@ import { cpioNewc } from '../initramfs/cpio.ts';
 import { busyboxEntries, inArchiveOrder, MERGED_USR, text, usrPath, type PlannedEntry } from '../initramfs/installer-image.ts';
 import { modulePathInTree, resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
 import { busyboxApplets, kernelVersionOf, materialise, newestKernel } from '../initramfs/build.ts';
-import { cacheDir, pruneCache } from './debian-rootfs.ts';
+import { buildDirFor, cacheDir, placeBuilt, pruneCache } from './debian-rootfs.ts';
 
 /** Printed on the console once the tiny OS is up and has reported in (or failed to). */
 export const TINY_OS_MARKER = 'CRADLE-TINY-OS-UP';
@@ -119,8 +119,7 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
   const kernelVersion = kernelVersionOf(kernel);
   const dir = path.join(cacheDir, `cradle-tiny-os-v${VERSION}-${kernelVersion}`);
   if (fs.existsSync(path.join(dir, 'usr/sbin/init'))) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const tmp = buildDirFor(dir);
   const grubTools = ['/usr/sbin/grub-install', '/usr/sbin/grub-probe'];
   const libs = await resolveLibraries(grubTools);
   const applets = busyboxApplets();
@@ -148,7 +147,7 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
   ];
   writeTree(tmp, entries);
   fs.chmodSync(path.join(tmp, 'tmp'), 0o1777);
-  fs.renameSync(tmp, dir);
+  placeBuilt(tmp, dir, 'usr/sbin/init');
   pruneCache('cradle-tiny-os-');
   return dir;
 }
