@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-const BENCHMARKS = ['image-add', 'load-image', 'reinstall-cache', 'concurrent-clients', 'installer', 'tftp-get', 'http-boot', 'tftp-server', 'dhcp-server', 'status-page', 'lab'];
+const BENCHMARKS = ['image-add', 'load-image', 'reinstall-cache', 'concurrent-clients', 'installer', 'tftp-get', 'http-boot', 'tftp-server', 'dhcp-server', 'status-page', 'remote-shell', 'lab'];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : BENCHMARKS;
 const unknown = chosen.filter((b) => !BENCHMARKS.includes(b));
 if (unknown.length) {
