@@ -3,8 +3,10 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { StatusSnapshot } from './snapshot.ts';
 
-export function installerMetrics(snapshot: () => StatusSnapshot): Registry {
+/** The metrics in Prometheus text; the snapshot is taken once per scrape, not once per metric. */
+export function installerMetrics(snapshot: () => StatusSnapshot): { contentType: string; metrics(): Promise<string> } {
   const registry = new Registry();
+  let current: StatusSnapshot | undefined;
   collectDefaultMetrics({ register: registry, prefix: 'cradle_installer_' });
   const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, s: StatusSnapshot) => void) =>
     new Gauge({
@@ -14,7 +16,7 @@ export function installerMetrics(snapshot: () => StatusSnapshot): Registry {
       registers: [registry],
       collect() {
         this.reset();
-        collect(this, snapshot());
+        collect(this, current ?? snapshot());
       },
     });
   gauge('cradle_installer_state', '1 for the state the installer is in', ['state'], (g, s) => {
@@ -32,5 +34,15 @@ export function installerMetrics(snapshot: () => StatusSnapshot): Registry {
   });
   gauge('cradle_installer_remote_shells', 'Remote shell sessions open', [], (g, s) => g.set(s.shells.length));
   gauge('cradle_installer_reboot_held', '1 while an operator holds the reboot', [], (g, s) => g.set(s.reboot.heldBy ? 1 : 0));
-  return registry;
+  return {
+    contentType: registry.contentType,
+    async metrics() {
+      current = snapshot();
+      try {
+        return await registry.metrics();
+      } finally {
+        current = undefined;
+      }
+    },
+  };
 }
