@@ -23,15 +23,6 @@ th{font-weight:600;color:#555;border-bottom:1px solid #ddd} .num{text-align:righ
 progress{width:14em;height:1em;vertical-align:middle} pre{background:#f4f4f4;padding:.6em;overflow-x:auto;font-size:12px;max-height:40em}
 .hint{color:#666;font-size:.9em} a{color:#0d47a1}`;
 
-/** Headers of every dashboard page: its own script only, no framing, no sniffing. */
-export const DASHBOARD_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'",
-};
-
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${h(title)}</title>

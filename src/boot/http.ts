@@ -8,10 +8,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { ConflictError, NotFoundError, type Inventory, type Machine } from '../inventory/types.ts';
 import { ValidationError } from '../inventory/validate.ts';
-import { HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
+import { HTML_HEADERS, HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
-import { DASHBOARD_HEADERS, DASHBOARD_JS, fleetPage, logStart, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
+import { DASHBOARD_JS, fleetPage, logStart, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
 import { clientIdentity, type Caller } from '../pki/serve.ts';
 import { ipxeScript, type IpxeSettings } from './ipxe.ts';
 
@@ -160,6 +160,11 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     return { machine: x, progress: (await inv.getProgress(x.hostname)) ?? null };
   }
 
+  /** Every machine with its last progress: the fleet page, its fragment and the API. */
+  async function allViews(): Promise<MachineView[]> {
+    return Promise.all((await inv.listMachines()).map(view));
+  }
+
   async function machineNamed(name: string): Promise<Machine> {
     const x = await inv.getMachine(decodeURIComponent(name));
     if (!x) throw new HttpError(404, 'unknown machine', `no machine named ${name}`);
@@ -170,7 +175,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   async function dashboard(req: Req, res: Res, p: string, url: URL): Promise<boolean> {
     let m: RegExpExecArray | null;
     const html = (text: string) => {
-      res.writeHead(200, { ...DASHBOARD_HEADERS, 'content-length': Buffer.byteLength(text) });
+      res.writeHead(200, { ...HTML_HEADERS, 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return true;
     };
@@ -179,8 +184,8 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       res.end(DASHBOARD_JS);
       return true;
     }
-    if (p === '/') return html(fleetPage(await Promise.all((await inv.listMachines()).map(view)), new Date()));
-    if (p === '/fragments/machines') return html(machineRows(await Promise.all((await inv.listMachines()).map(view))));
+    if (p === '/') return html(fleetPage(await allViews(), new Date()));
+    if (p === '/fragments/machines') return html(machineRows(await allViews()));
     if ((m = /^\/machines\/([^/]+)$/.exec(p))) {
       const x = await machineNamed(m[1]);
       const log = await inv.installerLog(x.hostname);
@@ -249,9 +254,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       return sendJson(res, 200, { lines, next: lines.length ? lines[lines.length - 1].seq + 1 : Number(url.searchParams.get('since')) || 0 });
     }
     if (req.method === 'GET' && p === '/api/v1/machines') {
-      const machines = await inv.listMachines();
-      const withProgress = await Promise.all(machines.map(async (x) => ({ ...x, progress: (await inv.getProgress(x.hostname)) ?? null })));
-      return sendJson(res, 200, { machines: withProgress });
+      return sendJson(res, 200, { machines: (await allViews()).map((v) => ({ ...v.machine, progress: v.progress })) });
     }
     if (req.method === 'GET' && (m = /^\/api\/v1\/machines\/([a-z0-9.-]+)$/.exec(p))) {
       const x = await inv.getMachine(m[1]);

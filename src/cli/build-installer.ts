@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { formatBytes } from '../util/format.ts';
 import type { BuildReport } from '../initramfs/build.ts';
+import { tlsTriple } from './program.ts';
 
 export function sizeTable(r: BuildReport): string {
   const rows = Object.entries(r.parts).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
@@ -37,10 +38,8 @@ export function registerBuildInstallerCommand(program: Command): void {
     .option('--tls-cert <file>', "the installer's certificate (cradle pki issue installer installer): /etc/ssl/installer/cert.pem")
     .option('--tls-key <file>', 'its key: /etc/ssl/installer/key.pem')
     .action(async (o: { out: string; kernel?: string; compression: string; tftpdata?: string; flag?: string[]; iso?: boolean; tlsCa?: string; tlsCert?: string; tlsKey?: string }) => {
-      const given = [o.tlsCa, o.tlsCert, o.tlsKey].filter(Boolean).length;
-      if (given !== 0 && given !== 3) throw new Error('--tls-ca, --tls-cert and --tls-key go together: give all three, or none for an installer whose status page is read-only (no RPC, no remote shell)');
+      const tls = tlsTriple(o, 'an installer whose status page is read-only (no RPC, no remote shell)');
       for (const f of [o.tlsCa, o.tlsCert, o.tlsKey]) if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file (cradle pki, docs/pki.md)`);
-      const tls = o.tlsCa ? { ca: o.tlsCa, cert: o.tlsCert!, key: o.tlsKey! } : undefined;
       if (o.compression !== 'zstd' && o.compression !== 'none') throw new Error(`--compression takes zstd or none, not '${o.compression}'`);
       const { buildInstallerImage } = await import('../initramfs/build.ts');
       const started = performance.now();

@@ -13,6 +13,16 @@ export function wholeNumber(value: string, flag: string, min: number, max: numbe
   return n;
 }
 
+/**
+ * --tls-ca, --tls-cert and --tls-key, which go together: all three, or none (`withoutThem` says
+ * what that means for this command).
+ */
+export function tlsTriple(f: { tlsCa?: string; tlsCert?: string; tlsKey?: string }, withoutThem: string): { ca: string; cert: string; key: string } | undefined {
+  const given = [f.tlsCa, f.tlsCert, f.tlsKey].filter(Boolean).length;
+  if (given !== 0 && given !== 3) throw new Error(`--tls-ca, --tls-cert and --tls-key go together: give all three (cradle pki, docs/pki.md), or none for ${withoutThem}`);
+  return f.tlsCa ? { ca: f.tlsCa, cert: f.tlsCert!, key: f.tlsKey! } : undefined;
+}
+
 export async function runCradle(registers: Register[]): Promise<void> {
   // Output piped into `head` and the like: a closed pipe ends the command quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

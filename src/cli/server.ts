@@ -7,6 +7,7 @@ import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
 import { interfaceIpv4 } from '../net/dhcp/socket.ts';
+import { tlsTriple } from './program.ts';
 
 interface ServerFlags {
   db: string;
@@ -72,9 +73,7 @@ export function registerServerCommand(program: Command): void {
       const address = f.address ?? (f.interface[0] ? interfaceIpv4(f.interface[0])?.address : undefined);
       if (!address) throw new Error('no server address: pass --address, or --interface of a network this host has an IPv4 address on');
       if (address === '0.0.0.0') throw new Error('--address is what machines are told to reach: give this host\'s address on their network, not 0.0.0.0');
-      const given = [f.tlsCert, f.tlsKey, f.tlsCa].filter(Boolean).length;
-      if (given !== 0 && given !== 3) throw new Error('--tls-cert, --tls-key and --tls-ca go together: give all three (cradle pki, docs/pki.md), or none for plain HTTP');
-      const tls = f.tlsCert ? { cert: f.tlsCert, key: f.tlsKey!, ca: f.tlsCa! } : undefined;
+      const tls = tlsTriple(f, 'plain HTTP');
       const layout = f.defaultLayout ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout) : SEED_DEFAULT_LAYOUT;
       const inventory = await openInventory(f.db);
       const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);

@@ -16,6 +16,15 @@ export class HttpError extends Error {
   }
 }
 
+/** Headers of every HTML page Cradle serves: nothing from elsewhere, no framing, no sniffing. */
+export const HTML_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'",
+};
+
 export function sendJson(res: Res, status: number, body: unknown): void {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });

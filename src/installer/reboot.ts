@@ -84,10 +84,6 @@ export class RebootGate {
     this.retryWanted = false;
     return wanted;
   }
-
-  get retryPending(): boolean {
-    return this.retryWanted;
-  }
 }
 
 export function installRebootSignals(gate: RebootGate): void {

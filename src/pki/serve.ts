@@ -4,12 +4,12 @@
 // starts with 0x16, no HTTP method does). Client certificates are asked for but not required by
 // the handshake; each route decides (`clientIdentity`), so a read-only page stays open to a
 // browser without a certificate while every RPC refuses one, with a message saying why.
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
 import { HttpError } from '../image/http-util.ts';
+import { readPem } from '../util/request.ts';
 
 export interface ServerTlsFiles {
   cert: string;
@@ -35,14 +35,7 @@ export interface DualServer {
 const MAX_CONNECTIONS = 512;
 
 export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
-  const read = (file: string, what: string) => {
-    try {
-      return fs.readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (make one with 'cradle pki', docs/pki.md)`);
-    }
-  };
-  return { cert: read(files.cert, 'server certificate'), key: read(files.key, 'server key'), ca: read(files.ca, 'client CA') };
+  return { cert: readPem(files.cert, 'the server certificate'), key: readPem(files.key, 'the server key'), ca: readPem(files.ca, 'the client CA') };
 }
 
 /**

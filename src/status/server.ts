@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { InstallContext } from '../installer/context.ts';
 import type { InstallerLog } from '../installer/log.ts';
 import type { RebootGate } from '../installer/reboot.ts';
-import { HttpError, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
+import { HTML_HEADERS, HttpError, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
 import { clientIdentity, dualProtocolServer, type DualServer, type ServerTlsFiles } from '../pki/serve.ts';
 import { installerMetrics } from './metrics.ts';
 import { statusPage } from './page.ts';
@@ -28,15 +28,6 @@ export interface StatusServerOptions {
   shellCommand: string[];
   shellKeepSeconds: number;
 }
-
-/** Headers of every HTML answer: no framing, no sniffing, nothing from elsewhere. */
-const HTML_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'",
-};
 
 /** Clients following the log at once, and how far one may fall behind before it is dropped. */
 const MAX_FOLLOWERS = 32;

@@ -21,16 +21,18 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** A PEM file (certificate or key), with the file and what it is named in any error. */
+export function readPem(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (make one with 'cradle pki', docs/pki.md)`);
+  }
+}
+
 /** The PEM files read into node:tls options, with the file named in any error. */
 export function readTlsFiles(tls: RequestTls): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
-  const read = (file: string | undefined, what: string) => {
-    if (!file) return undefined;
-    try {
-      return fs.readFileSync(file);
-    } catch (err) {
-      throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (see docs/pki.md)`);
-    }
-  };
+  const read = (file: string | undefined, what: string) => (file ? readPem(file, what) : undefined);
   return { ca: read(tls.ca, 'the CA certificate'), cert: read(tls.cert, 'the client certificate'), key: read(tls.key, 'the client key') };
 }
 
