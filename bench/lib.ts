@@ -251,6 +251,29 @@ http {
 }
 
 /**
+ * An installer that has failed at once (it refuses a real install on a system that runs from a
+ * disk) and waits an hour with its status port open on loopback: the state an operator uses the
+ * port in. In a mount namespace of its own; stopped at cleanup. Resolves to the port.
+ */
+export async function startWaitingInstaller(c: Cleanup, work: string, extra: string[] = []): Promise<number> {
+  fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
+  const installer = spawn(
+    'unshare',
+    ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3600', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', ...extra],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
+  );
+  c.defer('stop the installer', () => stopChild(installer, 'installer'));
+  let err = '';
+  installer.stderr!.on('data', (b: Buffer) => (err += b));
+  const listening = /status page on http:\/\/127\.0\.0\.1:(\d+)\//;
+  for (let i = 0; !listening.test(err); i++) {
+    if (i > 300) throw new Error(`the installer did not open its status port: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Number(listening.exec(err)![1]);
+}
+
+/**
  * CPU seconds (user + system) used so far by the given processes; with `children`, also by the
  * children they have reaped (for commands this process ran and waited for).
  */

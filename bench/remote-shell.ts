@@ -2,12 +2,11 @@
 // installer, over a WebSocket with mutual TLS on loopback, against the same command in a local
 // PTY (the peer: what a terminal on the machine itself gets). What it shows: what the transport
 // costs when an operator cats a big log or a command floods the screen.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
-import { cradleBin, exec, measureInterleaved, medians, ratioLine, runBenchmark, stopChild, tempDir, writeResults, type Sample } from './lib.ts';
+import { cradleBin, exec, measureInterleaved, medians, ratioLine, runBenchmark, startWaitingInstaller, tempDir, writeResults, type Sample } from './lib.ts';
 
 const RAW_BYTES = 20_000_000;
 const COMMAND = `head -c ${RAW_BYTES} /dev/zero | base64; echo END-$((40+2))`;
@@ -65,20 +64,7 @@ await runBenchmark('remote-shell', async (c) => {
   await exec(cradleBin, ['pki', 'init', '--dir', path.join(pki, 'ca')]);
   await exec(cradleBin, ['pki', 'issue', 'installer', 'installer', '--dir', path.join(pki, 'ca'), '--out', path.join(pki, 'installer')]);
   await exec(cradleBin, ['pki', 'issue', 'client', 'bench', '--dir', path.join(pki, 'ca'), '--out', path.join(pki, 'operator')]);
-  fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
-  const installer = spawn(
-    'unshare',
-    ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3600', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', '--tls-ca', path.join(pki, 'ca', 'ca.pem'), '--tls-cert', path.join(pki, 'installer', 'cert.pem'), '--tls-key', path.join(pki, 'installer', 'key.pem')],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
-  );
-  c.defer('stop the installer', () => stopChild(installer, 'installer'));
-  let err = '';
-  installer.stderr!.on('data', (b: Buffer) => (err += b));
-  for (let i = 0; !/status page on http:\/\/127\.0\.0\.1:\d+\//.test(err); i++) {
-    if (i > 300) throw new Error(`the installer did not open its status port: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const port = Number(/status page on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err)![1]);
+  const port = await startWaitingInstaller(c, work, ['--tls-ca', path.join(pki, 'ca', 'ca.pem'), '--tls-cert', path.join(pki, 'installer', 'cert.pem'), '--tls-key', path.join(pki, 'installer', 'key.pem')]);
   const tls = { ca: fs.readFileSync(path.join(pki, 'ca', 'ca.pem')), cert: fs.readFileSync(path.join(pki, 'operator', 'cert.pem')), key: fs.readFileSync(path.join(pki, 'operator', 'key.pem')) };
 
   const samples = await measureInterleaved([

@@ -3,11 +3,10 @@
 // page's bytes as a static file. 16 keep-alive clients fetch it 4,000 times on loopback. What it
 // shows: whether rendering per request costs anything an operator, a dashboard or a scraper
 // could notice next to the cheapest way to serve those bytes.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { cradleBin, measureInterleaved, medians, ratioLine, runBenchmark, startNginx, stopChild, tempDir, writeResults, type Sample } from './lib.ts';
+import { measureInterleaved, medians, ratioLine, runBenchmark, startNginx, startWaitingInstaller, tempDir, writeResults, type Sample } from './lib.ts';
 
 const REQUESTS = 4000;
 const CLIENTS = 16;
@@ -38,20 +37,7 @@ async function load(url: string): Promise<Sample> {
 
 await runBenchmark('status-page', async (c) => {
   const work = tempDir(c, 'status');
-  fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
-  const installer = spawn(
-    'unshare',
-    ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3600', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
-  );
-  c.defer('stop the installer', () => stopChild(installer, 'installer'));
-  let err = '';
-  installer.stderr!.on('data', (b: Buffer) => (err += b));
-  for (let i = 0; !/status page on http:\/\/127\.0\.0\.1:\d+\//.test(err); i++) {
-    if (i > 300) throw new Error(`the installer did not open its status port: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const ours = /status page on (http:\/\/127\.0\.0\.1:\d+)\//.exec(err)![1];
+  const ours = `http://127.0.0.1:${await startWaitingInstaller(c, work)}`;
   const root = path.join(work, 'www');
   fs.mkdirSync(root);
   fs.writeFileSync(path.join(root, 'index.html'), await fetch(`${ours}/`).then((r) => r.text()));

@@ -4,10 +4,8 @@
 // the pages with and without JavaScript, watches them update live, and takes screenshots whose
 // pixels are checked. curl is the peer that shows every refusal.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { PNG } from 'pngjs';
@@ -17,10 +15,9 @@ import { Progress } from '../src/installer/progress.ts';
 import { openInventory } from '../src/inventory/open.ts';
 import type { Inventory } from '../src/inventory/types.ts';
 import { CHROMIUM, hasChromium } from './browser.ts';
-import { repoRoot, tmpDir } from './helpers.ts';
+import { curlStatus, repoRoot, tmpDir } from './helpers.ts';
 import { makeTestPki, type Pair, type TestPki } from './pki-fixtures.ts';
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 /** Where the screenshots are kept for a person to look at (CI keeps the directory). */
 const SHOTS = path.join(repoRoot, 'test-results', 'dashboard');
@@ -41,12 +38,10 @@ describe('fleet dashboard over mutual TLS', () => {
     return { log, progress };
   };
   const curl = async (pathname: string, as?: Pair, method = 'GET', body?: string) => {
-    const args = ['-sS', '-o', '-', '-w', '\n%{http_code}', '-X', method, '--cacert', pki.ca];
+    const args = ['-X', method, '--cacert', pki.ca];
     if (as) args.push('--cert', as.cert, '--key', as.key);
     if (body) args.push('-H', 'content-type: application/json', '--data', body);
-    const { stdout } = await run('curl', [...args, `${base}${pathname}`]);
-    const i = stdout.lastIndexOf('\n');
-    return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
+    return curlStatus([...args, `${base}${pathname}`]);
   };
   const until = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
     for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await check()) return;

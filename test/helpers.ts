@@ -1,6 +1,7 @@
 // Shared fixtures for the integration tests: temporary directories, an in-process image server,
 // a tree with every kind of inode and metadata an OS image holds, and a metadata-checking tree diff.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,6 +32,17 @@ export function removeWorkDir(dir: string): void {
 
 export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): string {
   return execFileSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/**
+ * curl, the peer client of Cradle's web ports: the status code and the body. `via` runs it
+ * somewhere else, e.g. ['ip', 'netns', 'exec', NS].
+ */
+export async function curlStatus(args: string[], via: string[] = []): Promise<{ status: number; body: string }> {
+  const argv = [...via, 'curl', '-sS', '-o', '-', '-w', '\n%{http_code}', ...args];
+  const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const i = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
 }
 
 export function isRoot(): boolean {

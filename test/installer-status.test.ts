@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
-import { cradleBin, isRoot, tmpDir } from './helpers.ts';
+import { cradleBin, curlStatus, isRoot, tmpDir } from './helpers.ts';
 import { makeTestPki, type Pair, type TestPki } from './pki-fixtures.ts';
 import { CHROMIUM, hasChromium } from './browser.ts';
 
@@ -37,15 +37,13 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   };
   /** curl, the peer client: status code and body. */
   const curl = async (pathname: string, opts: { method?: string; as?: Pair | 'none'; plain?: boolean } = {}) => {
-    const args = ['-sS', '-o', '-', '-w', '\n%{http_code}', '-X', opts.method ?? 'GET'];
+    const args = ['-X', opts.method ?? 'GET'];
     if (!opts.plain) args.push('--cacert', pki.ca);
     if (opts.as && opts.as !== 'none') args.push('--cert', opts.as.cert, '--key', opts.as.key);
     // Every installer serves the one certificate named `installer`: curl is told where that is.
     if (opts.plain) args.push(`http://127.0.0.1:${port}${pathname}`);
     else args.push('--connect-to', `installer:${port}:127.0.0.1:${port}`, `https://installer:${port}${pathname}`);
-    const { stdout } = await run('curl', args);
-    const i = stdout.lastIndexOf('\n');
-    return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
+    return curlStatus(args);
   };
   const rpc = async (method: string, pathname: string) => {
     const r = await curl(pathname, { method, as: pki.operator });

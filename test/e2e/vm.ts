@@ -2,14 +2,13 @@
 // named after the test process, so a killed run's is recognised and removed by the next lab), and
 // the machine's console for assertions and failure messages.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import pty from '@lydell/node-pty';
 import { newestKernel } from '../../src/initramfs/build.ts';
 import { chooseAccelerator } from '../../src/lab/accel.ts';
 import { Lab, LAB_DEFAULTS, type LabOptions } from '../../src/lab/lab.ts';
 import type { Timeline } from '../../src/lab/report.ts';
-import { cradleBin } from '../helpers.ts';
+import { cradleBin, curlStatus } from '../helpers.ts';
 
 /** KVM where a smoke boot proves it works (CI runners with real KVM), else emulation. */
 export async function vmAccelerator(canRun: boolean): Promise<'kvm' | 'tcg'> {
@@ -37,15 +36,20 @@ export async function operatorLooksAt(lab: Lab): Promise<void> {
   const ip = lab.machines[0].ip;
   const pki = lab.pki!;
   const ns = lab.opts.namespace;
-  const curl = (args: string[]) => execFileSync('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '30', ...args], { encoding: 'utf8' });
-  const page = curl([`http://${ip}:6978/`]);
-  assert.match(page, /class="state failed"/);
-  assert.match(page, /10\.77\.0\.1:6971|image server/);
+  const curl = (args: string[]) => curlStatus(['--max-time', '30', ...args], ['ip', 'netns', 'exec', ns]);
+  const page = await curl([`http://${ip}:6978/`]);
+  assert.equal(page.status, 200);
+  assert.match(page.body, /class="state failed"/);
+  assert.match(page.body, /10\.77\.0\.1:6971|image server/);
   // Every installer serves the one certificate named `installer`: curl is told where it is.
   const tls = ['--cacert', pki.ca, '--connect-to', `installer:6978:${ip}:6978`];
-  const rpc = (method: string, p: string, who = ['--cert', pki.operator.cert, '--key', pki.operator.key]) => curl([...tls, ...who, '-X', method, '-w', '\n%{http_code}', `https://installer:6978${p}`]);
-  assert.match(rpc('GET', '/api/v1/status', []), /client certificate required[^]*\n403$/);
-  const status = JSON.parse(rpc('GET', '/api/v1/status').replace(/\n\d+$/, ''));
+  const rpc = (method: string, p: string, who = ['--cert', pki.operator.cert, '--key', pki.operator.key]) => curl([...tls, ...who, '-X', method, `https://installer:6978${p}`]);
+  const refused = await rpc('GET', '/api/v1/status', []);
+  assert.equal(refused.status, 403);
+  assert.match(refused.body, /client certificate required/);
+  const answer = await rpc('GET', '/api/v1/status');
+  assert.equal(answer.status, 200);
+  const status = JSON.parse(answer.body);
   assert.equal(status.state, 'failed');
   assert.equal(status.reboot.retryPossible, true);
 
@@ -66,5 +70,7 @@ export async function operatorLooksAt(lab: Lab): Promise<void> {
   } finally {
     term.kill();
   }
-  assert.match(rpc('POST', '/api/v1/reboot/now'), /"rebooting":true[^]*\n202$/);
+  const now = await rpc('POST', '/api/v1/reboot/now');
+  assert.equal(now.status, 202);
+  assert.match(now.body, /"rebooting":true/);
 }
