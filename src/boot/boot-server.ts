@@ -12,6 +12,7 @@ import type { IpxeSettings } from './ipxe.ts';
 import { dualProtocolServer, type ServerTlsFiles } from '../pki/serve.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
+import type { ConnectionLimits } from '../util/http/connections.ts';
 import { listen } from '../util/listen.ts';
 
 export type Role = 'dhcp' | 'tftp' | 'http';
@@ -36,6 +37,8 @@ export interface BootServerOptions {
    * the machine API and the dashboard need a client certificate the CA signed.
    */
   tls?: ServerTlsFiles;
+  /** Connection limits of the HTTP port (util/http/connections.ts). */
+  limits?: ConnectionLimits;
   /** Unknown MACs that DHCP served are registered in state birth (DhcpServerConfig.unknownMachines 'birth'). */
   log: (line: string) => void;
 }
@@ -71,7 +74,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
   try {
     if (o.roles.includes('http')) {
       const handler = bootHttpHandler({ inventory: o.inventory, settings, ipxe, installerDir: o.installerDir, log: o.log, requireClientCertificates: !!o.tls });
-      const dual = dualProtocolServer(handler, o.tls);
+      const dual = dualProtocolServer(handler, o.tls, o.limits);
       const addr = await listen(dual.server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
       running.httpUrl = `http://${o.address}:${addr.port}`;
       // Port 0 asked for any free port: what machines are told is the one bound.

@@ -8,7 +8,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { ConflictError, NotFoundError, type Inventory, type Machine } from '../inventory/types.ts';
 import { ValidationError } from '../inventory/validate.ts';
-import { HTML_HEADERS, HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
+import { safeListener } from '../util/http/listener.ts';
+import { HTML_HEADERS, HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../util/http/respond.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
 import { DASHBOARD_JS, fleetPage, logStart, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
@@ -31,6 +32,8 @@ export interface BootHttpOptions {
   log?: (line: string) => void;
 }
 
+const EVENTS_BODY_LIMIT = 4 * 1024 * 1024;
+const REPORT_BODY_LIMIT = 64 * 1024;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const reportSchema = z.object({ mac: z.string().max(64).optional(), hostname: z.string().max(253).optional() });
 
@@ -208,6 +211,8 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   async function route(req: Req, res: Res): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://boot');
     const p = url.pathname;
+    // Read before any await: a connection gone meanwhile has no socket.
+    const remote = req.socket?.remoteAddress;
     let m: RegExpExecArray | null;
     if (req.method === 'GET' && (p === '/' || p === '/dashboard.js' || p.startsWith('/machines/') || p.startsWith('/fragments/'))) {
       authenticate(req, 'operator');
@@ -226,23 +231,23 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     }
     if (req.method === 'POST' && p === '/api/v1/installer/events') {
       authenticate(req, 'installer');
-      const parsed = eventsBodySchema.safeParse(await readJsonBody(req, 4 * 1024 * 1024));
+      const parsed = eventsBodySchema.safeParse(await readJsonBody(req, EVENTS_BODY_LIMIT));
       if (!parsed.success) throw new HttpError(400, 'bad request', `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`);
       const machine = await machineOf(inv, parsed.data.machine);
       if (!machine) throw new HttpError(404, 'unknown machine', `no machine has MAC ${parsed.data.machine.macs.join(', ')}`);
-      if (!(await fromMachine(inv, machine, req.socket.remoteAddress))) throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
+      if (!(await fromMachine(inv, machine, remote))) throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
       const updated = await applyEvents(inv, machine, parsed.data.events);
       await applyLog(inv, updated, parsed.data.log);
       res.writeHead(204);
       return void res.end();
     }
     if (req.method === 'POST' && p === '/api/v1/report') {
-      const parsed = reportSchema.safeParse(await readJsonBody(req, 64 * 1024));
+      const parsed = reportSchema.safeParse(await readJsonBody(req, REPORT_BODY_LIMIT));
       if (!parsed.success) throw new HttpError(400, 'bad request', 'expected {"mac": "de:ad:be:ef:00:01"} or {"hostname": "node1"}');
       const body = parsed.data;
       const machine = await machineOf(inv, { macs: body.mac ? [macParam(body.mac)] : [], hostname: body.hostname });
       if (!machine) throw new HttpError(404, 'unknown machine', 'give the reporting machine\'s "mac" or "hostname"');
-      if (!(await fromMachine(inv, machine, req.socket.remoteAddress))) throw new HttpError(403, 'forbidden', `only ${machine.hostname} itself reports in`);
+      if (!(await fromMachine(inv, machine, remote))) throw new HttpError(403, 'forbidden', `only ${machine.hostname} itself reports in`);
       // Only an install that finished ends this way; a machine waiting for (re)birth stays so.
       const updated = (await installedNotReported(machine)) ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
       return sendJson(res, 200, { hostname: updated.hostname, state: updated.state });
@@ -264,10 +269,10 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     throw new HttpError(404, 'not found', `no route for ${req.method} ${p}`);
   }
 
-  return (req, res) => {
-    const started = performance.now();
-    route(req, res)
-      .catch((err) => sendError(res, statusOf(err)))
-      .finally(() => log(`${req.socket.remoteAddress} ${req.method} ${req.url} ${res.statusCode} ${((performance.now() - started) / 1000).toFixed(3)} s`));
-  };
+  // Every body this port reads is an installer's batch of events and log lines (4 MiB at most).
+  return safeListener(route, {
+    maxBodyBytes: EVENTS_BODY_LIMIT,
+    mapError: statusOf,
+    onDone: (r) => log(`${r.client} ${r.method} ${r.url} ${r.status} ${r.seconds.toFixed(3)} s${r.status >= 500 ? `: ${(r.error as Error)?.message ?? r.error}` : ''}`),
+  });
 }

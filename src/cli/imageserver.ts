@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import { ImageStore } from '../image/store.ts';
+import { DEFAULT_LIMITS } from '../util/http/connections.ts';
 import { DEFAULT_STORE } from './image.ts';
+import { addConnectionLimitOptions, connectionLimits, type ConnectionLimitFlags } from './program.ts';
 
 export function registerImageServerCommand(program: Command): void {
-  program
+  const cmd = program
     .command('imageserver')
     .description('serve images and objects over HTTP(S) (docs/imageserver-api.md)')
     .option('--store <dir>', 'image store directory (env CRADLE_STORE)', DEFAULT_STORE)
@@ -15,8 +17,10 @@ export function registerImageServerCommand(program: Command): void {
     .option('--cache-mib <n>', 'memory for recently served objects, in MiB (0: none)', '256')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
-    .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)')
-    .action(async (o: { store: string; listen?: string; port: string; cacheMib: string; logLevel: string; tlsCert?: string; tlsKey?: string; tlsCa?: string }) => {
+    .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)');
+  addConnectionLimitOptions(cmd, DEFAULT_LIMITS).action(
+    async (o: { store: string; listen?: string; port: string; cacheMib: string; logLevel: string; tlsCert?: string; tlsKey?: string; tlsCa?: string } & ConnectionLimitFlags) => {
+      const limits = connectionLimits(o, DEFAULT_LIMITS);
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
       if (o.tlsCa && !o.tlsCert) throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
       const store = ImageStore.open(o.store);
@@ -26,7 +30,7 @@ export function registerImageServerCommand(program: Command): void {
       const tls = o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa } : undefined;
       const { pino } = await import('pino');
       const logger = pino({ level: o.logLevel, base: { service: 'imageserver' } });
-      const server = createImageServer({ store, tls, cacheMiB, logger });
+      const server = createImageServer({ store, tls, cacheMiB, logger, limits });
       const addr = await listen(server, Number(o.port), o.listen);
       const scheme = o.tlsCert ? 'https' : 'http';
       const url = `${scheme}://${addr.address}:${addr.port}`;
@@ -39,5 +43,6 @@ export function registerImageServerCommand(program: Command): void {
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-    });
+    },
+  );
 }

@@ -2,6 +2,7 @@
 // (main.ts) and for the installer-only entry point bundled into the installer image.
 import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
+import type { ConnectionLimits } from '../util/http/connections.ts';
 import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
 
 export type Register = (program: Command) => void;
@@ -21,6 +22,24 @@ export function tlsTriple(f: { tlsCa?: string; tlsCert?: string; tlsKey?: string
   const given = [f.tlsCa, f.tlsCert, f.tlsKey].filter(Boolean).length;
   if (given !== 0 && given !== 3) throw new Error(`--tls-ca, --tls-cert and --tls-key go together: give all three (cradle pki, docs/pki.md), or none for ${withoutThem}`);
   return f.tlsCa ? { ca: f.tlsCa, cert: f.tlsCert!, key: f.tlsKey! } : undefined;
+}
+
+export interface ConnectionLimitFlags {
+  maxConnections: string;
+  maxConnectionsPerClient: string;
+}
+
+/** --max-connections and --max-connections-per-client of a server (util/http/connections.ts). */
+export function addConnectionLimitOptions(cmd: Command, d: ConnectionLimits): Command {
+  return cmd
+    .option('--max-connections <n>', 'connections at once; when all are taken, the one idle longest gives way to a new one', String(d.maxConnections))
+    .option('--max-connections-per-client <n>', 'connections at once from one client address', String(d.maxPerAddress));
+}
+
+export function connectionLimits(f: ConnectionLimitFlags, d: ConnectionLimits): ConnectionLimits {
+  const maxConnections = wholeNumber(f.maxConnections, '--max-connections', 1, 1_000_000);
+  const maxPerAddress = wholeNumber(f.maxConnectionsPerClient, '--max-connections-per-client', 1, maxConnections);
+  return { ...d, maxConnections, maxPerAddress };
 }
 
 export async function runCradle(registers: Register[]): Promise<void> {

@@ -7,9 +7,10 @@ import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
 import { interfaceIpv4 } from '../net/dhcp/socket.ts';
-import { tlsTriple } from './program.ts';
+import { DEFAULT_LIMITS } from '../util/http/connections.ts';
+import { addConnectionLimitOptions, connectionLimits, tlsTriple, type ConnectionLimitFlags } from './program.ts';
 
-interface ServerFlags {
+interface ServerFlags extends ConnectionLimitFlags {
   db: string;
   roles: string;
   address?: string;
@@ -44,7 +45,7 @@ const SEED_DEFAULT_LAYOUT = {
 
 export function registerServerCommand(program: Command): void {
   const collect = (v: string, acc: string[]) => [...acc, v];
-  program
+  const cmd = program
     .command('server')
     .description('boot server: DHCP (PXE), TFTP, HTTP boot and the machine API, over the machine database')
     .option('--db <url>', 'machine database: a SQLite file or postgres://... (env CRADLE_DB)', process.env.CRADLE_DB ?? DEFAULT_DB)
@@ -64,8 +65,8 @@ export function registerServerCommand(program: Command): void {
     .option('--kernel-args <args>', "extra kernel arguments for the installer", 'console=tty0 console=ttyS0,115200n8')
     .option('--tls-cert <file>', 'serve HTTPS too (same port) with this certificate; the installers then report over it')
     .option('--tls-key <file>', 'key of --tls-cert')
-    .option('--tls-ca <file>', 'CA whose client certificates may report (installers) and use the API and dashboard (operators)')
-    .action(async (f: ServerFlags) => {
+    .option('--tls-ca <file>', 'CA whose client certificates may report (installers) and use the API and dashboard (operators)');
+  addConnectionLimitOptions(cmd, DEFAULT_LIMITS).action(async (f: ServerFlags) => {
       const roles = f.roles.split(',').map((r) => r.trim()) as Role[];
       const bad = roles.filter((r) => !['dhcp', 'tftp', 'http'].includes(r));
       if (bad.length) throw new Error(`--roles: unknown role ${bad.join(', ')}; use dhcp, tftp, http`);
@@ -91,6 +92,7 @@ export function registerServerCommand(program: Command): void {
         tftpRoot: f.tftpRoot,
         kernelArgs: f.kernelArgs,
         tls,
+        limits: connectionLimits(f, DEFAULT_LIMITS),
         log,
       });
       const stop = async () => {

@@ -13,13 +13,18 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from './digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
-import { sendError, sendJson, readJsonBody, HttpError, type Req, type Res } from './http-util.ts';
+import { type ConnectionLimits, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
+import { safeListener } from '../util/http/listener.ts';
+import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../util/http/respond.ts';
+import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { NameError } from './names.ts';
 import { StoredObjectCache } from './object-cache.ts';
 import { ImageStore, StoreError } from './store.ts';
 
 export { IMAGESERVER_PORT } from '../util/ports.ts';
 const MAX_BATCH = 100_000;
+/** 100,000 digests of 71 characters, quoted and separated (7.4 MB), and room to spare. */
+const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 const SYNC_READ_LIMIT = 256 * 1024;
 const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
 const WRITE_CHUNK = 512 * 1024;
@@ -37,6 +42,8 @@ export interface ImageServerOptions {
   cacheMiB?: number;
   /** Structured log of failures (error) and of every request (debug). */
   logger?: Logger;
+  /** Connection limits (util/http/connections.ts), over the defaults. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export function createImageServer(opts: ImageServerOptions): http.Server {
@@ -96,31 +103,33 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   };
 
   const log = opts.logger;
-  const listener = (req: Req, res: Res) => {
-    const end = duration.startTimer();
-    let route = 'unknown';
-    handle(req, res)
-      .then((r) => (route = r))
-      .catch((err) => {
-        sendError(res, asHttpError(err, (e) => log?.error({ err: e, method: req.method, url: req.url }, 'request failed')));
-      })
-      .finally(() => {
-        requests.inc({ route, status: String(res.statusCode) });
-        const seconds = end({ route });
-        log?.debug({ method: req.method, url: req.url, status: res.statusCode, route, seconds, client: req.socket.remoteAddress }, 'request');
-      });
-  };
-
-  if (!opts.tls) return http.createServer({ keepAlive: true }, listener);
-  return https.createServer(
-    {
-      cert: fs.readFileSync(opts.tls.cert),
-      key: fs.readFileSync(opts.tls.key),
-      ...(opts.tls.ca ? { ca: fs.readFileSync(opts.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
-      keepAlive: true,
+  const listener = safeListener(handle, {
+    maxBodyBytes: BATCH_BODY_LIMIT,
+    mapError: (err, req) => asHttpError(err, (e) => log?.error({ err: e, method: req.method, url: req.url }, 'request failed')),
+    onDone: (r) => {
+      const route = r.result ?? 'unknown';
+      requests.inc({ route, status: String(r.status) });
+      duration.observe({ route }, r.seconds);
+      log?.debug({ method: r.method, url: r.url, status: r.status, route, seconds: r.seconds, client: r.client }, 'request');
     },
-    listener,
-  );
+  });
+
+  const server = opts.tls
+    ? https.createServer(
+        {
+          ...HTTP_SERVER_OPTIONS,
+          ...SERVER_TLS_PROFILE,
+          cert: fs.readFileSync(opts.tls.cert),
+          key: fs.readFileSync(opts.tls.key),
+          ...(opts.tls.ca ? { ca: fs.readFileSync(opts.tls.ca), requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        listener,
+      )
+    : http.createServer(HTTP_SERVER_OPTIONS, listener);
+  // Every installer of a rack holds a few connections; nobody holds them idle.
+  guardConnections(server, [server], { ...DEFAULT_LIMITS, ...opts.limits });
+  server.on('tlsClientError', () => {});
+  return server;
 }
 
 /** Maps what a request can cause to its 4xx; anything else is a 500, and logged. */
@@ -230,7 +239,7 @@ function sliceStream(start: number, end: number | undefined) {
  * so a client asking for an unknown object gets a clear 404 rather than a truncated stream.
  */
 async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
-  const body = await readJsonBody(req, 16 * 1024 * 1024);
+  const body = await readJsonBody(req, BATCH_BODY_LIMIT);
   const digests = body !== null && typeof body === 'object' ? (body as { digests?: unknown }).digests : undefined;
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
     throw new HttpError(400, 'bad request', `field 'digests' must be a list of 1 to ${MAX_BATCH} digests`);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { CA_CERT, CA_KEY, createCa, issueCertificate, profile } from './pki.ts';
+import { CA_CERT, CA_KEY, createCa, issueCertificate, MAX_SERVER_DAYS, profile } from './pki.ts';
 
 const openssl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -108,5 +108,16 @@ describe('pki', () => {
     const long = await issueCertificate(ca, { kind: 'client', name: 'long', days: 3650 }, path.join(dir, 'long'));
     const end = Date.parse(openssl('x509', '-in', long.cert, '-noout', '-enddate').split('=')[1]);
     assert.ok(end <= Date.now() + 31 * 86_400_000, 'capped at the CA\'s end');
+  });
+
+  test('a server certificate of the default 825 days is valid 825 days in all, the skew margin included; longer is refused', async () => {
+    const ca = path.join(dir, 'long-ca');
+    await createCa(ca, { name: 'Cradle long CA', days: 3650 });
+    const server = await issueCertificate(ca, { kind: 'server', name: 'boot.lab.test', days: MAX_SERVER_DAYS }, path.join(dir, 'server-825'));
+    const date = (which: string) => Date.parse(openssl('x509', '-in', server.cert, '-noout', `-${which}`).split('=')[1]);
+    assert.equal((date('enddate') - date('startdate')) / 86_400_000, 825, 'Apple platforms refuse a TLS server certificate valid longer than 825 days');
+    await assert.rejects(issueCertificate(ca, { kind: 'installer', name: 'installer', days: 826 }, path.join(dir, 'installer-826')), /at most 825 days/);
+    // Client certificates are not TLS servers: no such limit.
+    await issueCertificate(ca, { kind: 'client', name: 'operator', days: 1000 }, path.join(dir, 'client-1000'));
   });
 });

@@ -13,6 +13,8 @@ import { createFileAtomic } from '../util/atomic-file.ts';
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** Clocks of freshly booted machines run a little behind: certificates start 5 minutes early. */
 const SKEW_MS = 5 * 60_000;
+/** The longest validity of a TLS server certificate that Apple's platforms accept. */
+export const MAX_SERVER_DAYS = 825;
 
 export const CA_CERT = 'ca.pem';
 export const CA_KEY = 'ca-key.pem';
@@ -103,7 +105,7 @@ export async function createCa(dir: string, opts: { name: string; days: number }
     serialNumber: serial(),
     name: new x509.Name([{ CN: [opts.name] }]),
     notBefore: new Date(now - SKEW_MS),
-    notAfter: new Date(now + opts.days * 86_400_000),
+    notAfter: new Date(now - SKEW_MS + opts.days * 86_400_000),
     keys,
     signingAlgorithm: ALG,
     extensions: [
@@ -136,13 +138,17 @@ export async function issueCertificate(caDir: string, req: IssueRequest, out: st
   if (!caCert.getExtension(x509.BasicConstraintsExtension)?.ca) throw new Error(`${path.join(caDir, CA_CERT)} is not a certificate authority`);
   if (caCert.notAfter.getTime() <= now) throw new Error(`the certificate authority in ${caDir} expired on ${caCert.notAfter.toISOString()}: make a new one`);
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as { publicKey: CryptoKey; privateKey: CryptoKey };
-  // Never valid longer than the CA that vouches for it.
-  const notAfter = new Date(Math.min(req.notAfter?.getTime() ?? now + req.days * 86_400_000, caCert.notAfter.getTime()));
+  // The validity period counts from the backdated start: a server certificate of 825 days is
+  // valid 825 days in all, the most Apple's platforms accept for one (a day more and they refuse
+  // it). Never valid longer than the CA that vouches for it.
+  if (req.kind !== 'client' && req.days > MAX_SERVER_DAYS) throw new Error(`--days ${req.days}: a certificate that serves TLS is valid at most ${MAX_SERVER_DAYS} days (clients on Apple platforms refuse longer ones); issue a new one before it expires`);
+  const notBefore = new Date(Math.min(now - SKEW_MS, (req.notAfter?.getTime() ?? now) - 86_400_000));
+  const notAfter = new Date(Math.min(req.notAfter?.getTime() ?? notBefore.getTime() + req.days * 86_400_000, caCert.notAfter.getTime()));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: new x509.Name([{ CN: [req.name] }]),
     issuer: caCert.subject,
-    notBefore: new Date(Math.min(now - SKEW_MS, (req.notAfter?.getTime() ?? now) - 86_400_000)),
+    notBefore,
     notAfter,
     publicKey: keys.publicKey,
     signingKey: caKey,

@@ -8,7 +8,9 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { HttpError } from '../image/http-util.ts';
+import { type ConnectionGuard, type ConnectionLimits, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
+import { HttpError } from '../util/http/respond.ts';
+import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { readPem } from '../util/request.ts';
 
 export interface ServerTlsFiles {
@@ -19,20 +21,17 @@ export interface ServerTlsFiles {
 }
 
 const TLS_HANDSHAKE = 0x16;
-/** A connection that sends nothing for this long is dropped before it is dispatched. */
-const FIRST_BYTE_TIMEOUT_MS = 30_000;
 
 export interface DualServer {
   /** Listens on the port; both servers' handlers receive the requests. */
   server: net.Server;
   plain: http.Server;
   secure?: https.Server;
+  /** Connections held, and those closed by the limits. */
+  connections: ConnectionGuard;
   /** Ends every connection and stops listening. */
   close(): Promise<void>;
 }
-
-/** Connections at once, beyond which new ones are refused (no descriptor runs out). */
-const MAX_CONNECTIONS = 512;
 
 export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
   return { cert: readPem(files.cert, 'the server certificate'), key: readPem(files.key, 'the server key'), ca: readPem(files.ca, 'the client CA') };
@@ -41,20 +40,20 @@ export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffe
 /**
  * One port for plain HTTP and, with TLS files, HTTPS asking for (not requiring) client
  * certificates. Upgrades (the shell's WebSocket) are emitted on `plain` or `secure` as usual.
+ * Connections are held within `limits` (util/http/connections.ts): idle and trickling ones are
+ * closed, and when the port is full the one idle longest gives way to a new one.
  */
-export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: ServerTlsFiles): DualServer {
-  const plain = http.createServer({ keepAlive: true }, handler);
-  const secure = tlsFiles ? https.createServer({ ...readServerTls(tlsFiles), requestCert: true, rejectUnauthorized: false, keepAlive: true }, handler) : undefined;
+export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: ServerTlsFiles, limits: ConnectionLimits = DEFAULT_LIMITS): DualServer {
+  const plain = http.createServer(HTTP_SERVER_OPTIONS, handler);
+  const secure = tlsFiles ? https.createServer({ ...HTTP_SERVER_OPTIONS, ...SERVER_TLS_PROFILE, ...readServerTls(tlsFiles), requestCert: true, rejectUnauthorized: false }, handler) : undefined;
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.once('readable', () => {
       const first = socket.read(1) as Buffer | null;
       if (!first) return void socket.destroy();
-      socket.setTimeout(0);
       socket.unshift(first);
       if (first[0] !== TLS_HANDSHAKE) return void plain.emit('connection', socket);
       // A TLS client of a server without TLS files: nothing to answer it with.
@@ -63,7 +62,8 @@ export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: Ser
     });
     socket.resume();
   });
-  server.maxConnections = MAX_CONNECTIONS;
+  // The limits time a connection from its accept, whichever server it is dispatched to.
+  const connections = guardConnections(server, secure ? [plain, secure] : [plain], limits);
   // The HTTP servers never listen themselves: told they do, they track their connections and
   // apply their header and request timeouts (a slow client cannot hold a connection forever).
   server.on('listening', () => {
@@ -72,13 +72,14 @@ export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: Ser
   });
   // An accept that fails (descriptors exhausted) is that connection's problem, not the server's.
   server.on('error', () => {});
+  for (const s of [plain, secure]) s?.on('tlsClientError', () => {});
   const close = () =>
     new Promise<void>((resolve) => {
       for (const s of [plain, secure]) s?.close(() => {});
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     });
-  return { server, plain, secure, close };
+  return { server, plain, secure, connections, close };
 }
 
 export interface ClientIdentity {

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import type { InstallContext } from '../installer/context.ts';
 import type { InstallerLog } from '../installer/log.ts';
 import type { RebootGate } from '../installer/reboot.ts';
-import { HTML_HEADERS, HttpError, sendError, sendJson, type Req, type Res } from '../image/http-util.ts';
+import { safeListener } from '../util/http/listener.ts';
+import { HTML_HEADERS, HttpError, sendJson, type Req, type Res } from '../util/http/respond.ts';
 import { clientIdentity, dualProtocolServer, type DualServer, type ServerTlsFiles } from '../pki/serve.ts';
 import { installerMetrics } from './metrics.ts';
 import { statusPage } from './page.ts';
@@ -32,6 +33,8 @@ export interface StatusServerOptions {
 /** Clients following the log at once, and how far one may fall behind before it is dropped. */
 const MAX_FOLLOWERS = 32;
 const FOLLOWER_BACKLOG = 1024 * 1024;
+/** Bodies are read by no route of this port. */
+const MAX_BODY_BYTES = 4096;
 
 export class StatusServer {
   private ctx: InstallContext | undefined;
@@ -47,8 +50,17 @@ export class StatusServer {
     this.shells = new ShellSessions({ command: opts.shellCommand, log: opts.log, keepSeconds: opts.shellKeepSeconds });
     opts.gate.shellsOpen = () => this.shells.count();
     this.metrics = installerMetrics(() => this.snapshot());
-    this.dual = dualProtocolServer((req, res) => this.handle(req, res), opts.tls);
-    for (const s of [this.dual.plain, this.dual.secure]) s?.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    // No route reads a body: one is refused when declared, and cut off when sent anyway.
+    this.dual = dualProtocolServer(safeListener((req, res) => this.route(req, res), { maxBodyBytes: MAX_BODY_BYTES }), opts.tls);
+    for (const s of [this.dual.plain, this.dual.secure]) {
+      s?.on('upgrade', (req, socket, head) => {
+        try {
+          this.upgrade(req, socket, head);
+        } catch {
+          socket.destroy();
+        }
+      });
+    }
     opts.log.onLine((line) => {
       for (const res of this.followers) {
         // A follower that does not read is dropped, not buffered for.
@@ -89,10 +101,6 @@ export class StatusServer {
     this.shells.closeAll();
     for (const res of this.followers) res.end();
     await this.dual.close();
-  }
-
-  private handle(req: Req, res: Res): void {
-    this.route(req, res).catch((err) => sendError(res, err));
   }
 
   private async route(req: Req, res: Res): Promise<void> {
@@ -160,6 +168,8 @@ export class StatusServer {
     } catch (err) {
       return refuse(net, 403, (err as Error).message);
     }
+    // From here the connection is the shell's: the request-head timeout no longer applies.
+    this.dual.connections.upgraded(net);
     this.shells.upgrade(req, net, head, user, url).catch(() => net.destroy());
   }
 

@@ -1,0 +1,162 @@
+// How many connections an HTTP server holds, from whom, and for how long, so that no client can
+// lock the others out. Three rules, applied to every Cradle web port:
+// - a connection must send a complete request head soon after it opens (and after each response):
+//   idle or trickling connections (slowloris) are closed instead of holding a slot;
+// - one client address holds a bounded number of connections;
+// - when the server is full, the connection idle longest gives way to the new one (as nginx reuses
+//   idle keep-alive connections), so a machine's boot request still gets through while an attacker
+//   holds every slot. Only a server busy with real requests turns new connections away.
+import type http from 'node:http';
+import type net from 'node:net';
+
+export interface ConnectionLimits {
+  /** Connections at once. */
+  maxConnections: number;
+  /** Connections at once from one client address. */
+  maxPerAddress: number;
+  /** From accept, or from the end of the last response, to a complete request head. */
+  requestHeadMs: number;
+  /** From a request's head to the end of its body (Node's requestTimeout). */
+  requestBodyMs: number;
+}
+
+/** Options for every Cradle HTTP server: kept-alive connections, timeouts checked every second. */
+export const HTTP_SERVER_OPTIONS = { keepAlive: true, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 } as const;
+
+export const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPerAddress: 64, requestHeadMs: 5_000, requestBodyMs: 30_000 };
+
+interface Tracked {
+  socket: net.Socket;
+  address: string;
+  /** Requests dispatched and not yet answered. */
+  busy: number;
+  /** Taken over by an accepted protocol upgrade (the shell's WebSocket): never evicted or timed out. */
+  upgraded: boolean;
+  /** Since when the connection has had no request in flight. */
+  idleSince: number;
+  /** When the request in flight started, while its body is still arriving. */
+  bodySince?: number;
+  timer?: NodeJS.Timeout;
+}
+
+export interface ConnectionGuard {
+  /** Connections held now, and from one address. */
+  count(address?: string): number;
+  /**
+   * The connection now carries another protocol (the shell's WebSocket), accepted by the server's
+   * own 'upgrade' handler after it authenticated the client: its lifetime is that protocol's.
+   * An upgrade nobody accepts stays under the limits.
+   */
+  upgraded(socket: net.Socket): void;
+  /** Connections closed by a rule, by rule, for metrics and tests. */
+  readonly closed: { idle: number; evicted: number; refused: number };
+}
+
+const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
+
+/**
+ * Applies the limits to `listener` (the server that accepts TCP connections) and the HTTP
+ * servers that parse them (the same server, or the HTTP and HTTPS servers behind a shared port).
+ */
+export function guardConnections(listener: net.Server, httpServers: http.Server[], limits: ConnectionLimits = DEFAULT_LIMITS): ConnectionGuard {
+  const byKey = new Map<string, Tracked>();
+  const perAddress = new Map<string, number>();
+  const closed = { idle: 0, evicted: 0, refused: 0 };
+
+  const arm = (t: Tracked) => {
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => {
+      closed.idle++;
+      t.socket.destroy();
+    }, limits.requestHeadMs);
+    t.timer.unref();
+  };
+  const evictable = (t: Tracked, now: number): number | undefined => {
+    if (t.upgraded) return undefined;
+    if (t.busy === 0) return t.idleSince;
+    // A body trickling in for longer than a head may take is as good as idle.
+    if (t.bodySince !== undefined && now - t.bodySince > limits.requestHeadMs) return t.bodySince;
+    return undefined;
+  };
+  /** Closes the connection (of `address`, or any) idle longest; false when none is idle. */
+  const evictOne = (address?: string): boolean => {
+    const now = performance.now();
+    let victim: Tracked | undefined;
+    let since = Infinity;
+    for (const t of byKey.values()) {
+      if (address !== undefined && t.address !== address) continue;
+      const s = evictable(t, now);
+      if (s !== undefined && s < since) {
+        since = s;
+        victim = t;
+      }
+    }
+    if (!victim) return false;
+    closed.evicted++;
+    forget(victim);
+    victim.socket.destroy();
+    return true;
+  };
+  const forget = (t: Tracked) => {
+    const key = keyOf(t.socket);
+    if (byKey.get(key) !== t) return;
+    clearTimeout(t.timer);
+    byKey.delete(key);
+    const n = (perAddress.get(t.address) ?? 1) - 1;
+    if (n > 0) perAddress.set(t.address, n);
+    else perAddress.delete(t.address);
+  };
+
+  listener.on('connection', (socket: net.Socket) => {
+    const address = socket.remoteAddress;
+    if (!address) return void socket.destroy();
+    if ((perAddress.get(address) ?? 0) >= limits.maxPerAddress && !evictOne(address)) {
+      closed.refused++;
+      return void socket.destroy();
+    }
+    if (byKey.size >= limits.maxConnections && !evictOne()) {
+      closed.refused++;
+      return void socket.destroy();
+    }
+    const t: Tracked = { socket, address, busy: 0, upgraded: false, idleSince: performance.now() };
+    byKey.set(keyOf(socket), t);
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    arm(t);
+    socket.once('close', () => forget(t));
+  });
+
+  for (const server of httpServers) {
+    // Node's own timers back ours up for later requests on a kept-alive connection, and bound a
+    // body; they are checked every `connectionsCheckingInterval` (HTTP_SERVER_OPTIONS).
+    server.requestTimeout = limits.requestBodyMs;
+    server.headersTimeout = Math.min(limits.requestHeadMs, limits.requestBodyMs);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const t = byKey.get(keyOf(req.socket));
+      if (!t) return;
+      clearTimeout(t.timer);
+      t.busy++;
+      if (!req.complete) {
+        t.bodySince = performance.now();
+        req.once('end', () => (t.bodySince = undefined));
+      }
+      res.once('close', () => {
+        t.busy--;
+        t.bodySince = undefined;
+        if (t.busy > 0 || t.upgraded) return;
+        t.idleSince = performance.now();
+        arm(t);
+      });
+    });
+  }
+
+  return {
+    count: (address) => (address === undefined ? byKey.size : (perAddress.get(address) ?? 0)),
+    upgraded: (socket) => {
+      const t = byKey.get(keyOf(socket));
+      if (!t) return;
+      clearTimeout(t.timer);
+      t.upgraded = true;
+    },
+    closed,
+  };
+}

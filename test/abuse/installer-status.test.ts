@@ -1,0 +1,45 @@
+// An installer's port 6978 under hostile input (see harness.ts): a real installer process whose
+// install failed at once (it refuses a real install on a system that runs from a disk), so it
+// waits, serving its status page, RPC and shell, in a mount namespace of its own, on loopback.
+import fs from 'node:fs';
+import path from 'node:path';
+import { cradleBin, isRoot, tmpDir } from '../helpers.ts';
+import { makeTestPki } from '../pki-fixtures.ts';
+import { abuseSuite } from './harness.ts';
+import { expectGet, LIMITS, LOOPBACK_SOURCES, startProcess } from './targets.ts';
+
+abuseSuite(
+  "an installer's port 6978",
+  async () => {
+    const work = tmpDir('cradle-abuse-installer-');
+    fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
+    const pki = await makeTestPki(work, 'boot');
+    // --failure-wait: the installer waits after its failure for as long as the attacks take.
+    const s = await startProcess(
+      ['unshare', '--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3600', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', '--tls-ca', pki.ca, '--tls-cert', pki.installer.cert, '--tls-key', pki.installer.key],
+      /status page on http:\/\/127\.0\.0\.1:(\d+)\/[^]*FAILED after/,
+      { CRADLE_NO_FLAG_FILES: '1' },
+    );
+    const port = Number(s.match[1]);
+    return {
+      pid: s.child.pid!,
+      host: '127.0.0.1',
+      port,
+      sources: LOOPBACK_SOURCES,
+      ...LIMITS,
+      normal: (source) => expectGet('127.0.0.1', port, '/logs', source),
+      // No route reads a body; these are the ones that take a POST.
+      bodies: [
+        { method: 'POST', path: '/api/v1/reboot/block', limit: 4096 },
+        { method: 'POST', path: '/api/v1/retry', limit: 4096 },
+      ],
+      prefixes: ['/api/v1/', '/logs/'],
+      output: s.output,
+    stop: async () => {
+        await s.stop();
+        fs.rmSync(work, { recursive: true, force: true });
+      },
+    };
+  },
+  { skip: !isRoot() && 'needs root (mount namespace)' },
+);
