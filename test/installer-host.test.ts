@@ -29,6 +29,25 @@ const layout = (over: object = {}) =>
     ...over,
   });
 
+/** Every path under `dir` with its type, mode, size and mtime (lstat only: nothing is read). */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (rel: string) => {
+    const st = fs.lstatSync(path.join(dir, rel), { bigint: true });
+    out.set(rel, `${st.mode.toString(8)} ${st.size} ${st.mtimeNs}`);
+    if (st.isDirectory()) for (const name of fs.readdirSync(path.join(dir, rel))) visit(path.join(rel, name));
+  };
+  visit('.');
+  return out;
+}
+
+function diffSnapshots(a: Map<string, string>, b: Map<string, string>): string[] {
+  const out: string[] = [];
+  for (const [p, v] of a) if (b.get(p) !== v) out.push(`${p}: ${v} -> ${b.get(p) ?? 'gone'}`);
+  for (const p of b.keys()) if (!a.has(p)) out.push(`${p}: new`);
+  return out;
+}
+
 describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop devices, mounts, namespaces)' }, () => {
   let work: string;
   let lab: Lab;
@@ -47,16 +66,19 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     return createHash('sha256').update(buf).digest('hex');
   };
 
-  /**
-   * Runs the daemon in the machine's namespace. The configuration files are put in its TFTP
-   * directory (injected: no DHCP), or with `netboot` on the TFTP server, to be found by DHCP.
-   */
-  function install(files: Record<string, string>, extra: string[] = [], netboot = false) {
+  /** The configuration files in the TFTP directory (injected), or with `netboot` on the server. */
+  function placeFiles(files: Record<string, string>, netboot = false) {
     const tftp = path.join(work, 'tftpdata');
     fs.rmSync(tftp, { recursive: true, force: true });
     fs.mkdirSync(tftp);
-    const served = path.join(work, 'tftp-root');
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(netboot ? served : tftp, name), text);
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(netboot ? path.join(work, 'tftp-root') : tftp, name), text);
+    fs.mkdirSync(path.join(work, 'tmp'), { recursive: true });
+  }
+
+  /** Runs the daemon in the machine's namespace, with `files` placed first (or already placed). */
+  function install(files: Record<string, string> | 'placed', extra: string[] = [], netboot = false) {
+    if (files !== 'placed') placeFiles(files, netboot);
+    const tftp = path.join(work, 'tftpdata');
     const args = [
       'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--allow-running-system',
       '--tftp-directory', tftp, '--tmp-root', path.join(work, 'tmproot'), '--mount-point', path.join(work, 'mnt'),
@@ -64,7 +86,8 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
       '--sysfs-directory', path.join(work, 'sys'), '--booted-root', 'none', '--firmware', 'bios',
       '--success-wait', '0', '--failure-wait', '0', ...extra,
     ];
-    const r = spawnSync('ip', args, { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' }, timeout: 600_000 });
+    // TMPDIR inside the work directory: what the installer puts there is seen by the tests.
+    const r = spawnSync('ip', args, { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1', TMPDIR: path.join(work, 'tmp') }, timeout: 600_000 });
     return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
   }
 
@@ -136,8 +159,13 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     sh('ip', ['-n', lab.machineNs, 'address', 'add', '192.168.1.2/24', 'dev', 'eth0']);
     sh('ip', ['-n', lab.machineNs, 'link', 'set', 'eth0', 'up']);
     const before = headAndTail(disk0);
-    const r = install(goodFiles('debian/v1'), ['--dry-run']);
+    // Everything the installer is pointed at (mount point, tmp root, logs, TFTP directory, TMPDIR)
+    // is under the work directory: it is the same after as before, to the nanosecond.
+    placeFiles(goodFiles('debian/v1'));
+    const filesBefore = snapshot(work);
+    const r = install('placed', ['--dry-run']);
     assert.equal(r.status, 0, r.out);
+    assert.deepEqual(diffSnapshots(filesBefore, snapshot(work)), [], 'a dry run changed the file system');
     for (const want of [disk0, 'BOOT DISK', 'serial SER-BOOT-0', '4.0 GiB', 'holds now', 'Partitions of', '/var/log', 'ext4 /home', '/data/0', '/data/1', 'from the image server', 'mkfs.ext4', 'sfdisk', 'grub-install']) {
       assert.ok(r.out.includes(want), `dry-run output lacks '${want}':\n${r.out}`);
     }

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Command, CommanderError } from 'commander';
 import { registerInventoryCommands } from '../src/cli/inventory.ts';
 import { openInventory } from '../src/inventory/open.ts';
+import { parseStorageLayout } from '../src/storage/layout.ts';
 import { cradleBin, repoRoot, tmpDir } from './helpers.ts';
 
 interface Run {
@@ -138,5 +139,27 @@ describe('cradle machine and cradle subnet', () => {
     await ok(['subnet', 'add', 'Solo', '--gateway', '10.7.0.1', '--mask', '255.255.0.0', '--db', `sqlite:${other}`]);
     assert.match(await ok(['subnet', 'list'], { CRADLE_DB: other }), /^Solo\s/m);
     assert.doesNotMatch(await ok(['subnet', 'list']), /Solo/);
+  });
+
+  it('checks a layout just as the installer does: the same refusals, from the same code', async () => {
+    const write = (name: string, layout: object) => {
+      const file = path.join(work, name);
+      fs.writeFileSync(file, JSON.stringify(layout));
+      return file;
+    };
+    const noRoot = write('no-root.json', { BootDriveLayout: [{ MountPoint: '/home', MinimumBytes: 1 << 30 }] });
+    const sizedLast = write('sized-last.json', { BootDriveLayout: [{ MountPoint: '/', MinimumBytes: 1 << 30 }, { MountPoint: '/data/0', MinimumBytes: 1 << 30 }], ExtraMountPointsBasename: '/data/' });
+    for (const [file, why] of [[noRoot, /has no root file system/], [sizedLast, /must take the rest of the drive/]] as const) {
+      await fails(['machine', 'add', 'badlayout', '--mac', 'de:ad:be:ef:b0:01', '--layout', file], why);
+      // The installer refuses the same file with the same words.
+      assert.throws(() => parseStorageLayout(fs.readFileSync(file, 'utf8'), file), why);
+      // And the machine database refuses it from any other way in (the import, the API).
+      const inv = await openInventory(`sqlite:${db}`);
+      try {
+        await assert.rejects(inv.addMachine({ hostname: 'badlayout', macs: ['de:ad:be:ef:b0:01'], tags: {}, storageLayout: JSON.parse(fs.readFileSync(file, 'utf8')) }), why);
+      } finally {
+        await inv.close();
+      }
+    }
   });
 });

@@ -19,6 +19,11 @@ import type { EthernetInterface } from './interfaces.ts';
 
 export interface InstallerOptions {
   dryRun: boolean;
+  /**
+   * A dry run's own scratch directory, made and removed by the run: what it must fetch or mount
+   * to plan (configuration files, the old OS's mount point) goes there, never onto the system.
+   */
+  scratchDirectory?: string;
   tftpDirectory: string;
   tmpRoot: string;
   mountPoint: string;

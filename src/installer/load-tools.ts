@@ -32,7 +32,7 @@ export async function mountOldRoot(ctx: InstallContext): Promise<void> {
   const contents = ctx.facts.contents!.get(boot.path)!;
   const part = oldRootCandidate(contents);
   if (!part?.fs) return;
-  const dir = path.join(ctx.opts.tmpRoot + '.old-root');
+  const dir = ctx.opts.scratchDirectory ? path.join(ctx.opts.scratchDirectory, 'old-root') : ctx.opts.tmpRoot + '.old-root';
   fs.mkdirSync(dir, { recursive: true });
   const norecover = part.fs.type === 'xfs' ? 'norecovery' : 'noload';
   try {

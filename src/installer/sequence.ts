@@ -79,6 +79,18 @@ async function startStatusServer(opts: InstallerOptions, log: InstallerLog, gate
 }
 
 async function attempt(ctx: InstallContext, gate: RebootGate): Promise<number | 'retry'> {
+  if (!ctx.opts.dryRun) return attemptInstall(ctx, gate);
+  // A dry run changes nothing at all: what it must write to plan goes to a scratch directory.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-dry-run-'));
+  ctx.opts = { ...ctx.opts, scratchDirectory: scratch };
+  try {
+    return await attemptInstall(ctx, gate);
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function attemptInstall(ctx: InstallContext, gate: RebootGate): Promise<number | 'retry'> {
   const { opts, log, progress } = ctx;
   const started = performance.now();
   let error: Error | undefined;
@@ -165,10 +177,10 @@ async function configureLocalNetworkAndLoadConfiguration(ctx: InstallContext): P
   }
   const net = await configureFromDhcp(ctx);
   facts.activeInterface = net.activeInterface;
-  if (opts.dryRun) {
-    // Fetched files go to a scratch directory: left in --tftp-directory they would make the next
-    // real run skip DHCP.
-    ctx.opts = { ...opts, tftpDirectory: fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-dry-run-config-')) };
+  if (opts.scratchDirectory) {
+    // Fetched files go to the dry run's scratch directory: left in --tftp-directory they would
+    // make the next real run skip DHCP.
+    ctx.opts = { ...opts, tftpDirectory: path.join(opts.scratchDirectory, 'config') };
   }
   await fetchConfiguration(ctx, net.activeInterface, net.tftpServer);
   facts.config = readConfiguration(ctx.opts.tftpDirectory, !opts.skipStorage);

@@ -82,7 +82,7 @@ for (const b of backends) {
       assert.deepEqual(m.macs, ['de:ad:be:ef:00:01', '00:01:02:03:04:05']);
       assert.equal(m.subnetId, 'Lab', 'the subnet is found from the address');
       assert.equal(m.state, 'unknown');
-      await inv.addMachine({ hostname: 'node2', macs: ['deadbeef0002'], subnetId: 'Lab', tags: {}, state: 'birth', ipmi: { ip: '10.9.0.2' }, storageLayout: { BootDriveLayout: [] } });
+      await inv.addMachine({ hostname: 'node2', macs: ['deadbeef0002'], subnetId: 'Lab', tags: {}, state: 'birth', ipmi: { ip: '10.9.0.2' }, storageLayout: { BootDriveLayout: [{ MountPoint: '/', MinimumFreeBytes: 1 << 30 }] } });
       assert.deepEqual(await inv.getMachine('node1'), m);
       assert.equal((await inv.findMachineByMac('DE:AD:BE:EF:00:02'))?.hostname, 'node2');
       assert.equal(await inv.findMachineByMac('not-a-mac'), undefined);

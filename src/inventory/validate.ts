@@ -3,6 +3,7 @@
 // canonical form (MACs lower-case with colons), and a mistake is reported with the field and how
 // to fix it instead of surfacing later as a DHCP answer nobody can use.
 import { z } from 'zod';
+import { checkStorageLayout, storageLayoutSchema } from '../storage/layout.ts';
 import { ipv4 } from '../netconfig/machine-config.ts';
 import { InventoryError, MACHINE_STATES, type InstallProgress, type MachinePatch, type MachineState, type NewMachine, type Subnet } from './types.ts';
 
@@ -96,7 +97,23 @@ const machineFields = {
   subnetId: subnetIdSchema.optional(),
   ipmi: ipmiSchema.optional(),
   tags: tagsSchema,
-  storageLayout: z.record(z.string(), z.unknown()).optional(),
+  // Checked as the installer checks it (storage/layout.ts), so a machine never holds a layout
+  // its installer would refuse.
+  storageLayout: z
+    .record(z.string(), z.unknown())
+    .superRefine((value, ctx) => {
+      const parsed = storageLayoutSchema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return void ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      }
+      try {
+        checkStorageLayout(parsed.data, 'the storage layout');
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .optional(),
   firmware: z.enum(['uefi', 'bios']).optional(),
   state: stateSchema.optional(),
 };

@@ -116,6 +116,8 @@ describe('pki', () => {
     const server = await issueCertificate(ca, { kind: 'server', name: 'boot.lab.test', days: MAX_SERVER_DAYS }, path.join(dir, 'server-825'));
     const date = (which: string) => Date.parse(openssl('x509', '-in', server.cert, '-noout', `-${which}`).split('=')[1]);
     assert.equal((date('enddate') - date('startdate')) / 86_400_000, 825, 'Apple platforms refuse a TLS server certificate valid longer than 825 days');
+    const early = Date.now() - date('startdate');
+    assert.ok(early > 0 && early <= 6 * 60_000, `valid from 5 minutes ago (for clocks a little behind), not ${early / 60_000} minutes`);
     await assert.rejects(issueCertificate(ca, { kind: 'installer', name: 'installer', days: 826 }, path.join(dir, 'installer-826')), /at most 825 days/);
     // Client certificates are not TLS servers: no such limit.
     await issueCertificate(ca, { kind: 'client', name: 'operator', days: 1000 }, path.join(dir, 'client-1000'));

@@ -142,7 +142,8 @@ export async function issueCertificate(caDir: string, req: IssueRequest, out: st
   // valid 825 days in all, the most Apple's platforms accept for one (a day more and they refuse
   // it). Never valid longer than the CA that vouches for it.
   if (req.kind !== 'client' && req.days > MAX_SERVER_DAYS) throw new Error(`--days ${req.days}: a certificate that serves TLS is valid at most ${MAX_SERVER_DAYS} days (clients on Apple platforms refuse longer ones); issue a new one before it expires`);
-  const notBefore = new Date(Math.min(now - SKEW_MS, (req.notAfter?.getTime() ?? now) - 86_400_000));
+  // An end already past (tests' expired certificates) needs a start before it.
+  const notBefore = new Date(req.notAfter ? Math.min(now - SKEW_MS, req.notAfter.getTime() - 86_400_000) : now - SKEW_MS);
   const notAfter = new Date(Math.min(req.notAfter?.getTime() ?? notBefore.getTime() + req.days * 86_400_000, caCert.notAfter.getTime()));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),

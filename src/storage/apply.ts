@@ -147,10 +147,11 @@ export async function prepareFileSystem(exec: Executor, f: FileSystemPlan, o: Pr
 /** Mounts the file systems the install writes into, shallowest first; reports each mount made. */
 export async function mountFileSystems(exec: Executor, plan: StoragePlan, root: string, onMounted: (dir: string) => void): Promise<void> {
   for (const f of plan.mounts) {
-    const target = f.mountPoint === '/' ? path.resolve(root) : mkdirInRoot(root, f.mountPoint);
-    if (f.mountPoint === '/') fs.mkdirSync(target, { recursive: true });
-    await exec.change('mount', ['-t', f.type, f.device, target]);
-    onMounted(target);
+    const shown = path.join(path.resolve(root), f.mountPoint);
+    // mkdirInRoot resolves the directory inside the root (no symlink of the image leads out).
+    const target = await exec.act(`make the directory ${shown}`, () => (f.mountPoint === '/' ? (fs.mkdirSync(shown, { recursive: true }), shown) : mkdirInRoot(root, f.mountPoint)));
+    await exec.change('mount', ['-t', f.type, f.device, target ?? shown]);
+    onMounted(target ?? shown);
   }
 }
 

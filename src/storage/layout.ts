@@ -52,8 +52,20 @@ export class LayoutError extends Error {
   override name = 'LayoutError';
 }
 
+/**
+ * A storage layout read and checked as the installer checks it: the schema, then the rules of the
+ * layout as a whole (a root file system, sizes, the last partition), on either firmware. The one
+ * check for every place a layout enters Cradle: the installer, `cradle machine add --layout`, the
+ * machine database, the boot server's default.
+ */
 export function parseStorageLayout(text: string, file = 'storage-layout.json'): StorageLayout {
-  return parseJsonWith(text, storageLayoutSchema, file, (m) => new LayoutError(m));
+  return checkStorageLayout(parseJsonWith(text, storageLayoutSchema, file, (m) => new LayoutError(m)), file);
+}
+
+/** The layout's whole-layout rules (normalizeLayout's), for BIOS and UEFI machines alike. */
+export function checkStorageLayout(layout: StorageLayout, file = 'storage-layout.json'): StorageLayout {
+  for (const firmware of ['bios', 'uefi'] as const) normalizeLayout(structuredClone(layout), firmware, file);
+  return layout;
 }
 
 const LABEL_LIMIT = { ext4: 16, xfs: 12, vfat: 11 } as const;
