@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cradleBin, tmpDir } from '../helpers.ts';
 import { abuseSuite } from './harness.ts';
-import { expectGet, LIMITS, LOOPBACK_SOURCES, startProcess } from './targets.ts';
+import { loopbackTarget, startProcess } from './targets.ts';
 
 abuseSuite('image server', async () => {
   const work = tmpDir('cradle-abuse-store-');
@@ -13,20 +13,10 @@ abuseSuite('image server', async () => {
   fs.writeFileSync(path.join(work, 'tree/etc/hostname'), 'abused\n');
   execFileSync(cradleBin, ['image', 'add', 'abuse/1', path.join(work, 'tree'), '--store', store]);
   const s = await startProcess([cradleBin, 'imageserver', '--store', store, '--listen', '127.0.0.1', '--port', '0'], /on http:\/\/127\.0\.0\.1:(\d+)/);
-  const port = Number(s.match[1]);
-  return {
-    pid: s.child.pid!,
-    host: '127.0.0.1',
-    port,
-    sources: LOOPBACK_SOURCES,
-    ...LIMITS,
-    normal: (source) => expectGet('127.0.0.1', port, '/v1/images', source),
+  return loopbackTarget(s, Number(s.match[1]), {
+    normalPath: '/v1/images',
     bodies: [{ method: 'POST', path: '/v1/objects/batch', limit: 8 * 1024 * 1024 }],
     prefixes: ['/v1/objects/', '/v1/manifests/', '/v1/images/'],
-    output: s.output,
-    stop: async () => {
-      await s.stop();
-      fs.rmSync(work, { recursive: true, force: true });
-    },
-  };
+    cleanup: () => fs.rmSync(work, { recursive: true, force: true }),
+  });
 });

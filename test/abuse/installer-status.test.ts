@@ -6,7 +6,7 @@ import path from 'node:path';
 import { cradleBin, isRoot, tmpDir } from '../helpers.ts';
 import { makeTestPki } from '../pki-fixtures.ts';
 import { abuseSuite } from './harness.ts';
-import { expectGet, LIMITS, LOOPBACK_SOURCES, startProcess } from './targets.ts';
+import { loopbackTarget, startProcess } from './targets.ts';
 
 abuseSuite(
   "an installer's port 6978",
@@ -20,26 +20,16 @@ abuseSuite(
       /status page on http:\/\/127\.0\.0\.1:(\d+)\/[^]*FAILED after/,
       { CRADLE_NO_FLAG_FILES: '1' },
     );
-    const port = Number(s.match[1]);
-    return {
-      pid: s.child.pid!,
-      host: '127.0.0.1',
-      port,
-      sources: LOOPBACK_SOURCES,
-      ...LIMITS,
-      normal: (source) => expectGet('127.0.0.1', port, '/logs', source),
+    return loopbackTarget(s, Number(s.match[1]), {
+      normalPath: '/logs',
       // No route reads a body; these are the ones that take a POST.
       bodies: [
         { method: 'POST', path: '/api/v1/reboot/block', limit: 4096 },
         { method: 'POST', path: '/api/v1/retry', limit: 4096 },
       ],
       prefixes: ['/api/v1/', '/logs/'],
-      output: s.output,
-    stop: async () => {
-        await s.stop();
-        fs.rmSync(work, { recursive: true, force: true });
-      },
-    };
+      cleanup: () => fs.rmSync(work, { recursive: true, force: true }),
+    });
   },
   { skip: !isRoot() && 'needs root (mount namespace)' },
 );

@@ -2,6 +2,7 @@
 // addresses its attacks come from, and stopping them again whatever happened.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DEFAULT_LIMITS } from '../../src/util/http/connections.ts';
+import type { BodyRoute, Target } from './harness.ts';
 import { waitUntil } from './harness.ts';
 
 /** Loopback addresses, each a distinct client to a server on 127.0.0.1 (all of 127/8 is local). */
@@ -52,4 +53,23 @@ export async function expectGet(host: string, port: number, path: string, source
     });
     req.on('error', reject);
   });
+}
+
+/** A server process listening on 127.0.0.1:`port`, attacked from loopback addresses. */
+export function loopbackTarget(s: Started, port: number, o: { normalPath: string; bodies: BodyRoute[]; prefixes: string[]; cleanup: () => void }): Target {
+  return {
+    pid: s.child.pid!,
+    host: '127.0.0.1',
+    port,
+    sources: LOOPBACK_SOURCES,
+    ...LIMITS,
+    normal: (source) => expectGet('127.0.0.1', port, o.normalPath, source),
+    bodies: o.bodies,
+    prefixes: o.prefixes,
+    output: s.output,
+    stop: async () => {
+      await s.stop();
+      o.cleanup();
+    },
+  };
 }
