@@ -26,7 +26,25 @@ import { ObjectStreamParser } from '../src/image/object-stream.ts';
 import { decompress, ImageStore } from '../src/image/store.ts';
 import { table } from '../src/util/format.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { type Cleanup, cpuSeconds, cradleBin, exec, LoopFs, measureInterleaved, medians, mb, mbps, ratioLine, runBenchmark, type Sample, startCradleServer, startNginx, tempDir, withChildren, writeResults } from './lib.ts';
+import {
+  type Cleanup,
+  cpuSeconds,
+  cradleBin,
+  exec,
+  LoopFs,
+  measureInterleaved,
+  medians,
+  mb,
+  mbps,
+  ratioLine,
+  runBenchmark,
+  type Sample,
+  startCradleServer,
+  startNginx,
+  tempDir,
+  withChildren,
+  writeResults,
+} from './lib.ts';
 
 const NAME = 'concurrent-clients';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);
@@ -69,12 +87,16 @@ function get(agent: http.Agent, url: string): Promise<Buffer[]> {
 function postBatch(agent: http.Agent, url: string, digests: Digest[], onChunk: (b: Buffer) => void): Promise<void> {
   const body = Buffer.from(JSON.stringify({ digests }));
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/objects/batch`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`batch: ${res.statusCode}`));
-      res.on('data', onChunk);
-      res.on('end', resolve);
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${url}/v1/objects/batch`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      (res) => {
+        if (res.statusCode !== 200) reject(new Error(`batch: ${res.statusCode}`));
+        res.on('data', onChunk);
+        res.on('end', resolve);
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -100,12 +122,17 @@ async function runClient(job: Job, objects: Obj[]): Promise<Done> {
     if (job.side === 'cradle') {
       for (let i = 0; i < objects.length; i += BATCH) {
         const parser = new ObjectStreamParser(() => Number.MAX_SAFE_INTEGER, job.url);
-        await postBatch(agent, job.url, objects.slice(i, i + BATCH).map((o) => o.digest), (chunk) => {
-          for (const frame of parser.push(chunk)) {
-            done.objects++;
-            done.storedBytes += frame.stored.length;
-          }
-        });
+        await postBatch(
+          agent,
+          job.url,
+          objects.slice(i, i + BATCH).map((o) => o.digest),
+          (chunk) => {
+            for (const frame of parser.push(chunk)) {
+              done.objects++;
+              done.storedBytes += frame.stored.length;
+            }
+          },
+        );
       }
       return done;
     }
@@ -131,7 +158,14 @@ function worker(objectsFile: string): void {
   const objects = JSON.parse(fs.readFileSync(objectsFile, 'utf8')) as Obj[];
   process.on('message', (job: Job) => {
     Promise.all(Array.from({ length: job.clients }, () => runClient(job, objects))).then(
-      (all) => process.send!({ ok: all.reduce((a, d) => ({ storedBytes: a.storedBytes + d.storedBytes, contentBytes: a.contentBytes + d.contentBytes, objects: a.objects + d.objects })) }),
+      (all) =>
+        process.send!({
+          ok: all.reduce((a, d) => ({
+            storedBytes: a.storedBytes + d.storedBytes,
+            contentBytes: a.contentBytes + d.contentBytes,
+            objects: a.objects + d.objects,
+          })),
+        }),
       (err: Error) => process.send!({ error: err.stack ?? err.message }),
     );
   });
@@ -143,7 +177,9 @@ function worker(objectsFile: string): void {
 async function startWorkers(c: Cleanup, objectsFile: string): Promise<ChildProcess[]> {
   const workers: ChildProcess[] = [];
   for (let i = 0; i < PROCS; i++) {
-    const w = fork(import.meta.filename, ['--worker', objectsFile], { execArgv: ['--disable-warning=ExperimentalWarning'] });
+    const w = fork(import.meta.filename, ['--worker', objectsFile], {
+      execArgv: ['--disable-warning=ExperimentalWarning'],
+    });
     c.defer(`stop client process ${w.pid}`, async () => {
       if (w.exitCode !== null || w.signalCode !== null) return;
       const exited = new Promise((r) => w.once('exit', r));
@@ -166,7 +202,12 @@ function sample(seconds: number, objects: Obj[], got: Done, serverCpu: number, c
 }
 
 /** One timed round: every worker runs its share of the clients; wall time from start to the last. */
-async function round(workers: ChildProcess[], job: Omit<Job, 'clients'>, objects: Obj[], serverPids: number[]): Promise<Sample> {
+async function round(
+  workers: ChildProcess[],
+  job: Omit<Job, 'clients'>,
+  objects: Obj[],
+  serverPids: number[],
+): Promise<Sample> {
   const per = CLIENTS / PROCS;
   const clientPids = workers.map((w) => w.pid!);
   const [server0, client0] = [cpuSeconds(serverPids), cpuSeconds(clientPids)];
@@ -181,8 +222,13 @@ async function round(workers: ChildProcess[], job: Omit<Job, 'clients'>, objects
     ),
   );
   const seconds = (performance.now() - started) / 1000;
-  const got = results.reduce((a, d) => ({ storedBytes: a.storedBytes + d.storedBytes, contentBytes: a.contentBytes + d.contentBytes, objects: a.objects + d.objects }));
-  if (got.objects !== objects.length * CLIENTS) throw new Error(`${job.side}/${job.mode}: ${got.objects} objects received, expected ${objects.length * CLIENTS}`);
+  const got = results.reduce((a, d) => ({
+    storedBytes: a.storedBytes + d.storedBytes,
+    contentBytes: a.contentBytes + d.contentBytes,
+    objects: a.objects + d.objects,
+  }));
+  if (got.objects !== objects.length * CLIENTS)
+    throw new Error(`${job.side}/${job.mode}: ${got.objects} objects received, expected ${objects.length * CLIENTS}`);
   return sample(seconds, objects, got, cpuSeconds(serverPids) - server0, cpuSeconds(clientPids) - client0);
 }
 
@@ -193,14 +239,19 @@ async function round(workers: ChildProcess[], job: Omit<Job, 'clients'>, objects
 async function curlRound(configFile: string, objects: Obj[], serverPids: number[]): Promise<Sample> {
   const [server0, client0] = [cpuSeconds(serverPids), cpuSeconds([process.pid], true)];
   const started = performance.now();
-  await Promise.all(Array.from({ length: PROCS }, () => exec('curl', ['-sf', '--parallel', '--parallel-max', String(CLIENTS / PROCS), '-K', configFile])));
+  await Promise.all(
+    Array.from({ length: PROCS }, () =>
+      exec('curl', ['-sf', '--parallel', '--parallel-max', String(CLIENTS / PROCS), '-K', configFile]),
+    ),
+  );
   const seconds = (performance.now() - started) / 1000;
   const got = { objects: objects.length * CLIENTS, storedBytes: NaN, contentBytes: 0 };
   return sample(seconds, objects, got, cpuSeconds(serverPids) - server0, cpuSeconds([process.pid], true) - client0);
 }
 
 async function main(): Promise<void> {
-  if (CLIENTS % PROCS) throw new Error(`BENCH_CLIENTS (${CLIENTS}) must be a multiple of BENCH_CLIENT_PROCS (${PROCS})`);
+  if (CLIENTS % PROCS)
+    throw new Error(`BENCH_CLIENTS (${CLIENTS}) must be a multiple of BENCH_CLIENT_PROCS (${PROCS})`);
   await runBenchmark(NAME, async (c) => {
     const work = tempDir(c, NAME);
     const src = await LoopFs.create(c, work, 'src', 1024);
@@ -210,7 +261,12 @@ async function main(): Promise<void> {
     const manifest = await s.readManifest(s.resolve('bench/debian').manifest);
     const objects = new Map<Digest, Obj>();
     for (const e of manifest.entries) {
-      if (e.type === 'file' && e.digest) objects.set(e.digest as Digest, { digest: e.digest as Digest, size: e.size, stored: s.storedSize(e.digest as Digest)! });
+      if (e.type === 'file' && e.digest)
+        objects.set(e.digest as Digest, {
+          digest: e.digest as Digest,
+          size: e.size,
+          stored: s.storedSize(e.digest as Digest)!,
+        });
     }
     const list = [...objects.values()];
     const objectsFile = path.join(work, 'objects.json');
@@ -219,45 +275,97 @@ async function main(): Promise<void> {
     const ours = await startCradleServer(c, store);
     const nginx = await startNginx(c, store, work); // objects/sha256/ab/<hex> served as they lie
     const workers = await startWorkers(c, objectsFile);
-    console.log(`${NAME}: ${CLIENTS} clients in ${PROCS} processes, each fetching ${list.length} objects (${mb(perClient)} stored) → ${mb(perClient * CLIENTS)} per round`);
+    console.log(
+      `${NAME}: ${CLIENTS} clients in ${PROCS} processes, each fetching ${list.length} objects (${mb(perClient)} stored) → ${mb(perClient * CLIENTS)} per round`,
+    );
 
     const oursPids = [ours.pid];
     const nginxPids = withChildren(nginx.pid);
     // curl's config: every object once per client that process runs, output discarded.
     const curlConfig = path.join(work, 'curl.cfg');
-    const urls = list.map((o) => `url = "${nginx.url}/objects/sha256/${digestHex(o.digest).slice(0, 2)}/${digestHex(o.digest)}"\noutput = "/dev/null"\n`).join('');
+    const urls = list
+      .map(
+        (o) =>
+          `url = "${nginx.url}/objects/sha256/${digestHex(o.digest).slice(0, 2)}/${digestHex(o.digest)}"\noutput = "/dev/null"\n`,
+      )
+      .join('');
     fs.writeFileSync(curlConfig, urls.repeat(CLIENTS / PROCS));
 
-    const results: Record<string, { samples: Record<string, Sample[]>; cradle: Sample; nginx: Sample; curl?: Sample }> = {};
+    const results: Record<string, { samples: Record<string, Sample[]>; cradle: Sample; nginx: Sample; curl?: Sample }> =
+      {};
     for (const mode of ['raw', 'verify'] as const) {
       console.log(`mode ${mode}:`);
       const sides = [
-        { name: `cradle imageserver (${mode})`, run: () => round(workers, { side: 'cradle', mode, url: ours.url }, list, oursPids) },
-        { name: `nginx static files (${mode})`, run: () => round(workers, { side: 'nginx', mode, url: nginx.url }, list, nginxPids) },
+        {
+          name: `cradle imageserver (${mode})`,
+          run: () => round(workers, { side: 'cradle', mode, url: ours.url }, list, oursPids),
+        },
+        {
+          name: `nginx static files (${mode})`,
+          run: () => round(workers, { side: 'nginx', mode, url: nginx.url }, list, nginxPids),
+        },
       ];
-      if (mode === 'raw') sides.push({ name: 'nginx, curl clients (raw)', run: () => curlRound(curlConfig, list, nginxPids) });
+      if (mode === 'raw')
+        sides.push({ name: 'nginx, curl clients (raw)', run: () => curlRound(curlConfig, list, nginxPids) });
       const samples = await measureInterleaved(sides);
-      results[mode] = { samples, cradle: medians(samples[sides[0].name]), nginx: medians(samples[sides[1].name]), curl: sides[2] && medians(samples[sides[2].name]) };
+      results[mode] = {
+        samples,
+        cradle: medians(samples[sides[0].name]),
+        nginx: medians(samples[sides[1].name]),
+        curl: sides[2] && medians(samples[sides[2].name]),
+      };
     }
 
     console.log();
     const rows: string[][] = [];
     for (const [mode, r] of Object.entries(results)) {
-      const entries: [string, Sample][] = [[`cradle imageserver (${mode})`, r.cradle], [`nginx static files (${mode})`, r.nginx]];
+      const entries: [string, Sample][] = [
+        [`cradle imageserver (${mode})`, r.cradle],
+        [`nginx static files (${mode})`, r.nginx],
+      ];
       if (r.curl) entries.push(['nginx, curl clients (raw)', r.curl]);
       for (const [name, m] of entries) {
         const all = r.samples[name].map((x) => mbps(x.storedBytes, x.seconds).replace(' MB/s', '')).join(' ');
         const content = mode === 'verify' ? mbps(m.contentBytes, m.seconds) : '-';
-        rows.push([name, `${m.seconds.toFixed(2)} s`, mbps(m.storedBytes, m.seconds), content, `${m.serverCpu.toFixed(1)} s`, mb(m.storedBytes / m.serverCpu), `${m.clientCpu.toFixed(1)} s`, all]);
+        rows.push([
+          name,
+          `${m.seconds.toFixed(2)} s`,
+          mbps(m.storedBytes, m.seconds),
+          content,
+          `${m.serverCpu.toFixed(1)} s`,
+          mb(m.storedBytes / m.serverCpu),
+          `${m.clientCpu.toFixed(1)} s`,
+          all,
+        ]);
       }
     }
-    console.log(table(['', 'median round', 'aggregate (stored bytes)', 'aggregate (content)', 'server CPU', 'per server CPU-s', 'clients CPU', 'runs (MB/s)'], rows));
+    console.log(
+      table(
+        [
+          '',
+          'median round',
+          'aggregate (stored bytes)',
+          'aggregate (content)',
+          'server CPU',
+          'per server CPU-s',
+          'clients CPU',
+          'runs (MB/s)',
+        ],
+        rows,
+      ),
+    );
     // Clients and server share 2 cores, so where the CPU went says which side bounds a figure.
     console.log('CPU: seconds used per round (median) by the server processes and by the client processes; 2 cores.');
     console.log('Our server is one process (one JS thread); nginx runs a worker per core.');
     const file = writeResults(NAME, {
-      clients: CLIENTS, clientProcesses: PROCS, objects: list.length, storedBytesPerClient: perClient, results,
-      ratios: Object.fromEntries(Object.entries(results).map(([mode, r]) => [mode, r.nginx.seconds / r.cradle.seconds])),
+      clients: CLIENTS,
+      clientProcesses: PROCS,
+      objects: list.length,
+      storedBytesPerClient: perClient,
+      results,
+      ratios: Object.fromEntries(
+        Object.entries(results).map(([mode, r]) => [mode, r.nginx.seconds / r.cradle.seconds]),
+      ),
     });
     console.log(`results: ${file}`);
     for (const mode of ['raw', 'verify']) {
@@ -265,7 +373,14 @@ async function main(): Promise<void> {
       const o = r.cradle.storedBytes / r.cradle.seconds;
       const n = r.nginx.storedBytes / r.nginx.seconds;
       const label = mode === 'verify' ? NAME : `${NAME} (raw)`;
-      console.log(ratioLine(label, { label: 'cradle', value: mbps(o, 1), n: o }, { label: 'nginx', value: mbps(n, 1), n }, 'aggregate throughput, higher is better for cradle'));
+      console.log(
+        ratioLine(
+          label,
+          { label: 'cradle', value: mbps(o, 1), n: o },
+          { label: 'nginx', value: mbps(n, 1), n },
+          'aggregate throughput, higher is better for cradle',
+        ),
+      );
     }
   });
 }

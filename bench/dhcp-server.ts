@@ -16,7 +16,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { cpuSeconds, exec, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, tempDir, writeResults, type Sample } from './lib.ts';
+import {
+  cpuSeconds,
+  exec,
+  measureInterleaved,
+  medians,
+  ratioLine,
+  repoRoot,
+  runBenchmark,
+  secs,
+  tempDir,
+  writeResults,
+  type Sample,
+} from './lib.ts';
 
 const NAME = 'dhcp-server';
 const NS = { srv: `cradle-bench-dhcp-${process.pid}-srv`, cli: `cradle-bench-dhcp-${process.pid}-cli` };
@@ -24,7 +36,8 @@ const CLIENTS = Number(process.env.BENCH_DHCP_CLIENTS ?? 1000);
 const WINDOW = Number(process.env.BENCH_DHCP_WINDOW ?? 50);
 const PACKET_URL = pathToFileURL(path.join(repoRoot, 'src/net/dhcp/packet.ts')).href;
 const SERVER_DRIVER = path.join(repoRoot, 'src/boot/dhcp/testdata/server-driver.ts');
-const mac = (i: number) => `02:b0:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const mac = (i: number) =>
+  `02:b0:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 const staticIp = (i: number) => `10.81.${100 + (i >> 8)}.${i & 255}`;
 
 /** The load generator: prints {seconds, retransmits, naks} once every client has its ACK. */
@@ -122,40 +135,101 @@ await runBenchmark(NAME, async (c) => {
   // A route for 255.255.255.255, as a client's own (packet-socket) sending needs none.
   await exec('ip', ['-n', NS.cli, 'route', 'add', 'default', 'dev', 'g0']);
 
-  const subnet = { id: 'bench', gateway: '10.81.0.254', mask: '255.255.0.0', domainName: 'bench.test', dnsServers: ['10.81.0.53'], manage: false, pool: { start: '10.81.1.0', end: '10.81.99.255' } };
-  const machines = Array.from({ length: CLIENTS }, (_, i) => ({ hostname: `node${i}`, macs: [mac(i)], ip: staticIp(i), subnetId: 'bench', tags: {}, state: 'healthy' }));
-  fs.writeFileSync(path.join(work, 'hosts'), machines.map((m) => `${m.macs[0]},${m.ip},${m.hostname}`).join('\n') + '\n');
+  const subnet = {
+    id: 'bench',
+    gateway: '10.81.0.254',
+    mask: '255.255.0.0',
+    domainName: 'bench.test',
+    dnsServers: ['10.81.0.53'],
+    manage: false,
+    pool: { start: '10.81.1.0', end: '10.81.99.255' },
+  };
+  const machines = Array.from({ length: CLIENTS }, (_, i) => ({
+    hostname: `node${i}`,
+    macs: [mac(i)],
+    ip: staticIp(i),
+    subnetId: 'bench',
+    tags: {},
+    state: 'healthy',
+  }));
+  fs.writeFileSync(
+    path.join(work, 'hosts'),
+    machines.map((m) => `${m.macs[0]},${m.ip},${m.hostname}`).join('\n') + '\n',
+  );
   let running: { child: ChildProcess; pid: number } | undefined;
   let run = 0;
 
   const dnsmasq = (reservations: boolean) => async () => {
     await stop(running?.child);
     const leases = path.join(work, `dnsmasq-${++run}.leases`);
-    const child = await startServer([
-      '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=s0', '--bind-interfaces',
-      '--dhcp-authoritative', '--no-ping', '--quiet-dhcp', '--log-facility=-', '--dhcp-lease-max=100000', `--dhcp-leasefile=${leases}`,
-      `--dhcp-range=${reservations ? '10.81.0.0,static' : '10.81.1.0,10.81.99.255'},255.255.0.0,4h`, '--dhcp-option=3,10.81.0.254', '--dhcp-option=6,10.81.0.53',
-      '--dhcp-option=15,bench.test', ...(reservations ? [`--dhcp-hostsfile=${path.join(work, 'hosts')}`] : []),
-    ], /DHCP, sockets bound exclusively to interface s0/);
+    const child = await startServer(
+      [
+        '/usr/sbin/dnsmasq',
+        '--keep-in-foreground',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--user=root',
+        '--interface=s0',
+        '--bind-interfaces',
+        '--dhcp-authoritative',
+        '--no-ping',
+        '--quiet-dhcp',
+        '--log-facility=-',
+        '--dhcp-lease-max=100000',
+        `--dhcp-leasefile=${leases}`,
+        `--dhcp-range=${reservations ? '10.81.0.0,static' : '10.81.1.0,10.81.99.255'},255.255.0.0,4h`,
+        '--dhcp-option=3,10.81.0.254',
+        '--dhcp-option=6,10.81.0.53',
+        '--dhcp-option=15,bench.test',
+        ...(reservations ? [`--dhcp-hostsfile=${path.join(work, 'hosts')}`] : []),
+      ],
+      /DHCP, sockets bound exclusively to interface s0/,
+    );
     running = { child, pid: child.pid! }; // ip netns exec execs the program: the pid is the server's
   };
-  const cradle = (reservations: boolean, db: 'sqlite' | 'memory', holdWholeLease = false) => async () => {
-    await stop(running?.child);
-    // memory: with no file, nothing is persisted: the server's own cost without a database's.
-    const where = db === 'sqlite' ? `sqlite:${path.join(work, `cradle-${++run}.db`)}` : 'memory:';
-    const args = { interfaces: ['s0'], db: where, quiet: true, config: { unknownMachines: reservations ? 'ignore' : 'lease', ...(holdWholeLease ? { offerHoldSeconds: 14_400 } : {}) }, seed: { subnets: [subnet], machines: reservations ? machines : [] } };
-    const child = await startServer([process.execPath, '--disable-warning=ExperimentalWarning', SERVER_DRIVER, JSON.stringify(args)], /"ready":true/);
-    running = { child, pid: child.pid! };
-  };
+  const cradle =
+    (reservations: boolean, db: 'sqlite' | 'memory', holdWholeLease = false) =>
+    async () => {
+      await stop(running?.child);
+      // memory: with no file, nothing is persisted: the server's own cost without a database's.
+      const where = db === 'sqlite' ? `sqlite:${path.join(work, `cradle-${++run}.db`)}` : 'memory:';
+      const args = {
+        interfaces: ['s0'],
+        db: where,
+        quiet: true,
+        config: {
+          unknownMachines: reservations ? 'ignore' : 'lease',
+          ...(holdWholeLease ? { offerHoldSeconds: 14_400 } : {}),
+        },
+        seed: { subnets: [subnet], machines: reservations ? machines : [] },
+      };
+      const child = await startServer(
+        [process.execPath, '--disable-warning=ExperimentalWarning', SERVER_DRIVER, JSON.stringify(args)],
+        /"ready":true/,
+      );
+      running = { child, pid: child.pid! };
+    };
   c.defer('stop the last server', () => stop(running?.child));
 
   let xidBase = 0x10000000;
   const load = async (): Promise<Sample> => {
     const cpu0 = cpuSeconds([running!.pid]);
     xidBase += 0x100000;
-    const res = await inNs(NS.cli, process.execPath, ['--input-type=module', '-e', GENERATOR, JSON.stringify({ n: CLIENTS, window: WINDOW, xidBase })]);
+    const res = await inNs(NS.cli, process.execPath, [
+      '--input-type=module',
+      '-e',
+      GENERATOR,
+      JSON.stringify({ n: CLIENTS, window: WINDOW, xidBase }),
+    ]);
     const r = JSON.parse(res.stdout) as { seconds: number; retransmits: number; naks: number };
-    return { seconds: r.seconds, perSecond: CLIENTS / r.seconds, serverCpu: cpuSeconds([running!.pid]) - cpu0, retransmits: r.retransmits, naks: r.naks };
+    return {
+      seconds: r.seconds,
+      perSecond: CLIENTS / r.seconds,
+      serverCpu: cpuSeconds([running!.pid]) - cpu0,
+      retransmits: r.retransmits,
+      naks: r.naks,
+    };
   };
 
   const results: Record<string, unknown> = {};
@@ -168,20 +242,45 @@ await runBenchmark(NAME, async (c) => {
       { name: `cradle (in-memory) ${scenario}`, prepare: cradle(reservations, 'memory'), run: load },
     ];
     // An offer held for the whole lease time: one database write per client instead of two.
-    if (!reservations) sides.push({ name: 'cradle (SQLite, whole-lease hold) pool', prepare: cradle(false, 'sqlite', true), run: load });
+    if (!reservations)
+      sides.push({ name: 'cradle (SQLite, whole-lease hold) pool', prepare: cradle(false, 'sqlite', true), run: load });
     const samples = await measureInterleaved(sides);
     const m = Object.fromEntries(sides.map((s) => [s.name, medians(samples[s.name])]));
     console.log();
-    console.log(table(['', 'median', 'exchanges/s', 'server CPU s', 'retransmits', 'runs (s)'], sides.map((s) => {
-      const x = m[s.name];
-      return [s.name, secs(x.seconds), x.perSecond.toFixed(0), x.serverCpu.toFixed(2), String(x.retransmits), samples[s.name].map((y) => y.seconds.toFixed(2)).join(' ')];
-    })));
+    console.log(
+      table(
+        ['', 'median', 'exchanges/s', 'server CPU s', 'retransmits', 'runs (s)'],
+        sides.map((s) => {
+          const x = m[s.name];
+          return [
+            s.name,
+            secs(x.seconds),
+            x.perSecond.toFixed(0),
+            x.serverCpu.toFixed(2),
+            String(x.retransmits),
+            samples[s.name].map((y) => y.seconds.toFixed(2)).join(' '),
+          ];
+        }),
+      ),
+    );
     const ours = m[sides[0].name];
     const peer = m[sides[1].name];
     results[scenario] = { samples, medians: m, ratio: ours.perSecond / peer.perSecond };
-    console.log(ratioLine(`${NAME} ${scenario}`, { label: 'cradle', value: `${ours.perSecond.toFixed(0)}/s`, n: ours.perSecond }, { label: 'dnsmasq', value: `${peer.perSecond.toFixed(0)}/s`, n: peer.perSecond }, 'exchanges per second, higher is better for cradle; target >= 1.00'));
+    console.log(
+      ratioLine(
+        `${NAME} ${scenario}`,
+        { label: 'cradle', value: `${ours.perSecond.toFixed(0)}/s`, n: ours.perSecond },
+        { label: 'dnsmasq', value: `${peer.perSecond.toFixed(0)}/s`, n: peer.perSecond },
+        'exchanges per second, higher is better for cradle; target >= 1.00',
+      ),
+    );
   }
   await stop(running?.child);
-  const file = writeResults(NAME, { clients: CLIENTS, window: WINDOW, ...results, target: 'cradle >= peer (ratio >= 1) in exchanges per second' });
+  const file = writeResults(NAME, {
+    clients: CLIENTS,
+    window: WINDOW,
+    ...results,
+    target: 'cradle >= peer (ratio >= 1) in exchanges per second',
+  });
   console.log(`results: ${file}`);
 });

@@ -8,7 +8,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startBootServer } from '../src/boot/boot-server.ts';
 import { openInventory } from '../src/inventory/open.ts';
-import { freePort, measureInterleaved, medians, q, ratioLine, runBenchmark, shell, startNginx, tempDir, writeResults } from './lib.ts';
+import {
+  freePort,
+  measureInterleaved,
+  medians,
+  q,
+  ratioLine,
+  runBenchmark,
+  shell,
+  startNginx,
+  tempDir,
+  writeResults,
+} from './lib.ts';
 
 const CLIENTS = 50;
 const SIZE = 100 * 1024 * 1024;
@@ -26,8 +37,17 @@ await runBenchmark('http-boot', async (c) => {
   c.defer('close inventory', () => inventory.close());
   const port = await freePort();
   const server = await startBootServer({
-    inventory, roles: ['http'], address: '127.0.0.1', httpPort: port, tftpPort: 0, interfaces: [], dhcp: {},
-    settings: { imageServer: '127.0.0.1:6971', defaultLayout: {} }, installerDir: installer, kernelArgs: '', log: () => {},
+    inventory,
+    roles: ['http'],
+    address: '127.0.0.1',
+    httpPort: port,
+    tftpPort: 0,
+    interfaces: [],
+    dhcp: {},
+    settings: { imageServer: '127.0.0.1:6971', defaultLayout: {} },
+    installerDir: installer,
+    kernelArgs: '',
+    log: () => {},
   });
   c.defer('stop boot server', () => server.close());
   const nginx = await startNginx(c, installer, work);
@@ -44,6 +64,13 @@ await runBenchmark('http-boot', async (c) => {
   const ours = medians(samples['cradle server']).seconds;
   const peer = medians(samples.nginx).seconds;
   const rate = (s: number) => `${((CLIENTS * SIZE) / 1e6 / s).toFixed(0)} MB/s`;
-  console.log(ratioLine(`initramfs (${SIZE / 2 ** 20} MiB) to ${CLIENTS} clients at once`, { label: 'cradle', value: `${ours.toFixed(2)} s (${rate(ours)})`, n: ours }, { label: 'nginx', value: `${peer.toFixed(2)} s (${rate(peer)})`, n: peer }, 'lower is better'));
+  console.log(
+    ratioLine(
+      `initramfs (${SIZE / 2 ** 20} MiB) to ${CLIENTS} clients at once`,
+      { label: 'cradle', value: `${ours.toFixed(2)} s (${rate(ours)})`, n: ours },
+      { label: 'nginx', value: `${peer.toFixed(2)} s (${rate(peer)})`, n: peer },
+      'lower is better',
+    ),
+  );
   console.log(`results: ${writeResults('http-boot', { clients: CLIENTS, bytes: SIZE, samples })}`);
 });

@@ -10,7 +10,23 @@ import fs from 'node:fs';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { table } from '../src/util/format.ts';
 import {
-  cradleBin, exec, LoopFs, measureInterleaved, medians, mb, mbps, q, ratioLine, runBenchmark, secs, shell, TAR_CREATE, tempDir, treeBytes, usedBytes, writeResults,
+  cradleBin,
+  exec,
+  LoopFs,
+  measureInterleaved,
+  medians,
+  mb,
+  mbps,
+  q,
+  ratioLine,
+  runBenchmark,
+  secs,
+  shell,
+  TAR_CREATE,
+  tempDir,
+  treeBytes,
+  usedBytes,
+  writeResults,
 } from './lib.ts';
 
 const NAME = 'image-add';
@@ -35,8 +51,15 @@ await runBenchmark(NAME, async (c) => {
       run: async () => {
         const r = await exec(cradleBin, ['image', 'add', 'bench/debian', root, '--store', store]);
         const objects = treeBytes(`${store}/objects`);
-        show = JSON.parse((await exec(cradleBin, ['image', 'show', 'bench/debian', '--store', store, '--json'])).stdout) as Show;
-        return { seconds: r.seconds, storedBytes: objects.bytes, objects: objects.files, diskUsed: usedBytes(disk.mnt) };
+        show = JSON.parse(
+          (await exec(cradleBin, ['image', 'show', 'bench/debian', '--store', store, '--json'])).stdout,
+        ) as Show;
+        return {
+          seconds: r.seconds,
+          storedBytes: objects.bytes,
+          objects: objects.files,
+          diskUsed: usedBytes(disk.mnt),
+        };
       },
     },
     {
@@ -45,7 +68,13 @@ await runBenchmark(NAME, async (c) => {
       run: async () => {
         const t = await shell(`tar -C ${q(root)} ${TAR_CREATE} -cf - . | zstd -3 -T1 -q > ${q(archive)}`);
         const s = await exec('sync', ['-f', archive]);
-        return { seconds: t.seconds + s.seconds, pipelineSeconds: t.seconds, syncSeconds: s.seconds, storedBytes: fs.statSync(archive).size, diskUsed: usedBytes(disk.mnt) };
+        return {
+          seconds: t.seconds + s.seconds,
+          pipelineSeconds: t.seconds,
+          syncSeconds: s.seconds,
+          storedBytes: fs.statSync(archive).size,
+          diskUsed: usedBytes(disk.mnt),
+        };
       },
     },
   ];
@@ -59,21 +88,64 @@ await runBenchmark(NAME, async (c) => {
     table(
       ['', 'median time', 'MB/s (content)', 'stored size', 'fs used', 'runs (s)'],
       [
-        [sides[0].name, secs(ours.seconds), mbps(src.bytes, ours.seconds), `${mb(ours.storedBytes)} in ${ours.objects} objects`, mb(ours.diskUsed), samples[sides[0].name].map((s) => s.seconds.toFixed(2)).join(' ')],
-        [sides[1].name, secs(peer.seconds), mbps(src.bytes, peer.seconds), `${mb(peer.storedBytes)} in 1 file`, mb(peer.diskUsed), samples[sides[1].name].map((s) => s.seconds.toFixed(2)).join(' ')],
-        ['  of which tar | zstd', secs(peer.pipelineSeconds), mbps(src.bytes, peer.pipelineSeconds), '', '', samples[sides[1].name].map((s) => s.pipelineSeconds.toFixed(2)).join(' ')],
+        [
+          sides[0].name,
+          secs(ours.seconds),
+          mbps(src.bytes, ours.seconds),
+          `${mb(ours.storedBytes)} in ${ours.objects} objects`,
+          mb(ours.diskUsed),
+          samples[sides[0].name].map((s) => s.seconds.toFixed(2)).join(' '),
+        ],
+        [
+          sides[1].name,
+          secs(peer.seconds),
+          mbps(src.bytes, peer.seconds),
+          `${mb(peer.storedBytes)} in 1 file`,
+          mb(peer.diskUsed),
+          samples[sides[1].name].map((s) => s.seconds.toFixed(2)).join(' '),
+        ],
+        [
+          '  of which tar | zstd',
+          secs(peer.pipelineSeconds),
+          mbps(src.bytes, peer.pipelineSeconds),
+          '',
+          '',
+          samples[sides[1].name].map((s) => s.pipelineSeconds.toFixed(2)).join(' '),
+        ],
       ],
     ),
   );
-  console.log(`image: ${show.stats.entries} entries, ${show.stats.files} files, ${mb(show.stats.bytes)}; ${show.stats.objects} distinct objects`);
-  console.log(`stored size: cradle ${mb(ours.storedBytes)} vs .tar.zst ${mb(peer.storedBytes)} = ${(ours.storedBytes / peer.storedBytes).toFixed(2)}x`);
+  console.log(
+    `image: ${show.stats.entries} entries, ${show.stats.files} files, ${mb(show.stats.bytes)}; ${show.stats.objects} distinct objects`,
+  );
+  console.log(
+    `stored size: cradle ${mb(ours.storedBytes)} vs .tar.zst ${mb(peer.storedBytes)} = ${(ours.storedBytes / peer.storedBytes).toFixed(2)}x`,
+  );
   const file = writeResults(NAME, {
     source: { path: root, files: src.files, contentBytes: src.bytes, image: show.stats },
     samples,
     medians: { cradle: ours, peer },
-    ratios: { timeVsPeerWithSync: ours.seconds / peer.seconds, timeVsPeerPipelineOnly: ours.seconds / peer.pipelineSeconds, storedSize: ours.storedBytes / peer.storedBytes },
+    ratios: {
+      timeVsPeerWithSync: ours.seconds / peer.seconds,
+      timeVsPeerPipelineOnly: ours.seconds / peer.pipelineSeconds,
+      storedSize: ours.storedBytes / peer.storedBytes,
+    },
   });
   console.log(`results: ${file}`);
-  console.log(ratioLine(`${NAME} (vs pipeline only, no sync)`, { label: 'cradle', value: secs(ours.seconds), n: ours.seconds }, { label: 'tar|zstd', value: secs(peer.pipelineSeconds), n: peer.pipelineSeconds }, 'lower is better for cradle'));
-  console.log(ratioLine(NAME, { label: 'cradle', value: secs(ours.seconds), n: ours.seconds }, { label: 'tar|zstd+sync', value: secs(peer.seconds), n: peer.seconds }, 'lower is better for cradle'));
+  console.log(
+    ratioLine(
+      `${NAME} (vs pipeline only, no sync)`,
+      { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
+      { label: 'tar|zstd', value: secs(peer.pipelineSeconds), n: peer.pipelineSeconds },
+      'lower is better for cradle',
+    ),
+  );
+  console.log(
+    ratioLine(
+      NAME,
+      { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
+      { label: 'tar|zstd+sync', value: secs(peer.seconds), n: peer.seconds },
+      'lower is better for cradle',
+    ),
+  );
 });

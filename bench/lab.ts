@@ -19,7 +19,31 @@ import { mb, median, ratioLine, RUNS, runBenchmark, secs, tempDir, writeResults 
 /** Seconds from QEMU's start until each marker appears on the console. */
 async function bootTimes(kernel: string, initrd: string, markers: RegExp[], log: string): Promise<number[]> {
   const started = performance.now();
-  const m = new RunningMachine(['qemu-system-x86_64', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1536', '-nographic', '-nodefaults', '-serial', 'stdio', '-no-reboot', '-net', 'none', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1'], log);
+  const m = new RunningMachine(
+    [
+      'qemu-system-x86_64',
+      '-accel',
+      'tcg,thread=multi',
+      '-smp',
+      '2',
+      '-m',
+      '1536',
+      '-nographic',
+      '-nodefaults',
+      '-serial',
+      'stdio',
+      '-no-reboot',
+      '-net',
+      'none',
+      '-kernel',
+      kernel,
+      '-initrd',
+      initrd,
+      '-append',
+      'console=ttyS0 quiet panic=-1',
+    ],
+    log,
+  );
   try {
     const out: number[] = [];
     for (const re of markers) {
@@ -35,7 +59,12 @@ async function bootTimes(kernel: string, initrd: string, markers: RegExp[], log:
 await runBenchmark('lab', async (c) => {
   const work = tempDir(c, 'cradle-bench-lab-');
   const image = await cachedInstallerImage(cacheDir);
-  const info = JSON.parse(fs.readFileSync(path.join(image, 'build-info.json'), 'utf8')) as { initrdBytes: number; uncompressedBytes: number; parts: Record<string, number>; kernelBytes: number };
+  const info = JSON.parse(fs.readFileSync(path.join(image, 'build-info.json'), 'utf8')) as {
+    initrdBytes: number;
+    uncompressedBytes: number;
+    parts: Record<string, number>;
+    kernelBytes: number;
+  };
   const plain = path.join(work, 'busybox.cpio');
   fs.writeFileSync(plain, markerInitramfs());
   const kernel = path.join(image, 'vmlinuz');
@@ -44,34 +73,110 @@ await runBenchmark('lab', async (c) => {
   const ours: number[][] = [];
   const peer: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    ours.push(await bootTimes(kernel, path.join(image, 'initrd.img'), [/cradle: installer image built/, /cradle: drivers loaded/, /\[\s*\d+\.\d+\] /], path.join(work, `ours-${i}.log`)));
+    ours.push(
+      await bootTimes(
+        kernel,
+        path.join(image, 'initrd.img'),
+        [/cradle: installer image built/, /cradle: drivers loaded/, /\[\s*\d+\.\d+\] /],
+        path.join(work, `ours-${i}.log`),
+      ),
+    );
     peer.push((await bootTimes(kernel, plain, [new RegExp(MARKER)], path.join(work, `peer-${i}.log`)))[0]);
   }
   const [toInit, toDrivers, toNode] = [0, 1, 2].map((k) => median(ours.map((o) => o[k])));
   const toPeer = median(peer);
-  console.log(`installer image: initramfs ${mb(info.initrdBytes)} zstd (${mb(info.uncompressedBytes)} unpacked), kernel ${mb(info.kernelBytes)}; plain busybox initramfs ${mb(fs.statSync(plain).size)}`);
-  for (const [part, bytes] of Object.entries(info.parts).sort((a, b) => b[1] - a[1])) console.log(`  ${part.padEnd(16)} ${mb(bytes)}`);
-  console.log(`boot (QEMU start to …, median of ${RUNS}): /init ${secs(toInit)}, drivers loaded ${secs(toDrivers)}, installer running ${secs(toNode)}; plain busybox /init ${secs(toPeer)}`);
-  console.log(ratioLine('boot to /init', { label: 'installer image', value: secs(toInit), n: toInit }, { label: 'plain busybox initramfs', value: secs(toPeer), n: toPeer }, 'lower is better; the difference is unpacking the larger initramfs'));
-  console.log(ratioLine('boot to a running installer', { label: 'installer image', value: secs(toNode), n: toNode }, { label: 'plain busybox /init', value: secs(toPeer), n: toPeer }, 'lower is better'));
-  console.log(ratioLine('image size', { label: 'installer initramfs', value: mb(info.initrdBytes), n: info.initrdBytes }, { label: 'plain busybox initramfs', value: mb(fs.statSync(plain).size), n: fs.statSync(plain).size }, 'what Node, the tools and the drivers cost'));
+  console.log(
+    `installer image: initramfs ${mb(info.initrdBytes)} zstd (${mb(info.uncompressedBytes)} unpacked), kernel ${mb(info.kernelBytes)}; plain busybox initramfs ${mb(fs.statSync(plain).size)}`,
+  );
+  for (const [part, bytes] of Object.entries(info.parts).sort((a, b) => b[1] - a[1]))
+    console.log(`  ${part.padEnd(16)} ${mb(bytes)}`);
+  console.log(
+    `boot (QEMU start to …, median of ${RUNS}): /init ${secs(toInit)}, drivers loaded ${secs(toDrivers)}, installer running ${secs(toNode)}; plain busybox /init ${secs(toPeer)}`,
+  );
+  console.log(
+    ratioLine(
+      'boot to /init',
+      { label: 'installer image', value: secs(toInit), n: toInit },
+      { label: 'plain busybox initramfs', value: secs(toPeer), n: toPeer },
+      'lower is better; the difference is unpacking the larger initramfs',
+    ),
+  );
+  console.log(
+    ratioLine(
+      'boot to a running installer',
+      { label: 'installer image', value: secs(toNode), n: toNode },
+      { label: 'plain busybox /init', value: secs(toPeer), n: toPeer },
+      'lower is better',
+    ),
+  );
+  console.log(
+    ratioLine(
+      'image size',
+      { label: 'installer initramfs', value: mb(info.initrdBytes), n: info.initrdBytes },
+      { label: 'plain busybox initramfs', value: mb(fs.statSync(plain).size), n: fs.statSync(plain).size },
+      'what Node, the tools and the drivers cost',
+    ),
+  );
 
   // 2. Power-on to running, demo OS, one machine: a first install, then a rebirth.
-  const lab = new Lab({ ...LAB_DEFAULTS, dir: path.join(work, 'lab'), machines: 1, image: 'demo', namespace: `cradle-bench-${process.pid}`, log: (l) => console.log(`  ${l}`) });
+  const lab = new Lab({
+    ...LAB_DEFAULTS,
+    dir: path.join(work, 'lab'),
+    machines: 1,
+    image: 'demo',
+    namespace: `cradle-bench-${process.pid}`,
+    log: (l) => console.log(`  ${l}`),
+  });
   c.defer('stop the lab', () => lab.destroy());
   const runs: Record<string, Timeline> = {};
   for (const rebirth of [false, true]) {
     const [t] = await runLab(lab, { rebirth, timeoutSeconds: 1500, accel: 'tcg' });
     await lab.destroy();
-    if (t.state !== 'healthy') throw new Error(`lab ${rebirth ? 'rebirth' : 'install'} ended ${t.state}: ${t.problem ?? t.progress?.result?.error ?? ''}`);
+    if (t.state !== 'healthy')
+      throw new Error(
+        `lab ${rebirth ? 'rebirth' : 'install'} ended ${t.state}: ${t.problem ?? t.progress?.result?.error ?? ''}`,
+      );
     runs[rebirth ? 'rebirth' : 'first install'] = t;
-    console.log(`\ndemo OS, ${rebirth ? 'rebirth over the installed system' : 'first install onto a blank disk'}:\n${summaryTable([t])}`);
+    console.log(
+      `\ndemo OS, ${rebirth ? 'rebirth over the installed system' : 'first install onto a blank disk'}:\n${summaryTable([t])}`,
+    );
   }
   const first = runs['first install'];
   const again = runs.rebirth;
   const total = (t: Timeline) => ((t.healthyAt ?? 0) - t.poweredOnAt) / 1000;
-  console.log(ratioLine('rebirth vs first install, power-on to running', { label: 'rebirth', value: secs(total(again)), n: total(again) }, { label: 'first install', value: secs(total(first)), n: total(first) }, 'lower is better'));
-  console.log(ratioLine('bytes fetched, rebirth vs first install', { label: 'rebirth', value: mb(again.progress!.result!.objects!.bytesFetched), n: again.progress!.result!.objects!.bytesFetched }, { label: 'first install', value: mb(first.progress!.result!.objects!.bytesFetched), n: first.progress!.result!.objects!.bytesFetched }, 'lower is better'));
-  const stages = (t: Timeline) => ({ toInstaller: ((t.installerAt ?? 0) - t.poweredOnAt) / 1000, install: t.progress?.result?.seconds, toRunning: ((t.healthyAt ?? 0) - (t.resultAt ?? 0)) / 1000, total: total(t), phases: t.progress?.result?.phaseSeconds, objects: t.progress?.result?.objects });
-  console.log(`results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS }, firstInstall: stages(first), rebirth: stages(again) })}`);
+  console.log(
+    ratioLine(
+      'rebirth vs first install, power-on to running',
+      { label: 'rebirth', value: secs(total(again)), n: total(again) },
+      { label: 'first install', value: secs(total(first)), n: total(first) },
+      'lower is better',
+    ),
+  );
+  console.log(
+    ratioLine(
+      'bytes fetched, rebirth vs first install',
+      {
+        label: 'rebirth',
+        value: mb(again.progress!.result!.objects!.bytesFetched),
+        n: again.progress!.result!.objects!.bytesFetched,
+      },
+      {
+        label: 'first install',
+        value: mb(first.progress!.result!.objects!.bytesFetched),
+        n: first.progress!.result!.objects!.bytesFetched,
+      },
+      'lower is better',
+    ),
+  );
+  const stages = (t: Timeline) => ({
+    toInstaller: ((t.installerAt ?? 0) - t.poweredOnAt) / 1000,
+    install: t.progress?.result?.seconds,
+    toRunning: ((t.healthyAt ?? 0) - (t.resultAt ?? 0)) / 1000,
+    total: total(t),
+    phases: t.progress?.result?.phaseSeconds,
+    objects: t.progress?.result?.objects,
+  });
+  console.log(
+    `results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS }, firstInstall: stages(first), rebirth: stages(again) })}`,
+  );
 });

@@ -40,7 +40,9 @@ let startedCode: ReturnType<typeof codeVersion> | undefined;
 export async function runBenchmark(name: string, body: (c: Cleanup) => Promise<void>): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error(`${name}: benchmarks mount loop devices and must run as root`);
   const v = (startedCode = codeVersion());
-  console.log(`${name}: code ${v.commit}${v.modified.length ? ` + uncommitted changes to ${v.modified.map((l) => l.slice(3)).join(', ')}` : ''}`);
+  console.log(
+    `${name}: code ${v.commit}${v.modified.length ? ` + uncommitted changes to ${v.modified.map((l) => l.slice(3)).join(', ')}` : ''}`,
+  );
   const c = new Cleanup();
   const onSignal = (sig: NodeJS.Signals) => {
     console.error(`${name}: ${sig}, cleaning up`);
@@ -188,7 +190,9 @@ export function stopChild(child: ChildProcess, what: string): Promise<void> {
 
 /** Starts `cradle imageserver` on a free loopback port as its own process; returns its URL. */
 export async function startCradleServer(c: Cleanup, store: string): Promise<{ url: string; pid: number }> {
-  const child = spawn(cradleBin, ['imageserver', '--store', store, '--port', '0', '--listen', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(cradleBin, ['imageserver', '--store', store, '--port', '0', '--listen', '127.0.0.1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   c.defer(`stop imageserver ${child.pid}`, () => stopChild(child, 'imageserver'));
   const url = await new Promise<string>((resolve, reject) => {
     let text = '';
@@ -234,7 +238,9 @@ http {
 }
 `,
   );
-  const child = spawn('nginx', ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', conf], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn('nginx', ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', conf], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   c.defer(`stop nginx ${child.pid}`, () => stopChild(child, 'nginx'));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
@@ -259,7 +265,30 @@ export async function startWaitingInstaller(c: Cleanup, work: string, extra: str
   fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
   const installer = spawn(
     'unshare',
-    ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3600', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', ...extra],
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      cradleBin,
+      'installer',
+      '--no-dry-run',
+      '--no-reboot',
+      '--failure-wait',
+      '3600',
+      '--tftp-directory',
+      path.join(work, 'tftp'),
+      '--log-directory',
+      path.join(work, 'log'),
+      '--sysfs-directory',
+      path.join(work, 'sys'),
+      '--build-timestamp',
+      path.join(work, 'none'),
+      '--status-address',
+      '127.0.0.1',
+      '--status-port',
+      '0',
+      ...extra,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
   );
   c.defer('stop the installer', () => stopChild(installer, 'installer'));
@@ -349,7 +378,12 @@ export const mbps = (bytes: number, seconds: number) => `${(bytes / MB / seconds
 export const secs = (s: number) => `${s.toFixed(2)} s`;
 
 /** `RATIO name: ours X vs peer Y = Z x (...)`: the line run-all.ts collects. */
-export function ratioLine(name: string, ours: { label: string; value: string; n: number }, peer: { label: string; value: string; n: number }, better: string): string {
+export function ratioLine(
+  name: string,
+  ours: { label: string; value: string; n: number },
+  peer: { label: string; value: string; n: number },
+  better: string,
+): string {
   return `RATIO ${name}: ${ours.label} ${ours.value} vs ${peer.label} ${peer.value} = ${(ours.n / peer.n).toFixed(2)}x (${better})`;
 }
 
@@ -357,7 +391,10 @@ export function ratioLine(name: string, ours: { label: string; value: string; n:
 export function codeVersion(): { commit: string; modified: string[] } {
   const git = (args: string[]) => execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trimEnd();
   try {
-    return { commit: git(['rev-parse', '--short', 'HEAD']), modified: git(['status', '--porcelain', '--', 'src', 'bin', 'package.json']).split('\n').filter(Boolean) };
+    return {
+      commit: git(['rev-parse', '--short', 'HEAD']),
+      modified: git(['status', '--porcelain', '--', 'src', 'bin', 'package.json']).split('\n').filter(Boolean),
+    };
   } catch {
     return { commit: 'unknown', modified: [] };
   }
@@ -367,8 +404,21 @@ export function codeVersion(): { commit: string; modified: string[] } {
 export function writeResults(name: string, data: Record<string, unknown>): string {
   fs.mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${name}.json`);
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version };
-  fs.writeFileSync(file, JSON.stringify({ name, date: new Date().toISOString(), code: startedCode ?? codeVersion(), machine, runs: RUNS, ...data }, null, 2) + '\n');
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+  };
+  fs.writeFileSync(
+    file,
+    JSON.stringify(
+      { name, date: new Date().toISOString(), code: startedCode ?? codeVersion(), machine, runs: RUNS, ...data },
+      null,
+      2,
+    ) + '\n',
+  );
   return file;
 }
 
@@ -404,7 +454,6 @@ export function usedBytes(mnt: string): number {
 export const TAR_CREATE = `--sparse --xattrs --xattrs-include='*' --acls --numeric-owner`;
 export const TAR_EXTRACT = `--xattrs --xattrs-include='*' --acls --numeric-owner --same-owner -p`;
 
-
 /** A network namespace with its loopback up, deleted at cleanup (servers that need port 69 live there). */
 export async function benchNamespace(c: Cleanup, ns: string): Promise<void> {
   await exec('ip', ['netns', 'add', ns]);
@@ -413,12 +462,40 @@ export async function benchNamespace(c: Cleanup, ns: string): Promise<void> {
 }
 
 /** dnsmasq as a TFTP server on 127.0.0.1:69 inside `ns`, serving `root`; stopped at cleanup. */
-export async function startDnsmasqTftp(c: Cleanup, ns: string, root: string, workDir: string, extra: string[] = []): Promise<ChildProcess> {
+export async function startDnsmasqTftp(
+  c: Cleanup,
+  ns: string,
+  root: string,
+  workDir: string,
+  extra: string[] = [],
+): Promise<ChildProcess> {
   const log = path.join(workDir, 'dnsmasq.log');
-  const dnsmasq = spawn('ip', ['netns', 'exec', ns, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--user=root', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, ...extra, `--pid-file=${path.join(workDir, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
+  const dnsmasq = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      '/usr/sbin/dnsmasq',
+      '--keep-in-foreground',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--user=root',
+      '--port=0',
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--enable-tftp',
+      `--tftp-root=${root}`,
+      ...extra,
+      `--pid-file=${path.join(workDir, 'dnsmasq.pid')}`,
+      `--log-facility=${log}`,
+    ],
+    { stdio: 'ignore' },
+  );
   c.defer(`stop dnsmasq ${dnsmasq.pid}`, () => stopChild(dnsmasq, 'dnsmasq'));
   for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is')); i++) {
-    if (dnsmasq.exitCode !== null || i > 200) throw new Error(`dnsmasq did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
+    if (dnsmasq.exitCode !== null || i > 200)
+      throw new Error(`dnsmasq did not start: ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return dnsmasq;

@@ -14,8 +14,26 @@ import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { describeTree, diffTrees } from '../test/helpers.ts';
 import { table } from '../src/util/format.ts';
 import {
-  type Cleanup, cradleBin, exec, LoopFs, measureInterleaved, medians, mb, mbps, q, ratioLine, runBenchmark, secs, shell, startCradleServer, startNginx, TAR_CREATE, TAR_EXTRACT, tempDir,
-  treeBytes, writeResults,
+  type Cleanup,
+  cradleBin,
+  exec,
+  LoopFs,
+  measureInterleaved,
+  medians,
+  mb,
+  mbps,
+  q,
+  ratioLine,
+  runBenchmark,
+  secs,
+  shell,
+  startCradleServer,
+  startNginx,
+  TAR_CREATE,
+  TAR_EXTRACT,
+  tempDir,
+  treeBytes,
+  writeResults,
 } from './lib.ts';
 
 const NAME = 'load-image';
@@ -23,12 +41,16 @@ const IMAGE = 'bench/debian';
 
 /** `cradle installer load-image` into `dir`, then flush its file system. */
 export function cradleInstall(url: string, dir: string, fsRoot: string) {
-  return shell(`${q(cradleBin)} installer load-image ${IMAGE} ${q(dir)} --imageserver ${url} --no-mounts && sync -f ${q(fsRoot)}`);
+  return shell(
+    `${q(cradleBin)} installer load-image ${IMAGE} ${q(dir)} --imageserver ${url} --no-mounts && sync -f ${q(fsRoot)}`,
+  );
 }
 
 /** The peer: stream the .tar.zst from nginx through zstd into tar, then flush. */
 export function tarInstall(url: string, dir: string, fsRoot: string) {
-  return shell(`mkdir -p ${q(dir)} && curl -sSf ${url}/rootfs.tar.zst | zstd -dcq | tar -C ${q(dir)} ${TAR_EXTRACT} -xf - && sync -f ${q(fsRoot)}`);
+  return shell(
+    `mkdir -p ${q(dir)} && curl -sSf ${url}/rootfs.tar.zst | zstd -dcq | tar -C ${q(dir)} ${TAR_EXTRACT} -xf - && sync -f ${q(fsRoot)}`,
+  );
 }
 
 /**
@@ -61,11 +83,23 @@ if (import.meta.main) {
     await cradleInstall(oursUrl, dst.path('a'), dst.mnt);
     await tarInstall(nginxUrl, dst.path('b'), dst.mnt);
     const diff = diffTrees(describeTree(dst.path('a')), describeTree(dst.path('b')));
-    console.log(diff.length ? `trees differ in ${diff.length} ways, e.g.\n  ${diff.slice(0, 10).join('\n  ')}` : 'check: both installs produce identical trees');
+    console.log(
+      diff.length
+        ? `trees differ in ${diff.length} ways, e.g.\n  ${diff.slice(0, 10).join('\n  ')}`
+        : 'check: both installs produce identical trees',
+    );
 
     const sides = [
-      { name: 'cradle load-image + sync', prepare: () => dst.format(), run: async () => ({ seconds: (await cradleInstall(oursUrl, dst.path('root'), dst.mnt)).seconds }) },
-      { name: 'curl | zstd -d | tar -x + sync', prepare: () => dst.format(), run: async () => ({ seconds: (await tarInstall(nginxUrl, dst.path('root'), dst.mnt)).seconds }) },
+      {
+        name: 'cradle load-image + sync',
+        prepare: () => dst.format(),
+        run: async () => ({ seconds: (await cradleInstall(oursUrl, dst.path('root'), dst.mnt)).seconds }),
+      },
+      {
+        name: 'curl | zstd -d | tar -x + sync',
+        prepare: () => dst.format(),
+        run: async () => ({ seconds: (await tarInstall(nginxUrl, dst.path('root'), dst.mnt)).seconds }),
+      },
     ];
     const samples = await measureInterleaved(sides);
     const ours = medians(samples[sides[0].name]);
@@ -77,14 +111,31 @@ if (import.meta.main) {
         ['', 'median time', 'MB/s (content)', 'runs (s)'],
         sides.map((s, i) => {
           const m = i ? peer : ours;
-          return [s.name, secs(m.seconds), mbps(content.bytes, m.seconds), samples[s.name].map((x) => x.seconds.toFixed(2)).join(' ')];
+          return [
+            s.name,
+            secs(m.seconds),
+            mbps(content.bytes, m.seconds),
+            samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+          ];
         }),
       ),
     );
-    const file = writeResults(NAME, { content, treeDifferences: diff, samples, medians: { cradle: ours, peer }, ratio: ours.seconds / peer.seconds, target: 'cradle <= peer (ratio <= 1)' });
+    const file = writeResults(NAME, {
+      content,
+      treeDifferences: diff,
+      samples,
+      medians: { cradle: ours, peer },
+      ratio: ours.seconds / peer.seconds,
+      target: 'cradle <= peer (ratio <= 1)',
+    });
     console.log(`results: ${file}`);
     console.log(
-      ratioLine(NAME, { label: 'cradle', value: secs(ours.seconds), n: ours.seconds }, { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds }, 'lower is better for cradle; target <= 1.00'),
+      ratioLine(
+        NAME,
+        { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
+        { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds },
+        'lower is better for cradle; target <= 1.00',
+      ),
     );
   });
 }

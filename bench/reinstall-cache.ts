@@ -20,7 +20,21 @@ import { loadImage } from '../src/installer/load-image.ts';
 import { syncFileSystem } from '../src/system/libc.ts';
 import { table } from '../src/util/format.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { cradleBin, exec, LoopFs, measureInterleaved, medians, mb, ratioLine, runBenchmark, secs, type Sample, tempDir, treeBytes, writeResults } from './lib.ts';
+import {
+  cradleBin,
+  exec,
+  LoopFs,
+  measureInterleaved,
+  medians,
+  mb,
+  ratioLine,
+  runBenchmark,
+  secs,
+  type Sample,
+  tempDir,
+  treeBytes,
+  writeResults,
+} from './lib.ts';
 import { serveRootfs, tarInstall } from './load-image.ts';
 
 const NAME = 'reinstall-cache';
@@ -35,7 +49,14 @@ async function loadOnce(url: string, image: string, dir: string, cacheFrom: stri
     const fd = fs.openSync(dir, 'r');
     syncFileSystem(fd, dir);
     fs.closeSync(fd);
-    console.log(JSON.stringify({ ...r.unpack, wireBytes: r.wireBytes, cacheHashedBytes: r.cacheHashedBytes, loadSeconds: r.seconds }));
+    console.log(
+      JSON.stringify({
+        ...r.unpack,
+        wireBytes: r.wireBytes,
+        cacheHashedBytes: r.cacheHashedBytes,
+        loadSeconds: r.seconds,
+      }),
+    );
   } finally {
     client.close();
   }
@@ -102,12 +123,20 @@ async function main(): Promise<void> {
       change = await makeChangedCopy(debianRootfs(), copy);
       await exec(cradleBin, ['image', 'add', 'bench/debian-changed', copy, '--store', store]);
     });
-    const show = async (name: string) => JSON.parse((await exec(cradleBin, ['image', 'show', name, '--store', served.store, '--json'])).stdout) as { manifest: string; stats: { bytes: number } };
+    const show = async (name: string) =>
+      JSON.parse((await exec(cradleBin, ['image', 'show', name, '--store', served.store, '--json'])).stdout) as {
+        manifest: string;
+        stats: { bytes: number };
+      };
     const base = await show('bench/debian');
     const imageBytes = base.stats.bytes;
-    const manifestStored = fs.statSync(path.join(served.store, 'objects/sha256', base.manifest.slice(7, 9), base.manifest.slice(7))).size;
+    const manifestStored = fs.statSync(
+      path.join(served.store, 'objects/sha256', base.manifest.slice(7, 9), base.manifest.slice(7)),
+    ).size;
     const compressedImage = treeBytes(path.join(served.store, 'objects')).bytes; // both images' objects; ~ the base's
-    console.log(`${NAME}: image ${mb(imageBytes)}; changed copy: ${change.changed.length} files, ${mb(change.changedBytes)}; manifest ${mb(manifestStored)} compressed`);
+    console.log(
+      `${NAME}: image ${mb(imageBytes)}; changed copy: ${change.changed.length} files, ${mb(change.changedBytes)}; manifest ${mb(manifestStored)} compressed`,
+    );
 
     const dst = await LoopFs.create(c, work, 'dst', 2048);
     const A = dst.path('A');
@@ -121,11 +150,16 @@ async function main(): Promise<void> {
           const b = await install(served.ours, 'bench/debian', dst.path('B'), [A]);
           await dst.remount();
           const cc = await install(served.ours, 'bench/debian-changed', dst.path('C'), [A]);
-          const pick = (s: Sample, p: string) => Object.fromEntries(Object.entries(s).map(([k, v]) => [`${p}${k[0].toUpperCase()}${k.slice(1)}`, v]));
+          const pick = (s: Sample, p: string) =>
+            Object.fromEntries(Object.entries(s).map(([k, v]) => [`${p}${k[0].toUpperCase()}${k.slice(1)}`, v]));
           return { seconds: b.seconds, ...pick(a, 'uncached'), ...pick(b, 'cached'), ...pick(cc, 'changed') } as Sample;
         },
       },
-      { name: 'curl | zstd -d | tar -x + sync', prepare: () => dst.format(), run: async () => ({ seconds: (await tarInstall(served.nginx, dst.path('T'), dst.mnt)).seconds }) },
+      {
+        name: 'curl | zstd -d | tar -x + sync',
+        prepare: () => dst.format(),
+        run: async () => ({ seconds: (await tarInstall(served.nginx, dst.path('T'), dst.mnt)).seconds }),
+      },
     ];
     const samples = await measureInterleaved(sides);
     const m = medians(samples[sides[0].name]);
@@ -135,26 +169,107 @@ async function main(): Promise<void> {
     console.log();
     console.log(
       table(
-        ['install', 'median time', 'content fetched', '% of image', 'on the wire', 'from cache', 'hashed in cache', 'runs (s)'],
         [
-          ['A: uncached', secs(m.uncachedSeconds), mb(m.uncachedBytesFetched), pct(m.uncachedBytesFetched, imageBytes), mb(m.uncachedWireBytes), mb(m.uncachedBytesFromCache), '-', runs('uncachedSeconds')],
-          ['B: same image, --cache-from A', secs(m.cachedSeconds), mb(m.cachedBytesFetched), pct(m.cachedBytesFetched, imageBytes), mb(m.cachedWireBytes), mb(m.cachedBytesFromCache), mb(m.cachedCacheHashedBytes), runs('cachedSeconds')],
-          ['C: changed image, --cache-from A', secs(m.changedSeconds), mb(m.changedBytesFetched), pct(m.changedBytesFetched, imageBytes), mb(m.changedWireBytes), mb(m.changedBytesFromCache), mb(m.changedCacheHashedBytes), runs('changedSeconds')],
-          ['peer: curl|zstd|tar, full', secs(peer.seconds), mb(imageBytes), '100 %', mb(fs.statSync(path.join(served.src.mnt, 'www/rootfs.tar.zst')).size), '-', '-', samples[sides[1].name].map((s) => s.seconds.toFixed(2)).join(' ')],
+          'install',
+          'median time',
+          'content fetched',
+          '% of image',
+          'on the wire',
+          'from cache',
+          'hashed in cache',
+          'runs (s)',
+        ],
+        [
+          [
+            'A: uncached',
+            secs(m.uncachedSeconds),
+            mb(m.uncachedBytesFetched),
+            pct(m.uncachedBytesFetched, imageBytes),
+            mb(m.uncachedWireBytes),
+            mb(m.uncachedBytesFromCache),
+            '-',
+            runs('uncachedSeconds'),
+          ],
+          [
+            'B: same image, --cache-from A',
+            secs(m.cachedSeconds),
+            mb(m.cachedBytesFetched),
+            pct(m.cachedBytesFetched, imageBytes),
+            mb(m.cachedWireBytes),
+            mb(m.cachedBytesFromCache),
+            mb(m.cachedCacheHashedBytes),
+            runs('cachedSeconds'),
+          ],
+          [
+            'C: changed image, --cache-from A',
+            secs(m.changedSeconds),
+            mb(m.changedBytesFetched),
+            pct(m.changedBytesFetched, imageBytes),
+            mb(m.changedWireBytes),
+            mb(m.changedBytesFromCache),
+            mb(m.changedCacheHashedBytes),
+            runs('changedSeconds'),
+          ],
+          [
+            'peer: curl|zstd|tar, full',
+            secs(peer.seconds),
+            mb(imageBytes),
+            '100 %',
+            mb(fs.statSync(path.join(served.src.mnt, 'www/rootfs.tar.zst')).size),
+            '-',
+            '-',
+            samples[sides[1].name].map((s) => s.seconds.toFixed(2)).join(' '),
+          ],
         ],
       ),
     );
-    console.log(`every install also fetches the manifest: ${mb(manifestStored)} compressed (${pct(manifestStored, imageBytes)} of the image), not counted above`);
-    console.log(`C: changed files hold ${mb(change.changedBytes)}; fetched ${mb(m.changedBytesFetched)} (${(m.changedBytesFetched / change.changedBytes).toFixed(2)}x the changed bytes)`);
+    console.log(
+      `every install also fetches the manifest: ${mb(manifestStored)} compressed (${pct(manifestStored, imageBytes)} of the image), not counted above`,
+    );
+    console.log(
+      `C: changed files hold ${mb(change.changedBytes)}; fetched ${mb(m.changedBytesFetched)} (${(m.changedBytesFetched / change.changedBytes).toFixed(2)}x the changed bytes)`,
+    );
     const file = writeResults(NAME, {
-      imageBytes, manifestStoredBytes: manifestStored, storeObjectBytes: compressedImage, change, samples, medians: { cradle: m, peer },
-      ratios: { cachedVsUncached: m.cachedSeconds / m.uncachedSeconds, cachedVsPeer: m.cachedSeconds / peer.seconds, changedVsPeer: m.changedSeconds / peer.seconds, fetchedPercentCached: (100 * m.cachedBytesFetched) / imageBytes, fetchedVsChangedBytes: m.changedBytesFetched / change.changedBytes },
+      imageBytes,
+      manifestStoredBytes: manifestStored,
+      storeObjectBytes: compressedImage,
+      change,
+      samples,
+      medians: { cradle: m, peer },
+      ratios: {
+        cachedVsUncached: m.cachedSeconds / m.uncachedSeconds,
+        cachedVsPeer: m.cachedSeconds / peer.seconds,
+        changedVsPeer: m.changedSeconds / peer.seconds,
+        fetchedPercentCached: (100 * m.cachedBytesFetched) / imageBytes,
+        fetchedVsChangedBytes: m.changedBytesFetched / change.changedBytes,
+      },
     });
     console.log(`results: ${file}`);
     const better = 'lower is better for cradle';
-    console.log(ratioLine(`${NAME} (cached vs uncached)`, { label: 'cradle cached', value: secs(m.cachedSeconds), n: m.cachedSeconds }, { label: 'cradle uncached', value: secs(m.uncachedSeconds), n: m.uncachedSeconds }, better));
-    console.log(ratioLine(`${NAME} (changed image)`, { label: 'cradle changed+cache', value: secs(m.changedSeconds), n: m.changedSeconds }, { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds }, better));
-    console.log(ratioLine(NAME, { label: 'cradle cached', value: secs(m.cachedSeconds), n: m.cachedSeconds }, { label: 'curl|zstd|tar (no cache)', value: secs(peer.seconds), n: peer.seconds }, better));
+    console.log(
+      ratioLine(
+        `${NAME} (cached vs uncached)`,
+        { label: 'cradle cached', value: secs(m.cachedSeconds), n: m.cachedSeconds },
+        { label: 'cradle uncached', value: secs(m.uncachedSeconds), n: m.uncachedSeconds },
+        better,
+      ),
+    );
+    console.log(
+      ratioLine(
+        `${NAME} (changed image)`,
+        { label: 'cradle changed+cache', value: secs(m.changedSeconds), n: m.changedSeconds },
+        { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds },
+        better,
+      ),
+    );
+    console.log(
+      ratioLine(
+        NAME,
+        { label: 'cradle cached', value: secs(m.cachedSeconds), n: m.cachedSeconds },
+        { label: 'curl|zstd|tar (no cache)', value: secs(peer.seconds), n: peer.seconds },
+        better,
+      ),
+    );
   });
 }
 

@@ -6,7 +6,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
-import { cradleBin, exec, measureInterleaved, medians, ratioLine, runBenchmark, startWaitingInstaller, tempDir, writeResults, type Sample } from './lib.ts';
+import {
+  cradleBin,
+  exec,
+  measureInterleaved,
+  medians,
+  ratioLine,
+  runBenchmark,
+  startWaitingInstaller,
+  tempDir,
+  writeResults,
+  type Sample,
+} from './lib.ts';
 
 const RAW_BYTES = 20_000_000;
 const COMMAND = `head -c ${RAW_BYTES} /dev/zero | base64; echo END-$((40+2))`;
@@ -16,7 +27,10 @@ const DONE = /END-42/;
 function remote(port: number, tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<Sample> {
   return new Promise((resolve, reject) => {
     const options: Record<string, unknown> = { ...tls, servername: 'installer' };
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/api/v1/shell?cols=120&rows=40`, options as WebSocket.ClientOptions);
+    const ws = new WebSocket(
+      `wss://127.0.0.1:${port}/api/v1/shell?cols=120&rows=40`,
+      options as WebSocket.ClientOptions,
+    );
     let bytes = 0;
     let tail = '';
     let started = 0;
@@ -54,7 +68,9 @@ function local(): Promise<Sample> {
       bytes += b.length;
       tail = (tail + b.toString('latin1')).slice(-64);
     });
-    term.onExit(() => resolve({ seconds: (performance.now() - started) / 1000, bytes, complete: DONE.test(tail) ? 1 : 0 }));
+    term.onExit(() =>
+      resolve({ seconds: (performance.now() - started) / 1000, bytes, complete: DONE.test(tail) ? 1 : 0 }),
+    );
   });
 }
 
@@ -62,10 +78,39 @@ await runBenchmark('remote-shell', async (c) => {
   const work = tempDir(c, 'shell');
   const pki = path.join(work, 'pki');
   await exec(cradleBin, ['pki', 'init', '--dir', path.join(pki, 'ca')]);
-  await exec(cradleBin, ['pki', 'issue', 'installer', 'installer', '--dir', path.join(pki, 'ca'), '--out', path.join(pki, 'installer')]);
-  await exec(cradleBin, ['pki', 'issue', 'client', 'bench', '--dir', path.join(pki, 'ca'), '--out', path.join(pki, 'operator')]);
-  const port = await startWaitingInstaller(c, work, ['--tls-ca', path.join(pki, 'ca', 'ca.pem'), '--tls-cert', path.join(pki, 'installer', 'cert.pem'), '--tls-key', path.join(pki, 'installer', 'key.pem')]);
-  const tls = { ca: fs.readFileSync(path.join(pki, 'ca', 'ca.pem')), cert: fs.readFileSync(path.join(pki, 'operator', 'cert.pem')), key: fs.readFileSync(path.join(pki, 'operator', 'key.pem')) };
+  await exec(cradleBin, [
+    'pki',
+    'issue',
+    'installer',
+    'installer',
+    '--dir',
+    path.join(pki, 'ca'),
+    '--out',
+    path.join(pki, 'installer'),
+  ]);
+  await exec(cradleBin, [
+    'pki',
+    'issue',
+    'client',
+    'bench',
+    '--dir',
+    path.join(pki, 'ca'),
+    '--out',
+    path.join(pki, 'operator'),
+  ]);
+  const port = await startWaitingInstaller(c, work, [
+    '--tls-ca',
+    path.join(pki, 'ca', 'ca.pem'),
+    '--tls-cert',
+    path.join(pki, 'installer', 'cert.pem'),
+    '--tls-key',
+    path.join(pki, 'installer', 'key.pem'),
+  ]);
+  const tls = {
+    ca: fs.readFileSync(path.join(pki, 'ca', 'ca.pem')),
+    cert: fs.readFileSync(path.join(pki, 'operator', 'cert.pem')),
+    key: fs.readFileSync(path.join(pki, 'operator', 'key.pem')),
+  };
 
   const samples = await measureInterleaved([
     { name: 'remote shell (TLS, WebSocket)', run: () => remote(port, tls) },
@@ -75,6 +120,15 @@ await runBenchmark('remote-shell', async (c) => {
   const b = medians(samples['local PTY']);
   const rate = (s: Sample) => `${(s.bytes / 1e6 / s.seconds).toFixed(1)} MB/s`;
   console.log(`  ${(a.bytes / 1e6).toFixed(1)} MB of terminal output per run`);
-  console.log(ratioLine('remote shell', { label: 'cradle installer-shell transport', value: rate(a), n: a.bytes / a.seconds }, { label: 'local PTY', value: rate(b), n: b.bytes / b.seconds }, 'higher is better'));
-  console.log(`results: ${writeResults('remote-shell', { rawBytes: RAW_BYTES, remote: samples['remote shell (TLS, WebSocket)'], local: samples['local PTY'] })}`);
+  console.log(
+    ratioLine(
+      'remote shell',
+      { label: 'cradle installer-shell transport', value: rate(a), n: a.bytes / a.seconds },
+      { label: 'local PTY', value: rate(b), n: b.bytes / b.seconds },
+      'higher is better',
+    ),
+  );
+  console.log(
+    `results: ${writeResults('remote-shell', { rawBytes: RAW_BYTES, remote: samples['remote shell (TLS, WebSocket)'], local: samples['local PTY'] })}`,
+  );
 });

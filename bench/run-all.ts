@@ -6,7 +6,20 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
-const BENCHMARKS = ['image-add', 'load-image', 'reinstall-cache', 'concurrent-clients', 'installer', 'tftp-get', 'http-boot', 'tftp-server', 'dhcp-server', 'status-page', 'remote-shell', 'lab'];
+const BENCHMARKS = [
+  'image-add',
+  'load-image',
+  'reinstall-cache',
+  'concurrent-clients',
+  'installer',
+  'tftp-get',
+  'http-boot',
+  'tftp-server',
+  'dhcp-server',
+  'status-page',
+  'remote-shell',
+  'lab',
+];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : BENCHMARKS;
 const unknown = chosen.filter((b) => !BENCHMARKS.includes(b));
 if (unknown.length) {
@@ -21,7 +34,11 @@ for (const name of chosen) {
   const started = performance.now();
   const ratios: string[] = [];
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(import.meta.dirname, `${name}.ts`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', path.join(import.meta.dirname, `${name}.ts`)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let partial = '';
     child.stdout.on('data', (b: Buffer) => {
       process.stdout.write(b);

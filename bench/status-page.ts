@@ -6,7 +6,17 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { measureInterleaved, medians, ratioLine, runBenchmark, startNginx, startWaitingInstaller, tempDir, writeResults, type Sample } from './lib.ts';
+import {
+  measureInterleaved,
+  medians,
+  ratioLine,
+  runBenchmark,
+  startNginx,
+  startWaitingInstaller,
+  tempDir,
+  writeResults,
+  type Sample,
+} from './lib.ts';
 
 const REQUESTS = 4000;
 const CLIENTS = 16;
@@ -20,11 +30,15 @@ async function load(url: string): Promise<Sample> {
   const client = async () => {
     while (next++ < REQUESTS) {
       const n = await new Promise<number>((resolve, reject) => {
-        http.get(url, { agent }, (res) => {
-          let n = 0;
-          res.on('data', (c: Buffer) => (n += c.length));
-          res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`${url}: HTTP ${res.statusCode}`))));
-        }).on('error', reject);
+        http
+          .get(url, { agent }, (res) => {
+            let n = 0;
+            res.on('data', (c: Buffer) => (n += c.length));
+            res.on('end', () =>
+              res.statusCode === 200 ? resolve(n) : reject(new Error(`${url}: HTTP ${res.statusCode}`)),
+            );
+          })
+          .on('error', reject);
       });
       bytes += n;
     }
@@ -51,6 +65,15 @@ await runBenchmark('status-page', async (c) => {
   const b = medians(samples['nginx, the same bytes']);
   const rate = (s: Sample) => `${Math.round(s.perSecond)} pages/s`;
   console.log(`  page: ${Math.round(a.bytes / REQUESTS)} bytes; ${CLIENTS} clients, ${REQUESTS} requests`);
-  console.log(ratioLine('status page', { label: 'cradle installer', value: rate(a), n: a.perSecond }, { label: 'nginx static', value: rate(b), n: b.perSecond }, 'higher is better'));
-  console.log(`results: ${writeResults('status-page', { requests: REQUESTS, clients: CLIENTS, pageBytes: a.bytes / REQUESTS, cradle: samples['cradle status page'], nginx: samples['nginx, the same bytes'] })}`);
+  console.log(
+    ratioLine(
+      'status page',
+      { label: 'cradle installer', value: rate(a), n: a.perSecond },
+      { label: 'nginx static', value: rate(b), n: b.perSecond },
+      'higher is better',
+    ),
+  );
+  console.log(
+    `results: ${writeResults('status-page', { requests: REQUESTS, clients: CLIENTS, pageBytes: a.bytes / REQUESTS, cradle: samples['cradle status page'], nginx: samples['nginx, the same bytes'] })}`,
+  );
 });

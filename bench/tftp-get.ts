@@ -11,7 +11,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { benchNamespace, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, secs, startDnsmasqTftp, tftpBenchRoot, tempDir, writeResults } from './lib.ts';
+import {
+  benchNamespace,
+  exec,
+  mb,
+  mbps,
+  measureInterleaved,
+  medians,
+  ratioLine,
+  repoRoot,
+  runBenchmark,
+  secs,
+  startDnsmasqTftp,
+  tftpBenchRoot,
+  tempDir,
+  writeResults,
+} from './lib.ts';
 
 const NAME = 'tftp-get';
 const NS = `cradle-bench-tftp-${process.pid}`;
@@ -31,13 +46,22 @@ const inNs = (cmd: string, args: string[]) => exec('ip', ['netns', 'exec', NS, c
 
 async function ours(check: boolean) {
   const res = await inNs(process.execPath, ['--input-type=module', '-e', DRIVER, JSON.stringify(['bench.bin', check])]);
-  return { ...(JSON.parse(res.stdout) as { seconds: number; bytes: number; blksize: number; windowsize: number; retransmits: number; sha256: string }), process: res.seconds };
+  return {
+    ...(JSON.parse(res.stdout) as {
+      seconds: number;
+      bytes: number;
+      blksize: number;
+      windowsize: number;
+      retransmits: number;
+      sha256: string;
+    }),
+    process: res.seconds,
+  };
 }
 
 function curl(out: string) {
   return inNs('curl', ['-sSf', '--tftp-blksize', String(BLKSIZE), '-o', out, 'tftp://127.0.0.1/bench.bin']);
 }
-
 
 await runBenchmark(NAME, async (c) => {
   const work = tempDir(c, NAME);
@@ -52,11 +76,20 @@ await runBenchmark(NAME, async (c) => {
   await curl(curlOut);
   const curlDigest = createHash('sha256').update(fs.readFileSync(curlOut)).digest('hex');
   fs.rmSync(curlOut);
-  if (checked.sha256 !== digest || curlDigest !== digest) throw new Error(`content differs: ours ${checked.sha256}, curl ${curlDigest}, file ${digest}`);
-  console.log(`${NAME}: ${mb(BYTES)} file; dnsmasq agreed to blksize ${checked.blksize}, windowsize ${checked.windowsize}; both fetches intact`);
+  if (checked.sha256 !== digest || curlDigest !== digest)
+    throw new Error(`content differs: ours ${checked.sha256}, curl ${curlDigest}, file ${digest}`);
+  console.log(
+    `${NAME}: ${mb(BYTES)} file; dnsmasq agreed to blksize ${checked.blksize}, windowsize ${checked.windowsize}; both fetches intact`,
+  );
 
   const sides = [
-    { name: 'cradle tftpGet (node process)', run: async () => { const r = await ours(false); return { seconds: r.process, transfer: r.seconds, retransmits: r.retransmits }; } },
+    {
+      name: 'cradle tftpGet (node process)',
+      run: async () => {
+        const r = await ours(false);
+        return { seconds: r.process, transfer: r.seconds, retransmits: r.retransmits };
+      },
+    },
     { name: 'curl tftp://', run: async () => ({ seconds: (await curl('/dev/null')).seconds }) },
   ];
   const samples = await measureInterleaved(sides);
@@ -69,12 +102,34 @@ await runBenchmark(NAME, async (c) => {
       ['', 'median time', 'MB/s', 'runs (s)'],
       sides.map((s, i) => {
         const m = i ? peer : cradle;
-        return [s.name, secs(m.seconds), mbps(BYTES, m.seconds), samples[s.name].map((x) => x.seconds.toFixed(2)).join(' ')];
+        return [
+          s.name,
+          secs(m.seconds),
+          mbps(BYTES, m.seconds),
+          samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+        ];
       }),
     ),
   );
-  console.log(`cradle's transfer alone (RRQ to final ACK, median): ${secs(cradle.transfer)}, ${mbps(BYTES, cradle.transfer)}`);
-  const file = writeResults(NAME, { bytes: BYTES, blksize: checked.blksize, windowsize: checked.windowsize, samples, medians: { cradle, peer }, ratio: cradle.seconds / peer.seconds, target: 'cradle <= peer (ratio <= 1)' });
+  console.log(
+    `cradle's transfer alone (RRQ to final ACK, median): ${secs(cradle.transfer)}, ${mbps(BYTES, cradle.transfer)}`,
+  );
+  const file = writeResults(NAME, {
+    bytes: BYTES,
+    blksize: checked.blksize,
+    windowsize: checked.windowsize,
+    samples,
+    medians: { cradle, peer },
+    ratio: cradle.seconds / peer.seconds,
+    target: 'cradle <= peer (ratio <= 1)',
+  });
   console.log(`results: ${file}`);
-  console.log(ratioLine(NAME, { label: 'cradle', value: secs(cradle.seconds), n: cradle.seconds }, { label: 'curl', value: secs(peer.seconds), n: peer.seconds }, 'lower is better for cradle; target <= 1.00'));
+  console.log(
+    ratioLine(
+      NAME,
+      { label: 'cradle', value: secs(cradle.seconds), n: cradle.seconds },
+      { label: 'curl', value: secs(peer.seconds), n: peer.seconds },
+      'lower is better for cradle; target <= 1.00',
+    ),
+  );
 });

@@ -15,7 +15,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import { benchNamespace, cpuSeconds, exec, mb, mbps, measureInterleaved, medians, ratioLine, repoRoot, runBenchmark, type Sample, secs, startDnsmasqTftp, tftpBenchRoot, stopChild, tempDir, writeResults } from './lib.ts';
+import {
+  benchNamespace,
+  cpuSeconds,
+  exec,
+  mb,
+  mbps,
+  measureInterleaved,
+  medians,
+  ratioLine,
+  repoRoot,
+  runBenchmark,
+  type Sample,
+  secs,
+  startDnsmasqTftp,
+  tftpBenchRoot,
+  stopChild,
+  tempDir,
+  writeResults,
+} from './lib.ts';
 
 const NAME = 'tftp-server';
 const NS = `cradle-bench-tftpd-${process.pid}`;
@@ -45,7 +63,6 @@ console.log(JSON.stringify({ seconds, bytes: rs.reduce((a, r) => a + r.data.leng
 
 const inNs = (cmd: string, args: string[]) => exec('ip', ['netns', 'exec', NS, cmd, ...args]);
 
-
 async function waitFor(what: string, child: ChildProcess, ready: () => boolean): Promise<void> {
   for (let i = 0; !ready(); i++) {
     if (child.exitCode !== null || i > 200) throw new Error(`${what} did not start`);
@@ -56,13 +73,23 @@ async function waitFor(what: string, child: ChildProcess, ready: () => boolean):
 /** `n` curl processes at once; wall clock from the first start to the last exit. */
 async function curls(port: number, n: number, out = '/dev/null'): Promise<number> {
   const started = performance.now();
-  await Promise.all(Array.from({ length: n }, () => inNs('curl', ['-sSf', '--tftp-blksize', String(BLKSIZE), '-o', out, `tftp://127.0.0.1:${port}/bench.bin`])));
+  await Promise.all(
+    Array.from({ length: n }, () =>
+      inNs('curl', ['-sSf', '--tftp-blksize', String(BLKSIZE), '-o', out, `tftp://127.0.0.1:${port}/bench.bin`]),
+    ),
+  );
   return (performance.now() - started) / 1000;
 }
 
 async function ours(port: number, n: number, check = false) {
   const r = await inNs(process.execPath, ['--input-type=module', '-e', CLIENT, JSON.stringify([port, n, check])]);
-  return JSON.parse(r.stdout) as { seconds: number; bytes: number; windowsize: number; retransmits: number; sha256: string };
+  return JSON.parse(r.stdout) as {
+    seconds: number;
+    bytes: number;
+    windowsize: number;
+    retransmits: number;
+    sha256: string;
+  };
 }
 
 await runBenchmark(NAME, async (c) => {
@@ -74,7 +101,9 @@ await runBenchmark(NAME, async (c) => {
   // `ip netns exec` execs the programme in place: each child's pid is the server's own.
   const dnsmasq = await startDnsmasqTftp(c, NS, root, work, [`--tftp-max=${MANY * 2}`]);
 
-  const cradle = spawn('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', SERVER, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const cradle = spawn('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', SERVER, root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   c.defer(`stop cradle tftp server ${cradle.pid}`, () => stopChild(cradle, 'cradle tftp server'));
   let said = '';
   cradle.stdout!.on('data', (b: Buffer) => (said += b));
@@ -92,7 +121,8 @@ await runBenchmark(NAME, async (c) => {
     const viaCurl = createHash('sha256').update(fs.readFileSync(out)).digest('hex');
     fs.rmSync(out);
     const viaOurs = await ours(s.port, 1, true);
-    if (viaCurl !== digest || viaOurs.sha256 !== digest) throw new Error(`${s.name}: content differs (curl ${viaCurl}, tftpGet ${viaOurs.sha256}, file ${digest})`);
+    if (viaCurl !== digest || viaOurs.sha256 !== digest)
+      throw new Error(`${s.name}: content differs (curl ${viaCurl}, tftpGet ${viaOurs.sha256}, file ${digest})`);
     console.log(`${NAME}: ${s.name} serves ${mb(BYTES)} intact; tftpGet got windowsize ${viaOurs.windowsize}`);
   }
 
@@ -102,7 +132,8 @@ await runBenchmark(NAME, async (c) => {
     { key: `${MANY} clients, curl`, clients: MANY, client: 'curl' },
     { key: `${MANY} clients, tftpGet`, clients: MANY, client: 'ours' },
   ] as const;
-  const results: Record<string, { samples: Record<string, Sample[]>; cradle: Sample; peer: Sample; ratio: number }> = {};
+  const results: Record<string, { samples: Record<string, Sample[]>; cradle: Sample; peer: Sample; ratio: number }> =
+    {};
   const ratios: string[] = [];
   for (const sc of scenarios) {
     console.log(`\n${sc.key}: ${sc.clients} x ${mb(BYTES)}`);
@@ -110,7 +141,8 @@ await runBenchmark(NAME, async (c) => {
       name: `${s.name} (${sc.key})`,
       run: async (): Promise<Sample> => {
         const cpu0 = cpuSeconds([s.pid]);
-        const seconds = sc.client === 'curl' ? await curls(s.port, sc.clients) : (await ours(s.port, sc.clients)).seconds;
+        const seconds =
+          sc.client === 'curl' ? await curls(s.port, sc.clients) : (await ours(s.port, sc.clients)).seconds;
         return { seconds, serverCpu: cpuSeconds([s.pid]) - cpu0 };
       },
     }));
@@ -123,11 +155,24 @@ await runBenchmark(NAME, async (c) => {
         ['', 'median time', 'throughput', 'server CPU s', 'runs (s)'],
         sides.map((s, i) => {
           const m = i ? peerSide : ourSide;
-          return [s.name, secs(m.seconds), mbps(total, m.seconds), m.serverCpu.toFixed(2), samples[s.name].map((x) => x.seconds.toFixed(2)).join(' ')];
+          return [
+            s.name,
+            secs(m.seconds),
+            mbps(total, m.seconds),
+            m.serverCpu.toFixed(2),
+            samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+          ];
         }),
       ),
     );
-    ratios.push(ratioLine(`${NAME} ${sc.key}`, { label: 'cradle', value: secs(ourSide.seconds), n: ourSide.seconds }, { label: 'dnsmasq', value: secs(peerSide.seconds), n: peerSide.seconds }, 'lower is better for cradle; target <= 1.00'));
+    ratios.push(
+      ratioLine(
+        `${NAME} ${sc.key}`,
+        { label: 'cradle', value: secs(ourSide.seconds), n: ourSide.seconds },
+        { label: 'dnsmasq', value: secs(peerSide.seconds), n: peerSide.seconds },
+        'lower is better for cradle; target <= 1.00',
+      ),
+    );
   }
 
   const file = writeResults(NAME, { bytes: BYTES, clients: MANY, blksize: BLKSIZE, results });

@@ -23,7 +23,13 @@ if (selected.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--disable-warning=ExperimentalWarning', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected.sort()],
+  [
+    '--disable-warning=ExperimentalWarning',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    ...selected.sort(),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -32,18 +32,60 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     // The real peers: zstd decompresses, cpio unpacks (as the kernel would, with our modes).
     const cpio = execFileSync('zstd', ['-dc', path.join(image, 'initrd.img')], { maxBuffer: 1 << 30 });
     files = execFileSync('cpio', ['-t', '--quiet'], { input: cpio, maxBuffer: 64 << 20, encoding: 'utf8' }).split('\n');
-    execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { input: cpio, cwd: root, maxBuffer: 64 << 20 });
+    execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], {
+      input: cpio,
+      cwd: root,
+      maxBuffer: 64 << 20,
+    });
   });
   after(() => {
     if (work) removeWorkDir(work);
   });
 
   test('it carries the installer, Node, busybox, the tools with their libraries, and the modules in dependency order', () => {
-    for (const f of ['init', 'build-timestamp', 'dev/console', 'usr/bin/node', 'usr/bin/cradle', 'usr/lib/cradle/cradle.mjs', 'usr/bin/busybox', 'usr/sbin/cryptsetup', 'usr/sbin/sfdisk', 'usr/bin/partx', 'usr/sbin/kexec', 'usr/sbin/mkfs.ext4', 'usr/sbin/mkfs.xfs', 'usr/sbin/mkfs.vfat', 'usr/sbin/ip', 'usr/bin/kmod', 'usr/sbin/modprobe', 'usr/sbin/udhcpc', 'usr/lib/x86_64-linux-gnu/libgcc_s.so.1', 'usr/lib64/ld-linux-x86-64.so.2']) {
+    for (const f of [
+      'init',
+      'build-timestamp',
+      'dev/console',
+      'usr/bin/node',
+      'usr/bin/cradle',
+      'usr/lib/cradle/cradle.mjs',
+      'usr/bin/busybox',
+      'usr/sbin/cryptsetup',
+      'usr/sbin/sfdisk',
+      'usr/bin/partx',
+      'usr/sbin/kexec',
+      'usr/sbin/mkfs.ext4',
+      'usr/sbin/mkfs.xfs',
+      'usr/sbin/mkfs.vfat',
+      'usr/sbin/ip',
+      'usr/bin/kmod',
+      'usr/sbin/modprobe',
+      'usr/sbin/udhcpc',
+      'usr/lib/x86_64-linux-gnu/libgcc_s.so.1',
+      'usr/lib64/ld-linux-x86-64.so.2',
+    ]) {
       assert.ok(files.includes(f), `${f} is in the image`);
     }
     const modules = files.filter((f) => f.endsWith('.ko')).map((f) => path.basename(f, '.ko'));
-    for (const m of ['virtio_blk', 'virtio_net', 'nvme', 'ahci', 'e1000e', 'igb', 'dm-crypt', 'ext4', 'xfs', 'vfat', '8021q', 'bonding', 'bridge', 'crc32c_generic', 'libcrc32c']) assert.ok(modules.includes(m), `module ${m}`);
+    for (const m of [
+      'virtio_blk',
+      'virtio_net',
+      'nvme',
+      'ahci',
+      'e1000e',
+      'igb',
+      'dm-crypt',
+      'ext4',
+      'xfs',
+      'vfat',
+      '8021q',
+      'bonding',
+      'bridge',
+      'crc32c_generic',
+      'libcrc32c',
+    ])
+      assert.ok(modules.includes(m), `module ${m}`);
     // Parents come before children: the kernel's unpacker creates no directories.
     const seen = new Set(['.']);
     for (const f of files.filter(Boolean)) {
@@ -51,15 +93,25 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       seen.add(f);
     }
     // kmod's index names ext4's dependencies, so `modprobe ext4` in the image loads them.
-    const dep = fs.readFileSync(path.join(root, 'usr/lib/modules', fs.readdirSync(path.join(root, 'usr/lib/modules'))[0], 'modules.dep'), 'utf8');
+    const dep = fs.readFileSync(
+      path.join(root, 'usr/lib/modules', fs.readdirSync(path.join(root, 'usr/lib/modules'))[0], 'modules.dep'),
+      'utf8',
+    );
     assert.match(dep, /^kernel\/fs\/ext4\/ext4\.ko: .*jbd2\.ko/m);
     const info = JSON.parse(fs.readFileSync(path.join(image, 'build-info.json'), 'utf8'));
-    assert.equal(Object.values(info.parts as Record<string, number>).reduce((a, b) => a + b, 0) <= info.uncompressedBytes, true);
+    assert.equal(
+      Object.values(info.parts as Record<string, number>).reduce((a, b) => a + b, 0) <= info.uncompressedBytes,
+      true,
+    );
     assert.ok(info.initrdBytes < info.uncompressedBytes / 2, 'zstd compressed');
-    assert.equal(fs.statSync(path.join(root, 'build-timestamp')).mtimeMs, Date.parse(info.buildTime) - (Date.parse(info.buildTime) % 1000), 'the clock floor is the build time');
+    assert.equal(
+      fs.statSync(path.join(root, 'build-timestamp')).mtimeMs,
+      Date.parse(info.buildTime) - (Date.parse(info.buildTime) % 1000),
+      'the clock floor is the build time',
+    );
   });
 
-  test('the installer runs from the image with only the image\'s own runtime, and unpacks an image from a server', async () => {
+  test("the installer runs from the image with only the image's own runtime, and unpacks an image from a server", async () => {
     const store = new ImageStore(path.join(work, 'store')).init();
     const src = path.join(work, 'src');
     fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
@@ -71,7 +123,22 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       // Asynchronous: the image server answers from this process. /proc is mounted in a mount
       // namespace of the command's own, so nothing is left mounted on the host.
       const chroot = async (...args: string[]) =>
-        (await execFileAsync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/bin/cradle "$@"', root, ...args], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin' } })).stdout;
+        (
+          await execFileAsync(
+            'unshare',
+            [
+              '--mount',
+              '--propagation',
+              'private',
+              'sh',
+              '-c',
+              'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/bin/cradle "$@"',
+              root,
+              ...args,
+            ],
+            { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin' } },
+          )
+        ).stdout;
       assert.match(await chroot('installer', '--help'), /install the configured image/);
       assert.match(await chroot('installer', 'list-images', '--imageserver', server.url), /tiny\/1/);
       await chroot('installer', 'load-image', '--imageserver', server.url, '--no-mounts', 'tiny/1', '/tmp/target');
@@ -82,30 +149,74 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     }
   });
 
-  test('`cradle build-installer` writes the kernel, initramfs and ISO and prints what takes the space', { timeout: 300_000 }, () => {
+  test('`cradle build-installer` writes the kernel, initramfs and ISO and prints what takes the space', {
+    timeout: 300_000,
+  }, () => {
     const out = path.join(work, 'out');
     const tftpdata = path.join(work, 'tftpdata');
     fs.mkdirSync(tftpdata);
     fs.writeFileSync(path.join(tftpdata, 'imagename'), 'tiny/1\n');
-    const printed = execFileSync(cradleBin, ['build-installer', '--out', out, '--compression', 'none', '--tftpdata', tftpdata, '--flag', 'image-server-hostname=10.0.0.1', '--iso'], { encoding: 'utf8' });
+    const printed = execFileSync(
+      cradleBin,
+      [
+        'build-installer',
+        '--out',
+        out,
+        '--compression',
+        'none',
+        '--tftpdata',
+        tftpdata,
+        '--flag',
+        'image-server-hostname=10.0.0.1',
+        '--iso',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.match(printed, /node runtime\s+\d/);
     assert.match(printed, /kernel modules\s+\d/);
     assert.match(printed, /initramfs, uncompressed\s+\d/);
-    const listing = execFileSync('cpio', ['-t', '--quiet'], { input: fs.readFileSync(path.join(out, 'initrd.img')), maxBuffer: 64 << 20, encoding: 'utf8' });
+    const listing = execFileSync('cpio', ['-t', '--quiet'], {
+      input: fs.readFileSync(path.join(out, 'initrd.img')),
+      maxBuffer: 64 << 20,
+      encoding: 'utf8',
+    });
     assert.match(listing, /^tftpdata\/imagename$/m);
     assert.match(listing, /^etc\/installer\/flags\.default$/m);
-    assert.throws(() => execFileSync(cradleBin, ['build-installer', '--out', out, '--flag', 'no spaces=1'], { stdio: 'pipe' }), /--flag takes NAME=VALUE/);
+    assert.throws(
+      () => execFileSync(cradleBin, ['build-installer', '--out', out, '--flag', 'no spaces=1'], { stdio: 'pipe' }),
+      /--flag takes NAME=VALUE/,
+    );
     // The ISO boots with GRUB on BIOS (El Torito) and UEFI (an EFI system partition image).
-    const iso = execFileSync('xorriso', ['-indev', path.join(out, 'installer.iso'), '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const iso = execFileSync('xorriso', ['-indev', path.join(out, 'installer.iso'), '-report_el_torito', 'plain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     assert.match(iso, /El Torito boot img :\s+1\s+BIOS/);
     assert.match(iso, /El Torito boot img :\s+2\s+UEFI/);
     isoFile = path.join(out, 'installer.iso');
   });
 
   test('the ISO boots a machine (BIOS, from CD) into the installer', { timeout: 300_000 }, async (t) => {
-    if (!isoFile || !fs.existsSync('/usr/bin/qemu-system-x86_64')) return t.skip('needs the ISO of the test before and qemu-system-x86');
+    if (!isoFile || !fs.existsSync('/usr/bin/qemu-system-x86_64'))
+      return t.skip('needs the ISO of the test before and qemu-system-x86');
     // No NIC: the installer starts, finds no network to ask for its configuration, and says so.
-    const machine = new RunningMachine(['qemu-system-x86_64', '-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1536', '-nographic', '-net', 'none', '-cdrom', isoFile], path.join(work, 'iso-console.log'));
+    const machine = new RunningMachine(
+      [
+        'qemu-system-x86_64',
+        '-accel',
+        'tcg,thread=multi',
+        '-smp',
+        '2',
+        '-m',
+        '1536',
+        '-nographic',
+        '-net',
+        'none',
+        '-cdrom',
+        isoFile,
+      ],
+      path.join(work, 'iso-console.log'),
+    );
     try {
       await machine.waitFor(/Cradle installer/, 60_000);
       await machine.waitFor(/cradle: installer image built .* kernel 6\./, 120_000);
@@ -118,7 +229,9 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       await machine.waitFor(/console-42/, 60_000);
       machine.type('exit\r');
       await new Promise((r) => setTimeout(r, 3000));
-      machine.type('echo "again-$((2+2))"; grep -sl "cradle.mjs" /proc/[0-9]*/cmdline >/dev/null && echo "installer-still-$((1+1))"\r');
+      machine.type(
+        'echo "again-$((2+2))"; grep -sl "cradle.mjs" /proc/[0-9]*/cmdline >/dev/null && echo "installer-still-$((1+1))"\r',
+      );
       await machine.waitFor(/again-4\r?\n(.*\n)?installer-still-2/, 60_000);
     } finally {
       await machine.stop();

@@ -34,7 +34,11 @@ describe('fleet dashboard over mutual TLS', () => {
   const reporter = (hostname: string, mac: string) => {
     const log = new InstallerLog({ stderr: false });
     const progress = new Progress(log);
-    progress.reportTo(base, { macs: [mac], hostname }, { ca: pki.ca, cert: pki.installer.cert, key: pki.installer.key });
+    progress.reportTo(
+      base,
+      { macs: [mac], hostname },
+      { ca: pki.ca, cert: pki.installer.cert, key: pki.installer.key },
+    );
     return { log, progress };
   };
   const curl = async (pathname: string, as?: Pair, method = 'GET', body?: string) => {
@@ -44,7 +48,8 @@ describe('fleet dashboard over mutual TLS', () => {
     return curlStatus([...args, `${base}${pathname}`]);
   };
   const until = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
-    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) if (await check()) return;
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+      if (await check()) return;
     assert.fail(`timed out waiting for ${what}`);
   };
 
@@ -53,10 +58,34 @@ describe('fleet dashboard over mutual TLS', () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     pki = await makeTestPki(work, 'boot');
     inventory = await openInventory(`sqlite:${path.join(work, 'inventory.db')}`);
-    await inventory.addSubnet({ id: 'loopback', gateway: '127.0.0.254', mask: '255.0.0.0', dnsServers: [], manage: false });
-    await inventory.addMachine({ hostname: 'node1', macs: ['de:ad:be:ef:00:01'], ip: '127.0.0.1', tags: { RequiredImage: 'debian/v1' }, state: 'birth' });
-    await inventory.addMachine({ hostname: 'node2', macs: ['de:ad:be:ef:00:02'], ip: '127.0.0.2', tags: {}, state: 'healthy' });
-    await inventory.addMachine({ hostname: 'node3', macs: ['de:ad:be:ef:00:03'], ip: '127.0.0.3', tags: {}, state: 'failed' });
+    await inventory.addSubnet({
+      id: 'loopback',
+      gateway: '127.0.0.254',
+      mask: '255.0.0.0',
+      dnsServers: [],
+      manage: false,
+    });
+    await inventory.addMachine({
+      hostname: 'node1',
+      macs: ['de:ad:be:ef:00:01'],
+      ip: '127.0.0.1',
+      tags: { RequiredImage: 'debian/v1' },
+      state: 'birth',
+    });
+    await inventory.addMachine({
+      hostname: 'node2',
+      macs: ['de:ad:be:ef:00:02'],
+      ip: '127.0.0.2',
+      tags: {},
+      state: 'healthy',
+    });
+    await inventory.addMachine({
+      hostname: 'node3',
+      macs: ['de:ad:be:ef:00:03'],
+      ip: '127.0.0.3',
+      tags: {},
+      state: 'failed',
+    });
     server = await startBootServer({
       inventory,
       roles: ['http'],
@@ -84,26 +113,60 @@ describe('fleet dashboard over mutual TLS', () => {
     const { log, progress } = reporter('node1', 'de:ad:be:ef:00:01');
     await progress.phase('network', async () => log.info('eth0: 127.0.0.1/8'));
     progress.emit({ type: 'phase', phase: 'tools', state: 'started' });
-    progress.emit({ type: 'progress', phase: 'tools', bytesDone: 120 * MiB, bytesTotal: 400 * MiB, bytesPerSecond: 40 * MiB, etaSeconds: 7 });
+    progress.emit({
+      type: 'progress',
+      phase: 'tools',
+      bytesDone: 120 * MiB,
+      bytesTotal: 400 * MiB,
+      bytesPerSecond: 40 * MiB,
+      etaSeconds: 7,
+    });
     log.info('tools: 120 MiB of 400 MiB');
     await progress.flush();
     assert.equal(progress.pending().length, 0, 'everything was accepted');
     assert.equal((await inventory.getMachine('node1'))?.state, 'installing');
     assert.equal((await inventory.getProgress('node1'))?.bytesPerSecond, 40 * MiB);
-    assert.ok((await inventory.installerLog('node1')).some((l) => /eth0: 127\.0\.0\.1/.test(l.line)), 'the log came along');
-    const body = JSON.stringify({ machine: { macs: ['de:ad:be:ef:00:01'] }, events: [{ seq: 99, time: new Date().toISOString(), type: 'phase', phase: 'x', state: 'started' }] });
-    for (const [what, as, why] of [['none', undefined, /no client certificate/], ['expired', pki.expired, /expired/], ['another CA', pki.foreign, /not signed by this server's CA/]] as const) {
+    assert.ok(
+      (await inventory.installerLog('node1')).some((l) => /eth0: 127\.0\.0\.1/.test(l.line)),
+      'the log came along',
+    );
+    const body = JSON.stringify({
+      machine: { macs: ['de:ad:be:ef:00:01'] },
+      events: [{ seq: 99, time: new Date().toISOString(), type: 'phase', phase: 'x', state: 'started' }],
+    });
+    for (const [what, as, why] of [
+      ['none', undefined, /no client certificate/],
+      ['expired', pki.expired, /expired/],
+      ['another CA', pki.foreign, /not signed by this server's CA/],
+    ] as const) {
       const r = await curl('/api/v1/installer/events', as, 'POST', body);
       assert.equal(r.status, 403, `${what}: ${r.body}`);
       assert.match(r.body, why);
     }
-    const plain = await fetch(`${server.httpUrl}/api/v1/installer/events`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const plain = await fetch(`${server.httpUrl}/api/v1/installer/events`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(plain.status, 403, 'plain HTTP cannot report when the server has TLS');
   });
 
   test('the API and the dashboard need an operator certificate; what firmware fetches stays open', async () => {
-    for (const p of ['/', '/machines/node1', '/fragments/machines', '/api/v1/machines', '/api/v1/machines/node1', '/api/v1/machines/node1/log']) {
-      for (const [what, as] of [['none', undefined], ['expired', pki.expired], ['another CA', pki.foreign], ['a server certificate', pki.serverAsClient], ["the installer's (in every installer image)", pki.installer]] as const) {
+    for (const p of [
+      '/',
+      '/machines/node1',
+      '/fragments/machines',
+      '/api/v1/machines',
+      '/api/v1/machines/node1',
+      '/api/v1/machines/node1/log',
+    ]) {
+      for (const [what, as] of [
+        ['none', undefined],
+        ['expired', pki.expired],
+        ['another CA', pki.foreign],
+        ['a server certificate', pki.serverAsClient],
+        ["the installer's (in every installer image)", pki.installer],
+      ] as const) {
         assert.equal((await curl(p, as)).status, 403, `${p} with ${what}`);
       }
       assert.equal((await curl(p, pki.operator)).status, 200, `${p} with the operator's certificate`);
@@ -118,36 +181,63 @@ describe('fleet dashboard over mutual TLS', () => {
     assert.equal(config.trim(), base, 'installers are told to report over HTTPS');
   });
 
-  test('in Chromium: the fleet and a machine, live, with screenshots; and without JavaScript', { skip: !hasChromium() && `no ${CHROMIUM}` }, async () => {
+  test('in Chromium: the fleet and a machine, live, with screenshots; and without JavaScript', {
+    skip: !hasChromium() && `no ${CHROMIUM}`,
+  }, async () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     // Chromium has no copy of the test CA: the server's identity is what curl checks above.
     const context = (js: boolean): Promise<BrowserContext> =>
-      browser!.newContext({ javaScriptEnabled: js, ignoreHTTPSErrors: true, viewport: { width: 1100, height: 600 }, clientCertificates: [{ origin: base, certPath: pki.operator.cert, keyPath: pki.operator.key }] });
+      browser!.newContext({
+        javaScriptEnabled: js,
+        ignoreHTTPSErrors: true,
+        viewport: { width: 1100, height: 600 },
+        clientCertificates: [{ origin: base, certPath: pki.operator.cert, keyPath: pki.operator.key }],
+      });
 
     const live = await context(true);
     const page = await live.newPage();
     await page.goto(`${base}/`);
     const row = (host: string) => page.locator(`tr[data-host="${host}"]`);
     assert.equal(await row('node1').locator('.state').textContent(), 'installing');
-    assert.match((await row('node1').locator('.activity').textContent()) ?? '', /tools: 120\.0 MiB of 400\.0 MiB \(30%\), 40\.0 MiB\/s, ETA 7 s/);
+    assert.match(
+      (await row('node1').locator('.activity').textContent()) ?? '',
+      /tools: 120\.0 MiB of 400\.0 MiB \(30%\), 40\.0 MiB\/s, ETA 7 s/,
+    );
     assert.equal(await row('node2').locator('.state').textContent(), 'healthy');
     assert.equal(await row('node3').locator('.state').textContent(), 'failed');
     const shot = path.join(SHOTS, 'fleet.png');
     await page.screenshot({ path: shot });
     const png = PNG.sync.read(fs.readFileSync(shot));
-    for (const [host, rgb] of [['node1', [0x15, 0x65, 0xc0]], ['node2', [0x2e, 0x7d, 0x32]], ['node3', [0xc6, 0x28, 0x28]]] as const) {
+    for (const [host, rgb] of [
+      ['node1', [0x15, 0x65, 0xc0]],
+      ['node2', [0x2e, 0x7d, 0x32]],
+      ['node3', [0xc6, 0x28, 0x28]],
+    ] as const) {
       const box = (await row(host).locator('.state').boundingBox())!;
-      assert.deepEqual(pixel(png, box.x + 3, box.y + box.height / 2), rgb, `${host}'s state badge is drawn in its colour`);
+      assert.deepEqual(
+        pixel(png, box.x + 3, box.y + box.height / 2),
+        rgb,
+        `${host}'s state badge is drawn in its colour`,
+      );
     }
     const bar = (await row('node1').locator('progress').boundingBox())!;
     assert.ok(bar.width > 100, 'a progress bar is drawn');
 
     // Live: the installer moves on; the page follows without a reload.
     const { log, progress } = reporter('node1', 'de:ad:be:ef:00:01');
-    progress.emit({ type: 'progress', phase: 'tools', bytesDone: 300 * MiB, bytesTotal: 400 * MiB, bytesPerSecond: 50 * MiB, etaSeconds: 2 });
+    progress.emit({
+      type: 'progress',
+      phase: 'tools',
+      bytesDone: 300 * MiB,
+      bytesTotal: 400 * MiB,
+      bytesPerSecond: 50 * MiB,
+      etaSeconds: 2,
+    });
     log.info('tools: 300 MiB of 400 MiB');
     await progress.flush();
-    await until('the fleet page to show 75%', async () => /\(75%\)/.test((await row('node1').locator('.activity').textContent()) ?? ''));
+    await until('the fleet page to show 75%', async () =>
+      /\(75%\)/.test((await row('node1').locator('.activity').textContent()) ?? ''),
+    );
 
     await page.click('text=node1');
     await page.waitForURL(/\/machines\/node1$/);
@@ -156,9 +246,17 @@ describe('fleet dashboard over mutual TLS', () => {
     log.info('storage: partitioning /dev/vda');
     progress.result(true, 42, {});
     await progress.flush();
-    await until('the machine page to append the new log line', async () => /storage: partitioning \/dev\/vda/.test((await page.textContent('#log')) ?? ''));
-    await until('the machine page to show the result', async () => /installed in 42 s/.test((await page.textContent('#summary')) ?? ''));
-    assert.equal(((await page.textContent('#log')) ?? '').match(/tools: 300 MiB of 400 MiB/g)?.length, 1, 'no line twice');
+    await until('the machine page to append the new log line', async () =>
+      /storage: partitioning \/dev\/vda/.test((await page.textContent('#log')) ?? ''),
+    );
+    await until('the machine page to show the result', async () =>
+      /installed in 42 s/.test((await page.textContent('#summary')) ?? ''),
+    );
+    assert.equal(
+      ((await page.textContent('#log')) ?? '').match(/tools: 300 MiB of 400 MiB/g)?.length,
+      1,
+      'no line twice',
+    );
     await page.screenshot({ path: path.join(SHOTS, 'machine.png'), fullPage: true });
     await live.close();
 

@@ -31,7 +31,12 @@ export function removeWorkDir(dir: string): void {
 }
 
 export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    input: opts.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /**
@@ -50,7 +55,10 @@ export function isRoot(): boolean {
 }
 
 /** Starts an image server on a free loopback port; `close()` stops it. */
-export async function startImageServer(store: ImageStore, tls?: TlsFiles): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startImageServer(
+  store: ImageStore,
+  tls?: TlsFiles,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createImageServer({ store, tls });
   const addr: AddressInfo = await listen(server, 0, '127.0.0.1');
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
@@ -112,7 +120,7 @@ export function makeFeatureTree(root: string): void {
   fs.ftruncateSync(sparse, 32 * 1024 * 1024);
   fs.closeSync(sparse);
   const big = Buffer.alloc(40 * 1024 * 1024);
-  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
   fs.writeFileSync(p('usr/big-file'), big);
   // Incompressible and over the server's whole-read limit: streamed from disk in batch responses.
   fs.writeFileSync(p('usr/random-large'), randomBytes(20 * 1024 * 1024));
@@ -144,7 +152,19 @@ export function describeTree(root: string, skip: (rel: string) => boolean = () =
   const visit = (rel: string) => {
     const abs = rel === '.' ? root : path.join(root, rel);
     const st = fs.lstatSync(abs, { bigint: true });
-    const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : st.isFIFO() ? 'fifo' : 'other';
+    const type = st.isDirectory()
+      ? 'dir'
+      : st.isFile()
+        ? 'file'
+        : st.isSymbolicLink()
+          ? 'symlink'
+          : st.isCharacterDevice()
+            ? 'char'
+            : st.isBlockDevice()
+              ? 'block'
+              : st.isFIFO()
+                ? 'fifo'
+                : 'other';
     const xattrs: Record<string, string> = {};
     for (const [k, v] of Object.entries(getXattrs(abs))) xattrs[k] = v.toString('hex');
     const node: TreeNode = {
@@ -188,8 +208,10 @@ export function diffTrees(a: Map<string, TreeNode>, b: Map<string, TreeNode>): s
     for (const key of ['type', 'mode', 'uid', 'gid', 'mtimeNs', 'size', 'sha256', 'target', 'rdev'] as const) {
       if (x[key] !== y[key]) problems.push(`${rel}: ${key} ${String(x[key])} became ${String(y[key])}`);
     }
-    if (JSON.stringify(x.xattrs) !== JSON.stringify(y.xattrs)) problems.push(`${rel}: xattrs ${JSON.stringify(x.xattrs)} became ${JSON.stringify(y.xattrs)}`);
-    if (x.type === 'file' && x.blocks * 512n < x.size && y.blocks > x.blocks) problems.push(`${rel}: sparse file took ${y.blocks} blocks, the original ${x.blocks}`);
+    if (JSON.stringify(x.xattrs) !== JSON.stringify(y.xattrs))
+      problems.push(`${rel}: xattrs ${JSON.stringify(x.xattrs)} became ${JSON.stringify(y.xattrs)}`);
+    if (x.type === 'file' && x.blocks * 512n < x.size && y.blocks > x.blocks)
+      problems.push(`${rel}: sparse file took ${y.blocks} blocks, the original ${x.blocks}`);
   }
   for (const rel of b.keys()) if (!a.has(rel)) problems.push(`${rel}: unexpected extra path`);
   const groups = (t: Map<string, TreeNode>) => {

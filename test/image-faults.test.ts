@@ -64,7 +64,10 @@ describe('image faults', () => {
     const client = new ImageServerClient(server.url);
     const dst = path.join(work, 'corrupt-out');
     try {
-      await assert.rejects(loadImage(client, 'corrupt/1', dst, { mounts: false }), new RegExp(`object ${digest} .* is corrupt: its content hashes to sha256:`));
+      await assert.rejects(
+        loadImage(client, 'corrupt/1', dst, { mounts: false }),
+        new RegExp(`object ${digest} .* is corrupt: its content hashes to sha256:`),
+      );
       assert.equal(fs.existsSync(path.join(dst, 'etc', 'victim')), false, 'the corrupt content was not written');
       assert.equal(client.stats.retries, 0, 'a corrupt object is not retried');
     } finally {
@@ -73,8 +76,20 @@ describe('image faults', () => {
   });
 
   const escapes: [string, Entry[]][] = [
-    ['a .. path', [{ path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' }, { path: '../outside', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '0.000000000', size: 0 }]],
-    ['an absolute path', [{ path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' }, { path: '/tmp/outside', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '0.000000000', size: 0 }]],
+    [
+      'a .. path',
+      [
+        { path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' },
+        { path: '../outside', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '0.000000000', size: 0 },
+      ],
+    ],
+    [
+      'an absolute path',
+      [
+        { path: '.', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' },
+        { path: '/tmp/outside', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '0.000000000', size: 0 },
+      ],
+    ],
     [
       'a symlink that a later entry would write through',
       [
@@ -92,7 +107,10 @@ describe('image faults', () => {
       const client = new ImageServerClient(server.url);
       const dst = path.join(work, 'evil-out');
       try {
-        await assert.rejects(loadImage(client, name, dst, { mounts: false }), /unsafe path|parent 'link' that is a symlink/);
+        await assert.rejects(
+          loadImage(client, name, dst, { mounts: false }),
+          /unsafe path|parent 'link' that is a symlink/,
+        );
         assert.equal(fs.existsSync(dst), false, 'the target was not even created');
         assert.equal(fs.existsSync('/tmp/outside'), false);
       } finally {
@@ -140,7 +158,10 @@ describe('image faults', () => {
       // Everything received whole before the cut is kept: had the 400 KB before the cut been asked
       // for again, the wire would carry objects + 400 KB. Allowed on top of the objects: the
       // manifest, frame headers and the one object cut in half.
-      assert.ok(r.wireBytes < r.image.stats.objectBytes + 100_000, `${r.wireBytes} bytes on the wire for ${r.image.stats.objectBytes} bytes of objects`);
+      assert.ok(
+        r.wireBytes < r.image.stats.objectBytes + 100_000,
+        `${r.wireBytes} bytes on the wire for ${r.image.stats.objectBytes} bytes of objects`,
+      );
       assert.deepEqual(diffTrees(describeTree(path.join(work, 'src')), describeTree(dst)), []);
     } finally {
       client.close();
@@ -169,8 +190,25 @@ describe('image faults', () => {
     }
   });
 
-  it('load-image says it needs root, instead of failing on the first chown', { skip: !isRoot() && 'needs root to drop to another user' }, () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cradleBin, 'installer', 'load-image', '--imageserver', server.url, 'good/1', path.join(work, 'as-nobody')], { encoding: 'utf8' });
+  it('load-image says it needs root, instead of failing on the first chown', {
+    skip: !isRoot() && 'needs root to drop to another user',
+  }, () => {
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        cradleBin,
+        'installer',
+        'load-image',
+        '--imageserver',
+        server.url,
+        'good/1',
+        path.join(work, 'as-nobody'),
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 1);
     assert.match(r.stderr, /load-image restores owners, setuid bits, capabilities and device nodes, which needs root/);
   });
@@ -178,8 +216,15 @@ describe('image faults', () => {
   it('names the streams that exist when an image is unknown', async () => {
     const client = new ImageServerClient(server.url);
     try {
-      await assert.rejects(client.getImage('nosuch/image'), /no image or stream named 'nosuch\/image'\. Streams in this store: corrupt, evil, good/);
-      await assert.rejects(client.getImage('good/2'), /no image or stream named 'good\/2'/, 'a missing leaf is not replaced by the latest of its stream');
+      await assert.rejects(
+        client.getImage('nosuch/image'),
+        /no image or stream named 'nosuch\/image'\. Streams in this store: corrupt, evil, good/,
+      );
+      await assert.rejects(
+        client.getImage('good/2'),
+        /no image or stream named 'good\/2'/,
+        'a missing leaf is not replaced by the latest of its stream',
+      );
     } finally {
       client.close();
     }
@@ -199,7 +244,10 @@ describe('image faults', () => {
       sh('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', small]);
       const client = new ImageServerClient(server.url);
       try {
-        await assert.rejects(loadImage(client, 'good/1', path.join(small, 'root'), { mounts: false }), /not enough space on '.*': the image needs \d+ bytes of file data but only \d+ are free/);
+        await assert.rejects(
+          loadImage(client, 'good/1', path.join(small, 'root'), { mounts: false }),
+          /not enough space on '.*': the image needs \d+ bytes of file data but only \d+ are free/,
+        );
         assert.equal(client.stats.objects, 0, 'nothing was downloaded');
       } finally {
         client.close();
@@ -212,7 +260,10 @@ describe('image faults', () => {
       sh('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=100', 'tmpfs', small]);
       const client = new ImageServerClient(server.url);
       try {
-        await assert.rejects(loadImage(client, 'good/1', path.join(small, 'root'), { mounts: false }), /disk full: ran out of space on '.*' while writing '.*etc\/file-\d+'/);
+        await assert.rejects(
+          loadImage(client, 'good/1', path.join(small, 'root'), { mounts: false }),
+          /disk full: ran out of space on '.*' while writing '.*etc\/file-\d+'/,
+        );
       } finally {
         client.close();
       }
@@ -223,7 +274,10 @@ describe('image faults', () => {
     const unknown = `sha256:${'0'.repeat(64)}` as Digest;
     const client = new ImageServerClient(server.url);
     try {
-      await assert.rejects(client.fetchObjects([{ digest: unknown, size: 1 }], () => {}), /answered 404: 1 of 1 objects are not in this store, the first being sha256:0{64}/);
+      await assert.rejects(
+        client.fetchObjects([{ digest: unknown, size: 1 }], () => {}),
+        /answered 404: 1 of 1 objects are not in this store, the first being sha256:0{64}/,
+      );
     } finally {
       client.close();
     }

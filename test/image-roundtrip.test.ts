@@ -9,11 +9,22 @@ import { ImageServerClient } from '../src/image/client.ts';
 import { ImageStore } from '../src/image/store.ts';
 import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { describeTree, diffTrees, isRoot, makeFeatureTree, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
+import {
+  describeTree,
+  diffTrees,
+  isRoot,
+  makeFeatureTree,
+  removeWorkDir,
+  sh,
+  startImageServer,
+  tmpDir,
+} from './helpers.ts';
 
 const quiet = { warn: () => {} };
 
-describe('image round trip through store, image server and load-image', { skip: !isRoot() && 'needs root (owners, devices, capabilities)' }, () => {
+describe('image round trip through store, image server and load-image', {
+  skip: !isRoot() && 'needs root (owners, devices, capabilities)',
+}, () => {
   let work: string;
   let store: ImageStore;
   let server: Awaited<ReturnType<typeof startImageServer>>;
@@ -82,7 +93,21 @@ describe('image round trip through store, image server and load-image', { skip: 
     const archive = path.join(work, 'rootfs.tar.zst');
     // GNU tar as the peer that makes the archive: pax format keeps xattrs (capabilities) and
     // nanosecond mtimes; numeric owners; the image must come out equal to the tree it came from.
-    sh('tar', ['--create', '--zstd', '--format=posix', '--xattrs', "--xattrs-include=*", '--acls', '--numeric-owner', '--one-file-system', '-f', archive, '-C', src, '.']);
+    sh('tar', [
+      '--create',
+      '--zstd',
+      '--format=posix',
+      '--xattrs',
+      '--xattrs-include=*',
+      '--acls',
+      '--numeric-owner',
+      '--one-file-system',
+      '-f',
+      archive,
+      '-C',
+      src,
+      '.',
+    ]);
     await addImage(store, 'debian-tar/1', archive, quiet);
     const dst = path.join(work, 'debian-tar-out');
     await loadImage(client, 'debian-tar/1', dst, { mounts: false });
@@ -114,7 +139,10 @@ describe('image round trip through store, image server and load-image', { skip: 
     await addImage(store, 'features/2', src, quiet);
     const fresh = new ImageServerClient(server.url);
     try {
-      const r = await loadImage(fresh, 'features/2', path.join(work, 'features-v2-out'), { mounts: false, cacheFrom: [path.join(work, 'features-out')] });
+      const r = await loadImage(fresh, 'features/2', path.join(work, 'features-v2-out'), {
+        mounts: false,
+        cacheFrom: [path.join(work, 'features-out')],
+      });
       assert.equal(r.unpack.objectsFetched, 1);
       assert.equal(r.unpack.bytesFetched, 17000);
     } finally {
@@ -127,11 +155,15 @@ describe('image round trip through store, image server and load-image', { skip: 
     await bindMounts(dst);
     try {
       const mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
-      for (const name of ['dev', 'proc', 'sys', 'tmp']) assert.ok(mounts.includes(` ${path.join(dst, name)} `), `${name} is mounted`);
+      for (const name of ['dev', 'proc', 'sys', 'tmp'])
+        assert.ok(mounts.includes(` ${path.join(dst, name)} `), `${name} is mounted`);
       assert.ok(fs.existsSync(path.join(dst, 'proc/self/status')), "the host's /proc is visible");
       await bindMounts(dst); // a second call is harmless: mounted targets are skipped
       // Unpacking again over the live chroot would replace the host's /dev nodes: refused.
-      await assert.rejects(loadImage(client, 'features/1', dst, { mounts: false }), /has file systems mounted under it .*: unmount them first/);
+      await assert.rejects(
+        loadImage(client, 'features/1', dst, { mounts: false }),
+        /has file systems mounted under it .*: unmount them first/,
+      );
     } finally {
       await unbindMounts(dst);
     }

@@ -101,8 +101,17 @@ describe('image store via the cradle CLI', () => {
     const store = ImageStore.open(storeDir);
     const { digest } = await store.putObject(Buffer.from('short-lived'));
     fs.rmSync(store.objectPath(digest));
-    const record = { name: 'race/1', manifest: digest, created: new Date().toISOString(), source: 'test', stats: { entries: 0, files: 0, dirs: 0, symlinks: 0, bytes: 0, objects: 0, objectBytes: 0 } };
-    assert.throws(() => store.commitImage(record, [digest]), /object sha256:[0-9a-f]{64} of image 'race\/1' vanished before the image was recorded/);
+    const record = {
+      name: 'race/1',
+      manifest: digest,
+      created: new Date().toISOString(),
+      source: 'test',
+      stats: { entries: 0, files: 0, dirs: 0, symlinks: 0, bytes: 0, objects: 0, objectBytes: 0 },
+    };
+    assert.throws(
+      () => store.commitImage(record, [digest]),
+      /object sha256:[0-9a-f]{64} of image 'race\/1' vanished before the image was recorded/,
+    );
     assert.equal(store.getRecord('race/1'), undefined);
   });
 
@@ -144,8 +153,14 @@ describe('image store via the cradle CLI', () => {
   it('concurrent adds of images sharing objects both succeed and leave a sound store', async () => {
     const dir = path.join(work, 'concurrent');
     const run = (name: string, src: string) =>
-      new Promise<number | null>((resolve) => spawn(cradleBin, ['image', 'add', '--store', dir, name, src], { stdio: 'ignore' }).on('exit', resolve));
-    const codes = await Promise.all([run('c/a', path.join(work, 'a')), run('c/b', path.join(work, 'b')), run('c/a2', path.join(work, 'a'))]);
+      new Promise<number | null>((resolve) =>
+        spawn(cradleBin, ['image', 'add', '--store', dir, name, src], { stdio: 'ignore' }).on('exit', resolve),
+      );
+    const codes = await Promise.all([
+      run('c/a', path.join(work, 'a')),
+      run('c/b', path.join(work, 'b')),
+      run('c/a2', path.join(work, 'a')),
+    ]);
     assert.deepEqual(codes, [0, 0, 0]);
     assert.deepEqual(await ImageStore.open(dir).verify(), []);
   });
@@ -155,7 +170,10 @@ describe('image store via the cradle CLI', () => {
     fs.mkdirSync(path.join(dir, 'objects'), { recursive: true }); // images/ and tmp/ never made
     const r = cradle('image', 'list', '--store', dir);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(cradle('image', 'list', '--store', path.join(work, 'nothing-here')).stderr.includes('is not an image store'), true);
+    assert.equal(
+      cradle('image', 'list', '--store', path.join(work, 'nothing-here')).stderr.includes('is not an image store'),
+      true,
+    );
   });
 
   it('kill -9 at any point of an add leaves a consistent store, and the add can be redone', async () => {

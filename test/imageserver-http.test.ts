@@ -18,7 +18,10 @@ const execFileAsync = promisify(execFile);
 
 /** curl -i (run asynchronously: the server lives in this process): status, headers, body. */
 async function curl(args: string[]): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
-  const { stdout } = await execFileAsync('curl', ['-s', '-i', '--max-time', '10', ...args, '-o', '-'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await execFileAsync('curl', ['-s', '-i', '--max-time', '10', ...args, '-o', '-'], {
+    encoding: 'buffer',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const text = stdout.toString('latin1');
   const split = text.indexOf('\r\n\r\n');
   const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
@@ -71,14 +74,22 @@ describe('image server HTTP API', () => {
     const r = await curl(['-H', 'Accept-Encoding: zstd', `${server.url}/v1/objects/${digest}`]);
     assert.equal(r.headers['content-encoding'], 'zstd');
     assert.equal(r.headers.etag, `"${digest}+zstd"`, 'the stored frame is another representation, with its own ETag');
-    assert.equal((await curl(['-H', 'Accept-Encoding: zstd;q=0, gzip', `${server.url}/v1/objects/${digest}`])).headers['content-encoding'], undefined);
+    assert.equal(
+      (await curl(['-H', 'Accept-Encoding: zstd;q=0, gzip', `${server.url}/v1/objects/${digest}`])).headers[
+        'content-encoding'
+      ],
+      undefined,
+    );
     assert.ok(zlib.zstdDecompressSync(r.body).equals(content));
     assert.ok(r.body.length < content.length / 10);
   });
 
   it('answers If-None-Match with 304 and a Range with 206', async () => {
     assert.equal((await curl(['-H', `If-None-Match: "${digest}"`, `${server.url}/v1/objects/${digest}`])).status, 304);
-    assert.equal((await curl(['-H', `If-None-Match: "other", W/"${digest}"`, `${server.url}/v1/objects/${digest}`])).status, 304);
+    assert.equal(
+      (await curl(['-H', `If-None-Match: "other", W/"${digest}"`, `${server.url}/v1/objects/${digest}`])).status,
+      304,
+    );
     const part = await curl(['-H', 'Range: bytes=10-29', `${server.url}/v1/objects/${digest}`]);
     assert.equal(part.status, 206);
     assert.equal(part.headers['content-range'], `bytes 10-29/${content.length}`);
@@ -112,7 +123,15 @@ describe('image server HTTP API', () => {
     const route = await curl([`${server.url}/v2/whatever`]);
     assert.equal(route.status, 404);
     assert.match(JSON.parse(route.body.toString()).detail, /no route for GET \/v2\/whatever/);
-    const batch = await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', '{"digests": "all"}', `${server.url}/v1/objects/batch`]);
+    const batch = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'content-type: application/json',
+      '--data',
+      '{"digests": "all"}',
+      `${server.url}/v1/objects/batch`,
+    ]);
     assert.equal(batch.status, 400);
     assert.match(JSON.parse(batch.body.toString()).detail, /field 'digests' must be a list/);
   });
@@ -134,15 +153,76 @@ describe('image server over TLS with client certificates', () => {
     work = tmpDir();
     // A CA, a server certificate for 127.0.0.1, a client certificate, and a stranger's certificate.
     const openssl = (...args: string[]) => sh('openssl', args);
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=test CA');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test CA',
+    );
     const issue = (name: string, ca: string, ext: string) => {
-      openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
+      openssl(
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        f(`${name}.key`),
+        '-out',
+        f(`${name}.csr`),
+        '-subj',
+        `/CN=${name}`,
+      );
       fs.writeFileSync(f(`${name}.ext`), ext);
-      openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.pem`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`));
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        f(`${name}.csr`),
+        '-CA',
+        f(`${ca}.pem`),
+        '-CAkey',
+        f(`${ca}.key`),
+        '-CAcreateserial',
+        '-out',
+        f(`${name}.pem`),
+        '-days',
+        '1',
+        '-extfile',
+        f(`${name}.ext`),
+      );
     };
     issue('server', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     issue('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('rogue.key'), '-out', f('rogue.pem'), '-days', '1', '-subj', '/CN=rogue');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      f('rogue.key'),
+      '-out',
+      f('rogue.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=rogue',
+    );
     const store = new ImageStore(f('store')).init();
     fs.mkdirSync(f('src'));
     fs.writeFileSync(f('src/x'), 'x');
@@ -155,7 +235,9 @@ describe('image server over TLS with client certificates', () => {
   });
 
   it('serves a client with a certificate from the CA', async () => {
-    const client = new ImageServerClient(server.url, { tls: { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') } });
+    const client = new ImageServerClient(server.url, {
+      tls: { ca: f('ca.pem'), cert: f('client.pem'), key: f('client.key') },
+    });
     try {
       assert.equal((await client.listImages())[0].name, 'tls/1');
     } finally {

@@ -10,7 +10,11 @@ import { cradleBin, tmpDir } from './helpers.ts';
 
 const work = tmpDir('cradle-cli-');
 after(() => fs.rmSync(work, { recursive: true, force: true }));
-const bash = (script: string) => execFileSync('bash', ['-o', 'pipefail', '-c', script], { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } });
+const bash = (script: string) =>
+  execFileSync('bash', ['-o', 'pipefail', '-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' },
+  });
 
 describe('installer sub-commands', () => {
   it('decode-base64 undoes coreutils base64 (wrapped at 76 columns)', () => {
@@ -23,7 +27,9 @@ describe('installer sub-commands', () => {
   it('generate-random streams until the reader stops, then exits cleanly', () => {
     const out = bash(`${cradleBin} installer generate-random | head -c 3000000 | wc -c`);
     assert.equal(out.trim(), '3000000');
-    const sample = execFileSync('bash', ['-c', `${cradleBin} installer generate-random | head -c 1048576`], { maxBuffer: 2 << 20 });
+    const sample = execFileSync('bash', ['-c', `${cradleBin} installer generate-random | head -c 1048576`], {
+      maxBuffer: 2 << 20,
+    });
     assert.ok(new Set(sample).size === 256, 'every byte value occurs in a MiB of output');
   });
 
@@ -32,7 +38,11 @@ describe('installer sub-commands', () => {
     const dev = path.join(work, 'dev');
     fs.mkdirSync(path.join(sys, 'class', 'block'), { recursive: true });
     fs.mkdirSync(dev);
-    for (const [name, bus, removable] of [['sdb', 'pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0', '0'], ['sda', 'pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0', '0'], ['sr0', 'pci0000:00/0000:00:1f.2/ata3/x/y/z', '1']]) {
+    for (const [name, bus, removable] of [
+      ['sdb', 'pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0', '0'],
+      ['sda', 'pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0', '0'],
+      ['sr0', 'pci0000:00/0000:00:1f.2/ata3/x/y/z', '1'],
+    ]) {
       const rel = `devices/${bus}/block/${name}`;
       fs.mkdirSync(path.join(sys, rel, 'device'), { recursive: true });
       fs.writeFileSync(path.join(sys, rel, 'removable'), removable);
@@ -41,7 +51,11 @@ describe('installer sub-commands', () => {
       fs.symlinkSync(`../../${rel}`, path.join(sys, 'class', 'block', name));
       fs.writeFileSync(path.join(dev, name), Buffer.alloc(512));
     }
-    const out = execFileSync(cradleBin, ['installer', '--sysfs-directory', sys, '--dev-directory', dev, 'list-drives'], { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } });
+    const out = execFileSync(
+      cradleBin,
+      ['installer', '--sysfs-directory', sys, '--dev-directory', dev, 'list-drives'],
+      { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
+    );
     const lines = out.trim().split('\n');
     assert.match(lines[0], /^NAME\s+SIZE\s+MODEL/);
     assert.match(lines[1], /^sda\s+20\.0 GiB\s+MODEL sda .*boot$/);

@@ -20,7 +20,25 @@ describe('installer failure wait', { skip: !isRoot() && 'needs root (network nam
   test('SIGTSTP holds the exit after a failure until SIGCONT', async () => {
     const child = spawn(
       'unshare',
-      ['--net', '--mount', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '1', '--no-status', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none')],
+      [
+        '--net',
+        '--mount',
+        cradleBin,
+        'installer',
+        '--no-dry-run',
+        '--no-reboot',
+        '--failure-wait',
+        '1',
+        '--no-status',
+        '--tftp-directory',
+        path.join(work, 'tftp'),
+        '--log-directory',
+        path.join(work, 'log'),
+        '--sysfs-directory',
+        path.join(work, 'sys'),
+        '--build-timestamp',
+        path.join(work, 'none'),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
     );
     let out = '';
@@ -34,7 +52,9 @@ describe('installer failure wait', { skip: !isRoot() && 'needs root (network nam
     assert.match(out, /install failed: this system runs from a disk, not from an installer image/);
     assert.doesNotMatch(out, /ran umount/, 'it unmounted something it did not mount');
     // unshare forwards nothing: signal the installer itself, unshare's only child.
-    const pid = Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || child.pid!;
+    const pid =
+      Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) ||
+      child.pid!;
     process.kill(pid, 'SIGTSTP');
     await waitFor(/reboot held by SIGTSTP until released/);
     const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 2500))]);
@@ -42,6 +62,9 @@ describe('installer failure wait', { skip: !isRoot() && 'needs root (network nam
     process.kill(pid, 'SIGCONT');
     assert.equal(await exited, 1, out);
     assert.match(out, /reboot released by SIGCONT/);
-    assert.ok(fs.readFileSync(path.join(work, 'log', 'latest'), 'utf8').includes('FAILED'), 'the log file has the failure');
+    assert.ok(
+      fs.readFileSync(path.join(work, 'log', 'latest'), 'utf8').includes('FAILED'),
+      'the log file has the failure',
+    );
   });
 });

@@ -15,7 +15,10 @@ import { fakeSysfs, Lab, waitForHttp } from './lab.ts';
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const SERVER = '192.168.1.1';
-const seedConfig = fs.readFileSync(path.join(import.meta.dirname, '../src/netconfig/testdata/seed-config.json'), 'utf8');
+const seedConfig = fs.readFileSync(
+  path.join(import.meta.dirname, '../src/netconfig/testdata/seed-config.json'),
+  'utf8',
+);
 const layout = (over: object = {}) =>
   JSON.stringify({
     BootDriveLayout: [
@@ -71,7 +74,8 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     const tftp = path.join(work, 'tftpdata');
     fs.rmSync(tftp, { recursive: true, force: true });
     fs.mkdirSync(tftp);
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(netboot ? path.join(work, 'tftp-root') : tftp, name), text);
+    for (const [name, text] of Object.entries(files))
+      fs.writeFileSync(path.join(netboot ? path.join(work, 'tftp-root') : tftp, name), text);
     fs.mkdirSync(path.join(work, 'tmp'), { recursive: true });
   }
 
@@ -80,14 +84,44 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     if (files !== 'placed') placeFiles(files, netboot);
     const tftp = path.join(work, 'tftpdata');
     const args = [
-      'netns', 'exec', lab.machineNs, 'unshare', '--uts', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--allow-running-system',
-      '--tftp-directory', tftp, '--tmp-root', path.join(work, 'tmproot'), '--mount-point', path.join(work, 'mnt'),
-      '--log-directory', path.join(work, 'log'), '--build-timestamp', path.join(work, 'build-timestamp'),
-      '--sysfs-directory', path.join(work, 'sys'), '--booted-root', 'none', '--firmware', 'bios',
-      '--success-wait', '0', '--failure-wait', '0', ...extra,
+      'netns',
+      'exec',
+      lab.machineNs,
+      'unshare',
+      '--uts',
+      cradleBin,
+      'installer',
+      '--no-dry-run',
+      '--no-reboot',
+      '--allow-running-system',
+      '--tftp-directory',
+      tftp,
+      '--tmp-root',
+      path.join(work, 'tmproot'),
+      '--mount-point',
+      path.join(work, 'mnt'),
+      '--log-directory',
+      path.join(work, 'log'),
+      '--build-timestamp',
+      path.join(work, 'build-timestamp'),
+      '--sysfs-directory',
+      path.join(work, 'sys'),
+      '--booted-root',
+      'none',
+      '--firmware',
+      'bios',
+      '--success-wait',
+      '0',
+      '--failure-wait',
+      '0',
+      ...extra,
     ];
     // TMPDIR inside the work directory: what the installer puts there is seen by the tests.
-    const r = spawnSync('ip', args, { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1', TMPDIR: path.join(work, 'tmp') }, timeout: 600_000 });
+    const r = spawnSync('ip', args, {
+      encoding: 'utf8',
+      env: { ...process.env, CRADLE_NO_FLAG_FILES: '1', TMPDIR: path.join(work, 'tmp') },
+      timeout: 600_000,
+    });
     return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
   }
 
@@ -109,11 +143,19 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     // The changed image: the same tree plus 25 files (2.5 MB), through an overlay.
     const upper = path.join(work, 'upper');
     fs.mkdirSync(path.join(upper, 'opt', 'app'), { recursive: true });
-    for (let i = 0; i < 25; i++) fs.writeFileSync(path.join(upper, 'opt', 'app', `part${i}`), Buffer.alloc(100_000, i + 1));
+    for (let i = 0; i < 25; i++)
+      fs.writeFileSync(path.join(upper, 'opt', 'app', `part${i}`), Buffer.alloc(100_000, i + 1));
     changed = path.join(work, 'changed');
     fs.mkdirSync(changed);
     fs.mkdirSync(path.join(work, 'ovl-work'));
-    sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${rootfs},upperdir=${upper},workdir=${path.join(work, 'ovl-work')}`, changed]);
+    sh('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${rootfs},upperdir=${upper},workdir=${path.join(work, 'ovl-work')}`,
+      changed,
+    ]);
     const store = path.join(work, 'store');
     sh(cradleBin, ['image', 'add', '--store', store, 'debian/v1', rootfs]);
     sh(cradleBin, ['image', 'add', '--store', store, 'debian/v2', changed]);
@@ -133,16 +175,52 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
       ],
     );
     lab.network('de:ad:be:ef:00:01', `${SERVER}/24`);
-    lab.serve([process.execPath, '--disable-warning=ExperimentalWarning', path.join(import.meta.dirname, '../src/cli/main.ts'), 'imageserver', '--store', store, '--listen', SERVER], path.join(work, 'imageserver.log'));
-    lab.serve([process.execPath, path.join(import.meta.dirname, 'fixtures/event-sink.ts'), SERVER, '6977', path.join(work, 'events.jsonl')], path.join(work, 'sink.log'));
+    lab.serve(
+      [
+        process.execPath,
+        '--disable-warning=ExperimentalWarning',
+        path.join(import.meta.dirname, '../src/cli/main.ts'),
+        'imageserver',
+        '--store',
+        store,
+        '--listen',
+        SERVER,
+      ],
+      path.join(work, 'imageserver.log'),
+    );
+    lab.serve(
+      [
+        process.execPath,
+        path.join(import.meta.dirname, 'fixtures/event-sink.ts'),
+        SERVER,
+        '6977',
+        path.join(work, 'events.jsonl'),
+      ],
+      path.join(work, 'sink.log'),
+    );
     // DHCP and TFTP for the netboot path: dnsmasq, with a reservation for the machine's MAC.
     fs.mkdirSync(path.join(work, 'tftp-root'));
     lab.serve(
       [
-        'dnsmasq', '--keep-in-foreground', '--no-daemon', '--user=root', '--conf-file=/dev/null', '--port=0', '--interface=srv0', '--bind-interfaces', '--no-ping',
-        '--dhcp-range=192.168.1.100,192.168.1.200,255.255.255.0,1h', '--dhcp-host=de:ad:be:ef:00:01,192.168.1.2,hyper0',
-        '--dhcp-option=3,192.168.1.1', '--dhcp-option=6,192.168.1.53', '--dhcp-boot=pxelinux.0,,192.168.1.1',
-        '--enable-tftp', `--tftp-root=${path.join(work, 'tftp-root')}`, `--dhcp-leasefile=${path.join(work, 'leases')}`, '--log-dhcp', '--log-facility=-',
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--no-daemon',
+        '--user=root',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--interface=srv0',
+        '--bind-interfaces',
+        '--no-ping',
+        '--dhcp-range=192.168.1.100,192.168.1.200,255.255.255.0,1h',
+        '--dhcp-host=de:ad:be:ef:00:01,192.168.1.2,hyper0',
+        '--dhcp-option=3,192.168.1.1',
+        '--dhcp-option=6,192.168.1.53',
+        '--dhcp-boot=pxelinux.0,,192.168.1.1',
+        '--enable-tftp',
+        `--tftp-root=${path.join(work, 'tftp-root')}`,
+        `--dhcp-leasefile=${path.join(work, 'leases')}`,
+        '--log-dhcp',
+        '--log-facility=-',
       ],
       path.join(work, 'dnsmasq.log'),
     );
@@ -166,7 +244,22 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     const r = install('placed', ['--dry-run']);
     assert.equal(r.status, 0, r.out);
     assert.deepEqual(diffSnapshots(filesBefore, snapshot(work)), [], 'a dry run changed the file system');
-    for (const want of [disk0, 'BOOT DISK', 'serial SER-BOOT-0', '4.0 GiB', 'holds now', 'Partitions of', '/var/log', 'ext4 /home', '/data/0', '/data/1', 'from the image server', 'mkfs.ext4', 'sfdisk', 'grub-install']) {
+    for (const want of [
+      disk0,
+      'BOOT DISK',
+      'serial SER-BOOT-0',
+      '4.0 GiB',
+      'holds now',
+      'Partitions of',
+      '/var/log',
+      'ext4 /home',
+      '/data/0',
+      '/data/1',
+      'from the image server',
+      'mkfs.ext4',
+      'sfdisk',
+      'grub-install',
+    ]) {
       assert.ok(r.out.includes(want), `dry-run output lacks '${want}':\n${r.out}`);
     }
     assert.equal(headAndTail(disk0), before);
@@ -178,9 +271,21 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
 
     sh('partx', ['--update', disk0]);
     sh('partx', ['--update', disk1]);
-    const parts = JSON.parse(sh('sfdisk', ['--json', disk0])).partitiontable.partitions as { node: string; name: string }[];
-    assert.deepEqual(parts.map((p) => p.name), ['bios-boot', 'rootfs', 'home', 'var-log', 'data-0']);
-    const blk = (dev: string) => Object.fromEntries(sh('blkid', ['-p', '-o', 'export', dev]).trim().split('\n').map((l) => l.split('=')));
+    const parts = JSON.parse(sh('sfdisk', ['--json', disk0])).partitiontable.partitions as {
+      node: string;
+      name: string;
+    }[];
+    assert.deepEqual(
+      parts.map((p) => p.name),
+      ['bios-boot', 'rootfs', 'home', 'var-log', 'data-0'],
+    );
+    const blk = (dev: string) =>
+      Object.fromEntries(
+        sh('blkid', ['-p', '-o', 'export', dev])
+          .trim()
+          .split('\n')
+          .map((l) => l.split('=')),
+      );
     const rootDev = `${disk0}p2`;
     const mnt = path.join(work, 'verify');
     fs.mkdirSync(mnt, { recursive: true });
@@ -188,25 +293,44 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     sh('mount', ['-o', 'ro', `${disk0}p4`, path.join(mnt, 'var/log')]);
     try {
       const fstab = fs.readFileSync(path.join(mnt, 'etc/fstab'), 'utf8');
-      for (const [n, mp] of [[2, '/'], [3, '/home'], [4, '/var/log'], [5, '/data/0']] as const) {
+      for (const [n, mp] of [
+        [2, '/'],
+        [3, '/home'],
+        [4, '/var/log'],
+        [5, '/data/0'],
+      ] as const) {
         assert.match(fstab, new RegExp(`^UUID=${blk(`${disk0}p${n}`).UUID}\\s+${mp}\\s+ext4`, 'm'), fstab);
       }
       assert.match(fstab, new RegExp(`^UUID=${blk(`${disk1}p1`).UUID}\\s+/data/1\\s+ext4`, 'm'));
       assert.equal(blk(rootDev).LABEL, 'rootfs');
 
       // Everything the image holds is there, except what the installer writes on purpose.
-      const ours = /^(etc\/(fstab|hostname|resolv\.conf|network\/interfaces|udev\/rules\.d(\/.*)?|cradle(\/boot-server)?)|var\/log(\/.*)?|var\/lib(\/initial-image)?|home|boot\/grub(\/.*)?|data(\/.*)?|dev|proc|sys|tmp)$/;
+      const ours =
+        /^(etc\/(fstab|hostname|resolv\.conf|network\/interfaces|udev\/rules\.d(\/.*)?|cradle(\/boot-server)?)|var\/log(\/.*)?|var\/lib(\/initial-image)?|home|boot\/grub(\/.*)?|data(\/.*)?|dev|proc|sys|tmp)$/;
       // Directories the installer writes into have new mtimes; lost+found is mkfs's.
       const touched = /^(\.|boot|etc|etc\/network|etc\/udev|var|var\/log|var\/lib): mtimeNs|^lost\+found: unexpected/;
-      const diff = diffTrees(describeTree(rootfs, (p) => ours.test(p)), describeTree(mnt, (p) => ours.test(p))).filter((l) => !touched.test(l));
+      const diff = diffTrees(
+        describeTree(rootfs, (p) => ours.test(p)),
+        describeTree(mnt, (p) => ours.test(p)),
+      ).filter((l) => !touched.test(l));
       assert.deepEqual(diff, [], diff.slice(0, 20).join('\n'));
 
       assert.equal(fs.readFileSync(path.join(mnt, 'etc/hostname'), 'utf8'), 'hyper0\n');
       const interfaces = fs.readFileSync(path.join(mnt, 'etc/network/interfaces'), 'utf8');
       assert.match(interfaces, /iface eth0 inet static\n\taddress      192\.168\.1\.2\n/);
-      assert.match(fs.readFileSync(path.join(mnt, 'etc/udev/rules.d/70-persistent-net.rules'), 'utf8'), /KERNELS=="0000:00:03.0", NAME="eth0"/);
-      assert.equal(fs.readFileSync(path.join(mnt, 'var/lib/initial-image'), 'utf8').trim().startsWith('debian/v1'), true);
-      assert.equal(fs.readFileSync(path.join(mnt, 'etc/cradle/boot-server'), 'utf8'), `http://${SERVER}:6977\n`, 'the installed system finds its boot server to report in');
+      assert.match(
+        fs.readFileSync(path.join(mnt, 'etc/udev/rules.d/70-persistent-net.rules'), 'utf8'),
+        /KERNELS=="0000:00:03.0", NAME="eth0"/,
+      );
+      assert.equal(
+        fs.readFileSync(path.join(mnt, 'var/lib/initial-image'), 'utf8').trim().startsWith('debian/v1'),
+        true,
+      );
+      assert.equal(
+        fs.readFileSync(path.join(mnt, 'etc/cradle/boot-server'), 'utf8'),
+        `http://${SERVER}:6977\n`,
+        'the installed system finds its boot server to report in',
+      );
       assert.ok(fs.existsSync(path.join(mnt, 'var/log/installer/config.json')));
       assert.match(fs.readFileSync(path.join(mnt, 'var/log/installer/log'), 'utf8'), /installed debian\/v1/);
 
@@ -226,9 +350,16 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     fs.readSync(fd, core, 0, 512, MiB);
     fs.closeSync(fd);
     assert.ok(mbr.includes('GRUB'), 'MBR holds GRUB boot code');
-    assert.ok(core.some((b) => b !== 0), 'BIOS boot partition holds GRUB core');
+    assert.ok(
+      core.some((b) => b !== 0),
+      'BIOS boot partition holds GRUB core',
+    );
 
-    const events = fs.readFileSync(path.join(work, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = fs
+      .readFileSync(path.join(work, 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const phases = events.filter((e) => e.type === 'phase' && e.state === 'done').map((e) => e.phase);
     assert.deepEqual(phases.slice(0, 5), ['clock', 'network', 'plan', 'tools', 'storage']);
     const result = events.find((e) => e.type === 'result');
@@ -243,25 +374,79 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     assert.match(r.out, /DHCP: 192\.168\.1\.2 on eth0/);
     assert.match(r.out, /fetched storage-layout\.json \(\d+ bytes\) from tftp:\/\/192\.168\.1\.1/);
     assert.ok(fs.existsSync(path.join(work, 'log', 'dhcp', '0', 'packet')), 'the DHCP answer is logged');
-    const result = fs.readFileSync(path.join(work, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'result');
+    const result = fs
+      .readFileSync(path.join(work, 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .find((e) => e.type === 'result');
     assert.equal(result.ok, true);
     // 25 new files of 100,000 bytes come over the network, plus the image's own versions of the
     // few small files the first install rewrote on the old system (fstab, hostname, ...).
-    assert.ok(result.objects.bytesFetched >= 2_500_000 && result.objects.bytesFetched < 2_500_000 + 16 * 1024, JSON.stringify(result.objects));
+    assert.ok(
+      result.objects.bytesFetched >= 2_500_000 && result.objects.bytesFetched < 2_500_000 + 16 * 1024,
+      JSON.stringify(result.objects),
+    );
     assert.ok(result.objects.bytesFromCache > 500 * MiB, JSON.stringify(result.objects));
   });
 
   describe('bad input is refused before any drive is touched', () => {
     const cases: [string, () => Record<string, string>, string[], RegExp][] = [
-      ['malformed config.json', () => goodFiles('debian/v1', { 'config.json': '{"Machine": {"HostIpAddress": "192.168.1.300"}}' }), [], /config\.json: field 'Machine\.HostIpAddress'.*IPv4/],
-      ['a layout without /', () => goodFiles('debian/v1', { 'storage-layout.json': JSON.stringify({ BootDriveLayout: [{ MountPoint: '/home', MinimumFreeBytes: 1 }] }) }), [], /no root file system/],
-      ['a malformed storage-layout.json', () => goodFiles('debian/v1', { 'storage-layout.json': '{"BootDriveLayout": [' }), [], /storage-layout\.json is not valid JSON/],
-      ['a drive selector that prints nothing', () => goodFiles('debian/v1'), ['--drive-selector', '/bin/true'], /chose no drive/],
-      ['a drive selector naming an unknown drive', () => goodFiles('debian/v1'), ['--drive-selector', path.join(import.meta.dirname, 'fixtures/select-sdz.sh')], /chose 'sdz', which is not a usable drive/],
-      ['an unreachable image server', () => goodFiles('debian/v1', { imageserver: `${SERVER}:1\n` }), [], /ECONNREFUSED|cannot reach|connect/],
+      [
+        'malformed config.json',
+        () => goodFiles('debian/v1', { 'config.json': '{"Machine": {"HostIpAddress": "192.168.1.300"}}' }),
+        [],
+        /config\.json: field 'Machine\.HostIpAddress'.*IPv4/,
+      ],
+      [
+        'a layout without /',
+        () =>
+          goodFiles('debian/v1', {
+            'storage-layout.json': JSON.stringify({ BootDriveLayout: [{ MountPoint: '/home', MinimumFreeBytes: 1 }] }),
+          }),
+        [],
+        /no root file system/,
+      ],
+      [
+        'a malformed storage-layout.json',
+        () => goodFiles('debian/v1', { 'storage-layout.json': '{"BootDriveLayout": [' }),
+        [],
+        /storage-layout\.json is not valid JSON/,
+      ],
+      [
+        'a drive selector that prints nothing',
+        () => goodFiles('debian/v1'),
+        ['--drive-selector', '/bin/true'],
+        /chose no drive/,
+      ],
+      [
+        'a drive selector naming an unknown drive',
+        () => goodFiles('debian/v1'),
+        ['--drive-selector', path.join(import.meta.dirname, 'fixtures/select-sdz.sh')],
+        /chose 'sdz', which is not a usable drive/,
+      ],
+      [
+        'an unreachable image server',
+        () => goodFiles('debian/v1', { imageserver: `${SERVER}:1\n` }),
+        [],
+        /ECONNREFUSED|cannot reach|connect/,
+      ],
       ['an image that does not exist', () => goodFiles('debian/v9'), [], /debian\/v9/],
-      ['a disk too small for the image', () => goodFiles('debian/v1', { 'storage-layout.json': layout({ BootDriveLayout: [{ MountPoint: '/', MinimumFreeBytes: 8 * GiB }] }) }), [], /too small/],
-      ['encryption on a kernel without device-mapper', () => goodFiles('debian/v1', { 'storage-layout.json': layout({ Encrypt: true }) }), [], /no device-mapper/],
+      [
+        'a disk too small for the image',
+        () =>
+          goodFiles('debian/v1', {
+            'storage-layout.json': layout({ BootDriveLayout: [{ MountPoint: '/', MinimumFreeBytes: 8 * GiB }] }),
+          }),
+        [],
+        /too small/,
+      ],
+      [
+        'encryption on a kernel without device-mapper',
+        () => goodFiles('debian/v1', { 'storage-layout.json': layout({ Encrypt: true }) }),
+        [],
+        /no device-mapper/,
+      ],
     ];
     for (const [name, files, extra, message] of cases) {
       test(name, () => {

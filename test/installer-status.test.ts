@@ -32,7 +32,8 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   let exited: Promise<number | null>;
 
   const waitFor = async (re: RegExp, text = () => out, ms = 15_000) => {
-    for (const end = Date.now() + ms; !re.test(text()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+    for (const end = Date.now() + ms; !re.test(text()) && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 50));
     assert.match(text(), re);
   };
   /** curl, the peer client: status code and body. */
@@ -57,7 +58,37 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     pki = await makeTestPki(work, 'boot');
     installer = spawn(
       'unshare',
-      ['--mount', '--propagation', 'private', cradleBin, 'installer', '--no-dry-run', '--no-reboot', '--failure-wait', '3', '--tftp-directory', path.join(work, 'tftp'), '--log-directory', path.join(work, 'log'), '--sysfs-directory', path.join(work, 'sys'), '--build-timestamp', path.join(work, 'none'), '--status-address', '127.0.0.1', '--status-port', '0', '--tls-ca', pki.ca, '--tls-cert', pki.installer.cert, '--tls-key', pki.installer.key, '--shell-command', '/bin/bash,--norc,--noprofile,-i'],
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        cradleBin,
+        'installer',
+        '--no-dry-run',
+        '--no-reboot',
+        '--failure-wait',
+        '3',
+        '--tftp-directory',
+        path.join(work, 'tftp'),
+        '--log-directory',
+        path.join(work, 'log'),
+        '--sysfs-directory',
+        path.join(work, 'sys'),
+        '--build-timestamp',
+        path.join(work, 'none'),
+        '--status-address',
+        '127.0.0.1',
+        '--status-port',
+        '0',
+        '--tls-ca',
+        pki.ca,
+        '--tls-cert',
+        pki.installer.cert,
+        '--tls-key',
+        pki.installer.key,
+        '--shell-command',
+        '/bin/bash,--norc,--noprofile,-i',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
     );
     installer.stderr!.on('data', (b: Buffer) => (out += b));
@@ -85,8 +116,12 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     assert.match(html, /runs from a disk, not from an installer image/);
     assert.match(html, /held<\/b> by alice/);
     assert.match(html, /<meta http-equiv="refresh"/);
-    assert.equal((await curl('/', { as: 'none' })).status, 200, 'over HTTPS without a certificate too: it is read-only');
-    assert.match((await fetch(`http://127.0.0.1:${port}/logs`).then((r) => r.text())), /install failed/);
+    assert.equal(
+      (await curl('/', { as: 'none' })).status,
+      200,
+      'over HTTPS without a certificate too: it is read-only',
+    );
+    assert.match(await fetch(`http://127.0.0.1:${port}/logs`).then((r) => r.text()), /install failed/);
   });
 
   test('the status page in Chromium with JavaScript off', { skip: !hasChromium() && `no ${CHROMIUM}` }, async () => {
@@ -121,7 +156,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     ['POST', '/api/v1/retry'],
   ];
 
-  test('every RPC route and the shell refuse plain HTTP, no certificate, an expired one, another CA\'s, a server\'s, the installer\'s', async () => {
+  test("every RPC route and the shell refuse plain HTTP, no certificate, an expired one, another CA's, a server's, the installer's", async () => {
     const bad: [string, { as?: Pair | 'none'; plain?: boolean }, RegExp][] = [
       ['plain HTTP', { plain: true }, /plain HTTP is read-only/],
       ['no certificate', { as: 'none' }, /no client certificate/],
@@ -141,7 +176,8 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     // The shell's WebSocket itself, with each bad identity.
     for (const [what, opts, why] of bad) {
       const scheme = opts.plain ? 'ws' : 'wss';
-      const id = opts.as && opts.as !== 'none' ? { cert: fs.readFileSync(opts.as.cert), key: fs.readFileSync(opts.as.key) } : {};
+      const id =
+        opts.as && opts.as !== 'none' ? { cert: fs.readFileSync(opts.as.cert), key: fs.readFileSync(opts.as.key) } : {};
       // ws hands TLS options to node:tls, which checks the name `servername` (the shared one).
       const tlsOptions: Record<string, unknown> = { ca: fs.readFileSync(pki.ca), servername: 'installer', ...id };
       const ws = new WebSocket(`${scheme}://127.0.0.1:${port}/api/v1/shell`, tlsOptions as WebSocket.ClientOptions);
@@ -169,18 +205,44 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     assert.equal(status.reboot.retryPossible, true);
     const logs = await rpc('GET', '/api/v1/logs?since=0');
     assert.ok(logs.lines.some((l: string) => /install failed/.test(l)));
-    assert.deepEqual((await rpc('GET', `/api/v1/logs?since=${logs.next}`)).lines.filter((l: string) => !/GET|POST/.test(l)), []);
+    assert.deepEqual(
+      (await rpc('GET', `/api/v1/logs?since=${logs.next}`)).lines.filter((l: string) => !/GET|POST/.test(l)),
+      [],
+    );
     assert.deepEqual(await rpc('POST', '/api/v1/reboot/unblock'), { held: false });
     assert.deepEqual(await rpc('POST', '/api/v1/reboot/block'), { held: true, heldBy: 'alice' });
     // cradle installer-rpc, the operator's client, says the same (it names the installer by IP;
     // the shared certificate is accepted by its name, `installer`).
-    const { stdout } = await run(cradleBin, ['installer-rpc', `127.0.0.1:${port}`, 'status', '--tls-ca', pki.ca, '--tls-cert', pki.operator.cert, '--tls-key', pki.operator.key]);
+    const { stdout } = await run(cradleBin, [
+      'installer-rpc',
+      `127.0.0.1:${port}`,
+      'status',
+      '--tls-ca',
+      pki.ca,
+      '--tls-cert',
+      pki.operator.cert,
+      '--tls-key',
+      pki.operator.key,
+    ]);
     assert.equal(JSON.parse(stdout).reboot.heldBy, 'alice');
   });
 
   /** `cradle installer-shell` in a real terminal, through a proxy the test can cut. */
   async function openShell(via: number, cols = 100, rows = 30) {
-    const term = pty.spawn(cradleBin, ['installer-shell', `127.0.0.1:${via}`, '--tls-ca', pki.ca, '--tls-cert', pki.operator.cert, '--tls-key', pki.operator.key], { cols, rows, name: 'xterm-256color', env: { ...process.env, TERM: 'xterm-256color' } as Record<string, string> });
+    const term = pty.spawn(
+      cradleBin,
+      [
+        'installer-shell',
+        `127.0.0.1:${via}`,
+        '--tls-ca',
+        pki.ca,
+        '--tls-cert',
+        pki.operator.cert,
+        '--tls-key',
+        pki.operator.key,
+      ],
+      { cols, rows, name: 'xterm-256color', env: { ...process.env, TERM: 'xterm-256color' } as Record<string, string> },
+    );
     let screen = '';
     term.onData((d) => (screen += d));
     const exit = new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
@@ -248,7 +310,8 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   test('retry starts another attempt; "reboot now" ends the wait and the hold', async () => {
     assert.deepEqual(await rpc('POST', '/api/v1/retry'), { retrying: true });
     await waitFor(/retrying the install/);
-    for (let i = 0; i < 100 && (await rpc('GET', '/api/v1/status')).attempt < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await rpc('GET', '/api/v1/status')).attempt < 2; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const status = await rpc('GET', '/api/v1/status');
     assert.equal(status.attempt, 2);
     await waitFor(/retrying the install[^]*reboot held by alice: waiting for its release/);

@@ -38,7 +38,9 @@ async function inProcess(args: string[], env: Record<string, string>): Promise<R
   console.error = (...a: unknown[]) => void err.push(`${a.join(' ')}\n`);
   Object.assign(process.env, env);
   try {
-    const program = new Command('cradle').exitOverride().configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
+    const program = new Command('cradle')
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => void out.push(s), writeErr: (s) => void err.push(s) });
     registerInventoryCommands(program); // reads CRADLE_DB for the --db default, as at start-up
     await program.parseAsync(args, { from: 'user' });
     return { code: 0, stdout: out.join(''), stderr: err.join('') };
@@ -74,29 +76,95 @@ async function fails(args: string[], message: RegExp): Promise<void> {
 
 describe('cradle machine and cradle subnet', () => {
   before((t) => {
-    if ('diagnostic' in t) t.diagnostic(wired ? 'running bin/cradle' : 'main.ts does not register the commands yet: running them in-process');
+    if ('diagnostic' in t)
+      t.diagnostic(
+        wired ? 'running bin/cradle' : 'main.ts does not register the commands yet: running them in-process',
+      );
   });
 
   it('adds subnets and machines, lists and shows them', async () => {
-    assert.match(await ok(['subnet', 'add', 'Lab', '--gateway', '10.1.0.1', '--mask', '255.255.255.0', '--dns', '10.1.0.1,9.9.9.9', '--domain', 'lab.example.com', '--vlan', '12', '--manage', '--pool', '10.1.0.100-10.1.0.199']), /added subnet Lab: 10\.1\.0\.0\/24, gateway 10\.1\.0\.1, pool 10\.1\.0\.100-10\.1\.0\.199/);
-    assert.match((await ok(['subnet', 'list'])).trim(), /^ID\s+NETWORK\s+GATEWAY\s+DNS\s+DOMAIN\s+VLAN\s+MANAGE\s+POOL\nLab\s+10\.1\.0\.0\/24\s+10\.1\.0\.1\s+10\.1\.0\.1,9\.9\.9\.9\s+lab\.example\.com\s+12\s+yes\s+10\.1\.0\.100-10\.1\.0\.199$/);
+    assert.match(
+      await ok([
+        'subnet',
+        'add',
+        'Lab',
+        '--gateway',
+        '10.1.0.1',
+        '--mask',
+        '255.255.255.0',
+        '--dns',
+        '10.1.0.1,9.9.9.9',
+        '--domain',
+        'lab.example.com',
+        '--vlan',
+        '12',
+        '--manage',
+        '--pool',
+        '10.1.0.100-10.1.0.199',
+      ]),
+      /added subnet Lab: 10\.1\.0\.0\/24, gateway 10\.1\.0\.1, pool 10\.1\.0\.100-10\.1\.0\.199/,
+    );
+    assert.match(
+      (await ok(['subnet', 'list'])).trim(),
+      /^ID\s+NETWORK\s+GATEWAY\s+DNS\s+DOMAIN\s+VLAN\s+MANAGE\s+POOL\nLab\s+10\.1\.0\.0\/24\s+10\.1\.0\.1\s+10\.1\.0\.1,9\.9\.9\.9\s+lab\.example\.com\s+12\s+yes\s+10\.1\.0\.100-10\.1\.0\.199$/,
+    );
     const layout = path.join(repoRoot, 'src/storage/testdata/seed-storage-layout.json');
-    assert.match(await ok(['machine', 'add', 'node1', '--mac', 'DE-AD-BE-EF-A0-01', '--mac', 'de:ad:be:ef:a0:02', '--ip', '10.1.0.11', '--tag', 'RequiredImage=debian/1', '--tag', 'Rack=r1', '--layout', layout, '--ipmi-ip', '10.9.0.11']), /added node1: de:ad:be:ef:a0:01, de:ad:be:ef:a0:02, 10\.1\.0\.11 in Lab; state unknown: not to be installed/);
+    assert.match(
+      await ok([
+        'machine',
+        'add',
+        'node1',
+        '--mac',
+        'DE-AD-BE-EF-A0-01',
+        '--mac',
+        'de:ad:be:ef:a0:02',
+        '--ip',
+        '10.1.0.11',
+        '--tag',
+        'RequiredImage=debian/1',
+        '--tag',
+        'Rack=r1',
+        '--layout',
+        layout,
+        '--ipmi-ip',
+        '10.9.0.11',
+      ]),
+      /added node1: de:ad:be:ef:a0:01, de:ad:be:ef:a0:02, 10\.1\.0\.11 in Lab; state unknown: not to be installed/,
+    );
     await ok(['machine', 'add', 'node2', '--mac', 'de:ad:be:ef:a0:03', '--subnet', 'Lab', '--state', 'birth']);
     const list = (await ok(['machine', 'list'])).trim().split('\n');
     assert.match(list[0], /^HOSTNAME\s+STATE\s+SINCE\s+MACS\s+IP\s+SUBNET\s+IMAGE$/);
-    assert.match(list[1], /^node1\s+unknown\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+de:ad:be:ef:a0:01,de:ad:be:ef:a0:02\s+10\.1\.0\.11\s+Lab\s+debian\/1$/);
+    assert.match(
+      list[1],
+      /^node1\s+unknown\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+de:ad:be:ef:a0:01,de:ad:be:ef:a0:02\s+10\.1\.0\.11\s+Lab\s+debian\/1$/,
+    );
     assert.match(list[2], /^node2\s+birth\s+\S+\s+de:ad:be:ef:a0:03\s+-\s+Lab\s+-$/);
     const births = JSON.parse(await ok(['machine', 'list', '--state', 'birth', '--json']));
-    assert.deepEqual(births.map((m: { hostname: string }) => m.hostname), ['node2']);
-    assert.equal(JSON.parse(await ok(['machine', 'show', 'node1', '--json'])).machine.storageLayout.BootDriveLayout.length > 0, true);
+    assert.deepEqual(
+      births.map((m: { hostname: string }) => m.hostname),
+      ['node2'],
+    );
+    assert.equal(
+      JSON.parse(await ok(['machine', 'show', 'node1', '--json'])).machine.storageLayout.BootDriveLayout.length > 0,
+      true,
+    );
   });
 
   it('moves states with history, and shows them with the installer progress', async () => {
-    assert.match(await ok(['machine', 'set-state', 'node1', 'birth', '--reason', 'first install']), /node1: unknown -> birth: new: its next network boot installs its image/);
+    assert.match(
+      await ok(['machine', 'set-state', 'node1', 'birth', '--reason', 'first install']),
+      /node1: unknown -> birth: new: its next network boot installs its image/,
+    );
     assert.match(await ok(['machine', 'set-state', 'node1', 'birth']), /node1 is already birth: nothing changed/);
     const inv = await openInventory(db); // the boot server's side, on the same database
-    await inv.recordProgress({ hostname: 'node1', phase: 'load-image', bytesDone: 1 << 20, bytesTotal: 4 << 20, etaSeconds: 12, updatedAt: new Date().toISOString() });
+    await inv.recordProgress({
+      hostname: 'node1',
+      phase: 'load-image',
+      bytesDone: 1 << 20,
+      bytesTotal: 4 << 20,
+      etaSeconds: 12,
+      updatedAt: new Date().toISOString(),
+    });
     await inv.close();
     const show = await ok(['machine', 'show', 'node1']);
     assert.match(show, /^state:\s+birth since \S+: new: its next network boot installs its image$/m);
@@ -104,18 +172,30 @@ describe('cradle machine and cradle subnet', () => {
     assert.match(show, /^subnet:\s+Lab \(10\.1\.0\.0\/24, gateway 10\.1\.0\.1\)$/m);
     assert.match(show, /^progress:\s+load-image 1\.00 MiB of 4\.00 MiB, about 12 s left/m);
     assert.match(show, /^history:\n {2}\S+ {2}unknown -> birth {2}first install$/m);
-    await fails(['machine', 'set-state', 'node1', 'reborn'], /cradle: state: 'reborn' is not a machine state: use one of unknown, birth/);
+    await fails(
+      ['machine', 'set-state', 'node1', 'reborn'],
+      /cradle: state: 'reborn' is not a machine state: use one of unknown, birth/,
+    );
     await fails(['machine', 'show', 'ghost'], /cradle: no machine named 'ghost'/);
   });
 
   it('imports a seed config.json and CSV, all or nothing', async () => {
     const seed = path.join(repoRoot, 'src/netconfig/testdata/seed-config.json');
-    assert.match(await ok(['machine', 'import', seed, '--state', 'healthy']), /imported 1 machine\(s\); added subnets Dev, Hypervisors, Prod/);
+    assert.match(
+      await ok(['machine', 'import', seed, '--state', 'healthy']),
+      /imported 1 machine\(s\); added subnets Dev, Hypervisors, Prod/,
+    );
     const csv = path.join(work, 'fleet.csv');
-    fs.writeFileSync(csv, 'hostname,mac,ip,subnet,ipmi_ip,tags\nhv1,de:ad:be:ef:10:01,192.168.1.3,,192.168.0.3,RequiredImage=hv/1\nhv2,de:ad:be:ef:10:02,192.168.1.4,,,\n');
+    fs.writeFileSync(
+      csv,
+      'hostname,mac,ip,subnet,ipmi_ip,tags\nhv1,de:ad:be:ef:10:01,192.168.1.3,,192.168.0.3,RequiredImage=hv/1\nhv2,de:ad:be:ef:10:02,192.168.1.4,,,\n',
+    );
     assert.match(await ok(['machine', 'import', csv]), /imported 2 machine\(s\)/);
     fs.writeFileSync(csv, 'hostname,mac\nhv3,de:ad:be:ef:10:03\nhv4,de:ad:be:ef:10:0g\n');
-    await fails(['machine', 'import', csv], /fleet\.csv line 3, column 2 \(mac\): 'de:ad:be:ef:10:0g' is not a MAC address/);
+    await fails(
+      ['machine', 'import', csv],
+      /fleet\.csv line 3, column 2 \(mac\): 'de:ad:be:ef:10:0g' is not a MAC address/,
+    );
     fs.writeFileSync(csv, 'hostname,mac\nhv3,de:ad:be:ef:10:03\nhv1,de:ad:be:ef:10:04\n');
     await fails(['machine', 'import', csv], /fleet\.csv line 3: machine 'hv1' already exists/);
     assert.doesNotMatch(await ok(['machine', 'list']), /hv3/);
@@ -123,12 +203,27 @@ describe('cradle machine and cradle subnet', () => {
   });
 
   it('refuses what would break the database, with a message saying how to fix it', async () => {
-    await fails(['machine', 'add', 'node3', '--mac', 'de:ad:be:ef:a0:01'], /cradle: MAC de:ad:be:ef:a0:01 already belongs to machine 'node1'/);
-    await fails(['machine', 'add', 'node3', '--mac', 'nope'], /field 'macs\.0' is invalid: 'nope' is not a MAC address/);
+    await fails(
+      ['machine', 'add', 'node3', '--mac', 'de:ad:be:ef:a0:01'],
+      /cradle: MAC de:ad:be:ef:a0:01 already belongs to machine 'node1'/,
+    );
+    await fails(
+      ['machine', 'add', 'node3', '--mac', 'nope'],
+      /field 'macs\.0' is invalid: 'nope' is not a MAC address/,
+    );
     await fails(['machine', 'add', 'node3'], /--mac is required/);
-    await fails(['machine', 'add', 'node3', '--mac', 'de:ad:be:ef:00:09', '--tag', 'oops'], /--tag 'oops' is not NAME=VALUE/);
-    await fails(['subnet', 'add', 'Bad', '--gateway', '10.5.0.1', '--mask', '255.255.255.0', '--pool', '10.5.0.1-10.5.0.50'], /contains the gateway 10\.5\.0\.1/);
-    await fails(['subnet', 'rm', 'Lab'], /subnet 'Lab' is still used by 2 machine\(s\) \(node1, node2\): move or remove them first/);
+    await fails(
+      ['machine', 'add', 'node3', '--mac', 'de:ad:be:ef:00:09', '--tag', 'oops'],
+      /--tag 'oops' is not NAME=VALUE/,
+    );
+    await fails(
+      ['subnet', 'add', 'Bad', '--gateway', '10.5.0.1', '--mask', '255.255.255.0', '--pool', '10.5.0.1-10.5.0.50'],
+      /contains the gateway 10\.5\.0\.1/,
+    );
+    await fails(
+      ['subnet', 'rm', 'Lab'],
+      /subnet 'Lab' is still used by 2 machine\(s\) \(node1, node2\): move or remove them first/,
+    );
     assert.match(await ok(['machine', 'rm', 'node2']), /removed node2/);
     await fails(['machine', 'rm', 'node2'], /no machine named 'node2'/);
     await fails(['machine', 'list', '--db', 'mysql://x/y'], /unsupported database 'mysql:\/\/…'/);
@@ -148,15 +243,32 @@ describe('cradle machine and cradle subnet', () => {
       return file;
     };
     const noRoot = write('no-root.json', { BootDriveLayout: [{ MountPoint: '/home', MinimumBytes: 1 << 30 }] });
-    const sizedLast = write('sized-last.json', { BootDriveLayout: [{ MountPoint: '/', MinimumBytes: 1 << 30 }, { MountPoint: '/data/0', MinimumBytes: 1 << 30 }], ExtraMountPointsBasename: '/data/' });
-    for (const [file, why] of [[noRoot, /has no root file system/], [sizedLast, /must take the rest of the drive/]] as const) {
+    const sizedLast = write('sized-last.json', {
+      BootDriveLayout: [
+        { MountPoint: '/', MinimumBytes: 1 << 30 },
+        { MountPoint: '/data/0', MinimumBytes: 1 << 30 },
+      ],
+      ExtraMountPointsBasename: '/data/',
+    });
+    for (const [file, why] of [
+      [noRoot, /has no root file system/],
+      [sizedLast, /must take the rest of the drive/],
+    ] as const) {
       await fails(['machine', 'add', 'badlayout', '--mac', 'de:ad:be:ef:b0:01', '--layout', file], why);
       // The installer refuses the same file with the same words.
       assert.throws(() => parseStorageLayout(fs.readFileSync(file, 'utf8'), file), why);
       // And the machine database refuses it from any other way in (the import, the API).
       const inv = await openInventory(`sqlite:${db}`);
       try {
-        await assert.rejects(inv.addMachine({ hostname: 'badlayout', macs: ['de:ad:be:ef:b0:01'], tags: {}, storageLayout: JSON.parse(fs.readFileSync(file, 'utf8')) }), why);
+        await assert.rejects(
+          inv.addMachine({
+            hostname: 'badlayout',
+            macs: ['de:ad:be:ef:b0:01'],
+            tags: {},
+            storageLayout: JSON.parse(fs.readFileSync(file, 'utf8')),
+          }),
+          why,
+        );
       } finally {
         await inv.close();
       }

@@ -6,7 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const run = (cmd: string, args: string[]) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 export interface FakeDrive {
   loop: string; // /dev/loopN
@@ -49,7 +50,7 @@ export function fakeSysfs(root: string, drives: FakeDrive[], nics: FakeNic[]): v
     fs.writeFileSync(path.join(dir, 'address'), `${n.mac}\n`);
     fs.writeFileSync(path.join(dir, 'type'), '1\n');
     fs.writeFileSync(path.join(dir, 'carrier'), n.carrier ? '1\n' : '0\n');
-    fs.symlinkSync(`../../../../${n.slot}`, path.join(dir, "device"));
+    fs.symlinkSync(`../../../../${n.slot}`, path.join(dir, 'device'));
     fs.symlinkSync(path.relative(path.join(root, 'class', 'net'), dir), path.join(root, 'class', 'net', n.name));
   });
 }
@@ -79,7 +80,22 @@ export class Lab {
       fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, '');
     }
-    run('ip', ['-n', this.machineNs, 'link', 'add', 'eth0', 'address', mac, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', this.serverNs]);
+    run('ip', [
+      '-n',
+      this.machineNs,
+      'link',
+      'add',
+      'eth0',
+      'address',
+      mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'srv0',
+      'netns',
+      this.serverNs,
+    ]);
     // A second NIC whose cable goes nowhere: its peer stays down, so it has no carrier.
     run('ip', ['-n', this.machineNs, 'link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'unplugged']);
     run('ip', ['-n', this.serverNs, 'address', 'add', serverAddress, 'dev', 'srv0']);

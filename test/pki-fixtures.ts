@@ -24,8 +24,12 @@ export interface TestPki {
 export async function makeTestPki(dir: string, serverName: string): Promise<TestPki> {
   const caDir = path.join(dir, 'ca');
   const ca = await createCa(caDir, { name: 'Cradle test CA', days: 30 });
-  const issue = (kind: 'server' | 'client' | 'installer', name: string, out: string, extra: { notAfter?: Date; ips?: string[] } = {}) =>
-    issueCertificate(caDir, { kind, name, days: 7, ...extra }, path.join(dir, out));
+  const issue = (
+    kind: 'server' | 'client' | 'installer',
+    name: string,
+    out: string,
+    extra: { notAfter?: Date; ips?: string[] } = {},
+  ) => issueCertificate(caDir, { kind, name, days: 7, ...extra }, path.join(dir, out));
   const otherCa = path.join(dir, 'other-ca');
   await createCa(otherCa, { name: 'Somebody else', days: 30 });
   return {

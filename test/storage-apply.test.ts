@@ -29,10 +29,33 @@ describe('storage steps on a loop device', { skip: !isRoot() && 'needs root (loo
     work = tmpDir('cradle-apply-');
     lab = new Lab('apply');
     disk = lab.loopDevice(path.join(work, 'disk.img'), 1536 * MiB);
-    const layout = parseStorageLayout(JSON.stringify({ BootDriveLayout: [{ MountPoint: '/', MinimumBytes: 300 * MiB }, { MountPoint: '/srv', FileSystemType: 'xfs', MinimumBytes: 320 * MiB }], Encrypt: true }));
+    const layout = parseStorageLayout(
+      JSON.stringify({
+        BootDriveLayout: [
+          { MountPoint: '/', MinimumBytes: 300 * MiB },
+          { MountPoint: '/srv', FileSystemType: 'xfs', MinimumBytes: 320 * MiB },
+        ],
+        Encrypt: true,
+      }),
+    );
     let n = 0;
     plan = planStorage(
-      { firmware: 'uefi', drives: [{ name: path.basename(disk), path: disk, sizeBytes: 1536 * MiB, model: '', serial: '', busPath: '', rotational: false }], layout, usage: new Map() },
+      {
+        firmware: 'uefi',
+        drives: [
+          {
+            name: path.basename(disk),
+            path: disk,
+            sizeBytes: 1536 * MiB,
+            model: '',
+            serial: '',
+            busPath: '',
+            rotational: false,
+          },
+        ],
+        layout,
+        usage: new Map(),
+      },
       () => `6a1c0de0-0000-4000-8000-${String(++n).padStart(12, '0')}`,
     );
   });
@@ -46,27 +69,44 @@ describe('storage steps on a loop device', { skip: !isRoot() && 'needs root (loo
     const exec = new Executor({ dryRun: true, log: (l) => log.push(l) });
     const drive = plan.drives[0];
     await eraseDrive(exec, drive);
-    await partitionDrive(exec, drive, drive.partitions.map((p) => partitionDevice(disk, p.number)));
+    await partitionDrive(
+      exec,
+      drive,
+      drive.partitions.map((p) => partitionDevice(disk, p.number)),
+    );
     for (const f of plan.fileSystems) {
       await luksFormat(exec, f, '/nonexistent.key');
       await makeFileSystem(exec, f);
     }
-    assert.deepEqual(exec.skipped.map((c) => c.split(' ')[0]), ['blkdiscard', 'sfdisk', 'partx', 'mkfs.vfat', 'mkfs.ext4', 'cryptsetup', 'mkfs.xfs', 'cryptsetup', 'mkfs.ext4']);
+    assert.deepEqual(
+      exec.skipped.map((c) => c.split(' ')[0]),
+      ['blkdiscard', 'sfdisk', 'partx', 'mkfs.vfat', 'mkfs.ext4', 'cryptsetup', 'mkfs.xfs', 'cryptsetup', 'mkfs.ext4'],
+    );
     const head = Buffer.alloc(MiB);
     const fd = fs.openSync(disk, 'r');
     fs.readSync(fd, head, 0, MiB, 0);
     fs.closeSync(fd);
-    assert.ok(head.every((b) => b === 0xab), 'the drive was written');
+    assert.ok(
+      head.every((b) => b === 0xab),
+      'the drive was written',
+    );
   });
 
   test('erase, partition, LUKS2 format and mkfs produce what the plan says', async () => {
     const exec = new Executor({ dryRun: false, log: (l) => log.push(l) });
     const drive = plan.drives[0];
     await eraseDrive(exec, drive);
-    await partitionDrive(exec, drive, drive.partitions.map((p) => partitionDevice(disk, p.number)));
+    await partitionDrive(
+      exec,
+      drive,
+      drive.partitions.map((p) => partitionDevice(disk, p.number)),
+    );
     const contents = await readDriveContents(exec, disk);
     assert.equal(contents.table, 'gpt');
-    assert.deepEqual(contents.partitions.map((p) => p.sizeBytes / MiB), drive.partitions.map((p) => p.sizeBytes / MiB));
+    assert.deepEqual(
+      contents.partitions.map((p) => p.sizeBytes / MiB),
+      drive.partitions.map((p) => p.sizeBytes / MiB),
+    );
 
     const key = path.join(work, 'crypt.key');
     fs.writeFileSync(key, Buffer.alloc(64, 7), { mode: 0o600 });
@@ -86,6 +126,9 @@ describe('storage steps on a loop device', { skip: !isRoot() && 'needs root (loo
         assert.match(tags, new RegExp(`^TYPE=${f.type}$`, 'm'));
       }
     }
-    assert.match(describeContents(await readDriveContents(exec, disk)), /^GPT: #1 0\.3 GiB vfat 'EFI', #2 0\.3 GiB ext4 'rootfs', #3 0\.3 GiB crypto_LUKS '\/srv', #4 0\.6 GiB crypto_LUKS '\/data\/0'$/);
+    assert.match(
+      describeContents(await readDriveContents(exec, disk)),
+      /^GPT: #1 0\.3 GiB vfat 'EFI', #2 0\.3 GiB ext4 'rootfs', #3 0\.3 GiB crypto_LUKS '\/srv', #4 0\.6 GiB crypto_LUKS '\/data\/0'$/,
+    );
   });
 });

@@ -12,15 +12,35 @@ import { cradleBin, curlStatus, tmpDir } from './helpers.ts';
 import { makeTestPki, type TestPki } from './pki-fixtures.ts';
 
 /** What s_client says of a handshake offering only `args`' versions and suites. */
-function handshake(port: number, client: { cert: string; key: string }, args: string[]): { ok: boolean; cipher?: string; out: string } {
+function handshake(
+  port: number,
+  client: { cert: string; key: string },
+  args: string[],
+): { ok: boolean; cipher?: string; out: string } {
   // With a client certificate: the image server requires one in the handshake.
-  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-cert', client.cert, '-key', client.key, ...args], { input: '', encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(
+    'openssl',
+    [
+      's_client',
+      '-connect',
+      `127.0.0.1:${port}`,
+      '-servername',
+      'localhost',
+      '-cert',
+      client.cert,
+      '-key',
+      client.key,
+      ...args,
+    ],
+    { input: '', encoding: 'utf8', timeout: 20_000 },
+  );
   const out = `${r.stdout}\n${r.stderr}`;
   const cipher = /Cipher is (\S+)/.exec(out)?.[1];
   return { ok: r.status === 0 && cipher !== undefined && cipher !== '(NONE)', cipher, out };
 }
 
-const CBC_SUITES = 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA:AES128-SHA:AES256-SHA:AES128-SHA256';
+const CBC_SUITES =
+  'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA:AES128-SHA:AES256-SHA:AES128-SHA256';
 
 describe('TLS hygiene of the servers', () => {
   let work: string;
@@ -32,13 +52,41 @@ describe('TLS hygiene of the servers', () => {
     work = tmpDir('cradle-tls-');
     pki = await makeTestPki(work, 'localhost');
     const tlsArgs = ['--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--tls-ca', pki.ca];
-    const boot = await startProcess([cradleBin, 'server', '--db', `sqlite:${path.join(work, 'db')}`, '--roles', 'http', '--address', '127.0.0.1', '--http-port', '0', ...tlsArgs], /HTTP boot on http:\/\/127\.0\.0\.1:(\d+)/);
+    const boot = await startProcess(
+      [
+        cradleBin,
+        'server',
+        '--db',
+        `sqlite:${path.join(work, 'db')}`,
+        '--roles',
+        'http',
+        '--address',
+        '127.0.0.1',
+        '--http-port',
+        '0',
+        ...tlsArgs,
+      ],
+      /HTTP boot on http:\/\/127\.0\.0\.1:(\d+)/,
+    );
     servers.push(boot);
     ports.boot = Number(boot.match[1]);
     fs.mkdirSync(path.join(work, 'tree'));
     fs.writeFileSync(path.join(work, 'tree', 'f'), 'x');
     spawnSync(cradleBin, ['image', 'add', 'tls/1', path.join(work, 'tree'), '--store', path.join(work, 'store')]);
-    const image = await startProcess([cradleBin, 'imageserver', '--store', path.join(work, 'store'), '--listen', '127.0.0.1', '--port', '0', ...tlsArgs], /on https:\/\/127\.0\.0\.1:(\d+)/);
+    const image = await startProcess(
+      [
+        cradleBin,
+        'imageserver',
+        '--store',
+        path.join(work, 'store'),
+        '--listen',
+        '127.0.0.1',
+        '--port',
+        '0',
+        ...tlsArgs,
+      ],
+      /on https:\/\/127\.0\.0\.1:(\d+)/,
+    );
     servers.push(image);
     ports.image = Number(image.match[1]);
   });
@@ -62,10 +110,37 @@ describe('TLS hygiene of the servers', () => {
   }
 
   test('the dashboard over HTTPS: HSTS and the security headers', async () => {
-    const r = await curlStatus(['-D', '-', '--cacert', pki.ca, '--cert', pki.operator.cert, '--key', pki.operator.key, '--connect-to', `localhost:${ports.boot}:127.0.0.1:${ports.boot}`, `https://localhost:${ports.boot}/`]);
+    const r = await curlStatus([
+      '-D',
+      '-',
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.operator.cert,
+      '--key',
+      pki.operator.key,
+      '--connect-to',
+      `localhost:${ports.boot}:127.0.0.1:${ports.boot}`,
+      `https://localhost:${ports.boot}/`,
+    ]);
     assert.equal(r.status, 200, r.body);
-    for (const h of [/^strict-transport-security: max-age=\d+/im, /^x-frame-options: DENY/im, /^x-content-type-options: nosniff/im, /^content-security-policy: .*frame-ancestors 'none'/im, /^referrer-policy: no-referrer/im]) assert.match(r.body, h);
-    const refused = await curlStatus(['-D', '-', '--cacert', pki.ca, '--connect-to', `localhost:${ports.boot}:127.0.0.1:${ports.boot}`, `https://localhost:${ports.boot}/`]);
+    for (const h of [
+      /^strict-transport-security: max-age=\d+/im,
+      /^x-frame-options: DENY/im,
+      /^x-content-type-options: nosniff/im,
+      /^content-security-policy: .*frame-ancestors 'none'/im,
+      /^referrer-policy: no-referrer/im,
+    ])
+      assert.match(r.body, h);
+    const refused = await curlStatus([
+      '-D',
+      '-',
+      '--cacert',
+      pki.ca,
+      '--connect-to',
+      `localhost:${ports.boot}:127.0.0.1:${ports.boot}`,
+      `https://localhost:${ports.boot}/`,
+    ]);
     assert.equal(refused.status, 403);
     assert.match(refused.body, /^strict-transport-security:/im, 'on a refusal too');
   });

@@ -23,8 +23,23 @@ const machine: Machine = {
   createdAt: '2026-11-22T00:00:00.000Z',
 };
 const subnets: Subnet[] = [
-  { id: 'Dev', gateway: '192.168.100.1', mask: '255.255.255.0', domainName: 'dev.company.com', dnsServers: ['192.168.1.53', '8.8.8.8'], manage: true, vlanId: 100 },
-  { id: 'Hypervisors', gateway: '192.168.1.1', mask: '255.255.255.0', domainName: 'hypervisors.company.com', dnsServers: ['192.168.1.53', '8.8.8.8'], manage: false },
+  {
+    id: 'Dev',
+    gateway: '192.168.100.1',
+    mask: '255.255.255.0',
+    domainName: 'dev.company.com',
+    dnsServers: ['192.168.1.53', '8.8.8.8'],
+    manage: true,
+    vlanId: 100,
+  },
+  {
+    id: 'Hypervisors',
+    gateway: '192.168.1.1',
+    mask: '255.255.255.0',
+    domainName: 'hypervisors.company.com',
+    dnsServers: ['192.168.1.53', '8.8.8.8'],
+    manage: false,
+  },
 ];
 const settings: BootSettings = {
   imageServer: '192.168.1.1:6971',
@@ -40,7 +55,7 @@ function golden(name: string, actual: string): void {
 }
 
 describe('configuration files for a machine', () => {
-  it('config.json is the seed format and passes the installer\'s schema', () => {
+  it("config.json is the seed format and passes the installer's schema", () => {
     const text = configFile('config.json', machine, subnets, settings)!;
     golden('config.json', text);
     const parsed = parseMachineConfig(text);
@@ -54,7 +69,10 @@ describe('configuration files for a machine', () => {
   it('the small files, and the default layout valid for the installer', () => {
     assert.equal(configFile('imagename', machine, subnets, settings), 'hypervisor/2024-01-18:22:57:43\n');
     assert.equal(configFile('imagename', { ...machine, tags: {} }, subnets, settings), undefined);
-    assert.equal(configFile('imagename', { ...machine, tags: {} }, subnets, { ...settings, defaultImage: 'debian' }), 'debian\n');
+    assert.equal(
+      configFile('imagename', { ...machine, tags: {} }, subnets, { ...settings, defaultImage: 'debian' }),
+      'debian\n',
+    );
     assert.equal(configFile('imageserver', machine, subnets, settings), '192.168.1.1:6971\n');
     assert.equal(configFile('bootserver', machine, subnets, settings), 'http://192.168.1.1:6977\n');
     assert.equal(configFile('tools-imagename', machine, subnets, settings), undefined);
@@ -65,12 +83,20 @@ describe('configuration files for a machine', () => {
 describe('iPXE scripts', () => {
   it('machines to (re)install boot the installer, told where their configuration is', () => {
     golden('birth.ipxe', ipxeScript(machine.macs[0], machine, ipxe));
-    for (const state of ['rebirth', 'clean', 'installing'] as const) assert.match(ipxeScript(machine.macs[0], { ...machine, state }, ipxe), /^kernel http:\/\/192\.168\.1\.1:6977\/installer\/vmlinuz /m);
+    for (const state of ['rebirth', 'clean', 'installing'] as const)
+      assert.match(
+        ipxeScript(machine.macs[0], { ...machine, state }, ipxe),
+        /^kernel http:\/\/192\.168\.1\.1:6977\/installer\/vmlinuz /m,
+      );
   });
   it('installed and unknown machines boot from their disk', () => {
     golden('healthy.ipxe', ipxeScript(machine.macs[0], { ...machine, state: 'healthy' }, ipxe));
     assert.match(ipxeScript('aa:bb:cc:dd:ee:ff', undefined, ipxe), /^exit$/m);
     assert.match(ipxeScript(machine.macs[0], { ...machine, state: 'unknown' }, ipxe), /^exit$/m);
-    assert.match(ipxeScript(machine.macs[0], { ...machine, state: 'failed' }, ipxe), /^exit$/m, 'a failed install is not retried without an operator');
+    assert.match(
+      ipxeScript(machine.macs[0], { ...machine, state: 'failed' }, ipxe),
+      /^exit$/m,
+      'a failed install is not retried without an operator',
+    );
   });
 });

@@ -67,13 +67,27 @@ async function machineAt(inv: Inventory, ip: string): Promise<{ machine: Machine
 export async function startBootServer(o: BootServerOptions): Promise<RunningBootServer> {
   // Firmware fetches over plain HTTP; the installer reports over HTTPS when there is TLS.
   let baseUrl = `http://${o.address}:${o.httpPort}`;
-  const settings: BootSettings = { ...o.settings, bootServerUrl: o.tls ? `https://${o.address}:${o.httpPort}` : baseUrl };
+  const settings: BootSettings = {
+    ...o.settings,
+    bootServerUrl: o.tls ? `https://${o.address}:${o.httpPort}` : baseUrl,
+  };
   const ipxe: IpxeSettings = { baseUrl, reportUrl: settings.bootServerUrl, kernelArgs: o.kernelArgs };
   const closers: (() => Promise<void>)[] = [];
-  const running: RunningBootServer = { close: async () => { for (const c of closers.reverse()) await c(); } };
+  const running: RunningBootServer = {
+    close: async () => {
+      for (const c of closers.reverse()) await c();
+    },
+  };
   try {
     if (o.roles.includes('http')) {
-      const handler = bootHttpHandler({ inventory: o.inventory, settings, ipxe, installerDir: o.installerDir, log: o.log, requireClientCertificates: !!o.tls });
+      const handler = bootHttpHandler({
+        inventory: o.inventory,
+        settings,
+        ipxe,
+        installerDir: o.installerDir,
+        log: o.log,
+        requireClientCertificates: !!o.tls,
+      });
       const dual = dualProtocolServer(handler, o.tls, o.limits);
       const addr = await listen(dual.server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
       running.httpUrl = `http://${o.address}:${addr.port}`;
@@ -124,10 +138,18 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
         config: { httpBootUrl: baseUrl, tftpServer: o.address, ...o.dhcp },
         log: o.log,
         onUnknownMachine: async (mac, info) => {
-          o.log(`unknown machine ${mac} on ${info.interface ?? info.relay ?? '?'} (${info.firmware ?? 'no PXE'})${info.served ? ': given a pool address' : ''}`);
+          o.log(
+            `unknown machine ${mac} on ${info.interface ?? info.relay ?? '?'} (${info.firmware ?? 'no PXE'})${info.served ? ': given a pool address' : ''}`,
+          );
           if (!info.served || o.dhcp.unknownMachines !== 'birth' || (await o.inventory.findMachineByMac(mac))) return;
           const hostname = `m-${mac.replace(/:/g, '')}`;
-          await o.inventory.addMachine({ hostname, macs: [mac], tags: {}, state: 'birth', ...(info.subnetId ? { subnetId: info.subnetId } : {}) });
+          await o.inventory.addMachine({
+            hostname,
+            macs: [mac],
+            tags: {},
+            state: 'birth',
+            ...(info.subnetId ? { subnetId: info.subnetId } : {}),
+          });
           o.log(`registered ${mac} as ${hostname} (birth)`);
         },
       });

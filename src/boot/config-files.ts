@@ -16,7 +16,14 @@ export interface BootSettings {
   toolsImage?: string;
 }
 
-export const CONFIG_FILE_NAMES = ['config.json', 'imagename', 'imageserver', 'storage-layout.json', 'tools-imagename', 'bootserver'] as const;
+export const CONFIG_FILE_NAMES = [
+  'config.json',
+  'imagename',
+  'imageserver',
+  'storage-layout.json',
+  'tools-imagename',
+  'bootserver',
+] as const;
 export type ConfigFileName = (typeof CONFIG_FILE_NAMES)[number];
 
 /** The seed's Subnets entry. */
@@ -41,7 +48,15 @@ export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unk
       ...(ip ? { HostIpAddress: ip } : {}),
       HostMacAddress: m.macs[0],
       ...(m.subnetId ? { SubnetId: m.subnetId } : {}),
-      ...(m.ipmi ? { IPMI: { ...(m.ipmi.hostname ? { Hostname: m.ipmi.hostname } : {}), ...(m.ipmi.ip ? { HostIpAddress: m.ipmi.ip } : {}), ...(m.ipmi.mac ? { HostMacAddress: m.ipmi.mac } : {}) } } : {}),
+      ...(m.ipmi
+        ? {
+            IPMI: {
+              ...(m.ipmi.hostname ? { Hostname: m.ipmi.hostname } : {}),
+              ...(m.ipmi.ip ? { HostIpAddress: m.ipmi.ip } : {}),
+              ...(m.ipmi.mac ? { HostMacAddress: m.ipmi.mac } : {}),
+            },
+          }
+        : {}),
       Tags: m.tags,
     },
     Subnets: subnets.map(seedSubnet),
@@ -49,7 +64,12 @@ export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unk
 }
 
 /** One file's content, or undefined when this machine has no such file (the installer's optional ones). */
-export function configFile(name: ConfigFileName, m: Machine, subnets: Subnet[], settings: BootSettings): string | undefined {
+export function configFile(
+  name: ConfigFileName,
+  m: Machine,
+  subnets: Subnet[],
+  settings: BootSettings,
+): string | undefined {
   switch (name) {
     case 'config.json':
       return `${JSON.stringify(machineConfig(m, subnets), null, 2)}\n`;

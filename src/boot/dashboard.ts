@@ -42,7 +42,10 @@ function stateBadge(state: string): string {
 export function activity(v: MachineView): string {
   const p = v.progress;
   if (!p) return '';
-  if (p.result) return p.result.ok ? `installed${p.result.seconds ? ` in ${formatDuration(p.result.seconds)}` : ''}` : `failed: ${p.result.error ?? 'no detail'}`;
+  if (p.result)
+    return p.result.ok
+      ? `installed${p.result.seconds ? ` in ${formatDuration(p.result.seconds)}` : ''}`
+      : `failed: ${p.result.error ?? 'no detail'}`;
   if (v.machine.state !== 'installing') return '';
   if (p.bytesTotal) return `${p.phase}: ${progressSummary({ ...p, bytesTotal: p.bytesTotal })}`;
   return p.phase;
@@ -56,7 +59,8 @@ function progressBar(v: MachineView): string {
 
 /** The rows of the fleet table (also the fragment dashboard.js refreshes). */
 export function machineRows(views: MachineView[]): string {
-  if (!views.length) return `<tr><td colspan="6" class="hint">No machines yet: add them with 'cradle machine add', or let DHCP register unknown ones (--unknown-machines birth).</td></tr>`;
+  if (!views.length)
+    return `<tr><td colspan="6" class="hint">No machines yet: add them with 'cradle machine add', or let DHCP register unknown ones (--unknown-machines birth).</td></tr>`;
   return views
     .map((v) => {
       const m = v.machine;
@@ -94,8 +98,22 @@ export function machineSummary(v: MachineView): string {
     ['Image', h(m.tags.RequiredImage ?? '(the server default)')],
   ];
   const r = p?.result;
-  if (r?.phaseSeconds && Object.keys(r.phaseSeconds).length) rows.push(['Phases', h(Object.entries(r.phaseSeconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(', '))]);
-  if (r?.objects) rows.push(['Objects', h(`${r.objects.objectsFetched} fetched (${formatBytes(r.objects.bytesFetched)}), ${r.objects.objectsFromCache} from the old system (${formatBytes(r.objects.bytesFromCache)})`)]);
+  if (r?.phaseSeconds && Object.keys(r.phaseSeconds).length)
+    rows.push([
+      'Phases',
+      h(
+        Object.entries(r.phaseSeconds)
+          .map(([k, s]) => `${k} ${s.toFixed(1)} s`)
+          .join(', '),
+      ),
+    ]);
+  if (r?.objects)
+    rows.push([
+      'Objects',
+      h(
+        `${r.objects.objectsFetched} fetched (${formatBytes(r.objects.bytesFetched)}), ${r.objects.objectsFromCache} from the old system (${formatBytes(r.objects.bytesFromCache)})`,
+      ),
+    ]);
   if (p) rows.push(['Last report', h(p.updatedAt)]);
   return `<table>${rows.map(([k, val]) => `<tr><th>${k}</th><td>${val}</td></tr>`).join('')}</table>`;
 }
@@ -105,12 +123,19 @@ export function logStart(first: { seq: number; line: string } | undefined): stri
   return first ? `${first.seq}-${createHash('sha256').update(first.line).digest('hex').slice(0, 16)}` : 'empty';
 }
 
-export function machinePage(v: MachineView, history: StateChange[], log: { seq: number; line: string }[], start: string): string {
+export function machinePage(
+  v: MachineView,
+  history: StateChange[],
+  log: { seq: number; line: string }[],
+  start: string,
+): string {
   const host = encodeURIComponent(v.machine.hostname);
   const next = log.length ? log[log.length - 1].seq + 1 : 0;
   const historyRows = [...history]
     .reverse()
-    .map((c) => `<tr><td>${h(c.at)}</td><td>${stateBadge(c.from)} → ${stateBadge(c.to)}</td><td>${h(c.reason)}</td></tr>`)
+    .map(
+      (c) => `<tr><td>${h(c.at)}</td><td>${stateBadge(c.from)} → ${stateBadge(c.to)}</td><td>${h(c.reason)}</td></tr>`,
+    )
     .join('');
   return page(
     `Cradle: ${v.machine.hostname}`,

@@ -19,7 +19,10 @@ const eventSchema = z.looseObject({
   ok: z.boolean().optional(),
   // Long errors (a command's whole stderr) are cut, never refused: a refused batch would be sent
   // again and again and the failure never recorded.
-  error: z.string().transform((e) => e.slice(0, 4000)).optional(),
+  error: z
+    .string()
+    .transform((e) => e.slice(0, 4000))
+    .optional(),
   // A result's summary of the run, kept with the progress for dashboards and the lab's table.
   seconds: z.number().min(0).optional(),
   phaseSeconds: z.record(z.string().max(64), z.number().min(0)).optional(),
@@ -58,11 +61,17 @@ const STARTS = new Set(['birth', 'rebirth', 'clean']);
 export async function applyLog(inv: Inventory, machine: Machine, log: EventsBody['log']): Promise<void> {
   if (!log?.lines.length) return;
   const [kept] = await inv.installerLog(machine.hostname, log.from, 1);
-  if (log.from === 0 || (kept && kept.seq === log.from && kept.line !== log.lines[0].slice(0, kept.line.length))) await inv.clearInstallerLog(machine.hostname);
+  if (log.from === 0 || (kept && kept.seq === log.from && kept.line !== log.lines[0].slice(0, kept.line.length)))
+    await inv.clearInstallerLog(machine.hostname);
   await inv.appendInstallerLog(machine.hostname, log.from, log.lines);
 }
 
-export async function applyEvents(inv: Inventory, machine: Machine, events: EventsBody['events'], now = new Date()): Promise<Machine> {
+export async function applyEvents(
+  inv: Inventory,
+  machine: Machine,
+  events: EventsBody['events'],
+  now = new Date(),
+): Promise<Machine> {
   let m = machine;
   let last: Omit<InstallProgress, 'hostname' | 'updatedAt'> | undefined;
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
@@ -73,14 +82,35 @@ export async function applyEvents(inv: Inventory, machine: Machine, events: Even
     }
     if (m.state !== 'installing') continue;
     if (e.type === 'phase') last = { phase: e.phase || 'unknown' };
-    if (e.type === 'progress') last = { phase: e.phase || last?.phase || 'unknown', bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, bytesPerSecond: e.bytesPerSecond, etaSeconds: e.etaSeconds };
+    if (e.type === 'progress')
+      last = {
+        phase: e.phase || last?.phase || 'unknown',
+        bytesDone: e.bytesDone,
+        bytesTotal: e.bytesTotal,
+        bytesPerSecond: e.bytesPerSecond,
+        etaSeconds: e.etaSeconds,
+      };
     if (e.type === 'result') {
       const { seconds, phaseSeconds, objects } = e;
-      last = { phase: e.ok ? 'done' : 'failed', result: { ok: Boolean(e.ok), ...(e.error ? { error: e.error } : {}), ...(seconds !== undefined ? { seconds } : {}), ...(phaseSeconds ? { phaseSeconds } : {}), ...(objects ? { objects } : {}) } };
+      last = {
+        phase: e.ok ? 'done' : 'failed',
+        result: {
+          ok: Boolean(e.ok),
+          ...(e.error ? { error: e.error } : {}),
+          ...(seconds !== undefined ? { seconds } : {}),
+          ...(phaseSeconds ? { phaseSeconds } : {}),
+          ...(objects ? { objects } : {}),
+        },
+      };
       if (!e.ok) m = await inv.setState(m.hostname, 'failed', `installer failed: ${e.error ?? 'no detail'}`);
     }
   }
   // Stamped after any state change, so the result is newer than the run it belongs to.
-  if (last) await inv.recordProgress({ hostname: m.hostname, ...last, updatedAt: new Date(Math.max(now.getTime(), Date.now())).toISOString() });
+  if (last)
+    await inv.recordProgress({
+      hostname: m.hostname,
+      ...last,
+      updatedAt: new Date(Math.max(now.getTime(), Date.now())).toISOString(),
+    });
   return m;
 }

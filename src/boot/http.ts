@@ -9,10 +9,26 @@ import path from 'node:path';
 import { ConflictError, NotFoundError, type Inventory, type Machine } from '../inventory/types.ts';
 import { ValidationError } from '../inventory/validate.ts';
 import { safeListener } from '../util/http/listener.ts';
-import { HTML_HEADERS, HttpError, readJsonBody, sendError, sendJson, type Req, type Res } from '../util/http/respond.ts';
+import {
+  HTML_HEADERS,
+  HttpError,
+  readJsonBody,
+  sendError,
+  sendJson,
+  type Req,
+  type Res,
+} from '../util/http/respond.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
-import { DASHBOARD_JS, fleetPage, logStart, machinePage, machineRows, machineSummary, type MachineView } from './dashboard.ts';
+import {
+  DASHBOARD_JS,
+  fleetPage,
+  logStart,
+  machinePage,
+  machineRows,
+  machineSummary,
+  type MachineView,
+} from './dashboard.ts';
 import { clientIdentity, type Caller } from '../pki/serve.ts';
 import { ipxeScript, type IpxeSettings } from './ipxe.ts';
 
@@ -45,7 +61,8 @@ function macParam(raw: string): string {
     throw new HttpError(400, 'bad MAC address', `'${raw}' is not a MAC address such as de:ad:be:ef:00:01`);
   }
   const mac = decoded.toLowerCase().replace(/-/g, ':');
-  if (!MAC_RE.test(mac)) throw new HttpError(400, 'bad MAC address', `'${raw}' is not a MAC address such as de:ad:be:ef:00:01`);
+  if (!MAC_RE.test(mac))
+    throw new HttpError(400, 'bad MAC address', `'${raw}' is not a MAC address such as de:ad:be:ef:00:01`);
   return mac;
 }
 
@@ -79,7 +96,8 @@ function statusOf(err: unknown): unknown {
   if (err instanceof NotFoundError) return new HttpError(404, 'not found', err.message);
   if (err instanceof ConflictError) return new HttpError(409, 'conflict', err.message);
   if (err instanceof ValidationError) return new HttpError(400, 'bad request', err.message);
-  if (err instanceof URIError) return new HttpError(400, 'bad path', `the path is not valid percent-encoding: ${err.message}`);
+  if (err instanceof URIError)
+    return new HttpError(400, 'bad path', `the path is not valid percent-encoding: ${err.message}`);
   return err;
 }
 
@@ -113,11 +131,20 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       m = await inv.findMachineByMac(mac);
       asking = mac;
     }
-    if (!m) throw new HttpError(404, 'unknown machine', `no machine has MAC ${macs.join(' or ')}: add it with 'cradle machine add'`);
+    if (!m)
+      throw new HttpError(
+        404,
+        'unknown machine',
+        `no machine has MAC ${macs.join(' or ')}: add it with 'cradle machine add'`,
+      );
     m = await keepLeaseAddress(inv, m, asking);
     const text = configFile(file, m, await inv.listSubnets(), o.settings);
     if (text === undefined) throw new HttpError(404, 'not found', `${m.hostname} has no ${file}`);
-    res.writeHead(200, { 'content-type': file.endsWith('.json') ? 'application/json' : 'text/plain', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': file.endsWith('.json') ? 'application/json' : 'text/plain',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    });
     res.end(text);
   }
 
@@ -133,7 +160,8 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
         const before = await handle.stat();
         const data = await handle.readFile();
         const after = await handle.stat();
-        if (before.mtimeMs === after.mtimeMs && data.length === after.size) return { mtimeMs: after.mtimeMs, size: after.size, data };
+        if (before.mtimeMs === after.mtimeMs && data.length === after.size)
+          return { mtimeMs: after.mtimeMs, size: after.size, data };
       } finally {
         await handle.close();
       }
@@ -142,7 +170,12 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   }
   async function sendFile(req: Req, res: Res, file: string): Promise<void> {
     const st = await fs.promises.stat(file).catch(() => undefined);
-    if (!st?.isFile()) throw new HttpError(404, 'not found', `${path.basename(file)} is not on this boot server (build it with 'cradle build-installer')`);
+    if (!st?.isFile())
+      throw new HttpError(
+        404,
+        'not found',
+        `${path.basename(file)} is not on this boot server (build it with 'cradle build-installer')`,
+      );
     let pending = held.get(file);
     let h = pending && (await pending.catch(() => undefined));
     if (!h || h.mtimeMs !== st.mtimeMs || h.size !== st.size) {
@@ -151,7 +184,11 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       pending.catch(() => held.delete(file));
       h = await pending;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': h.data.length, 'last-modified': new Date(h.mtimeMs).toUTCString() });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': h.data.length,
+      'last-modified': new Date(h.mtimeMs).toUTCString(),
+    });
     res.end(req.method === 'HEAD' ? undefined : h.data);
   }
 
@@ -183,7 +220,12 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       return true;
     };
     if (p === '/dashboard.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'content-length': Buffer.byteLength(DASHBOARD_JS), 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': 'text/javascript; charset=utf-8',
+        'content-length': Buffer.byteLength(DASHBOARD_JS),
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+      });
       res.end(DASHBOARD_JS);
       return true;
     }
@@ -194,14 +236,21 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       const log = await inv.installerLog(x.hostname);
       return html(machinePage(await view(x), await inv.history(x.hostname), log, logStart(log[0])));
     }
-    if ((m = /^\/fragments\/machines\/([^/]+)\/summary$/.exec(p))) return html(machineSummary(await view(await machineNamed(m[1]))));
+    if ((m = /^\/fragments\/machines\/([^/]+)\/summary$/.exec(p)))
+      return html(machineSummary(await view(await machineNamed(m[1]))));
     if ((m = /^\/fragments\/machines\/([^/]+)\/log$/.exec(p))) {
       const x = await machineNamed(m[1]);
       const since = Math.max(0, Number(url.searchParams.get('since')) || 0);
       const [first] = await inv.installerLog(x.hostname, 0, 1);
       const lines = await inv.installerLog(x.hostname, since, 2000);
       const text = lines.map((l) => `${l.line}\n`).join('');
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-next-seq': String(lines.length ? lines[lines.length - 1].seq + 1 : since), 'x-log-start': logStart(first) });
+      res.writeHead(200, {
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+        'x-next-seq': String(lines.length ? lines[lines.length - 1].seq + 1 : since),
+        'x-log-start': logStart(first),
+      });
       res.end(text);
       return true;
     }
@@ -214,28 +263,45 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     // Read before any await: a connection gone meanwhile has no socket.
     const remote = req.socket?.remoteAddress;
     let m: RegExpExecArray | null;
-    if (req.method === 'GET' && (p === '/' || p === '/dashboard.js' || p.startsWith('/machines/') || p.startsWith('/fragments/'))) {
+    if (
+      req.method === 'GET' &&
+      (p === '/' || p === '/dashboard.js' || p.startsWith('/machines/') || p.startsWith('/fragments/'))
+    ) {
       authenticate(req, 'operator');
       if (await dashboard(req, res, p, url)) return;
     }
     if (req.method === 'GET' && (m = /^\/boot\/([^/]+)\.ipxe$/.exec(p))) {
       const text = await scriptFor(macParam(m[1]));
-      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': Buffer.byteLength(text),
+        'cache-control': 'no-store',
+      });
       return void res.end(text);
     }
-    if (req.method === 'GET' && (m = /^\/config\/([^/]+)\/([^/]+)$/.exec(p))) return configFor([macParam(m[1])], m[2], res);
-    if (req.method === 'GET' && (m = /^\/config\/([^/]+)$/.exec(p))) return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res);
+    if (req.method === 'GET' && (m = /^\/config\/([^/]+)\/([^/]+)$/.exec(p)))
+      return configFor([macParam(m[1])], m[2], res);
+    if (req.method === 'GET' && (m = /^\/config\/([^/]+)$/.exec(p)))
+      return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res);
     if ((req.method === 'GET' || req.method === 'HEAD') && (m = /^\/installer\/(vmlinuz|initrd\.img)$/.exec(p))) {
-      if (!o.installerDir) throw new HttpError(404, 'not found', 'this boot server serves no installer (--installer-dir)');
+      if (!o.installerDir)
+        throw new HttpError(404, 'not found', 'this boot server serves no installer (--installer-dir)');
       return sendFile(req, res, path.join(o.installerDir, m[1]));
     }
     if (req.method === 'POST' && p === '/api/v1/installer/events') {
       authenticate(req, 'installer');
       const parsed = eventsBodySchema.safeParse(await readJsonBody(req, EVENTS_BODY_LIMIT));
-      if (!parsed.success) throw new HttpError(400, 'bad request', `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`);
+      if (!parsed.success)
+        throw new HttpError(
+          400,
+          'bad request',
+          `events: field '${parsed.error.issues[0].path.join('.')}': ${parsed.error.issues[0].message}`,
+        );
       const machine = await machineOf(inv, parsed.data.machine);
-      if (!machine) throw new HttpError(404, 'unknown machine', `no machine has MAC ${parsed.data.machine.macs.join(', ')}`);
-      if (!(await fromMachine(inv, machine, remote))) throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
+      if (!machine)
+        throw new HttpError(404, 'unknown machine', `no machine has MAC ${parsed.data.machine.macs.join(', ')}`);
+      if (!(await fromMachine(inv, machine, remote)))
+        throw new HttpError(403, 'forbidden', `events for ${machine.hostname} come only from its own address`);
       const updated = await applyEvents(inv, machine, parsed.data.events);
       await applyLog(inv, updated, parsed.data.log);
       res.writeHead(204);
@@ -243,20 +309,27 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     }
     if (req.method === 'POST' && p === '/api/v1/report') {
       const parsed = reportSchema.safeParse(await readJsonBody(req, REPORT_BODY_LIMIT));
-      if (!parsed.success) throw new HttpError(400, 'bad request', 'expected {"mac": "de:ad:be:ef:00:01"} or {"hostname": "node1"}');
+      if (!parsed.success)
+        throw new HttpError(400, 'bad request', 'expected {"mac": "de:ad:be:ef:00:01"} or {"hostname": "node1"}');
       const body = parsed.data;
       const machine = await machineOf(inv, { macs: body.mac ? [macParam(body.mac)] : [], hostname: body.hostname });
       if (!machine) throw new HttpError(404, 'unknown machine', 'give the reporting machine\'s "mac" or "hostname"');
-      if (!(await fromMachine(inv, machine, remote))) throw new HttpError(403, 'forbidden', `only ${machine.hostname} itself reports in`);
+      if (!(await fromMachine(inv, machine, remote)))
+        throw new HttpError(403, 'forbidden', `only ${machine.hostname} itself reports in`);
       // Only an install that finished ends this way; a machine waiting for (re)birth stays so.
-      const updated = (await installedNotReported(machine)) ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in') : machine;
+      const updated = (await installedNotReported(machine))
+        ? await inv.setState(machine.hostname, 'healthy', 'the installed system reported in')
+        : machine;
       return sendJson(res, 200, { hostname: updated.hostname, state: updated.state });
     }
     if (req.method === 'GET' && p.startsWith('/api/v1/machines')) authenticate(req, 'operator');
     if (req.method === 'GET' && (m = /^\/api\/v1\/machines\/([a-z0-9.-]+)\/log$/.exec(p))) {
       const x = await machineNamed(m[1]);
       const lines = await inv.installerLog(x.hostname, Math.max(0, Number(url.searchParams.get('since')) || 0));
-      return sendJson(res, 200, { lines, next: lines.length ? lines[lines.length - 1].seq + 1 : Number(url.searchParams.get('since')) || 0 });
+      return sendJson(res, 200, {
+        lines,
+        next: lines.length ? lines[lines.length - 1].seq + 1 : Number(url.searchParams.get('since')) || 0,
+      });
     }
     if (req.method === 'GET' && p === '/api/v1/machines') {
       return sendJson(res, 200, { machines: (await allViews()).map((v) => ({ ...v.machine, progress: v.progress })) });
@@ -264,7 +337,11 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     if (req.method === 'GET' && (m = /^\/api\/v1\/machines\/([a-z0-9.-]+)$/.exec(p))) {
       const x = await inv.getMachine(m[1]);
       if (!x) throw new HttpError(404, 'unknown machine', `no machine named ${m[1]}`);
-      return sendJson(res, 200, { machine: x, progress: (await inv.getProgress(x.hostname)) ?? null, history: await inv.history(x.hostname) });
+      return sendJson(res, 200, {
+        machine: x,
+        progress: (await inv.getProgress(x.hostname)) ?? null,
+        history: await inv.history(x.hostname),
+      });
     }
     throw new HttpError(404, 'not found', `no route for ${req.method} ${p}`);
   }
@@ -273,6 +350,9 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   return safeListener(route, {
     maxBodyBytes: EVENTS_BODY_LIMIT,
     mapError: statusOf,
-    onDone: (r) => log(`${r.client} ${r.method} ${r.url} ${r.status} ${r.seconds.toFixed(3)} s${r.status >= 500 ? `: ${(r.error as Error)?.message ?? r.error}` : ''}`),
+    onDone: (r) =>
+      log(
+        `${r.client} ${r.method} ${r.url} ${r.status} ${r.seconds.toFixed(3)} s${r.status >= 500 ? `: ${(r.error as Error)?.message ?? r.error}` : ''}`,
+      ),
   });
 }

@@ -22,7 +22,10 @@ export function bootsInstaller(state: MachineState): boolean {
 
 /** iPXE script text for a machine (or an unknown MAC, when `machine` is undefined). */
 export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSettings): string {
-  const lines = ['#!ipxe', `# Cradle boot server: ${machine ? `${machine.hostname}, state ${machine.state}` : `unknown machine ${mac}`}`];
+  const lines = [
+    '#!ipxe',
+    `# Cradle boot server: ${machine ? `${machine.hostname}, state ${machine.state}` : `unknown machine ${mac}`}`,
+  ];
   if (!machine || !bootsInstaller(machine.state)) {
     lines.push('echo Booting from the local disk', 'exit');
     return lines.join('\n') + '\n';

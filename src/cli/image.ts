@@ -5,7 +5,10 @@ import { formatBytes, table } from '../util/format.ts';
 
 /** The image list as `image list` and `installer list-images` print it. */
 export function imagesTable(records: ImageRecord[]): string {
-  return table(['NAME', 'CREATED', 'FILES', 'SIZE'], records.map((r) => [r.name, r.created, String(r.stats.files), formatBytes(r.stats.bytes)]));
+  return table(
+    ['NAME', 'CREATED', 'FILES', 'SIZE'],
+    records.map((r) => [r.name, r.created, String(r.stats.files), formatBytes(r.stats.bytes)]),
+  );
 }
 
 export const DEFAULT_STORE = process.env.CRADLE_STORE ?? '/var/lib/cradle/images';
@@ -25,12 +28,16 @@ export function registerImageCommands(program: Command): void {
       const store = new ImageStore(o.store);
       const started = performance.now();
       const { addImage } = await import('../image/add.ts'); // archive readers load only when adding
-      const { record, kind, ingest } = await addImage(store, name, source, { warn: (m) => console.error(`warning: ${m}`) });
+      const { record, kind, ingest } = await addImage(store, name, source, {
+        warn: (m) => console.error(`warning: ${m}`),
+      });
       const secs = (performance.now() - started) / 1000;
       console.log(`added ${record.name} from ${kind} in ${secs.toFixed(2)} s`);
       console.log(`  manifest ${record.manifest}`);
       console.log(`  ${record.stats.entries} entries, ${record.stats.files} files, ${formatBytes(record.stats.bytes)}`);
-      console.log(`  ${ingest.objectsAdded} new objects (${formatBytes(ingest.storedBytes)} compressed), ${ingest.objectsReused} already in the store, ${ingest.duplicates} duplicate contents`);
+      console.log(
+        `  ${ingest.objectsAdded} new objects (${formatBytes(ingest.storedBytes)} compressed), ${ingest.objectsReused} already in the store, ${ingest.duplicates} duplicate contents`,
+      );
     });
 
   image

@@ -19,14 +19,28 @@ export function registerImageServerCommand(program: Command): void {
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (PEM)');
   addConnectionLimitOptions(cmd, DEFAULT_LIMITS).action(
-    async (o: { store: string; listen?: string; port: string; cacheMib: string; logLevel: string; tlsCert?: string; tlsKey?: string; tlsCa?: string } & ConnectionLimitFlags) => {
+    async (
+      o: {
+        store: string;
+        listen?: string;
+        port: string;
+        cacheMib: string;
+        logLevel: string;
+        tlsCert?: string;
+        tlsKey?: string;
+        tlsCa?: string;
+      } & ConnectionLimitFlags,
+    ) => {
       const limits = connectionLimits(o, DEFAULT_LIMITS);
-      if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
-      if (o.tlsCa && !o.tlsCert) throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
+      if (!!o.tlsCert !== !!o.tlsKey)
+        throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
+      if (o.tlsCa && !o.tlsCert)
+        throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
       const store = ImageStore.open(o.store);
       const { createImageServer, listen } = await import('../image/server.ts'); // metrics libraries load only here
       const cacheMiB = Number(o.cacheMib);
-      if (!Number.isFinite(cacheMiB) || cacheMiB < 0) throw new Error(`--cache-mib must be a number of MiB (0 or more), not '${o.cacheMib}'`);
+      if (!Number.isFinite(cacheMiB) || cacheMiB < 0)
+        throw new Error(`--cache-mib must be a number of MiB (0 or more), not '${o.cacheMib}'`);
       const tls = o.tlsCert ? { cert: o.tlsCert, key: o.tlsKey!, ca: o.tlsCa } : undefined;
       const { pino } = await import('pino');
       const logger = pino({ level: o.logLevel, base: { service: 'imageserver' } });
@@ -34,7 +48,10 @@ export function registerImageServerCommand(program: Command): void {
       const addr = await listen(server, Number(o.port), o.listen);
       const scheme = o.tlsCert ? 'https' : 'http';
       const url = `${scheme}://${addr.address}:${addr.port}`;
-      logger.info({ store: store.root, url, clientCertificates: !!o.tlsCa }, `imageserver serving ${store.root} on ${url}`);
+      logger.info(
+        { store: store.root, url, clientCertificates: !!o.tlsCa },
+        `imageserver serving ${store.root} on ${url}`,
+      );
       const stop = () => {
         server.close(() => process.exit(0));
         // Idle keep-alive connections go at once; a batch still streaming gets 10 s to finish.

@@ -22,7 +22,10 @@ function operatorTls(f: TlsFlags): OperatorTls {
   const ca = f.tlsCa ?? process.env.CRADLE_TLS_CA;
   const cert = f.tlsCert ?? process.env.CRADLE_TLS_CERT;
   const key = f.tlsKey ?? process.env.CRADLE_TLS_KEY;
-  if (!ca || !cert || !key) throw new Error("the installer's RPC and shell need a client certificate: pass --tls-ca, --tls-cert and --tls-key (or set CRADLE_TLS_CA, CRADLE_TLS_CERT, CRADLE_TLS_KEY); make one with 'cradle pki issue client NAME'");
+  if (!ca || !cert || !key)
+    throw new Error(
+      "the installer's RPC and shell need a client certificate: pass --tls-ca, --tls-cert and --tls-key (or set CRADLE_TLS_CA, CRADLE_TLS_CERT, CRADLE_TLS_KEY); make one with 'cradle pki issue client NAME'",
+    );
   return { ca, cert, key };
 }
 
@@ -44,13 +47,25 @@ export function registerInstallerRemoteCommands(program: Command): void {
       .option('--reconnect-for <seconds>', 'keep trying to reconnect this long', '300'),
   ).action(async (host: string, f: TlsFlags & { reconnectFor: string }) => {
     const notice = (line: string) => process.stderr.write(`\r\n[cradle] ${line}\r\n`);
-    process.exitCode = await runShellClient({ address: host, tls: operatorTls(f), reconnectSeconds: wholeNumber(f.reconnectFor, '--reconnect-for', 0, 86400, 'seconds'), stdin: process.stdin, stdout: process.stdout, notice });
+    process.exitCode = await runShellClient({
+      address: host,
+      tls: operatorTls(f),
+      reconnectSeconds: wholeNumber(f.reconnectFor, '--reconnect-for', 0, 86400, 'seconds'),
+      stdin: process.stdin,
+      stdout: process.stdout,
+      notice,
+    });
   });
 
   withOperatorTls(
     program
       .command('installer-rpc')
-      .description('ask a running installer: ' + Object.entries(ACTIONS).map(([a, x]) => `${a} (${x.help})`).join(', '))
+      .description(
+        'ask a running installer: ' +
+          Object.entries(ACTIONS)
+            .map(([a, x]) => `${a} (${x.help})`)
+            .join(', '),
+      )
       .argument('<host>', 'the installing machine: HOST[:PORT] (port 6978)')
       .argument('<action>', Object.keys(ACTIONS).join(' | ')),
   ).action(async (host: string, action: string, f: TlsFlags) => {

@@ -7,7 +7,14 @@ import { Option, type Command } from 'commander';
 import { importBatch, parseImportFile } from '../inventory/import.ts';
 import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
-import { MACHINE_STATES, NotFoundError, type Lease, type Machine, type MachineState, type Subnet } from '../inventory/types.ts';
+import {
+  MACHINE_STATES,
+  NotFoundError,
+  type Lease,
+  type Machine,
+  type MachineState,
+  type Subnet,
+} from '../inventory/types.ts';
 import { checkState, cidrOf, ValidationError } from '../inventory/validate.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { formatBytes, table } from '../util/format.ts';
@@ -25,7 +32,10 @@ export const STATE_MEANING: Record<MachineState, string> = {
 };
 
 const dbOption = () =>
-  new Option('--db <url>', 'machine database: a SQLite file, sqlite:PATH or postgres://user@host/db (env CRADLE_DB)').default(process.env.CRADLE_DB || DEFAULT_DB);
+  new Option(
+    '--db <url>',
+    'machine database: a SQLite file, sqlite:PATH or postgres://user@host/db (env CRADLE_DB)',
+  ).default(process.env.CRADLE_DB || DEFAULT_DB);
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Opens the database for one command and always closes it, so a PostgreSQL pool never keeps the process alive. */
@@ -42,7 +52,8 @@ function parseTags(pairs: string[]): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ValidationError(`--tag '${pair}' is not NAME=VALUE, e.g. --tag RequiredImage=debian/2026-11-22`);
+    if (eq <= 0)
+      throw new ValidationError(`--tag '${pair}' is not NAME=VALUE, e.g. --tag RequiredImage=debian/2026-11-22`);
     tags[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return tags;
@@ -62,7 +73,13 @@ function addressOf(m: Machine, leases: Map<string, Lease>): string {
   return lease ? `${lease.ip} (pool)` : '-';
 }
 
-function showMachine(m: Machine, subnet: Subnet | undefined, lease: Lease | undefined, history: Awaited<ReturnType<SqlInventory['history']>>, progress: Awaited<ReturnType<SqlInventory['getProgress']>>): string {
+function showMachine(
+  m: Machine,
+  subnet: Subnet | undefined,
+  lease: Lease | undefined,
+  history: Awaited<ReturnType<SqlInventory['history']>>,
+  progress: Awaited<ReturnType<SqlInventory['getProgress']>>,
+): string {
   const lines = [
     `hostname:  ${m.hostname}`,
     `state:     ${m.state} since ${when(m.stateChangedAt)}: ${STATE_MEANING[m.state]}`,
@@ -78,12 +95,23 @@ function showMachine(m: Machine, subnet: Subnet | undefined, lease: Lease | unde
   if (m.firmware) lines.push(`firmware:  ${m.firmware.toUpperCase()}`);
   lines.push(`added:     ${when(m.createdAt)}`);
   if (progress) {
-    const bytes = progress.bytesTotal ? ` ${formatBytes(progress.bytesDone ?? 0)} of ${formatBytes(progress.bytesTotal)}` : '';
+    const bytes = progress.bytesTotal
+      ? ` ${formatBytes(progress.bytesDone ?? 0)} of ${formatBytes(progress.bytesTotal)}`
+      : '';
     const eta = progress.etaSeconds != null ? `, about ${Math.round(progress.etaSeconds)} s left` : '';
-    const result = progress.result ? (progress.result.ok ? ', succeeded' : `, FAILED: ${progress.result.error ?? 'no detail'}`) : '';
+    const result = progress.result
+      ? progress.result.ok
+        ? ', succeeded'
+        : `, FAILED: ${progress.result.error ?? 'no detail'}`
+      : '';
     lines.push(`progress:  ${progress.phase}${bytes}${eta}${result} (at ${when(progress.updatedAt)})`);
   }
-  lines.push('history:', ...(history.length ? history.map((h) => `  ${when(h.at)}  ${h.from} -> ${h.to}  ${h.reason}`) : ['  (no state changes yet)']));
+  lines.push(
+    'history:',
+    ...(history.length
+      ? history.map((h) => `  ${when(h.at)}  ${h.from} -> ${h.to}  ${h.reason}`)
+      : ['  (no state changes yet)']),
+  );
   return lines.join('\n');
 }
 
@@ -104,25 +132,69 @@ function registerMachineCommands(program: Command): void {
     .option('--ipmi-mac <mac>', 'MAC of its BMC')
     .option('--ipmi-hostname <name>', 'host name of its BMC')
     .addOption(dbOption())
-    .action(async (hostname: string, o: { mac: string[]; ip?: string; subnet?: string; tag: string[]; state: MachineState; layout?: string; ipmiIp?: string; ipmiMac?: string; ipmiHostname?: string; db: string }) => {
-      if (o.mac.length === 0) throw new ValidationError('--mac is required: give the MAC address of the interface the machine boots from');
-      const ipmi = o.ipmiIp || o.ipmiMac || o.ipmiHostname ? { ...(o.ipmiIp ? { ip: o.ipmiIp } : {}), ...(o.ipmiMac ? { mac: o.ipmiMac } : {}), ...(o.ipmiHostname ? { hostname: o.ipmiHostname } : {}) } : undefined;
-      const m = await withDb(o.db, (inv) =>
-        inv.addMachine({ hostname, macs: o.mac, ip: o.ip, subnetId: o.subnet, tags: parseTags(o.tag), state: o.state, storageLayout: o.layout ? readLayout(o.layout) : undefined, ipmi }),
-      );
-      console.log(`added ${m.hostname}: ${m.macs.join(', ')}${m.ip ? `, ${m.ip}` : ''}${m.subnetId ? ` in ${m.subnetId}` : ''}; state ${m.state}: ${STATE_MEANING[m.state]}`);
-    });
+    .action(
+      async (
+        hostname: string,
+        o: {
+          mac: string[];
+          ip?: string;
+          subnet?: string;
+          tag: string[];
+          state: MachineState;
+          layout?: string;
+          ipmiIp?: string;
+          ipmiMac?: string;
+          ipmiHostname?: string;
+          db: string;
+        },
+      ) => {
+        if (o.mac.length === 0)
+          throw new ValidationError('--mac is required: give the MAC address of the interface the machine boots from');
+        const ipmi =
+          o.ipmiIp || o.ipmiMac || o.ipmiHostname
+            ? {
+                ...(o.ipmiIp ? { ip: o.ipmiIp } : {}),
+                ...(o.ipmiMac ? { mac: o.ipmiMac } : {}),
+                ...(o.ipmiHostname ? { hostname: o.ipmiHostname } : {}),
+              }
+            : undefined;
+        const m = await withDb(o.db, (inv) =>
+          inv.addMachine({
+            hostname,
+            macs: o.mac,
+            ip: o.ip,
+            subnetId: o.subnet,
+            tags: parseTags(o.tag),
+            state: o.state,
+            storageLayout: o.layout ? readLayout(o.layout) : undefined,
+            ipmi,
+          }),
+        );
+        console.log(
+          `added ${m.hostname}: ${m.macs.join(', ')}${m.ip ? `, ${m.ip}` : ''}${m.subnetId ? ` in ${m.subnetId}` : ''}; state ${m.state}: ${STATE_MEANING[m.state]}`,
+        );
+      },
+    );
 
   machine
     .command('import')
-    .description('import machines (all or none) from a seed config.json (or a JSON array of them) or CSV: hostname,mac,ip,subnet,ipmi_ip,tags[,state]')
+    .description(
+      'import machines (all or none) from a seed config.json (or a JSON array of them) or CSV: hostname,mac,ip,subnet,ipmi_ip,tags[,state]',
+    )
     .argument('<file>')
-    .addOption(new Option('--state <state>', 'state of imported machines that name none (default unknown)').choices(MACHINE_STATES))
+    .addOption(
+      new Option('--state <state>', 'state of imported machines that name none (default unknown)').choices(
+        MACHINE_STATES,
+      ),
+    )
     .addOption(dbOption())
     .action(async (file: string, o: { state?: MachineState; db: string }) => {
       const batch = parseImportFile(fs.readFileSync(file, 'utf8'), file);
       const r = await withDb(o.db, (inv) => importBatch(inv, batch, { state: o.state }));
-      const subnets = [r.subnetsAdded.length ? `added subnets ${r.subnetsAdded.join(', ')}` : '', r.subnetsUnchanged.length ? `kept subnets ${r.subnetsUnchanged.join(', ')} (unchanged)` : ''].filter(Boolean);
+      const subnets = [
+        r.subnetsAdded.length ? `added subnets ${r.subnetsAdded.join(', ')}` : '',
+        r.subnetsUnchanged.length ? `kept subnets ${r.subnetsUnchanged.join(', ')} (unchanged)` : '',
+      ].filter(Boolean);
       console.log([`imported ${r.machines.length} machine(s)`, ...subnets].join('; '));
     });
 
@@ -135,10 +207,21 @@ function registerMachineCommands(program: Command): void {
     .addOption(dbOption())
     .action(async (o: { state?: MachineState; tag?: string; json?: boolean; db: string }) => {
       const tag = o.tag ? (Object.entries(parseTags([o.tag]))[0] as [string, string]) : undefined;
-      const [machines, leases] = await withDb(o.db, async (inv) => [await inv.listMachines({ state: o.state, tag }), await inv.listLeases()] as const);
+      const [machines, leases] = await withDb(
+        o.db,
+        async (inv) => [await inv.listMachines({ state: o.state, tag }), await inv.listLeases()] as const,
+      );
       if (o.json) return console.log(JSON.stringify(machines, null, 2));
       const byMac = new Map(leases.map((l) => [l.mac, l]));
-      const rows = machines.map((m) => [m.hostname, m.state, when(m.stateChangedAt), m.macs.join(','), addressOf(m, byMac), m.subnetId ?? '-', m.tags.RequiredImage ?? '-']);
+      const rows = machines.map((m) => [
+        m.hostname,
+        m.state,
+        when(m.stateChangedAt),
+        m.macs.join(','),
+        addressOf(m, byMac),
+        m.subnetId ?? '-',
+        m.tags.RequiredImage ?? '-',
+      ]);
       console.log(table(['HOSTNAME', 'STATE', 'SINCE', 'MACS', 'IP', 'SUBNET', 'IMAGE'], rows));
     });
 
@@ -152,9 +235,16 @@ function registerMachineCommands(program: Command): void {
       await withDb(o.db, async (inv) => {
         const m = await inv.getMachine(hostname);
         if (!m) throw new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
-        const [history, progress, subnet] = [await inv.history(hostname), await inv.getProgress(hostname), m.subnetId ? await inv.getSubnet(m.subnetId) : undefined];
+        const [history, progress, subnet] = [
+          await inv.history(hostname),
+          await inv.getProgress(hostname),
+          m.subnetId ? await inv.getSubnet(m.subnetId) : undefined,
+        ];
         const lease = (await Promise.all(m.macs.map((mac) => inv.getLease(mac)))).find(Boolean);
-        if (o.json) return console.log(JSON.stringify({ machine: m, lease: lease ?? null, progress: progress ?? null, history }, null, 2));
+        if (o.json)
+          return console.log(
+            JSON.stringify({ machine: m, lease: lease ?? null, progress: progress ?? null, history }, null, 2),
+          );
         console.log(showMachine(m, subnet, lease, history, progress));
       });
     });
@@ -170,8 +260,16 @@ function registerMachineCommands(program: Command): void {
       const to = checkState(state);
       await withDb(o.db, async (inv) => {
         const before = await inv.getMachine(hostname);
-        const m = await inv.setState(hostname, to, o.reason ?? `set by ${os.userInfo().username} with cradle machine set-state`);
-        console.log(before?.state === to ? `${hostname} is already ${to}: nothing changed` : `${hostname}: ${before?.state} -> ${m.state}: ${STATE_MEANING[m.state]}`);
+        const m = await inv.setState(
+          hostname,
+          to,
+          o.reason ?? `set by ${os.userInfo().username} with cradle machine set-state`,
+        );
+        console.log(
+          before?.state === to
+            ? `${hostname} is already ${to}: nothing changed`
+            : `${hostname}: ${before?.state} -> ${m.state}: ${STATE_MEANING[m.state]}`,
+        );
       });
     });
 
@@ -187,7 +285,9 @@ function registerMachineCommands(program: Command): void {
 }
 
 function registerSubnetCommands(program: Command): void {
-  const subnet = program.command('subnet').description("subnets (the seed's Subnets): addresses, gateway, DNS, VLAN, pool");
+  const subnet = program
+    .command('subnet')
+    .description("subnets (the seed's Subnets): addresses, gateway, DNS, VLAN, pool");
 
   subnet
     .command('add')
@@ -197,28 +297,51 @@ function registerSubnetCommands(program: Command): void {
     .requiredOption('--mask <mask>', 'netmask, e.g. 255.255.255.0')
     .option('--dns <a,b>', 'DNS servers, comma-separated')
     .option('--domain <name>', 'DNS domain')
-    .option('--manage', 'installed machines get a VLAN and bridge for it (the seed\'s Manage)')
+    .option('--manage', "installed machines get a VLAN and bridge for it (the seed's Manage)")
     .option('--vlan <n>', 'VLAN id (1-4094)')
     .option('--pool <start-end>', 'addresses for machines without a static one, e.g. 10.0.0.100-10.0.0.199')
     .addOption(dbOption())
-    .action(async (id: string, o: { gateway: string; mask: string; dns?: string; domain?: string; manage?: boolean; vlan?: string; pool?: string; db: string }) => {
-      if (o.vlan !== undefined && !/^\d+$/.test(o.vlan)) throw new ValidationError(`--vlan must be a number 1-4094, not '${o.vlan}'`);
-      const pool = o.pool?.split('-');
-      if (pool && pool.length !== 2) throw new ValidationError(`--pool '${o.pool}' is not START-END, e.g. 10.0.0.100-10.0.0.199`);
-      const s = await withDb(o.db, (inv) =>
-        inv.addSubnet({
-          id,
-          gateway: o.gateway,
-          mask: o.mask,
-          dnsServers: o.dns ? o.dns.split(',').map((a) => a.trim()).filter(Boolean) : [],
-          manage: Boolean(o.manage),
-          ...(o.domain ? { domainName: o.domain } : {}),
-          ...(o.vlan !== undefined ? { vlanId: Number(o.vlan) } : {}),
-          ...(pool ? { pool: { start: pool[0].trim(), end: pool[1].trim() } } : {}),
-        }),
-      );
-      console.log(`added subnet ${s.id}: ${cidrOf(s)}, gateway ${s.gateway}${s.pool ? `, pool ${s.pool.start}-${s.pool.end}` : ', no pool'}`);
-    });
+    .action(
+      async (
+        id: string,
+        o: {
+          gateway: string;
+          mask: string;
+          dns?: string;
+          domain?: string;
+          manage?: boolean;
+          vlan?: string;
+          pool?: string;
+          db: string;
+        },
+      ) => {
+        if (o.vlan !== undefined && !/^\d+$/.test(o.vlan))
+          throw new ValidationError(`--vlan must be a number 1-4094, not '${o.vlan}'`);
+        const pool = o.pool?.split('-');
+        if (pool && pool.length !== 2)
+          throw new ValidationError(`--pool '${o.pool}' is not START-END, e.g. 10.0.0.100-10.0.0.199`);
+        const s = await withDb(o.db, (inv) =>
+          inv.addSubnet({
+            id,
+            gateway: o.gateway,
+            mask: o.mask,
+            dnsServers: o.dns
+              ? o.dns
+                  .split(',')
+                  .map((a) => a.trim())
+                  .filter(Boolean)
+              : [],
+            manage: Boolean(o.manage),
+            ...(o.domain ? { domainName: o.domain } : {}),
+            ...(o.vlan !== undefined ? { vlanId: Number(o.vlan) } : {}),
+            ...(pool ? { pool: { start: pool[0].trim(), end: pool[1].trim() } } : {}),
+          }),
+        );
+        console.log(
+          `added subnet ${s.id}: ${cidrOf(s)}, gateway ${s.gateway}${s.pool ? `, pool ${s.pool.start}-${s.pool.end}` : ', no pool'}`,
+        );
+      },
+    );
 
   subnet
     .command('list')
@@ -228,7 +351,16 @@ function registerSubnetCommands(program: Command): void {
     .action(async (o: { json?: boolean; db: string }) => {
       const subnets = await withDb(o.db, (inv) => inv.listSubnets());
       if (o.json) return console.log(JSON.stringify(subnets, null, 2));
-      const rows = subnets.map((s) => [s.id, cidrOf(s), s.gateway, s.dnsServers.join(',') || '-', s.domainName ?? '-', s.vlanId ? String(s.vlanId) : '-', s.manage ? 'yes' : 'no', s.pool ? `${s.pool.start}-${s.pool.end}` : '-']);
+      const rows = subnets.map((s) => [
+        s.id,
+        cidrOf(s),
+        s.gateway,
+        s.dnsServers.join(',') || '-',
+        s.domainName ?? '-',
+        s.vlanId ? String(s.vlanId) : '-',
+        s.manage ? 'yes' : 'no',
+        s.pool ? `${s.pool.start}-${s.pool.end}` : '-',
+      ]);
       console.log(table(['ID', 'NETWORK', 'GATEWAY', 'DNS', 'DOMAIN', 'VLAN', 'MANAGE', 'POOL'], rows));
     });
 

@@ -25,33 +25,52 @@ interface LabFlags {
 export function registerLabCommand(program: Command): void {
   program
     .command('lab')
-    .description('the whole system on this host: QEMU machines network-boot, install an OS image and boot it (needs root)')
+    .description(
+      'the whole system on this host: QEMU machines network-boot, install an OS image and boot it (needs root)',
+    )
     .option('--dir <dir>', 'lab state: database, image store, disks, console logs', '/var/tmp/cradle-lab')
     .option('--machines <n>', 'how many machines', '2')
-    .addOption(new Option('--image <which>', 'OS to install: demo (Debian with systemd) or tiny (busybox, for quick runs)').choices(['demo', 'tiny']).default('demo'))
-    .addOption(new Option('--firmware <kind>', 'the machines\' firmware').choices(['bios', 'uefi']).default('bios'))
+    .addOption(
+      new Option('--image <which>', 'OS to install: demo (Debian with systemd) or tiny (busybox, for quick runs)')
+        .choices(['demo', 'tiny'])
+        .default('demo'),
+    )
+    .addOption(new Option('--firmware <kind>', "the machines' firmware").choices(['bios', 'uefi']).default('bios'))
     .option('--nics <n>', 'NICs per machine: 1, or 3 for the seed example (management + bonded VLAN trunk)', '1')
     .option('--encrypt', 'encrypt /home and /data (LUKS2)')
     .option('--no-kexec', 'boot the installed system through the firmware and GRUB, not kexec')
-    .option('--rebirth', 'reinstall the machines of the previous run over their installed systems (the object cache at work)')
+    .option(
+      '--rebirth',
+      'reinstall the machines of the previous run over their installed systems (the object cache at work)',
+    )
     .option('--keep-running', 'leave the machines and servers running at the end (Ctrl-C stops them)')
     .option('--timeout <s>', 'give up on machines not done after this many seconds', '1200')
     .option('--disk-gib <n>', 'disk size of each machine (sparse)', '8')
     .option('--memory-mib <n>', 'memory of each machine', '1536')
-    .addOption(new Option('--accel <kind>', 'auto: KVM only when a smoke boot proves it works').choices(['auto', 'kvm', 'tcg']).default('auto'))
+    .addOption(
+      new Option('--accel <kind>', 'auto: KVM only when a smoke boot proves it works')
+        .choices(['auto', 'kvm', 'tcg'])
+        .default('auto'),
+    )
     .option('--installer-args <args>', 'extra kernel arguments for the installer, e.g. cradle.failure-wait=30')
-    .option('--no-tls', 'plain HTTP between the parts (default: mutual TLS with the lab CA, in the cache\'s lab-pki)')
+    .option('--no-tls', "plain HTTP between the parts (default: mutual TLS with the lab CA, in the cache's lab-pki)")
     .action(async (f: LabFlags) => {
-      if (process.geteuid?.() !== 0) throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
+      if (process.geteuid?.() !== 0)
+        throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
       const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
       const { liveLine, stageOf, summaryTable } = await import('../lab/report.ts');
       const { chooseAccelerator } = await import('../lab/accel.ts');
       const { newestKernel } = await import('../initramfs/build.ts');
       const nics = wholeNumber(f.nics, '--nics', 1, 3);
-      if (nics === 2) throw new Error('--nics takes 1 or 3: the seed bonds the trunk only with two trunk NICs besides the management one');
+      if (nics === 2)
+        throw new Error(
+          '--nics takes 1 or 3: the seed bonds the trunk only with two trunk NICs besides the management one',
+        );
       const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };
-      log(`machines run under ${accel.accel === 'kvm' ? 'KVM' : 'TCG (emulation, 10-40x slower than hardware)'}: ${accel.why}`);
+      log(
+        `machines run under ${accel.accel === 'kvm' ? 'KVM' : 'TCG (emulation, 10-40x slower than hardware)'}: ${accel.why}`,
+      );
       const lab = new Lab({
         ...LAB_DEFAULTS,
         dir: f.dir,

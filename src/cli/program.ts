@@ -10,7 +10,8 @@ export type Register = (program: Command) => void;
 /** A whole-number option within bounds, or an error naming the flag and the range. */
 export function wholeNumber(value: string, flag: string, min: number, max: number, unit = ''): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} takes a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}, not '${value}'`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${flag} takes a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}, not '${value}'`);
   return n;
 }
 
@@ -18,9 +19,15 @@ export function wholeNumber(value: string, flag: string, min: number, max: numbe
  * --tls-ca, --tls-cert and --tls-key, which go together: all three, or none (`withoutThem` says
  * what that means for this command).
  */
-export function tlsTriple(f: { tlsCa?: string; tlsCert?: string; tlsKey?: string }, withoutThem: string): { ca: string; cert: string; key: string } | undefined {
+export function tlsTriple(
+  f: { tlsCa?: string; tlsCert?: string; tlsKey?: string },
+  withoutThem: string,
+): { ca: string; cert: string; key: string } | undefined {
   const given = [f.tlsCa, f.tlsCert, f.tlsKey].filter(Boolean).length;
-  if (given !== 0 && given !== 3) throw new Error(`--tls-ca, --tls-cert and --tls-key go together: give all three (cradle pki, docs/pki.md), or none for ${withoutThem}`);
+  if (given !== 0 && given !== 3)
+    throw new Error(
+      `--tls-ca, --tls-cert and --tls-key go together: give all three (cradle pki, docs/pki.md), or none for ${withoutThem}`,
+    );
   return f.tlsCa ? { ca: f.tlsCa, cert: f.tlsCert!, key: f.tlsKey! } : undefined;
 }
 
@@ -32,7 +39,11 @@ export interface ConnectionLimitFlags {
 /** --max-connections and --max-connections-per-client of a server (util/http/connections.ts). */
 export function addConnectionLimitOptions(cmd: Command, d: ConnectionLimits): Command {
   return cmd
-    .option('--max-connections <n>', 'connections at once; when all are taken, the one idle longest gives way to a new one', String(d.maxConnections))
+    .option(
+      '--max-connections <n>',
+      'connections at once; when all are taken, the one idle longest gives way to a new one',
+      String(d.maxConnections),
+    )
     .option('--max-connections-per-client <n>', 'connections at once from one client address', String(d.maxPerAddress));
 }
 

@@ -31,7 +31,6 @@ interface ServerFlags extends ConnectionLimitFlags {
   tlsCa?: string;
 }
 
-
 const SEED_DEFAULT_LAYOUT = {
   BootDriveLayout: [
     { FileSystemType: 'ext4', MountPoint: '/', MinimumFreeBytes: 2147483648 },
@@ -48,59 +47,90 @@ export function registerServerCommand(program: Command): void {
   const cmd = program
     .command('server')
     .description('boot server: DHCP (PXE), TFTP, HTTP boot and the machine API, over the machine database')
-    .option('--db <url>', 'machine database: a SQLite file or postgres://... (env CRADLE_DB)', process.env.CRADLE_DB ?? DEFAULT_DB)
+    .option(
+      '--db <url>',
+      'machine database: a SQLite file or postgres://... (env CRADLE_DB)',
+      process.env.CRADLE_DB ?? DEFAULT_DB,
+    )
     .option('--roles <list>', 'what to run: dhcp,tftp,http', 'dhcp,tftp,http')
     .option('--interface <name>', 'network DHCP answers on (repeatable)', collect, [] as string[])
     .option('--address <ip>', "this server's address as machines reach it (default: the first --interface's)")
     .option('--http-port <port>', 'HTTP boot and API port', String(BOOTSERVER_PORT))
     .option('--tftp-port <port>', 'TFTP port', '69')
     .option('--proxy-dhcp', 'another DHCP server gives addresses: only add boot information for PXE clients')
-    .addOption(new Option('--unknown-machines <what>', 'MACs not in the database: ignore, lease (an address only), birth (register and install)').choices(['ignore', 'lease', 'birth']).default('ignore'))
+    .addOption(
+      new Option(
+        '--unknown-machines <what>',
+        'MACs not in the database: ignore, lease (an address only), birth (register and install)',
+      )
+        .choices(['ignore', 'lease', 'birth'])
+        .default('ignore'),
+    )
     .option('--image-server <address>', 'image server as machines reach it (default: this address, port 6971)')
     .option('--default-image <name>', 'installed on machines without a RequiredImage tag')
     .option('--default-layout <file>', 'storage-layout.json for machines without their own (default: the seed default)')
     .option('--tools-image <name>', 'the installer tools image (tools-imagename)')
     .option('--installer-dir <dir>', 'the installer image: vmlinuz and initrd.img (cradle build-installer)')
-    .option('--tftp-root <dir>', 'files served by TFTP (default: Debian\'s iPXE binaries, /usr/lib/ipxe)')
-    .option('--kernel-args <args>', "extra kernel arguments for the installer", 'console=tty0 console=ttyS0,115200n8')
-    .option('--tls-cert <file>', 'serve HTTPS too (same port) with this certificate; the installers then report over it')
+    .option('--tftp-root <dir>', "files served by TFTP (default: Debian's iPXE binaries, /usr/lib/ipxe)")
+    .option('--kernel-args <args>', 'extra kernel arguments for the installer', 'console=tty0 console=ttyS0,115200n8')
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS too (same port) with this certificate; the installers then report over it',
+    )
     .option('--tls-key <file>', 'key of --tls-cert')
-    .option('--tls-ca <file>', 'CA whose client certificates may report (installers) and use the API and dashboard (operators)');
+    .option(
+      '--tls-ca <file>',
+      'CA whose client certificates may report (installers) and use the API and dashboard (operators)',
+    );
   addConnectionLimitOptions(cmd, DEFAULT_LIMITS).action(async (f: ServerFlags) => {
-      const roles = f.roles.split(',').map((r) => r.trim()) as Role[];
-      const bad = roles.filter((r) => !['dhcp', 'tftp', 'http'].includes(r));
-      if (bad.length) throw new Error(`--roles: unknown role ${bad.join(', ')}; use dhcp, tftp, http`);
-      // Read from the kernel, not os.networkInterfaces(), which leaves out links without carrier.
-      const address = f.address ?? (f.interface[0] ? interfaceIpv4(f.interface[0])?.address : undefined);
-      if (!address) throw new Error('no server address: pass --address, or --interface of a network this host has an IPv4 address on');
-      if (address === '0.0.0.0') throw new Error('--address is what machines are told to reach: give this host\'s address on their network, not 0.0.0.0');
-      const tls = tlsTriple(f, 'plain HTTP');
-      const layout = f.defaultLayout ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout) : SEED_DEFAULT_LAYOUT;
-      const inventory = await openInventory(f.db);
-      const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
-      const server = await startBootServer({
-        inventory,
-        roles,
-        address,
-        httpPort: Number(f.httpPort),
-        tftpPort: Number(f.tftpPort),
-        interfaces: f.interface,
-        dhcp: { mode: f.proxyDhcp ? 'proxy' : 'server', unknownMachines: f.unknownMachines },
-        // A fleet with TLS has its image server on TLS too, unless told otherwise.
-        settings: { imageServer: f.imageServer ?? (tls ? `https://${address}:${IMAGESERVER_PORT}` : `${address}:${IMAGESERVER_PORT}`), defaultImage: f.defaultImage, defaultLayout: layout as Record<string, unknown>, toolsImage: f.toolsImage },
-        installerDir: f.installerDir,
-        tftpRoot: f.tftpRoot,
-        kernelArgs: f.kernelArgs,
-        tls,
-        limits: connectionLimits(f, DEFAULT_LIMITS),
-        log,
-      });
-      const stop = async () => {
-        await server.close();
-        await inventory.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    const roles = f.roles.split(',').map((r) => r.trim()) as Role[];
+    const bad = roles.filter((r) => !['dhcp', 'tftp', 'http'].includes(r));
+    if (bad.length) throw new Error(`--roles: unknown role ${bad.join(', ')}; use dhcp, tftp, http`);
+    // Read from the kernel, not os.networkInterfaces(), which leaves out links without carrier.
+    const address = f.address ?? (f.interface[0] ? interfaceIpv4(f.interface[0])?.address : undefined);
+    if (!address)
+      throw new Error(
+        'no server address: pass --address, or --interface of a network this host has an IPv4 address on',
+      );
+    if (address === '0.0.0.0')
+      throw new Error(
+        "--address is what machines are told to reach: give this host's address on their network, not 0.0.0.0",
+      );
+    const tls = tlsTriple(f, 'plain HTTP');
+    const layout = f.defaultLayout
+      ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout)
+      : SEED_DEFAULT_LAYOUT;
+    const inventory = await openInventory(f.db);
+    const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
+    const server = await startBootServer({
+      inventory,
+      roles,
+      address,
+      httpPort: Number(f.httpPort),
+      tftpPort: Number(f.tftpPort),
+      interfaces: f.interface,
+      dhcp: { mode: f.proxyDhcp ? 'proxy' : 'server', unknownMachines: f.unknownMachines },
+      // A fleet with TLS has its image server on TLS too, unless told otherwise.
+      settings: {
+        imageServer:
+          f.imageServer ?? (tls ? `https://${address}:${IMAGESERVER_PORT}` : `${address}:${IMAGESERVER_PORT}`),
+        defaultImage: f.defaultImage,
+        defaultLayout: layout as Record<string, unknown>,
+        toolsImage: f.toolsImage,
+      },
+      installerDir: f.installerDir,
+      tftpRoot: f.tftpRoot,
+      kernelArgs: f.kernelArgs,
+      tls,
+      limits: connectionLimits(f, DEFAULT_LIMITS),
+      log,
     });
+    const stop = async () => {
+      await server.close();
+      await inventory.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }

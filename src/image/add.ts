@@ -18,7 +18,9 @@ export async function detectSourceKind(source: string): Promise<SourceKind> {
   try {
     st = fs.statSync(source);
   } catch {
-    throw new StoreError(`image source '${source}' does not exist: give a directory, a tar/tar.gz/tar.zst archive, an OCI image layout or a 'docker save' archive`);
+    throw new StoreError(
+      `image source '${source}' does not exist: give a directory, a tar/tar.gz/tar.zst archive, an OCI image layout or a 'docker save' archive`,
+    );
   }
   if (st.isDirectory()) return isOciLayout(source) ? 'oci-layout' : 'directory';
   if (!st.isFile()) throw new StoreError(`image source '${source}' is neither a directory nor a file`);
@@ -34,7 +36,9 @@ export interface AddResult {
 export async function addImage(store: ImageStore, name: string, source: string, log: PackWarnings): Promise<AddResult> {
   checkFullImageName(name);
   if (store.getRecord(name)) {
-    throw new StoreError(`image '${name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`);
+    throw new StoreError(
+      `image '${name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`,
+    );
   }
   store.init();
   const kind = await detectSourceKind(source);

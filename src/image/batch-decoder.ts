@@ -15,7 +15,6 @@ const GROUP_STORED_BYTES = 1024 * 1024;
 const GROUPS_AHEAD = 4;
 const DECOMPRESS_CHUNK = 1024 * 1024;
 
-
 /** Receives verified contents; a returned promise holds the stream until the consumer is ready. */
 export type ObjectSink = (digest: Digest, content: Buffer) => void | Promise<void>;
 
@@ -54,11 +53,20 @@ export class BatchDecoder {
   private seal(): void {
     if (!this.current.length) return;
     const frames = this.current;
-    const stored = frames.length === 1 ? frames[0].stored : Buffer.concat(frames.map((f) => f.stored), this.currentBytes);
+    const stored =
+      frames.length === 1
+        ? frames[0].stored
+        : Buffer.concat(
+            frames.map((f) => f.stored),
+            this.currentBytes,
+          );
     // A large output chunk: the default 16 KiB means a main-thread callback per 16 KiB of output.
     // maxOutputLength: a frame that inflates past its known size fails here, not after filling memory.
     const expected = frames.reduce((n, f) => n + this.sizes.get(f.digest)!, 0);
-    const content = zstdDecompress(stored, { chunkSize: DECOMPRESS_CHUNK, maxOutputLength: Math.max(expected, 1) }).catch((err: Error) => err);
+    const content = zstdDecompress(stored, {
+      chunkSize: DECOMPRESS_CHUNK,
+      maxOutputLength: Math.max(expected, 1),
+    }).catch((err: Error) => err);
     this.queue.push({ frames, content });
     this.current = [];
     this.currentBytes = 0;
@@ -84,14 +92,18 @@ export class BatchDecoder {
     try {
       return zlib.zstdDecompressSync(frame.stored, { maxOutputLength: Math.max(this.sizes.get(frame.digest)!, 1) });
     } catch (err) {
-      throw new CorruptObjectError(`object ${frame.digest} from ${this.origin} is corrupt: it does not decompress (${(err as Error).message}); nothing was written from it`);
+      throw new CorruptObjectError(
+        `object ${frame.digest} from ${this.origin} is corrupt: it does not decompress (${(err as Error).message}); nothing was written from it`,
+      );
     }
   }
 
   private async verifyAndDeliver(digest: Digest, content: Buffer): Promise<void> {
     const actual = digestOf(content);
     if (actual !== digest) {
-      throw new CorruptObjectError(`object ${digest} from ${this.origin} is corrupt: its content hashes to ${actual}; nothing was written from it`);
+      throw new CorruptObjectError(
+        `object ${digest} from ${this.origin} is corrupt: its content hashes to ${actual}; nothing was written from it`,
+      );
     }
     await this.onObject(digest, content);
   }

@@ -130,10 +130,16 @@ function readHugeIfMatches(file: string, digest: Digest): Buffer {
 }
 
 /** The cache of `roots`, searched on a worker thread (source-worker.ts) while this thread writes. */
-export function cacheInWorker(roots: string[], log: (line: string) => void = () => {}): ObjectFinder & { stats: CacheStats } {
+export function cacheInWorker(
+  roots: string[],
+  log: (line: string) => void = () => {},
+): ObjectFinder & { stats: CacheStats } {
   const stats = newCacheStats();
   return {
     stats,
-    find: (wanted, onObject) => (roots.length ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats) : Promise.resolve()),
+    find: (wanted, onObject) =>
+      roots.length
+        ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats)
+        : Promise.resolve(),
   };
 }

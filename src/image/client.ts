@@ -41,7 +41,6 @@ export interface ClientOptions {
   log?: (line: string) => void;
 }
 
-
 /** Accepts `host`, `host:port` (as the seed's `imageserver` file holds) or a full URL. */
 export function imageServerUrl(address: string): URL {
   const text = address.trim();
@@ -85,7 +84,11 @@ export class ImageServerClient {
     this.agent.destroy();
   }
 
-  private request(path: string, init: { method?: string; body?: unknown; headers?: http.OutgoingHttpHeaders } = {}, retried = false): Promise<http.IncomingMessage> {
+  private request(
+    path: string,
+    init: { method?: string; body?: unknown; headers?: http.OutgoingHttpHeaders } = {},
+    retried = false,
+  ): Promise<http.IncomingMessage> {
     const url = new URL(path, this.base);
     const mod = url.protocol === 'https:' ? https : http;
     const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
@@ -95,7 +98,10 @@ export class ImageServerClient {
         {
           method: init.method ?? 'GET',
           agent: this.agent,
-          headers: { ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}), ...init.headers },
+          headers: {
+            ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}),
+            ...init.headers,
+          },
         },
         resolve,
       );
@@ -136,10 +142,19 @@ export class ImageServerClient {
     const raw = await readAll(res);
     if (res.statusCode !== 200) throw apiError(res, raw, this.base);
     this.stats.wireBytes += raw.length;
-    const bytes = res.headers['content-encoding'] === 'zstd' ? await zstdDecompress(raw, { maxOutputLength: MAX_MANIFEST_BYTES }) : raw;
-    if (bytes.length > MAX_MANIFEST_BYTES) throw new ImageServerError(`manifest ${digest} from ${this.base.origin} is over ${MAX_MANIFEST_BYTES} bytes: refusing it`);
+    const bytes =
+      res.headers['content-encoding'] === 'zstd'
+        ? await zstdDecompress(raw, { maxOutputLength: MAX_MANIFEST_BYTES })
+        : raw;
+    if (bytes.length > MAX_MANIFEST_BYTES)
+      throw new ImageServerError(
+        `manifest ${digest} from ${this.base.origin} is over ${MAX_MANIFEST_BYTES} bytes: refusing it`,
+      );
     const actual = digestOf(bytes);
-    if (actual !== digest) throw new CorruptObjectError(`manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`);
+    if (actual !== digest)
+      throw new CorruptObjectError(
+        `manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`,
+      );
     // Loaded here, not at the top: the download worker imports this module and never parses a
     // manifest, so it starts without the schema library.
     const { parseManifest } = await import('./manifest.ts');
@@ -176,11 +191,15 @@ export class ImageServerClient {
           // budget counts attempts in a row that brought nothing.
           if (received.size > 0) attempt = 0;
           if (attempt >= this.retries) {
-            throw new ImageServerError(`download from ${this.base.origin} failed after ${attempt + 1} attempts, ${remaining.length} objects missing: ${(err as Error).message}`);
+            throw new ImageServerError(
+              `download from ${this.base.origin} failed after ${attempt + 1} attempts, ${remaining.length} objects missing: ${(err as Error).message}`,
+            );
           }
           this.stats.retries++;
           const delay = this.backoffMs * 2 ** attempt;
-          this.log(`download interrupted (${(err as Error).message}); resuming ${remaining.length} objects in ${delay} ms`);
+          this.log(
+            `download interrupted (${(err as Error).message}); resuming ${remaining.length} objects in ${delay} ms`,
+          );
           await new Promise((r) => setTimeout(r, delay));
         }
       }
@@ -190,7 +209,8 @@ export class ImageServerClient {
   private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, onObject: ObjectSink): Promise<void> {
     const res = await this.request('/v1/objects/batch', { method: 'POST', body: { digests } });
     if (res.statusCode !== 200) throw apiError(res, await readAll(res), this.base);
-    if (res.headers['content-type'] !== OBJECT_STREAM_TYPE) throw new ImageServerError(`image server sent '${res.headers['content-type']}', not an object stream`);
+    if (res.headers['content-type'] !== OBJECT_STREAM_TYPE)
+      throw new ImageServerError(`image server sent '${res.headers['content-type']}', not an object stream`);
     // No frame may be larger than its object could compress to, so a faulty server cannot make
     // this process buffer gigabytes before a hash check could catch it.
     const parser = new ObjectStreamParser((d) => zstdBound(sizes.get(d) ?? 0), this.base.origin);
@@ -204,7 +224,10 @@ export class ImageServerClient {
       for await (const chunk of res) {
         this.stats.wireBytes += (chunk as Buffer).length;
         for (const frame of parser.push(chunk as Buffer)) {
-          if (!expected.delete(frame.digest)) throw new ImageServerError(`image server sent object ${frame.digest}, which was not asked for or was sent twice`);
+          if (!expected.delete(frame.digest))
+            throw new ImageServerError(
+              `image server sent object ${frame.digest}, which was not asked for or was sent twice`,
+            );
           count++;
           await decoder.push(frame);
         }
@@ -227,7 +250,12 @@ export class ImageServerClient {
     return {
       fetch: async (objects, onObject) => {
         const options = { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs };
-        await runInWorker({ kind: 'server', address: this.base.href, options, objects }, onObject, this.log, this.stats);
+        await runInWorker(
+          { kind: 'server', address: this.base.href, options, objects },
+          onObject,
+          this.log,
+          this.stats,
+        );
       },
     };
   }

@@ -14,19 +14,59 @@ function parse(entries: unknown[]) {
 
 describe('manifest validation refuses unsafe trees before anything is written', () => {
   const cases: [string, unknown[], RegExp][] = [
-    ['a .. component', [root, { path: '../etc/passwd', type: 'file', ...meta, size: 0 }], /unsafe path: it has a '\.\.' component/],
-    ['a .. in the middle', [root, { path: 'usr', type: 'dir', ...meta }, { path: 'usr/../../x', type: 'file', ...meta, size: 0 }], /'\.\.' component/],
+    [
+      'a .. component',
+      [root, { path: '../etc/passwd', type: 'file', ...meta, size: 0 }],
+      /unsafe path: it has a '\.\.' component/,
+    ],
+    [
+      'a .. in the middle',
+      [root, { path: 'usr', type: 'dir', ...meta }, { path: 'usr/../../x', type: 'file', ...meta, size: 0 }],
+      /'\.\.' component/,
+    ],
     ['an absolute path', [root, { path: '/etc/shadow', type: 'file', ...meta, size: 0 }], /it is absolute/],
     ['an empty component', [root, { path: 'a//b', type: 'file', ...meta, size: 0 }], /empty component/],
-    ['a child of a symlink (escape through a link)', [root, { path: 'lib', type: 'symlink', ...meta, target: '/' }, { path: 'lib/evil', type: 'file', ...meta, size: 0 }], /parent 'lib' that is a symlink/],
-    ['a child before its parent', [root, { path: 'a/b', type: 'file', ...meta, size: 0 }, { path: 'a', type: 'dir', ...meta }], /comes before its parent 'a'/],
-    ['a duplicate path', [root, { path: 'a', type: 'file', ...meta, size: 0 }, { path: 'a', type: 'file', ...meta, size: 0 }], /appears twice/],
-    ['a hard link to a directory', [root, { path: 'd', type: 'dir', ...meta }, { path: 'l', type: 'hardlink', target: 'd' }], /not an earlier regular file/],
-    ['a hard link to a later file', [root, { path: 'l', type: 'hardlink', target: 'f' }, { path: 'f', type: 'file', ...meta, size: 0 }], /not an earlier regular file/],
+    [
+      'a child of a symlink (escape through a link)',
+      [
+        root,
+        { path: 'lib', type: 'symlink', ...meta, target: '/' },
+        { path: 'lib/evil', type: 'file', ...meta, size: 0 },
+      ],
+      /parent 'lib' that is a symlink/,
+    ],
+    [
+      'a child before its parent',
+      [root, { path: 'a/b', type: 'file', ...meta, size: 0 }, { path: 'a', type: 'dir', ...meta }],
+      /comes before its parent 'a'/,
+    ],
+    [
+      'a duplicate path',
+      [root, { path: 'a', type: 'file', ...meta, size: 0 }, { path: 'a', type: 'file', ...meta, size: 0 }],
+      /appears twice/,
+    ],
+    [
+      'a hard link to a directory',
+      [root, { path: 'd', type: 'dir', ...meta }, { path: 'l', type: 'hardlink', target: 'd' }],
+      /not an earlier regular file/,
+    ],
+    [
+      'a hard link to a later file',
+      [root, { path: 'l', type: 'hardlink', target: 'f' }, { path: 'f', type: 'file', ...meta, size: 0 }],
+      /not an earlier regular file/,
+    ],
     ['a root that is not first', [{ path: 'a', type: 'dir', ...meta }], /must be the root directory/],
     ['bytes without a digest', [root, { path: 'f', type: 'file', ...meta, size: 3 }], /has bytes but no digest/],
-    ['a malformed digest', [root, { path: 'f', type: 'file', ...meta, size: 3, digest: 'md5:abc' }], /entries\.1\.digest/],
-    ['a mode with type bits', [root, { path: 'f', type: 'file', ...meta, mode: 0o100644, size: 0 }], /entries\.1\.mode/],
+    [
+      'a malformed digest',
+      [root, { path: 'f', type: 'file', ...meta, size: 3, digest: 'md5:abc' }],
+      /entries\.1\.digest/,
+    ],
+    [
+      'a mode with type bits',
+      [root, { path: 'f', type: 'file', ...meta, mode: 0o100644, size: 0 }],
+      /entries\.1\.mode/,
+    ],
     ['a float mtime', [root, { path: 'f', type: 'file', ...meta, mtime: '1.5', size: 0 }], /S\.NNNNNNNNN/],
     ['an unknown field', [root, { path: 'f', type: 'file', ...meta, size: 0, owner: 'root' }], /entries\.1/],
     ['an unknown type', [root, { path: 's', type: 'socket', ...meta }], /entries\.1\.type/],
@@ -36,14 +76,25 @@ describe('manifest validation refuses unsafe trees before anything is written', 
   }
 
   it('refuses bytes that are not JSON, naming the source', () => {
-    assert.throws(() => parseManifest(Buffer.from('{nope'), 'manifest sha256:x'), /manifest sha256:x is not valid JSON/);
+    assert.throws(
+      () => parseManifest(Buffer.from('{nope'), 'manifest sha256:x'),
+      /manifest sha256:x is not valid JSON/,
+    );
   });
 
   it('accepts a tree using every entry type', () => {
     const m = parse([
       root,
       { path: 'bin', type: 'dir', ...meta },
-      { path: 'bin/su', type: 'file', ...meta, mode: 0o4755, size: 3, digest, xattrs: { 'security.capability': 'AQAAAg==' } },
+      {
+        path: 'bin/su',
+        type: 'file',
+        ...meta,
+        mode: 0o4755,
+        size: 3,
+        digest,
+        xattrs: { 'security.capability': 'AQAAAg==' },
+      },
       { path: 'bin/su2', type: 'hardlink', target: 'bin/su' },
       { path: 'bin/sh', type: 'symlink', ...meta, target: '/usr/bin/dash' },
       { path: 'null', type: 'char', ...meta, rdev: { major: 1, minor: 3 } },

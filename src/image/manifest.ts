@@ -12,9 +12,7 @@ export const MANIFEST_FORMAT = 'cradle-image-manifest/1';
 const MAX_PATH_BYTES = 4095;
 const MAX_NAME_BYTES = 255;
 
-const mtime = z
-  .string()
-  .regex(/^-?\d{1,19}\.\d{9}$/, "expected seconds and nanoseconds as 'S.NNNNNNNNN'");
+const mtime = z.string().regex(/^-?\d{1,19}\.\d{9}$/, "expected seconds and nanoseconds as 'S.NNNNNNNNN'");
 const id = z.number().int().min(0).max(0xffffffff);
 const xattrs = z.record(z.string().min(1), z.base64()).optional();
 const base = {
@@ -79,9 +77,14 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest'): Manifest 
     const where = issue.path.join('.');
     // Name the entry by its path too, when there is one to name.
     const [top, index] = issue.path;
-    const entry = top === 'entries' && typeof index === 'number' ? (json as { entries: { path?: unknown }[] }).entries[index] : undefined;
+    const entry =
+      top === 'entries' && typeof index === 'number'
+        ? (json as { entries: { path?: unknown }[] }).entries[index]
+        : undefined;
     const which = typeof entry?.path === 'string' ? ` (entry '${entry.path}')` : '';
-    throw new ManifestError(`${source}: field '${where}'${which} is invalid: ${issue.message}; see docs/image-format.md for the entry fields`);
+    throw new ManifestError(
+      `${source}: field '${where}'${which} is invalid: ${issue.message}; see docs/image-format.md for the entry fields`,
+    );
   }
   const manifest = result.data as Manifest;
   validateTree(manifest, source);
@@ -101,7 +104,8 @@ export function validateTree(manifest: Manifest, source = 'manifest'): void {
       throw new ManifestError(`${source}: entry ${index} ('${entry.path}') ${why}; ${fix}`);
     };
     if (index === 0) {
-      if (entry.path !== '.' || entry.type !== 'dir') bad('must be the root directory', "start the entries with {path: '.', type: 'dir'}");
+      if (entry.path !== '.' || entry.type !== 'dir')
+        bad('must be the root directory', "start the entries with {path: '.', type: 'dir'}");
       kinds.set('.', 'dir');
       return;
     }
@@ -111,10 +115,19 @@ export function validateTree(manifest: Manifest, source = 'manifest'): void {
     const slash = entry.path.lastIndexOf('/');
     const parent = slash < 0 ? '.' : entry.path.slice(0, slash);
     const parentKind = kinds.get(parent);
-    if (parentKind === undefined) bad(`comes before its parent '${parent}'`, 'list every directory before its contents');
-    if (parentKind !== 'dir') bad(`has a parent '${parent}' that is a ${parentKind}, not a directory`, 'entries may only live inside directories');
+    if (parentKind === undefined)
+      bad(`comes before its parent '${parent}'`, 'list every directory before its contents');
+    if (parentKind !== 'dir')
+      bad(
+        `has a parent '${parent}' that is a ${parentKind}, not a directory`,
+        'entries may only live inside directories',
+      );
     if (entry.type === 'hardlink') {
-      if (kinds.get(entry.target) !== 'file') bad(`links to '${entry.target}', which is not an earlier regular file`, 'point hard links at the first path of their inode');
+      if (kinds.get(entry.target) !== 'file')
+        bad(
+          `links to '${entry.target}', which is not an earlier regular file`,
+          'point hard links at the first path of their inode',
+        );
     } else if (entry.type === 'file') {
       if (entry.size > 0 && !entry.digest) bad('has bytes but no digest', 'add the digest of its content');
       if (entry.size === 0 && entry.digest) bad('is empty but has a digest', 'drop the digest of an empty file');

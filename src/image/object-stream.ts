@@ -58,7 +58,9 @@ export class ObjectStreamParser {
         const length = data.readBigUInt64BE(32);
         const max = this.maxStored(this.digest);
         if (length > BigInt(max)) {
-          throw new ImageServerError(`image server ${this.origin} sent a frame of ${length} bytes for object ${this.digest}, more than its content could take (${max}): refusing it`);
+          throw new ImageServerError(
+            `image server ${this.origin} sent a frame of ${length} bytes for object ${this.digest}, more than its content could take (${max}): refusing it`,
+          );
         }
         this.need = Number(length);
       } else {

@@ -43,7 +43,10 @@ export async function packDirectory(root: string, ingest: Ingest, log: PackWarni
       log.warn(`not descending into '${rel}': another file system is mounted there`);
       return;
     }
-    const names = fs.readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare).map((raw) => utf8(raw, rel));
+    const names = fs
+      .readdirSync(abs, { encoding: 'buffer' })
+      .sort(Buffer.compare)
+      .map((raw) => utf8(raw, rel));
     for (const name of names) {
       const childRel = rel === '.' ? name : `${rel}/${name}`;
       await visit(childRel, fs.lstatSync(path.join(root, childRel), { bigint: true }));
@@ -60,7 +63,9 @@ function utf8(raw: Buffer, where: string): string {
   try {
     return strictUtf8.decode(raw);
   } catch {
-    throw new Error(`a name in '${where}' is not valid UTF-8 (${JSON.stringify(raw.toString('latin1'))}): rename it, e.g. with convmv, before adding the tree`);
+    throw new Error(
+      `a name in '${where}' is not valid UTF-8 (${JSON.stringify(raw.toString('latin1'))}): rename it, e.g. with convmv, before adding the tree`,
+    );
   }
 }
 
@@ -79,7 +84,8 @@ function metaOf(abs: string, st: fs.BigIntStats): Meta {
 async function readInode(abs: string, st: fs.BigIntStats, ingest: Ingest): Promise<Inode | undefined> {
   const meta = metaOf(abs, st);
   if (st.isDirectory()) return { type: 'dir', meta };
-  if (st.isSymbolicLink()) return { type: 'symlink', meta, target: utf8(fs.readlinkSync(abs, { encoding: 'buffer' }), abs) };
+  if (st.isSymbolicLink())
+    return { type: 'symlink', meta, target: utf8(fs.readlinkSync(abs, { encoding: 'buffer' }), abs) };
   if (st.isCharacterDevice() || st.isBlockDevice()) {
     return { type: st.isCharacterDevice() ? 'char' : 'block', meta, rdev: splitDev(st.rdev) };
   }

@@ -25,7 +25,8 @@ let layerHexes: string[]; // the umoci layout's layer digests, in order
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pack-oci-test-'));
   store = new ImageStore(path.join(tmp, 'store')).init();
-  sh(`
+  sh(
+    `
     umask 022
     mkdir -p l1/etc l1/opq/sub l1/bin
     printf a > l1/etc/a && printf b > l1/etc/b && printf old > l1/opq/old && printf deep > l1/opq/sub/deep
@@ -42,7 +43,9 @@ before(() => {
     umoci unpack --image oci:img bundle
     rm bundle/rootfs/etc/c
     umoci repack --image oci:img bundle
-  `, tmp);
+  `,
+    tmp,
+  );
   layerHexes = imageManifest(path.join(tmp, 'oci')).json.layers.map((l: { digest: string }) => l.digest.slice(7));
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -66,7 +69,11 @@ function copyLayout(name: string): string {
   return dest;
 }
 
-async function packWith(fn: (src: string, ingest: Ingest, log: { warn(m: string): void }) => Promise<TreeBuilder>, src: string, warnings: string[] = []): Promise<Manifest> {
+async function packWith(
+  fn: (src: string, ingest: Ingest, log: { warn(m: string): void }) => Promise<TreeBuilder>,
+  src: string,
+  warnings: string[] = [],
+): Promise<Manifest> {
   const ingest = new Ingest(store);
   const tree = await fn(src, ingest, { warn: (m) => warnings.push(m) });
   await ingest.finish();
@@ -89,7 +96,14 @@ describe('OCI image layouts', () => {
     const manifest = await packWith(packOciLayout, path.join(tmp, 'oci'));
     assert.deepEqual(paths(manifest), EXPECTED_PATHS);
     const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
-    assert.deepEqual(byPath.get('bin/su'), { ...byPath.get('bin/su'), mode: 0o4755, uid: 0, gid: 0, size: 2, digest: `sha256:${hex('su')}` });
+    assert.deepEqual(byPath.get('bin/su'), {
+      ...byPath.get('bin/su'),
+      mode: 0o4755,
+      uid: 0,
+      gid: 0,
+      size: 2,
+      digest: `sha256:${hex('su')}`,
+    });
     assert.deepEqual(byPath.get('opq/new'), { ...byPath.get('opq/new'), size: 3, digest: `sha256:${hex('new')}` });
     assert.deepEqual(await store.readObject(`sha256:${hex('b')}`), Buffer.from('b'));
   });
@@ -102,7 +116,9 @@ describe('OCI image layouts', () => {
     fs.writeFileSync(blob, bytes);
     await assert.rejects(
       packWith(packOciLayout, layout),
-      new RegExp(`layer 2 \\(sha256:${layerHexes[1]}\\): blob .* has digest sha256:${hex(bytes)}, not the one its descriptor names; the blob is corrupt`),
+      new RegExp(
+        `layer 2 \\(sha256:${layerHexes[1]}\\): blob .* has digest sha256:${hex(bytes)}, not the one its descriptor names; the blob is corrupt`,
+      ),
     );
     fs.rmSync(blob);
     await assert.rejects(packWith(packOciLayout, layout), /layer 2 .*is missing; the layout is incomplete/);
@@ -112,16 +128,26 @@ describe('OCI image layouts', () => {
     const layout = copyLayout('platforms');
     const { desc } = imageManifest(layout);
     const other = { ...desc, digest: `sha256:${'0'.repeat(64)}` }; // never read: not the chosen platform
-    const write = (manifests: unknown[]) => fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+    const write = (manifests: unknown[]) =>
+      fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
     write([
       { ...other, platform: { os: 'linux', architecture: 'arm64' } },
       { ...desc, platform: { os: 'linux', architecture: 'amd64' } },
     ]);
     assert.deepEqual(paths(await packWith(packOciLayout, layout)), EXPECTED_PATHS);
     write([desc, other]);
-    await assert.rejects(packWith(packOciLayout, layout), /lists 2 images without platforms: sha256:[0-9a-f]{64} ref 'img'; sha256:0{64} ref 'img'; copy the one you want/);
-    write([{ ...other, platform: { os: 'linux', architecture: 'arm64' } }, { ...other, platform: { os: 'windows', architecture: 'amd64' } }]);
-    await assert.rejects(packWith(packOciLayout, layout), /has no linux\/amd64 image, only: .*linux\/arm64.*windows\/amd64/);
+    await assert.rejects(
+      packWith(packOciLayout, layout),
+      /lists 2 images without platforms: sha256:[0-9a-f]{64} ref 'img'; sha256:0{64} ref 'img'; copy the one you want/,
+    );
+    write([
+      { ...other, platform: { os: 'linux', architecture: 'arm64' } },
+      { ...other, platform: { os: 'windows', architecture: 'amd64' } },
+    ]);
+    await assert.rejects(
+      packWith(packOciLayout, layout),
+      /has no linux\/amd64 image, only: .*linux\/arm64.*windows\/amd64/,
+    );
   });
 
   test('a nested image index is followed, and zstd layers are read', async () => {
@@ -131,19 +157,36 @@ describe('OCI image layouts', () => {
     sh(`mkdir -p l4/etc && printf z > l4/etc/z && tar -C l4 -cf - . | zstd -q > l4.tar.zst`, tmp);
     const zst = fs.readFileSync(path.join(tmp, 'l4.tar.zst'));
     fs.writeFileSync(path.join(layout, 'blobs/sha256', hex(zst)), zst);
-    const layers = [...json.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: `sha256:${hex(zst)}`, size: zst.length }];
+    const layers = [
+      ...json.layers,
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: `sha256:${hex(zst)}`, size: zst.length },
+    ];
     const manifestDesc = putBlob(layout, { ...json, layers }, desc.mediaType);
-    const innerIndex = putBlob(layout, { schemaVersion: 2, manifests: [{ ...manifestDesc, platform: { os: 'linux', architecture: 'amd64' } }] }, 'application/vnd.oci.image.index.v1+json');
+    const innerIndex = putBlob(
+      layout,
+      { schemaVersion: 2, manifests: [{ ...manifestDesc, platform: { os: 'linux', architecture: 'amd64' } }] },
+      'application/vnd.oci.image.index.v1+json',
+    );
     fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [innerIndex] }));
-    assert.deepEqual(paths(await packWith(packOciLayout, layout)), [...EXPECTED_PATHS.slice(0, 6), 'etc/z', ...EXPECTED_PATHS.slice(6)]);
+    assert.deepEqual(paths(await packWith(packOciLayout, layout)), [
+      ...EXPECTED_PATHS.slice(0, 6),
+      'etc/z',
+      ...EXPECTED_PATHS.slice(6),
+    ]);
   });
 
   test('a layer that is not a tar (encrypted) is refused', async () => {
     const layout = copyLayout('encrypted');
     const { desc, json } = imageManifest(layout);
     json.layers[0].mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip+encrypted';
-    fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [putBlob(layout, json, desc.mediaType)] }));
-    await assert.rejects(packWith(packOciLayout, layout), /layer 1 .* has media type '.*\+encrypted', which is not a plain, gzip or zstd tar layer/);
+    fs.writeFileSync(
+      path.join(layout, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, manifests: [putBlob(layout, json, desc.mediaType)] }),
+    );
+    await assert.rejects(
+      packWith(packOciLayout, layout),
+      /layer 1 .* has media type '.*\+encrypted', which is not a plain, gzip or zstd tar layer/,
+    );
   });
 });
 
@@ -173,38 +216,78 @@ describe('docker save archives', () => {
     assert.equal(await isDockerArchive(path.join(tmp, 'legacy.tar.gz')), true);
     const warnings: string[] = [];
     const manifest = await packWith(packDockerArchive, path.join(tmp, 'legacy.tar'), warnings);
-    assert.deepEqual(paths(manifest), ['.', 'bin', 'bin/su', 'etc', 'etc/b', 'etc/blink -> etc/b', 'etc/c', 'opq', 'opq/new']);
+    assert.deepEqual(paths(manifest), [
+      '.',
+      'bin',
+      'bin/su',
+      'etc',
+      'etc/b',
+      'etc/blink -> etc/b',
+      'etc/c',
+      'opq',
+      'opq/new',
+    ]);
     assert.match(warnings.join('\n'), /holds 2 images \(test:1; other:2\); using the first, test:1/);
 
     const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('cradle-docker-'));
-    assert.deepEqual(encodeManifest(await packWith(packDockerArchive, path.join(tmp, 'legacy.tar.gz'))), encodeManifest(manifest));
-    assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('cradle-docker-')), before, 'the temp dir is removed');
+    assert.deepEqual(
+      encodeManifest(await packWith(packDockerArchive, path.join(tmp, 'legacy.tar.gz'))),
+      encodeManifest(manifest),
+    );
+    assert.deepEqual(
+      fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('cradle-docker-')),
+      before,
+      'the temp dir is removed',
+    );
 
     const linked = legacyDir('linked', [{ RepoTags: ['x:1'], Layers: ['h3/layer.tar'] }]);
     sh(`tar -C ${linked} -cf linked.tar .`, tmp);
-    assert.deepEqual(paths(await packWith(packDockerArchive, path.join(tmp, 'linked.tar'))), ['.', 'bin', 'bin/su', 'etc', 'etc/a', 'etc/b', 'opq', 'opq/old', 'opq/sub', 'opq/sub/deep']);
+    assert.deepEqual(paths(await packWith(packDockerArchive, path.join(tmp, 'linked.tar'))), [
+      '.',
+      'bin',
+      'bin/su',
+      'etc',
+      'etc/a',
+      'etc/b',
+      'opq',
+      'opq/old',
+      'opq/sub',
+      'opq/sub/deep',
+    ]);
   });
 
   test("a layer reference with '..' is refused", async () => {
     const dir = legacyDir('dotdot', [{ RepoTags: ['x:1'], Layers: ['h1/../../etc/layer.tar'] }]);
     sh(`tar -C ${dir} -cf dotdot.tar .`, tmp);
-    await assert.rejects(packWith(packDockerArchive, path.join(tmp, 'dotdot.tar')), /manifest.json names layer 'h1\/..\/..\/etc\/layer.tar', which is not a plain relative path inside the archive: refusing it/);
+    await assert.rejects(
+      packWith(packDockerArchive, path.join(tmp, 'dotdot.tar')),
+      /manifest.json names layer 'h1\/..\/..\/etc\/layer.tar', which is not a plain relative path inside the archive: refusing it/,
+    );
   });
 
   test('a docker 25 archive (OCI blobs inside) gives the same tree as the layout; a bad blob is refused', async () => {
     const dir = copyLayout('docker25');
-    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: 'x', RepoTags: ['img:1'], Layers: layerHexes.map((h) => `blobs/sha256/${h}`) }]));
+    fs.writeFileSync(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify([{ Config: 'x', RepoTags: ['img:1'], Layers: layerHexes.map((h) => `blobs/sha256/${h}`) }]),
+    );
     sh(`tar -C ${dir} -cf docker25.tar .`, tmp);
     assert.equal(await isDockerArchive(path.join(tmp, 'docker25.tar')), true);
     const fromLayout = await packWith(packOciLayout, path.join(tmp, 'oci'));
-    assert.deepEqual(encodeManifest(await packWith(packDockerArchive, path.join(tmp, 'docker25.tar'))), encodeManifest(fromLayout));
+    assert.deepEqual(
+      encodeManifest(await packWith(packDockerArchive, path.join(tmp, 'docker25.tar'))),
+      encodeManifest(fromLayout),
+    );
 
     const blob = path.join(dir, 'blobs/sha256', layerHexes[0]);
     const bytes = fs.readFileSync(blob);
     bytes[bytes.length - 10] ^= 0xff;
     fs.writeFileSync(blob, bytes);
     sh(`tar -C ${dir} -cf docker25-bad.tar .`, tmp);
-    await assert.rejects(packWith(packDockerArchive, path.join(tmp, 'docker25-bad.tar')), new RegExp(`layer 1 \\('blobs/sha256/${layerHexes[0]}'\\): blob .* has digest sha256:${hex(bytes)}, not the one`));
+    await assert.rejects(
+      packWith(packDockerArchive, path.join(tmp, 'docker25-bad.tar')),
+      new RegExp(`layer 1 \\('blobs/sha256/${layerHexes[0]}'\\): blob .* has digest sha256:${hex(bytes)}, not the one`),
+    );
   });
 
   test('isDockerArchive is false for a root file-system tar and for a non-tar', async () => {

@@ -10,7 +10,15 @@ import { z } from 'zod';
 import { digestHex, digestOf, hasherDigest, isDigest, newHasher, type Digest } from './digest.ts';
 import type { Ingest } from './ingest.ts';
 import type { PackWarnings } from './pack-dir.ts';
-import { applyTarEntries, compressionOf, inContext, openDecompressed, peek, readTarFile, tarEntriesOf } from './pack-tar.ts';
+import {
+  applyTarEntries,
+  compressionOf,
+  inContext,
+  openDecompressed,
+  peek,
+  readTarFile,
+  tarEntriesOf,
+} from './pack-tar.ts';
 import { TarError } from './tar-reader.ts';
 import { TreeBuilder } from './tree.ts';
 
@@ -36,7 +44,9 @@ type Descriptor = z.infer<typeof descriptorSchema>;
 const indexSchema = z.object({ manifests: z.array(descriptorSchema) });
 const imageManifestSchema = z.object({ layers: z.array(descriptorSchema) });
 const dockerManifestSchema = z
-  .array(z.object({ Layers: z.array(z.string()), RepoTags: z.array(z.string()).nullish(), Config: z.string().optional() }))
+  .array(
+    z.object({ Layers: z.array(z.string()), RepoTags: z.array(z.string()).nullish(), Config: z.string().optional() }),
+  )
   .min(1);
 
 function parseWith<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
@@ -69,7 +79,9 @@ export async function packOciLayout(dir: string, ingest: Ingest, log: PackWarnin
   for (const [i, layer] of manifest.layers.entries()) {
     const what = `${where}: layer ${i + 1} (${layer.digest})`;
     if (!LAYER_MEDIA_TYPE.test(layer.mediaType ?? '')) {
-      throw new ImageFormatError(`${what} has media type '${layer.mediaType}', which is not a plain, gzip or zstd tar layer (encrypted layers are not supported)`);
+      throw new ImageFormatError(
+        `${what} has media type '${layer.mediaType}', which is not a plain, gzip or zstd tar layer (encrypted layers are not supported)`,
+      );
     }
     const file = blobPath(dir, layer, what);
     await verifyBlob(file, layer.digest as Digest, layer.size, what);
@@ -79,17 +91,24 @@ export async function packOciLayout(dir: string, ingest: Ingest, log: PackWarnin
 }
 
 /** Follows indexes down to one image manifest, choosing the platform when there are several. */
-function resolveImageManifest(dir: string, json: unknown, where: string, depth: number): z.infer<typeof imageManifestSchema> {
+function resolveImageManifest(
+  dir: string,
+  json: unknown,
+  where: string,
+  depth: number,
+): z.infer<typeof imageManifestSchema> {
   const { manifests } = parseWith(indexSchema, json, where);
   const chosen = chooseManifest(manifests, where);
   const what = `manifest ${chosen.digest} (from ${where})`;
   const file = blobPath(dir, chosen, what);
   const bytes = fs.readFileSync(file);
-  if (bytes.length > MAX_JSON_BYTES) throw new ImageFormatError(`${what} is ${bytes.length} bytes, too large for a manifest`);
+  if (bytes.length > MAX_JSON_BYTES)
+    throw new ImageFormatError(`${what} is ${bytes.length} bytes, too large for a manifest`);
   if (digestOf(bytes) !== chosen.digest) throw blobMismatch(what, file, digestOf(bytes));
   const inner = parseJson(bytes, what);
   if (inner && typeof inner === 'object' && 'manifests' in inner) {
-    if (depth >= MAX_INDEX_DEPTH) throw new ImageFormatError(`${what}: image indexes are nested more than ${MAX_INDEX_DEPTH} deep`);
+    if (depth >= MAX_INDEX_DEPTH)
+      throw new ImageFormatError(`${what}: image indexes are nested more than ${MAX_INDEX_DEPTH} deep`);
     return resolveImageManifest(dir, inner, `image index ${chosen.digest}`, depth + 1);
   }
   return parseWith(imageManifestSchema, inner, what);
@@ -102,7 +121,9 @@ function chooseManifest(manifests: Descriptor[], where: string): Descriptor {
   if (images.length === 1) return images[0];
   const describe = (d: Descriptor) => {
     const ref = d.annotations?.['org.opencontainers.image.ref.name'];
-    const platform = d.platform ? `${d.platform.os}/${d.platform.architecture}${d.platform.variant ? `/${d.platform.variant}` : ''}` : undefined;
+    const platform = d.platform
+      ? `${d.platform.os}/${d.platform.architecture}${d.platform.variant ? `/${d.platform.variant}` : ''}`
+      : undefined;
     return [d.digest, ref && `ref '${ref}'`, platform].filter(Boolean).join(' ');
   };
   if (images.every((d) => !d.platform)) {
@@ -113,23 +134,37 @@ function chooseManifest(manifests: Descriptor[], where: string): Descriptor {
   }
   const match = images.find((d) => d.platform?.os === PLATFORM.os && d.platform.architecture === PLATFORM.architecture);
   if (!match) {
-    throw new ImageFormatError(`${where} has no ${PLATFORM.os}/${PLATFORM.architecture} image, only: ${images.map(describe).join('; ')}`);
+    throw new ImageFormatError(
+      `${where} has no ${PLATFORM.os}/${PLATFORM.architecture} image, only: ${images.map(describe).join('; ')}`,
+    );
   }
   return match;
 }
 
 function blobPath(dir: string, desc: Descriptor, what: string): string {
   // The digest becomes a path, so it must be exactly "sha256:<hex>" (no "/" or "..").
-  if (!isDigest(desc.digest)) throw new ImageFormatError(`${what} has digest '${desc.digest}': only sha256 digests (sha256:<64 lowercase hex>) are supported`);
+  if (!isDigest(desc.digest))
+    throw new ImageFormatError(
+      `${what} has digest '${desc.digest}': only sha256 digests (sha256:<64 lowercase hex>) are supported`,
+    );
   const file = path.join(dir, 'blobs', 'sha256', digestHex(desc.digest));
-  if (!fs.existsSync(file)) throw new ImageFormatError(`${what}: blob ${file} is missing; the layout is incomplete, copy it again`);
+  if (!fs.existsSync(file))
+    throw new ImageFormatError(`${what}: blob ${file} is missing; the layout is incomplete, copy it again`);
   return file;
 }
 
-async function verifyBlob(file: string, digest: Digest, size: number | undefined, what: string, range?: { start: number; end: number }): Promise<void> {
+async function verifyBlob(
+  file: string,
+  digest: Digest,
+  size: number | undefined,
+  what: string,
+  range?: { start: number; end: number },
+): Promise<void> {
   const actualSize = range ? range.end - range.start : fs.statSync(file).size;
   if (size !== undefined && actualSize !== size) {
-    throw new ImageFormatError(`${what}: blob ${file} is ${actualSize} bytes but its descriptor says ${size}; the blob is corrupt or truncated, copy the image again`);
+    throw new ImageFormatError(
+      `${what}: blob ${file} is ${actualSize} bytes but its descriptor says ${size}; the blob is corrupt or truncated, copy the image again`,
+    );
   }
   const actual = await hashFile(file, range);
   if (actual !== digest) throw blobMismatch(what, file, actual);
@@ -138,12 +173,15 @@ async function verifyBlob(file: string, digest: Digest, size: number | undefined
 async function hashFile(file: string, range?: { start: number; end: number }): Promise<Digest> {
   const hasher = newHasher();
   if (range && range.end === range.start) return hasherDigest(hasher);
-  for await (const chunk of fs.createReadStream(file, range ? { start: range.start, end: range.end - 1 } : {})) hasher.update(chunk as Buffer);
+  for await (const chunk of fs.createReadStream(file, range ? { start: range.start, end: range.end - 1 } : {}))
+    hasher.update(chunk as Buffer);
   return hasherDigest(hasher);
 }
 
 function blobMismatch(what: string, file: string, actual: Digest): ImageFormatError {
-  return new ImageFormatError(`${what}: blob ${file} has digest ${actual}, not the one its descriptor names; the blob is corrupt or was tampered with, copy the image again`);
+  return new ImageFormatError(
+    `${what}: blob ${file} has digest ${actual}, not the one its descriptor names; the blob is corrupt or was tampered with, copy the image again`,
+  );
 }
 
 // ---- docker save archives ------------------------------------------------------------------------
@@ -173,7 +211,10 @@ export async function packDockerArchive(file: string, ingest: Ingest, log: PackW
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-docker-'));
   try {
     const plain = path.join(tmp, 'archive.tar');
-    await inContext(`decompressing '${file}'`, pipeline(openDecompressed(file, compression), fs.createWriteStream(plain)));
+    await inContext(
+      `decompressing '${file}'`,
+      pipeline(openDecompressed(file, compression), fs.createWriteStream(plain)),
+    );
     return await packPlainDockerArchive(plain, file, ingest, log);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -187,7 +228,12 @@ interface Member {
   end: number;
 }
 
-async function packPlainDockerArchive(file: string, shownName: string, ingest: Ingest, log: PackWarnings): Promise<TreeBuilder> {
+async function packPlainDockerArchive(
+  file: string,
+  shownName: string,
+  ingest: Ingest,
+  log: PackWarnings,
+): Promise<TreeBuilder> {
   const where = `docker archive '${shownName}'`;
   const members = await inContext(where, indexMembers(file));
   const manifestMember = resolveMember(members, 'manifest.json', where);
@@ -217,7 +263,12 @@ async function indexMembers(file: string): Promise<Map<string, Member>> {
   for await (const entry of readTarFile(file)) {
     const name = entry.path.split('/').filter((p) => p !== '' && p !== '.');
     if (name.includes('..')) continue; // never referenced: layer references with '..' are refused
-    members.set(name.join('/'), { type: entry.type, linkname: entry.linkname, start: entry.dataOffset, end: entry.dataOffset + entry.size });
+    members.set(name.join('/'), {
+      type: entry.type,
+      linkname: entry.linkname,
+      start: entry.dataOffset,
+      end: entry.dataOffset + entry.size,
+    });
   }
   return members;
 }
@@ -225,7 +276,9 @@ async function indexMembers(file: string): Promise<Map<string, Member>> {
 function layerRef(ref: string, where: string): string {
   const parts = ref.split('/').filter((p) => p !== '' && p !== '.');
   if (ref.startsWith('/') || parts.includes('..') || parts.length === 0) {
-    throw new ImageFormatError(`${where}: manifest.json names layer '${ref}', which is not a plain relative path inside the archive: refusing it`);
+    throw new ImageFormatError(
+      `${where}: manifest.json names layer '${ref}', which is not a plain relative path inside the archive: refusing it`,
+    );
   }
   return parts.join('/');
 }
@@ -235,9 +288,13 @@ function resolveMember(members: Map<string, Member>, name: string, what: string)
   let current = name;
   for (let hops = 0; hops < 16; hops++) {
     const member = members.get(current);
-    if (!member) throw new ImageFormatError(`${what}: the archive has no member '${current}'; it is incomplete or not a 'docker save' archive`);
+    if (!member)
+      throw new ImageFormatError(
+        `${what}: the archive has no member '${current}'; it is incomplete or not a 'docker save' archive`,
+      );
     if (member.type === 'file') return member;
-    if (member.type !== 'symlink' && member.type !== 'hardlink') throw new ImageFormatError(`${what}: member '${current}' is a ${member.type}, not a file`);
+    if (member.type !== 'symlink' && member.type !== 'hardlink')
+      throw new ImageFormatError(`${what}: member '${current}' is a ${member.type}, not a file`);
     const base = member.type === 'symlink' ? path.posix.dirname(current) : '.';
     const next = path.posix.normalize(path.posix.join(base, member.linkname));
     if (next.startsWith('../') || next === '..' || path.posix.isAbsolute(next)) {
@@ -250,11 +307,13 @@ function resolveMember(members: Map<string, Member>, name: string, what: string)
 
 function readRange(file: string, member: Member): Buffer {
   const size = member.end - member.start;
-  if (size > MAX_JSON_BYTES) throw new ImageFormatError(`'${file}': manifest.json is ${size} bytes, too large for a manifest`);
+  if (size > MAX_JSON_BYTES)
+    throw new ImageFormatError(`'${file}': manifest.json is ${size} bytes, too large for a manifest`);
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(size);
-    if (fs.readSync(fd, buf, 0, size, member.start) !== size) throw new TarError(`'${file}' is truncated inside manifest.json`);
+    if (fs.readSync(fd, buf, 0, size, member.start) !== size)
+      throw new TarError(`'${file}' is truncated inside manifest.json`);
     return buf;
   } finally {
     fs.closeSync(fd);

@@ -25,7 +25,8 @@ let store: ImageStore;
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pack-tar-test-'));
   store = new ImageStore(path.join(tmp, 'store')).init();
-  sh(`
+  sh(
+    `
     umask 022
     mkdir -p root/dir/sub root/${LONG_DIR}
     printf 'hello' > root/dir/sub/file
@@ -43,7 +44,9 @@ before(() => {
     tar -C root --format=posix --xattrs --xattrs-include='*' -cf posix.tar .
     gzip -k posix.tar && zstd -q -k posix.tar
     tar -C root --format=gnu -cf gnu.tar .
-  `, tmp);
+  `,
+    tmp,
+  );
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -56,10 +59,21 @@ async function pack(file: string, warnings: string[] = []) {
   return manifest;
 }
 
-const getfattrHex = (file: string, name: string) => /=0x([0-9a-f]+)/.exec(sh(`getfattr --absolute-names -n ${name} -e hex ${file}`))![1];
+const getfattrHex = (file: string, name: string) =>
+  /=0x([0-9a-f]+)/.exec(sh(`getfattr --absolute-names -n ${name} -e hex ${file}`))![1];
 const dir = (p: string, mtime = T): Entry => ({ path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime });
 const file = (p: string, content: Buffer | string, extra: Partial<Entry> = {}): Entry =>
-  ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: T, size: Buffer.byteLength(content), digest: sha(content), ...extra }) as Entry;
+  ({
+    path: p,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: T,
+    size: Buffer.byteLength(content),
+    digest: sha(content),
+    ...extra,
+  }) as Entry;
 
 describe('packTarFile', () => {
   test('a posix tar with xattrs gives exactly the expected entries', async () => {
@@ -70,7 +84,10 @@ describe('packTarFile', () => {
       dir('.'),
       file('big', big),
       file('cap', 'cap', {
-        xattrs: { 'security.capability': Buffer.from(capHex, 'hex').toString('base64'), 'user.note': Buffer.from([0, 0xff, 0x0a, 0x41]).toString('base64') },
+        xattrs: {
+          'security.capability': Buffer.from(capHex, 'hex').toString('base64'),
+          'user.note': Buffer.from([0, 0xff, 0x0a, 0x41]).toString('base64'),
+        },
       } as Partial<Entry>),
       dir(LONG_DIR),
       file(LONG, 'long'),
@@ -101,7 +118,10 @@ describe('packTarFile', () => {
   test('a gnu-format tar (long name records, no xattrs, whole-second times)', async () => {
     const entries = new Map((await pack('gnu.tar')).entries.map((e) => [e.path, e]));
     assert.deepEqual(entries.get(LONG), file(LONG, 'long'));
-    assert.deepEqual(entries.get('owned'), file('owned', 'own', { uid: 1234, gid: 5678, mtime: '1700000000.000000000' }));
+    assert.deepEqual(
+      entries.get('owned'),
+      file('owned', 'own', { uid: 1234, gid: 5678, mtime: '1700000000.000000000' }),
+    );
     assert.deepEqual(entries.get('hard'), { path: 'hard', type: 'hardlink', target: 'dir/sub/file' });
     assert.equal((entries.get('cap') as { xattrs?: unknown }).xattrs, undefined);
   });
@@ -114,7 +134,10 @@ describe('packTarFile', () => {
 
   test('a hard link whose target is not in the archive is refused', async () => {
     sh('cp posix.tar nolink.tar && tar --delete -f nolink.tar ./dir/sub/file', tmp);
-    await assert.rejects(pack('nolink.tar'), /is a hard link to '.\/dir\/sub\/file', which is not earlier in the archive/);
+    await assert.rejects(
+      pack('nolink.tar'),
+      /is a hard link to '.\/dir\/sub\/file', which is not earlier in the archive/,
+    );
   });
 
   test('corrupt and truncated archives fail naming the archive', async () => {
@@ -129,42 +152,65 @@ describe('packTarFile', () => {
   });
 
   test('a sparse archive is refused with the clear message', async () => {
-    sh('mkdir -p sp && truncate -s 4M sp/holes && echo x >> sp/holes && tar -C sp --sparse -czf sparse.tar.gz holes', tmp);
-    await assert.rejects(pack('sparse.tar.gz'), /tar member 'holes' is a GNU sparse file, which is not supported yet: re-create the archive without --sparse/);
+    sh(
+      'mkdir -p sp && truncate -s 4M sp/holes && echo x >> sp/holes && tar -C sp --sparse -czf sparse.tar.gz holes',
+      tmp,
+    );
+    await assert.rejects(
+      pack('sparse.tar.gz'),
+      /tar member 'holes' is a GNU sparse file, which is not supported yet: re-create the archive without --sparse/,
+    );
   });
 
   test('members an image cannot hold (a volume label) are skipped with a warning', async () => {
     sh('mkdir -p vol && printf v > vol/f && tar -C vol -V MYLABEL -cf vol.tar f', tmp);
     const warnings: string[] = [];
     const manifest = await pack('vol.tar', warnings);
-    assert.deepEqual(manifest.entries.map((e) => e.path), ['.', 'f']);
-    assert.deepEqual(warnings, ["skipping tar member 'MYLABEL' of type 'V': it is not a file, directory, link, device or FIFO"]);
+    assert.deepEqual(
+      manifest.entries.map((e) => e.path),
+      ['.', 'f'],
+    );
+    assert.deepEqual(warnings, [
+      "skipping tar member 'MYLABEL' of type 'V': it is not a file, directory, link, device or FIFO",
+    ]);
   });
 });
 
 describe('applyTarLayer with whiteouts', () => {
   test('removes lower paths, empties opaque directories, keeps what the same layer adds', async () => {
-    sh(`
+    sh(
+      `
       mkdir -p lower/a/keep lower/opq lower/gone && printf 1 > lower/a/x && printf 2 > lower/opq/old && printf 3 > lower/gone/f
       tar -C lower -cf lower.tar .
       mkdir -p upper/a upper/opq && printf new > upper/opq/new && printf y > upper/a/y
       touch upper/a/.wh.x upper/.wh.gone upper/opq/.wh..wh..opq upper/a/.wh.y upper/a/.wh..wh.plnk
       # Own entries before the markers: whiteouts apply to lower layers only.
       tar -C upper --no-recursion -cf upper.tar . a a/y a/.wh.y a/.wh.x opq opq/new opq/.wh..wh..opq .wh.gone a/.wh..wh.plnk
-    `, tmp);
+    `,
+      tmp,
+    );
     const tree = new TreeBuilder();
     const ingest = new Ingest(store);
     const log = { warn: (m: string) => assert.fail(m) };
     await applyTarLayer(fs.createReadStream(path.join(tmp, 'lower.tar')), tree, ingest, log, { whiteouts: true });
     await applyTarLayer(fs.createReadStream(path.join(tmp, 'upper.tar')), tree, ingest, log, { whiteouts: true });
     await ingest.finish();
-    assert.deepEqual(tree.toManifest().entries.map((e) => e.path), ['.', 'a', 'a/keep', 'a/y', 'opq', 'opq/new']);
+    assert.deepEqual(
+      tree.toManifest().entries.map((e) => e.path),
+      ['.', 'a', 'a/keep', 'a/y', 'opq', 'opq/new'],
+    );
   });
 
   test('without whiteouts, marker names are ordinary files', async () => {
     const tree = new TreeBuilder();
     const ingest = new Ingest(store);
-    await applyTarLayer(fs.createReadStream(path.join(tmp, 'upper.tar')), tree, ingest, { warn: assert.fail }, { whiteouts: false });
+    await applyTarLayer(
+      fs.createReadStream(path.join(tmp, 'upper.tar')),
+      tree,
+      ingest,
+      { warn: assert.fail },
+      { whiteouts: false },
+    );
     await ingest.finish();
     assert.ok(tree.get('opq/.wh..wh..opq'));
     assert.ok(tree.get('.wh.gone'));

@@ -22,7 +22,10 @@ export interface LayerOptions {
 
 export async function packTarFile(file: string, ingest: Ingest, log: PackWarnings): Promise<TreeBuilder> {
   const tree = new TreeBuilder();
-  await inContext(`tar archive '${file}'`, applyTarEntries(tarEntriesOf(file), tree, ingest, log, { whiteouts: false }));
+  await inContext(
+    `tar archive '${file}'`,
+    applyTarEntries(tarEntriesOf(file), tree, ingest, log, { whiteouts: false }),
+  );
   return tree;
 }
 
@@ -42,10 +45,14 @@ export function compressionOf(magic: Buffer, what: string): Compression {
   if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
   if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
   if (magic.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) {
-    throw new TarError(`${what} is xz-compressed, which is not supported: decompress it (xz -d) or re-compress it with gzip or zstd`);
+    throw new TarError(
+      `${what} is xz-compressed, which is not supported: decompress it (xz -d) or re-compress it with gzip or zstd`,
+    );
   }
   if (magic.subarray(0, 3).toString('latin1') === 'BZh') {
-    throw new TarError(`${what} is bzip2-compressed, which is not supported: decompress it (bunzip2) or re-compress it with gzip or zstd`);
+    throw new TarError(
+      `${what} is bzip2-compressed, which is not supported: decompress it (bunzip2) or re-compress it with gzip or zstd`,
+    );
   }
   return 'none';
 }
@@ -62,7 +69,11 @@ export function peek(file: string, position: number, length: number): Buffer {
 }
 
 /** A decompressing stream over `file` (or its byte range [start, end)). */
-export function openDecompressed(file: string, compression: Compression, range?: { start: number; end: number }): Readable {
+export function openDecompressed(
+  file: string,
+  compression: Compression,
+  range?: { start: number; end: number },
+): Readable {
   const raw = fs.createReadStream(file, range ? { start: range.start, end: range.end - 1 } : {});
   if (compression === 'none') return raw;
   const decompressor = compression === 'gzip' ? zlib.createGunzip() : zlib.createZstdDecompress();
@@ -83,7 +94,10 @@ export function tarEntriesOf(file: string, range?: { start: number; end: number 
  * Reads an uncompressed tar file, or the byte range [start, end) of one (a member of an outer
  * tar). Content that is not read is skipped by seeking, so scanning headers costs no data reads.
  */
-export async function* readTarFile(file: string, range: { start: number; end?: number } = { start: 0 }): AsyncGenerator<TarEntry> {
+export async function* readTarFile(
+  file: string,
+  range: { start: number; end?: number } = { start: 0 },
+): AsyncGenerator<TarEntry> {
   const handle = await fs.promises.open(file, 'r');
   let end: number;
   try {
@@ -176,14 +190,23 @@ export async function applyTarEntries(
 
 // ---- entries -----------------------------------------------------------------------------------
 
-async function inodeOf(entry: TarEntry, path: string, tree: TreeBuilder, ingest: Ingest, log: PackWarnings): Promise<Inode | undefined> {
+async function inodeOf(
+  entry: TarEntry,
+  path: string,
+  tree: TreeBuilder,
+  ingest: Ingest,
+  log: PackWarnings,
+): Promise<Inode | undefined> {
   switch (entry.type) {
     case 'dir':
       return { type: 'dir', meta: metaOf(entry) };
     case 'file':
       return fileInode(entry, ingest);
     case 'symlink':
-      if (!entry.linkname) throw new TarError(`tar member '${entry.path}' is a symlink with an empty target: fix or drop it and re-create the archive`);
+      if (!entry.linkname)
+        throw new TarError(
+          `tar member '${entry.path}' is a symlink with an empty target: fix or drop it and re-create the archive`,
+        );
       return { type: 'symlink', meta: metaOf(entry), target: entry.linkname };
     case 'hardlink':
       return linkedInode(entry, path, tree);
@@ -194,7 +217,9 @@ async function inodeOf(entry: TarEntry, path: string, tree: TreeBuilder, ingest:
       return { type: 'fifo', meta: metaOf(entry) };
     case 'other':
       // Sockets, volume labels, vendor extensions: nothing an image can hold.
-      log.warn(`skipping tar member '${entry.path}' of type '${printable(entry.typeflag)}': it is not a file, directory, link, device or FIFO`);
+      log.warn(
+        `skipping tar member '${entry.path}' of type '${printable(entry.typeflag)}': it is not a file, directory, link, device or FIFO`,
+      );
       return undefined;
   }
 }
@@ -203,9 +228,11 @@ async function fileInode(entry: TarEntry, ingest: Ingest): Promise<Inode> {
   const meta = metaOf(entry);
   const size = entry.size;
   if (size === 0) return { type: 'file', meta, size: 0 };
-  if (size <= WHOLE_READ_LIMIT) return { type: 'file', meta, size, digest: await ingest.addBuffer(await entry.readAll()) };
+  if (size <= WHOLE_READ_LIMIT)
+    return { type: 'file', meta, size, digest: await ingest.addBuffer(await entry.readAll()) };
   const stored = await ingest.addStream(entry.content());
-  if (stored.size !== size) throw new TarError(`tar member '${entry.path}' gave ${stored.size} bytes instead of its ${size}`);
+  if (stored.size !== size)
+    throw new TarError(`tar member '${entry.path}' gave ${stored.size} bytes instead of its ${size}`);
   return { type: 'file', meta, size, digest: stored.digest };
 }
 
@@ -214,19 +241,33 @@ function linkedInode(entry: TarEntry, path: string, tree: TreeBuilder): Inode {
   const target = normalizeArchivePath(entry.linkname);
   const inode = tree.get(target);
   if (!inode) {
-    throw new TarError(`tar member '${entry.path}' is a hard link to '${entry.linkname}', which is not earlier in the archive (or an earlier layer): re-create the archive with the target included`);
+    throw new TarError(
+      `tar member '${entry.path}' is a hard link to '${entry.linkname}', which is not earlier in the archive (or an earlier layer): re-create the archive with the target included`,
+    );
   }
-  if (inode.type === 'dir') throw new TarError(`tar member '${entry.path}' is a hard link to the directory '${entry.linkname}', which no file system allows`);
+  if (inode.type === 'dir')
+    throw new TarError(
+      `tar member '${entry.path}' is a hard link to the directory '${entry.linkname}', which no file system allows`,
+    );
   if (target === path) throw new TarError(`tar member '${entry.path}' is a hard link to itself`);
   // The manifest links only regular files; another hard-linked inode (a symlink, say) becomes a copy.
   return inode.type === 'file' ? inode : { ...inode };
 }
 
 function metaOf(entry: TarEntry): Meta {
-  for (const [field, value] of [['uid', entry.uid], ['gid', entry.gid]] as const) {
-    if (value > 0xffffffff) throw new TarError(`tar member '${entry.path}' has ${field} ${value}, above the 32-bit limit`);
+  for (const [field, value] of [
+    ['uid', entry.uid],
+    ['gid', entry.gid],
+  ] as const) {
+    if (value > 0xffffffff)
+      throw new TarError(`tar member '${entry.path}' has ${field} ${value}, above the 32-bit limit`);
   }
-  const meta: Meta = { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: formatMtime(entry.mtime.sec, entry.mtime.nsec) };
+  const meta: Meta = {
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    mtime: formatMtime(entry.mtime.sec, entry.mtime.nsec),
+  };
   const xattrs = encodeXattrs(entry.xattrs);
   if (xattrs) meta.xattrs = xattrs;
   return meta;

@@ -13,7 +13,12 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from './digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
-import { type ConnectionLimits, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
+import {
+  type ConnectionLimits,
+  DEFAULT_LIMITS,
+  guardConnections,
+  HTTP_SERVER_OPTIONS,
+} from '../util/http/connections.ts';
 import { safeListener } from '../util/http/listener.ts';
 import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../util/http/respond.ts';
 import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
@@ -49,15 +54,54 @@ export interface ImageServerOptions {
 export function createImageServer(opts: ImageServerOptions): http.Server {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'cradle_imageserver_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
-  const objectsSent = new Counter({ name: 'cradle_imageserver_objects_sent_total', help: 'Objects sent', registers: [registry] });
-  const bytesSent = new Counter({ name: 'cradle_imageserver_object_bytes_sent_total', help: 'Object bytes sent (as stored, compressed)', registers: [registry] });
-  const duration = new Histogram({ name: 'cradle_imageserver_request_seconds', help: 'Request duration', labelNames: ['route'], registers: [registry] });
+  const requests = new Counter({
+    name: 'cradle_imageserver_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const objectsSent = new Counter({
+    name: 'cradle_imageserver_objects_sent_total',
+    help: 'Objects sent',
+    registers: [registry],
+  });
+  const bytesSent = new Counter({
+    name: 'cradle_imageserver_object_bytes_sent_total',
+    help: 'Object bytes sent (as stored, compressed)',
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'cradle_imageserver_request_seconds',
+    help: 'Request duration',
+    labelNames: ['route'],
+    registers: [registry],
+  });
   const { store } = opts;
   const cache = new StoredObjectCache((opts.cacheMiB ?? 256) * 1024 * 1024);
-  new Gauge({ name: 'cradle_imageserver_cache_bytes', help: 'Bytes of objects held in memory', registers: [registry], collect() { this.set(cache.size); } });
-  new Gauge({ name: 'cradle_imageserver_cache_hits', help: 'Object reads served from memory', registers: [registry], collect() { this.set(cache.hits); } });
-  new Gauge({ name: 'cradle_imageserver_cache_misses', help: 'Object reads that went to disk', registers: [registry], collect() { this.set(cache.misses); } });
+  new Gauge({
+    name: 'cradle_imageserver_cache_bytes',
+    help: 'Bytes of objects held in memory',
+    registers: [registry],
+    collect() {
+      this.set(cache.size);
+    },
+  });
+  new Gauge({
+    name: 'cradle_imageserver_cache_hits',
+    help: 'Object reads served from memory',
+    registers: [registry],
+    collect() {
+      this.set(cache.hits);
+    },
+  });
+  new Gauge({
+    name: 'cradle_imageserver_cache_misses',
+    help: 'Object reads that went to disk',
+    registers: [registry],
+    collect() {
+      this.set(cache.misses);
+    },
+  });
 
   const handle = async (req: Req, res: Res): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -105,12 +149,16 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   const log = opts.logger;
   const listener = safeListener(handle, {
     maxBodyBytes: BATCH_BODY_LIMIT,
-    mapError: (err, req) => asHttpError(err, (e) => log?.error({ err: e, method: req.method, url: req.url }, 'request failed')),
+    mapError: (err, req) =>
+      asHttpError(err, (e) => log?.error({ err: e, method: req.method, url: req.url }, 'request failed')),
     onDone: (r) => {
       const route = r.result ?? 'unknown';
       requests.inc({ route, status: String(r.status) });
       duration.observe({ route }, r.seconds);
-      log?.debug({ method: r.method, url: r.url, status: r.status, route, seconds: r.seconds, client: r.client }, 'request');
+      log?.debug(
+        { method: r.method, url: r.url, status: r.status, route, seconds: r.seconds, client: r.client },
+        'request',
+      );
     },
   });
 
@@ -137,7 +185,8 @@ function asHttpError(err: unknown, logUnexpected: (err: unknown) => void): unkno
   if (err instanceof HttpError) return err;
   if (err instanceof StoreError) return new HttpError(404, 'not found', err.message);
   if (err instanceof NameError) return new HttpError(400, 'bad name', err.message);
-  if (err instanceof URIError) return new HttpError(400, 'bad path', `the request path is not valid percent-encoding: ${err.message}`);
+  if (err instanceof URIError)
+    return new HttpError(400, 'bad path', `the request path is not valid percent-encoding: ${err.message}`);
   logUnexpected(err);
   return err;
 }
@@ -153,21 +202,29 @@ function wantsZstd(req: Req): boolean {
     });
 }
 
-function parseRange(header: string | undefined, total: number | undefined): { start: number; end?: number } | undefined {
+function parseRange(
+  header: string | undefined,
+  total: number | undefined,
+): { start: number; end?: number } | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
   if (!m) throw new HttpError(416, 'bad range', `only one 'bytes=START-[END]' range is supported, got '${header}'`);
   const start = Number(m[1]);
   const end = m[2] ? Number(m[2]) : undefined;
   if ((end !== undefined && end < start) || (total !== undefined && start >= total)) {
-    throw new HttpError(416, 'range not satisfiable', `range ${header} is outside the ${total ?? '?'} bytes of the object`);
+    throw new HttpError(
+      416,
+      'range not satisfiable',
+      `range ${header} is outside the ${total ?? '?'} bytes of the object`,
+    );
   }
   return { start, end: end === undefined ? undefined : total === undefined ? end : Math.min(end, total - 1) };
 }
 
 /** One object, as stored (Content-Encoding: zstd) or decompressed; ETag, immutable caching, Range. */
 function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, asManifest: boolean): number {
-  if (!isDigest(digestText)) throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
+  if (!isDigest(digestText))
+    throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
   const digest = digestText as Digest;
   const file = store.objectPath(digest);
   const storedSize = store.storedSize(digest);
@@ -238,7 +295,12 @@ function sliceStream(start: number, end: number | undefined) {
  * Streams the requested objects in order. Every digest is checked to exist before the first byte,
  * so a client asking for an unknown object gets a clear 404 rather than a truncated stream.
  */
-async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, res: Res): Promise<{ objects: number; bytes: number }> {
+async function sendBatch(
+  store: ImageStore,
+  cache: StoredObjectCache,
+  req: Req,
+  res: Res,
+): Promise<{ objects: number; bytes: number }> {
   const body = await readJsonBody(req, BATCH_BODY_LIMIT);
   const digests = body !== null && typeof body === 'object' ? (body as { digests?: unknown }).digests : undefined;
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
@@ -248,13 +310,23 @@ async function sendBatch(store: ImageStore, cache: StoredObjectCache, req: Req, 
   let missing = 0;
   let firstMissing = '';
   for (const d of digests) {
-    if (!isDigest(d)) throw new HttpError(400, 'bad digest', `'${String(d)}' in field 'digests' is not a digest: expected sha256:<64 hex>`);
+    if (!isDigest(d))
+      throw new HttpError(
+        400,
+        'bad digest',
+        `'${String(d)}' in field 'digests' is not a digest: expected sha256:<64 hex>`,
+      );
     const size = store.storedSize(d);
     if (size === undefined) {
       if (!missing++) firstMissing = d;
     } else sizes.push(size);
   }
-  if (missing) throw new HttpError(404, 'unknown object', `${missing} of ${digests.length} objects are not in this store, the first being ${firstMissing}`);
+  if (missing)
+    throw new HttpError(
+      404,
+      'unknown object',
+      `${missing} of ${digests.length} objects are not in this store, the first being ${firstMissing}`,
+    );
   res.writeHead(200, { 'content-type': OBJECT_STREAM_TYPE, 'x-cradle-objects': String(digests.length) });
   // Small objects are read synchronously (one syscall sequence, no pool round trips) and frames
   // are gathered into large socket writes; big objects are read on the pool.

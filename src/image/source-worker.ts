@@ -36,7 +36,12 @@ type ToMain =
  * Runs a source on a worker thread; `onObject` runs on the calling thread, in arrival order. The
  * worker's counts are added to `stats`, whether it succeeds or fails.
  */
-export function runInWorker<S extends object>(job: WorkerJob, onObject: (digest: Digest, content: Buffer) => void, log: (line: string) => void, stats: S): Promise<void> {
+export function runInWorker<S extends object>(
+  job: WorkerJob,
+  onObject: (digest: Digest, content: Buffer) => void,
+  log: (line: string) => void,
+  stats: S,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL(import.meta.url), { workerData: job });
     let settled = false;
@@ -69,7 +74,11 @@ export function runInWorker<S extends object>(job: WorkerJob, onObject: (digest:
       else finish(rebuildError(msg), msg.stats);
     });
     worker.on('error', (err) => finish(err));
-    worker.on('exit', (code) => finish(new Error(`object ${job.kind === 'server' ? 'download' : 'cache'} worker exited (${code}) before finishing`)));
+    worker.on('exit', (code) =>
+      finish(
+        new Error(`object ${job.kind === 'server' ? 'download' : 'cache'} worker exited (${code}) before finishing`),
+      ),
+    );
   });
 }
 
@@ -150,4 +159,5 @@ async function workerMain(job: WorkerJob): Promise<void> {
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
 // module). In the bundle this line runs while modules that import each other are still being
 // defined, so the work starts once they all are.
-if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) setImmediate(() => void workerMain(workerData as WorkerJob));
+if (!isMainThread && (workerData as WorkerJob | undefined)?.kind)
+  setImmediate(() => void workerMain(workerData as WorkerJob));

@@ -82,7 +82,9 @@ export class ImageStore {
   static open(root: string): ImageStore {
     const store = new ImageStore(root);
     if (!fs.existsSync(path.dirname(store.objectsDir)) && !fs.existsSync(store.imagesDir)) {
-      throw new StoreError(`'${store.root}' is not an image store (no objects/ or images/): add an image to create one, or pass --store`);
+      throw new StoreError(
+        `'${store.root}' is not an image store (no objects/ or images/): add an image to create one, or pass --store`,
+      );
     }
     return store.init();
   }
@@ -105,7 +107,10 @@ export class ImageStore {
    * Stores `content` under its digest unless present. Returns the stored size and whether this call
    * added it. An object already present gets its mtime refreshed so a concurrent gc spares it.
    */
-  async putObject(content: Uint8Array, digest: Digest = digestOf(content)): Promise<{ digest: Digest; storedBytes: number; added: boolean }> {
+  async putObject(
+    content: Uint8Array,
+    digest: Digest = digestOf(content),
+  ): Promise<{ digest: Digest; storedBytes: number; added: boolean }> {
     const final = this.objectPath(digest);
     const existing = this.touch(final);
     if (existing !== undefined) return { digest, storedBytes: existing, added: false };
@@ -155,7 +160,8 @@ export class ImageStore {
     try {
       return fs.readFileSync(this.objectPath(digest));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`object ${digest} is not in the store`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new StoreError(`object ${digest} is not in the store`);
       throw err;
     }
   }
@@ -164,7 +170,8 @@ export class ImageStore {
   async readObject(digest: Digest): Promise<Buffer> {
     const content = await decompress(this.readCompressed(digest));
     const actual = digestOf(content);
-    if (actual !== digest) throw new StoreError(`object ${digest} is corrupt in the store: its content hashes to ${actual}`);
+    if (actual !== digest)
+      throw new StoreError(`object ${digest} is corrupt in the store: its content hashes to ${actual}`);
     return content;
   }
 
@@ -199,7 +206,9 @@ export class ImageStore {
         listed.set(prefix, names);
       }
       if (!names.has(hex)) {
-        throw new StoreError(`object ${digest} of image '${record.name}' vanished before the image was recorded (a concurrent 'image gc'?): run the add again`);
+        throw new StoreError(
+          `object ${digest} of image '${record.name}' vanished before the image was recorded (a concurrent 'image gc'?): run the add again`,
+        );
       }
     }
     const file = this.recordPath(record.name);
@@ -211,7 +220,9 @@ export class ImageStore {
       fs.closeSync(fd);
     }
     if (!createFileAtomic(file, JSON.stringify(record, null, 2) + '\n')) {
-      throw new StoreError(`image '${record.name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`);
+      throw new StoreError(
+        `image '${record.name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`,
+      );
     }
   }
 
@@ -263,13 +274,16 @@ export class ImageStore {
     const streams = this.streams();
     throw new StoreError(
       `no image or stream named '${name}'. ` +
-        (streams.length ? `Streams in this store: ${streams.join(', ')}` : 'The store has no images yet: add one with `cradle image add`'),
+        (streams.length
+          ? `Streams in this store: ${streams.join(', ')}`
+          : 'The store has no images yet: add one with `cradle image add`'),
     );
   }
 
   removeImage(name: string): ImageRecord {
     const record = this.getRecord(name);
-    if (!record) throw new StoreError(`no image named '${name}' (rm takes a full name, not a stream): see 'cradle image list'`);
+    if (!record)
+      throw new StoreError(`no image named '${name}' (rm takes a full name, not a stream): see 'cradle image list'`);
     fs.rmSync(this.recordPath(name));
     // Drop directories the removal left empty, up to images/.
     let dir = path.dirname(this.recordPath(name));
@@ -400,9 +414,20 @@ const recordSchema = z.object({
 /** Reads an image record, checking its shape: a damaged record is named, not half-trusted. */
 function readRecord(file: string): ImageRecord {
   const fix = 'repair it or remove it';
-  return parseJsonWith(fs.readFileSync(file, 'utf8'), recordSchema, `image record '${file}'`, (m) => new StoreError(`${m}; ${fix}`)) as ImageRecord;
+  return parseJsonWith(
+    fs.readFileSync(file, 'utf8'),
+    recordSchema,
+    `image record '${file}'`,
+    (m) => new StoreError(`${m}; ${fix}`),
+  ) as ImageRecord;
 }
 
 export function newRecord(name: string, manifestDigestValue: Digest, manifest: Manifest, source: string): ImageRecord {
-  return { name, manifest: manifestDigestValue, created: new Date().toISOString(), source, stats: manifestStats(manifest) };
+  return {
+    name,
+    manifest: manifestDigestValue,
+    created: new Date().toISOString(),
+    source,
+    stats: manifestStats(manifest),
+  };
 }

@@ -15,7 +15,8 @@ const LONG = `${'d'.repeat(60)}/${'n'.repeat(120)}`; // a component over 100 byt
 
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tar-reader-test-'));
-  sh(`
+  sh(
+    `
     mkdir -p root/dir/sub root/${LONG.split('/')[0]}
     printf 'hello' > root/dir/sub/file
     printf 'su' > root/setuid && chmod 04755 root/setuid
@@ -31,7 +32,9 @@ before(() => {
     head -c 1000000 /dev/urandom > root/random
     tar -C root --format=posix --xattrs --xattrs-include='*' -cf posix.tar .
     tar -C root --format=gnu -cf gnu.tar .
-  `, tmp);
+  `,
+    tmp,
+  );
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -41,7 +44,8 @@ async function collect(entries: AsyncIterable<TarEntry>): Promise<Map<string, Ta
   return out;
 }
 
-const getfattrHex = (file: string, name: string) => /=0x([0-9a-f]+)/.exec(sh(`getfattr --absolute-names -n ${name} -e hex ${file}`))![1];
+const getfattrHex = (file: string, name: string) =>
+  /=0x([0-9a-f]+)/.exec(sh(`getfattr --absolute-names -n ${name} -e hex ${file}`))![1];
 
 describe('readTar on GNU tar archives', () => {
   test('posix format: types, modes, owners, ns mtime, raw xattrs, links, devices, long names', async () => {
@@ -55,7 +59,10 @@ describe('readTar on GNU tar archives', () => {
     assert.equal(e.get('owned')!.gid, 5678);
     assert.equal(e.get('bigid')!.uid, 3000000);
     const cap = e.get('cap')!;
-    assert.equal(cap.xattrs['security.capability'].toString('hex'), getfattrHex(path.join(tmp, 'root/cap'), 'security.capability'));
+    assert.equal(
+      cap.xattrs['security.capability'].toString('hex'),
+      getfattrHex(path.join(tmp, 'root/cap'), 'security.capability'),
+    );
     assert.deepEqual(cap.xattrs['user.bin'], Buffer.from([0x00, 0xff, 0x0a, 0x41])); // NUL, invalid UTF-8, newline
     assert.equal(e.get('link')!.type, 'symlink');
     assert.equal(e.get('link')!.linkname, 'dir/sub/file');
@@ -84,7 +91,10 @@ describe('readTar on GNU tar archives', () => {
     let seen = 0;
     for await (const entry of readTarFile(file)) {
       if (entry.path === './random') {
-        assert.deepEqual(bytes.subarray(entry.dataOffset, entry.dataOffset + entry.size), fs.readFileSync(path.join(tmp, 'root/random')));
+        assert.deepEqual(
+          bytes.subarray(entry.dataOffset, entry.dataOffset + entry.size),
+          fs.readFileSync(path.join(tmp, 'root/random')),
+        );
       }
       seen++;
     }
@@ -132,14 +142,21 @@ describe('readTar errors', () => {
     const bytes = fs.readFileSync(path.join(tmp, 'posix.tar'));
     const size = fs.statSync(path.join(tmp, 'root/random')).size;
     let cut = 0;
-    for await (const entry of readTarFile(path.join(tmp, 'posix.tar'))) if (entry.path === './random') cut = entry.dataOffset + 1000;
+    for await (const entry of readTarFile(path.join(tmp, 'posix.tar')))
+      if (entry.path === './random') cut = entry.dataOffset + 1000;
     fs.writeFileSync(path.join(tmp, 'cut.tar'), bytes.subarray(0, cut));
-    await assert.rejects(readAllOf(path.join(tmp, 'cut.tar')), /truncated: it ends at byte \d+ in the middle of the content of '.\/random'/);
+    await assert.rejects(
+      readAllOf(path.join(tmp, 'cut.tar')),
+      /truncated: it ends at byte \d+ in the middle of the content of '.\/random'/,
+    );
     assert.ok(size > 1000);
     // Cut at a member boundary: only the missing end-of-archive marker shows it.
     // gnu.tar starts with the header of "./", which has no content.
     fs.writeFileSync(path.join(tmp, 'noend.tar'), fs.readFileSync(path.join(tmp, 'gnu.tar')).subarray(0, 512));
-    await assert.rejects(readAllOf(path.join(tmp, 'noend.tar')), /truncated: it ends at byte 512 without the end-of-archive marker/);
+    await assert.rejects(
+      readAllOf(path.join(tmp, 'noend.tar')),
+      /truncated: it ends at byte 512 without the end-of-archive marker/,
+    );
     fs.writeFileSync(path.join(tmp, 'empty.tar'), '');
     await assert.rejects(readAllOf(path.join(tmp, 'empty.tar')), /the archive is empty/);
   });
@@ -164,15 +181,27 @@ describe('readTar errors', () => {
 
   test('a name that is not UTF-8 is refused, naming the member', async () => {
     sh(`mkdir -p latin1 && printf x > "latin1/caf$(printf '\\351')" && tar -C latin1 -cf latin1.tar .`, tmp);
-    await assert.rejects(readAllOf(path.join(tmp, 'latin1.tar')), /tar member ".\/caf\uFFFD" \(header at byte \d+\) has a name that is not valid UTF-8/);
+    await assert.rejects(
+      readAllOf(path.join(tmp, 'latin1.tar')),
+      /tar member ".\/caf\uFFFD" \(header at byte \d+\) has a name that is not valid UTF-8/,
+    );
   });
 });
 
 // ---- hand-built headers ---------------------------------------------------------------------------
 
-function header(f: { name: string; type: string; size?: number; mode?: number; mtime?: Buffer; v7?: boolean; linkname?: string }): Buffer {
+function header(f: {
+  name: string;
+  type: string;
+  size?: number;
+  mode?: number;
+  mtime?: Buffer;
+  v7?: boolean;
+  linkname?: string;
+}): Buffer {
   const b = Buffer.alloc(512);
-  const octal = (value: number, at: number, len: number) => b.write(value.toString(8).padStart(len - 1, '0') + '\0', at, 'latin1');
+  const octal = (value: number, at: number, len: number) =>
+    b.write(value.toString(8).padStart(len - 1, '0') + '\0', at, 'latin1');
   b.write(f.name, 0);
   octal(f.mode ?? 0o644, 100, 8);
   octal(0, 108, 8);
@@ -244,14 +273,24 @@ describe('readTar on hand-built headers', () => {
 
   test('malformed pax records and octal fields are refused', async () => {
     const bad = Buffer.from('99 path=x\n');
-    const archive = Buffer.concat([...withContent(header({ name: 'p', type: 'x', size: bad.length }), bad), header({ name: 'x', type: '0' }), Buffer.alloc(1024)]);
-    await assert.rejects(collect(readTar(once(archive))), /pax header at byte 0 is malformed: record at 0 has a wrong length 99/);
+    const archive = Buffer.concat([
+      ...withContent(header({ name: 'p', type: 'x', size: bad.length }), bad),
+      header({ name: 'x', type: '0' }),
+      Buffer.alloc(1024),
+    ]);
+    await assert.rejects(
+      collect(readTar(once(archive))),
+      /pax header at byte 0 is malformed: record at 0 has a wrong length 99/,
+    );
     const h = header({ name: 'x', type: '0' });
     h.write('12345678', 108, 'latin1'); // '8' is not octal
     h.fill(0x20, 148, 156);
     let sum = 0;
     for (const byte of h) sum += byte;
     h.write(sum.toString(8).padStart(6, '0') + '\0', 148, 'latin1');
-    await assert.rejects(collect(readTar(once(Buffer.concat([h, Buffer.alloc(1024)])))), /tar header at byte 0 has an invalid uid field "12345678"/);
+    await assert.rejects(
+      collect(readTar(once(Buffer.concat([h, Buffer.alloc(1024)])))),
+      /tar header at byte 0 has an invalid uid field "12345678"/,
+    );
   });
 });

@@ -80,7 +80,9 @@ class StreamSource implements ByteSource {
         next = await this.iterator.next();
       } catch (err) {
         if (err instanceof TarError) throw err;
-        throw new TarError(`could not read the archive at byte ${this.position}: ${(err as Error).message} (is it truncated or corrupt?)`);
+        throw new TarError(
+          `could not read the archive at byte ${this.position}: ${(err as Error).message} (is it truncated or corrupt?)`,
+        );
       }
       if (next.done) return null;
       const chunk = next.value;
@@ -124,7 +126,9 @@ async function readExact(src: ByteSource, n: number, what: string, eofOk = false
 }
 
 function truncated(src: ByteSource, what: string): TarError {
-  return new TarError(`the archive is truncated: it ends at byte ${src.position} in the middle of ${what}; fetch or re-create it completely`);
+  return new TarError(
+    `the archive is truncated: it ends at byte ${src.position} in the middle of ${what}; fetch or re-create it completely`,
+  );
 }
 
 async function skipExact(src: ByteSource, n: number, what: string): Promise<void> {
@@ -152,7 +156,10 @@ async function* parseArchive(src: ByteSource): AsyncGenerator<TarEntry> {
 type RawHeader = ReturnType<typeof parseHeader>;
 
 /** Reads headers up to and including the next real member; null at the end of the archive. */
-async function readMember(src: ByteSource, globalPax: Map<string, Buffer>): Promise<{ entry: TarEntry; finish(): Promise<void> } | null> {
+async function readMember(
+  src: ByteSource,
+  globalPax: Map<string, Buffer>,
+): Promise<{ entry: TarEntry; finish(): Promise<void> } | null> {
   const headerOffset = src.position;
   let longName: Buffer | undefined;
   let longLink: Buffer | undefined;
@@ -162,7 +169,10 @@ async function readMember(src: ByteSource, globalPax: Map<string, Buffer>): Prom
     const block = await readExact(src, BLOCK, 'a header', offset === headerOffset);
     if (!block && offset === 0) throw new TarError('the archive is empty: expected at least the end-of-archive marker');
     // Without the two zero blocks we cannot tell a complete archive from one cut at a member boundary.
-    if (!block) throw new TarError(`the archive is truncated: it ends at byte ${offset} without the end-of-archive marker; fetch or re-create it completely`);
+    if (!block)
+      throw new TarError(
+        `the archive is truncated: it ends at byte ${offset} without the end-of-archive marker; fetch or re-create it completely`,
+      );
     if (block.every((b) => b === 0)) {
       await readExact(src, BLOCK, 'the end-of-archive marker', true); // the second zero block, if any
       return null;
@@ -195,19 +205,33 @@ async function readMember(src: ByteSource, globalPax: Map<string, Buffer>): Prom
 }
 
 async function readMeta(src: ByteSource, h: RawHeader, what: string): Promise<Buffer> {
-  if (h.size > BigInt(MAX_META_BYTES)) throw new TarError(`the ${what} at byte ${h.offset} claims ${h.size} bytes, more than the ${MAX_META_BYTES} we accept`);
+  if (h.size > BigInt(MAX_META_BYTES))
+    throw new TarError(
+      `the ${what} at byte ${h.offset} claims ${h.size} bytes, more than the ${MAX_META_BYTES} we accept`,
+    );
   const size = Number(h.size);
   const data = (await readExact(src, size, `a ${what}`))!;
   await skipExact(src, padding(size), `a ${what}`);
   return data;
 }
 
-function buildMember(src: ByteSource, h: RawHeader, headerOffset: number, pax: Map<string, Buffer>, longName?: Buffer, longLink?: Buffer) {
+function buildMember(
+  src: ByteSource,
+  h: RawHeader,
+  headerOffset: number,
+  pax: Map<string, Buffer>,
+  longName?: Buffer,
+  longLink?: Buffer,
+) {
   const rawPath = pax.get('path') ?? (longName ? cString(longName) : h.name);
   const path = decodeName(rawPath, headerOffset, 'name', rawPath);
   if (h.typeflag === 'S' || [...pax.keys()].some((k) => k.startsWith('GNU.sparse.'))) {
-    const shown = pax.has('GNU.sparse.name') ? decodeName(pax.get('GNU.sparse.name')!, headerOffset, 'name', rawPath) : path;
-    throw new TarError(`tar member '${shown}' is a GNU sparse file, which is not supported yet: re-create the archive without --sparse`);
+    const shown = pax.has('GNU.sparse.name')
+      ? decodeName(pax.get('GNU.sparse.name')!, headerOffset, 'name', rawPath)
+      : path;
+    throw new TarError(
+      `tar member '${shown}' is a GNU sparse file, which is not supported yet: re-create the archive without --sparse`,
+    );
   }
   const rawLink = pax.get('linkpath') ?? (longLink ? cString(longLink) : h.linkname);
   const linkname = decodeName(rawLink, headerOffset, 'link target', rawPath);
@@ -239,7 +263,16 @@ function buildMember(src: ByteSource, h: RawHeader, headerOffset: number, pax: M
 
 // '7' is a contiguous file, 'D' a GNU dumpdir (a directory whose content, skipped, lists its names).
 const TYPES: Record<string, TarEntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', D: 'dir', '6': 'fifo',
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  D: 'dir',
+  '6': 'fifo',
 };
 
 function entryType(typeflag: string, path: string): TarEntryType {
@@ -269,7 +302,10 @@ function memberBody(src: ByteSource, size: number, path: string) {
   };
   async function* chunks() {
     while (remaining > 0) {
-      if (done) throw new TarError(`the content of tar member '${path}' was still being read when the next member was requested`);
+      if (done)
+        throw new TarError(
+          `the content of tar member '${path}' was still being read when the next member was requested`,
+        );
       pending = chunk();
       yield await pending;
     }
@@ -303,10 +339,12 @@ function memberBody(src: ByteSource, size: number, path: string) {
 function parseHeader(block: Buffer, offset: number) {
   verifyChecksum(block, offset);
   const magic = block.toString('latin1', 257, 263);
-  const field = (start: number, len: number, name: string) => parseNumber(block.subarray(start, start + len), name, offset);
+  const field = (start: number, len: number, name: string) =>
+    parseNumber(block.subarray(start, start + len), name, offset);
   let name = cString(block.subarray(0, 100));
   // Only POSIX ustar has a name prefix; GNU keeps times there instead.
-  if (magic === 'ustar\0' && block[345] !== 0) name = Buffer.concat([cString(block.subarray(345, 500)), Buffer.from('/'), name]);
+  if (magic === 'ustar\0' && block[345] !== 0)
+    name = Buffer.concat([cString(block.subarray(345, 500)), Buffer.from('/'), name]);
   const ustar = magic.startsWith('ustar');
   return {
     offset,
@@ -324,7 +362,10 @@ function parseHeader(block: Buffer, offset: number) {
 }
 
 function verifyChecksum(block: Buffer, offset: number): void {
-  const text = block.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = block
+    .toString('latin1', 148, 156)
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   const stored = /^[0-7]+$/.test(text) ? BigInt(`0o${text}`) : -1n;
   let unsigned = 0;
   let signed = 0; // some old tars summed signed chars
@@ -335,7 +376,9 @@ function verifyChecksum(block: Buffer, offset: number): void {
   }
   if (stored !== BigInt(unsigned) && stored !== BigInt(signed)) {
     const shown = stored < 0n ? JSON.stringify(text) : String(stored);
-    throw new TarError(`bad tar header checksum at byte ${offset} (stored ${shown}, computed ${unsigned}): the archive is corrupt or not a tar archive`);
+    throw new TarError(
+      `bad tar header checksum at byte ${offset} (stored ${shown}, computed ${unsigned}): the archive is corrupt or not a tar archive`,
+    );
   }
 }
 
@@ -346,14 +389,21 @@ function parseNumber(field: Buffer, name: string, offset: number): bigint {
     for (let i = 1; i < field.length; i++) value = (value << 8n) | BigInt(field[i]);
     return value;
   }
-  const text = field.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
   if (text === '') return 0n;
-  if (!/^[0-7]+$/.test(text)) throw new TarError(`tar header at byte ${offset} has an invalid ${name} field ${JSON.stringify(text)}: the archive is corrupt`);
+  if (!/^[0-7]+$/.test(text))
+    throw new TarError(
+      `tar header at byte ${offset} has an invalid ${name} field ${JSON.stringify(text)}: the archive is corrupt`,
+    );
   return BigInt(`0o${text}`);
 }
 
 function toSafeNumber(value: bigint, field: string, path: string): number {
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new TarError(`tar member '${path}' has an out-of-range ${field} ${value}`);
+  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new TarError(`tar member '${path}' has an out-of-range ${field} ${value}`);
   return Number(value);
 }
 
@@ -364,13 +414,17 @@ function cString(bytes: Buffer): Buffer {
 
 function decodeName(bytes: Buffer, offset: number, what: string, memberName: Buffer): string {
   if (bytes.includes(0)) {
-    throw new TarError(`tar member ${JSON.stringify(memberName.toString('utf8'))} (header at byte ${offset}) has a NUL byte in its ${what}: the archive is corrupt`);
+    throw new TarError(
+      `tar member ${JSON.stringify(memberName.toString('utf8'))} (header at byte ${offset}) has a NUL byte in its ${what}: the archive is corrupt`,
+    );
   }
   try {
     return utf8.decode(bytes);
   } catch {
     const shown = JSON.stringify(memberName.toString('utf8')); // lossy, for the message only
-    throw new TarError(`tar member ${shown} (header at byte ${offset}) has a ${what} that is not valid UTF-8: rename it to UTF-8 (e.g. with convmv) and re-create the archive`);
+    throw new TarError(
+      `tar member ${shown} (header at byte ${offset}) has a ${what} that is not valid UTF-8: rename it to UTF-8 (e.g. with convmv) and re-create the archive`,
+    );
   }
 }
 
@@ -380,13 +434,15 @@ function decodeName(bytes: Buffer, offset: number, what: string, memberName: Buf
 function parsePax(data: Buffer, offset: number): Map<string, Buffer> {
   const records = new Map<string, Buffer>();
   let pos = 0;
-  const bad = (why: string) => new TarError(`pax header at byte ${offset} is malformed: ${why}; the archive is corrupt`);
+  const bad = (why: string) =>
+    new TarError(`pax header at byte ${offset} is malformed: ${why}; the archive is corrupt`);
   while (pos < data.length && data[pos] !== 0) {
     const space = data.indexOf(0x20, pos);
     const lenText = space < 0 ? '' : data.toString('latin1', pos, space);
     if (!/^\d+$/.test(lenText)) throw bad(`record at ${pos} has no length`);
     const len = Number(lenText);
-    if (pos + len > data.length || data[pos + len - 1] !== 0x0a || len <= space - pos + 1) throw bad(`record at ${pos} has a wrong length ${len}`);
+    if (pos + len > data.length || data[pos + len - 1] !== 0x0a || len <= space - pos + 1)
+      throw bad(`record at ${pos} has a wrong length ${len}`);
     const record = data.subarray(space + 1, pos + len - 1);
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw bad(`record at ${pos} has no key`);
@@ -405,7 +461,8 @@ function paxInteger(value: Buffer, key: string, path: string): bigint {
 /** "S[.F]" with up to nanosecond (or finer, truncated) precision; negative times normalised like timespec. */
 function paxTime(value: Buffer, path: string): { sec: bigint; nsec: number } {
   const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(value.toString('latin1'));
-  if (!m) throw new TarError(`tar member '${path}' has an invalid pax mtime ${JSON.stringify(value.toString('latin1'))}`);
+  if (!m)
+    throw new TarError(`tar member '${path}' has an invalid pax mtime ${JSON.stringify(value.toString('latin1'))}`);
   const whole = BigInt(m[2]);
   const frac = Number((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
   if (m[1] !== '-') return { sec: whole, nsec: frac };
@@ -420,7 +477,10 @@ function paxXattrs(pax: Map<string, Buffer>, path: string): Record<string, Buffe
       xattrs[key.slice('SCHILY.xattr.'.length)] = Buffer.from(value);
     } else if (key.startsWith('LIBARCHIVE.xattr.')) {
       const encoded = key.slice('LIBARCHIVE.xattr.'.length);
-      const nameBytes = Buffer.from(encoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+      const nameBytes = Buffer.from(
+        encoded.replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+        'latin1',
+      );
       const name = decodeName(nameBytes, 0, `xattr name in member '${path}'`, nameBytes);
       xattrs[name] = Buffer.from(value.toString('latin1'), 'base64');
     }

@@ -12,7 +12,10 @@ describe('TreeBuilder', () => {
     t.set('a', file());
     t.set('z/a', file());
     const m = t.toManifest();
-    assert.deepEqual(m.entries.map((e) => e.path), ['.', 'a', 'z', 'z/a', 'z/b']);
+    assert.deepEqual(
+      m.entries.map((e) => e.path),
+      ['.', 'a', 'z', 'z/a', 'z/b'],
+    );
     assert.deepEqual(m.entries[2], { path: 'z', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' });
   });
 
@@ -22,7 +25,10 @@ describe('TreeBuilder', () => {
     t.set('b/second', shared);
     t.set('a/first', shared);
     const m = t.toManifest();
-    assert.deepEqual(m.entries.filter((e) => e.type === 'hardlink'), [{ path: 'b/second', type: 'hardlink', target: 'a/first' }]);
+    assert.deepEqual(
+      m.entries.filter((e) => e.type === 'hardlink'),
+      [{ path: 'b/second', type: 'hardlink', target: 'a/first' }],
+    );
   });
 
   it('applies layers: remove, opaque directories, a directory over a directory keeps its contents', () => {
@@ -34,7 +40,10 @@ describe('TreeBuilder', () => {
     t.clearDir('var/cache');
     t.set('etc', { type: 'dir', meta: { ...meta, mode: 0o700 } });
     const m = t.toManifest();
-    assert.deepEqual(m.entries.map((e) => e.path), ['.', 'etc', 'etc/keep', 'var', 'var/cache']);
+    assert.deepEqual(
+      m.entries.map((e) => e.path),
+      ['.', 'etc', 'etc/keep', 'var', 'var/cache'],
+    );
     assert.equal((m.entries[1] as { mode: number }).mode, 0o700);
   });
 
@@ -48,7 +57,10 @@ describe('TreeBuilder', () => {
     const t = new TreeBuilder();
     t.set('x', file());
     t.set('x/y', file());
-    assert.deepEqual(t.toManifest().entries.map((e) => `${e.path}:${e.type}`), ['.:dir', 'x:dir', 'x/y:file']);
+    assert.deepEqual(
+      t.toManifest().entries.map((e) => `${e.path}:${e.type}`),
+      ['.:dir', 'x:dir', 'x/y:file'],
+    );
   });
 });
 

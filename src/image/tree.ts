@@ -44,7 +44,8 @@ export function normalizeArchivePath(raw: string): string {
   const parts: string[] = [];
   for (const part of raw.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') throw new TreeError(`archive member '${raw}' has a '..' component: refusing a path that could escape the image`);
+    if (part === '..')
+      throw new TreeError(`archive member '${raw}' has a '..' component: refusing a path that could escape the image`);
     parts.push(part);
   }
   return parts.length ? parts.join('/') : '.';
@@ -106,8 +107,13 @@ export class TreeBuilder {
         if (next?.inode.type === 'symlink') {
           // tar would write through the link; an image holds no path under a symlink. Say so
           // rather than silently turning the link into a directory.
-          const at = path.split('/').slice(0, parts.indexOf(part) + 1).join('/');
-          throw new TreeError(`'${path}' lies under '${at}', which is a symlink to '${next.inode.target}' in the same source: an image cannot hold both; put the file under the link's target instead`);
+          const at = path
+            .split('/')
+            .slice(0, parts.indexOf(part) + 1)
+            .join('/');
+          throw new TreeError(
+            `'${path}' lies under '${at}', which is a symlink to '${next.inode.target}' in the same source: an image cannot hold both; put the file under the link's target instead`,
+          );
         }
         // Another non-directory in the way is replaced by a directory, as layer application does.
         next = { inode: { type: 'dir', meta: { ...IMPLIED_DIR } }, children: new Map() };

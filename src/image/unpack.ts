@@ -28,7 +28,10 @@ export interface ObjectFetcher {
 
 /** Finds objects in local trees (see cache.ts); same contract as ObjectFetcher, for what it has. */
 export interface ObjectFinder {
-  find(wanted: Map<Digest, { size: number; paths: string[] }>, onObject: (digest: Digest, content: Buffer) => void | Promise<void>): Promise<void>;
+  find(
+    wanted: Map<Digest, { size: number; paths: string[] }>,
+    onObject: (digest: Digest, content: Buffer) => void | Promise<void>,
+  ): Promise<void>;
 }
 
 export interface UnpackProgress {
@@ -70,11 +73,19 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
   // would change the host: refuse before touching anything, unless the caller mounted them for
   // this unpack (the installer's freshly made file systems for /home, /var/log, ...).
   const mounted = opts.ownMounts ? [] : mountsUnder(root);
-  if (mounted.length) throw new UnpackError(`'${root}' has file systems mounted under it (${mounted.join(', ')}): unmount them first`);
+  if (mounted.length)
+    throw new UnpackError(`'${root}' has file systems mounted under it (${mounted.join(', ')}): unmount them first`);
   fs.mkdirSync(root, { recursive: true });
   checkSpace(root, total.bytes);
 
-  const stats: UnpackStats = { entries: 0, bytesWritten: 0, objectsFromCache: 0, bytesFromCache: 0, objectsFetched: 0, bytesFetched: 0 };
+  const stats: UnpackStats = {
+    entries: 0,
+    bytesWritten: 0,
+    objectsFromCache: 0,
+    bytesFromCache: 0,
+    objectsFetched: 0,
+    bytesFetched: 0,
+  };
   const abs = (p: string) => (p === '.' ? root : path.join(root, p));
   const pending = new Map<Digest, FileEntry[]>();
   const hardlinks: Entry[] = [];
@@ -166,7 +177,9 @@ function checkSpace(root: string, bytes: number): void {
   const fsStat = fs.statfsSync(root);
   const free = fsStat.bavail * fsStat.bsize;
   if (bytes > free) {
-    throw new UnpackError(`not enough space on '${root}': the image needs ${bytes} bytes of file data but only ${free} are free; free space or unpack elsewhere`);
+    throw new UnpackError(
+      `not enough space on '${root}': the image needs ${bytes} bytes of file data but only ${free} are free; free space or unpack elsewhere`,
+    );
   }
 }
 
@@ -177,7 +190,9 @@ async function guard(root: string, bytes: number, work: () => Promise<void>): Pr
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new UnpackError(`disk full: ran out of space on '${root}' while writing '${(err as NodeJS.ErrnoException).path ?? '?'}' (the image needs ${bytes} bytes of file data); free space or unpack elsewhere`);
+      throw new UnpackError(
+        `disk full: ran out of space on '${root}' while writing '${(err as NodeJS.ErrnoException).path ?? '?'}' (the image needs ${bytes} bytes of file data); free space or unpack elsewhere`,
+      );
     }
     throw err;
   }
@@ -225,7 +240,15 @@ function createNonRegular(p: string, entry: InodeEntry): void {
       replaceWith(p, () => mknod(p, S_IFIFO | 0o600));
       break;
     case 'file': // empty
-      replaceWith(p, () => fs.closeSync(fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)));
+      replaceWith(p, () =>
+        fs.closeSync(
+          fs.openSync(
+            p,
+            fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+            0o600,
+          ),
+        ),
+      );
       break;
     case 'dir':
       throw new Error('unreachable');
@@ -235,7 +258,8 @@ function createNonRegular(p: string, entry: InodeEntry): void {
 }
 
 function writeFile(p: string, entry: FileEntry, content: Buffer): void {
-  if (content.length !== entry.size) throw new UnpackError(`object for '${entry.path}' has ${content.length} bytes, the manifest says ${entry.size}`);
+  if (content.length !== entry.size)
+    throw new UnpackError(`object for '${entry.path}' has ${content.length} bytes, the manifest says ${entry.size}`);
   // O_EXCL: whatever is at the path (a FIFO, a device node, another inode's hard link) is removed
   // and a new file made, never opened and written through.
   const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;

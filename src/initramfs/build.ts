@@ -12,7 +12,14 @@ import { run } from '../system/run.ts';
 import { buildDirFor, placeBuilt, pruneCache } from '../lab/debian-rootfs.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
-import { ALL_IMAGE_MODULES, IMAGE_TOOLS, planInstallerImage, type Category, type InstallerImageFacts, type PlannedEntry } from './installer-image.ts';
+import {
+  ALL_IMAGE_MODULES,
+  IMAGE_TOOLS,
+  planInstallerImage,
+  type Category,
+  type InstallerImageFacts,
+  type PlannedEntry,
+} from './installer-image.ts';
 import { modulePathInTree, RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -43,7 +50,8 @@ export const UNBUNDLED_PACKAGES = ['@lydell/node-pty', `@lydell/node-pty-${proce
 /** A package's files (what Node loads: no type declarations, no read-me). */
 function packageFiles(name: string): { rel: string; from: string }[] {
   const root = path.join(repoRoot, 'node_modules', name);
-  if (!fs.existsSync(path.join(root, 'package.json'))) throw new Error(`the installer image needs the npm package ${name}, which is not installed (npm ci)`);
+  if (!fs.existsSync(path.join(root, 'package.json')))
+    throw new Error(`the installer image needs the npm package ${name}, which is not installed (npm ci)`);
   return (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])
     .filter((rel) => fs.statSync(path.join(root, rel)).isFile() && !/\.(d\.ts|md|map)$/.test(rel))
     .sort()
@@ -76,8 +84,12 @@ export function newestKernel(bootDir = '/boot'): string {
 
 export function kernelVersionOf(kernel: string): string {
   const m = /^vmlinuz-(.+)$/.exec(path.basename(kernel));
-  if (!m) throw new Error(`${kernel}: the kernel's file name must be vmlinuz-VERSION (Debian's naming), so its modules can be found`);
-  if (!fs.existsSync(`/lib/modules/${m[1]}/modules.dep`)) throw new Error(`no modules for kernel ${m[1]} in /lib/modules/${m[1]}`);
+  if (!m)
+    throw new Error(
+      `${kernel}: the kernel's file name must be vmlinuz-VERSION (Debian's naming), so its modules can be found`,
+    );
+  if (!fs.existsSync(`/lib/modules/${m[1]}/modules.dep`))
+    throw new Error(`no modules for kernel ${m[1]} in /lib/modules/${m[1]}`);
   return m[1];
 }
 
@@ -86,7 +98,9 @@ function which(program: string): string {
     const p = path.join(dir, program);
     if (fs.existsSync(p)) return p;
   }
-  throw new Error(`the installer image needs ${program}, which is not installed here (scripts/install-deps.sh installs it)`);
+  throw new Error(
+    `the installer image needs ${program}, which is not installed here (scripts/install-deps.sh installs it)`,
+  );
 }
 
 function findLibrary(name: string): string {
@@ -116,13 +130,19 @@ export async function bundleInstaller(): Promise<Uint8Array> {
     logLevel: 'silent',
     external: UNBUNDLED_PACKAGES,
     // CommonJS dependencies call require(); an ES module has none unless given one.
-    banner: { js: "import { createRequire as __cradleRequire } from 'node:module'; const require = __cradleRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cradleRequire } from 'node:module'; const require = __cradleRequire(import.meta.url);",
+    },
   });
   return result.outputFiles[0].contents;
 }
 
 /** depmod's index files (modules.dep, modules.alias, …) for exactly these modules. */
-async function moduleIndex(kernelVersion: string, modules: { path: string }[], work: string): Promise<{ name: string; data: Uint8Array }[]> {
+async function moduleIndex(
+  kernelVersion: string,
+  modules: { path: string }[],
+  work: string,
+): Promise<{ name: string; data: Uint8Array }[]> {
   const src = `/lib/modules/${kernelVersion}`;
   const dst = path.join(work, 'lib/modules', kernelVersion);
   for (const m of modules) {
@@ -152,10 +172,16 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
   await run('strip', ['--strip-unneeded', node]);
   const packages = UNBUNDLED_PACKAGES.map((name) => ({ name, files: packageFiles(name) }));
   const addons = packages.flatMap((p) => p.files.filter((f) => f.rel.endsWith('.node')).map((f) => f.from));
-  const libraries = [...new Set([...(await resolveLibraries([...tools, node, ...addons])), ...RUNTIME_LIBRARIES.map(findLibrary)])].sort();
+  const libraries = [
+    ...new Set([...(await resolveLibraries([...tools, node, ...addons])), ...RUNTIME_LIBRARIES.map(findLibrary)]),
+  ].sort();
   const busybox = which('busybox');
   const tftpdata = opts.tftpdata
-    ? fs.readdirSync(opts.tftpdata).filter((n) => fs.statSync(path.join(opts.tftpdata!, n)).isFile()).sort().map((name) => ({ name, data: fs.readFileSync(path.join(opts.tftpdata!, name)) }))
+    ? fs
+        .readdirSync(opts.tftpdata)
+        .filter((n) => fs.statSync(path.join(opts.tftpdata!, n)).isFile())
+        .sort()
+        .map((name) => ({ name, data: fs.readFileSync(path.join(opts.tftpdata!, name)) }))
     : undefined;
   return {
     kernelVersion,
@@ -172,13 +198,30 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
     ...(tftpdata ? { tftpdata } : {}),
     ...(opts.flags?.length ? { flags: opts.flags } : {}),
     packages,
-    ...(opts.tls ? { tls: { ca: fs.readFileSync(opts.tls.ca), cert: fs.readFileSync(opts.tls.cert), key: fs.readFileSync(opts.tls.key) } } : {}),
+    ...(opts.tls
+      ? {
+          tls: {
+            ca: fs.readFileSync(opts.tls.ca),
+            cert: fs.readFileSync(opts.tls.cert),
+            key: fs.readFileSync(opts.tls.key),
+          },
+        }
+      : {}),
   };
 }
 
 /** The planned entries as cpio entries, reading the host files; and bytes per category. */
 export function materialise(plan: PlannedEntry[]): { entries: CpioEntry[]; parts: Record<Category, number> } {
-  const parts = { 'node runtime': 0, installer: 0, libraries: 0, 'kernel modules': 0, tools: 0, busybox: 0, configuration: 0, layout: 0 } as Record<Category, number>;
+  const parts = {
+    'node runtime': 0,
+    installer: 0,
+    libraries: 0,
+    'kernel modules': 0,
+    tools: 0,
+    busybox: 0,
+    configuration: 0,
+    layout: 0,
+  } as Record<Category, number>;
   const entries = plan.map((e): CpioEntry => {
     if (e.type !== 'file') {
       parts.layout += e.type === 'symlink' ? e.target.length : 0;
@@ -198,9 +241,15 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
     const { entries, parts } = materialise(planInstallerImage(facts));
     const chunks = cpioNewc(entries, Math.floor(facts.buildTime.getTime() / 1000));
     const raw = Buffer.concat(chunks);
-    const initrd = opts.compression === 'zstd'
-      ? zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 19, [zlib.constants.ZSTD_c_nbWorkers]: os.availableParallelism() } })
-      : raw;
+    const initrd =
+      opts.compression === 'zstd'
+        ? zlib.zstdCompressSync(raw, {
+            params: {
+              [zlib.constants.ZSTD_c_compressionLevel]: 19,
+              [zlib.constants.ZSTD_c_nbWorkers]: os.availableParallelism(),
+            },
+          })
+        : raw;
     fs.mkdirSync(opts.out, { recursive: true });
     const kernel = opts.kernel ?? newestKernel();
     writeFileAtomic(path.join(opts.out, 'vmlinuz'), fs.readFileSync(kernel));
@@ -233,12 +282,18 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
  * The installer image for this source tree and build host, built once into the cache: keyed by
  * the bundled installer, the files that plan the image, the kernel, Node and busybox.
  */
-export async function cachedInstallerImage(cacheDir: string, kernel = newestKernel(), tls?: BuildOptions['tls']): Promise<string> {
+export async function cachedInstallerImage(
+  cacheDir: string,
+  kernel = newestKernel(),
+  tls?: BuildOptions['tls'],
+): Promise<string> {
   const bundle = await bundleInstaller();
   const hash = createHash('sha256').update(bundle);
-  for (const name of UNBUNDLED_PACKAGES) for (const f of packageFiles(name)) hash.update(f.rel).update(fs.readFileSync(f.from));
+  for (const name of UNBUNDLED_PACKAGES)
+    for (const f of packageFiles(name)) hash.update(f.rel).update(fs.readFileSync(f.from));
   if (tls) for (const f of [tls.ca, tls.cert, tls.key]) hash.update(fs.readFileSync(f));
-  for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts']) hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
+  for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts'])
+    hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
   for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), which('busybox')]) {
     const st = fs.statSync(f);
     hash.update(`${f} ${st.size} ${st.mtimeMs}\n`);

@@ -19,7 +19,16 @@ function hex8(n: number): string {
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4;
 
-function header(ino: number, mode: number, nlink: number, size: number, rdevMajor: number, rdevMinor: number, nameSize: number, mtime: number): string {
+function header(
+  ino: number,
+  mode: number,
+  nlink: number,
+  size: number,
+  rdevMajor: number,
+  rdevMinor: number,
+  nameSize: number,
+  mtime: number,
+): string {
   // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check
   return `070701${[ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdevMajor, rdevMinor, nameSize, 0].map(hex8).join('')}`;
 }
@@ -40,7 +49,8 @@ export function cpioNewc(entries: CpioEntry[], mtime = 0): Buffer[] {
   };
   for (const e of entries) {
     const name = e.path.replace(/^\/+/, '');
-    if (!name || name.split('/').some((c) => c === '..' || c === '')) throw new Error(`cpio: bad entry path '${e.path}'`);
+    if (!name || name.split('/').some((c) => c === '..' || c === ''))
+      throw new Error(`cpio: bad entry path '${e.path}'`);
     const nameSize = Buffer.byteLength(name) + 1;
     const perm = (('mode' in e ? e.mode : undefined) ?? DEFAULT_MODE[e.type]) & 0o7777;
     const mode = TYPE_BITS[e.type] | perm;

@@ -19,8 +19,14 @@ const facts: InstallerImageFacts = {
   buildTime: new Date('2026-11-22T10:00:00Z'),
   tftpdata: [{ name: 'config.json', data: new TextEncoder().encode('{}') }],
   flags: ['--image-server-hostname=10.0.0.1'],
-  packages: [{ name: '@lydell/node-pty', files: [{ rel: 'index.js', from: '/repo/node_modules/@lydell/node-pty/index.js' }] }],
-  tls: { ca: new TextEncoder().encode('CA'), cert: new TextEncoder().encode('CERT'), key: new TextEncoder().encode('KEY') },
+  packages: [
+    { name: '@lydell/node-pty', files: [{ rel: 'index.js', from: '/repo/node_modules/@lydell/node-pty/index.js' }] },
+  ],
+  tls: {
+    ca: new TextEncoder().encode('CA'),
+    cert: new TextEncoder().encode('CERT'),
+    key: new TextEncoder().encode('KEY'),
+  },
 };
 
 const byPath = (plan: ReturnType<typeof planInstallerImage>) => new Map(plan.map((e) => [e.path, e]));
@@ -38,7 +44,13 @@ test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, 
   assert.deepEqual(m.get('/bin'), { type: 'symlink', path: '/bin', target: 'usr/bin' });
   assert.deepEqual(m.get('/lib64'), { type: 'symlink', path: '/lib64', target: 'usr/lib64' });
   // util-linux's mount and iproute2's ip, not busybox's
-  assert.deepEqual(m.get('/usr/bin/mount'), { type: 'file', path: '/usr/bin/mount', from: '/usr/bin/mount', mode: 0o755, category: 'tools' });
+  assert.deepEqual(m.get('/usr/bin/mount'), {
+    type: 'file',
+    path: '/usr/bin/mount',
+    from: '/usr/bin/mount',
+    mode: 0o755,
+    category: 'tools',
+  });
   assert.equal(m.get('/usr/sbin/ip')?.type, 'file');
   assert.deepEqual(m.get('/usr/sbin/modprobe'), { type: 'symlink', path: '/usr/sbin/modprobe', target: '../bin/kmod' });
   assert.deepEqual(m.get('/usr/bin/sh'), { type: 'symlink', path: '/usr/bin/sh', target: 'busybox' });
@@ -49,10 +61,19 @@ test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, 
   assert.equal(m.get('/usr/lib/modules/6.1.0-56-amd64/modules.dep')?.type, 'file');
   assert.deepEqual(m.get('/dev/console'), { type: 'char', path: '/dev/console', major: 5, minor: 1, mode: 0o600 });
   assert.equal((m.get('/init') as { mode: number }).mode, 0o755);
-  assert.equal(new TextDecoder().decode((m.get('/build-timestamp') as { data: Uint8Array }).data), '2026-11-22T10:00:00.000Z\n');
-  assert.equal(new TextDecoder().decode((m.get('/etc/installer/flags.default') as { data: Uint8Array }).data), '--image-server-hostname=10.0.0.1\n');
+  assert.equal(
+    new TextDecoder().decode((m.get('/build-timestamp') as { data: Uint8Array }).data),
+    '2026-11-22T10:00:00.000Z\n',
+  );
+  assert.equal(
+    new TextDecoder().decode((m.get('/etc/installer/flags.default') as { data: Uint8Array }).data),
+    '--image-server-hostname=10.0.0.1\n',
+  );
   assert.equal(m.get('/tftpdata/config.json')?.type, 'file');
-  assert.match(new TextDecoder().decode((m.get('/usr/bin/cradle') as { data: Uint8Array }).data), /exec \/usr\/bin\/node .* \/usr\/lib\/cradle\/cradle\.mjs "\$@"/);
+  assert.match(
+    new TextDecoder().decode((m.get('/usr/bin/cradle') as { data: Uint8Array }).data),
+    /exec \/usr\/bin\/node .* \/usr\/lib\/cradle\/cradle\.mjs "\$@"/,
+  );
   // The PTY package beside the bundle, where Node's resolution from /usr/lib/cradle finds it.
   assert.equal(m.get('/usr/lib/cradle/node_modules/@lydell/node-pty/index.js')?.type, 'file');
   // The seed's TLS files; the key readable by root only.
@@ -72,5 +93,8 @@ test('the plan lists every parent directory before its children, each path once'
 });
 
 test('pre-injected configuration must be plain file names', () => {
-  assert.throws(() => planInstallerImage({ ...facts, tftpdata: [{ name: '../etc/passwd', data: new Uint8Array() }] }), /plain file name/);
+  assert.throws(
+    () => planInstallerImage({ ...facts, tftpdata: [{ name: '../etc/passwd', data: new Uint8Array() }] }),
+    /plain file name/,
+  );
 });

@@ -9,9 +9,35 @@ import { modulePathInTree, type ModuleFile } from './resolve.ts';
 export const IMAGE_MODULES = {
   // Loaded by /init before anything else: kmod honours softdeps, but loading the checksum drivers
   // first also keeps ext4 and xfs from falling back to a slower implementation.
-  early: ['crc32c_generic', 'af_packet', 'loop', 'dm_crypt', 'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8'],
+  early: [
+    'crc32c_generic',
+    'af_packet',
+    'loop',
+    'dm_crypt',
+    'ext4',
+    'xfs',
+    'vfat',
+    'nls_cp437',
+    'nls_ascii',
+    'nls_utf8',
+  ],
   // Loaded when the hardware is found (coldplug by modalias).
-  storage: ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'sr_mod', 'nvme', 'ahci', 'ata_piix', 'mpt3sas', 'megaraid_sas', 'usb_storage', 'uas', 'xhci_pci', 'ehci_pci'],
+  storage: [
+    'virtio_pci',
+    'virtio_blk',
+    'virtio_scsi',
+    'sd_mod',
+    'sr_mod',
+    'nvme',
+    'ahci',
+    'ata_piix',
+    'mpt3sas',
+    'megaraid_sas',
+    'usb_storage',
+    'uas',
+    'xhci_pci',
+    'ehci_pci',
+  ],
   network: ['virtio_net', 'e1000', 'e1000e', 'igb', 'ixgbe', 'i40e', 'ice', 'bnxt_en', 'tg3', 'r8169', 'mlx5_core'],
   // Loaded when asked for (`ip link add … type bond` runs the kernel's modprobe helper).
   onDemand: ['8021q', 'bonding', 'bridge', 'xts', 'efivarfs'],
@@ -23,14 +49,40 @@ export const ALL_IMAGE_MODULES: string[] = Object.values(IMAGE_MODULES).flat();
 
 /** Programs the installer runs from the image; busybox provides the rest of the shell's tools. */
 export const IMAGE_TOOLS = [
-  'sfdisk', 'partx', 'blkdiscard', 'blockdev', 'blkid', 'losetup', 'mount', 'umount', 'wipefs', 'hwclock',
-  'cryptsetup', 'kexec', 'efibootmgr', 'ip', 'bridge', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.vfat', 'tar', 'kmod',
+  'sfdisk',
+  'partx',
+  'blkdiscard',
+  'blockdev',
+  'blkid',
+  'losetup',
+  'mount',
+  'umount',
+  'wipefs',
+  'hwclock',
+  'cryptsetup',
+  'kexec',
+  'efibootmgr',
+  'ip',
+  'bridge',
+  'mkfs.ext4',
+  'mkfs.xfs',
+  'mkfs.vfat',
+  'tar',
+  'kmod',
 ];
 
 /** Names kmod answers to (it is one binary). */
 const KMOD_NAMES = ['modprobe', 'insmod', 'rmmod', 'lsmod', 'modinfo', 'depmod'];
 
-export type Category = 'node runtime' | 'installer' | 'libraries' | 'kernel modules' | 'tools' | 'busybox' | 'configuration' | 'layout';
+export type Category =
+  | 'node runtime'
+  | 'installer'
+  | 'libraries'
+  | 'kernel modules'
+  | 'tools'
+  | 'busybox'
+  | 'configuration'
+  | 'layout';
 
 export type PlannedEntry =
   | { type: 'dir'; path: string; mode?: number }
@@ -78,11 +130,17 @@ export function usrPath(p: string): string {
 
 /** busybox at /usr/bin/busybox and a link for each applet, except where a real program of that name is. */
 export function busyboxEntries(busybox: string, applets: string[], realNames: Set<string>): PlannedEntry[] {
-  const out: PlannedEntry[] = [{ type: 'file', path: '/usr/bin/busybox', from: busybox, mode: 0o755, category: 'busybox' }];
+  const out: PlannedEntry[] = [
+    { type: 'file', path: '/usr/bin/busybox', from: busybox, mode: 0o755, category: 'busybox' },
+  ];
   for (const applet of applets) {
     const target = usrPath(`/${applet}`);
     if (realNames.has(path.posix.basename(target)) || target === '/usr/bin/busybox') continue;
-    out.push({ type: 'symlink', path: target, target: path.posix.relative(path.posix.dirname(target), '/usr/bin/busybox') });
+    out.push({
+      type: 'symlink',
+      path: target,
+      target: path.posix.relative(path.posix.dirname(target), '/usr/bin/busybox'),
+    });
   }
   return out;
 }
@@ -133,14 +191,40 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   add({ type: 'char', path: '/dev/console', major: 5, minor: 1, mode: 0o600 });
 
   add({ type: 'file', path: '/init', data: text(f.init), mode: 0o755, category: 'configuration' });
-  add({ type: 'file', path: '/build-timestamp', data: text(`${f.buildTime.toISOString()}\n`), mode: 0o644, category: 'configuration' });
-  add({ type: 'file', path: '/etc/passwd', data: text('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644, category: 'configuration' });
+  add({
+    type: 'file',
+    path: '/build-timestamp',
+    data: text(`${f.buildTime.toISOString()}\n`),
+    mode: 0o644,
+    category: 'configuration',
+  });
+  add({
+    type: 'file',
+    path: '/etc/passwd',
+    data: text('root:x:0:0:root:/root:/bin/sh\n'),
+    mode: 0o644,
+    category: 'configuration',
+  });
   add({ type: 'file', path: '/etc/group', data: text('root:x:0:\n'), mode: 0o644, category: 'configuration' });
   add({ type: 'symlink', path: '/etc/mtab', target: '../proc/self/mounts' });
-  add({ type: 'file', path: '/etc/installer/modules.early', data: text(`${IMAGE_MODULES.early.join('\n')}\n`), mode: 0o644, category: 'configuration' });
-  if (f.flags?.length) add({ type: 'file', path: '/etc/installer/flags.default', data: text(`${f.flags.join('\n')}\n`), mode: 0o644, category: 'configuration' });
+  add({
+    type: 'file',
+    path: '/etc/installer/modules.early',
+    data: text(`${IMAGE_MODULES.early.join('\n')}\n`),
+    mode: 0o644,
+    category: 'configuration',
+  });
+  if (f.flags?.length)
+    add({
+      type: 'file',
+      path: '/etc/installer/flags.default',
+      data: text(`${f.flags.join('\n')}\n`),
+      mode: 0o644,
+      category: 'configuration',
+    });
   for (const t of f.tftpdata ?? []) {
-    if (t.name.includes('/') || t.name.startsWith('.')) throw new Error(`pre-injected configuration file '${t.name}': use a plain file name`);
+    if (t.name.includes('/') || t.name.startsWith('.'))
+      throw new Error(`pre-injected configuration file '${t.name}': use a plain file name`);
     add({ type: 'file', path: `/tftpdata/${t.name}`, data: t.data, mode: 0o644, category: 'configuration' });
   }
 
@@ -148,14 +232,28 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   add({ type: 'file', path: '/usr/bin/node', from: f.node, mode: 0o755, category: 'node runtime' });
   add({ type: 'file', path: '/usr/lib/cradle/cradle.mjs', data: f.bundle, mode: 0o644, category: 'installer' });
   for (const p of f.packages) {
-    for (const file of p.files) add({ type: 'file', path: path.posix.join(IMAGE_NODE_MODULES, p.name, file.rel), from: file.from, mode: 0o644, category: 'installer' });
+    for (const file of p.files)
+      add({
+        type: 'file',
+        path: path.posix.join(IMAGE_NODE_MODULES, p.name, file.rel),
+        from: file.from,
+        mode: 0o644,
+        category: 'installer',
+      });
   }
   if (f.tls) {
     add({ type: 'file', path: '/etc/ssl/CA.pem', data: f.tls.ca, mode: 0o644, category: 'configuration' });
-    add({ type: 'file', path: '/etc/ssl/installer/cert.pem', data: f.tls.cert, mode: 0o644, category: 'configuration' });
+    add({
+      type: 'file',
+      path: '/etc/ssl/installer/cert.pem',
+      data: f.tls.cert,
+      mode: 0o644,
+      category: 'configuration',
+    });
     add({ type: 'file', path: '/etc/ssl/installer/key.pem', data: f.tls.key, mode: 0o600, category: 'configuration' });
   }
-  const wrapper = '#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning /usr/lib/cradle/cradle.mjs "$@"\n';
+  const wrapper =
+    '#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning /usr/lib/cradle/cradle.mjs "$@"\n';
   add({ type: 'file', path: '/usr/bin/cradle', data: text(wrapper), mode: 0o755, category: 'installer' });
 
   // Real tools win over busybox applets of the same name (util-linux's mount knows offsets and
@@ -168,12 +266,21 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
     } else add({ type: 'file', path: usrPath(tool), from: tool, mode: 0o755, category: 'tools' });
   }
   const realNames = new Set([...f.tools.map((t) => path.posix.basename(t)), ...KMOD_NAMES]);
-  for (const lib of f.libraries) add({ type: 'file', path: usrPath(lib), from: lib, mode: 0o755, category: 'libraries' });
+  for (const lib of f.libraries)
+    add({ type: 'file', path: usrPath(lib), from: lib, mode: 0o755, category: 'libraries' });
 
   for (const e of busyboxEntries(f.busybox, f.busyboxApplets, realNames)) add(e);
 
   const modDir = `/usr/lib/modules/${f.kernelVersion}`;
-  for (const m of f.modules) add({ type: 'file', path: `${modDir}/${modulePathInTree(f.kernelVersion, m.path)}`, from: m.path, mode: 0o644, category: 'kernel modules' });
-  for (const idx of f.moduleIndex) add({ type: 'file', path: `${modDir}/${idx.name}`, data: idx.data, mode: 0o644, category: 'kernel modules' });
+  for (const m of f.modules)
+    add({
+      type: 'file',
+      path: `${modDir}/${modulePathInTree(f.kernelVersion, m.path)}`,
+      from: m.path,
+      mode: 0o644,
+      category: 'kernel modules',
+    });
+  for (const idx of f.moduleIndex)
+    add({ type: 'file', path: `${modDir}/${idx.name}`, data: idx.data, mode: 0o644, category: 'kernel modules' });
   return inArchiveOrder(entries);
 }

@@ -19,7 +19,11 @@ export function isoGrubConfig(kernelArgs: string): string {
 }
 
 /** Writes OUT/installer.iso from OUT/vmlinuz and OUT/initrd.img; returns its path. */
-export async function buildIso(out: string, work: string, kernelArgs = 'console=tty0 console=ttyS0,115200n8'): Promise<string> {
+export async function buildIso(
+  out: string,
+  work: string,
+  kernelArgs = 'console=tty0 console=ttyS0,115200n8',
+): Promise<string> {
   const tree = path.join(work, 'iso');
   fs.mkdirSync(path.join(tree, 'boot/grub'), { recursive: true });
   for (const f of ['vmlinuz', 'initrd.img']) fs.copyFileSync(path.join(out, f), path.join(tree, f));

@@ -14,7 +14,15 @@ export function parseShowDepends(output: string): ModuleFile[] {
   const out: ModuleFile[] = [];
   for (const line of output.split('\n')) {
     const m = /^insmod (\S+\.ko(?:\.(?:xz|zst|gz))?)\b/.exec(line.trim());
-    if (m) out.push({ name: m[1].split('/').at(-1)!.replace(/\.ko(\..*)?$/, '').replace(/-/g, '_'), path: m[1] });
+    if (m)
+      out.push({
+        name: m[1]
+          .split('/')
+          .at(-1)!
+          .replace(/\.ko(\..*)?$/, '')
+          .replace(/-/g, '_'),
+        path: m[1],
+      });
   }
   return out;
 }
@@ -52,8 +60,15 @@ export function parseLdd(output: string, program: string): string[] {
   const libs: string[] = [];
   for (const raw of output.split('\n')) {
     const line = raw.trim();
-    if (!line || line.startsWith('linux-vdso') || line === 'statically linked' || line.includes('not a dynamic executable')) continue;
-    if (line.includes('=> not found')) throw new Error(`${program} needs ${line.split(' ')[0]}, which is not installed`);
+    if (
+      !line ||
+      line.startsWith('linux-vdso') ||
+      line === 'statically linked' ||
+      line.includes('not a dynamic executable')
+    )
+      continue;
+    if (line.includes('=> not found'))
+      throw new Error(`${program} needs ${line.split(' ')[0]}, which is not installed`);
     const m = /=>\s+(\/\S+)/.exec(line) ?? /^(\/\S+)\s+\(/.exec(line);
     if (m) libs.push(m[1]);
   }

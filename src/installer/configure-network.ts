@@ -26,7 +26,9 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
   const { opts, facts, exec } = ctx;
   const root = opts.mountPoint;
   if (opts.networkConfigurator) {
-    await exec.change(opts.networkConfigurator, [opts.tftpDirectory, root, facts.activeInterface ?? '', opts.tmpRoot], { env: hookEnv() });
+    await exec.change(opts.networkConfigurator, [opts.tftpDirectory, root, facts.activeInterface ?? '', opts.tmpRoot], {
+      env: hookEnv(),
+    });
     return;
   }
   const machine = facts.config!.machine;
@@ -35,13 +37,16 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
   for (const w of plan.warnings) ctx.log.info(`network: ${w}`);
   for (const name of plan.down) {
     if (name === facts.activeInterface) continue;
-    await exec.change('ip', ['link', 'set', 'dev', name, 'down']).catch((err: Error) => ctx.log.info(`${name}: ${err.message}`));
+    await exec
+      .change('ip', ['link', 'set', 'dev', name, 'down'])
+      .catch((err: Error) => ctx.log.info(`${name}: ${err.message}`));
   }
 
   const paths = new Set(facts.image?.manifest.entries.map((e) => e.path));
   const detected = networkFlavour((p) => (facts.image ? paths.has(p) : fs.existsSync(path.join(root, p))));
   const flavour = detected ?? 'ifupdown';
-  if (!detected) ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
+  if (!detected)
+    ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
   // Never through a symlink the image put there (e.g. resolv.conf -> ../run/systemd/resolve/...).
   const write = (p: string, text: string) => writeInRoot(root, p, text);
   await exec.act(`write the ${flavour} network configuration`, () => {
@@ -54,9 +59,17 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
       for (const [name, text] of renderLinkFiles(facts.interfaces)) write(`etc/systemd/network/${name}`, text);
       const wants = mkdirInRoot(root, 'etc/systemd/system/multi-user.target.wants');
       const link = path.join(wants, 'systemd-networkd.service');
-      if (!fs.lstatSync(link, { throwIfNoEntry: false })) fs.symlinkSync('/lib/systemd/system/systemd-networkd.service', link);
+      if (!fs.lstatSync(link, { throwIfNoEntry: false }))
+        fs.symlinkSync('/lib/systemd/system/systemd-networkd.service', link);
     }
     write('etc/resolv.conf', renderResolvConf(plan.defaultSubnet));
   });
-  ctx.log.info(`network: ${flavour} configuration written for ${links.filter((l) => l.up).map((l) => l.name).join(', ') || 'no live link'}`);
+  ctx.log.info(
+    `network: ${flavour} configuration written for ${
+      links
+        .filter((l) => l.up)
+        .map((l) => l.name)
+        .join(', ') || 'no live link'
+    }`,
+  );
 }

@@ -8,7 +8,13 @@ import path from 'node:path';
 import { stagedTreeFinder } from '../image/staged-tree.ts';
 import { unpackImage } from '../image/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
-import { bootNextToInstalledSystem, DEFAULT_KERNEL_OPTIONS, installGrub, kexecLoad, renderGrubConfig } from '../storage/bootloader.ts';
+import {
+  bootNextToInstalledSystem,
+  DEFAULT_KERNEL_OPTIONS,
+  installGrub,
+  kexecLoad,
+  renderGrubConfig,
+} from '../storage/bootloader.ts';
 import { KEY_FILE, renderCrypttab, renderFstab, type MadeFileSystem } from '../storage/fstab.ts';
 import { partitionDevice } from '../storage/plan.ts';
 import type { FileSystemPlan } from '../storage/storage-plan.ts';
@@ -41,17 +47,29 @@ export async function configureStorage(ctx: InstallContext): Promise<void> {
   await allSettled(
     plan.drives.map(async (drive) => {
       if (await eraseDrive(exec, drive)) facts.discarded!.add(drive.device);
-      await partitionDrive(exec, drive, drive.partitions.map((p) => partitionDevice(drive.device, p.number)));
+      await partitionDrive(
+        exec,
+        drive,
+        drive.partitions.map((p) => partitionDevice(drive.device, p.number)),
+      );
     }),
   );
   const prepare = (f: FileSystemPlan) =>
-    prepareFileSystem(exec, f, { keyFile: facts.keyFile, discarded: facts.discarded!.has(f.drive), imageRoot: exec.dryRun ? undefined : facts.stagedTarget, onLuksOpened: (name) => facts.luksOpened.push(name) });
+    prepareFileSystem(exec, f, {
+      keyFile: facts.keyFile,
+      discarded: facts.discarded!.has(f.drive),
+      imageRoot: exec.dryRun ? undefined : facts.stagedTarget,
+      onLuksOpened: (name) => facts.luksOpened.push(name),
+    });
   const made: MadeFileSystem[] = [];
   for (const f of plan.mounts) made.push(await prepare(f));
   await mountFileSystems(exec, plan, root, (dir) => facts.mounted.push(dir));
 
   // The /data file systems are not written during the install: make them while the image goes in.
-  const [restMade] = await allSettled<unknown>([allSettled(plan.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare)), installImage(ctx)]);
+  const [restMade] = await allSettled<unknown>([
+    allSettled(plan.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare)),
+    installImage(ctx),
+  ]);
   made.push(...(restMade as MadeFileSystem[]));
   facts.made = made;
 
@@ -88,7 +106,9 @@ async function installImage(ctx: InstallContext): Promise<void> {
     }
   }
   const s = (performance.now() - started) / 1000;
-  ctx.log.info(`installed ${facts.image!.record.name}: ${stats.entries} entries, ${formatBytes(stats.bytesWritten)} in ${s.toFixed(2)} s including sync; ${stats.objectsFetched} objects had to be downloaded again`);
+  ctx.log.info(
+    `installed ${facts.image!.record.name}: ${stats.entries} entries, ${formatBytes(stats.bytesWritten)} in ${s.toFixed(2)} s including sync; ${stats.objectsFetched} objects had to be downloaded again`,
+  );
 }
 
 /** fstab, crypttab and key, the configuration kept for reference, and the image's name. */
@@ -103,7 +123,8 @@ async function writeSystemFiles(ctx: InstallContext, made: MadeFileSystem[]): Pr
       writeInRoot(root, KEY_FILE, fs.readFileSync(facts.keyFile), 0o400);
     }
     copyTreeInRoot(root, opts.tftpDirectory, 'var/log/installer');
-    if (fs.existsSync(path.join(opts.logDirectory, 'dhcp'))) copyTreeInRoot(root, path.join(opts.logDirectory, 'dhcp'), 'var/log/installer/dhcp');
+    if (fs.existsSync(path.join(opts.logDirectory, 'dhcp')))
+      copyTreeInRoot(root, path.join(opts.logDirectory, 'dhcp'), 'var/log/installer/dhcp');
     const oldEtc = path.join(opts.logDirectory, 'old-etc.tar.gz');
     if (fs.existsSync(oldEtc)) writeInRoot(root, 'var/log/installer/old-etc.tar.gz', fs.readFileSync(oldEtc), 0o600);
     writeInRoot(root, 'var/lib/initial-image', `${facts.image!.record.name}\n`);
@@ -127,11 +148,19 @@ async function makeBootable(ctx: InstallContext): Promise<void> {
       await kexecLoad(exec, root, facts.boot!, `root=UUID=${rootFs.uuid} ${kernelOptions}`);
       facts.kexecLoaded = !exec.dryRun;
     } catch (err) {
-      ctx.log.info(`kexec load failed, the machine will restart through its firmware instead: ${(err as Error).message}`);
+      ctx.log.info(
+        `kexec load failed, the machine will restart through its firmware instead: ${(err as Error).message}`,
+      );
     }
   }
   if (!facts.grubInstall) return; // planning made sure UseKexec boots this one
-  const grubCfg = renderGrubConfig({ boot: facts.boot!, bootFsUuid: bootFs.uuid, separateBoot: bootFs !== rootFs, rootUuid: rootFs.uuid, kernelOptions });
+  const grubCfg = renderGrubConfig({
+    boot: facts.boot!,
+    bootFsUuid: bootFs.uuid,
+    separateBoot: bootFs !== rootFs,
+    rootUuid: rootFs.uuid,
+    kernelOptions,
+  });
   await exec.act('write /boot/grub/grub.cfg', () => writeInRoot(root, 'boot/grub/grub.cfg', grubCfg));
   if (!exec.dryRun) {
     await bindMounts(root, (dir) => facts.mounted.push(dir));

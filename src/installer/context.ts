@@ -81,7 +81,11 @@ export const DEFAULT_OPTIONS: InstallerOptions = {
 };
 
 /** The seed's TLS files: the CA that signs client certificates, and the installer's own. */
-export const SEED_TLS = { ca: '/etc/ssl/CA.pem', cert: '/etc/ssl/installer/cert.pem', key: '/etc/ssl/installer/key.pem' };
+export const SEED_TLS = {
+  ca: '/etc/ssl/CA.pem',
+  cert: '/etc/ssl/installer/cert.pem',
+  key: '/etc/ssl/installer/key.pem',
+};
 
 /** The configuration files, validated (load-configuration.ts). */
 export interface Configuration {

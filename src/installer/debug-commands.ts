@@ -49,14 +49,29 @@ export async function generateRandom(output: NodeJS.WritableStream & { writableN
       s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
       block.writeBigUInt64LE((s1 + y) & mask, i);
     }
-    if (!output.write(block)) await new Promise((r) => { output.once('drain', r); output.once('error', r); });
+    if (!output.write(block))
+      await new Promise((r) => {
+        output.once('drain', r);
+        output.once('error', r);
+      });
   }
 }
 
 export function listDrivesTable(roots: DriveRoots): string {
   const { drives, skipped } = listDrives(roots);
-  const rows = drives.map((d, i) => [d.name, formatBytes(d.sizeBytes), d.model || '-', d.serial || '-', d.rotational ? 'hdd' : 'ssd', d.busPath, i === 0 ? 'boot' : '']);
-  return [table(['NAME', 'SIZE', 'MODEL', 'SERIAL', 'KIND', 'BUS', ''], rows), ...skipped.map((s) => `skipped ${s}`)].join('\n');
+  const rows = drives.map((d, i) => [
+    d.name,
+    formatBytes(d.sizeBytes),
+    d.model || '-',
+    d.serial || '-',
+    d.rotational ? 'hdd' : 'ssd',
+    d.busPath,
+    i === 0 ? 'boot' : '',
+  ]);
+  return [
+    table(['NAME', 'SIZE', 'MODEL', 'SERIAL', 'KIND', 'BUS', ''], rows),
+    ...skipped.map((s) => `skipped ${s}`),
+  ].join('\n');
 }
 
 /** dhcp-request: the race on every interface as they are (none is raised), logged, nothing configured. */
@@ -77,13 +92,19 @@ function resolveFile(manifest: Manifest, wanted: string): Extract<Entry, { type:
     if (!e) return undefined;
     if (e.type === 'file') return e;
     if (e.type !== 'symlink') return undefined;
-    p = path.posix.normalize(e.target.startsWith('/') ? e.target.slice(1) : path.posix.join(path.posix.dirname(p), e.target));
+    p = path.posix.normalize(
+      e.target.startsWith('/') ? e.target.slice(1) : path.posix.join(path.posix.dirname(p), e.target),
+    );
   }
   return undefined;
 }
 
 /** kexec-image: boot another installer image's /vmlinuz and /initrd.img straight away. */
-export async function kexecImage(client: ImageServerClient, name: string, opts: { tftpServer?: string; exec: boolean }): Promise<string> {
+export async function kexecImage(
+  client: ImageServerClient,
+  name: string,
+  opts: { tftpServer?: string; exec: boolean },
+): Promise<string> {
   const record = await client.getImage(name);
   const manifest = await client.getManifest(record.manifest as Digest);
   const kernel = resolveFile(manifest, 'vmlinuz');
@@ -91,13 +112,27 @@ export async function kexecImage(client: ImageServerClient, name: string, opts: 
   if (!kernel?.digest) throw new Error(`image ${record.name} has no /vmlinuz (a file, or a symlink to one)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-kexec-'));
   const wanted = [kernel, ...(initrd?.digest ? [initrd] : [])];
-  await client.fetchObjects(wanted.map((e) => ({ digest: e.digest as Digest, size: e.size })), (digest, content) => {
-    for (const e of wanted) if (e.digest === digest) fs.writeFileSync(path.join(dir, path.basename(e.path)), content);
-  });
-  const append = ['console=tty0', 'console=ttyS0,115200n8', ...(opts.tftpServer ? [`tftpserver=${opts.tftpServer}`] : [])].join(' ');
-  const args = ['--load', path.join(dir, path.basename(kernel.path)), `--append=${append}`, ...(initrd ? [`--initrd=${path.join(dir, path.basename(initrd.path))}`] : [])];
+  await client.fetchObjects(
+    wanted.map((e) => ({ digest: e.digest as Digest, size: e.size })),
+    (digest, content) => {
+      for (const e of wanted) if (e.digest === digest) fs.writeFileSync(path.join(dir, path.basename(e.path)), content);
+    },
+  );
+  const append = [
+    'console=tty0',
+    'console=ttyS0,115200n8',
+    ...(opts.tftpServer ? [`tftpserver=${opts.tftpServer}`] : []),
+  ].join(' ');
+  const args = [
+    '--load',
+    path.join(dir, path.basename(kernel.path)),
+    `--append=${append}`,
+    ...(initrd ? [`--initrd=${path.join(dir, path.basename(initrd.path))}`] : []),
+  ];
   if (opts.exec && !runsFromMemory('/proc')) {
-    throw new Error('this system runs from a disk: kexec would drop it without a shutdown; pass --no-exec to only load the kernel, then run `systemctl kexec`');
+    throw new Error(
+      'this system runs from a disk: kexec would drop it without a shutdown; pass --no-exec to only load the kernel, then run `systemctl kexec`',
+    );
   }
   await run('sync', []);
   await run('kexec', args);

@@ -23,7 +23,11 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
   if (image) out.push(`Image: ${image.record.name}${facts.tools ? ` (tools image ${facts.tools.record.name})` : ''}`);
   const plan = facts.plan;
   if (plan) {
-    out.push(`Firmware: ${plan.firmware === 'uefi' ? 'UEFI' : 'BIOS'}; partition tables: GPT`, '', 'Drives to be WIPED:');
+    out.push(
+      `Firmware: ${plan.firmware === 'uefi' ? 'UEFI' : 'BIOS'}; partition tables: GPT`,
+      '',
+      'Drives to be WIPED:',
+    );
     for (const d of facts.drives ?? []) {
       const contents = facts.contents?.get(d.path);
       out.push(`  ${describeDrive(d)}`, `      holds now: ${contents ? describeContents(contents) : 'unknown'}`);
@@ -38,10 +42,21 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
         out.push(`  #${p.number} ${formatBytes(p.sizeBytes).padStart(10)}  ${what}`);
       }
     }
-    if (facts.boot) out.push('', `Boot: ${facts.config?.layout?.UseKexec ? 'kexec into ' : 'GRUB, '}${facts.boot.kernel}${facts.boot.initrd ? ` with ${facts.boot.initrd}` : ''}`);
-    const made = plan.fileSystems.map((f) => ({ mountPoint: f.mountPoint, type: f.type, uuid: f.uuid, discard: false, ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}) }));
+    if (facts.boot)
+      out.push(
+        '',
+        `Boot: ${facts.config?.layout?.UseKexec ? 'kexec into ' : 'GRUB, '}${facts.boot.kernel}${facts.boot.initrd ? ` with ${facts.boot.initrd}` : ''}`,
+      );
+    const made = plan.fileSystems.map((f) => ({
+      mountPoint: f.mountPoint,
+      type: f.type,
+      uuid: f.uuid,
+      discard: false,
+      ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}),
+    }));
     out.push('', '/etc/fstab:', ...indent(renderFstab(made)));
-    if (plan.encrypt) out.push('/etc/crypttab (key: 512 random bits in /etc/crypt.key):', ...indent(renderCrypttab(made)));
+    if (plan.encrypt)
+      out.push('/etc/crypttab (key: 512 random bits in /etc/crypt.key):', ...indent(renderCrypttab(made)));
   }
   if (cache) {
     const net = { objects: cache.totalObjects - cache.objects, bytes: cache.totalBytes - cache.bytes };
@@ -56,5 +71,8 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
 }
 
 function indent(text: string): string[] {
-  return text.trimEnd().split('\n').map((l) => `  ${l}`);
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`);
 }

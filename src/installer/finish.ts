@@ -13,7 +13,9 @@ import { unmountOldRoot } from './load-tools.ts';
 export async function copyLogs(ctx: InstallContext): Promise<void> {
   const { log, opts, exec } = ctx;
   if (!log.file) return;
-  await exec.act('copy the installer log to /var/log/installer/log', () => writeInRoot(opts.mountPoint, 'var/log/installer/log', fs.readFileSync(log.file!), 0o644));
+  await exec.act('copy the installer log to /var/log/installer/log', () =>
+    writeInRoot(opts.mountPoint, 'var/log/installer/log', fs.readFileSync(log.file!), 0o644),
+  );
 }
 
 /**

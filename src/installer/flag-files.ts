@@ -22,7 +22,7 @@ export function flagFileArgs(files: string[]): string[] {
     }
     text.split('\n').forEach((raw, i) => {
       const line = raw.trim();
-      if (!line || line.startsWith("#") || line.startsWith(";")) return;
+      if (!line || line.startsWith('#') || line.startsWith(';')) return;
       const eq = line.indexOf('=');
       const name = (eq < 0 ? line : line.slice(0, eq)).trim();
       if (!name || /\s/.test(name)) throw new Error(`${file}:${i + 1}: expected name=value, got '${raw}'`);

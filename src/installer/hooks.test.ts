@@ -24,7 +24,10 @@ const seedConfig = fs.readFileSync(path.join(import.meta.dirname, '../netconfig/
 function context(over: Partial<InstallerOptions>) {
   const tftpDirectory = fs.mkdtempSync(path.join(work, 'tftp-'));
   const sysfs = path.join(work, 'sys');
-  const ctx = newContext({ ...DEFAULT_OPTIONS, tftpDirectory, sysfs, logDirectory: path.join(work, 'log'), ...over }, new InstallerLog({ stderr: false }));
+  const ctx = newContext(
+    { ...DEFAULT_OPTIONS, tftpDirectory, sysfs, logDirectory: path.join(work, 'log'), ...over },
+    new InstallerLog({ stderr: false }),
+  );
   ctx.facts.interfaces = [
     { name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' },
     { name: 'eth1', mac: 'de:ad:be:ef:00:02', busId: '0000:00:04.0', driver: 'virtio_net' },
@@ -46,7 +49,12 @@ describe('configuration over HTTP', () => {
     fs.mkdirSync(path.join(work, 'sys', 'class', 'dmi', 'id'), { recursive: true });
     fs.writeFileSync(path.join(work, 'sys', 'class', 'dmi', 'id', 'product_serial'), 'To be filled by O.E.M.\n');
     fs.writeFileSync(path.join(work, 'sys', 'class', 'dmi', 'id', 'board_serial'), 'SN 42/7&x\n');
-    const files: Record<string, string> = { 'config.json': seedConfig, imagename: 'debian/v1\n', imageserver: '10.0.0.2:6971\n', 'storage-layout.json': '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": 1}]}' };
+    const files: Record<string, string> = {
+      'config.json': seedConfig,
+      imagename: 'debian/v1\n',
+      imageserver: '10.0.0.2:6971\n',
+      'storage-layout.json': '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": 1}]}',
+    };
     server = http.createServer((req, res) => {
       requests.push(req.url!);
       const name = new URL(req.url!, 'http://x').pathname.replace('/tftpdata/', '');
@@ -73,17 +81,26 @@ describe('configuration over HTTP', () => {
 
   it('fails clearly without config.json', async () => {
     const ctx = context({ configurationBaseUrl: `${base}/nothing-here` });
-    await assert.rejects(fetchConfiguration(ctx, 'eth0', undefined), /cannot fetch http:\/\/127\.0\.0\.1:\d+\/tftpdata\/nothing-here\/config\.json\?.*: HTTP 404/);
+    await assert.rejects(
+      fetchConfiguration(ctx, 'eth0', undefined),
+      /cannot fetch http:\/\/127\.0\.0\.1:\d+\/tftpdata\/nothing-here\/config\.json\?.*: HTTP 404/,
+    );
   });
 });
 
 describe('hook programmes', () => {
   it('a configuration loader writes the files, given the directory and interface', async () => {
-    const loader = script('loader', `echo "$1 $2 PATH=$PATH" > ${work}/loader.args\ncp ${path.join(import.meta.dirname, '../netconfig/testdata/seed-config.json')} "$1/config.json"`);
+    const loader = script(
+      'loader',
+      `echo "$1 $2 PATH=$PATH" > ${work}/loader.args\ncp ${path.join(import.meta.dirname, '../netconfig/testdata/seed-config.json')} "$1/config.json"`,
+    );
     const ctx = context({ configurationLoader: loader });
     await fetchConfiguration(ctx, 'eth0', undefined);
     assert.equal(readConfiguration(ctx.opts.tftpDirectory, false).machine.Machine.Hostname, 'hyper0');
-    assert.equal(fs.readFileSync(path.join(work, 'loader.args'), 'utf8'), `${ctx.opts.tftpDirectory} eth0 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n`);
+    assert.equal(
+      fs.readFileSync(path.join(work, 'loader.args'), 'utf8'),
+      `${ctx.opts.tftpDirectory} eth0 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n`,
+    );
   });
 
   it('a failing loader stops the install with its message', async () => {
@@ -100,10 +117,17 @@ describe('hook programmes', () => {
 
   it('a network configurator replaces the built-in rendering', async () => {
     const root = fs.mkdtempSync(path.join(work, 'root-'));
-    const ctx = context({ networkConfigurator: script('netconf', `echo "$@" > ${work}/netconf.args`), mountPoint: root, tmpRoot: '/tmproot' });
+    const ctx = context({
+      networkConfigurator: script('netconf', `echo "$@" > ${work}/netconf.args`),
+      mountPoint: root,
+      tmpRoot: '/tmproot',
+    });
     ctx.facts.activeInterface = 'eth0';
     await configureNetwork(ctx);
-    assert.equal(fs.readFileSync(path.join(work, 'netconf.args'), 'utf8'), `${ctx.opts.tftpDirectory} ${root} eth0 /tmproot\n`);
+    assert.equal(
+      fs.readFileSync(path.join(work, 'netconf.args'), 'utf8'),
+      `${ctx.opts.tftpDirectory} ${root} eth0 /tmproot\n`,
+    );
     assert.deepEqual(fs.readdirSync(root), [], 'nothing else was written');
   });
 });
@@ -130,8 +154,16 @@ describe('network rendering flavour', () => {
     const dir = path.join(root, 'etc/systemd/network');
     assert.ok(fs.readFileSync(path.join(dir, '10-cradle-eth0.link'), 'utf8').includes('MACAddress=de:ad:be:ef:00:01'));
     assert.ok(fs.readdirSync(dir).some((f) => f.endsWith('.network')));
-    assert.ok(fs.lstatSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service')).isSymbolicLink());
-    assert.equal(fs.lstatSync(path.join(root, 'etc/resolv.conf')).isFile(), true, 'the symlink was replaced, not written through');
+    assert.ok(
+      fs
+        .lstatSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))
+        .isSymbolicLink(),
+    );
+    assert.equal(
+      fs.lstatSync(path.join(root, 'etc/resolv.conf')).isFile(),
+      true,
+      'the symlink was replaced, not written through',
+    );
     assert.equal(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8'), 'hyper0\n');
     fs.mkdirSync(path.join(root, 'sbin'));
     fs.writeFileSync(path.join(root, 'sbin/ifup'), '');

@@ -25,7 +25,10 @@ describe('TFTP server precedence', () => {
     assert.equal(chooseTftpServer('10.0.0.1', cmdline, lease), '10.0.0.1');
     assert.equal(chooseTftpServer(undefined, cmdline, lease), '10.0.0.7');
     assert.equal(chooseTftpServer(undefined, new Map(), lease), '10.0.0.5');
-    assert.equal(chooseTftpServer(undefined, new Map(), { siaddr: '0.0.0.0', tftpServerName: 'boot.example' }), 'boot.example');
+    assert.equal(
+      chooseTftpServer(undefined, new Map(), { siaddr: '0.0.0.0', tftpServerName: 'boot.example' }),
+      'boot.example',
+    );
     assert.equal(chooseTftpServer(undefined, new Map(), {}), undefined);
   });
   it('reads only key=value tokens from the kernel command line', () => {
@@ -52,8 +55,15 @@ describe('clock', () => {
 describe('flag files', () => {
   it('maps the seed flag names to options; comments and blanks skipped; bad lines named', () => {
     const f = path.join(work, 'flags.default');
-    fs.writeFileSync(f, '# defaults\n; also a comment\n\ntmpRoot=/run/tmproot\n driveSelector = /bin/select \nskipNetwork\n');
-    assert.deepEqual(flagFileArgs([f, path.join(work, 'missing')]), ['--tmp-root=/run/tmproot', '--drive-selector=/bin/select', '--skip-network']);
+    fs.writeFileSync(
+      f,
+      '# defaults\n; also a comment\n\ntmpRoot=/run/tmproot\n driveSelector = /bin/select \nskipNetwork\n',
+    );
+    assert.deepEqual(flagFileArgs([f, path.join(work, 'missing')]), [
+      '--tmp-root=/run/tmproot',
+      '--drive-selector=/bin/select',
+      '--skip-network',
+    ]);
     fs.writeFileSync(f, 'bad name=1\n');
     assert.throws(() => flagFileArgs([f]), /flags\.default:1: expected name=value/);
   });
@@ -61,10 +71,12 @@ describe('flag files', () => {
 
 describe('kernel command line flags', () => {
   it('turns cradle.NAME=VALUE into --NAME=VALUE and ignores the rest', () => {
-    assert.deepEqual(kernelCmdlineArgs('console=ttyS0 cradle.configuration-base-url=http://10.0.0.1:6977/config/de:ad cradle.skip-network BOOTIF=01-aa quiet\n'), [
-      '--configuration-base-url=http://10.0.0.1:6977/config/de:ad',
-      '--skip-network',
-    ]);
+    assert.deepEqual(
+      kernelCmdlineArgs(
+        'console=ttyS0 cradle.configuration-base-url=http://10.0.0.1:6977/config/de:ad cradle.skip-network BOOTIF=01-aa quiet\n',
+      ),
+      ['--configuration-base-url=http://10.0.0.1:6977/config/de:ad', '--skip-network'],
+    );
   });
 });
 
@@ -76,8 +88,13 @@ describe('configuration files', () => {
     for (const [k, v] of Object.entries(files)) fs.writeFileSync(path.join(dir, k), v);
   };
   const layout = '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": 1}]}';
-  it('reads and trims the small files, allows the seed\'s comment lines in JSON', () => {
-    write({ 'config.json': `# from the fleet manager\n${seedConfig}`, imagename: 'debian/v1\n', imageserver: ' 10.0.0.2:6971 \n', 'storage-layout.json': layout });
+  it("reads and trims the small files, allows the seed's comment lines in JSON", () => {
+    write({
+      'config.json': `# from the fleet manager\n${seedConfig}`,
+      imagename: 'debian/v1\n',
+      imageserver: ' 10.0.0.2:6971 \n',
+      'storage-layout.json': layout,
+    });
     const c = readConfiguration(dir, true);
     assert.equal(c.imageName, 'debian/v1');
     assert.equal(c.imageServer, '10.0.0.2:6971');
@@ -87,16 +104,39 @@ describe('configuration files', () => {
   const cases: [string, Record<string, string>, RegExp][] = [
     ['no config.json', { imagename: 'x' }, /config\.json is missing/],
     ['config.json not JSON', { 'config.json': '{' }, /config\.json is not valid JSON/],
-    ['a bad MAC', { 'config.json': '{"Machine": {"HostMacAddress": "de:ad"}}' }, /field 'Machine\.HostMacAddress' is invalid: expected a MAC address/],
-    ['no imagename', { 'config.json': '{"Machine": {}}', 'storage-layout.json': layout }, /imagename is missing or empty/],
-    ['a bad image name', { 'config.json': '{"Machine": {}}', imagename: '../etc', 'storage-layout.json': layout }, /imagename: /],
+    [
+      'a bad MAC',
+      { 'config.json': '{"Machine": {"HostMacAddress": "de:ad"}}' },
+      /field 'Machine\.HostMacAddress' is invalid: expected a MAC address/,
+    ],
+    [
+      'no imagename',
+      { 'config.json': '{"Machine": {}}', 'storage-layout.json': layout },
+      /imagename is missing or empty/,
+    ],
+    [
+      'a bad image name',
+      { 'config.json': '{"Machine": {}}', imagename: '../etc', 'storage-layout.json': layout },
+      /imagename: /,
+    ],
     ['no storage layout', { 'config.json': '{"Machine": {}}', imagename: 'a/b' }, /storage-layout\.json is missing/],
-    ['a layout field of the wrong type', { 'config.json': '{"Machine": {}}', imagename: 'a/b', 'storage-layout.json': '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": "2G"}]}' }, /BootDriveLayout\.0\.MinimumFreeBytes/],
+    [
+      'a layout field of the wrong type',
+      {
+        'config.json': '{"Machine": {}}',
+        imagename: 'a/b',
+        'storage-layout.json': '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": "2G"}]}',
+      },
+      /BootDriveLayout\.0\.MinimumFreeBytes/,
+    ],
   ];
   for (const [name, files, message] of cases) {
     it(`refuses ${name}`, () => {
       write(files);
-      assert.throws(() => readConfiguration(dir, true), (err: Error) => err instanceof Error && message.test(err.message));
+      assert.throws(
+        () => readConfiguration(dir, true),
+        (err: Error) => err instanceof Error && message.test(err.message),
+      );
     });
   }
   it('needs no image or layout when storage is skipped', () => {
@@ -129,14 +169,23 @@ describe('interfaces', () => {
     nic('bond0', ['bonding'], '1', false);
     nic('tap0', ['tun_flags'], '1', true);
     const found = listEthernetInterfaces(path.join(work, 'sys'));
-    assert.deepEqual(found.map((i) => [i.name, i.mac, i.busId]), [['enp3s0', 'de:ad:be:ef:00:06', '0000:00:06.0'], ['eth0', 'de:ad:be:ef:00:04', '0000:00:04.0']]);
+    assert.deepEqual(
+      found.map((i) => [i.name, i.mac, i.busId]),
+      [
+        ['enp3s0', 'de:ad:be:ef:00:06', '0000:00:06.0'],
+        ['eth0', 'de:ad:be:ef:00:04', '0000:00:04.0'],
+      ],
+    );
     assert.equal(
       renderUdevRules(found),
       '# /etc/udev/rules.d/70-persistent-net.rules -- created by the Cradle installer\n\n' +
         'SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{type}=="1", KERNELS=="0000:00:06.0", NAME="enp3s0"\n' +
         'SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{type}=="1", KERNELS=="0000:00:04.0", NAME="eth0"\n',
     );
-    assert.equal(renderLinkFiles(found).get('10-cradle-eth0.link'), '# written by the Cradle installer\n[Match]\nMACAddress=de:ad:be:ef:00:04\n\n[Link]\nName=eth0\n');
+    assert.equal(
+      renderLinkFiles(found).get('10-cradle-eth0.link'),
+      '# written by the Cradle installer\n[Match]\nMACAddress=de:ad:be:ef:00:04\n\n[Link]\nName=eth0\n',
+    );
   });
 });
 
@@ -156,8 +205,18 @@ describe('preflight', () => {
   it('refuses an image with a symlink where a file system is mounted', async () => {
     const { checkMountPoints } = await import('./preflight.ts');
     const meta = { mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' };
-    const manifest = { format: 'cradle-image-manifest/1' as const, entries: [{ path: '.', type: 'dir' as const, ...meta }, { path: 'home', type: 'symlink' as const, target: 'var/home', ...meta }, { path: 'tmp', type: 'dir' as const, ...meta }] };
-    assert.throws(() => checkMountPoints(manifest, ['/', '/home']), /the image has a symlink at \/home, where the installer mounts a file system/);
+    const manifest = {
+      format: 'cradle-image-manifest/1' as const,
+      entries: [
+        { path: '.', type: 'dir' as const, ...meta },
+        { path: 'home', type: 'symlink' as const, target: 'var/home', ...meta },
+        { path: 'tmp', type: 'dir' as const, ...meta },
+      ],
+    };
+    assert.throws(
+      () => checkMountPoints(manifest, ['/', '/home']),
+      /the image has a symlink at \/home, where the installer mounts a file system/,
+    );
     assert.doesNotThrow(() => checkMountPoints(manifest, ['/', '/tmp', '/var/log']));
   });
 });

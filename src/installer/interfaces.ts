@@ -32,7 +32,12 @@ export function listEthernetInterfaces(sysfs: string): EthernetInterface[] {
     if (!mac) continue;
     const device = fs.readlinkSync(path.join(entry, 'device'));
     const driverLink = path.join(entry, 'device', 'driver');
-    out.push({ name, mac: mac.toLowerCase(), busId: path.basename(device), driver: fs.existsSync(driverLink) ? path.basename(fs.readlinkSync(driverLink)) : '' });
+    out.push({
+      name,
+      mac: mac.toLowerCase(),
+      busId: path.basename(device),
+      driver: fs.existsSync(driverLink) ? path.basename(fs.readlinkSync(driverLink)) : '',
+    });
   }
   return out;
 }

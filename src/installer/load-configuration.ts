@@ -12,14 +12,25 @@ import { writeFileAtomic } from '../util/atomic-file.ts';
 import { checkImageName } from '../image/names.ts';
 import type { Configuration, InstallContext } from './context.ts';
 
-export const CONFIG_FILES = ['config.json', 'imagename', 'imageserver', 'storage-layout.json', 'tools-imagename', 'bootserver'] as const;
+export const CONFIG_FILES = [
+  'config.json',
+  'imagename',
+  'imageserver',
+  'storage-layout.json',
+  'tools-imagename',
+  'bootserver',
+] as const;
 const REQUIRED = new Set(['config.json']);
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
 
-export async function fetchConfiguration(ctx: InstallContext, activeInterface: string, tftpServer: string | undefined): Promise<void> {
+export async function fetchConfiguration(
+  ctx: InstallContext,
+  activeInterface: string,
+  tftpServer: string | undefined,
+): Promise<void> {
   const dir = ctx.opts.tftpDirectory;
   fs.mkdirSync(dir, { recursive: true });
   if (ctx.opts.configurationLoader) {
@@ -28,7 +39,10 @@ export async function fetchConfiguration(ctx: InstallContext, activeInterface: s
   } else if (ctx.opts.configurationBaseUrl) {
     await fetchOverHttp(ctx, ctx.opts.configurationBaseUrl, dir);
   } else {
-    if (!tftpServer) throw new ConfigurationError('no TFTP server: DHCP gave no next-server (siaddr) or option 66; pass --tftp-server-hostname, tftpserver= on the kernel command line, or --configuration-base-url');
+    if (!tftpServer)
+      throw new ConfigurationError(
+        'no TFTP server: DHCP gave no next-server (siaddr) or option 66; pass --tftp-server-hostname, tftpserver= on the kernel command line, or --configuration-base-url',
+      );
     await fetchOverTftp(ctx, tftpServer, dir);
   }
 }
@@ -89,7 +103,10 @@ const BOGUS_SERIALS = new Set(['0123456789', 'System Serial Number', 'To be fill
 export function machineSerial(sysfs: string): string | undefined {
   for (const f of ['product_serial', 'board_serial']) {
     try {
-      const s = fs.readFileSync(path.join(sysfs, 'class', 'dmi', 'id', f), 'utf8').slice(0, 256).trim();
+      const s = fs
+        .readFileSync(path.join(sysfs, 'class', 'dmi', 'id', f), 'utf8')
+        .slice(0, 256)
+        .trim();
       if (s && !BOGUS_SERIALS.has(s)) return s;
     } catch {
       // not readable
@@ -115,7 +132,10 @@ export function readConfiguration(dir: string, needStorage: boolean): Configurat
   const word = (file: string) => readOptional(dir, file)?.trim() || undefined;
   const imageName = word('imagename');
   const toolsImageName = word('tools-imagename');
-  for (const [file, value] of [['imagename', imageName], ['tools-imagename', toolsImageName]] as const) {
+  for (const [file, value] of [
+    ['imagename', imageName],
+    ['tools-imagename', toolsImageName],
+  ] as const) {
     if (value !== undefined) {
       try {
         checkImageName(value);
@@ -124,11 +144,21 @@ export function readConfiguration(dir: string, needStorage: boolean): Configurat
       }
     }
   }
-  const config: Configuration = { machine, imageName, toolsImageName, imageServer: word('imageserver'), bootServer: word('bootserver') };
+  const config: Configuration = {
+    machine,
+    imageName,
+    toolsImageName,
+    imageServer: word('imageserver'),
+    bootServer: word('bootserver'),
+  };
   if (needStorage) {
-    if (!imageName) throw new ConfigurationError(`${dir}/imagename is missing or empty: name the image (or stream) to install`);
+    if (!imageName)
+      throw new ConfigurationError(`${dir}/imagename is missing or empty: name the image (or stream) to install`);
     const layoutText = readOptional(dir, 'storage-layout.json');
-    if (layoutText === undefined) throw new ConfigurationError(`${dir}/storage-layout.json is missing: it says how to lay out the drives (docs/schemas/storage-layout.schema.json)`);
+    if (layoutText === undefined)
+      throw new ConfigurationError(
+        `${dir}/storage-layout.json is missing: it says how to lay out the drives (docs/schemas/storage-layout.schema.json)`,
+      );
     config.layout = parseStorageLayout(layoutText, path.join(dir, 'storage-layout.json'));
   }
   return config;

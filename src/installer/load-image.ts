@@ -28,9 +28,16 @@ export interface LoadImageResult {
   seconds: number;
 }
 
-export async function loadImage(client: ImageServerClient, name: string, dir: string, opts: LoadImageOptions = {}): Promise<LoadImageResult> {
+export async function loadImage(
+  client: ImageServerClient,
+  name: string,
+  dir: string,
+  opts: LoadImageOptions = {},
+): Promise<LoadImageResult> {
   if (process.geteuid?.() !== 0) {
-    throw new Error('load-image restores owners, setuid bits, capabilities and device nodes, which needs root: run it as root');
+    throw new Error(
+      'load-image restores owners, setuid bits, capabilities and device nodes, which needs root: run it as root',
+    );
   }
   const started = performance.now();
   const image = await client.getImage(name);
@@ -60,7 +67,10 @@ export async function bindMounts(root: string, onMounted: (dir: string) => void 
     if (mounted.has(target)) continue;
     const st = fs.lstatSync(target, { throwIfNoEntry: false });
     if (!st) fs.mkdirSync(target);
-    else if (!st.isDirectory()) throw new Error(`not bind-mounting /${name}: '${target}' is a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} in the image; use --no-mounts`);
+    else if (!st.isDirectory())
+      throw new Error(
+        `not bind-mounting /${name}: '${target}' is a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'} in the image; use --no-mounts`,
+      );
     await run('mount', ['--bind', `/${name}`, target]);
     onMounted(target);
   }

@@ -32,17 +32,30 @@ export async function mountOldRoot(ctx: InstallContext): Promise<void> {
   const contents = ctx.facts.contents!.get(boot.path)!;
   const part = oldRootCandidate(contents);
   if (!part?.fs) return;
-  const dir = ctx.opts.scratchDirectory ? path.join(ctx.opts.scratchDirectory, 'old-root') : ctx.opts.tmpRoot + '.old-root';
+  const dir = ctx.opts.scratchDirectory
+    ? path.join(ctx.opts.scratchDirectory, 'old-root')
+    : ctx.opts.tmpRoot + '.old-root';
   fs.mkdirSync(dir, { recursive: true });
   const norecover = part.fs.type === 'xfs' ? 'norecovery' : 'noload';
   try {
-    await ctx.exec.read('mount', ['-t', part.fs.type, '-o', `ro,${norecover},loop,offset=${part.startBytes},sizelimit=${part.sizeBytes}`, boot.path, dir]);
+    await ctx.exec.read('mount', [
+      '-t',
+      part.fs.type,
+      '-o',
+      `ro,${norecover},loop,offset=${part.startBytes},sizelimit=${part.sizeBytes}`,
+      boot.path,
+      dir,
+    ]);
     ctx.facts.oldRoot = dir;
     ctx.facts.mounted.push(dir);
     ctx.facts.oldRootLabel = `partition ${part.number} of ${boot.path}`;
-    ctx.log.info(`old OS: partition ${part.number} of ${boot.path} (${part.fs.type} '${part.fs.label ?? ''}') mounted read-only for the object cache`);
+    ctx.log.info(
+      `old OS: partition ${part.number} of ${boot.path} (${part.fs.type} '${part.fs.label ?? ''}') mounted read-only for the object cache`,
+    );
   } catch (err) {
-    ctx.log.info(`old OS: cannot mount partition ${part.number} of ${boot.path}: ${(err as Error).message}; no cache from it`);
+    ctx.log.info(
+      `old OS: cannot mount partition ${part.number} of ${boot.path}: ${(err as Error).message}; no cache from it`,
+    );
     fs.rmdirSync(dir);
   }
 }
@@ -65,11 +78,20 @@ export async function measureCache(ctx: InstallContext): Promise<CacheMeasure> {
       bytes += content.length;
     });
   }
-  const sources = [ctx.opts.bootedRoot && `running OS ${ctx.opts.bootedRoot}`, ctx.facts.oldRootLabel && `old OS on ${ctx.facts.oldRootLabel}`].filter((s): s is string => Boolean(s));
+  const sources = [
+    ctx.opts.bootedRoot && `running OS ${ctx.opts.bootedRoot}`,
+    ctx.facts.oldRootLabel && `old OS on ${ctx.facts.oldRootLabel}`,
+  ].filter((s): s is string => Boolean(s));
   return { objects, bytes, totalObjects: wanted.size, totalBytes, sources };
 }
 
-async function unpackInto(ctx: InstallContext, manifest: Manifest, dir: string, cache: ObjectFinder | undefined, what: string): Promise<UnpackStats> {
+async function unpackInto(
+  ctx: InstallContext,
+  manifest: Manifest,
+  dir: string,
+  cache: ObjectFinder | undefined,
+  what: string,
+): Promise<UnpackStats> {
   fs.mkdirSync(dir, { recursive: true });
   if (!mountPoints().includes(path.resolve(dir))) {
     await ctx.exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir]);
@@ -93,10 +115,22 @@ export async function loadTools(ctx: InstallContext): Promise<void> {
   if (roots.length) ctx.log.info(`object cache: ${roots.join(', ')}`);
   const target = ctx.facts.image!;
   if (ctx.facts.tools) {
-    await unpackInto(ctx, ctx.facts.tools.manifest, ctx.opts.tmpRoot, cache, `tools image ${ctx.facts.tools.record.name}`);
+    await unpackInto(
+      ctx,
+      ctx.facts.tools.manifest,
+      ctx.opts.tmpRoot,
+      cache,
+      `tools image ${ctx.facts.tools.record.name}`,
+    );
     ctx.facts.stagedTarget = `${ctx.opts.tmpRoot}.target`;
   } else ctx.facts.stagedTarget = ctx.opts.tmpRoot;
-  ctx.facts.imageStats = await unpackInto(ctx, target.manifest, ctx.facts.stagedTarget, roots.length ? cacheInWorker(roots) : undefined, `image ${target.record.name} in memory`);
+  ctx.facts.imageStats = await unpackInto(
+    ctx,
+    target.manifest,
+    ctx.facts.stagedTarget,
+    roots.length ? cacheInWorker(roots) : undefined,
+    `image ${target.record.name} in memory`,
+  );
   if (ctx.facts.oldRoot) {
     await saveOldEtc(ctx, ctx.facts.oldRoot);
     await unmountOldRoot(ctx);
@@ -120,7 +154,14 @@ export async function unmountOldRoot(ctx: InstallContext): Promise<void> {
 async function saveOldEtc(ctx: InstallContext, oldRoot: string): Promise<void> {
   if (!fs.existsSync(path.join(oldRoot, 'etc'))) return;
   const out = path.join(ctx.opts.logDirectory, 'old-etc.tar.gz');
-  const excludes = ['etc/shadow*', 'etc/gshadow*', 'etc/ssh/ssh_host_*', '*key*', 'etc/crypt.key', 'etc/ssl/private'].flatMap((p) => ['--exclude', p]);
+  const excludes = [
+    'etc/shadow*',
+    'etc/gshadow*',
+    'etc/ssh/ssh_host_*',
+    '*key*',
+    'etc/crypt.key',
+    'etc/ssl/private',
+  ].flatMap((p) => ['--exclude', p]);
   try {
     await ctx.exec.change('tar', ['-czf', out, '-C', oldRoot, ...excludes, 'etc']);
   } catch (err) {

@@ -36,8 +36,18 @@ export function kernelArgs(cmdline: string): Map<string, string> {
  * The TFTP server, first of: the -tftpServer flag, `tftpserver=` on the kernel command line, the
  * DHCP answer's siaddr (next server), option 66 (a host name or address, as text).
  */
-export function chooseTftpServer(flag: string | undefined, cmdline: Map<string, string>, lease?: Pick<DhcpLease, 'siaddr' | 'tftpServerName'>): string | undefined {
-  return flag || cmdline.get('tftpserver') || (lease?.siaddr && lease.siaddr !== '0.0.0.0' ? lease.siaddr : undefined) || lease?.tftpServerName || undefined;
+export function chooseTftpServer(
+  flag: string | undefined,
+  cmdline: Map<string, string>,
+  lease?: Pick<DhcpLease, 'siaddr' | 'tftpServerName'>,
+): string | undefined {
+  return (
+    flag ||
+    cmdline.get('tftpserver') ||
+    (lease?.siaddr && lease.siaddr !== '0.0.0.0' ? lease.siaddr : undefined) ||
+    lease?.tftpServerName ||
+    undefined
+  );
 }
 
 /** A host name usable for sethostname: letters, digits and hyphens; an FQDN gives its first label. */
@@ -56,7 +66,11 @@ export async function bringUpInterfaces(ctx: InstallContext): Promise<void> {
   ctx.log.info(`Ethernet interfaces: ${ctx.facts.interfaces.map((i) => `${i.name} (${i.mac})`).join(', ') || 'none'}`);
   // A NIC that will not come up is logged, not fatal: another may carry the install.
   await Promise.all(
-    ctx.facts.interfaces.map((i) => ctx.exec.change('ip', ['link', 'set', 'dev', i.name, 'up']).catch((err: Error) => ctx.log.info(`${i.name}: cannot bring it up: ${err.message}`))),
+    ctx.facts.interfaces.map((i) =>
+      ctx.exec
+        .change('ip', ['link', 'set', 'dev', i.name, 'up'])
+        .catch((err: Error) => ctx.log.info(`${i.name}: cannot bring it up: ${err.message}`)),
+    ),
   );
 }
 
@@ -69,7 +83,9 @@ export async function configureFromInjected(ctx: InstallContext, machine: Machin
     if (!iface) continue;
     const subnet = subnetOf(entry.HostIpAddress, machine.Subnets);
     if (!subnet) {
-      ctx.log.info(`${entry.HostIpAddress} (${iface.name}) is in none of the configured subnets: trying the next entry`);
+      ctx.log.info(
+        `${entry.HostIpAddress} (${iface.name}) is in none of the configured subnets: trying the next entry`,
+      );
       continue;
     }
     await waitForCarrier(ctx, iface.name, 10_000);
@@ -77,13 +93,18 @@ export async function configureFromInjected(ctx: InstallContext, machine: Machin
     return { activeInterface: iface.name, ip: entry.HostIpAddress, subnet };
   }
   const macs = ctx.facts.interfaces.map((i) => i.mac).join(', ') || 'none';
-  throw new Error(`config.json names no interface of this machine with an address in a configured subnet (this machine's MACs: ${macs}): fix Machine.HostMacAddress / HostIpAddress or the Subnets`);
+  throw new Error(
+    `config.json names no interface of this machine with an address in a configured subnet (this machine's MACs: ${macs}): fix Machine.HostMacAddress / HostIpAddress or the Subnets`,
+  );
 }
 
 /** Path B: DHCP on every interface at once. */
 export async function configureFromDhcp(ctx: InstallContext): Promise<LocalNetwork> {
   if (!ctx.facts.interfaces.length) throw new Error('no Ethernet interface found: cannot ask DHCP for an address');
-  const lease = await dhcpRace(ctx.facts.interfaces.map((i) => ({ name: i.name, mac: i.mac })), { timeoutMs: ctx.opts.dhcpTimeoutSeconds * 1000, log: (l) => ctx.log.info(l) });
+  const lease = await dhcpRace(
+    ctx.facts.interfaces.map((i) => ({ name: i.name, mac: i.mac })),
+    { timeoutMs: ctx.opts.dhcpTimeoutSeconds * 1000, log: (l) => ctx.log.info(l) },
+  );
   ctx.log.info(`DHCP: ${lease.ip} on ${lease.interface} from ${lease.serverId ?? 'unknown server'}`);
   if (!ctx.exec.dryRun) {
     try {
@@ -104,7 +125,13 @@ export async function configureFromDhcp(ctx: InstallContext): Promise<LocalNetwo
     ...(lease.domainName ? { DomainName: lease.domainName } : {}),
   };
   await setupInterface(ctx, lease.interface, lease.ip, subnet, lease.routers.length > 0);
-  return { activeInterface: lease.interface, ip: lease.ip, subnet, lease, tftpServer: chooseTftpServer(ctx.opts.tftpServer, cmdline, lease) };
+  return {
+    activeInterface: lease.interface,
+    ip: lease.ip,
+    subnet,
+    lease,
+    tftpServer: chooseTftpServer(ctx.opts.tftpServer, cmdline, lease),
+  };
 }
 
 function readCmdline(ctx: InstallContext): string {
@@ -118,12 +145,20 @@ function readCmdline(ctx: InstallContext): string {
 async function waitForCarrier(ctx: InstallContext, name: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!hasCarrier(ctx.opts.sysfs, name) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (!hasCarrier(ctx.opts.sysfs, name)) ctx.log.info(`${name} has no link after ${timeoutMs / 1000} s: configuring it anyway`);
+  if (!hasCarrier(ctx.opts.sysfs, name))
+    ctx.log.info(`${name} has no link after ${timeoutMs / 1000} s: configuring it anyway`);
 }
 
-async function setupInterface(ctx: InstallContext, name: string, ip: string, subnet: Subnet, withGateway = true): Promise<void> {
+async function setupInterface(
+  ctx: InstallContext,
+  name: string,
+  ip: string,
+  subnet: Subnet,
+  withGateway = true,
+): Promise<void> {
   await ctx.exec.change('ip', ['address', 'replace', `${ip}/${prefixLength(subnet.IpMask)}`, 'dev', name]);
-  if (withGateway && subnet.IpGateway !== ip) await ctx.exec.change('ip', ['route', 'replace', 'default', 'via', subnet.IpGateway, 'dev', name]);
+  if (withGateway && subnet.IpGateway !== ip)
+    await ctx.exec.change('ip', ['route', 'replace', 'default', 'via', subnet.IpGateway, 'dev', name]);
   await ctx.exec.act('write /etc/resolv.conf', () => fs.writeFileSync('/etc/resolv.conf', renderResolvConf(subnet)));
   ctx.log.info(`${name}: ${ip}/${prefixLength(subnet.IpMask)}${withGateway ? ` via ${subnet.IpGateway}` : ''}`);
 }

@@ -21,7 +21,8 @@ import { preflight } from './preflight.ts';
 export async function resolveImages(ctx: InstallContext): Promise<void> {
   const config = ctx.facts.config!;
   const address = ctx.opts.imageServer ?? config.imageServer;
-  if (!address) throw new Error('no image server: the configuration has no `imageserver` file and --imageserver was not given');
+  if (!address)
+    throw new Error('no image server: the configuration has no `imageserver` file and --imageserver was not given');
   const client = new ImageServerClient(address, { tls: ctx.opts.tls, log: (l) => ctx.log.info(l) });
   ctx.facts.client = client;
   const load = async (name: string) => {
@@ -30,7 +31,9 @@ export async function resolveImages(ctx: InstallContext): Promise<void> {
     return { record, manifest };
   };
   ctx.facts.image = await load(config.imageName!);
-  ctx.log.info(`image ${ctx.facts.image.record.name} (from '${config.imageName}'): ${ctx.facts.image.manifest.entries.length} entries`);
+  ctx.log.info(
+    `image ${ctx.facts.image.record.name} (from '${config.imageName}'): ${ctx.facts.image.manifest.entries.length} entries`,
+  );
   if (config.toolsImageName) {
     const tools = await load(config.toolsImageName);
     if (tools.record.name !== ctx.facts.image.record.name) {
@@ -51,26 +54,40 @@ export async function planStorageStep(ctx: InstallContext): Promise<void> {
   const firmware = opts.firmware ?? detectFirmware(opts.sysfs);
   const { drives, skipped } = listDrives({ sysfs: opts.sysfs, dev: opts.dev });
   for (const s of skipped) ctx.log.info(`not a candidate drive: ${s}`);
-  if (!drives.length) throw new Error(`no usable drive found in ${opts.sysfs}/class/block${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`);
+  if (!drives.length)
+    throw new Error(
+      `no usable drive found in ${opts.sysfs}/class/block${skipped.length ? ` (skipped: ${skipped.join('; ')})` : ''}`,
+    );
   let selected = drives;
   if (opts.driveSelector) {
-    const { stdout } = await ctx.exec.read(opts.driveSelector, drives.map((d) => d.name), { env: { ...hookEnv(), ...process.env } });
+    const { stdout } = await ctx.exec.read(
+      opts.driveSelector,
+      drives.map((d) => d.name),
+      { env: { ...hookEnv(), ...process.env } },
+    );
     selected = selectDrives(drives, stdout, opts.driveSelector);
   }
   facts.drives = selected;
-  ctx.log.info(`boot drive ${describeDrive(selected[0])}${selected.length > 1 ? `; data drives ${selected.slice(1).map(describeDrive).join(', ')}` : ''}`);
+  ctx.log.info(
+    `boot drive ${describeDrive(selected[0])}${selected.length > 1 ? `; data drives ${selected.slice(1).map(describeDrive).join(', ')}` : ''}`,
+  );
 
   facts.contents = new Map();
   for (const d of selected) facts.contents.set(d.path, await readDriveContents(ctx.exec, d.path));
 
   const mountPoints = normalizeLayout(layout, firmware).map((f) => f.mountPoint);
-  facts.plan = planStorage({ firmware, drives: selected, layout, usage: usageByMountPoint(manifest, mountPoints) }, randomUUID);
+  facts.plan = planStorage(
+    { firmware, drives: selected, layout, usage: usageByMountPoint(manifest, mountPoints) },
+    randomUUID,
+  );
 
   facts.boot = findBootInfo(manifest);
   if (!facts.boot) throw new Error(`image ${facts.image!.record.name} has no kernel (/boot/vmlinuz-*): it cannot boot`);
   facts.grubInstall = grubInstallOf(manifest, firmware);
   if (!layout.UseKexec && !facts.grubInstall) {
-    throw new Error(`image ${facts.image!.record.name} has no grub-install with ${firmware === 'bios' ? 'i386-pc' : 'x86_64-efi'} support and UseKexec is false: the installed system could not boot from its drive; add GRUB (grub-pc-bin or grub-efi-amd64-bin) to the image or set "UseKexec": true`);
+    throw new Error(
+      `image ${facts.image!.record.name} has no grub-install with ${firmware === 'bios' ? 'i386-pc' : 'x86_64-efi'} support and UseKexec is false: the installed system could not boot from its drive; add GRUB (grub-pc-bin or grub-efi-amd64-bin) to the image or set "UseKexec": true`,
+    );
   }
   checkEncryptionSupport(facts.plan, opts.proc);
   await preflight(ctx, selected);

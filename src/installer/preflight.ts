@@ -38,14 +38,18 @@ export function checkDrivesUnused(drives: Drive[], procRoot: string): void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
       const name = path.basename(fs.realpathSync(d.path));
-      const why = [...mounts].filter(([dev]) => {
-        try {
-          return fs.realpathSync(`/sys/dev/block/${dev}`).split('/').includes(name);
-        } catch {
-          return false;
-        }
-      }).map(([, w]) => w);
-      throw new PreflightError(`drive ${d.path} is in use by the running system${why.length ? ` (${why.join(', ')})` : ' (mounted, swap, or held by md/LVM/dm)'}: refusing to erase it; choose other drives with --drive-selector`);
+      const why = [...mounts]
+        .filter(([dev]) => {
+          try {
+            return fs.realpathSync(`/sys/dev/block/${dev}`).split('/').includes(name);
+          } catch {
+            return false;
+          }
+        })
+        .map(([, w]) => w);
+      throw new PreflightError(
+        `drive ${d.path} is in use by the running system${why.length ? ` (${why.join(', ')})` : ' (mounted, swap, or held by md/LVM/dm)'}: refusing to erase it; choose other drives with --drive-selector`,
+      );
     } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
@@ -58,7 +62,10 @@ export function checkMountPoints(manifest: Manifest, mountPoints: string[]): voi
   for (const mp of mountPoints) {
     if (mp === '/') continue;
     const e = byPath.get(mp.slice(1));
-    if (e && e.type !== 'dir') throw new PreflightError(`the image has a ${e.type} at ${mp}, where the installer mounts a file system: make it a directory in the image${['/dev', '/proc', '/sys', '/tmp'].includes(mp) ? '' : ' or change the layout'}`);
+    if (e && e.type !== 'dir')
+      throw new PreflightError(
+        `the image has a ${e.type} at ${mp}, where the installer mounts a file system: make it a directory in the image${['/dev', '/proc', '/sys', '/tmp'].includes(mp) ? '' : ' or change the layout'}`,
+      );
   }
 }
 
@@ -83,15 +90,23 @@ export function checkPrograms(plan: StoragePlan, useKexec: boolean, imageHas: (p
     if (!imageHas(mkfs)) needed.push(mkfs);
   }
   const missing = needed.filter((p) => !onPath(p));
-  if (missing.length) throw new PreflightError(`the installer lacks ${missing.join(', ')}: add them to the installer image (or the image being installed, for mkfs)`);
+  if (missing.length)
+    throw new PreflightError(
+      `the installer lacks ${missing.join(', ')}: add them to the installer image (or the image being installed, for mkfs)`,
+    );
 }
 
 /** File-system types the plan mounts must be known to the kernel (after a best-effort modprobe). */
 export function checkFileSystemSupport(plan: StoragePlan, procRoot: string): void {
   const known = fs.readFileSync(path.join(procRoot, 'filesystems'), 'utf8');
   const kernelName = { ext4: 'ext4', xfs: 'xfs', vfat: 'vfat' } as const;
-  const missing = [...new Set(plan.mounts.map((f) => kernelName[f.type]))].filter((t) => !new RegExp(`\\s${t}$`, 'm').test(known));
-  if (missing.length) throw new PreflightError(`this kernel cannot mount ${missing.join(', ')} (not in ${procRoot}/filesystems): add the module to the installer image or change FileSystemType in the layout`);
+  const missing = [...new Set(plan.mounts.map((f) => kernelName[f.type]))].filter(
+    (t) => !new RegExp(`\\s${t}$`, 'm').test(known),
+  );
+  if (missing.length)
+    throw new PreflightError(
+      `this kernel cannot mount ${missing.join(', ')} (not in ${procRoot}/filesystems): add the module to the installer image or change FileSystemType in the layout`,
+    );
 }
 
 export async function preflight(ctx: InstallContext, drives: Drive[]): Promise<void> {
@@ -110,6 +125,9 @@ export async function preflight(ctx: InstallContext, drives: Drive[]): Promise<v
   checkFileSystemSupport(plan, opts.proc);
   if (!opts.skipNetwork && !opts.networkConfigurator) {
     // Errors in the network part of config.json (unknown subnet ids, MACs) surface now.
-    planNetwork(facts.config!.machine, facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) })));
+    planNetwork(
+      facts.config!.machine,
+      facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) })),
+    );
   }
 }

@@ -9,7 +9,8 @@ describe('progress queue', () => {
   it('keeps at most 1000 events, dropping the oldest progress events and keeping phases and the result', () => {
     const p = new Progress(new InstallerLog({ stderr: false }));
     p.emit({ type: 'phase', phase: 'tools', state: 'started' });
-    for (let i = 0; i < 1200; i++) p.emit({ type: 'progress', phase: 'tools', bytesDone: i, bytesTotal: 1200, bytesPerSecond: 1, etaSeconds: 1 });
+    for (let i = 0; i < 1200; i++)
+      p.emit({ type: 'progress', phase: 'tools', bytesDone: i, bytesTotal: 1200, bytesPerSecond: 1, etaSeconds: 1 });
     p.result(true, 1, {});
     const q = p.pending();
     assert.equal(q.length, 1000);

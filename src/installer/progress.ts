@@ -8,8 +8,23 @@ import { request, type RequestTls } from '../util/request.ts';
 
 export type InstallerEvent =
   | { type: 'phase'; phase: string; state: 'started' | 'done' | 'failed'; seconds?: number }
-  | { type: 'progress'; phase: string; bytesDone: number; bytesTotal: number; bytesPerSecond: number; etaSeconds: number | null }
-  | { type: 'result'; ok: boolean; error?: string; phaseSeconds: Record<string, number>; image?: string; seconds: number; objects?: ObjectCounts };
+  | {
+      type: 'progress';
+      phase: string;
+      bytesDone: number;
+      bytesTotal: number;
+      bytesPerSecond: number;
+      etaSeconds: number | null;
+    }
+  | {
+      type: 'result';
+      ok: boolean;
+      error?: string;
+      phaseSeconds: Record<string, number>;
+      image?: string;
+      seconds: number;
+      objects?: ObjectCounts;
+    };
 
 /** Where the image's objects came from. */
 export interface ObjectCounts {
@@ -123,11 +138,20 @@ export class Progress {
     const last = this.lastProgress.get(phase);
     if (last && now - last.at < 1000 && bytesDone < bytesTotal) return;
     const start = this.phaseStart.get(phase) ?? now;
-    const rate = last ? (bytesDone - last.bytes) / ((now - last.at) / 1000) : bytesDone / Math.max((now - start) / 1000, 0.001);
+    const rate = last
+      ? (bytesDone - last.bytes) / ((now - last.at) / 1000)
+      : bytesDone / Math.max((now - start) / 1000, 0.001);
     const smoothed = last ? 0.7 * last.rate + 0.3 * rate : rate;
     this.lastProgress.set(phase, { at: now, bytes: bytesDone, rate: smoothed });
     const eta = smoothed > 0 ? (bytesTotal - bytesDone) / smoothed : null;
-    this.emit({ type: 'progress', phase, bytesDone, bytesTotal, bytesPerSecond: Math.round(smoothed), etaSeconds: eta === null ? null : Math.round(eta) });
+    this.emit({
+      type: 'progress',
+      phase,
+      bytesDone,
+      bytesTotal,
+      bytesPerSecond: Math.round(smoothed),
+      etaSeconds: eta === null ? null : Math.round(eta),
+    });
   }
 
   result(ok: boolean, seconds: number, details: { error?: string; image?: string; objects?: ObjectCounts }): void {
@@ -136,7 +160,12 @@ export class Progress {
 
   emit(event: InstallerEvent): void {
     this.remember(event);
-    const stamped = { ...event, seq: this.seq++, time: new Date().toISOString(), uptime: Number(this.log.elapsed().toFixed(3)) } as StampedEvent;
+    const stamped = {
+      ...event,
+      seq: this.seq++,
+      time: new Date().toISOString(),
+      uptime: Number(this.log.elapsed().toFixed(3)),
+    } as StampedEvent;
     this.queue.push(stamped);
     if (this.queue.length > MAX_QUEUE) {
       const i = this.queue.findIndex((e) => e.type === 'progress');
@@ -176,14 +205,20 @@ export class Progress {
     if ((!batch.length && !lines.length) || !this.reportUrl) return;
     const log = lines.length ? { from: lines[0].seq, lines: lines.map((l) => l.line) } : undefined;
     try {
-      const res = await request(this.reportUrl, { method: 'POST', body: JSON.stringify({ machine: this.machine, events: batch, ...(log ? { log } : {}) }), tls: this.tls, timeoutMs: 10_000 });
+      const res = await request(this.reportUrl, {
+        method: 'POST',
+        body: JSON.stringify({ machine: this.machine, events: batch, ...(log ? { log } : {}) }),
+        tls: this.tls,
+        timeoutMs: 10_000,
+      });
       if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${res.text.slice(0, 300)}`);
       this.queue.splice(0, batch.length);
       // Lines may have been dropped from the front meanwhile: remove what was sent, by seq.
       if (log) this.logQueue = this.logQueue.filter((l) => l.seq > log.from + log.lines.length - 1);
       this.failures = 0;
     } catch (err) {
-      if (this.failures++ === 0) this.log.info(`cannot report progress to ${this.reportUrl}: ${(err as Error).message} (retrying)`);
+      if (this.failures++ === 0)
+        this.log.info(`cannot report progress to ${this.reportUrl}: ${(err as Error).message} (retrying)`);
     }
   }
 
@@ -196,7 +231,8 @@ export class Progress {
         this.timer = undefined;
       }
       await (this.sending ?? (this.sending = this.send().finally(() => (this.sending = undefined))));
-      if ((this.queue.length || this.logQueue.length) && this.failures) await new Promise((r) => setTimeout(r, Math.min(1000, deadline - Date.now())));
+      if ((this.queue.length || this.logQueue.length) && this.failures)
+        await new Promise((r) => setTimeout(r, Math.min(1000, deadline - Date.now())));
     }
   }
 

@@ -99,7 +99,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export function runsFromMemory(procRoot: string): boolean {
   const mounts = fs.readFileSync(path.join(procRoot, 'mounts'), 'utf8').split('\n');
-  const root = mounts.map((l) => l.split(' ')).filter((f) => f[1] === '/').at(-1);
+  const root = mounts
+    .map((l) => l.split(' '))
+    .filter((f) => f[1] === '/')
+    .at(-1);
   return !!root && ['rootfs', 'tmpfs', 'ramfs', 'overlay', 'squashfs', 'iso9660'].includes(root[2]);
 }
 
@@ -117,7 +120,9 @@ export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: Rebo
   gate.waiting = true;
   try {
     if (wait > 0) {
-      log.info(`${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT; ended now: /api/v1/reboot/now${ok ? '' : '; or retried: /api/v1/retry'})`);
+      log.info(
+        `${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT; ended now: /api/v1/reboot/now${ok ? '' : '; or retried: /api/v1/retry'})`,
+      );
       await sleepUntil(wait * 1000, () => gate.interrupted);
     }
     if (gate.shellsOpen() > 0 && !gate.interrupted) {

@@ -30,7 +30,15 @@ export function newContext(opts: InstallerOptions, log = newLog(opts)): InstallC
     log,
     exec: new Executor({ dryRun: opts.dryRun, log: (l) => log.info(l) }),
     progress: new Progress(log),
-    facts: { interfaces: [], disksTouched: false, installComplete: false, luksOpened: [], kexecLoaded: false, clockAdvanced: false, mounted: [] },
+    facts: {
+      interfaces: [],
+      disksTouched: false,
+      installComplete: false,
+      luksOpened: [],
+      kexecLoaded: false,
+      clockAdvanced: false,
+      mounted: [],
+    },
   };
 }
 
@@ -62,15 +70,34 @@ export async function runInstaller(opts: InstallerOptions): Promise<number> {
 }
 
 /** Port 6978; a port that cannot be opened is logged, never fatal (as in the seed). */
-async function startStatusServer(opts: InstallerOptions, log: InstallerLog, gate: RebootGate): Promise<StatusServer | undefined> {
+async function startStatusServer(
+  opts: InstallerOptions,
+  log: InstallerLog,
+  gate: RebootGate,
+): Promise<StatusServer | undefined> {
   const s = opts.status!;
   const { ca, cert, key } = opts.tls;
   const tls = ca && cert && key ? { ca, cert, key } : undefined;
   try {
-    const server = new StatusServer({ port: s.port, address: s.address, tls, gate, log, shellCommand: s.shellCommand, shellKeepSeconds: s.shellKeepSeconds });
+    const server = new StatusServer({
+      port: s.port,
+      address: s.address,
+      tls,
+      gate,
+      log,
+      shellCommand: s.shellCommand,
+      shellKeepSeconds: s.shellKeepSeconds,
+    });
     const addr = await server.listen();
-    const host = addr.address === '::' || addr.address === '0.0.0.0' ? 'THIS-MACHINE' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    log.info(`status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`);
+    const host =
+      addr.address === '::' || addr.address === '0.0.0.0'
+        ? 'THIS-MACHINE'
+        : addr.family === 'IPv6'
+          ? `[${addr.address}]`
+          : addr.address;
+    log.info(
+      `status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`,
+    );
     return server;
   } catch (err) {
     log.info(`no status page: ${(err as Error).message}`);
@@ -107,15 +134,24 @@ async function attemptInstall(ctx: InstallContext, gate: RebootGate): Promise<nu
     log.info(`${(err as Error).message}`);
     error ??= err as Error;
   }
-  if (error) await makeUnbootable(ctx).catch((err) => log.info(`cannot erase the partition tables: ${(err as Error).message}`));
+  if (error)
+    await makeUnbootable(ctx).catch((err) => log.info(`cannot erase the partition tables: ${(err as Error).message}`));
   ctx.facts.client?.close();
   if (opts.dryRun) {
     if (!error) process.stdout.write(renderDryRun(ctx, cache));
     return error ? 1 : 0;
   }
   const seconds = (performance.now() - started) / 1000;
-  progress.result(!error, seconds, { ...(error ? { error: error.message } : {}), ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}), ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}) });
-  log.info(error ? `FAILED after ${seconds.toFixed(1)} s` : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`);
+  progress.result(!error, seconds, {
+    ...(error ? { error: error.message } : {}),
+    ...(ctx.facts.image ? { image: ctx.facts.image.record.name } : {}),
+    ...(ctx.facts.imageStats ? { objects: objectCounts(ctx.facts.imageStats) } : {}),
+  });
+  log.info(
+    error
+      ? `FAILED after ${seconds.toFixed(1)} s`
+      : `installed in ${seconds.toFixed(1)} s: ${phaseSummary(progress.phaseSeconds)}`,
+  );
   // From here an operator may retry (the page shows the failure already).
   gate.failedWaiting = !!error;
   await progress.flush();
@@ -128,24 +164,42 @@ async function attemptInstall(ctx: InstallContext, gate: RebootGate): Promise<nu
 }
 
 function objectCounts(s: UnpackStats): ObjectCounts {
-  return { objectsFromCache: s.objectsFromCache, bytesFromCache: s.bytesFromCache, objectsFetched: s.objectsFetched, bytesFetched: s.bytesFetched };
+  return {
+    objectsFromCache: s.objectsFromCache,
+    bytesFromCache: s.bytesFromCache,
+    objectsFetched: s.objectsFetched,
+    bytesFetched: s.bytesFetched,
+  };
 }
 
 function phaseSummary(phases: Record<string, number>): string {
-  return Object.entries(phases).map(([p, s]) => `${p} ${s.toFixed(2)} s`).join(', ');
+  return Object.entries(phases)
+    .map(([p, s]) => `${p} ${s.toFixed(2)} s`)
+    .join(', ');
 }
 
 async function install(ctx: InstallContext): Promise<CacheMeasure | undefined> {
   const { opts, progress, facts } = ctx;
   if (!opts.dryRun && !opts.skipStorage && !opts.allowRunningSystem && !runsFromMemory(opts.proc)) {
-    throw new Error('this system runs from a disk, not from an installer image: a real install here could erase the wrong drives; use --dry-run, or --allow-running-system when the selected drives are not in use');
+    throw new Error(
+      'this system runs from a disk, not from an installer image: a real install here could erase the wrong drives; use --dry-run, or --allow-running-system when the selected drives are not in use',
+    );
   }
   await progress.phase('clock', () => updateClock(ctx));
   await progress.phase('network', () => configureLocalNetworkAndLoadConfiguration(ctx));
   const config = facts.config!;
   const reportUrl = bootServerUrl(ctx);
   // A dry run is not an install: the boot server must not see one starting.
-  if (reportUrl && !opts.dryRun) progress.reportTo(reportUrl, { macs: facts.interfaces.map((i) => i.mac), hostname: config.machine.Machine.Hostname, ip: config.machine.Machine.HostIpAddress }, opts.tls);
+  if (reportUrl && !opts.dryRun)
+    progress.reportTo(
+      reportUrl,
+      {
+        macs: facts.interfaces.map((i) => i.mac),
+        hostname: config.machine.Machine.Hostname,
+        ip: config.machine.Machine.HostIpAddress,
+      },
+      opts.tls,
+    );
   let cache: CacheMeasure | undefined;
   if (!opts.skipStorage) {
     await progress.phase('plan', async () => {

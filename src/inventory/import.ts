@@ -9,7 +9,16 @@ import { machineConfigSchema, subnetOf, type MachineConfig } from '../netconfig/
 import { stripLineComments } from '../util/parse-json.ts';
 import type { TransactionalInventory } from './sql-store.ts';
 import { InventoryError, type MachineState, type NewMachine, type Subnet } from './types.ts';
-import { check, checkSubnet, hostnameSchema, ipv4Schema, macSchema, stateSchema, subnetIdSchema, ValidationError } from './validate.ts';
+import {
+  check,
+  checkSubnet,
+  hostnameSchema,
+  ipv4Schema,
+  macSchema,
+  stateSchema,
+  subnetIdSchema,
+  ValidationError,
+} from './validate.ts';
 
 export interface ImportEntry {
   machine: NewMachine;
@@ -52,8 +61,11 @@ function seedSubnet(s: MachineConfig['Subnets'][number]): Subnet {
 
 function seedMachine(c: MachineConfig, where: string): NewMachine {
   const m = c.Machine;
-  if (!m.Hostname) throw new ValidationError(`${where}: field 'Machine.Hostname' is missing: every machine needs a host name`);
-  const macs = [m.HostMacAddress, ...(m.SecondaryNetworkEntries ?? []).map((e) => e.HostMacAddress)].filter((x): x is string => Boolean(x));
+  if (!m.Hostname)
+    throw new ValidationError(`${where}: field 'Machine.Hostname' is missing: every machine needs a host name`);
+  const macs = [m.HostMacAddress, ...(m.SecondaryNetworkEntries ?? []).map((e) => e.HostMacAddress)].filter(
+    (x): x is string => Boolean(x),
+  );
   const ipmi = m.IPMI && compact({ hostname: m.IPMI.Hostname, ip: m.IPMI.HostIpAddress, mac: m.IPMI.HostMacAddress });
   return compact({
     hostname: m.Hostname,
@@ -82,7 +94,10 @@ export function parseSeedJson(text: string, file: string): ImportBatch {
       const subnet = seedSubnet(s);
       const seen = batch.subnets.find((x) => x.subnet.id === subnet.id);
       if (!seen) batch.subnets.push({ subnet, where: `${where}: subnet '${s.Id}'` });
-      else if (!isDeepStrictEqual(seen.subnet, subnet)) throw new ValidationError(`${where}: subnet '${s.Id}' differs from the one in ${seen.where}: make them the same`);
+      else if (!isDeepStrictEqual(seen.subnet, subnet))
+        throw new ValidationError(
+          `${where}: subnet '${s.Id}' differs from the one in ${seen.where}: make them the same`,
+        );
     }
     batch.machines.push({ machine: seedMachine(c, where), where: `${where}: machine '${c.Machine.Hostname}'` });
   });
@@ -101,7 +116,10 @@ function* csvRecords(text: string, file: string): Generator<{ line: number; fiel
       if (text[i] === '"') {
         i++;
         for (;;) {
-          if (i >= text.length) throw new ValidationError(`${file} line ${start}, column ${fields.length + 1}: a quoted field is never closed: end it with "`);
+          if (i >= text.length)
+            throw new ValidationError(
+              `${file} line ${start}, column ${fields.length + 1}: a quoted field is never closed: end it with "`,
+            );
           if (text[i] === '"' && text[i + 1] === '"') (value += '"'), (i += 2);
           else if (text[i] === '"') break;
           else {
@@ -111,7 +129,10 @@ function* csvRecords(text: string, file: string): Generator<{ line: number; fiel
         }
         i++;
         while (text[i] === ' ' || text[i] === '\t') i++;
-        if (i < text.length && !',\r\n'.includes(text[i])) throw new ValidationError(`${file} line ${line}, column ${fields.length + 1}: text after a closing quote: quote the whole field`);
+        if (i < text.length && !',\r\n'.includes(text[i]))
+          throw new ValidationError(
+            `${file} line ${line}, column ${fields.length + 1}: text after a closing quote: quote the whole field`,
+          );
       } else {
         while (i < text.length && !',\r\n'.includes(text[i])) value += text[i++];
         value = value.trim();
@@ -134,22 +155,30 @@ function* csvRecords(text: string, file: string): Generator<{ line: number; fiel
 const CSV_COLUMNS = ['hostname', 'mac', 'ip', 'subnet', 'ipmi_ip', 'tags', 'state'] as const;
 type CsvColumn = (typeof CSV_COLUMNS)[number];
 
-const tagPair = z.string().regex(/^[^=\s]+=.*$/, "a tag is NAME=VALUE, several separated by ';', e.g. RequiredImage=debian;Rack=r1");
+const tagPair = z
+  .string()
+  .regex(/^[^=\s]+=.*$/, "a tag is NAME=VALUE, several separated by ';', e.g. RequiredImage=debian;Rack=r1");
 
 /** Machines from CSV; MACs may be several in one field, separated by spaces or ';'. */
 export function parseMachinesCsv(text: string, file: string): ImportBatch {
   const records = csvRecords(text.replace(/^\uFEFF/, ''), file);
   const header = records.next();
-  if (header.done) throw new ValidationError(`${file} is empty: it needs a header row such as hostname,mac,ip,subnet,ipmi_ip,tags`);
+  if (header.done)
+    throw new ValidationError(`${file} is empty: it needs a header row such as hostname,mac,ip,subnet,ipmi_ip,tags`);
   const columns = header.value.fields.map((name, i) => {
     const col = name.toLowerCase() as CsvColumn;
     if (!CSV_COLUMNS.includes(col)) {
-      throw new ValidationError(`${file} line ${header.value.line}, column ${i + 1}: unknown column '${name}': use ${CSV_COLUMNS.join(', ')}`);
+      throw new ValidationError(
+        `${file} line ${header.value.line}, column ${i + 1}: unknown column '${name}': use ${CSV_COLUMNS.join(', ')}`,
+      );
     }
     return col;
   });
   for (const required of ['hostname', 'mac'] as const) {
-    if (!columns.includes(required)) throw new ValidationError(`${file} line ${header.value.line}: the header has no '${required}' column: it needs at least hostname,mac`);
+    if (!columns.includes(required))
+      throw new ValidationError(
+        `${file} line ${header.value.line}: the header has no '${required}' column: it needs at least hostname,mac`,
+      );
   }
   const dup = columns.find((c, i) => columns.indexOf(c) !== i);
   if (dup) throw new ValidationError(`${file} line ${header.value.line}: column '${dup}' appears twice`);
@@ -157,7 +186,9 @@ export function parseMachinesCsv(text: string, file: string): ImportBatch {
   const batch: ImportBatch = { subnets: [], machines: [] };
   for (const { line, fields } of records) {
     if (fields.length !== columns.length) {
-      throw new ValidationError(`${file} line ${line}: ${fields.length} fields, but the header has ${columns.length}: quote fields that hold commas`);
+      throw new ValidationError(
+        `${file} line ${line}: ${fields.length} fields, but the header has ${columns.length}: quote fields that hold commas`,
+      );
     }
     const cell = <S extends z.ZodType>(col: CsvColumn, schema: S, value?: string): z.output<S> | undefined => {
       const i = columns.indexOf(col);
@@ -166,23 +197,34 @@ export function parseMachinesCsv(text: string, file: string): ImportBatch {
       return check(schema, raw, `${file} line ${line}, column ${i + 1} (${col})`);
     };
     const macText = fields[columns.indexOf('mac')];
-    if (!macText) throw new ValidationError(`${file} line ${line}, column ${columns.indexOf('mac') + 1} (mac): empty: every machine needs its boot interface's MAC`);
+    if (!macText)
+      throw new ValidationError(
+        `${file} line ${line}, column ${columns.indexOf('mac') + 1} (mac): empty: every machine needs its boot interface's MAC`,
+      );
     const tags: Record<string, string> = {};
-    for (const pair of (columns.includes('tags') ? fields[columns.indexOf('tags')] : '').split(';').filter((p) => p.trim())) {
+    for (const pair of (columns.includes('tags') ? fields[columns.indexOf('tags')] : '')
+      .split(';')
+      .filter((p) => p.trim())) {
       const t = cell('tags', tagPair, pair.trim()) as string;
       tags[t.slice(0, t.indexOf('='))] = t.slice(t.indexOf('=') + 1);
     }
     const ipmiIp = cell('ipmi_ip', ipv4Schema);
     const machine = compact<NewMachine>({
       hostname: cell('hostname', hostnameSchema) as string,
-      macs: macText.split(/[\s;]+/).filter(Boolean).map((m) => cell('mac', macSchema, m) as string),
+      macs: macText
+        .split(/[\s;]+/)
+        .filter(Boolean)
+        .map((m) => cell('mac', macSchema, m) as string),
       ip: cell('ip', ipv4Schema),
       subnetId: cell('subnet', subnetIdSchema),
       ipmi: ipmiIp ? { ip: ipmiIp } : undefined,
       tags,
       state: cell('state', stateSchema) as MachineState | undefined,
     });
-    if (!machine.hostname) throw new ValidationError(`${file} line ${line}, column ${columns.indexOf('hostname') + 1} (hostname): empty: every machine needs a host name`);
+    if (!machine.hostname)
+      throw new ValidationError(
+        `${file} line ${line}, column ${columns.indexOf('hostname') + 1} (hostname): empty: every machine needs a host name`,
+      );
     batch.machines.push({ machine, where: `${file} line ${line}` });
   }
   return batch;
@@ -199,7 +241,11 @@ export function parseImportFile(text: string, file: string): ImportBatch {
  * Adds the batch in one transaction. A subnet already in the database is kept if identical and
  * refused if it differs; machines must be new. `state` applies to machines that name none.
  */
-export async function importBatch(inv: TransactionalInventory, batch: ImportBatch, opts: { state?: MachineState } = {}): Promise<ImportResult> {
+export async function importBatch(
+  inv: TransactionalInventory,
+  batch: ImportBatch,
+  opts: { state?: MachineState } = {},
+): Promise<ImportResult> {
   const result: ImportResult = { subnetsAdded: [], subnetsUnchanged: [], machines: [] };
   const located = async <T>(where: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -220,7 +266,10 @@ export async function importBatch(inv: TransactionalInventory, batch: ImportBatc
           result.subnetsAdded.push(wanted.id);
         } else if (isDeepStrictEqual(compact(wanted), wanted.pool ? existing : withoutPool(existing))) {
           result.subnetsUnchanged.push(wanted.id); // the seed's format has no pools: one set here is kept
-        } else throw new InventoryError(`differs from subnet '${wanted.id}' in the database: make them the same, or 'cradle subnet rm' the old one first`);
+        } else
+          throw new InventoryError(
+            `differs from subnet '${wanted.id}' in the database: make them the same, or 'cradle subnet rm' the old one first`,
+          );
       });
     }
     for (const { machine, where } of batch.machines) {

@@ -104,8 +104,18 @@ function v2(d: 'sqlite' | 'postgres'): string[] {
 }
 
 export const MIGRATIONS: Migration[] = [
-  { version: 1, description: 'machines, MACs, tags, state history, subnets, leases, install progress', sqlite: v1('sqlite'), postgres: v1('postgres') },
-  { version: 2, description: "installer log of each machine's latest run", sqlite: v2('sqlite'), postgres: v2('postgres') },
+  {
+    version: 1,
+    description: 'machines, MACs, tags, state history, subnets, leases, install progress',
+    sqlite: v1('sqlite'),
+    postgres: v1('postgres'),
+  },
+  {
+    version: 2,
+    description: "installer log of each machine's latest run",
+    sqlite: v2('sqlite'),
+    postgres: v2('postgres'),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
@@ -127,7 +137,9 @@ export async function migrate(db: SqlDb, migrations: Migration[] = MIGRATIONS): 
   return db.transaction(async (tx) => {
     if (db.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     const time = db.dialect === 'postgres' ? 'TIMESTAMPTZ' : 'TEXT';
-    await tx.run(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at ${time} NOT NULL)`);
+    await tx.run(
+      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at ${time} NOT NULL)`,
+    );
     const from = await currentVersion(tx);
     if (from > latest) {
       throw new InventoryError(
@@ -137,7 +149,11 @@ export async function migrate(db: SqlDb, migrations: Migration[] = MIGRATIONS): 
     for (const m of migrations) {
       if (m.version <= from) continue;
       for (const sql of db.dialect === 'postgres' ? m.postgres : m.sqlite) await tx.run(sql);
-      await tx.run('INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)', [m.version, m.description, new Date().toISOString()]);
+      await tx.run('INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)', [
+        m.version,
+        m.description,
+        new Date().toISOString(),
+      ]);
     }
     return { from, to: Math.max(from, latest) };
   });

@@ -19,7 +19,10 @@ export function parseDbUrl(url: string): DbLocation {
     return { kind: 'sqlite', file };
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
-  if (scheme) throw new InventoryError(`unsupported database '${scheme}://…': use a file path, sqlite:PATH or postgres://user@host/db`);
+  if (scheme)
+    throw new InventoryError(
+      `unsupported database '${scheme}://…': use a file path, sqlite:PATH or postgres://user@host/db`,
+    );
   if (!url) throw new InventoryError('no database given: pass --db PATH or a postgres:// URL, or set CRADLE_DB');
   return { kind: 'sqlite', file: url };
 }

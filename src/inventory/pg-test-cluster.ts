@@ -53,7 +53,9 @@ export async function startPgCluster(bin: string): Promise<PgCluster> {
     fs.chownSync(dir, uid, gid);
   }
   const run = (tool: string, args: string[]) => {
-    const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]] : [path.join(bin, tool), args];
+    const [cmd, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]]
+      : [path.join(bin, tool), args];
     return execFileSync(cmd, argv, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   };
   let running = false;
@@ -104,7 +106,9 @@ export async function startPgCluster(bin: string): Promise<PgCluster> {
       stop,
     };
   } catch (err) {
-    const log = fs.existsSync(path.join(dir, 'server.log')) ? fs.readFileSync(path.join(dir, 'server.log'), 'utf8') : '';
+    const log = fs.existsSync(path.join(dir, 'server.log'))
+      ? fs.readFileSync(path.join(dir, 'server.log'), 'utf8')
+      : '';
     stop();
     throw new Error(`could not start a test PostgreSQL server: ${(err as Error).message}\n${log}`);
   }

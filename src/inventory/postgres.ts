@@ -41,7 +41,9 @@ export class PostgresDb implements SqlDb {
   private wrap(err: unknown): unknown {
     if (err instanceof pg.DatabaseError) return err;
     const e = err as PgError;
-    return new InventoryError(`cannot use the PostgreSQL database ${redactUrl(this.url)}: ${e?.message || e?.code || String(e)}`);
+    return new InventoryError(
+      `cannot use the PostgreSQL database ${redactUrl(this.url)}: ${e?.message || e?.code || String(e)}`,
+    );
   }
 
   private on(client: pg.Pool | pg.PoolClient): SqlConn {

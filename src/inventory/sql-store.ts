@@ -4,7 +4,20 @@
 // runs in one transaction. Addresses are the one place where concurrent writers meet (several boot
 // servers sharing PostgreSQL): pool allocation and static-address changes serialize on one lock and
 // UNIQUE constraints back that up, so no address is ever handed out twice.
-import { checkMac, checkNewMachine, checkPatchKeys, checkProgress, checkState, checkSubnet, cidrOf, inSubnet, intToIp, ipToInt, normalizeMac, ValidationError } from './validate.ts';
+import {
+  checkMac,
+  checkNewMachine,
+  checkPatchKeys,
+  checkProgress,
+  checkState,
+  checkSubnet,
+  cidrOf,
+  inSubnet,
+  intToIp,
+  ipToInt,
+  normalizeMac,
+  ValidationError,
+} from './validate.ts';
 import {
   ConflictError,
   NotFoundError,
@@ -58,7 +71,10 @@ const CONFLICTS: Record<string, string> = {
 const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
-const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 const byHostname = byKey<{ hostname: string }>((x) => x.hostname);
 
 function toSubnet(r: Row): Subnet {
@@ -91,11 +107,20 @@ function toMachine(r: Row, macs: string[], tags: Record<string, string>): Machin
 }
 
 function toLease(r: Row): Lease {
-  return { mac: r.mac as string, ip: r.ip as string, ...(r.hostname ? { hostname: r.hostname as string } : {}), subnetId: r.subnet_id as string, expiresAt: r.expires_at as string };
+  return {
+    mac: r.mac as string,
+    ip: r.ip as string,
+    ...(r.hostname ? { hostname: r.hostname as string } : {}),
+    subnetId: r.subnet_id as string,
+    expiresAt: r.expires_at as string,
+  };
 }
 
 const noMachine = (hostname: string) => new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
-const noSubnet = (id: string) => new NotFoundError(`no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`);
+const noSubnet = (id: string) =>
+  new NotFoundError(
+    `no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`,
+  );
 
 /** The installer log kept per machine: its latest lines, each cut to a length. */
 const MAX_LOG_LINES = 20_000;
@@ -146,9 +171,18 @@ export class SqlInventory implements TransactionalInventory {
   private async load(c: SqlConn, hostname: string, lock = false): Promise<Machine | undefined> {
     const [row] = await c.query(`SELECT * FROM machines WHERE hostname = $1${lock ? this.forUpdate : ''}`, [hostname]);
     if (!row) return undefined;
-    const macs = await c.query<{ mac: string }>('SELECT mac FROM machine_macs WHERE hostname = $1 ORDER BY position', [hostname]);
-    const tags = await c.query<{ key: string; value: string }>('SELECT key, value FROM machine_tags WHERE hostname = $1', [hostname]);
-    return toMachine(row, macs.map((m) => m.mac), Object.fromEntries(tags.map((t) => [t.key, t.value])));
+    const macs = await c.query<{ mac: string }>('SELECT mac FROM machine_macs WHERE hostname = $1 ORDER BY position', [
+      hostname,
+    ]);
+    const tags = await c.query<{ key: string; value: string }>(
+      'SELECT key, value FROM machine_tags WHERE hostname = $1',
+      [hostname],
+    );
+    return toMachine(
+      row,
+      macs.map((m) => m.mac),
+      Object.fromEntries(tags.map((t) => [t.key, t.value])),
+    );
   }
 
   private async subnet(c: SqlConn, id: string): Promise<Subnet | undefined> {
@@ -161,32 +195,60 @@ export class SqlInventory implements TransactionalInventory {
     if (m.subnetId) {
       const s = await this.subnet(c, m.subnetId);
       if (!s) throw noSubnet(m.subnetId);
-      if (m.ip && !inSubnet(m.ip, s)) throw new ValidationError(`machine '${m.hostname}': address ${m.ip} is outside subnet '${s.id}' (${cidrOf(s)}): fix the address or the subnet`);
-      if (m.ip === s.gateway) throw new ValidationError(`machine '${m.hostname}': address ${m.ip} is subnet '${s.id}''s gateway: give the machine an address of its own`);
+      if (m.ip && !inSubnet(m.ip, s))
+        throw new ValidationError(
+          `machine '${m.hostname}': address ${m.ip} is outside subnet '${s.id}' (${cidrOf(s)}): fix the address or the subnet`,
+        );
+      if (m.ip === s.gateway)
+        throw new ValidationError(
+          `machine '${m.hostname}': address ${m.ip} is subnet '${s.id}''s gateway: give the machine an address of its own`,
+        );
       return s.id;
     }
     if (!m.ip) return undefined;
     const found = (await this.listSubnetsOn(c)).find((s) => inSubnet(m.ip as string, s));
-    if (!found) throw new ValidationError(`machine '${m.hostname}': no subnet contains ${m.ip}: add one first ('cradle subnet add') or name it (--subnet)`);
+    if (!found)
+      throw new ValidationError(
+        `machine '${m.hostname}': no subnet contains ${m.ip}: add one first ('cradle subnet add') or name it (--subnet)`,
+      );
     return this.subnetFor(c, { ...m, subnetId: found.id });
   }
 
   private async checkMacsFree(c: SqlConn, m: NewMachine): Promise<void> {
-    const rows = await c.query<{ mac: string; hostname: string }>(`SELECT mac, hostname FROM machine_macs WHERE mac IN (${list(m.macs.length)})`, m.macs);
+    const rows = await c.query<{ mac: string; hostname: string }>(
+      `SELECT mac, hostname FROM machine_macs WHERE mac IN (${list(m.macs.length)})`,
+      m.macs,
+    );
     const taken = rows.find((r) => r.hostname !== m.hostname);
-    if (taken) throw new ConflictError(`MAC ${taken.mac} already belongs to machine '${taken.hostname}': a MAC names one machine (if that one was replaced, 'cradle machine rm ${taken.hostname}' first)`);
+    if (taken)
+      throw new ConflictError(
+        `MAC ${taken.mac} already belongs to machine '${taken.hostname}': a MAC names one machine (if that one was replaced, 'cradle machine rm ${taken.hostname}' first)`,
+      );
   }
 
   /** Makes `ip` the machine's own: not another machine's, and not leased to a MAC of another. */
   private async claimAddress(c: SqlConn, m: NewMachine): Promise<void> {
     if (!m.ip) return;
     await this.lockAddresses(c);
-    const [owner] = await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE ip = $1 AND hostname <> $2', [m.ip, m.hostname]);
+    const [owner] = await c.query<{ hostname: string }>(
+      'SELECT hostname FROM machines WHERE ip = $1 AND hostname <> $2',
+      [m.ip, m.hostname],
+    );
     if (owner) throw new ConflictError(`address ${m.ip} is already machine '${owner.hostname}''s: pick another`);
     // An expired lease of the address, or the machine's own pool lease, gives way to the static address.
-    await c.run(`DELETE FROM leases WHERE ip = $1 AND (expires_at <= $2 OR mac IN (${list(m.macs.length, 3)}))`, [m.ip, new Date().toISOString(), ...m.macs]);
-    const [lease] = await c.query<{ mac: string; expires_at: string }>('SELECT mac, expires_at FROM leases WHERE ip = $1', [m.ip]);
-    if (lease) throw new ConflictError(`address ${m.ip} is leased to ${lease.mac} until ${lease.expires_at}: pick another address, or release that lease first`);
+    await c.run(`DELETE FROM leases WHERE ip = $1 AND (expires_at <= $2 OR mac IN (${list(m.macs.length, 3)}))`, [
+      m.ip,
+      new Date().toISOString(),
+      ...m.macs,
+    ]);
+    const [lease] = await c.query<{ mac: string; expires_at: string }>(
+      'SELECT mac, expires_at FROM leases WHERE ip = $1',
+      [m.ip],
+    );
+    if (lease)
+      throw new ConflictError(
+        `address ${m.ip} is leased to ${lease.mac} until ${lease.expires_at}: pick another address, or release that lease first`,
+      );
   }
 
   private async writeDetails(c: SqlConn, m: NewMachine, replace: boolean): Promise<void> {
@@ -194,15 +256,19 @@ export class SqlInventory implements TransactionalInventory {
       await c.run('DELETE FROM machine_macs WHERE hostname = $1', [m.hostname]);
       await c.run('DELETE FROM machine_tags WHERE hostname = $1', [m.hostname]);
     }
-    for (const [i, mac] of m.macs.entries()) await c.run('INSERT INTO machine_macs (mac, hostname, position) VALUES ($1, $2, $3)', [mac, m.hostname, i]);
-    for (const [key, value] of Object.entries(m.tags)) await c.run('INSERT INTO machine_tags (hostname, key, value) VALUES ($1, $2, $3)', [m.hostname, key, value]);
+    for (const [i, mac] of m.macs.entries())
+      await c.run('INSERT INTO machine_macs (mac, hostname, position) VALUES ($1, $2, $3)', [mac, m.hostname, i]);
+    for (const [key, value] of Object.entries(m.tags))
+      await c.run('INSERT INTO machine_tags (hostname, key, value) VALUES ($1, $2, $3)', [m.hostname, key, value]);
   }
 
   async addMachine(input: NewMachine): Promise<Machine> {
     const m = checkNewMachine(input);
     return this.write(async (c) => {
       if ((await c.query('SELECT 1 FROM machines WHERE hostname = $1', [m.hostname])).length) {
-        throw new ConflictError(`machine '${m.hostname}' already exists: change it with 'cradle machine set-state', or 'cradle machine rm' it first`);
+        throw new ConflictError(
+          `machine '${m.hostname}' already exists: change it with 'cradle machine set-state', or 'cradle machine rm' it first`,
+        );
       }
       const subnetId = await this.subnetFor(c, m);
       await this.checkMacsFree(c, m);
@@ -211,7 +277,17 @@ export class SqlInventory implements TransactionalInventory {
       await c.run(
         `INSERT INTO machines (hostname, ip, subnet_id, ipmi, storage_layout, firmware, state, state_changed_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [m.hostname, m.ip ?? null, subnetId ?? null, json(m.ipmi), json(m.storageLayout), m.firmware ?? null, m.state ?? 'unknown', now, now],
+        [
+          m.hostname,
+          m.ip ?? null,
+          subnetId ?? null,
+          json(m.ipmi),
+          json(m.storageLayout),
+          m.firmware ?? null,
+          m.state ?? 'unknown',
+          now,
+          now,
+        ],
       );
       await this.writeDetails(c, m, false);
       return (await this.load(c, m.hostname)) as Machine;
@@ -234,14 +310,10 @@ export class SqlInventory implements TransactionalInventory {
       const subnetId = await this.subnetFor(c, m);
       await this.checkMacsFree(c, m);
       if (m.ip !== cur.ip) await this.claimAddress(c, m);
-      await c.run('UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6 WHERE hostname = $1', [
-        hostname,
-        m.ip ?? null,
-        subnetId ?? null,
-        json(m.ipmi),
-        json(m.storageLayout),
-        m.firmware ?? null,
-      ]);
+      await c.run(
+        'UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6 WHERE hostname = $1',
+        [hostname, m.ip ?? null, subnetId ?? null, json(m.ipmi), json(m.storageLayout), m.firmware ?? null],
+      );
       await this.writeDetails(c, m, true);
       return (await this.load(c, hostname)) as Machine;
     });
@@ -260,7 +332,9 @@ export class SqlInventory implements TransactionalInventory {
   async findMachineByMac(mac: string): Promise<Machine | undefined> {
     const normal = normalizeMac(mac);
     if (!normal) return undefined; // a lookup by a malformed MAC finds nothing; only writes are strict
-    const [row] = await this.conn.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [normal]);
+    const [row] = await this.conn.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [
+      normal,
+    ]);
     return row && this.load(this.conn, row.hostname);
   }
 
@@ -273,33 +347,49 @@ export class SqlInventory implements TransactionalInventory {
     }
     if (filter.tag) {
       params.push(filter.tag[0], filter.tag[1]);
-      where.push(`hostname IN (SELECT hostname FROM machine_tags WHERE key = $${params.length - 1} AND value = $${params.length})`);
+      where.push(
+        `hostname IN (SELECT hostname FROM machine_tags WHERE key = $${params.length - 1} AND value = $${params.length})`,
+      );
     }
     const cond = where.length ? ` WHERE ${where.join(' AND ')}` : '';
     const inSet = where.length ? ` WHERE hostname IN (SELECT hostname FROM machines${cond})` : '';
     const c = this.conn;
     const rows = await c.query(`SELECT * FROM machines${cond}`, params);
     const macs = new Map<string, string[]>();
-    for (const r of await c.query<{ hostname: string; mac: string }>(`SELECT hostname, mac FROM machine_macs${inSet} ORDER BY hostname, position`, params)) {
+    for (const r of await c.query<{ hostname: string; mac: string }>(
+      `SELECT hostname, mac FROM machine_macs${inSet} ORDER BY hostname, position`,
+      params,
+    )) {
       macs.set(r.hostname, [...(macs.get(r.hostname) ?? []), r.mac]);
     }
     const tags = new Map<string, Record<string, string>>();
-    for (const r of await c.query<{ hostname: string; key: string; value: string }>(`SELECT hostname, key, value FROM machine_tags${inSet}`, params)) {
+    for (const r of await c.query<{ hostname: string; key: string; value: string }>(
+      `SELECT hostname, key, value FROM machine_tags${inSet}`,
+      params,
+    )) {
       tags.set(r.hostname, { ...tags.get(r.hostname), [r.key]: r.value });
     }
     // Sorted here, not by ORDER BY: PostgreSQL's collation would order '-' and '.' unlike SQLite.
-    return rows.map((r) => toMachine(r, macs.get(r.hostname as string) ?? [], tags.get(r.hostname as string) ?? {})).sort(byHostname);
+    return rows
+      .map((r) => toMachine(r, macs.get(r.hostname as string) ?? [], tags.get(r.hostname as string) ?? {}))
+      .sort(byHostname);
   }
 
   async setState(hostname: string, to: MachineState, reason: string): Promise<Machine> {
     const state = checkState(to);
     return this.write(async (c) => {
-      const [row] = await c.query<{ state: MachineState }>(`SELECT state FROM machines WHERE hostname = $1${this.forUpdate}`, [hostname]);
+      const [row] = await c.query<{ state: MachineState }>(
+        `SELECT state FROM machines WHERE hostname = $1${this.forUpdate}`,
+        [hostname],
+      );
       if (!row) throw noMachine(hostname);
       if (row.state !== state) {
         const at = new Date().toISOString();
         await c.run('UPDATE machines SET state = $2, state_changed_at = $3 WHERE hostname = $1', [hostname, state, at]);
-        await c.run('INSERT INTO state_history (hostname, from_state, to_state, at, reason) VALUES ($1, $2, $3, $4, $5)', [hostname, row.state, state, at, reason ?? '']);
+        await c.run(
+          'INSERT INTO state_history (hostname, from_state, to_state, at, reason) VALUES ($1, $2, $3, $4, $5)',
+          [hostname, row.state, state, at, reason ?? ''],
+        );
       }
       return (await this.load(c, hostname)) as Machine;
     });
@@ -318,10 +408,23 @@ export class SqlInventory implements TransactionalInventory {
   async addSubnet(input: Subnet): Promise<Subnet> {
     const s = checkSubnet(input);
     return this.write(async (c) => {
-      if (await this.subnet(c, s.id)) throw new ConflictError(`subnet '${s.id}' already exists: remove it first ('cradle subnet rm ${s.id}') or choose another id`);
+      if (await this.subnet(c, s.id))
+        throw new ConflictError(
+          `subnet '${s.id}' already exists: remove it first ('cradle subnet rm ${s.id}') or choose another id`,
+        );
       await c.run(
         'INSERT INTO subnets (id, gateway, mask, domain_name, dns_servers, manage, vlan_id, pool_start, pool_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-        [s.id, s.gateway, s.mask, s.domainName ?? null, json(s.dnsServers), s.manage, s.vlanId ?? null, s.pool?.start ?? null, s.pool?.end ?? null],
+        [
+          s.id,
+          s.gateway,
+          s.mask,
+          s.domainName ?? null,
+          json(s.dnsServers),
+          s.manage,
+          s.vlanId ?? null,
+          s.pool?.start ?? null,
+          s.pool?.end ?? null,
+        ],
       );
       return (await this.subnet(c, s.id)) as Subnet;
     });
@@ -342,18 +445,29 @@ export class SqlInventory implements TransactionalInventory {
   async removeSubnet(id: string): Promise<void> {
     await this.write(async (c) => {
       if (!(await c.query(`SELECT id FROM subnets WHERE id = $1${this.forUpdate}`, [id])).length) throw noSubnet(id);
-      const users = (await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE subnet_id = $1', [id])).map((r) => r.hostname).sort();
+      const users = (await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE subnet_id = $1', [id]))
+        .map((r) => r.hostname)
+        .sort();
       if (users.length) {
         const named = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
-        throw new ConflictError(`subnet '${id}' is still used by ${users.length} machine(s) (${named}): move or remove them first`);
+        throw new ConflictError(
+          `subnet '${id}' is still used by ${users.length} machine(s) (${named}): move or remove them first`,
+        );
       }
       await c.run('DELETE FROM subnets WHERE id = $1', [id]); // its leases go with it (ON DELETE CASCADE)
     });
   }
 
-  async allocateLease(mac: string, subnetId: string, leaseSeconds: number, now: Date, hostname?: string): Promise<Lease | undefined> {
+  async allocateLease(
+    mac: string,
+    subnetId: string,
+    leaseSeconds: number,
+    now: Date,
+    hostname?: string,
+  ): Promise<Lease | undefined> {
     const m = checkMac(mac);
-    if (!(leaseSeconds > 0)) throw new ValidationError(`lease time must be a positive number of seconds, not ${leaseSeconds}`);
+    if (!(leaseSeconds > 0))
+      throw new ValidationError(`lease time must be a positive number of seconds, not ${leaseSeconds}`);
     // The host name a DHCP client sends is whatever the client likes: kept for display, not checked.
     if (hostname !== undefined && (typeof hostname !== 'string' || hostname.length > 255)) hostname = undefined;
     const at = now.toISOString();
@@ -368,26 +482,54 @@ export class SqlInventory implements TransactionalInventory {
     }
   }
 
-  private async allocateOn(c: SqlConn, mac: string, subnetId: string, now: string, expiresAt: string, hostname?: string): Promise<Lease | undefined> {
+  private async allocateOn(
+    c: SqlConn,
+    mac: string,
+    subnetId: string,
+    now: string,
+    expiresAt: string,
+    hostname?: string,
+  ): Promise<Lease | undefined> {
     const subnet = await this.subnet(c, subnetId);
     if (!subnet) throw noSubnet(subnetId);
     await this.lockAddresses(c);
-    const [cur] = await c.query<{ ip: string; subnet_id: string }>('SELECT ip, subnet_id FROM leases WHERE mac = $1', [mac]);
+    const [cur] = await c.query<{ ip: string; subnet_id: string }>('SELECT ip, subnet_id FROM leases WHERE mac = $1', [
+      mac,
+    ]);
     // Its current lease is renewed, unless its address has since become a machine's static one.
-    if (cur && cur.subnet_id === subnetId && !(await c.query('SELECT 1 FROM machines WHERE ip = $1', [cur.ip])).length) {
-      await c.run('UPDATE leases SET expires_at = $2, hostname = COALESCE($3, hostname) WHERE mac = $1', [mac, expiresAt, hostname ?? null]);
+    if (
+      cur &&
+      cur.subnet_id === subnetId &&
+      !(await c.query('SELECT 1 FROM machines WHERE ip = $1', [cur.ip])).length
+    ) {
+      await c.run('UPDATE leases SET expires_at = $2, hostname = COALESCE($3, hostname) WHERE mac = $1', [
+        mac,
+        expiresAt,
+        hostname ?? null,
+      ]);
       return toLease((await c.query('SELECT * FROM leases WHERE mac = $1', [mac]))[0]);
     }
     if (!subnet.pool) return undefined;
     const taken = new Set<string>();
-    for (const r of await c.query<{ ip: string }>('SELECT ip FROM leases WHERE mac <> $1 AND expires_at > $2', [mac, now])) taken.add(r.ip);
+    for (const r of await c.query<{ ip: string }>('SELECT ip FROM leases WHERE mac <> $1 AND expires_at > $2', [
+      mac,
+      now,
+    ]))
+      taken.add(r.ip);
     for (const r of await c.query<{ ip: string }>('SELECT ip FROM machines WHERE ip IS NOT NULL')) taken.add(r.ip);
     let ip: string | undefined;
-    for (let n = ipToInt(subnet.pool.start), end = ipToInt(subnet.pool.end); n <= end && !ip; n++) if (!taken.has(intToIp(n))) ip = intToIp(n);
+    for (let n = ipToInt(subnet.pool.start), end = ipToInt(subnet.pool.end); n <= end && !ip; n++)
+      if (!taken.has(intToIp(n))) ip = intToIp(n);
     if (!ip) return undefined;
     // Its old lease goes, and so does an expired lease of someone else on the chosen address.
     await c.run('DELETE FROM leases WHERE mac = $1 OR ip = $2', [mac, ip]);
-    await c.run('INSERT INTO leases (mac, ip, subnet_id, hostname, expires_at) VALUES ($1, $2, $3, $4, $5)', [mac, ip, subnetId, hostname ?? null, expiresAt]);
+    await c.run('INSERT INTO leases (mac, ip, subnet_id, hostname, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      mac,
+      ip,
+      subnetId,
+      hostname ?? null,
+      expiresAt,
+    ]);
     return toLease({ mac, ip, subnet_id: subnetId, hostname, expires_at: expiresAt });
   }
 
@@ -419,8 +561,17 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async getProgress(hostname: string): Promise<InstallProgress | undefined> {
-    const [row] = await this.conn.query<{ updated_at: string; progress: unknown }>('SELECT updated_at, progress FROM install_progress WHERE hostname = $1', [hostname]);
-    return row && { hostname, ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>), updatedAt: row.updated_at };
+    const [row] = await this.conn.query<{ updated_at: string; progress: unknown }>(
+      'SELECT updated_at, progress FROM install_progress WHERE hostname = $1',
+      [hostname],
+    );
+    return (
+      row && {
+        hostname,
+        ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>),
+        updatedAt: row.updated_at,
+      }
+    );
   }
 
   async appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void> {
@@ -428,14 +579,23 @@ export class SqlInventory implements TransactionalInventory {
     await this.write(async (c) => {
       // A batch sent again (its answer was lost) changes nothing: the lines are keyed by seq.
       for (const [i, line] of lines.entries()) {
-        await c.run('INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING', [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)]);
+        await c.run(
+          'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
+          [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)],
+        );
       }
-      await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [hostname, firstSeq + lines.length - MAX_LOG_LINES]);
+      await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [
+        hostname,
+        firstSeq + lines.length - MAX_LOG_LINES,
+      ]);
     });
   }
 
   async installerLog(hostname: string, sinceSeq = 0, limit = MAX_LOG_LINES): Promise<{ seq: number; line: string }[]> {
-    const rows = await this.conn.query<{ seq: number | string; line: string }>('SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq LIMIT $3', [hostname, sinceSeq, limit]);
+    const rows = await this.conn.query<{ seq: number | string; line: string }>(
+      'SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq LIMIT $3',
+      [hostname, sinceSeq, limit],
+    );
     return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
   }
 

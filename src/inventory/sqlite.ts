@@ -38,7 +38,8 @@ export class SqliteDb implements SqlDb {
     this.file = file;
     if (file !== ':memory:') {
       fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new InventoryError(`'${file}' is a directory: pass the path of the database file`);
+      if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory())
+        throw new InventoryError(`'${file}' is a directory: pass the path of the database file`);
     }
     try {
       this.db = new DatabaseSync(file, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
@@ -48,7 +49,10 @@ export class SqliteDb implements SqlDb {
     }
     this.conn = {
       // Rows come with a null prototype; plain objects compare and print like PostgreSQL's.
-      query: async <T>(sql: string, params: readonly unknown[] = []) => this.prepare(sql).all(...bind(params)).map((r) => ({ ...r })) as T[],
+      query: async <T>(sql: string, params: readonly unknown[] = []) =>
+        this.prepare(sql)
+          .all(...bind(params))
+          .map((r) => ({ ...r })) as T[],
       run: async (sql, params = []) => Number(this.prepare(sql).run(...bind(params)).changes),
     };
   }
@@ -102,7 +106,10 @@ export class SqliteDb implements SqlDb {
           return;
         } catch (err) {
           if (!isBusy(err)) throw err;
-          if (Date.now() > deadline) throw new InventoryError(`the SQLite database '${this.file}' stayed locked by another writer for ${BUSY_TIMEOUT_MS / 1000} s`);
+          if (Date.now() > deadline)
+            throw new InventoryError(
+              `the SQLite database '${this.file}' stayed locked by another writer for ${BUSY_TIMEOUT_MS / 1000} s`,
+            );
           await sleep(delay * (0.5 + Math.random()));
         }
       }

@@ -126,7 +126,13 @@ export interface Inventory {
    * atomically (several boot servers may share one PostgreSQL database). Undefined when the pool
    * is exhausted or the subnet has none.
    */
-  allocateLease(mac: string, subnetId: string, leaseSeconds: number, now: Date, hostname?: string): Promise<Lease | undefined>;
+  allocateLease(
+    mac: string,
+    subnetId: string,
+    leaseSeconds: number,
+    now: Date,
+    hostname?: string,
+  ): Promise<Lease | undefined>;
   getLease(mac: string): Promise<Lease | undefined>;
   listLeases(): Promise<Lease[]>;
   releaseLease(mac: string): Promise<void>;

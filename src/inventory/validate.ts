@@ -5,7 +5,15 @@
 import { z } from 'zod';
 import { checkStorageLayout, storageLayoutSchema } from '../storage/layout.ts';
 import { ipv4 } from '../netconfig/machine-config.ts';
-import { InventoryError, MACHINE_STATES, type InstallProgress, type MachinePatch, type MachineState, type NewMachine, type Subnet } from './types.ts';
+import {
+  InventoryError,
+  MACHINE_STATES,
+  type InstallProgress,
+  type MachinePatch,
+  type MachineState,
+  type NewMachine,
+  type Subnet,
+} from './types.ts';
 
 export class ValidationError extends InventoryError {
   override name = 'ValidationError';
@@ -50,15 +58,18 @@ export const hostnameSchema = z
   .string()
   .max(253, 'a host name has at most 253 characters')
   .refine((h) => h.length > 253 || h.split('.').every((label) => LABEL_RE.test(label)), {
-    error: (i) => `'${i.input}' is not a host name: use lower-case labels of a-z, 0-9 and '-' (not first or last), joined by dots, e.g. rack1-node07`,
+    error: (i) =>
+      `'${i.input}' is not a host name: use lower-case labels of a-z, 0-9 and '-' (not first or last), joined by dots, e.g. rack1-node07`,
   });
 
 /** A MAC in any usual spelling (colons, dashes, Cisco dots, bare hex), or undefined. */
 export function normalizeMac(text: string): string | undefined {
   const s = text.trim().toLowerCase();
   let groups: string[];
-  if (/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/.test(s) || /^[0-9a-f]{1,2}(-[0-9a-f]{1,2}){5}$/.test(s)) groups = s.split(/[:-]/);
-  else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(s) || /^[0-9a-f]{12}$/.test(s)) groups = s.replace(/\./g, '').match(/../g) ?? [];
+  if (/^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/.test(s) || /^[0-9a-f]{1,2}(-[0-9a-f]{1,2}){5}$/.test(s))
+    groups = s.split(/[:-]/);
+  else if (/^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/.test(s) || /^[0-9a-f]{12}$/.test(s))
+    groups = s.replace(/\./g, '').match(/../g) ?? [];
   else return undefined;
   return groups.map((g) => g.padStart(2, '0')).join(':');
 }
@@ -66,7 +77,10 @@ export function normalizeMac(text: string): string | undefined {
 export const macSchema = z.string().transform((text, ctx) => {
   const mac = normalizeMac(text);
   if (mac === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${text}' is not a MAC address: write six hex bytes such as de:ad:be:ef:00:01` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `'${text}' is not a MAC address: write six hex bytes such as de:ad:be:ef:00:01`,
+    });
     return z.NEVER;
   }
   return mac;
@@ -74,11 +88,16 @@ export const macSchema = z.string().transform((text, ctx) => {
 
 export const ipv4Schema = ipv4;
 
-export const stateSchema = z.enum(MACHINE_STATES, { error: (i) => `'${String(i.input)}' is not a machine state: use one of ${MACHINE_STATES.join(', ')}` });
+export const stateSchema = z.enum(MACHINE_STATES, {
+  error: (i) => `'${String(i.input)}' is not a machine state: use one of ${MACHINE_STATES.join(', ')}`,
+});
 
 export const subnetIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "a subnet id is 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), e.g. Hypervisors");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    "a subnet id is 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), e.g. Hypervisors",
+  );
 
 const tagsSchema = z.record(
   z.string().regex(/^[^=\s]+$/, "a tag name is non-empty, without '=' or spaces, e.g. RequiredImage"),
@@ -131,40 +150,77 @@ const subnetSchema = z
     mask: netmaskSchema,
     domainName: z
       .string()
-      .regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'expected a DNS domain such as dev.example.com')
+      .regex(
+        /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/,
+        'expected a DNS domain such as dev.example.com',
+      )
       .optional(),
     dnsServers: z.array(ipv4).default([]),
     manage: z.boolean().default(false),
-    vlanId: z.number().int().min(1, 'a VLAN id is 1-4094 (leave it out for an untagged subnet)').max(4094, 'a VLAN id is 1-4094').optional(),
+    vlanId: z
+      .number()
+      .int()
+      .min(1, 'a VLAN id is 1-4094 (leave it out for an untagged subnet)')
+      .max(4094, 'a VLAN id is 1-4094')
+      .optional(),
     pool: z.object({ start: ipv4, end: ipv4 }).optional(),
   })
   .superRefine((s, ctx) => {
     const prefix = prefixLength(s.mask);
-    const wellFormed = [s.gateway, s.mask, s.pool?.start ?? '0.0.0.0', s.pool?.end ?? '0.0.0.0'].every((ip) => ipv4.safeParse(ip).success);
+    const wellFormed = [s.gateway, s.mask, s.pool?.start ?? '0.0.0.0', s.pool?.end ?? '0.0.0.0'].every(
+      (ip) => ipv4.safeParse(ip).success,
+    );
     if (prefix === undefined || !wellFormed) return; // already reported on the field
     const { first, last } = subnetRange(s);
     const edges = prefix <= 30 ? [first, last] : []; // /31 and /32 have no network and broadcast addresses
     const cidr = cidrOf(s);
     if (edges.includes(ipToInt(s.gateway))) {
-      ctx.addIssue({ code: 'custom', path: ['gateway'], message: `${s.gateway} is the network or broadcast address of ${cidr}: use the router's own address` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gateway'],
+        message: `${s.gateway} is the network or broadcast address of ${cidr}: use the router's own address`,
+      });
     }
     if (!s.pool) return;
     const start = ipToInt(s.pool.start);
     const end = ipToInt(s.pool.end);
-    for (const [key, ip] of [['start', s.pool.start], ['end', s.pool.end]] as const) {
-      if (!inSubnet(ip, s)) ctx.addIssue({ code: 'custom', path: ['pool', key], message: `${ip} is outside the subnet ${cidr}: pick pool addresses inside it` });
+    for (const [key, ip] of [
+      ['start', s.pool.start],
+      ['end', s.pool.end],
+    ] as const) {
+      if (!inSubnet(ip, s))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pool', key],
+          message: `${ip} is outside the subnet ${cidr}: pick pool addresses inside it`,
+        });
     }
     const range = `${s.pool.start}-${s.pool.end}`;
-    if (start > end) ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} runs backwards: write it low-high` });
+    if (start > end)
+      ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} runs backwards: write it low-high` });
     const gw = ipToInt(s.gateway);
-    if (gw >= start && gw <= end) ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} contains the gateway ${s.gateway}: start or end the pool beside it` });
+    if (gw >= start && gw <= end)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pool'],
+        message: `${range} contains the gateway ${s.gateway}: start or end the pool beside it`,
+      });
     if (edges.some((e) => e >= start && e <= end)) {
-      ctx.addIssue({ code: 'custom', path: ['pool'], message: `${range} contains the network or broadcast address of ${cidr}: keep the pool inside ${intToIp(first + 1)}-${intToIp(last - 1)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pool'],
+        message: `${range} contains the network or broadcast address of ${cidr}: keep the pool inside ${intToIp(first + 1)}-${intToIp(last - 1)}`,
+      });
     }
   });
 
 /** Objects and bytes of an install from the old system's cache vs the network. */
-export const objectCountsSchema = z.object({ objectsFromCache: z.number().min(0), bytesFromCache: z.number().min(0), objectsFetched: z.number().min(0), bytesFetched: z.number().min(0) });
+export const objectCountsSchema = z.object({
+  objectsFromCache: z.number().min(0),
+  bytesFromCache: z.number().min(0),
+  objectsFetched: z.number().min(0),
+  bytesFetched: z.number().min(0),
+});
 
 const progressSchema = z.object({
   hostname: hostnameSchema,
@@ -189,7 +245,9 @@ const progressSchema = z.object({
 export function check<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const problems = r.error.issues.slice(0, 3).map((i) => (i.path.length ? `field '${i.path.join('.')}' is invalid: ${i.message}` : i.message));
+  const problems = r.error.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `field '${i.path.join('.')}' is invalid: ${i.message}` : i.message));
   throw new ValidationError(`${what}: ${problems.join('; ')}`);
 }
 
@@ -205,7 +263,9 @@ export function checkPatchKeys(patch: MachinePatch): void {
   const allowed = new Set(Object.keys(machineFields));
   for (const key of Object.keys(patch)) {
     if (!allowed.has(key) || key === 'hostname' || key === 'state') {
-      throw new ValidationError(`machine patch: field '${key}' cannot be changed this way${key === 'state' ? ": use setState ('cradle machine set-state')" : ''}`);
+      throw new ValidationError(
+        `machine patch: field '${key}' cannot be changed this way${key === 'state' ? ": use setState ('cradle machine set-state')" : ''}`,
+      );
     }
   }
 }

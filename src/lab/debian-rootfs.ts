@@ -58,8 +58,28 @@ const MIRROR = process.env.CRADLE_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian
 
 const BASE = ['iputils-ping', 'libcap2-bin', 'acl', 'systemd-sysv', 'ifupdown', 'netbase', 'iproute2'];
 const DEMO_EXCLUDES = [
-  '/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*', '/usr/share/lintian/*',
-  ...['drivers/gpu', 'drivers/media', 'drivers/net/wireless', 'drivers/infiniband', 'drivers/staging', 'drivers/iio', 'drivers/bluetooth', 'net/bluetooth', 'net/wireless', 'net/mac80211', 'sound', 'drivers/input/touchscreen', 'drivers/hwmon', 'drivers/isdn', 'drivers/video/fbdev'].map((d) => `/lib/modules/*/kernel/${d}/*`),
+  '/usr/share/doc/*',
+  '/usr/share/man/*',
+  '/usr/share/info/*',
+  '/usr/share/locale/*',
+  '/usr/share/lintian/*',
+  ...[
+    'drivers/gpu',
+    'drivers/media',
+    'drivers/net/wireless',
+    'drivers/infiniband',
+    'drivers/staging',
+    'drivers/iio',
+    'drivers/bluetooth',
+    'net/bluetooth',
+    'net/wireless',
+    'net/mac80211',
+    'sound',
+    'drivers/input/touchscreen',
+    'drivers/hwmon',
+    'drivers/isdn',
+    'drivers/video/fbdev',
+  ].map((d) => `/lib/modules/*/kernel/${d}/*`),
 ];
 const demoFiles = path.join(import.meta.dirname, 'demo-os');
 /** Bumped whenever the demo OS changes (its files in demo-os/, its packages): the cache is keyed by it. */
@@ -67,10 +87,42 @@ export const DEMO_VERSION = 3;
 
 const FLAVOURS: Record<string, { dir: string; packages: string[]; extra?: string[] }> = {
   minimal: { dir: `debian-${SUITE}-rootfs`, packages: BASE },
-  bootable: { dir: `debian-${SUITE}-bootable`, packages: [...BASE, 'linux-image-amd64', 'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'kexec-tools', 'cryptsetup-bin', 'cryptsetup', 'e2fsprogs', 'xfsprogs', 'dosfstools'] },
+  bootable: {
+    dir: `debian-${SUITE}-bootable`,
+    packages: [
+      ...BASE,
+      'linux-image-amd64',
+      'grub-pc-bin',
+      'grub-efi-amd64-bin',
+      'grub2-common',
+      'kexec-tools',
+      'cryptsetup-bin',
+      'cryptsetup',
+      'e2fsprogs',
+      'xfsprogs',
+      'dosfstools',
+    ],
+  },
   demo: {
     dir: `debian-${SUITE}-demo-v${DEMO_VERSION}`,
-    packages: ['systemd-sysv', 'udev', 'kmod', 'iproute2', 'netbase', 'curl', 'ca-certificates', 'linux-image-amd64', 'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'cryptsetup-bin', 'e2fsprogs', 'dosfstools', 'procps', 'less'],
+    packages: [
+      'systemd-sysv',
+      'udev',
+      'kmod',
+      'iproute2',
+      'netbase',
+      'curl',
+      'ca-certificates',
+      'linux-image-amd64',
+      'grub-pc-bin',
+      'grub-efi-amd64-bin',
+      'grub2-common',
+      'cryptsetup-bin',
+      'e2fsprogs',
+      'dosfstools',
+      'procps',
+      'less',
+    ],
     extra: [
       ...DEMO_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`),
       `--customize-hook=copy-in ${demoFiles}/cradle-report /usr/local/sbin`,
@@ -90,9 +142,13 @@ export function debianRootfs(flavour: RootfsFlavour = 'minimal'): string {
   const dir = path.join(cacheDir, name);
   if (fs.existsSync(path.join(dir, 'etc', 'debian_version'))) return dir;
   const tmp = buildDirFor(dir);
-  execFileSync('mmdebstrap', ['--variant=minbase', `--include=${packages.join(',')}`, '--mode=root', '--quiet', ...extra, SUITE, tmp, MIRROR], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    'mmdebstrap',
+    ['--variant=minbase', `--include=${packages.join(',')}`, '--mode=root', '--quiet', ...extra, SUITE, tmp, MIRROR],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return placeBuilt(tmp, dir, 'etc/debian_version');
 }
 

@@ -24,7 +24,12 @@ export async function labPki(dir: string, serverAddress = '10.77.0.1'): Promise<
   // Made aside and renamed into place: a lab started meanwhile takes the first complete one.
   const tmp = buildDirFor(dir);
   await createCa(path.join(tmp, 'ca'), { name: 'Cradle lab CA', days: 3650 });
-  const issue = (kind: 'server' | 'client' | 'installer', name: string, out: string) => issueCertificate(path.join(tmp, 'ca'), { kind, name, days: kind === 'client' ? 3650 : MAX_SERVER_DAYS }, path.join(tmp, out));
+  const issue = (kind: 'server' | 'client' | 'installer', name: string, out: string) =>
+    issueCertificate(
+      path.join(tmp, 'ca'),
+      { kind, name, days: kind === 'client' ? 3650 : MAX_SERVER_DAYS },
+      path.join(tmp, out),
+    );
   await issue('server', serverAddress, 'server');
   await issue('installer', 'installer', 'installer');
   await issue('client', 'lab-operator', 'operator');

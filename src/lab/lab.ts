@@ -65,7 +65,10 @@ export const LAB_DEFAULTS: Omit<LabOptions, 'log'> = {
 };
 
 export const SERVER = '10.77.0.1';
-const IMAGE_NAMES: Record<LabImage, string> = { demo: `demo/bookworm-v${DEMO_VERSION}`, tiny: `tiny/v${TINY_OS_VERSION}` };
+const IMAGE_NAMES: Record<LabImage, string> = {
+  demo: `demo/bookworm-v${DEMO_VERSION}`,
+  tiny: `tiny/v${TINY_OS_VERSION}`,
+};
 
 export interface LabMachine {
   hostname: string;
@@ -83,8 +86,24 @@ export interface LabMachine {
 /** The seed's example networks: management on the first NIC; VLANs 100 and 120 bridged on a trunk. */
 const SUBNETS = [
   { id: 'lab', gateway: SERVER, mask: '255.255.255.0', domainName: 'lab.test', dnsServers: [SERVER], manage: false },
-  { id: 'dev', gateway: '10.77.100.1', mask: '255.255.255.0', domainName: 'dev.lab.test', dnsServers: [SERVER], manage: true, vlanId: 100 },
-  { id: 'prod', gateway: '10.77.120.1', mask: '255.255.255.0', domainName: 'prod.lab.test', dnsServers: [SERVER], manage: true, vlanId: 120 },
+  {
+    id: 'dev',
+    gateway: '10.77.100.1',
+    mask: '255.255.255.0',
+    domainName: 'dev.lab.test',
+    dnsServers: [SERVER],
+    manage: true,
+    vlanId: 100,
+  },
+  {
+    id: 'prod',
+    gateway: '10.77.120.1',
+    mask: '255.255.255.0',
+    domainName: 'prod.lab.test',
+    dnsServers: [SERVER],
+    manage: true,
+    vlanId: 120,
+  },
 ];
 
 export function labLayout(o: Pick<LabOptions, 'encrypt' | 'kexec' | 'firmware'>): Record<string, unknown> {
@@ -147,7 +166,9 @@ export class Lab {
     this.installerDir = await cachedInstallerImage(cacheDir, undefined, this.pki?.installer);
     const store = new ImageStore(this.store).init();
     if (!store.getRecord(this.imageName)) {
-      log(`OS image ${this.imageName}: building it (${opts.image === 'demo' ? 'mmdebstrap, once per host' : 'from this host\'s kernel and busybox'}) and adding it to the store`);
+      log(
+        `OS image ${this.imageName}: building it (${opts.image === 'demo' ? 'mmdebstrap, once per host' : "from this host's kernel and busybox"}) and adding it to the store`,
+      );
       const source = opts.image === 'demo' ? debianRootfs('demo') : await tinyOs();
       await addImage(store, this.imageName, source, { warn: (w: string) => log(`  ${w}`) });
     }
@@ -155,7 +176,13 @@ export class Lab {
     const inv = this.inventory;
     for (const s of SUBNETS) if (!(await inv.getSubnet(s.id))) await inv.addSubnet(s);
     for (const m of this.machines) {
-      const fields = { macs: m.macs, ip: m.ip, subnetId: 'lab', tags: { RequiredImage: this.imageName }, storageLayout: labLayout(opts) };
+      const fields = {
+        macs: m.macs,
+        ip: m.ip,
+        subnetId: 'lab',
+        tags: { RequiredImage: this.imageName },
+        storageLayout: labLayout(opts),
+      };
       const existing = await inv.getMachine(m.hostname);
       if (existing) await inv.updateMachine(m.hostname, fields);
       else await inv.addMachine({ hostname: m.hostname, ...fields, state: 'unknown' });
@@ -174,7 +201,11 @@ export class Lab {
       // A blank machine starts with the firmware's own variables too.
       if (m.uefiVars && (blank || !fs.existsSync(m.uefiVars))) fs.copyFileSync(OVMF_VARS, m.uefiVars);
       m.markedAt = Date.now();
-      await this.inventory!.setState(m.hostname, rebirth ? 'rebirth' : 'birth', rebirth ? 'lab: reinstall over the old system' : 'lab: install on blank disks');
+      await this.inventory!.setState(
+        m.hostname,
+        rebirth ? 'rebirth' : 'birth',
+        rebirth ? 'lab: reinstall over the old system' : 'lab: install on blank disks',
+      );
     }
   }
 
@@ -184,13 +215,45 @@ export class Lab {
     this.net.create();
     this.taps.clear();
     this.net.startRouterAdvertisements(path.join(this.logs, 'router-advertisements.log'));
-    const tlsArgs = (p: { cert: string; key: string }) => (this.pki ? ['--tls-cert', p.cert, '--tls-key', p.key, '--tls-ca', this.pki.ca] : []);
-    if (opts.imageServer) this.net.spawn([cradleBin, 'imageserver', '--store', this.store, '--listen', SERVER, ...(this.pki ? tlsArgs(this.pki.server) : [])], path.join(this.logs, 'imageserver.log'));
+    const tlsArgs = (p: { cert: string; key: string }) =>
+      this.pki ? ['--tls-cert', p.cert, '--tls-key', p.key, '--tls-ca', this.pki.ca] : [];
+    if (opts.imageServer)
+      this.net.spawn(
+        [
+          cradleBin,
+          'imageserver',
+          '--store',
+          this.store,
+          '--listen',
+          SERVER,
+          ...(this.pki ? tlsArgs(this.pki.server) : []),
+        ],
+        path.join(this.logs, 'imageserver.log'),
+      );
     const installerArgs = ['console=ttyS0,115200n8', 'quiet', opts.installerArgs ?? ''].join(' ').trim();
     const log = path.join(this.logs, 'bootserver.log');
     // The log is kept across runs: only what this server writes counts.
     const from = fs.existsSync(log) ? fs.statSync(log).size : 0;
-    const server = this.net.spawn([cradleBin, 'server', '--db', this.db, '--interface', this.net.bridge, '--address', SERVER, '--installer-dir', this.installerDir!, '--image-server', `${this.pki ? 'https://' : ''}${SERVER}:${IMAGESERVER_PORT}`, '--kernel-args', installerArgs, ...(this.pki ? tlsArgs(this.pki.server) : [])], log);
+    const server = this.net.spawn(
+      [
+        cradleBin,
+        'server',
+        '--db',
+        this.db,
+        '--interface',
+        this.net.bridge,
+        '--address',
+        SERVER,
+        '--installer-dir',
+        this.installerDir!,
+        '--image-server',
+        `${this.pki ? 'https://' : ''}${SERVER}:${IMAGESERVER_PORT}`,
+        '--kernel-args',
+        installerArgs,
+        ...(this.pki ? tlsArgs(this.pki.server) : []),
+      ],
+      log,
+    );
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       // Listening on every role: DHCP is the last to start.
@@ -203,7 +266,8 @@ export class Lab {
         );
         return;
       }
-      if (server.exitCode !== null || server.signalCode !== null) throw new Error(`the boot server stopped (exit ${server.exitCode ?? server.signalCode}): see ${log}`);
+      if (server.exitCode !== null || server.signalCode !== null)
+        throw new Error(`the boot server stopped (exit ${server.exitCode ?? server.signalCode}): see ${log}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`the boot server did not start within 30 s: see ${log}`);
@@ -217,14 +281,27 @@ export class Lab {
       this.net.addTap(t);
       this.taps.add(t);
     }
-    const args = qemuArgs({ name: m.hostname, nics: m.macs.map((mac, n) => ({ mac, tap: taps[n] })), disks: [m.disk], firmware: this.opts.firmware, memoryMiB: this.opts.memoryMiB, accel, uefiVars: m.uefiVars });
+    const args = qemuArgs({
+      name: m.hostname,
+      nics: m.macs.map((mac, n) => ({ mac, tap: taps[n] })),
+      disks: [m.disk],
+      firmware: this.opts.firmware,
+      memoryMiB: this.opts.memoryMiB,
+      accel,
+      uefiVars: m.uefiVars,
+    });
     fs.appendFileSync(m.serialLog, `\n=== power on ${new Date().toISOString()} ===\n`);
-    m.running = new RunningMachine(['ip', 'netns', 'exec', this.opts.namespace, ...DIE_WITH_PARENT, 'qemu-system-x86_64', ...args], m.serialLog);
+    m.running = new RunningMachine(
+      ['ip', 'netns', 'exec', this.opts.namespace, ...DIE_WITH_PARENT, 'qemu-system-x86_64', ...args],
+      m.serialLog,
+    );
     m.poweredOnAt = Date.now();
     return m.running;
   }
 
-  async machineState(m: LabMachine): Promise<{ machine: Machine; progress: Awaited<ReturnType<Inventory['getProgress']>> }> {
+  async machineState(
+    m: LabMachine,
+  ): Promise<{ machine: Machine; progress: Awaited<ReturnType<Inventory['getProgress']>> }> {
     const inv = this.inventory!;
     return { machine: (await inv.getMachine(m.hostname))!, progress: await inv.getProgress(m.hostname) };
   }
@@ -245,7 +322,6 @@ export class Lab {
     return this.destroying;
   }
 }
-
 
 export interface RunOptions {
   rebirth: boolean;

@@ -39,12 +39,15 @@ export class LabNetwork {
   private children: ChildProcess[] = [];
 
   constructor(spec: LabNetworkSpec) {
-    if (!/^cradle-[a-z0-9-]+$/.test(spec.namespace)) throw new Error(`lab namespace '${spec.namespace}': use cradle-<letters, digits, dashes>`);
+    if (!/^cradle-[a-z0-9-]+$/.test(spec.namespace))
+      throw new Error(`lab namespace '${spec.namespace}': use cradle-<letters, digits, dashes>`);
     this.spec = spec;
   }
 
   exists(): boolean {
-    return ip('netns', 'list').split('\n').some((l) => l.split(' ')[0] === this.spec.namespace);
+    return ip('netns', 'list')
+      .split('\n')
+      .some((l) => l.split(' ')[0] === this.spec.namespace);
   }
 
   create(): void {
@@ -54,7 +57,8 @@ export class LabNetwork {
     // unless something still runs in it (another lab).
     if (this.exists()) {
       const pids = ip('netns', 'pids', ns).trim();
-      if (pids) throw new Error(`network namespace ${ns} is in use (pids ${pids.split('\n').join(', ')}): stop that lab first`);
+      if (pids)
+        throw new Error(`network namespace ${ns} is in use (pids ${pids.split('\n').join(', ')}): stop that lab first`);
       ip('netns', 'del', ns);
     }
     ip('netns', 'add', ns);
@@ -79,7 +83,9 @@ export class LabNetwork {
   /** Runs `command` inside the namespace, output appended to `log`; stopped by destroy(). */
   spawn(command: string[], log: string): ChildProcess {
     const out = fs.openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.spec.namespace, ...DIE_WITH_PARENT, ...command], { stdio: ['ignore', out, out] });
+    const child = spawn('ip', ['netns', 'exec', this.spec.namespace, ...DIE_WITH_PARENT, ...command], {
+      stdio: ['ignore', out, out],
+    });
     fs.closeSync(out);
     this.children.push(child);
     return child;
@@ -87,7 +93,23 @@ export class LabNetwork {
 
   /** Router advertisements only (no DHCP, no DNS): dnsmasq, so iPXE does not wait for IPv6. */
   startRouterAdvertisements(log: string): void {
-    this.spawn(['dnsmasq', '--keep-in-foreground', '--no-daemon', '--user=root', '--conf-file=/dev/null', '--port=0', `--interface=${this.bridge}`, '--bind-interfaces', '--enable-ra', `--dhcp-range=::,constructor:${this.bridge},ra-only`, '--pid-file=', '--log-facility=-'], log);
+    this.spawn(
+      [
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--no-daemon',
+        '--user=root',
+        '--conf-file=/dev/null',
+        '--port=0',
+        `--interface=${this.bridge}`,
+        '--bind-interfaces',
+        '--enable-ra',
+        `--dhcp-range=::,constructor:${this.bridge},ra-only`,
+        '--pid-file=',
+        '--log-facility=-',
+      ],
+      log,
+    );
   }
 
   /** Stops what spawn() started (TERM, then KILL after 5 s) and removes the namespace. */

@@ -30,11 +30,31 @@ export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const opt = (value: string) => value.replaceAll(',', ',,');
 
 export function qemuArgs(m: QemuMachine): string[] {
-  const args = ['-name', m.name, '-m', String(m.memoryMiB), '-smp', '2', '-nographic', '-nodefaults', '-serial', 'stdio', '-vga', 'none'];
+  const args = [
+    '-name',
+    m.name,
+    '-m',
+    String(m.memoryMiB),
+    '-smp',
+    '2',
+    '-nographic',
+    '-nodefaults',
+    '-serial',
+    'stdio',
+    '-vga',
+    'none',
+  ];
   args.push('-accel', m.accel === 'kvm' ? 'kvm' : 'tcg,thread=multi');
   if (m.firmware === 'uefi') {
     if (!m.uefiVars) throw new Error(`${m.name}: a UEFI machine needs its own variable store`);
-    args.push('-machine', 'q35', '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${opt(m.uefiVars)}`);
+    args.push(
+      '-machine',
+      'q35',
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${opt(m.uefiVars)}`,
+    );
   }
   m.nics.forEach((n, i) => {
     args.push('-netdev', `tap,id=n${i},ifname=${opt(n.tap)},script=no,downscript=no`);

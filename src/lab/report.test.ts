@@ -4,21 +4,61 @@ import { done, liveLine, stageOf, summaryTable, type Timeline } from './report.t
 
 const t0 = Date.parse('2026-11-22T10:00:00Z');
 const base: Timeline = { hostname: 'lab1', state: 'birth', poweredOnAt: t0 };
-const installing: Timeline = { ...base, state: 'installing', installerAt: t0 + 20_000, progress: { hostname: 'lab1', phase: 'tools', bytesDone: 50 << 20, bytesTotal: 200 << 20, etaSeconds: 12.2, updatedAt: '' } };
+const installing: Timeline = {
+  ...base,
+  state: 'installing',
+  installerAt: t0 + 20_000,
+  progress: {
+    hostname: 'lab1',
+    phase: 'tools',
+    bytesDone: 50 << 20,
+    bytesTotal: 200 << 20,
+    etaSeconds: 12.2,
+    updatedAt: '',
+  },
+};
 const finished: Timeline = {
   ...installing,
   state: 'healthy',
   resultAt: t0 + 80_000,
   healthyAt: t0 + 110_000,
-  progress: { hostname: 'lab1', phase: 'done', updatedAt: '', result: { ok: true, seconds: 60.2, phaseSeconds: { network: 1.4, plan: 2.8, tools: 32.7, storage: 21.2, logs: 0.01 }, objects: { objectsFromCache: 54, bytesFromCache: 14 << 20, objectsFetched: 8413, bytesFetched: 442 << 20 } } },
+  progress: {
+    hostname: 'lab1',
+    phase: 'done',
+    updatedAt: '',
+    result: {
+      ok: true,
+      seconds: 60.2,
+      phaseSeconds: { network: 1.4, plan: 2.8, tools: 32.7, storage: 21.2, logs: 0.01 },
+      objects: { objectsFromCache: 54, bytesFromCache: 14 << 20, objectsFetched: 8413, bytesFetched: 442 << 20 },
+    },
+  },
 };
 
 test('the live line: stage, then bytes, percentage and ETA while installing', () => {
   assert.equal(liveLine(base, t0 + 5_000), 'lab1        5 s  network boot: firmware, DHCP, installer download');
-  assert.equal(liveLine(installing, t0 + 30_000), 'lab1       30 s  installer: tools 50.0 MiB of 200.0 MiB (25%), ETA 13 s');
-  assert.equal(stageOf({ ...installing, progress: { ...installing.progress!, bytesDone: 10 } }), 'installer: tools', 'the stage has no figures');
-  assert.match(liveLine({ ...installing, progress: { ...installing.progress!, bytesDone: 10, etaSeconds: 4e6 } }, t0), /\(0%\)$/, 'no ETA from the first bytes');
-  assert.equal(stageOf({ ...base, state: 'failed', progress: { hostname: 'lab1', phase: 'failed', updatedAt: '', result: { ok: false, error: 'image server down' } } }), 'FAILED: image server down');
+  assert.equal(
+    liveLine(installing, t0 + 30_000),
+    'lab1       30 s  installer: tools 50.0 MiB of 200.0 MiB (25%), ETA 13 s',
+  );
+  assert.equal(
+    stageOf({ ...installing, progress: { ...installing.progress!, bytesDone: 10 } }),
+    'installer: tools',
+    'the stage has no figures',
+  );
+  assert.match(
+    liveLine({ ...installing, progress: { ...installing.progress!, bytesDone: 10, etaSeconds: 4e6 } }, t0),
+    /\(0%\)$/,
+    'no ETA from the first bytes',
+  );
+  assert.equal(
+    stageOf({
+      ...base,
+      state: 'failed',
+      progress: { hostname: 'lab1', phase: 'failed', updatedAt: '', result: { ok: false, error: 'image server down' } },
+    }),
+    'FAILED: image server down',
+  );
   assert.equal(done(finished), true);
   assert.equal(done(installing), false);
   assert.equal(done({ ...installing, problem: 'QEMU stopped' }), true);

@@ -19,7 +19,8 @@ export interface Timeline {
   problem?: string;
 }
 
-const secs = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? `${((to - from) / 1000).toFixed(1)} s` : '-');
+const secs = (from: number | undefined, to: number | undefined) =>
+  from !== undefined && to !== undefined ? `${((to - from) / 1000).toFixed(1)} s` : '-';
 
 export function done(t: Timeline): boolean {
   return t.state === 'healthy' || t.state === 'failed' || t.problem !== undefined;
@@ -48,11 +49,26 @@ export function liveLine(t: Timeline, now: number): string {
 
 /** The final table: stage times, installer phases, bytes fetched vs from cache, result. */
 export function summaryTable(timelines: Timeline[]): string {
-  const header = ['machine', 'result', 'to installer', 'install', 'to running', 'total', 'fetched', 'from cache', 'installer phases'];
+  const header = [
+    'machine',
+    'result',
+    'to installer',
+    'install',
+    'to running',
+    'total',
+    'fetched',
+    'from cache',
+    'installer phases',
+  ];
   const rows = timelines.map((t) => {
     const r = t.progress?.result;
     const result = t.state === 'healthy' ? 'running' : t.state === 'failed' ? 'failed' : (t.problem ?? t.state);
-    const phases = r?.phaseSeconds ? Object.entries(r.phaseSeconds).filter(([, s]) => s >= 0.05).map(([p, s]) => `${p} ${s.toFixed(1)}`).join(', ') : '-';
+    const phases = r?.phaseSeconds
+      ? Object.entries(r.phaseSeconds)
+          .filter(([, s]) => s >= 0.05)
+          .map(([p, s]) => `${p} ${s.toFixed(1)}`)
+          .join(', ')
+      : '-';
     return [
       t.hostname,
       result,

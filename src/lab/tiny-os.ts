@@ -7,7 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { cpioNewc } from '../initramfs/cpio.ts';
-import { busyboxEntries, inArchiveOrder, MERGED_USR, text, usrPath, type PlannedEntry } from '../initramfs/installer-image.ts';
+import {
+  busyboxEntries,
+  inArchiveOrder,
+  MERGED_USR,
+  text,
+  usrPath,
+  type PlannedEntry,
+} from '../initramfs/installer-image.ts';
 import { modulePathInTree, resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
 import { busyboxApplets, kernelVersionOf, materialise, newestKernel } from '../initramfs/build.ts';
 import { buildDirFor, cacheDir, placeBuilt, pruneCache } from './debian-rootfs.ts';
@@ -18,7 +25,17 @@ export const TINY_OS_VERSION = 4;
 const VERSION = TINY_OS_VERSION;
 
 /** Drivers the initrd needs to find and mount root. */
-const ROOT_MODULES = ['crc32c_generic', 'virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod', 'ahci', 'nvme', 'ext4', 'xfs'];
+const ROOT_MODULES = [
+  'crc32c_generic',
+  'virtio_pci',
+  'virtio_blk',
+  'virtio_scsi',
+  'sd_mod',
+  'ahci',
+  'nvme',
+  'ext4',
+  'xfs',
+];
 /** Drivers the running system loads: NICs and what a network configuration may ask for. */
 const SYSTEM_MODULES = ['virtio_net', 'e1000', 'e1000e', 'af_packet', '8021q', 'bridge'];
 
@@ -72,12 +89,22 @@ echo ${TINY_OS_MARKER}
 while :; do setsid cttyhack sh -l; sleep 1; done
 `;
 
-function moduleEntries(kernelVersion: string, modules: { path: string }[], under: string): { entries: PlannedEntry[]; order: string } {
+function moduleEntries(
+  kernelVersion: string,
+  modules: { path: string }[],
+  under: string,
+): { entries: PlannedEntry[]; order: string } {
   const entries: PlannedEntry[] = [];
   const order: string[] = [];
   for (const m of modules) {
     const rel = modulePathInTree(kernelVersion, m.path);
-    entries.push({ type: 'file', path: `${under}/${kernelVersion}/${rel}`, from: m.path, mode: 0o644, category: 'kernel modules' });
+    entries.push({
+      type: 'file',
+      path: `${under}/${kernelVersion}/${rel}`,
+      from: m.path,
+      mode: 0o644,
+      category: 'kernel modules',
+    });
     order.push(rel);
   }
   return { entries, order: `${order.join('\n')}\n` };
@@ -88,7 +115,8 @@ function writeTree(root: string, entries: PlannedEntry[]): void {
   for (const e of entries) {
     const p = path.join(root, e.path);
     // Never write through a link (an applet's link to busybox): a plan naming a path twice is a bug.
-    if (e.type !== 'dir' && fs.lstatSync(p, { throwIfNoEntry: false })) throw new Error(`tiny OS: ${e.path} is planned twice`);
+    if (e.type !== 'dir' && fs.lstatSync(p, { throwIfNoEntry: false }))
+      throw new Error(`tiny OS: ${e.path} is planned twice`);
     fs.mkdirSync(path.dirname(p), { recursive: true });
     if (e.type === 'dir') fs.mkdirSync(p, { recursive: true, mode: e.mode ?? 0o755 });
     else if (e.type === 'symlink') fs.symlinkSync(e.target, p);
@@ -101,7 +129,11 @@ function writeTree(root: string, entries: PlannedEntry[]): void {
 }
 
 async function initrd(kernelVersion: string, applets: string[]): Promise<Buffer> {
-  const { entries: mods, order } = moduleEntries(kernelVersion, await resolveModules(kernelVersion, ROOT_MODULES), '/usr/lib/modules');
+  const { entries: mods, order } = moduleEntries(
+    kernelVersion,
+    await resolveModules(kernelVersion, ROOT_MODULES),
+    '/usr/lib/modules',
+  );
   const planned: PlannedEntry[] = [
     ...MERGED_USR,
     ...['/proc', '/sys', '/dev', '/etc', '/usr/lib/modules'].map((p): PlannedEntry => ({ type: 'dir', path: p })),
@@ -123,26 +155,79 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
   const grubTools = ['/usr/sbin/grub-install', '/usr/sbin/grub-probe'];
   const libs = await resolveLibraries(grubTools);
   const applets = busyboxApplets();
-  const { entries: mods, order } = moduleEntries(kernelVersion, await resolveModules(kernelVersion, SYSTEM_MODULES), '/usr/lib/modules');
+  const { entries: mods, order } = moduleEntries(
+    kernelVersion,
+    await resolveModules(kernelVersion, SYSTEM_MODULES),
+    '/usr/lib/modules',
+  );
   const entries: PlannedEntry[] = [
     ...MERGED_USR,
-    ...['/proc', '/sys', '/dev', '/run', '/tmp', '/root', '/boot', '/etc/network/if-up.d', '/etc/network/if-pre-up.d', '/etc/network/if-down.d', '/etc/network/if-post-down.d', '/var/log'].map((p): PlannedEntry => ({ type: 'dir', path: p })),
+    ...[
+      '/proc',
+      '/sys',
+      '/dev',
+      '/run',
+      '/tmp',
+      '/root',
+      '/boot',
+      '/etc/network/if-up.d',
+      '/etc/network/if-pre-up.d',
+      '/etc/network/if-down.d',
+      '/etc/network/if-post-down.d',
+      '/var/log',
+    ].map((p): PlannedEntry => ({ type: 'dir', path: p })),
     { type: 'symlink', path: '/var/run', target: '../run' },
     // /sbin/init is ours, not busybox's.
     ...busyboxEntries('/usr/bin/busybox', applets, new Set(['init'])),
     { type: 'file', path: '/usr/sbin/init', data: text(SYSTEM_INIT), mode: 0o755, category: 'configuration' },
     { type: 'file', path: '/etc/modules-order', data: text(order), mode: 0o644, category: 'configuration' },
-    { type: 'file', path: '/etc/passwd', data: text('root:x:0:0:root:/root:/bin/sh\n'), mode: 0o644, category: 'configuration' },
+    {
+      type: 'file',
+      path: '/etc/passwd',
+      data: text('root:x:0:0:root:/root:/bin/sh\n'),
+      mode: 0o644,
+      category: 'configuration',
+    },
     { type: 'file', path: '/etc/group', data: text('root:x:0:\n'), mode: 0o644, category: 'configuration' },
     { type: 'file', path: '/etc/hostname', data: text('tiny\n'), mode: 0o644, category: 'configuration' },
-    { type: 'file', path: '/etc/network/interfaces', data: text('auto lo\niface lo inet loopback\n'), mode: 0o644, category: 'configuration' },
-    { type: 'file', path: '/etc/os-release', data: text(`NAME="Cradle tiny test OS"\nID=cradle-tiny\nVERSION_ID=${VERSION}\n`), mode: 0o644, category: 'configuration' },
+    {
+      type: 'file',
+      path: '/etc/network/interfaces',
+      data: text('auto lo\niface lo inet loopback\n'),
+      mode: 0o644,
+      category: 'configuration',
+    },
+    {
+      type: 'file',
+      path: '/etc/os-release',
+      data: text(`NAME="Cradle tiny test OS"\nID=cradle-tiny\nVERSION_ID=${VERSION}\n`),
+      mode: 0o644,
+      category: 'configuration',
+    },
     { type: 'file', path: `/boot/vmlinuz-${kernelVersion}`, from: kernel, mode: 0o644, category: 'configuration' },
-    { type: 'file', path: `/boot/initrd.img-${kernelVersion}`, data: await initrd(kernelVersion, applets), mode: 0o644, category: 'configuration' },
+    {
+      type: 'file',
+      path: `/boot/initrd.img-${kernelVersion}`,
+      data: await initrd(kernelVersion, applets),
+      mode: 0o644,
+      category: 'configuration',
+    },
     // The image's own grub-install (the installer runs it in the new root), for BIOS machines.
-    ...grubTools.map((t): PlannedEntry => ({ type: 'file', path: usrPath(t), from: t, mode: 0o755, category: 'tools' })),
+    ...grubTools.map(
+      (t): PlannedEntry => ({ type: 'file', path: usrPath(t), from: t, mode: 0o755, category: 'tools' }),
+    ),
     ...libs.map((l): PlannedEntry => ({ type: 'file', path: usrPath(l), from: l, mode: 0o755, category: 'libraries' })),
-    ...fs.readdirSync('/usr/lib/grub/i386-pc').map((n): PlannedEntry => ({ type: 'file', path: `/usr/lib/grub/i386-pc/${n}`, from: `/usr/lib/grub/i386-pc/${n}`, mode: 0o644, category: 'tools' })),
+    ...fs
+      .readdirSync('/usr/lib/grub/i386-pc')
+      .map(
+        (n): PlannedEntry => ({
+          type: 'file',
+          path: `/usr/lib/grub/i386-pc/${n}`,
+          from: `/usr/lib/grub/i386-pc/${n}`,
+          mode: 0o644,
+          category: 'tools',
+        }),
+      ),
     ...mods,
   ];
   writeTree(tmp, entries);

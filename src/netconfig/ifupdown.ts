@@ -12,27 +12,48 @@ export function renderInterfaces(plan: NetworkPlan): string {
   for (const s of plan.statics) {
     const managed = !!s.subnet.Manage;
     const name = managed ? `br${s.subnet.VlanId ?? 0}` : s.ifname;
-    const lines = [`auto ${name}`, `iface ${name} inet static`, `\taddress      ${s.ip}`, `\tnetmask      ${s.subnet.IpMask}`];
+    const lines = [
+      `auto ${name}`,
+      `iface ${name} inet static`,
+      `\taddress      ${s.ip}`,
+      `\tnetmask      ${s.subnet.IpMask}`,
+    ];
     if (s.subnet.IpGateway === gateway) lines.push(`\tgateway      ${gateway}`);
     if (managed) lines.push(`\thwaddress    ${s.mac}`, `\tbridge_ports ${s.ifname}`);
     stanzas.push(lines);
   }
   for (const b of plan.bridgeOnly) {
     const name = `br@${b.subnet.Id}`;
-    stanzas.push([`auto ${name}`, `iface ${name} inet manual`, `\thwaddress    ${b.mac}`, `\tbridge_ports ${b.ifname}`]);
+    stanzas.push([
+      `auto ${name}`,
+      `iface ${name} inet manual`,
+      `\thwaddress    ${b.mac}`,
+      `\tbridge_ports ${b.ifname}`,
+    ]);
   }
   const trunk = plan.trunk;
   if (trunk && !trunk.configured) {
     const lines = [`auto ${trunk.raw}`, `iface ${trunk.raw} inet manual`];
     if (trunk.slaves.length >= 2) {
-      lines.push(`\tup ip link set ${trunk.raw} mtu 9000`, '\tbond-mode 802.3ad', '\tbond-xmit_hash_policy 1', `\tslaves ${trunk.slaves.join(' ')}`);
+      lines.push(
+        `\tup ip link set ${trunk.raw} mtu 9000`,
+        '\tbond-mode 802.3ad',
+        '\tbond-xmit_hash_policy 1',
+        `\tslaves ${trunk.slaves.join(' ')}`,
+      );
     }
     stanzas.push(lines);
   }
   if (trunk) {
     for (const v of plan.vlanAddresses) {
       const name = `${trunk.raw}.${v.vid}`;
-      const lines = [`auto ${name}`, `iface ${name} inet static`, `\tvlan-raw-device ${trunk.raw}`, `\taddress ${v.ip}`, `\tnetmask ${v.subnet.IpMask}`];
+      const lines = [
+        `auto ${name}`,
+        `iface ${name} inet static`,
+        `\tvlan-raw-device ${trunk.raw}`,
+        `\taddress ${v.ip}`,
+        `\tnetmask ${v.subnet.IpMask}`,
+      ];
       if (v.subnet.IpGateway === gateway) lines.push(`\tgateway ${gateway}`);
       stanzas.push(lines);
     }

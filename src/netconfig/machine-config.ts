@@ -12,7 +12,12 @@ export const ipv4 = z.string().regex(IPV4_RE, 'expected a dotted IPv4 address su
 export const macAddress = z
   .string()
   .regex(/^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/, 'expected a MAC address such as de:ad:be:ef:00:01')
-  .transform((mac) => mac.split(':').map((g) => g.toLowerCase().padStart(2, '0')).join(':'));
+  .transform((mac) =>
+    mac
+      .split(':')
+      .map((g) => g.toLowerCase().padStart(2, '0'))
+      .join(':'),
+  );
 
 const networkEntry = z.looseObject({
   Hostname: z.string().optional(),
@@ -64,6 +69,6 @@ export function subnetOf(ip: string, subnets: Subnet[]): Subnet | undefined {
   const addr = ipToInt(ip);
   return subnets.find((s) => {
     const mask = ipToInt(s.IpMask);
-    return ((addr & mask) >>> 0) === ((ipToInt(s.IpGateway) & mask) >>> 0);
+    return (addr & mask) >>> 0 === (ipToInt(s.IpGateway) & mask) >>> 0;
   });
 }

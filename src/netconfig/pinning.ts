@@ -12,7 +12,9 @@ export function renderUdevRules(ifaces: PinnedInterface[]): string {
   const path = '/etc/udev/rules.d/70-persistent-net.rules';
   const lines = [`# ${path} -- created by the Cradle installer`, ''];
   for (const i of [...ifaces].sort((a, b) => a.name.localeCompare(b.name))) {
-    lines.push(`SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{type}=="1", KERNELS=="${i.busId}", NAME="${i.name}"`);
+    lines.push(
+      `SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{type}=="1", KERNELS=="${i.busId}", NAME="${i.name}"`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -21,7 +23,10 @@ export function renderUdevRules(ifaces: PinnedInterface[]): string {
 export function renderLinkFiles(ifaces: PinnedInterface[]): Map<string, string> {
   const files = new Map<string, string>();
   for (const i of [...ifaces].sort((a, b) => a.name.localeCompare(b.name))) {
-    files.set(`10-cradle-${i.name}.link`, `# written by the Cradle installer\n[Match]\nMACAddress=${i.mac}\n\n[Link]\nName=${i.name}\n`);
+    files.set(
+      `10-cradle-${i.name}.link`,
+      `# written by the Cradle installer\n[Match]\nMACAddress=${i.mac}\n\n[Link]\nName=${i.name}\n`,
+    );
   }
   return files;
 }

@@ -13,7 +13,11 @@ const testdata = path.join(import.meta.dirname, 'testdata');
 const golden = (name: string) => fs.readFileSync(path.join(testdata, name), 'utf8');
 const seed = () => parseMachineConfig(golden('seed-config.json'), 'seed-config.json');
 const links = (up: number): LinkInfo[] =>
-  ['de:ad:be:ef:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03'].map((mac, i) => ({ name: `eth${i}`, mac, up: i < up }));
+  ['de:ad:be:ef:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03'].map((mac, i) => ({
+    name: `eth${i}`,
+    mac,
+    up: i < up,
+  }));
 
 describe('ifupdown rendering of the seed example', () => {
   it('one link up: the primary address only, no trunk, no VLANs or bridges', () => {
@@ -39,10 +43,17 @@ describe('ifupdown rendering of the seed example', () => {
 
 /** All networkd files of a plan as one text, in name order (the layout of the golden files). */
 const networkdText = (files: Map<string, string>) =>
-  [...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, t]) => `==> ${n} <==\n${t}`).join('\n') + '\n';
+  [...files]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([n, t]) => `==> ${n} <==\n${t}`)
+    .join('\n') + '\n';
 
 describe('systemd-networkd rendering of the seed example', () => {
-  for (const [up, file] of [[1, 'networkd-1-link'], [2, 'networkd-2-links'], [3, 'networkd-3-links']] as const) {
+  for (const [up, file] of [
+    [1, 'networkd-1-link'],
+    [2, 'networkd-2-links'],
+    [3, 'networkd-3-links'],
+  ] as const) {
     it(`${up} link(s) up renders the same network as the ifupdown files`, () => {
       assert.equal(networkdText(renderNetworkd(planNetwork(seed(), links(up)))), golden(file));
     });
@@ -71,9 +82,15 @@ describe('network planning', () => {
     const c = withEntries({ GatewaySubnetId: 'Prod', SecondaryNetworkEntries: [{ HostIpAddress: '192.168.120.7' }] });
     const plan = planNetwork(c, links(2));
     assert.equal(plan.defaultSubnet?.Id, 'Prod');
-    assert.deepEqual(plan.vlanAddresses.map((v) => `${v.vid} ${v.ip}`), ['120 192.168.120.7']);
+    assert.deepEqual(
+      plan.vlanAddresses.map((v) => `${v.vid} ${v.ip}`),
+      ['120 192.168.120.7'],
+    );
     assert.deepEqual(plan.bridgedVlans, [100], 'a subnet with an address gets no extra bridge');
-    assert.match(renderInterfaces(plan), /auto eth1\.120\niface eth1\.120 inet static\n\tvlan-raw-device eth1\n\taddress 192\.168\.120\.7\n\tnetmask 255\.255\.255\.0\n\tgateway 192\.168\.120\.1\n/);
+    assert.match(
+      renderInterfaces(plan),
+      /auto eth1\.120\niface eth1\.120 inet static\n\tvlan-raw-device eth1\n\taddress 192\.168\.120\.7\n\tnetmask 255\.255\.255\.0\n\tgateway 192\.168\.120\.1\n/,
+    );
     assert.doesNotMatch(renderInterfaces(plan), /gateway {6}192\.168\.1\.1/, 'only the default subnet gets a gateway');
   });
 
@@ -87,20 +104,42 @@ describe('network planning', () => {
   });
 
   it('bridge-only entries become br@<SubnetId>, and bad ones are refused by name', () => {
-    const ok = planNetwork(withEntries({ SecondaryNetworkEntries: [{ HostMacAddress: '52:54:00:00:00:03', SubnetId: 'Dev' }] }), links(3));
-    assert.match(renderInterfaces(ok), /auto br@Dev\niface br@Dev inet manual\n\thwaddress {4}52:54:00:00:00:03\n\tbridge_ports eth2\n/);
-    assert.deepEqual(ok.trunk, { raw: 'eth1', slaves: [], configured: false }, 'the bridged link leaves the trunk pool');
+    const ok = planNetwork(
+      withEntries({ SecondaryNetworkEntries: [{ HostMacAddress: '52:54:00:00:00:03', SubnetId: 'Dev' }] }),
+      links(3),
+    );
+    assert.match(
+      renderInterfaces(ok),
+      /auto br@Dev\niface br@Dev inet manual\n\thwaddress {4}52:54:00:00:00:03\n\tbridge_ports eth2\n/,
+    );
+    assert.deepEqual(
+      ok.trunk,
+      { raw: 'eth1', slaves: [], configured: false },
+      'the bridged link leaves the trunk pool',
+    );
     const bad = (entry: Record<string, string>, message: RegExp) =>
       assert.throws(() => planNetwork(withEntries({ SecondaryNetworkEntries: [entry] }), links(3)), message);
-    bad({ HostMacAddress: '52:54:00:00:00:09', SubnetId: 'Dev' }, /MAC address 52:54:00:00:00:09 .* matches no interface/);
+    bad(
+      { HostMacAddress: '52:54:00:00:00:09', SubnetId: 'Dev' },
+      /MAC address 52:54:00:00:00:09 .* matches no interface/,
+    );
     bad({ HostMacAddress: '52:54:00:00:00:03', SubnetId: 'Nope' }, /subnetId Nope .* names no subnet/);
     bad({ HostMacAddress: '52:54:00:00:00:03', SubnetId: 'Hypervisors' }, /subnet Hypervisors is not managed/);
   });
 
   it('config.json errors name the field and what it should be; MACs are normalised', () => {
-    assert.throws(() => parseMachineConfig('{"Machine": {"HostIpAddress": "192.168.1.300"}}'), /config\.json: field 'Machine\.HostIpAddress' is invalid: expected a dotted IPv4 address/);
-    assert.throws(() => parseMachineConfig('{"Machine": {}, "Subnets": [{"Id": "x", "IpGateway": "10.0.0.1"}]}'), /field 'Subnets\.0\.IpMask'/);
+    assert.throws(
+      () => parseMachineConfig('{"Machine": {"HostIpAddress": "192.168.1.300"}}'),
+      /config\.json: field 'Machine\.HostIpAddress' is invalid: expected a dotted IPv4 address/,
+    );
+    assert.throws(
+      () => parseMachineConfig('{"Machine": {}, "Subnets": [{"Id": "x", "IpGateway": "10.0.0.1"}]}'),
+      /field 'Subnets\.0\.IpMask'/,
+    );
     assert.throws(() => parseMachineConfig('{nope'), /config\.json is not valid JSON/);
-    assert.equal(parseMachineConfig('{"Machine": {"HostMacAddress": "DE:AD:BE:EF:0:1"}}').Machine.HostMacAddress, 'de:ad:be:ef:00:01');
+    assert.equal(
+      parseMachineConfig('{"Machine": {"HostMacAddress": "DE:AD:BE:EF:0:1"}}').Machine.HostMacAddress,
+      'de:ad:be:ef:00:01',
+    );
   });
 });

@@ -44,11 +44,21 @@ export class NetworkPlanError extends Error {
 export function planNetwork(config: MachineConfig, links: LinkInfo[]): NetworkPlan {
   const subnets = config.Subnets;
   const machine = config.Machine;
-  const plan: NetworkPlan = { statics: [], bridgeOnly: [], vlanAddresses: [], bridgedVlans: [], down: [], warnings: [] };
+  const plan: NetworkPlan = {
+    statics: [],
+    bridgeOnly: [],
+    vlanAddresses: [],
+    bridgedVlans: [],
+    down: [],
+    warnings: [],
+  };
   let preferred = machine.HostIpAddress ? subnetOf(machine.HostIpAddress, subnets) : undefined;
   if (machine.GatewaySubnetId) {
     preferred = subnets.find((s) => s.Id === machine.GatewaySubnetId);
-    if (!preferred) throw new NetworkPlanError(`config.json: Machine.GatewaySubnetId '${machine.GatewaySubnetId}' names no subnet in Subnets`);
+    if (!preferred)
+      throw new NetworkPlanError(
+        `config.json: Machine.GatewaySubnetId '${machine.GatewaySubnetId}' names no subnet in Subnets`,
+      );
   }
   const noteSubnet = (s: Subnet) => {
     if (s === preferred || !plan.defaultSubnet) plan.defaultSubnet = s;
@@ -87,7 +97,10 @@ export function planNetwork(config: MachineConfig, links: LinkInfo[]): NetworkPl
   }
 
   for (const link of links) if (!link.up) plan.down.push(link.name);
-  const live = [...pool.values()].filter((l) => l.up).map((l) => l.name).sort();
+  const live = [...pool.values()]
+    .filter((l) => l.up)
+    .map((l) => l.name)
+    .sort();
   if (vlanTrunk) {
     plan.trunk = { raw: vlanTrunk, slaves: [], configured: true };
     if (live.length) plan.warnings.push(`links ${live.join(', ')} are up but not used: ${vlanTrunk} is the VLAN trunk`);
@@ -112,15 +125,31 @@ export function planNetwork(config: MachineConfig, links: LinkInfo[]): NetworkPl
   return plan;
 }
 
-function bridgeOnlyEntry(entry: NetworkEntry, byMac: Map<string, LinkInfo>, subnets: Subnet[], pool: Map<string, LinkInfo>, used: Set<Subnet>) {
+function bridgeOnlyEntry(
+  entry: NetworkEntry,
+  byMac: Map<string, LinkInfo>,
+  subnets: Subnet[],
+  pool: Map<string, LinkInfo>,
+  used: Set<Subnet>,
+) {
   const mac = entry.HostMacAddress!;
   const id = entry.SubnetId!;
   const link = byMac.get(mac);
-  if (!link) throw new NetworkPlanError(`config.json: MAC address ${mac} (bridge for subnet ${id}) matches no interface on this machine`);
+  if (!link)
+    throw new NetworkPlanError(
+      `config.json: MAC address ${mac} (bridge for subnet ${id}) matches no interface on this machine`,
+    );
   const subnet = subnets.find((s) => s.Id === id);
-  if (!subnet) throw new NetworkPlanError(`config.json: subnetId ${id} (bridge on ${link.name}) names no subnet in Subnets`);
-  if (!subnet.Manage) throw new NetworkPlanError(`config.json: subnet ${id} is not managed (Manage: true), so ${link.name} cannot be bridged into it`);
-  if (id.length > 9 || /[/.]/.test(id)) throw new NetworkPlanError(`config.json: subnet Id '${id}' must be at most 9 characters without '/' or '.', since it names the bridge br@${id}`);
+  if (!subnet)
+    throw new NetworkPlanError(`config.json: subnetId ${id} (bridge on ${link.name}) names no subnet in Subnets`);
+  if (!subnet.Manage)
+    throw new NetworkPlanError(
+      `config.json: subnet ${id} is not managed (Manage: true), so ${link.name} cannot be bridged into it`,
+    );
+  if (id.length > 9 || /[/.]/.test(id))
+    throw new NetworkPlanError(
+      `config.json: subnet Id '${id}' must be at most 9 characters without '/' or '.', since it names the bridge br@${id}`,
+    );
   pool.delete(link.name);
   used.add(subnet);
   return { ifname: link.name, mac, subnet };

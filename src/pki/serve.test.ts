@@ -19,8 +19,16 @@ let operator: { cert: string; key: string };
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-serve-'));
   const ca = await createCa(path.join(dir, 'ca'), { name: 'test', days: 2 });
-  const server = await issueCertificate(path.join(dir, 'ca'), { kind: 'server', name: '127.0.0.1', days: 1 }, path.join(dir, 'server'));
-  operator = await issueCertificate(path.join(dir, 'ca'), { kind: 'client', name: 'alice', days: 1 }, path.join(dir, 'alice'));
+  const server = await issueCertificate(
+    path.join(dir, 'ca'),
+    { kind: 'server', name: '127.0.0.1', days: 1 },
+    path.join(dir, 'server'),
+  );
+  operator = await issueCertificate(
+    path.join(dir, 'ca'),
+    { kind: 'client', name: 'alice', days: 1 },
+    path.join(dir, 'alice'),
+  );
   files = { ca, ...server };
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -37,11 +45,13 @@ const handler: http.RequestListener = (req, res) => {
 
 function get(url: string, opts: https.RequestOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    (url.startsWith('https') ? https : http).get(url, opts, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    (url.startsWith('https') ? https : http)
+      .get(url, opts, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -52,7 +62,14 @@ test('HTTP and HTTPS on one port; the operator named by the certificate, per req
     assert.match(await get(`http://127.0.0.1:${port}/`), /^http refused: this needs HTTPS/);
     const ca = fs.readFileSync(files.ca);
     assert.match(await get(`https://127.0.0.1:${port}/`, { ca }), /^https refused: no client certificate/);
-    assert.equal(await get(`https://127.0.0.1:${port}/`, { ca, cert: fs.readFileSync(operator.cert), key: fs.readFileSync(operator.key) }), 'https alice');
+    assert.equal(
+      await get(`https://127.0.0.1:${port}/`, {
+        ca,
+        cert: fs.readFileSync(operator.cert),
+        key: fs.readFileSync(operator.key),
+      }),
+      'https alice',
+    );
   } finally {
     await dual.close();
   }
@@ -74,7 +91,10 @@ test('a TLS client of a server without TLS files is cut, not answered in plain t
   const dual = dualProtocolServer(handler);
   const { port } = await listen(dual.server, 0, '127.0.0.1');
   try {
-    await assert.rejects(get(`https://127.0.0.1:${port}/`, { rejectUnauthorized: false }), /socket hang up|ECONNRESET|disconnected/);
+    await assert.rejects(
+      get(`https://127.0.0.1:${port}/`, { rejectUnauthorized: false }),
+      /socket hang up|ECONNRESET|disconnected/,
+    );
     assert.match(await get(`http://127.0.0.1:${port}/`), /^http /);
   } finally {
     await dual.close();

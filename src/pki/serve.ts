@@ -8,7 +8,13 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { type ConnectionGuard, type ConnectionLimits, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
+import {
+  type ConnectionGuard,
+  type ConnectionLimits,
+  DEFAULT_LIMITS,
+  guardConnections,
+  HTTP_SERVER_OPTIONS,
+} from '../util/http/connections.ts';
 import { HttpError } from '../util/http/respond.ts';
 import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { readPem } from '../util/request.ts';
@@ -34,7 +40,11 @@ export interface DualServer {
 }
 
 export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
-  return { cert: readPem(files.cert, 'the server certificate'), key: readPem(files.key, 'the server key'), ca: readPem(files.ca, 'the client CA') };
+  return {
+    cert: readPem(files.cert, 'the server certificate'),
+    key: readPem(files.key, 'the server key'),
+    ca: readPem(files.ca, 'the client CA'),
+  };
 }
 
 /**
@@ -43,9 +53,24 @@ export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffe
  * Connections are held within `limits` (util/http/connections.ts): idle and trickling ones are
  * closed, and when the port is full the one idle longest gives way to a new one.
  */
-export function dualProtocolServer(handler: http.RequestListener, tlsFiles?: ServerTlsFiles, limits: ConnectionLimits = DEFAULT_LIMITS): DualServer {
+export function dualProtocolServer(
+  handler: http.RequestListener,
+  tlsFiles?: ServerTlsFiles,
+  limits: ConnectionLimits = DEFAULT_LIMITS,
+): DualServer {
   const plain = http.createServer(HTTP_SERVER_OPTIONS, handler);
-  const secure = tlsFiles ? https.createServer({ ...HTTP_SERVER_OPTIONS, ...SERVER_TLS_PROFILE, ...readServerTls(tlsFiles), requestCert: true, rejectUnauthorized: false }, handler) : undefined;
+  const secure = tlsFiles
+    ? https.createServer(
+        {
+          ...HTTP_SERVER_OPTIONS,
+          ...SERVER_TLS_PROFILE,
+          ...readServerTls(tlsFiles),
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        handler,
+      )
+    : undefined;
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     sockets.add(socket);
@@ -103,14 +128,32 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
  */
 export function clientIdentity(socket: net.Socket, caller: Caller): ClientIdentity {
   const s = socket as tls.TLSSocket;
-  const how = caller === 'operator' ? "an operator's client certificate (cradle pki issue client NAME)" : "the installer's certificate (cradle pki issue installer installer, in the image with build-installer --tls-*)";
-  if (!s.encrypted) throw new HttpError(403, 'client certificate required', `this needs HTTPS with ${how} signed by this server's CA, e.g. curl --cacert ca.pem --cert cert.pem --key key.pem https://...; plain HTTP is read-only here`);
+  const how =
+    caller === 'operator'
+      ? "an operator's client certificate (cradle pki issue client NAME)"
+      : "the installer's certificate (cradle pki issue installer installer, in the image with build-installer --tls-*)";
+  if (!s.encrypted)
+    throw new HttpError(
+      403,
+      'client certificate required',
+      `this needs HTTPS with ${how} signed by this server's CA, e.g. curl --cacert ca.pem --cert cert.pem --key key.pem https://...; plain HTTP is read-only here`,
+    );
   const peer = s.getPeerCertificate();
-  if (!peer || !Object.keys(peer).length) throw new HttpError(403, 'client certificate required', `no client certificate was presented: this needs ${how}`);
+  if (!peer || !Object.keys(peer).length)
+    throw new HttpError(403, 'client certificate required', `no client certificate was presented: this needs ${how}`);
   const name = String(peer.subject?.CN ?? '?');
-  if (!s.authorized) throw new HttpError(403, 'client certificate refused', `the client certificate of '${name}' is not accepted: ${describeTlsError(String(s.authorizationError))}`);
+  if (!s.authorized)
+    throw new HttpError(
+      403,
+      'client certificate refused',
+      `the client certificate of '${name}' is not accepted: ${describeTlsError(String(s.authorizationError))}`,
+    );
   if (caller === 'operator' && peer.ext_key_usage?.includes(SERVER_AUTH)) {
-    throw new HttpError(403, 'client certificate refused', `the certificate of '${name}' is a server's or an installer's (the installer's is in every installer image), not an operator's: use ${how}`);
+    throw new HttpError(
+      403,
+      'client certificate refused',
+      `the certificate of '${name}' is a server's or an installer's (the installer's is in every installer image), not an operator's: use ${how}`,
+    );
   }
   return { name };
 }
@@ -118,7 +161,14 @@ export function clientIdentity(socket: net.Socket, caller: Caller): ClientIdenti
 function describeTlsError(code: string): string {
   if (code === 'CERT_HAS_EXPIRED') return 'it has expired (issue a new one)';
   if (code === 'CERT_NOT_YET_VALID') return 'it is not valid yet (check the clocks)';
-  if (code === 'UNABLE_TO_GET_ISSUER_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'CERT_SIGNATURE_FAILURE')
+  if (
+    code === 'UNABLE_TO_GET_ISSUER_CERT' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'CERT_SIGNATURE_FAILURE'
+  )
     return `it was not signed by this server's CA (${code})`;
   if (code === 'UNSUPPORTED_CERTIFICATE_PURPOSE' || code === 'INVALID_PURPOSE') return 'it is not a client certificate';
   return code;

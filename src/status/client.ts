@@ -36,7 +36,12 @@ export function operatorTlsOptions(files: OperatorTls): https.RequestOptions {
 }
 
 /** One RPC call; resolves to the parsed JSON answer, or throws the server's detail. */
-export async function installerRpc(address: string, files: OperatorTls, method: 'GET' | 'POST', path: string): Promise<unknown> {
+export async function installerRpc(
+  address: string,
+  files: OperatorTls,
+  method: 'GET' | 'POST',
+  path: string,
+): Promise<unknown> {
   const url = new URL(path, installerUrl(address));
   const res = await request(url, { method, tlsOptions: operatorTlsOptions(files) });
   let body: { detail?: string } & Record<string, unknown>;

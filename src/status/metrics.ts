@@ -23,17 +23,39 @@ export function installerMetrics(snapshot: () => StatusSnapshot): { contentType:
     for (const state of ['installing', 'succeeded', 'failed']) g.set({ state }, s.state === state ? 1 : 0);
   });
   gauge('cradle_installer_attempt', 'Install attempt (a retry starts the next)', [], (g, s) => g.set(s.attempt));
-  gauge('cradle_installer_phase_seconds', 'Seconds each phase took, or has taken so far', ['phase', 'state'], (g, s) => {
-    for (const p of s.phases) g.set({ phase: p.name, state: p.state === 'started' ? 'running' : p.state }, p.seconds);
-  });
-  gauge('cradle_installer_progress_bytes_done', 'Bytes done in the running phase', ['phase'], (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesDone));
-  gauge('cradle_installer_progress_bytes_total', 'Bytes to do in the running phase', ['phase'], (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesTotal));
-  gauge('cradle_installer_progress_bytes_per_second', 'Recent rate of the running phase', ['phase'], (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesPerSecond));
+  gauge(
+    'cradle_installer_phase_seconds',
+    'Seconds each phase took, or has taken so far',
+    ['phase', 'state'],
+    (g, s) => {
+      for (const p of s.phases) g.set({ phase: p.name, state: p.state === 'started' ? 'running' : p.state }, p.seconds);
+    },
+  );
+  gauge(
+    'cradle_installer_progress_bytes_done',
+    'Bytes done in the running phase',
+    ['phase'],
+    (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesDone),
+  );
+  gauge(
+    'cradle_installer_progress_bytes_total',
+    'Bytes to do in the running phase',
+    ['phase'],
+    (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesTotal),
+  );
+  gauge(
+    'cradle_installer_progress_bytes_per_second',
+    'Recent rate of the running phase',
+    ['phase'],
+    (g, s) => s.progress && g.set({ phase: s.progress.phase }, s.progress.bytesPerSecond),
+  );
   gauge('cradle_installer_progress_eta_seconds', 'Estimated seconds left in the running phase', ['phase'], (g, s) => {
     if (s.progress?.etaSeconds != null) g.set({ phase: s.progress.phase }, s.progress.etaSeconds);
   });
   gauge('cradle_installer_remote_shells', 'Remote shell sessions open', [], (g, s) => g.set(s.shells.length));
-  gauge('cradle_installer_reboot_held', '1 while an operator holds the reboot', [], (g, s) => g.set(s.reboot.heldBy ? 1 : 0));
+  gauge('cradle_installer_reboot_held', '1 while an operator holds the reboot', [], (g, s) =>
+    g.set(s.reboot.heldBy ? 1 : 0),
+  );
   return {
     contentType: registry.contentType,
     async metrics() {

@@ -16,21 +16,71 @@ function installing() {
   const ctx = newContext({ ...DEFAULT_OPTIONS, dryRun: true }, new InstallerLog({ stderr: false }));
   ctx.facts.interfaces = [{ name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' }];
   ctx.facts.activeInterface = 'eth0';
-  ctx.facts.drives = [{ name: 'vda', path: '/dev/vda', sizeBytes: 8 * 1024 * MiB, model: 'QEMU HARDDISK', serial: 'S1', busPath: 'pci', rotational: false }];
+  ctx.facts.drives = [
+    {
+      name: 'vda',
+      path: '/dev/vda',
+      sizeBytes: 8 * 1024 * MiB,
+      model: 'QEMU HARDDISK',
+      serial: 'S1',
+      busPath: 'pci',
+      rotational: false,
+    },
+  ];
   ctx.facts.plan = {
     firmware: 'bios',
     encrypt: true,
-    drives: [{ device: '/dev/vda', sizeBytes: 8 * 1024 * MiB, partitions: [{ number: 1, name: 'bios-boot', type: 'bios', startBytes: MiB, sizeBytes: MiB, contentBytes: 0 }, { number: 2, name: 'rootfs', type: 'linux', startBytes: 2 * MiB, sizeBytes: 4096 * MiB, contentBytes: 0 }, { number: 3, name: 'home', type: 'linux', startBytes: 4098 * MiB, sizeBytes: 1024 * MiB, contentBytes: 0 }]}],
+    drives: [
+      {
+        device: '/dev/vda',
+        sizeBytes: 8 * 1024 * MiB,
+        partitions: [
+          { number: 1, name: 'bios-boot', type: 'bios', startBytes: MiB, sizeBytes: MiB, contentBytes: 0 },
+          { number: 2, name: 'rootfs', type: 'linux', startBytes: 2 * MiB, sizeBytes: 4096 * MiB, contentBytes: 0 },
+          { number: 3, name: 'home', type: 'linux', startBytes: 4098 * MiB, sizeBytes: 1024 * MiB, contentBytes: 0 },
+        ],
+      },
+    ],
     fileSystems: [
-      { mountPoint: '/', type: 'ext4', label: 'rootfs', uuid: 'u1', partition: '/dev/vda2', drive: '/dev/vda', device: '/dev/vda2', mountWhileInstalling: true, sizeBytes: 4096 * MiB, contentBytes: 0 },
-      { mountPoint: '/home', type: 'ext4', label: 'home', uuid: 'u2', partition: '/dev/vda3', drive: '/dev/vda', device: '/dev/mapper/luks-u2', luks: { uuid: 'l2', name: 'luks-u2', device: '/dev/vda3' }, mountWhileInstalling: true, sizeBytes: 1024 * MiB, contentBytes: 0 },
+      {
+        mountPoint: '/',
+        type: 'ext4',
+        label: 'rootfs',
+        uuid: 'u1',
+        partition: '/dev/vda2',
+        drive: '/dev/vda',
+        device: '/dev/vda2',
+        mountWhileInstalling: true,
+        sizeBytes: 4096 * MiB,
+        contentBytes: 0,
+      },
+      {
+        mountPoint: '/home',
+        type: 'ext4',
+        label: 'home',
+        uuid: 'u2',
+        partition: '/dev/vda3',
+        drive: '/dev/vda',
+        device: '/dev/mapper/luks-u2',
+        luks: { uuid: 'l2', name: 'luks-u2', device: '/dev/vda3' },
+        mountWhileInstalling: true,
+        sizeBytes: 1024 * MiB,
+        contentBytes: 0,
+      },
     ],
     mounts: [],
   };
   ctx.progress.emit({ type: 'phase', phase: 'network', state: 'started' });
   ctx.progress.emit({ type: 'phase', phase: 'network', state: 'done', seconds: 1.25 });
   ctx.progress.emit({ type: 'phase', phase: 'tools', state: 'started' });
-  ctx.progress.emit({ type: 'progress', phase: 'tools', bytesDone: 100 * MiB, bytesTotal: 400 * MiB, bytesPerSecond: 20 * MiB, etaSeconds: 15 });
+  ctx.progress.emit({
+    type: 'progress',
+    phase: 'tools',
+    bytesDone: 100 * MiB,
+    bytesTotal: 400 * MiB,
+    bytesPerSecond: 20 * MiB,
+    etaSeconds: 15,
+  });
   ctx.log.info('loading <script>alert(1)</script>');
   return ctx;
 }
@@ -52,15 +102,32 @@ test('the snapshot while a phase runs: its bytes, phase times, drives with mount
   const s = snapshotOf(input(installing()));
   assert.equal(s.state, 'installing');
   assert.equal(s.phase, 'tools');
-  assert.deepEqual(s.phases.map((p) => [p.name, p.state]), [['network', 'done'], ['tools', 'started']]);
+  assert.deepEqual(
+    s.phases.map((p) => [p.name, p.state]),
+    [
+      ['network', 'done'],
+      ['tools', 'started'],
+    ],
+  );
   assert.equal(s.phases[0].seconds, 1.25);
-  assert.deepEqual(s.progress, { phase: 'tools', bytesDone: 100 * MiB, bytesTotal: 400 * MiB, bytesPerSecond: 20 * MiB, etaSeconds: 15 });
-  assert.deepEqual(s.drives[0].partitions.map((p) => [p.device, p.mountPoint, p.type, p.encrypted]), [
-    ['/dev/vda1', null, null, false],
-    ['/dev/vda2', '/', 'ext4', false],
-    ['/dev/vda3', '/home', 'ext4', true],
+  assert.deepEqual(s.progress, {
+    phase: 'tools',
+    bytesDone: 100 * MiB,
+    bytesTotal: 400 * MiB,
+    bytesPerSecond: 20 * MiB,
+    etaSeconds: 15,
+  });
+  assert.deepEqual(
+    s.drives[0].partitions.map((p) => [p.device, p.mountPoint, p.type, p.encrypted]),
+    [
+      ['/dev/vda1', null, null, false],
+      ['/dev/vda2', '/', 'ext4', false],
+      ['/dev/vda3', '/home', 'ext4', true],
+    ],
+  );
+  assert.deepEqual(s.network.interfaces, [
+    { name: 'eth0', mac: 'de:ad:be:ef:00:01', driver: 'virtio_net', addresses: ['10.0.0.17/24'] },
   ]);
-  assert.deepEqual(s.network.interfaces, [{ name: 'eth0', mac: 'de:ad:be:ef:00:01', driver: 'virtio_net', addresses: ['10.0.0.17/24'] }]);
 });
 
 test('the page: phase with a progress bar, rate and ETA; drives; the log escaped; no script', () => {
@@ -69,7 +136,10 @@ test('the page: phase with a progress bar, rate and ETA; drives; the log escaped
   assert.match(html, /Phase <b>tools<\/b>/);
   assert.match(html, /<progress id="progress" max="419430400" value="104857600"><\/progress>/);
   assert.match(html, /100\.0 MiB of 400\.0 MiB \(25%\), 20\.0 MiB\/s, ETA 15 s/);
-  assert.match(html, /<td>&nbsp;&nbsp;\/dev\/vda3<\/td><td class="num">1\.00 GiB<\/td><td>\/home<\/td><td>ext4<\/td><td>LUKS2<\/td>/);
+  assert.match(
+    html,
+    /<td>&nbsp;&nbsp;\/dev\/vda3<\/td><td class="num">1\.00 GiB<\/td><td>\/home<\/td><td>ext4<\/td><td>LUKS2<\/td>/,
+  );
   assert.match(html, /eth0 \(active\)/);
   assert.match(html, /loading &lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.doesNotMatch(html, /<script/i);

@@ -47,13 +47,19 @@ function now(s: StatusSnapshot): string {
       : `<h2>Result</h2><p id="result">Failed after ${formatDuration(s.result.seconds)}: <b>${h(s.result.error ?? 'no detail')}</b></p>`;
   }
   const p = s.progress;
-  const bar = p && p.bytesTotal > 0 ? `<p><progress id="progress" max="${p.bytesTotal}" value="${p.bytesDone}"></progress></p><p>${h(progressSummary(p))}</p>` : '';
+  const bar =
+    p && p.bytesTotal > 0
+      ? `<p><progress id="progress" max="${p.bytesTotal}" value="${p.bytesDone}"></progress></p><p>${h(progressSummary(p))}</p>`
+      : '';
   return `<h2>Now</h2><p id="phase">${s.phase ? `Phase <b>${h(s.phase)}</b>` : 'Starting'}</p>${bar}`;
 }
 
 function phases(s: StatusSnapshot): string {
   if (!s.phases.length) return '';
-  const rows = s.phases.map((p) => `<tr><td>${h(p.name)}</td><td>${p.state === 'started' ? 'running' : p.state}</td><td class="num">${p.seconds.toFixed(2)} s</td></tr>`);
+  const rows = s.phases.map(
+    (p) =>
+      `<tr><td>${h(p.name)}</td><td>${p.state === 'started' ? 'running' : p.state}</td><td class="num">${p.seconds.toFixed(2)} s</td></tr>`,
+  );
   return `<h2>Phases</h2><table id="phases"><tr><th>Phase</th><th>State</th><th class="num">Time</th></tr>${rows.join('')}</table>`;
 }
 
@@ -61,7 +67,10 @@ function drives(s: StatusSnapshot): string {
   if (!s.drives.length) return '';
   const rows = s.drives.flatMap((d) => [
     `<tr><td><b>${h(d.device)}</b></td><td class="num">${formatBytes(d.sizeBytes)}</td><td colspan="3">${h(d.model)}</td></tr>`,
-    ...d.partitions.map((p) => `<tr><td>&nbsp;&nbsp;${h(p.device)}</td><td class="num">${formatBytes(p.sizeBytes)}</td><td>${h(p.mountPoint ?? p.name)}</td><td>${h(p.type ?? '')}</td><td>${p.encrypted ? 'LUKS2' : ''}</td></tr>`),
+    ...d.partitions.map(
+      (p) =>
+        `<tr><td>&nbsp;&nbsp;${h(p.device)}</td><td class="num">${formatBytes(p.sizeBytes)}</td><td>${h(p.mountPoint ?? p.name)}</td><td>${h(p.type ?? '')}</td><td>${p.encrypted ? 'LUKS2' : ''}</td></tr>`,
+    ),
   ]);
   return `<h2>Drives</h2><table id="drives"><tr><th>Device</th><th class="num">Size</th><th>Mount point</th><th>File system</th><th>Encryption</th></tr>${rows.join('')}</table>`;
 }
@@ -69,14 +78,18 @@ function drives(s: StatusSnapshot): string {
 function network(s: StatusSnapshot): string {
   const n = s.network;
   if (!n.interfaces.length) return '';
-  const rows = n.interfaces.map((i) => `<tr><td>${h(i.name)}${i.name === n.activeInterface ? ' (active)' : ''}</td><td>${h(i.mac)}</td><td>${h(i.driver)}</td><td>${h(i.addresses.join(', '))}</td></tr>`);
+  const rows = n.interfaces.map(
+    (i) =>
+      `<tr><td>${h(i.name)}${i.name === n.activeInterface ? ' (active)' : ''}</td><td>${h(i.mac)}</td><td>${h(i.driver)}</td><td>${h(i.addresses.join(', '))}</td></tr>`,
+  );
   return `<h2>Network</h2><table id="network"><tr><th>Interface</th><th>MAC</th><th>Driver</th><th>Addresses</th></tr>${rows.join('')}</table>`;
 }
 
 function reboot(s: StatusSnapshot): string {
   const lines: string[] = [];
   if (s.reboot.heldBy) lines.push(`The reboot is <b>held</b> by ${h(s.reboot.heldBy)}.`);
-  if (s.reboot.retryPossible) lines.push('The install failed and can be retried (RPC <code>POST /api/v1/retry</code>).');
+  if (s.reboot.retryPossible)
+    lines.push('The install failed and can be retried (RPC <code>POST /api/v1/retry</code>).');
   return lines.length ? `<h2>Reboot</h2><p id="reboot">${lines.join(' ')}</p>` : '';
 }
 

@@ -51,7 +51,10 @@ export class StatusServer {
     opts.gate.shellsOpen = () => this.shells.count();
     this.metrics = installerMetrics(() => this.snapshot());
     // No route reads a body: one is refused when declared, and cut off when sent anyway.
-    this.dual = dualProtocolServer(safeListener((req, res) => this.route(req, res), { maxBodyBytes: MAX_BODY_BYTES }), opts.tls);
+    this.dual = dualProtocolServer(
+      safeListener((req, res) => this.route(req, res), { maxBodyBytes: MAX_BODY_BYTES }),
+      opts.tls,
+    );
     for (const s of [this.dual.plain, this.dual.secure]) {
       s?.on('upgrade', (req, socket, head) => {
         try {
@@ -79,7 +82,8 @@ export class StatusServer {
   snapshot(): StatusSnapshot {
     if (!this.ctx) throw new HttpError(503, 'starting', 'the installer has not started its first attempt yet');
     const addresses: Record<string, string[]> = {};
-    for (const [name, list] of Object.entries(os.networkInterfaces())) addresses[name] = (list ?? []).map((a) => a.cidr ?? a.address);
+    for (const [name, list] of Object.entries(os.networkInterfaces()))
+      addresses[name] = (list ?? []).map((a) => a.cidr ?? a.address);
     return snapshotOf({
       ctx: this.ctx,
       attempt: this.attempt,
@@ -116,7 +120,11 @@ export class StatusServer {
     if (get && p === '/logs/follow') return this.follow(res);
     if (get && p === '/metrics') return this.text(res, await this.metrics.metrics(), this.metrics.contentType);
     if (p.startsWith('/api/')) return this.rpc(req, res, p, url);
-    throw new HttpError(404, 'not found', `no page ${p}: the status page is /, the log /logs (live: /logs/follow), metrics /metrics, the RPC under /api/v1/`);
+    throw new HttpError(
+      404,
+      'not found',
+      `no page ${p}: the status page is /, the log /logs (live: /logs/follow), metrics /metrics, the RPC under /api/v1/`,
+    );
   }
 
   /** The RPC: every route needs a client certificate the installer's CA signed. */
@@ -133,7 +141,8 @@ export class StatusServer {
       return sendJson(res, 200, { lines: lines.slice(Math.max(0, since - first)), first, next: total });
     }
     if (route === 'POST /api/v1/reboot/block') {
-      if (!gate.hold(who)) throw new HttpError(409, 'too late', 'the installer is past its last wait: it is rebooting (or exiting) now');
+      if (!gate.hold(who))
+        throw new HttpError(409, 'too late', 'the installer is past its last wait: it is rebooting (or exiting) now');
       return sendJson(res, 200, { held: true, heldBy: gate.heldBy });
     }
     if (route === 'POST /api/v1/reboot/unblock') {
@@ -141,27 +150,48 @@ export class StatusServer {
       return sendJson(res, 200, { held: false });
     }
     if (route === 'POST /api/v1/reboot/now') {
-      if (!gate.rebootNow(who)) throw new HttpError(409, 'not waiting', `the installer is ${this.snapshot().state}: it reboots by itself when it is done`);
+      if (!gate.rebootNow(who))
+        throw new HttpError(
+          409,
+          'not waiting',
+          `the installer is ${this.snapshot().state}: it reboots by itself when it is done`,
+        );
       return sendJson(res, 202, { rebooting: true });
     }
     if (route === 'POST /api/v1/retry') {
-      if (!gate.retry(who)) throw new HttpError(409, 'nothing to retry', `the installer is ${this.snapshot().state}: a retry is possible only while it waits after a failure`);
+      if (!gate.retry(who))
+        throw new HttpError(
+          409,
+          'nothing to retry',
+          `the installer is ${this.snapshot().state}: a retry is possible only while it waits after a failure`,
+        );
       return sendJson(res, 202, { retrying: true });
     }
-    if (p === '/api/v1/shell') throw new HttpError(426, 'upgrade required', 'the shell is a WebSocket: use cradle installer-shell HOST');
-    throw new HttpError(404, 'not found', `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/reboot/now, POST /api/v1/retry, /api/v1/shell (WebSocket)`);
+    if (p === '/api/v1/shell')
+      throw new HttpError(426, 'upgrade required', 'the shell is a WebSocket: use cradle installer-shell HOST');
+    throw new HttpError(
+      404,
+      'not found',
+      `no RPC ${route}: GET /api/v1/status, GET /api/v1/logs?since=N, POST /api/v1/reboot/block, POST /api/v1/reboot/unblock, POST /api/v1/reboot/now, POST /api/v1/retry, /api/v1/shell (WebSocket)`,
+    );
   }
 
   /** The operator calling, or a 403 saying what is missing (here: maybe TLS altogether). */
   private operator(socket: import('node:net').Socket): string {
-    if (!this.opts.tls) throw new HttpError(403, 'no TLS on this installer', 'this installer has no TLS files (/etc/ssl/CA.pem, /etc/ssl/installer/cert.pem and key.pem; cradle build-installer --tls-*): its RPC and remote shell are off, the status page is all it serves');
+    if (!this.opts.tls)
+      throw new HttpError(
+        403,
+        'no TLS on this installer',
+        'this installer has no TLS files (/etc/ssl/CA.pem, /etc/ssl/installer/cert.pem and key.pem; cradle build-installer --tls-*): its RPC and remote shell are off, the status page is all it serves',
+      );
     return clientIdentity(socket, 'operator').name;
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://installer');
     const net = socket as import('node:net').Socket;
-    if (url.pathname !== '/api/v1/shell') return refuse(net, 404, `no WebSocket at ${url.pathname}: the shell is /api/v1/shell`);
+    if (url.pathname !== '/api/v1/shell')
+      return refuse(net, 404, `no WebSocket at ${url.pathname}: the shell is /api/v1/shell`);
     let user: string;
     try {
       user = this.operator(net);
@@ -174,14 +204,28 @@ export class StatusServer {
   }
 
   private text(res: Res, body: string, type = 'text/plain; charset=utf-8'): void {
-    res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    res.writeHead(200, {
+      'content-type': type,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     res.end(body);
   }
 
   /** The log so far, then every new line as it is written, until the client goes. */
   private follow(res: Res): void {
-    if (this.followers.size >= MAX_FOLLOWERS) throw new HttpError(503, 'too many followers', `${MAX_FOLLOWERS} clients follow the log already: try /logs, or later`);
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    if (this.followers.size >= MAX_FOLLOWERS)
+      throw new HttpError(
+        503,
+        'too many followers',
+        `${MAX_FOLLOWERS} clients follow the log already: try /logs, or later`,
+      );
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     res.write(this.opts.log.lines.join('\n') + '\n');
     this.followers.add(res);
     res.on('close', () => this.followers.delete(res));

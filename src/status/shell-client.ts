@@ -40,7 +40,8 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
     }
     if (open()) socket!.send(data, { binary: true });
   };
-  const onResize = () => socket?.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ type: 'resize', ...size() }));
+  const onResize = () =>
+    socket?.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ type: 'resize', ...size() }));
 
   tty?.setRawMode(true);
   o.stdin.on('data', onInput);
@@ -62,10 +63,17 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
       }
       if (result.refused) throw new Error(result.refused);
       // Never connected, and the TLS handshake was cut: the installer serves no HTTPS at all.
-      if (!session && !result.opened && /socket hang up|ECONNRESET|disconnected before secure/i.test(result.error ?? '')) {
-        throw new Error(`${o.address} ended the TLS handshake: its installer has no TLS files (built without build-installer --tls-*), so it has no remote shell; its status page is http://${o.address.replace(/:\d+$/, '')}:6978/`);
+      if (
+        !session &&
+        !result.opened &&
+        /socket hang up|ECONNRESET|disconnected before secure/i.test(result.error ?? '')
+      ) {
+        throw new Error(
+          `${o.address} ended the TLS handshake: its installer has no TLS files (built without build-installer --tls-*), so it has no remote shell; its status page is http://${o.address.replace(/:\d+$/, '')}:6978/`,
+        );
       }
-      if (performance.now() - lostAt > o.reconnectSeconds * 1000) throw new Error(`no connection to ${o.address} for ${o.reconnectSeconds} s: ${result.error ?? 'closed'}`);
+      if (performance.now() - lostAt > o.reconnectSeconds * 1000)
+        throw new Error(`no connection to ${o.address} for ${o.reconnectSeconds} s: ${result.error ?? 'closed'}`);
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, 5000);
     }
@@ -130,7 +138,8 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
       ws.on('error', (err: NodeJS.ErrnoException) => {
         error = err.message;
         // An installer whose certificate is not the CA's is not retried: it is the wrong one.
-        if (/CERT|SELF_SIGNED|ERR_TLS/.test(err.code ?? '')) refused = `${o.address}: its certificate is not accepted: ${err.message}`;
+        if (/CERT|SELF_SIGNED|ERR_TLS/.test(err.code ?? ''))
+          refused = `${o.address}: its certificate is not accepted: ${err.message}`;
       });
       ws.on('close', () => {
         clearInterval(ping);

@@ -22,7 +22,11 @@ const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 
 const controlSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('resize'), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.object({
+    type: z.literal('resize'),
+    cols: z.number().int().min(1).max(1000),
+    rows: z.number().int().min(1).max(1000),
+  }),
   z.object({ type: z.literal('close') }),
 ]);
 
@@ -59,7 +63,12 @@ export class ShellSessions {
   }
 
   list(): { tty: string; user: string; since: string; attached: boolean }[] {
-    return [...this.sessions.values()].map((s) => ({ tty: s.tty, user: s.user, since: s.since.toISOString(), attached: !!s.socket }));
+    return [...this.sessions.values()].map((s) => ({
+      tty: s.tty,
+      user: s.user,
+      since: s.since.toISOString(),
+      attached: !!s.socket,
+    }));
   }
 
   count(): number {
@@ -71,18 +80,34 @@ export class ShellSessions {
     const resume = url.searchParams.get('session');
     const cols = clampSize(url.searchParams.get('cols'), 80);
     const rows = clampSize(url.searchParams.get('rows'), 24);
-    const term = /^[a-zA-Z0-9._+-]{1,64}$/.test(url.searchParams.get('term') ?? '') ? url.searchParams.get('term')! : 'xterm-256color';
+    const term = /^[a-zA-Z0-9._+-]{1,64}$/.test(url.searchParams.get('term') ?? '')
+      ? url.searchParams.get('term')!
+      : 'xterm-256color';
     let session: Session | undefined;
     if (resume) {
       session = this.sessions.get(resume);
-      if (!session || session.user !== user) return refuse(socket, 404, `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`);
+      if (!session || session.user !== user)
+        return refuse(
+          socket,
+          404,
+          `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`,
+        );
     }
-    if (!session && this.sessions.size >= MAX_SESSIONS) return refuse(socket, 503, `${MAX_SESSIONS} shells are open on this installer already: close one, or resume yours with its session`);
+    if (!session && this.sessions.size >= MAX_SESSIONS)
+      return refuse(
+        socket,
+        503,
+        `${MAX_SESSIONS} shells are open on this installer already: close one, or resume yours with its session`,
+      );
     let spawn: typeof import('@lydell/node-pty').spawn;
     try {
       spawn = await loadPty();
     } catch (err) {
-      return refuse(socket, 503, `no remote shell on this installer: its PTY module did not load (${(err as Error).message}); the install goes on`);
+      return refuse(
+        socket,
+        503,
+        `no remote shell on this installer: its PTY module did not load (${(err as Error).message}); the install goes on`,
+      );
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const s = session ?? this.start(spawn, user, cols, rows, term);
@@ -90,19 +115,47 @@ export class ShellSessions {
     });
   }
 
-  private start(spawn: typeof import('@lydell/node-pty').spawn, user: string, cols: number, rows: number, term: string): Session {
+  private start(
+    spawn: typeof import('@lydell/node-pty').spawn,
+    user: string,
+    cols: number,
+    rows: number,
+    term: string,
+  ): Session {
     const [file, ...args] = this.opts.command;
     // encoding null: bytes in and out, so UTF-8 split across reads and binary output survive.
-    const shell = spawn(file, args, { name: term, cols, rows, cwd: '/', encoding: null, env: { TERM: term, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: file, USER: 'root' } });
+    const shell = spawn(file, args, {
+      name: term,
+      cols,
+      rows,
+      cwd: '/',
+      encoding: null,
+      env: { TERM: term, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', SHELL: file, USER: 'root' },
+    });
     const tty = (shell as unknown as { ptsName?: string }).ptsName ?? `pty-${shell.pid}`;
-    const s: Session = { id: crypto.randomBytes(12).toString('hex'), tty, user, since: new Date(), shell, replay: [], replayBytes: 0 };
+    const s: Session = {
+      id: crypto.randomBytes(12).toString('hex'),
+      tty,
+      user,
+      since: new Date(),
+      shell,
+      replay: [],
+      replayBytes: 0,
+    };
     this.sessions.set(s.id, s);
     this.opts.log.info(`remote shell for ${user} on ${s.tty} (session ${s.id.slice(0, 8)})`);
-    const banner = [`Logs so far (last 20 lines; the whole log: /var/log/installer/latest):`, ...this.opts.log.lines.slice(-20), `Starting shell on: ${s.tty}...`, ''].join('\r\n');
+    const banner = [
+      `Logs so far (last 20 lines; the whole log: /var/log/installer/latest):`,
+      ...this.opts.log.lines.slice(-20),
+      `Starting shell on: ${s.tty}...`,
+      '',
+    ].join('\r\n');
     this.output(s, Buffer.from(banner));
     shell.onData((d) => this.output(s, d as unknown as Buffer));
     shell.onExit(({ exitCode, signal }) => {
-      this.opts.log.info(`remote shell of ${user} on ${s.tty} exited (${signal ? `signal ${signal}` : `status ${exitCode}`})`);
+      this.opts.log.info(
+        `remote shell of ${user} on ${s.tty} exited (${signal ? `signal ${signal}` : `status ${exitCode}`})`,
+      );
       clearTimeout(s.expiry);
       clearInterval(s.paused);
       this.sessions.delete(s.id);
@@ -149,9 +202,13 @@ export class ShellSessions {
     }, PING_MS);
     ws.on('pong', () => (alive = true));
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return void s.shell.write((Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)) as unknown as string);
+      if (isBinary)
+        return void s.shell.write(
+          (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)) as unknown as string,
+        );
       const parsed = controlSchema.safeParse(safeJson(String(data)));
-      if (!parsed.success) return void ws.close(1008, 'control messages are {"type":"resize","cols":N,"rows":N} or {"type":"close"}');
+      if (!parsed.success)
+        return void ws.close(1008, 'control messages are {"type":"resize","cols":N,"rows":N} or {"type":"close"}');
       if (parsed.data.type === 'resize') s.shell.resize(parsed.data.cols, parsed.data.rows);
       else this.end(s, 'closed by the client');
     });
@@ -159,8 +216,13 @@ export class ShellSessions {
       clearInterval(ping);
       if (s.socket !== ws || !this.sessions.has(s.id)) return;
       s.socket = undefined;
-      this.opts.log.info(`remote shell of ${s.user} on ${s.tty}: connection lost, kept ${this.opts.keepSeconds} s for a resume`);
-      s.expiry = setTimeout(() => this.end(s, `no connection for ${this.opts.keepSeconds} s`), this.opts.keepSeconds * 1000);
+      this.opts.log.info(
+        `remote shell of ${s.user} on ${s.tty}: connection lost, kept ${this.opts.keepSeconds} s for a resume`,
+      );
+      s.expiry = setTimeout(
+        () => this.end(s, `no connection for ${this.opts.keepSeconds} s`),
+        this.opts.keepSeconds * 1000,
+      );
       s.expiry.unref();
     });
     ws.on('error', () => ws.terminate());
@@ -200,7 +262,7 @@ function safeJson(text: string): unknown {
  */
 let pty: Promise<typeof import('@lydell/node-pty').spawn> | undefined;
 function loadPty(): Promise<typeof import('@lydell/node-pty').spawn> {
-  pty ??= import('@lydell/node-pty').then((m) => (m.spawn ?? (m as unknown as { default: typeof m }).default.spawn));
+  pty ??= import('@lydell/node-pty').then((m) => m.spawn ?? (m as unknown as { default: typeof m }).default.spawn);
   return pty;
 }
 
@@ -209,5 +271,7 @@ const REASONS: Record<number, string> = { 403: 'Forbidden', 404: 'Not Found', 50
 /** Answers an upgrade request with an HTTP error and closes it. */
 export function refuse(socket: net.Socket, status: number, detail: string): void {
   const body = JSON.stringify({ error: REASONS[status]?.toLowerCase() ?? 'error', detail });
-  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

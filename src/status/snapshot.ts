@@ -28,7 +28,14 @@ export interface StatusSnapshot {
     device: string;
     sizeBytes: number;
     model: string;
-    partitions: { device: string; sizeBytes: number; name: string; mountPoint: string | null; type: string | null; encrypted: boolean }[];
+    partitions: {
+      device: string;
+      sizeBytes: number;
+      name: string;
+      mountPoint: string | null;
+      type: string | null;
+      encrypted: boolean;
+    }[];
   }[];
   shells: { tty: string; user: string; since: string }[];
   uptimeSeconds: number;
@@ -62,15 +69,26 @@ export function snapshotOf(i: SnapshotInput): StatusSnapshot {
     state: outcome ? (outcome.ok ? 'succeeded' : 'failed') : 'installing',
     attempt: i.attempt,
     phase: running?.name ?? null,
-    phases: progress.phases.map((p) => ({ name: p.name, state: p.state, seconds: round(p.seconds ?? (i.now - p.startedAt) / 1000) })),
+    phases: progress.phases.map((p) => ({
+      name: p.name,
+      state: p.state,
+      seconds: round(p.seconds ?? (i.now - p.startedAt) / 1000),
+    })),
     progress: progress.latest ? stripType(progress.latest) : null,
-    result: outcome ? { ok: outcome.ok, seconds: round(outcome.seconds), ...(outcome.error ? { error: outcome.error } : {}) } : null,
+    result: outcome
+      ? { ok: outcome.ok, seconds: round(outcome.seconds), ...(outcome.error ? { error: outcome.error } : {}) }
+      : null,
     image: facts.image?.record.name ?? facts.config?.imageName ?? null,
     reboot: { heldBy: i.heldBy || null, retryPossible: i.retryPossible },
     network: {
       activeInterface: facts.activeInterface ?? null,
       ip: machine?.HostIpAddress ?? null,
-      interfaces: facts.interfaces.map((n) => ({ name: n.name, mac: n.mac, driver: n.driver, addresses: i.addresses[n.name] ?? [] })),
+      interfaces: facts.interfaces.map((n) => ({
+        name: n.name,
+        mac: n.mac,
+        driver: n.driver,
+        addresses: i.addresses[n.name] ?? [],
+      })),
     },
     drives: (facts.drives ?? []).map((d) => ({
       device: d.path,
@@ -79,7 +97,14 @@ export function snapshotOf(i: SnapshotInput): StatusSnapshot {
       partitions: (planned.get(d.path)?.partitions ?? []).map((p) => {
         const device = partitionDevice(d.path, p.number);
         const fs = fsByPartition.get(device);
-        return { device, sizeBytes: p.sizeBytes, name: p.name, mountPoint: fs?.mountPoint ?? null, type: fs?.type ?? null, encrypted: !!fs?.luks };
+        return {
+          device,
+          sizeBytes: p.sizeBytes,
+          name: p.name,
+          mountPoint: fs?.mountPoint ?? null,
+          type: fs?.type ?? null,
+          encrypted: !!fs?.luks,
+        };
       }),
     })),
     shells: i.shells,

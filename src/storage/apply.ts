@@ -45,7 +45,9 @@ export async function eraseDrive(exec: Executor, drive: DrivePlan): Promise<bool
  * without partition parsers (or a busy re-read) missed, and we wait for the device nodes.
  */
 export async function partitionDrive(exec: Executor, drive: DrivePlan, partitionPaths: string[]): Promise<void> {
-  await exec.change('sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', drive.device], { input: sfdiskScript(drive) });
+  await exec.change('sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', drive.device], {
+    input: sfdiskScript(drive),
+  });
   await exec.change('partx', ['--update', drive.device]);
   if (exec.dryRun) return;
   // `partx --update` deletes partitions whose geometry changed but may not add them back in the
@@ -61,7 +63,9 @@ export async function partitionDrive(exec: Executor, drive: DrivePlan, partition
   for (const [i, device] of partitionPaths.entries()) {
     const size = Number((await exec.read('blockdev', ['--getsize64', device])).stdout.trim());
     if (size !== drive.partitions[i].sizeBytes) {
-      throw new Error(`${device} is ${size} bytes in the kernel, but the new partition table says ${drive.partitions[i].sizeBytes}: the old partition is still in use; reboot the installer and retry`);
+      throw new Error(
+        `${device} is ${size} bytes in the kernel, but the new partition table says ${drive.partitions[i].sizeBytes}: the old partition is still in use; reboot the installer and retry`,
+      );
     }
   }
 }
@@ -86,15 +90,40 @@ export async function waitForBlockDevice(device: string): Promise<void> {
 export async function luksFormat(exec: Executor, f: FileSystemPlan, keyFile: string): Promise<void> {
   if (!f.luks) return;
   await exec.change('cryptsetup', [
-    'luksFormat', '--batch-mode', '--type', 'luks2', '--uuid', f.luks.uuid, '--label', f.label,
-    '--cipher', 'aes-xts-plain64', '--key-size', '512', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000',
-    '--key-file', keyFile, f.partition,
+    'luksFormat',
+    '--batch-mode',
+    '--type',
+    'luks2',
+    '--uuid',
+    f.luks.uuid,
+    '--label',
+    f.label,
+    '--cipher',
+    'aes-xts-plain64',
+    '--key-size',
+    '512',
+    '--pbkdf',
+    'pbkdf2',
+    '--pbkdf-force-iterations',
+    '1000',
+    '--key-file',
+    keyFile,
+    f.partition,
   ]);
 }
 
 export async function luksOpen(exec: Executor, f: FileSystemPlan, keyFile: string, discard: boolean): Promise<void> {
   if (!f.luks) return;
-  await exec.change('cryptsetup', ['open', '--type', 'luks2', '--key-file', keyFile, ...(discard ? ['--allow-discards'] : []), f.partition, f.luks.name]);
+  await exec.change('cryptsetup', [
+    'open',
+    '--type',
+    'luks2',
+    '--key-file',
+    keyFile,
+    ...(discard ? ['--allow-discards'] : []),
+    f.partition,
+    f.luks.name,
+  ]);
   if (!exec.dryRun) await waitForBlockDevice(f.luks.device);
 }
 
@@ -103,7 +132,9 @@ const MKFS = { ext4: 'mkfs.ext4', xfs: 'mkfs.xfs', vfat: 'mkfs.vfat' } as const;
 /** The program path inside `root` when the image there carries it. */
 export function programIn(root: string | undefined, program: string): string | undefined {
   if (!root) return undefined;
-  return ['usr/sbin', 'sbin', 'usr/bin', 'bin'].map((d) => `/${d}/${program}`).find((p) => fs.existsSync(path.join(root, p)));
+  return ['usr/sbin', 'sbin', 'usr/bin', 'bin']
+    .map((d) => `/${d}/${program}`)
+    .find((p) => fs.existsSync(path.join(root, p)));
 }
 
 /**
@@ -141,15 +172,28 @@ export async function prepareFileSystem(exec: Executor, f: FileSystemPlan, o: Pr
     o.onLuksOpened?.(f.luks.name);
   }
   await makeFileSystem(exec, f, o.imageRoot);
-  return { mountPoint: f.mountPoint, type: f.type, uuid: f.uuid, discard: o.discarded, ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}) };
+  return {
+    mountPoint: f.mountPoint,
+    type: f.type,
+    uuid: f.uuid,
+    discard: o.discarded,
+    ...(f.luks ? { luks: { uuid: f.luks.uuid, name: f.luks.name } } : {}),
+  };
 }
 
 /** Mounts the file systems the install writes into, shallowest first; reports each mount made. */
-export async function mountFileSystems(exec: Executor, plan: StoragePlan, root: string, onMounted: (dir: string) => void): Promise<void> {
+export async function mountFileSystems(
+  exec: Executor,
+  plan: StoragePlan,
+  root: string,
+  onMounted: (dir: string) => void,
+): Promise<void> {
   for (const f of plan.mounts) {
     const shown = path.join(path.resolve(root), f.mountPoint);
     // mkdirInRoot resolves the directory inside the root (no symlink of the image leads out).
-    const target = await exec.act(`make the directory ${shown}`, () => (f.mountPoint === '/' ? (fs.mkdirSync(shown, { recursive: true }), shown) : mkdirInRoot(root, f.mountPoint)));
+    const target = await exec.act(`make the directory ${shown}`, () =>
+      f.mountPoint === '/' ? (fs.mkdirSync(shown, { recursive: true }), shown) : mkdirInRoot(root, f.mountPoint),
+    );
     await exec.change('mount', ['-t', f.type, f.device, target ?? shown]);
     onMounted(target ?? shown);
   }
@@ -160,7 +204,12 @@ export function checkEncryptionSupport(plan: StoragePlan, procRoot: string): voi
   if (!plan.encrypt) return;
   const misc = fs.readFileSync(path.join(procRoot, 'misc'), 'utf8');
   if (!/\bdevice-mapper\b/.test(misc)) {
-    const which = plan.fileSystems.filter((f) => f.luks).map((f) => f.mountPoint).join(', ');
-    throw new Error(`the layout encrypts ${which}, but this kernel has no device-mapper (dm_mod/dm_crypt not loaded or not built): add the modules to the installer image, or set "Encrypt": false in storage-layout.json`);
+    const which = plan.fileSystems
+      .filter((f) => f.luks)
+      .map((f) => f.mountPoint)
+      .join(', ');
+    throw new Error(
+      `the layout encrypts ${which}, but this kernel has no device-mapper (dm_mod/dm_crypt not loaded or not built): add the modules to the installer image, or set "Encrypt": false in storage-layout.json`,
+    );
   }
 }

@@ -23,8 +23,15 @@ function versionCompare(a: string, b: string): number {
 
 /** The newest kernel in /boot (Debian keeps old ones) and its initrd. */
 export function findBootInfo(manifest: Manifest): BootInfo | undefined {
-  const names = new Set(manifest.entries.filter((e) => e.path.startsWith('boot/') && !e.path.slice(5).includes('/')).map((e) => e.path.slice(5)));
-  const versions = [...names].filter((n) => n.startsWith('vmlinuz-')).map((n) => n.slice('vmlinuz-'.length)).sort(versionCompare);
+  const names = new Set(
+    manifest.entries
+      .filter((e) => e.path.startsWith('boot/') && !e.path.slice(5).includes('/'))
+      .map((e) => e.path.slice(5)),
+  );
+  const versions = [...names]
+    .filter((n) => n.startsWith('vmlinuz-'))
+    .map((n) => n.slice('vmlinuz-'.length))
+    .sort(versionCompare);
   const version = versions.at(-1);
   if (version === undefined) return undefined;
   const initrd = [`initrd.img-${version}`, `initramfs-${version}.img`].find((n) => names.has(n));
@@ -74,11 +81,23 @@ export function renderGrubConfig(c: GrubConfigInput): string {
 }
 
 /** Runs the image's grub-install inside the new root (its /dev, /proc and /sys are bound in). */
-export async function installGrub(exec: Executor, root: string, firmware: 'uefi' | 'bios', bootDrive: string, espMountPoint = '/boot/efi'): Promise<void> {
+export async function installGrub(
+  exec: Executor,
+  root: string,
+  firmware: 'uefi' | 'bios',
+  bootDrive: string,
+  espMountPoint = '/boot/efi',
+): Promise<void> {
   const args =
     firmware === 'bios'
       ? ['--target=i386-pc', '--boot-directory=/boot', bootDrive]
-      : ['--target=x86_64-efi', `--efi-directory=${espMountPoint}`, '--boot-directory=/boot', '--removable', '--no-nvram'];
+      : [
+          '--target=x86_64-efi',
+          `--efi-directory=${espMountPoint}`,
+          '--boot-directory=/boot',
+          '--removable',
+          '--no-nvram',
+        ];
   await exec.changeIn(root, 'grub-install', args);
 }
 
@@ -105,10 +124,22 @@ export function parseBootEntries(output: string): { num: string; label: string }
 export async function bootNextToInstalledSystem(exec: Executor, drive: string, espPartition: string): Promise<string> {
   const number = /(\d+)$/.exec(espPartition)?.[1];
   if (!number) throw new Error(`cannot tell the partition number of ${espPartition}`);
-  for (const e of parseBootEntries((await exec.read('efibootmgr', [])).stdout).filter((x) => x.label === BOOT_ENTRY_LABEL)) {
+  for (const e of parseBootEntries((await exec.read('efibootmgr', [])).stdout).filter(
+    (x) => x.label === BOOT_ENTRY_LABEL,
+  )) {
     await exec.change('efibootmgr', ['--quiet', '--bootnum', e.num, '--delete-bootnum']);
   }
-  const created = await exec.change('efibootmgr', ['--create-only', '--disk', drive, '--part', number, '--label', BOOT_ENTRY_LABEL, '--loader', '\\EFI\\BOOT\\BOOTX64.EFI']);
+  const created = await exec.change('efibootmgr', [
+    '--create-only',
+    '--disk',
+    drive,
+    '--part',
+    number,
+    '--label',
+    BOOT_ENTRY_LABEL,
+    '--loader',
+    '\\EFI\\BOOT\\BOOTX64.EFI',
+  ]);
   if (exec.dryRun) return 'Boot####';
   const entry = parseBootEntries(created.stdout).find((x) => x.label === BOOT_ENTRY_LABEL);
   if (!entry) throw new Error('efibootmgr made no entry for the installed system');
@@ -119,5 +150,10 @@ export async function bootNextToInstalledSystem(exec: Executor, drive: string, e
 /** Loads the installed kernel for `kexec -e` after the drives are unmounted. */
 export async function kexecLoad(exec: Executor, root: string, boot: BootInfo, cmdline: string): Promise<void> {
   const file = (p: string) => path.join(root, p);
-  await exec.change('kexec', ['--load', file(boot.kernel), ...(boot.initrd ? [`--initrd=${file(boot.initrd)}`] : []), `--append=${cmdline}`]);
+  await exec.change('kexec', [
+    '--load',
+    file(boot.kernel),
+    ...(boot.initrd ? [`--initrd=${file(boot.initrd)}`] : []),
+    `--append=${cmdline}`,
+  ]);
 }

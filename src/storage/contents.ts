@@ -28,12 +28,27 @@ export interface DriveContents {
 
 async function probe(exec: Executor, device: string, offset?: number): Promise<ExistingFileSystem | undefined> {
   try {
-    const args = ['--probe', '--output', 'export', ...(offset !== undefined ? ['--offset', String(offset)] : []), device];
+    const args = [
+      '--probe',
+      '--output',
+      'export',
+      ...(offset !== undefined ? ['--offset', String(offset)] : []),
+      device,
+    ];
     const { stdout } = await exec.read('blkid', args);
-    const tags = new Map(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+    const tags = new Map(
+      stdout
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+    );
     const type = tags.get('TYPE');
     if (!type) return undefined;
-    return { type, ...(tags.get('LABEL') ? { label: tags.get('LABEL') } : {}), ...(tags.get('UUID') ? { uuid: tags.get('UUID') } : {}) };
+    return {
+      type,
+      ...(tags.get('LABEL') ? { label: tags.get('LABEL') } : {}),
+      ...(tags.get('UUID') ? { uuid: tags.get('UUID') } : {}),
+    };
   } catch (err) {
     if (err instanceof CommandError && err.exitCode === 2) return undefined; // blkid: nothing found
     throw err;
@@ -41,7 +56,13 @@ async function probe(exec: Executor, device: string, offset?: number): Promise<E
 }
 
 export async function readDriveContents(exec: Executor, device: string): Promise<DriveContents> {
-  let table: { label?: string; sectorsize?: number; partitions?: { node: string; start: number; size: number; name?: string }[] } | undefined;
+  let table:
+    | {
+        label?: string;
+        sectorsize?: number;
+        partitions?: { node: string; start: number; size: number; name?: string }[];
+      }
+    | undefined;
   try {
     table = JSON.parse((await exec.read('sfdisk', ['--json', device])).stdout).partitiontable;
   } catch (err) {
@@ -73,7 +94,10 @@ export function describeContents(c: DriveContents): string {
   if (!c.table) return 'no partition table (blank or unknown)';
   if (!c.partitions.length) return `an empty ${c.table.toUpperCase()} partition table`;
   const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
-  return `${c.table.toUpperCase()}: ` + c.partitions.map((p) => `#${p.number} ${gib(p.sizeBytes)} ${fsText(p.fs)}`).join(', ');
+  return (
+    `${c.table.toUpperCase()}: ` +
+    c.partitions.map((p) => `#${p.number} ${gib(p.sizeBytes)} ${fsText(p.fs)}`).join(', ')
+  );
 }
 
 /**

@@ -105,11 +105,17 @@ export function selectDrives(drives: Drive[], selectorOutput: string, selector: 
     if (!line || line.startsWith('#')) continue;
     const name = line.replace(/^\/dev\//, '');
     const drive = drives.find((d) => d.name === name);
-    if (!drive) throw new DriveError(`drive selector ${selector} chose '${line}', which is not a usable drive (usable: ${drives.map((d) => d.name).join(', ') || 'none'})`);
+    if (!drive)
+      throw new DriveError(
+        `drive selector ${selector} chose '${line}', which is not a usable drive (usable: ${drives.map((d) => d.name).join(', ') || 'none'})`,
+      );
     if (chosen.includes(drive)) throw new DriveError(`drive selector ${selector} chose '${line}' twice`);
     chosen.push(drive);
   }
-  if (!chosen.length) throw new DriveError(`drive selector ${selector} chose no drive (it printed nothing): print at least the boot drive's name`);
+  if (!chosen.length)
+    throw new DriveError(
+      `drive selector ${selector} chose no drive (it printed nothing): print at least the boot drive's name`,
+    );
   return chosen;
 }
 

@@ -25,12 +25,21 @@ function options(fs: MadeFileSystem): string {
 /** Root first (pass 1), then the rest in the given order (pass 2; vfat pass 2 too, fsck.vfat exists). */
 export function renderFstab(list: MadeFileSystem[]): string {
   const ordered = [...list].sort((a, b) => (a.mountPoint === '/' ? -1 : b.mountPoint === '/' ? 1 : 0));
-  const rows = ordered.map((fs) => [`UUID=${fs.uuid}`, fs.mountPoint, fs.type, options(fs), '0', fs.mountPoint === '/' ? '1' : '2']);
+  const rows = ordered.map((fs) => [
+    `UUID=${fs.uuid}`,
+    fs.mountPoint,
+    fs.type,
+    options(fs),
+    '0',
+    fs.mountPoint === '/' ? '1' : '2',
+  ]);
   return ['# /etc/fstab: written by the Cradle installer', ...columns(rows)].join('\n') + '\n';
 }
 
 export function renderCrypttab(list: MadeFileSystem[]): string {
-  const rows = list.filter((fs) => fs.luks).map((fs) => [fs.luks!.name, `UUID=${fs.luks!.uuid}`, KEY_FILE, fs.discard ? 'luks,discard' : 'luks']);
+  const rows = list
+    .filter((fs) => fs.luks)
+    .map((fs) => [fs.luks!.name, `UUID=${fs.luks!.uuid}`, KEY_FILE, fs.discard ? 'luks,discard' : 'luks']);
   return ['# /etc/crypttab: written by the Cradle installer', ...columns(rows)].join('\n') + '\n';
 }
 

@@ -14,7 +14,10 @@ const partitionSchema = z.looseObject({
   MountPoint: z
     .string()
     .regex(/^\/[A-Za-z0-9._/@+-]*$/, 'expected an absolute path of letters, digits and ._@+- such as /home')
-    .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), "expected a plain path: no '.' or '..' components"),
+    .refine(
+      (p) => !p.split('/').some((c) => c === '.' || c === '..'),
+      "expected a plain path: no '.' or '..' components",
+    ),
   MinimumBytes: z.number().int().min(0).default(0),
   MinimumFreeBytes: z.number().int().min(0).default(0),
   FileSystemLabel: z.string().optional(),
@@ -26,7 +29,10 @@ export const storageLayoutSchema = z.looseObject({
   ExtraMountPointsBasename: z
     .string()
     .regex(/^\/[A-Za-z0-9._/@+-]*[A-Za-z0-9._@+-]\/?$/, 'expected an absolute path below / such as /data/')
-    .refine((p) => !p.split('/').some((c) => c === '.' || c === '..'), "expected a plain path: no '.' or '..' components")
+    .refine(
+      (p) => !p.split('/').some((c) => c === '.' || c === '..'),
+      "expected a plain path: no '.' or '..' components",
+    )
     .default('/data/'),
   Encrypt: z.boolean().default(false),
   UseKexec: z.boolean().default(false),
@@ -59,7 +65,10 @@ export class LayoutError extends Error {
  * machine database, the boot server's default.
  */
 export function parseStorageLayout(text: string, file = 'storage-layout.json'): StorageLayout {
-  return checkStorageLayout(parseJsonWith(text, storageLayoutSchema, file, (m) => new LayoutError(m)), file);
+  return checkStorageLayout(
+    parseJsonWith(text, storageLayoutSchema, file, (m) => new LayoutError(m)),
+    file,
+  );
 }
 
 /** The layout's whole-layout rules (normalizeLayout's), for BIOS and UEFI machines alike. */
@@ -83,7 +92,11 @@ function defaultLabel(mountPoint: string): string {
  * remainder of the drive goes to the last entry, `<ExtraMountPointsBasename>0` unless declared.
  * File systems other than /, /boot and the ESP are encrypted when `Encrypt` is set.
  */
-export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios', file = 'storage-layout.json'): PlannedFileSystem[] {
+export function normalizeLayout(
+  layout: StorageLayout,
+  firmware: 'uefi' | 'bios',
+  file = 'storage-layout.json',
+): PlannedFileSystem[] {
   const specs: PartitionSpec[] = [...layout.BootDriveLayout];
   const bad = (index: number, why: string): never => {
     throw new LayoutError(`${file}: BootDriveLayout.${index} (${specs[index]?.MountPoint}) ${why}`);
@@ -95,16 +108,23 @@ export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios'
     seen.add(mp);
     p.MountPoint = mp;
   });
-  if (!seen.has('/')) throw new LayoutError(`${file}: BootDriveLayout has no root file system: add {"MountPoint": "/"}`);
+  if (!seen.has('/'))
+    throw new LayoutError(`${file}: BootDriveLayout has no root file system: add {"MountPoint": "/"}`);
 
   const extraName = `${layout.ExtraMountPointsBasename.replace(/\/?$/, '/')}0`;
   const declaredExtra = specs.findIndex((p) => p.MountPoint === extraName);
-  if (declaredExtra >= 0 && declaredExtra !== specs.length - 1) bad(declaredExtra, 'takes the rest of the drive, so it must be the last partition');
+  if (declaredExtra >= 0 && declaredExtra !== specs.length - 1)
+    bad(declaredExtra, 'takes the rest of the drive, so it must be the last partition');
   specs.forEach((p, i) => {
     const sized = p.MinimumBytes > 0 || p.MinimumFreeBytes > 0;
     const last = i === specs.length - 1;
-    if (!sized && !(last && declaredExtra === i)) bad(i, 'has no size: give MinimumBytes or MinimumFreeBytes (only the last partition takes the rest of the drive)');
-    if (declaredExtra >= 0 && last && sized) bad(i, `is last after ${extraName} was declared, so it must take the rest of the drive: drop its sizes`);
+    if (!sized && !(last && declaredExtra === i))
+      bad(
+        i,
+        'has no size: give MinimumBytes or MinimumFreeBytes (only the last partition takes the rest of the drive)',
+      );
+    if (declaredExtra >= 0 && last && sized)
+      bad(i, `is last after ${extraName} was declared, so it must take the rest of the drive: drop its sizes`);
   });
 
   const out: PlannedFileSystem[] = [];
@@ -137,13 +157,24 @@ export function normalizeLayout(layout: StorageLayout, firmware: 'uefi' | 'bios'
     });
   }
   if (declaredExtra < 0) {
-    out.push({ mountPoint: extraName, type: 'ext4', label: extraName, minimumBytes: 0, minimumFreeBytes: 0, rest: true, encrypt: layout.Encrypt, bytesPerInode: 65536 });
+    out.push({
+      mountPoint: extraName,
+      type: 'ext4',
+      label: extraName,
+      minimumBytes: 0,
+      minimumFreeBytes: 0,
+      rest: true,
+      encrypt: layout.Encrypt,
+      bytesPerInode: 65536,
+    });
   } else out[out.length - 1].rest = true;
 
   for (const fsys of out) {
     const limit = LABEL_LIMIT[fsys.type];
     if (Buffer.byteLength(fsys.label) > limit) {
-      throw new LayoutError(`${file}: the label '${fsys.label}' of ${fsys.mountPoint} is longer than ${fsys.type} allows (${limit} bytes): set a shorter FileSystemLabel`);
+      throw new LayoutError(
+        `${file}: the label '${fsys.label}' of ${fsys.mountPoint} is longer than ${fsys.type} allows (${limit} bytes): set a shorter FileSystemLabel`,
+      );
     }
   }
   return out;

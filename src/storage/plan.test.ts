@@ -34,7 +34,12 @@ describe('storage layout', () => {
     const fsList = normalizeLayout(parseStorageLayout(SEED_LAYOUT), 'bios');
     assert.deepEqual(
       fsList.map((f) => `${f.mountPoint} ${f.type} ${f.label} enc=${f.encrypt} rest=${f.rest}`),
-      ['/ ext4 rootfs enc=false rest=false', '/home ext4 /home enc=true rest=false', '/var/log ext4 /var/log enc=true rest=false', '/data/0 ext4 /data/0 enc=true rest=true'],
+      [
+        '/ ext4 rootfs enc=false rest=false',
+        '/home ext4 /home enc=true rest=false',
+        '/var/log ext4 /var/log enc=true rest=false',
+        '/data/0 ext4 /data/0 enc=true rest=true',
+      ],
     );
   });
 
@@ -44,30 +49,81 @@ describe('storage layout', () => {
     withBoot.BootDriveLayout.push({ MountPoint: '/boot', MinimumFreeBytes: 512 * MiB });
     withBoot.BootDriveLayout.push({ MountPoint: '/data/0' });
     const fsList = normalizeLayout(parseStorageLayout(JSON.stringify(withBoot)), 'uefi');
-    assert.deepEqual(fsList.map((f) => `${f.mountPoint} ${f.type}`), ['/boot vfat', '/ ext4', '/home ext4', '/var/log ext4', '/data/0 ext4']);
+    assert.deepEqual(
+      fsList.map((f) => `${f.mountPoint} ${f.type}`),
+      ['/boot vfat', '/ ext4', '/home ext4', '/var/log ext4', '/data/0 ext4'],
+    );
     assert.equal(fsList.filter((f) => f.mountPoint === '/boot').length, 1, 'no second, ext4 /boot');
   });
 
   const refused: [string, object, RegExp][] = [
-    ['a layout without /', { BootDriveLayout: [{ MountPoint: '/home', MinimumBytes: GiB }] }, /has no root file system: add \{"MountPoint": "\/"\}/],
-    ['a size-less partition before the last', { BootDriveLayout: [{ MountPoint: '/' }, { MountPoint: '/home', MinimumBytes: GiB }] }, /BootDriveLayout\.0 \(\/\) has no size/],
-    ['a mount point twice', { BootDriveLayout: [{ MountPoint: '/', MinimumBytes: GiB }, { MountPoint: '//', MinimumBytes: GiB }] }, /appears twice/],
-    ['a relative mount point', { BootDriveLayout: [{ MountPoint: 'home', MinimumBytes: GiB }] }, /BootDriveLayout\.0\.MountPoint' is invalid: expected an absolute path/],
-    ['an unknown file system', { BootDriveLayout: [{ MountPoint: '/', FileSystemType: 'zfs', MinimumBytes: GiB }] }, /FileSystemType' is invalid/],
-    ['a label too long for ext4', { BootDriveLayout: [{ MountPoint: '/srv/very/long/path', MinimumBytes: GiB }, { MountPoint: '/', MinimumBytes: GiB }] }, /label '\/srv\/very\/long\/path' of \/srv\/very\/long\/path is longer than ext4 allows \(16 bytes\)/],
-    ['a sized last partition after /data/0 was declared', { BootDriveLayout: [{ MountPoint: '/', MinimumBytes: GiB }, { MountPoint: '/data/0' }, { MountPoint: '/x', MinimumBytes: GiB }] }, /BootDriveLayout\.1 \(\/data\/0\) takes the rest of the drive, so it must be the last partition/],
+    [
+      'a layout without /',
+      { BootDriveLayout: [{ MountPoint: '/home', MinimumBytes: GiB }] },
+      /has no root file system: add \{"MountPoint": "\/"\}/,
+    ],
+    [
+      'a size-less partition before the last',
+      { BootDriveLayout: [{ MountPoint: '/' }, { MountPoint: '/home', MinimumBytes: GiB }] },
+      /BootDriveLayout\.0 \(\/\) has no size/,
+    ],
+    [
+      'a mount point twice',
+      {
+        BootDriveLayout: [
+          { MountPoint: '/', MinimumBytes: GiB },
+          { MountPoint: '//', MinimumBytes: GiB },
+        ],
+      },
+      /appears twice/,
+    ],
+    [
+      'a relative mount point',
+      { BootDriveLayout: [{ MountPoint: 'home', MinimumBytes: GiB }] },
+      /BootDriveLayout\.0\.MountPoint' is invalid: expected an absolute path/,
+    ],
+    [
+      'an unknown file system',
+      { BootDriveLayout: [{ MountPoint: '/', FileSystemType: 'zfs', MinimumBytes: GiB }] },
+      /FileSystemType' is invalid/,
+    ],
+    [
+      'a label too long for ext4',
+      {
+        BootDriveLayout: [
+          { MountPoint: '/srv/very/long/path', MinimumBytes: GiB },
+          { MountPoint: '/', MinimumBytes: GiB },
+        ],
+      },
+      /label '\/srv\/very\/long\/path' of \/srv\/very\/long\/path is longer than ext4 allows \(16 bytes\)/,
+    ],
+    [
+      'a sized last partition after /data/0 was declared',
+      {
+        BootDriveLayout: [
+          { MountPoint: '/', MinimumBytes: GiB },
+          { MountPoint: '/data/0' },
+          { MountPoint: '/x', MinimumBytes: GiB },
+        ],
+      },
+      /BootDriveLayout\.1 \(\/data\/0\) takes the rest of the drive, so it must be the last partition/,
+    ],
   ];
   for (const [what, layout, message] of refused) {
     it(`refuses ${what}, naming the field and the fix`, () => {
       assert.throws(() => normalizeLayout(parseStorageLayout(JSON.stringify(layout)), 'bios'), message);
     });
   }
-  it('refuses a file that is not JSON', () => assert.throws(() => parseStorageLayout('{'), /storage-layout\.json is not valid JSON/));
+  it('refuses a file that is not JSON', () =>
+    assert.throws(() => parseStorageLayout('{'), /storage-layout\.json is not valid JSON/));
 });
 
 describe('sizing and partitioning', () => {
   const fsList = normalizeLayout(parseStorageLayout(SEED_LAYOUT), 'bios');
-  const usage = usageByMountPoint(image, fsList.map((f) => f.mountPoint));
+  const usage = usageByMountPoint(
+    image,
+    fsList.map((f) => f.mountPoint),
+  );
 
   it('counts each entry towards the deepest mount point holding it', () => {
     assert.equal(usage.get('/'), 3 * 4096 + GiB + 4096 + 64); // ., usr and var; big and one; the link
@@ -78,22 +134,46 @@ describe('sizing and partitioning', () => {
   it('plans GPT for BIOS: a BIOS boot partition, then sizes from content + free + overhead', () => {
     const plan = planBootDrive('/dev/sda', 20 * GiB, 'bios', fsList, usage);
     assert.deepEqual(
-      plan.partitions.map((p) => `${p.number} ${p.name} ${p.startBytes / MiB}+${p.sizeBytes / MiB} ${p.type === GPT_TYPES.biosBoot ? 'bios' : 'linux'}`),
-      ['1 bios-boot 1+1 bios', '2 rootfs 2+3290 linux', '3 home 3292+1140 linux', '4 var-log 4432+707 linux', '5 data-0 5139+15340 linux'],
+      plan.partitions.map(
+        (p) =>
+          `${p.number} ${p.name} ${p.startBytes / MiB}+${p.sizeBytes / MiB} ${p.type === GPT_TYPES.biosBoot ? 'bios' : 'linux'}`,
+      ),
+      [
+        '1 bios-boot 1+1 bios',
+        '2 rootfs 2+3290 linux',
+        '3 home 3292+1140 linux',
+        '4 var-log 4432+707 linux',
+        '5 data-0 5139+15340 linux',
+      ],
     );
-    assert.equal(sfdiskScript(plan).split('\n')[4], `/dev/sda1 : start=2048, size=2048, type=${GPT_TYPES.biosBoot}, name="bios-boot"`);
+    assert.equal(
+      sfdiskScript(plan).split('\n')[4],
+      `/dev/sda1 : start=2048, size=2048, type=${GPT_TYPES.biosBoot}, name="bios-boot"`,
+    );
   });
 
   it('plans an ESP first on UEFI', () => {
     const uefi = normalizeLayout(parseStorageLayout(SEED_LAYOUT), 'uefi');
-    const plan = planBootDrive('/dev/nvme0n1', 20 * GiB, 'uefi', uefi, usageByMountPoint(image, uefi.map((f) => f.mountPoint)));
+    const plan = planBootDrive(
+      '/dev/nvme0n1',
+      20 * GiB,
+      'uefi',
+      uefi,
+      usageByMountPoint(
+        image,
+        uefi.map((f) => f.mountPoint),
+      ),
+    );
     assert.equal(plan.partitions[0].type, GPT_TYPES.esp);
     assert.equal(plan.partitions[0].sizeBytes, 256 * MiB);
     assert.match(sfdiskScript(plan), /^\/dev\/nvme0n1p1 : start=2048, size=524288, type=C12A7328/m);
   });
 
   it('refuses a drive too small before anything is touched, saying what needs the space', () => {
-    assert.throws(() => planBootDrive('/dev/sda', 4 * GiB, 'bios', fsList, usage), /drive \/dev\/sda \(4\.00 GiB\) is too small for this image and layout, which need at least .* GiB: \/ 3290 MiB \(1025 MiB of image \+ 2048 MiB free\)/);
+    assert.throws(
+      () => planBootDrive('/dev/sda', 4 * GiB, 'bios', fsList, usage),
+      /drive \/dev\/sda \(4\.00 GiB\) is too small for this image and layout, which need at least .* GiB: \/ 3290 MiB \(1025 MiB of image \+ 2048 MiB free\)/,
+    );
   });
 
   it('names partitions of NVMe and SATA disks', () => {
@@ -106,7 +186,13 @@ describe('sizing and partitioning', () => {
 describe('fstab and crypttab', () => {
   it('name file systems by UUID, root first, encrypted ones through crypttab', () => {
     const made = [
-      { mountPoint: '/home', type: 'ext4' as const, uuid: '2222', luks: { uuid: 'aaaa', name: 'luks-home' }, discard: true },
+      {
+        mountPoint: '/home',
+        type: 'ext4' as const,
+        uuid: '2222',
+        luks: { uuid: 'aaaa', name: 'luks-home' },
+        discard: true,
+      },
       { mountPoint: '/', type: 'ext4' as const, uuid: '1111', discard: true },
       { mountPoint: '/boot/efi', type: 'vfat' as const, uuid: 'ABCD-1234', discard: false },
     ];
@@ -120,6 +206,9 @@ describe('fstab and crypttab', () => {
         '',
       ].join('\n'),
     );
-    assert.equal(renderCrypttab(made), '# /etc/crypttab: written by the Cradle installer\nluks-home UUID=aaaa /etc/crypt.key luks,discard\n');
+    assert.equal(
+      renderCrypttab(made),
+      '# /etc/crypttab: written by the Cradle installer\nluks-home UUID=aaaa /etc/crypt.key luks,discard\n',
+    );
   });
 });

@@ -80,29 +80,56 @@ export function partitionDevice(disk: string, n: number): string {
   return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
 }
 
-export function planBootDrive(device: string, sizeBytes: number, firmware: 'uefi' | 'bios', fileSystems: PlannedFileSystem[], usage: Map<string, number>): DrivePlan {
+export function planBootDrive(
+  device: string,
+  sizeBytes: number,
+  firmware: 'uefi' | 'bios',
+  fileSystems: PlannedFileSystem[],
+  usage: Map<string, number>,
+): DrivePlan {
   const partitions: PlannedPartition[] = [];
   let start = MiB; // 1 MiB alignment; GPT's primary header and table fit before it
   const end = Math.floor((sizeBytes - MiB) / MiB) * MiB; // room for the backup GPT at the end
   if (firmware === 'bios') {
-    partitions.push({ number: 1, name: 'bios-boot', type: GPT_TYPES.biosBoot, startBytes: start, sizeBytes: MiB, contentBytes: 0 });
+    partitions.push({
+      number: 1,
+      name: 'bios-boot',
+      type: GPT_TYPES.biosBoot,
+      startBytes: start,
+      sizeBytes: MiB,
+      contentBytes: 0,
+    });
     start += MiB;
   }
   const needs: string[] = [];
   for (const fsys of fileSystems) {
     const content = usage.get(fsys.mountPoint) ?? 0;
     const number = partitions.length + 1;
-    const type = fsys.mountPoint === '/boot/efi' || (firmware === 'uefi' && fsys.type === 'vfat' && number === 1) ? GPT_TYPES.esp : GPT_TYPES.linux;
+    const type =
+      fsys.mountPoint === '/boot/efi' || (firmware === 'uefi' && fsys.type === 'vfat' && number === 1)
+        ? GPT_TYPES.esp
+        : GPT_TYPES.linux;
     const name = fsys.label.replace(/^\//, '').replace(/\//g, '-') || 'root';
     if (fsys.rest) {
-      partitions.push({ number, name, type, startBytes: start, sizeBytes: end - start, fs: fsys, contentBytes: content });
+      partitions.push({
+        number,
+        name,
+        type,
+        startBytes: start,
+        sizeBytes: end - start,
+        fs: fsys,
+        contentBytes: content,
+      });
       needs.push(`${fsys.mountPoint} the rest (at least ${MIN_REST_BYTES / MiB} MiB)`);
-      if (end - start < Math.max(MIN_REST_BYTES, content + overhead(fsys.type, content))) throw tooSmall(device, sizeBytes, start + MIN_REST_BYTES + MiB, needs);
+      if (end - start < Math.max(MIN_REST_BYTES, content + overhead(fsys.type, content)))
+        throw tooSmall(device, sizeBytes, start + MIN_REST_BYTES + MiB, needs);
       continue;
     }
     const wanted = content + fsys.minimumFreeBytes;
     const size = roundUpMiB(Math.max(fsys.minimumBytes, wanted + overhead(fsys.type, wanted), MIN_FS_BYTES[fsys.type]));
-    needs.push(`${fsys.mountPoint} ${size / MiB} MiB (${Math.ceil(content / MiB)} MiB of image + ${Math.ceil(fsys.minimumFreeBytes / MiB)} MiB free)`);
+    needs.push(
+      `${fsys.mountPoint} ${size / MiB} MiB (${Math.ceil(content / MiB)} MiB of image + ${Math.ceil(fsys.minimumFreeBytes / MiB)} MiB free)`,
+    );
     partitions.push({ number, name, type, startBytes: start, sizeBytes: size, fs: fsys, contentBytes: content });
     start += size;
     if (start > end) throw tooSmall(device, sizeBytes, start + MiB, needs);
@@ -112,14 +139,18 @@ export function planBootDrive(device: string, sizeBytes: number, firmware: 'uefi
 
 function tooSmall(device: string, have: number, need: number, needs: string[]): DriveTooSmallError {
   const gib = (b: number) => (b / 1024 ** 3).toFixed(2);
-  return new DriveTooSmallError(`drive ${device} (${gib(have)} GiB) is too small for this image and layout, which need at least ${gib(need)} GiB: ${needs.join(', ')}; choose a larger drive or lower the layout's sizes`);
+  return new DriveTooSmallError(
+    `drive ${device} (${gib(have)} GiB) is too small for this image and layout, which need at least ${gib(need)} GiB: ${needs.join(', ')}; choose a larger drive or lower the layout's sizes`,
+  );
 }
 
 /** The plan as an sfdisk script (sizes in 512-byte sectors). */
 export function sfdiskScript(plan: DrivePlan): string {
   const lines = ['label: gpt', `device: ${plan.device}`, 'unit: sectors', ''];
   for (const p of plan.partitions) {
-    lines.push(`${partitionDevice(plan.device, p.number)} : start=${p.startBytes / 512}, size=${p.sizeBytes / 512}, type=${p.type}, name="${p.name}"`);
+    lines.push(
+      `${partitionDevice(plan.device, p.number)} : start=${p.startBytes / 512}, size=${p.sizeBytes / 512}, type=${p.type}, name="${p.name}"`,
+    );
   }
   return lines.join('\n') + '\n';
 }

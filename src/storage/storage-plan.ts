@@ -74,7 +74,9 @@ export function planStorage(facts: StorageFacts, newUuid: () => string): Storage
   // The rest-of-drive file systems (/data/N) are made while the image installs, not mounted.
   const rest = new Set(drives.flatMap((d) => d.partitions.filter((p) => p.fs?.rest).map((p) => p.fs!.mountPoint)));
   for (const f of fileSystems) f.mountWhileInstalling = !rest.has(f.mountPoint);
-  const mounts = fileSystems.filter((f) => f.mountWhileInstalling).sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
+  const mounts = fileSystems
+    .filter((f) => f.mountWhileInstalling)
+    .sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint));
   return { firmware: facts.firmware, drives, fileSystems, encrypt: fileSystems.some((f) => f.luks), mounts };
 }
 
@@ -82,7 +84,13 @@ function depth(mountPoint: string): number {
   return mountPoint === '/' ? 0 : mountPoint.split('/').length;
 }
 
-function fileSystemPlan(drive: string, p: PlannedPartition, fs: PlannedFileSystem, newUuid: () => string, mapperDir: string): FileSystemPlan {
+function fileSystemPlan(
+  drive: string,
+  p: PlannedPartition,
+  fs: PlannedFileSystem,
+  newUuid: () => string,
+  mapperDir: string,
+): FileSystemPlan {
   const partition = partitionDevice(drive, p.number);
   const id = newUuid();
   const luks = fs.encrypt ? { uuid: newUuid(), name: mapperName(fs.mountPoint), device: '' } : undefined;
@@ -106,11 +114,33 @@ function fileSystemPlan(drive: string, p: PlannedPartition, fs: PlannedFileSyste
 /** A further drive: one GPT partition holding /data/N (GPT so other tools see it is in use). */
 function planDataDrive(d: Drive, mountPoint: string, encrypt: boolean): DrivePlan {
   const end = Math.floor((d.sizeBytes - MiB) / MiB) * MiB;
-  if (end - MiB < 64 * MiB) throw new DriveTooSmallError(`drive ${d.path} (${d.sizeBytes} bytes) is too small for ${mountPoint}: deselect it with a -driveSelector`);
-  const fs: PlannedFileSystem = { mountPoint, type: 'ext4', label: mountPoint, minimumBytes: 0, minimumFreeBytes: 0, rest: true, encrypt, bytesPerInode: 1024 * 1024 };
+  if (end - MiB < 64 * MiB)
+    throw new DriveTooSmallError(
+      `drive ${d.path} (${d.sizeBytes} bytes) is too small for ${mountPoint}: deselect it with a -driveSelector`,
+    );
+  const fs: PlannedFileSystem = {
+    mountPoint,
+    type: 'ext4',
+    label: mountPoint,
+    minimumBytes: 0,
+    minimumFreeBytes: 0,
+    rest: true,
+    encrypt,
+    bytesPerInode: 1024 * 1024,
+  };
   return {
     device: d.path,
     sizeBytes: d.sizeBytes,
-    partitions: [{ number: 1, name: mountPoint.replace(/^\//, '').replace(/\//g, '-'), type: GPT_TYPES.linux, startBytes: MiB, sizeBytes: end - MiB, fs, contentBytes: 0 }],
+    partitions: [
+      {
+        number: 1,
+        name: mountPoint.replace(/^\//, '').replace(/\//g, '-'),
+        type: GPT_TYPES.linux,
+        startBytes: MiB,
+        sizeBytes: end - MiB,
+        fs,
+        contentBytes: 0,
+      },
+    ],
   };
 }

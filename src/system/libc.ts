@@ -101,7 +101,8 @@ export function setXattr(path: string, name: string, value: Buffer): void {
 
 /** Removes one extended attribute of `path` itself; one that is already gone is not an error. */
 export function removeXattr(path: string, name: string): void {
-  if (libc().lremovexattr(path, name) !== 0 && getInt32(libc().__errno_location()) !== ENODATA) fail('lremovexattr', path);
+  if (libc().lremovexattr(path, name) !== 0 && getInt32(libc().__errno_location()) !== ENODATA)
+    fail('lremovexattr', path);
 }
 
 /** Reads every extended attribute of `path` itself; an empty object when it has none. */
@@ -121,7 +122,10 @@ export function getXattrs(path: string): Record<string, Buffer> {
   }
   const out: Record<string, Buffer> = {};
   if (n === 0) return out;
-  for (const name of listBuf.subarray(0, n - 1).toString('latin1').split('\0')) {
+  for (const name of listBuf
+    .subarray(0, n - 1)
+    .toString('latin1')
+    .split('\0')) {
     let valueBuf = Buffer.allocUnsafe(256);
     let len = Number(c.lgetxattr(path, name, valueBuf, BigInt(valueBuf.length)));
     if (len < 0 && getInt32(c.__errno_location()) === ERANGE) {

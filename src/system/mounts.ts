@@ -7,7 +7,9 @@ export function mountPoints(): string[] {
     .readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((line) => line.split(' ')[1].replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))));
+    .map((line) =>
+      line.split(' ')[1].replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))),
+    );
 }
 
 /** Mount points strictly below `dir`, outermost first. */

@@ -18,7 +18,11 @@ export function formatRate(bytes: number, seconds: number): string {
 /** A plain left-aligned text table. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -39,10 +43,18 @@ export function formatDuration(seconds: number): string {
  * "1.2 GiB of 4.0 GiB (30%), 85.3 MiB/s, ETA 33 s". The ETA is left out until 2% is done (the
  * rate before that says little) or when it is over a day.
  */
-export function progressSummary(p: { bytesDone?: number; bytesTotal: number; bytesPerSecond?: number; etaSeconds?: number | null }): string {
+export function progressSummary(p: {
+  bytesDone?: number;
+  bytesTotal: number;
+  bytesPerSecond?: number;
+  etaSeconds?: number | null;
+}): string {
   const done = p.bytesDone ?? 0;
   const percent = p.bytesTotal > 0 ? Math.floor((100 * done) / p.bytesTotal) : 0;
   const rate = p.bytesPerSecond ? `, ${formatBytes(p.bytesPerSecond)}/s` : '';
-  const eta = typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && done > 0.02 * p.bytesTotal ? `, ETA ${formatDuration(Math.ceil(p.etaSeconds))}` : '';
+  const eta =
+    typeof p.etaSeconds === 'number' && p.etaSeconds < 86400 && done > 0.02 * p.bytesTotal
+      ? `, ETA ${formatDuration(Math.ceil(p.etaSeconds))}`
+      : '';
   return `${formatBytes(done)} of ${formatBytes(p.bytesTotal)} (${percent}%)${rate}${eta}`;
 }

@@ -12,13 +12,17 @@ export class UnsafePathError extends Error {
 /** The absolute path of `rel` under `root`, its parent directories checked (and made, 0755). */
 export function pathInRoot(root: string, rel: string): string {
   const parts = rel.split('/').filter(Boolean);
-  if (parts.some((p) => p === '..' || p === '.')) throw new UnsafePathError(`'${rel}' is not a plain path below the new root`);
+  if (parts.some((p) => p === '..' || p === '.'))
+    throw new UnsafePathError(`'${rel}' is not a plain path below the new root`);
   let dir = path.resolve(root);
   for (const part of parts.slice(0, -1)) {
     dir = path.join(dir, part);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st) fs.mkdirSync(dir, { mode: 0o755 });
-    else if (!st.isDirectory()) throw new UnsafePathError(`'${dir}' is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'} in the new root: not writing '${rel}' through it`);
+    else if (!st.isDirectory())
+      throw new UnsafePathError(
+        `'${dir}' is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'} in the new root: not writing '${rel}' through it`,
+      );
   }
   return path.join(dir, parts.at(-1) ?? '');
 }
@@ -27,9 +31,14 @@ export function pathInRoot(root: string, rel: string): string {
 export function writeInRoot(root: string, rel: string, data: string | Uint8Array, mode = 0o644): void {
   const file = pathInRoot(root, rel);
   const st = fs.lstatSync(file, { throwIfNoEntry: false });
-  if (st?.isDirectory()) throw new UnsafePathError(`'${file}' is a directory in the new root: cannot write a file there`);
+  if (st?.isDirectory())
+    throw new UnsafePathError(`'${file}' is a directory in the new root: cannot write a file there`);
   if (st) fs.rmSync(file);
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, mode);
+  const fd = fs.openSync(
+    file,
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+    mode,
+  );
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fchmodSync(fd, mode); // the umask must not weaken or widen what was asked
@@ -43,7 +52,8 @@ export function mkdirInRoot(root: string, rel: string, mode = 0o755): string {
   const dir = pathInRoot(root, rel);
   const st = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (!st) fs.mkdirSync(dir, { mode });
-  else if (!st.isDirectory()) throw new UnsafePathError(`'${dir}' is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'} in the new root`);
+  else if (!st.isDirectory())
+    throw new UnsafePathError(`'${dir}' is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'} in the new root`);
   return dir;
 }
 

@@ -7,7 +7,12 @@ export function stripLineComments(text: string): string {
   return text.replace(/^[ \t]*(#|\/\/|!).*$/gm, '');
 }
 
-export function parseJsonWith<S extends z.ZodType>(text: string, schema: S, file: string, makeError: (message: string) => Error): z.output<S> {
+export function parseJsonWith<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  file: string,
+  makeError: (message: string) => Error,
+): z.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(stripLineComments(text));

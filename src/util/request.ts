@@ -26,14 +26,20 @@ export function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (err) {
-    throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (make one with 'cradle pki', docs/pki.md)`);
+    throw new Error(
+      `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (make one with 'cradle pki', docs/pki.md)`,
+    );
   }
 }
 
 /** The PEM files read into node:tls options, with the file named in any error. */
 export function readTlsFiles(tls: RequestTls): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
   const read = (file: string | undefined, what: string) => (file ? readPem(file, what) : undefined);
-  return { ca: read(tls.ca, 'the CA certificate'), cert: read(tls.cert, 'the client certificate'), key: read(tls.key, 'the client key') };
+  return {
+    ca: read(tls.ca, 'the CA certificate'),
+    cert: read(tls.cert, 'the client certificate'),
+    key: read(tls.key, 'the client key'),
+  };
 }
 
 export function request(url: URL | string, o: RequestOptions = {}): Promise<{ status: number; text: string }> {
@@ -43,7 +49,12 @@ export function request(url: URL | string, o: RequestOptions = {}): Promise<{ st
   return new Promise((resolve, reject) => {
     const options: https.RequestOptions = {
       method: o.method ?? 'GET',
-      headers: { ...(o.body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(o.body)) } : {}), ...o.headers },
+      headers: {
+        ...(o.body !== undefined
+          ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(o.body)) }
+          : {}),
+        ...o.headers,
+      },
       timeout: timeoutMs,
       ...(secure ? { ...(o.tls ? readTlsFiles(o.tls) : {}), ...o.tlsOptions } : {}),
     };

@@ -51,9 +51,53 @@ abuseSuite(
     for (const a of SOURCES.slice(1)) ip('address', 'add', `${a}/32`, 'dev', hostEnd);
     ip('link', 'set', hostEnd, 'up');
     const db = `sqlite:${path.join(work, 'inventory.db')}`;
-    execFileSync(cradleBin, ['subnet', 'add', 'abuse', '--db', db, '--gateway', SERVER, '--mask', '255.255.255.0', '--pool', `${net24}.100-${net24}.150`]);
-    execFileSync(cradleBin, ['machine', 'add', 'target0', '--db', db, '--mac', MAC, '--ip', `${net24}.2`, '--subnet', 'abuse', '--state', 'birth']);
-    const s = await startProcess(['ip', 'netns', 'exec', ns, cradleBin, 'server', '--db', db, '--interface', 'srv0', '--address', SERVER, '--unknown-machines', 'lease'], /DHCP on srv0/);
+    execFileSync(cradleBin, [
+      'subnet',
+      'add',
+      'abuse',
+      '--db',
+      db,
+      '--gateway',
+      SERVER,
+      '--mask',
+      '255.255.255.0',
+      '--pool',
+      `${net24}.100-${net24}.150`,
+    ]);
+    execFileSync(cradleBin, [
+      'machine',
+      'add',
+      'target0',
+      '--db',
+      db,
+      '--mac',
+      MAC,
+      '--ip',
+      `${net24}.2`,
+      '--subnet',
+      'abuse',
+      '--state',
+      'birth',
+    ]);
+    const s = await startProcess(
+      [
+        'ip',
+        'netns',
+        'exec',
+        ns,
+        cradleBin,
+        'server',
+        '--db',
+        db,
+        '--interface',
+        'srv0',
+        '--address',
+        SERVER,
+        '--unknown-machines',
+        'lease',
+      ],
+      /DHCP on srv0/,
+    );
     return {
       pid: s.child.pid!,
       host: SERVER,
@@ -74,7 +118,10 @@ abuseSuite(
       },
     };
   },
-  { skip: !isRoot() && 'needs root (network namespace)', extra: { 'garbage datagrams to DHCP and TFTP, TFTP path tricks: the server goes on answering': datagrams } },
+  {
+    skip: !isRoot() && 'needs root (network namespace)',
+    extra: { 'garbage datagrams to DHCP and TFTP, TFTP path tricks: the server goes on answering': datagrams },
+  },
 );
 
 async function datagrams(): Promise<void> {
@@ -91,9 +138,9 @@ async function datagrams(): Promise<void> {
       await send(67, junk);
       await send(69, junk);
     }
-    for (const name of ['../../etc/passwd', '/etc/passwd', 'a'.repeat(600), '\u0000', 'config.json\u0000netascii']) await send(69, rrq(name));
+    for (const name of ['../../etc/passwd', '/etc/passwd', 'a'.repeat(600), '\u0000', 'config.json\u0000netascii'])
+      await send(69, rrq(name));
   } finally {
     sock.close();
   }
 }
-

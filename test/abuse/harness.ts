@@ -92,21 +92,40 @@ async function raw(t: Target, payload: Buffer | string, ms = 10_000): Promise<{ 
   let text = '';
   s.on('data', (b: Buffer) => (text += b.toString('latin1')));
   s.write(payload);
-  await waitUntil(() => closed(s) || /\r\n\r\n/.test(text), ms, `an answer or a close for ${JSON.stringify(String(payload).slice(0, 60))}`).finally(() => s.destroy());
+  await waitUntil(
+    () => closed(s) || /\r\n\r\n/.test(text),
+    ms,
+    `an answer or a close for ${JSON.stringify(String(payload).slice(0, 60))}`,
+  ).finally(() => s.destroy());
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return { status: m ? Number(m[1]) : undefined, text };
 }
 
 /** A request with a body (a buffer, or `chunked` bytes streamed without a length). */
-function send(t: Target, route: BodyRoute, body: Buffer | { chunked: number }): Promise<{ status?: number; error?: string }> {
+function send(
+  t: Target,
+  route: BodyRoute,
+  body: Buffer | { chunked: number },
+): Promise<{ status?: number; error?: string }> {
   return new Promise((resolve) => {
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json' };
     if (Buffer.isBuffer(body)) headers['content-length'] = body.length;
-    const req = http.request({ host: t.host, port: t.port, method: route.method, path: route.path, headers, localAddress: t.sources[0], agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
-      res.on('error', () => resolve({ status: res.statusCode }));
-    });
+    const req = http.request(
+      {
+        host: t.host,
+        port: t.port,
+        method: route.method,
+        path: route.path,
+        headers,
+        localAddress: t.sources[0],
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode }));
+        res.on('error', () => resolve({ status: res.statusCode }));
+      },
+    );
     req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
     req.setTimeout(60_000, () => req.destroy(new Error('no answer in 60 s')));
     if (Buffer.isBuffer(body)) return void req.end(body);
@@ -128,7 +147,9 @@ function send(t: Target, route: BodyRoute, body: Buffer | { chunked: number }): 
 /** The process runs and answers an ordinary request from a fresh client address. */
 async function healthy(t: Target, source = t.sources.at(-1)!): Promise<void> {
   assert.ok(alive(t.pid), 'the server process is gone');
-  const deadline = new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('no answer to an ordinary request within 10 s')), 10_000).unref());
+  const deadline = new Promise<never>((_r, reject) =>
+    setTimeout(() => reject(new Error('no answer to an ordinary request within 10 s')), 10_000).unref(),
+  );
   await Promise.race([t.normal(source), deadline]);
 }
 
@@ -145,7 +166,11 @@ const openIdle = async (t: Target, source: string, n: number) => {
 };
 
 /** Registers the attacks on the target `start` makes (started once, stopped after). */
-export function abuseSuite(name: string, start: () => Promise<Target>, opts: { skip?: string | false; extra?: ExtraAttacks } = {}): void {
+export function abuseSuite(
+  name: string,
+  start: () => Promise<Target>,
+  opts: { skip?: string | false; extra?: ExtraAttacks } = {},
+): void {
   describe(`hostile input: ${name}`, { skip: opts.skip }, () => {
     let t: Target;
     let baseline = 0;
@@ -163,12 +188,16 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
     test('deeply nested and huge JSON: a clear 4xx, never a crash', () => hostileJson(t));
     test('many large bodies at once: each read or turned away (503), memory bounded', () => concurrentBodies(t));
 
-    test('idle connections beyond one client\'s cap: the others are served, the idle ones closed', async () => {
+    test("idle connections beyond one client's cap: the others are served, the idle ones closed", async () => {
       const idle = await openIdle(t, t.sources[0], t.maxPerAddress + 16);
       try {
         await healthy(t);
         // Not one of them sent a request: each is closed within the head timeout.
-        await waitUntil(() => idle.every(closed), t.requestHeadMs * 3 + 10_000, 'every idle connection closed by the server');
+        await waitUntil(
+          () => idle.every(closed),
+          t.requestHeadMs * 3 + 10_000,
+          'every idle connection closed by the server',
+        );
       } finally {
         for (const s of idle) s.destroy();
       }
@@ -178,7 +207,10 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
     test('the port full of idle connections from many clients still serves a machine', async () => {
       const spread = t.sources.slice(0, -1);
       const perSource = Math.min(t.maxPerAddress, Math.ceil((t.maxConnections + 32) / spread.length));
-      assert.ok(perSource * spread.length >= t.maxConnections, `the target needs more client addresses to fill ${t.maxConnections} connections`);
+      assert.ok(
+        perSource * spread.length >= t.maxConnections,
+        `the target needs more client addresses to fill ${t.maxConnections} connections`,
+      );
       const idle = (await Promise.all(spread.map((s) => openIdle(t, s, perSource)))).flat();
       try {
         // While every slot is taken, an ordinary request still gets through: the idlest gives way.
@@ -199,7 +231,11 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
       }, 250);
       try {
         await healthy(t);
-        await waitUntil(() => slow.every(closed), t.requestHeadMs * 3 + 10_000, 'every trickling connection closed by the server');
+        await waitUntil(
+          () => slow.every(closed),
+          t.requestHeadMs * 3 + 10_000,
+          'every trickling connection closed by the server',
+        );
       } finally {
         clearInterval(trickle);
         for (const s of slow) s.destroy();
@@ -207,7 +243,8 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
       await healthy(t);
     });
 
-    test('a thousand connections at once, each with a request: every one answered or cleanly closed', () => thousandAtOnce(t));
+    test('a thousand connections at once, each with a request: every one answered or cleanly closed', () =>
+      thousandAtOnce(t));
 
     test('malformed request lines and headers: 4xx or a closed connection, never a crash', async () => {
       const payloads = [
@@ -227,17 +264,36 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
       ];
       for (const p of payloads) {
         const r = await raw(t, p);
-        assert.ok(r.status === undefined || (r.status >= 200 && r.status < 500) || r.status === 505, `${JSON.stringify(p.slice(0, 60))}: ${r.text.slice(0, 200)}`);
+        assert.ok(
+          r.status === undefined || (r.status >= 200 && r.status < 500) || r.status === 505,
+          `${JSON.stringify(p.slice(0, 60))}: ${r.text.slice(0, 200)}`,
+        );
       }
       await healthy(t);
     });
 
     test('path tricks: nothing outside the routes, a 4xx for each', async () => {
-      const tricks = ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '//etc/passwd', '/%zz', '/%00', '/\\..\\..\\etc\\passwd', '/..%2f..%2f..%2fetc%2fpasswd'];
+      const tricks = [
+        '/../../../../etc/passwd',
+        '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+        '//etc/passwd',
+        '/%zz',
+        '/%00',
+        '/\\..\\..\\etc\\passwd',
+        '/..%2f..%2f..%2fetc%2fpasswd',
+      ];
       for (const prefix of ['', ...t.prefixes]) {
         for (const trick of tricks) {
-          const r = await raw(t, `GET ${prefix}${trick.slice(prefix ? 1 : 0)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
-          assert.ok(r.status === undefined || (r.status >= 400 && r.status < 500) || (r.status < 400 && !/root:.*:0:0:/.test(r.text)), `${prefix}${trick}: ${r.text.slice(0, 200)}`);
+          const r = await raw(
+            t,
+            `GET ${prefix}${trick.slice(prefix ? 1 : 0)} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`,
+          );
+          assert.ok(
+            r.status === undefined ||
+              (r.status >= 400 && r.status < 500) ||
+              (r.status < 400 && !/root:.*:0:0:/.test(r.text)),
+            `${prefix}${trick}: ${r.text.slice(0, 200)}`,
+          );
           assert.doesNotMatch(r.text, /root:[^:]*:0:0:/, `${prefix}${trick} served a file of the host`);
         }
       }
@@ -251,7 +307,7 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
       });
     }
 
-    test('nothing the attacks did shows as a programming error in the server\'s log', () => {
+    test("nothing the attacks did shows as a programming error in the server's log", () => {
       assert.doesNotMatch(t.output?.() ?? '', /TypeError|RangeError|ReferenceError|uncaught|unhandled/i);
     });
 
@@ -259,12 +315,19 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
       // V8 keeps the heap it grew to serve a large request for later ones: what must not happen is
       // growth with every round (a leak) or growth past what the limits allow.
       const warm = rssMiB(t.pid);
-      assert.ok(warm < baseline + 512, `resident memory ${Math.round(warm)} MiB after the attacks, from ${Math.round(baseline)}: the limits should bound it`);
+      assert.ok(
+        warm < baseline + 512,
+        `resident memory ${Math.round(warm)} MiB after the attacks, from ${Math.round(baseline)}: the limits should bound it`,
+      );
       await oversizedBodies(t);
       await hostileJson(t);
       await concurrentBodies(t);
       await thousandAtOnce(t);
-      await waitUntil(() => rssMiB(t.pid) < warm + 48, 30_000, `resident memory back under ${Math.round(warm + 48)} MiB after a second round (${Math.round(warm)} after the first, ${Math.round(baseline)} at the start, now ${Math.round(rssMiB(t.pid))})`);
+      await waitUntil(
+        () => rssMiB(t.pid) < warm + 48,
+        30_000,
+        `resident memory back under ${Math.round(warm + 48)} MiB after a second round (${Math.round(warm)} after the first, ${Math.round(baseline)} at the start, now ${Math.round(rssMiB(t.pid))})`,
+      );
     });
   });
 }
@@ -272,10 +335,17 @@ export function abuseSuite(name: string, start: () => Promise<Target>, opts: { s
 async function oversizedBodies(t: Target): Promise<void> {
   for (const route of t.bodies) {
     const declared = await send(t, route, Buffer.alloc(route.limit + 1, 0x20));
-    assert.equal(declared.status, 413, `${route.method} ${route.path} with ${route.limit + 1} bytes: ${JSON.stringify(declared)}`);
+    assert.equal(
+      declared.status,
+      413,
+      `${route.method} ${route.path} with ${route.limit + 1} bytes: ${JSON.stringify(declared)}`,
+    );
     const chunked = await send(t, route, { chunked: route.limit + 64 * MiB });
     // The reply may beat the end of the upload: then the client sees the connection end.
-    assert.ok(chunked.status === 413 || chunked.status === 403 || chunked.error === 'EPIPE' || chunked.error === 'ECONNRESET', `${route.method} ${route.path} chunked past the limit: ${JSON.stringify(chunked)}`);
+    assert.ok(
+      chunked.status === 413 || chunked.status === 403 || chunked.error === 'EPIPE' || chunked.error === 'ECONNRESET',
+      `${route.method} ${route.path} chunked past the limit: ${JSON.stringify(chunked)}`,
+    );
     await healthy(t);
   }
 }
@@ -285,7 +355,10 @@ async function bodiesAtTheLimit(t: Target): Promise<void> {
     const body = Buffer.alloc(route.limit, 0x20);
     body.write('{}', 0);
     const r = await send(t, route, body);
-    assert.ok(r.status !== undefined && r.status !== 413 && r.status < 500, `${route.method} ${route.path} with exactly ${route.limit} bytes: ${JSON.stringify(r)}`);
+    assert.ok(
+      r.status !== undefined && r.status !== 413 && r.status < 500,
+      `${route.method} ${route.path} with exactly ${route.limit} bytes: ${JSON.stringify(r)}`,
+    );
     await healthy(t);
   }
 }
@@ -294,12 +367,18 @@ async function hostileJson(t: Target): Promise<void> {
   for (const route of t.bodies) {
     const depth = Math.floor(route.limit / 2) - 8;
     const nested = `${'['.repeat(depth)}${']'.repeat(depth)}`;
-    const digests = Array.from({ length: Math.floor(route.limit / 76) - 1 }, (_, i) => `"sha256:${String(i).padStart(64, '0')}"`).join(',');
+    const digests = Array.from(
+      { length: Math.floor(route.limit / 76) - 1 },
+      (_, i) => `"sha256:${String(i).padStart(64, '0')}"`,
+    ).join(',');
     const wide = `{"digests":[${digests}],"machine":{"macs":[]},"events":[]}`;
     const deepObject = `${'{"a":'.repeat(depth / 3)}1${'}'.repeat(depth / 3)}`;
     for (const body of [nested, wide, deepObject]) {
       const r = await send(t, route, Buffer.from(body).subarray(0, route.limit));
-      assert.ok(r.status !== undefined && r.status >= 400 && r.status < 500, `${route.method} ${route.path} with ${body.length} bytes of JSON: ${JSON.stringify(r)}`);
+      assert.ok(
+        r.status !== undefined && r.status >= 400 && r.status < 500,
+        `${route.method} ${route.path} with ${body.length} bytes of JSON: ${JSON.stringify(r)}`,
+      );
     }
     await healthy(t);
   }
@@ -310,7 +389,11 @@ async function concurrentBodies(t: Target): Promise<void> {
     const body = Buffer.alloc(route.limit, 0x20);
     body.write('[]', 0);
     const results = await Promise.all(Array.from({ length: 24 }, () => send(t, route, body)));
-    for (const r of results) assert.ok(r.status !== undefined && r.status < 500 ? r.status !== 413 : r.status === 503, `${route.method} ${route.path}, 24 bodies of ${route.limit} bytes at once: ${JSON.stringify(r)}`);
+    for (const r of results)
+      assert.ok(
+        r.status !== undefined && r.status < 500 ? r.status !== 413 : r.status === 503,
+        `${route.method} ${route.path}, 24 bodies of ${route.limit} bytes at once: ${JSON.stringify(r)}`,
+      );
     await healthy(t);
   }
 }
@@ -321,11 +404,14 @@ async function thousandAtOnce(t: Target): Promise<void> {
       { length: 1000 },
       (_, i) =>
         new Promise<string>((resolve) => {
-          const req = http.get({ host: t.host, port: t.port, path: '/', localAddress: t.sources[i % t.sources.length], agent: false }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(String(res.statusCode)));
-            res.on('error', () => resolve('cut'));
-          });
+          const req = http.get(
+            { host: t.host, port: t.port, path: '/', localAddress: t.sources[i % t.sources.length], agent: false },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(String(res.statusCode)));
+              res.on('error', () => resolve('cut'));
+            },
+          );
           req.on('error', () => resolve('refused'));
           req.setTimeout(60_000, () => req.destroy());
         }),
@@ -333,6 +419,9 @@ async function thousandAtOnce(t: Target): Promise<void> {
   );
   const answered = results.filter((r) => /^\d+$/.test(r));
   assert.ok(answered.length > 0, `no request answered: ${[...new Set(results)].join(', ')}`);
-  assert.ok(!answered.some((r) => r.startsWith('5') && r !== '503'), `server errors: ${[...new Set(answered)].join(', ')}`);
+  assert.ok(
+    !answered.some((r) => r.startsWith('5') && r !== '503'),
+    `server errors: ${[...new Set(answered)].join(', ')}`,
+  );
   await healthy(t);
 }

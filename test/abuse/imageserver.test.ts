@@ -12,7 +12,10 @@ abuseSuite('image server', async () => {
   fs.mkdirSync(path.join(work, 'tree/etc'), { recursive: true });
   fs.writeFileSync(path.join(work, 'tree/etc/hostname'), 'abused\n');
   execFileSync(cradleBin, ['image', 'add', 'abuse/1', path.join(work, 'tree'), '--store', store]);
-  const s = await startProcess([cradleBin, 'imageserver', '--store', store, '--listen', '127.0.0.1', '--port', '0'], /on http:\/\/127\.0\.0\.1:(\d+)/);
+  const s = await startProcess(
+    [cradleBin, 'imageserver', '--store', store, '--listen', '127.0.0.1', '--port', '0'],
+    /on http:\/\/127\.0\.0\.1:(\d+)/,
+  );
   return loopbackTarget(s, Number(s.match[1]), {
     normalPath: '/v1/images',
     bodies: [{ method: 'POST', path: '/v1/objects/batch', limit: 8 * 1024 * 1024 }],

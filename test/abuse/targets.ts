@@ -8,7 +8,11 @@ import { waitUntil } from './harness.ts';
 /** Loopback addresses, each a distinct client to a server on 127.0.0.1 (all of 127/8 is local). */
 export const LOOPBACK_SOURCES = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
 
-export const LIMITS = { maxConnections: DEFAULT_LIMITS.maxConnections, maxPerAddress: DEFAULT_LIMITS.maxPerAddress, requestHeadMs: DEFAULT_LIMITS.requestHeadMs };
+export const LIMITS = {
+  maxConnections: DEFAULT_LIMITS.maxConnections,
+  maxPerAddress: DEFAULT_LIMITS.maxPerAddress,
+  requestHeadMs: DEFAULT_LIMITS.requestHeadMs,
+};
 
 export interface Started {
   child: ChildProcess;
@@ -18,7 +22,11 @@ export interface Started {
 }
 
 /** Spawns `argv` and waits until its output matches `ready`; the match is returned. */
-export async function startProcess(argv: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Started & { match: RegExpExecArray }> {
+export async function startProcess(
+  argv: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Started & { match: RegExpExecArray }> {
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   // Read always: a server blocked on a full pipe would look like a server the attacks stopped.
@@ -49,14 +57,20 @@ export async function expectGet(host: string, port: number, path: string, source
   await new Promise<void>((resolve, reject) => {
     const req = http.get({ host, port, path, localAddress: source, agent: false }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === want ? resolve() : reject(new Error(`GET ${path}: ${res.statusCode}, expected ${want}`))));
+      res.on('end', () =>
+        res.statusCode === want ? resolve() : reject(new Error(`GET ${path}: ${res.statusCode}, expected ${want}`)),
+      );
     });
     req.on('error', reject);
   });
 }
 
 /** A server process listening on 127.0.0.1:`port`, attacked from loopback addresses. */
-export function loopbackTarget(s: Started, port: number, o: { normalPath: string; bodies: BodyRoute[]; prefixes: string[]; cleanup: () => void }): Target {
+export function loopbackTarget(
+  s: Started,
+  port: number,
+  o: { normalPath: string; bodies: BodyRoute[]; prefixes: string[]; cleanup: () => void },
+): Target {
   return {
     pid: s.child.pid!,
     host: '127.0.0.1',

@@ -22,7 +22,11 @@ function newLab(tag: string, extra: Partial<LabOptions>): { lab: Lab; dir: strin
 }
 
 /** What the installed system said about itself, for failure messages. */
-const reportLines = (log: string) => `the installed system reported:\n${log.split('\n').filter((l) => l.includes('cradle-report: ')).join('\n')}`;
+const reportLines = (log: string) =>
+  `the installed system reported:\n${log
+    .split('\n')
+    .filter((l) => l.includes('cradle-report: '))
+    .join('\n')}`;
 
 /**
  * Runs the lab until the machine is done; once it reported in, waits for the reporter's last
@@ -50,25 +54,45 @@ describe('VM: demo OS', { skip }, () => {
     }
   });
 
-  test('2: UEFI, /home and /data on LUKS, restart through the firmware and GRUB; the installed OS mounts them', { skip: !fs.existsSync(OVMF_CODE) && 'needs ovmf', timeout: 1_500_000 }, async () => {
+  test('2: UEFI, /home and /data on LUKS, restart through the firmware and GRUB; the installed OS mounts them', {
+    skip: !fs.existsSync(OVMF_CODE) && 'needs ovmf',
+    timeout: 1_500_000,
+  }, async () => {
     const l = newLab('uefi', { firmware: 'uefi', encrypt: true, kexec: false });
     labs.push(l);
     await installed(l.lab);
     const log = consoleOf(l.lab);
     assert.match(log, /ran cryptsetup luksFormat .*\/dev\/vda\d/, 'the installer made LUKS containers');
     assert.match(log, /restarting/, 'no kexec: the installer restarted the machine');
-    assert.ok((log.match(/Installing lab1 \(birth\)/g) ?? []).length === 1, 'the second network boot did not install again');
-    assert.match(log, /cradle-report: mounts: .*\/home \/dev\/mapper\/\S+ ext4/, `/home is mounted from its LUKS mapping; ${reportLines(log)}`);
-    assert.match(log, /cradle-report: mounts: .*\/data\/0 \/dev\/mapper\/\S+ ext4/, `/data/0 is mounted from its LUKS mapping; ${reportLines(log)}`);
+    assert.ok(
+      (log.match(/Installing lab1 \(birth\)/g) ?? []).length === 1,
+      'the second network boot did not install again',
+    );
+    assert.match(
+      log,
+      /cradle-report: mounts: .*\/home \/dev\/mapper\/\S+ ext4/,
+      `/home is mounted from its LUKS mapping; ${reportLines(log)}`,
+    );
+    assert.match(
+      log,
+      /cradle-report: mounts: .*\/data\/0 \/dev\/mapper\/\S+ ext4/,
+      `/data/0 is mounted from its LUKS mapping; ${reportLines(log)}`,
+    );
     assert.match(log, /cradle-report: reported in to http:\/\/10\.77\.0\.1:6977/);
   });
 
-  test('3: three NICs: the installed OS comes up with the seed example\'s bond, VLANs and bridges', { timeout: 1_500_000 }, async () => {
+  test("3: three NICs: the installed OS comes up with the seed example's bond, VLANs and bridges", {
+    timeout: 1_500_000,
+  }, async () => {
     const l = newLab('nics', { nics: 3 });
     labs.push(l);
     await installed(l.lab);
     const log = consoleOf(l.lab);
-    assert.match(log, /cradle-report: addresses: .*eth0=10\.77\.0\.11\/24/, `management address on the boot NIC; ${reportLines(log)}`);
+    assert.match(
+      log,
+      /cradle-report: addresses: .*eth0=10\.77\.0\.11\/24/,
+      `management address on the boot NIC; ${reportLines(log)}`,
+    );
     assert.match(log, /cradle-report: bond bond0 mode 802\.3ad slaves (eth1 eth2|eth2 eth1)\r?\n/, reportLines(log));
     assert.match(log, /cradle-report: bridge br100 ports bond0\.100\s/, reportLines(log));
     assert.match(log, /cradle-report: bridge br120 ports bond0\.120\s/, reportLines(log));

@@ -15,11 +15,15 @@ import type { Timeline } from '../../src/lab/report.ts';
 import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
 import { consoleOf, explain, operatorLooksAt, testLab, vmAccelerator } from './vm.ts';
 
-const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
+const canRun =
+  isRoot() &&
+  fs.existsSync('/usr/bin/qemu-system-x86_64') &&
+  fs.readdirSync('/boot').some((f) => f.startsWith('vmlinuz-'));
 const accel = await vmAccelerator(canRun);
 const skip = !canRun && 'needs root, qemu-system-x86 and a kernel in /boot';
 
-const tinyLab = (dir: string, tag: string, extra: Partial<LabOptions> = {}) => testLab(dir, tag, { image: 'tiny', diskGiB: 4, ...extra });
+const tinyLab = (dir: string, tag: string, extra: Partial<LabOptions> = {}) =>
+  testLab(dir, tag, { image: 'tiny', diskGiB: 4, ...extra });
 
 describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
   let dir: string;
@@ -35,30 +39,43 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
     if (dir) removeWorkDir(dir);
   });
 
-  test('1: PXE boot, install onto a blank disk, kexec into the installed OS, which reports in', { timeout: 900_000 }, async () => {
+  test('1: PXE boot, install onto a blank disk, kexec into the installed OS, which reports in', {
+    timeout: 900_000,
+  }, async () => {
     [first] = await runLab(lab, { rebirth: false, timeoutSeconds: 600, accel });
     assert.equal(first.state, 'healthy', explain(first, lab));
     // The report arrives before the OS prints that it reported in.
     await lab.machines[0].running!.waitFor(new RegExp(TINY_OS_MARKER), 60_000);
     const log = consoleOf(lab);
-    assert.match(log, /Installing lab1 \(birth\)/, 'iPXE ran the boot server\'s install script');
-    assert.match(log, /cradle: installer image built .*, kernel 6\./, 'the installer image\'s /init ran');
+    assert.match(log, /Installing lab1 \(birth\)/, "iPXE ran the boot server's install script");
+    assert.match(log, /cradle: installer image built .*, kernel 6\./, "the installer image's /init ran");
     assert.match(log, /booting the new system with kexec/);
-    assert.match(log, new RegExp(`tiny-os: up .* as lab1, root /dev/vda2`), 'the installed OS runs from its root partition under its host name');
+    assert.match(
+      log,
+      new RegExp(`tiny-os: up .* as lab1, root /dev/vda2`),
+      'the installed OS runs from its root partition under its host name',
+    );
     assert.match(log, /tiny-os: reported in to http:\/\/10\.77\.0\.1:6977 as 52:54:00:77:00:01/);
     assert.match(log, new RegExp(TINY_OS_MARKER));
     assert.equal(log.match(/SeaBIOS \(version/g)?.length, 1, 'kexec: the firmware ran once, at power-on');
     const r = first.progress?.result;
     assert.ok(r?.ok && r.objects && r.phaseSeconds, 'the installer sent its result with a summary');
-    assert.ok(r.objects.bytesFetched > 1_000_000, `the first install fetched the image (${r.objects.bytesFetched} bytes)`);
+    assert.ok(
+      r.objects.bytesFetched > 1_000_000,
+      `the first install fetched the image (${r.objects.bytesFetched} bytes)`,
+    );
     // The disk as the installed OS sees it: GPT with the BIOS boot, root, /home and /data/0 partitions.
     await lab.destroy();
-    const table = JSON.parse(execFileSync('sfdisk', ['--json', lab.machines[0].disk], { encoding: 'utf8' })) as { partitiontable: { label: string; partitions: unknown[] } };
+    const table = JSON.parse(execFileSync('sfdisk', ['--json', lab.machines[0].disk], { encoding: 'utf8' })) as {
+      partitiontable: { label: string; partitions: unknown[] };
+    };
     assert.equal(table.partitiontable.label, 'gpt');
     assert.equal(table.partitiontable.partitions.length, 4);
   });
 
-  test('4: rebirth over the installed system fetches at most 5% of the first install', { timeout: 900_000 }, async () => {
+  test('4: rebirth over the installed system fetches at most 5% of the first install', {
+    timeout: 900_000,
+  }, async () => {
     assert.ok(first?.progress?.result?.objects, 'needs the first install');
     const [again] = await runLab(lab, { rebirth: true, timeoutSeconds: 600, accel });
     assert.equal(again.state, 'healthy', explain(again, lab));
@@ -66,8 +83,14 @@ describe('VM: BIOS machine, tiny OS, kexec, rebirth', { skip }, () => {
     assert.match(consoleOf(lab), /Installing lab1 \(rebirth\)/);
     const before = first.progress!.result!.objects!;
     const now = again.progress!.result!.objects!;
-    assert.ok(now.bytesFetched <= 0.05 * before.bytesFetched, `rebirth fetched ${now.bytesFetched} bytes, the first install ${before.bytesFetched}`);
-    assert.ok(now.bytesFromCache > before.bytesFetched * 0.9, `the old system supplied the image (${now.bytesFromCache} bytes from cache)`);
+    assert.ok(
+      now.bytesFetched <= 0.05 * before.bytesFetched,
+      `rebirth fetched ${now.bytesFetched} bytes, the first install ${before.bytesFetched}`,
+    );
+    assert.ok(
+      now.bytesFromCache > before.bytesFetched * 0.9,
+      `the old system supplied the image (${now.bytesFromCache} bytes from cache)`,
+    );
   });
 });
 
@@ -85,10 +108,16 @@ describe('VM: the image server is unreachable', { skip }, () => {
     if (dir) removeWorkDir(dir);
   });
 
-  test('5: the installer reports the failure, waits, and the machine never boots a half-written disk', { timeout: 600_000 }, async () => {
+  test('5: the installer reports the failure, waits, and the machine never boots a half-written disk', {
+    timeout: 600_000,
+  }, async () => {
     const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 300, accel });
     assert.equal(t.state, 'failed', explain(t, lab));
-    assert.match(t.progress?.result?.error ?? '', /image server|10\.77\.0\.1:6971|connect/i, 'the boot server knows why');
+    assert.match(
+      t.progress?.result?.error ?? '',
+      /image server|10\.77\.0\.1:6971|connect/i,
+      'the boot server knows why',
+    );
     const machine = lab.machines[0].running!;
     await machine.waitFor(/FAILED after/, 60_000);
     await operatorLooksAt(lab);
@@ -102,6 +131,9 @@ describe('VM: the image server is unreachable', { skip }, () => {
     await lab.destroy();
     // Nothing was written: the failure came before any drive was touched.
     assert.ok(fs.statSync(lab.machines[0].disk).size > 0, 'the disk is there');
-    assert.throws(() => execFileSync('sfdisk', ['--dump', lab.machines[0].disk], { stdio: 'pipe' }), (e: { stderr?: Buffer }) => /does not contain a recognized partition table/.test(String(e.stderr)));
+    assert.throws(
+      () => execFileSync('sfdisk', ['--dump', lab.machines[0].disk], { stdio: 'pipe' }),
+      (e: { stderr?: Buffer }) => /does not contain a recognized partition table/.test(String(e.stderr)),
+    );
   });
 });

@@ -16,7 +16,15 @@ export async function vmAccelerator(canRun: boolean): Promise<'kvm' | 'tcg'> {
 }
 
 export function testLab(dir: string, tag: string, extra: Partial<LabOptions>): Lab {
-  return new Lab({ ...LAB_DEFAULTS, dir, machines: 1, memoryMiB: 1536, namespace: `cradle-e2e-${tag}-${process.pid}`, log: () => {}, ...extra });
+  return new Lab({
+    ...LAB_DEFAULTS,
+    dir,
+    machines: 1,
+    memoryMiB: 1536,
+    namespace: `cradle-e2e-${tag}-${process.pid}`,
+    log: () => {},
+    ...extra,
+  });
 }
 
 export function consoleOf(lab: Lab): string {
@@ -43,7 +51,8 @@ export async function operatorLooksAt(lab: Lab): Promise<void> {
   assert.match(page.body, /10\.77\.0\.1:6971|image server/);
   // Every installer serves the one certificate named `installer`: curl is told where it is.
   const tls = ['--cacert', pki.ca, '--connect-to', `installer:6978:${ip}:6978`];
-  const rpc = (method: string, p: string, who = ['--cert', pki.operator.cert, '--key', pki.operator.key]) => curl([...tls, ...who, '-X', method, `https://installer:6978${p}`]);
+  const rpc = (method: string, p: string, who = ['--cert', pki.operator.cert, '--key', pki.operator.key]) =>
+    curl([...tls, ...who, '-X', method, `https://installer:6978${p}`]);
   const refused = await rpc('GET', '/api/v1/status', []);
   assert.equal(refused.status, 403);
   assert.match(refused.body, /client certificate required/);
@@ -53,12 +62,30 @@ export async function operatorLooksAt(lab: Lab): Promise<void> {
   assert.equal(status.state, 'failed');
   assert.equal(status.reboot.retryPossible, true);
 
-  const term = pty.spawn('ip', ['netns', 'exec', ns, cradleBin, 'installer-shell', ip, '--tls-ca', pki.ca, '--tls-cert', pki.operator.cert, '--tls-key', pki.operator.key], { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
+  const term = pty.spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      cradleBin,
+      'installer-shell',
+      ip,
+      '--tls-ca',
+      pki.ca,
+      '--tls-cert',
+      pki.operator.cert,
+      '--tls-key',
+      pki.operator.key,
+    ],
+    { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> },
+  );
   let screen = '';
   term.onData((d) => (screen += d));
   const exit = new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
   const until = async (re: RegExp) => {
-    for (const end = Date.now() + 60_000; !re.test(screen) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+    for (const end = Date.now() + 60_000; !re.test(screen) && Date.now() < end; )
+      await new Promise((r) => setTimeout(r, 100));
     assert.match(screen, re);
   };
   try {

@@ -3,27 +3,61 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Lease, Machine, MachineState, Subnet } from '../../inventory/types.ts';
-import { MessageType, Opt, decodeDhcpPacket, encodeDhcpPacket, parseIp, type DhcpPacketInit } from '../../net/dhcp/packet.ts';
+import {
+  MessageType,
+  Opt,
+  decodeDhcpPacket,
+  encodeDhcpPacket,
+  parseIp,
+  type DhcpPacketInit,
+} from '../../net/dhcp/packet.ts';
 import { answer, clientKind, type Decision, type PolicyContext } from './policy.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
-const LAB: Subnet = { id: 'lab', gateway: '10.81.0.254', mask: '255.255.255.0', domainName: 'lab.test', dnsServers: ['10.81.0.53', '10.81.0.54'], manage: false, pool: { start: '10.81.0.100', end: '10.81.0.149' } };
+const LAB: Subnet = {
+  id: 'lab',
+  gateway: '10.81.0.254',
+  mask: '255.255.255.0',
+  domainName: 'lab.test',
+  dnsServers: ['10.81.0.53', '10.81.0.54'],
+  manage: false,
+  pool: { start: '10.81.0.100', end: '10.81.0.149' },
+};
 const STATIC_ONLY: Subnet = { ...LAB, id: 'static', pool: undefined };
 const MAC = '02:cd:81:00:00:42';
 const machine = (state: MachineState, extra: Partial<Machine> = {}): Machine => ({
-  hostname: 'node42', macs: [MAC, '02:cd:81:00:00:43'], ip: '10.81.0.42', subnetId: 'lab', tags: {}, state,
-  stateChangedAt: NOW.toISOString(), createdAt: NOW.toISOString(), ...extra,
+  hostname: 'node42',
+  macs: [MAC, '02:cd:81:00:00:43'],
+  ip: '10.81.0.42',
+  subnetId: 'lab',
+  tags: {},
+  state,
+  stateChangedAt: NOW.toISOString(),
+  createdAt: NOW.toISOString(),
+  ...extra,
 });
-const lease = (ip: string, expiresInS: number, mac = MAC): Lease => ({ mac, ip, subnetId: 'lab', expiresAt: new Date(NOW.getTime() + expiresInS * 1000).toISOString() });
+const lease = (ip: string, expiresInS: number, mac = MAC): Lease => ({
+  mac,
+  ip,
+  subnetId: 'lab',
+  expiresAt: new Date(NOW.getTime() + expiresInS * 1000).toISOString(),
+});
 
 type Opts = Record<number, Buffer | string | number[]>;
 /** A request as it arrives: encoded, then decoded. */
 function req(type: number, options: Opts = {}, fields: Partial<DhcpPacketInit> = {}) {
   const map = new Map<number, Buffer>([[Opt.MESSAGE_TYPE, Buffer.from([type])]]);
-  for (const [k, v] of Object.entries(options)) map.set(Number(k), Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v) : Buffer.from(v));
+  for (const [k, v] of Object.entries(options))
+    map.set(Number(k), Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v) : Buffer.from(v));
   return decodeDhcpPacket(encodeDhcpPacket({ op: 1, xid: 0xc0ffee, chaddr: MAC, options: map, ...fields }));
 }
-const ctx = (over: Partial<PolicyContext> = {}): PolicyContext => ({ serverIp: '10.81.0.1', interfaceSubnet: LAB, now: NOW, config: {}, ...over });
+const ctx = (over: Partial<PolicyContext> = {}): PolicyContext => ({
+  serverIp: '10.81.0.1',
+  interfaceSubnet: LAB,
+  now: NOW,
+  config: {},
+  ...over,
+});
 const u16 = (n: number) => [n >> 8, n & 255];
 const BIOS_PXE = { 60: 'PXEClient:Arch:00000:UNDI:002001', 93: u16(0), 97: [0, ...Array(16).keys()] };
 const UEFI_PXE = { 60: 'PXEClient:Arch:00007:UNDI:003016', 93: u16(7) };
@@ -39,31 +73,56 @@ function wire(d: Decision) {
 
 describe('reservations', () => {
   it('DISCOVER → OFFER, byte for byte: address, hostname and every subnet option, no boot for a healthy machine', () => {
-    const d = answer(req(MessageType.DISCOVER, { 55: [1, 3, 6, 12, 15, 28, 51, 54, 66, 67] }, { flags: 0x8000 }), ctx({ machine: machine('healthy') }));
+    const d = answer(
+      req(MessageType.DISCOVER, { 55: [1, 3, 6, 12, 15, 28, 51, 54, 66, 67] }, { flags: 0x8000 }),
+      ctx({ machine: machine('healthy') }),
+    );
     assert.deepEqual(d.to, { kind: 'broadcast' });
     assert.equal(d.leaseWanted, undefined);
     assert.equal(d.log, 'OFFER 10.81.0.42 (reservation node42); no boot (machine state)');
     const golden = [
       '02010600 00c0ffee 0000 8000 00000000 0a51002a 00000000 00000000 02cd81000042 00000000000000000000',
-      '00'.repeat(64), '00'.repeat(128), '63825363',
-      '350102', '36040a510001', // 53 OFFER, 54 server id first
-      '0104ffffff00', '03040a5100fe', '06080a5100350a510036', '0c066e6f64653432', '0f086c61622e74657374', '1c040a5100ff', // in option 55 order
-      '33040002a300', '3a0400015180', '3b0400024ea0', 'ff', // then 51 (48 h), 58 T1, 59 T2
-    ].join('').replace(/\s+/g, '');
+      '00'.repeat(64),
+      '00'.repeat(128),
+      '63825363',
+      '350102',
+      '36040a510001', // 53 OFFER, 54 server id first
+      '0104ffffff00',
+      '03040a5100fe',
+      '06080a5100350a510036',
+      '0c066e6f64653432',
+      '0f086c61622e74657374',
+      '1c040a5100ff', // in option 55 order
+      '33040002a300',
+      '3a0400015180',
+      '3b0400024ea0',
+      'ff', // then 51 (48 h), 58 T1, 59 T2
+    ]
+      .join('')
+      .replace(/\s+/g, '');
     const bytes = encodeDhcpPacket(d.reply!);
     assert.equal(bytes.subarray(0, golden.length / 2).toString('hex'), golden);
-    assert.ok(bytes.subarray(golden.length / 2).every((b) => b === 0), 'padding after END');
+    assert.ok(
+      bytes.subarray(golden.length / 2).every((b) => b === 0),
+      'padding after END',
+    );
   });
 
   it('REQUEST (selecting us) → ACK, unicast to the MAC without the broadcast flag', () => {
-    const d = answer(req(MessageType.REQUEST, { 50: parseIp('10.81.0.42'), 54: parseIp('10.81.0.1') }), ctx({ machine: machine('healthy') }));
+    const d = answer(
+      req(MessageType.REQUEST, { 50: parseIp('10.81.0.42'), 54: parseIp('10.81.0.1') }),
+      ctx({ machine: machine('healthy') }),
+    );
     assert.equal(wire(d).type, MessageType.ACK);
     assert.deepEqual(d.to, { kind: 'unicast', ip: '10.81.0.42', mac: MAC });
     assert.equal(d.log, 'selecting: ACK 10.81.0.42 (reservation node42); no boot (machine state)');
   });
 
   it('REQUEST selecting another server: silent', () => {
-    const d = answer(req(MessageType.REQUEST, { 50: parseIp('10.81.0.42'), 54: parseIp('10.81.0.9') }), ctx({ machine: machine('healthy') }));
+    const d = answer(
+      req(MessageType.REQUEST, { 50: parseIp('10.81.0.42'), 54: parseIp('10.81.0.9') }),
+      ctx({ machine: machine('healthy') }),
+    );
     assert.equal(d.reply, undefined);
     assert.match(d.log, /selects server 10\.81\.0\.9/);
   });
@@ -87,8 +146,11 @@ describe('reservations', () => {
     assert.match(d.log, /^renewing: /);
   });
 
-  it("a reservation on another network is not offered here; a stale pool lease row is dropped", () => {
-    assert.equal(answer(req(MessageType.DISCOVER), ctx({ machine: machine('healthy', { ip: '10.99.0.5' }) })).reply, undefined);
+  it('a reservation on another network is not offered here; a stale pool lease row is dropped', () => {
+    assert.equal(
+      answer(req(MessageType.DISCOVER), ctx({ machine: machine('healthy', { ip: '10.99.0.5' }) })).reply,
+      undefined,
+    );
     const d = answer(req(MessageType.DISCOVER), ctx({ machine: machine('healthy'), lease: lease('10.81.0.120', 100) }));
     assert.equal(d.reply?.yiaddr, '10.81.0.42');
     assert.equal(d.releaseLease, true);
@@ -98,7 +160,10 @@ describe('reservations', () => {
     const p = req(MessageType.DISCOVER, {}, { chaddr: '02:cd:81:00:00:43' });
     const first = answer(p, ctx({ machine: machine('healthy') }));
     assert.deepEqual(first.leaseWanted, { subnetId: 'lab', seconds: 60, hostname: 'node42' });
-    const second = answer(p, ctx({ machine: machine('healthy'), lease: lease('10.81.0.100', 60, '02:cd:81:00:00:43') }));
+    const second = answer(
+      p,
+      ctx({ machine: machine('healthy'), lease: lease('10.81.0.100', 60, '02:cd:81:00:00:43') }),
+    );
     assert.equal(second.reply?.yiaddr, '10.81.0.100');
     assert.equal(wire(second).text(Opt.HOSTNAME), 'node42');
   });
@@ -107,10 +172,16 @@ describe('reservations', () => {
 describe('pool clients', () => {
   const unknown = (over: Partial<PolicyContext> = {}) => ctx({ config: { unknownMachines: 'lease' }, ...over });
 
-  it("unknown MACs are ignored by default, and reported", () => {
+  it('unknown MACs are ignored by default, and reported', () => {
     const d = answer(req(MessageType.DISCOVER), ctx());
     assert.equal(d.reply, undefined);
-    assert.deepEqual(d.unknownMachine, { mac: MAC, subnetId: 'lab', served: false, firmware: undefined, arch: undefined });
+    assert.deepEqual(d.unknownMachine, {
+      mac: MAC,
+      subnetId: 'lab',
+      served: false,
+      firmware: undefined,
+      arch: undefined,
+    });
   });
 
   it('DISCOVER asks for a held lease, then offers it with the full lease time', () => {
@@ -137,7 +208,10 @@ describe('pool clients', () => {
     assert.deepEqual(first.leaseWanted, { subnetId: 'lab', seconds: 14_400, hostname: undefined });
     const second = answer(p, unknown({ lease: lease('10.81.0.100', 14_400) }));
     assert.equal(wire(second).type, MessageType.ACK);
-    const other = answer(req(MessageType.REQUEST, { 50: parseIp('10.81.0.101'), 54: parseIp('10.81.0.1') }), unknown({ lease: lease('10.81.0.100', 30) }));
+    const other = answer(
+      req(MessageType.REQUEST, { 50: parseIp('10.81.0.101'), 54: parseIp('10.81.0.1') }),
+      unknown({ lease: lease('10.81.0.100', 30) }),
+    );
     assert.equal(wire(other).type, MessageType.NAK);
   });
 
@@ -157,16 +231,28 @@ describe('pool clients', () => {
   });
 
   it('RELEASE frees the lease; DECLINE frees it and marks the address; not ours: nothing', () => {
-    const rel = answer(req(MessageType.RELEASE, { 54: parseIp('10.81.0.1') }, { ciaddr: '10.81.0.100' }), unknown({ lease: lease('10.81.0.100', 100) }));
+    const rel = answer(
+      req(MessageType.RELEASE, { 54: parseIp('10.81.0.1') }, { ciaddr: '10.81.0.100' }),
+      unknown({ lease: lease('10.81.0.100', 100) }),
+    );
     assert.deepEqual([rel.reply, rel.releaseLease], [undefined, true]);
-    const dec = answer(req(MessageType.DECLINE, { 54: parseIp('10.81.0.1'), 50: parseIp('10.81.0.100') }), unknown({ lease: lease('10.81.0.100', 100) }));
+    const dec = answer(
+      req(MessageType.DECLINE, { 54: parseIp('10.81.0.1'), 50: parseIp('10.81.0.100') }),
+      unknown({ lease: lease('10.81.0.100', 100) }),
+    );
     assert.deepEqual([dec.reply, dec.releaseLease, dec.declined], [undefined, true, '10.81.0.100']);
-    const other = answer(req(MessageType.RELEASE, { 54: parseIp('10.81.0.9') }, { ciaddr: '10.81.0.100' }), unknown({ lease: lease('10.81.0.100', 100) }));
+    const other = answer(
+      req(MessageType.RELEASE, { 54: parseIp('10.81.0.9') }, { ciaddr: '10.81.0.100' }),
+      unknown({ lease: lease('10.81.0.100', 100) }),
+    );
     assert.equal(other.releaseLease, undefined);
   });
 
   it('INFORM → ACK with the subnet options, no address and no lease time, to ciaddr', () => {
-    const d = answer(req(MessageType.INFORM, {}, { ciaddr: '10.81.0.200' }), ctx({ machine: machine('healthy', { ip: undefined }) }));
+    const d = answer(
+      req(MessageType.INFORM, {}, { ciaddr: '10.81.0.200' }),
+      ctx({ machine: machine('healthy', { ip: undefined }) }),
+    );
     const w = wire(d);
     assert.equal(w.type, MessageType.ACK);
     assert.equal(w.p.yiaddr, '0.0.0.0');
@@ -178,13 +264,25 @@ describe('pool clients', () => {
 
 describe('booting by machine state and firmware', () => {
   const offer = (state: MachineState | 'none', options: Opts, config = {}) =>
-    answer(req(MessageType.DISCOVER, options), ctx({ machine: state === 'none' ? undefined : machine(state), lease: lease('10.81.0.100', 50), config: { unknownMachines: 'birth', ...config } }));
+    answer(
+      req(MessageType.DISCOVER, options),
+      ctx({
+        machine: state === 'none' ? undefined : machine(state),
+        lease: lease('10.81.0.100', 50),
+        config: { unknownMachines: 'birth', ...config },
+      }),
+    );
 
   it('install states boot the installer; healthy, failed and unknown-state machines boot from disk', () => {
-    for (const s of ['birth', 'rebirth', 'clean', 'installing', 'none'] as const) assert.equal(offer(s, BIOS_PXE).reply?.file, 'undionly.kpxe', s);
+    for (const s of ['birth', 'rebirth', 'clean', 'installing', 'none'] as const)
+      assert.equal(offer(s, BIOS_PXE).reply?.file, 'undionly.kpxe', s);
     for (const s of ['healthy', 'failed', 'unknown'] as const) {
       const w = wire(offer(s, BIOS_PXE));
-      assert.deepEqual([w.p.file, w.p.siaddr, w.opt(60), w.opt(66), w.opt(67)], ['', '0.0.0.0', undefined, undefined, undefined], s);
+      assert.deepEqual(
+        [w.p.file, w.p.siaddr, w.opt(60), w.opt(66), w.opt(67)],
+        ['', '0.0.0.0', undefined, undefined, undefined],
+        s,
+      );
     }
   });
 
@@ -196,8 +294,14 @@ describe('booting by machine state and firmware', () => {
     assert.equal(w.text(60), 'PXEClient');
     assert.equal(w.opt(43)!.toString('hex'), '060108ff');
     assert.deepEqual([...w.opt(97)!], BIOS_PXE[97]);
-    const files = [[7, 'ipxe.efi'], [9, 'ipxe.efi'], [6, 'ipxe-i386.efi'], [11, 'ipxe-arm64.efi']] as const;
-    for (const [arch, file] of files) assert.equal(offer('birth', { 60: 'PXEClient', 93: u16(arch) }).reply?.file, file, `arch ${arch}`);
+    const files = [
+      [7, 'ipxe.efi'],
+      [9, 'ipxe.efi'],
+      [6, 'ipxe-i386.efi'],
+      [11, 'ipxe-arm64.efi'],
+    ] as const;
+    for (const [arch, file] of files)
+      assert.equal(offer('birth', { 60: 'PXEClient', 93: u16(arch) }).reply?.file, file, `arch ${arch}`);
     // Option 93 missing: the architecture in option 60 counts.
     assert.equal(offer('birth', { 60: UEFI_PXE[60] }).reply?.file, 'ipxe.efi');
     const odd = offer('birth', { 60: 'PXEClient', 93: u16(99) });
@@ -207,7 +311,11 @@ describe('booting by machine state and firmware', () => {
 
   it('iPXE gets its per-machine script over HTTP; configuration overrides names and servers', () => {
     assert.equal(offer('birth', IPXE).reply?.file, `http://10.81.0.1:6977/boot/${MAC}.ipxe`);
-    const cfg = { httpBootUrl: 'http://boot.lab.test:8080/', tftpServer: '10.81.0.5', bootFiles: { uefi64: 'snponly.efi' } };
+    const cfg = {
+      httpBootUrl: 'http://boot.lab.test:8080/',
+      tftpServer: '10.81.0.5',
+      bootFiles: { uefi64: 'snponly.efi' },
+    };
     assert.equal(offer('birth', IPXE, cfg).reply?.file, `http://boot.lab.test:8080/boot/${MAC}.ipxe`);
     const w = wire(offer('birth', UEFI_PXE, cfg));
     assert.deepEqual([w.p.file, w.p.siaddr, w.text(66)], ['snponly.efi', '10.81.0.5', '10.81.0.5']);
@@ -220,8 +328,16 @@ describe('booting by machine state and firmware', () => {
 
   it('records the firmware a known machine PXE-boots with', () => {
     assert.deepEqual(offer('healthy', UEFI_PXE).machinePatch, { firmware: 'uefi' });
-    assert.deepEqual(answer(req(MessageType.DISCOVER, BIOS_PXE), ctx({ machine: machine('birth', { firmware: 'uefi' }) })).machinePatch, { firmware: 'bios' });
-    assert.equal(answer(req(MessageType.DISCOVER, UEFI_PXE), ctx({ machine: machine('birth', { firmware: 'uefi' }) })).machinePatch, undefined);
+    assert.deepEqual(
+      answer(req(MessageType.DISCOVER, BIOS_PXE), ctx({ machine: machine('birth', { firmware: 'uefi' }) }))
+        .machinePatch,
+      { firmware: 'bios' },
+    );
+    assert.equal(
+      answer(req(MessageType.DISCOVER, UEFI_PXE), ctx({ machine: machine('birth', { firmware: 'uefi' }) }))
+        .machinePatch,
+      undefined,
+    );
   });
 
   it('clientKind reads iPXE in both option-77 encodings and a multi-arch option 93', () => {
@@ -232,7 +348,8 @@ describe('booting by machine state and firmware', () => {
 });
 
 describe('proxyDHCP', () => {
-  const proxy = (over: Partial<PolicyContext> = {}) => ctx({ interfaceSubnet: undefined, machine: machine('birth'), config: { mode: 'proxy' }, ...over });
+  const proxy = (over: Partial<PolicyContext> = {}) =>
+    ctx({ interfaceSubnet: undefined, machine: machine('birth'), config: { mode: 'proxy' }, ...over });
 
   it('answers a PXE DISCOVER with boot information only: no address, no lease options', () => {
     const d = answer(req(MessageType.DISCOVER, BIOS_PXE), proxy());
@@ -246,32 +363,60 @@ describe('proxyDHCP', () => {
   it('ignores non-PXE clients, healthy machines and REQUESTs meant for the address server', () => {
     assert.equal(answer(req(MessageType.DISCOVER), proxy()).reply, undefined);
     assert.equal(answer(req(MessageType.DISCOVER, BIOS_PXE), proxy({ machine: machine('healthy') })).reply, undefined);
-    assert.equal(answer(req(MessageType.REQUEST, { ...BIOS_PXE, 54: parseIp('10.81.0.9'), 50: parseIp('10.81.0.120') }), proxy()).reply, undefined);
+    assert.equal(
+      answer(req(MessageType.REQUEST, { ...BIOS_PXE, 54: parseIp('10.81.0.9'), 50: parseIp('10.81.0.120') }), proxy())
+        .reply,
+      undefined,
+    );
     assert.equal(answer(req(MessageType.DISCOVER, BIOS_PXE), proxy({ machine: undefined })).reply, undefined);
   });
 
   it('port 4011: the boot-server REQUEST gets an ACK with the boot file, sent back to its source', () => {
-    const d = answer(req(MessageType.REQUEST, IPXE, { ciaddr: '10.84.0.120' }), proxy({ port: 4011, source: { ip: '10.84.0.120', port: 68 } }));
+    const d = answer(
+      req(MessageType.REQUEST, IPXE, { ciaddr: '10.84.0.120' }),
+      proxy({ port: 4011, source: { ip: '10.84.0.120', port: 68 } }),
+    );
     const w = wire(d);
     assert.equal(w.type, MessageType.ACK);
-    assert.deepEqual([w.p.yiaddr, w.p.ciaddr, w.p.file], ['0.0.0.0', '10.84.0.120', `http://10.81.0.1:6977/boot/${MAC}.ipxe`]);
+    assert.deepEqual(
+      [w.p.yiaddr, w.p.ciaddr, w.p.file],
+      ['0.0.0.0', '10.84.0.120', `http://10.81.0.1:6977/boot/${MAC}.ipxe`],
+    );
     assert.deepEqual(d.to, { kind: 'source', ip: '10.84.0.120', port: 68 });
   });
 });
 
 describe('relayed requests', () => {
-  const RELAYED: Subnet = { ...LAB, id: 'far', gateway: '10.83.0.1', pool: { start: '10.83.0.100', end: '10.83.0.149' } };
+  const RELAYED: Subnet = {
+    ...LAB,
+    id: 'far',
+    gateway: '10.83.0.1',
+    pool: { start: '10.83.0.100', end: '10.83.0.149' },
+  };
   it('go back to the relay (giaddr) with option 82 echoed last; a relayed NAK has the broadcast bit', () => {
     const agent = [1, 4, ...Buffer.from('eth3')];
     const p = req(MessageType.DISCOVER, { 82: agent, 55: [1, 3] }, { giaddr: '10.83.0.1', hops: 1 });
-    const d = answer(p, ctx({ interfaceSubnet: RELAYED, config: { unknownMachines: 'lease' }, lease: { ...lease('10.83.0.100', 50), subnetId: 'far' } }));
+    const d = answer(
+      p,
+      ctx({
+        interfaceSubnet: RELAYED,
+        config: { unknownMachines: 'lease' },
+        lease: { ...lease('10.83.0.100', 50), subnetId: 'far' },
+      }),
+    );
     assert.deepEqual(d.to, { kind: 'relay', ip: '10.83.0.1' });
     const w = wire(d);
     assert.equal(w.p.giaddr, '10.83.0.1');
     assert.deepEqual([...w.p.options.keys()].at(-1), 82);
     assert.deepEqual([...w.opt(82)!], agent);
-    const nak = answer(req(MessageType.REQUEST, { 50: parseIp('10.81.0.9') }, { giaddr: '10.83.0.1' }), ctx({ interfaceSubnet: RELAYED, machine: machine('healthy', { ip: '10.83.0.42' }) }));
-    assert.deepEqual([wire(nak).type, wire(nak).p.flags, nak.to], [MessageType.NAK, 0x8000, { kind: 'relay', ip: '10.83.0.1' }]);
+    const nak = answer(
+      req(MessageType.REQUEST, { 50: parseIp('10.81.0.9') }, { giaddr: '10.83.0.1' }),
+      ctx({ interfaceSubnet: RELAYED, machine: machine('healthy', { ip: '10.83.0.42' }) }),
+    );
+    assert.deepEqual(
+      [wire(nak).type, wire(nak).p.flags, nak.to],
+      [MessageType.NAK, 0x8000, { kind: 'relay', ip: '10.83.0.1' }],
+    );
   });
 });
 
@@ -291,7 +436,10 @@ describe('requests that get no answer', () => {
   }
 
   it('broken optional options are ignored, not fatal', () => {
-    const d = answer(req(MessageType.DISCOVER, { 93: [7], 50: [1, 2], 60: [0xff, 0xfe], 12: [0xc3] }), ctx({ machine: machine('birth') }));
+    const d = answer(
+      req(MessageType.DISCOVER, { 93: [7], 50: [1, 2], 60: [0xff, 0xfe], 12: [0xc3] }),
+      ctx({ machine: machine('birth') }),
+    );
     assert.equal(d.reply?.yiaddr, '10.81.0.42');
   });
 });

@@ -15,8 +15,20 @@
 //   per-machine script, so a second DHCP round (iPXE's own) moves the chain from TFTP to HTTP.
 import type { Lease, Machine, MachineState, Subnet } from '../../inventory/types.ts';
 import {
-  BOOTREPLY, BOOTREQUEST, MessageType, Opt, formatMac, hardwareAddress, messageType, messageTypeName, optionIp,
-  optionString, optionU16, parseIp, type DhcpPacket, type DhcpPacketInit,
+  BOOTREPLY,
+  BOOTREQUEST,
+  MessageType,
+  Opt,
+  formatMac,
+  hardwareAddress,
+  messageType,
+  messageTypeName,
+  optionIp,
+  optionString,
+  optionU16,
+  parseIp,
+  type DhcpPacket,
+  type DhcpPacketInit,
 } from '../../net/dhcp/packet.ts';
 
 export interface DhcpServerConfig {
@@ -42,10 +54,19 @@ export interface DhcpServerConfig {
 
 export type Firmware = 'bios' | 'uefi32' | 'uefi64' | 'arm64';
 export const DEFAULT_BOOT_FILES: Record<Firmware, string> = {
-  bios: 'undionly.kpxe', uefi32: 'ipxe-i386.efi', uefi64: 'ipxe.efi', arm64: 'ipxe-arm64.efi',
+  bios: 'undionly.kpxe',
+  uefi32: 'ipxe-i386.efi',
+  uefi64: 'ipxe.efi',
+  arm64: 'ipxe-arm64.efi',
 };
 /** RFC 4578 / IANA processor architecture types (option 93) → the iPXE build for it. */
-const ARCH_FIRMWARE = new Map<number, Firmware>([[0, 'bios'], [6, 'uefi32'], [7, 'uefi64'], [9, 'uefi64'], [11, 'arm64']]);
+const ARCH_FIRMWARE = new Map<number, Firmware>([
+  [0, 'bios'],
+  [6, 'uefi32'],
+  [7, 'uefi64'],
+  [9, 'uefi64'],
+  [11, 'arm64'],
+]);
 const INSTALL_STATES: ReadonlySet<MachineState> = new Set(['birth', 'rebirth', 'clean', 'installing']);
 /** PXE vendor options (option 43): PXE_DISCOVERY_CONTROL = 8, "boot the file in this offer, no boot-server discovery". */
 const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
@@ -99,7 +120,7 @@ export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>
 /** Is `ip` inside `subnet` (gateway & mask)? */
 export function inSubnet(ip: string, subnet: Subnet): boolean {
   const mask = ipToInt(subnet.mask);
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(subnet.gateway) & mask) >>> 0);
+  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(subnet.gateway) & mask) >>> 0;
 }
 
 export const broadcastOf = (s: Subnet): string => intToIp((ipToInt(s.gateway) | ~ipToInt(s.mask)) >>> 0);
@@ -133,10 +154,12 @@ export function clientKind(p: DhcpPacket): ClientKind {
   const pxe = vendor.startsWith('PXEClient');
   // iPXE sends option 77 as the bare string "iPXE"; RFC 3004 clients length-prefix each class.
   const uc = p.options.get(77);
-  const ipxe = !!uc && (uc.toString('latin1') === 'iPXE' || (uc[0] === 4 && uc.subarray(1, 5).toString('latin1') === 'iPXE'));
+  const ipxe =
+    !!uc && (uc.toString('latin1') === 'iPXE' || (uc[0] === 4 && uc.subarray(1, 5).toString('latin1') === 'iPXE'));
   // Option 93 first; PXE ROMs also encode it in option 60 ("PXEClient:Arch:00007:UNDI:003016").
   let arch = lenient(() => optionU16(p.options, Opt.CLIENT_ARCH));
-  if (arch === undefined && p.options.get(Opt.CLIENT_ARCH)?.length) arch = lenient(() => p.options.get(Opt.CLIENT_ARCH)!.readUInt16BE(0));
+  if (arch === undefined && p.options.get(Opt.CLIENT_ARCH)?.length)
+    arch = lenient(() => p.options.get(Opt.CLIENT_ARCH)!.readUInt16BE(0));
   if (arch === undefined) {
     const m = /^PXEClient:Arch:(\d{5})/.exec(vendor);
     if (m) arch = Number(m[1]);
@@ -167,11 +190,13 @@ export function answer(p: DhcpPacket, ctx: PolicyContext): Decision {
 function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
   const type = messageType(p);
   if (p.op !== BOOTREQUEST) return { log: `ignored: op ${p.op} is not a BOOTREQUEST` };
-  if (p.htype !== 1 || p.hlen !== 6) return { log: `ignored: hardware type ${p.htype}/length ${p.hlen} is not Ethernet` };
+  if (p.htype !== 1 || p.hlen !== 6)
+    return { log: `ignored: hardware type ${p.htype}/length ${p.hlen} is not Ethernet` };
   if (type === undefined) return { log: 'ignored: BOOTP (no option 53); Cradle answers DHCP only' };
   if (p.hops > 16) return { log: `ignored: ${p.hops} relay hops` };
   const mac = formatMac(hardwareAddress(p));
-  if (/^(00:){5}00$|^(ff:){5}ff$/.test(mac) || parseInt(mac.slice(0, 2), 16) & 1) return { log: `ignored: ${mac} is not a unicast MAC` };
+  if (/^(00:){5}00$|^(ff:){5}ff$/.test(mac) || parseInt(mac.slice(0, 2), 16) & 1)
+    return { log: `ignored: ${mac} is not a unicast MAC` };
   const cfg = ctx.config;
   const kind = clientKind(p);
   const known = ctx.machine;
@@ -184,35 +209,62 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
 
   const subnet = ctx.interfaceSubnet;
   const unknownReport = (served: boolean): Decision['unknownMachine'] =>
-    !known && type === MessageType.DISCOVER ? { mac, subnetId: subnet?.id, served, firmware: kind.firmware, arch: kind.arch } : undefined;
+    !known && type === MessageType.DISCOVER
+      ? { mac, subnetId: subnet?.id, served, firmware: kind.firmware, arch: kind.arch }
+      : undefined;
   const serverId = lenient(() => optionIp(p.options, Opt.SERVER_ID));
   const requested = lenient(() => optionIp(p.options, Opt.REQUESTED_IP));
 
   if (type === MessageType.INFORM) {
-    if (!known && cfg.unknownMachines !== 'ignore' && cfg.unknownMachines !== undefined && subnet) return inform(p, ctx, subnet, undefined);
+    if (!known && cfg.unknownMachines !== 'ignore' && cfg.unknownMachines !== undefined && subnet)
+      return inform(p, ctx, subnet, undefined);
     if (known && subnet) return inform(p, ctx, subnet, known.hostname);
     return { log: 'INFORM ignored: unknown machine or no subnet for this network' };
   }
   if (type === MessageType.RELEASE || type === MessageType.DECLINE) {
-    if (serverId !== ctx.serverIp) return { log: `${messageTypeName(type)} for server ${serverId ?? '(none)'}, not us` };
+    if (serverId !== ctx.serverIp)
+      return { log: `${messageTypeName(type)} for server ${serverId ?? '(none)'}, not us` };
     const addr = type === MessageType.RELEASE ? p.ciaddr : requested;
     const ours = ctx.lease && ctx.lease.ip === addr;
-    if (type === MessageType.RELEASE) return ours ? { releaseLease: true, log: `RELEASE of ${addr}: lease freed` } : { log: `RELEASE of ${addr}: no such lease` };
-    return { releaseLease: !!ours, declined: addr, log: `DECLINE: ${addr ?? '(no address)'} is in use by another host; kept out of offers` };
+    if (type === MessageType.RELEASE)
+      return ours
+        ? { releaseLease: true, log: `RELEASE of ${addr}: lease freed` }
+        : { log: `RELEASE of ${addr}: no such lease` };
+    return {
+      releaseLease: !!ours,
+      declined: addr,
+      log: `DECLINE: ${addr ?? '(no address)'} is in use by another host; kept out of offers`,
+    };
   }
-  if (type !== MessageType.DISCOVER && type !== MessageType.REQUEST) return { log: `ignored: ${messageTypeName(type)} from a client` };
+  if (type !== MessageType.DISCOVER && type !== MessageType.REQUEST)
+    return { log: `ignored: ${messageTypeName(type)} from a client` };
 
-  if (!subnet) return { unknownMachine: unknownReport(false), log: 'no subnet in the inventory for this network: not answering' };
-  if (!known && (cfg.unknownMachines ?? 'ignore') === 'ignore') return { unknownMachine: unknownReport(false), log: `unknown machine ${mac}: not answering (unknownMachines is 'ignore')` };
+  if (!subnet)
+    return { unknownMachine: unknownReport(false), log: 'no subnet in the inventory for this network: not answering' };
+  if (!known && (cfg.unknownMachines ?? 'ignore') === 'ignore')
+    return {
+      unknownMachine: unknownReport(false),
+      log: `unknown machine ${mac}: not answering (unknownMachines is 'ignore')`,
+    };
 
   // What this client may have here.
   let offer: Offerable | undefined;
   const staleLeaseRow = !!known?.ip && known.macs[0] === mac && !!ctx.lease;
   if (known?.ip && known.macs[0] === mac) {
-    if (!inSubnet(known.ip, subnet)) return { log: `${known.hostname}'s address ${known.ip} is not on this network (${subnet.id}): not answering` };
-    offer = { ip: known.ip, subnet, seconds: cfg.staticLeaseSeconds ?? 172_800, dynamic: false, hostname: known.hostname };
+    if (!inSubnet(known.ip, subnet))
+      return { log: `${known.hostname}'s address ${known.ip} is not on this network (${subnet.id}): not answering` };
+    offer = {
+      ip: known.ip,
+      subnet,
+      seconds: cfg.staticLeaseSeconds ?? 172_800,
+      dynamic: false,
+      hostname: known.hostname,
+    };
   } else if (!subnet.pool) {
-    return withPatch({ unknownMachine: unknownReport(false), log: `${known ? known.hostname : mac} has no reserved address and subnet ${subnet.id} has no pool: not answering` });
+    return withPatch({
+      unknownMachine: unknownReport(false),
+      log: `${known ? known.hostname : mac} has no reserved address and subnet ${subnet.id} has no pool: not answering`,
+    });
   }
   const poolSeconds = cfg.poolLeaseSeconds ?? 14_400;
   const leaseHere = ctx.lease && ctx.lease.subnetId === subnet.id ? ctx.lease : undefined;
@@ -226,7 +278,9 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
 
   if (type === MessageType.DISCOVER) {
     if (!offer) {
-      const l = leaseFor(leaseHere && Date.parse(leaseHere.expiresAt) > ctx.now.getTime() ? 5 : (cfg.offerHoldSeconds ?? 60));
+      const l = leaseFor(
+        leaseHere && Date.parse(leaseHere.expiresAt) > ctx.now.getTime() ? 5 : (cfg.offerHoldSeconds ?? 60),
+      );
       if (!('ip' in l)) return withPatch({ ...l, unknownMachine: l.leaseWanted ? undefined : unknownReport(false) });
       offer = l;
     }
@@ -244,9 +298,12 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
   if (!offer) {
     // A pool client: its lease must already exist, except in SELECTING where we offered it.
     if (!leaseHere && !selecting) {
-      return ctx.config.authoritative === false ? { log: `REQUEST (${state}) for ${asked}: no lease on record, silent` } : nak(p, ctx, `no lease for ${asked}`);
+      return ctx.config.authoritative === false
+        ? { log: `REQUEST (${state}) for ${asked}: no lease on record, silent` }
+        : nak(p, ctx, `no lease for ${asked}`);
     }
-    if (leaseHere && leaseHere.ip !== asked) return nak(p, ctx, `${asked} is not this client's lease (${leaseHere.ip})`);
+    if (leaseHere && leaseHere.ip !== asked)
+      return nak(p, ctx, `${asked} is not this client's lease (${leaseHere.ip})`);
     const l = leaseFor(poolSeconds);
     if (!('ip' in l)) return withPatch(l);
     offer = l;
@@ -259,7 +316,9 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
 /** The client's option 12 if it is a valid host name (the inventory refuses others), lower-cased. */
 function clientHostname(p: DhcpPacket): string | undefined {
   const h = lenient(() => optionString(p.options, Opt.HOSTNAME))?.toLowerCase();
-  return h && h.length <= 253 && h.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) ? h : undefined;
+  return h && h.length <= 253 && h.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))
+    ? h
+    : undefined;
 }
 
 function firmwarePatch(m: Machine | undefined, k: ClientKind): Decision['machinePatch'] {
@@ -273,7 +332,10 @@ function bootFile(ctx: PolicyContext, k: ClientKind, mac: string): { file?: stri
   if (k.ipxe) return { file: `${httpBase(ctx)}/boot/${mac}.ipxe`, why: 'iPXE: HTTP script' };
   if (!k.pxe) return { why: 'not a PXE client' };
   if (!k.firmware) return { why: `no iPXE build for client architecture ${k.arch ?? '(none)'}` };
-  return { file: ctx.config.bootFiles?.[k.firmware] ?? DEFAULT_BOOT_FILES[k.firmware], why: `PXE ${k.firmware}: chainload iPXE` };
+  return {
+    file: ctx.config.bootFiles?.[k.firmware] ?? DEFAULT_BOOT_FILES[k.firmware],
+    why: `PXE ${k.firmware}: chainload iPXE`,
+  };
 }
 
 const httpBase = (ctx: PolicyContext) => (ctx.config.httpBootUrl ?? `http://${ctx.serverIp}:6977`).replace(/\/+$/, '');
@@ -281,7 +343,8 @@ const httpBase = (ctx: PolicyContext) => (ctx.config.httpBootUrl ?? `http://${ct
 /** Options in the client's option-55 order first, then ours; 53 and 54 lead. */
 function ordered(p: DhcpPacket, opts: [number, Buffer][]): Map<number, Buffer> {
   const prl = [...(p.options.get(Opt.PARAMETER_REQUEST_LIST) ?? [])];
-  const rank = (c: number) => (c === Opt.MESSAGE_TYPE ? -2 : c === Opt.SERVER_ID ? -1 : prl.includes(c) ? prl.indexOf(c) : 1000);
+  const rank = (c: number) =>
+    c === Opt.MESSAGE_TYPE ? -2 : c === Opt.SERVER_ID ? -1 : prl.includes(c) ? prl.indexOf(c) : 1000;
   const out = new Map([...opts].sort((a, b) => rank(a[0]) - rank(b[0])));
   // RFC 3046: relay agent information goes back to the relay, last.
   const agent = p.options.get(82);
@@ -297,7 +360,13 @@ function destination(p: DhcpPacket, yiaddr: string, mac: string): Destination {
   return { kind: 'unicast', ip: yiaddr, mac };
 }
 
-const base = (p: DhcpPacket) => ({ op: BOOTREPLY, xid: p.xid, flags: p.flags & 0x8000, giaddr: p.giaddr, chaddr: hardwareAddress(p) });
+const base = (p: DhcpPacket) => ({
+  op: BOOTREPLY,
+  xid: p.xid,
+  flags: p.flags & 0x8000,
+  giaddr: p.giaddr,
+  chaddr: hardwareAddress(p),
+});
 
 /** PXE boot options (siaddr, file, 60, 43, 97, 66, 67) when this client should boot the installer. */
 function bootOptions(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, mac: string) {
@@ -315,13 +384,25 @@ function bootOptions(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, mac: stri
   return { siaddr: tftp, file: b.file ?? '', opts, why: b.why };
 }
 
-function reply(p: DhcpPacket, ctx: PolicyContext, type: number, o: Offerable, k: ClientKind, boot: boolean, mac: string): Decision {
+function reply(
+  p: DhcpPacket,
+  ctx: PolicyContext,
+  type: number,
+  o: Offerable,
+  k: ClientKind,
+  boot: boolean,
+  mac: string,
+): Decision {
   const s = o.subnet;
   const opts: [number, Buffer][] = [
-    [Opt.MESSAGE_TYPE, Buffer.from([type])], [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    [Opt.LEASE_TIME, u32(o.seconds)], [Opt.RENEWAL_TIME, u32(Math.floor(o.seconds / 2))],
-    [Opt.REBINDING_TIME, u32(Math.floor(o.seconds * 0.875))], [Opt.SUBNET_MASK, parseIp(s.mask)],
-    [Opt.ROUTER, parseIp(s.gateway)], [Opt.BROADCAST, parseIp(broadcastOf(s))],
+    [Opt.MESSAGE_TYPE, Buffer.from([type])],
+    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
+    [Opt.LEASE_TIME, u32(o.seconds)],
+    [Opt.RENEWAL_TIME, u32(Math.floor(o.seconds / 2))],
+    [Opt.REBINDING_TIME, u32(Math.floor(o.seconds * 0.875))],
+    [Opt.SUBNET_MASK, parseIp(s.mask)],
+    [Opt.ROUTER, parseIp(s.gateway)],
+    [Opt.BROADCAST, parseIp(broadcastOf(s))],
   ];
   if (s.dnsServers.length) opts.push([Opt.DNS_SERVERS, ips(s.dnsServers)]);
   if (s.domainName) opts.push([Opt.DOMAIN_NAME, Buffer.from(s.domainName)]);
@@ -336,36 +417,64 @@ function reply(p: DhcpPacket, ctx: PolicyContext, type: number, o: Offerable, k:
   }
   const verb = messageTypeName(type);
   return {
-    reply: { ...base(p), yiaddr: o.ip, siaddr, file, ciaddr: type === MessageType.ACK ? p.ciaddr : '0.0.0.0', options: ordered(p, opts) },
+    reply: {
+      ...base(p),
+      yiaddr: o.ip,
+      siaddr,
+      file,
+      ciaddr: type === MessageType.ACK ? p.ciaddr : '0.0.0.0',
+      options: ordered(p, opts),
+    },
     to: destination(p, o.ip, mac),
     log: `${verb} ${o.ip} (${o.dynamic ? 'pool lease' : 'reservation'}${o.hostname ? ` ${o.hostname}` : ''}); ${file ? `boot ${file}` : why}`,
   };
 }
 
 function nak(p: DhcpPacket, ctx: PolicyContext, why: string): Decision {
-  const options = new Map([[Opt.MESSAGE_TYPE, Buffer.from([MessageType.NAK])], [Opt.SERVER_ID, parseIp(ctx.serverIp)], [Opt.MESSAGE, Buffer.from(why)]]);
+  const options = new Map([
+    [Opt.MESSAGE_TYPE, Buffer.from([MessageType.NAK])],
+    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
+    [Opt.MESSAGE, Buffer.from(why)],
+  ]);
   // RFC 2131 4.3.2: a NAK is broadcast (through a relay: with the broadcast bit set).
   const reply = { ...base(p), flags: p.giaddr !== '0.0.0.0' ? 0x8000 : p.flags & 0x8000, options };
-  return { reply, to: p.giaddr !== '0.0.0.0' ? { kind: 'relay', ip: p.giaddr } : { kind: 'broadcast' }, log: `NAK: ${why}` };
+  return {
+    reply,
+    to: p.giaddr !== '0.0.0.0' ? { kind: 'relay', ip: p.giaddr } : { kind: 'broadcast' },
+    log: `NAK: ${why}`,
+  };
 }
 
 function inform(p: DhcpPacket, ctx: PolicyContext, s: Subnet, hostname: string | undefined): Decision {
-  if (p.ciaddr === '0.0.0.0' || !inSubnet(p.ciaddr, s)) return { log: `INFORM from ${p.ciaddr}, not on ${s.id}: ignored` };
-  const opts: [number, Buffer][] = [[Opt.MESSAGE_TYPE, Buffer.from([MessageType.ACK])], [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    [Opt.SUBNET_MASK, parseIp(s.mask)], [Opt.ROUTER, parseIp(s.gateway)], [Opt.BROADCAST, parseIp(broadcastOf(s))]];
+  if (p.ciaddr === '0.0.0.0' || !inSubnet(p.ciaddr, s))
+    return { log: `INFORM from ${p.ciaddr}, not on ${s.id}: ignored` };
+  const opts: [number, Buffer][] = [
+    [Opt.MESSAGE_TYPE, Buffer.from([MessageType.ACK])],
+    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
+    [Opt.SUBNET_MASK, parseIp(s.mask)],
+    [Opt.ROUTER, parseIp(s.gateway)],
+    [Opt.BROADCAST, parseIp(broadcastOf(s))],
+  ];
   if (s.dnsServers.length) opts.push([Opt.DNS_SERVERS, ips(s.dnsServers)]);
   if (s.domainName) opts.push([Opt.DOMAIN_NAME, Buffer.from(s.domainName)]);
   if (hostname) opts.push([Opt.HOSTNAME, Buffer.from(hostname)]);
   // RFC 2131 3.4: no lease time, no yiaddr; unicast to the configured address.
   const mac = formatMac(hardwareAddress(p));
-  return { reply: { ...base(p), ciaddr: p.ciaddr, options: ordered(p, opts) }, to: destination(p, '0.0.0.0', mac), log: `ACK to INFORM from ${p.ciaddr}` };
+  return {
+    reply: { ...base(p), ciaddr: p.ciaddr, options: ordered(p, opts) },
+    to: destination(p, '0.0.0.0', mac),
+    log: `ACK to INFORM from ${p.ciaddr}`,
+  };
 }
 
 /** proxyDHCP on port 67: answer PXE DISCOVERs with boot information only, no address. */
 function proxy(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, boot: boolean, mac: string, type: number): Decision {
   const who = ctx.machine ? `${ctx.machine.hostname} (${ctx.machine.state})` : `unknown machine ${mac}`;
   if (!k.pxe) return { log: 'proxyDHCP: not a PXE client, not answering' };
-  const unknownMachine = !ctx.machine && type === MessageType.DISCOVER ? { mac, served: boot, firmware: k.firmware, arch: k.arch } : undefined;
+  const unknownMachine =
+    !ctx.machine && type === MessageType.DISCOVER
+      ? { mac, served: boot, firmware: k.firmware, arch: k.arch }
+      : undefined;
   if (!boot) return { unknownMachine, log: `proxyDHCP: ${who} does not boot the installer, not answering` };
   const serverId = lenient(() => optionIp(p.options, Opt.SERVER_ID));
   let replyType: number;
@@ -379,16 +488,28 @@ function proxy(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, boot: boolean, 
 /** Port 4011: the PXE client, now with an address, asks the proxy for its boot file (an ACK). */
 function pxeBootServer(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, boot: boolean, mac: string): Decision {
   const type = messageType(p);
-  if (type !== MessageType.REQUEST && type !== MessageType.INFORM) return { log: `port ${PXE_PORT}: ${messageTypeName(type)} ignored` };
+  if (type !== MessageType.REQUEST && type !== MessageType.INFORM)
+    return { log: `port ${PXE_PORT}: ${messageTypeName(type)} ignored` };
   if (!k.pxe || !boot) return { log: `port ${PXE_PORT}: no boot for ${ctx.machine?.hostname ?? mac}` };
   const to: Destination = ctx.source ? { kind: 'source', ...ctx.source } : destination(p, '0.0.0.0', mac);
   return proxyReply(p, ctx, k, mac, MessageType.ACK, to);
 }
 
-function proxyReply(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, mac: string, type: number, to: Destination): Decision {
+function proxyReply(
+  p: DhcpPacket,
+  ctx: PolicyContext,
+  k: ClientKind,
+  mac: string,
+  type: number,
+  to: Destination,
+): Decision {
   const b = bootOptions(p, ctx, k, mac);
   if (!b.file) return { log: `proxyDHCP: ${b.why}; not answering` };
-  const opts: [number, Buffer][] = [[Opt.MESSAGE_TYPE, Buffer.from([type])], [Opt.SERVER_ID, parseIp(ctx.serverIp)], ...b.opts];
+  const opts: [number, Buffer][] = [
+    [Opt.MESSAGE_TYPE, Buffer.from([type])],
+    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
+    ...b.opts,
+  ];
   const reply = { ...base(p), ciaddr: p.ciaddr, siaddr: b.siaddr, file: b.file, options: ordered(p, opts) };
   return { reply, to, log: `proxyDHCP ${messageTypeName(type)}: boot ${b.file}` };
 }

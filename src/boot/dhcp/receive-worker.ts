@@ -19,7 +19,13 @@ export type ReceiveMessage =
   | {
       kind: 'batch';
       ifname: string;
-      packets: { source: string; destination: string; sourcePort: number; destinationPort: number; payload: Uint8Array }[];
+      packets: {
+        source: string;
+        destination: string;
+        sourcePort: number;
+        destinationPort: number;
+        payload: Uint8Array;
+      }[];
       /** Frames on the port that were not whole IPv4/UDP datagrams. */
       malformed: string[];
     };

@@ -21,11 +21,26 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Inventory, Lease, Subnet } from '../../inventory/types.ts';
 import {
-  DhcpPacketError, decodeDhcpPacket, encodeDhcpPacket, formatMac, hardwareAddress, messageType, messageTypeName,
-  MessageType, type DhcpPacket,
+  DhcpPacketError,
+  decodeDhcpPacket,
+  encodeDhcpPacket,
+  formatMac,
+  hardwareAddress,
+  messageType,
+  messageTypeName,
+  MessageType,
+  type DhcpPacket,
 } from '../../net/dhcp/packet.ts';
 import { BROADCAST_MAC, interfaceIpv4, PacketSender, WakeFd, type UdpDatagram } from '../../net/dhcp/socket.ts';
-import { answer, inSubnet, PXE_PORT, type Decision, type DhcpServerConfig, type Firmware, type PolicyContext } from './policy.ts';
+import {
+  answer,
+  inSubnet,
+  PXE_PORT,
+  type Decision,
+  type DhcpServerConfig,
+  type Firmware,
+  type PolicyContext,
+} from './policy.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 
 export type { DhcpServerConfig } from './policy.ts';
@@ -80,7 +95,16 @@ type Via = { kind: 'link'; ifname: string } | { kind: 'udp'; port: number; sourc
 export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   const { inventory: inv, config } = opts;
   const log = opts.log ?? (() => {});
-  const stats: DhcpServerStats = { received: 0, malformed: 0, unanswered: 0, offers: 0, acks: 0, naks: 0, relayed: 0, errors: 0 };
+  const stats: DhcpServerStats = {
+    received: 0,
+    malformed: 0,
+    unanswered: 0,
+    offers: 0,
+    acks: 0,
+    naks: 0,
+    relayed: 0,
+    errors: 0,
+  };
   const senders = new Map<string, PacketSender>();
   const udp: dgram.Socket[] = [];
   let udp67: dgram.Socket | undefined;
@@ -98,13 +122,24 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   // ---- cached views of the inventory's subnets and our interfaces' addresses ----
   let subnets: { at: number; list: Subnet[] } = { at: -Infinity, list: [] };
   const getSubnets = async () => {
-    if (performance.now() - subnets.at > SUBNET_CACHE_MS) subnets = { at: performance.now(), list: await inv.listSubnets() };
+    if (performance.now() - subnets.at > SUBNET_CACHE_MS)
+      subnets = { at: performance.now(), list: await inv.listSubnets() };
     return subnets.list;
   };
-  let addrs: { at: number; byIf: Map<string, { address: string; netmask: string }[]> } = { at: -Infinity, byIf: new Map() };
+  let addrs: { at: number; byIf: Map<string, { address: string; netmask: string }[]> } = {
+    at: -Infinity,
+    byIf: new Map(),
+  };
   const addresses = (ifname: string) => {
     if (performance.now() - addrs.at > ADDRESS_CACHE_MS) {
-      const byIf = new Map(Object.entries(os.networkInterfaces()).map(([n, l]) => [n, (l ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => ({ address: a.address, netmask: a.netmask }))]));
+      const byIf = new Map(
+        Object.entries(os.networkInterfaces()).map(([n, l]) => [
+          n,
+          (l ?? [])
+            .filter((a) => a.family === 'IPv4' && !a.internal)
+            .map((a) => ({ address: a.address, netmask: a.netmask })),
+        ]),
+      );
       // Node lists no address of an interface without carrier (a switch port down, a bridge
       // settling): ask the kernel for its primary one.
       for (const i of opts.interfaces) {
@@ -127,7 +162,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   /** Our address facing `peer` (a relay or a PXE client): the served interface on its network, else the first. */
   const addressFacing = (peer: string) => {
     for (const ifname of opts.interfaces) {
-      for (const a of addresses(ifname)) if (inSubnet(peer, { id: '', gateway: a.address, mask: a.netmask, dnsServers: [], manage: false })) return a.address;
+      for (const a of addresses(ifname))
+        if (inSubnet(peer, { id: '', gateway: a.address, mask: a.netmask, dnsServers: [], manage: false }))
+          return a.address;
     }
     return opts.interfaces.map((i) => addresses(i)[0]?.address).find(Boolean);
   };
@@ -136,7 +173,8 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     stats.malformed++;
     const now = performance.now();
     if (now - malformedWindow.start > 60_000) {
-      if (malformedWindow.count > MALFORMED_LOGS_PER_MINUTE) log(`… ${malformedWindow.count - MALFORMED_LOGS_PER_MINUTE} more malformed packets not logged`);
+      if (malformedWindow.count > MALFORMED_LOGS_PER_MINUTE)
+        log(`… ${malformedWindow.count - MALFORMED_LOGS_PER_MINUTE} more malformed packets not logged`);
       malformedWindow = { start: now, count: 0 };
     }
     if (++malformedWindow.count <= MALFORMED_LOGS_PER_MINUTE) log(`malformed packet on ${where} ignored: ${why}`);
@@ -154,15 +192,20 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     try {
       p = decodeDhcpPacket(raw);
     } catch (err) {
-      return noteMalformed(err instanceof DhcpPacketError ? err.message : `decoder failed: ${(err as Error).message}`, where);
+      return noteMalformed(
+        err instanceof DhcpPacketError ? err.message : `decoder failed: ${(err as Error).message}`,
+        where,
+      );
     }
     const mac = formatMac(hardwareAddress(p));
     // Requests of one client are handled in order (a retransmitted DISCOVER must not race its REQUEST).
     const prev = perMac.get(mac) ?? Promise.resolve();
-    const run = prev.then(() => handle(p, mac, via, where)).catch((err) => {
-      stats.errors++;
-      log(`${where}: ${messageTypeName(safeType(p))} from ${mac} failed: ${(err as Error).message}`);
-    });
+    const run = prev
+      .then(() => handle(p, mac, via, where))
+      .catch((err) => {
+        stats.errors++;
+        log(`${where}: ${messageTypeName(safeType(p))} from ${mac} failed: ${(err as Error).message}`);
+      });
     perMac.set(mac, run);
     inFlight.add(run);
     void run.finally(() => {
@@ -187,10 +230,18 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     }
     // Not Ethernet: the policy refuses it anyway, and the inventory is not asked about a non-MAC.
     const ethernet = p.htype === 1 && p.hlen === 6;
-    const [machine, lease] = ethernet ? await Promise.all([inv.findMachineByMac(mac), inv.getLease(mac)]) : [undefined, undefined];
+    const [machine, lease] = ethernet
+      ? await Promise.all([inv.findMachineByMac(mac), inv.getLease(mac)])
+      : [undefined, undefined];
     const ctx: PolicyContext = {
-      serverIp, interfaceSubnet: subnet, machine, lease, now: new Date(), config,
-      port: via.kind === 'udp' ? via.port : 67, source: via.kind === 'udp' ? { ip: via.source, port: via.sourcePort } : undefined,
+      serverIp,
+      interfaceSubnet: subnet,
+      machine,
+      lease,
+      now: new Date(),
+      config,
+      port: via.kind === 'udp' ? via.port : 67,
+      source: via.kind === 'udp' ? { ip: via.source, port: via.sourcePort } : undefined,
     };
     let d: Decision = answer(p, ctx);
     for (let round = 0; d.leaseWanted && round < 2; round++) {
@@ -198,7 +249,8 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       const got: Lease | undefined = await inv.allocateLease(mac, w.subnetId, w.seconds, ctx.now, w.hostname);
       if (got && isDeclined(got.ip)) {
         await inv.releaseLease(mac);
-        return void (stats.unanswered++, log(`${where}: ${mac}: the pool gave ${got.ip}, declined by a client as in use; not offering it for now`));
+        return void (stats.unanswered++,
+        log(`${where}: ${mac}: the pool gave ${got.ip}, declined by a client as in use; not offering it for now`));
       }
       d = answer(p, { ...ctx, lease: got, leaseUnavailable: !got });
     }
@@ -229,24 +281,39 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     if (m.size < 100_000) m.set(key, until);
   };
 
-  async function effects(d: Decision, p: DhcpPacket, mac: string, via: Via, hostname: string | undefined, subnet?: Subnet): Promise<void> {
+  async function effects(
+    d: Decision,
+    p: DhcpPacket,
+    mac: string,
+    via: Via,
+    hostname: string | undefined,
+    subnet?: Subnet,
+  ): Promise<void> {
     if (d.releaseLease) await inv.releaseLease(mac);
     if (d.declined) {
       remember(declined, d.declined, Date.now() + DECLINE_HOLD_MS);
       log(`WARNING: ${mac} declined ${d.declined}: another host uses that address`);
     }
     if (d.machinePatch && hostname) {
-      await inv.updateMachine(hostname, d.machinePatch).catch((err) => log(`recording firmware of ${hostname} failed: ${(err as Error).message}`));
+      await inv
+        .updateMachine(hostname, d.machinePatch)
+        .catch((err) => log(`recording firmware of ${hostname} failed: ${(err as Error).message}`));
     }
     const u = d.unknownMachine;
     if (u && opts.onUnknownMachine && (reported.get(mac) ?? 0) < Date.now()) {
       remember(reported, mac, Date.now() + UNKNOWN_REPORT_MS);
       const info: UnknownMachineInfo = {
-        interface: via.kind === 'link' ? via.ifname : undefined, relay: p.giaddr !== '0.0.0.0' ? p.giaddr : undefined,
-        subnetId: u.subnetId ?? subnet?.id, served: u.served, firmware: u.firmware, arch: u.arch,
+        interface: via.kind === 'link' ? via.ifname : undefined,
+        relay: p.giaddr !== '0.0.0.0' ? p.giaddr : undefined,
+        subnetId: u.subnetId ?? subnet?.id,
+        served: u.served,
+        firmware: u.firmware,
+        arch: u.arch,
       };
       // Not awaited: registering must not delay the answer; the next packet finds the machine.
-      void opts.onUnknownMachine(mac, info).catch((err) => log(`onUnknownMachine(${mac}) failed: ${(err as Error).message}`));
+      void opts
+        .onUnknownMachine(mac, info)
+        .catch((err) => log(`onUnknownMachine(${mac}) failed: ${(err as Error).message}`));
     }
   }
 
@@ -254,15 +321,29 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     const to = d.to!;
     const udpSend = (sock: dgram.Socket | undefined, port: number, ip: string) => {
       if (!sock) throw new Error(`no UDP socket to reach ${ip}:${port}`);
-      sock.send(buf, port, ip, (err) => err && (stats.errors++, log(`sending to ${ip}:${port} failed: ${err.message}`)));
+      sock.send(
+        buf,
+        port,
+        ip,
+        (err) => err && (stats.errors++, log(`sending to ${ip}:${port} failed: ${err.message}`)),
+      );
     };
     if (to.kind === 'relay') return udpSend(udp67, 67, to.ip);
     if (to.kind === 'source') return udpSend(udp4011, to.port, to.ip);
     if (via.kind !== 'link') return udpSend(udp4011 ?? udp67, 68, to.kind === 'unicast' ? to.ip : '255.255.255.255');
     const datagram: UdpDatagram = {
-      source: serverIp, destination: to.kind === 'unicast' ? to.ip : '255.255.255.255', sourcePort: 67, destinationPort: 68, payload: buf,
+      source: serverIp,
+      destination: to.kind === 'unicast' ? to.ip : '255.255.255.255',
+      sourcePort: 67,
+      destinationPort: 68,
+      payload: buf,
     };
-    senders.get(via.ifname)!.send(datagram, to.kind === 'unicast' ? Buffer.from(to.mac.split(':').map((h) => parseInt(h, 16))) : BROADCAST_MAC);
+    senders
+      .get(via.ifname)!
+      .send(
+        datagram,
+        to.kind === 'unicast' ? Buffer.from(to.mac.split(':').map((h) => parseInt(h, 16))) : BROADCAST_MAC,
+      );
   }
 
   function bindUdp(port: number, optional: boolean): Promise<dgram.Socket | undefined> {
@@ -270,7 +351,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     return new Promise((resolve, reject) => {
       sock.once('error', (err: NodeJS.ErrnoException) => {
         sock.close();
-        const msg = err.code === 'EADDRINUSE' ? `UDP port ${port} is in use (another DHCP server on this host?)` : `UDP port ${port}: ${err.message}`;
+        const msg =
+          err.code === 'EADDRINUSE'
+            ? `UDP port ${port} is in use (another DHCP server on this host?)`
+            : `UDP port ${port}: ${err.message}`;
         if (optional) {
           log(`${msg}; relayed requests will not be answered`);
           resolve(undefined);
@@ -279,7 +363,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       sock.bind(port, '0.0.0.0', () => {
         sock.removeAllListeners('error');
         sock.on('error', (err) => log(`UDP ${port}: ${err.message}`));
-        sock.on('message', (msg, rinfo) => receive(msg, { kind: 'udp', port, source: rinfo.address, sourcePort: rinfo.port }));
+        sock.on('message', (msg, rinfo) =>
+          receive(msg, { kind: 'udp', port, source: rinfo.address, sourcePort: rinfo.port }),
+        );
         sock.setBroadcast(true);
         udp.push(sock);
         resolve(sock);
@@ -298,7 +384,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       udp67 = await bindUdp(67, config.mode === 'proxy');
       udp4011 = await bindUdp(PXE_PORT, false);
       wake = new WakeFd();
-      const data: ReceiveWorkerData = { listen: opts.interfaces.map((ifname) => ({ ifname, port: 67 })), wakeFd: wake.fd };
+      const data: ReceiveWorkerData = {
+        listen: opts.interfaces.map((ifname) => ({ ifname, port: 67 })),
+        wakeFd: wake.fd,
+      };
       const w = new Worker(new URL('./receive-worker.ts', import.meta.url), { workerData: data });
       worker = w;
       workerExit = new Promise((r) => w.once('exit', r));
@@ -313,7 +402,11 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
             log(`no longer receiving on ${m.ifname}: ${m.message}`);
           } else {
             for (const why of m.malformed) noteMalformed(why, m.ifname);
-            for (const pk of m.packets) receive(Buffer.from(pk.payload.buffer, pk.payload.byteOffset, pk.payload.byteLength), { kind: 'link', ifname: m.ifname });
+            for (const pk of m.packets)
+              receive(Buffer.from(pk.payload.buffer, pk.payload.byteOffset, pk.payload.byteLength), {
+                kind: 'link',
+                ifname: m.ifname,
+              });
           }
         });
         w.once('error', reject);
@@ -323,7 +416,16 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       await close();
       throw err;
     }
-    log(`DHCP server (${config.mode ?? 'server'} mode) on ${opts.interfaces.map((i) => `${i} ${addresses(i).map((a) => a.address).join(',')}`).join('; ')}`);
+    log(
+      `DHCP server (${config.mode ?? 'server'} mode) on ${opts.interfaces
+        .map(
+          (i) =>
+            `${i} ${addresses(i)
+              .map((a) => a.address)
+              .join(',')}`,
+        )
+        .join('; ')}`,
+    );
   }
 
   async function close(): Promise<void> {
@@ -340,7 +442,13 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     senders.clear();
   }
 
-  return { start, close, get stats() { return { ...stats }; } };
+  return {
+    start,
+    close,
+    get stats() {
+      return { ...stats };
+    },
+  };
 }
 
 function safeType(p: DhcpPacket): number | undefined {

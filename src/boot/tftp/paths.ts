@@ -32,7 +32,10 @@ export function normaliseName(raw: string): string {
   // The decoder turns bytes that are not UTF-8 into U+FFFD: such a name cannot be the one asked for.
   if (raw.includes('\uFFFD')) throw denied('file name is not valid UTF-8');
   if (/[\x00-\x1f\x7f]/.test(raw)) throw denied('file name contains control characters');
-  const parts = raw.replaceAll('\\', '/').split('/').filter((p) => p !== '' && p !== '.');
+  const parts = raw
+    .replaceAll('\\', '/')
+    .split('/')
+    .filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw denied("file name has a '..' component");
   if (parts.length === 0) throw denied('file name names the root directory');
   return parts.join('/');

@@ -22,7 +22,14 @@ before(async () => {
   fs.writeFileSync(path.join(work, 'small'), 'hello\n', { mode: 0o644 });
   fs.writeFileSync(path.join(work, 'big'), Buffer.alloc(100_000, 7), { mode: 0o644 });
   // Short timeouts: a mutated request that is still valid starts a transfer nobody will finish.
-  server = createTftpServer({ root: work, address: '127.0.0.1', port: 0, timeoutMs: 100, retries: 1, log: (l) => lines.push(l) });
+  server = createTftpServer({
+    root: work,
+    address: '127.0.0.1',
+    port: 0,
+    timeoutMs: 100,
+    retries: 1,
+    log: (l) => lines.push(l),
+  });
   port = (await server.listen()).port;
 });
 
@@ -31,7 +38,8 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-const raw = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const raw = (...parts: (string | number[])[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 const RRQ = [0, 1];
 const WRQ = [0, 2];
 
@@ -55,11 +63,18 @@ function check(d: Buffer, replies: Reply[], expect?: 'silent' | number | 'data' 
   if (op !== 1 && op !== 2) return assert.deepEqual(replies, [], `${where}: not a request, yet answered`);
   const first = replies[0]?.packet;
   if (decodePacket(trimPadding(d)).op === 'malformed') {
-    assert.ok(!first || (first.op === 'error' && first.code === 4), `${where}: malformed request answered with ${JSON.stringify(first)}`);
+    assert.ok(
+      !first || (first.op === 'error' && first.code === 4),
+      `${where}: malformed request answered with ${JSON.stringify(first)}`,
+    );
   }
   if (expect === undefined) return;
   if (expect === 'silent') return assert.deepEqual(replies, [], `${where}: answered`);
-  if (typeof expect === 'number') assert.ok(first?.op === 'error' && first.code === expect, `${where}: expected ERROR ${expect}, got ${JSON.stringify(first)}`);
+  if (typeof expect === 'number')
+    assert.ok(
+      first?.op === 'error' && first.code === expect,
+      `${where}: expected ERROR ${expect}, got ${JSON.stringify(first)}`,
+    );
   else assert.equal(first?.op, expect, `${where}: expected ${expect}`);
 }
 
@@ -100,10 +115,38 @@ describe('TFTP server: malformed packets', { timeout: 60_000 }, () => {
       [raw(RRQ, 'x'.repeat(5000), [0], 'octet', [0]), 1],
       [raw(RRQ, 'small', [0], 'octet', [0], [0], [0], [0]), 'data'], // NUL padding, as some PXE ROMs send
       [raw(RRQ, 'small', [0], 'octet', [0], manyOptions), 'data'], // unknown options are ignored
-      [raw(RRQ, 'small', [0], 'octet', [0], 'blksize', [0], 'abc', [0], 'timeout', [0], '0', [0], 'windowsize', [0], '0', [0], 'tsize', [0], '-1', [0]), 'data'],
+      [
+        raw(
+          RRQ,
+          'small',
+          [0],
+          'octet',
+          [0],
+          'blksize',
+          [0],
+          'abc',
+          [0],
+          'timeout',
+          [0],
+          '0',
+          [0],
+          'windowsize',
+          [0],
+          '0',
+          [0],
+          'tsize',
+          [0],
+          '-1',
+          [0],
+        ),
+        'data',
+      ],
       [raw(RRQ, 'small', [0], 'octet', [0], 'blksize', [0], '99999999999', [0], 'timeout', [0], '256', [0]), 'data'],
       [raw(RRQ, 'small', [0], 'octet', [0], 'timeout', [0], '61', [0]), 'data'], // over the server's 60 s cap
-      [raw(RRQ, 'small', [0], 'octet', [0], 'blksize', [0], '9999999999', [0], 'windowsize', [0], '65536', [0]), 'oack'],
+      [
+        raw(RRQ, 'small', [0], 'octet', [0], 'blksize', [0], '9999999999', [0], 'windowsize', [0], '65536', [0]),
+        'oack',
+      ],
       [raw(RRQ, 'small', [0], 'octet', [0], 'BlkSize', [0], '7', [0], 'tsize', [0], '0', [0]), 'oack'],
     ];
     const replies = await probe(corpus.map(([d]) => d));
@@ -128,7 +171,12 @@ describe('TFTP server: malformed packets', { timeout: 60_000 }, () => {
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
     const seeds = [
       encodeRequest('rrq', 'small', 'octet'),
-      encodeRequest('rrq', 'big', 'netascii', [['blksize', '1024'], ['tsize', '0'], ['windowsize', '4'], ['timeout', '1']]),
+      encodeRequest('rrq', 'big', 'netascii', [
+        ['blksize', '1024'],
+        ['tsize', '0'],
+        ['windowsize', '4'],
+        ['timeout', '1'],
+      ]),
       encodeRequest('wrq', 'small', 'octet', [['blksize', '512']]),
       encodeRequest('rrq', 'sub/../small', 'octet'),
     ];

@@ -33,7 +33,8 @@ const files: Record<string, Buffer> = {
 
 /** Waits for a condition the server reaches asynchronously (a transfer ending after its last ACK). */
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  for (const end = performance.now() + ms; !cond(); await sleep(10)) if (performance.now() > end) assert.fail(`timed out waiting for ${what}`);
+  for (const end = performance.now() + ms; !cond(); await sleep(10))
+    if (performance.now() > end) assert.fail(`timed out waiting for ${what}`);
 }
 
 async function startServer(extra: Partial<TftpServerOptions> = {}) {
@@ -126,7 +127,9 @@ describe('TFTP server with real peers', { timeout: 120_000 }, () => {
 
   it('50 transfers at once with our client (windowsize 16)', async () => {
     const before = s.server.stats.transfers;
-    const results = await Promise.all(Array.from({ length: 50 }, () => tftpGet(`127.0.0.1:${s.port}`, 'mid', { windowsize: 16, timeoutMs: 2000 })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => tftpGet(`127.0.0.1:${s.port}`, 'mid', { windowsize: 16, timeoutMs: 2000 })),
+    );
     for (const r of results) assert.equal(sha256(r.data), sha256(files.mid));
     assert.equal(s.server.stats.transfers - before, 50);
     await until('every transfer to end', () => s.server.stats.active === 0);
@@ -134,7 +137,11 @@ describe('TFTP server with real peers', { timeout: 120_000 }, () => {
 });
 
 /** The first reply to a request from a raw client. */
-async function ask(port: number, file: string, opts: { op?: 'rrq' | 'wrq'; mode?: string; options?: [string, string][] } = {}) {
+async function ask(
+  port: number,
+  file: string,
+  opts: { op?: 'rrq' | 'wrq'; mode?: string; options?: [string, string][] } = {},
+) {
   const c = await RawClient.open();
   try {
     c.send(encodeRequest(opts.op ?? 'rrq', file, opts.mode ?? 'octet', opts.options ?? []), port);
@@ -171,7 +178,20 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
   };
 
   it('refuses escapes from the root: .., backslashed .., symlinks out, non-regular and private files', async () => {
-    for (const name of ['../outside', 'sub/../../outside', '..\\outside', 'sub\\..\\small', 'escape', 'escape-abs', 'sub/up/outside', 'fifo', 'sub', 'private', '/']) assert.equal(await code(name), 2, name);
+    for (const name of [
+      '../outside',
+      'sub/../../outside',
+      '..\\outside',
+      'sub\\..\\small',
+      'escape',
+      'escape-abs',
+      'sub/up/outside',
+      'fifo',
+      'sub',
+      'private',
+      '/',
+    ])
+      assert.equal(await code(name), 2, name);
     // A leading '/' means the root (as tftp-hpa -s does): the host's /etc/passwd is not reachable.
     assert.equal(await code('/etc/passwd'), 1);
     assert.equal(await code('bad\x01name'), 2);
@@ -180,7 +200,8 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
   });
 
   it('serves normalised names: leading /, backslashes, ./, symlinks inside the root', async () => {
-    for (const name of ['/small', '//sub//file', 'sub\\file', './sub/./file', 'link-in', 'sub/top/small']) assert.equal(await code(name), 'data', name);
+    for (const name of ['/small', '//sub//file', 'sub\\file', './sub/./file', 'link-in', 'sub/top/small'])
+      assert.equal(await code(name), 'data', name);
   });
 
   it('a size probe (an ERROR right after the OACK, as PXE ROMs send) is not counted as an error', async () => {
@@ -203,7 +224,14 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
     assert.equal(await code('small', { mode: 'mail' }), 4);
     const local = path.join(work, 'to-upload');
     fs.writeFileSync(local, 'x');
-    assert.notEqual((await (await import('./testing.ts')).run('busybox', ['tftp', '-p', '-l', local, '-r', 'up', '127.0.0.1', String(s.port)])).code, 0);
+    assert.notEqual(
+      (
+        await (
+          await import('./testing.ts')
+        ).run('busybox', ['tftp', '-p', '-l', local, '-r', 'up', '127.0.0.1', String(s.port)])
+      ).code,
+      0,
+    );
     assert.ok(!fs.existsSync(path.join(root, 'up')));
   });
 
@@ -236,7 +264,12 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
     const proxy = await new LossyProxy(s.port, 7).start();
     try {
       for (const windowsize of [1, 8]) {
-        const r = await tftpGet(`127.0.0.1:${proxy.port}`, 'lossy', { windowsize, timeoutMs: 50, retries: 10, blksize: 8192 });
+        const r = await tftpGet(`127.0.0.1:${proxy.port}`, 'lossy', {
+          windowsize,
+          timeoutMs: 50,
+          retries: 10,
+          blksize: 8192,
+        });
         assert.equal(sha256(r.data), sha256(files.lossy));
       }
       const out = path.join(work, 'lossy-busybox');
@@ -290,17 +323,46 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
     }
   });
 
-  it('never answers a repeated ACK (no Sorcerer\'s Apprentice), resends a window from a partial ACK', async () => {
+  it("never answers a repeated ACK (no Sorcerer's Apprentice), resends a window from a partial ACK", async () => {
     const s = await startServer({ timeoutMs: 3000 });
     const c = await RawClient.open();
     try {
-      c.send(encodeRequest('rrq', 'mid', 'octet', [['blksize', '512'], ['windowsize', '4'], ['timeout', '3'], ['tsize', '0'], ['nonsense', '1']]), s.port);
-      c.send(encodeRequest('rrq', 'mid', 'octet', [['blksize', '512'], ['windowsize', '4'], ['timeout', '3'], ['tsize', '0'], ['nonsense', '1']]), s.port);
+      c.send(
+        encodeRequest('rrq', 'mid', 'octet', [
+          ['blksize', '512'],
+          ['windowsize', '4'],
+          ['timeout', '3'],
+          ['tsize', '0'],
+          ['nonsense', '1'],
+        ]),
+        s.port,
+      );
+      c.send(
+        encodeRequest('rrq', 'mid', 'octet', [
+          ['blksize', '512'],
+          ['windowsize', '4'],
+          ['timeout', '3'],
+          ['tsize', '0'],
+          ['nonsense', '1'],
+        ]),
+        s.port,
+      );
       const oack = await c.next();
       assert.ok(oack?.packet.op === 'oack');
-      assert.deepEqual(Object.fromEntries(oack.packet.options), { blksize: '512', windowsize: '4', timeout: '3', tsize: '1500000' });
+      assert.deepEqual(Object.fromEntries(oack.packet.options), {
+        blksize: '512',
+        windowsize: '4',
+        timeout: '3',
+        tsize: '1500000',
+      });
       const tid = oack.port;
-      const blocks = async () => (await c.drain(150)).map((r) => (assert.equal(r.port, tid, 'one transfer only, though asked twice'), r.packet.op === 'data' ? r.packet.block : r.packet.op));
+      const blocks = async () =>
+        (await c.drain(150)).map(
+          (r) => (
+            assert.equal(r.port, tid, 'one transfer only, though asked twice'),
+            r.packet.op === 'data' ? r.packet.block : r.packet.op
+          ),
+        );
       c.send(encodeAck(0), tid);
       assert.deepEqual(await blocks(), [1, 2, 3, 4]);
       c.send(encodeAck(0), tid); // a duplicate of an ACK already acted on

@@ -8,7 +8,15 @@
 // included, comes from a fresh port (the transfer ID), as RFC 1350 and tftp-hpa do.
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import { decodePacket, encodeError, encodeOack, ERROR_CODE, errorCodeText, MAX_BLKSIZE, type TftpOptions } from '../../net/tftp/packets.ts';
+import {
+  decodePacket,
+  encodeError,
+  encodeOack,
+  ERROR_CODE,
+  errorCodeText,
+  MAX_BLKSIZE,
+  type TftpOptions,
+} from '../../net/tftp/packets.ts';
 import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
 import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
 import { Transfer } from './transfer.ts';
@@ -24,7 +32,10 @@ export interface TftpClient {
  * looked up in the root with every check a client's name gets), undefined falls back to the root,
  * null answers "file not found" without looking in the root (a name the hook owns).
  */
-export type TftpResolve = (file: string, client: TftpClient) => Promise<Buffer | Uint8Array | string | null | undefined>;
+export type TftpResolve = (
+  file: string,
+  client: TftpClient,
+) => Promise<Buffer | Uint8Array | string | null | undefined>;
 
 export interface TftpServerOptions {
   /** Directory files are served from; without one, only the resolve hook's files exist. */
@@ -80,7 +91,8 @@ function errorLine(code: number, message: string): string {
 }
 
 function checkInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`TFTP server: ${name} ${value} is outside ${min}..${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RangeError(`TFTP server: ${name} ${value} is outside ${min}..${max}`);
   return value;
 }
 
@@ -110,7 +122,11 @@ interface Negotiated {
  * PXE ROMs do not retry without options. With no option honoured, there is no OACK and the
  * transfer is plain RFC 1350 (512-byte blocks, one at a time).
  */
-function negotiate(options: TftpOptions, size: number, limits: { maxBlksize: number; maxWindowsize: number; timeoutMs: number }): Negotiated {
+function negotiate(
+  options: TftpOptions,
+  size: number,
+  limits: { maxBlksize: number; maxWindowsize: number; timeoutMs: number },
+): Negotiated {
   const out: Negotiated = { blksize: 512, windowsize: 1, timeoutMs: limits.timeoutMs, oack: undefined };
   const reply: [string, string][] = [];
   for (const [name, value] of options) {
@@ -189,7 +205,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind({ port: 0, address: settings.address }, () => sock.connect(client.port, client.address, () => (sock.off('error', reject), resolve())));
+        sock.bind({ port: 0, address: settings.address }, () =>
+          sock.connect(client.port, client.address, () => (sock.off('error', reject), resolve())),
+        );
       });
     } catch (err) {
       sock.close();
@@ -208,7 +226,11 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   function refuse(client: TftpClient, code: number, message: string, line: string, malformed = false): void {
     stats.errors++;
     (malformed ? logMalformed : log)(`${line}: refused: ${errorLine(code, message)}`);
-    track(sendError(client, code, message).catch((err: Error) => log(`tftp ${client.address}:${client.port}: cannot send ERROR ${code}: ${err.message}`)));
+    track(
+      sendError(client, code, message).catch((err: Error) =>
+        log(`tftp ${client.address}:${client.port}: cannot send ERROR ${code}: ${err.message}`),
+      ),
+    );
   }
 
   async function openSource(name: string, mode: string, client: TftpClient): Promise<Source> {
@@ -222,17 +244,24 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     }
     if (found === null) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
     let source: Source;
-    if (found !== undefined && typeof found !== 'string') source = new MemorySource(Buffer.from(found.buffer, found.byteOffset, found.byteLength));
+    if (found !== undefined && typeof found !== 'string')
+      source = new MemorySource(Buffer.from(found.buffer, found.byteOffset, found.byteLength));
     else {
       const absolute = found?.startsWith('/') ?? false;
       if (!absolute && root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-      const file = absolute ? await openFile(found!) : await openInRoot(root!, found === undefined ? name : normaliseName(found));
+      const file = absolute
+        ? await openFile(found!)
+        : await openInRoot(root!, found === undefined ? name : normaliseName(found));
       source = new FileSource(file.handle, file.size);
     }
     if (mode !== 'netascii') return source;
     // netascii changes the length, and tsize must be exact: the file is converted whole, in memory.
     try {
-      if (source.size > settings.maxNetasciiBytes) throw new TftpRefusal(ERROR_CODE.notDefined, `file too large for netascii (over ${settings.maxNetasciiBytes} bytes): ask in octet mode`);
+      if (source.size > settings.maxNetasciiBytes)
+        throw new TftpRefusal(
+          ERROR_CODE.notDefined,
+          `file too large for netascii (over ${settings.maxNetasciiBytes} bytes): ask in octet mode`,
+        );
       const wait = source.prepare(0, source.size);
       if (wait) await wait;
       const text = Buffer.concat(chunksOf(source));
@@ -253,7 +282,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     return out;
   }
 
-  async function serve(client: TftpClient, key: string, raw: string, mode: string, options: TftpOptions, entry: { request: Buffer }): Promise<void> {
+  async function serve(
+    client: TftpClient,
+    key: string,
+    raw: string,
+    mode: string,
+    options: TftpOptions,
+    entry: { request: Buffer },
+  ): Promise<void> {
     const line = `tftp ${client.address}:${client.port} RRQ ${shown(raw)} ${mode}`;
     let sock: dgram.Socket | undefined;
     let source: Source | undefined;
@@ -264,7 +300,12 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       const size = source.size;
       const n = negotiate(options, source.size, settings);
       if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
-      const transfer = new Transfer(sock, source, { ...n, retries: settings.retries }, (bytes) => (stats.bytesSent += bytes));
+      const transfer = new Transfer(
+        sock,
+        source,
+        { ...n, retries: settings.retries },
+        (bytes) => (stats.bytesSent += bytes),
+      );
       sock = undefined;
       source = undefined; // both the transfer's now
       transfers.add(transfer);
@@ -281,7 +322,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       }
     } catch (err) {
       stats.errors++;
-      const r = err instanceof TftpRefusal ? err : new TftpRefusal(ERROR_CODE.notDefined, `internal error: ${(err as Error).message}`);
+      const r =
+        err instanceof TftpRefusal
+          ? err
+          : new TftpRefusal(ERROR_CODE.notDefined, `internal error: ${(err as Error).message}`);
       log(`${line}: refused: ${errorLine(r.code, r.message)}`);
       if (sock) {
         const s = sock;
@@ -305,11 +349,25 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     if (active.get(key)?.request.equals(msg)) return;
     const packet = decodePacket(trimPadding(msg));
     const line = `tftp ${key}`;
-    if (packet.op === 'malformed') return refuse(client, ERROR_CODE.illegalOperation, `malformed request: ${packet.reason}`, line, true);
-    if (packet.op === 'wrq') return refuse(client, ERROR_CODE.accessViolation, 'this server does not accept writes', `${line} WRQ ${shown(packet.file)}`);
+    if (packet.op === 'malformed')
+      return refuse(client, ERROR_CODE.illegalOperation, `malformed request: ${packet.reason}`, line, true);
+    if (packet.op === 'wrq')
+      return refuse(
+        client,
+        ERROR_CODE.accessViolation,
+        'this server does not accept writes',
+        `${line} WRQ ${shown(packet.file)}`,
+      );
     if (packet.op !== 'rrq') return;
-    if (packet.mode !== 'octet' && packet.mode !== 'netascii') return refuse(client, ERROR_CODE.illegalOperation, `unsupported transfer mode ${shown(packet.mode)}`, `${line} RRQ ${shown(packet.file)}`);
-    if (stats.active >= settings.maxTransfers) return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', `${line} RRQ ${shown(packet.file)}`);
+    if (packet.mode !== 'octet' && packet.mode !== 'netascii')
+      return refuse(
+        client,
+        ERROR_CODE.illegalOperation,
+        `unsupported transfer mode ${shown(packet.mode)}`,
+        `${line} RRQ ${shown(packet.file)}`,
+      );
+    if (stats.active >= settings.maxTransfers)
+      return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', `${line} RRQ ${shown(packet.file)}`);
     const entry = { request: Buffer.from(msg) };
     active.set(key, entry);
     stats.transfers++;

@@ -31,16 +31,35 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<Ra
 /** The three peers: each fetches `file` into `out`; ok means it says so (tftp-hpa exits 0 on errors). */
 export const peers = {
   curl: async (port: number, file: string, out: string, blksize?: number) => {
-    const r = await run('curl', ['-sS', ...(blksize ? ['--tftp-blksize', String(blksize)] : ['--tftp-no-options']), '-o', out, `tftp://127.0.0.1:${port}/${file}`]);
+    const r = await run('curl', [
+      '-sS',
+      ...(blksize ? ['--tftp-blksize', String(blksize)] : ['--tftp-no-options']),
+      '-o',
+      out,
+      `tftp://127.0.0.1:${port}/${file}`,
+    ]);
     return { ok: r.code === 0, detail: `curl exit ${r.code}: ${r.stderr.trim()}` };
   },
   busybox: async (port: number, file: string, out: string, blksize?: number) => {
-    const r = await run('busybox', ['tftp', '-g', '-r', file, '-l', out, ...(blksize ? ['-b', String(blksize)] : []), '127.0.0.1', String(port)]);
+    const r = await run('busybox', [
+      'tftp',
+      '-g',
+      '-r',
+      file,
+      '-l',
+      out,
+      ...(blksize ? ['-b', String(blksize)] : []),
+      '127.0.0.1',
+      String(port),
+    ]);
     return { ok: r.code === 0, detail: `busybox exit ${r.code}: ${r.stderr.trim()}` };
   },
   hpa: async (port: number, file: string, out: string, mode: 'binary' | 'ascii' = 'binary') => {
     const r = await run('tftp', ['127.0.0.1', String(port), '-m', mode, '-c', 'get', file, out]);
-    return { ok: r.code === 0 && !/Error code|Transfer timed out/.test(r.stderr + r.stdout), detail: `tftp-hpa exit ${r.code}: ${(r.stderr + r.stdout).trim()}` };
+    return {
+      ok: r.code === 0 && !/Error code|Transfer timed out/.test(r.stderr + r.stdout),
+      detail: `tftp-hpa exit ${r.code}: ${(r.stderr + r.stdout).trim()}`,
+    };
   },
 };
 

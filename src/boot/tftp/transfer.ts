@@ -78,7 +78,9 @@ export class Transfer {
     this.sock.on('message', (msg) => this.guard(() => this.onMessage(msg)));
     this.sock.on('error', (err: NodeJS.ErrnoException) => {
       // ICMP port unreachable for a packet we sent: the client's socket is closed, it has gone.
-      this.fail(err.code === 'ECONNREFUSED' ? 'the client has gone (port unreachable)' : `socket error: ${err.message}`);
+      this.fail(
+        err.code === 'ECONNREFUSED' ? 'the client has gone (port unreachable)' : `socket error: ${err.message}`,
+      );
     });
     this.timer = setTimeout(() => this.guard(() => this.onTimeout()), this.s.timeoutMs);
     if (this.s.oack) this.sock.send(this.s.oack);
@@ -104,7 +106,8 @@ export class Transfer {
     // An ACK is nearly every packet a transfer gets: read it without building a decoded object.
     if (msg.length === 4 && msg[0] === 0 && msg[1] === OPCODE.ack) return this.onAck(msg.readUInt16BE(2));
     const p = decodePacket(msg);
-    if (p.op === 'error') this.fail(`the client sent ERROR ${p.code}${p.message ? ` (${p.message})` : ''}`, undefined, this.acked < 0);
+    if (p.op === 'error')
+      this.fail(`the client sent ERROR ${p.code}${p.message ? ` (${p.message})` : ''}`, undefined, this.acked < 0);
     // Anything else from the client's port (a repeated request, junk) has no place here: ignored.
   }
 
@@ -125,9 +128,13 @@ export class Transfer {
     if (this.tries >= this.s.retries) {
       // A client that exits on sending its final ACK (busybox does) leaves no way to tell a lost
       // final ACK from a lost client: say so rather than report a plain failure.
-      const last = this.acked === this.total - 1 ? ' (the last block: the client may have it all and its final ACK was lost)' : '';
+      const last =
+        this.acked === this.total - 1 ? ' (the last block: the client may have it all and its final ACK was lost)' : '';
       const what = this.acked < 0 ? 'no ACK of the option acknowledgement' : `no ACK after block ${this.acked}${last}`;
-      this.fail(`timed out: ${what} in ${((this.tries + 1) * this.s.timeoutMs) / 1000} s (${this.tries} retransmissions)`, 'timed out');
+      this.fail(
+        `timed out: ${what} in ${((this.tries + 1) * this.s.timeoutMs) / 1000} s (${this.tries} retransmissions)`,
+        'timed out',
+      );
       return;
     }
     this.tries++;
@@ -181,7 +188,15 @@ export class Transfer {
 
   private outcome(ok: boolean, reason?: string, probe?: boolean): TransferOutcome {
     const bytesAcked = Math.min(Math.max(this.acked, 0) * this.s.blksize, this.source.size);
-    return { ok, probe, reason, bytesSent: this.bytesSent, bytesAcked, retransmits: this.retransmits, seconds: (performance.now() - this.started) / 1000 };
+    return {
+      ok,
+      probe,
+      reason,
+      bytesSent: this.bytesSent,
+      bytesAcked,
+      retransmits: this.retransmits,
+      seconds: (performance.now() - this.started) / 1000,
+    };
   }
 
   private stop(): void {
@@ -218,6 +233,9 @@ export class Transfer {
     } catch {
       // already closed
     }
-    void this.source.close().catch(() => {}).finally(then);
+    void this.source
+      .close()
+      .catch(() => {})
+      .finally(then);
   }
 }

@@ -22,7 +22,8 @@ const LIVE = { name: 'cli0', mac: '02:cd:00:00:00:01' }; // dnsmasq, reserved 10
 const DEAD = { name: 'cli1', mac: '02:cd:00:00:00:02' }; // a link with nobody answering
 const FAKE = { name: 'cli2', mac: '02:cd:00:00:00:03' }; // the scripted server, when running
 
-const sh = (...args: string[]) => execFileSync(args[0], args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (...args: string[]) =>
+  execFileSync(args[0], args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const inNs = (ns: string, ...args: string[]) => sh('ip', 'netns', 'exec', ns, ...args);
 
 interface Driven {
@@ -40,7 +41,12 @@ interface Driven {
 /** Runs the driver in the client namespace (behind `wrap`, e.g. setpriv); its JSON and wall time. */
 function drive(args: object, wrap: string[] = [], limitMs = 20_000): Promise<Driven & { wallMs: number }> {
   const started = performance.now();
-  const driver = [node, '--disable-warning=ExperimentalWarning', path.join(testdata, 'dhcp-driver.ts'), JSON.stringify(args)];
+  const driver = [
+    node,
+    '--disable-warning=ExperimentalWarning',
+    path.join(testdata, 'dhcp-driver.ts'),
+    JSON.stringify(args),
+  ];
   const child = spawn('ip', ['netns', 'exec', NS.cli, ...wrap, ...driver]);
   let out = '';
   let err = '';
@@ -86,7 +92,9 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 const isRoot = process.getuid?.() === 0;
 const haveTools = fs.existsSync('/usr/sbin/dnsmasq') && fs.existsSync('/usr/bin/busybox');
 
-describe('DHCP client against real servers in network namespaces', { skip: !isRoot || !haveTools ? 'needs root, dnsmasq and busybox' : false }, () => {
+describe('DHCP client against real servers in network namespaces', {
+  skip: !isRoot || !haveTools ? 'needs root, dnsmasq and busybox' : false,
+}, () => {
   let tmp: string;
   let dnsmasq: Awaited<ReturnType<typeof start>> | undefined;
   let fake: Awaited<ReturnType<typeof start>> | undefined;
@@ -103,23 +111,98 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
       sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
     }
     // Created from inside the client namespace, so no device ever appears on the host.
-    sh('ip', '-n', NS.cli, 'link', 'add', 'cli0', 'address', LIVE.mac, 'type', 'veth', 'peer', 'name', 'srv0', 'netns', NS.srv);
-    sh('ip', '-n', NS.cli, 'link', 'add', 'cli1', 'address', DEAD.mac, 'type', 'veth', 'peer', 'name', 'srv1', 'netns', NS.srv);
-    sh('ip', '-n', NS.cli, 'link', 'add', 'cli2', 'address', FAKE.mac, 'type', 'veth', 'peer', 'name', 'fk0', 'netns', NS.fake);
+    sh(
+      'ip',
+      '-n',
+      NS.cli,
+      'link',
+      'add',
+      'cli0',
+      'address',
+      LIVE.mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'srv0',
+      'netns',
+      NS.srv,
+    );
+    sh(
+      'ip',
+      '-n',
+      NS.cli,
+      'link',
+      'add',
+      'cli1',
+      'address',
+      DEAD.mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'srv1',
+      'netns',
+      NS.srv,
+    );
+    sh(
+      'ip',
+      '-n',
+      NS.cli,
+      'link',
+      'add',
+      'cli2',
+      'address',
+      FAKE.mac,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'fk0',
+      'netns',
+      NS.fake,
+    );
     sh('ip', '-n', NS.srv, 'addr', 'add', '10.77.0.1/24', 'dev', 'srv0');
     sh('ip', '-n', NS.fake, 'addr', 'add', '10.79.0.1/24', 'dev', 'fk0');
-    for (const [ns, dev] of [[NS.srv, 'srv0'], [NS.srv, 'srv1'], [NS.fake, 'fk0'], [NS.cli, 'cli0'], [NS.cli, 'cli1'], [NS.cli, 'cli2']]) {
+    for (const [ns, dev] of [
+      [NS.srv, 'srv0'],
+      [NS.srv, 'srv1'],
+      [NS.fake, 'fk0'],
+      [NS.cli, 'cli0'],
+      [NS.cli, 'cli1'],
+      [NS.cli, 'cli2'],
+    ]) {
       sh('ip', '-n', ns, 'link', 'set', dev, 'up');
     }
     // systemd's default (loose reverse-path filtering): a UDP socket would miss every reply here.
     inNs(NS.cli, 'sysctl', '-q', 'net.ipv4.conf.all.rp_filter=2');
-    dnsmasq = await start(NS.srv, [
-      '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root',
-      '--interface=srv0', '--bind-interfaces', '--dhcp-authoritative', '--no-ping', '--log-dhcp', '--log-facility=-',
-      '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h', '--dhcp-option=3,10.77.0.1', '--dhcp-option=6,10.77.0.53',
-      '--dhcp-option=15,lab.test', '--dhcp-option=66,tftp.lab.test', '--dhcp-boot=pxelinux.0,,10.77.0.1',
-      `--dhcp-host=${LIVE.mac},10.77.0.42,node42`, `--dhcp-leasefile=${tmp}/leases`, `--pid-file=${tmp}/dnsmasq.pid`,
-    ], /DHCP, sockets bound exclusively to interface srv0/);
+    dnsmasq = await start(
+      NS.srv,
+      [
+        '/usr/sbin/dnsmasq',
+        '--keep-in-foreground',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--user=root',
+        '--interface=srv0',
+        '--bind-interfaces',
+        '--dhcp-authoritative',
+        '--no-ping',
+        '--log-dhcp',
+        '--log-facility=-',
+        '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h',
+        '--dhcp-option=3,10.77.0.1',
+        '--dhcp-option=6,10.77.0.53',
+        '--dhcp-option=15,lab.test',
+        '--dhcp-option=66,tftp.lab.test',
+        '--dhcp-boot=pxelinux.0,,10.77.0.1',
+        `--dhcp-host=${LIVE.mac},10.77.0.42,node42`,
+        `--dhcp-leasefile=${tmp}/leases`,
+        `--pid-file=${tmp}/dnsmasq.pid`,
+      ],
+      /DHCP, sockets bound exclusively to interface srv0/,
+    );
   });
 
   after(async () => {
@@ -138,27 +221,74 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
 
   it('the setup works: busybox udhcpc gets the reserved lease on cli0', () => {
     const script = path.join(tmp, 'udhcpc.sh');
-    fs.writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && env | grep -E "^(ip|subnet|router|dns|domain|hostname|siaddr|boot_file|tftp)="\nexit 0\n', { mode: 0o755 });
+    fs.writeFileSync(
+      script,
+      '#!/bin/sh\n[ "$1" = bound ] && env | grep -E "^(ip|subnet|router|dns|domain|hostname|siaddr|boot_file|tftp)="\nexit 0\n',
+      { mode: 0o755 },
+    );
     const env = Object.fromEntries(
-      inNs(NS.cli, 'busybox', 'udhcpc', '-i', 'cli0', '-n', '-q', '-f', '-t', '5', '-T', '1', '-O', 'tftp', '-s', script)
-        .split('\n').filter((l) => /^\w+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      inNs(
+        NS.cli,
+        'busybox',
+        'udhcpc',
+        '-i',
+        'cli0',
+        '-n',
+        '-q',
+        '-f',
+        '-t',
+        '5',
+        '-T',
+        '1',
+        '-O',
+        'tftp',
+        '-s',
+        script,
+      )
+        .split('\n')
+        .filter((l) => /^\w+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
     );
     assert.deepEqual(env, {
-      ip: '10.77.0.42', subnet: '255.255.255.0', router: '10.77.0.1', dns: '10.77.0.53', domain: 'lab.test',
-      hostname: 'node42', siaddr: '10.77.0.1', boot_file: 'pxelinux.0', tftp: 'tftp.lab.test',
+      ip: '10.77.0.42',
+      subnet: '255.255.255.0',
+      router: '10.77.0.1',
+      dns: '10.77.0.53',
+      domain: 'lab.test',
+      hostname: 'node42',
+      siaddr: '10.77.0.1',
+      boot_file: 'pxelinux.0',
+      tftp: 'tftp.lab.test',
     });
-    assert.equal(inNs(NS.cli, 'ip', '-4', 'addr', 'show', 'dev', 'cli0').includes('inet '), false, 'the script must not configure cli0');
+    assert.equal(
+      inNs(NS.cli, 'ip', '-4', 'addr', 'show', 'dev', 'cli0').includes('inet '),
+      false,
+      'the script must not configure cli0',
+    );
   });
 
   let real: DhcpLease | undefined;
   it('gets the full lease from dnsmasq on an address-less interface', async () => {
-    const r = await drive({ ifaces: [LIVE], opts: { attemptTimeoutMs: 500, timeoutMs: 10_000, hostname: 'cradle-test', clientArch: 7 } });
+    const r = await drive({
+      ifaces: [LIVE],
+      opts: { attemptTimeoutMs: 500, timeoutMs: 10_000, hostname: 'cradle-test', clientArch: 7 },
+    });
     assert.ok(r.ok, JSON.stringify(r));
     const { options, packet, ...lease } = r.lease!;
     assert.deepEqual(lease, {
-      interface: 'cli0', mac: LIVE.mac, ip: '10.77.0.42', subnetMask: '255.255.255.0', routers: ['10.77.0.1'],
-      dnsServers: ['10.77.0.53'], hostname: 'node42', domainName: 'lab.test', serverId: '10.77.0.1', siaddr: '10.77.0.1',
-      tftpServerName: 'tftp.lab.test', bootFile: 'pxelinux.0', leaseSeconds: 3600,
+      interface: 'cli0',
+      mac: LIVE.mac,
+      ip: '10.77.0.42',
+      subnetMask: '255.255.255.0',
+      routers: ['10.77.0.1'],
+      dnsServers: ['10.77.0.53'],
+      hostname: 'node42',
+      domainName: 'lab.test',
+      serverId: '10.77.0.1',
+      siaddr: '10.77.0.1',
+      tftpServerName: 'tftp.lab.test',
+      bootFile: 'pxelinux.0',
+      leaseSeconds: 3600,
     });
     // Option 66 is text; dnsmasq sends it as a C string, the lease drops the NUL.
     assert.equal(Buffer.from(options['66'], 'hex').toString(), 'tftp.lab.test\0');
@@ -169,7 +299,11 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
     assert.match(log, /vendor class: Cradle-installer/);
     assert.match(log, /client provides name: cradle-test/);
     const raw = Buffer.from(packet, 'hex');
-    real = { ...lease, options: new Map(Object.entries(options).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')])), packet: raw };
+    real = {
+      ...lease,
+      options: new Map(Object.entries(options).map(([k, v]) => [Number(k), Buffer.from(v, 'hex')])),
+      packet: raw,
+    };
     assert.deepEqual(decodeDhcpPacket(raw).yiaddr, '10.77.0.42');
   });
 
@@ -189,7 +323,10 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
     const r = await drive({ ifaces: [DEAD, LIVE], opts: { attemptTimeoutMs: 400, timeoutMs: 10_000 } });
     assert.ok(r.ok, JSON.stringify(r));
     assert.equal(r.lease!.interface, 'cli0');
-    assert.ok(r.logs.some((l) => l.startsWith('cli1: sent DISCOVER')), 'cli1 took part');
+    assert.ok(
+      r.logs.some((l) => l.startsWith('cli1: sent DISCOVER')),
+      'cli1 took part',
+    );
     assert.deepEqual(r.late, [], 'no exchange may go on after the race is decided');
     assert.equal(r.socketsPeak, r.socketsBefore + 2, 'one packet socket per interface while racing');
     assert.equal(r.socketsAfter, r.socketsBefore, 'every packet socket closed');
@@ -201,7 +338,10 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
     const r = await drive({ ifaces: [DEAD, FAKE], opts: { attemptTimeoutMs: 300, timeoutMs: 1500 } });
     assert.equal(r.ok, false);
     assert.equal(r.error!.name, 'DhcpError');
-    assert.match(r.error!.message, /^no DHCP lease on cli1, cli2 within 1\.5 s \(cli1: no OFFER after \d+ DISCOVER\(s\); cli2: no OFFER/);
+    assert.match(
+      r.error!.message,
+      /^no DHCP lease on cli1, cli2 within 1\.5 s \(cli1: no OFFER after \d+ DISCOVER\(s\); cli2: no OFFER/,
+    );
     assert.ok(r.elapsedMs >= 1500 && r.elapsedMs < 2000, `took ${r.elapsedMs} ms`);
     assert.deepEqual(r.late, []);
     assert.equal(r.socketsAfter, r.socketsBefore);
@@ -220,13 +360,23 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
   });
 
   it('without CAP_NET_RAW: a clear error, not a hang', async () => {
-    const r = await drive({ ifaces: [DEAD], opts: { timeoutMs: 5000 } }, ['setpriv', '--reuid=0', '--inh-caps=-all', '--bounding-set=-net_raw']);
-    assert.equal(r.error?.message, 'DHCP failed on every interface: cli1: EPERM: socket(AF_PACKET) failed on cli1 (DHCP needs root: CAP_NET_RAW for a packet socket)');
+    const r = await drive({ ifaces: [DEAD], opts: { timeoutMs: 5000 } }, [
+      'setpriv',
+      '--reuid=0',
+      '--inh-caps=-all',
+      '--bounding-set=-net_raw',
+    ]);
+    assert.equal(
+      r.error?.message,
+      'DHCP failed on every interface: cli1: EPERM: socket(AF_PACKET) failed on cli1 (DHCP needs root: CAP_NET_RAW for a packet socket)',
+    );
   });
 
   it('dnsmasq NAKs a REQUEST for an address not on its network', async () => {
     // A hand-made REQUEST (the client itself only asks for what it was offered).
-    const r = (await drive({ ifaces: [LIVE], raw: { requestIp: '192.0.2.7', serverId: '10.77.0.1' } })) as unknown as { answer: string };
+    const r = (await drive({ ifaces: [LIVE], raw: { requestIp: '192.0.2.7', serverId: '10.77.0.1' } })) as unknown as {
+      answer: string;
+    };
     assert.equal(r.answer, 'NAK', JSON.stringify(r));
   });
 
@@ -234,27 +384,52 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
     after(() => stop(fake?.child));
     const serve = async (scenario: string) => {
       await stop(fake?.child);
-      fake = await start(NS.fake, [node, '--disable-warning=ExperimentalWarning', path.join(testdata, 'fake-server.ts'), scenario], /"ready":true/);
+      fake = await start(
+        NS.fake,
+        [node, '--disable-warning=ExperimentalWarning', path.join(testdata, 'fake-server.ts'), scenario],
+        /"ready":true/,
+      );
     };
-    const seen = () => fake!.output().split('\n').filter((l) => l.startsWith('{"type"')).map((l) => JSON.parse(l));
+    const seen = () =>
+      fake!
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{"type"'))
+        .map((l) => JSON.parse(l));
 
     it('NAK restarts from DISCOVER; a 7-byte DNS option rejects that ACK; an ACK without router is a lease', async () => {
       await serve('nak-baddns-norouter');
-      const r = await drive({ ifaces: [FAKE], opts: { attemptTimeoutMs: 300, timeoutMs: 10_000, vendorClass: 'Cradle-test', hostname: 'cradle-client', clientArch: 7 } });
+      const r = await drive({
+        ifaces: [FAKE],
+        opts: {
+          attemptTimeoutMs: 300,
+          timeoutMs: 10_000,
+          vendorClass: 'Cradle-test',
+          hostname: 'cradle-client',
+          clientArch: 7,
+        },
+      });
       assert.ok(r.ok, JSON.stringify(r));
       assert.equal(r.lease!.ip, '10.79.0.50');
       assert.deepEqual(r.lease!.routers, []);
       assert.deepEqual(r.lease!.dnsServers, ['10.79.0.53']);
       const logs = r.logs.join('\n');
       assert.match(logs, /cli2: NAK from 10\.79\.0\.1 \("address not available"\); DISCOVER again in 250 ms/);
-      assert.match(logs, /cli2: rejecting ACK from 10\.79\.0\.1: option 6 \(domain-name-servers\) has 7 bytes, not a multiple of 4/);
+      assert.match(
+        logs,
+        /cli2: rejecting ACK from 10\.79\.0\.1: option 6 \(domain-name-servers\) has 7 bytes, not a multiple of 4/,
+      );
       assert.match(logs, /cli2: the ACK names no router \(option 3\)/);
       // What the client sent, as the server saw it.
       const msgs = seen();
-      assert.deepEqual(msgs.map((m) => m.type).filter((t, i, a) => t !== a[i - 1]), [1, 3, 1, 3]);
+      assert.deepEqual(
+        msgs.map((m) => m.type).filter((t, i, a) => t !== a[i - 1]),
+        [1, 3, 1, 3],
+      );
       const discover = msgs[0].options;
       const prl = [...Buffer.from(discover['55'], 'hex')];
-      for (const code of [1, 3, 6, 12, 15, 28, 42, 51, 54, 66, 67]) assert.ok(prl.includes(code), `option 55 lacks ${code}`);
+      for (const code of [1, 3, 6, 12, 15, 28, 42, 51, 54, 66, 67])
+        assert.ok(prl.includes(code), `option 55 lacks ${code}`);
       assert.deepEqual(prl, PARAMETER_REQUEST_LIST);
       assert.equal(discover['57'], '05dc');
       assert.equal(discover['61'], '0102cd00000003');
@@ -284,9 +459,17 @@ describe('DHCP client against real servers in network namespaces', { skip: !isRo
 describe('packet log', () => {
   const lease = () => {
     const raw = encodeDhcpPacket({
-      op: 2, xid: 1, chaddr: '52:54:00:00:00:01', yiaddr: '10.0.0.7',
-      options: new Map([[53, Buffer.from([5])], [1, parseIp('255.255.0.0')], [3, Buffer.concat([parseIp('10.0.0.1'), parseIp('10.0.0.2')])],
-        [12, Buffer.from('node7.example')], [224, Buffer.from([0, 1, 0x7f])]]),
+      op: 2,
+      xid: 1,
+      chaddr: '52:54:00:00:00:01',
+      yiaddr: '10.0.0.7',
+      options: new Map([
+        [53, Buffer.from([5])],
+        [1, parseIp('255.255.0.0')],
+        [3, Buffer.concat([parseIp('10.0.0.1'), parseIp('10.0.0.2')])],
+        [12, Buffer.from('node7.example')],
+        [224, Buffer.from([0, 1, 0x7f])],
+      ]),
     });
     return leaseFromAck({ name: 'eth0', mac: '52:54:00:00:00:01' }, decodeDhcpPacket(raw), raw);
   };
@@ -303,18 +486,38 @@ describe('packet log', () => {
     }
     const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
     assert.deepEqual(fs.readdirSync(dir).sort(), [
-      'interface', 'ipaddr', 'netmask', 'option.12_hostname', 'option.1_subnet-mask', 'option.224_unknown', 'option.3_router',
-      'option.53_message-type', 'options', 'packet', 'router',
+      'interface',
+      'ipaddr',
+      'netmask',
+      'option.12_hostname',
+      'option.1_subnet-mask',
+      'option.224_unknown',
+      'option.3_router',
+      'option.53_message-type',
+      'options',
+      'packet',
+      'router',
     ]);
     assert.equal(read('interface'), 'eth0\n');
     assert.equal(read('ipaddr'), '10.0.0.7\n');
     assert.equal(read('netmask'), '255.255.0.0\n');
     assert.equal(read('router'), '10.0.0.1\n10.0.0.2\n');
-    assert.equal(read('options'), [
-      'Code:   1/subnet-mask', '  value: 0xffff0000', 'Code:   3/router', '  value: 0x0a0000010a000002',
-      'Code:  12/hostname', '  value: 0x6e6f6465372e6578616d706c65 ("node7.example")', 'Code:  53/message-type', '  value: 0x05',
-      'Code: 224/unknown', '  value: 0x00017f', '',
-    ].join('\n'));
+    assert.equal(
+      read('options'),
+      [
+        'Code:   1/subnet-mask',
+        '  value: 0xffff0000',
+        'Code:   3/router',
+        '  value: 0x0a0000010a000002',
+        'Code:  12/hostname',
+        '  value: 0x6e6f6465372e6578616d706c65 ("node7.example")',
+        'Code:  53/message-type',
+        '  value: 0x05',
+        'Code: 224/unknown',
+        '  value: 0x00017f',
+        '',
+      ].join('\n'),
+    );
     assert.deepEqual(fs.readFileSync(path.join(dir, 'option.12_hostname')), Buffer.from('node7.example'));
     for (const f of fs.readdirSync(dir)) assert.equal(fs.statSync(path.join(dir, f)).mode & 0o777, 0o644, f);
   });

@@ -10,9 +10,24 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BOOTREPLY, BOOTREQUEST, DhcpPacketError, MessageType, Opt, decodeDhcpPacket, encodeDhcpPacket, formatMac,
-  hardwareAddress, messageType, messageTypeName, optionIp, optionIpList, optionString, optionU32, parseIp,
-  parseMac, type DhcpPacket,
+  BOOTREPLY,
+  BOOTREQUEST,
+  DhcpPacketError,
+  MessageType,
+  Opt,
+  decodeDhcpPacket,
+  encodeDhcpPacket,
+  formatMac,
+  hardwareAddress,
+  messageType,
+  messageTypeName,
+  optionIp,
+  optionIpList,
+  optionString,
+  optionU32,
+  parseIp,
+  parseMac,
+  type DhcpPacket,
 } from './packet.ts';
 import { openDhcpSocket, type DhcpSocket } from './socket.ts';
 
@@ -100,7 +115,10 @@ function commonOptions(mac: Buffer, id: ClientIdentity): [number, Buffer][] {
  */
 export function buildDiscover(xid: number, mac: Buffer, secs: number, id: ClientIdentity): Buffer {
   return encodeDhcpPacket({
-    op: BOOTREQUEST, xid, secs, chaddr: mac,
+    op: BOOTREQUEST,
+    xid,
+    secs,
+    chaddr: mac,
     options: new Map([[Opt.MESSAGE_TYPE, Buffer.from([MessageType.DISCOVER])], ...commonOptions(mac, id)]),
   });
 }
@@ -108,7 +126,10 @@ export function buildDiscover(xid: number, mac: Buffer, secs: number, id: Client
 /** The DHCPREQUEST in SELECTING state: same xid and secs as the DISCOVER, ciaddr 0. */
 export function buildRequest(xid: number, mac: Buffer, secs: number, offer: Offer, id: ClientIdentity): Buffer {
   return encodeDhcpPacket({
-    op: BOOTREQUEST, xid, secs, chaddr: mac,
+    op: BOOTREQUEST,
+    xid,
+    secs,
+    chaddr: mac,
     options: new Map([
       [Opt.MESSAGE_TYPE, Buffer.from([MessageType.REQUEST])],
       [Opt.REQUESTED_IP, parseIp(offer.ip)],
@@ -140,7 +161,8 @@ export function leaseFromAck(iface: { name: string; mac: string }, ack: DhcpPack
   const o = ack.options;
   if (ack.yiaddr === '0.0.0.0') throw new DhcpPacketError('ACK carries no address (yiaddr 0.0.0.0)');
   const subnetMask = optionIp(o, Opt.SUBNET_MASK);
-  if (subnetMask && !isContiguousMask(subnetMask)) throw new DhcpPacketError(`subnet mask ${subnetMask} is not contiguous`);
+  if (subnetMask && !isContiguousMask(subnetMask))
+    throw new DhcpPacketError(`subnet mask ${subnetMask} is not contiguous`);
   return {
     interface: iface.name,
     mac: iface.mac.toLowerCase(),
@@ -176,7 +198,11 @@ interface Exchange {
  * carry our xid are logged. undefined when every attempt timed out.
  */
 async function transact<T>(
-  ex: Exchange, what: string, attempts: number, build: () => Buffer, accept: (p: DhcpPacket, raw: Buffer, from: string) => T | undefined,
+  ex: Exchange,
+  what: string,
+  attempts: number,
+  build: () => Buffer,
+  accept: (p: DhcpPacket, raw: Buffer, from: string) => T | undefined,
 ): Promise<T | undefined> {
   const { cfg, sock, signal } = ex;
   for (let n = 0; n < attempts; n++) {
@@ -241,7 +267,12 @@ function acceptAnswer(ex: Exchange, offer: Offer, p: DhcpPacket, raw: Buffer, fr
 }
 
 /** DISCOVER/OFFER/REQUEST/ACK on one interface until a lease or the signal aborts. */
-async function acquire(iface: { name: string; mac: string }, cfg: Config, signal: AbortSignal, setStatus: (s: string) => void): Promise<DhcpLease> {
+async function acquire(
+  iface: { name: string; mac: string },
+  cfg: Config,
+  signal: AbortSignal,
+  setStatus: (s: string) => void,
+): Promise<DhcpLease> {
   signal.throwIfAborted();
   const mac = parseMac(iface.mac);
   const sock = openDhcpSocket(iface.name);
@@ -253,16 +284,27 @@ async function acquire(iface: { name: string; mac: string }, cfg: Config, signal
       ex.xid = randomBytes(4).readUInt32BE(0);
       let discovers = 0;
       let secs = 0;
-      const offer = await transact(ex, 'DISCOVER', Infinity, () => {
-        setStatus(`no OFFER after ${++discovers} DISCOVER(s)`);
-        secs = Math.min(0xffff, Math.floor((performance.now() - started) / 1000));
-        return buildDiscover(ex.xid, mac, secs, cfg);
-      }, (p, _raw, from) => acceptOffer(ex, p, from));
+      const offer = await transact(
+        ex,
+        'DISCOVER',
+        Infinity,
+        () => {
+          setStatus(`no OFFER after ${++discovers} DISCOVER(s)`);
+          secs = Math.min(0xffff, Math.floor((performance.now() - started) / 1000));
+          return buildDiscover(ex.xid, mac, secs, cfg);
+        },
+        (p, _raw, from) => acceptOffer(ex, p, from),
+      );
       if (!offer) continue; // unreachable: DISCOVER retries until the signal aborts
       cfg.log(`${iface.name}: OFFER of ${offer.ip} from server ${offer.serverId}`);
       setStatus(`offered ${offer.ip} by ${offer.serverId}, no ACK`);
-      const answer = await transact(ex, `REQUEST for ${offer.ip}`, REQUEST_ATTEMPTS, () => buildRequest(ex.xid, mac, secs, offer, cfg),
-        (p, raw, from) => acceptAnswer(ex, offer, p, raw, from));
+      const answer = await transact(
+        ex,
+        `REQUEST for ${offer.ip}`,
+        REQUEST_ATTEMPTS,
+        () => buildRequest(ex.xid, mac, secs, offer, cfg),
+        (p, raw, from) => acceptAnswer(ex, offer, p, raw, from),
+      );
       if (!answer) {
         cfg.log(`${iface.name}: no ACK from ${offer.serverId} after ${REQUEST_ATTEMPTS} REQUESTs; starting over`);
         continue;
@@ -276,9 +318,12 @@ async function acquire(iface: { name: string; mac: string }, cfg: Config, signal
         continue;
       }
       const l = answer.lease;
-      cfg.log(`${iface.name}: ACK ${l.ip}${l.subnetMask ? `/${l.subnetMask}` : ''} from ${offer.serverId}` +
-        `, routers [${l.routers.join(', ')}], DNS [${l.dnsServers.join(', ')}], lease ${l.leaseSeconds ?? '?'} s`);
-      if (l.routers.length === 0) cfg.log(`${iface.name}: the ACK names no router (option 3): a flat network, no default route`);
+      cfg.log(
+        `${iface.name}: ACK ${l.ip}${l.subnetMask ? `/${l.subnetMask}` : ''} from ${offer.serverId}` +
+          `, routers [${l.routers.join(', ')}], DNS [${l.dnsServers.join(', ')}], lease ${l.leaseSeconds ?? '?'} s`,
+      );
+      if (l.routers.length === 0)
+        cfg.log(`${iface.name}: the ACK names no router (option 3): a flat network, no default route`);
       return l;
     }
   } finally {

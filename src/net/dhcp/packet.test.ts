@@ -5,8 +5,19 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildDiscover, buildRequest, leaseFromAck } from './client.ts';
 import {
-  DhcpPacketError, MessageType, Opt, decodeDhcpPacket, encodeDhcpPacket, messageType, optionIp, optionIpList,
-  optionName, optionString, optionU16, optionU32, parseMac,
+  DhcpPacketError,
+  MessageType,
+  Opt,
+  decodeDhcpPacket,
+  encodeDhcpPacket,
+  messageType,
+  optionIp,
+  optionIpList,
+  optionName,
+  optionString,
+  optionU16,
+  optionU32,
+  parseMac,
 } from './packet.ts';
 import { decodeUdpIpv4, encodeUdpIpv4 } from './socket.ts';
 
@@ -35,7 +46,10 @@ describe('encoding', () => {
       5d 02 0007
       0c 05 ${Buffer.from('node1').toString('hex')}
       ff`);
-    assert.equal(buildDiscover(0x01020304, mac, 0, { hostname: 'node1', clientArch: 7 }).toString('hex'), expected.toString('hex'));
+    assert.equal(
+      buildDiscover(0x01020304, mac, 0, { hostname: 'node1', clientArch: 7 }).toString('hex'),
+      expected.toString('hex'),
+    );
   });
 
   it('pads short packets to the 300 bytes BOOTP relays expect, with zeros after END', () => {
@@ -62,7 +76,10 @@ describe('encoding', () => {
   it('refuses what cannot be encoded', () => {
     assert.throws(() => encodeDhcpPacket({ op: 1, xid: 1, chaddr: 'nope' }), DhcpPacketError);
     assert.throws(() => encodeDhcpPacket({ op: 1, xid: 1, chaddr: mac, sname: 'x'.repeat(64) }), /longer than 63/);
-    assert.throws(() => encodeDhcpPacket({ op: 1, xid: 1, chaddr: mac, options: new Map([[255, Buffer.alloc(1)]]) }), DhcpPacketError);
+    assert.throws(
+      () => encodeDhcpPacket({ op: 1, xid: 1, chaddr: mac, options: new Map([[255, Buffer.alloc(1)]]) }),
+      DhcpPacketError,
+    );
     assert.throws(() => encodeDhcpPacket({ op: 1, xid: 1, chaddr: mac, yiaddr: '10.0.0.256' }), /not an IPv4 address/);
   });
 });
@@ -70,9 +87,20 @@ describe('encoding', () => {
 describe('decoding', () => {
   it('round-trips every field', () => {
     const init = {
-      op: 2, htype: 1, hlen: 6, hops: 1, xid: 0xdeadbeef, secs: 12, flags: 0x8000,
-      ciaddr: '0.0.0.0', yiaddr: '10.1.2.3', siaddr: '10.1.2.1', giaddr: '10.9.9.9', chaddr: mac,
-      sname: 'boot-server', file: 'pxelinux.0',
+      op: 2,
+      htype: 1,
+      hlen: 6,
+      hops: 1,
+      xid: 0xdeadbeef,
+      secs: 12,
+      flags: 0x8000,
+      ciaddr: '0.0.0.0',
+      yiaddr: '10.1.2.3',
+      siaddr: '10.1.2.1',
+      giaddr: '10.9.9.9',
+      chaddr: mac,
+      sname: 'boot-server',
+      file: 'pxelinux.0',
       options: new Map([
         [Opt.MESSAGE_TYPE, Buffer.from([MessageType.ACK])],
         [Opt.ROUTER, hex('0a010201 0a010202')],
@@ -87,8 +115,19 @@ describe('decoding', () => {
 
   it('splits options over 255 bytes and concatenates them back (RFC 3396)', () => {
     const long = Buffer.from(Array.from({ length: 600 }, (_, i) => i & 0xff));
-    const b = encodeDhcpPacket({ op: 2, xid: 1, chaddr: mac, options: new Map([[43, long], [Opt.MESSAGE_TYPE, Buffer.from([5])]]) });
-    assert.deepEqual([b[240], b[241], b[240 + 257], b[240 + 258], b[240 + 514], b[240 + 515]], [43, 255, 43, 255, 43, 90]);
+    const b = encodeDhcpPacket({
+      op: 2,
+      xid: 1,
+      chaddr: mac,
+      options: new Map([
+        [43, long],
+        [Opt.MESSAGE_TYPE, Buffer.from([5])],
+      ]),
+    });
+    assert.deepEqual(
+      [b[240], b[241], b[240 + 257], b[240 + 258], b[240 + 514], b[240 + 515]],
+      [43, 255, 43, 255, 43, 90],
+    );
     assert.deepEqual(decodeDhcpPacket(b).options.get(43), long);
   });
 
@@ -110,9 +149,17 @@ describe('decoding', () => {
   });
 
   it('typed readers check lengths', () => {
-    const p = decodeDhcpPacket(withOptions('01 03 ffffff  06 07 0a000035 0a0000  33 04 00000e10  0c 06 6e6f6465 0000  ff'));
-    assert.throws(() => optionIp(p.options, 1), { name: 'DhcpPacketError', message: 'option 1 (subnet-mask) has 3 bytes, want 4' });
-    assert.throws(() => optionIpList(p.options, 6), /option 6 \(domain-name-servers\) has 7 bytes, not a multiple of 4/);
+    const p = decodeDhcpPacket(
+      withOptions('01 03 ffffff  06 07 0a000035 0a0000  33 04 00000e10  0c 06 6e6f6465 0000  ff'),
+    );
+    assert.throws(() => optionIp(p.options, 1), {
+      name: 'DhcpPacketError',
+      message: 'option 1 (subnet-mask) has 3 bytes, want 4',
+    });
+    assert.throws(
+      () => optionIpList(p.options, 6),
+      /option 6 \(domain-name-servers\) has 7 bytes, not a multiple of 4/,
+    );
     assert.equal(optionU32(p.options, 51), 3600);
     assert.equal(optionString(p.options, 12), 'node'); // trailing NULs dropped
     assert.deepEqual(optionIpList(p.options, 3), []);
@@ -129,22 +176,48 @@ describe('malformed packets', () => {
     ['bad op', withOptions('ff', (b) => (b[0] = 3)), /bad op 3/],
     ['hlen beyond chaddr', withOptions('ff', (b) => (b[2] = 17)), /hlen 17/],
     ['option without a length byte', withOptions('35'), /option 53 at options field offset 0 has no length byte/],
-    ['option running past the end', withOptions('35 01 05 06 08 0a000001'), /option 6 \(domain-name-servers\) at options field offset 3 claims 8 bytes but only 4 remain/],
+    [
+      'option running past the end',
+      withOptions('35 01 05 06 08 0a000001'),
+      /option 6 \(domain-name-servers\) at options field offset 3 claims 8 bytes but only 4 remain/,
+    ],
     ['bad overload value', withOptions('34 01 04 ff'), /option 52 .* got 0x04/],
     ['overload of two bytes', withOptions('34 02 01 01 ff'), /option 52/],
-    ['file field option running past its end', withOptions('34 01 01 ff', (b) => hex('0c 7f 41').copy(b, 108)), /at file field offset 0 claims 127 bytes but only 126 remain/],
+    [
+      'file field option running past its end',
+      withOptions('34 01 01 ff', (b) => hex('0c 7f 41').copy(b, 108)),
+      /at file field offset 0 claims 127 bytes but only 126 remain/,
+    ],
   ];
   for (const [what, buf, message] of corpus) {
-    it(`rejects: ${what}`, () => assert.throws(() => decodeDhcpPacket(buf), (e: Error) => e instanceof DhcpPacketError && message.test(e.message)));
+    it(`rejects: ${what}`, () =>
+      assert.throws(
+        () => decodeDhcpPacket(buf),
+        (e: Error) => e instanceof DhcpPacketError && message.test(e.message),
+      ));
   }
 
   it('never crashes on truncations and random mutations of a real ACK', () => {
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 0x1000000;
     const ack = encodeDhcpPacket({
-      op: 2, xid: 5, chaddr: mac, yiaddr: '10.0.0.9', sname: 'srv', file: 'boot.efi',
-      options: new Map([[53, Buffer.from([5])], [1, hex('ffffff00')], [3, hex('0a000001')], [6, hex('0a000002 0a000003')],
-        [12, Buffer.from('n1')], [15, Buffer.from('x.test')], [51, hex('00000e10')], [54, hex('0a000001')], [66, Buffer.from('t')]]),
+      op: 2,
+      xid: 5,
+      chaddr: mac,
+      yiaddr: '10.0.0.9',
+      sname: 'srv',
+      file: 'boot.efi',
+      options: new Map([
+        [53, Buffer.from([5])],
+        [1, hex('ffffff00')],
+        [3, hex('0a000001')],
+        [6, hex('0a000002 0a000003')],
+        [12, Buffer.from('n1')],
+        [15, Buffer.from('x.test')],
+        [51, hex('00000e10')],
+        [54, hex('0a000001')],
+        [66, Buffer.from('t')],
+      ]),
     });
     const cases: Buffer[] = [];
     for (let len = 0; len <= ack.length; len++) cases.push(ack.subarray(0, len));
@@ -166,12 +239,21 @@ describe('malformed packets', () => {
         if (!(err instanceof DhcpPacketError)) throw new Error(`${(err as Error).stack}\ninput ${b.toString('hex')}`);
       }
     }
-    assert.ok(decoded > 1000, `only ${decoded} of ${cases.length} decoded: the mutations are too destructive to test much`);
+    assert.ok(
+      decoded > 1000,
+      `only ${decoded} of ${cases.length} decoded: the mutations are too destructive to test much`,
+    );
   });
 });
 
 describe('IPv4/UDP framing of the packet socket', () => {
-  const d = { source: '0.0.0.0', destination: '255.255.255.255', sourcePort: 68, destinationPort: 67, payload: Buffer.from('hello, dhcp') };
+  const d = {
+    source: '0.0.0.0',
+    destination: '255.255.255.255',
+    sourcePort: 68,
+    destinationPort: 67,
+    payload: Buffer.from('hello, dhcp'),
+  };
   /** Ones'-complement sum of 16-bit words (RFC 1071); 0xffff over data with a valid checksum. */
   const onesSum = (b: Buffer) => {
     let sum = 0;

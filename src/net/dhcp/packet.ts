@@ -18,49 +18,146 @@ export const MIN_PACKET_SIZE = 300;
 
 /** Option 53 values (RFC 2132 9.6). */
 export const MessageType = {
-  DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8,
+  DISCOVER: 1,
+  OFFER: 2,
+  REQUEST: 3,
+  DECLINE: 4,
+  ACK: 5,
+  NAK: 6,
+  RELEASE: 7,
+  INFORM: 8,
 } as const;
 export const messageTypeNames = new Map<number, string>(Object.entries(MessageType).map(([k, v]) => [v, k]));
 
 /** The option codes Cradle reads or writes. */
 export const Opt = {
-  PAD: 0, SUBNET_MASK: 1, ROUTER: 3, DNS_SERVERS: 6, HOSTNAME: 12, DOMAIN_NAME: 15, INTERFACE_MTU: 26,
-  BROADCAST: 28, NTP_SERVERS: 42, REQUESTED_IP: 50, LEASE_TIME: 51, OVERLOAD: 52, MESSAGE_TYPE: 53,
-  SERVER_ID: 54, PARAMETER_REQUEST_LIST: 55, MESSAGE: 56, MAX_MESSAGE_SIZE: 57, RENEWAL_TIME: 58,
-  REBINDING_TIME: 59, VENDOR_CLASS: 60, CLIENT_ID: 61, TFTP_SERVER_NAME: 66, BOOTFILE_NAME: 67,
-  CLIENT_ARCH: 93, CLIENT_NDI: 94, CLIENT_UUID: 97, DOMAIN_SEARCH: 119, CLASSLESS_ROUTES: 121, END: 255,
+  PAD: 0,
+  SUBNET_MASK: 1,
+  ROUTER: 3,
+  DNS_SERVERS: 6,
+  HOSTNAME: 12,
+  DOMAIN_NAME: 15,
+  INTERFACE_MTU: 26,
+  BROADCAST: 28,
+  NTP_SERVERS: 42,
+  REQUESTED_IP: 50,
+  LEASE_TIME: 51,
+  OVERLOAD: 52,
+  MESSAGE_TYPE: 53,
+  SERVER_ID: 54,
+  PARAMETER_REQUEST_LIST: 55,
+  MESSAGE: 56,
+  MAX_MESSAGE_SIZE: 57,
+  RENEWAL_TIME: 58,
+  REBINDING_TIME: 59,
+  VENDOR_CLASS: 60,
+  CLIENT_ID: 61,
+  TFTP_SERVER_NAME: 66,
+  BOOTFILE_NAME: 67,
+  CLIENT_ARCH: 93,
+  CLIENT_NDI: 94,
+  CLIENT_UUID: 97,
+  DOMAIN_SEARCH: 119,
+  CLASSLESS_ROUTES: 121,
+  END: 255,
 } as const;
 
 // Names for logs and for the packet log's `option.<code>_<name>` files, so kebab-case and
 // file-name safe (RFC 2132 and the IANA BOOTP/DHCP parameter registry).
 const names: [number, string][] = [
-  [0, 'pad'], [1, 'subnet-mask'], [2, 'time-offset'], [3, 'router'], [4, 'time-server'],
-  [5, 'name-server'], [6, 'domain-name-servers'], [7, 'log-server'], [8, 'cookie-server'],
-  [9, 'lpr-server'], [10, 'impress-server'], [11, 'resource-location-server'], [12, 'hostname'],
-  [13, 'boot-file-size'], [14, 'merit-dump-file'], [15, 'domain-name'], [16, 'swap-server'],
-  [17, 'root-path'], [18, 'extensions-path'], [19, 'ip-forwarding'], [20, 'non-local-source-routing'],
-  [21, 'policy-filter'], [22, 'max-datagram-reassembly'], [23, 'default-ip-ttl'],
-  [24, 'path-mtu-aging-timeout'], [25, 'path-mtu-plateau-table'], [26, 'interface-mtu'],
-  [27, 'all-subnets-local'], [28, 'broadcast-address'], [29, 'perform-mask-discovery'],
-  [30, 'mask-supplier'], [31, 'router-discovery'], [32, 'router-solicitation-address'],
-  [33, 'static-routes'], [34, 'trailer-encapsulation'], [35, 'arp-cache-timeout'],
-  [36, 'ethernet-encapsulation'], [37, 'default-tcp-ttl'], [38, 'tcp-keepalive-interval'],
-  [39, 'tcp-keepalive-garbage'], [40, 'nis-domain'], [41, 'nis-servers'], [42, 'ntp-servers'],
-  [43, 'vendor-specific'], [44, 'netbios-name-servers'], [45, 'netbios-dd-server'],
-  [46, 'netbios-node-type'], [47, 'netbios-scope'], [48, 'font-servers'], [49, 'x-display-manager'],
-  [50, 'requested-ip-address'], [51, 'lease-time'], [52, 'option-overload'], [53, 'message-type'],
-  [54, 'server-identifier'], [55, 'parameter-request-list'], [56, 'message'],
-  [57, 'max-message-size'], [58, 'renewal-time'], [59, 'rebinding-time'], [60, 'vendor-class'],
-  [61, 'client-identifier'], [64, 'nisplus-domain'], [65, 'nisplus-servers'],
-  [66, 'tftp-server-name'], [67, 'bootfile-name'], [68, 'mobile-ip-home-agent'], [69, 'smtp-server'],
-  [70, 'pop3-server'], [71, 'nntp-server'], [72, 'www-server'], [73, 'finger-server'],
-  [74, 'irc-server'], [77, 'user-class'], [80, 'rapid-commit'], [81, 'client-fqdn'],
-  [82, 'relay-agent-information'], [93, 'client-architecture'], [94, 'client-network-interface'],
-  [97, 'client-machine-id'], [114, 'captive-portal'], [116, 'auto-configure'],
-  [118, 'subnet-selection'], [119, 'domain-search'], [121, 'classless-static-routes'],
-  [150, 'tftp-server-address'], [175, 'etherboot'], [209, 'pxelinux-configfile'],
-  [210, 'pxelinux-pathprefix'], [211, 'pxelinux-reboottime'], [249, 'ms-classless-static-routes'],
-  [252, 'wpad'], [255, 'end'],
+  [0, 'pad'],
+  [1, 'subnet-mask'],
+  [2, 'time-offset'],
+  [3, 'router'],
+  [4, 'time-server'],
+  [5, 'name-server'],
+  [6, 'domain-name-servers'],
+  [7, 'log-server'],
+  [8, 'cookie-server'],
+  [9, 'lpr-server'],
+  [10, 'impress-server'],
+  [11, 'resource-location-server'],
+  [12, 'hostname'],
+  [13, 'boot-file-size'],
+  [14, 'merit-dump-file'],
+  [15, 'domain-name'],
+  [16, 'swap-server'],
+  [17, 'root-path'],
+  [18, 'extensions-path'],
+  [19, 'ip-forwarding'],
+  [20, 'non-local-source-routing'],
+  [21, 'policy-filter'],
+  [22, 'max-datagram-reassembly'],
+  [23, 'default-ip-ttl'],
+  [24, 'path-mtu-aging-timeout'],
+  [25, 'path-mtu-plateau-table'],
+  [26, 'interface-mtu'],
+  [27, 'all-subnets-local'],
+  [28, 'broadcast-address'],
+  [29, 'perform-mask-discovery'],
+  [30, 'mask-supplier'],
+  [31, 'router-discovery'],
+  [32, 'router-solicitation-address'],
+  [33, 'static-routes'],
+  [34, 'trailer-encapsulation'],
+  [35, 'arp-cache-timeout'],
+  [36, 'ethernet-encapsulation'],
+  [37, 'default-tcp-ttl'],
+  [38, 'tcp-keepalive-interval'],
+  [39, 'tcp-keepalive-garbage'],
+  [40, 'nis-domain'],
+  [41, 'nis-servers'],
+  [42, 'ntp-servers'],
+  [43, 'vendor-specific'],
+  [44, 'netbios-name-servers'],
+  [45, 'netbios-dd-server'],
+  [46, 'netbios-node-type'],
+  [47, 'netbios-scope'],
+  [48, 'font-servers'],
+  [49, 'x-display-manager'],
+  [50, 'requested-ip-address'],
+  [51, 'lease-time'],
+  [52, 'option-overload'],
+  [53, 'message-type'],
+  [54, 'server-identifier'],
+  [55, 'parameter-request-list'],
+  [56, 'message'],
+  [57, 'max-message-size'],
+  [58, 'renewal-time'],
+  [59, 'rebinding-time'],
+  [60, 'vendor-class'],
+  [61, 'client-identifier'],
+  [64, 'nisplus-domain'],
+  [65, 'nisplus-servers'],
+  [66, 'tftp-server-name'],
+  [67, 'bootfile-name'],
+  [68, 'mobile-ip-home-agent'],
+  [69, 'smtp-server'],
+  [70, 'pop3-server'],
+  [71, 'nntp-server'],
+  [72, 'www-server'],
+  [73, 'finger-server'],
+  [74, 'irc-server'],
+  [77, 'user-class'],
+  [80, 'rapid-commit'],
+  [81, 'client-fqdn'],
+  [82, 'relay-agent-information'],
+  [93, 'client-architecture'],
+  [94, 'client-network-interface'],
+  [97, 'client-machine-id'],
+  [114, 'captive-portal'],
+  [116, 'auto-configure'],
+  [118, 'subnet-selection'],
+  [119, 'domain-search'],
+  [121, 'classless-static-routes'],
+  [150, 'tftp-server-address'],
+  [175, 'etherboot'],
+  [209, 'pxelinux-configfile'],
+  [210, 'pxelinux-pathprefix'],
+  [211, 'pxelinux-reboottime'],
+  [249, 'ms-classless-static-routes'],
+  [252, 'wpad'],
+  [255, 'end'],
 ];
 export const optionNames = new Map<number, string>(names);
 export const optionName = (code: number): string => optionNames.get(code) ?? 'unknown';
@@ -128,7 +225,8 @@ export function encodeDhcpPacket(p: DhcpPacketInit): Buffer {
   if (hw.length > 16) throw new DhcpPacketError(`chaddr is ${hw.length} bytes, the field holds 16`);
   const opts: Buffer[] = [];
   for (const [code, value] of p.options ?? []) {
-    if (!Number.isInteger(code) || code <= 0 || code >= 255) throw new DhcpPacketError(`option code ${code} cannot carry data`);
+    if (!Number.isInteger(code) || code <= 0 || code >= 255)
+      throw new DhcpPacketError(`option code ${code} cannot carry data`);
     let off = 0;
     do {
       const chunk = value.subarray(off, off + 255);
@@ -189,14 +287,19 @@ const cString = (b: Buffer): string => {
 
 export function decodeDhcpPacket(buf: Buffer): DhcpPacket {
   if (buf.length < HEADER_SIZE) {
-    throw new DhcpPacketError(`short packet: ${buf.length} bytes, a DHCP packet has at least ${HEADER_SIZE} (BOOTP header and magic cookie)`);
+    throw new DhcpPacketError(
+      `short packet: ${buf.length} bytes, a DHCP packet has at least ${HEADER_SIZE} (BOOTP header and magic cookie)`,
+    );
   }
   const cookie = buf.readUInt32BE(236);
   if (cookie !== MAGIC_COOKIE) {
-    throw new DhcpPacketError(`bad magic cookie 0x${cookie.toString(16).padStart(8, '0')} (want 0x63825363): not a DHCP packet`);
+    throw new DhcpPacketError(
+      `bad magic cookie 0x${cookie.toString(16).padStart(8, '0')} (want 0x63825363): not a DHCP packet`,
+    );
   }
   const op = buf[0];
-  if (op !== BOOTREQUEST && op !== BOOTREPLY) throw new DhcpPacketError(`bad op ${op} (want 1 BOOTREQUEST or 2 BOOTREPLY)`);
+  if (op !== BOOTREQUEST && op !== BOOTREPLY)
+    throw new DhcpPacketError(`bad op ${op} (want 1 BOOTREQUEST or 2 BOOTREPLY)`);
   const hlen = buf[2];
   if (hlen > 16) throw new DhcpPacketError(`hlen ${hlen} is more than the 16-byte chaddr field`);
 
@@ -209,7 +312,9 @@ export function decodeDhcpPacket(buf: Buffer): DhcpPacket {
   if (overloadParts.length > 0) {
     const v = Buffer.concat(overloadParts);
     if (v.length !== 1 || v[0] < 1 || v[0] > 3) {
-      throw new DhcpPacketError(`option 52 (option-overload) must be one byte of 1, 2 or 3, got 0x${v.toString('hex')}`);
+      throw new DhcpPacketError(
+        `option 52 (option-overload) must be one byte of 1, 2 or 3, got 0x${v.toString('hex')}`,
+      );
     }
     overload = v[0];
     if (overload & 1) scanOptions(buf, 108, 236, 'file field', found);

@@ -93,10 +93,10 @@ function attachProgram(fd: number, ifname: string, program: [number, number, num
   const fprog = Buffer.alloc(16);
   fprog.writeUInt16LE(program.length, 0);
   fprog.writeBigUInt64LE(getRawPointer(prog.buffer), 8);
-  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0) throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
+  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16) !== 0)
+    throw sysError('setsockopt(SO_ATTACH_FILTER)', ifname);
   void prog.length; // keeps `prog` reachable until after the call
 }
-
 
 function sockaddrLl(ifindex: number, broadcast: boolean): Buffer {
   const sa = Buffer.alloc(SOCKADDR_LL_SIZE);
@@ -163,7 +163,8 @@ export function decodeUdpIpv4(buf: Buffer): UdpDatagram | string {
   if (buf[0] >> 4 !== 4) return `IP version ${buf[0] >> 4}`;
   const ihl = (buf[0] & 0xf) * 4;
   const total = buf.readUInt16BE(2);
-  if (ihl < 20 || total < ihl + 8 || total > buf.length) return `bad IPv4 lengths (header ${ihl}, total ${total}, got ${buf.length})`;
+  if (ihl < 20 || total < ihl + 8 || total > buf.length)
+    return `bad IPv4 lengths (header ${ihl}, total ${total}, got ${buf.length})`;
   if (checksum(buf.subarray(0, ihl)) !== 0) return 'bad IPv4 header checksum';
   if (buf[9] !== 17) return `IP protocol ${buf[9]}, not UDP`;
   if (buf.readUInt16BE(6) & 0x3fff) return 'IPv4 fragment';
@@ -217,7 +218,12 @@ function packetSocket(ifname: string): number {
  * A packet socket that receives IPv4 on one interface, filtered by `program` before bind() names
  * ETH_P_IP (so no packet is queued unfiltered); `rcvbuf` bytes of queue when given.
  */
-function boundPacketSocket(ifname: string, ifindex: number, program: [number, number, number, number][], rcvbuf?: number): number {
+function boundPacketSocket(
+  ifname: string,
+  ifindex: number,
+  program: [number, number, number, number][],
+  rcvbuf?: number,
+): number {
   const c = libc();
   const fd = packetSocket(ifname);
   try {
@@ -246,7 +252,9 @@ class FrameReader {
   next(fd: number, ifname: string, soft: readonly number[]): Buffer | undefined {
     for (;;) {
       this.#fromLen.writeUInt32LE(SOCKADDR_LL_SIZE);
-      const n = Number(libc().recvfrom(fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen));
+      const n = Number(
+        libc().recvfrom(fd, this.#buf, BigInt(this.#buf.length), MSG_DONTWAIT, this.#from, this.#fromLen),
+      );
       if (n < 0) {
         const e = errno();
         if (soft.includes(e)) return undefined;
@@ -273,7 +281,11 @@ export class DhcpSocket extends OwnedFd {
   send(dhcp: Buffer): void {
     if (this.fd_ < 0) throw new Error(`DHCP socket on ${this.ifname} is closed`);
     const frame = encodeUdpIpv4({
-      source: '0.0.0.0', destination: '255.255.255.255', sourcePort: CLIENT_PORT, destinationPort: SERVER_PORT, payload: dhcp,
+      source: '0.0.0.0',
+      destination: '255.255.255.255',
+      sourcePort: CLIENT_PORT,
+      destinationPort: SERVER_PORT,
+      payload: dhcp,
     });
     const n = Number(libc().sendto(this.fd_, frame, BigInt(frame.length), 0, this.#dest, SOCKADDR_LL_SIZE));
     if (n < 0) throw sysError('sendto', this.ifname);
@@ -356,7 +368,12 @@ export class PacketReceiver extends OwnedFd {
   drain(max = 512): (UdpDatagram | string)[] {
     const out: (UdpDatagram | string)[] = [];
     // ENETDOWN is reported once when the link goes down; the socket receives again when it is up.
-    for (let frame; this.fd_ >= 0 && out.length < max && (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR, ENETDOWN])); ) {
+    for (
+      let frame;
+      this.fd_ >= 0 &&
+      out.length < max &&
+      (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR, ENETDOWN]));
+    ) {
       const d = decodeUdpIpv4(frame);
       if (typeof d === 'string' || d.destinationPort === this.port) out.push(d);
     }

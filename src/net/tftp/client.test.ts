@@ -32,16 +32,45 @@ async function failure(p: Promise<unknown>): Promise<TftpError> {
 
 describe('packet codec', () => {
   it('round-trips requests with options, and refuses what it cannot encode', () => {
-    const rrq = decodePacket(encodeRequest('rrq', 'pxelinux.cfg/default', 'octet', [['BLKSIZE', '1468'], ['tsize', '0']]));
-    assert.deepEqual(rrq, { op: 'rrq', file: 'pxelinux.cfg/default', mode: 'octet', options: new Map([['blksize', '1468'], ['tsize', '0']]) });
+    const rrq = decodePacket(
+      encodeRequest('rrq', 'pxelinux.cfg/default', 'octet', [
+        ['BLKSIZE', '1468'],
+        ['tsize', '0'],
+      ]),
+    );
+    assert.deepEqual(rrq, {
+      op: 'rrq',
+      file: 'pxelinux.cfg/default',
+      mode: 'octet',
+      options: new Map([
+        ['blksize', '1468'],
+        ['tsize', '0'],
+      ]),
+    });
     assert.throws(() => encodeRequest('rrq', 'a\0b', 'octet'), /NUL/);
     assert.throws(() => encodeRequest('rrq', 'x'.repeat(600), 'octet'), /over the 512/);
   });
 
   it('reports malformed datagrams instead of throwing', () => {
-    const bad = [Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 3, 0]), Buffer.from([0, 4, 0, 1, 0]), Buffer.from([0, 99, 1, 2]), Buffer.from('\0\x06blksize\0', 'latin1'), Buffer.from('\0\x06blksize\x001468', 'latin1'), Buffer.from('\0\x06blksize\x000x10\0', 'latin1'), Buffer.from('\0\x06windowsize\x000\0', 'latin1'), Buffer.from('\0\x06tsize\x001\0TSIZE\x002\0', 'latin1'), Buffer.from([0, 6])];
+    const bad = [
+      Buffer.alloc(0),
+      Buffer.from([0]),
+      Buffer.from([0, 3, 0]),
+      Buffer.from([0, 4, 0, 1, 0]),
+      Buffer.from([0, 99, 1, 2]),
+      Buffer.from('\0\x06blksize\0', 'latin1'),
+      Buffer.from('\0\x06blksize\x001468', 'latin1'),
+      Buffer.from('\0\x06blksize\x000x10\0', 'latin1'),
+      Buffer.from('\0\x06windowsize\x000\0', 'latin1'),
+      Buffer.from('\0\x06tsize\x001\0TSIZE\x002\0', 'latin1'),
+      Buffer.from([0, 6]),
+    ];
     for (const b of bad) assert.equal(decodePacket(b).op, 'malformed', `accepted ${b.toString('hex')}`);
-    assert.deepEqual(decodePacket(Buffer.from('\0\x05\0\x01no such file', 'latin1')), { op: 'error', code: 1, message: 'no such file' });
+    assert.deepEqual(decodePacket(Buffer.from('\0\x05\0\x01no such file', 'latin1')), {
+      op: 'error',
+      code: 1,
+      message: 'no such file',
+    });
   });
 });
 
@@ -74,31 +103,50 @@ if (mode === 'oack') {
   }
 }`;
 
-type NsResult = { size: number; sha256: string; blksize: number; windowsize: number; retransmits: number; malformed: number; error?: { name: string; message: string; code?: number; notFound: boolean } };
+type NsResult = {
+  size: number;
+  sha256: string;
+  blksize: number;
+  windowsize: number;
+  retransmits: number;
+  malformed: number;
+  error?: { name: string; message: string; code?: number; notFound: boolean };
+};
 
 function inNamespace<T>(mode: 'get' | 'oack', file: string, opts: object = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', DRIVER, JSON.stringify([mode, file, opts])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', DRIVER, JSON.stringify([mode, file, opts])],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b));
     child.stderr.on('data', (b: Buffer) => (err += b));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 && out.trim() ? resolve(JSON.parse(out) as T) : reject(new Error(`driver exited ${code}: ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 && out.trim()
+        ? resolve(JSON.parse(out) as T)
+        : reject(new Error(`driver exited ${code}: ${err.trim()}`)),
+    );
   });
 }
 
-describe('tftpGet against dnsmasq in a network namespace', { skip: !isRoot && 'needs root to create a network namespace', timeout: 60_000 }, () => {
+describe('tftpGet against dnsmasq in a network namespace', {
+  skip: !isRoot && 'needs root to create a network namespace',
+  timeout: 60_000,
+}, () => {
   let work = '';
   let log = '';
   let nsCreated = false;
   let dnsmasq: ChildProcess | undefined;
   const files: Record<string, Buffer> = {
-    'imageserver': Buffer.from('10.0.0.1:6971\n'),
-    'empty': Buffer.alloc(0),
+    imageserver: Buffer.from('10.0.0.1:6971\n'),
+    empty: Buffer.alloc(0),
     'three-blocks': randomBytes(3 * 1468),
-    'big': randomBytes(3_000_000),
-    'wrap': randomBytes(65_600 * 8 + 3), // past block 65535 at an 8-byte block size
+    big: randomBytes(3_000_000),
+    wrap: randomBytes(65_600 * 8 + 3), // past block 65535 at an 8-byte block size
   };
 
   before(async () => {
@@ -112,9 +160,31 @@ describe('tftpGet against dnsmasq in a network namespace', { skip: !isRoot && 'n
     nsCreated = true;
     execFileSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
     // `ip netns exec` execs dnsmasq in place, so this child's pid is dnsmasq's own.
-    dnsmasq = spawn('ip', ['netns', 'exec', NS, '/usr/sbin/dnsmasq', '--keep-in-foreground', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--listen-address=127.0.0.1', '--bind-interfaces', '--enable-tftp', `--tftp-root=${root}`, `--pid-file=${path.join(work, 'dnsmasq.pid')}`, `--log-facility=${log}`], { stdio: 'ignore' });
+    dnsmasq = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        NS,
+        '/usr/sbin/dnsmasq',
+        '--keep-in-foreground',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--port=0',
+        '--listen-address=127.0.0.1',
+        '--bind-interfaces',
+        '--enable-tftp',
+        `--tftp-root=${root}`,
+        `--pid-file=${path.join(work, 'dnsmasq.pid')}`,
+        `--log-facility=${log}`,
+      ],
+      { stdio: 'ignore' },
+    );
     for (let i = 0; !(fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('TFTP root is')); i++) {
-      if (dnsmasq.exitCode !== null) throw new Error(`dnsmasq exited (${dnsmasq.exitCode}): ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`);
+      if (dnsmasq.exitCode !== null)
+        throw new Error(
+          `dnsmasq exited (${dnsmasq.exitCode}): ${fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : 'no log'}`,
+        );
       if (i > 100) throw new Error('dnsmasq did not start within 5 s');
       await sleep(50);
     }
@@ -178,7 +248,10 @@ describe('tftpGet against dnsmasq in a network namespace', { skip: !isRoot && 'n
 
   it('refuses a file whose tsize exceeds maxBytes, telling the server with ERROR 8', async () => {
     const r = await inNamespace<NsResult>('get', 'big', { maxBytes: 1_000_000 });
-    assert.match(r.error!.message, /^tftp:\/\/127\.0\.0\.1\/big: file is 3000000 bytes \(tsize\), over the limit of 1000000 bytes/);
+    assert.match(
+      r.error!.message,
+      /^tftp:\/\/127\.0\.0\.1\/big: file is 3000000 bytes \(tsize\), over the limit of 1000000 bytes/,
+    );
     assert.equal(r.error!.code, undefined);
     for (let i = 0; !/error 8 .*received from 127\.0\.0\.1/.test(fs.readFileSync(log, 'utf8')); i++) {
       assert.ok(i < 40, `dnsmasq did not log the client's ERROR 8:\n${fs.readFileSync(log, 'utf8')}`);
@@ -260,7 +333,12 @@ class FakeServer {
     else if (options === true && rrq.options.size) {
       blksize = Math.min(Number(rrq.options.get('blksize') ?? 512), 65464);
       windowsize = Math.min(Number(rrq.options.get('windowsize') ?? 1), 64);
-      oack = encodeOack([...rrq.options.keys()].map((k): [string, string] => [k, String(k === 'blksize' ? blksize : k === 'windowsize' ? windowsize : content.length)]));
+      oack = encodeOack(
+        [...rrq.options.keys()].map((k): [string, string] => [
+          k,
+          String(k === 'blksize' ? blksize : k === 'windowsize' ? windowsize : content.length),
+        ]),
+      );
     }
     const total = Math.floor(content.length / blksize) + 1;
     let base = oack ? 0 : 1; // first block not yet acknowledged; block 0 is the OACK
@@ -309,7 +387,11 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
       const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', fast);
       assert.ok(r.data.equals(content));
       assert.deepEqual([r.blksize, r.windowsize, r.retransmits, r.malformed], [512, 1, 0, 0]);
-      assert.deepEqual(Object.fromEntries((s.requests[0] as { options: Map<string, string> }).options), { blksize: '1468', windowsize: '8', tsize: '0' });
+      assert.deepEqual(Object.fromEntries((s.requests[0] as { options: Map<string, string> }).options), {
+        blksize: '1468',
+        windowsize: '8',
+        tsize: '0',
+      });
     }));
 
   it('asks again without options when the server refuses them with ERROR 8', () =>
@@ -317,7 +399,10 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
       const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', fast);
       assert.ok(r.data.equals(content));
       assert.equal(r.blksize, 512);
-      assert.deepEqual(s.requests.map((q) => (q as { options: Map<string, string> }).options.size), [3, 0]);
+      assert.deepEqual(
+        s.requests.map((q) => (q as { options: Map<string, string> }).options.size),
+        [3, 0],
+      );
     }));
 
   for (const windowsize of [1, 4]) {
@@ -328,7 +413,9 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
         assert.ok(r.data.equals(content));
         assert.equal(r.windowsize, windowsize);
         assert.ok(r.retransmits > 0, 'retransmissions are counted');
-        t.diagnostic(`${Math.ceil(content.length / 512)} blocks, ${r.retransmits} retransmissions, ${r.seconds.toFixed(2)} s`);
+        t.diagnostic(
+          `${Math.ceil(content.length / 512)} blocks, ${r.retransmits} retransmissions, ${r.seconds.toFixed(2)} s`,
+        );
       }));
   }
 
@@ -344,7 +431,12 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
       });
     return withFake({ content, options: true, inject }, async (s) => {
       server = s;
-      const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', { ...fast, blksize: 512, windowsize: 1, localAddress: '127.0.0.1' });
+      const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', {
+        ...fast,
+        blksize: 512,
+        windowsize: 1,
+        localAddress: '127.0.0.1',
+      });
       assert.ok(r.data.equals(content));
       for (let i = 0; strays.length === 0 && i < 20; i++) await sleep(10);
       assert.deepEqual(strays, [{ op: 'error', code: 5, message: 'Unknown transfer ID' }]);
@@ -356,19 +448,33 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
       const started = performance.now();
       const err = await failure(tftpGet(`127.0.0.1:${s.port}`, 'pxelinux.cfg/default', { timeoutMs: 150, retries: 2 }));
       const ms = performance.now() - started;
-      assert.match(err.message, new RegExp(`^tftp://127\\.0\\.0\\.1:${s.port}/pxelinux\\.cfg/default: no answer to the read request: server 127\\.0\\.0\\.1:${s.port} silent for 0\\.45 s \\(2 retransmissions\\)$`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^tftp://127\\.0\\.0\\.1:${s.port}/pxelinux\\.cfg/default: no answer to the read request: server 127\\.0\\.0\\.1:${s.port} silent for 0\\.45 s \\(2 retransmissions\\)$`,
+        ),
+      );
       assert.equal(err.code, undefined);
       assert.equal(s.requests.length, 3);
       assert.ok(ms >= 440 && ms < 1000, `took ${ms} ms`);
     }));
 
   it('ignores and counts malformed packets without losing the transfer', () => {
-    const junk = [Buffer.from([0, 3, 0]), Buffer.from([0, 99, 0, 1]), Buffer.from('\0\x06blksize\0lots\0', 'latin1'), Buffer.from('\0\x06tsize', 'latin1'), Buffer.from([7])];
-    return withFake({ content, options: true, inject: (abs, send) => (abs === 0 || abs === 5) && junk.forEach(send) }, async (s) => {
-      const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', { ...fast, blksize: 512 });
-      assert.ok(r.data.equals(content));
-      assert.equal(r.malformed, 2 * junk.length);
-    });
+    const junk = [
+      Buffer.from([0, 3, 0]),
+      Buffer.from([0, 99, 0, 1]),
+      Buffer.from('\0\x06blksize\0lots\0', 'latin1'),
+      Buffer.from('\0\x06tsize', 'latin1'),
+      Buffer.from([7]),
+    ];
+    return withFake(
+      { content, options: true, inject: (abs, send) => (abs === 0 || abs === 5) && junk.forEach(send) },
+      async (s) => {
+        const r = await tftpGet(`127.0.0.1:${s.port}`, 'cfg', { ...fast, blksize: 512 });
+        assert.ok(r.data.equals(content));
+        assert.equal(r.malformed, 2 * junk.length);
+      },
+    );
   });
 
   it('refuses an OACK that raises the block size, with ERROR 8 to the server', () =>
@@ -397,7 +503,8 @@ describe('tftpGet against fake servers on 127.0.0.1', { timeout: 60_000 }, () =>
 
   it('refuses file names with NUL or a .. component before sending anything', () =>
     withFake({ content, options: true }, async (s) => {
-      for (const name of ['/../etc/shadow', 'a\0b', 'pxe\\..\\..\\x', '']) await failure(tftpGet(`127.0.0.1:${s.port}`, name, fast));
+      for (const name of ['/../etc/shadow', 'a\0b', 'pxe\\..\\..\\x', ''])
+        await failure(tftpGet(`127.0.0.1:${s.port}`, name, fast));
       assert.equal(s.requests.length, 0);
     }));
 

@@ -9,7 +9,18 @@
 import dgram from 'node:dgram';
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { DEFAULT_BLKSIZE, decodePacket, encodeAck, encodeError, encodeRequest, ERROR_CODE, errorCodeText, MAX_BLKSIZE, MIN_BLKSIZE, type TftpOptions } from './packets.ts';
+import {
+  DEFAULT_BLKSIZE,
+  decodePacket,
+  encodeAck,
+  encodeError,
+  encodeRequest,
+  ERROR_CODE,
+  errorCodeText,
+  MAX_BLKSIZE,
+  MIN_BLKSIZE,
+  type TftpOptions,
+} from './packets.ts';
 
 export class TftpError extends Error {
   override name = 'TftpError';
@@ -59,7 +70,10 @@ const DEFAULTS = { blksize: 1468, windowsize: 8, timeoutMs: 1000, retries: 5, ma
 function parseServer(server: string, defaultPort: number): { host: string; port: number } {
   const m = /^([^:\s]+)(?::([0-9]{1,5}))?$/.exec(server.trim());
   const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new TftpError(`tftp: ${JSON.stringify(server)} is not a server (host name or IPv4 address, optionally :port)`);
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new TftpError(
+      `tftp: ${JSON.stringify(server)} is not a server (host name or IPv4 address, optionally :port)`,
+    );
   return { host: m[1], port };
 }
 
@@ -75,7 +89,8 @@ function checkFileName(file: string, url: string): void {
 }
 
 function checkInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) throw new TftpError(`tftp: ${name} ${value} is outside ${min}..${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new TftpError(`tftp: ${name} ${value} is outside ${min}..${max}`);
   return value;
 }
 
@@ -93,7 +108,11 @@ export async function tftpGet(server: string, file: string, opts: TftpGetOptions
   // Built now so a name too long for a request fails here, before any socket exists.
   const request = (withOptions: boolean) => {
     const options: [string, string][] = withOptions
-      ? [['blksize', String(settings.blksize)], ['windowsize', String(settings.windowsize)], ['tsize', '0']]
+      ? [
+          ['blksize', String(settings.blksize)],
+          ['windowsize', String(settings.windowsize)],
+          ['tsize', '0'],
+        ]
       : [];
     try {
       return encodeRequest('rrq', file, 'octet', options);
@@ -111,7 +130,15 @@ export async function tftpGet(server: string, file: string, opts: TftpGetOptions
       throw new TftpError(`${url}: cannot resolve ${host}: ${(err as Error).message}`, undefined, { cause: err });
     }
   }
-  return new Download({ url, address, port, request, ...settings, signal: opts.signal, localAddress: opts.localAddress }).run();
+  return new Download({
+    url,
+    address,
+    port,
+    request,
+    ...settings,
+    signal: opts.signal,
+    localAddress: opts.localAddress,
+  }).run();
 }
 
 interface DownloadParams {
@@ -167,7 +194,9 @@ class Download {
       this.settle = { resolve, reject };
       if (this.p.signal?.aborted) return this.onAbort();
       this.p.signal?.addEventListener('abort', this.onAbort, { once: true });
-      this.sock.on('error', (err) => this.fail(new TftpError(`${this.p.url}: ${err.message}`, undefined, { cause: err })));
+      this.sock.on('error', (err) =>
+        this.fail(new TftpError(`${this.p.url}: ${err.message}`, undefined, { cause: err })),
+      );
       this.sock.on('message', (msg, rinfo) => this.guard(() => this.onMessage(msg, rinfo)));
       this.sock.bind({ port: 0, address: this.p.localAddress }, () => {
         if (this.done) return;
@@ -192,15 +221,28 @@ class Download {
   }
 
   private onAbort = () => {
-    this.abortTransfer(new TftpError(`${this.p.url}: aborted`, undefined, { cause: this.p.signal?.reason }), ERROR_CODE.notDefined, 'transfer cancelled by the client');
+    this.abortTransfer(
+      new TftpError(`${this.p.url}: aborted`, undefined, { cause: this.p.signal?.reason }),
+      ERROR_CODE.notDefined,
+      'transfer cancelled by the client',
+    );
   };
 
   private onTimeout(): void {
     if (this.tries >= this.p.retries) {
       const waited = ((this.tries + 1) * this.p.timeoutMs) / 1000;
-      const what = this.tid === undefined ? 'no answer to the read request' : `transfer stalled after ${this.bytes} bytes (block ${this.next - 1})`;
-      const junk = this.malformed ? `; ${this.malformed} malformed packet(s) ignored, the last: ${this.lastMalformed}` : '';
-      this.abortTransfer(new TftpError(`${this.p.url}: ${what}: server ${this.p.address}:${this.tid ?? this.p.port} silent for ${waited} s (${this.tries} retransmissions)${junk}`));
+      const what =
+        this.tid === undefined
+          ? 'no answer to the read request'
+          : `transfer stalled after ${this.bytes} bytes (block ${this.next - 1})`;
+      const junk = this.malformed
+        ? `; ${this.malformed} malformed packet(s) ignored, the last: ${this.lastMalformed}`
+        : '';
+      this.abortTransfer(
+        new TftpError(
+          `${this.p.url}: ${what}: server ${this.p.address}:${this.tid ?? this.p.port} silent for ${waited} s (${this.tries} retransmissions)${junk}`,
+        ),
+      );
       return;
     }
     this.tries++;
@@ -260,7 +302,10 @@ class Download {
       return;
     }
     const said = message ? ` (server: ${message})` : '';
-    const text = code === ERROR_CODE.fileNotFound ? 'file not found' : `server refused: ${errorCodeText(code)} [TFTP error ${code}]`;
+    const text =
+      code === ERROR_CODE.fileNotFound
+        ? 'file not found'
+        : `server refused: ${errorCodeText(code)} [TFTP error ${code}]`;
     this.fail(new TftpError(`${this.p.url}: ${text}${said}`, code));
   }
 
@@ -285,11 +330,21 @@ class Download {
       if (!(name in asked)) refusal = `option ${name}, which was not requested`;
       else if (name !== 'tsize' && n > asked[name]) refusal = `${name} ${n}, larger than the ${asked[name]} requested`;
       else if (name === 'tsize' && n > this.p.maxBytes) {
-        this.abortTransfer(new TftpError(`${this.p.url}: file is ${n} bytes (tsize), over the limit of ${this.p.maxBytes} bytes: refused`), ERROR_CODE.optionRejected, `file of ${n} bytes exceeds the client's limit of ${this.p.maxBytes}`);
+        this.abortTransfer(
+          new TftpError(
+            `${this.p.url}: file is ${n} bytes (tsize), over the limit of ${this.p.maxBytes} bytes: refused`,
+          ),
+          ERROR_CODE.optionRejected,
+          `file of ${n} bytes exceeds the client's limit of ${this.p.maxBytes}`,
+        );
         return;
       }
       if (refusal) {
-        this.abortTransfer(new TftpError(`${this.p.url}: server's option acknowledgement has ${refusal}: refused`), ERROR_CODE.optionRejected, `unacceptable ${refusal}`);
+        this.abortTransfer(
+          new TftpError(`${this.p.url}: server's option acknowledgement has ${refusal}: refused`),
+          ERROR_CODE.optionRejected,
+          `unacceptable ${refusal}`,
+        );
         return;
       }
       if (name === 'blksize') blksize = n;
@@ -304,7 +359,8 @@ class Download {
   }
 
   private onData(block: number, data: Buffer): void {
-    if (data.length > this.blksize) return this.ignore(`DATA block ${block} of ${data.length} bytes with block size ${this.blksize}`);
+    if (data.length > this.blksize)
+      return this.ignore(`DATA block ${block} of ${data.length} bytes with block size ${this.blksize}`);
     if (block !== (this.next & 0xffff)) {
       // A duplicate (our ACK was lost) or a block past a lost one: RFC 7440 has the receiver ACK
       // the last block it got in order, from where the server resends.
@@ -317,7 +373,11 @@ class Download {
     }
     this.bytes += data.length;
     if (this.bytes > this.p.maxBytes) {
-      this.abortTransfer(new TftpError(`${this.p.url}: file exceeds the limit of ${this.p.maxBytes} bytes: transfer aborted`), ERROR_CODE.diskFull, `file exceeds the client's limit of ${this.p.maxBytes} bytes`);
+      this.abortTransfer(
+        new TftpError(`${this.p.url}: file exceeds the limit of ${this.p.maxBytes} bytes: transfer aborted`),
+        ERROR_CODE.diskFull,
+        `file exceeds the client's limit of ${this.p.maxBytes} bytes`,
+      );
       return;
     }
     if (data.length) this.chunks.push(data);
@@ -331,7 +391,9 @@ class Download {
     this.ack(this.next - 1);
     this.dally(lastBlock);
     if (this.tsize !== undefined && this.tsize !== this.bytes) {
-      this.settle!.reject(new TftpError(`${this.p.url}: server announced ${this.tsize} bytes (tsize) but sent ${this.bytes}`));
+      this.settle!.reject(
+        new TftpError(`${this.p.url}: server announced ${this.tsize} bytes (tsize) but sent ${this.bytes}`),
+      );
       return;
     }
     const result: TftpResult = {
@@ -356,7 +418,13 @@ class Download {
     this.sock.removeAllListeners('message');
     this.sock.on('message', (msg, rinfo) => {
       const packet = decodePacket(msg);
-      if (rinfo.address === this.p.address && rinfo.port === this.tid && packet.op === 'data' && packet.block === lastBlock) this.sock.send(finalAck, rinfo.port, rinfo.address);
+      if (
+        rinfo.address === this.p.address &&
+        rinfo.port === this.tid &&
+        packet.op === 'data' &&
+        packet.block === lastBlock
+      )
+        this.sock.send(finalAck, rinfo.port, rinfo.address);
     });
     this.sock.unref();
     setTimeout(() => this.sock.close(), 2 * this.p.timeoutMs).unref();

@@ -20,7 +20,17 @@ export const ERROR_CODE = {
   optionRejected: 8,
 } as const;
 
-const ERROR_TEXT = ['error', 'file not found', 'access violation', 'disk full or allocation exceeded', 'illegal TFTP operation', 'unknown transfer ID', 'file already exists', 'no such user', 'option negotiation refused'];
+const ERROR_TEXT = [
+  'error',
+  'file not found',
+  'access violation',
+  'disk full or allocation exceeded',
+  'illegal TFTP operation',
+  'unknown transfer ID',
+  'file already exists',
+  'no such user',
+  'option negotiation refused',
+];
 
 /** A short description of an error code, for messages. */
 export function errorCodeText(code: number): string {
@@ -63,7 +73,8 @@ function malformed(reason: string): Decoded {
 }
 
 function check16(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`TFTP ${what} ${n} is not a 16-bit unsigned integer`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff)
+    throw new RangeError(`TFTP ${what} ${n} is not a 16-bit unsigned integer`);
 }
 
 function cString(s: string, what: string): Buffer {
@@ -88,10 +99,23 @@ function optionStrings(options: Iterable<[string, string]>): Buffer[] {
 }
 
 /** A read or write request; throws if a field holds a NUL or the packet would exceed 512 bytes. */
-export function encodeRequest(op: 'rrq' | 'wrq', file: string, mode: string, options: Iterable<[string, string]> = []): Buffer {
+export function encodeRequest(
+  op: 'rrq' | 'wrq',
+  file: string,
+  mode: string,
+  options: Iterable<[string, string]> = [],
+): Buffer {
   if (file === '') throw new RangeError('TFTP request for an empty file name');
-  const packet = Buffer.concat([opcode(OPCODE[op]), cString(file, 'file name'), cString(mode, 'mode'), ...optionStrings(options)]);
-  if (packet.length > MAX_REQUEST_BYTES) throw new RangeError(`TFTP request for ${JSON.stringify(file)} is ${packet.length} bytes, over the ${MAX_REQUEST_BYTES} every server accepts`);
+  const packet = Buffer.concat([
+    opcode(OPCODE[op]),
+    cString(file, 'file name'),
+    cString(mode, 'mode'),
+    ...optionStrings(options),
+  ]);
+  if (packet.length > MAX_REQUEST_BYTES)
+    throw new RangeError(
+      `TFTP request for ${JSON.stringify(file)} is ${packet.length} bytes, over the ${MAX_REQUEST_BYTES} every server accepts`,
+    );
   return packet;
 }
 
@@ -157,7 +181,8 @@ function parseOptions(strings: string[], checkValues: boolean): TftpOptions | st
     const range = NUMERIC_OPTIONS[name];
     if (checkValues && range) {
       // Digits only: Number() would also take "0x10", " 8" or "1e3".
-      if (!/^[0-9]{1,16}$/.test(value)) return `option ${name} has a non-numeric value ${JSON.stringify(value.slice(0, 40))}`;
+      if (!/^[0-9]{1,16}$/.test(value))
+        return `option ${name} has a non-numeric value ${JSON.stringify(value.slice(0, 40))}`;
       const n = Number(value);
       if (n < range.min || n > range.max) return `option ${name} value ${n} is outside ${range.min}..${range.max}`;
     }
@@ -204,7 +229,11 @@ export function decodePacket(buf: Buffer): Decoded {
       // A missing NUL after the message is tolerated: dropping a server's refusal over it would
       // turn a clear "file not found" into a vague timeout.
       const end = buf.indexOf(0, 4);
-      return { op: 'error', code: buf.readUInt16BE(2), message: printable(buf.toString('utf8', 4, end < 0 ? buf.length : end)) };
+      return {
+        op: 'error',
+        code: buf.readUInt16BE(2),
+        message: printable(buf.toString('utf8', 4, end < 0 ? buf.length : end)),
+      };
     }
     case OPCODE.oack: {
       const strings = splitStrings(buf, 2);

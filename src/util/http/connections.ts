@@ -21,9 +21,18 @@ export interface ConnectionLimits {
 }
 
 /** Options for every Cradle HTTP server: kept-alive connections, timeouts checked every second. */
-export const HTTP_SERVER_OPTIONS = { keepAlive: true, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 } as const;
+export const HTTP_SERVER_OPTIONS = {
+  keepAlive: true,
+  keepAliveTimeout: 5_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
 
-export const DEFAULT_LIMITS: ConnectionLimits = { maxConnections: 1024, maxPerAddress: 64, requestHeadMs: 5_000, requestBodyMs: 30_000 };
+export const DEFAULT_LIMITS: ConnectionLimits = {
+  maxConnections: 1024,
+  maxPerAddress: 64,
+  requestHeadMs: 5_000,
+  requestBodyMs: 30_000,
+};
 
 interface Tracked {
   socket: net.Socket;
@@ -58,7 +67,11 @@ const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
  * Applies the limits to `listener` (the server that accepts TCP connections) and the HTTP
  * servers that parse them (the same server, or the HTTP and HTTPS servers behind a shared port).
  */
-export function guardConnections(listener: net.Server, httpServers: http.Server[], limits: ConnectionLimits = DEFAULT_LIMITS): ConnectionGuard {
+export function guardConnections(
+  listener: net.Server,
+  httpServers: http.Server[],
+  limits: ConnectionLimits = DEFAULT_LIMITS,
+): ConnectionGuard {
   const byKey = new Map<string, Tracked>();
   const perAddress = new Map<string, number>();
   const closed = { idle: 0, evicted: 0, refused: 0 };

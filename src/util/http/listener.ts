@@ -34,12 +34,21 @@ const LINGER_MS = 2_000;
 
 const HSTS = 'max-age=31536000';
 
-export function safeListener<R>(route: (req: Req, res: Res) => Promise<R>, o: ListenerOptions<R>): http.RequestListener {
+export function safeListener<R>(
+  route: (req: Req, res: Res) => Promise<R>,
+  o: ListenerOptions<R>,
+): http.RequestListener {
   return (req, res) => {
     // Read now: once the connection is gone, req.socket is null.
     const socket = req.socket as net.Socket | null;
     const started = performance.now();
-    const record: RequestRecord<R> = { client: socket?.remoteAddress ?? '?', method: req.method ?? '?', url: req.url ?? '?', status: 0, seconds: 0 };
+    const record: RequestRecord<R> = {
+      client: socket?.remoteAddress ?? '?',
+      method: req.method ?? '?',
+      url: req.url ?? '?',
+      status: 0,
+      seconds: 0,
+    };
     const fail = (err: unknown) => {
       record.error = err;
       try {
@@ -68,7 +77,8 @@ export function safeListener<R>(route: (req: Req, res: Res) => Promise<R>, o: Li
         });
       }
       if ((socket as { encrypted?: boolean } | null)?.encrypted) res.setHeader('strict-transport-security', HSTS);
-      if (Number(req.headers['content-length'] ?? 0) > o.maxBodyBytes) throw new HttpError(413, 'request too large', `the request body is over ${o.maxBodyBytes} bytes`);
+      if (Number(req.headers['content-length'] ?? 0) > o.maxBodyBytes)
+        throw new HttpError(413, 'request too large', `the request body is over ${o.maxBodyBytes} bytes`);
       route(req, res)
         .then((result) => void (record.result = result), fail)
         .finally(finish)

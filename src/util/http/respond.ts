@@ -24,7 +24,8 @@ export const HTML_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cross-origin-opener-policy': 'same-origin',
-  'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+  'content-security-policy':
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
 };
 
 export function sendJson(res: Res, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
@@ -75,8 +76,10 @@ export function readBody(req: Req, limit: number): Promise<Buffer> {
       size += chunk.length;
     };
     const onEnd = () => done();
-    const onError = (err: Error) => done(new HttpError(400, 'bad request', `the request body could not be read: ${err.message}`));
-    const onClose = () => done(new HttpError(400, 'bad request', 'the client went away before the end of the request body'));
+    const onError = (err: Error) =>
+      done(new HttpError(400, 'bad request', `the request body could not be read: ${err.message}`));
+    const onClose = () =>
+      done(new HttpError(400, 'bad request', 'the client went away before the end of the request body'));
     req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
 }
@@ -99,7 +102,12 @@ let bodyBytesInFlight = 0;
 export async function readJsonBody(req: Req, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0) || limit;
   const reserved = Math.min(declared, limit);
-  if (bodyBytesInFlight + reserved > BODY_BUDGET) throw new HttpError(503, 'busy', `the server is reading ${Math.round(bodyBytesInFlight / 1024 / 1024)} MiB of other requests' bodies: try again shortly`);
+  if (bodyBytesInFlight + reserved > BODY_BUDGET)
+    throw new HttpError(
+      503,
+      'busy',
+      `the server is reading ${Math.round(bodyBytesInFlight / 1024 / 1024)} MiB of other requests' bodies: try again shortly`,
+    );
   bodyBytesInFlight += reserved;
   let body: Buffer;
   try {
@@ -108,7 +116,12 @@ export async function readJsonBody(req: Req, limit: number): Promise<unknown> {
     bodyBytesInFlight -= reserved;
   }
   const depth = jsonDepth(body);
-  if (depth > MAX_JSON_DEPTH) throw new HttpError(400, 'bad request', `the request body nests deeper than ${MAX_JSON_DEPTH} levels: no request of this API does`);
+  if (depth > MAX_JSON_DEPTH)
+    throw new HttpError(
+      400,
+      'bad request',
+      `the request body nests deeper than ${MAX_JSON_DEPTH} levels: no request of this API does`,
+    );
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
@@ -124,7 +137,8 @@ export function jsonDepth(text: Uint8Array): number {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
