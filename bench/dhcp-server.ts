@@ -92,7 +92,10 @@ function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => (clearTimeout(timer), resolve()));
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
@@ -154,7 +157,7 @@ await runBenchmark(NAME, async (c) => {
   }));
   fs.writeFileSync(
     path.join(work, 'hosts'),
-    machines.map((m) => `${m.macs[0]},${m.ip},${m.hostname}`).join('\n') + '\n',
+    `${machines.map((m) => `${m.macs[0]},${m.ip},${m.hostname}`).join('\n')}\n`,
   );
   let running: { child: ChildProcess; pid: number } | undefined;
   let run = 0;

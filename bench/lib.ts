@@ -246,7 +246,10 @@ http {
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}); see ${dir}/error.log`);
     const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (up) break;
@@ -413,11 +416,11 @@ export function writeResults(name: string, data: Record<string, unknown>): strin
   };
   fs.writeFileSync(
     file,
-    JSON.stringify(
+    `${JSON.stringify(
       { name, date: new Date().toISOString(), code: startedCode ?? codeVersion(), machine, runs: RUNS, ...data },
       null,
       2,
-    ) + '\n',
+    )}\n`,
   );
   return file;
 }

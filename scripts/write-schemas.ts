@@ -20,7 +20,7 @@ export function renderSchemas(): Map<string, string> {
   for (const [file, { schema, title }] of Object.entries(SCHEMAS)) {
     // io: 'input' describes what a file may contain (defaults make fields optional).
     const json = { title, ...z.toJSONSchema(schema, { io: 'input' }) };
-    out.set(file, JSON.stringify(json, null, 2) + '\n');
+    out.set(file, `${JSON.stringify(json, null, 2)}\n`);
   }
   return out;
 }

@@ -3,7 +3,7 @@
 // the seed's example config.json names. Encryption stops at luksFormat here (the host kernel has no
 // device-mapper); the encrypted path runs in the installer-image VM tests.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -317,7 +317,7 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
 
       assert.equal(fs.readFileSync(path.join(mnt, 'etc/hostname'), 'utf8'), 'hyper0\n');
       const interfaces = fs.readFileSync(path.join(mnt, 'etc/network/interfaces'), 'utf8');
-      assert.match(interfaces, /iface eth0 inet static\n\taddress      192\.168\.1\.2\n/);
+      assert.match(interfaces, /iface eth0 inet static\n\taddress {6}192\.168\.1\.2\n/);
       assert.match(
         fs.readFileSync(path.join(mnt, 'etc/udev/rules.d/70-persistent-net.rules'), 'utf8'),
         /KERNELS=="0000:00:03.0", NAME="eth0"/,

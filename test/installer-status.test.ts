@@ -280,6 +280,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
       await new Promise((r) => setTimeout(r, 500));
       sh.term.write(':wq\r');
       await waitFor(/hello from vi/, () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''));
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: an escape sequence is what vi sends
       assert.match(sh.screen(), /\x1b\[\d+;\d+H/, 'vi drew with cursor addressing');
       const status = await rpc('GET', '/api/v1/status');
       assert.equal(status.shells.length, 1);
@@ -314,7 +315,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
       await new Promise((r) => setTimeout(r, 100));
     const status = await rpc('GET', '/api/v1/status');
     assert.equal(status.attempt, 2);
-    await waitFor(/retrying the install[^]*reboot held by alice: waiting for its release/);
+    await waitFor(/retrying the install[\s\S]*reboot held by alice: waiting for its release/);
     assert.equal(installer.exitCode, null);
     assert.deepEqual(await rpc('POST', '/api/v1/reboot/now'), { rebooting: true });
     assert.equal(await exited, 1, out);
@@ -339,5 +340,12 @@ async function tcpProxy(target: number): Promise<{ port: number; cut: () => void
   const cut = () => {
     for (const s of sockets) s.destroy();
   };
-  return { port: (server.address() as net.AddressInfo).port, cut, close: () => (cut(), server.close()) };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut,
+    close: () => {
+      cut();
+      server.close();
+    },
+  };
 }

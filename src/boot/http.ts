@@ -4,20 +4,12 @@
 // the machine API and the fleet dashboard (dashboard.ts).
 import fs from 'node:fs';
 import { z } from 'zod';
-import http from 'node:http';
+import type http from 'node:http';
 import path from 'node:path';
 import { ConflictError, NotFoundError, type Inventory, type Machine } from '../inventory/types.ts';
 import { ValidationError } from '../inventory/validate.ts';
 import { safeListener } from '../util/http/listener.ts';
-import {
-  HTML_HEADERS,
-  HttpError,
-  readJsonBody,
-  sendError,
-  sendJson,
-  type Req,
-  type Res,
-} from '../util/http/respond.ts';
+import { HTML_HEADERS, HttpError, readJsonBody, sendJson, type Req, type Res } from '../util/http/respond.ts';
 import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
 import {
@@ -212,7 +204,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   }
 
   /** The dashboard's pages and the fragments its script refreshes. */
-  async function dashboard(req: Req, res: Res, p: string, url: URL): Promise<boolean> {
+  async function dashboard(_req: Req, res: Res, p: string, url: URL): Promise<boolean> {
     let m: RegExpExecArray | null;
     const html = (text: string) => {
       res.writeHead(200, { ...HTML_HEADERS, 'content-length': Buffer.byteLength(text) });

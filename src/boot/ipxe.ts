@@ -28,7 +28,7 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
   ];
   if (!machine || !bootsInstaller(machine.state)) {
     lines.push('echo Booting from the local disk', 'exit');
-    return lines.join('\n') + '\n';
+    return `${lines.join('\n')}\n`;
   }
   const args = [
     'initrd=initrd.img',
@@ -43,5 +43,5 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
     `initrd ${s.baseUrl}/installer/initrd.img`,
     'boot',
   );
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

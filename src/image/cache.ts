@@ -93,7 +93,7 @@ export class LocalObjectCache implements ObjectFinder {
   /** Returns the file's content if it is a regular file of `size` bytes hashing to `digest`. */
   private tryFile(file: string, size: number, digest: Digest): Buffer | undefined {
     const st = fs.lstatSync(file, { throwIfNoEntry: false });
-    if (!st || !st.isFile() || st.size !== size) return undefined;
+    if (!st?.isFile() || st.size !== size) return undefined;
     const key = `${st.dev}:${st.ino}`;
     const known = this.hashed.get(key);
     if (known !== undefined && known !== digest) return undefined;
@@ -122,7 +122,7 @@ function readHugeIfMatches(file: string, digest: Digest): Buffer {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
-    for (let n; (n = fs.readSync(fd, buf)) > 0; ) hasher.update(buf.subarray(0, n));
+    for (let n: number; (n = fs.readSync(fd, buf)) > 0; ) hasher.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -24,7 +24,7 @@ import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../util/h
 import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { NameError } from './names.ts';
 import { StoredObjectCache } from './object-cache.ts';
-import { ImageStore, StoreError } from './store.ts';
+import { type ImageStore, StoreError } from './store.ts';
 
 export { IMAGESERVER_PORT } from '../util/ports.ts';
 const MAX_BATCH = 100_000;

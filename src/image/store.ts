@@ -219,7 +219,7 @@ export class ImageStore {
     } finally {
       fs.closeSync(fd);
     }
-    if (!createFileAtomic(file, JSON.stringify(record, null, 2) + '\n')) {
+    if (!createFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`)) {
       throw new StoreError(
         `image '${record.name}' already exists: images are immutable, so add it under a new leaf name (or 'cradle image rm' it first)`,
       );

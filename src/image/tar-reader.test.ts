@@ -201,7 +201,7 @@ function header(f: {
 }): Buffer {
   const b = Buffer.alloc(512);
   const octal = (value: number, at: number, len: number) =>
-    b.write(value.toString(8).padStart(len - 1, '0') + '\0', at, 'latin1');
+    b.write(`${value.toString(8).padStart(len - 1, '0')}\0`, at, 'latin1');
   b.write(f.name, 0);
   octal(f.mode ?? 0o644, 100, 8);
   octal(0, 108, 8);
@@ -287,7 +287,7 @@ describe('readTar on hand-built headers', () => {
     h.fill(0x20, 148, 156);
     let sum = 0;
     for (const byte of h) sum += byte;
-    h.write(sum.toString(8).padStart(6, '0') + '\0', 148, 'latin1');
+    h.write(`${sum.toString(8).padStart(6, '0')}\0`, 148, 'latin1');
     await assert.rejects(
       collect(readTar(once(Buffer.concat([h, Buffer.alloc(1024)])))),
       /tar header at byte 0 has an invalid uid field "12345678"/,

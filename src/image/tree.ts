@@ -75,13 +75,13 @@ export class TreeBuilder {
   get(path: string): Inode | undefined {
     if (path === '.') return this.root.inode;
     const found = this.parentOf(path, false);
-    return found?.parent.children!.get(found.name)?.inode;
+    return found?.parent.children?.get(found.name)?.inode;
   }
 
   /** Removes `path` and everything under it; a missing path is not an error (whiteouts). */
   remove(path: string): void {
     const found = this.parentOf(path, false);
-    found?.parent.children!.delete(found.name);
+    found?.parent.children?.delete(found.name);
   }
 
   /** Empties a directory but keeps it (an OCI opaque whiteout). */
@@ -93,7 +93,7 @@ export class TreeBuilder {
   private node(path: string): Node | undefined {
     if (path === '.') return this.root;
     const found = this.parentOf(path, false);
-    return found?.parent.children!.get(found.name);
+    return found?.parent.children?.get(found.name);
   }
 
   private parentOf(path: string, create: boolean): { parent: Node; name: string } | undefined {
@@ -102,7 +102,7 @@ export class TreeBuilder {
     let dir = this.root;
     for (const part of parts) {
       let next = dir.children!.get(part);
-      if (!next || !next.children) {
+      if (!next?.children) {
         if (!create) return undefined;
         if (next?.inode.type === 'symlink') {
           // tar would write through the link; an image holds no path under a symlink. Say so

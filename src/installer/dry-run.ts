@@ -67,7 +67,7 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
     );
   }
   if (ctx.exec.skipped.length) out.push('', 'Commands and changes:', ...ctx.exec.skipped.map((s) => `  ${s}`));
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function indent(text: string): string[] {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { mountPoints, mountsUnder } from '../system/mounts.ts';
-import { CommandError } from '../system/run.ts';
+import type { CommandError } from '../system/run.ts';
 import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
 import { writeInRoot } from '../util/in-root.ts';

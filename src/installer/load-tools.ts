@@ -34,7 +34,7 @@ export async function mountOldRoot(ctx: InstallContext): Promise<void> {
   if (!part?.fs) return;
   const dir = ctx.opts.scratchDirectory
     ? path.join(ctx.opts.scratchDirectory, 'old-root')
-    : ctx.opts.tmpRoot + '.old-root';
+    : `${ctx.opts.tmpRoot}.old-root`;
   fs.mkdirSync(dir, { recursive: true });
   const norecover = part.fs.type === 'xfs' ? 'norecovery' : 'noload';
   try {

@@ -169,7 +169,7 @@ export class Progress {
     this.queue.push(stamped);
     if (this.queue.length > MAX_QUEUE) {
       const i = this.queue.findIndex((e) => e.type === 'progress');
-      this.queue.splice(i >= 0 ? i : 0, 1);
+      this.queue.splice(Math.max(i, 0), 1);
     }
     this.schedule();
   }

@@ -120,8 +120,10 @@ function* csvRecords(text: string, file: string): Generator<{ line: number; fiel
             throw new ValidationError(
               `${file} line ${start}, column ${fields.length + 1}: a quoted field is never closed: end it with "`,
             );
-          if (text[i] === '"' && text[i + 1] === '"') (value += '"'), (i += 2);
-          else if (text[i] === '"') break;
+          if (text[i] === '"' && text[i + 1] === '"') {
+            value += '"';
+            i += 2;
+          } else if (text[i] === '"') break;
           else {
             if (text[i] === '\n') line++;
             value += text[i++];

@@ -217,17 +217,15 @@ export async function tinyOs(kernel = newestKernel()): Promise<string> {
       (t): PlannedEntry => ({ type: 'file', path: usrPath(t), from: t, mode: 0o755, category: 'tools' }),
     ),
     ...libs.map((l): PlannedEntry => ({ type: 'file', path: usrPath(l), from: l, mode: 0o755, category: 'libraries' })),
-    ...fs
-      .readdirSync('/usr/lib/grub/i386-pc')
-      .map(
-        (n): PlannedEntry => ({
-          type: 'file',
-          path: `/usr/lib/grub/i386-pc/${n}`,
-          from: `/usr/lib/grub/i386-pc/${n}`,
-          mode: 0o644,
-          category: 'tools',
-        }),
-      ),
+    ...fs.readdirSync('/usr/lib/grub/i386-pc').map(
+      (n): PlannedEntry => ({
+        type: 'file',
+        path: `/usr/lib/grub/i386-pc/${n}`,
+        from: `/usr/lib/grub/i386-pc/${n}`,
+        mode: 0o644,
+        category: 'tools',
+      }),
+    ),
     ...mods,
   ];
   writeTree(tmp, entries);

@@ -63,14 +63,14 @@ export function renderInterfaces(plan: NetworkPlan): string {
       stanzas.push([`auto br${vid}`, `iface br${vid} inet manual`, `\tbridge_ports ${vlan}`]);
     }
   }
-  return [`# /etc/network/interfaces -- ${MARKER}`, ...stanzas.map((s) => ['', ...s].join('\n'))].join('\n') + '\n';
+  return `${[`# /etc/network/interfaces -- ${MARKER}`, ...stanzas.map((s) => ['', ...s].join('\n'))].join('\n')}\n`;
 }
 
 export function renderResolvConf(subnet: Subnet | undefined): string {
   const lines = [`; /etc/resolv.conf -- ${MARKER}`, ''];
   if (subnet?.DomainName) lines.push(`domain ${subnet.DomainName}`, `search ${subnet.DomainName}`, '');
   for (const ns of subnet?.DomainNameServers ?? []) lines.push(`nameserver ${ns}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** /etc/hostname: the host part of the configured name. */

@@ -16,7 +16,7 @@ export function renderUdevRules(ifaces: PinnedInterface[]): string {
       `SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{type}=="1", KERNELS=="${i.busId}", NAME="${i.name}"`,
     );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** One .link file per interface, named so it sorts before systemd's 99-default.link. */

@@ -43,10 +43,10 @@ describe('ifupdown rendering of the seed example', () => {
 
 /** All networkd files of a plan as one text, in name order (the layout of the golden files). */
 const networkdText = (files: Map<string, string>) =>
-  [...files]
+  `${[...files]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([n, t]) => `==> ${n} <==\n${t}`)
-    .join('\n') + '\n';
+    .join('\n')}\n`;
 
 describe('systemd-networkd rendering of the seed example', () => {
   for (const [up, file] of [

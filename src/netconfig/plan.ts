@@ -113,7 +113,7 @@ export function planNetwork(config: MachineConfig, links: LinkInfo[]): NetworkPl
   }
   for (const entry of deferred) {
     const subnet = subnetOf(entry.HostIpAddress!, subnets);
-    if (!subnet || !subnet.VlanId) {
+    if (!subnet?.VlanId) {
       plan.warnings.push(`address ${entry.HostIpAddress} has no MAC and no VLAN subnet: entry skipped`);
       continue;
     }

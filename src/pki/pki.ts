@@ -103,7 +103,7 @@ async function writeKeyAndCertificate(
   fs.mkdirSync(dir, { recursive: true, mode: dirMode });
   writeNew(files.key, await privateKeyPem(key), 0o600);
   try {
-    writeNew(files.cert, cert.toString('pem') + '\n', 0o644);
+    writeNew(files.cert, `${cert.toString('pem')}\n`, 0o644);
   } catch (err) {
     fs.rmSync(files.key, { force: true });
     throw err;

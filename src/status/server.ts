@@ -116,7 +116,7 @@ export class StatusServer {
       res.writeHead(200, { ...HTML_HEADERS, 'content-length': Buffer.byteLength(html) });
       return void res.end(req.method === 'HEAD' ? undefined : html);
     }
-    if (get && p === '/logs') return this.text(res, this.opts.log.lines.join('\n') + '\n');
+    if (get && p === '/logs') return this.text(res, `${this.opts.log.lines.join('\n')}\n`);
     if (get && p === '/logs/follow') return this.follow(res);
     if (get && p === '/metrics') return this.text(res, await this.metrics.metrics(), this.metrics.contentType);
     if (p.startsWith('/api/')) return this.rpc(req, res, p, url);
@@ -226,7 +226,7 @@ export class StatusServer {
       'cache-control': 'no-store',
       'x-content-type-options': 'nosniff',
     });
-    res.write(this.opts.log.lines.join('\n') + '\n');
+    res.write(`${this.opts.log.lines.join('\n')}\n`);
     this.followers.add(res);
     res.on('close', () => this.followers.delete(res));
   }

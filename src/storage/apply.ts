@@ -191,9 +191,11 @@ export async function mountFileSystems(
   for (const f of plan.mounts) {
     const shown = path.join(path.resolve(root), f.mountPoint);
     // mkdirInRoot resolves the directory inside the root (no symlink of the image leads out).
-    const target = await exec.act(`make the directory ${shown}`, () =>
-      f.mountPoint === '/' ? (fs.mkdirSync(shown, { recursive: true }), shown) : mkdirInRoot(root, f.mountPoint),
-    );
+    const target = await exec.act(`make the directory ${shown}`, () => {
+      if (f.mountPoint !== '/') return mkdirInRoot(root, f.mountPoint);
+      fs.mkdirSync(shown, { recursive: true });
+      return shown;
+    });
     await exec.change('mount', ['-t', f.type, f.device, target ?? shown]);
     onMounted(target ?? shown);
   }

@@ -33,14 +33,14 @@ export function renderFstab(list: MadeFileSystem[]): string {
     '0',
     fs.mountPoint === '/' ? '1' : '2',
   ]);
-  return ['# /etc/fstab: written by the Cradle installer', ...columns(rows)].join('\n') + '\n';
+  return `${['# /etc/fstab: written by the Cradle installer', ...columns(rows)].join('\n')}\n`;
 }
 
 export function renderCrypttab(list: MadeFileSystem[]): string {
   const rows = list
     .filter((fs) => fs.luks)
     .map((fs) => [fs.luks!.name, `UUID=${fs.luks!.uuid}`, KEY_FILE, fs.discard ? 'luks,discard' : 'luks']);
-  return ['# /etc/crypttab: written by the Cradle installer', ...columns(rows)].join('\n') + '\n';
+  return `${['# /etc/crypttab: written by the Cradle installer', ...columns(rows)].join('\n')}\n`;
 }
 
 function columns(rows: string[][]): string[] {

@@ -152,5 +152,5 @@ export function sfdiskScript(plan: DrivePlan): string {
       `${partitionDevice(plan.device, p.number)} : start=${p.startBytes / 512}, size=${p.sizeBytes / 512}, type=${p.type}, name="${p.name}"`,
     );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -63,7 +63,7 @@ export function planStorage(facts: StorageFacts, newUuid: () => string): Storage
   const bootFileSystems = normalizeLayout(facts.layout, facts.firmware);
   const drives: DrivePlan[] = [planBootDrive(boot.path, boot.sizeBytes, facts.firmware, bootFileSystems, facts.usage)];
   const basename = facts.layout.ExtraMountPointsBasename.replace(/\/?$/, '/');
-  data.forEach((d, i) => drives.push(planDataDrive(d, `${basename}${i + 1}`, facts.layout.Encrypt)));
+  for (const [i, d] of data.entries()) drives.push(planDataDrive(d, `${basename}${i + 1}`, facts.layout.Encrypt));
 
   const fileSystems: FileSystemPlan[] = [];
   for (const drive of drives) {

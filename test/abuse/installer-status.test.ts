@@ -46,7 +46,7 @@ abuseSuite(
         '--tls-key',
         pki.installer.key,
       ],
-      /status page on http:\/\/127\.0\.0\.1:(\d+)\/[^]*FAILED after/,
+      /status page on http:\/\/127\.0\.0\.1:(\d+)\/[\s\S]*FAILED after/,
       { CRADLE_NO_FLAG_FILES: '1' },
     );
     return loopbackTarget(s, Number(s.match[1]), {

@@ -42,7 +42,7 @@ try {
     if (ready.includes(data.wakeFd)) break;
     for (const fd of ready) {
       const r = byFd.get(fd)!;
-      let got;
+      let got: ReturnType<typeof r.drain>;
       try {
         got = r.drain();
       } catch (err) {

@@ -107,7 +107,7 @@ class Server {
   }
   async cmd<T>(c: object): Promise<T> {
     const id = ++this.#id;
-    this.proc.child.stdin!.write(JSON.stringify({ ...c, id }) + '\n');
+    this.proc.child.stdin!.write(`${JSON.stringify({ ...c, id })}\n`);
     return JSON.parse(await this.proc.waitFor(new RegExp(`^\\{"id":${id},`)));
   }
   stats = async () => (await this.cmd<{ stats: Record<string, number> }>({ cmd: 'stats' })).stats;
@@ -372,7 +372,7 @@ describe('DHCP server against real clients in network namespaces', {
     const healthy = await race('c0', MAC.node42, 0);
     assert.deepEqual([healthy.ip, healthy.bootFile, healthy.siaddr], ['10.81.0.42', undefined, undefined]);
     // iPXE: option 77, and option 97 (client machine id) is echoed.
-    const uuid = Buffer.from('00' + '11'.repeat(16), 'hex');
+    const uuid = Buffer.from(`00${'11'.repeat(16)}`, 'hex');
     const discover = packet(MessageType.DISCOVER, MAC.birth1, {
       ...BIOS_PXE,
       77: Buffer.from('iPXE'),

@@ -214,19 +214,25 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     });
   }
 
+  /** A request left unanswered, and why (in the log). */
+  function unanswered(why: string): void {
+    stats.unanswered++;
+    log(why);
+  }
+
   async function handle(p: DhcpPacket, mac: string, via: Via, where: string): Promise<void> {
     const list = await getSubnets();
     let serverIp: string | undefined;
     let subnet: Subnet | undefined;
     if (via.kind === 'link') {
       const v = linkView(via.ifname, list);
-      if (!v) return void (stats.unanswered++, log(`${where}: no IPv4 address on ${via.ifname}: cannot answer ${mac}`));
+      if (!v) return unanswered(`${where}: no IPv4 address on ${via.ifname}: cannot answer ${mac}`);
       ({ serverIp, subnet } = v);
     } else {
       const anchor = p.giaddr !== '0.0.0.0' ? p.giaddr : p.ciaddr !== '0.0.0.0' ? p.ciaddr : via.source;
       subnet = list.find((s) => inSubnet(anchor, s));
       serverIp = addressFacing(via.source);
-      if (!serverIp) return void (stats.unanswered++, log(`${where}: no address of ours to answer from`));
+      if (!serverIp) return unanswered(`${where}: no address of ours to answer from`);
     }
     // Not Ethernet: the policy refuses it anyway, and the inventory is not asked about a non-MAC.
     const ethernet = p.htype === 1 && p.hlen === 6;
@@ -249,21 +255,20 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       const got: Lease | undefined = await inv.allocateLease(mac, w.subnetId, w.seconds, ctx.now, w.hostname);
       if (got && isDeclined(got.ip)) {
         await inv.releaseLease(mac);
-        return void (stats.unanswered++,
-        log(`${where}: ${mac}: the pool gave ${got.ip}, declined by a client as in use; not offering it for now`));
+        return unanswered(
+          `${where}: ${mac}: the pool gave ${got.ip}, declined by a client as in use; not offering it for now`,
+        );
       }
       d = answer(p, { ...ctx, lease: got, leaseUnavailable: !got });
     }
     const who = machine ? `${mac} (${machine.hostname}, ${machine.state})` : `${mac} (unknown)`;
     const line = `${where}: ${messageTypeName(safeType(p))} from ${who}: ${d.leaseWanted ? 'the inventory gave no usable lease' : d.log}`;
     await effects(d, p, mac, via, machine?.hostname, subnet);
-    if (!d.reply || !d.to || d.leaseWanted) {
-      stats.unanswered++;
-      return log(line);
-    }
+    if (!d.reply || !d.to || d.leaseWanted) return unanswered(line);
     if (d.reply.yiaddr && d.reply.yiaddr === lease?.ip && isDeclined(d.reply.yiaddr)) {
-      stats.unanswered++;
-      return log(`${where}: ${mac}: its lease ${d.reply.yiaddr} was declined as in use; not offering it for now`);
+      return unanswered(
+        `${where}: ${mac}: its lease ${d.reply.yiaddr} was declined as in use; not offering it for now`,
+      );
     }
     send(encodeDhcpPacket(d.reply), d, via, serverIp);
     const t = d.reply.options?.get(53)?.[0];
@@ -321,12 +326,11 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     const to = d.to!;
     const udpSend = (sock: dgram.Socket | undefined, port: number, ip: string) => {
       if (!sock) throw new Error(`no UDP socket to reach ${ip}:${port}`);
-      sock.send(
-        buf,
-        port,
-        ip,
-        (err) => err && (stats.errors++, log(`sending to ${ip}:${port} failed: ${err.message}`)),
-      );
+      sock.send(buf, port, ip, (err) => {
+        if (!err) return;
+        stats.errors++;
+        log(`sending to ${ip}:${port} failed: ${err.message}`);
+      });
     };
     if (to.kind === 'relay') return udpSend(udp67, 67, to.ip);
     if (to.kind === 'source') return udpSend(udp4011, to.port, to.ip);

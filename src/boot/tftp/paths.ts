@@ -31,6 +31,7 @@ const notFound = () => new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found'
 export function normaliseName(raw: string): string {
   // The decoder turns bytes that are not UTF-8 into U+FFFD: such a name cannot be the one asked for.
   if (raw.includes('\uFFFD')) throw denied('file name is not valid UTF-8');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
   if (/[\x00-\x1f\x7f]/.test(raw)) throw denied('file name contains control characters');
   const parts = raw
     .replaceAll('\\', '/')

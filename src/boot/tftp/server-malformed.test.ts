@@ -150,7 +150,7 @@ describe('TFTP server: malformed packets', { timeout: 60_000 }, () => {
       [raw(RRQ, 'small', [0], 'octet', [0], 'BlkSize', [0], '7', [0], 'tsize', [0], '0', [0]), 'oack'],
     ];
     const replies = await probe(corpus.map(([d]) => d));
-    corpus.forEach(([d, expect], i) => check(d, replies[i], expect));
+    for (const [i, [d, expect]] of corpus.entries()) check(d, replies[i], expect);
     const oack = replies.at(-2)![0].packet;
     assert.ok(oack.op === 'oack');
     assert.deepEqual(Object.fromEntries(oack.options), { blksize: '1468', windowsize: '16' });
@@ -211,7 +211,7 @@ describe('TFTP server: malformed packets', { timeout: 60_000 }, () => {
     for (let round = 0; round < 20; round++) {
       const batch = Array.from({ length: 100 }, generate);
       const replies = await probe(batch, 120);
-      batch.forEach((d, i) => check(d, replies[i]));
+      for (const [i, d] of batch.entries()) check(d, replies[i]);
       answered += replies.filter((r) => r.length).length;
     }
     t.diagnostic(`2000 datagrams, ${answered} answered; stats ${JSON.stringify(server.stats)}`);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tftpGet } from '../../net/tftp/client.ts';
 import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../net/tftp/packets.ts';
-import { createTftpServer, type TftpClient, type TftpServer, type TftpServerOptions } from './server.ts';
+import { createTftpServer, type TftpClient, type TftpServerOptions } from './server.ts';
 import { LossyProxy, peers, RawClient } from './testing.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -357,12 +357,10 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
       });
       const tid = oack.port;
       const blocks = async () =>
-        (await c.drain(150)).map(
-          (r) => (
-            assert.equal(r.port, tid, 'one transfer only, though asked twice'),
-            r.packet.op === 'data' ? r.packet.block : r.packet.op
-          ),
-        );
+        (await c.drain(150)).map((r) => {
+          assert.equal(r.port, tid, 'one transfer only, though asked twice');
+          return r.packet.op === 'data' ? r.packet.block : r.packet.op;
+        });
       c.send(encodeAck(0), tid);
       assert.deepEqual(await blocks(), [1, 2, 3, 4]);
       c.send(encodeAck(0), tid); // a duplicate of an ACK already acted on

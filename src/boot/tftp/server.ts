@@ -206,7 +206,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
         sock.bind({ port: 0, address: settings.address }, () =>
-          sock.connect(client.port, client.address, () => (sock.off('error', reject), resolve())),
+          sock.connect(client.port, client.address, () => {
+            sock.off('error', reject);
+            resolve();
+          }),
         );
       });
     } catch (err) {

@@ -103,7 +103,10 @@ export class RawClient {
       if (left <= 0) return undefined;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiter = () => (clearTimeout(t), resolve());
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
       });
       this.waiter = undefined;
     }

@@ -313,9 +313,9 @@ describe('DHCP client against real servers in network namespaces', {
     assert.equal(dir, path.join(tmp, 'dhcp-log', '0'));
     assert.equal(fs.readFileSync(path.join(dir, 'router'), 'utf8'), '10.77.0.1\n');
     const options = fs.readFileSync(path.join(dir, 'options'), 'utf8');
-    assert.match(options, /^Code:  15\/domain-name\n {2}value: 0x6c61622e74657374 \("lab\.test"\)$/m);
+    assert.match(options, /^Code: {2}15\/domain-name\n {2}value: 0x6c61622e74657374 \("lab\.test"\)$/m);
     // The NUL dnsmasq appends is not printable, so (as in the original) no text is shown.
-    assert.match(options, /^Code:  66\/tftp-server-name\n {2}value: 0x746674702e6c61622e7465737400$/m);
+    assert.match(options, /^Code: {2}66\/tftp-server-name\n {2}value: 0x746674702e6c61622e7465737400$/m);
     assert.deepEqual(fs.readFileSync(path.join(dir, 'packet')), real.packet);
   });
 

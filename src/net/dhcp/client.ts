@@ -17,7 +17,6 @@ import {
   Opt,
   decodeDhcpPacket,
   encodeDhcpPacket,
-  formatMac,
   hardwareAddress,
   messageType,
   messageTypeName,

@@ -305,7 +305,10 @@ export class DhcpSocket extends OwnedFd {
   }
 
   #tryReceive(): UdpDatagram | undefined {
-    for (let frame; this.fd_ >= 0 && (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR])); ) {
+    for (
+      let frame: Buffer | undefined;
+      this.fd_ >= 0 && (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR]));
+    ) {
       const d = decodeUdpIpv4(frame);
       if (typeof d !== 'string' && d.destinationPort === CLIENT_PORT) return d;
     }
@@ -369,7 +372,7 @@ export class PacketReceiver extends OwnedFd {
     const out: (UdpDatagram | string)[] = [];
     // ENETDOWN is reported once when the link goes down; the socket receives again when it is up.
     for (
-      let frame;
+      let frame: Buffer | undefined;
       this.fd_ >= 0 &&
       out.length < max &&
       (frame = this.#reader.next(this.fd_, this.ifname, [EAGAIN, EINTR, ENETDOWN]));
