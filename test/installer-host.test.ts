@@ -243,7 +243,10 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     const filesBefore = snapshot(work);
     const r = install('placed', ['--dry-run']);
     assert.equal(r.status, 0, r.out);
-    assert.deepEqual(diffSnapshots(filesBefore, snapshot(work)), [], 'a dry run changed the file system');
+    // Only TMPDIR itself changes (its mtime): the dry run's scratch directory was made there, and
+    // removed; nothing is left in it.
+    const changed = diffSnapshots(filesBefore, snapshot(work)).filter((l) => !/^tmp: /.test(l));
+    assert.deepEqual(changed, [], 'a dry run changed the file system');
     for (const want of [
       disk0,
       'BOOT DISK',
