@@ -20,10 +20,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { ImageServerClient } from '../src/image/client.ts';
-import { digestHex, digestOf, type Digest } from '../src/image/digest.ts';
-import { ObjectStreamParser } from '../src/image/object-stream.ts';
-import { decompress, ImageStore } from '../src/image/store.ts';
+import { ImageServerClient } from '../src/image/transfer/client.ts';
+import { digestHex, digestOf, type Digest } from '../src/image/model/digest.ts';
+import { ObjectStreamParser } from '../src/image/transfer/object-stream.ts';
+import { decompress, ImageStore } from '../src/image/store/store.ts';
 import { table } from '../src/util/format.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import {

@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ImageServerClient } from '../src/image/client.ts';
+import { ImageServerClient } from '../src/image/transfer/client.ts';
 import { loadImage } from '../src/installer/load-image.ts';
 import { syncFileSystem } from '../src/system/libc.ts';
 import { table } from '../src/util/format.ts';

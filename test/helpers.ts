@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createImageServer, listen, type TlsFiles } from '../src/image/server.ts';
-import type { ImageStore } from '../src/image/store.ts';
+import { createImageServer, listen, type TlsFiles } from '../src/image/transfer/server.ts';
+import type { ImageStore } from '../src/image/store/store.ts';
 import { getXattrs, splitDev } from '../src/system/libc.ts';
 import { mountsUnder } from '../src/system/mounts.ts';
 

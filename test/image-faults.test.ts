@@ -9,11 +9,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { addImage } from '../src/image/add.ts';
-import { ImageServerClient } from '../src/image/client.ts';
-import { digestOf, type Digest } from '../src/image/digest.ts';
-import { encodeManifest, MANIFEST_FORMAT, type Entry } from '../src/image/manifest.ts';
-import { ImageStore, newRecord } from '../src/image/store.ts';
+import { addImage } from '../src/image/pack/add.ts';
+import { ImageServerClient } from '../src/image/transfer/client.ts';
+import { digestOf, type Digest } from '../src/image/model/digest.ts';
+import { encodeManifest, MANIFEST_FORMAT, type Entry } from '../src/image/model/manifest.ts';
+import { ImageStore, newRecord } from '../src/image/store/store.ts';
 import { loadImage } from '../src/installer/load-image.ts';
 import { cradleBin, describeTree, diffTrees, isRoot, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 

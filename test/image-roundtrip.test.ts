@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { addImage } from '../src/image/add.ts';
-import { ImageServerClient } from '../src/image/client.ts';
-import { ImageStore } from '../src/image/store.ts';
+import { addImage } from '../src/image/pack/add.ts';
+import { ImageServerClient } from '../src/image/transfer/client.ts';
+import { ImageStore } from '../src/image/store/store.ts';
 import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import {

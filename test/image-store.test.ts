@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ImageStore } from '../src/image/store.ts';
+import { ImageStore } from '../src/image/store/store.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 
 function cradle(...args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { addImage } from '../src/image/add.ts';
-import { ImageServerClient } from '../src/image/client.ts';
-import { digestOf } from '../src/image/digest.ts';
-import { ImageStore } from '../src/image/store.ts';
+import { addImage } from '../src/image/pack/add.ts';
+import { ImageServerClient } from '../src/image/transfer/client.ts';
+import { digestOf } from '../src/image/model/digest.ts';
+import { ImageStore } from '../src/image/store/store.ts';
 import { removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);

@@ -1,6 +1,6 @@
 // `cradle image add|list|show|rm|gc|verify`: manage the image store.
 import type { Command } from 'commander';
-import { ImageStore, type ImageRecord } from '../image/store.ts';
+import { ImageStore, type ImageRecord } from '../image/store/store.ts';
 import { formatBytes, table } from '../util/format.ts';
 
 /** The image list as `image list` and `installer list-images` print it. */
@@ -27,7 +27,7 @@ export function registerImageCommands(program: Command): void {
     .action(async (name: string, source: string, o: { store: string }) => {
       const store = new ImageStore(o.store);
       const started = performance.now();
-      const { addImage } = await import('../image/add.ts'); // archive readers load only when adding
+      const { addImage } = await import('../image/pack/add.ts'); // archive readers load only when adding
       const { record, kind, ingest } = await addImage(store, name, source, {
         warn: (m) => console.error(`warning: ${m}`),
       });

@@ -1,7 +1,7 @@
 // `cradle imageserver`: serve a store over HTTP(S).
 import type { Command } from 'commander';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
-import { ImageStore } from '../image/store.ts';
+import { ImageStore } from '../image/store/store.ts';
 import { DEFAULT_LIMITS } from '../util/http/connections.ts';
 import { DEFAULT_STORE } from './image.ts';
 import { addConnectionLimitOptions, connectionLimits, type ConnectionLimitFlags } from './program.ts';
@@ -37,7 +37,7 @@ export function registerImageServerCommand(program: Command): void {
       if (o.tlsCa && !o.tlsCert)
         throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
       const store = ImageStore.open(o.store);
-      const { createImageServer, listen } = await import('../image/server.ts'); // metrics libraries load only here
+      const { createImageServer, listen } = await import('../image/transfer/server.ts'); // metrics libraries load only here
       const cacheMiB = Number(o.cacheMib);
       if (!Number.isFinite(cacheMiB) || cacheMiB < 0)
         throw new Error(`--cache-mib must be a number of MiB (0 or more), not '${o.cacheMib}'`);

@@ -4,6 +4,6 @@ import { isMainThread } from 'node:worker_threads';
 import { registerInstallerCommands } from './installer.ts';
 import { runCradle } from './program.ts';
 
-// The bundle is also the entry of the installer's worker threads (image/source-worker.ts), which
+// The bundle is also the entry of the installer's worker threads (image/transfer/worker.ts), which
 // must not run the command line again.
 if (isMainThread) await runCradle([registerInstallerCommands]);

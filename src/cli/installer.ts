@@ -12,7 +12,7 @@ import {
   listDrivesTable,
 } from '../installer/debug-commands.ts';
 import { runInstaller } from '../installer/sequence.ts';
-import { ImageServerClient, type ClientTls } from '../image/client.ts';
+import { ImageServerClient, type ClientTls } from '../image/transfer/client.ts';
 import { loadImage } from '../installer/load-image.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 import { imagesTable } from './image.ts';

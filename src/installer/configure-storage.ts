@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { stagedTreeFinder } from '../image/staged-tree.ts';
-import { unpackImage } from '../image/unpack.ts';
+import { stagedTreeFinder } from '../image/unpack/staged-tree.ts';
+import { fetcherInWorker } from '../image/transfer/worker.ts';
+import { unpackImage } from '../image/unpack/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
 import {
   bootNextToInstalledSystem,
@@ -90,7 +91,7 @@ async function installImage(ctx: InstallContext): Promise<void> {
   if (ctx.exec.dryRun) return;
   const started = performance.now();
   const stats = await unpackImage(facts.image!.manifest, opts.mountPoint, {
-    fetcher: facts.client!.fetcher(),
+    fetcher: fetcherInWorker(facts.client!),
     cache: stagedTreeFinder(facts.stagedTarget!),
     ownMounts: true,
     onProgress: (p) => ctx.progress.bytes('storage', p.bytesDone, p.bytesTotal),

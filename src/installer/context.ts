@@ -1,9 +1,9 @@
 // What every step of the install sees: the options (the seed's flags, with its defaults), the
 // Executor (the one seam to the machine), the log and the progress reporter, and the facts the
 // steps gather for the steps after them.
-import type { ClientTls, ImageServerClient } from '../image/client.ts';
-import type { ImageRecord } from '../image/store.ts';
-import type { Manifest } from '../image/manifest.ts';
+import type { ClientTls, ImageServerClient } from '../image/transfer/client.ts';
+import type { ImageRecord } from '../image/store/store.ts';
+import type { Manifest } from '../image/model/manifest.ts';
 import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { StorageLayout } from '../storage/layout.ts';
 import type { StoragePlan } from '../storage/storage-plan.ts';
@@ -12,7 +12,7 @@ import type { DriveContents } from '../storage/contents.ts';
 import type { BootInfo } from '../storage/bootloader.ts';
 import type { MadeFileSystem } from '../storage/fstab.ts';
 import type { Executor } from '../system/executor.ts';
-import type { UnpackStats } from '../image/unpack.ts';
+import type { UnpackStats } from '../image/unpack/unpack.ts';
 import type { InstallerLog } from './log.ts';
 import type { Progress } from './progress.ts';
 import type { EthernetInterface } from './interfaces.ts';

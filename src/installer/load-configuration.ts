@@ -9,7 +9,7 @@ import { tftpGet, TftpError } from '../net/tftp/client.ts';
 import { parseMachineConfig } from '../netconfig/machine-config.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
-import { checkImageName } from '../image/names.ts';
+import { checkImageName } from '../image/model/names.ts';
 import type { Configuration, InstallContext } from './context.ts';
 
 export const CONFIG_FILES = [

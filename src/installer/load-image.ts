@@ -3,11 +3,11 @@
 // (a debugging image, or extra tools for a plug-in programme). `--no-mounts` skips the mounts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker } from '../image/cache.ts';
-import type { ImageServerClient } from '../image/client.ts';
-import type { Digest } from '../image/digest.ts';
-import type { ImageRecord } from '../image/store.ts';
-import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack.ts';
+import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
+import type { ImageServerClient } from '../image/transfer/client.ts';
+import type { Digest } from '../image/model/digest.ts';
+import type { ImageRecord } from '../image/store/store.ts';
+import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack/unpack.ts';
 import { mountPoints } from '../system/mounts.ts';
 import { run } from '../system/run.ts';
 
@@ -43,7 +43,11 @@ export async function loadImage(
   const image = await client.getImage(name);
   const manifest = await client.getManifest(image.manifest as Digest);
   const cache = opts.cacheFrom?.length ? cacheInWorker(opts.cacheFrom) : undefined;
-  const unpack = await unpackImage(manifest, dir, { fetcher: client.fetcher(), cache, onProgress: opts.onProgress });
+  const unpack = await unpackImage(manifest, dir, {
+    fetcher: fetcherInWorker(client),
+    cache,
+    onProgress: opts.onProgress,
+  });
   if (opts.mounts !== false) await bindMounts(dir);
   return {
     image,

@@ -5,10 +5,11 @@
 // of the install onto the drives.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker } from '../image/cache.ts';
-import type { Digest } from '../image/digest.ts';
-import type { Manifest } from '../image/manifest.ts';
-import { unpackImage, type ObjectFinder, type UnpackStats } from '../image/unpack.ts';
+import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
+import type { Digest } from '../image/model/digest.ts';
+import type { Manifest } from '../image/model/manifest.ts';
+import type { ObjectFinder } from '../image/model/objects.ts';
+import { unpackImage, type UnpackStats } from '../image/unpack/unpack.ts';
 import { oldRootCandidate } from '../storage/contents.ts';
 import { mountPoints } from '../system/mounts.ts';
 import { formatBytes } from '../util/format.ts';
@@ -98,7 +99,7 @@ async function unpackInto(
     ctx.facts.mounted.push(path.resolve(dir));
   }
   const stats = await unpackImage(manifest, dir, {
-    fetcher: ctx.facts.client!.fetcher(),
+    fetcher: fetcherInWorker(ctx.facts.client!),
     cache,
     onProgress: (p) => ctx.progress.bytes('tools', p.bytesDone, p.bytesTotal),
   });

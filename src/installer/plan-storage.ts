@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ImageServerClient } from '../image/client.ts';
-import type { Digest } from '../image/digest.ts';
+import { ImageServerClient } from '../image/transfer/client.ts';
+import type { Digest } from '../image/model/digest.ts';
 import { findBootInfo, grubInstallOf } from '../storage/bootloader.ts';
 import { readDriveContents } from '../storage/contents.ts';
 import { listDrives, selectDrives, describeDrive } from '../storage/drives.ts';

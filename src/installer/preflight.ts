@@ -3,7 +3,7 @@
 // points are not directories, a network configuration that cannot be rendered.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Manifest } from '../image/manifest.ts';
+import type { Manifest } from '../image/model/manifest.ts';
 import { planNetwork } from '../netconfig/plan.ts';
 import type { Drive } from '../storage/drives.ts';
 import type { StoragePlan } from '../storage/storage-plan.ts';

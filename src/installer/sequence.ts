@@ -19,7 +19,7 @@ import { InstallerLog } from './log.ts';
 import { bringUpInterfaces, configPresent, configureFromDhcp, configureFromInjected } from './local-network.ts';
 import { planStorageStep, resolveImages } from './plan-storage.ts';
 import { Progress, type ObjectCounts } from './progress.ts';
-import type { UnpackStats } from '../image/unpack.ts';
+import type { UnpackStats } from '../image/unpack/unpack.ts';
 import { installRebootSignals, RebootGate, runsFromMemory, waitAndReboot } from './reboot.ts';
 import { StatusServer } from '../status/server.ts';
 import { updateClock, writeHardwareClock } from './update-clock.ts';

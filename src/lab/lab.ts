@@ -5,8 +5,8 @@
 // directory, so a second run with `rebirth` reinstalls the same machines over their old systems.
 import fs from 'node:fs';
 import path from 'node:path';
-import { addImage } from '../image/add.ts';
-import { ImageStore } from '../image/store.ts';
+import { addImage } from '../image/pack/add.ts';
+import { ImageStore } from '../image/store/store.ts';
 import { cachedInstallerImage } from '../initramfs/build.ts';
 import { openInventory } from '../inventory/open.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';

@@ -3,7 +3,7 @@
 // write ourselves, and the image's own grub-install run inside the new root (BIOS: into the BIOS
 // boot partition; UEFI: the removable-media path on the ESP, which needs no NVRAM entry).
 import path from 'node:path';
-import type { Manifest } from '../image/manifest.ts';
+import type { Manifest } from '../image/model/manifest.ts';
 import type { Executor } from '../system/executor.ts';
 
 export interface BootInfo {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/manifest.ts';
+import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/model/manifest.ts';
 import { renderCrypttab, renderFstab } from './fstab.ts';
 import { MiB, normalizeLayout, parseStorageLayout } from './layout.ts';
 import { GPT_TYPES, partitionDevice, planBootDrive, sfdiskScript, usageByMountPoint } from './plan.ts';

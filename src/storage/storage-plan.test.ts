@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/manifest.ts';
+import { MANIFEST_FORMAT, type Entry, type Manifest } from '../image/model/manifest.ts';
 import { findBootInfo, grubInstallOf, renderGrubConfig } from './bootloader.ts';
 import { listDrives, selectDrives, type Drive } from './drives.ts';
 import { renderCrypttab, renderFstab } from './fstab.ts';

@@ -6,17 +6,15 @@
 // before it is delivered.
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { digestOf, type Digest } from './digest.ts';
+import { digestOf, type Digest } from '../model/digest.ts';
 import { CorruptObjectError } from './errors.ts';
+import type { ObjectSink } from '../model/objects.ts';
 import type { Frame } from './object-stream.ts';
 
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const GROUP_STORED_BYTES = 1024 * 1024;
 const GROUPS_AHEAD = 4;
 const DECOMPRESS_CHUNK = 1024 * 1024;
-
-/** Receives verified contents; a returned promise holds the stream until the consumer is ready. */
-export type ObjectSink = (digest: Digest, content: Buffer) => void | Promise<void>;
 
 interface Group {
   frames: Frame[];

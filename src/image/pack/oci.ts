@@ -7,20 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { digestHex, digestOf, hasherDigest, isDigest, newHasher, type Digest } from './digest.ts';
-import type { Ingest } from './ingest.ts';
-import type { PackWarnings } from './pack-dir.ts';
-import {
-  applyTarEntries,
-  compressionOf,
-  inContext,
-  openDecompressed,
-  peek,
-  readTarFile,
-  tarEntriesOf,
-} from './pack-tar.ts';
+import { digestHex, digestOf, hasherDigest, isDigest, newHasher, type Digest } from '../model/digest.ts';
+import type { Ingest } from '../store/ingest.ts';
+import type { PackWarnings } from './dir.ts';
+import { applyTarEntries, compressionOf, inContext, openDecompressed, peek, readTarFile, tarEntriesOf } from './tar.ts';
 import { TarError } from './tar-reader.ts';
-import { TreeBuilder } from './tree.ts';
+import { TreeBuilder } from '../model/tree.ts';
 
 /** The platform picked from multi-platform images. */
 const PLATFORM = { os: 'linux', architecture: 'amd64' };

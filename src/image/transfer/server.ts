@@ -11,22 +11,22 @@ import { pipeline as pipelineAsync } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isDigest, type Digest } from './digest.ts';
+import { isDigest, type Digest } from '../model/digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
 import {
   type ConnectionLimits,
   DEFAULT_LIMITS,
   guardConnections,
   HTTP_SERVER_OPTIONS,
-} from '../util/http/connections.ts';
-import { safeListener } from '../util/http/listener.ts';
-import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../util/http/respond.ts';
-import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
-import { NameError } from './names.ts';
-import { StoredObjectCache } from './object-cache.ts';
-import { type ImageStore, StoreError } from './store.ts';
+} from '../../util/http/connections.ts';
+import { safeListener } from '../../util/http/listener.ts';
+import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../../util/http/respond.ts';
+import { SERVER_TLS_PROFILE } from '../../util/http/tls.ts';
+import { NameError } from '../model/names.ts';
+import { StoredObjectCache } from './memory-cache.ts';
+import { type ImageStore, StoreError } from '../store/store.ts';
 
-export { IMAGESERVER_PORT } from '../util/ports.ts';
+export { IMAGESERVER_PORT } from '../../util/ports.ts';
 const MAX_BATCH = 100_000;
 /** 100,000 digests of 71 characters, quoted and separated (7.4 MB), and room to spare. */
 const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
@@ -382,4 +382,4 @@ function drained(res: Res): Promise<void> {
 }
 
 // Callers of the image server listen with this.
-export { listen } from '../util/listen.ts';
+export { listen } from '../../util/listen.ts';

@@ -4,12 +4,11 @@
 // in batches of a few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED
 // batches are in flight, so a slow disk bounds memory use.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { Digest } from './digest.ts';
-// A circular import with client.ts, harmless: neither uses the other while loading.
+import type { Digest } from '../model/digest.ts';
+import type { ObjectFetcher, ObjectFinder, WantedObject } from '../model/objects.ts';
+import { type CacheStats, LocalObjectCache, newCacheStats } from '../unpack/local-cache.ts';
 import { ImageServerClient } from './client.ts';
 import { CorruptObjectError, ImageServerError } from './errors.ts';
-import { LocalObjectCache } from './cache.ts';
-import type { WantedObject } from './unpack.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
@@ -31,6 +30,33 @@ type ToMain =
   | { type: 'log'; line: string }
   | { type: 'done'; stats: Counts }
   | { type: 'error'; name: string; message: string; status?: number; stats: Counts };
+
+/**
+ * The image server as the unpacker's object source: the download runs on a worker thread (a
+ * client of its own connecting as `client` does) so that receiving, decompressing and verifying
+ * overlap with writing files on this thread. Its counts are added to `client.stats`.
+ */
+export function fetcherInWorker(client: ImageServerClient): ObjectFetcher {
+  return {
+    fetch: (objects, onObject) =>
+      runInWorker({ kind: 'server', ...client.connection(), objects }, onObject, client.log, client.stats),
+  };
+}
+
+/** The local object cache of `roots`, searched on a worker thread while this thread writes. */
+export function cacheInWorker(
+  roots: string[],
+  log: (line: string) => void = () => {},
+): ObjectFinder & { stats: CacheStats } {
+  const stats = newCacheStats();
+  return {
+    stats,
+    find: (wanted, onObject) =>
+      roots.length
+        ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats)
+        : Promise.resolve(),
+  };
+}
 
 /**
  * Runs a source on a worker thread; `onObject` runs on the calling thread, in arrival order. The
@@ -157,7 +183,5 @@ async function workerMain(job: WorkerJob): Promise<void> {
 }
 
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
-// module). In the bundle this line runs while modules that import each other are still being
-// defined, so the work starts once they all are.
-if (!isMainThread && (workerData as WorkerJob | undefined)?.kind)
-  setImmediate(() => void workerMain(workerData as WorkerJob));
+// module; this module comes after the client and the cache it runs, which import nothing of it).
+if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) void workerMain(workerData as WorkerJob);

@@ -7,16 +7,15 @@ import http from 'node:http';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { digestOf, type Digest } from './digest.ts';
-import type { Manifest } from './manifest.ts';
+import { digestOf, type Digest } from '../model/digest.ts';
+import type { Manifest } from '../model/manifest.ts';
 import { ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
-import { IMAGESERVER_PORT } from '../util/ports.ts';
-import type { ImageRecord } from './store.ts';
-import type { ObjectFetcher, WantedObject } from './unpack.ts';
-import { BatchDecoder, type ObjectSink } from './batch-decoder.ts';
+import { IMAGESERVER_PORT } from '../../util/ports.ts';
+import type { ImageRecord } from '../store/store.ts';
+import type { ObjectSink, WantedObject } from '../model/objects.ts';
+import { BatchDecoder } from './batch-decoder.ts';
 import { CorruptObjectError, ImageServerError } from './errors.ts';
-import { runInWorker } from './source-worker.ts';
-import { readTlsFiles } from '../util/request.ts';
+import { readTlsFiles } from '../../util/request.ts';
 
 export { CorruptObjectError, ImageServerError };
 
@@ -63,7 +62,7 @@ export class ImageServerClient {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly timeoutMs: number;
-  private readonly log: (line: string) => void;
+  readonly log: (line: string) => void;
   private readonly tls: ClientTls;
 
   constructor(address: string, opts: ClientOptions = {}) {
@@ -157,7 +156,7 @@ export class ImageServerClient {
       );
     // Loaded here, not at the top: the download worker imports this module and never parses a
     // manifest, so it starts without the schema library.
-    const { parseManifest } = await import('./manifest.ts');
+    const { parseManifest } = await import('../model/manifest.ts');
     return parseManifest(bytes, `manifest ${digest}`);
   }
 
@@ -241,23 +240,9 @@ export class ImageServerClient {
     }
   }
 
-  /**
-   * This client as the unpacker's object source. The download runs on a worker thread
-   * (source-worker.ts, which calls fetchObjects there) so that receiving, decompressing and
-   * verifying overlap with writing files on this thread.
-   */
-  fetcher(): ObjectFetcher {
-    return {
-      fetch: async (objects, onObject) => {
-        const options = { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs };
-        await runInWorker(
-          { kind: 'server', address: this.base.href, options, objects },
-          onObject,
-          this.log,
-          this.stats,
-        );
-      },
-    };
+  /** Where and how this client connects, for another thread to connect the same way (worker.ts). */
+  connection(): { address: string; options: { tls: ClientTls; retries: number; backoffMs: number } } {
+    return { address: this.base.href, options: { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs } };
   }
 }
 

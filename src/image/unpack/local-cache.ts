@@ -5,10 +5,8 @@
 // when its content hashes to the wanted digest, so a stale or tampered tree cannot inject content.
 import fs from 'node:fs';
 import path from 'node:path';
-import { digestOf, hasherDigest, newHasher, type Digest } from './digest.ts';
-import type { ObjectSink } from './batch-decoder.ts';
-import { runInWorker } from './source-worker.ts';
-import type { ObjectFinder } from './unpack.ts';
+import { digestOf, hasherDigest, newHasher, type Digest } from '../model/digest.ts';
+import type { ObjectFinder, ObjectSink } from '../model/objects.ts';
 
 const READ_LIMIT = 256 * 1024 * 1024;
 
@@ -20,7 +18,7 @@ export interface CacheStats {
   bytesFound: number;
 }
 
-function newCacheStats(): CacheStats {
+export function newCacheStats(): CacheStats {
   return { filesIndexed: 0, filesHashed: 0, bytesHashed: 0, objectsFound: 0, bytesFound: 0 };
 }
 
@@ -127,19 +125,4 @@ function readHugeIfMatches(file: string, digest: Digest): Buffer {
     fs.closeSync(fd);
   }
   return hasherDigest(hasher) === digest ? fs.readFileSync(file) : Buffer.alloc(0);
-}
-
-/** The cache of `roots`, searched on a worker thread (source-worker.ts) while this thread writes. */
-export function cacheInWorker(
-  roots: string[],
-  log: (line: string) => void = () => {},
-): ObjectFinder & { stats: CacheStats } {
-  const stats = newCacheStats();
-  return {
-    stats,
-    find: (wanted, onObject) =>
-      roots.length
-        ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats)
-        : Promise.resolve(),
-  };
 }

@@ -12,12 +12,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { z } from 'zod';
-import { digestHex, digestOf, isDigest, type Digest } from './digest.ts';
-import { encodeManifest, manifestStats, parseManifest, type Manifest, type ManifestStats } from './manifest.ts';
-import { checkFullImageName, checkImageName, streamOf } from './names.ts';
-import { createFileAtomic, tempName } from '../util/atomic-file.ts';
-import { syncFileSystem } from '../system/libc.ts';
-import { parseJsonWith } from '../util/parse-json.ts';
+import { digestHex, digestOf, isDigest, type Digest } from '../model/digest.ts';
+import { encodeManifest, manifestStats, parseManifest, type Manifest, type ManifestStats } from '../model/manifest.ts';
+import { checkFullImageName, checkImageName, streamOf } from '../model/names.ts';
+import { createFileAtomic, tempName } from '../../util/atomic-file.ts';
+import { syncFileSystem } from '../../system/libc.ts';
+import { parseJsonWith } from '../../util/parse-json.ts';
 
 const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);

@@ -10,29 +10,18 @@
 // Any existing path that is in the way is replaced; a symlink is never followed.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Digest } from './digest.ts';
-import { manifestStats, parseMtime, type Entry, type FileEntry, type InodeEntry, type Manifest } from './manifest.ts';
-import { getXattrs, mknod, removeXattr, setTimes, setTimesFd, setXattr, setXattrFd } from '../system/libc.ts';
-import { mountsUnder } from '../system/mounts.ts';
-
-/** A wanted object: its digest and its (uncompressed) size, which the manifest gives. */
-export interface WantedObject {
-  digest: Digest;
-  size: number;
-}
-
-/** Delivers verified object contents; `onObject` may be called in any order. */
-export interface ObjectFetcher {
-  fetch(objects: WantedObject[], onObject: (digest: Digest, content: Buffer) => void): Promise<void>;
-}
-
-/** Finds objects in local trees (see cache.ts); same contract as ObjectFetcher, for what it has. */
-export interface ObjectFinder {
-  find(
-    wanted: Map<Digest, { size: number; paths: string[] }>,
-    onObject: (digest: Digest, content: Buffer) => void | Promise<void>,
-  ): Promise<void>;
-}
+import type { Digest } from '../model/digest.ts';
+import {
+  manifestStats,
+  parseMtime,
+  type Entry,
+  type FileEntry,
+  type InodeEntry,
+  type Manifest,
+} from '../model/manifest.ts';
+import { getXattrs, mknod, removeXattr, setTimes, setTimesFd, setXattr, setXattrFd } from '../../system/libc.ts';
+import { mountsUnder } from '../../system/mounts.ts';
+import type { ObjectFetcher, ObjectFinder } from '../model/objects.ts';
 
 export interface UnpackProgress {
   bytesDone: number;

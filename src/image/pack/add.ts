@@ -2,14 +2,14 @@
 // layout, `docker save` archive) into the store and records it under NAME. The record is written
 // last, so an add killed at any point leaves no image, only objects that gc may collect.
 import fs from 'node:fs';
-import { Ingest, type IngestStats } from './ingest.ts';
-import { neededObjects, validateTree } from './manifest.ts';
-import { checkFullImageName } from './names.ts';
-import { packDirectory, type PackWarnings } from './pack-dir.ts';
-import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './pack-oci.ts';
-import { packTarFile } from './pack-tar.ts';
-import { newRecord, StoreError, type ImageRecord, type ImageStore } from './store.ts';
-import type { TreeBuilder } from './tree.ts';
+import { Ingest, type IngestStats } from '../store/ingest.ts';
+import { neededObjects, validateTree } from '../model/manifest.ts';
+import { checkFullImageName } from '../model/names.ts';
+import { packDirectory, type PackWarnings } from './dir.ts';
+import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './oci.ts';
+import { packTarFile } from './tar.ts';
+import { newRecord, StoreError, type ImageRecord, type ImageStore } from '../store/store.ts';
+import type { TreeBuilder } from '../model/tree.ts';
 
 export type SourceKind = 'directory' | 'oci-layout' | 'docker-archive' | 'tar';
 

@@ -5,7 +5,7 @@
 // unpacker that follows the entries in order can never write outside its target.
 import { z } from 'zod';
 import { isDigest, type Digest } from './digest.ts';
-import type { Timespec } from '../system/libc.ts';
+import type { Timespec } from '../../system/libc.ts';
 
 export const MANIFEST_FORMAT = 'cradle-image-manifest/1';
 

@@ -2,7 +2,7 @@
 // object, in request order, a 40-byte frame header (32 raw sha256 bytes, then the stored length as
 // a big-endian u64) followed by the object exactly as stored, a zstd frame. The receiver verifies
 // every object against its digest after decompression, so the stream needs no checksum of its own.
-import { digestBytes, digestFromBytes, type Digest } from './digest.ts';
+import { digestBytes, digestFromBytes, type Digest } from '../model/digest.ts';
 import { ImageServerError } from './errors.ts';
 
 export const OBJECT_STREAM_TYPE = 'application/vnd.cradle.object-stream.v1';

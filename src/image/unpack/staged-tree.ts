@@ -5,7 +5,7 @@
 // used (the unpacker then fetches it from the network, verified as always).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ObjectFinder } from './unpack.ts';
+import type { ObjectFinder } from '../model/objects.ts';
 
 export interface StagedTreeStats {
   objectsRead: number;

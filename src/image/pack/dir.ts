@@ -5,11 +5,11 @@
 // are kept as empty directories.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Ingest } from './ingest.ts';
-import { WHOLE_READ_LIMIT } from './ingest.ts';
-import { formatMtimeNs } from './manifest.ts';
-import { encodeXattrs, TreeBuilder, type Inode, type Meta } from './tree.ts';
-import { getXattrs, splitDev } from '../system/libc.ts';
+import type { Ingest } from '../store/ingest.ts';
+import { WHOLE_READ_LIMIT } from '../store/ingest.ts';
+import { formatMtimeNs } from '../model/manifest.ts';
+import { encodeXattrs, TreeBuilder, type Inode, type Meta } from '../model/tree.ts';
+import { getXattrs, splitDev } from '../../system/libc.ts';
 
 export interface PackWarnings {
   warn(message: string): void;

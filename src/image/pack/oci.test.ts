@@ -10,11 +10,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ingest } from './ingest.ts';
-import { encodeManifest, validateTree, type Manifest } from './manifest.ts';
-import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './pack-oci.ts';
-import { ImageStore } from './store.ts';
-import type { TreeBuilder } from './tree.ts';
+import { Ingest } from '../store/ingest.ts';
+import { encodeManifest, validateTree, type Manifest } from '../model/manifest.ts';
+import { isDockerArchive, isOciLayout, packDockerArchive, packOciLayout } from './oci.ts';
+import { ImageStore } from '../store/store.ts';
+import type { TreeBuilder } from '../model/tree.ts';
 
 const sh = (cmd: string, cwd?: string) => execFileSync('/bin/sh', ['-ec', cmd], { cwd, encoding: 'utf8' });
 const hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');

@@ -7,12 +7,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ingest } from './ingest.ts';
-import { encodeManifest, validateTree, type Entry } from './manifest.ts';
-import { applyTarLayer, packTarFile } from './pack-tar.ts';
-import { ImageStore } from './store.ts';
-import { TreeBuilder } from './tree.ts';
-import type { Digest } from './digest.ts';
+import { Ingest } from '../store/ingest.ts';
+import { encodeManifest, validateTree, type Entry } from '../model/manifest.ts';
+import { applyTarLayer, packTarFile } from './tar.ts';
+import { ImageStore } from '../store/store.ts';
+import { TreeBuilder } from '../model/tree.ts';
+import type { Digest } from '../model/digest.ts';
 
 const sh = (cmd: string, cwd?: string) => execFileSync('/bin/sh', ['-ec', cmd], { cwd, encoding: 'utf8' });
 const sha = (data: Buffer | string): Digest => `sha256:${createHash('sha256').update(data).digest('hex')}`;

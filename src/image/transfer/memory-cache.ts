@@ -1,7 +1,7 @@
 // A byte-bounded LRU of stored objects in the image server's memory. Objects are immutable, so a
 // cached copy can never be stale; when a rack of machines installs the same image at once, each
 // object is read from disk once instead of once per machine.
-import type { Digest } from './digest.ts';
+import type { Digest } from '../model/digest.ts';
 
 export class StoredObjectCache {
   private readonly entries = new Map<Digest, Buffer>();

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readTarFile } from './pack-tar.ts';
+import { readTarFile } from './tar.ts';
 import { readTar, TarError, type TarEntry } from './tar-reader.ts';
 
 const sh = (cmd: string, cwd?: string) => execFileSync('/bin/sh', ['-ec', cmd], { cwd, encoding: 'utf8' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { StoredObjectCache } from './object-cache.ts';
+import { StoredObjectCache } from './memory-cache.ts';
 
 const d = (n: number) => `sha256:${String(n).padStart(64, '0')}` as const;
 

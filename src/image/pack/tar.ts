@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { pipeline, type Readable } from 'node:stream';
-import { WHOLE_READ_LIMIT, type Ingest } from './ingest.ts';
-import { formatMtime } from './manifest.ts';
-import type { PackWarnings } from './pack-dir.ts';
+import { WHOLE_READ_LIMIT, type Ingest } from '../store/ingest.ts';
+import { formatMtime } from '../model/manifest.ts';
+import type { PackWarnings } from './dir.ts';
 import { readTar, readTarSource, TarError, type ByteSource, type TarEntry } from './tar-reader.ts';
-import { encodeXattrs, type Inode, type Meta, normalizeArchivePath, TreeBuilder } from './tree.ts';
+import { encodeXattrs, type Inode, type Meta, normalizeArchivePath, TreeBuilder } from '../model/tree.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import { digestOf, hasherDigest, newHasher, type Digest } from './digest.ts';
+import { digestOf, hasherDigest, newHasher, type Digest } from '../model/digest.ts';
 import { ZSTD_LEVEL, type ImageStore } from './store.ts';
 
 /** Contents at most this large are read whole; larger ones are streamed. */
