@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { cachedInstallerImage } from '../src/initramfs/build.ts';
-import { cacheDir } from '../src/lab/debian-rootfs.ts';
+import { cacheDir } from '../src/util/build-cache.ts';
 import { Lab, LAB_DEFAULTS, runLab } from '../src/lab/lab.ts';
 import { markerInitramfs, MARKER } from '../src/lab/marker-initramfs.ts';
 import { RunningMachine } from '../src/lab/qemu.ts';

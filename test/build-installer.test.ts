@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { addImage } from '../src/image/pack/add.ts';
 import { ImageStore } from '../src/image/store/store.ts';
 import { cachedInstallerImage } from '../src/initramfs/build.ts';
-import { cacheDir } from '../src/lab/debian-rootfs.ts';
+import { cacheDir } from '../src/util/build-cache.ts';
 import { RunningMachine } from '../src/lab/qemu.ts';
 import { cradleBin, isRoot, removeWorkDir, startImageServer, tmpDir } from './helpers.ts';
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { build as esbuild } from 'esbuild';
 import { run } from '../system/run.ts';
-import { buildDirFor, placeBuilt, pruneCache } from '../lab/debian-rootfs.ts';
+import { buildDirFor, placeBuilt, pruneCache } from '../util/build-cache.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
 import {

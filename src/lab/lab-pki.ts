@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createCa, issueCertificate, MAX_SERVER_DAYS } from '../pki/pki.ts';
-import { buildDirFor, placeBuilt } from './debian-rootfs.ts';
+import { buildDirFor, placeBuilt } from '../util/build-cache.ts';
 
 export interface LabPki {
   ca: string;

@@ -17,7 +17,7 @@ import {
 } from '../initramfs/installer-image.ts';
 import { modulePathInTree, resolveLibraries, resolveModules } from '../initramfs/resolve.ts';
 import { busyboxApplets, kernelVersionOf, materialise, newestKernel } from '../initramfs/build.ts';
-import { buildDirFor, cacheDir, placeBuilt, pruneCache } from './debian-rootfs.ts';
+import { buildDirFor, cacheDir, placeBuilt, pruneCache } from '../util/build-cache.ts';
 
 /** Printed on the console once the tiny OS is up and has reported in (or failed to). */
 export const TINY_OS_MARKER = 'CRADLE-TINY-OS-UP';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { placeBuilt } from './debian-rootfs.ts';
+import { placeBuilt } from './build-cache.ts';
 
 test('two builds of one cache entry: the first wins, the second takes it', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-cache-test-'));
