@@ -34,7 +34,7 @@ const NAME = 'dhcp-server';
 const NS = { srv: `cradle-bench-dhcp-${process.pid}-srv`, cli: `cradle-bench-dhcp-${process.pid}-cli` };
 const CLIENTS = Number(process.env.BENCH_DHCP_CLIENTS ?? 1000);
 const WINDOW = Number(process.env.BENCH_DHCP_WINDOW ?? 50);
-const PACKET_URL = pathToFileURL(path.join(repoRoot, 'src/net/dhcp/packet.ts')).href;
+const PACKET_URL = pathToFileURL(path.join(repoRoot, 'src/protocols/dhcp/packet.ts')).href;
 const SERVER_DRIVER = path.join(repoRoot, 'src/boot/dhcp/testdata/server-driver.ts');
 const mac = (i: number) =>
   `02:b0:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startBootServer } from '../src/boot/boot-server.ts';
+import { startBootServer } from '../src/boot/server.ts';
 import { openInventory } from '../src/inventory/open.ts';
 import {
   freePort,

@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImageServerClient } from '../src/image/transfer/client.ts';
-import { loadImage } from '../src/installer/load-image.ts';
+import { loadImage } from '../src/installer/load-image-command.ts';
 import { syncFileSystem } from '../src/system/libc.ts';
 import { table } from '../src/util/format.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';

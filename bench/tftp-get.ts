@@ -32,7 +32,7 @@ const NAME = 'tftp-get';
 const NS = `cradle-bench-tftp-${process.pid}`;
 const BYTES = Number(process.env.BENCH_TFTP_MB ?? 30) * 1e6;
 const BLKSIZE = 1468;
-const CLIENT_URL = pathToFileURL(path.join(repoRoot, 'src/net/tftp/client.ts')).href;
+const CLIENT_URL = pathToFileURL(path.join(repoRoot, 'src/protocols/tftp/client.ts')).href;
 
 /** Our side: prints the transfer's own figures, and a hash when asked to check. */
 const DRIVER = `

@@ -54,7 +54,7 @@ process.once('SIGTERM', () => void s.close().then(() => process.exit(0)));`;
 /** Our client: `n` concurrent fetches in one process; prints their total and a digest of the first. */
 const CLIENT = `
 import { createHash } from 'node:crypto';
-import { tftpGet } from ${url('src/net/tftp/client.ts')};
+import { tftpGet } from ${url('src/protocols/tftp/client.ts')};
 const [port, n, check] = JSON.parse(process.argv[1]);
 const started = performance.now();
 const rs = await Promise.all(Array.from({ length: n }, () => tftpGet('127.0.0.1', 'bench.bin', { port, blksize: ${BLKSIZE}, windowsize: 16, timeoutMs: 2000, maxBytes: 1e9 })));

@@ -20,7 +20,7 @@ export const LAYERS: Record<string, number> = {
   'image/unpack': 1.1,
   'image/pack': 1.2,
   'image/transfer': 1.2,
-  net: 1,
+  protocols: 1,
   netconfig: 1,
   storage: 1,
   inventory: 1,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { startBootServer, type RunningBootServer } from '../src/boot/boot-server.ts';
+import { startBootServer, type RunningBootServer } from '../src/boot/server.ts';
 import { InstallerLog } from '../src/installer/log.ts';
 import { Progress } from '../src/installer/progress.ts';
 import { openInventory } from '../src/inventory/open.ts';

@@ -14,7 +14,7 @@ import { ImageServerClient } from '../src/image/transfer/client.ts';
 import { digestOf, type Digest } from '../src/image/model/digest.ts';
 import { encodeManifest, MANIFEST_FORMAT, type Entry } from '../src/image/model/manifest.ts';
 import { ImageStore, newRecord } from '../src/image/store/store.ts';
-import { loadImage } from '../src/installer/load-image.ts';
+import { loadImage } from '../src/installer/load-image-command.ts';
 import { cradleBin, describeTree, diffTrees, isRoot, removeWorkDir, sh, startImageServer, tmpDir } from './helpers.ts';
 
 const quiet = { warn: () => {} };

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { addImage } from '../src/image/pack/add.ts';
 import { ImageServerClient } from '../src/image/transfer/client.ts';
 import { ImageStore } from '../src/image/store/store.ts';
-import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image.ts';
+import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image-command.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import {
   describeTree,

@@ -13,7 +13,7 @@ import {
 } from '../installer/debug-commands.ts';
 import { runInstaller } from '../installer/sequence.ts';
 import { ImageServerClient, type ClientTls } from '../image/transfer/client.ts';
-import { loadImage } from '../installer/load-image.ts';
+import { loadImage } from '../installer/load-image-command.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 import { imagesTable } from './image.ts';
 import { wholeNumber } from './program.ts';

@@ -1,12 +1,12 @@
 // `cradle server`: the boot server (DHCP, TFTP, HTTP boot and the machine API) over the machine
-// database. Argument parsing only; src/boot/boot-server.ts does the work.
+// database. Argument parsing only; src/boot/server.ts does the work.
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { startBootServer, type Role } from '../boot/boot-server.ts';
+import { startBootServer, type Role } from '../boot/server.ts';
 import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
-import { interfaceIpv4 } from '../net/dhcp/socket.ts';
+import { interfaceIpv4 } from '../protocols/dhcp/socket.ts';
 import { DEFAULT_LIMITS } from '../util/http/connections.ts';
 import { addConnectionLimitOptions, connectionLimits, tlsTriple, type ConnectionLimitFlags } from './program.ts';
 

@@ -17,13 +17,13 @@ import {
   renderGrubConfig,
 } from '../storage/bootloader.ts';
 import { KEY_FILE, renderCrypttab, renderFstab, type MadeFileSystem } from '../storage/fstab.ts';
-import { partitionDevice } from '../storage/plan.ts';
-import type { FileSystemPlan } from '../storage/storage-plan.ts';
+import { partitionDevice } from '../storage/partitions.ts';
+import type { FileSystemPlan } from '../storage/plan.ts';
 import { syncFileSystem } from '../system/libc.ts';
 import { formatBytes } from '../util/format.ts';
 import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
 import { BOOT_SERVER_FILE, bootServerUrl, type InstallContext } from './context.ts';
-import { bindMounts } from './load-image.ts';
+import { bindMounts } from './load-image-command.ts';
 
 /** Like Promise.all, but waits for every task before reporting the first failure. */
 export async function allSettled<T>(tasks: Promise<T>[]): Promise<T[]> {

@@ -6,7 +6,7 @@ import type { ImageRecord } from '../image/store/store.ts';
 import type { Manifest } from '../image/model/manifest.ts';
 import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { StorageLayout } from '../storage/layout.ts';
-import type { StoragePlan } from '../storage/storage-plan.ts';
+import type { StoragePlan } from '../storage/plan.ts';
 import type { Drive } from '../storage/drives.ts';
 import type { DriveContents } from '../storage/contents.ts';
 import type { BootInfo } from '../storage/bootloader.ts';

@@ -5,7 +5,7 @@
 // file is validated before anything else happens, and a bad one names the file, field and fix.
 import fs from 'node:fs';
 import path from 'node:path';
-import { tftpGet, TftpError } from '../net/tftp/client.ts';
+import { tftpGet, TftpError } from '../protocols/tftp/client.ts';
 import { parseMachineConfig } from '../netconfig/machine-config.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';

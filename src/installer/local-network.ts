@@ -5,8 +5,8 @@
 // and resolver; the host name comes from DHCP or `hostname=` on the kernel command line.
 import fs from 'node:fs';
 import path from 'node:path';
-import { dhcpRace, type DhcpLease } from '../net/dhcp/client.ts';
-import { writeDhcpLog } from '../net/dhcp/log.ts';
+import { dhcpRace, type DhcpLease } from '../protocols/dhcp/client.ts';
+import { writeDhcpLog } from '../protocols/dhcp/log.ts';
 import { subnetOf, type MachineConfig, type Subnet } from '../netconfig/machine-config.ts';
 import { renderResolvConf } from '../netconfig/ifupdown.ts';
 import { prefixLength } from '../netconfig/networkd.ts';

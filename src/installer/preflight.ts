@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Manifest } from '../image/model/manifest.ts';
 import { planNetwork } from '../netconfig/plan.ts';
 import type { Drive } from '../storage/drives.ts';
-import type { StoragePlan } from '../storage/storage-plan.ts';
+import type { StoragePlan } from '../storage/plan.ts';
 import type { InstallContext } from './context.ts';
 import { hasCarrier } from './interfaces.ts';
 

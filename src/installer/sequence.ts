@@ -17,7 +17,7 @@ import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
 import { loadTools, measureCache, mountOldRoot } from './load-tools.ts';
 import { InstallerLog } from './log.ts';
 import { bringUpInterfaces, configPresent, configureFromDhcp, configureFromInjected } from './local-network.ts';
-import { planStorageStep, resolveImages } from './plan-storage.ts';
+import { planStorageStep, resolveImages } from './plan-install.ts';
 import { Progress, type ObjectCounts } from './progress.ts';
 import type { UnpackStats } from '../image/unpack/unpack.ts';
 import { installRebootSignals, RebootGate, runsFromMemory, waitAndReboot } from './reboot.ts';

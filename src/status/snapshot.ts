@@ -3,7 +3,7 @@
 // and the API are golden-tested without an install.
 import type { InstallContext } from '../installer/context.ts';
 import type { InstallerEvent } from '../installer/progress.ts';
-import { partitionDevice } from '../storage/plan.ts';
+import { partitionDevice } from '../storage/partitions.ts';
 
 export type InstallerState = 'installing' | 'succeeded' | 'failed';
 

@@ -6,9 +6,9 @@ import path from 'node:path';
 import type { Executor } from '../system/executor.ts';
 import { CommandError } from '../system/run.ts';
 import type { MadeFileSystem } from './fstab.ts';
-import { sfdiskScript, type DrivePlan } from './plan.ts';
+import { sfdiskScript, type DrivePlan } from './partitions.ts';
 import { mkdirInRoot } from '../util/in-root.ts';
-import type { FileSystemPlan, StoragePlan } from './storage-plan.ts';
+import type { FileSystemPlan, StoragePlan } from './plan.ts';
 
 const MiB = 1024 * 1024;
 

@@ -10,7 +10,7 @@ import {
   encodeDhcpPacket,
   parseIp,
   type DhcpPacketInit,
-} from '../../net/dhcp/packet.ts';
+} from '../../protocols/dhcp/packet.ts';
 import { answer, clientKind, type Decision, type PolicyContext } from './policy.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');

@@ -29,7 +29,7 @@ import {
   parseIp,
   type DhcpPacket,
   type DhcpPacketInit,
-} from '../../net/dhcp/packet.ts';
+} from '../../protocols/dhcp/packet.ts';
 
 export interface DhcpServerConfig {
   /** 'server' hands out addresses; 'proxy' (proxyDHCP) only adds boot information for PXE clients. Default 'server'. */

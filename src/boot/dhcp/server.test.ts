@@ -14,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NewMachine, Subnet } from '../../inventory/types.ts';
-import { MessageType, Opt, encodeDhcpPacket, parseIp, type DhcpPacketInit } from '../../net/dhcp/packet.ts';
-import { encodeUdpIpv4 } from '../../net/dhcp/socket.ts';
+import { MessageType, Opt, encodeDhcpPacket, parseIp, type DhcpPacketInit } from '../../protocols/dhcp/packet.ts';
+import { encodeUdpIpv4 } from '../../protocols/dhcp/socket.ts';
 import type { Summary } from './testdata/client-driver.ts';
 import {
   addNamespace,

@@ -30,8 +30,8 @@ import {
   messageTypeName,
   MessageType,
   type DhcpPacket,
-} from '../../net/dhcp/packet.ts';
-import { BROADCAST_MAC, interfaceIpv4, PacketSender, WakeFd, type UdpDatagram } from '../../net/dhcp/socket.ts';
+} from '../../protocols/dhcp/packet.ts';
+import { BROADCAST_MAC, interfaceIpv4, PacketSender, WakeFd, type UdpDatagram } from '../../protocols/dhcp/socket.ts';
 import {
   answer,
   inSubnet,

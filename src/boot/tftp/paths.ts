@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { ERROR_CODE } from '../../net/tftp/packets.ts';
+import { ERROR_CODE } from '../../protocols/tftp/packets.ts';
 
 /** A request refused with a TFTP error code; the message goes to the client and the log. */
 export class TftpRefusal extends Error {

@@ -8,8 +8,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tftpGet } from '../../net/tftp/client.ts';
-import { decodePacket, encodeAck, encodeData, encodeError, encodeOack, encodeRequest } from '../../net/tftp/packets.ts';
+import { tftpGet } from '../../protocols/tftp/client.ts';
+import {
+  decodePacket,
+  encodeAck,
+  encodeData,
+  encodeError,
+  encodeOack,
+  encodeRequest,
+} from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpServer, trimPadding } from './server.ts';
 import { RawClient, type Reply } from './testing.ts';
 

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { tftpGet } from '../../net/tftp/client.ts';
-import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../net/tftp/packets.ts';
+import { tftpGet } from '../../protocols/tftp/client.ts';
+import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpClient, type TftpServerOptions } from './server.ts';
 import { LossyProxy, peers, RawClient } from './testing.ts';
 

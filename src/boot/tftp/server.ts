@@ -16,7 +16,7 @@ import {
   errorCodeText,
   MAX_BLKSIZE,
   type TftpOptions,
-} from '../../net/tftp/packets.ts';
+} from '../../protocols/tftp/packets.ts';
 import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
 import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
 import { Transfer } from './transfer.ts';

@@ -11,7 +11,7 @@
 //     more DATA is the Sorcerer's Apprentice bug (every duplicate doubles the traffic from then
 //     on); only our own timer resends.
 import type dgram from 'node:dgram';
-import { decodePacket, encodeError, ERROR_CODE, OPCODE } from '../../net/tftp/packets.ts';
+import { decodePacket, encodeError, ERROR_CODE, OPCODE } from '../../protocols/tftp/packets.ts';
 import type { Source } from './source.ts';
 
 export interface TransferSettings {

@@ -9,8 +9,8 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MessageType, Opt, decodeDhcpPacket, encodeDhcpPacket, messageType, optionIp, parseIp } from '../../../net/dhcp/packet.ts';
-import { BROADCAST_MAC, PacketSender, openDhcpSocket, type DhcpSocket } from '../../../net/dhcp/socket.ts';
+import { MessageType, Opt, decodeDhcpPacket, encodeDhcpPacket, messageType, optionIp, parseIp } from '../../../protocols/dhcp/packet.ts';
+import { BROADCAST_MAC, PacketSender, openDhcpSocket, type DhcpSocket } from '../../../protocols/dhcp/socket.ts';
 
 type Args =
   | { mode: 'exchange'; iface: string; discover: string; waitMs: number; gatherMs: number; serverId?: string }

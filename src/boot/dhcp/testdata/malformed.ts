@@ -3,7 +3,7 @@
 // `undecodable` (the codec rejects them: the server must count and drop them) and `unanswerable`
 // (they decode, but no server may answer them: a BOOTREPLY, not Ethernet, no message type, a
 // server's message type, too many hops, a group or zero MAC, a broken option 53).
-import { decodeDhcpPacket } from '../../../net/dhcp/packet.ts';
+import { decodeDhcpPacket } from '../../../protocols/dhcp/packet.ts';
 
 /** mulberry32: a tiny seeded PRNG, so a failure can be replayed. */
 function prng(seed: number): () => number {
