@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { addImage } from '../src/image/pack/add.ts';
 import { ImageServerClient } from '../src/image/transfer/client.ts';
 import { ImageStore } from '../src/image/store/store.ts';
-import { bindMounts, loadImage, unbindMounts } from '../src/installer/load-image-command.ts';
+import { loadImage } from '../src/installer/load-image-command.ts';
+import { Executor } from '../src/system/executor.ts';
+import { bindMounts, unbindMounts } from '../src/system/mounts.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import {
   describeTree,
@@ -152,20 +154,21 @@ describe('image round trip through store, image server and load-image', {
 
   it('bind-mounts /dev /proc /sys /tmp for chroot use, and unmounts them', async () => {
     const dst = path.join(work, 'features-out');
-    await bindMounts(dst);
+    const exec = new Executor({ dryRun: false, log: () => {} });
+    await bindMounts(exec, dst);
     try {
       const mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
       for (const name of ['dev', 'proc', 'sys', 'tmp'])
         assert.ok(mounts.includes(` ${path.join(dst, name)} `), `${name} is mounted`);
       assert.ok(fs.existsSync(path.join(dst, 'proc/self/status')), "the host's /proc is visible");
-      await bindMounts(dst); // a second call is harmless: mounted targets are skipped
+      await bindMounts(exec, dst); // a second call is harmless: mounted targets are skipped
       // Unpacking again over the live chroot would replace the host's /dev nodes: refused.
       await assert.rejects(
         loadImage(client, 'features/1', dst, { mounts: false }),
         /has file systems mounted under it .*: unmount them first/,
       );
     } finally {
-      await unbindMounts(dst);
+      await unbindMounts(exec, dst);
     }
     const mounts = fs.readFileSync('/proc/self/mounts', 'utf8');
     assert.ok(!mounts.includes(dst), 'nothing left mounted');

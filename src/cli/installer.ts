@@ -11,7 +11,8 @@ import {
   kexecImage,
   listDrivesTable,
 } from '../installer/debug-commands.ts';
-import { runInstaller } from '../installer/sequence.ts';
+import { runInstaller } from '../installer/daemon.ts';
+import { startStatusServer } from '../status/server.ts';
 import { ImageServerClient, type ClientTls } from '../image/transfer/client.ts';
 import { loadImage } from '../installer/load-image-command.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
@@ -226,7 +227,9 @@ export function registerInstallerCommands(program: Command): void {
     .option('--shell-command <argv>', 'remote shell program and arguments, comma-separated', '/bin/sh,-i')
     .option('--shell-keep <seconds>', 'how long a remote shell outlives a dropped connection, for a resume', '300')
     .action(async (f: DaemonFlags) => {
-      process.exitCode = await runInstaller(daemonOptions(f));
+      const opts = daemonOptions(f);
+      // The status page, RPC and remote shell on port 6978 watch the daemon from outside it.
+      process.exitCode = await runInstaller(opts, (log, gate) => startStatusServer(opts, log, gate));
       // Nothing may keep a finished installer alive (a shell's PTY held by a background job).
       setTimeout(() => process.exit(), 3000).unref();
     });

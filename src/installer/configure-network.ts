@@ -9,8 +9,10 @@ import { renderNetworkd } from '../netconfig/networkd.ts';
 import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
 import { planNetwork } from '../netconfig/plan.ts';
 import { mkdirInRoot, writeInRoot } from '../util/in-root.ts';
+import type { Manifest } from '../image/model/manifest.ts';
+import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { InstallContext } from './context.ts';
-import { hasCarrier } from './interfaces.ts';
+import { type EthernetInterface, hasCarrier } from './interfaces.ts';
 import { hookEnv } from './load-configuration.ts';
 
 export type NetworkFlavour = 'ifupdown' | 'networkd';
@@ -22,28 +24,37 @@ export function networkFlavour(has: (path: string) => boolean): NetworkFlavour |
   return undefined;
 }
 
-export async function configureNetwork(ctx: InstallContext): Promise<void> {
-  const { opts, facts, exec } = ctx;
+/** What step 7 needs: this machine's configuration, its interfaces, and the image (to choose the flavour). */
+export interface NetworkInput {
+  machine: MachineConfig;
+  interfaces: EthernetInterface[];
+  activeInterface: string;
+  /** The image installed; without it (a dry run) the flavour is read from the mounted root. */
+  manifest?: Manifest;
+}
+
+export async function configureNetwork(ctx: InstallContext, input: NetworkInput): Promise<void> {
+  const { opts, exec } = ctx;
   const root = opts.mountPoint;
   if (opts.networkConfigurator) {
-    await exec.change(opts.networkConfigurator, [opts.tftpDirectory, root, facts.activeInterface ?? '', opts.tmpRoot], {
+    await exec.change(opts.networkConfigurator, [opts.tftpDirectory, root, input.activeInterface, opts.tmpRoot], {
       env: hookEnv(),
     });
     return;
   }
-  const machine = facts.config!.machine;
-  const links = facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) }));
+  const machine = input.machine;
+  const links = input.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) }));
   const plan = planNetwork(machine, links);
   for (const w of plan.warnings) ctx.log.info(`network: ${w}`);
   for (const name of plan.down) {
-    if (name === facts.activeInterface) continue;
+    if (name === input.activeInterface) continue;
     await exec
       .change('ip', ['link', 'set', 'dev', name, 'down'])
       .catch((err: Error) => ctx.log.info(`${name}: ${err.message}`));
   }
 
-  const paths = new Set(facts.image?.manifest.entries.map((e) => e.path));
-  const detected = networkFlavour((p) => (facts.image ? paths.has(p) : fs.existsSync(path.join(root, p))));
+  const paths = new Set(input.manifest?.entries.map((e) => e.path));
+  const detected = networkFlavour((p) => (input.manifest ? paths.has(p) : fs.existsSync(path.join(root, p))));
   const flavour = detected ?? 'ifupdown';
   if (!detected)
     ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
@@ -53,10 +64,10 @@ export async function configureNetwork(ctx: InstallContext): Promise<void> {
     if (machine.Machine.Hostname) write('etc/hostname', renderHostname(machine.Machine.Hostname));
     if (flavour === 'ifupdown') {
       write('etc/network/interfaces', renderInterfaces(plan));
-      write('etc/udev/rules.d/70-persistent-net.rules', renderUdevRules(facts.interfaces));
+      write('etc/udev/rules.d/70-persistent-net.rules', renderUdevRules(input.interfaces));
     } else {
       for (const [name, text] of renderNetworkd(plan)) write(`etc/systemd/network/${name}`, text);
-      for (const [name, text] of renderLinkFiles(facts.interfaces)) write(`etc/systemd/network/${name}`, text);
+      for (const [name, text] of renderLinkFiles(input.interfaces)) write(`etc/systemd/network/${name}`, text);
       const wants = mkdirInRoot(root, 'etc/systemd/system/multi-user.target.wants');
       const link = path.join(wants, 'systemd-networkd.service');
       if (!fs.lstatSync(link, { throwIfNoEntry: false }))

@@ -22,8 +22,10 @@ import type { FileSystemPlan } from '../storage/plan.ts';
 import { syncFileSystem } from '../system/libc.ts';
 import { formatBytes } from '../util/format.ts';
 import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
-import { BOOT_SERVER_FILE, bootServerUrl, type InstallContext } from './context.ts';
-import { bindMounts } from './load-image-command.ts';
+import { bindMounts } from '../system/mounts.ts';
+import { BOOT_SERVER_FILE, bootServerUrl, type Configuration, type InstallContext } from './context.ts';
+import type { StagedImage } from './load-tools.ts';
+import type { Images, InstallPlan } from './plan-install.ts';
 
 /** Like Promise.all, but waits for every task before reporting the first failure. */
 export async function allSettled<T>(tasks: Promise<T>[]): Promise<T[]> {
@@ -33,21 +35,35 @@ export async function allSettled<T>(tasks: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-export async function configureStorage(ctx: InstallContext): Promise<void> {
-  const { exec, facts, opts } = ctx;
-  const plan = facts.plan!;
-  const root = path.resolve(opts.mountPoint);
-  if (plan.encrypt && !exec.dryRun) facts.keyFile = writeKey(facts.stagedTarget!);
-  // The image's own mkfs and grub-install run inside the unpacked image: give it /dev, /proc, /sys.
-  if (!exec.dryRun) {
-    await bindMounts(facts.stagedTarget!, (dir) => facts.mounted.push(dir));
-  }
+/** What step 6 needs from the steps before it. */
+export interface StorageInput {
+  config: Configuration;
+  images: Images;
+  plan: InstallPlan;
+  /** The image in memory (step 5); a dry run has none. */
+  staged?: StagedImage;
+}
 
-  facts.disksTouched = true;
-  facts.discarded = new Set();
+export interface StorageResult {
+  made: MadeFileSystem[];
+  /** The installed kernel is loaded for kexec (UseKexec): the reboot starts it directly. */
+  kexecLoaded: boolean;
+}
+
+export async function configureStorage(ctx: InstallContext, input: StorageInput): Promise<StorageResult> {
+  const { exec, opts, record } = ctx;
+  const { storage } = input.plan;
+  const staged = input.staged;
+  const root = path.resolve(opts.mountPoint);
+  if (storage.encrypt && staged) record.keyFile = writeKey(staged.root);
+  // The image's own mkfs and grub-install run inside the unpacked image: give it /dev, /proc, /sys.
+  if (staged) await bindMounts(exec, staged.root, (dir) => record.mounted.push(dir));
+
+  record.disksTouched = true;
+  const discarded = new Set<string>();
   await allSettled(
-    plan.drives.map(async (drive) => {
-      if (await eraseDrive(exec, drive)) facts.discarded!.add(drive.device);
+    storage.drives.map(async (drive) => {
+      if (await eraseDrive(exec, drive)) discarded.add(drive.device);
       await partitionDrive(
         exec,
         drive,
@@ -57,26 +73,26 @@ export async function configureStorage(ctx: InstallContext): Promise<void> {
   );
   const prepare = (f: FileSystemPlan) =>
     prepareFileSystem(exec, f, {
-      keyFile: facts.keyFile,
-      discarded: facts.discarded!.has(f.drive),
-      imageRoot: exec.dryRun ? undefined : facts.stagedTarget,
-      onLuksOpened: (name) => facts.luksOpened.push(name),
+      keyFile: record.keyFile,
+      discarded: discarded.has(f.drive),
+      imageRoot: staged?.root,
+      onLuksOpened: (name) => record.luksOpened.push(name),
     });
   const made: MadeFileSystem[] = [];
-  for (const f of plan.mounts) made.push(await prepare(f));
-  await mountFileSystems(exec, plan, root, (dir) => facts.mounted.push(dir));
+  for (const f of storage.mounts) made.push(await prepare(f));
+  await mountFileSystems(exec, storage, root, (dir) => record.mounted.push(dir));
 
   // The /data file systems are not written during the install: make them while the image goes in.
   const [restMade] = await allSettled<unknown>([
-    allSettled(plan.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare)),
-    installImage(ctx),
+    allSettled(storage.fileSystems.filter((f) => !f.mountWhileInstalling).map(prepare)),
+    staged ? installImage(ctx, input, staged) : Promise.resolve(),
   ]);
   made.push(...(restMade as MadeFileSystem[]));
-  facts.made = made;
 
-  await writeSystemFiles(ctx, made);
-  await makeBootable(ctx);
-  facts.installComplete = !exec.dryRun;
+  await writeSystemFiles(ctx, input, made);
+  const kexecLoaded = await makeBootable(ctx, input);
+  record.installComplete = !exec.dryRun;
+  return { made, kexecLoaded };
 }
 
 /** 512 random bits in the in-memory copy of the image (tmpfs), readable by root only. */
@@ -86,18 +102,18 @@ function writeKey(stagedRoot: string): string {
   return path.join(stagedRoot, rel);
 }
 
-async function installImage(ctx: InstallContext): Promise<void> {
-  const { facts, opts } = ctx;
-  if (ctx.exec.dryRun) return;
+async function installImage(ctx: InstallContext, input: StorageInput, staged: StagedImage): Promise<void> {
+  const { opts } = ctx;
+  const { image, client } = input.images;
   const started = performance.now();
-  const stats = await unpackImage(facts.image!.manifest, opts.mountPoint, {
-    fetcher: fetcherInWorker(facts.client!),
-    cache: stagedTreeFinder(facts.stagedTarget!),
+  const stats = await unpackImage(image.manifest, opts.mountPoint, {
+    fetcher: fetcherInWorker(client),
+    cache: stagedTreeFinder(staged.root),
     ownMounts: true,
     onProgress: (p) => ctx.progress.bytes('storage', p.bytesDone, p.bytesTotal),
   });
   // Written means on the drive: a power cut after "installed" must not lose the image.
-  for (const f of facts.plan!.mounts) {
+  for (const f of input.plan.storage.mounts) {
     const dir = path.join(opts.mountPoint, f.mountPoint);
     const fd = fs.openSync(dir, 'r');
     try {
@@ -108,67 +124,68 @@ async function installImage(ctx: InstallContext): Promise<void> {
   }
   const s = (performance.now() - started) / 1000;
   ctx.log.info(
-    `installed ${facts.image!.record.name}: ${stats.entries} entries, ${formatBytes(stats.bytesWritten)} in ${s.toFixed(2)} s including sync; ${stats.objectsFetched} objects had to be downloaded again`,
+    `installed ${image.record.name}: ${stats.entries} entries, ${formatBytes(stats.bytesWritten)} in ${s.toFixed(2)} s including sync; ${stats.objectsFetched} objects had to be downloaded again`,
   );
 }
 
 /** fstab, crypttab and key, the configuration kept for reference, and the image's name. */
-async function writeSystemFiles(ctx: InstallContext, made: MadeFileSystem[]): Promise<void> {
-  const { facts, opts, exec } = ctx;
+async function writeSystemFiles(ctx: InstallContext, input: StorageInput, made: MadeFileSystem[]): Promise<void> {
+  const { opts, exec, record } = ctx;
   const root = opts.mountPoint;
   await exec.act('write /etc/fstab, /etc/crypttab and the key, /var/log/installer, /var/lib/initial-image', () => {
     writeInRoot(root, 'etc/fstab', renderFstab(made));
     for (const f of made) if (f.mountPoint !== '/') mkdirInRoot(root, f.mountPoint);
-    if (facts.keyFile) {
+    if (record.keyFile) {
       writeInRoot(root, 'etc/crypttab', renderCrypttab(made));
-      writeInRoot(root, KEY_FILE, fs.readFileSync(facts.keyFile), 0o400);
+      writeInRoot(root, KEY_FILE, fs.readFileSync(record.keyFile), 0o400);
     }
     copyTreeInRoot(root, opts.tftpDirectory, 'var/log/installer');
     if (fs.existsSync(path.join(opts.logDirectory, 'dhcp')))
       copyTreeInRoot(root, path.join(opts.logDirectory, 'dhcp'), 'var/log/installer/dhcp');
     const oldEtc = path.join(opts.logDirectory, 'old-etc.tar.gz');
     if (fs.existsSync(oldEtc)) writeInRoot(root, 'var/log/installer/old-etc.tar.gz', fs.readFileSync(oldEtc), 0o600);
-    writeInRoot(root, 'var/lib/initial-image', `${facts.image!.record.name}\n`);
+    writeInRoot(root, 'var/lib/initial-image', `${input.images.image.record.name}\n`);
     // The installed system has no client certificate (the installer's stays in the installer
     // image): it reports over plain HTTP, which the boot server serves on the same port. The report
     // only confirms an install the boot server recorded, and only from the machine's own address.
-    const bootServer = bootServerUrl(ctx)?.replace(/^https:/, 'http:');
+    const bootServer = bootServerUrl(opts, input.config)?.replace(/^https:/, 'http:');
     if (bootServer) writeInRoot(root, BOOT_SERVER_FILE, `${bootServer}\n`);
   });
 }
 
-async function makeBootable(ctx: InstallContext): Promise<void> {
-  const { facts, opts, exec } = ctx;
-  const plan = facts.plan!;
+/** The boot loader, or the installed kernel loaded for kexec; says whether kexec is ready. */
+async function makeBootable(ctx: InstallContext, input: StorageInput): Promise<boolean> {
+  const { opts, exec, record } = ctx;
+  const plan = input.plan.storage;
+  const { boot, grubInstall } = input.plan;
+  let kexecLoaded = false;
   const root = opts.mountPoint;
   const rootFs = plan.fileSystems.find((f) => f.mountPoint === '/')!;
   const bootFs = plan.fileSystems.find((f) => f.mountPoint === '/boot') ?? rootFs;
   const kernelOptions = DEFAULT_KERNEL_OPTIONS;
-  if (facts.config!.layout!.UseKexec) {
+  if (input.config.layout?.UseKexec) {
     try {
-      await kexecLoad(exec, root, facts.boot!, `root=UUID=${rootFs.uuid} ${kernelOptions}`);
-      facts.kexecLoaded = !exec.dryRun;
+      await kexecLoad(exec, root, boot, `root=UUID=${rootFs.uuid} ${kernelOptions}`);
+      kexecLoaded = !exec.dryRun;
     } catch (err) {
       ctx.log.info(
         `kexec load failed, the machine will restart through its firmware instead: ${(err as Error).message}`,
       );
     }
   }
-  if (!facts.grubInstall) return; // planning made sure UseKexec boots this one
+  if (!grubInstall) return kexecLoaded; // planning made sure UseKexec boots this one
   const grubCfg = renderGrubConfig({
-    boot: facts.boot!,
+    boot,
     bootFsUuid: bootFs.uuid,
     separateBoot: bootFs !== rootFs,
     rootUuid: rootFs.uuid,
     kernelOptions,
   });
   await exec.act('write /boot/grub/grub.cfg', () => writeInRoot(root, 'boot/grub/grub.cfg', grubCfg));
-  if (!exec.dryRun) {
-    await bindMounts(root, (dir) => facts.mounted.push(dir));
-  }
+  await bindMounts(exec, root, (dir) => record.mounted.push(dir));
   const esp = plan.fileSystems.find((f) => f.type === 'vfat' && f.drive === plan.drives[0].device);
   await installGrub(exec, root, plan.firmware, plan.drives[0].device, esp?.mountPoint);
-  if (plan.firmware === 'uefi' && esp && !facts.kexecLoaded) {
+  if (plan.firmware === 'uefi' && esp && !kexecLoaded) {
     try {
       const entry = await bootNextToInstalledSystem(exec, plan.drives[0].device, esp.partition);
       ctx.log.info(`the next boot starts the installed system (${entry}, once)`);
@@ -177,4 +194,5 @@ async function makeBootable(ctx: InstallContext): Promise<void> {
       ctx.log.info(`cannot set the firmware's next boot: ${(err as Error).message}`);
     }
   }
+  return kexecLoaded;
 }

@@ -1,16 +1,11 @@
-// What every step of the install sees: the options (the seed's flags, with its defaults), the
-// Executor (the one seam to the machine), the log and the progress reporter, and the facts the
-// steps gather for the steps after them.
-import type { ClientTls, ImageServerClient } from '../image/transfer/client.ts';
-import type { ImageRecord } from '../image/store/store.ts';
-import type { Manifest } from '../image/model/manifest.ts';
+// What every step of the install sees: the options (Dominator's installer's flags, with its
+// defaults), the Executor (the one seam to the machine), the log, the progress reporter, and the
+// record that cleanup and the status page read. Steps pass everything else as typed results.
+import type { ClientTls } from '../image/transfer/client.ts';
 import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { StorageLayout } from '../storage/layout.ts';
 import type { StoragePlan } from '../storage/plan.ts';
 import type { Drive } from '../storage/drives.ts';
-import type { DriveContents } from '../storage/contents.ts';
-import type { BootInfo } from '../storage/bootloader.ts';
-import type { MadeFileSystem } from '../storage/fstab.ts';
 import type { Executor } from '../system/executor.ts';
 import type { UnpackStats } from '../image/unpack/unpack.ts';
 import type { InstallerLog } from './log.ts';
@@ -97,39 +92,35 @@ export interface Configuration {
   bootServer?: string;
 }
 
-export interface Facts {
+/**
+ * What the steps share beyond their results: only what cleanup and the status page read, written
+ * by the step that learns it. Everything else a step finds it returns to install() (sequence.ts),
+ * which hands it to the steps that need it.
+ */
+export interface InstallRecord {
+  /** Ethernet interfaces found (the page lists them). */
   interfaces: EthernetInterface[];
   /** The interface the installer configured and talks through. */
   activeInterface?: string;
-  config?: Configuration;
-  client?: ImageServerClient;
-  image?: { record: ImageRecord; manifest: Manifest };
-  tools?: { record: ImageRecord; manifest: Manifest };
+  /** This machine as config.json describes it (the page's host name and address). */
+  machine?: MachineConfig['Machine'];
+  /** The image being installed, once known (the page, the result). */
+  imageName?: string;
+  /** The drives selected and their plan (the page; after a failure, the boot drive is erased). */
   drives?: Drive[];
-  contents?: Map<string, DriveContents>;
   plan?: StoragePlan;
-  boot?: BootInfo;
-  keyFile?: string;
-  discarded?: Set<string>;
-  made?: MadeFileSystem[];
-  /** Where the target image is unpacked in memory (the tools root, or its own tmpfs). */
-  stagedTarget?: string;
-  /** How the target image was unpacked into memory: objects from the cache vs downloaded. */
+  /** How the image was unpacked into memory: objects from the cache vs downloaded (the result). */
   imageStats?: UnpackStats;
-  /** The old OS, mounted read-only, to seed the object cache. */
-  oldRoot?: string;
-  oldRootLabel?: string;
   /** Storage has been changed: a failure from now on leaves a disk that must not boot. */
   disksTouched: boolean;
   /** The new system is complete and bootable: a later failure (a hook) must not wipe it. */
   installComplete: boolean;
   /** LUKS mappings this run opened (and only these are closed). */
   luksOpened: string[];
-  /** The image's grub-install, when it has one for this firmware. */
-  grubInstall?: string;
-  kexecLoaded: boolean;
-  clockAdvanced: boolean;
+  /** Mounts this run made, for cleanup to undo. */
   mounted: string[];
+  /** The LUKS key in memory, destroyed by cleanup. */
+  keyFile?: string;
 }
 
 export interface InstallContext {
@@ -137,12 +128,16 @@ export interface InstallContext {
   exec: Executor;
   log: InstallerLog;
   progress: Progress;
-  facts: Facts;
+  record: InstallRecord;
+}
+
+export function newRecord(): InstallRecord {
+  return { interfaces: [], disksTouched: false, installComplete: false, luksOpened: [], mounted: [] };
 }
 
 /** The boot server to report to: the flag, else the configuration's `bootserver` file. */
-export function bootServerUrl(ctx: InstallContext): string | undefined {
-  return ctx.opts.reportUrl ?? ctx.facts.config?.bootServer;
+export function bootServerUrl(opts: InstallerOptions, config: Configuration | undefined): string | undefined {
+  return opts.reportUrl ?? config?.bootServer;
 }
 
 /**

@@ -5,7 +5,7 @@ import { describeContents } from '../storage/contents.ts';
 import { describeDrive } from '../storage/drives.ts';
 import { renderCrypttab, renderFstab } from '../storage/fstab.ts';
 import { formatBytes } from '../util/format.ts';
-import type { InstallContext } from './context.ts';
+import type { Images, InstallPlan } from './plan-install.ts';
 
 export interface CacheMeasure {
   objects: number;
@@ -16,20 +16,29 @@ export interface CacheMeasure {
   sources: string[];
 }
 
-export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefined): string {
-  const { facts } = ctx;
+/** What a dry run found: the images, the plan, where objects would come from. */
+export interface DryRunFacts {
+  images?: Pick<Images, 'image' | 'tools'>;
+  plan?: InstallPlan;
+  useKexec: boolean;
+  cache?: CacheMeasure;
+}
+
+/** The plan as a dry run prints it, with `skipped`: the commands and changes a real run would make. */
+export function renderDryRun(facts: DryRunFacts, skipped: string[]): string {
   const out: string[] = ['Dry run: nothing was changed. A real run would do this:', ''];
-  const image = facts.image;
-  if (image) out.push(`Image: ${image.record.name}${facts.tools ? ` (tools image ${facts.tools.record.name})` : ''}`);
-  const plan = facts.plan;
-  if (plan) {
+  const { images, cache } = facts;
+  if (images)
+    out.push(`Image: ${images.image.record.name}${images.tools ? ` (tools image ${images.tools.record.name})` : ''}`);
+  const plan = facts.plan?.storage;
+  if (plan && facts.plan) {
     out.push(
       `Firmware: ${plan.firmware === 'uefi' ? 'UEFI' : 'BIOS'}; partition tables: GPT`,
       '',
       'Drives to be WIPED:',
     );
-    for (const d of facts.drives ?? []) {
-      const contents = facts.contents?.get(d.path);
+    for (const d of facts.plan.drives) {
+      const contents = facts.plan.contents.get(d.path);
       out.push(`  ${describeDrive(d)}`, `      holds now: ${contents ? describeContents(contents) : 'unknown'}`);
     }
     for (const drive of plan.drives) {
@@ -42,11 +51,11 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
         out.push(`  #${p.number} ${formatBytes(p.sizeBytes).padStart(10)}  ${what}`);
       }
     }
-    if (facts.boot)
-      out.push(
-        '',
-        `Boot: ${facts.config?.layout?.UseKexec ? 'kexec into ' : 'GRUB, '}${facts.boot.kernel}${facts.boot.initrd ? ` with ${facts.boot.initrd}` : ''}`,
-      );
+    const boot = facts.plan.boot;
+    out.push(
+      '',
+      `Boot: ${facts.useKexec ? 'kexec into ' : 'GRUB, '}${boot.kernel}${boot.initrd ? ` with ${boot.initrd}` : ''}`,
+    );
     const made = plan.fileSystems.map((f) => ({
       mountPoint: f.mountPoint,
       type: f.type,
@@ -66,7 +75,7 @@ export function renderDryRun(ctx: InstallContext, cache: CacheMeasure | undefine
       `  ${net.objects} (${formatBytes(net.bytes)}) from the image server`,
     );
   }
-  if (ctx.exec.skipped.length) out.push('', 'Commands and changes:', ...ctx.exec.skipped.map((s) => `  ${s}`));
+  if (skipped.length) out.push('', 'Commands and changes:', ...skipped.map((s) => `  ${s}`));
   return `${out.join('\n')}\n`;
 }
 

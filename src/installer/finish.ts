@@ -8,7 +8,6 @@ import type { CommandError } from '../system/run.ts';
 import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
 import { writeInRoot } from '../util/in-root.ts';
-import { unmountOldRoot } from './load-tools.ts';
 
 export async function copyLogs(ctx: InstallContext): Promise<void> {
   const { log, opts, exec } = ctx;
@@ -24,16 +23,13 @@ export async function copyLogs(ctx: InstallContext): Promise<void> {
  * closes the LUKS mappings it opened and destroys the in-memory key.
  */
 export async function unmountAll(ctx: InstallContext): Promise<void> {
-  const { facts, exec, opts } = ctx;
-  if (exec.dryRun) {
-    // A dry run mounts only the old OS, read-only, to measure the cache.
-    await unmountOldRoot(ctx).catch(() => {});
-    return;
-  }
+  const { record, exec, opts } = ctx;
+  // A dry run mounts nothing but the old OS, read-only, and lets it go itself (sequence.ts).
+  if (exec.dryRun) return;
   const errors: string[] = [];
   const root = path.resolve(opts.mountPoint);
   const live = () => new Set(mountPoints());
-  const recorded = facts.mounted.map((m) => path.resolve(m));
+  const recorded = record.mounted.map((m) => path.resolve(m));
   // Only what this run mounted: mounts under the new root count only when this run mounted the
   // root itself (a mount point such as /mnt may hold the host's own mounts).
   const ours = new Set([...recorded, ...(recorded.includes(root) ? mountsUnder(root) : [])]);
@@ -45,12 +41,12 @@ export async function unmountAll(ctx: InstallContext): Promise<void> {
       errors.push((err as Error).message);
     }
   }
-  facts.mounted = [...ours].filter((m) => live().has(m));
-  for (const name of facts.luksOpened.splice(0)) {
+  record.mounted = [...ours].filter((m) => live().has(m));
+  for (const name of record.luksOpened.splice(0)) {
     await exec.change('cryptsetup', ['close', name]).catch((err: CommandError) => errors.push(err.message));
   }
-  destroyKey(facts.keyFile);
-  facts.keyFile = undefined;
+  destroyKey(record.keyFile);
+  record.keyFile = undefined;
   if (errors.length) throw new Error(`cannot unmount: ${errors.join('; ')}`);
 }
 
@@ -67,11 +63,11 @@ function destroyKey(file: string | undefined): void {
   fs.rmSync(file);
 }
 
-export async function notifyCompletion(ctx: InstallContext): Promise<void> {
+export async function notifyCompletion(ctx: InstallContext, activeInterface: string): Promise<void> {
   const program = ctx.opts.completionNotifier;
   if (!program) return;
   ctx.log.info(`running completion notifier ${program}`);
-  await ctx.exec.change(program, [ctx.opts.tftpDirectory, ctx.facts.activeInterface ?? ''], { env: hookEnv() });
+  await ctx.exec.change(program, [ctx.opts.tftpDirectory, activeInterface], { env: hookEnv() });
 }
 
 /**
@@ -79,8 +75,8 @@ export async function notifyCompletion(ctx: InstallContext): Promise<void> {
  * falls through to the network and boots the installer again instead of a half-written system.
  */
 export async function makeUnbootable(ctx: InstallContext): Promise<void> {
-  const boot = ctx.facts.plan?.drives[0];
-  if (!boot || !ctx.facts.disksTouched || ctx.facts.installComplete || ctx.exec.dryRun) return;
+  const boot = ctx.record.plan?.drives[0];
+  if (!boot || !ctx.record.disksTouched || ctx.record.installComplete || ctx.exec.dryRun) return;
   await ctx.exec.act(`erase the partition tables of ${boot.device}`, () => {
     const fd = fs.openSync(boot.device, 'r+');
     try {

@@ -15,7 +15,7 @@ import { InstallerLog } from './log.ts';
 import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
 import { notifyCompletion } from './finish.ts';
 import { configureNetwork, networkFlavour } from './configure-network.ts';
-import { newContext } from './sequence.ts';
+import { newContext } from './daemon.ts';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-hooks-'));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -28,12 +28,13 @@ function context(over: Partial<InstallerOptions>) {
     { ...DEFAULT_OPTIONS, tftpDirectory, sysfs, logDirectory: path.join(work, 'log'), ...over },
     new InstallerLog({ stderr: false }),
   );
-  ctx.facts.interfaces = [
-    { name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' },
-    { name: 'eth1', mac: 'de:ad:be:ef:00:02', busId: '0000:00:04.0', driver: 'virtio_net' },
-  ];
   return ctx;
 }
+
+const interfaces = [
+  { name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' },
+  { name: 'eth1', mac: 'de:ad:be:ef:00:02', busId: '0000:00:04.0', driver: 'virtio_net' },
+];
 
 function script(name: string, body: string): string {
   const file = path.join(work, name);
@@ -68,7 +69,7 @@ describe('configuration over HTTP', () => {
 
   it('fetches every file with the MACs and a real serial number, skipping optional ones the server lacks', async () => {
     const ctx = context({ configurationBaseUrl: base });
-    await fetchConfiguration(ctx, 'eth0', undefined);
+    await fetchConfiguration(ctx, ctx.opts.tftpDirectory, interfaces, 'eth0', undefined);
     const c = readConfiguration(ctx.opts.tftpDirectory, true);
     assert.equal(c.imageName, 'debian/v1');
     assert.equal(c.imageServer, '10.0.0.2:6971');
@@ -82,7 +83,7 @@ describe('configuration over HTTP', () => {
   it('fails clearly without config.json', async () => {
     const ctx = context({ configurationBaseUrl: `${base}/nothing-here` });
     await assert.rejects(
-      fetchConfiguration(ctx, 'eth0', undefined),
+      fetchConfiguration(ctx, ctx.opts.tftpDirectory, interfaces, 'eth0', undefined),
       /cannot fetch http:\/\/127\.0\.0\.1:\d+\/tftpdata\/nothing-here\/config\.json\?.*: HTTP 404/,
     );
   });
@@ -95,7 +96,7 @@ describe('hook programmes', () => {
       `echo "$1 $2 PATH=$PATH" > ${work}/loader.args\ncp ${path.join(import.meta.dirname, '../netconfig/testdata/seed-config.json')} "$1/config.json"`,
     );
     const ctx = context({ configurationLoader: loader });
-    await fetchConfiguration(ctx, 'eth0', undefined);
+    await fetchConfiguration(ctx, ctx.opts.tftpDirectory, interfaces, 'eth0', undefined);
     assert.equal(readConfiguration(ctx.opts.tftpDirectory, false).machine.Machine.Hostname, 'hyper0');
     assert.equal(
       fs.readFileSync(path.join(work, 'loader.args'), 'utf8'),
@@ -105,13 +106,15 @@ describe('hook programmes', () => {
 
   it('a failing loader stops the install with its message', async () => {
     const ctx = context({ configurationLoader: script('bad-loader', 'echo "no such machine" >&2; exit 3') });
-    await assert.rejects(fetchConfiguration(ctx, 'eth0', undefined), /exit 3\): no such machine/);
+    await assert.rejects(
+      fetchConfiguration(ctx, ctx.opts.tftpDirectory, interfaces, 'eth0', undefined),
+      /exit 3\): no such machine/,
+    );
   });
 
   it('the completion notifier gets the configuration directory and the active interface', async () => {
     const ctx = context({ completionNotifier: script('notify', `echo "$@" > ${work}/notify.args`) });
-    ctx.facts.activeInterface = 'eth1';
-    await notifyCompletion(ctx);
+    await notifyCompletion(ctx, 'eth1');
     assert.equal(fs.readFileSync(path.join(work, 'notify.args'), 'utf8'), `${ctx.opts.tftpDirectory} eth1\n`);
   });
 
@@ -122,8 +125,7 @@ describe('hook programmes', () => {
       mountPoint: root,
       tmpRoot: '/tmproot',
     });
-    ctx.facts.activeInterface = 'eth0';
-    await configureNetwork(ctx);
+    await configureNetwork(ctx, { machine: readConfigurationFrom(seedConfig), interfaces, activeInterface: 'eth0' });
     assert.equal(
       fs.readFileSync(path.join(work, 'netconf.args'), 'utf8'),
       `${ctx.opts.tftpDirectory} ${root} eth0 /tmproot\n`,
@@ -149,8 +151,7 @@ describe('network rendering flavour', () => {
       fs.writeFileSync(path.join(work, 'sys', 'class', 'net', nic, 'carrier'), '1\n');
     }
     const ctx = context({ mountPoint: root, dryRun: false });
-    ctx.facts.config = { machine: readConfigurationFrom(seedConfig) };
-    await configureNetwork(ctx);
+    await configureNetwork(ctx, { machine: readConfigurationFrom(seedConfig), interfaces, activeInterface: 'eth0' });
     const dir = path.join(root, 'etc/systemd/network');
     assert.ok(fs.readFileSync(path.join(dir, '10-cradle-eth0.link'), 'utf8').includes('MACAddress=de:ad:be:ef:00:01'));
     assert.ok(fs.readdirSync(dir).some((f) => f.endsWith('.network')));

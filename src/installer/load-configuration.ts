@@ -11,6 +11,7 @@ import { parseStorageLayout } from '../storage/layout.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { checkImageName } from '../image/model/names.ts';
 import type { Configuration, InstallContext } from './context.ts';
+import type { EthernetInterface } from './interfaces.ts';
 
 export const CONFIG_FILES = [
   'config.json',
@@ -26,18 +27,20 @@ export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
 
+/** Fetches the configuration files into `dir`: by the loader programme, over HTTP, or by TFTP. */
 export async function fetchConfiguration(
   ctx: InstallContext,
+  dir: string,
+  interfaces: EthernetInterface[],
   activeInterface: string,
   tftpServer: string | undefined,
 ): Promise<void> {
-  const dir = ctx.opts.tftpDirectory;
   fs.mkdirSync(dir, { recursive: true });
   if (ctx.opts.configurationLoader) {
     ctx.log.info(`running configuration loader ${ctx.opts.configurationLoader}`);
     await ctx.exec.read(ctx.opts.configurationLoader, [dir, activeInterface], { env: hookEnv() });
   } else if (ctx.opts.configurationBaseUrl) {
-    await fetchOverHttp(ctx, ctx.opts.configurationBaseUrl, dir);
+    await fetchOverHttp(ctx, ctx.opts.configurationBaseUrl, dir, interfaces);
   } else {
     if (!tftpServer)
       throw new ConfigurationError(
@@ -72,9 +75,14 @@ async function fetchOverTftp(ctx: InstallContext, server: string, dir: string): 
 }
 
 /** -configurationBaseUrl: GET <base>/<file>?mac=..&serial_number=.., with a timeout and retries. */
-async function fetchOverHttp(ctx: InstallContext, base: string, dir: string): Promise<void> {
+async function fetchOverHttp(
+  ctx: InstallContext,
+  base: string,
+  dir: string,
+  interfaces: EthernetInterface[],
+): Promise<void> {
   const query = new URLSearchParams();
-  for (const i of ctx.facts.interfaces) query.append('mac', i.mac);
+  for (const i of interfaces) query.append('mac', i.mac);
   const serial = machineSerial(ctx.opts.sysfs);
   if (serial) query.append('serial_number', serial);
   for (const file of CONFIG_FILES) {

@@ -15,6 +15,7 @@ import { mountPoints } from '../system/mounts.ts';
 import { formatBytes } from '../util/format.ts';
 import type { InstallContext } from './context.ts';
 import type { CacheMeasure } from './dry-run.ts';
+import type { Images, InstallPlan } from './plan-install.ts';
 
 export function wantedObjects(manifest: Manifest): Map<Digest, { size: number; paths: string[] }> {
   const wanted = new Map<Digest, { size: number; paths: string[] }>();
@@ -27,12 +28,19 @@ export function wantedObjects(manifest: Manifest): Map<Digest, { size: number; p
   return wanted;
 }
 
+/** The old OS's root, mounted read-only to seed the object cache. */
+export interface OldRoot {
+  dir: string;
+  /** Which partition of which drive, for the log and the dry run. */
+  label: string;
+}
+
 /** Mounts the old OS's root read-only (no journal replay: the old disk is not changed). */
-export async function mountOldRoot(ctx: InstallContext): Promise<void> {
-  const boot = ctx.facts.drives![0];
-  const contents = ctx.facts.contents!.get(boot.path)!;
-  const part = oldRootCandidate(contents);
-  if (!part?.fs) return;
+export async function mountOldRoot(ctx: InstallContext, plan: InstallPlan): Promise<OldRoot | undefined> {
+  const boot = plan.drives[0];
+  const contents = plan.contents.get(boot.path);
+  const part = contents && oldRootCandidate(contents);
+  if (!part?.fs) return undefined;
   const dir = ctx.opts.scratchDirectory
     ? path.join(ctx.opts.scratchDirectory, 'old-root')
     : `${ctx.opts.tmpRoot}.old-root`;
@@ -47,30 +55,34 @@ export async function mountOldRoot(ctx: InstallContext): Promise<void> {
       boot.path,
       dir,
     ]);
-    ctx.facts.oldRoot = dir;
-    ctx.facts.mounted.push(dir);
-    ctx.facts.oldRootLabel = `partition ${part.number} of ${boot.path}`;
-    ctx.log.info(
-      `old OS: partition ${part.number} of ${boot.path} (${part.fs.type} '${part.fs.label ?? ''}') mounted read-only for the object cache`,
-    );
   } catch (err) {
     ctx.log.info(
       `old OS: cannot mount partition ${part.number} of ${boot.path}: ${(err as Error).message}; no cache from it`,
     );
     fs.rmdirSync(dir);
+    return undefined;
   }
+  ctx.record.mounted.push(dir);
+  ctx.log.info(
+    `old OS: partition ${part.number} of ${boot.path} (${part.fs.type} '${part.fs.label ?? ''}') mounted read-only for the object cache`,
+  );
+  return { dir, label: `partition ${part.number} of ${boot.path}` };
 }
 
-export function cacheRoots(ctx: InstallContext): string[] {
-  return [ctx.opts.bootedRoot, ctx.facts.oldRoot].filter((r): r is string => Boolean(r));
+export function cacheRoots(ctx: InstallContext, oldRoot: OldRoot | undefined): string[] {
+  return [ctx.opts.bootedRoot, oldRoot?.dir].filter((r): r is string => Boolean(r));
 }
 
 /** For --dry-run: how much of the image the cache holds, found by hashing but writing nothing. */
-export async function measureCache(ctx: InstallContext): Promise<CacheMeasure> {
-  const wanted = wantedObjects(ctx.facts.image!.manifest);
+export async function measureCache(
+  ctx: InstallContext,
+  manifest: Manifest,
+  oldRoot: OldRoot | undefined,
+): Promise<CacheMeasure> {
+  const wanted = wantedObjects(manifest);
   let totalBytes = 0;
   for (const w of wanted.values()) totalBytes += w.size;
-  const roots = cacheRoots(ctx);
+  const roots = cacheRoots(ctx, oldRoot);
   let objects = 0;
   let bytes = 0;
   if (roots.length) {
@@ -81,13 +93,14 @@ export async function measureCache(ctx: InstallContext): Promise<CacheMeasure> {
   }
   const sources = [
     ctx.opts.bootedRoot && `running OS ${ctx.opts.bootedRoot}`,
-    ctx.facts.oldRootLabel && `old OS on ${ctx.facts.oldRootLabel}`,
+    oldRoot && `old OS on ${oldRoot.label}`,
   ].filter((s): s is string => Boolean(s));
   return { objects, bytes, totalObjects: wanted.size, totalBytes, sources };
 }
 
 async function unpackInto(
   ctx: InstallContext,
+  images: Images,
   manifest: Manifest,
   dir: string,
   cache: ObjectFinder | undefined,
@@ -96,10 +109,10 @@ async function unpackInto(
   fs.mkdirSync(dir, { recursive: true });
   if (!mountPoints().includes(path.resolve(dir))) {
     await ctx.exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir]);
-    ctx.facts.mounted.push(path.resolve(dir));
+    ctx.record.mounted.push(path.resolve(dir));
   }
   const stats = await unpackImage(manifest, dir, {
-    fetcher: fetcherInWorker(ctx.facts.client!),
+    fetcher: fetcherInWorker(images.client),
     cache,
     onProgress: (p) => ctx.progress.bytes('tools', p.bytesDone, p.bytesTotal),
   });
@@ -109,43 +122,51 @@ async function unpackInto(
   return stats;
 }
 
-export async function loadTools(ctx: InstallContext): Promise<void> {
-  await mountOldRoot(ctx);
-  const roots = cacheRoots(ctx);
-  const cache = roots.length ? cacheInWorker(roots) : undefined;
+/** The target image in memory: the tree the install copies onto the drives, and how it got there. */
+export interface StagedImage {
+  /** Where it is unpacked (a tmpfs): the tools root too, unless a tools image was given. */
+  root: string;
+  stats: UnpackStats;
+}
+
+export async function loadTools(ctx: InstallContext, images: Images, plan: InstallPlan): Promise<StagedImage> {
+  const oldRoot = await mountOldRoot(ctx, plan);
+  const roots = cacheRoots(ctx, oldRoot);
   if (roots.length) ctx.log.info(`object cache: ${roots.join(', ')}`);
-  const target = ctx.facts.image!;
-  if (ctx.facts.tools) {
+  const cache = () => (roots.length ? cacheInWorker(roots) : undefined);
+  let root = ctx.opts.tmpRoot;
+  if (images.tools) {
     await unpackInto(
       ctx,
-      ctx.facts.tools.manifest,
+      images,
+      images.tools.manifest,
       ctx.opts.tmpRoot,
-      cache,
-      `tools image ${ctx.facts.tools.record.name}`,
+      cache(),
+      `tools image ${images.tools.record.name}`,
     );
-    ctx.facts.stagedTarget = `${ctx.opts.tmpRoot}.target`;
-  } else ctx.facts.stagedTarget = ctx.opts.tmpRoot;
-  ctx.facts.imageStats = await unpackInto(
-    ctx,
-    target.manifest,
-    ctx.facts.stagedTarget,
-    roots.length ? cacheInWorker(roots) : undefined,
-    `image ${target.record.name} in memory`,
-  );
-  if (ctx.facts.oldRoot) {
-    await saveOldEtc(ctx, ctx.facts.oldRoot);
-    await unmountOldRoot(ctx);
+    root = `${ctx.opts.tmpRoot}.target`;
   }
+  const stats = await unpackInto(
+    ctx,
+    images,
+    images.image.manifest,
+    root,
+    cache(),
+    `image ${images.image.record.name} in memory`,
+  );
+  ctx.record.imageStats = stats;
+  if (oldRoot) {
+    await saveOldEtc(ctx, oldRoot.dir);
+    await unmountOldRoot(ctx, oldRoot);
+  }
+  return { root, stats };
 }
 
 /** The old OS must be let go before its drive is erased. */
-export async function unmountOldRoot(ctx: InstallContext): Promise<void> {
-  const dir = ctx.facts.oldRoot;
-  if (!dir) return;
-  await ctx.exec.read('umount', ['--detach-loop', dir]);
-  ctx.facts.mounted = ctx.facts.mounted.filter((m) => m !== dir);
-  ctx.facts.oldRoot = undefined;
-  fs.rmdirSync(dir);
+export async function unmountOldRoot(ctx: InstallContext, oldRoot: OldRoot): Promise<void> {
+  await ctx.exec.read('umount', ['--detach-loop', oldRoot.dir]);
+  ctx.record.mounted = ctx.record.mounted.filter((m) => m !== oldRoot.dir);
+  fs.rmdirSync(oldRoot.dir);
 }
 
 /**

@@ -10,8 +10,9 @@ import { writeDhcpLog } from '../protocols/dhcp/log.ts';
 import { subnetOf, type MachineConfig, type Subnet } from '../netconfig/machine-config.ts';
 import { renderResolvConf } from '../netconfig/ifupdown.ts';
 import { prefixLength } from '../netconfig/networkd.ts';
-import type { InstallContext } from './context.ts';
-import { hasCarrier, listEthernetInterfaces } from './interfaces.ts';
+import type { Configuration, InstallContext } from './context.ts';
+import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
+import { type EthernetInterface, hasCarrier, listEthernetInterfaces } from './interfaces.ts';
 
 export interface LocalNetwork {
   activeInterface: string;
@@ -56,30 +57,72 @@ export function validHostname(name: string | undefined): string | undefined {
   return first && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(first) ? first : undefined;
 }
 
+/** What step 2 gives the steps after it. */
+export interface LocalSetup {
+  interfaces: EthernetInterface[];
+  activeInterface: string;
+  config: Configuration;
+}
+
+/**
+ * Step 2: the installer's own network, and with it the configuration: injected (config.json
+ * present: no DHCP) or fetched once DHCP has given an address.
+ */
+export async function configureLocalNetworkAndLoadConfiguration(ctx: InstallContext): Promise<LocalSetup> {
+  const { opts } = ctx;
+  const interfaces = await bringUpInterfaces(ctx);
+  let setup: LocalSetup;
+  if (configPresent(opts.tftpDirectory)) {
+    ctx.log.info(`${path.join(opts.tftpDirectory, 'config.json')} is present: using it, no DHCP`);
+    const config = readConfiguration(opts.tftpDirectory, !opts.skipStorage);
+    const net = await configureFromInjected(ctx, interfaces, config.machine);
+    setup = { interfaces, activeInterface: net.activeInterface, config };
+  } else {
+    const net = await configureFromDhcp(ctx, interfaces);
+    ctx.record.activeInterface = net.activeInterface;
+    // A dry run fetches into its scratch directory: files left in --tftp-directory would make the
+    // next real run skip DHCP.
+    const dir = opts.scratchDirectory ? path.join(opts.scratchDirectory, 'config') : opts.tftpDirectory;
+    await fetchConfiguration(ctx, dir, interfaces, net.activeInterface, net.tftpServer);
+    setup = { interfaces, activeInterface: net.activeInterface, config: readConfiguration(dir, !opts.skipStorage) };
+  }
+  ctx.record.activeInterface = setup.activeInterface;
+  ctx.record.machine = setup.config.machine.Machine;
+  ctx.record.imageName = setup.config.imageName;
+  return setup;
+}
+
 export function configPresent(tftpDirectory: string): boolean {
   return fs.existsSync(path.join(tftpDirectory, 'config.json'));
 }
 
-export async function bringUpInterfaces(ctx: InstallContext): Promise<void> {
+/** The machine's Ethernet interfaces, brought up (and recorded for the status page). */
+export async function bringUpInterfaces(ctx: InstallContext): Promise<EthernetInterface[]> {
   await ctx.exec.change('ip', ['link', 'set', 'dev', 'lo', 'up']);
-  ctx.facts.interfaces = listEthernetInterfaces(ctx.opts.sysfs);
-  ctx.log.info(`Ethernet interfaces: ${ctx.facts.interfaces.map((i) => `${i.name} (${i.mac})`).join(', ') || 'none'}`);
+  const interfaces = listEthernetInterfaces(ctx.opts.sysfs);
+  ctx.record.interfaces = interfaces;
+  ctx.log.info(`Ethernet interfaces: ${interfaces.map((i) => `${i.name} (${i.mac})`).join(', ') || 'none'}`);
   // A NIC that will not come up is logged, not fatal: another may carry the install.
   await Promise.all(
-    ctx.facts.interfaces.map((i) =>
+    interfaces.map((i) =>
       ctx.exec
         .change('ip', ['link', 'set', 'dev', i.name, 'up'])
         .catch((err: Error) => ctx.log.info(`${i.name}: cannot bring it up: ${err.message}`)),
     ),
   );
+  return interfaces;
 }
 
 /** Path A: the injected configuration names this machine's MAC and address. */
-export async function configureFromInjected(ctx: InstallContext, machine: MachineConfig): Promise<LocalNetwork> {
+export async function configureFromInjected(
+  ctx: InstallContext,
+  interfaces: EthernetInterface[],
+  machine: MachineConfig,
+): Promise<LocalNetwork> {
   const entries = [machine.Machine, ...(machine.Machine.SecondaryNetworkEntries ?? [])];
   for (const entry of entries) {
     if (!entry.HostIpAddress || !entry.HostMacAddress) continue;
-    const iface = ctx.facts.interfaces.find((i) => i.mac === entry.HostMacAddress);
+    const iface = interfaces.find((i) => i.mac === entry.HostMacAddress);
     if (!iface) continue;
     const subnet = subnetOf(entry.HostIpAddress, machine.Subnets);
     if (!subnet) {
@@ -92,17 +135,17 @@ export async function configureFromInjected(ctx: InstallContext, machine: Machin
     await setupInterface(ctx, iface.name, entry.HostIpAddress, subnet);
     return { activeInterface: iface.name, ip: entry.HostIpAddress, subnet };
   }
-  const macs = ctx.facts.interfaces.map((i) => i.mac).join(', ') || 'none';
+  const macs = interfaces.map((i) => i.mac).join(', ') || 'none';
   throw new Error(
     `config.json names no interface of this machine with an address in a configured subnet (this machine's MACs: ${macs}): fix Machine.HostMacAddress / HostIpAddress or the Subnets`,
   );
 }
 
 /** Path B: DHCP on every interface at once. */
-export async function configureFromDhcp(ctx: InstallContext): Promise<LocalNetwork> {
-  if (!ctx.facts.interfaces.length) throw new Error('no Ethernet interface found: cannot ask DHCP for an address');
+export async function configureFromDhcp(ctx: InstallContext, interfaces: EthernetInterface[]): Promise<LocalNetwork> {
+  if (!interfaces.length) throw new Error('no Ethernet interface found: cannot ask DHCP for an address');
   const lease = await dhcpRace(
-    ctx.facts.interfaces.map((i) => ({ name: i.name, mac: i.mac })),
+    interfaces.map((i) => ({ name: i.name, mac: i.mac })),
     { timeoutMs: ctx.opts.dhcpTimeoutSeconds * 1000, log: (l) => ctx.log.info(l) },
   );
   ctx.log.info(`DHCP: ${lease.ip} on ${lease.interface} from ${lease.serverId ?? 'unknown server'}`);

@@ -4,11 +4,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Manifest } from '../image/model/manifest.ts';
+import type { MachineConfig } from '../netconfig/machine-config.ts';
 import { planNetwork } from '../netconfig/plan.ts';
 import type { Drive } from '../storage/drives.ts';
 import type { StoragePlan } from '../storage/plan.ts';
 import type { InstallContext } from './context.ts';
-import { hasCarrier } from './interfaces.ts';
+import { type EthernetInterface, hasCarrier } from './interfaces.ts';
 
 export class PreflightError extends Error {
   override name = 'PreflightError';
@@ -109,16 +110,26 @@ export function checkFileSystemSupport(plan: StoragePlan, procRoot: string): voi
     );
 }
 
-export async function preflight(ctx: InstallContext, drives: Drive[]): Promise<void> {
-  const { facts, opts } = ctx;
-  const plan = facts.plan!;
-  const manifest = facts.image!.manifest;
-  checkDrivesUnused(drives, opts.proc);
+/** What preflight checks: the plan, the image, and the machine's own network. */
+export interface PreflightInput {
+  storage: StoragePlan;
+  manifest: Manifest;
+  useKexec: boolean;
+  machine: MachineConfig;
+  interfaces: EthernetInterface[];
+  drives: Drive[];
+}
+
+export async function preflight(ctx: InstallContext, i: PreflightInput): Promise<void> {
+  const { opts } = ctx;
+  const plan = i.storage;
+  const manifest = i.manifest;
+  checkDrivesUnused(i.drives, opts.proc);
   // File systems go on the layout's mount points; /dev, /proc, /sys and /tmp are bound in for the
   // image's own mkfs and grub-install.
   checkMountPoints(manifest, [...plan.mounts.map((f) => f.mountPoint), '/dev', '/proc', '/sys', '/tmp']);
   const paths = new Set(manifest.entries.map((e) => e.path));
-  checkPrograms(plan, facts.config!.layout!.UseKexec, (p) => ['usr/sbin', 'sbin'].some((d) => paths.has(`${d}/${p}`)));
+  checkPrograms(plan, i.useKexec, (p) => ['usr/sbin', 'sbin'].some((d) => paths.has(`${d}/${p}`)));
   for (const fsType of new Set(plan.mounts.map((f) => f.type))) {
     await ctx.exec.read('modprobe', ['-q', fsType]).catch(() => {}); // built in, or absent: the check says
   }
@@ -126,8 +137,8 @@ export async function preflight(ctx: InstallContext, drives: Drive[]): Promise<v
   if (!opts.skipNetwork && !opts.networkConfigurator) {
     // Errors in the network part of config.json (unknown subnet ids, MACs) surface now.
     planNetwork(
-      facts.config!.machine,
-      facts.interfaces.map((i) => ({ name: i.name, mac: i.mac, up: hasCarrier(opts.sysfs, i.name) })),
+      i.machine,
+      i.interfaces.map((n) => ({ name: n.name, mac: n.mac, up: hasCarrier(opts.sysfs, n.name) })),
     );
   }
 }

@@ -113,7 +113,12 @@ const SHELL_GRACE_SECONDS = { ok: 300, failed: 3600 };
  * Waits, then reboots (or returns, without --reboot). Resolves to 'retry' when an operator asked
  * for another attempt while the daemon waited after a failure.
  */
-export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: RebootGate): Promise<'retry' | 'done'> {
+export async function waitAndReboot(
+  ctx: InstallContext,
+  ok: boolean,
+  gate: RebootGate,
+  kexecLoaded: boolean,
+): Promise<'retry' | 'done'> {
   const { opts, log, exec } = ctx;
   const wait = ok ? opts.successWaitSeconds : opts.failureWaitSeconds;
   gate.failedWaiting = !ok;
@@ -147,7 +152,7 @@ export async function waitAndReboot(ctx: InstallContext, ok: boolean, gate: Rebo
     return 'done';
   }
   await exec.change('sync', []);
-  if (ok && ctx.facts.kexecLoaded) {
+  if (ok && kexecLoaded) {
     log.info('booting the new system with kexec');
     try {
       await exec.change('kexec', ['--exec']);

@@ -9,17 +9,18 @@ export function clockCorrection(nowMs: number, buildMs: number): Date | undefine
   return buildMs > nowMs ? new Date(buildMs) : undefined;
 }
 
-export async function updateClock(ctx: InstallContext): Promise<void> {
+/** Moves the clock forward when it is behind; says whether it did (then the hardware clock is written later). */
+export async function updateClock(ctx: InstallContext): Promise<{ clockAdvanced: boolean }> {
   const st = fs.statSync(ctx.opts.buildTimestamp, { throwIfNoEntry: false });
   if (!st) {
     ctx.log.info(`${ctx.opts.buildTimestamp} is missing: not checking the clock`);
-    return;
+    return { clockAdvanced: false };
   }
   const target = clockCorrection(Date.now(), st.mtimeMs);
-  if (!target) return;
+  if (!target) return { clockAdvanced: false };
   ctx.log.info(`clock is behind the installer's build time: setting it to ${target.toISOString()}`);
   await ctx.exec.change('date', ['-u', '-s', `@${Math.floor(target.getTime() / 1000)}`]);
-  ctx.facts.clockAdvanced = true;
+  return { clockAdvanced: true };
 }
 
 /** The clock was moved forward: keep it for the new system's first boot (failure is only logged). */

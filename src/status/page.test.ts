@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_OPTIONS } from '../installer/context.ts';
 import { InstallerLog } from '../installer/log.ts';
-import { newContext } from '../installer/sequence.ts';
+import { newContext } from '../installer/daemon.ts';
 import { statusPage } from './page.ts';
 import { snapshotOf, type SnapshotInput } from './snapshot.ts';
 import { RebootGate } from '../installer/reboot.ts';
@@ -14,9 +14,9 @@ const MiB = 1024 * 1024;
 
 function installing() {
   const ctx = newContext({ ...DEFAULT_OPTIONS, dryRun: true }, new InstallerLog({ stderr: false }));
-  ctx.facts.interfaces = [{ name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' }];
-  ctx.facts.activeInterface = 'eth0';
-  ctx.facts.drives = [
+  ctx.record.interfaces = [{ name: 'eth0', mac: 'de:ad:be:ef:00:01', busId: '0000:00:03.0', driver: 'virtio_net' }];
+  ctx.record.activeInterface = 'eth0';
+  ctx.record.drives = [
     {
       name: 'vda',
       path: '/dev/vda',
@@ -27,7 +27,7 @@ function installing() {
       rotational: false,
     },
   ];
-  ctx.facts.plan = {
+  ctx.record.plan = {
     firmware: 'bios',
     encrypt: true,
     drives: [
@@ -86,7 +86,7 @@ function installing() {
 }
 
 const input = (ctx: ReturnType<typeof installing>, over: Partial<SnapshotInput> = {}): SnapshotInput => ({
-  ctx,
+  view: ctx,
   attempt: 1,
   hostname: 'fallback',
   heldBy: '',

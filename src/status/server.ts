@@ -6,7 +6,8 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
-import type { InstallContext } from '../installer/context.ts';
+import type { InstallerOptions } from '../installer/context.ts';
+import type { InstallObserver, InstallView } from '../installer/daemon.ts';
 import type { InstallerLog } from '../installer/log.ts';
 import type { RebootGate } from '../installer/reboot.ts';
 import { safeListener } from '../util/http/listener.ts';
@@ -36,8 +37,8 @@ const FOLLOWER_BACKLOG = 1024 * 1024;
 /** Bodies are read by no route of this port. */
 const MAX_BODY_BYTES = 4096;
 
-export class StatusServer {
-  private ctx: InstallContext | undefined;
+export class StatusServer implements InstallObserver {
+  private view: InstallView | undefined;
   private attempt = 0;
   private readonly dual: DualServer;
   private readonly shells: ShellSessions;
@@ -74,18 +75,18 @@ export class StatusServer {
   }
 
   /** The attempt the page and the RPC show from now on. */
-  attach(ctx: InstallContext): void {
-    this.ctx = ctx;
+  attach(view: InstallView): void {
+    this.view = view;
     this.attempt++;
   }
 
   snapshot(): StatusSnapshot {
-    if (!this.ctx) throw new HttpError(503, 'starting', 'the installer has not started its first attempt yet');
+    if (!this.view) throw new HttpError(503, 'starting', 'the installer has not started its first attempt yet');
     const addresses: Record<string, string[]> = {};
     for (const [name, list] of Object.entries(os.networkInterfaces()))
       addresses[name] = (list ?? []).map((a) => a.cidr ?? a.address);
     return snapshotOf({
-      ctx: this.ctx,
+      view: this.view,
       attempt: this.attempt,
       hostname: os.hostname(),
       heldBy: this.opts.gate.heldBy,
@@ -229,5 +230,45 @@ export class StatusServer {
     res.write(`${this.opts.log.lines.join('\n')}\n`);
     this.followers.add(res);
     res.on('close', () => this.followers.delete(res));
+  }
+}
+
+/**
+ * The installer's port 6978 for a daemon (installer/daemon.ts attaches each attempt); a port that
+ * cannot be opened is logged, never fatal, as in Dominator's installer.
+ */
+export async function startStatusServer(
+  opts: InstallerOptions,
+  log: InstallerLog,
+  gate: RebootGate,
+): Promise<StatusServer | undefined> {
+  const s = opts.status;
+  if (!s) return undefined;
+  const { ca, cert, key } = opts.tls;
+  const tls = ca && cert && key ? { ca, cert, key } : undefined;
+  try {
+    const server = new StatusServer({
+      port: s.port,
+      address: s.address,
+      tls,
+      gate,
+      log,
+      shellCommand: s.shellCommand,
+      shellKeepSeconds: s.shellKeepSeconds,
+    });
+    const addr = await server.listen();
+    const host =
+      addr.address === '::' || addr.address === '0.0.0.0'
+        ? 'THIS-MACHINE'
+        : addr.family === 'IPv6'
+          ? `[${addr.address}]`
+          : addr.address;
+    log.info(
+      `status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`,
+    );
+    return server;
+  } catch (err) {
+    log.info(`no status page: ${(err as Error).message}`);
+    return undefined;
   }
 }

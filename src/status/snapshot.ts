@@ -1,7 +1,7 @@
 // What the installer is doing, as one plain object: the status page renders it, the RPC returns
-// it, the metrics read it. `snapshotOf` is a pure function of the install's facts, so the page
+// it, the metrics read it. `snapshotOf` is a pure function of what the install shows, so the page
 // and the API are golden-tested without an install.
-import type { InstallContext } from '../installer/context.ts';
+import type { InstallView } from '../installer/daemon.ts';
 import type { InstallerEvent } from '../installer/progress.ts';
 import { partitionDevice } from '../storage/partitions.ts';
 
@@ -43,7 +43,7 @@ export interface StatusSnapshot {
 }
 
 export interface SnapshotInput {
-  ctx: InstallContext;
+  view: InstallView;
   attempt: number;
   hostname: string;
   heldBy: string;
@@ -57,13 +57,12 @@ export interface SnapshotInput {
 }
 
 export function snapshotOf(i: SnapshotInput): StatusSnapshot {
-  const { ctx } = i;
-  const { progress, facts } = ctx;
+  const { progress, record, log } = i.view;
   const outcome = progress.outcome;
   const running = progress.phases.findLast((p) => p.state === 'started');
-  const fsByPartition = new Map((facts.plan?.fileSystems ?? []).map((f) => [f.partition, f]));
-  const planned = new Map((facts.plan?.drives ?? []).map((d) => [d.device, d]));
-  const machine = facts.config?.machine.Machine;
+  const fsByPartition = new Map((record.plan?.fileSystems ?? []).map((f) => [f.partition, f]));
+  const planned = new Map((record.plan?.drives ?? []).map((d) => [d.device, d]));
+  const machine = record.machine;
   return {
     hostname: machine?.Hostname ?? i.hostname,
     state: outcome ? (outcome.ok ? 'succeeded' : 'failed') : 'installing',
@@ -78,19 +77,19 @@ export function snapshotOf(i: SnapshotInput): StatusSnapshot {
     result: outcome
       ? { ok: outcome.ok, seconds: round(outcome.seconds), ...(outcome.error ? { error: outcome.error } : {}) }
       : null,
-    image: facts.image?.record.name ?? facts.config?.imageName ?? null,
+    image: record.imageName ?? null,
     reboot: { heldBy: i.heldBy || null, retryPossible: i.retryPossible },
     network: {
-      activeInterface: facts.activeInterface ?? null,
+      activeInterface: record.activeInterface ?? null,
       ip: machine?.HostIpAddress ?? null,
-      interfaces: facts.interfaces.map((n) => ({
+      interfaces: record.interfaces.map((n) => ({
         name: n.name,
         mac: n.mac,
         driver: n.driver,
         addresses: i.addresses[n.name] ?? [],
       })),
     },
-    drives: (facts.drives ?? []).map((d) => ({
+    drives: (record.drives ?? []).map((d) => ({
       device: d.path,
       sizeBytes: d.sizeBytes,
       model: d.model,
@@ -108,8 +107,8 @@ export function snapshotOf(i: SnapshotInput): StatusSnapshot {
       }),
     })),
     shells: i.shells,
-    uptimeSeconds: round(ctx.log.elapsed()),
-    log: ctx.log.lines.slice(-i.logLines),
+    uptimeSeconds: round(log.elapsed()),
+    log: log.lines.slice(-i.logLines),
   };
 }
 
