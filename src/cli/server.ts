@@ -6,7 +6,7 @@ import { startBootServer, type Role } from '../boot/server.ts';
 import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
-import { interfaceIpv4 } from '../protocols/dhcp/socket.ts';
+import { interfaceIpv4 } from '../system/packet-socket.ts';
 import { DEFAULT_LIMITS } from '../util/http/connections.ts';
 import { addConnectionLimitOptions, connectionLimits, tlsTriple, type ConnectionLimitFlags } from './program.ts';
 

@@ -2,44 +2,18 @@
 // nanosecond timestamps (fs.utimes takes a double, which cannot hold ns precision at today's
 // epoch), device nodes, FIFOs and extended attributes (security.capability, ACLs, SELinux labels).
 // Every function is synchronous and throws a Node-style error (code, syscall, path) on failure.
-import { dlopen, getInt32 } from 'node:ffi';
-import { constants as osConstants } from 'node:os';
+import { errno, glibc, syscallError } from './glibc.ts';
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const ENODATA = 61;
 const ERANGE = 34;
+const ENOTSUP = 95;
 
-let cached: ReturnType<typeof open> | undefined;
-function open() {
-  return dlopen('libc.so.6', {
-    utimensat: { arguments: ['int32', 'string', 'buffer', 'int32'], return: 'int32' },
-    futimens: { arguments: ['int32', 'buffer'], return: 'int32' },
-    fsetxattr: { arguments: ['int32', 'string', 'buffer', 'uint64', 'int32'], return: 'int32' },
-    mknod: { arguments: ['string', 'uint32', 'uint64'], return: 'int32' },
-    lsetxattr: { arguments: ['string', 'string', 'buffer', 'uint64', 'int32'], return: 'int32' },
-    llistxattr: { arguments: ['string', 'buffer', 'uint64'], return: 'int64' },
-    lgetxattr: { arguments: ['string', 'string', 'buffer', 'uint64'], return: 'int64' },
-    lremovexattr: { arguments: ['string', 'string'], return: 'int32' },
-    __errno_location: { arguments: [], return: 'pointer' },
-  }).functions;
-}
-function libc() {
-  cached ??= open();
-  return cached;
-}
-
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
-);
+const libc = glibc;
 
 function fail(syscall: string, path: string): never {
-  const errno = getInt32(libc().__errno_location());
-  const code = errnoNames.get(errno) ?? `E${errno}`;
-  const err = new Error(`${code}: ${syscall} failed for '${path}'`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.errno = -errno;
-  err.syscall = syscall;
+  const err = syscallError(syscall, `for '${path}'`, errno());
   err.path = path;
   throw err;
 }
@@ -101,8 +75,7 @@ export function setXattr(path: string, name: string, value: Buffer): void {
 
 /** Removes one extended attribute of `path` itself; one that is already gone is not an error. */
 export function removeXattr(path: string, name: string): void {
-  if (libc().lremovexattr(path, name) !== 0 && getInt32(libc().__errno_location()) !== ENODATA)
-    fail('lremovexattr', path);
+  if (libc().lremovexattr(path, name) !== 0 && errno() !== ENODATA) fail('lremovexattr', path);
 }
 
 /** Reads every extended attribute of `path` itself; an empty object when it has none. */
@@ -110,14 +83,13 @@ export function getXattrs(path: string): Record<string, Buffer> {
   const c = libc();
   let listBuf = Buffer.allocUnsafe(1024);
   let n = Number(c.llistxattr(path, listBuf, BigInt(listBuf.length)));
-  if (n < 0 && getInt32(c.__errno_location()) === ERANGE) {
+  if (n < 0 && errno() === ERANGE) {
     listBuf = Buffer.allocUnsafe(65536);
     n = Number(c.llistxattr(path, listBuf, BigInt(listBuf.length)));
   }
   if (n < 0) {
-    const errno = getInt32(c.__errno_location());
     // File systems without xattr support answer ENOTSUP: that simply means "none".
-    if (errno === osConstants.errno.ENOTSUP) return {};
+    if (errno() === ENOTSUP) return {};
     fail('llistxattr', path);
   }
   const out: Record<string, Buffer> = {};
@@ -128,12 +100,12 @@ export function getXattrs(path: string): Record<string, Buffer> {
     .split('\0')) {
     let valueBuf = Buffer.allocUnsafe(256);
     let len = Number(c.lgetxattr(path, name, valueBuf, BigInt(valueBuf.length)));
-    if (len < 0 && getInt32(c.__errno_location()) === ERANGE) {
+    if (len < 0 && errno() === ERANGE) {
       valueBuf = Buffer.allocUnsafe(65536);
       len = Number(c.lgetxattr(path, name, valueBuf, BigInt(valueBuf.length)));
     }
     if (len < 0) {
-      if (getInt32(c.__errno_location()) === ENODATA) continue; // removed while we listed
+      if (errno() === ENODATA) continue; // removed while we listed
       fail('lgetxattr', path);
     }
     out[name] = Buffer.from(valueBuf.subarray(0, len));
@@ -143,7 +115,5 @@ export function getXattrs(path: string): Record<string, Buffer> {
 
 /** Flushes every dirty page of the file system holding `fd` to disk (syncfs(2)). */
 export function syncFileSystem(fd: number, pathForErrors: string): void {
-  syncfsFn ??= dlopen('libc.so.6', { syncfs: { arguments: ['int32'], return: 'int32' } }).functions.syncfs;
-  if (syncfsFn(fd) !== 0) fail('syncfs', pathForErrors);
+  if (glibc().syncfs(fd) !== 0) fail('syncfs', pathForErrors);
 }
-let syncfsFn: ((fd: number) => number) | undefined;

@@ -4,7 +4,8 @@
 // machines at once and should add no latency of its own, so this thread blocks in poll(2) instead
 // and hands each batch to the main thread. The main thread stops it through an eventfd.
 import { parentPort, workerData } from 'node:worker_threads';
-import { PacketReceiver, pollReadable } from '../../protocols/dhcp/socket.ts';
+import { PacketReceiver } from '../../protocols/dhcp/socket.ts';
+import { pollReadable } from '../../system/packet-socket.ts';
 
 export interface ReceiveWorkerData {
   listen: { ifname: string; port: number }[];

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { NewMachine, Subnet } from '../../inventory/types.ts';
 import { MessageType, Opt, encodeDhcpPacket, parseIp, type DhcpPacketInit } from '../../protocols/dhcp/packet.ts';
-import { encodeUdpIpv4 } from '../../protocols/dhcp/socket.ts';
+import { encodeUdpIpv4 } from '../../protocols/dhcp/udp-ipv4.ts';
 import type { Summary } from './testdata/client-driver.ts';
 import {
   addNamespace,
@@ -345,7 +345,7 @@ describe('DHCP server against real clients in network namespaces', {
       const r = await runIn(NS.cli, [
         node,
         '--disable-warning=ExperimentalWarning',
-        path.resolve(import.meta.dirname, '../../net/dhcp/testdata/dhcp-driver.ts'),
+        path.resolve(import.meta.dirname, '../../protocols/dhcp/testdata/dhcp-driver.ts'),
         JSON.stringify({
           ifaces: [{ name: iface, mac }],
           opts: {

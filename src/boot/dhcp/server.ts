@@ -31,7 +31,9 @@ import {
   MessageType,
   type DhcpPacket,
 } from '../../protocols/dhcp/packet.ts';
-import { BROADCAST_MAC, interfaceIpv4, PacketSender, WakeFd, type UdpDatagram } from '../../protocols/dhcp/socket.ts';
+import { BROADCAST_MAC, PacketSender } from '../../protocols/dhcp/socket.ts';
+import type { UdpDatagram } from '../../protocols/dhcp/udp-ipv4.ts';
+import { interfaceIpv4, WakeFd } from '../../system/packet-socket.ts';
 import {
   answer,
   inSubnet,

@@ -19,7 +19,7 @@ import {
   optionU32,
   parseMac,
 } from './packet.ts';
-import { decodeUdpIpv4, encodeUdpIpv4 } from './socket.ts';
+import { decodeUdpIpv4, encodeUdpIpv4 } from './udp-ipv4.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const mac = parseMac('52:54:00:12:34:56');

@@ -1,0 +1,53 @@
+// The one binding of glibc (node:ffi): every system call Cradle makes that Node has no API for
+// goes through this table, loaded once per thread, and fails the same way, as a Node-style error
+// with the errno's name, the call and what it was made on.
+import { dlopen, getInt32 } from 'node:ffi';
+import { constants as osConstants } from 'node:os';
+
+function open() {
+  return dlopen('libc.so.6', {
+    // File metadata Node's fs lacks (libc.ts).
+    utimensat: { arguments: ['int32', 'string', 'buffer', 'int32'], return: 'int32' },
+    futimens: { arguments: ['int32', 'buffer'], return: 'int32' },
+    fsetxattr: { arguments: ['int32', 'string', 'buffer', 'uint64', 'int32'], return: 'int32' },
+    mknod: { arguments: ['string', 'uint32', 'uint64'], return: 'int32' },
+    lsetxattr: { arguments: ['string', 'string', 'buffer', 'uint64', 'int32'], return: 'int32' },
+    llistxattr: { arguments: ['string', 'buffer', 'uint64'], return: 'int64' },
+    lgetxattr: { arguments: ['string', 'string', 'buffer', 'uint64'], return: 'int64' },
+    lremovexattr: { arguments: ['string', 'string'], return: 'int32' },
+    syncfs: { arguments: ['int32'], return: 'int32' },
+    // Packet sockets, polling and interface addresses (packet-socket.ts).
+    socket: { arguments: ['int32', 'int32', 'int32'], return: 'int32' },
+    setsockopt: { arguments: ['int32', 'int32', 'int32', 'buffer', 'uint32'], return: 'int32' },
+    bind: { arguments: ['int32', 'buffer', 'uint32'], return: 'int32' },
+    sendto: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'uint32'], return: 'int64' },
+    recvfrom: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'buffer'], return: 'int64' },
+    close: { arguments: ['int32'], return: 'int32' },
+    if_nametoindex: { arguments: ['string'], return: 'uint32' },
+    poll: { arguments: ['buffer', 'uint64', 'int32'], return: 'int32' },
+    eventfd: { arguments: ['uint32', 'int32'], return: 'int32' },
+    write: { arguments: ['int32', 'buffer', 'uint64'], return: 'int64' },
+    ioctl: { arguments: ['int32', 'uint64', 'buffer'], return: 'int32' },
+    __errno_location: { arguments: [], return: 'pointer' },
+  }).functions;
+}
+
+let cached: ReturnType<typeof open> | undefined;
+export const glibc = () => (cached ??= open());
+
+/** The calling thread's errno, right after a failed call. */
+export const errno = (): number => getInt32(glibc().__errno_location());
+
+const errnoNames = new Map<number, string>(
+  Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
+);
+
+/** A failed call as Node reports its own: `EPERM: bind failed on eth0`, with code and errno set. */
+export function syscallError(syscall: string, subject: string, e = errno(), hint = ''): NodeJS.ErrnoException {
+  const code = errnoNames.get(e) ?? `E${e}`;
+  const err = new Error(`${code}: ${syscall} failed ${subject}${hint}`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -e;
+  err.syscall = syscall;
+  return err;
+}
