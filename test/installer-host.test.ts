@@ -1,6 +1,6 @@
 // The installer daemon on real devices, as root: loop devices as drives, a real image from an
 // image server in its own network namespace, the installer in another, its eth0 a veth whose MAC
-// the seed's example config.json names. Encryption stops at luksFormat here (the host kernel has no
+// Dominator's example config.json names. Encryption stops at luksFormat here (the host kernel has no
 // device-mapper); the encrypted path runs in the installer-image VM tests.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -179,7 +179,7 @@ describe('cradle machine and cradle subnet', () => {
     await fails(['machine', 'show', 'ghost'], /cradle: no machine named 'ghost'/);
   });
 
-  it('imports a seed config.json and CSV, all or nothing', async () => {
+  it('imports a Dominator config.json and CSV, all or nothing', async () => {
     const seed = path.join(repoRoot, 'src/netconfig/testdata/seed-config.json');
     assert.match(
       await ok(['machine', 'import', seed, '--state', 'healthy']),

@@ -1,4 +1,4 @@
-// Golden cases for what a machine gets at boot: the iPXE script by state, and the seed's
+// Golden cases for what a machine gets at boot: the iPXE script by state, and Dominator's
 // configuration files generated from the database (config.json must parse with the installer's
 // own schema, so the two sides cannot drift apart).
 import assert from 'node:assert/strict';
@@ -55,7 +55,7 @@ function golden(name: string, actual: string): void {
 }
 
 describe('configuration files for a machine', () => {
-  it("config.json is the seed format and passes the installer's schema", () => {
+  it("config.json is Dominator's format and passes the installer's schema", () => {
     const text = configFile('config.json', machine, subnets, settings)!;
     golden('config.json', text);
     const parsed = parseMachineConfig(text);

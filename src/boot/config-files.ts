@@ -1,6 +1,6 @@
-// The seed's five configuration files for one machine, generated from the machine database: what
+// Dominator's five configuration files for one machine, generated from the machine database: what
 // the installer fetches by TFTP (virtual files, chosen by the requesting address) or over HTTP
-// (`--configuration-base-url`, chosen by MAC). config.json is the seed's GetMachineInfoResponse,
+// (`--configuration-base-url`, chosen by MAC). config.json is Dominator's GetMachineInfoResponse,
 // so a Dominator installer could use it as well.
 import type { Machine, Subnet } from '../inventory/types.ts';
 
@@ -26,7 +26,7 @@ export const CONFIG_FILE_NAMES = [
 ] as const;
 export type ConfigFileName = (typeof CONFIG_FILE_NAMES)[number];
 
-/** The seed's Subnets entry. */
+/** Dominator's Subnets entry. */
 function seedSubnet(s: Subnet): Record<string, unknown> {
   return {
     Id: s.id,

@@ -107,7 +107,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
         address: o.address,
         port: o.tftpPort,
         log: o.log,
-        // The seed's configuration files, generated for whoever asks, by its address.
+        // Dominator's configuration files, generated for whoever asks, by its address.
         // Configuration names are never served from the root: a stray file there must not reach
         // the wrong machine (null: not found).
         resolve: async (file, client) => {

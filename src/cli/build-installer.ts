@@ -20,7 +20,7 @@ export function sizeTable(r: BuildReport): string {
   ].join('\n');
 }
 
-/** A line of the seed's flag file: `name=value` (a leading `--` is accepted and dropped). */
+/** A line of Dominator's flag file: `name=value` (a leading `--` is accepted and dropped). */
 export function flagLine(flag: string): string {
   const line = flag.replace(/^--?/, '');
   if (!/^[A-Za-z][A-Za-z0-9-]*(=.*)?$/.test(line))

@@ -1,4 +1,4 @@
-// `cradle installer`: the installer daemon (no sub-command) with the seed's flags, and the seed's
+// `cradle installer`: the installer daemon (no sub-command) with Dominator's flags, and Dominator's
 // sub-commands for custom workflows and debugging.
 import { Option, type Command } from 'commander';
 import fs from 'node:fs';
@@ -87,7 +87,7 @@ function seconds(value: string, flag: string): number {
 function daemonOptions(f: DaemonFlags): InstallerOptions {
   const d = DEFAULT_OPTIONS;
   return {
-    // Like the seed's installer, a non-root run is a dry run unless told otherwise.
+    // Like Dominator's installer, a non-root run is a dry run unless told otherwise.
     dryRun: f.dryRun ?? process.geteuid?.() !== 0,
     tftpDirectory: f.tftpDirectory,
     tmpRoot: f.tmpRoot,
@@ -127,7 +127,7 @@ function daemonOptions(f: DaemonFlags): InstallerOptions {
 }
 
 /**
- * The seed's files (/etc/ssl/CA.pem, /etc/ssl/installer/{cert,key}.pem) when they exist; a file
+ * Dominator's files (/etc/ssl/CA.pem, /etc/ssl/installer/{cert,key}.pem) when they exist; a file
  * named on the command line must exist. The key goes with the certificate.
  */
 function installerTls(f: DaemonFlags): ClientTls {
@@ -159,7 +159,7 @@ export function registerInstallerCommands(program: Command): void {
   const d = DEFAULT_OPTIONS;
   const installer = program
     .command('installer')
-    .description('install the configured image onto this machine (the seed sequence); or run a sub-command')
+    .description("install the configured image onto this machine (Dominator's sequence); or run a sub-command")
     .option(
       '--dry-run',
       'print the whole plan (drives to wipe, partitions, file systems, objects from cache vs network) and change nothing (default when not root)',

@@ -179,7 +179,7 @@ function registerMachineCommands(program: Command): void {
   machine
     .command('import')
     .description(
-      'import machines (all or none) from a seed config.json (or a JSON array of them) or CSV: hostname,mac,ip,subnet,ipmi_ip,tags[,state]',
+      'import machines (all or none) from a Dominator config.json (or a JSON array of them) or CSV: hostname,mac,ip,subnet,ipmi_ip,tags[,state]',
     )
     .argument('<file>')
     .addOption(
@@ -287,17 +287,17 @@ function registerMachineCommands(program: Command): void {
 function registerSubnetCommands(program: Command): void {
   const subnet = program
     .command('subnet')
-    .description("subnets (the seed's Subnets): addresses, gateway, DNS, VLAN, pool");
+    .description("subnets (Dominator's Subnets): addresses, gateway, DNS, VLAN, pool");
 
   subnet
     .command('add')
     .description('add a subnet')
-    .argument('<id>', "the seed's Subnets[].Id, e.g. Hypervisors")
+    .argument('<id>', "Dominator's Subnets[].Id, e.g. Hypervisors")
     .requiredOption('--gateway <ip>', 'router address')
     .requiredOption('--mask <mask>', 'netmask, e.g. 255.255.255.0')
     .option('--dns <a,b>', 'DNS servers, comma-separated')
     .option('--domain <name>', 'DNS domain')
-    .option('--manage', "installed machines get a VLAN and bridge for it (the seed's Manage)")
+    .option('--manage', "installed machines get a VLAN and bridge for it (Dominator's Manage)")
     .option('--vlan <n>', 'VLAN id (1-4094)')
     .option('--pool <start-end>', 'addresses for machines without a static one, e.g. 10.0.0.100-10.0.0.199')
     .addOption(dbOption())

@@ -36,7 +36,7 @@ export function registerLabCommand(program: Command): void {
         .default('demo'),
     )
     .addOption(new Option('--firmware <kind>', "the machines' firmware").choices(['bios', 'uefi']).default('bios'))
-    .option('--nics <n>', 'NICs per machine: 1, or 3 for the seed example (management + bonded VLAN trunk)', '1')
+    .option('--nics <n>', "NICs per machine: 1, or 3 for Dominator's example (management + bonded VLAN trunk)", '1')
     .option('--encrypt', 'encrypt /home and /data (LUKS2)')
     .option('--no-kexec', 'boot the installed system through the firmware and GRUB, not kexec')
     .option(
@@ -64,7 +64,7 @@ export function registerLabCommand(program: Command): void {
       const nics = wholeNumber(f.nics, '--nics', 1, 3);
       if (nics === 2)
         throw new Error(
-          '--nics takes 1 or 3: the seed bonds the trunk only with two trunk NICs besides the management one',
+          "--nics takes 1 or 3: Dominator's installer bonds the trunk only with two trunk NICs besides the management one",
         );
       const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
       const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };

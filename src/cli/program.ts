@@ -67,7 +67,7 @@ export async function runCradle(registers: Register[]): Promise<void> {
   for (const register of registers) register(program);
 
   try {
-    // The installer daemon takes flags from /etc/installer/flags.{default,extra} (seed §1.2), then
+    // The installer daemon takes flags from /etc/installer/flags.{default,extra} (as Dominator's installer does), then
     // from `cradle.*` on the kernel command line; its own command line overrides both.
     const argv = [...process.argv];
     if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {

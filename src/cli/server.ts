@@ -68,7 +68,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--image-server <address>', 'image server as machines reach it (default: this address, port 6971)')
     .option('--default-image <name>', 'installed on machines without a RequiredImage tag')
-    .option('--default-layout <file>', 'storage-layout.json for machines without their own (default: the seed default)')
+    .option(
+      '--default-layout <file>',
+      "storage-layout.json for machines without their own (default: Dominator's default)",
+    )
     .option('--tools-image <name>', 'the installer tools image (tools-imagename)')
     .option('--installer-dir <dir>', 'the installer image: vmlinuz and initrd.img (cradle build-installer)')
     .option('--tftp-root <dir>', "files served by TFTP (default: Debian's iPXE binaries, /usr/lib/ipxe)")

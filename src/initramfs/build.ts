@@ -37,7 +37,7 @@ export interface BuildOptions {
   buildTime?: Date;
   /** The bundled installer, when the caller has it already (cachedInstallerImage keys on it). */
   bundle?: Uint8Array;
-  /** The seed's TLS files for the image: /etc/ssl/CA.pem and /etc/ssl/installer/{cert,key}.pem. */
+  /** Dominator's TLS files for the image: /etc/ssl/CA.pem and /etc/ssl/installer/{cert,key}.pem. */
   tls?: { ca: string; cert: string; key: string };
 }
 

@@ -32,7 +32,7 @@ echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
 
 if ! grep -qw cradle.shell-only /proc/cmdline; then
   # The installer logs to the console; it ends by rebooting the machine unless told not to. It
-  # runs beside the console shell (as the seed's does), outside the shell's session, so Ctrl-C on
+  # runs beside the console shell (as Dominator's does), outside the shell's session, so Ctrl-C on
   # the console never reaches it.
   (
     /usr/bin/cradle installer </dev/null

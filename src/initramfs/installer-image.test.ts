@@ -76,7 +76,7 @@ test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, 
   );
   // The PTY package beside the bundle, where Node's resolution from /usr/lib/cradle finds it.
   assert.equal(m.get('/usr/lib/cradle/node_modules/@lydell/node-pty/index.js')?.type, 'file');
-  // The seed's TLS files; the key readable by root only.
+  // Dominator's TLS files; the key readable by root only.
   assert.equal((m.get('/etc/ssl/CA.pem') as { mode: number }).mode, 0o644);
   assert.equal((m.get('/etc/ssl/installer/key.pem') as { mode: number }).mode, 0o600);
 });

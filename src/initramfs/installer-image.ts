@@ -115,7 +115,7 @@ export interface InstallerImageFacts {
   flags?: string[];
   /** Packages the bundle imports but cannot contain (native code): their files, host paths. */
   packages: { name: string; files: { rel: string; from: string }[] }[];
-  /** The seed's TLS files: the CA that signs operators' certificates, the installer's own. */
+  /** Dominator's TLS files: the CA that signs operators' certificates, the installer's own. */
   tls?: { ca: Uint8Array; cert: Uint8Array; key: Uint8Array };
 }
 

@@ -1,6 +1,6 @@
 // Step 7: the new system's network. Links with carrier are trunked (a bond when two or more), the
-// machine's addresses configured, and a VLAN plus bridge made for each managed subnet, as the seed
-// describes; rendered for ifupdown or systemd-networkd, whichever the image carries, with the
+// machine's addresses configured, and a VLAN plus bridge made for each managed subnet, as Dominator's
+// installer does; rendered for ifupdown or systemd-networkd, whichever the image carries, with the
 // interface names pinned. A -networkConfigurator programme replaces all of this.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -48,7 +48,7 @@ export interface InstallerOptions {
   reboot: boolean;
   successWaitSeconds: number;
   failureWaitSeconds: number;
-  /** The installer's identity and trust (the seed's /etc/ssl files): client of the servers. */
+  /** The installer's identity and trust (Dominator's /etc/ssl files): client of the servers. */
   tls: ClientTls;
   /** Port 6978: status page, metrics, RPC, remote shell; undefined: not served. */
   status?: { port: number; address?: string; shellCommand: string[]; shellKeepSeconds: number };
@@ -75,7 +75,7 @@ export const DEFAULT_OPTIONS: InstallerOptions = {
   tls: {},
 };
 
-/** The seed's TLS files: the CA that signs client certificates, and the installer's own. */
+/** Dominator's TLS files: the CA that signs client certificates, and the installer's own. */
 export const SEED_TLS = {
   ca: '/etc/ssl/CA.pem',
   cert: '/etc/ssl/installer/cert.pem',

@@ -1,4 +1,4 @@
-// The seed's small sub-commands for custom workflows and debugging: decode-base64,
+// Dominator's small sub-commands for custom workflows and debugging: decode-base64,
 // generate-random, dhcp-request, list-drives and kexec-image.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

@@ -1,6 +1,6 @@
-// The seed's installer pre-loads flags from /etc/installer/flags.default then flags.extra: one
+// Dominator's installer pre-loads flags from /etc/installer/flags.default then flags.extra: one
 // `name=value` per line, blank lines and `#`/`;` comments skipped. An installer image keeps using
-// that: the seed's camelCase names (tmpRoot, driveSelector, ...) map to our --kebab-case options.
+// that: Dominator's camelCase names (tmpRoot, driveSelector, ...) map to our --kebab-case options.
 import fs from 'node:fs';
 
 export const FLAG_FILES = ['/etc/installer/flags.default', '/etc/installer/flags.extra'];

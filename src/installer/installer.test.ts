@@ -53,7 +53,7 @@ describe('clock', () => {
 });
 
 describe('flag files', () => {
-  it('maps the seed flag names to options; comments and blanks skipped; bad lines named', () => {
+  it("maps Dominator's flag names to options; comments and blanks skipped; bad lines named", () => {
     const f = path.join(work, 'flags.default');
     fs.writeFileSync(
       f,
@@ -88,7 +88,7 @@ describe('configuration files', () => {
     for (const [k, v] of Object.entries(files)) fs.writeFileSync(path.join(dir, k), v);
   };
   const layout = '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": 1}]}';
-  it("reads and trims the small files, allows the seed's comment lines in JSON", () => {
+  it("reads and trims the small files, allows Dominator's comment lines in JSON", () => {
     write({
       'config.json': `# from the fleet manager\n${seedConfig}`,
       imagename: 'debian/v1\n',

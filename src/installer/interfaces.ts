@@ -1,4 +1,4 @@
-// The machine's Ethernet interfaces, from sysfs (reference §1.7.1): an interface with a `device`
+// The machine's Ethernet interfaces, from sysfs: an interface with a `device`
 // behind it that is not a bond, bridge, VLAN or tun/tap. The sysfs root is a parameter so tests
 // can describe interfaces of their own.
 import fs from 'node:fs';

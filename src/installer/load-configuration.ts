@@ -1,4 +1,4 @@
-// Step 3: the configuration files (seed "Configuration data"): config.json, imagename,
+// Step 3: the configuration files (Dominator's "Configuration data"): config.json, imagename,
 // imageserver, storage-layout.json, tools-imagename, plus our optional `bootserver` (where progress
 // is reported). Already present in the TFTP directory → used as they are. Otherwise written by a
 // -configurationLoader programme, fetched from -configurationBaseUrl, or fetched by TFTP. Every
@@ -50,7 +50,7 @@ export async function fetchConfiguration(
   }
 }
 
-/** The environment hook programmes get: a known PATH, not the installer's (reference §6.20). */
+/** The environment hook programmes get: a known PATH, not the installer's. */
 export function hookEnv(): NodeJS.ProcessEnv {
   return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/', LANG: 'C.UTF-8' };
 }

@@ -1,4 +1,4 @@
-// `cradle installer load-image NAME DIR` (the seed's sub-command): unpack an image from the image
+// `cradle installer load-image NAME DIR` (Dominator's sub-command): unpack an image from the image
 // server into DIR, then bind-mount /dev, /proc, /sys and /tmp into it so it can be used as a chroot
 // (a debugging image, or extra tools for a plug-in programme). `--no-mounts` skips the mounts.
 import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';

@@ -171,7 +171,7 @@ export async function unmountOldRoot(ctx: InstallContext, oldRoot: OldRoot): Pro
 
 /**
  * Keeps the old system's /etc for reference in /var/log/installer/old-etc.tar.gz, without its
- * secrets (password hashes, private keys): the seed's installer kept /etc/shadow (§6.11).
+ * secrets (password hashes, private keys): Dominator's installer kept /etc/shadow.
  */
 async function saveOldEtc(ctx: InstallContext, oldRoot: string): Promise<void> {
   if (!fs.existsSync(path.join(oldRoot, 'etc'))) return;

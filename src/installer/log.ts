@@ -1,4 +1,4 @@
-// The installer's log: every line stamped with seconds since start (as the seed's installer does),
+// The installer's log: every line stamped with seconds since start (as Dominator's installer does),
 // written to stderr, to a file under the log directory (with a `latest` link, copied onto the new
 // system at the end) and kept in memory for the progress reports and, later, the status page.
 import fs from 'node:fs';

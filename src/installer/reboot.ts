@@ -106,7 +106,7 @@ export function runsFromMemory(procRoot: string): boolean {
   return !!root && ['rootfs', 'tmpfs', 'ramfs', 'overlay', 'squashfs', 'iso9660'].includes(root[2]);
 }
 
-/** Seconds more a reboot waits for remote shells to close (the seed's: 5 min, or 1 h after a failure). */
+/** Seconds more a reboot waits for remote shells to close (Dominator's installer's: 5 min, or 1 h after a failure). */
 const SHELL_GRACE_SECONDS = { ok: 300, failed: 3600 };
 
 /**

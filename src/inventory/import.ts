@@ -1,4 +1,4 @@
-// Bringing a fleet into the machine database: the seed's config.json (one machine and its subnets,
+// Bringing a fleet into the machine database: Dominator's config.json (one machine and its subnets,
 // as a Dominator user already has them; also an array of them) and CSV with a header row
 // `hostname,mac,ip,subnet,ipmi_ip,tags` (and optionally `state`). Every error names where it is:
 // the file and entry, or the CSV line and column. An import is all-or-nothing: one transaction,
@@ -55,7 +55,7 @@ function seedSubnet(s: MachineConfig['Subnets'][number]): Subnet {
     domainName: s.DomainName || undefined,
     dnsServers: s.DomainNameServers ?? [],
     manage: s.Manage ?? false,
-    vlanId: s.VlanId || undefined, // the seed writes 0 for "no VLAN"
+    vlanId: s.VlanId || undefined, // Dominator writes 0 for "no VLAN"
   });
 }
 
@@ -77,7 +77,7 @@ function seedMachine(c: MachineConfig, where: string): NewMachine {
   });
 }
 
-/** A seed config.json, or a JSON array of them (their subnets merged by id). */
+/** A Dominator config.json, or a JSON array of them (their subnets merged by id). */
 export function parseSeedJson(text: string, file: string): ImportBatch {
   let json: unknown;
   try {
@@ -267,7 +267,7 @@ export async function importBatch(
           await tx.addSubnet(wanted);
           result.subnetsAdded.push(wanted.id);
         } else if (isDeepStrictEqual(compact(wanted), wanted.pool ? existing : withoutPool(existing))) {
-          result.subnetsUnchanged.push(wanted.id); // the seed's format has no pools: one set here is kept
+          result.subnetsUnchanged.push(wanted.id); // Dominator's format has no pools: one set here is kept
         } else
           throw new InventoryError(
             `differs from subnet '${wanted.id}' in the database: make them the same, or 'cradle subnet rm' the old one first`,

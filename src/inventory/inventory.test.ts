@@ -403,7 +403,7 @@ for (const b of backends) {
       assert.deepEqual(await inv.installerLog('n1'), [], 'removed with its machine');
     });
 
-    it('imports a seed config.json and CSV all-or-nothing', async () => {
+    it('imports a Dominator config.json and CSV all-or-nothing', async () => {
       const inv = await fresh();
       const seed = await importBatch(inv, parseSeedJson(seedConfig, 'config.json'), { state: 'healthy' });
       assert.deepEqual(seed, {
@@ -426,7 +426,7 @@ for (const b of backends) {
         'hostname,mac,ip,subnet,ipmi_ip,tags\nhyper1,de:ad:be:ef:01:01 de:ad:be:ef:01:02,192.168.1.3,Hypervisors,,"RequiredImage=hv/1;Note=a, b"\nhyper2,de:ad:be:ef:02:01,,,,\n';
       assert.deepEqual((await importBatch(inv, parseImportFile(csv, 'fleet.csv'))).machines, ['hyper1', 'hyper2']);
       assert.deepEqual((await inv.getMachine('hyper1'))?.tags, { RequiredImage: 'hv/1', Note: 'a, b' });
-      // The seed's subnets again: identical, so kept. Then a file whose third machine clashes.
+      // Dominator's subnets again: identical, so kept. Then a file whose third machine clashes.
       const bad = 'hostname,mac\nnew1,de:ad:be:ef:03:01\nnew2,de:ad:be:ef:03:02\nnew3,de:ad:be:ef:01:02\n';
       await assert.rejects(
         importBatch(inv, parseMachinesCsv(bad, 'bad.csv')),

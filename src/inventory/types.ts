@@ -3,7 +3,7 @@
 // where several boot servers share one database); the DHCP, TFTP and HTTP servers and the CLI see
 // only this.
 
-/** The "Machine Birthing" states (reference §4): what a machine's next network boot does. */
+/** The "Machine Birthing" states: what a machine's next network boot does. */
 export const MACHINE_STATES = ['unknown', 'birth', 'installing', 'healthy', 'rebirth', 'clean', 'failed'] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
@@ -19,12 +19,12 @@ export interface Machine {
   macs: string[];
   /** Static address; absent for machines that get one from a subnet's pool. */
   ip?: string;
-  /** The subnet `ip` belongs to (the seed's Subnets[].Id). */
+  /** The subnet `ip` belongs to (Dominator's Subnets[].Id). */
   subnetId?: string;
   ipmi?: Ipmi;
   /** Free-form tags; `RequiredImage` names the image (or stream) to install. */
   tags: Record<string, string>;
-  /** The seed's storage-layout.json for this machine; absent means the server default. */
+  /** Dominator's storage-layout.json for this machine; absent means the server default. */
   storageLayout?: Record<string, unknown>;
   /** UEFI or BIOS, as last seen in DHCP option 93; absent until seen. */
   firmware?: 'uefi' | 'bios';
@@ -38,13 +38,13 @@ export type NewMachine = Omit<Machine, 'state' | 'stateChangedAt' | 'createdAt'>
 export type MachinePatch = Partial<Omit<Machine, 'hostname' | 'state' | 'stateChangedAt' | 'createdAt'>>;
 
 export interface Subnet {
-  /** The seed's Subnets[].Id, e.g. "Hypervisors". */
+  /** Dominator's Subnets[].Id, e.g. "Hypervisors". */
   id: string;
   gateway: string;
   mask: string;
   domainName?: string;
   dnsServers: string[];
-  /** The seed's Manage: a VLAN and bridge are made for it on installed machines. */
+  /** Dominator's Manage: a VLAN and bridge are made for it on installed machines. */
   manage: boolean;
   vlanId?: number;
   /** Addresses handed to unknown machines (state birth), inclusive; none: unknown machines get nothing. */

@@ -29,7 +29,7 @@ export interface LabOptions {
   machines: number;
   image: LabImage;
   firmware: Firmware;
-  /** NICs per machine: 1, or 3 for the seed's management NIC plus a bonded VLAN trunk. */
+  /** NICs per machine: 1, or 3 for Dominator's management NIC plus a bonded VLAN trunk. */
   nics: number;
   diskGiB: number;
   memoryMiB: number;
@@ -84,7 +84,7 @@ export interface LabMachine {
   poweredOnAt?: number;
 }
 
-/** The seed's example networks: management on the first NIC; VLANs 100 and 120 bridged on a trunk. */
+/** Dominator's example networks: management on the first NIC; VLANs 100 and 120 bridged on a trunk. */
 const SUBNETS = [
   { id: 'lab', gateway: SERVER, mask: '255.255.255.0', domainName: 'lab.test', dnsServers: [SERVER], manage: false },
   {

@@ -1,5 +1,5 @@
-// Renders a network plan as Debian ifupdown files, in exactly the layout of the seed's installer
-// (reference §1.12.4), marker line included: Dominator's hypervisor updater rewrites only files
+// Renders a network plan as Debian ifupdown files, in exactly the layout of Dominator's
+// installer, marker line included: Dominator's hypervisor updater rewrites only files
 // that carry it, so keeping it keeps those machines manageable by it.
 import type { Subnet } from './machine-config.ts';
 import type { NetworkPlan } from './plan.ts';

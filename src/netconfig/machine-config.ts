@@ -1,5 +1,5 @@
-// The seed's machine configuration (`config.json`, Dominator's GetMachineInfoResponse), validated
-// at the boundary. Field names are the seed's, so a Dominator user's files work unchanged. Only the
+// Dominator's machine configuration (`config.json`, Dominator's GetMachineInfoResponse), validated
+// at the boundary. Field names are Dominator's, so a Dominator user's files work unchanged. Only the
 // fields the installer uses are typed strictly; the rest pass through.
 import { z } from 'zod';
 import { parseJsonWith } from '../util/parse-json.ts';
@@ -8,7 +8,7 @@ const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1
 
 export const ipv4 = z.string().regex(IPV4_RE, 'expected a dotted IPv4 address such as 192.168.1.2');
 
-/** MAC addresses as the seed writes them: colon groups of 1-2 hex digits, any case. */
+/** MAC addresses as Dominator writes them: colon groups of 1-2 hex digits, any case. */
 export const macAddress = z
   .string()
   .regex(/^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/, 'expected a MAC address such as de:ad:be:ef:00:01')
@@ -64,7 +64,7 @@ function ipToInt(ip: string): number {
   return ip.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
 }
 
-/** The seed's subnet matching: the first subnet with ip & mask == gateway & mask. */
+/** Dominator's subnet matching: the first subnet with ip & mask == gateway & mask. */
 export function subnetOf(ip: string, subnets: Subnet[]): Subnet | undefined {
   const addr = ipToInt(ip);
   return subnets.find((s) => {

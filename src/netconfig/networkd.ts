@@ -82,7 +82,7 @@ export function renderNetworkd(plan: NetworkPlan): NetworkdFiles {
   const trunk = plan.trunk;
   if (!trunk) return files;
   if (trunk.slaves.length >= 2) {
-    // 802.3ad with layer3+4 hashing and jumbo frames, as the seed's ifupdown stanza asks.
+    // 802.3ad with layer3+4 hashing and jumbo frames, as Dominator's ifupdown stanza asks.
     files.set(
       `10-${trunk.raw}.netdev`,
       unit([

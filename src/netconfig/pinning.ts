@@ -1,6 +1,6 @@
 // Interface names in the installed system must be the names the configuration was rendered for.
 // The installer sees kernel names (eth0, ...); the new OS's udev would rename them. Pin each name
-// to its NIC: a udev rule by bus address (the seed's format, for ifupdown systems) or a
+// to its NIC: a udev rule by bus address (Dominator's format, for ifupdown systems) or a
 // systemd .link file by MAC (for systemd-networkd systems). Sorted by name, so output is stable.
 export interface PinnedInterface {
   name: string;

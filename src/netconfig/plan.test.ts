@@ -1,5 +1,5 @@
-// Golden cases: the seed's example config.json with one, two and three links up renders exactly
-// the Debian files the reference gives (reference §1.12.4, worked example), kept in testdata/.
+// Golden cases: Dominator's example config.json with one, two and three links up renders exactly
+// the Debian files Dominator's installer writes for it, kept in testdata/.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +19,7 @@ const links = (up: number): LinkInfo[] =>
     up: i < up,
   }));
 
-describe('ifupdown rendering of the seed example', () => {
+describe("ifupdown rendering of Dominator's example", () => {
   it('one link up: the primary address only, no trunk, no VLANs or bridges', () => {
     const plan = planNetwork(seed(), links(1));
     assert.equal(renderInterfaces(plan), golden('interfaces-1-link'));
@@ -48,7 +48,7 @@ const networkdText = (files: Map<string, string>) =>
     .map(([n, t]) => `==> ${n} <==\n${t}`)
     .join('\n')}\n`;
 
-describe('systemd-networkd rendering of the seed example', () => {
+describe("systemd-networkd rendering of Dominator's example", () => {
   for (const [up, file] of [
     [1, 'networkd-1-link'],
     [2, 'networkd-2-links'],
@@ -94,7 +94,7 @@ describe('network planning', () => {
     assert.doesNotMatch(renderInterfaces(plan), /gateway {6}192\.168\.1\.1/, 'only the default subnet gets a gateway');
   });
 
-  it('a VlanTrunk interface plus one more live link: no slave-less bond (the seed bug)', () => {
+  it("a VlanTrunk interface plus one more live link: no slave-less bond (Dominator's bug)", () => {
     const plan = planNetwork(withEntries({ VlanTrunk: true }), links(2));
     assert.deepEqual(plan.trunk, { raw: 'eth0', slaves: [], configured: true });
     const text = renderInterfaces(plan);

@@ -1,7 +1,7 @@
 // The target machine's network, planned from its configuration and the interfaces found with a
 // link: a pure function, rendered later for ifupdown (ifupdown.ts) or other formats. It follows
-// the seed's installer (reference §1.12.3) so its files stay compatible, and mends its known bug:
-// a VlanTrunk interface plus one more live link gave a `bond0` with no slaves (§6.18); here the
+// Dominator's installer so its files stay compatible, and mends its known bug:
+// a VlanTrunk interface plus one more live link gave a `bond0` with no slaves; here the
 // VlanTrunk interface is the raw device and other live links are left unconfigured.
 import { subnetOf, type MachineConfig, type NetworkEntry, type Subnet } from './machine-config.ts';
 

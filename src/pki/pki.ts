@@ -20,8 +20,8 @@ export const CA_CERT = 'ca.pem';
 export const CA_KEY = 'ca-key.pem';
 
 /**
- * server: TLS server authentication; client: TLS client authentication; installer: both, as the
- * seed's installer serves its status port and is a client of the image and boot servers with one
+ * server: TLS server authentication; client: TLS client authentication; installer: both, as
+ * Dominator's installer serves its status port and is a client of the image and boot servers with one
  * certificate (every machine's installer shares it: it is baked into the installer image).
  */
 export type CertificateKind = 'server' | 'client' | 'installer';

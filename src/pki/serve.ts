@@ -1,4 +1,4 @@
-// Serving HTTP and HTTPS on one port, and who a client is. The seed's URLs are plain
+// Serving HTTP and HTTPS on one port, and who a client is. Dominator's URLs are plain
 // (http://myhost:6978/) while its RPC needs TLS client authentication, so the installer and the
 // boot server answer both on one port: the first byte of a connection says which (a TLS record
 // starts with 0x16, no HTTP method does). Client certificates are asked for but not required by

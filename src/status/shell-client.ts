@@ -1,11 +1,11 @@
 // `cradle installer-shell HOST`: the terminal side of a remote shell (protocol in shell.ts). The
 // local terminal goes raw, so Ctrl-C and full-screen programs reach the remote PTY; its size
 // follows the local window. Ctrl-\ ends the session. A dropped connection is retried with back-off
-// (as the seed's client does) and the same session resumed, so a flaky link loses nothing.
+// (as Dominator's client does) and the same session resumed, so a flaky link loses nothing.
 import WebSocket from 'ws';
 import { installerUrl, operatorTlsOptions, type OperatorTls } from './client.ts';
 
-/** Ctrl-\ : the seed's client disconnects on it. */
+/** Ctrl-\ : Dominator's client disconnects on it. */
 const DETACH = 0x1c;
 
 export interface ShellClientOptions {

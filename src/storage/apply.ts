@@ -1,5 +1,5 @@
 // Carries out a StoragePlan through the Executor: erase, partition, encrypt, make file systems,
-// mount. Each function is one step of the seed's storage sequence; the plan already holds every
+// mount. Each function is one step of Dominator's storage sequence; the plan already holds every
 // decision (sizes, UUIDs, names), so nothing here chooses anything.
 import fs from 'node:fs';
 import path from 'node:path';

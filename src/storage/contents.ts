@@ -101,7 +101,7 @@ export function describeContents(c: DriveContents): string {
 }
 
 /**
- * The partition most likely to hold the previous OS's root: labelled `rootfs` (ours and the seed's),
+ * The partition most likely to hold the previous OS's root: labelled `rootfs` (ours and Dominator's),
  * else the largest ext4/xfs. A guess is fine: the cache only uses files whose hash matches.
  */
 export function oldRootCandidate(c: DriveContents): ExistingPartition | undefined {

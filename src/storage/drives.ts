@@ -1,4 +1,4 @@
-// Drive discovery from sysfs, as the seed's installer does it (reference §1.8.2): whole disks that
+// Drive discovery from sysfs, as Dominator's installer does it: whole disks that
 // have a device behind them, are not removable or read-only, and can be read. Both roots are
 // parameters so tests can present loop devices as "drives" through a sysfs tree of their own.
 // Drives come in a stable order, by bus location then name; the first is the boot drive unless a

@@ -1,7 +1,7 @@
-// The seed's storage layout (`storage-layout.json`), validated at the boundary and normalised into
-// the list of boot-drive file systems the installer makes. Field names are the seed's. Unlike the
-// seed's installer, everything it silently accepted and later tripped over is refused here with the
-// field named (reference §6.7): a size-less partition before the last, duplicate or relative mount
+// Dominator's storage layout (`storage-layout.json`), validated at the boundary and normalised into
+// the list of boot-drive file systems the installer makes. Field names are Dominator's. Unlike
+// Dominator's installer, everything it silently accepted and later tripped over is refused here with the
+// field named: a size-less partition before the last, duplicate or relative mount
 // points, labels longer than the file system allows.
 import { z } from 'zod';
 import { parseJsonWith } from '../util/parse-json.ts';

@@ -10,7 +10,7 @@ import { MiB, normalizeLayout, parseStorageLayout } from './layout.ts';
 import { GPT_TYPES, partitionDevice, planBootDrive, sfdiskScript, usageByMountPoint } from './partitions.ts';
 
 const GiB = 1024 * MiB;
-// The seed's default storage-layout.json.
+// Dominator's default storage-layout.json.
 const SEED_LAYOUT = fs.readFileSync(path.join(import.meta.dirname, 'testdata', 'seed-storage-layout.json'), 'utf8');
 const meta = { mode: 0o755, uid: 0, gid: 0, mtime: '0.000000000' };
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -30,7 +30,7 @@ const image: Manifest = {
 };
 
 describe('storage layout', () => {
-  it('normalises the seed default for BIOS: labels, encryption, the implied /data/0', () => {
+  it("normalises Dominator's default for BIOS: labels, encryption, the implied /data/0", () => {
     const fsList = normalizeLayout(parseStorageLayout(SEED_LAYOUT), 'bios');
     assert.deepEqual(
       fsList.map((f) => `${f.mountPoint} ${f.type} ${f.label} enc=${f.encrypt} rest=${f.rest}`),

@@ -2,7 +2,7 @@
 // drive's size: a pure function, shown by `--dry-run` and applied later through sfdisk. GPT on both
 // firmware kinds (a BIOS boot partition for GRUB on BIOS, an ESP on UEFI), so drives over 2 TiB
 // work everywhere. Every file system is sized from what the image puts in it, not only the root
-// (the seed's installer let /var/log or /boot content overflow; reference §6.8).
+// (Dominator's installer let /var/log or /boot content overflow).
 import type { Manifest } from '../image/model/manifest.ts';
 import { MiB, type PlannedFileSystem } from './layout.ts';
 

@@ -1,4 +1,4 @@
-// Golden cases for the whole storage plan: the seed's default layout on a BIOS and a UEFI machine
+// Golden cases for the whole storage plan: Dominator's default layout on a BIOS and a UEFI machine
 // with a data drive, rendered as --dry-run's partition list, fstab and crypttab would show it; plus
 // drive discovery and selection from a sysfs tree, and the boot loader's configuration.
 import assert from 'node:assert/strict';

@@ -2,7 +2,7 @@
 // helper, so every such file fails the same way: the file named, then the field and what is wrong.
 import type { z } from 'zod';
 
-/** Removes whole-line comments (`#`, `//`, `!`), which the seed's configuration files may carry. */
+/** Removes whole-line comments (`#`, `//`, `!`), which Dominator's configuration files may carry. */
 export function stripLineComments(text: string): string {
   return text.replace(/^[ \t]*(#|\/\/|!).*$/gm, '');
 }

@@ -1,6 +1,6 @@
 // VM end to end with the demo OS (Debian with systemd, QEMU under TCG): a UEFI machine installs
 // with /home and /data encrypted and restarts through its firmware and GRUB into the installed
-// system, which opens and mounts them; a machine with three NICs comes up with the seed example's
+// system, which opens and mounts them; a machine with three NICs comes up with Dominator's example's
 // bond, VLANs and bridges. The installed system's cradle-report.service prints what it brought up
 // on the console and reports in.
 import assert from 'node:assert/strict';
@@ -81,7 +81,7 @@ describe('VM: demo OS', { skip }, () => {
     assert.match(log, /cradle-report: reported in to http:\/\/10\.77\.0\.1:6977/);
   });
 
-  test("3: three NICs: the installed OS comes up with the seed example's bond, VLANs and bridges", {
+  test("3: three NICs: the installed OS comes up with Dominator's example's bond, VLANs and bridges", {
     timeout: 1_500_000,
   }, async () => {
     const l = newLab('nics', { nics: 3 });

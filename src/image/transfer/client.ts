@@ -40,7 +40,7 @@ export interface ClientOptions {
   log?: (line: string) => void;
 }
 
-/** Accepts `host`, `host:port` (as the seed's `imageserver` file holds) or a full URL. */
+/** Accepts `host`, `host:port` (as Dominator's `imageserver` file holds) or a full URL. */
 export function imageServerUrl(address: string): URL {
   const text = address.trim();
   if (/^https?:\/\//.test(text)) return new URL(text);

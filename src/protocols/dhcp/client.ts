@@ -1,7 +1,7 @@
 // Cradle's DHCP client for the netbooted installer: DISCOVER/OFFER/REQUEST/ACK (RFC 2131) on
 // every candidate interface at once; the first valid ACK wins.
 //
-// Fixes over the original installer (reference §1.7.3, §6 item 12): it asks for what it needs
+// Fixes over the original installer: it asks for what it needs
 // (options 55, 57, 60, 61, 93, 12); an ACK without a router is a valid lease (a flat network
 // needs no gateway); every router of option 3 is kept; option 66 is read as text; a NAK restarts
 // from DISCOVER after a growing, bounded delay instead of a 100 ms loop; and when the race ends

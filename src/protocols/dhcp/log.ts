@@ -1,4 +1,4 @@
-// The DHCP packet log, in the original installer's layout (reference §1.7.6) so its operators'
+// The DHCP packet log, in the original installer's layout so its operators'
 // tooling keeps working: one numbered directory per answer with the raw packet, a readable option
 // dump and one raw file per option. Unlike the original there is no limit of 101 runs: the first
 // free number is used, however many directories exist.
