@@ -1,5 +1,5 @@
 // One suite, run against both stores: SQLite in a temporary file and PostgreSQL on a throwaway
-// server of its own (pg-test-cluster.ts). Each test gets a fresh database. The PostgreSQL half is
+// server of its own (test/support/pg-cluster.ts). Each test gets a fresh database. The PostgreSQL half is
 // skipped, saying why, only where Debian's postgresql package is not installed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { openInventory, parseDbUrl } from './open.ts';
-import { findPgBin, startPgCluster, type PgCluster } from './pg-test-cluster.ts';
+import { findPgBin, startPgCluster, type PgCluster } from '../../test/support/pg-cluster.ts';
 import type { SqlInventory } from './sql-store.ts';
 import { ConflictError, InventoryError, NotFoundError, type Subnet } from './types.ts';
 import { ValidationError } from './validate.ts';

@@ -7,7 +7,7 @@
 // A migration, once released, is never edited: add a new one. That is also why the state list
 // in the CHECK constraints is spelled out here rather than taken from MACHINE_STATES.
 import { InventoryError } from './types.ts';
-import type { SqlConn, SqlDb } from './sql-store.ts';
+import type { SqlConn, SqlDb } from './sql-rows.ts';
 
 export interface Migration {
   version: number;

@@ -2,7 +2,8 @@
 // `sqlite:PATH` for the embedded store, `postgres://…` or `postgresql://…` for a shared server.
 // The schema is brought up to date on open, so every command and server sees the current one.
 import { migrate } from './migrations.ts';
-import { SqlInventory, type SqlDb } from './sql-store.ts';
+import type { SqlDb } from './sql-rows.ts';
+import { SqlInventory } from './sql-store.ts';
 import { InventoryError } from './types.ts';
 
 export const DEFAULT_DB = '/var/lib/cradle/inventory.db';

@@ -4,7 +4,7 @@
 // (see sql-store.ts). Times come back as Date and are handed on as ISO 8601 strings, like SQLite's.
 import pg from 'pg';
 import { InventoryError } from './types.ts';
-import type { Row, SqlConn, SqlDb } from './sql-store.ts';
+import type { Row, SqlConn, SqlDb } from './sql-rows.ts';
 
 const UNIQUE_VIOLATION = '23505';
 

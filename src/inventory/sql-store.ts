@@ -8,19 +8,16 @@ import {
   checkMac,
   checkNewMachine,
   checkPatchKeys,
-  checkProgress,
   checkState,
   checkSubnet,
   cidrOf,
   inSubnet,
-  intToIp,
   ipToInt,
   normalizeMac,
   ValidationError,
 } from './validate.ts';
 import {
   ConflictError,
-  NotFoundError,
   type InstallProgress,
   type Inventory,
   type Lease,
@@ -31,24 +28,21 @@ import {
   type StateChange,
   type Subnet,
 } from './types.ts';
-
-export type Row = Record<string, unknown>;
-
-export interface SqlConn {
-  /** The rows of one statement; placeholders are `$1`, `$2`, … in both dialects. */
-  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
-  /** Runs one statement; returns the number of rows it changed. */
-  run(sql: string, params?: readonly unknown[]): Promise<number>;
-}
-
-export interface SqlDb extends SqlConn {
-  readonly dialect: 'sqlite' | 'postgres';
-  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
-  /** For a UNIQUE violation, what was duplicated ('table.column'); else undefined. */
-  uniqueViolation(err: unknown): string | undefined;
-  close(): Promise<void>;
-}
+import { allocateOn } from './sql-leases.ts';
+import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from './sql-install-log.ts';
+import {
+  byHostname,
+  byKey,
+  json,
+  list,
+  noMachine,
+  noSubnet,
+  type SqlConn,
+  type SqlDb,
+  toLease,
+  toMachine,
+  toSubnet,
+} from './sql-rows.ts';
 
 /** An Inventory whose changes can be grouped into one transaction (imports). */
 export interface TransactionalInventory extends Inventory {
@@ -67,64 +61,6 @@ const CONFLICTS: Record<string, string> = {
   'subnets.id': 'that subnet id is already taken',
   'leases.ip': 'the address was leased by another boot server at the same moment',
 };
-
-const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
-const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
-const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
-const byKey =
-  <T>(key: (x: T) => string) =>
-  (a: T, b: T) =>
-    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
-const byHostname = byKey<{ hostname: string }>((x) => x.hostname);
-
-function toSubnet(r: Row): Subnet {
-  return {
-    id: r.id as string,
-    gateway: r.gateway as string,
-    mask: r.mask as string,
-    ...(r.domain_name ? { domainName: r.domain_name as string } : {}),
-    dnsServers: fromJson(r.dns_servers) as string[],
-    manage: Boolean(r.manage),
-    ...(r.vlan_id != null ? { vlanId: Number(r.vlan_id) } : {}),
-    ...(r.pool_start ? { pool: { start: r.pool_start as string, end: r.pool_end as string } } : {}),
-  };
-}
-
-function toMachine(r: Row, macs: string[], tags: Record<string, string>): Machine {
-  return {
-    hostname: r.hostname as string,
-    macs,
-    ...(r.ip ? { ip: r.ip as string } : {}),
-    ...(r.subnet_id ? { subnetId: r.subnet_id as string } : {}),
-    ...(r.ipmi != null ? { ipmi: fromJson(r.ipmi) } : {}),
-    tags,
-    ...(r.storage_layout != null ? { storageLayout: fromJson(r.storage_layout) } : {}),
-    ...(r.firmware ? { firmware: r.firmware as 'uefi' | 'bios' } : {}),
-    state: r.state as MachineState,
-    stateChangedAt: r.state_changed_at as string,
-    createdAt: r.created_at as string,
-  };
-}
-
-function toLease(r: Row): Lease {
-  return {
-    mac: r.mac as string,
-    ip: r.ip as string,
-    ...(r.hostname ? { hostname: r.hostname as string } : {}),
-    subnetId: r.subnet_id as string,
-    expiresAt: r.expires_at as string,
-  };
-}
-
-const noMachine = (hostname: string) => new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
-const noSubnet = (id: string) =>
-  new NotFoundError(
-    `no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`,
-  );
-
-/** The installer log kept per machine: its latest lines, each cut to a length. */
-const MAX_LOG_LINES = 20_000;
-const MAX_LOG_LINE = 4000;
 
 export class SqlInventory implements TransactionalInventory {
   readonly db: SqlDb;
@@ -474,63 +410,17 @@ export class SqlInventory implements TransactionalInventory {
     const expiresAt = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.write((c) => this.allocateOn(c, m, subnetId, at, expiresAt, hostname));
+        return await this.write(async (c) => {
+          const subnet = await this.subnet(c, subnetId);
+          if (!subnet) throw noSubnet(subnetId);
+          await this.lockAddresses(c);
+          return allocateOn(c, subnet, m, at, expiresAt, hostname);
+        });
       } catch (err) {
         // Only reachable if a writer bypassed the address lock; the UNIQUE ip stopped it, so look again.
         if (!(err instanceof ConflictError) || this.tx || attempt >= ALLOCATE_ATTEMPTS) throw err;
       }
     }
-  }
-
-  private async allocateOn(
-    c: SqlConn,
-    mac: string,
-    subnetId: string,
-    now: string,
-    expiresAt: string,
-    hostname?: string,
-  ): Promise<Lease | undefined> {
-    const subnet = await this.subnet(c, subnetId);
-    if (!subnet) throw noSubnet(subnetId);
-    await this.lockAddresses(c);
-    const [cur] = await c.query<{ ip: string; subnet_id: string }>('SELECT ip, subnet_id FROM leases WHERE mac = $1', [
-      mac,
-    ]);
-    // Its current lease is renewed, unless its address has since become a machine's static one.
-    if (
-      cur &&
-      cur.subnet_id === subnetId &&
-      !(await c.query('SELECT 1 FROM machines WHERE ip = $1', [cur.ip])).length
-    ) {
-      await c.run('UPDATE leases SET expires_at = $2, hostname = COALESCE($3, hostname) WHERE mac = $1', [
-        mac,
-        expiresAt,
-        hostname ?? null,
-      ]);
-      return toLease((await c.query('SELECT * FROM leases WHERE mac = $1', [mac]))[0]);
-    }
-    if (!subnet.pool) return undefined;
-    const taken = new Set<string>();
-    for (const r of await c.query<{ ip: string }>('SELECT ip FROM leases WHERE mac <> $1 AND expires_at > $2', [
-      mac,
-      now,
-    ]))
-      taken.add(r.ip);
-    for (const r of await c.query<{ ip: string }>('SELECT ip FROM machines WHERE ip IS NOT NULL')) taken.add(r.ip);
-    let ip: string | undefined;
-    for (let n = ipToInt(subnet.pool.start), end = ipToInt(subnet.pool.end); n <= end && !ip; n++)
-      if (!taken.has(intToIp(n))) ip = intToIp(n);
-    if (!ip) return undefined;
-    // Its old lease goes, and so does an expired lease of someone else on the chosen address.
-    await c.run('DELETE FROM leases WHERE mac = $1 OR ip = $2', [mac, ip]);
-    await c.run('INSERT INTO leases (mac, ip, subnet_id, hostname, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-      mac,
-      ip,
-      subnetId,
-      hostname ?? null,
-      expiresAt,
-    ]);
-    return toLease({ mac, ip, subnet_id: subnetId, hostname, expires_at: expiresAt });
   }
 
   /** A MAC's lease, also when expired (the address stays its own until someone else takes it). */
@@ -550,53 +440,19 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async recordProgress(input: InstallProgress): Promise<void> {
-    const { hostname, updatedAt, ...progress } = checkProgress(input);
-    await this.write(async (c) => {
-      if (!(await c.query('SELECT 1 FROM machines WHERE hostname = $1', [hostname])).length) throw noMachine(hostname);
-      await c.run(
-        'INSERT INTO install_progress (hostname, updated_at, progress) VALUES ($1, $2, $3) ON CONFLICT (hostname) DO UPDATE SET updated_at = excluded.updated_at, progress = excluded.progress',
-        [hostname, new Date(updatedAt).toISOString(), json(progress)],
-      );
-    });
+    await this.write((c) => recordProgressOn(c, input));
   }
 
   async getProgress(hostname: string): Promise<InstallProgress | undefined> {
-    const [row] = await this.conn.query<{ updated_at: string; progress: unknown }>(
-      'SELECT updated_at, progress FROM install_progress WHERE hostname = $1',
-      [hostname],
-    );
-    return (
-      row && {
-        hostname,
-        ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>),
-        updatedAt: row.updated_at,
-      }
-    );
+    return progressOf(this.conn, hostname);
   }
 
   async appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void> {
-    if (!lines.length) return;
-    await this.write(async (c) => {
-      // A batch sent again (its answer was lost) changes nothing: the lines are keyed by seq.
-      for (const [i, line] of lines.entries()) {
-        await c.run(
-          'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
-          [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)],
-        );
-      }
-      await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [
-        hostname,
-        firstSeq + lines.length - MAX_LOG_LINES,
-      ]);
-    });
+    if (lines.length) await this.write((c) => appendLogOn(c, hostname, firstSeq, lines));
   }
 
   async installerLog(hostname: string, sinceSeq = 0, limit = MAX_LOG_LINES): Promise<{ seq: number; line: string }[]> {
-    const rows = await this.conn.query<{ seq: number | string; line: string }>(
-      'SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq LIMIT $3',
-      [hostname, sinceSeq, limit],
-    );
-    return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
+    return logOf(this.conn, hostname, sinceSeq, limit);
   }
 
   async clearInstallerLog(hostname: string): Promise<void> {

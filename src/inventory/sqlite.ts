@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { InventoryError } from './types.ts';
-import type { Row, SqlConn, SqlDb } from './sql-store.ts';
+import type { Row, SqlConn, SqlDb } from './sql-rows.ts';
 
 /** How long a writer waits for another one to finish before giving up. */
 export const BUSY_TIMEOUT_MS = 10_000;

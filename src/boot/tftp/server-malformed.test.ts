@@ -18,7 +18,7 @@ import {
   encodeRequest,
 } from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpServer, trimPadding } from './server.ts';
-import { RawClient, type Reply } from './testing.ts';
+import { RawClient, type Reply } from '../../../test/support/tftp-peers.ts';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-tftpd-fuzz-'));
 const lines: string[] = [];

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { tftpGet } from '../../protocols/tftp/client.ts';
 import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpClient, type TftpServerOptions } from './server.ts';
-import { LossyProxy, peers, RawClient } from './testing.ts';
+import { LossyProxy, peers, RawClient } from '../../../test/support/tftp-peers.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -227,7 +227,7 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
     assert.notEqual(
       (
         await (
-          await import('./testing.ts')
+          await import('../../../test/support/tftp-peers.ts')
         ).run('busybox', ['tftp', '-p', '-l', local, '-r', 'up', '127.0.0.1', String(s.port)])
       ).code,
       0,

@@ -4,7 +4,7 @@
 // test's own event loop, so a synchronous exec would freeze it.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { decodePacket, type Decoded } from '../../protocols/tftp/packets.ts';
+import { decodePacket, type Decoded } from '../../src/protocols/tftp/packets.ts';
 
 export interface Ran {
   code: number | null;

@@ -1,0 +1,59 @@
+// Each machine's last install as the boot server follows it: its progress (one row, replaced) and
+// its installer's log lines (keyed by line number, so a batch sent again changes nothing; the latest
+// MAX_LOG_LINES kept). Statements for both SQL dialects, run by sql-store.ts in its transactions.
+import type { InstallProgress } from './types.ts';
+import { checkProgress } from './validate.ts';
+import { fromJson, json, noMachine, type SqlConn } from './sql-rows.ts';
+
+/** The installer log kept per machine: its latest lines, each cut to a length. */
+export const MAX_LOG_LINES = 20_000;
+const MAX_LOG_LINE = 4000;
+
+export async function recordProgressOn(c: SqlConn, input: InstallProgress): Promise<void> {
+  const { hostname, updatedAt, ...progress } = checkProgress(input);
+  if (!(await c.query('SELECT 1 FROM machines WHERE hostname = $1', [hostname])).length) throw noMachine(hostname);
+  await c.run(
+    'INSERT INTO install_progress (hostname, updated_at, progress) VALUES ($1, $2, $3) ON CONFLICT (hostname) DO UPDATE SET updated_at = excluded.updated_at, progress = excluded.progress',
+    [hostname, new Date(updatedAt).toISOString(), json(progress)],
+  );
+}
+
+export async function progressOf(c: SqlConn, hostname: string): Promise<InstallProgress | undefined> {
+  const [row] = await c.query<{ updated_at: string; progress: unknown }>(
+    'SELECT updated_at, progress FROM install_progress WHERE hostname = $1',
+    [hostname],
+  );
+  return (
+    row && {
+      hostname,
+      ...(fromJson(row.progress) as Omit<InstallProgress, 'hostname' | 'updatedAt'>),
+      updatedAt: row.updated_at,
+    }
+  );
+}
+
+export async function appendLogOn(c: SqlConn, hostname: string, firstSeq: number, lines: string[]): Promise<void> {
+  for (const [i, line] of lines.entries()) {
+    await c.run(
+      'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
+      [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)],
+    );
+  }
+  await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [
+    hostname,
+    firstSeq + lines.length - MAX_LOG_LINES,
+  ]);
+}
+
+export async function logOf(
+  c: SqlConn,
+  hostname: string,
+  sinceSeq: number,
+  limit: number,
+): Promise<{ seq: number; line: string }[]> {
+  const rows = await c.query<{ seq: number | string; line: string }>(
+    'SELECT seq, line FROM installer_log WHERE hostname = $1 AND seq >= $2 ORDER BY seq LIMIT $3',
+    [hostname, sinceSeq, limit],
+  );
+  return rows.map((r) => ({ seq: Number(r.seq), line: r.line }));
+}

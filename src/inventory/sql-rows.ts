@@ -1,0 +1,77 @@
+// The SQL side of the machine database's shapes: the connection the two adapters (sqlite.ts,
+// postgres.ts) provide, rows turned into machines, subnets and leases, and the errors for what is
+// not there. Shared by the statements in sql-store.ts and its helpers.
+import { type Lease, type Machine, type MachineState, NotFoundError, type Subnet } from './types.ts';
+
+export type Row = Record<string, unknown>;
+
+export interface SqlConn {
+  /** The rows of one statement; placeholders are `$1`, `$2`, … in both dialects. */
+  query<T = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs one statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDb extends SqlConn {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
+  /** For a UNIQUE violation, what was duplicated ('table.column'); else undefined. */
+  uniqueViolation(err: unknown): string | undefined;
+  close(): Promise<void>;
+}
+
+export const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
+export const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+export const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+export const byKey =
+  <T>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+export const byHostname = byKey<{ hostname: string }>((x) => x.hostname);
+
+export function toSubnet(r: Row): Subnet {
+  return {
+    id: r.id as string,
+    gateway: r.gateway as string,
+    mask: r.mask as string,
+    ...(r.domain_name ? { domainName: r.domain_name as string } : {}),
+    dnsServers: fromJson(r.dns_servers) as string[],
+    manage: Boolean(r.manage),
+    ...(r.vlan_id != null ? { vlanId: Number(r.vlan_id) } : {}),
+    ...(r.pool_start ? { pool: { start: r.pool_start as string, end: r.pool_end as string } } : {}),
+  };
+}
+
+export function toMachine(r: Row, macs: string[], tags: Record<string, string>): Machine {
+  return {
+    hostname: r.hostname as string,
+    macs,
+    ...(r.ip ? { ip: r.ip as string } : {}),
+    ...(r.subnet_id ? { subnetId: r.subnet_id as string } : {}),
+    ...(r.ipmi != null ? { ipmi: fromJson(r.ipmi) } : {}),
+    tags,
+    ...(r.storage_layout != null ? { storageLayout: fromJson(r.storage_layout) } : {}),
+    ...(r.firmware ? { firmware: r.firmware as 'uefi' | 'bios' } : {}),
+    state: r.state as MachineState,
+    stateChangedAt: r.state_changed_at as string,
+    createdAt: r.created_at as string,
+  };
+}
+
+export function toLease(r: Row): Lease {
+  return {
+    mac: r.mac as string,
+    ip: r.ip as string,
+    ...(r.hostname ? { hostname: r.hostname as string } : {}),
+    subnetId: r.subnet_id as string,
+    expiresAt: r.expires_at as string,
+  };
+}
+
+export const noMachine = (hostname: string) =>
+  new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
+export const noSubnet = (id: string) =>
+  new NotFoundError(
+    `no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`,
+  );
