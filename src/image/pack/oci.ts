@@ -11,7 +11,7 @@ import { digestHex, digestOf, hasherDigest, isDigest, newHasher, type Digest } f
 import type { Ingest } from '../store/ingest.ts';
 import type { PackWarnings } from './dir.ts';
 import { applyTarEntries, compressionOf, inContext, openDecompressed, peek, readTarFile, tarEntriesOf } from './tar.ts';
-import { TarError } from './tar-reader.ts';
+import { TarError } from './tar-headers.ts';
 import { TreeBuilder } from '../model/tree.ts';
 
 /** The platform picked from multi-platform images. */

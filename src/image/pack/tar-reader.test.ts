@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readTarFile } from './tar.ts';
-import { readTar, TarError, type TarEntry } from './tar-reader.ts';
+import { TarError } from './tar-headers.ts';
+import { readTar, type TarEntry } from './tar-reader.ts';
 
 const sh = (cmd: string, cwd?: string) => execFileSync('/bin/sh', ['-ec', cmd], { cwd, encoding: 'utf8' });
 let tmp: string;

@@ -8,7 +8,8 @@ import { pipeline, type Readable } from 'node:stream';
 import { WHOLE_READ_LIMIT, type Ingest } from '../store/ingest.ts';
 import { formatMtime } from '../model/manifest.ts';
 import type { PackWarnings } from './dir.ts';
-import { readTar, readTarSource, TarError, type ByteSource, type TarEntry } from './tar-reader.ts';
+import { TarError } from './tar-headers.ts';
+import { readTar, readTarSource, type ByteSource, type TarEntry } from './tar-reader.ts';
 import { encodeXattrs, type Inode, type Meta, normalizeArchivePath, TreeBuilder } from '../model/tree.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
