@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { failingInstaller } from '../test/helpers.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
 export const cradleBin = path.join(repoRoot, 'bin', 'cradle');
@@ -265,35 +266,11 @@ http {
  * port in. In a mount namespace of its own; stopped at cleanup. Resolves to the port.
  */
 export async function startWaitingInstaller(c: Cleanup, work: string, extra: string[] = []): Promise<number> {
-  fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
-  const installer = spawn(
-    'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      cradleBin,
-      'installer',
-      '--no-dry-run',
-      '--no-reboot',
-      '--failure-wait',
-      '3600',
-      '--tftp-directory',
-      path.join(work, 'tftp'),
-      '--log-directory',
-      path.join(work, 'log'),
-      '--sysfs-directory',
-      path.join(work, 'sys'),
-      '--build-timestamp',
-      path.join(work, 'none'),
-      '--status-address',
-      '127.0.0.1',
-      '--status-port',
-      '0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
-  );
+  const argv = failingInstaller(work, { failureWait: 3600, status: true }, extra);
+  const installer = spawn(argv[0], argv.slice(1), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' },
+  });
   c.defer('stop the installer', () => stopChild(installer, 'installer'));
   let err = '';
   installer.stderr!.on('data', (b: Buffer) => (err += b));

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 echo "== format and lint (Biome: biome.json; 'node_modules/.bin/biome check --write .' fixes most)"
-node_modules/.bin/biome ci --colors=off .
+node_modules/.bin/biome ci --colors=off --error-on-warnings .
 echo "== type check"
 node_modules/.bin/tsc --noEmit -p .
 echo "== tests"

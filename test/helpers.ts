@@ -225,3 +225,37 @@ export function diffTrees(a: Map<string, TreeNode>, b: Map<string, TreeNode>): s
   for (const g of gb) if (!ga.has(g)) problems.push(`unexpected hard-link group: ${g}`);
   return problems;
 }
+
+/**
+ * The command line of an installer that fails at once (it refuses a real install on a system that
+ * runs from a disk, this one) and then waits `failureWait` seconds: the state an operator uses its
+ * port in. Its files go under `work`; with `status`, its port listens on a free loopback port.
+ * Wrapped in `unshare` (a mount namespace of its own, and more with `namespaces`).
+ */
+export function failingInstaller(
+  work: string,
+  o: { failureWait: number; status: boolean; namespaces?: string[] },
+  extra: string[] = [],
+): string[] {
+  fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
+  return [
+    'unshare',
+    ...(o.namespaces ?? ['--mount', '--propagation', 'private']),
+    cradleBin,
+    'installer',
+    '--no-dry-run',
+    '--no-reboot',
+    '--failure-wait',
+    String(o.failureWait),
+    ...(o.status ? ['--status-address', '127.0.0.1', '--status-port', '0'] : ['--no-status']),
+    '--tftp-directory',
+    path.join(work, 'tftp'),
+    '--log-directory',
+    path.join(work, 'log'),
+    '--sysfs-directory',
+    path.join(work, 'sys'),
+    '--build-timestamp',
+    path.join(work, 'none'),
+    ...extra,
+  ];
+}

@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
-import { cradleBin, curlStatus, isRoot, tmpDir } from './helpers.ts';
+import { cradleBin, curlStatus, failingInstaller, isRoot, tmpDir } from './helpers.ts';
 import { makeTestPki, type Pair, type TestPki } from './pki-fixtures.ts';
 import { CHROMIUM, hasChromium } from './browser.ts';
 
@@ -54,43 +54,21 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
 
   before(async () => {
     work = tmpDir('cradle-status-');
-    fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
     pki = await makeTestPki(work, 'boot');
-    installer = spawn(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        cradleBin,
-        'installer',
-        '--no-dry-run',
-        '--no-reboot',
-        '--failure-wait',
-        '3600',
-        '--tftp-directory',
-        path.join(work, 'tftp'),
-        '--log-directory',
-        path.join(work, 'log'),
-        '--sysfs-directory',
-        path.join(work, 'sys'),
-        '--build-timestamp',
-        path.join(work, 'none'),
-        '--status-address',
-        '127.0.0.1',
-        '--status-port',
-        '0',
-        '--tls-ca',
-        pki.ca,
-        '--tls-cert',
-        pki.installer.cert,
-        '--tls-key',
-        pki.installer.key,
-        '--shell-command',
-        '/bin/bash,--norc,--noprofile,-i',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
-    );
+    const argv = failingInstaller(work, { failureWait: 3600, status: true }, [
+      '--tls-ca',
+      pki.ca,
+      '--tls-cert',
+      pki.installer.cert,
+      '--tls-key',
+      pki.installer.key,
+      '--shell-command',
+      '/bin/bash,--norc,--noprofile,-i',
+    ]);
+    installer = spawn(argv[0], argv.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' },
+    });
     installer.stderr!.on('data', (b: Buffer) => (out += b));
     exited = new Promise((resolve) => installer.on('exit', (code) => resolve(code)));
     await waitFor(/status page on http:\/\/127\.0\.0\.1:(\d+)\//);

@@ -2,8 +2,7 @@
 // install failed at once (it refuses a real install on a system that runs from a disk), so it
 // waits, serving its status page, RPC and shell, in a mount namespace of its own, on loopback.
 import fs from 'node:fs';
-import path from 'node:path';
-import { cradleBin, isRoot, tmpDir } from '../helpers.ts';
+import { failingInstaller, isRoot, tmpDir } from '../helpers.ts';
 import { makeTestPki } from '../pki-fixtures.ts';
 import { abuseSuite } from './harness.ts';
 import { loopbackTarget, startProcess } from './targets.ts';
@@ -12,40 +11,17 @@ abuseSuite(
   "an installer's port 6978",
   async () => {
     const work = tmpDir('cradle-abuse-installer-');
-    fs.mkdirSync(path.join(work, 'sys', 'class', 'net'), { recursive: true });
     const pki = await makeTestPki(work, 'boot');
     // --failure-wait: the installer waits after its failure for as long as the attacks take.
     const s = await startProcess(
-      [
-        'unshare',
-        '--mount',
-        '--propagation',
-        'private',
-        cradleBin,
-        'installer',
-        '--no-dry-run',
-        '--no-reboot',
-        '--failure-wait',
-        '3600',
-        '--tftp-directory',
-        path.join(work, 'tftp'),
-        '--log-directory',
-        path.join(work, 'log'),
-        '--sysfs-directory',
-        path.join(work, 'sys'),
-        '--build-timestamp',
-        path.join(work, 'none'),
-        '--status-address',
-        '127.0.0.1',
-        '--status-port',
-        '0',
+      failingInstaller(work, { failureWait: 3600, status: true }, [
         '--tls-ca',
         pki.ca,
         '--tls-cert',
         pki.installer.cert,
         '--tls-key',
         pki.installer.key,
-      ],
+      ]),
       /status page on http:\/\/127\.0\.0\.1:(\d+)\/[\s\S]*FAILED after/,
       { CRADLE_NO_FLAG_FILES: '1' },
     );
