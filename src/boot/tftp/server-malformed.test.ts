@@ -58,7 +58,10 @@ async function probe(datagrams: Buffer[], ms = 150): Promise<Reply[][]> {
     await new Promise((r) => setTimeout(r, ms));
     return clients.map((c) => c.replies.splice(0));
   } finally {
-    for (const c of clients) c.close(); // a transfer still going gets ICMP and ends
+    // The transfers these started end (they time out) before their client ports are let go: a
+    // port reused by the next probe must not receive a retransmission meant for this one.
+    for (let i = 0; server.stats.active > 0 && i < 600; i++) await new Promise((r) => setTimeout(r, 50));
+    for (const c of clients) c.close();
   }
 }
 
