@@ -26,6 +26,7 @@ export const LAYERS: Record<string, number> = {
   inventory: 1,
   pki: 1,
   installer: 2,
+  kit: 2,
   status: 3,
   boot: 2,
   initramfs: 2,

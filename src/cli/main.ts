@@ -5,6 +5,7 @@ import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
 import { registerInstallerRemoteCommands } from './installer-remote.ts';
 import { registerInventoryCommands } from './inventory.ts';
+import { registerKitCommands } from './kit.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerPkiCommands } from './pki.ts';
 import { runCradle } from './program.ts';
@@ -20,4 +21,5 @@ await runCradle([
   registerBuildInstallerCommand,
   registerLabCommand,
   registerPkiCommands,
+  registerKitCommands,
 ]);
