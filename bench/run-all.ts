@@ -8,6 +8,7 @@ import path from 'node:path';
 
 const BENCHMARKS = [
   'image-add',
+  'kit-add',
   'load-image',
   'reinstall-cache',
   'concurrent-clients',
