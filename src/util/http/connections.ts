@@ -36,6 +36,8 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
 
 interface Tracked {
   socket: net.Socket;
+  /** Its key in the table, taken at accept: a closed socket may no longer know its peer. */
+  key: string;
   address: string;
   /** Requests dispatched and not yet answered. */
   busy: number;
@@ -49,16 +51,12 @@ interface Tracked {
 }
 
 export interface ConnectionGuard {
-  /** Connections held now, and from one address. */
-  count(address?: string): number;
   /**
    * The connection now carries another protocol (the shell's WebSocket), accepted by the server's
    * own 'upgrade' handler after it authenticated the client: its lifetime is that protocol's.
    * An upgrade nobody accepts stays under the limits.
    */
   upgraded(socket: net.Socket): void;
-  /** Connections closed by a rule, by rule, for metrics and tests. */
-  readonly closed: { idle: number; evicted: number; refused: number };
 }
 
 const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
@@ -74,14 +72,10 @@ export function guardConnections(
 ): ConnectionGuard {
   const byKey = new Map<string, Tracked>();
   const perAddress = new Map<string, number>();
-  const closed = { idle: 0, evicted: 0, refused: 0 };
 
   const arm = (t: Tracked) => {
     clearTimeout(t.timer);
-    t.timer = setTimeout(() => {
-      closed.idle++;
-      t.socket.destroy();
-    }, limits.requestHeadMs);
+    t.timer = setTimeout(() => t.socket.destroy(), limits.requestHeadMs);
     t.timer.unref();
   };
   const evictable = (t: Tracked, now: number): number | undefined => {
@@ -105,16 +99,14 @@ export function guardConnections(
       }
     }
     if (!victim) return false;
-    closed.evicted++;
     forget(victim);
     victim.socket.destroy();
     return true;
   };
   const forget = (t: Tracked) => {
-    const key = keyOf(t.socket);
-    if (byKey.get(key) !== t) return;
+    if (byKey.get(t.key) !== t) return;
     clearTimeout(t.timer);
-    byKey.delete(key);
+    byKey.delete(t.key);
     const n = (perAddress.get(t.address) ?? 1) - 1;
     if (n > 0) perAddress.set(t.address, n);
     else perAddress.delete(t.address);
@@ -123,16 +115,10 @@ export function guardConnections(
   listener.on('connection', (socket: net.Socket) => {
     const address = socket.remoteAddress;
     if (!address) return void socket.destroy();
-    if ((perAddress.get(address) ?? 0) >= limits.maxPerAddress && !evictOne(address)) {
-      closed.refused++;
-      return void socket.destroy();
-    }
-    if (byKey.size >= limits.maxConnections && !evictOne()) {
-      closed.refused++;
-      return void socket.destroy();
-    }
-    const t: Tracked = { socket, address, busy: 0, upgraded: false, idleSince: performance.now() };
-    byKey.set(keyOf(socket), t);
+    if ((perAddress.get(address) ?? 0) >= limits.maxPerAddress && !evictOne(address)) return void socket.destroy();
+    if (byKey.size >= limits.maxConnections && !evictOne()) return void socket.destroy();
+    const t: Tracked = { socket, key: keyOf(socket), address, busy: 0, upgraded: false, idleSince: performance.now() };
+    byKey.set(t.key, t);
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     arm(t);
     socket.once('close', () => forget(t));
@@ -163,13 +149,11 @@ export function guardConnections(
   }
 
   return {
-    count: (address) => (address === undefined ? byKey.size : (perAddress.get(address) ?? 0)),
     upgraded: (socket) => {
       const t = byKey.get(keyOf(socket));
       if (!t) return;
       clearTimeout(t.timer);
       t.upgraded = true;
     },
-    closed,
   };
 }
