@@ -1,8 +1,8 @@
 // The kit file: one uncompressed tar holding `kit.json`, optionally `kit.sig`, then every object
 // the kit needs as the image store keeps it (zstd), named `objects/<hex>`: manifests first, then
 // the files they name. Reading verifies everything (the signature, each object's digest, each
-// manifest's safety) in a first pass, so a truncated, corrupt or unsafe kit is refused before a
-// byte of it is stored; adding it is a second pass that moves the verified objects into a store.
+// manifest's safety) as it goes, so a truncated, corrupt or unsafe kit is refused before a byte of
+// it is stored: the depot stages each verified object and keeps them only once the whole file passed.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { digestFromBytes, digestHex, digestOf, type Digest } from '../image/model/digest.ts';
@@ -82,7 +82,7 @@ export interface KitFileContents {
  * Reads a kit file, checking every member: kit.json first and valid, `check(kit, json, sig)` (the
  * signature policy), each object named by the digest of its content and referenced by the kit,
  * manifests before the files they name, every manifest safe to unpack, nothing missing.
- * `onObject` receives each verified object as stored (the second pass stores them).
+ * `onObject` receives each verified object as stored (the depot stages them).
  */
 export async function readKitFile(
   file: string,

@@ -5,8 +5,9 @@
 //                                and added.json (when, by whom signed, the images it recorded)
 //   DEPOT/trust.pem              optional: only kits signed by a certificate this CA issued are added
 // An OS kit's image is recorded as `kit-NAME/VERSION`, a component as `kit-NAME-COMPONENT/VERSION`.
-// Adding is all or nothing: every object is verified before any is stored, and the kit's record is
-// written last, so a kill at any point leaves a consistent depot and the retry succeeds.
+// Adding is all or nothing: every object is verified before any becomes an object of the store,
+// and the kit's record is written last, so a kill at any point leaves a consistent depot and the
+// retry succeeds.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../image/model/digest.ts';
@@ -68,23 +69,34 @@ export class Depot {
     const check = (kit: Kit, kitJson: Buffer, sig: Buffer | undefined) => {
       if (trust) signer = verifyKitSignature(kitJson, sig, trust, kitLabel(kit));
     };
-    const scanned = await readKitFile(file, check);
-    const { kit, digest } = scanned;
-    const existing = this.find(kitLabel(kit));
-    if (existing) {
-      if (existing.digest === digest) return { record: existing, added: false };
-      throw new KitError(
-        `kit ${kitLabel(kit)} is already in ${this.root} with other content (${existing.digest}, this is ${digest}): give the new one another version, or remove the old one first ('cradle kit rm ${kitLabel(kit)}')`,
-      );
-    }
-    // Second pass: the verified objects into the store, each moved into place atomically.
+    // One pass: each object is verified, then staged in the store's tmp/ (not yet an object of the
+    // store); only once the whole kit has checked out are the staged ones moved into place. A kill
+    // leaves at most staged files, which 'cradle image gc' sweeps.
     this.store.init();
-    await readKitFile(file, check, (d, stored) => {
-      if (this.store.storedSize(d) !== undefined) return;
-      const tmp = this.store.tempPath('kit');
-      fs.writeFileSync(tmp, stored, { mode: 0o444 });
-      this.store.adoptTemp(tmp, d);
-    });
+    const staged = new Map<Digest, string>();
+    let scanned: Awaited<ReturnType<typeof readKitFile>>;
+    try {
+      scanned = await readKitFile(file, check, (d, stored) => {
+        if (staged.has(d) || this.store.storedSize(d) !== undefined) return;
+        const tmp = this.store.tempPath('kit');
+        fs.writeFileSync(tmp, stored, { mode: 0o444 });
+        staged.set(d, tmp);
+      });
+      const existing = this.find(kitLabel(scanned.kit));
+      if (existing) {
+        if (existing.digest === scanned.digest) return { record: existing, added: false };
+        throw new KitError(
+          `kit ${kitLabel(scanned.kit)} is already in ${this.root} with other content (${existing.digest}, this is ${scanned.digest}): give the new one another version, or remove the old one first ('cradle kit rm ${kitLabel(scanned.kit)}')`,
+        );
+      }
+      for (const [d, tmp] of staged) {
+        this.store.adoptTemp(tmp, d);
+        staged.delete(d);
+      }
+    } finally {
+      for (const tmp of staged.values()) fs.rmSync(tmp, { force: true });
+    }
+    const { kit, digest } = scanned;
     const images = Depot.imageNames(kit);
     const manifestOf = new Map<string, Digest>([
       ...(kit.image && images.os ? [[images.os, kit.image] as [string, Digest]] : []),
