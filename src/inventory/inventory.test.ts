@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { openInventory, parseDbUrl } from './open.ts';
-import { findPgBin, startPgCluster, type PgCluster } from '../../test/support/pg-cluster.ts';
+import { backends } from '../../test/support/db-backends.ts';
 import type { SqlInventory } from './sql-store.ts';
 import { ConflictError, InventoryError, NotFoundError, type Subnet } from './types.ts';
 import { ValidationError } from './validate.ts';
@@ -26,45 +26,6 @@ const lab: Subnet = {
 const t0 = new Date('2026-11-22T12:00:00.000Z');
 const mac = (n: number) =>
   `02:00:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
-
-interface Backend {
-  name: string;
-  skip?: string;
-  setup(): Promise<void>;
-  teardown(): Promise<void>;
-  /** The URL of a new, empty database. */
-  fresh(): Promise<string>;
-  pg?: PgCluster;
-}
-
-let dbCount = 0;
-const sqliteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-inv-'));
-after(() => fs.rmSync(sqliteDir, { recursive: true, force: true }));
-
-const pgBin = findPgBin();
-const backends: Backend[] = [
-  {
-    name: 'SQLite',
-    setup: async () => {},
-    teardown: async () => {},
-    fresh: async () => `sqlite:${path.join(sqliteDir, `db${++dbCount}.sqlite`)}`,
-  },
-  {
-    name: 'PostgreSQL',
-    skip: pgBin
-      ? undefined
-      : 'PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): install the Debian package postgresql',
-    async setup() {
-      this.pg = await startPgCluster(pgBin as string);
-    },
-    async teardown() {
-      this.pg?.stop();
-    },
-    async fresh() {
-      return (this.pg as PgCluster).createDatabase(`t${++dbCount}`);
-    },
-  },
-];
 
 for (const b of backends) {
   describe(`machine database on ${b.name}`, { skip: b.skip }, () => {

@@ -103,6 +103,46 @@ function v2(d: 'sqlite' | 'postgres'): string[] {
   ];
 }
 
+/**
+ * Node groups (Kusu's: the head node, compute nodes, ...): the OS kit and components a group's
+ * image is composed of, its machines' storage layout and installer flags. Kits themselves stay
+ * in the depot, where their content is; a group pins each kit by name, version and digest, so a
+ * kit replaced under the same name is noticed rather than silently used. Machines belong to one.
+ */
+function v3(d: 'sqlite' | 'postgres'): string[] {
+  const pg = d === 'postgres';
+  const json = pg ? 'JSONB' : 'TEXT';
+  const time = pg ? 'TIMESTAMPTZ' : 'TEXT';
+  const strict = pg ? '' : ' STRICT';
+  return [
+    `CREATE TABLE node_groups (
+      name TEXT PRIMARY KEY,
+      description TEXT NOT NULL,
+      os_kit_name TEXT NOT NULL,
+      os_kit_version TEXT NOT NULL,
+      os_kit_digest TEXT NOT NULL,
+      storage_layout ${json},
+      installer_flags ${json} NOT NULL,
+      created_at ${time} NOT NULL,
+      updated_at ${time} NOT NULL
+    )${strict}`,
+    'CREATE INDEX node_groups_os_kit ON node_groups (os_kit_name, os_kit_version)',
+    `CREATE TABLE node_group_components (
+      node_group TEXT NOT NULL REFERENCES node_groups (name) ON DELETE CASCADE,
+      position INTEGER NOT NULL,
+      kit_name TEXT NOT NULL,
+      kit_version TEXT NOT NULL,
+      kit_digest TEXT NOT NULL,
+      component TEXT NOT NULL,
+      PRIMARY KEY (node_group, position),
+      UNIQUE (node_group, kit_name, component)
+    )${strict}`,
+    'CREATE INDEX node_group_components_kit ON node_group_components (kit_name, kit_version)',
+    'ALTER TABLE machines ADD COLUMN node_group TEXT REFERENCES node_groups (name)',
+    'CREATE INDEX machines_node_group ON machines (node_group)',
+  ];
+}
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -115,6 +155,12 @@ export const MIGRATIONS: Migration[] = [
     description: "installer log of each machine's latest run",
     sqlite: v2('sqlite'),
     postgres: v2('postgres'),
+  },
+  {
+    version: 3,
+    description: 'node groups: OS kit, components, layout, installer flags; machines belong to one',
+    sqlite: v3('sqlite'),
+    postgres: v3('postgres'),
   },
 ];
 

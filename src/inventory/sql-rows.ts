@@ -52,6 +52,7 @@ export function toMachine(r: Row, macs: string[], tags: Record<string, string>):
     ...(r.ipmi != null ? { ipmi: fromJson(r.ipmi) } : {}),
     tags,
     ...(r.storage_layout != null ? { storageLayout: fromJson(r.storage_layout) } : {}),
+    ...(r.node_group ? { nodeGroup: r.node_group as string } : {}),
     ...(r.firmware ? { firmware: r.firmware as 'uefi' | 'bios' } : {}),
     state: r.state as MachineState,
     stateChangedAt: r.state_changed_at as string,

@@ -7,6 +7,8 @@
 import {
   checkMac,
   checkNewMachine,
+  checkNodeGroup,
+  checkNodeGroupPatchKeys,
   checkPatchKeys,
   checkState,
   checkSubnet,
@@ -25,10 +27,21 @@ import {
   type MachinePatch,
   type MachineState,
   type NewMachine,
+  type NewNodeGroup,
+  type NodeGroup,
+  type NodeGroupPatch,
   type StateChange,
   type Subnet,
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
+import {
+  noNodeGroup,
+  nodeGroupOn,
+  nodeGroupsOn,
+  nodeGroupsUsingKitOn,
+  removeNodeGroupOn,
+  writeNodeGroupOn,
+} from './sql-node-groups.ts';
 import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from './sql-install-log.ts';
 import {
   byHostname,
@@ -59,6 +72,7 @@ const CONFLICTS: Record<string, string> = {
   'machine_macs.mac': 'one of its MAC addresses already belongs to another machine',
   'machines.ip': 'its address is already another machine’s',
   'subnets.id': 'that subnet id is already taken',
+  'node_groups.name': 'that node group name is already taken',
   'leases.ip': 'the address was leased by another boot server at the same moment',
 };
 
@@ -150,6 +164,11 @@ export class SqlInventory implements TransactionalInventory {
     return this.subnetFor(c, { ...m, subnetId: found.id });
   }
 
+  private async checkNodeGroupExists(c: SqlConn, m: NewMachine): Promise<void> {
+    if (m.nodeGroup && !(await c.query('SELECT 1 FROM node_groups WHERE name = $1', [m.nodeGroup])).length)
+      throw noNodeGroup(m.nodeGroup);
+  }
+
   private async checkMacsFree(c: SqlConn, m: NewMachine): Promise<void> {
     const rows = await c.query<{ mac: string; hostname: string }>(
       `SELECT mac, hostname FROM machine_macs WHERE mac IN (${list(m.macs.length)})`,
@@ -207,12 +226,13 @@ export class SqlInventory implements TransactionalInventory {
         );
       }
       const subnetId = await this.subnetFor(c, m);
+      await this.checkNodeGroupExists(c, m);
       await this.checkMacsFree(c, m);
       await this.claimAddress(c, m);
       const now = new Date().toISOString();
       await c.run(
-        `INSERT INTO machines (hostname, ip, subnet_id, ipmi, storage_layout, firmware, state, state_changed_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `INSERT INTO machines (hostname, ip, subnet_id, ipmi, storage_layout, firmware, state, state_changed_at, created_at, node_group)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           m.hostname,
           m.ip ?? null,
@@ -223,6 +243,7 @@ export class SqlInventory implements TransactionalInventory {
           m.state ?? 'unknown',
           now,
           now,
+          m.nodeGroup ?? null,
         ],
       );
       await this.writeDetails(c, m, false);
@@ -244,11 +265,21 @@ export class SqlInventory implements TransactionalInventory {
       for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
       const m = checkNewMachine(merged as unknown as NewMachine);
       const subnetId = await this.subnetFor(c, m);
+      await this.checkNodeGroupExists(c, m);
       await this.checkMacsFree(c, m);
       if (m.ip !== cur.ip) await this.claimAddress(c, m);
       await c.run(
-        'UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6 WHERE hostname = $1',
-        [hostname, m.ip ?? null, subnetId ?? null, json(m.ipmi), json(m.storageLayout), m.firmware ?? null],
+        `UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6, node_group = $7
+         WHERE hostname = $1`,
+        [
+          hostname,
+          m.ip ?? null,
+          subnetId ?? null,
+          json(m.ipmi),
+          json(m.storageLayout),
+          m.firmware ?? null,
+          m.nodeGroup ?? null,
+        ],
       );
       await this.writeDetails(c, m, true);
       return (await this.load(c, hostname)) as Machine;
@@ -274,9 +305,15 @@ export class SqlInventory implements TransactionalInventory {
     return row && this.load(this.conn, row.hostname);
   }
 
-  async listMachines(filter: { state?: MachineState; tag?: [string, string] } = {}): Promise<Machine[]> {
+  async listMachines(
+    filter: { state?: MachineState; tag?: [string, string]; nodeGroup?: string } = {},
+  ): Promise<Machine[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.nodeGroup !== undefined) {
+      params.push(filter.nodeGroup);
+      where.push(`node_group = $${params.length}`);
+    }
     if (filter.state !== undefined) {
       params.push(checkState(filter.state));
       where.push(`state = $${params.length}`);
@@ -437,6 +474,48 @@ export class SqlInventory implements TransactionalInventory {
 
   async releaseLease(mac: string): Promise<void> {
     await this.write((c) => c.run('DELETE FROM leases WHERE mac = $1', [checkMac(mac)]));
+  }
+
+  async addNodeGroup(input: NewNodeGroup): Promise<NodeGroup> {
+    const g = checkNodeGroup(input);
+    return this.write(async (c) => {
+      if (await nodeGroupOn(c, g.name))
+        throw new ConflictError(
+          `node group '${g.name}' already exists: change it with 'cradle nodegroup set', or remove it first`,
+        );
+      await writeNodeGroupOn(c, g, undefined);
+      return (await nodeGroupOn(c, g.name)) as NodeGroup;
+    });
+  }
+
+  async updateNodeGroup(name: string, patch: NodeGroupPatch): Promise<NodeGroup> {
+    checkNodeGroupPatchKeys(patch);
+    return this.write(async (c) => {
+      const cur = await nodeGroupOn(c, name, this.forUpdate);
+      if (!cur) throw noNodeGroup(name);
+      const { createdAt: _c, updatedAt: _u, ...fields } = cur;
+      const merged: Record<string, unknown> = { ...fields, ...patch };
+      for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+      const g = checkNodeGroup(merged as unknown as NewNodeGroup);
+      await writeNodeGroupOn(c, g, cur);
+      return (await nodeGroupOn(c, name)) as NodeGroup;
+    });
+  }
+
+  async getNodeGroup(name: string): Promise<NodeGroup | undefined> {
+    return nodeGroupOn(this.conn, name);
+  }
+
+  async listNodeGroups(): Promise<NodeGroup[]> {
+    return nodeGroupsOn(this.conn);
+  }
+
+  async removeNodeGroup(name: string): Promise<void> {
+    await this.write((c) => removeNodeGroupOn(c, name, this.forUpdate));
+  }
+
+  async nodeGroupsUsingKit(name: string, version: string): Promise<string[]> {
+    return nodeGroupsUsingKitOn(this.conn, name, version);
   }
 
   async recordProgress(input: InstallProgress): Promise<void> {

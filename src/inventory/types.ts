@@ -26,6 +26,8 @@ export interface Machine {
   tags: Record<string, string>;
   /** Dominator's storage-layout.json for this machine; absent means the server default. */
   storageLayout?: Record<string, unknown>;
+  /** The node group it belongs to: its image and layout, unless the machine names its own. */
+  nodeGroup?: string;
   /** UEFI or BIOS, as last seen in DHCP option 93; absent until seen. */
   firmware?: 'uefi' | 'bios';
   state: MachineState;
@@ -50,6 +52,33 @@ export interface Subnet {
   /** Addresses handed to unknown machines (state birth), inclusive; none: unknown machines get nothing. */
   pool?: { start: string; end: string };
 }
+
+/** A kit as a node group pins it: the digest is the kit's identity (its kit.json's digest). */
+export interface KitPin {
+  name: string;
+  version: string;
+  digest: string;
+}
+
+/** Kusu's node group: what its machines install (an OS kit's image with components on top), and how. */
+export interface NodeGroup {
+  name: string;
+  description: string;
+  osKit: KitPin;
+  /** Components from kits (add-on kits, or the OS kit's own), layered in this order. */
+  components: (KitPin & { component: string })[];
+  /** storage-layout.json for its machines; absent means the boot server's default. */
+  storageLayout?: Record<string, unknown>;
+  /** Installer flags for its machines, `NAME` or `NAME=VALUE` (passed as cradle.NAME=VALUE). */
+  installerFlags: string[];
+  /** ISO 8601. */
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewNodeGroup = Omit<NodeGroup, 'createdAt' | 'updatedAt' | 'description' | 'installerFlags'> &
+  Partial<Pick<NodeGroup, 'description' | 'installerFlags'>>;
+export type NodeGroupPatch = Partial<Omit<NodeGroup, 'name' | 'createdAt' | 'updatedAt'>>;
 
 export interface StateChange {
   hostname: string;
@@ -111,7 +140,7 @@ export interface Inventory {
   removeMachine(hostname: string): Promise<void>;
   getMachine(hostname: string): Promise<Machine | undefined>;
   findMachineByMac(mac: string): Promise<Machine | undefined>;
-  listMachines(filter?: { state?: MachineState; tag?: [string, string] }): Promise<Machine[]>;
+  listMachines(filter?: { state?: MachineState; tag?: [string, string]; nodeGroup?: string }): Promise<Machine[]>;
   /** Moves a machine to `to`, recording the change; a no-op change is not recorded. */
   setState(hostname: string, to: MachineState, reason: string): Promise<Machine>;
   history(hostname: string): Promise<StateChange[]>;
@@ -136,6 +165,16 @@ export interface Inventory {
   getLease(mac: string): Promise<Lease | undefined>;
   listLeases(): Promise<Lease[]>;
   releaseLease(mac: string): Promise<void>;
+
+  addNodeGroup(g: NewNodeGroup): Promise<NodeGroup>;
+  /** Fields present in `patch` replace the group's; `storageLayout: undefined` clears it. */
+  updateNodeGroup(name: string, patch: NodeGroupPatch): Promise<NodeGroup>;
+  getNodeGroup(name: string): Promise<NodeGroup | undefined>;
+  listNodeGroups(): Promise<NodeGroup[]>;
+  /** Refused while machines belong to it, naming them. */
+  removeNodeGroup(name: string): Promise<void>;
+  /** The node groups that use a kit (as their OS kit or for a component), by name. */
+  nodeGroupsUsingKit(name: string, version: string): Promise<string[]>;
 
   recordProgress(p: InstallProgress): Promise<void>;
   getProgress(hostname: string): Promise<InstallProgress | undefined>;

@@ -12,6 +12,8 @@ import {
   type MachinePatch,
   type MachineState,
   type NewMachine,
+  type NewNodeGroup,
+  type NodeGroupPatch,
   type Subnet,
 } from './types.ts';
 
@@ -99,10 +101,33 @@ export const subnetIdSchema = z
     "a subnet id is 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), e.g. Hypervisors",
   );
 
+/** As kits name node groups (Kusu's: installer, compute, ...). */
+export const nodeGroupNameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._+-]{0,63}$/,
+    "a node group name is 1-64 lowercase letters, digits, '.', '_', '+' or '-', starting with a letter or digit, e.g. compute",
+  );
+
 const tagsSchema = z.record(
   z.string().regex(/^[^=\s]+$/, "a tag name is non-empty, without '=' or spaces, e.g. RequiredImage"),
   z.string(),
 );
+
+// Checked as the installer checks it (storage/layout.ts), so a machine or node group never holds
+// a layout its installer would refuse.
+const layoutSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const parsed = storageLayoutSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return void ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  }
+  try {
+    checkStorageLayout(parsed.data, 'the storage layout');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
 
 const ipmiSchema = z.object({ hostname: hostnameSchema.optional(), ip: ipv4.optional(), mac: macSchema.optional() });
 
@@ -116,23 +141,8 @@ const machineFields = {
   subnetId: subnetIdSchema.optional(),
   ipmi: ipmiSchema.optional(),
   tags: tagsSchema,
-  // Checked as the installer checks it (storage/layout.ts), so a machine never holds a layout
-  // its installer would refuse.
-  storageLayout: z
-    .record(z.string(), z.unknown())
-    .superRefine((value, ctx) => {
-      const parsed = storageLayoutSchema.safeParse(value);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return void ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-      }
-      try {
-        checkStorageLayout(parsed.data, 'the storage layout');
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .optional(),
+  storageLayout: layoutSchema.optional(),
+  nodeGroup: nodeGroupNameSchema.optional(),
   firmware: z.enum(['uefi', 'bios']).optional(),
   state: stateSchema.optional(),
 };
@@ -214,6 +224,40 @@ const subnetSchema = z
     }
   });
 
+const kitPinSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._+-]{0,63}$/, 'expected a kit name such as debian'),
+  version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, 'expected a kit version such as 12.8-1'),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "expected the kit's digest, sha256:<64 hex>"),
+});
+
+/** An installer flag as the kernel command line carries it: no spaces, no quotes. */
+const installerFlagSchema = z
+  .string()
+  .max(1024, 'an installer flag has at most 1024 characters')
+  .regex(
+    /^[a-z][a-zA-Z0-9-]*(=[^\s"'\\]*)?$/,
+    "an installer flag is NAME or NAME=VALUE without spaces or quotes, e.g. failure-wait=60 (see 'cradle installer --help')",
+  );
+
+const nodeGroupFields = {
+  name: nodeGroupNameSchema,
+  description: z.string().max(2000, 'a description has at most 2000 characters').default(''),
+  osKit: kitPinSchema,
+  components: z
+    .array(
+      kitPinSchema.extend({ component: z.string().regex(/^[a-z0-9][a-z0-9._+-]{0,63}$/, 'expected a component name') }),
+    )
+    .max(256, 'a node group has at most 256 components')
+    .refine(
+      (cs) => new Set(cs.map((c) => `${c.name}/${c.component}`)).size === cs.length,
+      'a component is listed twice: list each once',
+    ),
+  storageLayout: layoutSchema.optional(),
+  installerFlags: z.array(installerFlagSchema).max(64, 'at most 64 installer flags').default([]),
+};
+
+const nodeGroupSchema = z.strictObject(nodeGroupFields);
+
 /** Objects and bytes of an install from the old system's cache vs the network. */
 export const objectCountsSchema = z.object({
   objectsFromCache: z.number().min(0),
@@ -257,6 +301,17 @@ export function checkNewMachine(m: NewMachine): NewMachine {
 
 export function checkSubnet(s: Subnet): Subnet {
   return check(subnetSchema, s, `subnet '${s?.id ?? '?'}'`) as Subnet;
+}
+
+export function checkNodeGroup(g: NewNodeGroup): NewNodeGroup {
+  return check(nodeGroupSchema, g, `node group '${g?.name ?? '?'}'`) as NewNodeGroup;
+}
+
+export function checkNodeGroupPatchKeys(patch: NodeGroupPatch): void {
+  for (const key of Object.keys(patch)) {
+    if (!(key in nodeGroupFields) || key === 'name')
+      throw new ValidationError(`node group patch: field '${key}' cannot be changed (a group's name is its identity)`);
+  }
 }
 
 export function checkPatchKeys(patch: MachinePatch): void {

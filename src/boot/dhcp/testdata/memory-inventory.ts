@@ -132,6 +132,23 @@ export function memoryInventory(file?: string, seed?: { machines?: NewMachine[];
       st.leases = st.leases.filter((l) => l.mac !== mac);
       save();
     },
+    // Node groups: the DHCP server never reads them; present for the contract only.
+    async addNodeGroup() {
+      throw new Error('node groups are not kept by the in-memory test inventory');
+    },
+    async updateNodeGroup() {
+      throw new Error('node groups are not kept by the in-memory test inventory');
+    },
+    async getNodeGroup() {
+      return undefined;
+    },
+    async listNodeGroups() {
+      return [];
+    },
+    async removeNodeGroup() {},
+    async nodeGroupsUsingKit() {
+      return [];
+    },
     async recordProgress() {},
     async getProgress() {
       return undefined;

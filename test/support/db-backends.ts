@@ -1,0 +1,48 @@
+// The machine database's two stores for tests that run one suite against both: SQLite in a
+// temporary file and PostgreSQL on a throwaway server of its own (pg-cluster.ts). `fresh()` gives
+// the URL of a new, empty database. The PostgreSQL half is skipped, saying why, only where
+// Debian's postgresql package is not installed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
+import { findPgBin, startPgCluster, type PgCluster } from './pg-cluster.ts';
+
+export interface Backend {
+  name: string;
+  skip?: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** The URL of a new, empty database. */
+  fresh(): Promise<string>;
+  pg?: PgCluster;
+}
+
+let dbCount = 0;
+const sqliteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-inv-'));
+after(() => fs.rmSync(sqliteDir, { recursive: true, force: true }));
+
+const pgBin = findPgBin();
+export const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    setup: async () => {},
+    teardown: async () => {},
+    fresh: async () => `sqlite:${path.join(sqliteDir, `db${++dbCount}.sqlite`)}`,
+  },
+  {
+    name: 'PostgreSQL',
+    skip: pgBin
+      ? undefined
+      : 'PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): install the Debian package postgresql',
+    async setup() {
+      this.pg = await startPgCluster(pgBin as string);
+    },
+    async teardown() {
+      this.pg?.stop();
+    },
+    async fresh() {
+      return (this.pg as PgCluster).createDatabase(`t${++dbCount}`);
+    },
+  },
+];
