@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { Machine, Subnet } from '../inventory/types.ts';
+import type { Machine, NodeGroup, Subnet } from '../inventory/types.ts';
 import { parseMachineConfig } from '../netconfig/machine-config.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { configFile, type BootSettings } from './config-files.ts';
@@ -77,6 +77,38 @@ describe('configuration files for a machine', () => {
     assert.equal(configFile('bootserver', machine, subnets, settings), 'http://192.168.1.1:6977\n');
     assert.equal(configFile('tools-imagename', machine, subnets, settings), undefined);
     assert.equal(parseStorageLayout(configFile('storage-layout.json', machine, subnets, settings)!).Encrypt, true);
+  });
+});
+
+describe('a machine in a node group', () => {
+  const group: NodeGroup = {
+    name: 'compute',
+    description: '',
+    osKit: { name: 'debian', version: '12.8-1', digest: `sha256:${'a'.repeat(64)}` },
+    components: [],
+    storageLayout: { BootDriveLayout: [{ MountPoint: '/', MinimumFreeBytes: 1073741824 }], Encrypt: false },
+    installerFlags: ['failure-wait=60', 'skip-network'],
+    createdAt: '2026-12-06T00:00:00.000Z',
+    updatedAt: '2026-12-06T00:00:00.000Z',
+  };
+  const member: Machine = { ...machine, tags: {}, nodeGroup: 'compute' };
+  it("installs its group's newest image and takes its layout, unless it names its own", () => {
+    const withDefault = { ...settings, defaultImage: 'debian' };
+    assert.equal(configFile('imagename', member, subnets, withDefault, group), 'nodegroup/compute\n');
+    assert.equal(
+      configFile('imagename', { ...member, tags: { RequiredImage: 'mine/1' } }, subnets, withDefault, group),
+      'mine/1\n',
+    );
+    assert.equal(
+      parseStorageLayout(configFile('storage-layout.json', member, subnets, settings, group)!).Encrypt,
+      false,
+    );
+    const own = { ...member, storageLayout: { ...settings.defaultLayout, Encrypt: true } };
+    assert.equal(parseStorageLayout(configFile('storage-layout.json', own, subnets, settings, group)!).Encrypt, true);
+  });
+  it("boots the installer with its group's installer flags", () => {
+    const script = ipxeScript(member.macs[0], member, ipxe, group);
+    assert.match(script, /^kernel .* console=ttyS0,115200n8 cradle\.failure-wait=60 cradle\.skip-network$/m);
   });
 });
 

@@ -2,7 +2,7 @@
 // the installer fetches by TFTP (virtual files, chosen by the requesting address) or over HTTP
 // (`--configuration-base-url`, chosen by MAC). config.json is Dominator's GetMachineInfoResponse,
 // so a Dominator installer could use it as well.
-import type { Machine, Subnet } from '../inventory/types.ts';
+import type { Inventory, Machine, NodeGroup, Subnet } from '../inventory/types.ts';
 
 export interface BootSettings {
   /** Image server address as the installer should reach it, e.g. 10.0.0.1:6971. */
@@ -63,24 +63,41 @@ export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unk
   };
 }
 
-/** One file's content, or undefined when this machine has no such file (the installer's optional ones). */
+/** The machine's node group, when it belongs to one. */
+export async function groupOf(inv: Inventory, m: Machine | undefined): Promise<NodeGroup | undefined> {
+  return m?.nodeGroup ? inv.getNodeGroup(m.nodeGroup) : undefined;
+}
+
+/**
+ * The image a machine installs: its RequiredImage tag, else its node group's stream (the image
+ * server resolves it to the group's newest build), else the server's default.
+ */
+export function imageFor(m: Machine, settings: Pick<BootSettings, 'defaultImage'>): string | undefined {
+  return m.tags.RequiredImage ?? (m.nodeGroup ? `nodegroup/${m.nodeGroup}` : settings.defaultImage);
+}
+
+/**
+ * One file's content, or undefined when this machine has no such file (the installer's optional
+ * ones). `group` is the machine's node group, whose layout applies unless the machine has its own.
+ */
 export function configFile(
   name: ConfigFileName,
   m: Machine,
   subnets: Subnet[],
   settings: BootSettings,
+  group?: NodeGroup,
 ): string | undefined {
   switch (name) {
     case 'config.json':
       return `${JSON.stringify(machineConfig(m, subnets), null, 2)}\n`;
     case 'imagename': {
-      const image = m.tags.RequiredImage ?? settings.defaultImage;
+      const image = imageFor(m, settings);
       return image ? `${image}\n` : undefined;
     }
     case 'imageserver':
       return `${settings.imageServer}\n`;
     case 'storage-layout.json':
-      return `${JSON.stringify(m.storageLayout ?? settings.defaultLayout, null, 2)}\n`;
+      return `${JSON.stringify(m.storageLayout ?? group?.storageLayout ?? settings.defaultLayout, null, 2)}\n`;
     case 'tools-imagename':
       return settings.toolsImage ? `${settings.toolsImage}\n` : undefined;
     case 'bootserver':

@@ -10,7 +10,7 @@ import { ConflictError, NotFoundError, type Inventory, type Machine } from '../i
 import { ValidationError } from '../inventory/validate.ts';
 import { safeListener } from '../util/http/listener.ts';
 import { HTML_HEADERS, HttpError, readJsonBody, sendJson, type Req, type Res } from '../util/http/respond.ts';
-import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
+import { configFile, groupOf, isConfigFileName, type BootSettings } from './config-files.ts';
 import { applyEvents, applyLog, eventsBodySchema, machineOf } from './events.ts';
 import {
   DASHBOARD_JS,
@@ -105,7 +105,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   async function scriptFor(mac: string): Promise<string> {
     const m = await inv.findMachineByMac(mac);
     if (m && (await installedNotReported(m))) return ipxeScript(mac, { ...m, state: 'healthy' }, o.ipxe);
-    return ipxeScript(mac, m, o.ipxe);
+    return ipxeScript(mac, m, o.ipxe, await groupOf(inv, m));
   }
 
   async function installedNotReported(m: Machine): Promise<boolean> {
@@ -130,7 +130,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
         `no machine has MAC ${macs.join(' or ')}: add it with 'cradle machine add'`,
       );
     m = await keepLeaseAddress(inv, m, asking);
-    const text = configFile(file, m, await inv.listSubnets(), o.settings);
+    const text = configFile(file, m, await inv.listSubnets(), o.settings, await groupOf(inv, m));
     if (text === undefined) throw new HttpError(404, 'not found', `${m.hostname} has no ${file}`);
     res.writeHead(200, {
       'content-type': file.endsWith('.json') ? 'application/json' : 'text/plain',

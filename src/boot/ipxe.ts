@@ -3,7 +3,7 @@
 // set-state NAME rebirth` retries) and unknown ones boot from their own disk (`exit` hands back to
 // the firmware, which tries the next boot device). The DHCP server follows the same rule. The kernel command
 // line carries where the installer finds its configuration, so no TFTP is needed after iPXE.
-import type { Machine, MachineState } from '../inventory/types.ts';
+import type { Machine, MachineState, NodeGroup } from '../inventory/types.ts';
 
 export interface IpxeSettings {
   /** This boot server's base URL as machines reach it, e.g. http://10.0.0.1:6977. */
@@ -20,8 +20,11 @@ export function bootsInstaller(state: MachineState): boolean {
   return INSTALL_STATES.includes(state);
 }
 
-/** iPXE script text for a machine (or an unknown MAC, when `machine` is undefined). */
-export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSettings): string {
+/**
+ * iPXE script text for a machine (or an unknown MAC, when `machine` is undefined). Its node
+ * group's installer flags go on the installer's kernel command line as `cradle.NAME=VALUE`.
+ */
+export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSettings, group?: NodeGroup): string {
   const lines = [
     '#!ipxe',
     `# Cradle boot server: ${machine ? `${machine.hostname}, state ${machine.state}` : `unknown machine ${mac}`}`,
@@ -36,6 +39,7 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
     `cradle.report-url=${s.reportUrl ?? s.baseUrl}`,
     `BOOTIF=01-${mac.replace(/:/g, '-')}`,
     s.kernelArgs,
+    ...(group?.installerFlags ?? []).map((f) => `cradle.${f}`),
   ].filter(Boolean);
   lines.push(
     `echo Installing ${machine.hostname} (${machine.state})`,

@@ -10,7 +10,7 @@ import { createTftpServer, type TftpServer } from './tftp/server.ts';
 import { bootHttpHandler, keepLeaseAddress } from './http.ts';
 import type { IpxeSettings } from './ipxe.ts';
 import { dualProtocolServer, type ServerTlsFiles } from '../pki/serve.ts';
-import { configFile, isConfigFileName, type BootSettings } from './config-files.ts';
+import { configFile, groupOf, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
 import type { ConnectionLimits } from '../util/http/connections.ts';
 import { listen } from '../util/listen.ts';
@@ -122,7 +122,8 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
           const found = await machineAt(o.inventory, client.address);
           if (!found) return null;
           const machine = await keepLeaseAddress(o.inventory, found.machine, found.leaseMac);
-          const text = configFile(name, machine, await o.inventory.listSubnets(), settings);
+          const group = await groupOf(o.inventory, machine);
+          const text = configFile(name, machine, await o.inventory.listSubnets(), settings, group);
           return text === undefined ? null : Buffer.from(text);
         },
       });

@@ -5,20 +5,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { importBatch, parseImportFile } from '../inventory/import.ts';
-import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
 import {
   MACHINE_STATES,
   NotFoundError,
   type Lease,
   type Machine,
+  type MachinePatch,
   type MachineState,
   type Subnet,
 } from '../inventory/types.ts';
 import { checkState, cidrOf, ValidationError } from '../inventory/validate.ts';
-import { parseStorageLayout } from '../storage/layout.ts';
 import { formatBytes, table } from '../util/format.ts';
-import { stripLineComments } from '../util/parse-json.ts';
+import { dbOption, readLayout, withDb } from './db.ts';
 
 /** What each state means for the machine's next network boot (docs/inventory.md). */
 export const STATE_MEANING: Record<MachineState, string> = {
@@ -31,22 +30,7 @@ export const STATE_MEANING: Record<MachineState, string> = {
   failed: "its last install failed ('cradle machine show' has the error): set birth or rebirth to try again",
 };
 
-const dbOption = () =>
-  new Option(
-    '--db <url>',
-    'machine database: a SQLite file, sqlite:PATH or postgres://user@host/db (env CRADLE_DB)',
-  ).default(process.env.CRADLE_DB || DEFAULT_DB);
 const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** Opens the database for one command and always closes it, so a PostgreSQL pool never keeps the process alive. */
-async function withDb<T>(url: string, fn: (inv: SqlInventory) => Promise<T>): Promise<T> {
-  const inv = await openInventory(url);
-  try {
-    return await fn(inv);
-  } finally {
-    await inv.close();
-  }
-}
 
 function parseTags(pairs: string[]): Record<string, string> {
   const tags: Record<string, string> = {};
@@ -57,12 +41,6 @@ function parseTags(pairs: string[]): Record<string, string> {
     tags[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return tags;
-}
-
-function readLayout(file: string): Record<string, unknown> {
-  const text = fs.readFileSync(file, 'utf8');
-  parseStorageLayout(text, file); // the installer's own check, now rather than at install time
-  return JSON.parse(stripLineComments(text)) as Record<string, unknown>;
 }
 
 const when = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
@@ -88,10 +66,15 @@ function showMachine(
     `subnet:    ${subnet ? `${subnet.id} (${cidrOf(subnet)}, gateway ${subnet.gateway})` : '-'}`,
   ];
   if (m.ipmi) lines.push(`IPMI:      ${[m.ipmi.hostname, m.ipmi.ip, m.ipmi.mac].filter(Boolean).join(', ')}`);
-  lines.push(`image:     ${m.tags.RequiredImage ?? "- (the boot server's default)"}`);
+  if (m.nodeGroup) lines.push(`group:     ${m.nodeGroup}`);
+  const groupImage = m.nodeGroup ? `nodegroup/${m.nodeGroup} (its node group's newest build)` : undefined;
+  lines.push(`image:     ${m.tags.RequiredImage ?? groupImage ?? "- (the boot server's default)"}`);
   const other = Object.entries(m.tags).filter(([k]) => k !== 'RequiredImage');
   if (other.length) lines.push(`tags:      ${other.map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  lines.push(`layout:    ${m.storageLayout ? 'its own storage-layout.json' : "the boot server's default"}`);
+  const groupLayout = m.nodeGroup ? `node group ${m.nodeGroup}'s, else the boot server's default` : undefined;
+  lines.push(
+    `layout:    ${m.storageLayout ? 'its own storage-layout.json' : (groupLayout ?? "the boot server's default")}`,
+  );
   if (m.firmware) lines.push(`firmware:  ${m.firmware.toUpperCase()}`);
   lines.push(`added:     ${when(m.createdAt)}`);
   if (progress) {
@@ -128,6 +111,7 @@ function registerMachineCommands(program: Command): void {
     .option('--tag <name=value>', 'tag, e.g. RequiredImage=debian/2026-11-22; repeatable', collect, [])
     .addOption(new Option('--state <state>', 'initial state').choices(MACHINE_STATES).default('unknown'))
     .option('--layout <file>', "the machine's own storage-layout.json")
+    .option('--node-group <name>', "its node group: the group's newest image and layout, unless it names its own")
     .option('--ipmi-ip <ip>', 'address of its BMC')
     .option('--ipmi-mac <mac>', 'MAC of its BMC')
     .option('--ipmi-hostname <name>', 'host name of its BMC')
@@ -142,6 +126,7 @@ function registerMachineCommands(program: Command): void {
           tag: string[];
           state: MachineState;
           layout?: string;
+          nodeGroup?: string;
           ipmiIp?: string;
           ipmiMac?: string;
           ipmiHostname?: string;
@@ -167,6 +152,7 @@ function registerMachineCommands(program: Command): void {
             tags: parseTags(o.tag),
             state: o.state,
             storageLayout: o.layout ? readLayout(o.layout) : undefined,
+            nodeGroup: o.nodeGroup,
             ipmi,
           }),
         );
@@ -220,9 +206,10 @@ function registerMachineCommands(program: Command): void {
         m.macs.join(','),
         addressOf(m, byMac),
         m.subnetId ?? '-',
-        m.tags.RequiredImage ?? '-',
+        m.nodeGroup ?? '-',
+        m.tags.RequiredImage ?? (m.nodeGroup ? `nodegroup/${m.nodeGroup}` : '-'),
       ]);
-      console.log(table(['HOSTNAME', 'STATE', 'SINCE', 'MACS', 'IP', 'SUBNET', 'IMAGE'], rows));
+      console.log(table(['HOSTNAME', 'STATE', 'SINCE', 'MACS', 'IP', 'SUBNET', 'GROUP', 'IMAGE'], rows));
     });
 
   machine
@@ -271,6 +258,26 @@ function registerMachineCommands(program: Command): void {
             : `${hostname}: ${before?.state} -> ${m.state}: ${STATE_MEANING[m.state]}`,
         );
       });
+    });
+
+  machine
+    .command('set')
+    .description("change a machine's node group or storage layout (its state: set-state)")
+    .argument('<hostname>')
+    .option('--node-group <name>', 'move it to this node group')
+    .option('--no-node-group', 'take it out of its node group')
+    .option('--layout <file>', 'give it its own storage-layout.json')
+    .option('--no-layout', "drop its own layout (its group's, or the boot server's default, applies)")
+    .addOption(dbOption())
+    .action(async (hostname: string, o: { nodeGroup?: string | false; layout?: string | false; db: string }) => {
+      const patch: MachinePatch = {};
+      if (o.nodeGroup !== undefined) patch.nodeGroup = o.nodeGroup || undefined;
+      if (o.layout !== undefined) patch.storageLayout = o.layout ? readLayout(o.layout) : undefined;
+      if (!Object.keys(patch).length) throw new ValidationError('nothing to change: give --node-group or --layout');
+      const m = await withDb(o.db, (inv) => inv.updateMachine(hostname, patch));
+      console.log(
+        `${m.hostname}: node group ${m.nodeGroup ?? '-'}, layout ${m.storageLayout ? 'its own' : 'the default'}`,
+      );
     });
 
   machine

@@ -1,9 +1,12 @@
 // `cradle kit build|add|list|show|verify|rm`: kits (Kusu's bundles of cluster software) and the
 // depot that holds them (docs/kits.md).
+import fs from 'node:fs';
 import { type Command, Option } from 'commander';
+import { parseDbUrl } from '../inventory/open.ts';
 import { formatBytes, table } from '../util/format.ts';
+import { dbOption, withDb } from './db.ts';
 
-const depotOption = () =>
+export const depotOption = () =>
   new Option('--depot <dir>', 'the depot: the image store and the kits (env CRADLE_DEPOT)').default(
     process.env.CRADLE_DEPOT ?? '/depot',
   );
@@ -151,12 +154,21 @@ export function registerKitCommands(program: Command): void {
 
   kit
     .command('rm')
-    .description('remove a kit and its images (their objects go at the next image gc)')
+    .description('remove a kit and its images (refused while a node group uses it; objects go at the next image gc)')
     .argument('<kit>', 'NAME/VERSION')
     .addOption(depotOption())
-    .action(async (label: string, o: { depot: string }) => {
+    .addOption(dbOption())
+    .action(async (label: string, o: { depot: string; db: string }) => {
       const { Depot } = await import('../kit/depot.ts');
-      const r = new Depot(o.depot).remove(label);
+      const depot = new Depot(o.depot);
+      const { kit } = depot.get(label);
+      // A database that does not exist yet has no node groups: not created just to be asked.
+      const where = parseDbUrl(o.db);
+      const users =
+        where.kind === 'sqlite' && !fs.existsSync(where.file)
+          ? []
+          : await withDb(o.db, (inv) => inv.nodeGroupsUsingKit(kit.name, kit.version));
+      const r = depot.remove(label, () => users.map((g) => `node group ${g}`));
       console.log(`removed kit ${r.kit.name}/${r.kit.version}`);
     });
 }

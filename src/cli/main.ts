@@ -7,6 +7,7 @@ import { registerInstallerRemoteCommands } from './installer-remote.ts';
 import { registerInventoryCommands } from './inventory.ts';
 import { registerKitCommands } from './kit.ts';
 import { registerLabCommand } from './lab.ts';
+import { registerNodeGroupCommands } from './nodegroup.ts';
 import { registerPkiCommands } from './pki.ts';
 import { runCradle } from './program.ts';
 import { registerServerCommand } from './server.ts';
@@ -22,4 +23,5 @@ await runCradle([
   registerLabCommand,
   registerPkiCommands,
   registerKitCommands,
+  registerNodeGroupCommands,
 ]);

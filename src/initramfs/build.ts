@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { build as esbuild } from 'esbuild';
+import { build as esbuild, type StdinOptions } from 'esbuild';
 import { run } from '../system/run.ts';
 import { buildDirFor, placeBuilt, pruneCache } from '../util/build-cache.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
@@ -48,7 +48,7 @@ export interface BuildOptions {
 export const UNBUNDLED_PACKAGES = ['@lydell/node-pty', `@lydell/node-pty-${process.platform}-${process.arch}`];
 
 /** A package's files (what Node loads: no type declarations, no read-me). */
-function packageFiles(name: string): { rel: string; from: string }[] {
+export function packageFiles(name: string): { rel: string; from: string }[] {
   const root = path.join(repoRoot, 'node_modules', name);
   if (!fs.existsSync(path.join(root, 'package.json')))
     throw new Error(`the installer image needs the npm package ${name}, which is not installed (npm ci)`);
@@ -117,9 +117,14 @@ export function busyboxApplets(busybox = which('busybox')): string[] {
 }
 
 /** The installer and everything it imports as one ES module (node built-ins stay imports). */
-export async function bundleInstaller(): Promise<Uint8Array> {
+export function bundleInstaller(): Promise<Uint8Array> {
+  return bundleModule(path.join(repoRoot, 'src/cli/installer-main.ts'));
+}
+
+/** An entry point (a file, or source text) and everything it imports as one ES module. */
+export async function bundleModule(entry: string | StdinOptions): Promise<Uint8Array> {
   const result = await esbuild({
-    entryPoints: [path.join(repoRoot, 'src/cli/installer-main.ts')],
+    ...(typeof entry === 'string' ? { entryPoints: [entry] } : { stdin: entry }),
     bundle: true,
     platform: 'node',
     format: 'esm',

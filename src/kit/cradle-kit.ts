@@ -1,0 +1,168 @@
+// The Cradle kit (Kusu's "base" kit): what a head node needs of Cradle itself, built from this
+// source tree as an add-on kit for any OS. Its `cradle` component is the pinned Node runtime and
+// the whole `cradle` command bundled into one file; its `installer` component is the installer
+// image compute nodes network-boot, which the boot server serves out of the depot (docs/kits.md).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/build.ts';
+import { run } from '../system/run.ts';
+import { cacheDir } from '../util/build-cache.ts';
+import { buildKit, type BuiltKit } from './build.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+
+export const CRADLE_KIT_NAME = 'cradle';
+
+/** The `cradle` command in the Cradle kit's `cradle` component, as paths relative to its root. */
+export const CRADLE_KIT_CLI = {
+  kit: CRADLE_KIT_NAME,
+  component: 'cradle',
+  node: 'opt/cradle/bin/node',
+  bundle: 'opt/cradle/lib/cradle.mjs',
+  wrapper: 'usr/local/bin/cradle',
+} as const;
+
+/** The installer image in the Cradle kit: the boot server serves these files out of the depot. */
+export const CRADLE_KIT_INSTALLER = {
+  kit: CRADLE_KIT_NAME,
+  component: 'installer',
+  vmlinuz: 'usr/lib/cradle/installer/vmlinuz',
+  initrd: 'usr/lib/cradle/installer/initrd.img',
+} as const;
+
+// The bundle is also the entry of the image transfer's worker threads (image/transfer/worker.ts
+// starts its own module, which in a bundle is the bundle): a worker must not run the command line,
+// and must still evaluate worker.ts, which main.ts would only reach lazily. `--version` is answered
+// here because the command line itself has no version to give.
+const entrySource = (version: string) => `
+import { isMainThread } from 'node:worker_threads';
+import '../image/transfer/worker.ts';
+if (isMainThread) {
+  if (process.argv[2] === '--version' || process.argv[2] === '-V') console.log(${JSON.stringify(version)});
+  else await import('./main.ts');
+}
+`;
+
+// The DHCP server starts its receiving thread from './receive-worker.ts' beside its own module,
+// which esbuild leaves as written: beside the bundle, that name loads the worker's own bundle.
+const RECEIVE_WORKER_SHIM =
+  "// Loaded by name by the DHCP server's thread (boot/dhcp/server.ts).\nimport './receive-worker.mjs';\n";
+
+export interface CradleKitOptions {
+  out: string;
+  /** Default: this source tree's version (package.json). */
+  version?: string;
+  sign?: { cert: string; key: string };
+  /** The installer image's kernel; default the newest /boot/vmlinuz-*. */
+  kernel?: string;
+  log?: (line: string) => void;
+}
+
+export async function buildCradleKit(opts: CradleKitOptions): Promise<BuiltKit> {
+  const log = opts.log ?? (() => {});
+  const version =
+    opts.version ??
+    (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : undefined;
+  if (!arch)
+    throw new Error(`the Cradle kit carries this host's Node runtime, and ${process.arch} is no kit architecture`);
+  if (process.getuid?.() !== 0)
+    log(`building as uid ${process.getuid?.()}: the kit's files will be owned by that uid, not root`);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-kit-cradle-'));
+  try {
+    const cli = path.join(scratch, 'cradle');
+    await assembleCli(cli, version);
+    const installer = path.join(scratch, 'installer');
+    const image = await cachedInstallerImage(cacheDir, opts.kernel);
+    log(`installer image: ${image}`);
+    put(installer, CRADLE_KIT_INSTALLER.vmlinuz, fs.readFileSync(path.join(image, 'vmlinuz')), 0o644);
+    put(installer, CRADLE_KIT_INSTALLER.initrd, fs.readFileSync(path.join(image, 'initrd.img')), 0o644);
+    for (const tree of [cli, installer]) normalise(tree);
+    return await buildKit(
+      {
+        name: CRADLE_KIT_NAME,
+        version,
+        kind: 'addon',
+        arch,
+        description: 'Cradle for the head node: the cradle command on its Node runtime, and the installer image',
+        components: [
+          {
+            name: CRADLE_KIT_CLI.component,
+            nodeGroups: ['head'],
+            os: ['any'],
+            description: `the cradle command (${CRADLE_KIT_CLI.wrapper}) and its Node runtime under /opt/cradle`,
+            source: cli,
+          },
+          {
+            name: CRADLE_KIT_INSTALLER.component,
+            nodeGroups: ['head'],
+            os: ['any'],
+            description: 'the installer image (kernel and initramfs) compute nodes network-boot',
+            source: installer,
+          },
+        ],
+      },
+      opts.out,
+      { sign: opts.sign, log },
+    );
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The runtime, the bundle with the packages it leaves out, and the wrapper on the PATH. */
+async function assembleCli(root: string, version: string): Promise<void> {
+  const node = path.join(repoRoot, 'node_modules/node/bin/node');
+  if (!fs.existsSync(node)) throw new Error(`the pinned Node runtime ${node} is not installed (npm ci)`);
+  put(root, CRADLE_KIT_CLI.node, fs.readFileSync(node), 0o755);
+  // Its debugging symbols are a third of its size; strip gives the same bytes every time.
+  await run('strip', ['--strip-unneeded', path.join(root, CRADLE_KIT_CLI.node)]);
+  const lib = path.dirname(CRADLE_KIT_CLI.bundle);
+  const cliDir = path.join(repoRoot, 'src/cli');
+  put(
+    root,
+    CRADLE_KIT_CLI.bundle,
+    await bundleModule({
+      contents: entrySource(version),
+      resolveDir: cliDir,
+      sourcefile: 'cradle-kit.ts',
+      loader: 'ts',
+    }),
+    0o644,
+  );
+  put(
+    root,
+    `${lib}/receive-worker.mjs`,
+    await bundleModule(path.join(repoRoot, 'src/boot/dhcp/receive-worker.ts')),
+    0o644,
+  );
+  put(root, `${lib}/receive-worker.ts`, Buffer.from(RECEIVE_WORKER_SHIM), 0o644);
+  for (const name of UNBUNDLED_PACKAGES)
+    for (const f of packageFiles(name))
+      put(root, `${lib}/node_modules/${name}/${f.rel}`, fs.readFileSync(f.from), 0o644);
+  const wrapper = `#!/bin/sh\nexec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"\n`;
+  put(root, CRADLE_KIT_CLI.wrapper, Buffer.from(wrapper), 0o755);
+}
+
+function put(root: string, rel: string, data: Uint8Array, mode: number): void {
+  const file = path.join(root, rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, data);
+  fs.chmodSync(file, mode);
+}
+
+/**
+ * Directories 0755 whatever the umask, and every mtime SOURCE_DATE_EPOCH (default 0): the same
+ * source gives the same manifests, so the same kit, and adding a rebuilt kit again changes nothing.
+ */
+function normalise(root: string): void {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw new Error(`SOURCE_DATE_EPOCH=${process.env.SOURCE_DATE_EPOCH}: give whole seconds since 1970`);
+  for (const rel of ['.', ...(fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])]) {
+    const p = path.join(root, rel);
+    if (fs.lstatSync(p).isDirectory()) fs.chmodSync(p, 0o755);
+    fs.lutimesSync(p, epoch, epoch);
+  }
+}
