@@ -1,0 +1,161 @@
+// The Cradle kit (`cradle kit build-cradle`) as a head node gets it: built from this tree, added to
+// a depot, its `cradle` component unpacked from the depot's store and the bundled command run from
+// there on the kit's own Node (nothing of this repository reachable), and its installer component
+// loaded by that bundled command through an image server over the depot, byte for byte the
+// installer image the build cache holds.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { after, before, describe, test } from 'node:test';
+import type { Digest } from '../src/image/model/digest.ts';
+import { unpackImage } from '../src/image/unpack/unpack.ts';
+import { cachedInstallerImage, newestKernel } from '../src/initramfs/build.ts';
+import type { BuiltKit } from '../src/kit/build.ts';
+import { buildCradleKit, CRADLE_KIT_CLI, CRADLE_KIT_INSTALLER } from '../src/kit/cradle-kit.ts';
+import { Depot, type KitRecord } from '../src/kit/depot.ts';
+import { cacheDir } from '../src/util/build-cache.ts';
+import { isRoot, removeWorkDir, repoRoot, startImageServer, tmpDir } from './helpers.ts';
+
+const run = promisify(execFile);
+const version = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+
+function cannotBuild(): string | false {
+  if (!isRoot()) return 'needs root (the installer image is built from the host kernel; unpacking keeps owners)';
+  try {
+    newestKernel();
+  } catch (err) {
+    return `the installer image cannot be built here: ${(err as Error).message}`;
+  }
+  return false;
+}
+
+/** Unpacks a depot image into `target` straight from the depot's store. */
+async function unpackFromStore(depot: Depot, image: string, target: string): Promise<void> {
+  const manifest = await depot.store.readManifest(depot.store.resolve(image).manifest as Digest);
+  await unpackImage(manifest, target, {
+    fetcher: {
+      fetch: async (wanted, onObject) => {
+        for (const w of wanted) onObject(w.digest, await depot.store.readObject(w.digest));
+      },
+    },
+  });
+}
+
+describe('the Cradle kit', { skip: cannotBuild() }, () => {
+  let work: string;
+  let built: BuiltKit;
+  let depot: Depot;
+  let record: KitRecord;
+  let root: string;
+  /** The bundled command from the unpacked component, run on the component's Node, outside the repository. */
+  let cradle: (...args: string[]) => Promise<string>;
+
+  before(async () => {
+    work = tmpDir('cradle-kit-cradle-test-');
+    const kitFile = path.join(work, 'cradle.kit');
+    built = await buildCradleKit({ out: kitFile });
+    depot = new Depot(path.join(work, 'depot'));
+    ({ record } = await depot.add(kitFile));
+    root = path.join(work, 'head');
+    await unpackFromStore(depot, record.images.components[CRADLE_KIT_CLI.component], root);
+    const env = { ...process.env };
+    delete env.NODE_PATH;
+    delete env.NODE_OPTIONS;
+    cradle = async (...args) =>
+      (
+        await run(
+          path.join(root, CRADLE_KIT_CLI.node),
+          ['--disable-warning=ExperimentalWarning', path.join(root, CRADLE_KIT_CLI.bundle), ...args],
+          { cwd: work, env, encoding: 'utf8' },
+        )
+      ).stdout;
+  });
+  after(() => {
+    if (work) removeWorkDir(work);
+  });
+
+  test("kit.json: an add-on for the head node on any OS, its version this tree's", () => {
+    const kit = record.kit;
+    assert.equal(record.digest, built.digest);
+    assert.equal(kit.name, 'cradle');
+    assert.equal(kit.version, version);
+    assert.equal(kit.kind, 'addon');
+    assert.deepEqual(
+      kit.components.map((c) => [c.name, c.nodeGroups, c.os]),
+      [
+        ['cradle', ['head'], ['any']],
+        ['installer', ['head'], ['any']],
+      ],
+    );
+    assert.deepEqual(kit, built.kit);
+  });
+
+  test('the cradle component: the runtime, the bundle with its native packages, the wrapper on the PATH', () => {
+    const mode = (rel: string) => fs.statSync(path.join(root, rel)).mode & 0o7777;
+    assert.equal(mode(CRADLE_KIT_CLI.node), 0o755);
+    assert.equal(mode(CRADLE_KIT_CLI.wrapper), 0o755);
+    assert.equal(mode('opt/cradle'), 0o755);
+    assert.equal(
+      fs.readFileSync(path.join(root, CRADLE_KIT_CLI.wrapper), 'utf8'),
+      '#!/bin/sh\nexec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
+    );
+    assert.ok(fs.existsSync(path.join(root, 'opt/cradle/lib/node_modules/@lydell/node-pty/package.json')));
+    // Fixed, so the same source builds the same kit.
+    const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000;
+    for (const rel of ['.', 'usr', CRADLE_KIT_CLI.node, CRADLE_KIT_CLI.bundle])
+      assert.equal(fs.lstatSync(path.join(root, rel)).mtimeMs, epoch, rel);
+  });
+
+  test('the bundled command runs from the unpacked tree: its version, and the depot it came from', async () => {
+    assert.equal((await cradle('--version')).trim(), version);
+    assert.match(
+      await cradle('kit', 'list', '--depot', depot.root),
+      new RegExp(`^cradle\\s+${version.replaceAll('.', '\\.')}\\s+addon\\s+-\\s+cradle,installer\\s+-$`, 'm'),
+    );
+  });
+
+  test("the DHCP server's receiving thread loads from beside the bundle", async () => {
+    // An interface that does not exist: the thread runs and reports it, which proves it loaded.
+    const worker = new Worker(path.join(root, 'opt/cradle/lib/receive-worker.ts'), {
+      workerData: { listen: [{ ifname: 'no-such-if0', port: 67 }], wakeFd: -1 },
+    });
+    try {
+      const message = await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.deepEqual(message, { kind: 'error', message: "no network interface named 'no-such-if0'" });
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  test('the installer component, loaded by the bundled command from the depot (worker threads and all), is the cached installer image', async () => {
+    const server = await startImageServer(depot.store);
+    const target = path.join(work, 'installer');
+    try {
+      await cradle(
+        'installer',
+        'load-image',
+        '--imageserver',
+        server.url,
+        '--no-mounts',
+        record.images.components[CRADLE_KIT_INSTALLER.component],
+        target,
+      );
+    } finally {
+      await server.close();
+    }
+    const image = await cachedInstallerImage(cacheDir);
+    for (const [rel, name] of [
+      [CRADLE_KIT_INSTALLER.vmlinuz, 'vmlinuz'],
+      [CRADLE_KIT_INSTALLER.initrd, 'initrd.img'],
+    ]) {
+      assert.ok(fs.readFileSync(path.join(target, rel)).equals(fs.readFileSync(path.join(image, name))), `${rel}`);
+    }
+  });
+});
