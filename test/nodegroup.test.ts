@@ -9,9 +9,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { zstdCompressSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { Digest } from '../src/image/model/digest.ts';
 import { ImageStore } from '../src/image/store/store.ts';
+import { Depot } from '../src/kit/depot.ts';
+import { servedInstaller } from '../src/kit/served.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -192,6 +195,55 @@ describe('node groups', () => {
     await cradle('machine', 'set', 'n1', '--no-node-group');
     assert.match(await cradle('nodegroup', 'rm', 'compute'), /removed node group compute and its 2 image\(s\)/);
     assert.match(await cradle('kit', 'rm', 'hello/1.0'), /removed kit hello\/1\.0/);
+  });
+
+  test("a head node's boot server serves the installer image of the depot's newest Cradle kit, verified", async () => {
+    const depotOf = new Depot(depot);
+    assert.equal(await servedInstaller(depotOf), undefined, 'no Cradle kit yet');
+    const kernel = crypto.randomBytes(100_000);
+    const initrd = crypto.randomBytes(300_000);
+    for (const [version, k] of [
+      ['0.9.0', crypto.randomBytes(1000)],
+      ['0.10.0', kernel],
+    ] as const) {
+      const files = tree(path.join(work, `cradle-${version}`), {
+        'usr/lib/cradle/installer/vmlinuz': k,
+        'usr/lib/cradle/installer/initrd.img': initrd,
+      });
+      const file = path.join(work, `cradle-${version}.kit`);
+      await build(
+        '--out',
+        file,
+        '--name',
+        'cradle',
+        '--version',
+        version,
+        '--kind',
+        'addon',
+        '--component',
+        `installer:head:${files}:any`,
+      );
+      await cradle('kit', 'add', file);
+    }
+    const served = await servedInstaller(depotOf);
+    assert.equal(served?.kit.kit.version, '0.10.0', 'the newest version, compared number by number');
+    assert.deepEqual(fs.readFileSync(path.join(served.dir, 'vmlinuz')), kernel);
+    assert.deepEqual(fs.readFileSync(path.join(served.dir, 'initrd.img')), initrd);
+    // A corrupt object in the store is never served.
+    fs.rmSync(served.dir, { recursive: true });
+    const manifest = await depotOf.store.readManifest(served.kit.kit.components[0].manifest);
+    const kernelEntry = manifest.entries.find((e) => e.path === 'usr/lib/cradle/installer/vmlinuz');
+    assert.ok(kernelEntry?.type === 'file' && kernelEntry.digest);
+    const object = depotOf.store.objectPath(kernelEntry.digest as Digest);
+    const good = fs.readFileSync(object);
+    fs.chmodSync(object, 0o644);
+    fs.writeFileSync(object, zstdCompressSync(crypto.randomBytes(100)));
+    try {
+      await assert.rejects(servedInstaller(depotOf), /corrupt/);
+      assert.ok(!fs.existsSync(served.dir), 'nothing served from a corrupt object');
+    } finally {
+      fs.writeFileSync(object, good);
+    }
   });
 
   test('kill -9 during a build leaves the store consistent, and the retry succeeds', async () => {

@@ -1,4 +1,5 @@
 // `cradle imageserver`: serve a store over HTTP(S).
+import path from 'node:path';
 import type { Command } from 'commander';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import { ImageStore } from '../image/store/store.ts';
@@ -11,6 +12,7 @@ export function registerImageServerCommand(program: Command): void {
     .command('imageserver')
     .description('serve images and objects over HTTP(S) (docs/imageserver-api.md)')
     .option('--store <dir>', 'image store directory (env CRADLE_STORE)', DEFAULT_STORE)
+    .option('--depot <dir>', "serve a depot's store (DIR/images: its kits' and node groups' images) instead of --store")
     .option('--listen <address>', 'address to listen on (default: all)')
     .option('--port <port>', 'TCP port', String(IMAGESERVER_PORT))
     .option('--log-level <level>', 'log level: error, warn, info, debug (debug logs every request)', 'info')
@@ -22,6 +24,7 @@ export function registerImageServerCommand(program: Command): void {
     async (
       o: {
         store: string;
+        depot?: string;
         listen?: string;
         port: string;
         cacheMib: string;
@@ -36,7 +39,7 @@ export function registerImageServerCommand(program: Command): void {
         throw new Error('--tls-cert and --tls-key go together: give both, or neither for plain HTTP');
       if (o.tlsCa && !o.tlsCert)
         throw new Error('--tls-ca needs --tls-cert and --tls-key: client certificates are only checked over HTTPS');
-      const store = ImageStore.open(o.store);
+      const store = ImageStore.open(o.depot ? path.join(o.depot, 'images') : o.store);
       const { createImageServer, listen } = await import('../image/transfer/server.ts'); // metrics libraries load only here
       const cacheMiB = Number(o.cacheMib);
       if (!Number.isFinite(cacheMiB) || cacheMiB < 0)

@@ -24,6 +24,7 @@ interface ServerFlags extends ConnectionLimitFlags {
   defaultLayout?: string;
   toolsImage?: string;
   installerDir?: string;
+  depot?: string;
   tftpRoot?: string;
   kernelArgs: string;
   tlsCert?: string;
@@ -41,6 +42,18 @@ const SEED_DEFAULT_LAYOUT = {
   Encrypt: true,
   UseKexec: false,
 };
+
+async function installerFromDepot(dir: string, log: (line: string) => void): Promise<string> {
+  const { Depot } = await import('../kit/depot.ts');
+  const { servedInstaller } = await import('../kit/served.ts');
+  const served = await servedInstaller(new Depot(dir));
+  if (!served)
+    throw new Error(
+      `the depot ${dir} has no Cradle kit with an installer image: add one ('cradle kit build-cradle', 'cradle kit add'), or give --installer-dir`,
+    );
+  log(`installer image from kit cradle/${served.kit.kit.version}: ${served.dir}`);
+  return served.dir;
+}
 
 export function registerServerCommand(program: Command): void {
   const collect = (v: string, acc: string[]) => [...acc, v];
@@ -74,6 +87,10 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--tools-image <name>', 'the installer tools image (tools-imagename)')
     .option('--installer-dir <dir>', 'the installer image: vmlinuz and initrd.img (cradle build-installer)')
+    .option(
+      '--depot <dir>',
+      "a head node's depot: the installer image comes from its Cradle kit (unless --installer-dir)",
+    )
     .option('--tftp-root <dir>', "files served by TFTP (default: Debian's iPXE binaries, /usr/lib/ipxe)")
     .option('--kernel-args <args>', 'extra kernel arguments for the installer', 'console=tty0 console=ttyS0,115200n8')
     .option(
@@ -103,8 +120,9 @@ export function registerServerCommand(program: Command): void {
     const layout = f.defaultLayout
       ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout)
       : SEED_DEFAULT_LAYOUT;
-    const inventory = await openInventory(f.db);
     const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
+    const installerDir = f.installerDir ?? (f.depot ? await installerFromDepot(f.depot, log) : undefined);
+    const inventory = await openInventory(f.db);
     const server = await startBootServer({
       inventory,
       roles,
@@ -121,7 +139,7 @@ export function registerServerCommand(program: Command): void {
         defaultLayout: layout as Record<string, unknown>,
         toolsImage: f.toolsImage,
       },
-      installerDir: f.installerDir,
+      installerDir,
       tftpRoot: f.tftpRoot,
       kernelArgs: f.kernelArgs,
       tls,

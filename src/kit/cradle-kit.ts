@@ -119,14 +119,13 @@ async function assembleCli(root: string, version: string): Promise<void> {
   // Its debugging symbols are a third of its size; strip gives the same bytes every time.
   await run('strip', ['--strip-unneeded', path.join(root, CRADLE_KIT_CLI.node)]);
   const lib = path.dirname(CRADLE_KIT_CLI.bundle);
-  const cliDir = path.join(repoRoot, 'src/cli');
   put(
     root,
     CRADLE_KIT_CLI.bundle,
     await bundleModule({
       contents: entrySource(version),
-      resolveDir: cliDir,
-      sourcefile: 'cradle-kit.ts',
+      resolveDir: path.join(repoRoot, 'src/cli'),
+      sourcefile: 'cradle-kit-entry.ts',
       loader: 'ts',
     }),
     0o644,

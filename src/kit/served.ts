@@ -1,0 +1,69 @@
+// What a head node's boot server serves out of its depot: the installer image (kernel and
+// initramfs) that compute nodes network-boot, as the Cradle kit carries it. The files are taken
+// from the depot's store, each verified against its digest, and written once per kit version to
+// DEPOT/served/installer/VERSION/ (atomically: a directory renamed into place), where the boot
+// server reads them.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Digest } from '../image/model/digest.ts';
+import type { Depot, KitRecord } from './depot.ts';
+import { KitError } from './format.ts';
+
+/** Where the Cradle kit keeps the installer image: its `installer` component, at these paths. */
+export const CRADLE_KIT_INSTALLER = {
+  kit: 'cradle',
+  component: 'installer',
+  vmlinuz: 'usr/lib/cradle/installer/vmlinuz',
+  initrd: 'usr/lib/cradle/installer/initrd.img',
+} as const;
+
+/** Compares versions such as 0.9.2 and 0.10.0 number by number. */
+function newerFirst(a: KitRecord, b: KitRecord): number {
+  return b.kit.version.localeCompare(a.kit.version, 'en', { numeric: true });
+}
+
+/**
+ * The installer image of the newest Cradle kit in the depot, as a directory holding vmlinuz and
+ * initrd.img (what `cradle server --installer-dir` takes). Undefined when the depot has no
+ * Cradle kit with an installer.
+ */
+export async function servedInstaller(depot: Depot): Promise<{ dir: string; kit: KitRecord } | undefined> {
+  const { kit: name, component, vmlinuz, initrd } = CRADLE_KIT_INSTALLER;
+  const kit = depot
+    .list()
+    .filter((r) => r.kit.name === name && r.kit.components.some((c) => c.name === component))
+    .sort(newerFirst)[0];
+  if (!kit) return undefined;
+  const dir = path.join(depot.root, 'served', 'installer', kit.kit.version);
+  if (fs.existsSync(path.join(dir, 'initrd.img'))) return { dir, kit };
+  const manifest = await depot.store.readManifest(
+    kit.kit.components.find((c) => c.name === component)?.manifest as Digest,
+  );
+  const fileAt = (p: string): Digest => {
+    const e = manifest.entries.find((x) => x.path === p);
+    if (e?.type !== 'file' || !e.digest)
+      throw new KitError(`kit ${name}/${kit.kit.version}: its ${component} component has no file ${p}`);
+    return e.digest as Digest;
+  };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    for (const [file, p] of [
+      ['vmlinuz', vmlinuz],
+      ['initrd.img', initrd],
+    ] as const) {
+      const content = await depot.store.readObject(fileAt(p)); // verified against its digest
+      fs.writeFileSync(path.join(tmp, file), content, { mode: 0o644 });
+    }
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (err) {
+      // Another server made it at the same moment: theirs is the same bytes.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return { dir, kit };
+}
