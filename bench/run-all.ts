@@ -9,6 +9,7 @@ import path from 'node:path';
 const BENCHMARKS = [
   'image-add',
   'kit-add',
+  'nodegroup-build',
   'load-image',
   'reinstall-cache',
   'concurrent-clients',

@@ -14,7 +14,8 @@ import type { Digest } from '../src/image/model/digest.ts';
 import { unpackImage } from '../src/image/unpack/unpack.ts';
 import { cachedInstallerImage, newestKernel } from '../src/initramfs/build.ts';
 import type { BuiltKit } from '../src/kit/build.ts';
-import { buildCradleKit, CRADLE_KIT_CLI, CRADLE_KIT_INSTALLER } from '../src/kit/cradle-kit.ts';
+import { buildCradleKit, CRADLE_KIT_CLI } from '../src/kit/cradle-kit.ts';
+import { CRADLE_KIT_INSTALLER, servedInstaller } from '../src/kit/served.ts';
 import { Depot, type KitRecord } from '../src/kit/depot.ts';
 import { cacheDir } from '../src/util/build-cache.ts';
 import { isRoot, removeWorkDir, repoRoot, startImageServer, tmpDir } from './helpers.ts';
@@ -157,5 +158,13 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     ]) {
       assert.ok(fs.readFileSync(path.join(target, rel)).equals(fs.readFileSync(path.join(image, name))), `${rel}`);
     }
+  });
+
+  test("a head node's boot server (cradle server --depot) serves this kit's installer image", async () => {
+    const served = await servedInstaller(depot);
+    assert.equal(served?.kit.digest, record.digest);
+    const image = await cachedInstallerImage(cacheDir);
+    for (const name of ['vmlinuz', 'initrd.img'])
+      assert.ok(fs.readFileSync(path.join(served.dir, name)).equals(fs.readFileSync(path.join(image, name))), name);
   });
 });

@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { parseDbUrl } from '../inventory/open.ts';
 import { formatBytes, table } from '../util/format.ts';
 import { dbOption, withDb } from './db.ts';
+import { registerBuildCradle } from './kit-cradle.ts';
 
 export const depotOption = () =>
   new Option('--depot <dir>', 'the depot: the image store and the kits (env CRADLE_DEPOT)').default(
@@ -79,6 +80,8 @@ export function registerKitCommands(program: Command): void {
         console.log(`  ${built.objects} objects, ${formatBytes(built.bytes)}`);
       },
     );
+
+  registerBuildCradle(kit);
 
   kit
     .command('add')

@@ -9,10 +9,11 @@ import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } 
 import { run } from '../system/run.ts';
 import { cacheDir } from '../util/build-cache.ts';
 import { buildKit, type BuiltKit } from './build.ts';
+import { CRADLE_KIT_INSTALLER } from './served.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
-export const CRADLE_KIT_NAME = 'cradle';
+export const CRADLE_KIT_NAME = CRADLE_KIT_INSTALLER.kit;
 
 /** The `cradle` command in the Cradle kit's `cradle` component, as paths relative to its root. */
 export const CRADLE_KIT_CLI = {
@@ -21,14 +22,6 @@ export const CRADLE_KIT_CLI = {
   node: 'opt/cradle/bin/node',
   bundle: 'opt/cradle/lib/cradle.mjs',
   wrapper: 'usr/local/bin/cradle',
-} as const;
-
-/** The installer image in the Cradle kit: the boot server serves these files out of the depot. */
-export const CRADLE_KIT_INSTALLER = {
-  kit: CRADLE_KIT_NAME,
-  component: 'installer',
-  vmlinuz: 'usr/lib/cradle/installer/vmlinuz',
-  initrd: 'usr/lib/cradle/installer/initrd.img',
 } as const;
 
 // The bundle is also the entry of the image transfer's worker threads (image/transfer/worker.ts

@@ -9,7 +9,7 @@ import { addImage } from '../image/pack/add.ts';
 import { ImageStore } from '../image/store/store.ts';
 import { cachedInstallerImage } from '../initramfs/build.ts';
 import { openInventory } from '../inventory/open.ts';
-import type { Inventory, Machine } from '../inventory/types.ts';
+import type { Inventory, Machine, MachinePatch } from '../inventory/types.ts';
 import { IMAGESERVER_PORT } from '../util/ports.ts';
 import { debianRootfs, DEMO_VERSION } from './debian-rootfs.ts';
 import { cacheDir } from '../util/build-cache.ts';
@@ -37,6 +37,12 @@ export interface LabOptions {
   kexec: boolean;
   /** Encrypt /home, /data and the rest (LUKS2). */
   encrypt: boolean;
+  /**
+   * The machines belong to this node group of the lab's depot (the lab directory: its store is
+   * the depot's) and install its newest image with its layout, instead of the lab's OS image.
+   * The group must exist and be built (`cradle nodegroup add|build` with the lab's --db).
+   */
+  nodeGroup?: string;
   /** Extra kernel arguments for the installer, e.g. cradle.failure-wait=10. */
   installerArgs?: string;
   /** Start the image server (a test of failure leaves it off). */
@@ -166,7 +172,7 @@ export class Lab {
     this.pki = opts.tls ? await labPki(path.join(cacheDir, 'lab-pki')) : undefined;
     this.installerDir = await cachedInstallerImage(cacheDir, undefined, this.pki?.installer);
     const store = new ImageStore(this.store).init();
-    if (!store.getRecord(this.imageName)) {
+    if (!opts.nodeGroup && !store.getRecord(this.imageName)) {
       log(
         `OS image ${this.imageName}: building it (${opts.image === 'demo' ? 'mmdebstrap, once per host' : "from this host's kernel and busybox"}) and adding it to the store`,
       );
@@ -177,12 +183,14 @@ export class Lab {
     const inv = this.inventory;
     for (const s of SUBNETS) if (!(await inv.getSubnet(s.id))) await inv.addSubnet(s);
     for (const m of this.machines) {
-      const fields = {
+      // A machine of a node group takes the group's image and layout: it names neither.
+      const fields: MachinePatch & { macs: string[]; tags: Record<string, string> } = {
         macs: m.macs,
         ip: m.ip,
         subnetId: 'lab',
-        tags: { RequiredImage: this.imageName },
-        storageLayout: labLayout(opts),
+        ...(opts.nodeGroup
+          ? { nodeGroup: opts.nodeGroup, tags: {}, storageLayout: undefined }
+          : { nodeGroup: undefined, tags: { RequiredImage: this.imageName }, storageLayout: labLayout(opts) }),
       };
       const existing = await inv.getMachine(m.hostname);
       if (existing) await inv.updateMachine(m.hostname, fields);
@@ -223,8 +231,7 @@ export class Lab {
         [
           cradleBin,
           'imageserver',
-          '--store',
-          this.store,
+          ...(opts.nodeGroup ? ['--depot', opts.dir] : ['--store', this.store]),
           '--listen',
           SERVER,
           ...(this.pki ? tlsArgs(this.pki.server) : []),
