@@ -1,6 +1,7 @@
 // Running a `cradle` program: the same flag handling and error reporting for the full command
 // (main.ts) and for the installer-only entry point bundled into the installer image.
 import { Command, CommanderError } from 'commander';
+import pkg from '../../package.json' with { type: 'json' };
 import fs from 'node:fs';
 import type { ConnectionLimits } from '../util/http/connections.ts';
 import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
@@ -62,6 +63,7 @@ export async function runCradle(registers: Register[]): Promise<void> {
 
   const program = new Command('cradle')
     .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
+    .version(pkg.version, '-V, --version', "print Cradle's version")
     .showHelpAfterError()
     .exitOverride();
   for (const register of registers) register(program);
