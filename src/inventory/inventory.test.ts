@@ -3,7 +3,6 @@
 // skipped, saying why, only where Debian's postgresql package is not installed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
