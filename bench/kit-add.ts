@@ -9,22 +9,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { table } from '../src/util/format.ts';
 import {
+  compareTwo,
+  type Side,
   cradleBin,
   exec,
   LoopFs,
-  measureInterleaved,
-  medians,
   mb,
   q,
-  ratioLine,
   runBenchmark,
-  secs,
   shell,
   TAR_CREATE,
   tempDir,
-  writeResults,
 } from './lib.ts';
 
 const NAME = 'kit-add';
@@ -55,7 +51,7 @@ await runBenchmark(NAME, async (c) => {
     `${NAME}: kit ${mb(fs.statSync(kitFile).size)}, plain tar of the same tree ${mb(fs.statSync(tarFile).size)}`,
   );
   const disk = await LoopFs.create(c, work, 'disk', 3072);
-  const sides = [
+  const sides: [Side, Side] = [
     {
       name: 'cradle kit add',
       prepare: () => disk.format(),
@@ -75,29 +71,5 @@ await runBenchmark(NAME, async (c) => {
       },
     },
   ];
-  const samples = await measureInterleaved(sides);
-  const ours = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
-  console.log();
-  console.log(
-    table(
-      ['', 'median time', 'runs (s)'],
-      sides.map((s, i) => [
-        s.name,
-        secs((i ? peer : ours).seconds),
-        samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-      ]),
-    ),
-  );
-  console.log(
-    `results: ${writeResults(NAME, { samples, medians: { cradle: ours, peer }, ratio: ours.seconds / peer.seconds })}`,
-  );
-  console.log(
-    ratioLine(
-      NAME,
-      { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
-      { label: 'cp+tar -x', value: secs(peer.seconds), n: peer.seconds },
-      'lower is better for cradle',
-    ),
-  );
+  await compareTwo(NAME, sides, { ours: 'cradle', peer: 'cp+tar -x', better: 'lower is better for cradle' });
 });

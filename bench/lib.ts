@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { table } from '../src/util/format.ts';
 import { failingInstaller } from '../test/helpers.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -488,4 +489,41 @@ export function tftpBenchRoot(workDir: string, bytes: number): { root: string; d
   const content = randomBytes(bytes);
   fs.writeFileSync(path.join(root, 'bench.bin'), content, { mode: 0o644 });
   return { root, digest: createHash('sha256').update(content).digest('hex') };
+}
+
+/**
+ * Measures two sides (Cradle's first, the peer second) interleaved, prints the table of medians
+ * and runs, writes the results and prints the RATIO line (ours over the peer's time).
+ */
+export async function compareTwo(
+  name: string,
+  sides: [Side, Side],
+  labels: { ours: string; peer: string; better: string },
+  extra: Record<string, unknown> = {},
+): Promise<{ ours: Sample; peer: Sample }> {
+  const samples = await measureInterleaved(sides);
+  const ours = medians(samples[sides[0].name]);
+  const peer = medians(samples[sides[1].name]);
+  console.log();
+  console.log(
+    table(
+      ['', 'median time', 'runs (s)'],
+      sides.map((s, i) => [
+        s.name,
+        secs((i ? peer : ours).seconds),
+        samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+      ]),
+    ),
+  );
+  const ratio = ours.seconds / peer.seconds;
+  console.log(`results: ${writeResults(name, { ...extra, samples, medians: { cradle: ours, peer }, ratio })}`);
+  console.log(
+    ratioLine(
+      name,
+      { label: labels.ours, value: secs(ours.seconds), n: ours.seconds },
+      { label: labels.peer, value: secs(peer.seconds), n: peer.seconds },
+      labels.better,
+    ),
+  );
+  return { ours, peer };
 }

@@ -9,21 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { table } from '../src/util/format.ts';
-import {
-  cradleBin,
-  exec,
-  measureInterleaved,
-  medians,
-  q,
-  ratioLine,
-  runBenchmark,
-  secs,
-  shell,
-  tempDir,
-  treeBytes,
-  writeResults,
-} from './lib.ts';
+import { addDemoAndHelloKits } from '../test/support/hello-kit.ts';
+import { compareTwo, type Side, cradleBin, exec, q, runBenchmark, shell, tempDir, treeBytes } from './lib.ts';
 
 const NAME = 'nodegroup-build';
 
@@ -33,58 +20,16 @@ await runBenchmark(NAME, async (c) => {
   const depot = path.join(work, 'depot');
   const env = { ...process.env, CRADLE_DEPOT: depot, CRADLE_DB: `sqlite:${path.join(work, 'inventory.db')}` };
   const cradle = (...args: string[]) => exec(cradleBin, args, { env });
-  // The component: a file and a systemd unit enabled by its symlink.
-  const hello = path.join(work, 'hello');
-  fs.mkdirSync(path.join(hello, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
-  fs.writeFileSync(path.join(hello, 'etc/hello-kit.conf'), 'from-the-hello-kit\n');
-  fs.writeFileSync(path.join(hello, 'etc/systemd/system/hello-kit.service'), '[Service]\nExecStart=/bin/true\n');
-  fs.symlinkSync(
-    '../hello-kit.service',
-    path.join(hello, 'etc/systemd/system/multi-user.target.wants/hello-kit.service'),
-  );
-  const osKit = path.join(work, 'demo.kit');
-  const helloKit = path.join(work, 'hello.kit');
-  await cradle(
-    'kit',
-    'build',
-    '--out',
-    osKit,
-    '--name',
-    'demo',
-    '--version',
-    '12',
-    '--kind',
-    'os',
-    '--os',
-    'debian-12',
-    '--image',
-    root,
-  );
-  await cradle(
-    'kit',
-    'build',
-    '--out',
-    helloKit,
-    '--name',
-    'hello',
-    '--version',
-    '1',
-    '--kind',
-    'addon',
-    '--component',
-    `hello:compute:${hello}:debian-12`,
-  );
-  await cradle('kit', 'add', osKit);
-  await cradle('kit', 'add', helloKit);
+  await addDemoAndHelloKits(cradle, work, root);
   await cradle('nodegroup', 'add', 'compute', '--kit', 'demo', '--kit', 'hello');
   // The same merged tree, for the peer: the OS with the component copied over it.
   const merged = path.join(work, 'merged');
-  await shell(`cp -a ${q(root)} ${q(merged)} && cp -a ${q(hello)}/. ${q(merged)}/`);
+  await shell(`cp -a ${q(root)} ${q(merged)} && cp -a ${q(path.join(work, 'hello-tree'))}/. ${q(merged)}/`);
   const tree = treeBytes(merged);
   console.log(`${NAME}: merged tree ${tree.files} files, ${(tree.bytes / 1e6).toFixed(1)} MB`);
   const scratch = path.join(work, 'scratch-store');
   let n = 0;
-  const sides = [
+  const sides: [Side, Side] = [
     {
       name: 'cradle nodegroup build',
       prepare: async () => {},
@@ -98,29 +43,9 @@ await runBenchmark(NAME, async (c) => {
       }),
     },
   ];
-  const samples = await measureInterleaved(sides);
-  const ours = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
-  console.log();
-  console.log(
-    table(
-      ['', 'median time', 'runs (s)'],
-      sides.map((s, i) => [
-        s.name,
-        secs((i ? peer : ours).seconds),
-        samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-      ]),
-    ),
-  );
-  console.log(
-    `results: ${writeResults(NAME, { samples, medians: { cradle: ours, peer }, ratio: peer.seconds / ours.seconds })}`,
-  );
-  console.log(
-    ratioLine(
-      NAME,
-      { label: 'nodegroup build', value: secs(ours.seconds), n: ours.seconds },
-      { label: 'image add', value: secs(peer.seconds), n: peer.seconds },
-      'lower is better for nodegroup build',
-    ),
-  );
+  await compareTwo(NAME, sides, {
+    ours: 'nodegroup build',
+    peer: 'image add',
+    better: 'lower is better for nodegroup build',
+  });
 });

@@ -17,6 +17,7 @@ import { writeKitFile } from '../src/kit/container.ts';
 import { encodeKit, kitSchema } from '../src/kit/format.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 import { makeTestPki, type TestPki } from './pki-fixtures.ts';
+import { helloTree } from './support/hello-kit.ts';
 
 const run = promisify(execFile);
 const cradle = async (...args: string[]) => (await run(cradleBin, args, { encoding: 'utf8' })).stdout;
@@ -59,10 +60,7 @@ describe('kits and the depot', () => {
     fs.mkdirSync(path.join(head, 'etc/cradle'), { recursive: true });
     fs.writeFileSync(path.join(head, 'etc/cradle/head-node'), 'yes\n');
     // An add-on: a file and a systemd unit enabled by its symlink.
-    const addon = path.join(work, 'addon-tree');
-    fs.mkdirSync(path.join(addon, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
-    fs.writeFileSync(path.join(addon, 'etc/systemd/system/hello.service'), '[Service]\nExecStart=/bin/true\n');
-    fs.symlinkSync('../hello.service', path.join(addon, 'etc/systemd/system/multi-user.target.wants/hello.service'));
+    const addon = helloTree(path.join(work, 'addon-tree'));
     osKit = path.join(work, 'demo.kit');
     addonKit = path.join(work, 'hello.kit');
     await cradle(

@@ -125,14 +125,12 @@ export function registerNodeGroupCommands(program: Command): void {
     .addOption(dbOption())
     .action(async (o: { depot: string; db: string }) => {
       const depot = await openDepot(o.depot);
-      const { nodeGroupStream } = await import('../kit/node-group.ts');
+      const { groupImages } = await import('../kit/node-group.ts');
       const rows = await withDb(o.db, async (inv) => {
         const out: string[][] = [];
         for (const g of await inv.listNodeGroups()) {
           const machines = (await inv.listMachines({ nodeGroup: g.name })).length;
-          const newest = depot.store.streams().includes(nodeGroupStream(g.name))
-            ? depot.store.resolve(nodeGroupStream(g.name)).name
-            : '- (not built)';
+          const newest = groupImages(depot.store, g.name).pop()?.name ?? '- (not built)';
           out.push([g.name, pinLabel(g.osKit), String(g.components.length), String(machines), newest]);
         }
         return out;
@@ -147,15 +145,11 @@ export function registerNodeGroupCommands(program: Command): void {
     .addOption(dbOption())
     .action(async (name: string, o: { depot: string; db: string }) => {
       const depot = await openDepot(o.depot);
-      const { nodeGroupStream } = await import('../kit/node-group.ts');
+      const { groupImages } = await import('../kit/node-group.ts');
       await withDb(o.db, async (inv) => {
         const g = await mustGet(inv, name);
         const machines = (await inv.listMachines({ nodeGroup: name })).map((m) => m.hostname);
-        const stream = nodeGroupStream(name);
-        const images = depot.store
-          .listRecords()
-          .filter((r) => r.name.startsWith(`${stream}/`))
-          .sort((a, b) => a.created.localeCompare(b.created));
+        const images = groupImages(depot.store, name);
         const lines = [
           `node group:  ${g.name}${g.description ? ` (${g.description})` : ''}`,
           `OS kit:      ${pinLabel(g.osKit)} ${g.osKit.digest}`,
@@ -177,9 +171,9 @@ export function registerNodeGroupCommands(program: Command): void {
     .addOption(dbOption())
     .action(async (name: string, o: { depot: string; db: string }) => {
       const depot = await openDepot(o.depot);
-      const { nodeGroupStream } = await import('../kit/node-group.ts');
+      const { groupImages } = await import('../kit/node-group.ts');
       await withDb(o.db, (inv) => inv.removeNodeGroup(name));
-      const images = depot.store.listRecords().filter((r) => r.name.startsWith(`${nodeGroupStream(name)}/`));
+      const images = groupImages(depot.store, name);
       for (const r of images) depot.store.removeImage(r.name);
       console.log(`removed node group ${name}${images.length ? ` and its ${images.length} image(s)` : ''}`);
     });

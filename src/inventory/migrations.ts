@@ -18,14 +18,21 @@ export interface Migration {
 
 const STATES = "'unknown', 'birth', 'installing', 'healthy', 'rebirth', 'clean', 'failed'";
 
-/** The first schema, written once per dialect: the types differ (JSONB, TIMESTAMPTZ, BOOLEAN). */
-function v1(d: 'sqlite' | 'postgres'): string[] {
+/** Column types per dialect: JSONB, TIMESTAMPTZ and BOOLEAN on PostgreSQL; STRICT tables on SQLite. */
+function typesOf(d: 'sqlite' | 'postgres') {
   const pg = d === 'postgres';
-  const json = pg ? 'JSONB' : 'TEXT';
-  const time = pg ? 'TIMESTAMPTZ' : 'TEXT'; // SQLite: ISO 8601 in UTC, so text order is time order
-  const bool = pg ? 'BOOLEAN' : 'INTEGER';
-  const strict = pg ? '' : ' STRICT';
-  const serial = pg ? 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' : 'INTEGER PRIMARY KEY';
+  return {
+    json: pg ? 'JSONB' : 'TEXT',
+    time: pg ? 'TIMESTAMPTZ' : 'TEXT', // SQLite: ISO 8601 in UTC, so text order is time order
+    bool: pg ? 'BOOLEAN' : 'INTEGER',
+    strict: pg ? '' : ' STRICT',
+    serial: pg ? 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' : 'INTEGER PRIMARY KEY',
+  };
+}
+
+/** The first schema, written once per dialect. */
+function v1(d: 'sqlite' | 'postgres'): string[] {
+  const { json, time, bool, strict, serial } = typesOf(d);
   return [
     `CREATE TABLE subnets (
       id TEXT PRIMARY KEY,
@@ -92,7 +99,7 @@ function v1(d: 'sqlite' | 'postgres'): string[] {
 
 /** The installer's log of a machine's latest run, line by line (seq is the installer's own). */
 function v2(d: 'sqlite' | 'postgres'): string[] {
-  const strict = d === 'postgres' ? '' : ' STRICT';
+  const { strict } = typesOf(d);
   return [
     `CREATE TABLE installer_log (
       hostname TEXT NOT NULL REFERENCES machines (hostname) ON DELETE CASCADE,
@@ -110,10 +117,7 @@ function v2(d: 'sqlite' | 'postgres'): string[] {
  * kit replaced under the same name is noticed rather than silently used. Machines belong to one.
  */
 function v3(d: 'sqlite' | 'postgres'): string[] {
-  const pg = d === 'postgres';
-  const json = pg ? 'JSONB' : 'TEXT';
-  const time = pg ? 'TIMESTAMPTZ' : 'TEXT';
-  const strict = pg ? '' : ' STRICT';
+  const { json, time, strict } = typesOf(d);
   return [
     `CREATE TABLE node_groups (
       name TEXT PRIMARY KEY,

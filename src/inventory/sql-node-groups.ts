@@ -1,7 +1,7 @@
 // Node groups in SQL (both dialects): a group's row, its components in order, and the machines
 // that belong to it. Called by sql-store.ts inside its transactions.
 import { ConflictError, type NewNodeGroup, type NodeGroup, NotFoundError } from './types.ts';
-import { byKey, fromJson, json, type Row, type SqlConn } from './sql-rows.ts';
+import { byKey, fromJson, json, type Row, type SqlConn, someOf } from './sql-rows.ts';
 
 export const noNodeGroup = (name: string) =>
   new NotFoundError(`no node group '${name}': see 'cradle nodegroup list', or add it with 'cradle nodegroup add'`);
@@ -85,9 +85,8 @@ export async function removeNodeGroupOn(c: SqlConn, name: string, lock = ''): Pr
     .map((r) => r.hostname)
     .sort();
   if (members.length) {
-    const named = members.slice(0, 5).join(', ') + (members.length > 5 ? ` and ${members.length - 5} more` : '');
     throw new ConflictError(
-      `node group '${name}' still has ${members.length} machine(s) (${named}): move them to another group ('cradle machine set NAME --node-group …') or remove them first`,
+      `node group '${name}' still has ${members.length} machine(s) (${someOf(members)}): move them to another group ('cradle machine set NAME --node-group …') or remove them first`,
     );
   }
   await c.run('DELETE FROM node_groups WHERE name = $1', [name]); // its components go with it

@@ -76,3 +76,7 @@ export const noSubnet = (id: string) =>
   new NotFoundError(
     `no subnet '${id}': see 'cradle subnet list', or add it with 'cradle subnet add ${id} --gateway … --mask …'`,
   );
+
+/** "a, b, c, d, e and 3 more": who is in the way, in a refusal. */
+export const someOf = (names: string[], most = 5) =>
+  names.slice(0, most).join(', ') + (names.length > most ? ` and ${names.length - most} more` : '');

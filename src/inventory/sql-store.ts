@@ -50,6 +50,7 @@ import {
   list,
   noMachine,
   noSubnet,
+  someOf,
   type SqlConn,
   type SqlDb,
   toLease,
@@ -422,9 +423,8 @@ export class SqlInventory implements TransactionalInventory {
         .map((r) => r.hostname)
         .sort();
       if (users.length) {
-        const named = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
         throw new ConflictError(
-          `subnet '${id}' is still used by ${users.length} machine(s) (${named}): move or remove them first`,
+          `subnet '${id}' is still used by ${users.length} machine(s) (${someOf(users)}): move or remove them first`,
         );
       }
       await c.run('DELETE FROM subnets WHERE id = $1', [id]); // its leases go with it (ON DELETE CASCADE)

@@ -6,7 +6,7 @@
 import { type Digest, digestOf } from '../image/model/digest.ts';
 import { encodeManifest, neededObjects } from '../image/model/manifest.ts';
 import { checkFullImageName } from '../image/model/names.ts';
-import { newRecord, type ImageRecord } from '../image/store/store.ts';
+import { type ImageRecord, type ImageStore, newRecord } from '../image/store/store.ts';
 import type { KitPin, NodeGroup } from '../inventory/types.ts';
 import { overlay } from './compose.ts';
 import type { Depot, KitRecord } from './depot.ts';
@@ -121,6 +121,14 @@ function pinned(depot: Depot, group: string, p: KitPin): KitRecord {
 
 /** The store's stream of a group's images; a name alone resolves to its newest build. */
 export const nodeGroupStream = (group: string) => `nodegroup/${group}`;
+
+/** The group's builds in the store, oldest first. */
+export function groupImages(store: ImageStore, group: string): ImageRecord[] {
+  return store
+    .listRecords()
+    .filter((r) => r.name.startsWith(`${nodeGroupStream(group)}/`))
+    .sort((a, b) => a.created.localeCompare(b.created));
+}
 
 export interface BuiltNodeGroup {
   record: ImageRecord;

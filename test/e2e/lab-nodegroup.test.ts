@@ -13,26 +13,13 @@ import { after, describe, test } from 'node:test';
 import { debianRootfs } from '../../src/lab/debian-rootfs.ts';
 import { labLayout, runLab } from '../../src/lab/lab.ts';
 import { cradleBin, isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
+import { addDemoAndHelloKits, HELLO_CONF } from '../support/hello-kit.ts';
 import { consoleOf, explain, testLab, vmAccelerator } from './vm.ts';
 
 const run = promisify(execFile);
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.existsSync('/usr/bin/mmdebstrap');
 const accel = await vmAccelerator(canRun);
 const skip = !canRun && 'needs root, qemu-system-x86 and mmdebstrap';
-
-const UNIT = `[Unit]
-Description=The hello kit's service
-After=local-fs.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo "CRADLE-HELLO-KIT: $(cat /etc/hello-kit.conf)"'
-StandardOutput=journal+console
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`;
 
 describe('VM: a node group built from kits', { skip }, () => {
   const dir = tmpDir('cradle-e2e-nodegroup-');
@@ -44,49 +31,9 @@ describe('VM: a node group built from kits', { skip }, () => {
     // The lab's directory is its depot (its image store is DIR/images) and holds its database.
     const env = { ...process.env, CRADLE_DEPOT: dir, CRADLE_DB: `sqlite:${path.join(dir, 'inventory.db')}` };
     const cradle = async (...args: string[]) => (await run(cradleBin, args, { env, encoding: 'utf8' })).stdout;
-    const hello = path.join(dir, 'hello-tree');
-    fs.mkdirSync(path.join(hello, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
-    fs.writeFileSync(path.join(hello, 'etc/hello-kit.conf'), 'from-the-hello-kit\n');
-    fs.writeFileSync(path.join(hello, 'etc/systemd/system/hello-kit.service'), UNIT);
-    fs.symlinkSync(
-      '../hello-kit.service',
-      path.join(hello, 'etc/systemd/system/multi-user.target.wants/hello-kit.service'),
-    );
     const layout = path.join(dir, 'compute-layout.json');
     fs.writeFileSync(layout, JSON.stringify(labLayout({ encrypt: false, kexec: true, firmware: 'bios' })));
-
-    await cradle(
-      'kit',
-      'build',
-      '--out',
-      `${dir}/demo.kit`,
-      '--name',
-      'demo',
-      '--version',
-      '12',
-      '--kind',
-      'os',
-      '--os',
-      'debian-12',
-      '--image',
-      debianRootfs('demo'),
-    );
-    await cradle(
-      'kit',
-      'build',
-      '--out',
-      `${dir}/hello.kit`,
-      '--name',
-      'hello',
-      '--version',
-      '1.0',
-      '--kind',
-      'addon',
-      '--component',
-      `hello:compute:${hello}:debian-12`,
-    );
-    await cradle('kit', 'add', `${dir}/demo.kit`);
-    await cradle('kit', 'add', `${dir}/hello.kit`);
+    await addDemoAndHelloKits(cradle, dir, debianRootfs('demo'));
     await cradle('nodegroup', 'add', 'compute', '--kit', 'demo', '--kit', 'hello', '--layout', layout);
     assert.match(await cradle('nodegroup', 'build', 'compute'), /built nodegroup\/compute\//);
 
@@ -94,7 +41,7 @@ describe('VM: a node group built from kits', { skip }, () => {
     try {
       const [t] = await runLab(lab, { rebirth: false, timeoutSeconds: 1500, accel });
       assert.equal(t.state, 'healthy', explain(t, lab));
-      await lab.machines[0].running!.waitFor(/CRADLE-HELLO-KIT: from-the-hello-kit/, 120_000);
+      await lab.machines[0].running!.waitFor(new RegExp(`CRADLE-HELLO-KIT: ${HELLO_CONF}`), 120_000);
     } finally {
       await lab.destroy();
     }
