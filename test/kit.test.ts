@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
@@ -124,7 +126,7 @@ describe('kits and the depot', () => {
     // The unit and its enabling symlink are in the component's image, as built.
     const shown = await cradle('image', 'show', 'kit-hello-hello/2', '--store', path.join(depot, 'images'));
     assert.match(shown, /^source:\s+kit:sha256:[0-9a-f]{64}$/m);
-    assert.match(shown, /entries:\s+7 \(5 directories, 1 symlinks\)/);
+    assert.match(shown, /entries:\s+8 \(5 directories, 1 symlinks\)/);
     // A damaged object is found by verify.
     const some = objectsIn(depot)[0];
     const file = path.join(depot, 'images/objects/sha256', some.slice(0, 2), some);
@@ -133,6 +135,29 @@ describe('kits and the depot', () => {
     await fails(['kit', 'verify', '--depot', depot], /problems found/);
     assert.match(await cradle('kit', 'rm', 'hello/2', '--depot', depot), /removed kit hello\/2/);
     assert.doesNotMatch(await cradle('kit', 'list', '--depot', depot), /hello/);
+  });
+
+  test('added from an http:// URL; a missing one, or one cut short, is refused and stores nothing', async () => {
+    const depot = path.join(work, 'depot-url');
+    const whole = fs.readFileSync(addonKit);
+    // A web server on loopback: the kit, a redirect to it, a 404, and the kit cut in half.
+    const server = http.createServer((req, res) => {
+      if (req.url === '/hello.kit') return res.end(whole);
+      if (req.url === '/latest.kit') return res.writeHead(302, { location: '/hello.kit' }).end();
+      if (req.url === '/half.kit') return res.end(whole.subarray(0, whole.length >> 1));
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await fails(['kit', 'add', `${base}/nosuch.kit`, '--depot', depot], /nosuch\.kit: the server answered 404/);
+      await fails(['kit', 'add', `${base}/half.kit`, '--depot', depot], /truncated|ends before|unexpected end/i);
+      assert.deepEqual(objectsIn(depot), [], 'nothing stored');
+      assert.match(await cradle('kit', 'add', `${base}/latest.kit`, '--depot', depot), /added kit hello\/2/);
+    } finally {
+      server.close();
+    }
+    assert.deepEqual(fs.readdirSync(path.join(depot, 'images', 'tmp')), [], 'no download left behind');
   });
 
   test('refused before anything is stored: truncated, a corrupt object, a path escaping its root', async () => {

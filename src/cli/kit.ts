@@ -85,13 +85,19 @@ export function registerKitCommands(program: Command): void {
 
   kit
     .command('add')
-    .description('add a kit file to the depot: verified whole before anything is stored')
-    .argument('<file>')
+    .description('add a kit file (or an http(s):// URL of one) to the depot: verified whole before anything is stored')
+    .argument('<file|url>')
     .addOption(depotOption())
     .option('--trust <ca.pem>', 'accept only kits signed by a certificate this CA issued (default: DEPOT/trust.pem)')
-    .action(async (file: string, o: { depot: string; trust?: string }) => {
+    .option('--ca <file>', 'https:// URL: the CA its server certificate is checked against (default: the system CAs)')
+    .option('--cert <file>', 'https:// URL: a client certificate to present (mutual TLS)')
+    .option('--key <file>', 'the key of --cert')
+    .action(async (source: string, o: { depot: string; trust?: string; ca?: string; cert?: string; key?: string }) => {
       const { Depot } = await import('../kit/depot.ts');
-      const { record, added } = await new Depot(o.depot).add(file, { trust: o.trust });
+      const depot = new Depot(o.depot);
+      const { record, added } = await depot.withSource(source, { ca: o.ca, cert: o.cert, key: o.key }, (file) =>
+        depot.add(file, { trust: o.trust }),
+      );
       const label = `${record.kit.name}/${record.kit.version}`;
       console.log(added ? `added kit ${label} (${record.digest})` : `kit ${label} is already in the depot`);
       for (const name of [record.images.os, ...Object.values(record.images.components)].filter(Boolean))

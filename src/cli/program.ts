@@ -63,7 +63,9 @@ export async function runCradle(registers: Register[]): Promise<void> {
 
   const program = new Command('cradle')
     .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
-    .version(pkg.version, '-V, --version', "print Cradle's version")
+    .option('-V, --version', "print Cradle's version")
+    // cradle's own options only before a sub-command: `kit build --version 1.0` is the kit's.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   for (const register of registers) register(program);
@@ -72,6 +74,8 @@ export async function runCradle(registers: Register[]): Promise<void> {
     // The installer daemon takes flags from /etc/installer/flags.{default,extra} (as Dominator's installer does), then
     // from `cradle.*` on the kernel command line; its own command line overrides both.
     const argv = [...process.argv];
+    // Only as the first argument: sub-commands have a --version of their own (a kit's, an image's).
+    if (argv[2] === '--version' || argv[2] === '-V') return void console.log(pkg.version);
     if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {
       const cmdline = fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '';
       argv.splice(3, 0, ...flagFileArgs(FLAG_FILES), ...kernelCmdlineArgs(cmdline));

@@ -14,6 +14,7 @@ import type { Digest } from '../image/model/digest.ts';
 import { neededObjects } from '../image/model/manifest.ts';
 import { ImageStore, newRecord, type ImageRecord } from '../image/store/store.ts';
 import { createFileAtomic } from '../util/atomic-file.ts';
+import { download, type RequestTls } from '../util/request.ts';
 import { readKitFile } from './container.ts';
 import { KitError, kitDigest, kitLabel, kitManifests, parseKit, type Kit } from './format.ts';
 import { verifyKitSignature } from './sign.ts';
@@ -122,6 +123,23 @@ export class Depot {
       throw new KitError(`kit ${kitLabel(kit)} was added by someone else at the same moment with other content`);
     }
     return { record, added: true };
+  }
+
+  /**
+   * Runs `fn` on a kit file: `source` itself, or for an http(s):// URL a download into the store's
+   * temporary directory (same file system, removed after; a kill leaves it to 'cradle image gc').
+   * The download is not trusted: `add` verifies every byte.
+   */
+  async withSource<T>(source: string, tls: RequestTls, fn: (file: string) => Promise<T>): Promise<T> {
+    if (!/^https?:\/\//i.test(source)) return fn(source);
+    this.store.init();
+    const file = this.store.tempPath('kit-download');
+    try {
+      await download(source, file, { tls });
+      return await fn(file);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
 
   /** An image of the kit in the store; one left by an interrupted add with the same manifest is kept. */

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { pipeline } from 'node:stream/promises';
 
 export interface RequestTls {
   ca?: string;
@@ -68,4 +69,44 @@ export function request(url: URL | string, o: RequestOptions = {}): Promise<{ st
     req.on('error', reject);
     req.end(o.body);
   });
+}
+
+/**
+ * Streams a GET's body into `file` (created new, 0600), following up to five redirects; a
+ * response that stalls for `stallMs` fails. The bytes are not trusted: the caller verifies them.
+ */
+export async function download(
+  url: URL | string,
+  file: string,
+  o: { tls?: RequestTls; stallMs?: number; redirects?: number } = {},
+): Promise<{ bytes: number; url: string }> {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new Error(`${u.href}: only http:// and https:// URLs can be downloaded`);
+  const stallMs = o.stallMs ?? 60_000;
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const secure = u.protocol === 'https:';
+    const req = (secure ? https : http).get(u, { timeout: stallMs, ...(secure && o.tls ? readTlsFiles(o.tls) : {}) });
+    req.on('response', resolve);
+    req.on('timeout', () => req.destroy(new Error(`${u.host}: no data for ${stallMs / 1000} s`)));
+    req.on('error', reject);
+  });
+  const status = res.statusCode ?? 0;
+  if (status >= 300 && status < 400 && res.headers.location) {
+    res.resume();
+    if ((o.redirects ?? 5) <= 0) throw new Error(`${u.href}: too many redirects`);
+    return download(new URL(res.headers.location, u), file, { ...o, redirects: (o.redirects ?? 5) - 1 });
+  }
+  if (status !== 200) {
+    res.resume();
+    throw new Error(`${u.href}: the server answered ${status} ${res.statusMessage ?? ''}`.trim());
+  }
+  res.setTimeout(stallMs, () => res.destroy(new Error(`${u.host}: no data for ${stallMs / 1000} s`)));
+  const out = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  let bytes = 0;
+  res.on('data', (c: Buffer) => {
+    bytes += c.length;
+  });
+  await pipeline(res, out);
+  return { bytes, url: u.href };
 }
