@@ -27,6 +27,7 @@ export const LAYERS: Record<string, number> = {
   pki: 1,
   installer: 2,
   kit: 2,
+  setup: 2,
   status: 3,
   boot: 2,
   initramfs: 2,

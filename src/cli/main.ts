@@ -11,6 +11,7 @@ import { registerNodeGroupCommands } from './nodegroup.ts';
 import { registerPkiCommands } from './pki.ts';
 import { runCradle } from './program.ts';
 import { registerServerCommand } from './server.ts';
+import { registerSetupCommands } from './setup.ts';
 
 await runCradle([
   registerImageCommands,
@@ -24,4 +25,5 @@ await runCradle([
   registerPkiCommands,
   registerKitCommands,
   registerNodeGroupCommands,
+  registerSetupCommands,
 ]);

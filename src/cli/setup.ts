@@ -1,0 +1,94 @@
+// `cradle setup`: the head-node installer (Kusu's), from an answer file (docs/setup.md).
+// `setup facts` prints this machine's disks and NICs; `setup validate` checks an answer file
+// offline, and against a machine's facts shows what its filters select; `setup --dry-run` prints
+// the whole plan. Argument parsing and printing; the rules live in src/setup.
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import type { Answers } from '../setup/answers.ts';
+import type { MachineFacts } from '../setup/facts.ts';
+
+interface SetupFlags {
+  answers?: string;
+  answersFingerprint?: string;
+  machine?: string;
+  media?: string;
+  dryRun?: boolean;
+  kickstart?: boolean;
+}
+
+async function factsFor(machine: string | undefined, media: string | undefined): Promise<MachineFacts> {
+  const { parseFacts, readFacts } = await import('../setup/facts.ts');
+  return machine ? parseFacts(fs.readFileSync(machine, 'utf8'), machine) : readFacts({ media });
+}
+
+/** The answers: the file or URL given, else where the kernel command line says; canned settings fill gaps. */
+async function loadAnswers(o: SetupFlags): Promise<{ answers: Answers; from: string; wipe: boolean }> {
+  const { parseAnswers } = await import('../setup/answers.ts');
+  const { parseAnswersLocation, readAnswers } = await import('../setup/source.ts');
+  const { setupBootArgs } = await import('../setup/cmdline.ts');
+  const boot = setupBootArgs(fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '');
+  const where = o.answers ?? boot.answers;
+  if (!where)
+    throw new Error(
+      'no answers: give --answers FILE|URL|label:NAME (or cradle.answers= on the kernel command line); the wizard that asks them is not in this release yet',
+    );
+  const loc = parseAnswersLocation(where, o.answersFingerprint ?? (o.answers ? undefined : boot.fingerprint));
+  const { text, from } = await readAnswers(loc, { media: o.media });
+  const answers = parseAnswers(text, from);
+  return { answers: { ...boot.canned, ...answers }, from, wipe: boot.wipe };
+}
+
+export function registerSetupCommands(program: Command): void {
+  const setup = program
+    .command('setup')
+    .description('install a head node (Kusu): from an answer file; --dry-run prints the plan and touches nothing')
+    .option('--answers <where>', 'the answer file: a path, an http(s):// URL, or label:NAME (default: cradle.answers=)')
+    .option('--answers-fingerprint <sha256>', "pin the answers server's certificate by its SHA-256 fingerprint")
+    .option('--machine <facts.json>', "plan for the machine these facts describe ('cradle setup facts'), not this one")
+    .option('--media <dir>', 'where the installation medium is mounted (its disk is never wiped)')
+    .option('--dry-run', 'print the whole plan; touch nothing')
+    .option('--kickstart', 'with --dry-run: print the kickstart it would save as /root/cradle-ks.cfg too')
+    .action(async (o: SetupFlags) => {
+      const { answers, from, wipe } = await loadAnswers(o);
+      const { planSetup, describePlan } = await import('../setup/plan.ts');
+      const plan = planSetup(answers, await factsFor(o.machine, o.media));
+      console.log(`answers from ${from}\n`);
+      process.stdout.write(describePlan(plan));
+      if (o.kickstart) {
+        const { kickstart } = await import('../setup/kickstart.ts');
+        process.stdout.write(`\n${kickstart(plan)}`);
+      }
+      if (!o.dryRun)
+        throw new Error(
+          `this release plans the head node's install (--dry-run) but does not carry it out yet: nothing was touched${wipe ? '' : ' (and without cradle.wipe=yes it would stop at the confirmation)'}`,
+        );
+      console.log('\ndry run: nothing was touched');
+    });
+
+  setup
+    .command('validate')
+    .description('check an answer file; with --machine, also what its disk and NIC filters select there')
+    .argument('<file>')
+    .option('--machine <facts.json>', "a machine's facts ('cradle setup facts')")
+    .action(async (file: string, o: { machine?: string }) => {
+      const { parseAnswers, missing } = await import('../setup/answers.ts');
+      const answers = parseAnswers(fs.readFileSync(file, 'utf8'), file);
+      const gaps = missing(answers);
+      console.log(
+        `${file}: valid${gaps.length ? `; the wizard would ask for ${gaps.join(', ')} (a zero-touch install needs them)` : ', complete'}`,
+      );
+      if (!o.machine) return;
+      const { planSetup, describePlan } = await import('../setup/plan.ts');
+      process.stdout.write(
+        `\non ${o.machine}:\n${describePlan(planSetup(answers, await factsFor(o.machine, undefined)))}`,
+      );
+    });
+
+  setup
+    .command('facts')
+    .description("this machine's firmware, disks and NICs as JSON (for 'setup validate --machine')")
+    .option('--media <dir>', 'where the installation medium is mounted: its disk is marked as the boot medium')
+    .action(async (o: { media?: string }) => {
+      console.log(JSON.stringify(await factsFor(undefined, o.media), null, 2));
+    });
+}

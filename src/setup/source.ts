@@ -1,0 +1,138 @@
+// Where the answers come from, as the kernel command line says (`cradle.answers=`, as the seed's
+// boot arguments reached Kusu's installer): a path on the installation medium, an http(s):// URL
+// (with `cradle.answers-fingerprint=` the server's certificate is pinned by its SHA-256
+// fingerprint instead of checked against a CA), or `label:NAME`, a file system with that label
+// (a USB stick) holding cradle-answers.yaml (or .yml, .json) at its top. Nothing is written: a
+// labelled file system is mounted read-only and unmounted again.
+import fs from 'node:fs';
+import https from 'node:https';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { run } from '../system/run.ts';
+import { AnswersError } from './answers.ts';
+
+export type AnswersLocation =
+  | { kind: 'media'; path: string }
+  | { kind: 'url'; url: string; fingerprint?: string }
+  | { kind: 'label'; label: string };
+
+/** An answer file is small; anything larger is not one. */
+export const MAX_ANSWERS_BYTES = 1024 * 1024;
+export const ANSWER_FILE_NAMES = ['cradle-answers.yaml', 'cradle-answers.yml', 'cradle-answers.json'];
+
+/** `AA:BB:...`, `sha256:aabb...` or bare hex, as 64 lower-case hex digits. */
+export function normalizeFingerprint(text: string): string {
+  const hex = text
+    .replace(/^sha256:/i, '')
+    .replace(/:/g, '')
+    .toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex))
+    throw new AnswersError(
+      `'${text}' is not a SHA-256 fingerprint: give 64 hex digits, e.g. as 'openssl x509 -noout -fingerprint -sha256' prints them`,
+    );
+  return hex;
+}
+
+export function parseAnswersLocation(value: string, fingerprint?: string): AnswersLocation {
+  if (/^https?:\/\//i.test(value)) {
+    if (fingerprint && !/^https:/i.test(value))
+      throw new AnswersError(`cradle.answers-fingerprint pins a certificate: ${value} is plain http, use https://`);
+    return { kind: 'url', url: value, ...(fingerprint ? { fingerprint: normalizeFingerprint(fingerprint) } : {}) };
+  }
+  if (fingerprint) throw new AnswersError('cradle.answers-fingerprint goes with an https:// cradle.answers');
+  const label = /^label:(.+)$/i.exec(value);
+  if (label) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(label[1]))
+      throw new AnswersError(`cradle.answers=${value}: a label is letters, digits, '.', '_' and '-'`);
+    return { kind: 'label', label: label[1] };
+  }
+  if (value.split('/').includes('..'))
+    throw new AnswersError(`cradle.answers=${value}: a path on the medium has no '..'`);
+  return { kind: 'media', path: value };
+}
+
+/** Fetches the answers over HTTP(S): bounded, with a deadline, pinned when a fingerprint is given. */
+export function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_000): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => reject(new AnswersError(`the answers at ${url}: ${why}`));
+    const options: https.RequestOptions = fingerprint ? { rejectUnauthorized: false } : {};
+    const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
+      if (fingerprint) {
+        const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate();
+        const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
+        if (got !== fingerprint) {
+          res.destroy();
+          return fail(
+            `the server's certificate has fingerprint ${got}, not the ${fingerprint} cradle.answers-fingerprint pins: nothing was read`,
+          );
+        }
+      }
+      if (res.statusCode !== 200) {
+        res.resume();
+        return fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > MAX_ANSWERS_BYTES) {
+          res.destroy();
+          return fail(`more than ${MAX_ANSWERS_BYTES} bytes: not an answer file`);
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', (err) => fail(err.message));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
+    req.on('error', (err) => fail(`${(err as Error).message} (is the address right, and the server up?)`));
+  });
+}
+
+function readBounded(file: string): string {
+  const st = fs.statSync(file);
+  if (st.size > MAX_ANSWERS_BYTES) throw new AnswersError(`${file}: ${st.size} bytes: not an answer file`);
+  return fs.readFileSync(file, 'utf8');
+}
+
+/** The answers' text and where it was found, for the log and the messages. */
+export async function readAnswers(
+  loc: AnswersLocation,
+  opts: { media?: string } = {},
+): Promise<{ text: string; from: string }> {
+  switch (loc.kind) {
+    case 'url':
+      return { text: await fetchAnswers(loc.url, loc.fingerprint), from: loc.url };
+    case 'media': {
+      const file = path.isAbsolute(loc.path) && !opts.media ? loc.path : path.join(opts.media ?? '/', loc.path);
+      if (!fs.existsSync(file)) throw new AnswersError(`no answer file at ${file} (cradle.answers=${loc.path})`);
+      return { text: readBounded(file), from: file };
+    }
+    case 'label': {
+      const found = await run('blkid', ['-L', loc.label]).catch(() => undefined);
+      const device = found?.stdout.trim();
+      if (!device)
+        throw new AnswersError(
+          `no file system labelled ${loc.label} (cradle.answers=label:${loc.label}): is the stick in?`,
+        );
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-answers-'));
+      try {
+        await run('mount', ['-o', 'ro', device, dir]);
+        try {
+          const name = ANSWER_FILE_NAMES.find((n) => fs.existsSync(path.join(dir, n)));
+          if (!name)
+            throw new AnswersError(
+              `${device} (label ${loc.label}) has none of ${ANSWER_FILE_NAMES.join(', ')} at its top`,
+            );
+          return { text: readBounded(path.join(dir, name)), from: `${device}:/${name}` };
+        } finally {
+          await run('umount', [dir]);
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+}
