@@ -4,11 +4,14 @@
 // fingerprint instead of checked against a CA), or `label:NAME`, a file system with that label
 // (a USB stick) holding cradle-answers.yaml (or .yml, .json) at its top. Nothing is written: a
 // labelled file system is mounted read-only and unmounted again.
+import { once } from 'node:events';
 import fs from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { run } from '../system/run.ts';
 import { AnswersError } from './answers.ts';
 
@@ -52,26 +55,51 @@ export function parseAnswersLocation(value: string, fingerprint?: string): Answe
   return { kind: 'media', path: value };
 }
 
+/**
+ * A TLS connection to the answers server whose certificate has the pinned fingerprint, checked
+ * after the handshake and before a byte of the request is sent.
+ */
+async function pinnedSocket(u: URL, fingerprint: string, timeoutMs: number): Promise<tls.TLSSocket> {
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const socket = tls.connect({
+    host,
+    port: Number(u.port || 443),
+    ...(net.isIP(host) ? {} : { servername: host }),
+    rejectUnauthorized: false, // the pin decides, not a CA
+  });
+  socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
+  await once(socket, 'secureConnect');
+  const cert = socket.getPeerCertificate();
+  const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
+  if (got !== fingerprint) {
+    socket.destroy();
+    throw new AnswersError(
+      `the answers at ${u.href}: the server's certificate has fingerprint ${got}, not the ${fingerprint} cradle.answers-fingerprint pins: nothing was read`,
+    );
+  }
+  return socket;
+}
+
 /** Fetches the answers over HTTP(S): bounded, with a deadline, pinned when a fingerprint is given. */
-export function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_000): Promise<string> {
+export async function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_000): Promise<string> {
   const u = new URL(url);
+  const fail = (why: string) => new AnswersError(`the answers at ${url}: ${why}`);
+  let socket: tls.TLSSocket | undefined;
+  try {
+    socket = fingerprint ? await pinnedSocket(u, fingerprint, timeoutMs) : undefined;
+  } catch (err) {
+    if (err instanceof AnswersError) throw err;
+    throw fail(`${(err as Error).message} (is the address right, and the server up?)`);
+  }
   return new Promise((resolve, reject) => {
-    const fail = (why: string) => reject(new AnswersError(`the answers at ${url}: ${why}`));
-    const options: https.RequestOptions = fingerprint ? { rejectUnauthorized: false } : {};
+    // Over the pinned socket, the pin has decided: the request does not check against a CA again.
+    const options: https.RequestOptions = socket
+      ? { agent: false, createConnection: () => socket, rejectUnauthorized: false }
+      : {};
     const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
-      if (fingerprint) {
-        const cert = (res.socket as import('node:tls').TLSSocket).getPeerCertificate();
-        const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
-        if (got !== fingerprint) {
-          res.destroy();
-          return fail(
-            `the server's certificate has fingerprint ${got}, not the ${fingerprint} cradle.answers-fingerprint pins: nothing was read`,
-          );
-        }
-      }
       if (res.statusCode !== 200) {
         res.resume();
-        return fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
+        return reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
       }
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -79,15 +107,15 @@ export function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_0
         bytes += c.length;
         if (bytes > MAX_ANSWERS_BYTES) {
           res.destroy();
-          return fail(`more than ${MAX_ANSWERS_BYTES} bytes: not an answer file`);
+          return reject(fail(`more than ${MAX_ANSWERS_BYTES} bytes: not an answer file`));
         }
         chunks.push(c);
       });
       res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', (err) => fail(err.message));
+      res.on('error', (err) => reject(fail(err.message)));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => fail(`${(err as Error).message} (is the address right, and the server up?)`));
+    req.on('error', (err) => reject(fail(`${(err as Error).message} (is the address right, and the server up?)`)));
   });
 }
 
