@@ -6,12 +6,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { machineConfigSchema } from '../src/netconfig/machine-config.ts';
 import { kitSchema } from '../src/kit/format.ts';
+import { answersSchema } from '../src/setup/answers.ts';
 import { storageLayoutSchema } from '../src/storage/layout.ts';
 
 export const SCHEMAS = {
   'config.schema.json': { schema: machineConfigSchema, title: 'Cradle machine configuration (config.json)' },
   'storage-layout.schema.json': { schema: storageLayoutSchema, title: 'Cradle storage layout (storage-layout.json)' },
   'kit.schema.json': { schema: kitSchema, title: 'Cradle kit (kit.json)' },
+  'answers.schema.json': { schema: answersSchema, title: 'Cradle head-node answer file (cradle setup)' },
 };
 
 export const schemaDir = path.join(import.meta.dirname, '..', 'docs', 'schemas');
