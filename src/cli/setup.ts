@@ -54,6 +54,10 @@ export function registerSetupCommands(program: Command): void {
       const plan = planSetup(answers, await factsFor(o.machine, o.media));
       console.log(`answers from ${from}\n`);
       process.stdout.write(describePlan(plan));
+      const { describeCommands, headStorageCommands } = await import('../setup/storage.ts');
+      process.stdout.write(
+        `\nthe disks are then made with:\n${describeCommands(headStorageCommands(plan.storage, '/target'))}`,
+      );
       if (o.kickstart) {
         const { kickstart } = await import('../setup/kickstart.ts');
         process.stdout.write(`\n${kickstart(plan)}`);

@@ -6,6 +6,7 @@
 // in all, `/`, `/boot` and `/depot` present, `/boot` not on LVM. A pure function: nothing is
 // written before the confirmation.
 import { AnswersError, type VolumeAnswer } from './answers.ts';
+import { partitionDevice } from '../storage/partitions.ts';
 import { formatBytes } from '../util/format.ts';
 import { gb } from './disks.ts';
 import type { DiskFact } from './facts.ts';
@@ -61,10 +62,6 @@ export interface HeadLayout {
   partitions: PlannedPartition[];
   volumeGroup: { name: string; physicalVolumes: string[]; bytes: number };
   volumes: PlannedVolume[];
-}
-
-export function partitionDevice(disk: string, n: number): string {
-  return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
 }
 
 export function volumeName(mount: string): string {

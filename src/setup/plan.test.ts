@@ -9,6 +9,7 @@ import { type Answers, AnswersError, parseAnswers } from './answers.ts';
 import { parseFacts } from './facts.ts';
 import { kickstart } from './kickstart.ts';
 import { describePlan, planSetup } from './plan.ts';
+import { describeCommands, headStorageCommands } from './storage.ts';
 
 const testdata = (f: string) => path.join(import.meta.dirname, 'testdata', f);
 const facts = (f: string) => parseFacts(fs.readFileSync(testdata(f), 'utf8'), f);
@@ -51,6 +52,7 @@ describe('the head node planned', () => {
     const plan = planSetup(head, facts('two-disks.json'), { salt: SALT });
     golden('plan-two-disks.txt', describePlan(plan));
     golden('ks-two-disks.cfg', kickstart(plan));
+    golden('storage-two-disks.sh', describeCommands(headStorageCommands(plan.storage, '/target')));
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['vda', 'vdb'],
@@ -64,6 +66,7 @@ describe('the head node planned', () => {
     const plan = planSetup(oneDisk, facts('one-disk.json'), { salt: SALT });
     golden('plan-one-disk.txt', describePlan(plan));
     golden('ks-one-disk.cfg', kickstart(plan));
+    golden('storage-one-disk.sh', describeCommands(headStorageCommands(plan.storage, '/target')));
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['sda'],
