@@ -134,7 +134,8 @@ export async function readAnswers(
     case 'url':
       return { text: await fetchAnswers(loc.url, loc.fingerprint), from: loc.url };
     case 'media': {
-      const file = path.isAbsolute(loc.path) && !opts.media ? loc.path : path.join(opts.media ?? '/', loc.path);
+      // On the medium when there is one (the ISO), else as a person on a running system means it.
+      const file = opts.media ? path.join(opts.media, loc.path) : path.resolve(loc.path);
       if (!fs.existsSync(file)) throw new AnswersError(`no answer file at ${file} (cradle.answers=${loc.path})`);
       return { text: readBounded(file), from: file };
     }
