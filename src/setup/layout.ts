@@ -64,6 +64,9 @@ export interface HeadLayout {
   volumes: PlannedVolume[];
 }
 
+/** A file system's label: what fstab finds it by (ext4 takes at most 16 characters). */
+export const fsLabel = (mount: string) => (mount === '/' ? 'root' : mount.slice(1).replace(/\//g, '-')).slice(0, 16);
+
 export function volumeName(mount: string): string {
   return mount === '/' ? 'root' : mount === 'swap' ? 'swap' : mount.slice(1).replace(/[/.-]/g, '_');
 }

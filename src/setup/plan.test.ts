@@ -10,6 +10,7 @@ import { parseFacts } from './facts.ts';
 import { kickstart } from './kickstart.ts';
 import { describePlan, planSetup } from './plan.ts';
 import { describeCommands, headStorageCommands } from './storage.ts';
+import { systemFiles, withRootPassword } from './system-files.ts';
 
 const testdata = (f: string) => path.join(import.meta.dirname, 'testdata', f);
 const facts = (f: string) => parseFacts(fs.readFileSync(testdata(f), 'utf8'), f);
@@ -53,6 +54,14 @@ describe('the head node planned', () => {
     golden('plan-two-disks.txt', describePlan(plan));
     golden('ks-two-disks.cfg', kickstart(plan));
     golden('storage-two-disks.sh', describeCommands(headStorageCommands(plan.storage, '/target')));
+    const files = systemFiles(plan);
+    golden(
+      'system-two-disks.txt',
+      [
+        ...files.files.map((f) => `== ${f.path} (${f.mode.toString(8)})\n${f.content}`),
+        ...files.links.map((l) => `== ${l.path} -> ${l.target}\n`),
+      ].join(''),
+    );
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['vda', 'vdb'],
@@ -71,6 +80,14 @@ describe('the head node planned', () => {
       plan.wipe.map((d) => d.name),
       ['sda'],
     );
+  });
+
+  it("root's password goes into /etc/shadow, every other line and field kept", () => {
+    const shadow = 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n';
+    const out = withRootPassword(shadow, '$6$s$h').split('\n');
+    assert.match(out[0], /^root:\$6\$s\$h:\d+:0:99999:7:::$/);
+    assert.equal(out[1], 'daemon:*:19000:0:99999:7:::');
+    assert.match(withRootPassword('', '$6$s$h'), /^root:\$6\$s\$h:/);
   });
 
   it('refuses what the seed forbids, each with its own message', () => {

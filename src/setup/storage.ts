@@ -4,7 +4,7 @@
 // A pure function from the planned layout, so `--dry-run` shows each command and the golden tests
 // pin them; the install runs them through the Executor, the one seam to the machine.
 import { GPT_TYPES, type DrivePlan, sfdiskScript } from '../storage/partitions.ts';
-import type { HeadLayout, PlannedPartition } from './layout.ts';
+import { fsLabel, type HeadLayout, type PlannedPartition } from './layout.ts';
 
 const MiB = 2 ** 20;
 
@@ -49,9 +49,6 @@ export function headDrivePlans(layout: HeadLayout): DrivePlan[] {
   });
 }
 
-/** A file system's label: what fstab and GRUB find it by (at most 16 characters for ext4). */
-const labelOf = (mount: string) => (mount === '/' ? 'root' : mount.slice(1).replace(/\//g, '-')).slice(0, 16);
-
 function mkfs(fs: string, device: string, mount: string): StorageCommand {
   switch (fs) {
     case 'vfat':
@@ -59,9 +56,9 @@ function mkfs(fs: string, device: string, mount: string): StorageCommand {
     case 'swap':
       return { program: 'mkswap', args: ['-L', 'swap', device] };
     case 'xfs':
-      return { program: 'mkfs.xfs', args: ['-f', '-L', labelOf(mount), device] };
+      return { program: 'mkfs.xfs', args: ['-f', '-L', fsLabel(mount), device] };
     default:
-      return { program: 'mkfs.ext4', args: ['-q', '-F', '-L', labelOf(mount), device] };
+      return { program: 'mkfs.ext4', args: ['-q', '-F', '-L', fsLabel(mount), device] };
   }
 }
 
