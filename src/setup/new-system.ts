@@ -1,0 +1,205 @@
+// The head node's new system, once its file systems are mounted under `target` (Kusu's order:
+// the confirmation committed the disks; then the kits go to /depot, then the rest). Each step is a
+// function of its own and `installHeadSystem` reads like the sequence:
+//   1. the kits, verified, into TARGET/depot (at least one OS kit and the Cradle kit);
+//   2. the head node's image: its OS kit's image with every component for the `head` group, built
+//      in the depot as nodegroup/head and unpacked into the target from the depot's own store;
+//   3. its settings: host name, hosts, time zone, locale, keymap, fstab, root's password;
+//   4. its machine database (SQLite, carried to PostgreSQL at first boot): the provisioning subnet
+//      with its pool, and the node groups (head, compute, and those the answers name), built;
+//   5. its certificates: a site CA, the server's and the installer's;
+//   6. the answers (password hashed: replaying them repeats the install), the kickstart, the log.
+// Boot loader, initramfs and network files need the new system's own programs (a chroot) and
+// come with the install on real disks.
+import fs from 'node:fs';
+import path from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { storeFetcher } from '../image/store/fetcher.ts';
+import { unpackImage } from '../image/unpack/unpack.ts';
+import { openInventory } from '../inventory/open.ts';
+import type { NodeGroup } from '../inventory/types.ts';
+import { Depot, type KitRecord } from '../kit/depot.ts';
+import { kitLabel } from '../kit/format.ts';
+import { buildNodeGroup, chooseKits } from '../kit/node-group.ts';
+import { createCa, issueCertificate } from '../pki/pki.ts';
+import { AnswersError } from './answers.ts';
+import { kickstart } from './kickstart.ts';
+import type { SetupPlan } from './plan.ts';
+import { systemFiles, withRootPassword } from './system-files.ts';
+
+/** Where the new system keeps what Cradle made for it. */
+export const HEAD_PATHS = {
+  depot: '/depot',
+  db: '/var/lib/cradle/inventory.db',
+  ca: '/etc/cradle/ca',
+  serverTls: '/etc/cradle/tls/server',
+  installerTls: '/etc/cradle/tls/installer',
+  answers: '/root/cradle-answers.yaml',
+  kickstart: '/root/cradle-ks.cfg',
+  log: '/var/log/cradle/setup.log',
+} as const;
+
+export interface NewSystemInput {
+  plan: SetupPlan;
+  /** The new system's root, its file systems mounted. */
+  target: string;
+  /** The kit files to add, the OS kit to install first among the OS kits. */
+  kitFiles: string[];
+  log: (line: string) => void;
+  /** The setup's log so far, carried into the new system. */
+  logLines?: () => string[];
+}
+
+export interface NewSystem {
+  kits: KitRecord[];
+  headImage: string;
+  nodeGroups: string[];
+}
+
+const inTarget = (target: string, p: string) => path.join(target, p);
+
+/** 1. The kits, each verified whole before anything of it is stored. */
+export async function addKits(depot: Depot, files: string[], log: NewSystemInput['log']): Promise<KitRecord[]> {
+  const records: KitRecord[] = [];
+  for (const file of files) {
+    const { record } = await depot.add(file);
+    log(`kit ${kitLabel(record.kit)} (${record.kit.kind}) in ${depot.root}`);
+    records.push(record);
+  }
+  if (!records.some((r) => r.kit.kind === 'os'))
+    throw new AnswersError('no OS kit: a head node needs one (the kits screen, or kits.fromMedia), e.g. debian');
+  if (!records.some((r) => r.kit.name === 'cradle'))
+    throw new AnswersError(
+      "no Cradle kit ('cradle'): the head node needs it to serve its cluster (cradle kit build-cradle)",
+    );
+  return records;
+}
+
+/** A group of the first OS kit and the add-ons with something for it. */
+function groupFrom(name: string, kits: KitRecord[], depot: Depot): Omit<NodeGroup, 'createdAt' | 'updatedAt'> {
+  const os = kits.find((r) => r.kit.kind === 'os') as KitRecord;
+  const addons = kits.filter(
+    (r) => r.kit.kind === 'addon' && r.kit.components.some((c) => c.nodeGroups.includes(name)),
+  );
+  return {
+    name,
+    description: '',
+    installerFlags: [],
+    ...chooseKits(name, [os, ...addons], [], (l) => depot.get(l)),
+  };
+}
+
+/** 2. The head node's image, built in the depot and unpacked into the target from it. */
+export async function installHeadImage(depot: Depot, kits: KitRecord[], target: string, log: NewSystemInput['log']) {
+  const head = groupFrom('head', kits, depot);
+  const built = await buildNodeGroup(depot, { ...head, createdAt: '', updatedAt: '' });
+  const manifest = await depot.store.readManifest(built.record.manifest as never);
+  const stats = await unpackImage(manifest, target, { fetcher: storeFetcher(depot.store), ownMounts: true });
+  log(`image ${built.record.name}: ${stats.entries} entries, ${stats.bytesWritten} bytes into ${target}`);
+  return { head, image: built.record.name };
+}
+
+/** 3. Host name, time zone, locale, keymap, fstab and root's password. */
+export function writeSettings(plan: SetupPlan, target: string): void {
+  const { files, links } = systemFiles(plan);
+  for (const f of files) {
+    fs.mkdirSync(path.dirname(inTarget(target, f.path)), { recursive: true });
+    fs.writeFileSync(inTarget(target, f.path), f.content, { mode: f.mode });
+  }
+  for (const l of links) {
+    fs.rmSync(inTarget(target, l.path), { force: true });
+    fs.symlinkSync(l.target, inTarget(target, l.path));
+  }
+  const shadow = inTarget(target, '/etc/shadow');
+  const before = fs.existsSync(shadow) ? fs.readFileSync(shadow, 'utf8') : '';
+  fs.writeFileSync(shadow, withRootPassword(before, plan.rootPasswordHash), { mode: 0o640 });
+}
+
+/** 4. The machine database: the provisioning subnet and the node groups, each built. */
+export async function seedDatabase(
+  plan: SetupPlan,
+  depot: Depot,
+  kits: KitRecord[],
+  target: string,
+  head: ReturnType<typeof groupFrom>,
+) {
+  fs.mkdirSync(path.dirname(inTarget(target, HEAD_PATHS.db)), { recursive: true });
+  const inv = await openInventory(`sqlite:${inTarget(target, HEAD_PATHS.db)}`);
+  try {
+    await inv.addSubnet(plan.network.provisioning.subnet);
+    const groups = [head];
+    if (plan.nodeGroups === 'default') groups.push(groupFrom('compute', kits, depot));
+    else
+      for (const g of plan.nodeGroups)
+        groups.push({
+          name: g.name,
+          description: g.description ?? '',
+          installerFlags: [],
+          ...chooseKits(
+            g.name,
+            g.kits.map((k) => depot.get(k)),
+            g.components ?? [],
+            (l) => depot.get(l),
+          ),
+        });
+    for (const g of groups) {
+      await inv.addNodeGroup(g);
+      if (g.name !== 'head') await buildNodeGroup(depot, { ...g, createdAt: '', updatedAt: '' });
+    }
+    return groups.map((g) => g.name);
+  } finally {
+    await inv.close();
+  }
+}
+
+/** 5. A site CA, the server's certificate (host name and provisioning address) and the installer's. */
+export async function makeCertificates(plan: SetupPlan, target: string): Promise<void> {
+  const ca = inTarget(target, HEAD_PATHS.ca);
+  fs.mkdirSync(ca, { recursive: true, mode: 0o700 });
+  await createCa(ca, { name: `Cradle CA of ${plan.hostname}`, days: 3650 });
+  const short = plan.hostname.split('.')[0];
+  await issueCertificate(
+    ca,
+    {
+      kind: 'server',
+      name: plan.hostname,
+      dns: [plan.hostname, short],
+      ips: [plan.network.provisioning.address],
+      days: 825,
+    },
+    inTarget(target, HEAD_PATHS.serverTls),
+  );
+  await issueCertificate(
+    ca,
+    { kind: 'installer', name: 'installer', days: 825 },
+    inTarget(target, HEAD_PATHS.installerTls),
+  );
+}
+
+/** 6. What replays the install, and the log of this one. */
+export function saveAnswers(plan: SetupPlan, target: string, logLines: string[]): void {
+  const write = (p: string, text: string, mode: number) => {
+    fs.mkdirSync(path.dirname(inTarget(target, p)), { recursive: true });
+    fs.writeFileSync(inTarget(target, p), text, { mode });
+  };
+  write(
+    HEAD_PATHS.answers,
+    `# The answers this head node was installed with (cradle setup); the password is hashed.\n${toYaml(plan.answers)}`,
+    0o600,
+  );
+  write(HEAD_PATHS.kickstart, kickstart(plan), 0o600);
+  write(HEAD_PATHS.log, `${logLines.join('\n')}\n`, 0o600);
+}
+
+export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
+  const depot = new Depot(inTarget(i.target, HEAD_PATHS.depot));
+  const kits = await addKits(depot, i.kitFiles, i.log);
+  const { head, image } = await installHeadImage(depot, kits, i.target, i.log);
+  writeSettings(i.plan, i.target);
+  const nodeGroups = await seedDatabase(i.plan, depot, kits, i.target, head);
+  i.log(`node groups ${nodeGroups.join(', ')} in ${HEAD_PATHS.db}`);
+  await makeCertificates(i.plan, i.target);
+  i.log(`site CA and certificates in ${HEAD_PATHS.ca}, ${path.dirname(HEAD_PATHS.serverTls)}`);
+  saveAnswers(i.plan, i.target, i.logLines?.() ?? []);
+  return { kits, headImage: image, nodeGroups };
+}

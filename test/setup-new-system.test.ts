@@ -1,0 +1,146 @@
+// The head node's new system written into a directory, as the install does once its file systems
+// are mounted: the kits verified into /depot, the head image (the OS kit with the Cradle kit's
+// head component) built there and unpacked from it, the settings, the machine database with the
+// provisioning subnet and node groups, the site's certificates (checked with openssl, a real
+// peer), and the answers saved with the password hashed. Real kits built from small trees.
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { openInventory } from '../src/inventory/open.ts';
+import { parseAnswers } from '../src/setup/answers.ts';
+import { parseFacts } from '../src/setup/facts.ts';
+import { HEAD_PATHS, installHeadSystem } from '../src/setup/new-system.ts';
+import { planSetup } from '../src/setup/plan.ts';
+import { cradleBin, tmpDir } from './helpers.ts';
+import { helloTree } from './support/hello-kit.ts';
+
+const run = promisify(execFile);
+const testdata = path.resolve(import.meta.dirname, '../src/setup/testdata');
+
+describe("the head node's new system", () => {
+  let work: string;
+  const kits: string[] = [];
+  before(async () => {
+    work = tmpDir('cradle-head-');
+    const tree = (name: string, files: Record<string, string>) => {
+      for (const [rel, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(work, name, rel)), { recursive: true });
+        fs.writeFileSync(path.join(work, name, rel), text);
+      }
+      return path.join(work, name);
+    };
+    const os = tree('os', {
+      'etc/os-release': 'ID=demo\n',
+      'etc/shadow': 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n',
+      'usr/share/zoneinfo/Europe/Berlin': 'TZif',
+    });
+    const cradleTree = tree('cradle', { 'usr/local/bin/cradle': '#!/bin/sh\necho cradle\n' });
+    const hello = helloTree(path.join(work, 'hello'));
+    const build = async (file: string, ...args: string[]) => {
+      await run(cradleBin, ['kit', 'build', '--out', path.join(work, file), ...args]);
+      kits.push(path.join(work, file));
+    };
+    await build('demo.kit', '--name', 'demo', '--version', '1', '--kind', 'os', '--os', 'debian-12', '--image', os);
+    await build(
+      'cradle.kit',
+      '--name',
+      'cradle',
+      '--version',
+      '0.1.0',
+      '--kind',
+      'addon',
+      '--component',
+      `cradle:head:${cradleTree}:any`,
+    );
+    await build(
+      'hello.kit',
+      '--name',
+      'hello',
+      '--version',
+      '1',
+      '--kind',
+      'addon',
+      '--component',
+      `hello:compute:${hello}:debian-12`,
+    );
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('kits, image, settings, database, certificates and answers, from one plan', async () => {
+    const answers = parseAnswers(fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8'));
+    const facts = parseFacts(fs.readFileSync(path.join(testdata, 'two-disks.json'), 'utf8'), 'two-disks.json');
+    const plan = planSetup(answers, facts);
+    const target = path.join(work, 'target');
+    const lines: string[] = [];
+    const made = await installHeadSystem({
+      plan,
+      target,
+      kitFiles: kits,
+      log: (l) => lines.push(l),
+      logLines: () => lines,
+    });
+    const at = (p: string) => path.join(target, p);
+
+    assert.deepEqual(
+      made.kits.map((k) => k.kit.name),
+      ['demo', 'cradle', 'hello'],
+    );
+    assert.match(made.headImage, /^nodegroup\/head\//);
+    assert.equal(fs.readFileSync(at('etc/os-release'), 'utf8'), 'ID=demo\n', 'the OS is there');
+    assert.ok(fs.existsSync(at('usr/local/bin/cradle')), "the Cradle kit's head component is there");
+    assert.ok(!fs.existsSync(at('etc/hello-kit.conf')), 'a compute component is not on the head node');
+
+    assert.equal(fs.readFileSync(at('etc/hostname'), 'utf8'), 'head\n');
+    assert.equal(fs.readlinkSync(at('etc/localtime')), '/usr/share/zoneinfo/Europe/Berlin');
+    assert.match(fs.readFileSync(at('etc/fstab'), 'utf8'), /^\/dev\/cradle\/depot\t\/depot\text4/m);
+    const shadow = fs.readFileSync(at('etc/shadow'), 'utf8');
+    assert.match(shadow, /^root:\$6\$[^:]+:\d+:0:99999:7:::$/m);
+    assert.match(shadow, /^daemon:\*:19000:/m);
+
+    const inv = await openInventory(`sqlite:${at(HEAD_PATHS.db)}`);
+    try {
+      const subnet = await inv.getSubnet('provisioning');
+      assert.deepEqual(subnet?.pool, { start: '10.1.0.128', end: '10.1.0.254' });
+      const groups = await inv.listNodeGroups();
+      assert.deepEqual(
+        groups.map((g) => g.name),
+        ['compute', 'head'],
+      );
+      const compute = groups.find((g) => g.name === 'compute');
+      assert.deepEqual(
+        compute?.components.map((c) => `${c.name}:${c.component}`),
+        ['hello:hello'],
+      );
+    } finally {
+      await inv.close();
+    }
+    const images = await run(cradleBin, ['image', 'list', '--store', at('depot/images')], { encoding: 'utf8' });
+    assert.match(images.stdout, /^nodegroup\/compute\//m, 'the compute group is built, ready to serve');
+
+    const ca = at(`${HEAD_PATHS.ca}/ca.pem`);
+    for (const dir of [HEAD_PATHS.serverTls, HEAD_PATHS.installerTls])
+      assert.match(
+        execFileSync('openssl', ['verify', '-CAfile', ca, at(`${dir}/cert.pem`)], { encoding: 'utf8' }),
+        /: OK/,
+      );
+    const server = execFileSync(
+      'openssl',
+      ['x509', '-noout', '-ext', 'subjectAltName', '-in', at(`${HEAD_PATHS.serverTls}/cert.pem`)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.match(server, /DNS:head\.cluster\.example/);
+    assert.match(server, /IP Address:10\.1\.0\.1/);
+
+    const saved = fs.readFileSync(at(HEAD_PATHS.answers), 'utf8');
+    assert.doesNotMatch(saved, /correct horse battery/, 'no plain password is written');
+    const replay = parseAnswers(saved, 'saved answers');
+    assert.deepEqual(replay, plan.answers, 'the saved answers replay the same install');
+    assert.match(fs.readFileSync(at(HEAD_PATHS.kickstart), 'utf8'), /^rootpw --iscrypted \$6\$/m);
+    assert.match(fs.readFileSync(at(HEAD_PATHS.log), 'utf8'), /kit cradle\/0\.1\.0 \(addon\)/);
+  });
+});
