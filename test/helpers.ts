@@ -1,5 +1,6 @@
 // Shared fixtures for the integration tests: temporary directories, an in-process image server,
 // a tree with every kind of inode and metadata an OS image holds, and a metadata-checking tree diff.
+import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { mountsUnder } from '../src/system/mounts.ts';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
 export const cradleBin = path.join(repoRoot, 'bin', 'cradle');
+const execFileAsync = promisify(execFile);
 
 export function tmpDir(prefix = 'cradle-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -45,7 +47,7 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: st
  */
 export async function curlStatus(args: string[], via: string[] = []): Promise<{ status: number; body: string }> {
   const argv = [...via, 'curl', '-sS', '-o', '-', '-w', '\n%{http_code}', ...args];
-  const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { encoding: 'utf8' });
+  const { stdout } = await execFileAsync(argv[0], argv.slice(1), { encoding: 'utf8' });
   const i = stdout.lastIndexOf('\n');
   return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) };
 }
@@ -258,4 +260,14 @@ export function failingInstaller(
     path.join(work, 'none'),
     ...extra,
   ];
+}
+
+/** `cradle ARGS` must fail, saying `why` on stderr. */
+export async function cradleFails(args: string[], why: RegExp, env?: NodeJS.ProcessEnv): Promise<void> {
+  const stderr = await execFileAsync(cradleBin, args, { encoding: 'utf8', env }).then(
+    () => undefined,
+    (e: { stderr: string }) => e.stderr,
+  );
+  assert.ok(stderr !== undefined, `cradle ${args.join(' ')} should fail`);
+  assert.match(stderr, why);
 }

@@ -17,20 +17,13 @@ import { digestOf } from '../src/image/model/digest.ts';
 import { encodeManifest, MANIFEST_FORMAT } from '../src/image/model/manifest.ts';
 import { writeKitFile } from '../src/kit/container.ts';
 import { encodeKit, kitSchema } from '../src/kit/format.ts';
-import { cradleBin, tmpDir } from './helpers.ts';
+import { cradleBin, cradleFails, tmpDir } from './helpers.ts';
 import { makeTestPki, type TestPki } from './pki-fixtures.ts';
 import { helloTree } from './support/hello-kit.ts';
 
 const run = promisify(execFile);
 const cradle = async (...args: string[]) => (await run(cradleBin, args, { encoding: 'utf8' })).stdout;
-const fails = async (args: string[], why: RegExp) => {
-  const r = await run(cradleBin, args, { encoding: 'utf8' }).then(
-    () => undefined,
-    (e: { stderr: string }) => e.stderr,
-  );
-  assert.ok(r !== undefined, `cradle ${args.join(' ')} should fail`);
-  assert.match(r, why);
-};
+const fails = (args: string[], why: RegExp) => cradleFails(args, why);
 
 /** Every object file in a depot's store: what "nothing stored" is checked against. */
 const objectsIn = (depot: string) => {

@@ -15,7 +15,7 @@ import type { Digest } from '../src/image/model/digest.ts';
 import { ImageStore } from '../src/image/store/store.ts';
 import { Depot } from '../src/kit/depot.ts';
 import { servedInstaller } from '../src/kit/served.ts';
-import { cradleBin, tmpDir } from './helpers.ts';
+import { cradleBin, cradleFails, tmpDir } from './helpers.ts';
 
 const run = promisify(execFile);
 
@@ -44,14 +44,7 @@ describe('node groups', () => {
   // The depot and the database as an operator's environment names them (CRADLE_DEPOT, CRADLE_DB).
   const env = () => ({ ...process.env, CRADLE_DEPOT: depot, CRADLE_DB: db });
   const cradle = async (...args: string[]) => (await run(cradleBin, args, { encoding: 'utf8', env: env() })).stdout;
-  const fails = async (args: string[], why: RegExp) => {
-    const err = await run(cradleBin, args, { encoding: 'utf8', env: env() }).then(
-      () => undefined,
-      (e: { stderr: string }) => e.stderr,
-    );
-    assert.ok(err !== undefined, `cradle ${args.join(' ')} should fail`);
-    assert.match(err, why);
-  };
+  const fails = (args: string[], why: RegExp) => cradleFails(args, why, env());
   const build = (...args: string[]) => run(cradleBin, ['kit', 'build', ...args], { encoding: 'utf8' });
 
   before(async () => {

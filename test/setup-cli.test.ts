@@ -9,21 +9,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { cradleBin, isRoot, tmpDir } from './helpers.ts';
+import { cradleBin, cradleFails, isRoot, tmpDir } from './helpers.ts';
 
 const run = promisify(execFile);
 const testdata = path.resolve(import.meta.dirname, '../src/setup/testdata');
 const head = path.join(testdata, 'head.yaml');
 const twoDisks = path.join(testdata, 'two-disks.json');
 const cradle = async (...args: string[]) => (await run(cradleBin, args, { encoding: 'utf8' })).stdout;
-const fails = async (args: string[], why: RegExp) => {
-  const err = await run(cradleBin, args, { encoding: 'utf8' }).then(
-    () => undefined,
-    (e: { stderr: string }) => e.stderr,
-  );
-  assert.ok(err !== undefined, `cradle ${args.join(' ')} should fail`);
-  assert.match(err, why);
-};
+const fails = (args: string[], why: RegExp) => cradleFails(args, why);
 
 describe('cradle setup on a running system', () => {
   let work: string;
