@@ -115,6 +115,70 @@ describe('cradle setup on a running system', () => {
     );
   });
 
+  test("a head-node ISO's kits and answers are checked before anything is built", async () => {
+    const tree = path.join(work, 'kit-tree');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'hello'), 'hello\n');
+    const addon = path.join(work, 'addon.kit');
+    await cradle(
+      'kit',
+      'build',
+      '--out',
+      addon,
+      '--name',
+      'hello',
+      '--version',
+      '1',
+      '--kind',
+      'addon',
+      '--component',
+      `hello:compute:${tree}:any`,
+    );
+    const os = path.join(work, 'os.kit');
+    await cradle(
+      'kit',
+      'build',
+      '--out',
+      os,
+      '--name',
+      'demo',
+      '--version',
+      '1',
+      '--kind',
+      'os',
+      '--os',
+      'debian-12',
+      '--image',
+      tree,
+    );
+    const out = path.join(work, 'iso-out');
+    const iso = (...args: string[]) => ['build-installer', '--out', out, '--head-node', ...args];
+    await fails(iso('--kit', addon), /--head-node needs an OS kit/);
+    await fails(iso('--kit', os, '--kit', addon), /--head-node needs the Cradle kit/);
+    const truncated = path.join(work, 'truncated.kit');
+    fs.writeFileSync(truncated, fs.readFileSync(os).subarray(0, 3000));
+    await fails(iso('--kit', truncated), /truncated\.kit/);
+    const cradleKit = path.join(work, 'cradle.kit');
+    await cradle(
+      'kit',
+      'build',
+      '--out',
+      cradleKit,
+      '--name',
+      'cradle',
+      '--version',
+      '1',
+      '--kind',
+      'addon',
+      '--component',
+      `cradle:head:${tree}:any`,
+    );
+    const badAnswers = path.join(work, 'bad-answers.yaml');
+    fs.writeFileSync(badAnswers, 'cradleSetup: 1\nhostnam: x\n');
+    await fails(iso('--kit', os, '--kit', cradleKit, '--answers', badAnswers), /'hostnam': unknown key/);
+    assert.ok(!fs.existsSync(out), 'nothing was built');
+  });
+
   test('answers from a file system found by its label (a USB stick), mounted read-only', {
     skip: !isRoot() && 'needs root (a loop device and a mount)',
   }, async () => {

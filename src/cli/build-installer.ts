@@ -1,5 +1,7 @@
 // `cradle build-installer`: the installer image (kernel + initramfs, optionally an ISO).
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes } from '../util/format.ts';
 import type { BuildReport } from '../initramfs/build.ts';
@@ -30,6 +32,24 @@ export function flagLine(flag: string): string {
   return line;
 }
 
+/**
+ * A head-node ISO's kits and answers, checked before anything is built: every kit whole (its
+ * objects verified), at least one OS kit and the Cradle kit, the answers valid.
+ */
+async function checkHeadNodeInputs(kits: string[], answers: string | undefined): Promise<void> {
+  const { readKitFile } = await import('../kit/container.ts');
+  const found = [];
+  for (const k of kits) found.push((await readKitFile(k, () => {})).kit);
+  if (!found.some((k) => k.kind === 'os'))
+    throw new Error('--head-node needs an OS kit (--kit FILE): the head node installs its operating system from it');
+  if (!found.some((k) => k.name === 'cradle'))
+    throw new Error("--head-node needs the Cradle kit (--kit FILE, made by 'cradle kit build-cradle')");
+  if (answers) {
+    const { parseAnswers } = await import('../setup/answers.ts');
+    parseAnswers(fs.readFileSync(answers, 'utf8'), answers);
+  }
+}
+
 export function registerBuildInstallerCommand(program: Command): void {
   program
     .command('build-installer')
@@ -46,6 +66,15 @@ export function registerBuildInstallerCommand(program: Command): void {
       'installer flags for /etc/installer/flags.default, e.g. --flag image-server-hostname=10.0.0.1',
     )
     .option('--iso', 'also write installer.iso (BIOS and UEFI, for USB, CD or BMC virtual media)')
+    .option('--head-node', 'also write head-node.iso: the setup (cradle setup) with --kit kits and --answers')
+    .option(
+      '--kit <file>',
+      'a kit the head-node ISO carries (repeatable): the Cradle kit and an OS kit at least',
+      (v: string, a: string[]) => [...a, v],
+      [] as string[],
+    )
+    .option('--answers <file>', 'answers the head-node ISO carries (cradle/answers.yaml), checked now')
+    .option('--setup-args <args>', "more kernel arguments for the head-node ISO's setup entry, e.g. cradle.wipe=yes")
     .option('--tls-ca <file>', "CA whose client certificates may use the installer's RPC and shell: /etc/ssl/CA.pem")
     .option(
       '--tls-cert <file>',
@@ -60,6 +89,10 @@ export function registerBuildInstallerCommand(program: Command): void {
         tftpdata?: string;
         flag?: string[];
         iso?: boolean;
+        headNode?: boolean;
+        kit: string[];
+        answers?: string;
+        setupArgs?: string;
         tlsCa?: string;
         tlsCert?: string;
         tlsKey?: string;
@@ -69,6 +102,7 @@ export function registerBuildInstallerCommand(program: Command): void {
           if (f && !fs.existsSync(f)) throw new Error(`${f}: no such file (cradle pki, docs/pki.md)`);
         if (o.compression !== 'zstd' && o.compression !== 'none')
           throw new Error(`--compression takes zstd or none, not '${o.compression}'`);
+        if (o.headNode) await checkHeadNodeInputs(o.kit, o.answers);
         const { buildInstallerImage } = await import('../initramfs/build.ts');
         const started = performance.now();
         const flags = (o.flag ?? []).map(flagLine);
@@ -86,6 +120,22 @@ export function registerBuildInstallerCommand(program: Command): void {
         );
         console.log(sizeTable(r));
         console.log(`wrote ${r.kernel}, ${r.initrd}${r.iso ? `, ${r.iso}` : ''}`);
+        if (o.headNode) {
+          const { buildHeadNodeIso } = await import('../initramfs/iso.ts');
+          const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-head-iso-'));
+          try {
+            const iso = await buildHeadNodeIso(o.out, work, path.join(o.out, 'head-node.iso'), {
+              kits: o.kit,
+              answers: o.answers,
+              setupArgs: o.setupArgs,
+            });
+            console.log(
+              `wrote ${iso}: ${o.kit.length} kits${o.answers ? ', answers' : ''}; its first entry runs cradle setup`,
+            );
+          } finally {
+            fs.rmSync(work, { recursive: true, force: true });
+          }
+        }
       },
     );
 }

@@ -62,11 +62,14 @@ export function registerSetupCommands(program: Command): void {
         const { kickstart } = await import('../setup/kickstart.ts');
         process.stdout.write(`\n${kickstart(plan)}`);
       }
-      if (!o.dryRun)
-        throw new Error(
-          `this release plans the head node's install (--dry-run) but does not carry it out yet: nothing was touched${wipe ? '' : ' (and without cradle.wipe=yes it would stop at the confirmation)'}`,
+      if (o.dryRun) return void console.log('\ndry run: nothing was touched');
+      // Kusu's order: nothing is written before the confirmation. Unattended, the consent to
+      // erase is cradle.wipe=yes on the kernel command line; without it the setup stops here.
+      if (!wipe)
+        return void console.log(
+          '\nstopped at the confirmation: without cradle.wipe=yes on the kernel command line no disk is erased unattended; nothing was touched',
         );
-      console.log('\ndry run: nothing was touched');
+      throw new Error("this release plans the head node's install but does not carry it out yet: nothing was touched");
     });
 
   setup

@@ -30,7 +30,23 @@ done
 ip link set lo up
 echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
 
-if ! grep -qw cradle.shell-only /proc/cmdline; then
+if grep -qw cradle.setup /proc/cmdline; then
+  # The head-node ISO (Kusu's head-node installer): `cradle setup` runs on the console, where it may
+  # ask its questions, from the medium it booted from (found by its label; a CD drive may take a
+  # moment to appear after its driver loads).
+  mkdir -p /run/cradle/media
+  medium=
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    medium=$(blkid -L CRADLE_SETUP 2>/dev/null) && [ -n "$medium" ] && break
+    sleep 1
+  done
+  if [ -n "$medium" ] && mount -o ro "$medium" /run/cradle/media; then
+    setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media
+    echo "cradle: the setup exited with status $?"
+  else
+    echo "cradle: the setup found no medium labelled CRADLE_SETUP: is the ISO still attached?"
+  fi
+elif ! grep -qw cradle.shell-only /proc/cmdline; then
   # The installer logs to the console; it ends by rebooting the machine unless told not to. It
   # runs beside the console shell (as Dominator's does), outside the shell's session, so Ctrl-C on
   # the console never reaches it.

@@ -1,41 +1,105 @@
 // The installer image as a hybrid ISO (BIOS and UEFI, CD or USB stick, a BMC's virtual media):
-// GRUB from the build host boots the same kernel and initramfs as the network does.
+// GRUB from the build host boots the same kernel and initramfs as the network does. A head-node
+// ISO also carries kits (kits/*.kit) and, optionally, the answers (cradle/answers.yaml); its first
+// menu entry runs `cradle setup` (Kusu's head-node installer) instead of the installer, and the
+// kernel command line tells the setup where its answers are, as Kusu's boot arguments did.
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../system/run.ts';
 
-export function isoGrubConfig(kernelArgs: string): string {
+/** The volume label the setup finds its medium by. */
+export const HEAD_NODE_ISO_LABEL = 'CRADLE_SETUP';
+export const ISO_ANSWERS_PATH = '/cradle/answers.yaml';
+
+export interface MenuEntry {
+  title: string;
+  kernelArgs: string;
+}
+
+export function isoGrubConfig(entries: MenuEntry[]): string {
   return [
     'serial --unit=0 --speed=115200',
     'terminal_input console serial',
     'terminal_output console serial',
     'set timeout=3',
-    "menuentry 'Cradle installer' {",
-    `\tlinux /vmlinuz ${kernelArgs}`.trimEnd(),
-    '\tinitrd /initrd.img',
-    '}',
+    ...entries.flatMap((e) => [
+      `menuentry '${e.title}' {`,
+      `\tlinux /vmlinuz ${e.kernelArgs}`.trimEnd(),
+      '\tinitrd /initrd.img',
+      '}',
+    ]),
     '',
   ].join('\n');
 }
 
-/** Writes OUT/installer.iso from OUT/vmlinuz and OUT/initrd.img; returns its path. */
-export async function buildIso(
-  out: string,
+export const CONSOLE_ARGS = 'console=tty0 console=ttyS0,115200n8';
+
+/** Writes `iso` from DIR/vmlinuz and DIR/initrd.img and what `extra` adds to its tree. */
+async function writeIso(
+  dir: string,
   work: string,
-  kernelArgs = 'console=tty0 console=ttyS0,115200n8',
+  iso: string,
+  entries: MenuEntry[],
+  extra: (tree: string) => void = () => {},
+  volid?: string,
 ): Promise<string> {
   const tree = path.join(work, 'iso');
+  fs.rmSync(tree, { recursive: true, force: true });
   fs.mkdirSync(path.join(tree, 'boot/grub'), { recursive: true });
-  for (const f of ['vmlinuz', 'initrd.img']) fs.copyFileSync(path.join(out, f), path.join(tree, f));
-  fs.writeFileSync(path.join(tree, 'boot/grub/grub.cfg'), isoGrubConfig(kernelArgs));
-  const iso = path.join(out, 'installer.iso');
+  for (const f of ['vmlinuz', 'initrd.img']) fs.copyFileSync(path.join(dir, f), path.join(tree, f));
+  fs.writeFileSync(path.join(tree, 'boot/grub/grub.cfg'), isoGrubConfig(entries));
+  extra(tree);
   const tmp = `${iso}.tmp-${process.pid}`;
   try {
     // grub-mkrescue needs grub-pc-bin and grub-efi-amd64-bin for the two firmware kinds, xorriso and mtools.
-    await run('grub-mkrescue', ['--quiet', '-o', tmp, tree]);
+    await run('grub-mkrescue', ['--quiet', '-o', tmp, tree, ...(volid ? ['--', '-volid', volid] : [])]);
     fs.renameSync(tmp, iso);
   } finally {
     fs.rmSync(tmp, { force: true });
   }
   return iso;
+}
+
+/** Writes OUT/installer.iso from OUT/vmlinuz and OUT/initrd.img; returns its path. */
+export function buildIso(out: string, work: string, kernelArgs = CONSOLE_ARGS): Promise<string> {
+  return writeIso(out, work, path.join(out, 'installer.iso'), [{ title: 'Cradle installer', kernelArgs }]);
+}
+
+export interface HeadNodeIsoOptions {
+  /** Kit files carried on the ISO (the Cradle kit and at least one OS kit). */
+  kits: string[];
+  /** An answer file carried as /cradle/answers.yaml and named on the kernel command line. */
+  answers?: string;
+  /** More kernel arguments for the setup entry, e.g. cradle.wipe=yes. */
+  setupArgs?: string;
+}
+
+/** Writes `iso`: the installer image of `dir` with kits (and answers) and a setup menu entry first. */
+export function buildHeadNodeIso(dir: string, work: string, iso: string, o: HeadNodeIsoOptions): Promise<string> {
+  const setupArgs = [
+    CONSOLE_ARGS,
+    'cradle.setup',
+    o.answers ? `cradle.answers=${ISO_ANSWERS_PATH}` : '',
+    o.setupArgs ?? '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return writeIso(
+    dir,
+    work,
+    iso,
+    [
+      { title: 'Cradle head-node setup', kernelArgs: setupArgs },
+      { title: 'Cradle installer', kernelArgs: CONSOLE_ARGS },
+    ],
+    (tree) => {
+      fs.mkdirSync(path.join(tree, 'kits'));
+      for (const k of o.kits) fs.copyFileSync(k, path.join(tree, 'kits', path.basename(k)));
+      if (o.answers) {
+        fs.mkdirSync(path.join(tree, path.dirname(ISO_ANSWERS_PATH)), { recursive: true });
+        fs.copyFileSync(o.answers, path.join(tree, ISO_ANSWERS_PATH));
+      }
+    },
+    HEAD_NODE_ISO_LABEL,
+  );
 }
