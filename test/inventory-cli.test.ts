@@ -133,12 +133,12 @@ describe('cradle machine and cradle subnet', () => {
     );
     await ok(['machine', 'add', 'node2', '--mac', 'de:ad:be:ef:a0:03', '--subnet', 'Lab', '--state', 'birth']);
     const list = (await ok(['machine', 'list'])).trim().split('\n');
-    assert.match(list[0], /^HOSTNAME\s+STATE\s+SINCE\s+MACS\s+IP\s+SUBNET\s+IMAGE$/);
+    assert.match(list[0], /^HOSTNAME\s+STATE\s+SINCE\s+MACS\s+IP\s+SUBNET\s+GROUP\s+IMAGE$/);
     assert.match(
       list[1],
-      /^node1\s+unknown\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+de:ad:be:ef:a0:01,de:ad:be:ef:a0:02\s+10\.1\.0\.11\s+Lab\s+debian\/1$/,
+      /^node1\s+unknown\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+de:ad:be:ef:a0:01,de:ad:be:ef:a0:02\s+10\.1\.0\.11\s+Lab\s+-\s+debian\/1$/,
     );
-    assert.match(list[2], /^node2\s+birth\s+\S+\s+de:ad:be:ef:a0:03\s+-\s+Lab\s+-$/);
+    assert.match(list[2], /^node2\s+birth\s+\S+\s+de:ad:be:ef:a0:03\s+-\s+Lab\s+-\s+-$/);
     const births = JSON.parse(await ok(['machine', 'list', '--state', 'birth', '--json']));
     assert.deepEqual(
       births.map((m: { hostname: string }) => m.hostname),
