@@ -40,7 +40,7 @@ if grep -qw cradle.setup /proc/cmdline; then
     medium=$(blkid -L CRADLE_SETUP 2>/dev/null) && [ -n "$medium" ] && break
     sleep 1
   done
-  if [ -n "$medium" ] && mount -o ro "$medium" /run/cradle/media; then
+  if [ -n "$medium" ] && mount -t iso9660 -o ro "$medium" /run/cradle/media; then
     setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media
     echo "cradle: the setup exited with status $?"
   else

@@ -17,6 +17,8 @@ export const IMAGE_MODULES = {
     'ext4',
     'xfs',
     'vfat',
+    // The head-node ISO's medium (a CD, or the ISO written to a USB stick).
+    'isofs',
     'nls_cp437',
     'nls_ascii',
     'nls_utf8',
