@@ -110,6 +110,10 @@ describe('cradle setup on a running system', () => {
     );
     await fails(dry(path.join(work, 'nosuch.yaml')), /no answer file at/);
     await fails(
+      dry(bad('partial.yaml', 'cradleSetup: 1\nhostname: head.cluster.example\n')),
+      /the answers leave out language, keyboard, timezone, rootPassword, network, disks and there is no terminal to ask them on/,
+    );
+    await fails(
       ['setup', '--answers', 'https://127.0.0.1:1/a.yaml', '--machine', twoDisks, '--dry-run'],
       /ECONNREFUSED/,
     );

@@ -3,12 +3,16 @@
 // offline, and against a machine's facts shows what its filters select; `setup --dry-run` prints
 // the whole plan. Argument parsing and printing; the rules live in src/setup.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { Answers } from '../setup/answers.ts';
 import type { MachineFacts } from '../setup/facts.ts';
 
 interface SetupFlags {
   answers?: string;
+  wizard?: boolean;
+  saveAnswers?: string;
+  kits?: string;
   answersFingerprint?: string;
   machine?: string;
   media?: string;
@@ -21,21 +25,36 @@ async function factsFor(machine: string | undefined, media: string | undefined):
   return machine ? parseFacts(fs.readFileSync(machine, 'utf8'), machine) : readFacts({ media });
 }
 
-/** The answers: the file or URL given, else where the kernel command line says; canned settings fill gaps. */
-async function loadAnswers(o: SetupFlags): Promise<{ answers: Answers; from: string; wipe: boolean }> {
+/**
+ * The answers: the file or URL given, else where the kernel command line says, else none; canned
+ * settings fill gaps. Partial answers are completed by the wizard on the terminal.
+ */
+async function loadAnswers(o: SetupFlags): Promise<{ answers: Partial<Answers>; from?: string; wipe: boolean }> {
   const { parseAnswers } = await import('../setup/answers.ts');
   const { parseAnswersLocation, readAnswers } = await import('../setup/source.ts');
   const { setupBootArgs } = await import('../setup/cmdline.ts');
   const boot = setupBootArgs(fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '');
   const where = o.answers ?? boot.answers;
-  if (!where)
-    throw new Error(
-      'no answers: give --answers FILE|URL|label:NAME (or cradle.answers= on the kernel command line); the wizard that asks them is not in this release yet',
-    );
+  if (!where) return { answers: { cradleSetup: 1, ...boot.canned }, wipe: boot.wipe };
   const loc = parseAnswersLocation(where, o.answersFingerprint ?? (o.answers ? undefined : boot.fingerprint));
   const { text, from } = await readAnswers(loc, { media: o.media });
-  const answers = parseAnswers(text, from);
-  return { answers: { ...boot.canned, ...answers }, from, wipe: boot.wipe };
+  return { answers: { ...boot.canned, ...parseAnswers(text, from) }, from, wipe: boot.wipe };
+}
+
+/** Kusu's wizard for what the answers leave out; its confirmation is the consent to erase. */
+async function askTheRest(o: SetupFlags, prefill: Partial<Answers>, facts: MachineFacts): Promise<Answers> {
+  const { missing } = await import('../setup/answers.ts');
+  const gaps = missing(prefill as Answers);
+  if (!process.stdin.isTTY)
+    throw new Error(
+      `the answers leave out ${gaps.join(', ')} and there is no terminal to ask them on: add them to the answer file`,
+    );
+  const { runWizard } = await import('../setup/wizard/wizard.ts');
+  const kitsDir = o.kits ?? (o.media ? path.join(o.media, 'kits') : undefined);
+  const r = await runWizard({ input: process.stdin, output: process.stdout, facts, prefill, kitsDir });
+  // Kusu's exit statuses: 0 done, 1 internal error (its log kept), 2 the user quit.
+  if (r.status !== 0 || !r.answers) process.exit(r.status || 1);
+  return r.answers;
 }
 
 export function registerSetupCommands(program: Command): void {
@@ -48,11 +67,23 @@ export function registerSetupCommands(program: Command): void {
     .option('--media <dir>', 'where the installation medium is mounted (its disk is never wiped)')
     .option('--dry-run', 'print the whole plan; touch nothing')
     .option('--kickstart', 'with --dry-run: print the kickstart it would save as /root/cradle-ks.cfg too')
+    .option('--wizard', 'ask every screen, the answers (if any) as defaults')
+    .option('--save-answers <file>', 'write the answers (the password hashed) to this file')
+    .option('--kits <dir>', "the kits the wizard offers (default: the medium's kits/)")
     .action(async (o: SetupFlags) => {
-      const { answers, from, wipe } = await loadAnswers(o);
+      const loaded = await loadAnswers(o);
+      const facts = await factsFor(o.machine, o.media);
+      const { missing } = await import('../setup/answers.ts');
+      const asked = o.wizard || missing(loaded.answers as Answers).length > 0;
+      const answers = asked ? await askTheRest(o, loaded.answers, facts) : (loaded.answers as Answers);
       const { planSetup, describePlan } = await import('../setup/plan.ts');
-      const plan = planSetup(answers, await factsFor(o.machine, o.media));
-      console.log(`answers from ${from}\n`);
+      const plan = planSetup(answers, facts);
+      if (o.saveAnswers) {
+        const { stringify } = await import('yaml');
+        fs.writeFileSync(o.saveAnswers, stringify(plan.answers), { mode: 0o600 });
+      }
+      const wipe = loaded.wipe || asked;
+      console.log(`answers from ${asked ? `the wizard${loaded.from ? ` and ${loaded.from}` : ''}` : loaded.from}\n`);
       process.stdout.write(describePlan(plan));
       const { describeCommands, headStorageCommands } = await import('../setup/storage.ts');
       process.stdout.write(
