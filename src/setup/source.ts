@@ -56,8 +56,8 @@ export function parseAnswersLocation(value: string, fingerprint?: string): Answe
 }
 
 /**
- * A TLS connection to the answers server whose certificate has the pinned fingerprint, checked
- * after the handshake and before a byte of the request is sent.
+ * A TLS connection to `u` whose certificate has the pinned fingerprint, checked after the
+ * handshake and before a byte of the request is sent.
  */
 async function pinnedSocket(u: URL, fingerprint: string, timeoutMs: number): Promise<tls.TLSSocket> {
   const host = u.hostname.replace(/^\[|\]$/g, '');
@@ -73,23 +73,35 @@ async function pinnedSocket(u: URL, fingerprint: string, timeoutMs: number): Pro
   const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
   if (got !== fingerprint) {
     socket.destroy();
-    throw new AnswersError(
-      `the answers at ${u.href}: the server's certificate has fingerprint ${got}, not the ${fingerprint} cradle.answers-fingerprint pins: nothing was read`,
+    throw new PinError(
+      `the server's certificate has fingerprint ${got}, not the pinned ${fingerprint}: nothing was read`,
     );
   }
   return socket;
 }
 
-/** Fetches the answers over HTTP(S): bounded, with a deadline, pinned when a fingerprint is given. */
-export async function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_000): Promise<string> {
+class PinError extends Error {}
+
+/**
+ * A GET of an http(s):// URL, its certificate pinned by `fingerprint` when given (instead of
+ * checked against a CA). Resolves with a 200 response; anything else is an error saying why,
+ * prefixed with `what` (e.g. "the answers at URL").
+ */
+export async function getUrl(
+  url: string,
+  what: string,
+  o: { fingerprint?: string; timeoutMs?: number } = {},
+): Promise<http.IncomingMessage> {
   const u = new URL(url);
-  const fail = (why: string) => new AnswersError(`the answers at ${url}: ${why}`);
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const fail = (why: string) => new AnswersError(`${what}: ${why}`);
+  const unreachable = (err: Error) =>
+    fail(`${err.message} (is the address right, the server up, the network configured?)`);
   let socket: tls.TLSSocket | undefined;
   try {
-    socket = fingerprint ? await pinnedSocket(u, fingerprint, timeoutMs) : undefined;
+    socket = o.fingerprint ? await pinnedSocket(u, normalizeFingerprint(o.fingerprint), timeoutMs) : undefined;
   } catch (err) {
-    if (err instanceof AnswersError) throw err;
-    throw fail(`${(err as Error).message} (is the address right, and the server up?)`);
+    throw err instanceof PinError ? fail(err.message) : unreachable(err as Error);
   }
   return new Promise((resolve, reject) => {
     // Over the pinned socket, the pin has decided: the request does not check against a CA again.
@@ -97,26 +109,30 @@ export async function fetchAnswers(url: string, fingerprint?: string, timeoutMs 
       ? { agent: false, createConnection: () => socket, rejectUnauthorized: false }
       : {};
     const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        return reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
-      }
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        if (bytes > MAX_ANSWERS_BYTES) {
-          res.destroy();
-          return reject(fail(`more than ${MAX_ANSWERS_BYTES} bytes: not an answer file`));
-        }
-        chunks.push(c);
-      });
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.on('error', (err) => reject(fail(err.message)));
+      if (res.statusCode === 200) return resolve(res);
+      res.resume();
+      reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => reject(fail(`${(err as Error).message} (is the address right, and the server up?)`)));
+    req.on('error', (err) => reject(unreachable(err)));
   });
+}
+
+/** Fetches the answers over HTTP(S): bounded, with a deadline, pinned when a fingerprint is given. */
+export async function fetchAnswers(url: string, fingerprint?: string, timeoutMs = 30_000): Promise<string> {
+  const what = `the answers at ${url}`;
+  const res = await getUrl(url, what, { fingerprint, timeoutMs });
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    bytes += c.length;
+    if (bytes > MAX_ANSWERS_BYTES) {
+      res.destroy();
+      throw new AnswersError(`${what}: more than ${MAX_ANSWERS_BYTES} bytes: not an answer file`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function readBounded(file: string): string {

@@ -3,15 +3,12 @@
 // the wizard needs each kit's name, version and kind, and an OS kit is gigabytes that the install
 // verifies whole when it adds it to the depot. The I/O beside the pure screens.
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { readTar } from '../../image/pack/tar-reader.ts';
 import { KIT_JSON } from '../../kit/container.ts';
 import { parseKit } from '../../kit/format.ts';
-import { normalizeFingerprint } from '../source.ts';
+import { getUrl } from '../source.ts';
 import type { KitLookup } from './model.ts';
 
 const MAX_KIT_JSON = 1024 * 1024;
@@ -56,39 +53,15 @@ export async function findMediaKits(dir: string | undefined): Promise<KitLookup[
  * fingerprint the server's certificate is pinned instead of checked against a CA, as the answer
  * file's `kits.urls[].fingerprint` says the install will.
  */
-export function lookUpKitUrl(url: string, fingerprint?: string, timeoutMs = 15_000): Promise<KitLookup> {
-  return new Promise((resolve) => {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return resolve({ source: url, problem: 'not a URL' });
-    }
-    const secure = u.protocol === 'https:';
-    const fail = (problem: string) => resolve({ source: url, problem });
-    const req = (secure ? https : http).get(
-      u,
-      { timeout: timeoutMs, ...(secure && fingerprint ? { rejectUnauthorized: false } : {}) },
-      (res) => {
-        if (secure && fingerprint) {
-          const cert = (res.socket as TLSSocket).getPeerCertificate();
-          const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
-          if (got !== normalizeFingerprint(fingerprint)) {
-            res.destroy();
-            return fail(`the server's certificate has fingerprint ${got}, not the one given`);
-          }
-        }
-        if (res.statusCode !== 200) {
-          res.resume();
-          return fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd());
-        }
-        kitFromStream(res, url).then((k) => {
-          req.destroy();
-          resolve(k);
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    req.on('error', (err) => fail(`${err.message} (is the address right, the server up, and the network configured?)`));
-  });
+export async function lookUpKitUrl(url: string, fingerprint?: string, timeoutMs = 15_000): Promise<KitLookup> {
+  try {
+    new URL(url);
+  } catch {
+    return { source: url, problem: 'not a URL' };
+  }
+  try {
+    return await kitFromStream(await getUrl(url, url, { fingerprint, timeoutMs }), url);
+  } catch (err) {
+    return { source: url, problem: (err as Error).message.replace(`${url}: `, '') };
+  }
 }
