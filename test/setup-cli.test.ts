@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { cradleBin, cradleFails, isRoot, tmpDir } from './helpers.ts';
+import { buildTestKit } from './support/test-kits.ts';
 
 const run = promisify(execFile);
 const testdata = path.resolve(import.meta.dirname, '../src/setup/testdata');
@@ -120,41 +121,8 @@ describe('cradle setup on a running system', () => {
   });
 
   test("a head-node ISO's kits and answers are checked before anything is built", async () => {
-    const tree = path.join(work, 'kit-tree');
-    fs.mkdirSync(tree, { recursive: true });
-    fs.writeFileSync(path.join(tree, 'hello'), 'hello\n');
-    const addon = path.join(work, 'addon.kit');
-    await cradle(
-      'kit',
-      'build',
-      '--out',
-      addon,
-      '--name',
-      'hello',
-      '--version',
-      '1',
-      '--kind',
-      'addon',
-      '--component',
-      `hello:compute:${tree}:any`,
-    );
-    const os = path.join(work, 'os.kit');
-    await cradle(
-      'kit',
-      'build',
-      '--out',
-      os,
-      '--name',
-      'demo',
-      '--version',
-      '1',
-      '--kind',
-      'os',
-      '--os',
-      'debian-12',
-      '--image',
-      tree,
-    );
+    const addon = await buildTestKit(work, { name: 'hello', version: '1', component: 'hello:compute:any' });
+    const os = await buildTestKit(work, { name: 'demo', version: '1', os: 'debian-12' });
     const out = path.join(work, 'iso-out');
     const iso = (...args: string[]) => ['build-installer', '--out', out, '--head-node', ...args];
     await fails(iso('--kit', addon), /--head-node needs an OS kit/);
@@ -162,21 +130,7 @@ describe('cradle setup on a running system', () => {
     const truncated = path.join(work, 'truncated.kit');
     fs.writeFileSync(truncated, fs.readFileSync(os).subarray(0, 3000));
     await fails(iso('--kit', truncated), /truncated\.kit/);
-    const cradleKit = path.join(work, 'cradle.kit');
-    await cradle(
-      'kit',
-      'build',
-      '--out',
-      cradleKit,
-      '--name',
-      'cradle',
-      '--version',
-      '1',
-      '--kind',
-      'addon',
-      '--component',
-      `cradle:head:${tree}:any`,
-    );
+    const cradleKit = await buildTestKit(work, { name: 'cradle', version: '1', component: 'cradle:head:any' });
     const badAnswers = path.join(work, 'bad-answers.yaml');
     fs.writeFileSync(badAnswers, 'cradleSetup: 1\nhostnam: x\n');
     await fails(iso('--kit', os, '--kit', cradleKit, '--answers', badAnswers), /'hostnam': unknown key/);

@@ -16,6 +16,7 @@ import { HEAD_PATHS, installHeadSystem } from '../src/setup/new-system.ts';
 import { planSetup } from '../src/setup/plan.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 import { helloTree } from './support/hello-kit.ts';
+import { buildTestKit } from './support/test-kits.ts';
 
 const run = promisify(execFile);
 const testdata = path.resolve(import.meta.dirname, '../src/setup/testdata');
@@ -25,46 +26,29 @@ describe("the head node's new system", () => {
   const kits: string[] = [];
   before(async () => {
     work = tmpDir('cradle-head-');
-    const tree = (name: string, files: Record<string, string>) => {
-      for (const [rel, text] of Object.entries(files)) {
-        fs.mkdirSync(path.dirname(path.join(work, name, rel)), { recursive: true });
-        fs.writeFileSync(path.join(work, name, rel), text);
-      }
-      return path.join(work, name);
-    };
-    const os = tree('os', {
-      'etc/os-release': 'ID=demo\n',
-      'etc/shadow': 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n',
-      'usr/share/zoneinfo/Europe/Berlin': 'TZif',
-    });
-    const cradleTree = tree('cradle', { 'usr/local/bin/cradle': '#!/bin/sh\necho cradle\n' });
-    const hello = helloTree(path.join(work, 'hello'));
-    const build = async (file: string, ...args: string[]) => {
-      await run(cradleBin, ['kit', 'build', '--out', path.join(work, file), ...args]);
-      kits.push(path.join(work, file));
-    };
-    await build('demo.kit', '--name', 'demo', '--version', '1', '--kind', 'os', '--os', 'debian-12', '--image', os);
-    await build(
-      'cradle.kit',
-      '--name',
-      'cradle',
-      '--version',
-      '0.1.0',
-      '--kind',
-      'addon',
-      '--component',
-      `cradle:head:${cradleTree}:any`,
-    );
-    await build(
-      'hello.kit',
-      '--name',
-      'hello',
-      '--version',
-      '1',
-      '--kind',
-      'addon',
-      '--component',
-      `hello:compute:${hello}:debian-12`,
+    kits.push(
+      await buildTestKit(work, {
+        name: 'demo',
+        version: '1',
+        os: 'debian-12',
+        files: {
+          'etc/os-release': 'ID=demo\n',
+          'etc/shadow': 'root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n',
+          'usr/share/zoneinfo/Europe/Berlin': 'TZif',
+        },
+      }),
+      await buildTestKit(work, {
+        name: 'cradle',
+        version: '0.1.0',
+        component: 'cradle:head:any',
+        files: { 'usr/local/bin/cradle': '#!/bin/sh\necho cradle\n' },
+      }),
+      await buildTestKit(work, {
+        name: 'hello',
+        version: '1',
+        component: 'hello:compute:debian-12',
+        tree: helloTree(path.join(work, 'hello')),
+      }),
     );
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));

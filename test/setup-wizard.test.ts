@@ -16,8 +16,9 @@ import { after, before, describe, test } from 'node:test';
 import pty from '@lydell/node-pty';
 import { sha512Crypt } from '../src/util/sha512-crypt.ts';
 import { cradleBin, repoRoot, tmpDir } from './helpers.ts';
+import { buildTestKit } from './support/test-kits.ts';
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 const node = path.join(repoRoot, 'node_modules', '.bin', 'node');
 const driver = path.join(repoRoot, 'test', 'support', 'wizard-driver.ts');
 const factsFile = path.join(repoRoot, 'src', 'setup', 'wizard', 'testdata', 'facts.json');
@@ -107,26 +108,18 @@ describe('cradle setup: the wizard on a terminal', () => {
     work = tmpDir('cradle-setup-wizard-');
     kitsDir = path.join(work, 'kits');
     fs.mkdirSync(kitsDir);
-    const os = path.join(work, 'os-tree');
-    fs.mkdirSync(path.join(os, 'etc'), { recursive: true });
-    fs.writeFileSync(path.join(os, 'etc/os-release'), 'ID=demo\nVERSION_ID=1\n');
-    const head = path.join(work, 'head-tree');
-    fs.mkdirSync(path.join(head, 'etc/cradle'), { recursive: true });
-    fs.writeFileSync(path.join(head, 'etc/cradle/head-node'), 'yes\n');
-    const build = (...args: string[]) => run(cradleBin, ['kit', 'build', ...args], { encoding: 'utf8' });
-    await build(
-      ...['--out', path.join(kitsDir, 'demo.kit'), '--name', 'demo', '--version', '1.0'],
-      '--kind',
-      'os',
-      '--os',
-      'demo-1',
-      '--image',
-      os,
-    );
-    await build(
-      ...['--out', path.join(kitsDir, 'cradle.kit'), '--name', 'cradle', '--version', '0.1.0'],
-      ...['--kind', 'addon', '--component', `cradle-head:head:${head}:demo-1`],
-    );
+    await buildTestKit(kitsDir, {
+      name: 'demo',
+      version: '1.0',
+      os: 'demo-1',
+      files: { 'etc/os-release': 'ID=demo\nVERSION_ID=1\n' },
+    });
+    await buildTestKit(kitsDir, {
+      name: 'cradle',
+      version: '0.1.0',
+      component: 'cradle-head:head:demo-1',
+      files: { 'etc/cradle/head-node': 'yes\n' },
+    });
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 

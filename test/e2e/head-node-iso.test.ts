@@ -6,18 +6,16 @@
 // The kits are small ones made for the test (an OS kit and a stand-in `cradle` kit): the setup
 // only checks what they are before the confirmation.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import { cachedInstallerImage } from '../../src/initramfs/build.ts';
 import { buildHeadNodeIso } from '../../src/initramfs/iso.ts';
 import { RunningMachine } from '../../src/lab/qemu.ts';
 import { cacheDir } from '../../src/util/build-cache.ts';
-import { cradleBin, isRoot, tmpDir } from '../helpers.ts';
+import { isRoot, tmpDir } from '../helpers.ts';
+import { buildTestKit } from '../support/test-kits.ts';
 
-const run = promisify(execFile);
 const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.existsSync('/usr/bin/grub-mkrescue');
 const skip = !canRun && 'needs root, qemu-system-x86 and grub-mkrescue';
 
@@ -43,40 +41,14 @@ describe('VM: the head-node ISO', { skip }, () => {
   test('boots into cradle setup, plans from its answers and the machine, and stops at the confirmation', {
     timeout: 900_000,
   }, async () => {
-    const tree = (name: string, rel: string) => {
-      fs.mkdirSync(path.dirname(path.join(work, name, rel)), { recursive: true });
-      fs.writeFileSync(path.join(work, name, rel), `${name}\n`);
-      return path.join(work, name);
-    };
-    const kit = async (file: string, ...args: string[]) => {
-      await run(cradleBin, ['kit', 'build', '--out', path.join(work, file), ...args]);
-      return path.join(work, file);
-    };
     const kits = [
-      await kit(
-        'demo.kit',
-        '--name',
-        'demo',
-        '--version',
-        '1',
-        '--kind',
-        'os',
-        '--os',
-        'debian-12',
-        '--image',
-        tree('os', 'etc/os-release'),
-      ),
-      await kit(
-        'cradle.kit',
-        '--name',
-        'cradle',
-        '--version',
-        '0.1.0',
-        '--kind',
-        'addon',
-        '--component',
-        `cradle:head:${tree('cradle', 'usr/local/bin/cradle')}:any`,
-      ),
+      await buildTestKit(work, {
+        name: 'demo',
+        version: '1',
+        os: 'debian-12',
+        files: { 'etc/os-release': 'ID=demo\n' },
+      }),
+      await buildTestKit(work, { name: 'cradle', version: '0.1.0', component: 'cradle:head:any' }),
     ];
     const answers = path.join(work, 'answers.yaml');
     fs.writeFileSync(answers, ANSWERS);
