@@ -16,6 +16,7 @@ DEBS=(
   umoci           # builds real OCI image layouts in tests
   fdisk util-linux  # sfdisk, partx, blkdiscard, losetup: the installer's storage steps
   cryptsetup-bin    # LUKS2 for encrypted file systems
+  lvm2              # the head node's volume group (cradle setup; the installer image carries lvm)
   xfsprogs dosfstools  # mkfs.xfs, mkfs.vfat (the ESP)
   iproute2          # ip: the installer's network, and test namespaces
   dnsmasq-base      # DHCP and TFTP server: the peer in DHCP and TFTP client tests

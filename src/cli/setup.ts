@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Answers } from '../setup/answers.ts';
 import type { MachineFacts } from '../setup/facts.ts';
+import type { SetupPlan } from '../setup/plan.ts';
 
 interface SetupFlags {
   answers?: string;
@@ -57,6 +58,48 @@ async function askTheRest(o: SetupFlags, prefill: Partial<Answers>, facts: Machi
   return r.answers;
 }
 
+/** Where the new system is mounted while it is written. */
+const TARGET = '/target';
+
+/**
+ * After the confirmation (Kusu's order): the disks are made and mounted, then the new system is
+ * written from the medium's kits. The boot loader and first boot are not in this release: the
+ * disks hold the new system but do not boot it yet, and the setup says so.
+ */
+async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
+  const { Executor } = await import('../system/executor.ts');
+  const { applyHeadStorage, headStorageCommands } = await import('../setup/storage.ts');
+  const { installHeadSystem } = await import('../setup/new-system.ts');
+  const lines: string[] = [];
+  const log = (line: string) => {
+    lines.push(`${new Date().toISOString()} ${line}`);
+    console.log(`cradle setup: ${line}`);
+  };
+  const kitsDir = o.kits ?? (o.media ? path.join(o.media, 'kits') : undefined);
+  if (!kitsDir || !fs.existsSync(kitsDir))
+    throw new Error('no kits to install from: give --kits DIR (the head-node ISO carries them in kits/)');
+  if (plan.kits.urls.length)
+    throw new Error(
+      `kits.urls: this release installs only from the kits on the medium (${plan.kits.urls.map((u) => u.url).join(', ')}): put them in its kits/; nothing was touched`,
+    );
+  // The kits the answers choose, by name or name/version; an unreadable file is named, not skipped.
+  const { findMediaKits } = await import('../setup/wizard/kits.ts');
+  const { isFound } = await import('../setup/wizard/model.ts');
+  const wanted = plan.kits.fromMedia;
+  const kitFiles: string[] = [];
+  for (const k of await findMediaKits(kitsDir)) {
+    if (!isFound(k)) throw new Error(`${path.join(kitsDir, k.source)}: ${k.problem}`);
+    if (wanted === 'all' || wanted.includes(k.name) || wanted.includes(`${k.name}/${k.version}`))
+      kitFiles.push(path.join(kitsDir, k.source));
+  }
+  log(`making the disks: ${plan.wipe.map((d) => d.path).join(', ')}`);
+  await applyHeadStorage(new Executor({ dryRun: false, log }), headStorageCommands(plan.storage, TARGET));
+  await installHeadSystem({ plan, target: TARGET, kitFiles, log, logLines: () => lines });
+  log(
+    `the new system is written in ${TARGET}: its boot loader and first boot are not in this release, so the disks do not boot yet`,
+  );
+}
+
 export function registerSetupCommands(program: Command): void {
   const setup = program
     .command('setup')
@@ -100,7 +143,7 @@ export function registerSetupCommands(program: Command): void {
         return void console.log(
           '\nstopped at the confirmation: without cradle.wipe=yes on the kernel command line no disk is erased unattended; nothing was touched',
         );
-      throw new Error("this release plans the head node's install but does not carry it out yet: nothing was touched");
+      await installOnDisks(plan, o);
     });
 
   setup

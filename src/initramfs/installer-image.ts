@@ -71,6 +71,9 @@ export const IMAGE_TOOLS = [
   'mkfs.vfat',
   'tar',
   'kmod',
+  // The head node's setup: its volume group, and swap in it.
+  'lvm',
+  'mkswap',
 ];
 
 /** Names kmod answers to (it is one binary). */

@@ -3,7 +3,11 @@
 // group and its logical volumes, the file systems and swap, and mount the new system under a root.
 // A pure function from the planned layout, so `--dry-run` shows each command and the golden tests
 // pin them; the install runs them through the Executor, the one seam to the machine.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { GPT_TYPES, type DrivePlan, sfdiskScript } from '../storage/partitions.ts';
+import type { Executor } from '../system/executor.ts';
 import { fsLabel, type HeadLayout, type PlannedPartition } from './layout.ts';
 
 const MiB = 2 ** 20;
@@ -121,4 +125,26 @@ export function describeCommands(cmds: StorageCommand[]): string {
     .map((c) => `${[c.program, ...c.args].join(' ')}${c.stdin ? ` <<EOF\n${c.stdin}EOF` : ''}`)
     .join('\n')
     .concat('\n');
+}
+
+/**
+ * lvm's configuration for a system without udev (the setup's initramfs): lvm makes the device
+ * nodes and /dev/VG/LV links itself instead of waiting for udev to.
+ */
+const LVM_CONF = 'activation {\n  udev_sync = 0\n  udev_rules = 0\n}\n';
+
+/** Runs the commands through the Executor (a dry run records them); lvm with its own configuration. */
+export async function applyHeadStorage(exec: Executor, cmds: StorageCommand[]): Promise<void> {
+  const conf = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-lvm-'));
+  try {
+    fs.writeFileSync(path.join(conf, 'lvm.conf'), LVM_CONF);
+    const lvmEnv = { ...process.env, LVM_SYSTEM_DIR: conf, LVM_SUPPRESS_FD_WARNINGS: '1' };
+    for (const c of cmds)
+      await exec.change(c.program, c.args, {
+        ...(c.stdin ? { input: c.stdin } : {}),
+        ...(c.program === 'lvm' ? { env: lvmEnv } : {}),
+      });
+  } finally {
+    fs.rmSync(conf, { recursive: true, force: true });
+  }
 }

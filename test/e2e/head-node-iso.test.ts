@@ -1,14 +1,17 @@
 // VM end to end (QEMU under TCG): a machine boots the head-node ISO, whose first menu entry runs
 // `cradle setup` on the console. The setup finds its medium by its label, its answers on it (named
 // on the kernel command line), reads the machine's own facts (two blank 30 GiB disks, so only both
-// together pass the 40 GB rule; two NICs chosen by MAC) and plans the install. Without
-// cradle.wipe=yes it stops at the confirmation and touches no disk: both disk files stay empty.
-// The kits are small ones made for the test (an OS kit and a stand-in `cradle` kit): the setup
-// only checks what they are before the confirmation.
+// together pass the 40 GB rule; two NICs chosen by MAC) and plans the install.
+//   1. Without cradle.wipe=yes it stops at the confirmation and touches no disk: both disk files
+//      stay empty.
+//   2. With cradle.wipe=yes it makes the disks (GPT, LVM across both, file systems) and writes the
+//      new system from the ISO's kits; the console shell then shows the volume group's volumes
+//      and the new system's files. (Its boot loader and first boot are not in this release.)
+// The kits are small ones made for the test (an OS kit and a stand-in `cradle` kit).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { cachedInstallerImage } from '../../src/initramfs/build.ts';
 import { buildHeadNodeIso } from '../../src/initramfs/iso.ts';
 import { RunningMachine } from '../../src/lab/qemu.ts';
@@ -36,25 +39,33 @@ disks:
 
 describe('VM: the head-node ISO', { skip }, () => {
   const work = tmpDir('cradle-e2e-head-iso-');
-  after(() => fs.rmSync(work, { recursive: true, force: true }));
-
-  test('boots into cradle setup, plans from its answers and the machine, and stops at the confirmation', {
-    timeout: 900_000,
-  }, async () => {
-    const kits = [
+  const kits: string[] = [];
+  let answers: string;
+  let image: string;
+  before(async () => {
+    kits.push(
       await buildTestKit(work, {
         name: 'demo',
         version: '1',
         os: 'debian-12',
-        files: { 'etc/os-release': 'ID=demo\n' },
+        files: { 'etc/os-release': 'ID=demo\n', 'etc/shadow': 'root:*:19000:0:99999:7:::\n' },
       }),
       await buildTestKit(work, { name: 'cradle', version: '0.1.0', component: 'cradle:head:any' }),
-    ];
-    const answers = path.join(work, 'answers.yaml');
+    );
+    answers = path.join(work, 'answers.yaml');
     fs.writeFileSync(answers, ANSWERS);
-    const image = await cachedInstallerImage(cacheDir);
-    const iso = await buildHeadNodeIso(image, work, path.join(work, 'head-node.iso'), { kits, answers });
-    const disks = ['a', 'b'].map((n) => path.join(work, `disk-${n}.raw`));
+    image = await cachedInstallerImage(cacheDir);
+  });
+  after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  /** A machine with two blank disks and two NICs, booting the ISO; its console in `name`.log. */
+  async function boot(name: string, setupArgs?: string): Promise<{ machine: RunningMachine; disks: string[] }> {
+    const iso = await buildHeadNodeIso(image, path.join(work, name), path.join(work, `${name}.iso`), {
+      kits,
+      answers,
+      setupArgs,
+    });
+    const disks = ['a', 'b'].map((n) => path.join(work, `${name}-disk-${n}.raw`));
     for (const d of disks) {
       fs.writeFileSync(d, '');
       fs.truncateSync(d, 30 * 2 ** 30);
@@ -76,8 +87,15 @@ describe('VM: the head-node ISO', { skip }, () => {
         '-cdrom',
         iso,
       ],
-      path.join(work, 'console.log'),
+      path.join(work, `${name}.log`),
     );
+    return { machine, disks };
+  }
+
+  test('without cradle.wipe=yes: plans from its answers and the machine, stops at the confirmation', {
+    timeout: 900_000,
+  }, async () => {
+    const { machine, disks } = await boot('no-consent');
     try {
       await machine.waitFor(/Cradle head-node setup/, 120_000);
       await machine.waitFor(/answers from \/run\/cradle\/media\/cradle\/answers\.yaml/, 300_000);
@@ -89,5 +107,26 @@ describe('VM: the head-node ISO', { skip }, () => {
       await machine.stop();
     }
     for (const d of disks) assert.equal(fs.statSync(d).blocks, 0, `${path.basename(d)}: not a byte written`);
+  });
+
+  test('with cradle.wipe=yes: LVM across both disks, the new system written from the kits', {
+    timeout: 900_000,
+  }, async () => {
+    const { machine } = await boot('wipe', 'cradle.wipe=yes');
+    try {
+      await machine.waitFor(/cradle setup: making the disks: \/dev\/vda, \/dev\/vdb/, 420_000);
+      await machine.waitFor(/cradle setup: kit cradle\/0\.1\.0 \(addon\) in \/target\/depot/, 300_000);
+      await machine.waitFor(/cradle setup: node groups head, compute in \/var\/lib\/cradle\/inventory\.db/, 300_000);
+      await machine.waitFor(/cradle setup: the new system is written in \/target/, 300_000);
+      await machine.waitFor(/cradle: the setup exited with status 0/, 60_000);
+      // The console shell: what is on the disks now.
+      await machine.waitFor(/# /, 60_000);
+      machine.type('ls /dev/cradle | tr "\\n" " "; echo; cat /target/etc/hostname; echo "check-$((6*7))"\r');
+      await machine.waitFor(/depot home root swap var\s*\r?\n(.*\r?\n)?head\r?\n(.*\r?\n)?check-42/, 60_000);
+      machine.type('grep -c " /target" /proc/mounts; ls /target/depot/kits | tr "\\n" " "; echo "kits-$((2+2))"\r');
+      await machine.waitFor(/\b5\r?\n(.*\r?\n)?cradle demo\s*kits-4/, 60_000);
+    } finally {
+      await machine.stop();
+    }
   });
 });

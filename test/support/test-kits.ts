@@ -25,7 +25,7 @@ export async function buildTestKit(dir: string, k: TestKit): Promise<string> {
   let tree = k.tree;
   if (!tree) {
     tree = path.join(dir, `${k.name}-${k.version}-tree`);
-    for (const [rel, content] of Object.entries(k.files ?? { [`etc/${k.name}`]: `${k.name}\n` })) {
+    for (const [rel, content] of Object.entries(k.files ?? { [`usr/share/doc/${k.name}/README`]: `${k.name}\n` })) {
       fs.mkdirSync(path.dirname(path.join(tree, rel)), { recursive: true });
       fs.writeFileSync(path.join(tree, rel), content);
     }
