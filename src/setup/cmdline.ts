@@ -1,4 +1,4 @@
-// What the kernel command line tells `cradle setup` (as the seed's boot arguments reached Kusu's
+// What the kernel command line tells `cradle setup` (as boot arguments reached Kusu's
 // installer through ISOLINUX and /proc/cmdline): where the answers are, the consent to wipe disks
 // without asking, and canned settings that pre-fill the answers.
 import type { Answers } from './answers.ts';

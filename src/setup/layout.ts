@@ -2,7 +2,7 @@
 // disk; on the first, the firmware's partition (a BIOS boot partition, or an ESP on UEFI), then
 // the plain partitions (/boot at least: GRUB reads it without LVM), then a physical volume with
 // the rest; every other disk one physical volume. One volume group, `cradle`, across them holds
-// the other volumes. The seed's rules are checked here, each with its own message: at least 40 GB
+// the other volumes. Kusu's rules are checked here, each with its own message: at least 40 GB
 // in all, `/`, `/boot` and `/depot` present, `/boot` not on LVM. A pure function: nothing is
 // written before the confirmation.
 import { AnswersError, type VolumeAnswer } from './answers.ts';
@@ -75,7 +75,7 @@ const fsOf = (v: VolumeAnswer) => v.fs ?? (v.mount === 'swap' ? 'swap' : 'ext4')
 // Volumes in binary units (as they are sized), disks in decimal ones (as they are sold).
 const show = (s: Size) => (s === 'rest' ? 'the rest' : formatBytes(s));
 
-/** The rules of the seed and Cradle's own, as messages; empty when the layout is sound. */
+/** Kusu's rules and Cradle's own, as messages; empty when the layout is sound. */
 export function layoutProblems(volumes: VolumeAnswer[], disks: DiskFact[]): string[] {
   const problems: string[] = [];
   const total = disks.reduce((n, d) => n + d.sizeBytes, 0);

@@ -1,6 +1,6 @@
 // The head node's install planned from answers and a machine's facts: golden plans for one disk
 // (BIOS) and two disks (UEFI, LVM across both), the kickstart written from the same plan, and each
-// rule of the seed and of Cradle refused with its own message before any disk is touched.
+// rule of Kusu and of Cradle refused with its own message before any disk is touched.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -90,7 +90,7 @@ describe('the head node planned', () => {
     assert.match(withRootPassword('', '$6$s$h'), /^root:\$6\$s\$h:/);
   });
 
-  it('refuses what the seed forbids, each with its own message', () => {
+  it('refuses what Kusu forbids, each with its own message', () => {
     refused(
       { ...head, disks: { match: { path: '/dev/vda' }, pick: 'all', layout: 'default' } },
       'two-disks.json',

@@ -1,5 +1,5 @@
-// Where the answers come from, as the kernel command line says (`cradle.answers=`, as the seed's
-// boot arguments reached Kusu's installer): a path on the installation medium, an http(s):// URL
+// Where the answers come from, as the kernel command line says (`cradle.answers=`, as Kusu's
+// boot arguments reached its installer): a path on the installation medium, an http(s):// URL
 // (with `cradle.answers-fingerprint=` the server's certificate is pinned by its SHA-256
 // fingerprint instead of checked against a CA), or `label:NAME`, a file system with that label
 // (a USB stick) holding cradle-answers.yaml (or .yml, .json) at its top. Nothing is written: a
