@@ -34,6 +34,7 @@ import {
   type Subnet,
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
+import { addSubnetOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
 import {
   noNodeGroup,
   nodeGroupOn,
@@ -45,17 +46,14 @@ import {
 import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from './sql-install-log.ts';
 import {
   byHostname,
-  byKey,
   json,
   list,
   noMachine,
   noSubnet,
-  someOf,
   type SqlConn,
   type SqlDb,
   toLease,
   toMachine,
-  toSubnet,
 } from './sql-rows.ts';
 
 /** An Inventory whose changes can be grouped into one transaction (imports). */
@@ -136,15 +134,10 @@ export class SqlInventory implements TransactionalInventory {
     );
   }
 
-  private async subnet(c: SqlConn, id: string): Promise<Subnet | undefined> {
-    const [row] = await c.query('SELECT * FROM subnets WHERE id = $1', [id]);
-    return row && toSubnet(row);
-  }
-
   /** The subnet a static address belongs to: the one named (which must hold it), else the first that does. */
   private async subnetFor(c: SqlConn, m: NewMachine): Promise<string | undefined> {
     if (m.subnetId) {
-      const s = await this.subnet(c, m.subnetId);
+      const s = await subnetOn(c, m.subnetId);
       if (!s) throw noSubnet(m.subnetId);
       if (m.ip && !inSubnet(m.ip, s))
         throw new ValidationError(
@@ -157,7 +150,7 @@ export class SqlInventory implements TransactionalInventory {
       return s.id;
     }
     if (!m.ip) return undefined;
-    const found = (await this.listSubnetsOn(c)).find((s) => inSubnet(m.ip as string, s));
+    const found = (await subnetsOn(c)).find((s) => inSubnet(m.ip as string, s));
     if (!found)
       throw new ValidationError(
         `machine '${m.hostname}': no subnet contains ${m.ip}: add one first ('cradle subnet add') or name it (--subnet)`,
@@ -381,54 +374,19 @@ export class SqlInventory implements TransactionalInventory {
 
   async addSubnet(input: Subnet): Promise<Subnet> {
     const s = checkSubnet(input);
-    return this.write(async (c) => {
-      if (await this.subnet(c, s.id))
-        throw new ConflictError(
-          `subnet '${s.id}' already exists: remove it first ('cradle subnet rm ${s.id}') or choose another id`,
-        );
-      await c.run(
-        'INSERT INTO subnets (id, gateway, mask, domain_name, dns_servers, manage, vlan_id, pool_start, pool_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-        [
-          s.id,
-          s.gateway,
-          s.mask,
-          s.domainName ?? null,
-          json(s.dnsServers),
-          s.manage,
-          s.vlanId ?? null,
-          s.pool?.start ?? null,
-          s.pool?.end ?? null,
-        ],
-      );
-      return (await this.subnet(c, s.id)) as Subnet;
-    });
+    return this.write((c) => addSubnetOn(c, s));
   }
 
   async getSubnet(id: string): Promise<Subnet | undefined> {
-    return this.subnet(this.conn, id);
-  }
-
-  private async listSubnetsOn(c: SqlConn): Promise<Subnet[]> {
-    return (await c.query('SELECT * FROM subnets')).map(toSubnet).sort(byKey((s) => s.id));
+    return subnetOn(this.conn, id);
   }
 
   async listSubnets(): Promise<Subnet[]> {
-    return this.listSubnetsOn(this.conn);
+    return subnetsOn(this.conn);
   }
 
   async removeSubnet(id: string): Promise<void> {
-    await this.write(async (c) => {
-      if (!(await c.query(`SELECT id FROM subnets WHERE id = $1${this.forUpdate}`, [id])).length) throw noSubnet(id);
-      const users = (await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE subnet_id = $1', [id]))
-        .map((r) => r.hostname)
-        .sort();
-      if (users.length) {
-        throw new ConflictError(
-          `subnet '${id}' is still used by ${users.length} machine(s) (${someOf(users)}): move or remove them first`,
-        );
-      }
-      await c.run('DELETE FROM subnets WHERE id = $1', [id]); // its leases go with it (ON DELETE CASCADE)
-    });
+    await this.write((c) => removeSubnetOn(c, id, this.forUpdate));
   }
 
   async allocateLease(
@@ -448,7 +406,7 @@ export class SqlInventory implements TransactionalInventory {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.write(async (c) => {
-          const subnet = await this.subnet(c, subnetId);
+          const subnet = await subnetOn(c, subnetId);
           if (!subnet) throw noSubnet(subnetId);
           await this.lockAddresses(c);
           return allocateOn(c, subnet, m, at, expiresAt, hostname);
