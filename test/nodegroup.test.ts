@@ -4,7 +4,7 @@
 // none, an add-on for another OS, removing a kit a group uses. A `kill -9` during a build leaves
 // the store consistent and the retry succeeds.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -222,6 +222,28 @@ describe('node groups', () => {
     assert.equal(served?.kit.kit.version, '0.10.0', 'the newest version, compared number by number');
     assert.deepEqual(fs.readFileSync(path.join(served.dir, 'vmlinuz')), kernel);
     assert.deepEqual(fs.readFileSync(path.join(served.dir, 'initrd.img')), initrd);
+    // With the site's installer certificate: the kit's initramfs, then a cpio archive of the
+    // certificate, its key and the CA where the installer image keeps them.
+    const site = path.join(work, 'site-tls');
+    fs.mkdirSync(site, { recursive: true });
+    const pem = (name: string) => {
+      fs.writeFileSync(path.join(site, name), `-----BEGIN TEST ${name}-----\n`);
+      return path.join(site, name);
+    };
+    const tls = { ca: pem('ca.pem'), cert: pem('cert.pem'), key: pem('key.pem') };
+    const withSite = await servedInstaller(depotOf, { tls });
+    assert.ok(withSite && withSite.dir !== served.dir, 'a directory of its own per certificate set');
+    const both = fs.readFileSync(path.join(withSite.dir, 'initrd.img'));
+    assert.deepEqual(both.subarray(0, initrd.length), initrd, "the kit's initramfs first, unchanged");
+    const unpacked = path.join(work, 'site-unpacked');
+    fs.mkdirSync(unpacked);
+    execFileSync('cpio', ['-id', '--quiet', '-D', unpacked], { input: both.subarray(initrd.length) });
+    assert.equal(fs.readFileSync(path.join(unpacked, 'etc/ssl/CA.pem'), 'utf8'), '-----BEGIN TEST ca.pem-----\n');
+    assert.equal(
+      fs.readFileSync(path.join(unpacked, 'etc/ssl/installer/cert.pem'), 'utf8'),
+      '-----BEGIN TEST cert.pem-----\n',
+    );
+    assert.equal(fs.statSync(path.join(unpacked, 'etc/ssl/installer/key.pem')).mode & 0o777, 0o600, 'the key private');
     // A corrupt object in the store is never served.
     fs.rmSync(served.dir, { recursive: true });
     const manifest = await depotOf.store.readManifest(served.kit.kit.components[0].manifest);

@@ -1,6 +1,7 @@
 // `cradle server`: the boot server (DHCP, TFTP, HTTP boot and the machine API) over the machine
 // database. Argument parsing only; src/boot/server.ts does the work.
 import fs from 'node:fs';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { startBootServer, type Role } from '../boot/server.ts';
 import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
@@ -25,6 +26,7 @@ interface ServerFlags extends ConnectionLimitFlags {
   toolsImage?: string;
   installerDir?: string;
   depot?: string;
+  installerTls?: string;
   tftpRoot?: string;
   kernelArgs: string;
   tlsCert?: string;
@@ -43,10 +45,14 @@ const SEED_DEFAULT_LAYOUT = {
   UseKexec: false,
 };
 
-async function installerFromDepot(dir: string, log: (line: string) => void): Promise<string> {
+async function installerFromDepot(
+  dir: string,
+  tls: { ca: string; cert: string; key: string } | undefined,
+  log: (line: string) => void,
+): Promise<string> {
   const { Depot } = await import('../kit/depot.ts');
   const { servedInstaller } = await import('../kit/served.ts');
-  const served = await servedInstaller(new Depot(dir));
+  const served = await servedInstaller(new Depot(dir), { tls });
   if (!served)
     throw new Error(
       `the depot ${dir} has no Cradle kit with an installer image: add one ('cradle kit build-cradle', 'cradle kit add'), or give --installer-dir`,
@@ -121,7 +127,12 @@ export function registerServerCommand(program: Command): void {
       ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout)
       : SEED_DEFAULT_LAYOUT;
     const log = (line: string) => console.error(`${new Date().toISOString()} ${line}`);
-    const installerDir = f.installerDir ?? (f.depot ? await installerFromDepot(f.depot, log) : undefined);
+    if (f.installerTls && !f.tlsCa) throw new Error('--installer-tls goes with --tls-ca (the CA the installers trust)');
+    const installerTls =
+      f.installerTls && f.tlsCa
+        ? { ca: f.tlsCa, cert: path.join(f.installerTls, 'cert.pem'), key: path.join(f.installerTls, 'key.pem') }
+        : undefined;
+    const installerDir = f.installerDir ?? (f.depot ? await installerFromDepot(f.depot, installerTls, log) : undefined);
     const inventory = await openInventory(f.db);
     const server = await startBootServer({
       inventory,

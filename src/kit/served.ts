@@ -2,10 +2,13 @@
 // initramfs) that compute nodes network-boot, as the Cradle kit carries it. The files are taken
 // from the depot's store, each verified against its digest, and written once per kit version to
 // DEPOT/served/installer/VERSION/ (atomically: a directory renamed into place), where the boot
-// server reads them.
+// server reads them. A kit carries no site's certificates, so the site's installer certificate
+// and CA are added as a second cpio archive after the kit's initramfs (the kernel unpacks
+// concatenated archives in turn), in a directory of their own per certificate set.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Digest } from '../image/model/digest.ts';
+import { type Digest, digestOf } from '../image/model/digest.ts';
+import { cpioNewc } from '../initramfs/cpio.ts';
 import type { Depot, KitRecord } from './depot.ts';
 import { KitError } from './format.ts';
 
@@ -17,6 +20,22 @@ export const CRADLE_KIT_INSTALLER = {
   initrd: 'usr/lib/cradle/installer/initrd.img',
 } as const;
 
+/** The site's installer certificate, key and CA as the installer image holds them (/etc/ssl). */
+function siteArchive(tls: { ca: string; cert: string; key: string }): { cpio: Buffer; id: string } {
+  const files = { ca: fs.readFileSync(tls.ca), cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };
+  const cpio = Buffer.concat(
+    cpioNewc([
+      { type: 'dir', path: 'etc' },
+      { type: 'dir', path: 'etc/ssl' },
+      { type: 'dir', path: 'etc/ssl/installer', mode: 0o755 },
+      { type: 'file', path: 'etc/ssl/CA.pem', data: files.ca, mode: 0o644 },
+      { type: 'file', path: 'etc/ssl/installer/cert.pem', data: files.cert, mode: 0o644 },
+      { type: 'file', path: 'etc/ssl/installer/key.pem', data: files.key, mode: 0o600 },
+    ]),
+  );
+  return { cpio, id: digestOf(cpio).slice('sha256:'.length, 'sha256:'.length + 12) };
+}
+
 /** Compares versions such as 0.9.2 and 0.10.0 number by number. */
 function newerFirst(a: KitRecord, b: KitRecord): number {
   return b.kit.version.localeCompare(a.kit.version, 'en', { numeric: true });
@@ -27,14 +46,18 @@ function newerFirst(a: KitRecord, b: KitRecord): number {
  * initrd.img (what `cradle server --installer-dir` takes). Undefined when the depot has no
  * Cradle kit with an installer.
  */
-export async function servedInstaller(depot: Depot): Promise<{ dir: string; kit: KitRecord } | undefined> {
+export async function servedInstaller(
+  depot: Depot,
+  opts: { tls?: { ca: string; cert: string; key: string } } = {},
+): Promise<{ dir: string; kit: KitRecord } | undefined> {
   const { kit: name, component, vmlinuz, initrd } = CRADLE_KIT_INSTALLER;
   const kit = depot
     .list()
     .filter((r) => r.kit.name === name && r.kit.components.some((c) => c.name === component))
     .sort(newerFirst)[0];
   if (!kit) return undefined;
-  const dir = path.join(depot.root, 'served', 'installer', kit.kit.version);
+  const site = opts.tls ? siteArchive(opts.tls) : undefined;
+  const dir = path.join(depot.root, 'served', 'installer', `${kit.kit.version}${site ? `-site-${site.id}` : ''}`);
   if (fs.existsSync(path.join(dir, 'initrd.img'))) return { dir, kit };
   const manifest = await depot.store.readManifest(
     kit.kit.components.find((c) => c.name === component)?.manifest as Digest,
@@ -54,7 +77,13 @@ export async function servedInstaller(depot: Depot): Promise<{ dir: string; kit:
       ['initrd.img', initrd],
     ] as const) {
       const content = await depot.store.readObject(fileAt(p)); // verified against its digest
-      fs.writeFileSync(path.join(tmp, file), content, { mode: 0o644 });
+      fs.writeFileSync(
+        path.join(tmp, file),
+        file === 'initrd.img' && site ? Buffer.concat([content, site.cpio]) : content,
+        {
+          mode: 0o644,
+        },
+      );
     }
     try {
       fs.renameSync(tmp, dir);
