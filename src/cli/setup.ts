@@ -62,9 +62,8 @@ async function askTheRest(o: SetupFlags, prefill: Partial<Answers>, facts: Machi
 const TARGET = '/target';
 
 /**
- * After the confirmation (Kusu's order): the disks are made and mounted, then the new system is
- * written from the medium's kits. The boot loader and first boot are not in this release: the
- * disks hold the new system but do not boot it yet, and the setup says so.
+ * After the confirmation (Kusu's order): the disks are made and mounted, the new system is
+ * written from the medium's kits, GRUB makes it bootable, and everything is unmounted.
  */
 async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
   const { Executor } = await import('../system/executor.ts');
@@ -94,11 +93,21 @@ async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
   }
   log(`making the disks: ${plan.wipe.map((d) => d.path).join(', ')}`);
   await applyHeadStorage(new Executor({ dryRun: false, log }), headStorageCommands(plan.storage, TARGET));
-  await installHeadSystem({ plan, target: TARGET, kitFiles, log, logLines: () => lines });
-  log(
-    `the new system is written in ${TARGET}: its boot loader and first boot are not in this release, so the disks do not boot yet`,
-  );
+  const exec = new Executor({ dryRun: false, log });
+  const made = await installHeadSystem({ plan, target: TARGET, kitFiles, log, logLines: () => lines });
+  const { Depot } = await import('../kit/depot.ts');
+  const { makeHeadBootable } = await import('../setup/boot.ts');
+  const store = new Depot(path.join(TARGET, 'depot')).store;
+  const manifest = await store.readManifest(store.resolve(made.headImage).manifest as never);
+  await makeHeadBootable(exec, plan.storage, TARGET, manifest);
+  await exec.change('umount', ['--recursive', TARGET]);
+  log(`the head node ${plan.hostname} is installed: it boots from ${plan.wipe[0].path}`);
+  // The ISO's init restarts the machine when the setup leaves this behind (see initramfs/init.sh).
+  if (o.media) fs.writeFileSync(REBOOT_MARKER, `${plan.hostname}\n`);
 }
+
+/** Left by a finished install on the ISO: its init then restarts the machine into the head node. */
+const REBOOT_MARKER = '/run/cradle/reboot';
 
 export function registerSetupCommands(program: Command): void {
   const setup = program

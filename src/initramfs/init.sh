@@ -43,6 +43,12 @@ if grep -qw cradle.setup /proc/cmdline; then
   if [ -n "$medium" ] && mount -t iso9660 -o ro "$medium" /run/cradle/media; then
     setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media
     echo "cradle: the setup exited with status $?"
+    # A finished install leaves this behind: restart into the head node (the disks boot before the CD).
+    if [ -e /run/cradle/reboot ]; then
+      echo "cradle: restarting into the head node $(cat /run/cradle/reboot)"
+      sync
+      reboot -f
+    fi
   else
     echo "cradle: the setup found no medium labelled CRADLE_SETUP: is the ISO still attached?"
   fi

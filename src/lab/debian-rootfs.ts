@@ -97,7 +97,17 @@ const FLAVOURS: Record<string, { dir: string; packages: string[]; extra?: string
   },
 };
 
-export type RootfsFlavour = 'minimal' | 'bootable' | 'demo';
+/**
+ * The demo OS for a head node: the demo OS with LVM (its root is a logical volume, which the
+ * initramfs assembles) and PostgreSQL (the machine database it serves from at first boot).
+ */
+FLAVOURS.head = {
+  dir: `debian-${SUITE}-head-v${DEMO_VERSION}`,
+  packages: [...FLAVOURS.demo.packages, 'lvm2', 'postgresql'],
+  extra: FLAVOURS.demo.extra,
+};
+
+export type RootfsFlavour = 'minimal' | 'bootable' | 'demo' | 'head';
 
 export function debianRootfs(flavour: RootfsFlavour = 'minimal'): string {
   const { dir: name, packages, extra = [] } = FLAVOURS[flavour];
