@@ -5,6 +5,7 @@
 // kernel command line tells the setup where its answers are, as Kusu's boot arguments did.
 import fs from 'node:fs';
 import path from 'node:path';
+import { GRUB_SERIAL_CONSOLE } from '../storage/bootloader.ts';
 import { run } from '../system/run.ts';
 
 /** The volume label the setup finds its medium by. */
@@ -18,9 +19,7 @@ export interface MenuEntry {
 
 export function isoGrubConfig(entries: MenuEntry[]): string {
   return [
-    'serial --unit=0 --speed=115200',
-    'terminal_input console serial',
-    'terminal_output console serial',
+    ...GRUB_SERIAL_CONSOLE,
     'set timeout=3',
     ...entries.flatMap((e) => [
       `menuentry '${e.title}' {`,

@@ -10,6 +10,7 @@ import type { Manifest } from '../image/model/manifest.ts';
 import {
   DEFAULT_KERNEL_OPTIONS,
   findBootInfo,
+  GRUB_SERIAL_CONSOLE,
   grubInstallOf,
   installGrub,
   type BootInfo,
@@ -26,9 +27,7 @@ export function headGrubConfig(boot: BootInfo, layout: HeadLayout, kernelOptions
   const rel = (p: string) => p.replace(/^\/boot/, '');
   return [
     '# /boot/grub/grub.cfg: written by cradle setup',
-    'serial --unit=0 --speed=115200',
-    'terminal_input console serial',
-    'terminal_output console serial',
+    ...GRUB_SERIAL_CONSOLE,
     'set timeout=1',
     'insmod part_gpt',
     'insmod ext2',

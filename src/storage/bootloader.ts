@@ -56,6 +56,13 @@ export interface GrubConfigInput {
   kernelOptions: string;
 }
 
+/** GRUB on the serial line and the screen at once: a lab's console and a data centre's BMC both see it. */
+export const GRUB_SERIAL_CONSOLE = [
+  'serial --unit=0 --speed=115200',
+  'terminal_input console serial',
+  'terminal_output console serial',
+];
+
 export const DEFAULT_KERNEL_OPTIONS = 'ro console=tty0 console=ttyS0,115200n8';
 
 /** grub.cfg: serial and screen console, find /boot by UUID, boot the image's newest kernel. */
@@ -63,9 +70,7 @@ export function renderGrubConfig(c: GrubConfigInput): string {
   const rel = (p: string) => (c.separateBoot ? p.replace(/^\/boot/, '') : p);
   return [
     '# /boot/grub/grub.cfg: written by the Cradle installer',
-    'serial --unit=0 --speed=115200',
-    'terminal_input console serial',
-    'terminal_output console serial',
+    ...GRUB_SERIAL_CONSOLE,
     'set timeout=1',
     'insmod part_gpt',
     'insmod ext2',
