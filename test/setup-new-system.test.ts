@@ -83,6 +83,11 @@ describe("the head node's new system", () => {
     const shadow = fs.readFileSync(at('etc/shadow'), 'utf8');
     assert.match(shadow, /^root:\$6\$[^:]+:\d+:0:99999:7:::$/m);
     assert.match(shadow, /^daemon:\*:19000:/m);
+    // This OS has neither ifupdown nor networkd: ifupdown's file, as the installer writes then.
+    const interfaces = fs.readFileSync(at('etc/network/interfaces'), 'utf8');
+    assert.match(interfaces, /^iface ens3 inet dhcp$/m, 'the public side by DHCP');
+    assert.match(interfaces, /^iface ens4 inet static\n\taddress +10\.1\.0\.1\n\tnetmask +255\.255\.255\.0$/m);
+    assert.ok(!fs.existsSync(at('etc/resolv.conf')), "DNS from DHCP: resolv.conf is the DHCP client's");
 
     const inv = await openInventory(`sqlite:${at(HEAD_PATHS.db)}`);
     try {

@@ -4,25 +4,13 @@
 // interface names pinned. A -networkConfigurator programme replaces all of this.
 import fs from 'node:fs';
 import path from 'node:path';
-import { renderHostname, renderInterfaces, renderResolvConf } from '../netconfig/ifupdown.ts';
-import { renderNetworkd } from '../netconfig/networkd.ts';
-import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
+import { networkFlavour, renderNetworkFiles, writeNetworkFiles } from '../netconfig/files.ts';
 import { planNetwork } from '../netconfig/plan.ts';
-import { mkdirInRoot, writeInRoot } from '../util/in-root.ts';
 import type { Manifest } from '../image/model/manifest.ts';
 import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { InstallContext } from './context.ts';
 import { type EthernetInterface, hasCarrier } from './interfaces.ts';
 import { hookEnv } from './load-configuration.ts';
-
-export type NetworkFlavour = 'ifupdown' | 'networkd';
-
-/** ifupdown when the image has it (Debian's default), else systemd-networkd when present. */
-export function networkFlavour(has: (path: string) => boolean): NetworkFlavour | undefined {
-  if (has('sbin/ifup') || has('usr/sbin/ifup')) return 'ifupdown';
-  if (has('lib/systemd/systemd-networkd') || has('usr/lib/systemd/systemd-networkd')) return 'networkd';
-  return undefined;
-}
 
 /** What step 7 needs: this machine's configuration, its interfaces, and the image (to choose the flavour). */
 export interface NetworkInput {
@@ -58,23 +46,14 @@ export async function configureNetwork(ctx: InstallContext, input: NetworkInput)
   const flavour = detected ?? 'ifupdown';
   if (!detected)
     ctx.log.info('the image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces anyway');
-  // Never through a symlink the image put there (e.g. resolv.conf -> ../run/systemd/resolve/...).
-  const write = (p: string, text: string) => writeInRoot(root, p, text);
-  await exec.act(`write the ${flavour} network configuration`, () => {
-    if (machine.Machine.Hostname) write('etc/hostname', renderHostname(machine.Machine.Hostname));
-    if (flavour === 'ifupdown') {
-      write('etc/network/interfaces', renderInterfaces(plan));
-      write('etc/udev/rules.d/70-persistent-net.rules', renderUdevRules(input.interfaces));
-    } else {
-      for (const [name, text] of renderNetworkd(plan)) write(`etc/systemd/network/${name}`, text);
-      for (const [name, text] of renderLinkFiles(input.interfaces)) write(`etc/systemd/network/${name}`, text);
-      const wants = mkdirInRoot(root, 'etc/systemd/system/multi-user.target.wants');
-      const link = path.join(wants, 'systemd-networkd.service');
-      if (!fs.lstatSync(link, { throwIfNoEntry: false }))
-        fs.symlinkSync('/lib/systemd/system/systemd-networkd.service', link);
-    }
-    write('etc/resolv.conf', renderResolvConf(plan.defaultSubnet));
+  const rendered = renderNetworkFiles({
+    plan,
+    flavour,
+    pinned: input.interfaces,
+    hostname: machine.Machine.Hostname,
+    resolv: plan.defaultSubnet,
   });
+  await exec.act(`write the ${flavour} network configuration`, () => writeNetworkFiles(root, rendered));
   ctx.log.info(
     `network: ${flavour} configuration written for ${
       links

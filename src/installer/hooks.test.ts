@@ -14,7 +14,8 @@ import { DEFAULT_OPTIONS, type InstallerOptions } from './context.ts';
 import { InstallerLog } from './log.ts';
 import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
 import { notifyCompletion } from './finish.ts';
-import { configureNetwork, networkFlavour } from './configure-network.ts';
+import { networkFlavour } from '../netconfig/files.ts';
+import { configureNetwork } from './configure-network.ts';
 import { newContext } from './daemon.ts';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-hooks-'));

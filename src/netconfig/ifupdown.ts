@@ -22,6 +22,7 @@ export function renderInterfaces(plan: NetworkPlan): string {
     if (managed) lines.push(`\thwaddress    ${s.mac}`, `\tbridge_ports ${s.ifname}`);
     stanzas.push(lines);
   }
+  for (const d of plan.dhcp) stanzas.push([`auto ${d.ifname}`, `iface ${d.ifname} inet dhcp`]);
   for (const b of plan.bridgeOnly) {
     const name = `br@${b.subnet.Id}`;
     stanzas.push([

@@ -67,6 +67,14 @@ export function renderNetworkd(plan: NetworkPlan): NetworkdFiles {
       );
     }
   }
+  for (const d of plan.dhcp)
+    files.set(
+      `40-${d.ifname}.network`,
+      unit([
+        ['Match', [`Name=${d.ifname}`]],
+        ['Network', ['DHCP=ipv4']],
+      ]),
+    );
   for (const b of plan.bridgeOnly) {
     const br = `br@${b.subnet.Id}`;
     bridge(br, b.mac);

@@ -22,6 +22,8 @@ export interface StaticInterface {
 export interface NetworkPlan {
   /** Interfaces with an address of their own (bridged as br<VlanId> when the subnet is managed). */
   statics: StaticInterface[];
+  /** Interfaces that take their address, route and DNS by DHCP (a head node's public side). */
+  dhcp: { ifname: string }[];
   /** Entries with a MAC and a managed subnet but no address: a bridge `br@<SubnetId>`. */
   bridgeOnly: { ifname: string; mac: string; subnet: Subnet }[];
   /** The trunk's raw device; a bond when it has two or more slaves. */
@@ -46,6 +48,7 @@ export function planNetwork(config: MachineConfig, links: LinkInfo[]): NetworkPl
   const machine = config.Machine;
   const plan: NetworkPlan = {
     statics: [],
+    dhcp: [],
     bridgeOnly: [],
     vlanAddresses: [],
     bridgedVlans: [],

@@ -23,6 +23,8 @@ export interface NicFact {
   mac: string;
   driver: string;
   carrier: boolean;
+  /** Bus address (e.g. 0000:00:03.0): pins the name for ifupdown's udev rule. */
+  busId?: string;
 }
 
 export interface MachineFacts {
@@ -52,6 +54,7 @@ export const factsSchema: z.ZodType<MachineFacts> = z.strictObject({
       mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
       driver: z.string(),
       carrier: z.boolean(),
+      busId: z.string().optional(),
     }),
   ),
   bootMedium: z.string().optional(),
@@ -122,6 +125,7 @@ export function readFacts(o: { sysfs?: string; dev?: string; media?: string } = 
       mac: n.mac,
       driver: n.driver,
       carrier: hasCarrier(sysfs, n.name),
+      busId: n.busId,
     })),
     ...(bootMedium ? { bootMedium } : {}),
   };

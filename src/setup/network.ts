@@ -3,8 +3,12 @@
 // network, on a static address (the head node is its DHCP server); no address twice, no two
 // networks overlapping; gateway and DNS given, or taken from DHCP on a public side. The first
 // provisioning network becomes the head node's managed subnet, with a pool for compute nodes.
+// The new system's network files are rendered by the installer's own renderer (headNetworkFiles).
 import { cidrOf, inSubnet, intToIp, ipToInt, subnetRange } from '../inventory/validate.ts';
 import type { Subnet } from '../inventory/types.ts';
+import type { NetworkFilesInput } from '../netconfig/files.ts';
+import type { Subnet as NetconfigSubnet } from '../netconfig/machine-config.ts';
+import type { NetworkPlan as NetconfigPlan } from '../netconfig/plan.ts';
 import { AnswersError, type Answers, type InterfaceAnswer } from './answers.ts';
 import { globMatch } from './disks.ts';
 import type { NicFact } from './facts.ts';
@@ -173,4 +177,58 @@ function defaultPool(first: number, last: number, own: number): Subnet['pool'] {
   if (own === end) end--;
   if (own >= start && own <= end) start = own + 1;
   return start <= end ? { start: intToIp(start), end: intToIp(end) } : undefined;
+}
+
+/**
+ * The head node's networks as the installer's renderer takes them (netconfig/files.ts), so the
+ * head node and its compute nodes get their network files from one place: each static address a
+ * subnet of its own, the public subnet holding the gateway the default one, DHCP interfaces as
+ * such, unused NICs unconfigured, and every NIC's name pinned to its MAC (and bus address).
+ */
+export function headNetworkFiles(n: NetworkPlan): Omit<NetworkFilesInput, 'flavour'> {
+  const statics: NetconfigPlan['statics'] = [];
+  let defaultSubnet: NetconfigSubnet | undefined;
+  for (const i of n.interfaces) {
+    if (typeof i.ipv4 !== 'object') continue;
+    const own = { gateway: i.ipv4.address, mask: i.ipv4.mask };
+    const routed = i.role === 'public' && n.gateway && n.gateway !== 'dhcp' && inSubnet(n.gateway, own);
+    const subnet: NetconfigSubnet = {
+      Id: `${i.role}-${i.nic.name}`,
+      // The provisioning side routes nowhere: its "gateway" is the head node itself, never the default.
+      IpGateway: routed ? (n.gateway as string) : i.ipv4.address,
+      IpMask: i.ipv4.mask,
+      ...(n.domain ? { DomainName: n.domain } : {}),
+      ...(Array.isArray(n.dns) ? { DomainNameServers: n.dns } : {}),
+    };
+    if (routed) defaultSubnet = subnet;
+    statics.push({ ifname: i.nic.name, mac: i.nic.mac, ip: i.ipv4.address, subnet });
+  }
+  const plan: NetconfigPlan = {
+    statics,
+    dhcp: n.interfaces.filter((i) => i.ipv4 === 'dhcp').map((i) => ({ ifname: i.nic.name })),
+    bridgeOnly: [],
+    vlanAddresses: [],
+    bridgedVlans: [],
+    ...(defaultSubnet ? { defaultSubnet } : {}),
+    down: [],
+    warnings: [],
+  };
+  const resolv: NetworkFilesInput['resolv'] = Array.isArray(n.dns)
+    ? {
+        Id: 'dns',
+        IpGateway: '0.0.0.0',
+        IpMask: '0.0.0.0',
+        ...(n.domain ? { DomainName: n.domain } : {}),
+        DomainNameServers: n.dns,
+      }
+    : 'dhcp';
+  return {
+    plan,
+    pinned: n.interfaces.map((i) => ({
+      name: i.nic.name,
+      mac: i.nic.mac,
+      ...(i.nic.busId ? { busId: i.nic.busId } : {}),
+    })),
+    resolv,
+  };
 }

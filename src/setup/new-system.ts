@@ -4,13 +4,13 @@
 //   1. the kits, verified, into TARGET/depot (at least one OS kit and the Cradle kit);
 //   2. the head node's image: its OS kit's image with every component for the `head` group, built
 //      in the depot as nodegroup/head and unpacked into the target from the depot's own store;
-//   3. its settings: host name, hosts, time zone, locale, keymap, fstab, root's password;
+//   3. its settings: host name, hosts, time zone, locale, keymap, fstab, root's password, and its
+//      network files (the installer's renderer, for ifupdown or systemd-networkd as the image has);
 //   4. its machine database (SQLite, carried to PostgreSQL at first boot): the provisioning subnet
 //      with its pool, and the node groups (head, compute, and those the answers name), built;
 //   5. its certificates: a site CA, the server's and the installer's;
 //   6. the answers (password hashed: replaying them repeats the install), the kickstart, the log.
-// Boot loader, initramfs and network files need the new system's own programs (a chroot) and
-// come with the install on real disks.
+// The boot loader needs the new system's own programs (a chroot) and comes after (boot.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -21,9 +21,11 @@ import type { NodeGroup } from '../inventory/types.ts';
 import { Depot, type KitRecord } from '../kit/depot.ts';
 import { kitLabel } from '../kit/format.ts';
 import { buildNodeGroup, chooseKits } from '../kit/node-group.ts';
+import { networkFlavour, renderNetworkFiles, writeNetworkFiles } from '../netconfig/files.ts';
 import { createCa, issueCertificate } from '../pki/pki.ts';
 import { AnswersError } from './answers.ts';
 import { kickstart } from './kickstart.ts';
+import { headNetworkFiles } from './network.ts';
 import type { SetupPlan } from './plan.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
 
@@ -115,6 +117,16 @@ export function writeSettings(plan: SetupPlan, target: string): void {
   fs.writeFileSync(shadow, withRootPassword(before, plan.rootPasswordHash), { mode: 0o640 });
 }
 
+/** 3b. The network files, for whichever of ifupdown and systemd-networkd the image carries. */
+export function writeNetwork(plan: SetupPlan, target: string, log: NewSystemInput['log']): void {
+  const detected = networkFlavour((p) => fs.existsSync(inTarget(target, p)));
+  // As the installer does: a system whose image has neither still gets ifupdown's file.
+  if (!detected) log('the head node image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces');
+  const flavour = detected ?? 'ifupdown';
+  writeNetworkFiles(target, renderNetworkFiles({ ...headNetworkFiles(plan.network), flavour }));
+  log(`network: ${flavour} files for ${plan.network.interfaces.map((i) => `${i.nic.name} (${i.role})`).join(', ')}`);
+}
+
 /** 4. The machine database: the provisioning subnet and the node groups, each built. */
 export async function seedDatabase(
   plan: SetupPlan,
@@ -196,6 +208,7 @@ export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
   const kits = await addKits(depot, i.kitFiles, i.log);
   const { head, image } = await installHeadImage(depot, kits, i.target, i.log);
   writeSettings(i.plan, i.target);
+  writeNetwork(i.plan, i.target, i.log);
   const nodeGroups = await seedDatabase(i.plan, depot, kits, i.target, head);
   i.log(`node groups ${nodeGroups.join(', ')} in ${HEAD_PATHS.db}`);
   await makeCertificates(i.plan, i.target);

@@ -11,6 +11,8 @@ import { kickstart } from './kickstart.ts';
 import { describePlan, planSetup } from './plan.ts';
 import { describeCommands, headStorageCommands } from './storage.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
+import { renderNetworkFiles } from '../netconfig/files.ts';
+import { headNetworkFiles } from './network.ts';
 
 const testdata = (f: string) => path.join(import.meta.dirname, 'testdata', f);
 const facts = (f: string) => parseFacts(fs.readFileSync(testdata(f), 'utf8'), f);
@@ -48,6 +50,12 @@ const oneDisk: Answers = {
   disks: { pick: 'largest', layout: 'default' },
 };
 
+/** The network files the install writes, by the installer's renderer, as one text. */
+const networkText = (plan: ReturnType<typeof planSetup>, flavour: 'ifupdown' | 'networkd') => {
+  const { files, enable } = renderNetworkFiles({ ...headNetworkFiles(plan.network), flavour });
+  return [...[...files].map(([p, t]) => `== ${p}\n${t}`), ...enable.map((u) => `== enable ${u}\n`)].join('');
+};
+
 describe('the head node planned', () => {
   it('two disks, UEFI: an ESP and /boot on the first, one volume group across both, /depot the rest', () => {
     const plan = planSetup(head, facts('two-disks.json'), { salt: SALT });
@@ -62,6 +70,7 @@ describe('the head node planned', () => {
         ...files.links.map((l) => `== ${l.path} -> ${l.target}\n`),
       ].join(''),
     );
+    golden('network-two-disks.txt', networkText(plan, 'networkd'));
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['vda', 'vdb'],
@@ -76,6 +85,7 @@ describe('the head node planned', () => {
     golden('plan-one-disk.txt', describePlan(plan));
     golden('ks-one-disk.cfg', kickstart(plan));
     golden('storage-one-disk.sh', describeCommands(headStorageCommands(plan.storage, '/target')));
+    golden('network-one-disk.txt', networkText(plan, 'ifupdown'));
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['sda'],
