@@ -14,7 +14,9 @@ import type { Digest } from '../src/image/model/digest.ts';
 import { unpackImage } from '../src/image/unpack/unpack.ts';
 import { cachedInstallerImage, newestKernel } from '../src/initramfs/build.ts';
 import type { BuiltKit } from '../src/kit/build.ts';
-import { buildCradleKit, CRADLE_KIT_CLI } from '../src/kit/cradle-kit.ts';
+import { buildCradleKit } from '../src/kit/cradle-kit.ts';
+import { CRADLE_KIT_CLI } from '../src/kit/served.ts';
+import { HEAD_UNITS } from '../src/setup/services.ts';
 import { CRADLE_KIT_INSTALLER, servedInstaller } from '../src/kit/served.ts';
 import { Depot, type KitRecord } from '../src/kit/depot.ts';
 import { cacheDir } from '../src/util/build-cache.ts';
@@ -105,6 +107,12 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
       '#!/bin/sh\nexec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
     );
     assert.ok(fs.existsSync(path.join(root, 'opt/cradle/lib/node_modules/@lydell/node-pty/package.json')));
+    for (const unit of HEAD_UNITS)
+      assert.match(
+        fs.readFileSync(path.join(root, CRADLE_KIT_CLI.units, unit), 'utf8'),
+        /^ExecStart=\/usr\/local\/bin\/cradle /m,
+        `${unit}: the head node's units come with the command`,
+      );
     // Fixed, so the same source builds the same kit.
     const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000;
     for (const rel of ['.', 'usr', CRADLE_KIT_CLI.node, CRADLE_KIT_CLI.bundle])

@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { openInventory } from '../src/inventory/open.ts';
 import { parseAnswers } from '../src/setup/answers.ts';
 import { parseFacts } from '../src/setup/facts.ts';
-import { HEAD_PATHS, installHeadSystem } from '../src/setup/new-system.ts';
+import { installHeadSystem } from '../src/setup/new-system.ts';
+import { HEAD_PATHS, readEnv } from '../src/setup/services.ts';
 import { planSetup } from '../src/setup/plan.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 import { helloTree } from './support/hello-kit.ts';
@@ -88,6 +89,13 @@ describe("the head node's new system", () => {
     assert.match(interfaces, /^iface ens3 inet dhcp$/m, 'the public side by DHCP');
     assert.match(interfaces, /^iface ens4 inet static\n\taddress +10\.1\.0\.1\n\tnetmask +255\.255\.255\.0$/m);
     assert.ok(!fs.existsSync(at('etc/resolv.conf')), "DNS from DHCP: resolv.conf is the DHCP client's");
+    // The services' settings, from the plan; the stand-in Cradle kit carries no units to enable.
+    const env = readEnv(fs.readFileSync(at(HEAD_PATHS.env), 'utf8'));
+    assert.equal(env.CRADLE_INTERFACE, 'ens4');
+    assert.equal(env.CRADLE_ADDRESS, '10.1.0.1');
+    assert.equal(env.CRADLE_DEFAULT_IMAGE, 'nodegroup/compute');
+    assert.equal(env.CRADLE_DB, `sqlite:${HEAD_PATHS.db}`);
+    assert.match(fs.readFileSync(at(HEAD_PATHS.profile), 'utf8'), /export CRADLE_DB/);
 
     const inv = await openInventory(`sqlite:${at(HEAD_PATHS.db)}`);
     try {

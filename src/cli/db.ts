@@ -1,8 +1,11 @@
 // The machine database as commands open it: `--db` (or CRADLE_DB), opened for one command and
-// always closed, and storage layouts read from a file and checked as the installer checks them.
+// always closed, storage layouts read from a file and checked as the installer checks them, and
+// `cradle db copy`, the database moved from one store into another.
 import fs from 'node:fs';
-import { Option } from 'commander';
+import { type Command, Option } from 'commander';
+import { type CopyReport, copyDatabase } from '../inventory/copy.ts';
 import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
+import { redactUrl } from '../inventory/sql-rows.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { stripLineComments } from '../util/parse-json.ts';
@@ -27,4 +30,28 @@ export function readLayout(file: string): Record<string, unknown> {
   const text = fs.readFileSync(file, 'utf8');
   parseStorageLayout(text, file); // the installer's own check, now rather than at install time
   return JSON.parse(stripLineComments(text)) as Record<string, unknown>;
+}
+
+/** Prints a copy's rows per table, as `db copy` and the head node's first boot report it. */
+export function describeCopy(report: CopyReport, from: string, to: string): string {
+  const rows = Object.entries(report.rows)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
+  return report.alreadyCopied
+    ? `${redactUrl(to)} already holds every row of ${redactUrl(from)} (checked row for row): ${rows}`
+    : `copied ${redactUrl(from)} into ${redactUrl(to)}, checked row for row: ${rows}`;
+}
+
+/** `cradle db copy FROM TO`: the machine database into another store (SQLite to PostgreSQL, or back). */
+export function registerDbCommands(program: Command): void {
+  const db = program.command('db').description('the machine database itself');
+  db.command('copy <from> <to>')
+    .description(
+      'copy every row of one machine database into another, empty one (e.g. sqlite:/var/lib/cradle/inventory.db into postgres://...) and check it row for row',
+    )
+    .action(async (from: string, to: string) => {
+      await withDb(from, (source) =>
+        withDb(to, async (dest) => console.log(describeCopy(await copyDatabase(source.db, dest.db), from, to))),
+      );
+    });
 }

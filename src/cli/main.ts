@@ -1,5 +1,6 @@
 // The `cradle` command: argument parsing only; the work happens in the modules it calls.
 import { registerBuildInstallerCommand } from './build-installer.ts';
+import { registerDbCommands } from './db.ts';
 import { registerImageCommands } from './image.ts';
 import { registerImageServerCommand } from './imageserver.ts';
 import { registerInstallerCommands } from './installer.ts';
@@ -26,4 +27,5 @@ await runCradle([
   registerKitCommands,
   registerNodeGroupCommands,
   registerSetupCommands,
+  registerDbCommands,
 ]);

@@ -181,4 +181,29 @@ export function registerSetupCommands(program: Command): void {
     .action(async (o: { media?: string }) => {
       console.log(JSON.stringify(await factsFor(undefined, o.media), null, 2));
     });
+
+  setup
+    .command('first-boot')
+    .description(
+      "the head node's first boot (cradle-first-boot.service): its machine database into the local PostgreSQL, checked row for row",
+    )
+    .option('--root <dir>', "the head node's root", '/')
+    .option('--pg-socket <dir>', "PostgreSQL's unix socket directory", '/run/postgresql')
+    .option('--pg-port <port>', "PostgreSQL's port (default: the server's own)")
+    .option('--pg-database <name>', 'the database to make and fill', 'cradle')
+    .action(async (o: { root: string; pgSocket: string; pgPort?: string; pgDatabase: string }) => {
+      const { firstBoot, DEBIAN_POSTGRES } = await import('../setup/first-boot.ts');
+      const log = (line: string) => console.log(`cradle first boot: ${line}`);
+      const { url } = await firstBoot({
+        root: o.root,
+        postgres: {
+          ...DEBIAN_POSTGRES,
+          socketDir: o.pgSocket,
+          database: o.pgDatabase,
+          ...(o.pgPort ? { port: Number(o.pgPort) } : {}),
+        },
+        log,
+      });
+      log(`done: the services use ${url}`);
+    });
 }

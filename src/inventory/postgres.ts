@@ -4,7 +4,7 @@
 // (see sql-store.ts). Times come back as Date and are handed on as ISO 8601 strings, like SQLite's.
 import pg from 'pg';
 import { InventoryError } from './types.ts';
-import type { Row, SqlConn, SqlDb } from './sql-rows.ts';
+import { type Row, redactUrl, type SqlConn, type SqlDb } from './sql-rows.ts';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -17,11 +17,6 @@ interface PgError extends Error {
 function normalize(row: Row): Row {
   for (const [k, v] of Object.entries(row)) if (v instanceof Date) row[k] = v.toISOString();
   return row;
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(\w+:\/\/[^:/@]*):[^@/]*@/, '$1:***@');
 }
 
 export class PostgresDb implements SqlDb {

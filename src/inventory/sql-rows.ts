@@ -21,6 +21,11 @@ export interface SqlDb extends SqlConn {
   close(): Promise<void>;
 }
 
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(\w+:\/\/[^:/@]*):[^@/]*@/, '$1:***@');
+}
+
 export const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 export const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 export const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);

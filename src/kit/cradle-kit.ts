@@ -1,6 +1,6 @@
 // The Cradle kit (Kusu's "base" kit): what a head node needs of Cradle itself, built from this
 // source tree as an add-on kit for any OS. Its `cradle` component is the pinned Node runtime and
-// the whole `cradle` command bundled into one file; its `installer` component is the installer
+// the whole `cradle` command bundled into one file, with the head node's systemd units; its `installer` component is the installer
 // image compute nodes network-boot, which the boot server serves out of the depot (docs/kits.md).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,20 +9,11 @@ import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } 
 import { run } from '../system/run.ts';
 import { cacheDir } from '../util/build-cache.ts';
 import { buildKit, type BuiltKit } from './build.ts';
-import { CRADLE_KIT_INSTALLER } from './served.ts';
+import { CRADLE_KIT_CLI, CRADLE_KIT_INSTALLER } from './served.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 export const CRADLE_KIT_NAME = CRADLE_KIT_INSTALLER.kit;
-
-/** The `cradle` command in the Cradle kit's `cradle` component, as paths relative to its root. */
-export const CRADLE_KIT_CLI = {
-  kit: CRADLE_KIT_NAME,
-  component: 'cradle',
-  node: 'opt/cradle/bin/node',
-  bundle: 'opt/cradle/lib/cradle.mjs',
-  wrapper: 'usr/local/bin/cradle',
-} as const;
 
 // The bundle is also the entry of the image transfer's worker threads (image/transfer/worker.ts
 // starts its own module, which in a bundle is the bundle): a worker must not run the command line,
@@ -133,6 +124,9 @@ async function assembleCli(root: string, version: string): Promise<void> {
   for (const name of UNBUNDLED_PACKAGES)
     for (const f of packageFiles(name))
       put(root, `${lib}/node_modules/${name}/${f.rel}`, fs.readFileSync(f.from), 0o644);
+  // The head node's services (systemd/ in this repository): cradle setup enables them.
+  for (const unit of fs.readdirSync(path.join(repoRoot, 'systemd')).filter((f) => f.endsWith('.service')))
+    put(root, `${CRADLE_KIT_CLI.units}/${unit}`, fs.readFileSync(path.join(repoRoot, 'systemd', unit)), 0o644);
   const wrapper = `#!/bin/sh\nexec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"\n`;
   put(root, CRADLE_KIT_CLI.wrapper, Buffer.from(wrapper), 0o755);
 }

@@ -20,6 +20,17 @@ export const CRADLE_KIT_INSTALLER = {
   initrd: 'usr/lib/cradle/installer/initrd.img',
 } as const;
 
+/** The `cradle` command in the Cradle kit's `cradle` component, as paths relative to its root. */
+export const CRADLE_KIT_CLI = {
+  kit: 'cradle',
+  component: 'cradle',
+  node: 'opt/cradle/bin/node',
+  bundle: 'opt/cradle/lib/cradle.mjs',
+  wrapper: 'usr/local/bin/cradle',
+  /** The head node's systemd units (under usr/: on a merged-/usr system lib is a symlink, never a directory to write into). */
+  units: 'usr/lib/systemd/system',
+} as const;
+
 /** The site's installer certificate, key and CA as the installer image holds them (/etc/ssl). */
 function siteArchive(tls: { ca: string; cert: string; key: string }): { cpio: Buffer; id: string } {
   const files = { ca: fs.readFileSync(tls.ca), cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) };

@@ -8,7 +8,8 @@
 //      network files (the installer's renderer, for ifupdown or systemd-networkd as the image has);
 //   4. its machine database (SQLite, carried to PostgreSQL at first boot): the provisioning subnet
 //      with its pool, and the node groups (head, compute, and those the answers name), built;
-//   5. its certificates: a site CA, the server's and the installer's;
+//   5. its certificates: a site CA, the server's and the installer's; its services enabled, with
+//      their settings (services.ts);
 //   6. the answers (password hashed: replaying them repeats the install), the kickstart, the log.
 // The boot loader needs the new system's own programs (a chroot) and comes after (boot.ts).
 import fs from 'node:fs';
@@ -19,27 +20,18 @@ import { unpackImage } from '../image/unpack/unpack.ts';
 import { openInventory } from '../inventory/open.ts';
 import type { NodeGroup } from '../inventory/types.ts';
 import { Depot, type KitRecord } from '../kit/depot.ts';
+import { CRADLE_KIT_CLI } from '../kit/served.ts';
 import { kitLabel } from '../kit/format.ts';
+import { writeInRoot } from '../util/in-root.ts';
 import { buildNodeGroup, chooseKits } from '../kit/node-group.ts';
-import { networkFlavour, renderNetworkFiles, writeNetworkFiles } from '../netconfig/files.ts';
+import { enableUnit, networkFlavour, renderNetworkFiles, writeNetworkFiles } from '../netconfig/files.ts';
 import { createCa, issueCertificate } from '../pki/pki.ts';
 import { AnswersError } from './answers.ts';
 import { kickstart } from './kickstart.ts';
 import { headNetworkFiles } from './network.ts';
 import type { SetupPlan } from './plan.ts';
+import { HEAD_PATHS, HEAD_UNITS, headNodeEnv, PROFILE_SCRIPT } from './services.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
-
-/** Where the new system keeps what Cradle made for it. */
-export const HEAD_PATHS = {
-  depot: '/depot',
-  db: '/var/lib/cradle/inventory.db',
-  ca: '/etc/cradle/ca',
-  serverTls: '/etc/cradle/tls/server',
-  installerTls: '/etc/cradle/tls/installer',
-  answers: '/root/cradle-answers.yaml',
-  kickstart: '/root/cradle-ks.cfg',
-  log: '/var/log/cradle/setup.log',
-} as const;
 
 export interface NewSystemInput {
   plan: SetupPlan;
@@ -188,6 +180,22 @@ export async function makeCertificates(plan: SetupPlan, target: string): Promise
   );
 }
 
+/** 5b. The services: their settings, and the units the Cradle kit carries, enabled. */
+export function enableServices(plan: SetupPlan, target: string, groups: string[], log: NewSystemInput['log']): void {
+  const defaultImage = `nodegroup/${groups.includes('compute') ? 'compute' : (groups.find((g) => g !== 'head') ?? 'head')}`;
+  writeInRoot(target, HEAD_PATHS.env, headNodeEnv(plan, defaultImage));
+  writeInRoot(target, HEAD_PATHS.profile, PROFILE_SCRIPT);
+  const unitDir = `/${CRADLE_KIT_CLI.units}`;
+  for (const unit of HEAD_UNITS) {
+    if (!fs.existsSync(inTarget(target, path.join(unitDir, unit)))) {
+      log(`${unitDir}/${unit} is not in the head node image: the Cradle kit's cradle component carries it`);
+      continue;
+    }
+    enableUnit(target, unit, unitDir);
+  }
+  log(`services ${HEAD_UNITS.join(', ')} with ${HEAD_PATHS.env}`);
+}
+
 /** 6. What replays the install, and the log of this one. */
 export function saveAnswers(plan: SetupPlan, target: string, logLines: string[]): void {
   const write = (p: string, text: string, mode: number) => {
@@ -213,6 +221,7 @@ export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
   i.log(`node groups ${nodeGroups.join(', ')} in ${HEAD_PATHS.db}`);
   await makeCertificates(i.plan, i.target);
   i.log(`site CA and certificates in ${HEAD_PATHS.ca}, ${path.dirname(HEAD_PATHS.serverTls)}`);
+  enableServices(i.plan, i.target, nodeGroups, i.log);
   saveAnswers(i.plan, i.target, i.logLines?.() ?? []);
   return { kits, headImage: image, nodeGroups };
 }

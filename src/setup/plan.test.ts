@@ -13,6 +13,7 @@ import { describeCommands, headStorageCommands } from './storage.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
 import { renderNetworkFiles } from '../netconfig/files.ts';
 import { headNetworkFiles } from './network.ts';
+import { headNodeEnv } from './services.ts';
 
 const testdata = (f: string) => path.join(import.meta.dirname, 'testdata', f);
 const facts = (f: string) => parseFacts(fs.readFileSync(testdata(f), 'utf8'), f);
@@ -71,6 +72,7 @@ describe('the head node planned', () => {
       ].join(''),
     );
     golden('network-two-disks.txt', networkText(plan, 'networkd'));
+    golden('head-node-two-disks.env', headNodeEnv(plan, 'nodegroup/compute'));
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['vda', 'vdb'],

@@ -14,6 +14,9 @@ export interface PgCluster {
   createDatabase(name: string): Promise<string>;
   /** The same database, reached through the unix socket. */
   socketUrl(name: string): string;
+  /** Its unix socket directory and port, as a local client (psql -h DIR -p PORT) reaches it. */
+  socketDir: string;
+  port: number;
   /** How long initdb and the start took, in milliseconds. */
   startupMs: number;
   stop(): void;
@@ -92,6 +95,8 @@ export async function startPgCluster(bin: string): Promise<PgCluster> {
     const startupMs = performance.now() - started;
     return {
       startupMs,
+      socketDir: dir,
+      port,
       socketUrl: (db) => `postgres://postgres@/${db}?host=${encodeURIComponent(dir)}&port=${port}`,
       async createDatabase(name) {
         const client = new pg.Client({ connectionString: tcp('postgres') });
