@@ -2,7 +2,8 @@
 // are mounted: the kits verified into /depot, the head image (the OS kit with the Cradle kit's
 // head component) built there and unpacked from it, the settings, the machine database with the
 // provisioning subnet and node groups, the site's certificates (checked with openssl, a real
-// peer), and the answers saved with the password hashed. Real kits built from small trees.
+// peer), and the answers saved with the password hashed. Real kits built from small trees; one of
+// them fetched from an HTTPS server pinned by its certificate's fingerprint (the answers' kits.urls).
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +18,7 @@ import { HEAD_PATHS, readEnv } from '../src/setup/services.ts';
 import { planSetup } from '../src/setup/plan.ts';
 import { cradleBin, tmpDir } from './helpers.ts';
 import { helloTree } from './support/hello-kit.ts';
+import { type HttpsFiles, serveHttpsFiles } from './support/https-files.ts';
 import { buildTestKit } from './support/test-kits.ts';
 
 const run = promisify(execFile);
@@ -24,6 +26,7 @@ const testdata = path.resolve(import.meta.dirname, '../src/setup/testdata');
 
 describe("the head node's new system", () => {
   let work: string;
+  let web: HttpsFiles;
   const kits: string[] = [];
   before(async () => {
     work = tmpDir('cradle-head-');
@@ -52,7 +55,10 @@ describe("the head node's new system", () => {
       }),
     );
   });
-  after(() => fs.rmSync(work, { recursive: true, force: true }));
+  after(async () => {
+    await web?.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
 
   test('kits, image, settings, database, certificates and answers, from one plan', async () => {
     const answers = parseAnswers(fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8'));
@@ -60,10 +66,14 @@ describe("the head node's new system", () => {
     const plan = planSetup(answers, facts);
     const target = path.join(work, 'target');
     const lines: string[] = [];
+    // The hello kit by URL, the others from the medium.
+    const hello = kits.find((k) => path.basename(k) === 'hello.kit') as string;
+    web = await serveHttpsFiles({ '/kits/hello.kit': fs.readFileSync(hello) });
     const made = await installHeadSystem({
       plan,
       target,
-      kitFiles: kits,
+      kitFiles: kits.filter((k) => k !== hello),
+      kitUrls: [{ url: `${web.url}/kits/hello.kit`, fingerprint: web.fingerprint }],
       log: (l) => lines.push(l),
       logLines: () => lines,
     });
@@ -139,5 +149,10 @@ describe("the head node's new system", () => {
     assert.deepEqual(replay, plan.answers, 'the saved answers replay the same install');
     assert.match(fs.readFileSync(at(HEAD_PATHS.kickstart), 'utf8'), /^rootpw --iscrypted \$6\$/m);
     assert.match(fs.readFileSync(at(HEAD_PATHS.log), 'utf8'), /kit cradle\/0\.1\.0 \(addon\)/);
+    assert.match(
+      fs.readFileSync(at(HEAD_PATHS.log), 'utf8'),
+      /fetched \d+ bytes from https:\/\/127\.0\.0\.1:\d+\/kits\/hello\.kit \(certificate pinned\)\n.*kit hello\/1 \(addon\) from https:/,
+    );
+    assert.deepEqual(fs.readdirSync(at('depot/images/tmp')), [], 'the download is not left behind');
   });
 });

@@ -4,7 +4,7 @@
 // the whole plan. Argument parsing and printing; the rules live in src/setup.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Answers } from '../setup/answers.ts';
 import type { MachineFacts } from '../setup/facts.ts';
 import type { SetupPlan } from '../setup/plan.ts';
@@ -19,6 +19,21 @@ interface SetupFlags {
   media?: string;
   dryRun?: boolean;
   kickstart?: boolean;
+  network?: 'dhcp';
+}
+
+let networkUp: Promise<unknown> | undefined;
+
+/** With --network dhcp (the ISO's init gives it): the network, once, before the first fetch. */
+async function networkToFetch(o: SetupFlags): Promise<void> {
+  if (o.network !== 'dhcp') return;
+  networkUp ??= (async () => {
+    const { Executor } = await import('../system/executor.ts');
+    const { networkForFetching } = await import('../setup/live-network.ts');
+    const log = (line: string) => console.log(`cradle setup: ${line}`);
+    return networkForFetching({ exec: new Executor({ dryRun: false, log }), log });
+  })();
+  await networkUp;
 }
 
 async function factsFor(machine: string | undefined, media: string | undefined): Promise<MachineFacts> {
@@ -38,6 +53,7 @@ async function loadAnswers(o: SetupFlags): Promise<{ answers: Partial<Answers>; 
   const where = o.answers ?? boot.answers;
   if (!where) return { answers: { cradleSetup: 1, ...boot.canned }, wipe: boot.wipe };
   const loc = parseAnswersLocation(where, o.answersFingerprint ?? (o.answers ? undefined : boot.fingerprint));
+  if (loc.kind === 'url') await networkToFetch(o);
   const { text, from } = await readAnswers(loc, { media: o.media });
   return { answers: { ...boot.canned, ...parseAnswers(text, from) }, from, wipe: boot.wipe };
 }
@@ -77,10 +93,6 @@ async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
   const kitsDir = o.kits ?? (o.media ? path.join(o.media, 'kits') : undefined);
   if (!kitsDir || !fs.existsSync(kitsDir))
     throw new Error('no kits to install from: give --kits DIR (the head-node ISO carries them in kits/)');
-  if (plan.kits.urls.length)
-    throw new Error(
-      `kits.urls: this release installs only from the kits on the medium (${plan.kits.urls.map((u) => u.url).join(', ')}): put them in its kits/; nothing was touched`,
-    );
   // The kits the answers choose, by name or name/version; an unreadable file is named, not skipped.
   const { findMediaKits } = await import('../setup/wizard/kits.ts');
   const { isFound } = await import('../setup/wizard/model.ts');
@@ -94,7 +106,14 @@ async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
   log(`making the disks: ${plan.wipe.map((d) => d.path).join(', ')}`);
   await applyHeadStorage(new Executor({ dryRun: false, log }), headStorageCommands(plan.storage, TARGET));
   const exec = new Executor({ dryRun: false, log });
-  const made = await installHeadSystem({ plan, target: TARGET, kitFiles, log, logLines: () => lines });
+  const made = await installHeadSystem({
+    plan,
+    target: TARGET,
+    kitFiles,
+    kitUrls: plan.kits.urls,
+    log,
+    logLines: () => lines,
+  });
   const { Depot } = await import('../kit/depot.ts');
   const { makeHeadBootable } = await import('../setup/boot.ts');
   const store = new Depot(path.join(TARGET, 'depot')).store;
@@ -122,6 +141,12 @@ export function registerSetupCommands(program: Command): void {
     .option('--wizard', 'ask every screen, the answers (if any) as defaults')
     .option('--save-answers <file>', 'write the answers (the password hashed) to this file')
     .option('--kits <dir>', "the kits the wizard offers (default: the medium's kits/)")
+    .addOption(
+      new Option(
+        '--network <how>',
+        'bring up a network by DHCP before fetching answers or kits by URL (the ISO)',
+      ).choices(['dhcp']),
+    )
     .action(async (o: SetupFlags) => {
       const loaded = await loadAnswers(o);
       const facts = await factsFor(o.machine, o.media);
@@ -145,7 +170,17 @@ export function registerSetupCommands(program: Command): void {
         const { kickstart } = await import('../setup/kickstart.ts');
         process.stdout.write(`\n${kickstart(plan)}`);
       }
-      if (o.dryRun) return void console.log('\ndry run: nothing was touched');
+      if (o.dryRun)
+        return void console.log(
+          `\ndry run: nothing was touched${plan.kits.urls.length ? '; the kits by URL were not fetched' : ''}`,
+        );
+      // Kits by URL: reachable, their pins right, before anything is erased.
+      if (plan.kits.urls.length) {
+        await networkToFetch(o);
+        const { probeKitUrls } = await import('../setup/source.ts');
+        await probeKitUrls(plan.kits.urls);
+        console.log(`\nkits by URL answer: ${plan.kits.urls.map((u) => u.url).join(', ')}`);
+      }
       // Kusu's order: nothing is written before the confirmation. Unattended, the consent to
       // erase is cradle.wipe=yes on the kernel command line; without it the setup stops here.
       if (!wipe)

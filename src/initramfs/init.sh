@@ -41,7 +41,7 @@ if grep -qw cradle.setup /proc/cmdline; then
     sleep 1
   done
   if [ -n "$medium" ] && mount -t iso9660 -o ro "$medium" /run/cradle/media; then
-    setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media
+    setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media --network dhcp
     echo "cradle: the setup exited with status $?"
     # A finished install leaves this behind: restart into the head node (the disks boot before the CD).
     if [ -e /run/cradle/reboot ]; then

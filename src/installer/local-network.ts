@@ -10,6 +10,7 @@ import { writeDhcpLog } from '../protocols/dhcp/log.ts';
 import { subnetOf, type MachineConfig, type Subnet } from '../netconfig/machine-config.ts';
 import { renderResolvConf } from '../netconfig/ifupdown.ts';
 import { prefixLength } from '../netconfig/networkd.ts';
+import type { Executor } from '../system/executor.ts';
 import type { Configuration, InstallContext } from './context.ts';
 import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
 import { type EthernetInterface, hasCarrier, listEthernetInterfaces } from './interfaces.ts';
@@ -132,7 +133,7 @@ export async function configureFromInjected(
       continue;
     }
     await waitForCarrier(ctx, iface.name, 10_000);
-    await setupInterface(ctx, iface.name, entry.HostIpAddress, subnet);
+    await addressInterface(ctx.exec, (l) => ctx.log.info(l), { name: iface.name, ip: entry.HostIpAddress, subnet });
     return { activeInterface: iface.name, ip: entry.HostIpAddress, subnet };
   }
   const macs = interfaces.map((i) => i.mac).join(', ') || 'none';
@@ -160,14 +161,13 @@ export async function configureFromDhcp(ctx: InstallContext, interfaces: Etherne
   const hostname = validHostname(lease.hostname) ?? validHostname(cmdline.get('hostname'));
   if (hostname) await ctx.exec.change('hostname', [hostname]);
   else if (lease.hostname) ctx.log.info(`DHCP host name '${lease.hostname}' is not a valid host name: ignored`);
-  const subnet: Subnet = {
-    Id: 'dhcp',
-    IpGateway: lease.routers[0] ?? lease.ip,
-    IpMask: lease.subnetMask ?? '255.255.255.0',
-    DomainNameServers: lease.dnsServers,
-    ...(lease.domainName ? { DomainName: lease.domainName } : {}),
-  };
-  await setupInterface(ctx, lease.interface, lease.ip, subnet, lease.routers.length > 0);
+  const subnet = leaseSubnet(lease);
+  await addressInterface(ctx.exec, (l) => ctx.log.info(l), {
+    name: lease.interface,
+    ip: lease.ip,
+    subnet,
+    withGateway: lease.routers.length > 0,
+  });
   return {
     activeInterface: lease.interface,
     ip: lease.ip,
@@ -192,16 +192,27 @@ async function waitForCarrier(ctx: InstallContext, name: string, timeoutMs: numb
     ctx.log.info(`${name} has no link after ${timeoutMs / 1000} s: configuring it anyway`);
 }
 
-async function setupInterface(
-  ctx: InstallContext,
-  name: string,
-  ip: string,
-  subnet: Subnet,
-  withGateway = true,
+/** Gives `name` its address, the default route (unless told not to) and the resolver. */
+export async function addressInterface(
+  exec: Executor,
+  log: (line: string) => void,
+  a: { name: string; ip: string; subnet: Subnet; withGateway?: boolean },
 ): Promise<void> {
-  await ctx.exec.change('ip', ['address', 'replace', `${ip}/${prefixLength(subnet.IpMask)}`, 'dev', name]);
+  const { name, ip, subnet, withGateway = true } = a;
+  await exec.change('ip', ['address', 'replace', `${ip}/${prefixLength(subnet.IpMask)}`, 'dev', name]);
   if (withGateway && subnet.IpGateway !== ip)
-    await ctx.exec.change('ip', ['route', 'replace', 'default', 'via', subnet.IpGateway, 'dev', name]);
-  await ctx.exec.act('write /etc/resolv.conf', () => fs.writeFileSync('/etc/resolv.conf', renderResolvConf(subnet)));
-  ctx.log.info(`${name}: ${ip}/${prefixLength(subnet.IpMask)}${withGateway ? ` via ${subnet.IpGateway}` : ''}`);
+    await exec.change('ip', ['route', 'replace', 'default', 'via', subnet.IpGateway, 'dev', name]);
+  await exec.act('write /etc/resolv.conf', () => fs.writeFileSync('/etc/resolv.conf', renderResolvConf(subnet)));
+  log(`${name}: ${ip}/${prefixLength(subnet.IpMask)}${withGateway ? ` via ${subnet.IpGateway}` : ''}`);
+}
+
+/** A DHCP answer as the subnet its address is in. */
+export function leaseSubnet(lease: DhcpLease): Subnet {
+  return {
+    Id: 'dhcp',
+    IpGateway: lease.routers[0] ?? lease.ip,
+    IpMask: lease.subnetMask ?? '255.255.255.0',
+    DomainNameServers: lease.dnsServers,
+    ...(lease.domainName ? { DomainName: lease.domainName } : {}),
+  };
 }

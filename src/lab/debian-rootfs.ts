@@ -97,13 +97,17 @@ const FLAVOURS: Record<string, { dir: string; packages: string[]; extra?: string
   },
 };
 
+/** Bumped whenever the head node's demo OS changes beyond the demo OS's own changes. */
+const HEAD_VERSION = 2;
+
 /**
  * The demo OS for a head node: the demo OS with LVM (its root is a logical volume, which the
- * initramfs assembles) and PostgreSQL (the machine database it serves from at first boot).
+ * initramfs assembles), PostgreSQL (the machine database it serves from after its first boot) and
+ * Debian's iPXE binaries (what its boot server hands compute nodes' firmware over TFTP).
  */
 FLAVOURS.head = {
-  dir: `debian-${SUITE}-head-v${DEMO_VERSION}`,
-  packages: [...FLAVOURS.demo.packages, 'lvm2', 'postgresql'],
+  dir: `debian-${SUITE}-head-v${DEMO_VERSION}.${HEAD_VERSION}`,
+  packages: [...FLAVOURS.demo.packages, 'lvm2', 'postgresql', 'ipxe'],
   extra: FLAVOURS.demo.extra,
 };
 

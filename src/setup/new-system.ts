@@ -30,6 +30,7 @@ import { AnswersError } from './answers.ts';
 import { kickstart } from './kickstart.ts';
 import { headNetworkFiles } from './network.ts';
 import type { SetupPlan } from './plan.ts';
+import { fetchKit, type KitUrl } from './source.ts';
 import { HEAD_PATHS, HEAD_UNITS, headNodeEnv, PROFILE_SCRIPT } from './services.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
 
@@ -39,6 +40,8 @@ export interface NewSystemInput {
   target: string;
   /** The kit files to add, the OS kit to install first among the OS kits. */
   kitFiles: string[];
+  /** Kits to fetch (the answers' kits.urls), after the files. */
+  kitUrls?: KitUrl[];
   log: (line: string) => void;
   /** The setup's log so far, carried into the new system. */
   logLines?: () => string[];
@@ -52,13 +55,33 @@ export interface NewSystem {
 
 const inTarget = (target: string, p: string) => path.join(target, p);
 
-/** 1. The kits, each verified whole before anything of it is stored. */
-export async function addKits(depot: Depot, files: string[], log: NewSystemInput['log']): Promise<KitRecord[]> {
+/**
+ * 1. The kits, each verified whole before anything of it is stored: the medium's, then those named
+ * by URL, each downloaded into the depot's own scratch space (the new disks, not memory).
+ */
+export async function addKits(
+  depot: Depot,
+  files: string[],
+  urls: KitUrl[],
+  log: NewSystemInput['log'],
+): Promise<KitRecord[]> {
   const records: KitRecord[] = [];
-  for (const file of files) {
+  const add = async (file: string, from: string) => {
     const { record } = await depot.add(file);
-    log(`kit ${kitLabel(record.kit)} (${record.kit.kind}) in ${depot.root}`);
+    log(`kit ${kitLabel(record.kit)} (${record.kit.kind}) from ${from} in ${depot.root}`);
     records.push(record);
+  };
+  for (const file of files) await add(file, path.basename(file));
+  for (const k of urls) {
+    depot.store.init();
+    const file = depot.store.tempPath('kit-download');
+    try {
+      const bytes = await fetchKit(k, file);
+      log(`fetched ${bytes} bytes from ${k.url}${k.fingerprint ? ' (certificate pinned)' : ''}`);
+      await add(file, k.url);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   }
   if (!records.some((r) => r.kit.kind === 'os'))
     throw new AnswersError('no OS kit: a head node needs one (the kits screen, or kits.fromMedia), e.g. debian');
@@ -213,7 +236,7 @@ export function saveAnswers(plan: SetupPlan, target: string, logLines: string[])
 
 export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
   const depot = new Depot(inTarget(i.target, HEAD_PATHS.depot));
-  const kits = await addKits(depot, i.kitFiles, i.log);
+  const kits = await addKits(depot, i.kitFiles, i.kitUrls ?? [], i.log);
   const { head, image } = await installHeadImage(depot, kits, i.target, i.log);
   writeSettings(i.plan, i.target);
   writeNetwork(i.plan, i.target, i.log);

@@ -11,6 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import { run } from '../system/run.ts';
 import { AnswersError } from './answers.ts';
@@ -69,6 +70,8 @@ async function pinnedSocket(u: URL, fingerprint: string, timeoutMs: number): Pro
   });
   socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
   await once(socket, 'secureConnect');
+  // The handshake's deadline is over; the request's own takes over from here.
+  socket.setTimeout(0);
   const cert = socket.getPeerCertificate();
   const got = cert?.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : 'none';
   if (got !== fingerprint) {
@@ -109,6 +112,9 @@ export async function getUrl(
       ? { agent: false, createConnection: () => socket, rejectUnauthorized: false }
       : {};
     const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
+      // One request per connection: once the body is read (or abandoned) the socket goes too,
+      // rather than idling until a timer ends it.
+      res.once('close', () => res.socket?.destroy());
       if (res.statusCode === 200) return resolve(res);
       res.resume();
       reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
@@ -133,6 +139,39 @@ export async function fetchAnswers(url: string, fingerprint?: string, timeoutMs 
     chunks.push(c);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Kits named by URL in the answers (`kits.urls`). */
+export interface KitUrl {
+  url: string;
+  fingerprint?: string;
+}
+
+/**
+ * Checks every kit URL answers 200 (its certificate's pin first), before any disk is touched:
+ * an unreachable server or a wrong fingerprint is refused naming the URL. Nothing is downloaded.
+ */
+export async function probeKitUrls(urls: KitUrl[], timeoutMs = 30_000): Promise<void> {
+  for (const k of urls) {
+    const res = await getUrl(k.url, `the kit at ${k.url}`, { fingerprint: k.fingerprint, timeoutMs });
+    res.destroy();
+  }
+}
+
+/**
+ * Streams a kit into `file` (created new, 0600), pinned as the answers are. Its bytes are not
+ * trusted: the depot verifies the kit whole before it stores anything of it.
+ */
+export async function fetchKit(k: KitUrl, file: string, stallMs = 60_000): Promise<number> {
+  const res = await getUrl(k.url, `the kit at ${k.url}`, { fingerprint: k.fingerprint, timeoutMs: stallMs });
+  let bytes = 0;
+  res.on('data', (c: Buffer) => {
+    bytes += c.length;
+  });
+  await pipeline(res, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 })).catch((err: Error) => {
+    throw new AnswersError(`the kit at ${k.url}: ${err.message} after ${bytes} bytes`);
+  });
+  return bytes;
 }
 
 function readBounded(file: string): string {

@@ -7,15 +7,18 @@
 //   2. With cradle.wipe=yes, from the head-node demo OS (Debian with systemd, LVM, PostgreSQL) as
 //      its OS kit: it makes the disks (GPT, LVM across both, file systems), writes the new system
 //      from the ISO's kits, installs GRUB and restarts; the machine boots from its disks into the
-//      head node (root on LVM), where root logs in on the serial console with the answers'
-//      password and finds its host name, volumes, depot and database.
-// Beside the OS kits, a stand-in `cradle` kit made for the test: the setup needs one, and these
-// tests are about the install, not the Cradle the head node will run.
+//      head node (root on LVM). Its first boot carries the machine database into PostgreSQL and
+//      starts the boot and image servers on the provisioning network; root logs in on the serial
+//      console with the answers' password and finds its host name, volumes, depot, network,
+//      services and the database in PostgreSQL, row for row.
+// The first test carries a stand-in `cradle` kit (the setup needs one; it stops before using
+// it); the second the real Cradle kit, built from this tree, which the head node then runs.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cachedInstallerImage } from '../../src/initramfs/build.ts';
+import { buildCradleKit } from '../../src/kit/cradle-kit.ts';
 import { debianRootfs } from '../../src/lab/debian-rootfs.ts';
 import { buildHeadNodeIso } from '../../src/initramfs/iso.ts';
 import { RunningMachine } from '../../src/lab/qemu.ts';
@@ -134,10 +137,12 @@ describe('VM: the head-node ISO', { skip }, () => {
       os: 'debian-12',
       tree: debianRootfs('head'),
     });
-    const { machine } = await boot('wipe', 'cradle.wipe=yes', [osKit, cradleKit]);
+    const realCradleKit = path.join(headOs, 'cradle.kit');
+    await buildCradleKit({ out: realCradleKit });
+    const { machine } = await boot('wipe', 'cradle.wipe=yes', [osKit, realCradleKit]);
     try {
       await machine.waitFor(/cradle setup: making the disks: \/dev\/vda, \/dev\/vdb/, 420_000);
-      await machine.waitFor(/cradle setup: kit debian\/12 \(os\) in \/target\/depot/, 600_000);
+      await machine.waitFor(/cradle setup: kit debian\/12 \(os\) from \S+ in \/target\/depot/, 600_000);
       await machine.waitFor(/cradle setup: node groups head, compute in \/var\/lib\/cradle\/inventory\.db/, 300_000);
       await machine.waitFor(/cradle setup: ran chroot \/target grub-install --target=i386-pc/, 300_000);
       await machine.waitFor(
@@ -147,6 +152,11 @@ describe('VM: the head-node ISO', { skip }, () => {
       await machine.waitFor(/cradle: restarting into the head node head\.lab\.test/, 60_000);
       // From its own disks now: GRUB on /boot, the kernel, the initramfs finding the root volume.
       await machine.waitFor(/Cradle head node, Linux 6\./, 300_000);
+      // The first boot, on the console: the database into PostgreSQL, checked.
+      await machine.waitFor(
+        /cradle first boot: machine database copied in PostgreSQL \(postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\), checked row for row: subnets 1, node_groups 2, node_group_components \d+, machines 0/,
+        900_000,
+      );
       await machine.waitFor(/head login: /, 600_000);
       machine.type('root\r');
       await machine.waitFor(/Password: /, 60_000);
@@ -156,9 +166,22 @@ describe('VM: the head-node ISO', { skip }, () => {
         'hostname; findmnt -n -o SOURCE /; ls /depot/kits | tr "\\n" " "; echo; ls /var/lib/cradle; echo "head-$((6*7))"\r',
       );
       await machine.waitFor(
-        /\bhead\r?\n\/dev\/mapper\/cradle-root\r?\ncradle debian\s*\r?\ninventory\.db\r?\nhead-42/,
+        /\bhead\r?\n\/dev\/mapper\/cradle-root\r?\ncradle debian\s*\r?\nfirst-boot\.done\s+inventory\.db\.before-postgresql\r?\nhead-42/,
         120_000,
       );
+      // The network the answers gave, by the installer's own renderer (systemd-networkd here).
+      machine.type('ip -4 -o addr show | grep -o "inet [0-9./]*" | tr "\\n" " "; echo "net-$((6*7))"\r');
+      await machine.waitFor(/inet 192\.0\.2\.10\/24 inet 10\.77\.0\.1\/24 net-42/, 60_000);
+      // The services: waited for (they start at their own pace), then both active.
+      machine.type(
+        'until journalctl -u cradle-server -o cat | grep -q "DHCP on eth"; do sleep 2; done; systemctl is-active cradle-server cradle-imageserver | tr "\\n" " "; echo "up-$((6*7))"\r',
+      );
+      await machine.waitFor(/active active up-42/, 600_000);
+      // A login shell's cradle uses the head node's database: PostgreSQL now, the groups in it.
+      machine.type(
+        'echo "$CRADLE_DB"; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
+      );
+      await machine.waitFor(/postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/, 300_000);
     } finally {
       await machine.stop();
     }
