@@ -33,7 +33,11 @@ async function networkToFetch(o: SetupFlags): Promise<void> {
     const log = (line: string) => console.log(`cradle setup: ${line}`);
     return networkForFetching({ exec: new Executor({ dryRun: false, log }), log });
   })();
-  await networkUp;
+  // A failure is not kept: a cable plugged in meanwhile gets its chance at the next fetch.
+  await networkUp.catch((err: Error) => {
+    networkUp = undefined;
+    throw err;
+  });
 }
 
 async function factsFor(machine: string | undefined, media: string | undefined): Promise<MachineFacts> {
@@ -68,7 +72,14 @@ async function askTheRest(o: SetupFlags, prefill: Partial<Answers>, facts: Machi
     );
   const { runWizard } = await import('../setup/wizard/wizard.ts');
   const kitsDir = o.kits ?? (o.media ? path.join(o.media, 'kits') : undefined);
-  const r = await runWizard({ input: process.stdin, output: process.stdout, facts, prefill, kitsDir });
+  const { lookUpKitUrl } = await import('../setup/wizard/kits.ts');
+  // A kit typed in as a URL on the ISO: the network comes up for it (and stays for the install).
+  const lookUpUrl = (url: string, fingerprint?: string) =>
+    networkToFetch(o).then(
+      () => lookUpKitUrl(url, fingerprint),
+      (err: Error) => ({ source: url, problem: err.message }),
+    );
+  const r = await runWizard({ input: process.stdin, output: process.stdout, facts, prefill, kitsDir, lookUpUrl });
   // Kusu's exit statuses: 0 done, 1 internal error (its log kept), 2 the user quit.
   if (r.status !== 0 || !r.answers) process.exit(r.status || 1);
   return r.answers;
