@@ -104,9 +104,13 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     assert.equal(mode('opt/cradle'), 0o755);
     assert.equal(
       fs.readFileSync(path.join(root, CRADLE_KIT_CLI.wrapper), 'utf8'),
-      '#!/bin/sh\nexec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
+      '#!/bin/sh\nLD_LIBRARY_PATH=/opt/cradle/lib/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
     );
     assert.ok(fs.existsSync(path.join(root, 'opt/cradle/lib/node_modules/@lydell/node-pty/package.json')));
+    assert.ok(
+      fs.existsSync(path.join(root, CRADLE_KIT_CLI.libraries, 'libatomic.so.1')),
+      "Node's libatomic comes along",
+    );
     for (const unit of HEAD_UNITS)
       assert.match(
         fs.readFileSync(path.join(root, CRADLE_KIT_CLI.units, unit), 'utf8'),

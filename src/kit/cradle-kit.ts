@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/build.ts';
+import { resolveLibraries } from '../initramfs/resolve.ts';
 import { run } from '../system/run.ts';
 import { cacheDir } from '../util/build-cache.ts';
 import { buildKit, type BuiltKit } from './build.ts';
@@ -27,6 +28,9 @@ if (isMainThread) {
   else await import('./main.ts');
 }
 `;
+
+/** The one shared library of Node's that the Cradle kit carries (see assembleCli). */
+const CARRIED_LIBRARY = 'libatomic.so.1';
 
 // The DHCP server starts its receiving thread from './receive-worker.ts' beside its own module,
 // which esbuild leaves as written: beside the bundle, that name loads the worker's own bundle.
@@ -127,7 +131,18 @@ async function assembleCli(root: string, version: string): Promise<void> {
   // The head node's services (systemd/ in this repository): cradle setup enables them.
   for (const unit of fs.readdirSync(path.join(repoRoot, 'systemd')).filter((f) => f.endsWith('.service')))
     put(root, `${CRADLE_KIT_CLI.units}/${unit}`, fs.readFileSync(path.join(repoRoot, 'systemd', unit)), 0o644);
-  const wrapper = `#!/bin/sh\nexec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"\n`;
+  // Node needs libatomic, which a minimal OS (Debian's minbase) leaves out: it comes along, found
+  // through the wrapper. Only it: a carried libstdc++ could shadow a newer one for the programs
+  // cradle runs.
+  const atomic = (await resolveLibraries([path.join(root, CRADLE_KIT_CLI.node)])).find(
+    (l) => path.basename(l) === CARRIED_LIBRARY,
+  );
+  if (atomic) put(root, `${CRADLE_KIT_CLI.libraries}/${CARRIED_LIBRARY}`, fs.readFileSync(atomic), 0o644);
+  const wrapper = [
+    '#!/bin/sh',
+    `LD_LIBRARY_PATH=/${CRADLE_KIT_CLI.libraries}\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"`,
+    '',
+  ].join('\n');
   put(root, CRADLE_KIT_CLI.wrapper, Buffer.from(wrapper), 0o755);
 }
 

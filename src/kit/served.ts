@@ -27,6 +27,8 @@ export const CRADLE_KIT_CLI = {
   node: 'opt/cradle/bin/node',
   bundle: 'opt/cradle/lib/cradle.mjs',
   wrapper: 'usr/local/bin/cradle',
+  /** Shared libraries Node needs that a minimal OS may lack. */
+  libraries: 'opt/cradle/lib/native',
   /** The head node's systemd units (under usr/: on a merged-/usr system lib is a symlink, never a directory to write into). */
   units: 'usr/lib/systemd/system',
 } as const;

@@ -21,7 +21,7 @@ import { cachedInstallerImage } from '../../src/initramfs/build.ts';
 import { buildCradleKit } from '../../src/kit/cradle-kit.ts';
 import { debianRootfs } from '../../src/lab/debian-rootfs.ts';
 import { buildHeadNodeIso } from '../../src/initramfs/iso.ts';
-import { RunningMachine } from '../../src/lab/qemu.ts';
+import { OVMF_CODE, OVMF_VARS, RunningMachine } from '../../src/lab/qemu.ts';
 import { cacheDir } from '../../src/util/build-cache.ts';
 import { isRoot, tmpDir } from '../helpers.ts';
 import { buildTestKit } from '../support/test-kits.ts';
@@ -71,11 +71,16 @@ describe('VM: the head-node ISO', { skip }, () => {
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  /** A machine with two blank disks and two NICs, booting the ISO; its console in `name`.log. */
+  /**
+   * A machine with two blank disks and two NICs, booting the ISO; its console in `name`.log. The
+   * disks come first in the boot order: blank, the firmware falls through to the ISO; installed,
+   * the machine starts from them.
+   */
   async function boot(
     name: string,
     setupArgs?: string,
     isoKits = kits,
+    firmware: 'bios' | 'uefi' = 'bios',
   ): Promise<{ machine: RunningMachine; disks: string[] }> {
     const iso = await buildHeadNodeIso(image, path.join(work, name), path.join(work, `${name}.iso`), {
       kits: isoKits,
@@ -94,15 +99,28 @@ describe('VM: the head-node ISO', { skip }, () => {
       '-device',
       `virtio-net-pci,netdev=${id},mac=${mac}`,
     ];
+    const vars = path.join(work, `${name}-OVMF_VARS.fd`);
+    if (firmware === 'uefi') fs.copyFileSync(OVMF_VARS, vars);
     const machine = new RunningMachine(
       [
         'qemu-system-x86_64',
         ...['-accel', 'tcg,thread=multi', '-smp', '2', '-m', '1536', '-nographic'],
+        ...(firmware === 'uefi'
+          ? [
+              ...['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`],
+              ...['-drive', `if=pflash,format=raw,unit=1,file=${vars}`],
+            ]
+          : []),
         ...nic('pub', '52:54:00:c0:00:01'),
         ...nic('prov', '52:54:00:c0:00:02'),
-        ...disks.flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio`]),
-        '-cdrom',
-        iso,
+        ...disks.flatMap((d, i) => [
+          '-drive',
+          `file=${d},format=raw,if=none,id=disk${i}`,
+          '-device',
+          `virtio-blk-pci,drive=disk${i},bootindex=${i + 1}`,
+        ]),
+        ...['-drive', `file=${iso},format=raw,media=cdrom,readonly=on,if=none,id=cd`],
+        ...['-device', 'ide-cd,drive=cd,bootindex=9'],
       ],
       path.join(work, `${name}.log`),
     );
@@ -182,6 +200,38 @@ describe('VM: the head-node ISO', { skip }, () => {
         'echo "$CRADLE_DB"; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
       );
       await machine.waitFor(/postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/, 300_000);
+    } finally {
+      await machine.stop();
+    }
+  });
+
+  test('UEFI: an ESP on the first disk, GRUB on its removable path; the head node starts from it', {
+    timeout: 1_500_000,
+    skip: !fs.existsSync(OVMF_CODE) && `no ${OVMF_CODE}: install the Debian package ovmf`,
+  }, async () => {
+    const headOs = path.join(work, 'head-os-uefi');
+    fs.mkdirSync(headOs);
+    const osKit = await buildTestKit(headOs, {
+      name: 'debian',
+      version: '12',
+      os: 'debian-12',
+      tree: debianRootfs('head'),
+    });
+    const { machine } = await boot('uefi', 'cradle.wipe=yes', [osKit, cradleKit], 'uefi');
+    try {
+      await machine.waitFor(/storage \(UEFI\):/, 600_000);
+      await machine.waitFor(/cradle setup: ran chroot \/target grub-install --target=x86_64-efi/, 1_200_000);
+      await machine.waitFor(/cradle: restarting into the head node head\.lab\.test/, 120_000);
+      await machine.waitFor(/Cradle head node, Linux 6\./, 300_000);
+      await machine.waitFor(/head login: /, 600_000);
+      machine.type('root\r');
+      await machine.waitFor(/Password: /, 60_000);
+      machine.type('a-long-password\r');
+      await machine.waitFor(/root@head:~# /, 120_000);
+      machine.type(
+        'ls -d /sys/firmware/efi; findmnt -n -o SOURCE,FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT; echo "efi-$((6*7))"\r',
+      );
+      await machine.waitFor(/\/sys\/firmware\/efi\r?\n\/dev\/vda\d+\s+vfat\r?\n.*BOOTX64\.EFI.*\r?\nefi-42/i, 120_000);
     } finally {
       await machine.stop();
     }
