@@ -128,7 +128,7 @@ describe("the head node's new system", () => {
     assert.match(images.stdout, /^nodegroup\/compute\//m, 'the compute group is built, ready to serve');
 
     const ca = at(`${HEAD_PATHS.ca}/ca.pem`);
-    for (const dir of [HEAD_PATHS.serverTls, HEAD_PATHS.installerTls])
+    for (const dir of [HEAD_PATHS.serverTls, HEAD_PATHS.installerTls, HEAD_PATHS.operatorTls])
       assert.match(
         execFileSync('openssl', ['verify', '-CAfile', ca, at(`${dir}/cert.pem`)], { encoding: 'utf8' }),
         /: OK/,

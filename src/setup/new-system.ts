@@ -179,7 +179,7 @@ export async function seedDatabase(
   }
 }
 
-/** 5. A site CA, the server's certificate (host name and provisioning address) and the installer's. */
+/** 5. A site CA, the server's certificate (host name and provisioning address), the installer's and an operator's. */
 export async function makeCertificates(plan: SetupPlan, target: string): Promise<void> {
   const ca = inTarget(target, HEAD_PATHS.ca);
   fs.mkdirSync(ca, { recursive: true, mode: 0o700 });
@@ -200,6 +200,11 @@ export async function makeCertificates(plan: SetupPlan, target: string): Promise
     ca,
     { kind: 'installer', name: 'installer', days: 825 },
     inTarget(target, HEAD_PATHS.installerTls),
+  );
+  await issueCertificate(
+    ca,
+    { kind: 'client', name: `operator@${plan.hostname}`, days: 825 },
+    inTarget(target, HEAD_PATHS.operatorTls),
   );
 }
 

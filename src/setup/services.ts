@@ -11,6 +11,8 @@ export const HEAD_PATHS = {
   ca: '/etc/cradle/ca',
   serverTls: '/etc/cradle/tls/server',
   installerTls: '/etc/cradle/tls/installer',
+  /** The head node's own operator: its `cradle` and curl reach the machine API and the dashboard. */
+  operatorTls: '/etc/cradle/tls/operator',
   answers: '/root/cradle-answers.yaml',
   kickstart: '/root/cradle-ks.cfg',
   log: '/var/log/cradle/setup.log',

@@ -200,6 +200,11 @@ describe('VM: the head-node ISO', { skip }, () => {
         'echo "$CRADLE_DB"; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
       );
       await machine.waitFor(/postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/, 300_000);
+      // The dashboard, over mutual TLS, with the operator certificate the install made.
+      const tls =
+        '--cacert /etc/cradle/ca/ca.pem --cert /etc/cradle/tls/operator/cert.pem --key /etc/cradle/tls/operator/key.pem';
+      machine.type(`curl -s -o /dev/null -w "%{http_code}" ${tls} https://10.77.0.1:6977/; echo " dash-$((6*7))"\r`);
+      await machine.waitFor(/\b200 dash-42/, 120_000);
     } finally {
       await machine.stop();
     }
