@@ -175,6 +175,8 @@ describe('VM: the head-node ISO', { skip }, () => {
         /cradle first boot: machine database copied in PostgreSQL \(postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\), checked row for row: subnets 1, node_groups 2, node_group_components \d+, machines 0/,
         900_000,
       );
+      // The login prompt may have come before those lines: Enter asks for a fresh one.
+      machine.type('\r');
       await machine.waitFor(/head login: /, 600_000);
       machine.type('root\r');
       await machine.waitFor(/Password: /, 60_000);
