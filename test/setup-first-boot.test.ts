@@ -83,6 +83,24 @@ describe("the head node's first boot", { skip }, () => {
     assert.ok(fs.existsSync(at(HEAD_PATHS.firstBootDone)));
   });
 
+  test('cradle db copy: any two databases, checked; a rerun finds the copy made', async () => {
+    const file = at('fleet.db');
+    const inv = await openInventory(`sqlite:${file}`);
+    try {
+      await inv.addMachine({ hostname: 'web1', macs: ['02:00:00:00:01:01'], tags: {} });
+    } finally {
+      await inv.close();
+    }
+    const url = await pg.createDatabase('fleet');
+    const first = await run(cradleBin, ['db', 'copy', `sqlite:${file}`, url], { encoding: 'utf8' });
+    assert.match(
+      first.stdout,
+      /^copied sqlite:.*fleet\.db into postgres:\/\/.*, checked row for row: .*machines 1, machine_macs 1/,
+    );
+    const again = await run(cradleBin, ['db', 'copy', `sqlite:${file}`, url], { encoding: 'utf8' });
+    assert.match(again.stdout, /already holds every row of sqlite:.*\(checked row for row\)/);
+  });
+
   test('refuses a system that no setup installed, naming the file', async () => {
     await cradleFails(
       ['setup', 'first-boot', '--root', path.join(root, 'not-a-head-node'), '--pg-socket', pg.socketDir],
