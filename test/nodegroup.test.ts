@@ -244,6 +244,11 @@ describe('node groups', () => {
       '-----BEGIN TEST cert.pem-----\n',
     );
     assert.equal(fs.statSync(path.join(unpacked, 'etc/ssl/installer/key.pem')).mode & 0o777, 0o600, 'the key private');
+    // The command line takes it as the head node's unit gives it, and says what it goes with.
+    await fails(
+      ['server', '--address', '127.0.0.1', '--depot', depotOf.root, '--installer-tls', site],
+      /--installer-tls goes with --tls-ca \(the CA the installers trust\)/,
+    );
     // A corrupt object in the store is never served.
     fs.rmSync(served.dir, { recursive: true });
     const manifest = await depotOf.store.readManifest(served.kit.kit.components[0].manifest);

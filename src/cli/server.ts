@@ -97,6 +97,10 @@ export function registerServerCommand(program: Command): void {
       '--depot <dir>',
       "a head node's depot: the installer image comes from its Cradle kit (unless --installer-dir)",
     )
+    .option(
+      '--installer-tls <dir>',
+      'with --depot: the installer image carries this certificate (DIR/cert.pem, DIR/key.pem) and --tls-ca, so installers present it',
+    )
     .option('--tftp-root <dir>', "files served by TFTP (default: Debian's iPXE binaries, /usr/lib/ipxe)")
     .option('--kernel-args <args>', 'extra kernel arguments for the installer', 'console=tty0 console=ttyS0,115200n8')
     .option(
