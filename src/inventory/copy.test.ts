@@ -4,6 +4,7 @@
 // differs refused, and a copy that fails half-way leaving the destination empty.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { backends } from '../../test/support/db-backends.ts';
 import { compareDatabases, copyDatabase, TABLES, tablesOf } from './copy.ts';
 import { openInventory } from './open.ts';
@@ -154,6 +155,35 @@ describe('the machine database copied from SQLite into PostgreSQL', { skip: post
       assert.equal(Number((await to.db.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${t.name}`))[0].n), 0, t.name);
     await to.db.run('DROP TRIGGER refuse ON installer_log');
     assert.equal((await copyDatabase(from.db, to.db)).rows.machines, 3);
+  });
+
+  it("keys in byte order on both stores, whatever PostgreSQL's locale sorts first", async () => {
+    // A database whose collation puts 'rack' before 'RequiredImage' and 'dba' before 'db-x',
+    // where SQLite (and the C locale) put them the other way round.
+    const base = await postgres.fresh();
+    const admin = new pg.Client({ connectionString: base.replace(/\/[^/?]+(\?.*)?$/, '/postgres') });
+    await admin.connect();
+    try {
+      await admin.query(
+        "CREATE DATABASE icu_en TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+      );
+    } finally {
+      await admin.end();
+    }
+    const to = await openInventory(base.replace(/\/[^/?]+(\?.*)?$/, '/icu_en'));
+    open.push(to);
+    const ordered = await to.db.query<{ before: boolean }>("SELECT 'rack' < 'RequiredImage' AS before");
+    assert.equal(ordered[0].before, true, 'this database sorts by its locale, not by bytes');
+    const from = await fresh(sqlite);
+    for (const [n, hostname] of ['db-x', 'dba', 'db0'].entries())
+      await from.addMachine({
+        hostname,
+        macs: [`02:00:00:00:07:0${n}`],
+        tags: { RequiredImage: 'debian', rack: 'r1', 'a-b': '1', ab: '2' },
+      });
+    assert.equal((await copyDatabase(from.db, to.db)).rows.machine_tags, 12);
+    const back = await fresh(sqlite);
+    assert.equal((await copyDatabase(to.db, back.db)).rows.machines, 3);
   });
 
   it('copies back from PostgreSQL into SQLite the same way', async () => {

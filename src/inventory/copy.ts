@@ -1,8 +1,12 @@
 // Copying the machine database from one store into another, then checking the copy row for row:
 // how a head node's SQLite file, carried from its install, becomes its PostgreSQL database at
 // first boot (as Kusu moved its database into MySQL), and how a site moves to a shared server.
-// Both stores are at the same schema version (opened and migrated); the copy is one transaction
-// on the destination, so a crash or kill leaves it empty and the copy can simply run again.
+// Both stores are at the same schema version (opened and migrated). The source is read in one
+// transaction (a consistent view; on SQLite it also holds writers off), the destination written
+// and checked in one: a crash, a kill or a difference leaves it empty, and the copy can run again.
+// Rows are read in key order, text compared byte by byte on both stores (PostgreSQL's own order
+// follows its locale), a batch at a time from where the last ended (never OFFSET: a site's
+// installer logs run to millions of rows).
 import { type Row, type SqlConn, type SqlDb, fromJson, list } from './sql-rows.ts';
 import { InventoryError } from './types.ts';
 
@@ -10,6 +14,8 @@ interface TableSpec {
   name: string;
   /** The primary key: the order rows are read in, and what a difference is named by. */
   key: string[];
+  /** Key columns that are numbers (the others are text). */
+  intKeys?: string[];
   json?: string[];
   bool?: string[];
   time?: string[];
@@ -26,7 +32,7 @@ export const TABLES: TableSpec[] = [
     json: ['storage_layout', 'installer_flags'],
     time: ['created_at', 'updated_at'],
   },
-  { name: 'node_group_components', key: ['node_group', 'position'] },
+  { name: 'node_group_components', key: ['node_group', 'position'], intKeys: ['position'] },
   {
     name: 'machines',
     key: ['hostname'],
@@ -35,10 +41,10 @@ export const TABLES: TableSpec[] = [
   },
   { name: 'machine_macs', key: ['mac'] },
   { name: 'machine_tags', key: ['hostname', 'key'] },
-  { name: 'state_history', key: ['id'], time: ['at'], identity: 'id' },
+  { name: 'state_history', key: ['id'], intKeys: ['id'], time: ['at'], identity: 'id' },
   { name: 'leases', key: ['mac'], time: ['expires_at'] },
   { name: 'install_progress', key: ['hostname'], json: ['progress'], time: ['updated_at'] },
-  { name: 'installer_log', key: ['hostname', 'seq'] },
+  { name: 'installer_log', key: ['hostname', 'seq'], intKeys: ['seq'] },
 ];
 
 /** Rows read and written at a time: bounded memory whatever the size of the installer logs. */
@@ -100,17 +106,31 @@ function comparable(t: TableSpec, column: string, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   if (t.json?.includes(column)) return canonical(fromJson(v));
   if (t.bool?.includes(column)) return Boolean(v);
-  if (t.time?.includes(column)) return Date.parse(String(v));
+  if (t.time?.includes(column)) {
+    const at = Date.parse(String(v));
+    return Number.isNaN(at) ? String(v) : at;
+  }
   if (column === t.identity) return Number(v); // pg hands BIGINT over as text
   return typeof v === 'bigint' || typeof v === 'number' ? Number(v) : v;
 }
 
-async function* rowsOf(c: SqlConn, t: TableSpec): AsyncGenerator<Row[]> {
-  const order = t.key.join(', ');
-  for (let offset = 0; ; offset += BATCH) {
-    const rows = await c.query(`SELECT * FROM ${t.name} ORDER BY ${order} LIMIT ${BATCH} OFFSET ${offset}`);
+/** One store as a copy reads or writes it: a connection (in a transaction) and its dialect. */
+interface Side {
+  c: SqlConn;
+  dialect: SqlDb['dialect'];
+}
+
+async function* rowsOf(side: Side, t: TableSpec): AsyncGenerator<Row[]> {
+  const column = (k: string) => (side.dialect === 'postgres' && !t.intKeys?.includes(k) ? `${k} COLLATE "C"` : k);
+  const order = t.key.map(column).join(', ');
+  let after: unknown[] | undefined;
+  for (;;) {
+    const where = after ? ` WHERE (${order}) > (${list(t.key.length)})` : '';
+    const rows = await side.c.query(`SELECT * FROM ${t.name}${where} ORDER BY ${order} LIMIT ${BATCH}`, after ?? []);
     if (rows.length) yield rows;
     if (rows.length < BATCH) return;
+    const last = rows[rows.length - 1];
+    after = t.key.map((k) => last[k]);
   }
 }
 
@@ -118,7 +138,8 @@ async function count(c: SqlConn, table: string): Promise<number> {
   return Number((await c.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
 }
 
-async function copyTable(from: SqlDb, to: SqlConn, dialect: SqlDb['dialect'], t: TableSpec): Promise<number> {
+async function copyTable(from: Side, to: Side, t: TableSpec): Promise<number> {
+  const { dialect } = to;
   let copied = 0;
   for await (const rows of rowsOf(from, t)) {
     const columns = Object.keys(rows[0]);
@@ -128,24 +149,21 @@ async function copyTable(from: SqlDb, to: SqlConn, dialect: SqlDb['dialect'], t:
       return `(${list(columns.length, i * columns.length + 1)})`;
     });
     const override = t.identity && dialect === 'postgres' ? ' OVERRIDING SYSTEM VALUE' : '';
-    await to.run(`INSERT INTO ${t.name} (${columns.join(', ')})${override} VALUES ${tuples.join(', ')}`, values);
+    await to.c.run(`INSERT INTO ${t.name} (${columns.join(', ')})${override} VALUES ${tuples.join(', ')}`, values);
     copied += rows.length;
   }
   if (t.identity && dialect === 'postgres')
-    await to.query(
+    await to.c.query(
       `SELECT setval(pg_get_serial_sequence('${t.name}', '${t.identity}'), COALESCE(MAX(${t.identity}), 0) + 1, false) FROM ${t.name}`,
     );
   return copied;
 }
 
-/**
- * Checks that both stores hold the same rows, table by table in key order. Throws naming the
- * table, the row's key and the column of the first difference; returns the rows per table.
- */
-export async function compareDatabases(a: SqlDb, b: SqlDb): Promise<Record<string, number>> {
+/** Both stores' rows, table by table in key order; throws naming the first difference. */
+async function compare(a: Side, b: Side): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const t of TABLES) {
-    const [na, nb] = [await count(a, t.name), await count(b, t.name)];
+    const [na, nb] = [await count(a.c, t.name), await count(b.c, t.name)];
     if (na !== nb) throw new InventoryError(`${t.name}: ${na} rows in the source, ${nb} in the copy`);
     const left = rowsOf(a, t);
     const right = rowsOf(b, t);
@@ -171,8 +189,17 @@ export async function compareDatabases(a: SqlDb, b: SqlDb): Promise<Record<strin
 }
 
 /**
- * Copies every row of `from` into `to` and checks the copy row for row. `to` must be empty, or
- * already hold exactly `from`'s rows (a copy that completed before a crash): then nothing is written.
+ * Checks that both stores hold the same rows, table by table in key order. Throws naming the
+ * table, the row's key and the column of the first difference; returns the rows per table.
+ */
+export function compareDatabases(a: SqlDb, b: SqlDb): Promise<Record<string, number>> {
+  return compare({ c: a, dialect: a.dialect }, { c: b, dialect: b.dialect });
+}
+
+/**
+ * Copies every row of `from` into `to` and checks the copy row for row before it is committed.
+ * `to` must be empty, or already hold exactly `from`'s rows (a copy that completed before a
+ * crash): then nothing is written.
  */
 export async function copyDatabase(from: SqlDb, to: SqlDb): Promise<CopyReport> {
   const [vf, vt] = [await version(from), await version(to)];
@@ -180,19 +207,25 @@ export async function copyDatabase(from: SqlDb, to: SqlDb): Promise<CopyReport> 
     throw new InventoryError(`the source has schema version ${vf}, the destination ${vt}: open both with one release`);
   await checkSchema(from, 'the source');
   await checkSchema(to, 'the destination');
-  let held = 0;
-  for (const t of TABLES) held += await count(to, t.name);
-  if (held) {
-    try {
-      return { rows: await compareDatabases(from, to), alreadyCopied: true };
-    } catch (err) {
-      throw new InventoryError(
-        `the destination is not empty (${held} rows) and differs from the source: ${(err as Error).message}; copy into an empty database`,
-      );
+  return from.transaction(async (tx) => {
+    // One view of the source for the copy and the check, whatever its writers do meanwhile.
+    if (from.dialect === 'postgres') await tx.run('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    const source: Side = { c: tx, dialect: from.dialect };
+    let held = 0;
+    for (const t of TABLES) held += await count(to, t.name);
+    if (held) {
+      try {
+        return { rows: await compare(source, { c: to, dialect: to.dialect }), alreadyCopied: true };
+      } catch (err) {
+        throw new InventoryError(
+          `the destination is not empty (${held} rows) and differs from the source: ${(err as Error).message}; copy into an empty database`,
+        );
+      }
     }
-  }
-  await to.transaction(async (tx) => {
-    for (const t of TABLES) await copyTable(from, tx, to.dialect, t);
+    return to.transaction(async (dtx) => {
+      const dest: Side = { c: dtx, dialect: to.dialect };
+      for (const t of TABLES) await copyTable(source, dest, t);
+      return { rows: await compare(source, dest), alreadyCopied: false };
+    });
   });
-  return { rows: await compareDatabases(from, to), alreadyCopied: false };
 }
