@@ -104,6 +104,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     assert.equal(mode('opt/cradle'), 0o755);
     assert.equal(
       fs.readFileSync(path.join(root, CRADLE_KIT_CLI.wrapper), 'utf8'),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own ${...}, not a template
       '#!/bin/sh\nLD_LIBRARY_PATH=/opt/cradle/lib/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
     );
     assert.ok(fs.existsSync(path.join(root, 'opt/cradle/lib/node_modules/@lydell/node-pty/package.json')));

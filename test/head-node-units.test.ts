@@ -31,12 +31,10 @@ describe("the head node's systemd units", () => {
       assert.ok(exec, `${unit} starts /usr/local/bin/cradle`);
       for (const [, name] of exec.matchAll(/\$\{(\w+)\}/g)) assert.ok(env[name], `${unit}: \${${name}} is set`);
       const words = exec.split(/\s+/);
-      const command = words.slice(
-        0,
-        words.findIndex((w) => w.startsWith('--')),
-      );
+      const firstOption = words.findIndex((w) => w.startsWith('--'));
+      const command = words.slice(0, firstOption < 0 ? words.length : firstOption);
       const help = (await run(cradleBin, [...command, '--help'], { encoding: 'utf8' })).stdout;
       for (const option of words.filter((w) => w.startsWith('--')))
-        assert.match(help, new RegExp(`\\s${option}\\b`), `cradle ${command.join(' ')} accepts ${option}`);
+        assert.match(help, new RegExp(`\\s${option}(?=[\\s,=])`), `cradle ${command.join(' ')} accepts ${option}`);
     });
 });

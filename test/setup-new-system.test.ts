@@ -105,7 +105,6 @@ describe("the head node's new system", () => {
     assert.equal(env.CRADLE_ADDRESS, '10.1.0.1');
     assert.equal(env.CRADLE_DEFAULT_IMAGE, 'nodegroup/compute');
     assert.equal(env.CRADLE_DB, `sqlite:${HEAD_PATHS.db}`);
-    assert.match(fs.readFileSync(at(HEAD_PATHS.profile), 'utf8'), /export CRADLE_DB/);
 
     const inv = await openInventory(`sqlite:${at(HEAD_PATHS.db)}`);
     try {

@@ -4,17 +4,34 @@
 import fs from 'node:fs';
 import { type Command, Option } from 'commander';
 import { type CopyReport, copyDatabase } from '../inventory/copy.ts';
-import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
+import { DEFAULT_DB, openInventory, parseDbUrl } from '../inventory/open.ts';
 import { redactUrl } from '../inventory/sql-rows.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
+import { HEAD_PATHS, readEnv } from '../setup/services.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { stripLineComments } from '../util/parse-json.ts';
+
+/**
+ * The database a command uses unless told: CRADLE_DB, else on a head node the one its services use
+ * (its settings file: PostgreSQL after the first boot), else the SQLite file. One default for every
+ * command, so nothing opens a stale or new empty file beside the database the servers serve from.
+ */
+export function defaultDb(): string {
+  if (process.env.CRADLE_DB) return process.env.CRADLE_DB;
+  let settings = '';
+  try {
+    settings = fs.readFileSync(HEAD_PATHS.env, 'utf8');
+  } catch {
+    // not a head node
+  }
+  return readEnv(settings).CRADLE_DB || DEFAULT_DB;
+}
 
 export const dbOption = () =>
   new Option(
     '--db <url>',
-    'machine database: a SQLite file, sqlite:PATH or postgres://user@host/db (env CRADLE_DB)',
-  ).default(process.env.CRADLE_DB || DEFAULT_DB);
+    `machine database: a SQLite file, sqlite:PATH or postgres://user@host/db (env CRADLE_DB; on a head node its ${HEAD_PATHS.env})`,
+  ).default(defaultDb());
 
 /** Opens the database for one command and always closes it, so a PostgreSQL pool never keeps the process alive. */
 export async function withDb<T>(url: string, fn: (inv: SqlInventory) => Promise<T>): Promise<T> {
@@ -50,6 +67,9 @@ export function registerDbCommands(program: Command): void {
       'copy every row of one machine database into another, empty one (e.g. sqlite:/var/lib/cradle/inventory.db into postgres://...) and check it row for row',
     )
     .action(async (from: string, to: string) => {
+      const source = parseDbUrl(from);
+      if (source.kind === 'sqlite' && !fs.existsSync(source.file))
+        throw new Error(`${source.file} does not exist: name the SQLite file to copy from`);
       await withDb(from, (source) =>
         withDb(to, async (dest) => console.log(describeCopy(await copyDatabase(source.db, dest.db), from, to))),
       );

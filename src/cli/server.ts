@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { startBootServer, type Role } from '../boot/server.ts';
-import { DEFAULT_DB, openInventory } from '../inventory/open.ts';
+import { openInventory } from '../inventory/open.ts';
 import { parseStorageLayout } from '../storage/layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
 import { interfaceIpv4 } from '../system/packet-socket.ts';
 import { DEFAULT_LIMITS } from '../util/http/connections.ts';
+import { defaultDb } from './db.ts';
 import { addConnectionLimitOptions, connectionLimits, tlsTriple, type ConnectionLimitFlags } from './program.ts';
 
 interface ServerFlags extends ConnectionLimitFlags {
@@ -68,8 +69,8 @@ export function registerServerCommand(program: Command): void {
     .description('boot server: DHCP (PXE), TFTP, HTTP boot and the machine API, over the machine database')
     .option(
       '--db <url>',
-      'machine database: a SQLite file or postgres://... (env CRADLE_DB)',
-      process.env.CRADLE_DB ?? DEFAULT_DB,
+      'machine database: a SQLite file or postgres://... (env CRADLE_DB; on a head node its settings file)',
+      defaultDb(),
     )
     .option('--roles <list>', 'what to run: dhcp,tftp,http', 'dhcp,tftp,http')
     .option('--interface <name>', 'network DHCP answers on (repeatable)', collect, [] as string[])

@@ -198,6 +198,11 @@ export function registerSetupCommands(program: Command): void {
         return void console.log(
           '\nstopped at the confirmation: without cradle.wipe=yes on the kernel command line no disk is erased unattended; nothing was touched',
         );
+      // Planned for another machine's facts: its disk names are not this machine's to erase.
+      if (o.machine)
+        return void console.log(
+          `\nstopped at the confirmation: planned for the machine of ${o.machine} (--machine), not this one; nothing was touched`,
+        );
       await installOnDisks(plan, o);
     });
 

@@ -23,8 +23,8 @@ export function networkFlavour(has: (path: string) => boolean): NetworkFlavour |
 export interface NetworkFiles {
   /** Paths relative to the new root, and their text. */
   files: Map<string, string>;
-  /** systemd units to enable (multi-user.target wants them). */
-  enable: string[];
+  /** systemd units to enable, each wanted by its target (as its [Install] section says). */
+  enable: { unit: string; wantedBy: string }[];
 }
 
 export interface NetworkFilesInput {
@@ -42,7 +42,7 @@ export interface NetworkFilesInput {
 
 export function renderNetworkFiles(i: NetworkFilesInput): NetworkFiles {
   const files = new Map<string, string>();
-  const enable: string[] = [];
+  const enable: NetworkFiles['enable'] = [];
   if (i.hostname) files.set('etc/hostname', renderHostname(i.hostname));
   if (i.flavour === 'ifupdown') {
     files.set('etc/network/interfaces', renderInterfaces(i.plan));
@@ -52,15 +52,26 @@ export function renderNetworkFiles(i: NetworkFilesInput): NetworkFiles {
     for (const [name, text] of renderNetworkd(i.plan)) files.set(`etc/systemd/network/${name}`, text);
     for (const [name, text] of renderLinkFiles(i.pinned.map((p) => ({ ...p, busId: p.busId ?? '' }))))
       files.set(`etc/systemd/network/${name}`, text);
-    enable.push('systemd-networkd.service');
+    // As `systemctl enable systemd-networkd` does (its Also=): the socket, and the wait that
+    // makes network-online.target mean the addresses are there.
+    enable.push(
+      { unit: 'systemd-networkd.service', wantedBy: 'multi-user.target' },
+      { unit: 'systemd-networkd.socket', wantedBy: 'sockets.target' },
+      { unit: 'systemd-networkd-wait-online.service', wantedBy: 'network-online.target' },
+    );
   }
   if (i.resolv !== 'dhcp') files.set('etc/resolv.conf', renderResolvConf(i.resolv));
   return { files, enable };
 }
 
-/** Enables a unit of the new system as `systemctl enable` would for WantedBy=multi-user.target. */
-export function enableUnit(root: string, unit: string, unitDir = '/lib/systemd/system'): void {
-  const wants = mkdirInRoot(root, 'etc/systemd/system/multi-user.target.wants');
+/** Enables a unit of the new system as `systemctl enable` would for WantedBy=TARGET. */
+export function enableUnit(
+  root: string,
+  unit: string,
+  unitDir = '/lib/systemd/system',
+  wantedBy = 'multi-user.target',
+): void {
+  const wants = mkdirInRoot(root, `etc/systemd/system/${wantedBy}.wants`);
   const link = path.join(wants, unit);
   if (!fs.lstatSync(link, { throwIfNoEntry: false })) fs.symlinkSync(path.posix.join(unitDir, unit), link);
 }
@@ -68,5 +79,5 @@ export function enableUnit(root: string, unit: string, unitDir = '/lib/systemd/s
 /** Writes the files (never through a symlink the image put there, e.g. resolv.conf) and enables the units. */
 export function writeNetworkFiles(root: string, rendered: NetworkFiles): void {
   for (const [p, text] of rendered.files) writeInRoot(root, p, text);
-  for (const unit of rendered.enable) enableUnit(root, unit);
+  for (const e of rendered.enable) enableUnit(root, e.unit, undefined, e.wantedBy);
 }

@@ -91,7 +91,13 @@ const volumeSchema = z.strictObject({
 });
 
 const kitSourceSchema = z.strictObject({
-  url: z.string().regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL of a kit file'),
+  // Only https: nothing else would tell the kit a site meant from one put on the network's path.
+  url: z
+    .string()
+    .regex(
+      /^https:\/\/\S+$/,
+      "expected an https:// URL of a kit file (its server's certificate checked against the system's CAs, or pinned by 'fingerprint')",
+    ),
   /** The server certificate's SHA-256 fingerprint, when it is not signed by a CA the setup trusts. */
   fingerprint: z
     .string()

@@ -60,7 +60,13 @@ async function waitForPostgres(o: FirstBootOptions): Promise<void> {
   for (let said = false; ; ) {
     const ok = await run('pg_isready', args).then(
       () => true,
-      () => false,
+      (err: Error) => {
+        if (/is not installed or not on PATH/.test(err.message))
+          throw new Error(
+            "no pg_isready: the head node's OS kit has no PostgreSQL client (Debian: postgresql, postgresql-client)",
+          );
+        return false;
+      },
     );
     if (ok) return;
     if (Date.now() > deadline)
@@ -76,12 +82,11 @@ async function waitForPostgres(o: FirstBootOptions): Promise<void> {
 /** The role and its database, made by the server's superuser if they are not there yet. */
 async function ensureRoleAndDatabase(o: FirstBootOptions): Promise<void> {
   const { socketDir, port, role, database, asSuperuser } = o.postgres;
-  const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
-  const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  // The names go in as psql variables, quoted by the server (%I, :'v'), never pasted into SQL.
   const sql = [
-    `SELECT 'CREATE ROLE ${ident(role)} LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${literal(role)})`,
+    "SELECT format('CREATE ROLE %I LOGIN', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role')",
     '\\gexec',
-    `SELECT 'CREATE DATABASE ${ident(database)} OWNER ${ident(role)}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = ${literal(database)})`,
+    "SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')",
     '\\gexec',
     '',
   ].join('\n');
@@ -94,6 +99,10 @@ async function ensureRoleAndDatabase(o: FirstBootOptions): Promise<void> {
       '-q',
       '-v',
       'ON_ERROR_STOP=1',
+      '-v',
+      `role=${role}`,
+      '-v',
+      `db=${database}`,
       '-h',
       socketDir,
       ...(port ? ['-p', String(port)] : []),

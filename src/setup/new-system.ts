@@ -31,7 +31,7 @@ import { kickstart } from './kickstart.ts';
 import { headNetworkFiles } from './network.ts';
 import type { SetupPlan } from './plan.ts';
 import { fetchKit, type KitUrl } from './source.ts';
-import { HEAD_PATHS, HEAD_UNITS, headNodeEnv, PROFILE_SCRIPT } from './services.ts';
+import { HEAD_PATHS, HEAD_UNITS, headNodeEnv } from './services.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
 
 export interface NewSystemInput {
@@ -139,6 +139,21 @@ export function writeNetwork(plan: SetupPlan, target: string, log: NewSystemInpu
   if (!detected) log('the head node image has neither ifupdown nor systemd-networkd: writing /etc/network/interfaces');
   const flavour = detected ?? 'ifupdown';
   writeNetworkFiles(target, renderNetworkFiles({ ...headNetworkFiles(plan.network), flavour }));
+  // DNS from DHCP: ifupdown's client writes resolv.conf; networkd hands it to systemd-resolved.
+  if (flavour === 'networkd' && plan.network.dns === 'dhcp') {
+    if (
+      ['lib/systemd/systemd-resolved', 'usr/lib/systemd/systemd-resolved'].some((p) =>
+        fs.existsSync(inTarget(target, p)),
+      )
+    ) {
+      enableUnit(target, 'systemd-resolved.service');
+      fs.rmSync(inTarget(target, 'etc/resolv.conf'), { force: true });
+      fs.symlinkSync('../run/systemd/resolve/stub-resolv.conf', inTarget(target, 'etc/resolv.conf'));
+    } else
+      log(
+        'network: DNS from DHCP, but the image has no systemd-resolved to take it from systemd-networkd (Debian: systemd-resolved): /etc/resolv.conf stays as the image has it',
+      );
+  }
   log(`network: ${flavour} files for ${plan.network.interfaces.map((i) => `${i.nic.name} (${i.role})`).join(', ')}`);
 }
 
@@ -212,7 +227,6 @@ export async function makeCertificates(plan: SetupPlan, target: string): Promise
 export function enableServices(plan: SetupPlan, target: string, groups: string[], log: NewSystemInput['log']): void {
   const defaultImage = `nodegroup/${groups.includes('compute') ? 'compute' : (groups.find((g) => g !== 'head') ?? 'head')}`;
   writeInRoot(target, HEAD_PATHS.env, headNodeEnv(plan, defaultImage));
-  writeInRoot(target, HEAD_PATHS.profile, PROFILE_SCRIPT);
   const unitDir = `/${CRADLE_KIT_CLI.units}`;
   for (const unit of HEAD_UNITS) {
     if (!fs.existsSync(inTarget(target, path.join(unitDir, unit)))) {

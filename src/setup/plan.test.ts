@@ -54,7 +54,10 @@ const oneDisk: Answers = {
 /** The network files the install writes, by the installer's renderer, as one text. */
 const networkText = (plan: ReturnType<typeof planSetup>, flavour: 'ifupdown' | 'networkd') => {
   const { files, enable } = renderNetworkFiles({ ...headNetworkFiles(plan.network), flavour });
-  return [...[...files].map(([p, t]) => `== ${p}\n${t}`), ...enable.map((u) => `== enable ${u}\n`)].join('');
+  return [
+    ...[...files].map(([p, t]) => `== ${p}\n${t}`),
+    ...enable.map((e) => `== enable ${e.unit} (${e.wantedBy})\n`),
+  ].join('');
 };
 
 describe('the head node planned', () => {

@@ -18,8 +18,6 @@ export const HEAD_PATHS = {
   log: '/var/log/cradle/setup.log',
   /** The services' settings (systemd's EnvironmentFile=). */
   env: '/etc/cradle/head-node.env',
-  /** Login shells read the same settings: `cradle machine list` uses the head node's database. */
-  profile: '/etc/profile.d/cradle.sh',
   /** Written when the first boot has run; the unit does not run again while it is there. */
   firstBootDone: '/var/lib/cradle/first-boot.done',
 } as const;
@@ -43,19 +41,11 @@ export function headNodeEnv(plan: SetupPlan, defaultImage: string): string {
   ];
   return [
     `# The head node ${plan.hostname}'s services (cradle-server, cradle-imageserver), written by cradle setup.`,
-    '# systemd reads it (EnvironmentFile=), and login shells through /etc/profile.d/cradle.sh.',
+    '# systemd reads it (EnvironmentFile=); every cradle command on this host takes its CRADLE_DB by default.',
     ...settings.flatMap(([k, v, why]) => [`# ${why}`, `${k}=${v}`]),
     '',
   ].join('\n');
 }
-
-/** /etc/profile.d/cradle.sh: a login shell's `cradle` uses the head node's own database. */
-export const PROFILE_SCRIPT = `# The head node's settings for cradle commands in login shells (written by cradle setup).
-if [ -r ${HEAD_PATHS.env} ]; then
-  CRADLE_DB=$(sed -n 's/^CRADLE_DB=//p' ${HEAD_PATHS.env})
-  export CRADLE_DB
-fi
-`;
 
 /** The settings of an environment file, comments and blank lines left out. */
 export function readEnv(text: string): Record<string, string> {

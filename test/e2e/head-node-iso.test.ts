@@ -192,16 +192,20 @@ describe('VM: the head-node ISO', { skip }, () => {
       // The network the answers gave, by the installer's own renderer (systemd-networkd here).
       machine.type('ip -4 -o addr show | grep -o "inet [0-9./]*" | tr "\\n" " "; echo "net-$((6*7))"\r');
       await machine.waitFor(/inet 192\.0\.2\.10\/24 inet 10\.77\.0\.1\/24 net-42/, 60_000);
-      // The services: waited for (they start at their own pace), then both active.
+      // The services: waited for (they start at their own pace) until both are active and the
+      // boot server answers DHCP on the provisioning interface.
       machine.type(
-        'until journalctl -u cradle-server -o cat | grep -q "DHCP on eth"; do sleep 2; done; systemctl is-active cradle-server cradle-imageserver | tr "\\n" " "; echo "up-$((6*7))"\r',
+        'until [ "$(systemctl is-active cradle-server cradle-imageserver | tr -d "\\n")" = activeactive ] && journalctl -u cradle-server -o cat | grep -q "DHCP on eth1"; do sleep 2; done; echo "up-$((6*7))"\r',
       );
-      await machine.waitFor(/active active up-42/, 600_000);
-      // A login shell's cradle uses the head node's database: PostgreSQL now, the groups in it.
+      await machine.waitFor(/\bup-42/, 600_000);
+      // Every cradle command on the head node uses its database (PostgreSQL now) by default.
       machine.type(
-        'echo "$CRADLE_DB"; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
+        'grep ^CRADLE_DB= /etc/cradle/head-node.env; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
       );
-      await machine.waitFor(/postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/, 300_000);
+      await machine.waitFor(
+        /CRADLE_DB=postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/,
+        300_000,
+      );
       // The dashboard, over mutual TLS, with the operator certificate the install made.
       const tls =
         '--cacert /etc/cradle/ca/ca.pem --cert /etc/cradle/tls/operator/cert.pem --key /etc/cradle/tls/operator/key.pem';

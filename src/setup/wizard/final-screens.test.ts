@@ -65,10 +65,12 @@ test('Kits: refused without an OS kit, and without the Cradle kit, each with its
 test('Kits: URLs, with a fingerprint; looked up before commit, their kit.json counts; unreadable ones refused', () => {
   assert.deepEqual(parseKitUrl(`${URL1} ${'AB:'.repeat(31)}AB`), { url: URL1, fingerprint: `${'AB:'.repeat(31)}AB` });
   assert.deepEqual(parseKitUrl('ftp://x/y.kit'), {
-    problem: "'ftp://x/y.kit' is not an http:// or https:// URL of a kit file",
+    problem:
+      "'ftp://x/y.kit' is not an https:// URL of a kit file (only https tells a site's kit from one put in its way)",
   });
   assert.deepEqual(parseKitUrl(`http://x/y.kit ${'ab'.repeat(32)}`), {
-    problem: 'a fingerprint pins a certificate: http://x/y.kit is plain http, use https://',
+    problem:
+      "'http://x/y.kit' is not an https:// URL of a kit file (only https tells a site's kit from one put in its way)",
   });
   assert.deepEqual(parseKitUrl(`${URL1} abc`), {
     problem: "'abc' is not a SHA-256 fingerprint: 64 hex digits, colons allowed",

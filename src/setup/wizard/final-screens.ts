@@ -21,7 +21,7 @@ type KitAnswers = NonNullable<Answers['kits']>;
 
 /** The name of the Cradle kit (src/kit/cradle-kit.ts builds it). */
 export const CRADLE_KIT = 'cradle';
-const URL_RE = /^https?:\/\/\S+$/i;
+const URL_RE = /^https:\/\/\S+$/i;
 const FINGERPRINT_RE = /^(sha256:)?([0-9a-fA-F]{2}:?){32}$/;
 
 const label = (k: Pick<FoundKit, 'name' | 'version'>) => `${k.name}/${k.version}`;
@@ -30,12 +30,14 @@ const describeKit = (k: FoundKit) => `${label(k)} (${k.kind === 'os' ? `OS kit, 
 /** `URL [FINGERPRINT]` as one kit source, or what is wrong with it. */
 export function parseKitUrl(text: string): { url: string; fingerprint?: string } | { problem: string } {
   const [url, fingerprint, ...extra] = words(text);
-  if (!URL_RE.test(url ?? '')) return { problem: `'${url}' is not an http:// or https:// URL of a kit file` };
+  if (!URL_RE.test(url ?? ''))
+    return {
+      problem: `'${url}' is not an https:// URL of a kit file (only https tells a site's kit from one put in its way)`,
+    };
   if (extra.length) return { problem: 'after the URL comes at most the certificate fingerprint' };
   if (fingerprint === undefined) return { url };
   if (!FINGERPRINT_RE.test(fingerprint))
     return { problem: `'${fingerprint}' is not a SHA-256 fingerprint: 64 hex digits, colons allowed` };
-  if (!/^https:/i.test(url)) return { problem: `a fingerprint pins a certificate: ${url} is plain http, use https://` };
   return { url, fingerprint };
 }
 
