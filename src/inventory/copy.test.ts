@@ -70,6 +70,8 @@ async function populate(inv: SqlInventory): Promise<void> {
       0,
       Array.from({ length: 700 }, (_, i) => `[${i}] line of ${hostname}`),
     );
+    // A console line with a NUL in it (a program's garbage): PostgreSQL's text holds no NUL.
+    await inv.appendInstallerLog(hostname, 700, ['binary\0garbage']);
   }
   await inv.allocateLease('02:00:00:00:09:01', 'provisioning', 600, new Date(), 'guest');
 }
@@ -99,7 +101,7 @@ describe('the machine database copied from SQLite into PostgreSQL', { skip: post
     const to = await fresh();
     const report = await copyDatabase(from.db, to.db);
     assert.equal(report.alreadyCopied, false);
-    assert.equal(report.rows.installer_log, 2100);
+    assert.equal(report.rows.installer_log, 2103);
     assert.equal(report.rows.state_history, 6);
     assert.equal(report.rows.machine_macs, 6);
     assert.equal(report.rows.leases, 1);

@@ -36,7 +36,8 @@ export async function appendLogOn(c: SqlConn, hostname: string, firstSeq: number
   for (const [i, line] of lines.entries()) {
     await c.run(
       'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
-      [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE)],
+      // NUL as U+FFFD: PostgreSQL's text holds no NUL, and both stores must hold the same line.
+      [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE).replaceAll('\0', '\uFFFD')],
     );
   }
   await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [
