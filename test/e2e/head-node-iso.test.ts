@@ -71,6 +71,26 @@ describe('VM: the head-node ISO', { skip }, () => {
   });
   after(() => fs.rmSync(work, { recursive: true, force: true }));
 
+  /** The head-node demo OS (Debian with systemd, LVM, PostgreSQL) as an OS kit, built once. */
+  let osKit: Promise<string> | undefined;
+  const headOsKit = () => {
+    osKit ??= (async () => {
+      const dir = path.join(work, 'head-os');
+      fs.mkdirSync(dir, { recursive: true });
+      return buildTestKit(dir, { name: 'debian', version: '12', os: 'debian-12', tree: debianRootfs('head') });
+    })();
+    return osKit;
+  };
+
+  /** Root's login on the serial console, with the answers' password. */
+  async function logIn(machine: RunningMachine): Promise<void> {
+    await machine.waitFor(/head login: /, 600_000);
+    machine.type('root\r');
+    await machine.waitFor(/Password: /, 60_000);
+    machine.type('a-long-password\r');
+    await machine.waitFor(/root@head:~# /, 120_000);
+  }
+
   /**
    * A machine with two blank disks and two NICs, booting the ISO; its console in `name`.log. The
    * disks come first in the boot order: blank, the firmware falls through to the ISO; installed,
@@ -147,15 +167,8 @@ describe('VM: the head-node ISO', { skip }, () => {
   test('with cradle.wipe=yes: LVM across both disks, the new system, GRUB; it restarts into the head node', {
     timeout: 1_500_000,
   }, async () => {
-    const headOs = path.join(work, 'head-os');
-    fs.mkdirSync(headOs);
-    const osKit = await buildTestKit(headOs, {
-      name: 'debian',
-      version: '12',
-      os: 'debian-12',
-      tree: debianRootfs('head'),
-    });
-    const realCradleKit = path.join(headOs, 'cradle.kit');
+    const osKit = await headOsKit();
+    const realCradleKit = path.join(work, 'head-os', 'cradle.kit');
     await buildCradleKit({ out: realCradleKit });
     const { machine } = await boot('wipe', 'cradle.wipe=yes', [osKit, realCradleKit]);
     try {
@@ -177,11 +190,7 @@ describe('VM: the head-node ISO', { skip }, () => {
       );
       // The login prompt may have come before those lines: Enter asks for a fresh one.
       machine.type('\r');
-      await machine.waitFor(/head login: /, 600_000);
-      machine.type('root\r');
-      await machine.waitFor(/Password: /, 60_000);
-      machine.type('a-long-password\r');
-      await machine.waitFor(/root@head:~# /, 120_000);
+      await logIn(machine);
       machine.type(
         'hostname; findmnt -n -o SOURCE /; ls /depot/kits | tr "\\n" " "; echo; ls /var/lib/cradle; echo "head-$((6*7))"\r',
       );
@@ -220,25 +229,13 @@ describe('VM: the head-node ISO', { skip }, () => {
     timeout: 1_500_000,
     skip: !fs.existsSync(OVMF_CODE) && `no ${OVMF_CODE}: install the Debian package ovmf`,
   }, async () => {
-    const headOs = path.join(work, 'head-os-uefi');
-    fs.mkdirSync(headOs);
-    const osKit = await buildTestKit(headOs, {
-      name: 'debian',
-      version: '12',
-      os: 'debian-12',
-      tree: debianRootfs('head'),
-    });
-    const { machine } = await boot('uefi', 'cradle.wipe=yes', [osKit, cradleKit], 'uefi');
+    const { machine } = await boot('uefi', 'cradle.wipe=yes', [await headOsKit(), cradleKit], 'uefi');
     try {
       await machine.waitFor(/storage \(UEFI\):/, 600_000);
       await machine.waitFor(/cradle setup: ran chroot \/target grub-install --target=x86_64-efi/, 1_200_000);
       await machine.waitFor(/cradle: restarting into the head node head\.lab\.test/, 120_000);
       await machine.waitFor(/Cradle head node, Linux 6\./, 300_000);
-      await machine.waitFor(/head login: /, 600_000);
-      machine.type('root\r');
-      await machine.waitFor(/Password: /, 60_000);
-      machine.type('a-long-password\r');
-      await machine.waitFor(/root@head:~# /, 120_000);
+      await logIn(machine);
       machine.type(
         'ls -d /sys/firmware/efi; findmnt -n -o SOURCE,FSTYPE /boot/efi; ls /boot/efi/EFI/BOOT; echo "efi-$((6*7))"\r',
       );
