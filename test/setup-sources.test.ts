@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { fetchAnswers, probeKitUrls } from '../src/setup/source.ts';
 import { cradleBin, cradleFails, tmpDir } from './helpers.ts';
 import { type HttpsFiles, serveHttpsFiles } from './support/https-files.ts';
 
@@ -49,6 +50,15 @@ describe('answers and kits fetched over HTTPS, pinned', () => {
     assert.match(stdout, /^answers from https:\/\/127\.0\.0\.1:\d+\/answers\.yaml/);
     assert.match(stdout, /dry run: nothing was touched/);
     assert.ok(web.requests.includes('/answers.yaml'));
+  });
+
+  test('a pinned fetch closes its connection once read: nothing keeps the setup waiting', {
+    timeout: 60_000,
+  }, async () => {
+    assert.equal(await fetchAnswers(`${web.url}/answers.yaml`, web.fingerprint), headText);
+    await probeKitUrls([{ url: `${web.url}/extra.kit`, fingerprint: web.fingerprint }]);
+    // Waited for, not timed: a connection the client kept would keep this at 1 until the timeout.
+    while ((await web.connections()) > 0) await new Promise((r) => setTimeout(r, 50));
   });
 
   test('a fingerprint that does not match: refused before a request is sent', async () => {

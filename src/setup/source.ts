@@ -114,7 +114,11 @@ export async function getUrl(
     const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
       // One request per connection: once the body is read (or abandoned) the socket goes too,
       // rather than idling until a timer ends it.
-      res.once('close', () => res.socket?.destroy());
+      const connection = res.socket;
+      res.once('close', () => {
+        connection?.destroy();
+        socket?.destroy();
+      });
       if (res.statusCode === 200) return resolve(res);
       res.resume();
       reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));

@@ -17,6 +17,8 @@ export interface HttpsFiles {
   fingerprint: string;
   /** The paths requested so far. */
   requests: string[];
+  /** Connections open now. */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,8 @@ export async function serveHttpsFiles(files: Record<string, string | Buffer>): P
       url: `https://127.0.0.1:${port}`,
       fingerprint: new crypto.X509Certificate(pem.cert).fingerprint256,
       requests,
+      connections: () =>
+        new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n)))),
       close: () =>
         new Promise((resolve) => {
           server.closeAllConnections();
