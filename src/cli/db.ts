@@ -3,7 +3,7 @@
 // `cradle db copy`, the database moved from one store into another.
 import fs from 'node:fs';
 import { type Command, Option } from 'commander';
-import { type CopyReport, copyDatabase } from '../inventory/copy.ts';
+import { type CopyReport, copyDatabase, describeRows } from '../inventory/copy.ts';
 import { DEFAULT_DB, openInventory, parseDbUrl } from '../inventory/open.ts';
 import { redactUrl } from '../inventory/sql-rows.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
@@ -51,9 +51,7 @@ export function readLayout(file: string): Record<string, unknown> {
 
 /** Prints a copy's rows per table, as `db copy` and the head node's first boot report it. */
 export function describeCopy(report: CopyReport, from: string, to: string): string {
-  const rows = Object.entries(report.rows)
-    .map(([t, n]) => `${t} ${n}`)
-    .join(', ');
+  const rows = describeRows(report.rows);
   return report.alreadyCopied
     ? `${redactUrl(to)} already holds every row of ${redactUrl(from)} (checked row for row): ${rows}`
     : `copied ${redactUrl(from)} into ${redactUrl(to)}, checked row for row: ${rows}`;

@@ -57,6 +57,13 @@ export interface CopyReport {
   alreadyCopied: boolean;
 }
 
+/** Rows per table as a copy reports them: `subnets 1, machines 3, ...`. */
+export function describeRows(rows: Record<string, number>): string {
+  return Object.entries(rows)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
+}
+
 /** The tables of a store, schema_version left out. */
 export async function tablesOf(db: SqlDb): Promise<string[]> {
   const rows =

@@ -5,8 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { mkdirInRoot, writeInRoot } from '../util/in-root.ts';
-import { renderHostname, renderInterfaces, renderResolvConf } from './ifupdown.ts';
-import type { Subnet } from './machine-config.ts';
+import { type ResolverSettings, renderHostname, renderInterfaces, renderResolvConf } from './ifupdown.ts';
 import { renderNetworkd } from './networkd.ts';
 import { type PinnedInterface, renderLinkFiles, renderUdevRules } from './pinning.ts';
 import type { NetworkPlan } from './plan.ts';
@@ -37,7 +36,7 @@ export interface NetworkFilesInput {
    * Where /etc/resolv.conf's servers come from: a subnet's, or `dhcp` to leave the file to the
    * DHCP client (ifupdown's dhclient, networkd's resolved) rather than write one that hides its.
    */
-  resolv: Subnet | undefined | 'dhcp';
+  resolv: ResolverSettings | undefined | 'dhcp';
 }
 
 export function renderNetworkFiles(i: NetworkFilesInput): NetworkFiles {
@@ -50,8 +49,7 @@ export function renderNetworkFiles(i: NetworkFilesInput): NetworkFiles {
     files.set('etc/udev/rules.d/70-persistent-net.rules', renderUdevRules(withBus));
   } else {
     for (const [name, text] of renderNetworkd(i.plan)) files.set(`etc/systemd/network/${name}`, text);
-    for (const [name, text] of renderLinkFiles(i.pinned.map((p) => ({ ...p, busId: p.busId ?? '' }))))
-      files.set(`etc/systemd/network/${name}`, text);
+    for (const [name, text] of renderLinkFiles(i.pinned)) files.set(`etc/systemd/network/${name}`, text);
     // As `systemctl enable systemd-networkd` does (its Also=): the socket, and the wait that
     // makes network-online.target mean the addresses are there.
     enable.push(

@@ -67,7 +67,10 @@ export function renderInterfaces(plan: NetworkPlan): string {
   return `${[`# /etc/network/interfaces -- ${MARKER}`, ...stanzas.map((s) => ['', ...s].join('\n'))].join('\n')}\n`;
 }
 
-export function renderResolvConf(subnet: Subnet | undefined): string {
+/** Where resolv.conf's servers come from: a subnet's domain and name servers. */
+export type ResolverSettings = Pick<Subnet, 'DomainName' | 'DomainNameServers'>;
+
+export function renderResolvConf(subnet: ResolverSettings | undefined): string {
   const lines = [`; /etc/resolv.conf -- ${MARKER}`, ''];
   if (subnet?.DomainName) lines.push(`domain ${subnet.DomainName}`, `search ${subnet.DomainName}`, '');
   for (const ns of subnet?.DomainNameServers ?? []) lines.push(`nameserver ${ns}`);

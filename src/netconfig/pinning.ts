@@ -20,7 +20,7 @@ export function renderUdevRules(ifaces: PinnedInterface[]): string {
 }
 
 /** One .link file per interface, named so it sorts before systemd's 99-default.link. */
-export function renderLinkFiles(ifaces: PinnedInterface[]): Map<string, string> {
+export function renderLinkFiles(ifaces: Pick<PinnedInterface, 'name' | 'mac'>[]): Map<string, string> {
   const files = new Map<string, string>();
   for (const i of [...ifaces].sort((a, b) => a.name.localeCompare(b.name))) {
     files.set(

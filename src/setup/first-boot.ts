@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CopyReport, copyDatabase } from '../inventory/copy.ts';
+import { type CopyReport, copyDatabase, describeRows } from '../inventory/copy.ts';
 import { openInventory } from '../inventory/open.ts';
 import { run } from '../system/run.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
@@ -152,11 +152,7 @@ export async function firstBoot(o: FirstBootOptions): Promise<FirstBootResult> {
     await from.close();
   }
   o.log(
-    `machine database ${copy.alreadyCopied ? 'already' : 'copied'} in PostgreSQL (${url}), checked row for row: ${Object.entries(
-      copy.rows,
-    )
-      .map(([t, n]) => `${t} ${n}`)
-      .join(', ')}`,
+    `machine database ${copy.alreadyCopied ? 'already' : 'copied'} in PostgreSQL (${url}), checked row for row: ${describeRows(copy.rows)}`,
   );
   writeFileAtomic(envFile, withEnv(env, 'CRADLE_DB', url));
   // Set aside, not removed: the install's own record stays, and no command opens it by default.

@@ -214,13 +214,7 @@ export function headNetworkFiles(n: NetworkPlan): Omit<NetworkFilesInput, 'flavo
     warnings: [],
   };
   const resolv: NetworkFilesInput['resolv'] = Array.isArray(n.dns)
-    ? {
-        Id: 'dns',
-        IpGateway: '0.0.0.0',
-        IpMask: '0.0.0.0',
-        ...(n.domain ? { DomainName: n.domain } : {}),
-        DomainNameServers: n.dns,
-      }
+    ? { ...(n.domain ? { DomainName: n.domain } : {}), DomainNameServers: n.dns }
     : 'dhcp';
   return {
     plan,
