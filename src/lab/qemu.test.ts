@@ -61,3 +61,28 @@ test('a UEFI machine: OVMF with a variable store of its own; only the first NIC 
     /variable store/,
   );
 });
+
+test('a head node: no network boot; its disks in order, then the CD (blank disks fall through to it)', () => {
+  const args = qemuArgs({
+    name: 'head',
+    nics: [
+      { tap: 'tap-pub', mac: '52:54:00:10:00:01' },
+      { tap: 'tap-prov', mac: '52:54:00:10:00:02' },
+    ],
+    disks: ['/lab/a.raw', '/lab/b.raw'],
+    firmware: 'bios',
+    memoryMiB: 2048,
+    accel: 'tcg',
+    cdrom: '/lab/head.iso',
+    netBoot: false,
+  });
+  const devices = args.filter((_, i) => args[i - 1] === '-device');
+  assert.deepEqual(devices, [
+    'virtio-net-pci,netdev=n0,mac=52:54:00:10:00:01',
+    'virtio-net-pci,netdev=n1,mac=52:54:00:10:00:02',
+    'virtio-blk-pci,drive=d0,bootindex=2',
+    'virtio-blk-pci,drive=d1,bootindex=3',
+    'ide-cd,drive=cd,bootindex=4',
+  ]);
+  assert.ok(args.includes('file=/lab/head.iso,if=none,id=cd,format=raw,media=cdrom,readonly=on'));
+});

@@ -16,6 +16,13 @@ export interface QemuMachine {
   accel: 'kvm' | 'tcg';
   /** UEFI variable store of this machine (a copy of OVMF_VARS). */
   uefiVars?: string;
+  /** An ISO in a CD drive, last in the boot order: blank disks fall through to it. */
+  cdrom?: string;
+  /**
+   * Network boot first (the default), as compute nodes do; false for a machine that starts from
+   * its disks, then its CD (a head node).
+   */
+  netBoot?: boolean;
 }
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -56,14 +63,22 @@ export function qemuArgs(m: QemuMachine): string[] {
       `if=pflash,format=raw,unit=1,file=${opt(m.uefiVars)}`,
     );
   }
+  const netBoot = m.netBoot ?? true;
   m.nics.forEach((n, i) => {
     args.push('-netdev', `tap,id=n${i},ifname=${opt(n.tap)},script=no,downscript=no`);
-    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${n.mac}${i === 0 ? ',bootindex=1' : ''}`);
+    args.push('-device', `virtio-net-pci,netdev=n${i},mac=${n.mac}${netBoot && i === 0 ? ',bootindex=1' : ''}`);
   });
+  // Network boot: the first disk after it (iPXE's `exit` falls through). Otherwise every disk in
+  // order (GRUB may sit on any of them), then the CD.
   m.disks.forEach((d, i) => {
+    const bootIndex = netBoot ? (i === 0 ? ',bootindex=2' : '') : `,bootindex=${i + 2}`;
     args.push('-drive', `file=${opt(d)},if=none,id=d${i},format=raw,cache=unsafe,discard=unmap`);
-    args.push('-device', `virtio-blk-pci,drive=d${i}${i === 0 ? ',bootindex=2' : ''}`);
+    args.push('-device', `virtio-blk-pci,drive=d${i}${bootIndex}`);
   });
+  if (m.cdrom) {
+    args.push('-drive', `file=${opt(m.cdrom)},if=none,id=cd,format=raw,media=cdrom,readonly=on`);
+    args.push('-device', `ide-cd,drive=cd,bootindex=${m.disks.length + 2}`);
+  }
   return args;
 }
 
