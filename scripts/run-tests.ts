@@ -4,9 +4,11 @@
 // with a time limit: a file that hangs (a server left listening, a wait that never ends) is
 // stopped with everything it started, and the run fails naming it instead of hanging.
 //   node scripts/run-tests.ts [FILTER...]     CRADLE_TEST_FILE_MINUTES=N to change the limit
+// A file may ask for a longer limit in its header (scripts/file-minutes.ts).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileMinutes } from './file-minutes.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const only = process.argv.slice(2);
@@ -25,9 +27,6 @@ if (selected.length === 0) {
   process.exit(1);
 }
 
-/** The longest a file may take: the QEMU tiers take minutes under emulation, nothing takes this. */
-const FILE_MINUTES = Number(process.env.CRADLE_TEST_FILE_MINUTES ?? 20);
-
 interface Counts {
   tests: number;
   pass: number;
@@ -40,6 +39,8 @@ interface Counts {
 function runFile(file: string): Promise<Counts & { problem?: string }> {
   return new Promise((resolve) => {
     const started = performance.now();
+    // The QEMU tiers take minutes under emulation; nothing takes this long.
+    const limit = fileMinutes(fs.readFileSync(path.join(root, file), 'utf8'), process.env.CRADLE_TEST_FILE_MINUTES);
     // Its own process group, so a timeout stops what the file started too.
     const child = spawn(
       process.execPath,
@@ -59,7 +60,7 @@ function runFile(file: string): Promise<Counts & { problem?: string }> {
       } catch {
         // already gone
       }
-    }, FILE_MINUTES * 60_000);
+    }, limit * 60_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const count = (name: string) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(tail)?.[1] ?? 0);
@@ -71,7 +72,7 @@ function runFile(file: string): Promise<Counts & { problem?: string }> {
         cancelled: count('cancelled'),
       };
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
-      if (timedOut) return resolve({ ...counts, problem: `${file}: stopped after ${FILE_MINUTES} minutes` });
+      if (timedOut) return resolve({ ...counts, problem: `${file}: stopped after ${limit} minutes` });
       if (code !== 0 && counts.fail === 0 && counts.cancelled === 0)
         return resolve({ ...counts, problem: `${file}: exited ${code ?? signal} after ${seconds} s` });
       resolve(counts);
