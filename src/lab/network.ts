@@ -1,5 +1,6 @@
 // The lab's network: one network namespace holding a bridge (the machines' switch), the servers'
-// address on it, and a tap device per machine NIC. Nothing in it can reach the host's networks,
+// address on it, and a tap device per machine NIC; a head-node lab adds a second bridge (its
+// public network beside the provisioning one). Nothing in it can reach the host's networks,
 // and removing the namespace removes all of it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +18,16 @@ export interface LabNetworkSpec {
   /** The servers' IPv4 address on the bridge, and the prefix length. */
   address: string;
   prefix: number;
+  /** The first bridge's name (default br0). */
+  bridge?: string;
+  /** A unique-local IPv6 prefix on the first bridge, for router advertisements (default true). */
+  ipv6?: boolean;
+}
+
+/** A fixed address for one MAC, handed out by the lab's DHCP on a bridge (startDhcpReservations). */
+export interface DhcpReservation {
+  mac: string;
+  ip: string;
 }
 
 /**
@@ -33,15 +44,33 @@ function removeStaleTestNamespaces(): void {
   }
 }
 
+/** dnsmasq in the foreground on one bridge only, no DNS, logging to its output. */
+function dnsmasqOn(bridge: string, leases?: string): string[] {
+  return [
+    'dnsmasq',
+    '--keep-in-foreground',
+    '--no-daemon',
+    '--user=root',
+    '--conf-file=/dev/null',
+    '--port=0',
+    `--interface=${bridge}`,
+    '--bind-interfaces',
+    ...(leases ? [`--dhcp-leasefile=${leases}`] : []),
+    '--pid-file=',
+    '--log-facility=-',
+  ];
+}
+
 export class LabNetwork {
   readonly spec: LabNetworkSpec;
-  readonly bridge = 'br0';
+  readonly bridge: string;
   private children: ChildProcess[] = [];
 
   constructor(spec: LabNetworkSpec) {
     if (!/^cradle-[a-z0-9-]+$/.test(spec.namespace))
       throw new Error(`lab namespace '${spec.namespace}': use cradle-<letters, digits, dashes>`);
     this.spec = spec;
+    this.bridge = spec.bridge ?? 'br0';
   }
 
   exists(): boolean {
@@ -66,17 +95,23 @@ export class LabNetwork {
     fs.mkdirSync(`/etc/netns/${ns}`, { recursive: true });
     fs.writeFileSync(`/etc/netns/${ns}/resolv.conf`, '');
     ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'link', 'add', this.bridge, 'type', 'bridge');
-    ip('-n', ns, 'address', 'add', `${this.spec.address}/${this.spec.prefix}`, 'dev', this.bridge);
+    this.addBridge(this.bridge, `${this.spec.address}/${this.spec.prefix}`);
     // A unique-local IPv6 prefix to advertise: iPXE waits ~13 s for IPv6 autoconfiguration otherwise.
-    ip('-n', ns, 'address', 'add', 'fd77::1/64', 'dev', this.bridge);
-    ip('-n', ns, 'link', 'set', this.bridge, 'up');
+    if (this.spec.ipv6 ?? true) ip('-n', ns, 'address', 'add', 'fd77::1/64', 'dev', this.bridge);
   }
 
-  addTap(name: string): void {
+  /** Another switch in the namespace, with the namespace's own address on it when given (CIDR). */
+  addBridge(name: string, cidr?: string): void {
+    const ns = this.spec.namespace;
+    ip('-n', ns, 'link', 'add', name, 'type', 'bridge');
+    if (cidr) ip('-n', ns, 'address', 'add', cidr, 'dev', name);
+    ip('-n', ns, 'link', 'set', name, 'up');
+  }
+
+  addTap(name: string, bridge = this.bridge): void {
     const ns = this.spec.namespace;
     ip('-n', ns, 'tuntap', 'add', 'dev', name, 'mode', 'tap');
-    ip('-n', ns, 'link', 'set', name, 'master', this.bridge);
+    ip('-n', ns, 'link', 'set', name, 'master', bridge);
     ip('-n', ns, 'link', 'set', name, 'up');
   }
 
@@ -92,21 +127,26 @@ export class LabNetwork {
   }
 
   /** Router advertisements only (no DHCP, no DNS): dnsmasq, so iPXE does not wait for IPv6. */
-  startRouterAdvertisements(log: string): void {
+  startRouterAdvertisements(log: string, bridge = this.bridge): void {
+    this.spawn([...dnsmasqOn(bridge), '--enable-ra', `--dhcp-range=::,constructor:${bridge},ra-only`], log);
+  }
+
+  /**
+   * DHCP on one bridge for the reserved MACs only (dnsmasq; any other MAC gets no answer), as a
+   * site's public network gives its head node a fixed address. The leases stay in the lab's `dir`.
+   */
+  startDhcpReservations(
+    bridge: string,
+    o: { network: string; mask: string; router: string; hosts: DhcpReservation[]; leases: string },
+    log: string,
+  ): void {
     this.spawn(
       [
-        'dnsmasq',
-        '--keep-in-foreground',
-        '--no-daemon',
-        '--user=root',
-        '--conf-file=/dev/null',
-        '--port=0',
-        `--interface=${this.bridge}`,
-        '--bind-interfaces',
-        '--enable-ra',
-        `--dhcp-range=::,constructor:${this.bridge},ra-only`,
-        '--pid-file=',
-        '--log-facility=-',
+        ...dnsmasqOn(bridge, o.leases),
+        `--dhcp-range=${o.network},static,${o.mask},1h`,
+        ...o.hosts.map((h) => `--dhcp-host=${h.mac},${h.ip}`),
+        `--dhcp-option=option:router,${o.router}`,
+        '--dhcp-authoritative',
       ],
       log,
     );
