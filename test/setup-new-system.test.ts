@@ -1,15 +1,17 @@
 // The head node's new system written into a directory, as the install does once its file systems
 // are mounted: the kits verified into /depot, the head image (the OS kit with the Cradle kit's
 // head component) built there and unpacked from it, the settings, the machine database with the
-// provisioning subnet and node groups, the site's certificates (checked with openssl, a real
-// peer), and the answers saved with the password hashed. Real kits built from small trees; one of
-// them fetched from an HTTPS server pinned by its certificate's fingerprint (the answers' kits.urls).
+// provisioning subnet, node groups and the compute nodes the answers register, the site's
+// certificates (checked with openssl, a real peer), and the answers saved with the password
+// hashed. Real kits built from small trees; one of them fetched from an HTTPS server pinned by its
+// certificate's fingerprint (the answers' kits.urls).
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { keepLeaseAddress } from '../src/boot/http.ts';
 import { openInventory } from '../src/inventory/open.ts';
 import { parseAnswers } from '../src/setup/answers.ts';
 import { parseFacts } from '../src/setup/facts.ts';
@@ -61,7 +63,9 @@ describe("the head node's new system", () => {
   });
 
   test('kits, image, settings, database, certificates and answers, from one plan', async () => {
-    const answers = parseAnswers(fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8'));
+    const answers = parseAnswers(
+      `${fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8')}nodes:\n  - { hostname: node01, mac: "52:54:00:AA:00:01", ip: 10.1.0.10 }\n  - { hostname: node02, mac: "52:54:00:aa:00:02" }\n`,
+    );
     const facts = parseFacts(fs.readFileSync(path.join(testdata, 'two-disks.json'), 'utf8'), 'two-disks.json');
     const plan = planSetup(answers, facts);
     const target = path.join(work, 'target');
@@ -120,6 +124,39 @@ describe("the head node's new system", () => {
         compute?.components.map((c) => `${c.name}:${c.component}`),
         ['hello:hello'],
       );
+      const nodes = await inv.listMachines();
+      assert.deepEqual(
+        nodes.map((m) => ({ ...m, stateChangedAt: undefined, createdAt: undefined })),
+        [
+          {
+            hostname: 'node01',
+            macs: ['52:54:00:aa:00:01'],
+            ip: '10.1.0.10',
+            subnetId: 'provisioning',
+            nodeGroup: 'compute',
+            tags: {},
+            state: 'birth',
+            stateChangedAt: undefined,
+            createdAt: undefined,
+          },
+          {
+            hostname: 'node02',
+            macs: ['52:54:00:aa:00:02'],
+            subnetId: 'provisioning',
+            nodeGroup: 'compute',
+            tags: {},
+            state: 'birth',
+            stateChangedAt: undefined,
+            createdAt: undefined,
+          },
+        ],
+      );
+      // node02 has no address: the boot server leases it one of the pool at its first boot and
+      // keeps it as its own when its installer fetches its configuration.
+      const lease = await inv.allocateLease('52:54:00:aa:00:02', 'provisioning', 60, new Date(), 'node02');
+      assert.equal(lease?.ip, '10.1.0.128');
+      const kept = await keepLeaseAddress(inv, nodes[1]);
+      assert.deepEqual([kept.ip, kept.subnetId], ['10.1.0.128', 'provisioning']);
     } finally {
       await inv.close();
     }
@@ -148,6 +185,10 @@ describe("the head node's new system", () => {
     assert.deepEqual(replay, plan.answers, 'the saved answers replay the same install');
     assert.match(fs.readFileSync(at(HEAD_PATHS.kickstart), 'utf8'), /^rootpw --iscrypted \$6\$/m);
     assert.match(fs.readFileSync(at(HEAD_PATHS.log), 'utf8'), /kit cradle\/0\.1\.0 \(addon\)/);
+    assert.match(
+      fs.readFileSync(at(HEAD_PATHS.log), 'utf8'),
+      /^compute nodes node01 \(10\.1\.0\.10\), node02 \(pool\) registered in state birth$/m,
+    );
     assert.match(
       fs.readFileSync(at(HEAD_PATHS.log), 'utf8'),
       /fetched \d+ bytes from https:\/\/127\.0\.0\.1:\d+\/kits\/hello\.kit \(certificate pinned\)\n.*kit hello\/1 \(addon\) from https:/,

@@ -61,6 +61,31 @@ describe('the answer file', () => {
     );
   });
 
+  it('nodes: MACs and names kept in lower case, node group compute by default; bad ones refused by key', () => {
+    const a = parseAnswers(
+      `${head}\nnodes:\n  - { hostname: Node01, mac: "52:54:00:AA:00:01", ip: 10.1.0.10 }\n  - { hostname: node02.cluster.example, mac: "52:54:00:aa:00:02", nodeGroup: gpu }\n`,
+    );
+    assert.deepEqual(a.nodes, [
+      { hostname: 'node01', mac: '52:54:00:aa:00:01', ip: '10.1.0.10', nodeGroup: 'compute' },
+      { hostname: 'node02.cluster.example', mac: '52:54:00:aa:00:02', nodeGroup: 'gpu' },
+    ]);
+    const node = (fields: string) => `${head}\nnodes:\n  - { ${fields} }\n`;
+    refused(
+      node('hostname: n1, mac: "52-54-00-aa-00-01"'),
+      /'nodes\[0\]\.mac': expected a MAC address of six hex bytes/,
+    );
+    refused(node('hostname: -n1, mac: "52:54:00:aa:00:01"'), /'nodes\[0\]\.hostname': expected a host name/);
+    refused(
+      node('hostname: n1, mac: "52:54:00:aa:00:01", ip: 10.1.0.300'),
+      /'nodes\[0\]\.ip': expected an IPv4 address/,
+    );
+    refused(node('hostname: n1'), /'nodes\[0\]\.mac'/);
+    refused(
+      node('hostname: n1, mac: "52:54:00:aa:00:01", group: gpu'),
+      /'nodes\[0\]\.group': unknown key \(see docs\/setup\.md for the keys of nodes\[0\]\)/,
+    );
+  });
+
   it('the kernel command line: where the answers are, the wipe consent, canned settings', () => {
     assert.deepEqual(
       setupBootArgs('BOOT_IMAGE=/vmlinuz cradle.answers=label:CRADLE cradle.wipe=yes cradle.keyboard=de quiet'),

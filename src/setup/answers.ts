@@ -113,6 +113,33 @@ const nodeGroupSchema = z.strictObject({
   description: z.string().max(2000).optional(),
 });
 
+// Host names as the machine database keeps them (lower-case labels joined by dots), typed in any case.
+const hostLabel = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+
+/** A compute node registered before it first boots (Kusu's addhost pre-populated its nodes so). */
+const nodeSchema = z.strictObject({
+  /** A name (node07) or a fully qualified one (node07.cluster.example); kept in lower case. */
+  hostname: z
+    .string()
+    .max(253)
+    .regex(
+      new RegExp(`^${hostLabel}(\\.${hostLabel})*$`),
+      "expected a host name of letters, digits and '-' (not first or last), dots between labels, e.g. node07",
+    )
+    .transform((h) => h.toLowerCase()),
+  /** The MAC it network-boots from; kept in lower case. */
+  mac: z
+    .string()
+    .regex(/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/, 'expected a MAC address of six hex bytes such as 52:54:00:aa:00:01')
+    .transform((m) => m.toLowerCase()),
+  /** Its address on the provisioning network, outside the pool; without one it takes a pool address. */
+  ip: ipv4.optional(),
+  nodeGroup: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._+-]{0,63}$/, 'a node group name such as compute')
+    .default('compute'),
+});
+
 export const answersSchema = z.strictObject({
   cradleSetup: z.literal(ANSWERS_FORMAT, { error: `write 'cradleSetup: ${ANSWERS_FORMAT}' at the top` }),
   /** A locale such as en_US.UTF-8. */
@@ -179,11 +206,14 @@ export const answersSchema = z.strictObject({
     .optional(),
   /** Node groups to create (default: `compute` from the first OS kit). */
   nodeGroups: z.array(nodeGroupSchema).optional(),
+  /** Compute nodes in the machine database from the start, in state birth: their first network boot installs them. */
+  nodes: z.array(nodeSchema).optional(),
 });
 
 export type Answers = z.output<typeof answersSchema>;
 export type InterfaceAnswer = z.output<typeof interfaceSchema>;
 export type VolumeAnswer = z.output<typeof volumeSchema>;
+export type NodeAnswer = z.output<typeof nodeSchema>;
 
 /** The key path of an issue as an operator reads it: network.interfaces[1].ipv4. */
 export function keyPath(path: readonly PropertyKey[]): string {

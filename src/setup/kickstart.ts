@@ -81,6 +81,11 @@ export function kickstart(p: SetupPlan): string {
     '# groups are made, the machine database and the setup logs are carried into the new system.',
     `# The provisioning network: ${n.provisioning.nic} ${n.provisioning.address}, pool ${sub.pool?.start}-${sub.pool?.end}.`,
     `# Node groups: ${p.nodeGroups === 'default' ? 'compute, from the first OS kit' : p.nodeGroups.map((g) => g.name).join(', ')}.`,
+    // Kusu's addhost in its pre-populate mode: the nodes are in the machine database before they boot.
+    ...p.nodes.map(
+      (node) =>
+        `# Node ${node.hostname}: MAC ${node.mac}, ${node.ip ?? 'a pool address'}, node group ${node.nodeGroup}, state birth.`,
+    ),
     '%end',
     '',
   );

@@ -7,7 +7,8 @@
 //   3. its settings: host name, hosts, time zone, locale, keymap, fstab, root's password, and its
 //      network files (the installer's renderer, for ifupdown or systemd-networkd as the image has);
 //   4. its machine database (SQLite, carried to PostgreSQL at first boot): the provisioning subnet
-//      with its pool, and the node groups (head, compute, and those the answers name), built;
+//      with its pool, the node groups (head, compute, and those the answers name), built, and the
+//      compute nodes the answers register, in state birth;
 //   5. its certificates: a site CA, the server's and the installer's; its services enabled, with
 //      their settings (services.ts);
 //   6. the answers (password hashed: replaying them repeats the install), the kickstart, the log.
@@ -157,7 +158,7 @@ export function writeNetwork(plan: SetupPlan, target: string, log: NewSystemInpu
   log(`network: ${flavour} files for ${plan.network.interfaces.map((i) => `${i.nic.name} (${i.role})`).join(', ')}`);
 }
 
-/** 4. The machine database: the provisioning subnet and the node groups, each built. */
+/** 4. The machine database: the provisioning subnet, the node groups, each built, and the nodes. */
 export async function seedDatabase(
   plan: SetupPlan,
   depot: Depot,
@@ -188,6 +189,18 @@ export async function seedDatabase(
       await inv.addNodeGroup(g);
       if (g.name !== 'head') await buildNodeGroup(depot, { ...g, createdAt: '', updatedAt: '' });
     }
+    // After their groups: a machine's node group must exist. One without an address gets a pool
+    // lease at its first boot, kept as its address when its installer fetches its configuration.
+    for (const n of plan.nodes)
+      await inv.addMachine({
+        hostname: n.hostname,
+        macs: [n.mac],
+        ...(n.ip ? { ip: n.ip } : {}),
+        subnetId: plan.network.provisioning.subnet.id,
+        nodeGroup: n.nodeGroup,
+        tags: {},
+        state: 'birth',
+      });
     return groups.map((g) => g.name);
   } finally {
     await inv.close();
@@ -261,6 +274,10 @@ export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
   writeNetwork(i.plan, i.target, i.log);
   const nodeGroups = await seedDatabase(i.plan, depot, kits, i.target, head);
   i.log(`node groups ${nodeGroups.join(', ')} in ${HEAD_PATHS.db}`);
+  if (i.plan.nodes.length)
+    i.log(
+      `compute nodes ${i.plan.nodes.map((n) => `${n.hostname} (${n.ip ?? 'pool'})`).join(', ')} registered in state birth`,
+    );
   await makeCertificates(i.plan, i.target);
   i.log(`site CA and certificates in ${HEAD_PATHS.ca}, ${path.dirname(HEAD_PATHS.serverTls)}`);
   enableServices(i.plan, i.target, nodeGroups, i.log);

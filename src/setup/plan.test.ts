@@ -49,6 +49,11 @@ const oneDisk: Answers = {
     dns: ['192.0.2.53', '192.0.2.54'],
   },
   disks: { pick: 'largest', layout: 'default' },
+  nodes: [
+    { hostname: 'node01', mac: '3c:ec:ef:aa:00:01', ip: '10.20.0.11', nodeGroup: 'compute' },
+    { hostname: 'node02.cluster.example', mac: '3c:ec:ef:aa:00:02', nodeGroup: 'compute' },
+    { hostname: 'login01', mac: '3c:ec:ef:aa:00:03', ip: '10.20.0.5', nodeGroup: 'head' },
+  ],
 };
 
 /** The network files the install writes, by the installer's renderer, as one text. */
@@ -94,6 +99,91 @@ describe('the head node planned', () => {
     assert.deepEqual(
       plan.wipe.map((d) => d.name),
       ['sda'],
+    );
+    assert.deepEqual(plan.nodes, [
+      { hostname: 'node01', mac: '3c:ec:ef:aa:00:01', ip: '10.20.0.11', nodeGroup: 'compute' },
+      { hostname: 'node02.cluster.example', mac: '3c:ec:ef:aa:00:02', nodeGroup: 'compute' },
+      { hostname: 'login01', mac: '3c:ec:ef:aa:00:03', ip: '10.20.0.5', nodeGroup: 'head' },
+    ]);
+  });
+
+  it('refuses compute nodes that cannot be registered, naming each key', () => {
+    // The two-disk machine: ens4 (52:54:00:12:34:02) is 10.1.0.1/24, its pool 10.1.0.128-10.1.0.254.
+    const nodes = (list: NonNullable<Answers['nodes']>, more: Partial<Answers> = {}) => ({
+      ...head,
+      ...more,
+      nodes: list,
+    });
+    const node = (hostname: string, mac: string, ip?: string, nodeGroup = 'compute') => ({
+      hostname,
+      mac,
+      ...(ip ? { ip } : {}),
+      nodeGroup,
+    });
+    const cases: [NonNullable<Answers['nodes']>, RegExp][] = [
+      [
+        [node('n1', '52:54:00:aa:00:01', '10.1.0.10'), node('n1', '52:54:00:aa:00:02', '10.1.0.11')],
+        /'nodes\[1\]\.hostname' n1 is also nodes\[0\]'s: give each node its own name/,
+      ],
+      [
+        [node('n1', '52:54:00:aa:00:01'), node('n2', '52:54:00:aa:00:01')],
+        /'nodes\[1\]\.mac' 52:54:00:aa:00:01 is also nodes\[0\]'s: give each node its own MAC/,
+      ],
+      [[node('n1', '52:54:00:12:34:02')], /'nodes\[0\]\.mac' 52:54:00:12:34:02 is the head node's own ens4/],
+      [[node('head', '52:54:00:aa:00:01')], /'nodes\[0\]\.hostname' head is the head node's own name/],
+      [
+        [node('n1', '52:54:00:aa:00:01', '10.2.0.10')],
+        /'nodes\[0\]\.ip' 10\.2\.0\.10 is not on the provisioning network 10\.1\.0\.0\/24 \(on ens4\)/,
+      ],
+      [[node('n1', '52:54:00:aa:00:01', '10.1.0.1')], /'nodes\[0\]\.ip' 10\.1\.0\.1 is the head node's own address/],
+      [[node('n1', '52:54:00:aa:00:01', '10.1.0.0')], /'nodes\[0\]\.ip' 10\.1\.0\.0 is the network's or broadcast/],
+      [
+        [node('n1', '52:54:00:aa:00:01', '10.1.0.200')],
+        /'nodes\[0\]\.ip' 10\.1\.0\.200 is in the DHCP pool 10\.1\.0\.128-10\.1\.0\.254: give an address outside it, or leave ip out/,
+      ],
+      [
+        [node('n1', '52:54:00:aa:00:01', '10.1.0.10'), node('n2', '52:54:00:aa:00:02', '10.1.0.10')],
+        /'nodes\[1\]\.ip' 10\.1\.0\.10 is also nodes\[0\]'s: give each node its own address/,
+      ],
+      [
+        [node('n1', '52:54:00:aa:00:01', undefined, 'gpu')],
+        /'nodes\[0\]\.nodeGroup' gpu is not a node group this install makes \(head, compute\): name one of them, or add it under nodeGroups/,
+      ],
+    ];
+    for (const [list, re] of cases) refused(nodes(list), 'two-disks.json', re);
+    refused(
+      nodes([node('n1', '52:54:00:aa:00:01', undefined, 'compute')], {
+        nodeGroups: [{ name: 'gpu', kits: ['debian'] }],
+      }),
+      'two-disks.json',
+      /'nodes\[0\]\.nodeGroup' compute is not a node group this install makes \(head, gpu\)/,
+    );
+    const tiny = {
+      interfaces: [
+        {
+          match: { name: 'ens4' },
+          role: 'provisioning' as const,
+          ipv4: '10.1.0.1/24',
+          pool: { start: '10.1.0.200', end: '10.1.0.201' },
+        },
+      ],
+      dns: ['10.1.0.53'],
+    };
+    refused(
+      nodes([node('n1', '52:54:00:aa:00:01'), node('n2', '52:54:00:aa:00:02'), node('n3', '52:54:00:aa:00:03')], {
+        network: tiny,
+      }),
+      'two-disks.json',
+      /3 nodes have no ip, but the DHCP pool 10\.1\.0\.200-10\.1\.0\.201 holds 2 addresses/,
+    );
+    // Every problem at once, each with its own line.
+    assert.throws(
+      () =>
+        planSetup(
+          nodes([node('n1', '52:54:00:12:34:01', '10.9.0.1', 'gpu'), node('n1', '52:54:00:aa:00:02')]),
+          facts('two-disks.json'),
+        ),
+      (e) => e instanceof AnswersError && e.message.split('\n').length === 5,
     );
   });
 

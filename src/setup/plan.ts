@@ -7,6 +7,7 @@ import { describeDisk, selectDisks } from './disks.ts';
 import type { DiskFact, MachineFacts } from './facts.ts';
 import { describeLayout, type HeadLayout, planHeadLayout } from './layout.ts';
 import { type NetworkPlan, planNetwork } from './network.ts';
+import { describeNodes, nodeGroupNames, type PlannedNode, planNodes } from './nodes.ts';
 
 export interface SetupPlan {
   /** The answers as they are saved in the new system: the password only as its hash. */
@@ -23,6 +24,8 @@ export interface SetupPlan {
   kits: NonNullable<Answers['kits']>;
   /** Created after the kits are in the depot; `compute` from the first OS kit when none are named. */
   nodeGroups: NonNullable<Answers['nodeGroups']> | 'default';
+  /** Compute nodes registered in state birth, on the provisioning subnet (nodes.ts). */
+  nodes: PlannedNode[];
 }
 
 /** The answers with a plain root password replaced by its SHA-512 crypt hash. */
@@ -60,7 +63,10 @@ export function planSetup(input: Answers, facts: MachineFacts, opts: { salt?: st
     for (const n of new Set(names.filter((x, i) => names.indexOf(x) !== i)))
       problems.push(`'nodeGroups': ${n} is listed twice`);
   }
-  if (problems.length || !storage || !network || !chosen) throw new AnswersError(problems.join('\n'));
+  const nodes = attempt(() =>
+    planNodes(answers.nodes ?? [], { network, nics: facts.nics, groups: nodeGroupNames(nodeGroups), hostname }),
+  );
+  if (problems.length || !storage || !network || !chosen || !nodes) throw new AnswersError(problems.join('\n'));
   return {
     answers,
     language: answers.language as string,
@@ -73,6 +79,7 @@ export function planSetup(input: Answers, facts: MachineFacts, opts: { salt?: st
     network,
     kits: answers.kits ?? { fromMedia: 'all', urls: [] },
     nodeGroups,
+    nodes,
   };
 }
 
@@ -99,6 +106,8 @@ export function describePlan(p: SetupPlan): string {
     '',
     `kits:        ${p.kits.fromMedia === 'all' ? 'every kit on the installation medium' : p.kits.fromMedia.join(', ')}${p.kits.urls.length ? `, and ${p.kits.urls.map((u) => u.url).join(', ')}` : ''}`,
     `node groups: ${p.nodeGroups === 'default' ? 'compute, from the first OS kit' : p.nodeGroups.map((g) => `${g.name} (${g.kits.join(', ')})`).join('; ')}`,
+    ...(p.nodes.length ? ['', 'registered nodes (state birth: their first network boot installs them):'] : []),
+    ...describeNodes(p.nodes),
   ];
   return `${lines.join('\n')}\n`;
 }

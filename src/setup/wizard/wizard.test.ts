@@ -133,6 +133,24 @@ test('a partial answer file: its screens are skipped, Back reaches them, and wha
   assert.doesNotMatch(JSON.stringify(a), /correct horse/);
 });
 
+test('nodes, which no screen asks for: kept from the given answers, listed at the confirmation', async () => {
+  const nodes = [
+    { hostname: 'node01', mac: '52:54:00:aa:00:01', ip: '10.1.0.10', nodeGroup: 'compute' },
+    { hostname: 'node02', mac: '52:54:00:aa:00:02', nodeGroup: 'compute' },
+  ];
+  const prefill = {
+    ...EXPECTED,
+    rootPassword: { plain: 'correct horse' },
+    nodes: nodes.map(({ nodeGroup: _, ...n }) => n),
+  } as unknown as WizardOptions['prefill'];
+  const r = await wizard(['', '<', ...['', ''], 'yes'], { prefill });
+  assert.equal(r.status, 0, r.text);
+  assert.deepEqual(steps(r.text), [1, 11, 10, 11], 'Back from the confirmation reaches a given screen');
+  assert.match(r.text, /node01 +52:54:00:aa:00:01 {2}10\.1\.0\.10 +compute/);
+  assert.match(r.text, /node02 +52:54:00:aa:00:02 {2}pool address +compute/);
+  assert.deepEqual(answersSchema.parse(r.answers).nodes, nodes);
+});
+
 test('q asks first: n goes on at the same prompt, y quits with status 2 and no answers', async () => {
   const r = await wizard(['', 'q', 'n', 'fr_FR.UTF-8', 'q', 'y']);
   assert.equal(r.status, 2);
