@@ -61,7 +61,7 @@ describe('the lab head node through the relay', { skip: !isRoot() && 'needs root
     fingerprint = new X509Certificate(fs.readFileSync(pki.server.cert)).fingerprint256;
     db = `sqlite:${path.join(work, 'inventory.db')}`;
     execFileSync(cradleBin, ['machine', 'add', 'node1', '--db', db, '--mac', 'de:ad:be:ef:00:01', '--state', 'birth']);
-    net = new LabNetwork({ namespace: NS, address: '10.1.0.2', prefix: 24 });
+    net = new LabNetwork({ namespace: NS, address: '10.1.0.2', prefix: 24, bridge: 'br-prov' });
     net.create();
     // The head node's own address, held here by the namespace in the VM's place.
     execFileSync('ip', ['-n', NS, 'address', 'add', `${HEAD}/24`, 'dev', net.bridge]);
