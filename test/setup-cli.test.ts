@@ -120,6 +120,53 @@ describe('cradle setup on a running system', () => {
     );
   });
 
+  test('from the medium: the answers as used are kept in /run/cradle/answers.yaml, dry run or stopped', {
+    skip: !isRoot() && 'needs root (a mount namespace with a /run of its own)',
+  }, async () => {
+    // The medium as the ISO lays it out: the answers in cradle/answers.yaml, named from its top.
+    const media = path.join(work, 'media');
+    fs.mkdirSync(path.join(media, 'cradle'), { recursive: true });
+    fs.copyFileSync(head, path.join(media, 'cradle', 'answers.yaml'));
+    // The setup in a mount namespace whose /run is a fresh tmpfs: the host's /run is never written.
+    const inOwnRun = async (args: string[]) => {
+      const script =
+        'mount -t tmpfs tmpfs /run && "$@" && echo "--- kept" && stat -c %a /run/cradle/answers.yaml && cat /run/cradle/answers.yaml';
+      const unshare = ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', cradleBin, ...args];
+      return (await run('unshare', unshare, { encoding: 'utf8' })).stdout.split('--- kept\n');
+    };
+    const replay = path.join(work, 'replay.yaml');
+    for (const [extra, end] of [
+      [['--dry-run'], /dry run: nothing was touched/],
+      [[], /stopped at the confirmation: without cradle\.wipe=yes .*nothing was touched/],
+    ] as const) {
+      const [said, kept] = await inOwnRun([
+        'setup',
+        '--answers',
+        '/cradle/answers.yaml',
+        '--machine',
+        twoDisks,
+        '--media',
+        media,
+        ...extra,
+      ]);
+      assert.match(said, end);
+      assert.match(
+        kept,
+        /^600\n# The answers this head node was installed with \(cradle setup\); the password is hashed\.\n/,
+      );
+      assert.match(kept, /hostname: head\.cluster\.example/);
+      assert.match(kept, /hash: \$6\$/);
+      assert.doesNotMatch(kept, /correct horse battery/, 'only the hash is kept');
+      fs.writeFileSync(replay, kept.replace(/^600\n/, ''));
+      // It replays: complete, and the same plan.
+      assert.match(await cradle('setup', 'validate', replay), /valid, complete/);
+      assert.match(
+        await cradle('setup', '--answers', replay, '--machine', twoDisks, '--dry-run'),
+        /volume group cradle \(58\.5 GiB across \/dev\/vda3, \/dev\/vdb1\)/,
+      );
+    }
+  });
+
   test("a head-node ISO's kits and answers are checked before anything is built", async () => {
     const addon = await buildTestKit(work, { name: 'hello', version: '1', component: 'hello:compute:any' });
     const os = await buildTestKit(work, { name: 'demo', version: '1', os: 'debian-12' });

@@ -138,6 +138,18 @@ async function installOnDisks(plan: SetupPlan, o: SetupFlags): Promise<void> {
 
 /** Left by a finished install on the ISO: its init then restarts the machine into the head node. */
 const REBOOT_MARKER = '/run/cradle/reboot';
+/** The answers as used (the replay file, setup/replay.ts), kept in the ISO's live system. */
+const LIVE_ANSWERS = '/run/cradle/answers.yaml';
+
+/** Not fatal: --media on a running system by a user who may not write /run is a plan to look at. */
+function keepLiveAnswers(replay: string): void {
+  try {
+    fs.mkdirSync(path.dirname(LIVE_ANSWERS), { recursive: true });
+    fs.writeFileSync(LIVE_ANSWERS, replay, { mode: 0o600 });
+  } catch (err) {
+    console.log(`cradle setup: the answers as used are not kept in ${LIVE_ANSWERS}: ${(err as Error).message}`);
+  }
+}
 
 export function registerSetupCommands(program: Command): void {
   const setup = program
@@ -150,7 +162,10 @@ export function registerSetupCommands(program: Command): void {
     .option('--dry-run', 'print the whole plan; touch nothing')
     .option('--kickstart', 'with --dry-run: print the kickstart it would save as /root/cradle-ks.cfg too')
     .option('--wizard', 'ask every screen, the answers (if any) as defaults')
-    .option('--save-answers <file>', 'write the answers (the password hashed) to this file')
+    .option(
+      '--save-answers <file>',
+      'write the answers (the password hashed) to this file (with --media: /run/cradle/answers.yaml too)',
+    )
     .option('--kits <dir>', "the kits the wizard offers (default: the medium's kits/)")
     .addOption(
       new Option(
@@ -166,10 +181,12 @@ export function registerSetupCommands(program: Command): void {
       const answers = asked ? await askTheRest(o, loaded.answers, facts) : (loaded.answers as Answers);
       const { planSetup, describePlan } = await import('../setup/plan.ts');
       const plan = planSetup(answers, facts);
-      if (o.saveAnswers) {
-        const { stringify } = await import('yaml');
-        fs.writeFileSync(o.saveAnswers, stringify(plan.answers), { mode: 0o600 });
-      }
+      // The replay file, once the answers are complete: from the medium always in the live system
+      // too (stopped at the confirmation or not), for whoever looks at its shell or replays it.
+      const { replayText } = await import('../setup/replay.ts');
+      const replay = replayText(plan.answers);
+      if (o.saveAnswers) fs.writeFileSync(o.saveAnswers, replay, { mode: 0o600 });
+      if (o.media) keepLiveAnswers(replay);
       const wipe = loaded.wipe || asked;
       console.log(`answers from ${asked ? `the wizard${loaded.from ? ` and ${loaded.from}` : ''}` : loaded.from}\n`);
       process.stdout.write(describePlan(plan));

@@ -43,11 +43,17 @@ if grep -qw cradle.setup /proc/cmdline; then
   if [ -n "$medium" ] && mount -t iso9660 -o ro "$medium" /run/cradle/media; then
     setsid cttyhack /usr/bin/cradle setup --media /run/cradle/media --network dhcp
     echo "cradle: the setup exited with status $?"
-    # A finished install leaves this behind: restart into the head node (the disks boot before the CD).
+    # A finished install leaves this behind: restart into the head node (the disks boot before the
+    # CD), unless cradle.reboot=no keeps the live system up to look at first (the setup's answers
+    # as used are in /run/cradle/answers.yaml).
     if [ -e /run/cradle/reboot ]; then
-      echo "cradle: restarting into the head node $(cat /run/cradle/reboot)"
-      sync
-      reboot -f
+      if grep -qE '(^| )cradle\.reboot=no( |$)' /proc/cmdline; then
+        echo "cradle: cradle.reboot=no: not restarting into the head node $(cat /run/cradle/reboot); the shell is yours"
+      else
+        echo "cradle: restarting into the head node $(cat /run/cradle/reboot)"
+        sync
+        reboot -f
+      fi
     fi
   else
     echo "cradle: the setup found no medium labelled CRADLE_SETUP: is the ISO still attached?"

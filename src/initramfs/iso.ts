@@ -69,28 +69,38 @@ export interface HeadNodeIsoOptions {
   kits: string[];
   /** An answer file carried as /cradle/answers.yaml and named on the kernel command line. */
   answers?: string;
-  /** More kernel arguments for the setup entry, e.g. cradle.wipe=yes. */
+  /** More kernel arguments for the setup entry, e.g. cradle.wipe=yes, cradle.reboot=no. */
   setupArgs?: string;
 }
 
-/** Writes `iso`: the installer image of `dir` with kits (and answers) and a setup menu entry first. */
-export function buildHeadNodeIso(dir: string, work: string, iso: string, o: HeadNodeIsoOptions): Promise<string> {
+/**
+ * The head-node ISO's menu: the setup first, then the plain installer. The setup's kernel keeps
+ * to errors on the console (loglevel=3): a late driver message on ttyS0 would land in the middle
+ * of the wizard's questions.
+ */
+export function headNodeIsoEntries(o: Pick<HeadNodeIsoOptions, 'answers' | 'setupArgs'>): MenuEntry[] {
   const setupArgs = [
     CONSOLE_ARGS,
+    'loglevel=3',
     'cradle.setup',
     o.answers ? `cradle.answers=${ISO_ANSWERS_PATH}` : '',
     o.setupArgs ?? '',
   ]
     .filter(Boolean)
     .join(' ');
+  return [
+    { title: 'Cradle head-node setup', kernelArgs: setupArgs },
+    { title: 'Cradle installer', kernelArgs: CONSOLE_ARGS },
+  ];
+}
+
+/** Writes `iso`: the installer image of `dir` with kits (and answers) and a setup menu entry first. */
+export function buildHeadNodeIso(dir: string, work: string, iso: string, o: HeadNodeIsoOptions): Promise<string> {
   return writeIso(
     dir,
     work,
     iso,
-    [
-      { title: 'Cradle head-node setup', kernelArgs: setupArgs },
-      { title: 'Cradle installer', kernelArgs: CONSOLE_ARGS },
-    ],
+    headNodeIsoEntries(o),
     (tree) => {
       fs.mkdirSync(path.join(tree, 'kits'));
       for (const k of o.kits) fs.copyFileSync(k, path.join(tree, 'kits', path.basename(k)));

@@ -3,7 +3,7 @@
 // on the kernel command line), reads the machine's own facts (two blank 30 GiB disks, so only both
 // together pass the 40 GB rule; two NICs chosen by MAC) and plans the install.
 //   1. Without cradle.wipe=yes it stops at the confirmation and touches no disk: both disk files
-//      stay empty.
+//      stay empty; the answers as used are in /run/cradle/answers.yaml on the live system.
 //   2. With cradle.wipe=yes, from the head-node demo OS (Debian with systemd, LVM, PostgreSQL) as
 //      its OS kit: it makes the disks (GPT, LVM across both, file systems), writes the new system
 //      from the ISO's kits, installs GRUB and restarts; the machine boots from its disks into the
@@ -158,6 +158,9 @@ describe('VM: the head-node ISO', { skip }, () => {
       await machine.waitFor(/eth\d\s+52:54:00:c0:00:02\s+provisioning 10\.77\.0\.1\/24/, 60_000);
       await machine.waitFor(/stopped at the confirmation: without cradle\.wipe=yes .*nothing was touched/, 60_000);
       await machine.waitFor(/cradle: the setup exited with status 0/, 60_000);
+      // The answers as used stay in the live system, the password only as its hash (replayable).
+      machine.type('cat /run/cradle/answers.yaml; echo "kept-$((6*7))"\r');
+      await machine.waitFor(/hostname: head\.lab\.test[\s\S]*hash: \$6\$[\s\S]*\bkept-42/, 60_000);
     } finally {
       await machine.stop();
     }
