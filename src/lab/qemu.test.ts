@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OVMF_CODE, qemuArgs } from './qemu.ts';
+import { ptyDevice } from './qemu-console.ts';
+import { OVMF_CODE, type QemuMachine, qemuArgs } from './qemu.ts';
 
 test('a BIOS machine: network boot first, then its disk; the default CPU model under TCG', () => {
   assert.deepEqual(
@@ -85,4 +86,49 @@ test('a head node: no network boot; its disks in order, then the CD (blank disks
     'ide-cd,drive=cd,bootindex=4',
   ]);
   assert.ok(args.includes('file=/lab/head.iso,if=none,id=cd,format=raw,media=cdrom,readonly=on'));
+});
+
+test('a PTY console: QEMU makes a PTY and logs the console itself, in place of stdio', () => {
+  const machine: QemuMachine = {
+    name: 'head',
+    nics: [],
+    disks: [],
+    firmware: 'bios',
+    memoryMiB: 2048,
+    accel: 'tcg',
+    console: 'pty',
+    consoleLog: '/lab/logs/head,1.log',
+  };
+  const args = qemuArgs(machine);
+  assert.deepEqual(args.slice(0, 14), [
+    '-name',
+    'head',
+    '-m',
+    '2048',
+    '-smp',
+    '2',
+    '-nographic',
+    '-nodefaults',
+    '-chardev',
+    'pty,id=con0,logfile=/lab/logs/head,,1.log,logappend=on',
+    '-serial',
+    'chardev:con0',
+    '-vga',
+    'none',
+  ]);
+  assert.equal(args.filter((a) => a === 'stdio').length, 0);
+  assert.deepEqual(qemuArgs({ ...machine, console: 'stdio' }).slice(8, 10), ['-serial', 'stdio']);
+  assert.throws(
+    () => qemuArgs({ ...machine, consoleLog: undefined }),
+    /head: a PTY console needs its log file \(consoleLog\)/,
+  );
+});
+
+test("QEMU's word for the PTY it made, among its other messages", () => {
+  assert.equal(
+    ptyDevice('qemu-system-x86_64: warning: x\nchar device redirected to /dev/pts/17 (label con0)\n'),
+    '/dev/pts/17',
+  );
+  assert.equal(ptyDevice('char device redirected to /dev/pts/3 (label other)\n'), undefined);
+  assert.equal(ptyDevice('char device redirected to /dev/pts/'), undefined);
 });
