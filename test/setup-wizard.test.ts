@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import pty from '@lydell/node-pty';
 import { sha512Crypt } from '../src/util/sha512-crypt.ts';
 import { cradleBin, repoRoot, tmpDir } from './helpers.ts';
+import { PtySession } from './support/terminal-session.ts';
 import { buildTestKit } from './support/test-kits.ts';
 
 const _run = promisify(execFile);
@@ -24,67 +25,11 @@ const driver = path.join(repoRoot, 'test', 'support', 'wizard-driver.ts');
 const factsFile = path.join(repoRoot, 'src', 'setup', 'wizard', 'testdata', 'facts.json');
 const SALT = 'ptytestsalt';
 const PASSWORD = 'correct horse battery';
-/** How long a prompt may take to appear before the case fails (a guard, not a pause). */
-const PROMPT_LIMIT_MS = 30_000;
-
-/** A terminal session with the driver: waits for output, answers prompts, pages through pauses. */
-class Session {
-  readonly term: pty.IPty;
-  readonly exit: Promise<number>;
-  output = '';
-  private seen = 0;
-  private check?: () => void;
-
-  constructor(term: pty.IPty) {
-    this.term = term;
-    term.onData((d) => {
-      this.output += d;
-      this.check?.();
-    });
-    this.exit = new Promise((resolve) => term.onExit((e) => resolve(e.exitCode)));
-  }
-
-  /** Waits until `re` appears in what is new since the last wait; Enter at every "-- more" pause. */
-  expect(re: RegExp): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.check = undefined;
-        reject(new Error(`no ${re} in the output; the end of it:\n${this.output.slice(-3000)}`));
-      }, PROMPT_LIMIT_MS);
-      this.check = () => {
-        const rest = this.output.slice(this.seen);
-        const m = re.exec(rest);
-        const more = rest.indexOf('-- more: press Enter --');
-        if (m && (more < 0 || m.index < more)) {
-          this.seen += m.index + m[0].length;
-          clearTimeout(timer);
-          this.check = undefined;
-          resolve();
-        } else if (more >= 0) {
-          this.seen += more + '-- more: press Enter --'.length;
-          this.term.write('\r');
-        }
-      };
-      this.check();
-    });
-  }
-
-  /** Waits for a prompt, then types a line. */
-  async answer(prompt: RegExp, text: string): Promise<void> {
-    await this.expect(prompt);
-    this.term.write(`${text}\r`);
-  }
-
-  get lines(): string[] {
-    return this.output.split(/\r?\n/);
-  }
-}
-
 function start(
   kitsDir: string,
   out: string,
   o: { cols: number; rows: number; env: Record<string, string>; zeroSize?: boolean },
-): Session {
+): PtySession {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env))
     if (v !== undefined && !['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'COLUMNS', 'LINES'].includes(k)) env[k] = v;
@@ -93,7 +38,7 @@ function start(
   const [file, argv] = o.zeroSize
     ? ['sh', ['-c', 'stty cols 0 rows 0 && stty size && exec "$0" "$@"', node, ...args]]
     : [node, args];
-  return new Session(
+  return new PtySession(
     pty.spawn(file, argv as string[], { cols: o.cols, rows: o.rows, cwd: repoRoot, env: { ...env, ...o.env } }),
   );
 }
@@ -309,7 +254,7 @@ describe('cradle setup: the wizard on a terminal', () => {
       '--save-answers',
       saved,
     ];
-    const s = new Session(
+    const s = new PtySession(
       pty.spawn(cradleBin, args, { cols: 80, rows: 24, cwd: repoRoot, env: { ...env, TERM: 'vt100' } }),
     );
     try {
