@@ -55,7 +55,10 @@ describe('answers and kits fetched over HTTPS, pinned', () => {
   test('a pinned fetch closes its connection once read: nothing keeps the setup waiting', {
     timeout: 60_000,
   }, async () => {
+    const accepted = web.accepted();
     assert.equal(await fetchAnswers(`${web.url}/answers.yaml`, web.fingerprint), headText);
+    // The request goes over the connection whose certificate was checked, not a second one.
+    assert.equal(web.accepted() - accepted, 1, 'one TLS connection for one pinned GET');
     await probeKitUrls([{ url: `${web.url}/extra.kit`, fingerprint: web.fingerprint }]);
     // Waited for, not timed: a connection the client kept would keep this at 1 until the timeout.
     while ((await web.connections()) > 0) await new Promise((r) => setTimeout(r, 50));

@@ -107,10 +107,9 @@ export async function getUrl(
     throw err instanceof PinError ? fail(err.message) : unreachable(err as Error);
   }
   return new Promise((resolve, reject) => {
-    // Over the pinned socket, the pin has decided: the request does not check against a CA again.
-    const options: https.RequestOptions = socket
-      ? { agent: false, createConnection: () => socket, rejectUnauthorized: false }
-      : {};
+    // Over the pinned socket, the pin has decided. No `agent`: with `agent: false` Node makes an
+    // agent of its own, which ignores `createConnection` and opens a second, unchecked connection.
+    const options: https.RequestOptions = socket ? { createConnection: () => socket } : {};
     const req = (u.protocol === 'https:' ? https : http).get(u, { ...options, timeout: timeoutMs }, (res) => {
       // One request per connection: once the body is read (or abandoned) the socket goes too,
       // rather than idling until a timer ends it.

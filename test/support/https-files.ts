@@ -19,6 +19,8 @@ export interface HttpsFiles {
   requests: string[];
   /** Connections open now. */
   connections(): Promise<number>;
+  /** TLS connections accepted so far. */
+  accepted(): number;
   close(): Promise<void>;
 }
 
@@ -39,12 +41,15 @@ export async function serveHttpsFiles(files: Record<string, string | Buffer>): P
       if (body === undefined) res.writeHead(404).end('not here\n');
       else res.writeHead(200, { 'content-length': Buffer.byteLength(body) }).end(body);
     });
+    let accepted = 0;
+    server.on('secureConnection', () => accepted++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     return {
       url: `https://127.0.0.1:${port}`,
       fingerprint: new crypto.X509Certificate(pem.cert).fingerprint256,
       requests,
+      accepted: () => accepted,
       connections: () =>
         new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n)))),
       close: () =>
