@@ -15,7 +15,7 @@ import { debianRootfs, DEMO_VERSION } from './debian-rootfs.ts';
 import { cacheDir } from '../util/build-cache.ts';
 import { DIE_WITH_PARENT, LabNetwork } from './network.ts';
 import { OVMF_VARS, qemuArgs, RunningMachine, type Firmware } from './qemu.ts';
-import { done, type Timeline } from './report.ts';
+import { done, type Timeline, timelineFrom } from './report.ts';
 import { labPki, type LabPki } from './lab-pki.ts';
 import { TINY_OS_VERSION, tinyOs } from './tiny-os.ts';
 
@@ -342,28 +342,14 @@ export interface RunOptions {
 /** Where a machine is, from the database and its QEMU. */
 export async function timelineOf(lab: Lab, m: LabMachine): Promise<Timeline> {
   const inv = lab.inventory!;
-  const machine = (await inv.getMachine(m.hostname))!;
-  const progress = await inv.getProgress(m.hostname);
-  const since = m.poweredOnAt ?? 0;
-  // This run's changes only: from the moment the lab marked the machine for install (a run right
-  // after another would otherwise find the previous run's `healthy`).
-  const changes = (await inv.history(m.hostname)).filter((c) => Date.parse(c.at) >= (m.markedAt ?? since));
-  const at = (to: string) => {
-    const c = changes.find((x) => x.to === to);
-    return c ? Date.parse(c.at) : undefined;
-  };
-  const fresh = progress && Date.parse(progress.updatedAt) >= (m.markedAt ?? since) ? progress : undefined;
-  const exited = m.running && (m.running.child.exitCode !== null || m.running.child.signalCode !== null);
-  return {
-    hostname: m.hostname,
-    state: machine.state,
-    ...(fresh ? { progress: fresh } : {}),
-    poweredOnAt: since,
-    installerAt: at('installing'),
-    resultAt: fresh?.result ? Date.parse(fresh.updatedAt) : undefined,
-    healthyAt: at('healthy'),
-    ...(exited && machine.state !== 'healthy' ? { problem: `the machine powered off (console: ${m.serialLog})` } : {}),
-  };
+  return timelineFrom(
+    {
+      machine: (await inv.getMachine(m.hostname))!,
+      progress: await inv.getProgress(m.hostname),
+      history: await inv.history(m.hostname),
+    },
+    { ...m, exited: m.running && (m.running.child.exitCode !== null || m.running.child.signalCode !== null) },
+  );
 }
 
 /** Installs every machine of the lab: servers up, machines on, until each runs its new system or fails. */

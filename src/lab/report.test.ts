@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { done, liveLine, stageOf, summaryTable, type Timeline } from './report.ts';
+import type { InstallProgress, Machine, StateChange } from '../inventory/types.ts';
+import { done, liveLine, stageOf, summaryTable, type Timeline, timelineFrom } from './report.ts';
 
 const t0 = Date.parse('2026-11-22T10:00:00Z');
 const base: Timeline = { hostname: 'lab1', state: 'birth', poweredOnAt: t0 };
@@ -74,4 +75,29 @@ test('the summary table: stage times, bytes fetched and from cache, phases over 
       'lab1     not done after 60 s  -             -        -           -        -          -           -',
     ].join('\n'),
   );
+});
+
+test("a machine's timeline counts only this run's changes and progress", () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 6, 12, 0, s)).toISOString();
+  const t0 = Date.parse(at(10));
+  const record = {
+    machine: { hostname: 'compute1', state: 'healthy' } as Machine,
+    progress: { updatedAt: at(40), result: { ok: true } } as InstallProgress,
+    history: [
+      { from: 'installing', to: 'healthy', at: at(5) }, // the previous run's
+      { from: 'birth', to: 'installing', at: at(20) },
+      { from: 'installing', to: 'healthy', at: at(50) },
+    ] as StateChange[],
+  };
+  const t = timelineFrom(record, { hostname: 'compute1', poweredOnAt: t0, serialLog: '/x.log' });
+  assert.equal(t.installerAt, Date.parse(at(20)));
+  assert.equal(t.resultAt, Date.parse(at(40)));
+  assert.equal(t.healthyAt, Date.parse(at(50)));
+  const stale = timelineFrom(
+    { ...record, machine: { ...record.machine, state: 'installing' }, history: record.history.slice(0, 1) },
+    { hostname: 'compute1', poweredOnAt: Date.parse(at(45)), exited: true, serialLog: '/x.log' },
+  );
+  assert.equal(stale.healthyAt, undefined);
+  assert.equal(stale.progress, undefined, 'progress from before this run is not shown');
+  assert.match(stale.problem ?? '', /powered off \(console: \/x\.log\)/);
 });

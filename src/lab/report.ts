@@ -1,7 +1,7 @@
 // What the lab shows: a live line per machine while it works, and a table at the end with the time
 // of each stage from power-on to the installed system running, and where the image's bytes came
 // from (the network, or the old system's disk). Pure: from timelines to text.
-import type { InstallProgress, MachineState } from '../inventory/types.ts';
+import type { InstallProgress, Machine, MachineState, StateChange } from '../inventory/types.ts';
 import { formatBytes, progressSummary } from '../util/format.ts';
 
 export interface Timeline {
@@ -17,6 +17,44 @@ export interface Timeline {
   healthyAt?: number;
   /** Why the machine ended without reporting in (QEMU stopped, timeout). */
   problem?: string;
+}
+
+/** What the machine database says of one machine: the lab's own, or a head node's through its API. */
+export interface MachineRecord {
+  machine: Machine;
+  progress?: InstallProgress | null;
+  history: StateChange[];
+}
+
+/**
+ * Where a machine is, from its record and what the lab did to it: only this run's changes count,
+ * from the moment the lab marked it for install or powered it on (a run right after another would
+ * otherwise find the previous run's `healthy`).
+ */
+export function timelineFrom(
+  r: MachineRecord,
+  m: { hostname: string; poweredOnAt?: number; markedAt?: number; exited?: boolean; serialLog: string },
+): Timeline {
+  const since = m.poweredOnAt ?? 0;
+  const from = m.markedAt ?? since;
+  const changes = r.history.filter((c) => Date.parse(c.at) >= from);
+  const at = (to: string) => {
+    const c = changes.find((x) => x.to === to);
+    return c ? Date.parse(c.at) : undefined;
+  };
+  const fresh = r.progress && Date.parse(r.progress.updatedAt) >= from ? r.progress : undefined;
+  return {
+    hostname: m.hostname,
+    state: r.machine.state,
+    ...(fresh ? { progress: fresh } : {}),
+    poweredOnAt: since,
+    installerAt: at('installing'),
+    resultAt: fresh?.result ? Date.parse(fresh.updatedAt) : undefined,
+    healthyAt: at('healthy'),
+    ...(m.exited && r.machine.state !== 'healthy'
+      ? { problem: `the machine powered off (console: ${m.serialLog})` }
+      : {}),
+  };
 }
 
 const secs = (from: number | undefined, to: number | undefined) =>
