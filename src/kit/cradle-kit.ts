@@ -2,13 +2,14 @@
 // source tree as an add-on kit for any OS. Its `cradle` component is the pinned Node runtime and
 // the whole `cradle` command bundled into one file, with the head node's systemd units; its `installer` component is the installer
 // image compute nodes network-boot, which the boot server serves out of the depot (docs/kits.md).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/build.ts';
 import { resolveLibraries } from '../initramfs/resolve.ts';
 import { run } from '../system/run.ts';
-import { cacheDir } from '../util/build-cache.ts';
+import { buildDirFor, cacheDir, placeBuilt, pruneCache } from '../util/build-cache.ts';
 import { buildKit, type BuiltKit } from './build.ts';
 import { CRADLE_KIT_CLI, CRADLE_KIT_INSTALLER } from './served.ts';
 
@@ -166,4 +167,32 @@ function normalise(root: string): void {
     if (fs.lstatSync(p).isDirectory()) fs.chmodSync(p, 0o755);
     fs.lutimesSync(p, epoch, epoch);
   }
+}
+
+/**
+ * The Cradle kit of this source tree, built once into the cache: keyed by every source file the
+ * bundle can hold (src/, systemd/, package.json), the pinned runtime and the installer image it
+ * carries. The lab's head node takes it on its ISO run after run.
+ */
+export async function cachedCradleKit(cache: string, log?: (line: string) => void): Promise<string> {
+  const image = await cachedInstallerImage(cache);
+  const hash = createHash('sha256').update(path.basename(image));
+  for (const dir of ['src', 'systemd']) {
+    const files = (fs.readdirSync(path.join(repoRoot, dir), { recursive: true, encoding: 'utf8' }) as string[])
+      .filter((f) => !f.endsWith('.test.ts') && fs.statSync(path.join(repoRoot, dir, f)).isFile())
+      .sort();
+    for (const f of files) hash.update(`${dir}/${f}\n`).update(fs.readFileSync(path.join(repoRoot, dir, f)));
+  }
+  hash.update(fs.readFileSync(path.join(repoRoot, 'package.json')));
+  const node = fs.statSync(path.join(repoRoot, 'node_modules/node/bin/node'));
+  hash.update(`${node.size} ${node.mtimeMs}`);
+  const dir = path.join(cache, `cradle-kit-${hash.digest('hex').slice(0, 16)}`);
+  const kit = path.join(dir, `${CRADLE_KIT_NAME}.kit`);
+  if (fs.existsSync(kit)) return kit;
+  const tmp = buildDirFor(dir);
+  fs.mkdirSync(tmp);
+  await buildCradleKit({ out: path.join(tmp, `${CRADLE_KIT_NAME}.kit`), log });
+  placeBuilt(tmp, dir, `${CRADLE_KIT_NAME}.kit`);
+  pruneCache('cradle-kit-');
+  return kit;
 }
