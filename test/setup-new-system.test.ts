@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { keepLeaseAddress } from '../src/boot/http.ts';
 import { openInventory } from '../src/inventory/open.ts';
+import { createCa } from '../src/pki/pki.ts';
 import { parseAnswers } from '../src/setup/answers.ts';
 import { parseFacts } from '../src/setup/facts.ts';
 import { installHeadSystem } from '../src/setup/new-system.ts';
@@ -63,8 +64,10 @@ describe("the head node's new system", () => {
   });
 
   test('kits, image, settings, database, certificates and answers, from one plan', async () => {
+    // The lab's own CA, whose client certificates are to read the head node's API as operators.
+    const labCa = fs.readFileSync(await createCa(path.join(work, 'lab-ca'), { name: 'Lab', days: 30 }), 'utf8');
     const answers = parseAnswers(
-      `${fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8')}nodes:\n  - { hostname: node01, mac: "52:54:00:AA:00:01", ip: 10.1.0.10 }\n  - { hostname: node02, mac: "52:54:00:aa:00:02" }\n`,
+      `${fs.readFileSync(path.join(testdata, 'head.yaml'), 'utf8')}nodes:\n  - { hostname: node01, mac: "52:54:00:AA:00:01", ip: 10.1.0.10 }\n  - { hostname: node02, mac: "52:54:00:aa:00:02" }\noperators:\n  ca: |\n${labCa.replace(/^/gm, '    ')}`,
     );
     const facts = parseFacts(fs.readFileSync(path.join(testdata, 'two-disks.json'), 'utf8'), 'two-disks.json');
     const plan = planSetup(answers, facts);
@@ -178,6 +181,21 @@ describe("the head node's new system", () => {
     );
     assert.match(server, /DNS:head\.cluster\.example/);
     assert.match(server, /IP Address:10\.1\.0\.1/);
+    // Its fingerprint in the log, as openssl prints it, for operators and the lab to pin.
+    const fingerprint = execFileSync(
+      'openssl',
+      ['x509', '-noout', '-fingerprint', '-sha256', '-in', at(`${HEAD_PATHS.serverTls}/cert.pem`)],
+      { encoding: 'utf8' },
+    )
+      .replace(/^.*=/, '')
+      .trim();
+    assert.ok(lines.includes(`server certificate sha256 ${fingerprint}`), lines.join('\n'));
+    // The operators' CAs: the site's, then the lab's; the boot server is told of them.
+    assert.equal(
+      fs.readFileSync(at(HEAD_PATHS.operatorCa), 'utf8'),
+      `${fs.readFileSync(ca, 'utf8').trimEnd()}\n${labCa}`,
+    );
+    assert.equal(env.CRADLE_OPERATOR_CA, HEAD_PATHS.operatorCa);
 
     const saved = fs.readFileSync(at(HEAD_PATHS.answers), 'utf8');
     assert.doesNotMatch(saved, /correct horse battery/, 'no plain password is written');

@@ -2,6 +2,7 @@
 // initramfs, each machine's configuration files (the installer's --configuration-base-url), the
 // progress API the installer posts to (events and log lines), the report of an installed system,
 // the machine API and the fleet dashboard (dashboard.ts).
+import type { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
 import type http from 'node:http';
@@ -37,6 +38,11 @@ export interface BootHttpOptions {
    * certificate.
    */
   requireClientCertificates?: boolean;
+  /**
+   * The site CA's certificates (--tls-ca): the installer's certificate must be one of theirs,
+   * since the handshake also accepts the operator CAs' (--operator-ca), for operators only.
+   */
+  siteCa?: readonly X509Certificate[];
   log?: (line: string) => void;
 }
 
@@ -185,7 +191,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   }
 
   const authenticate = (req: Req, caller: Caller) => {
-    if (o.requireClientCertificates) clientIdentity(req.socket, caller);
+    if (o.requireClientCertificates) clientIdentity(req.socket, caller, o.siteCa);
   };
 
   async function view(x: Machine): Promise<MachineView> {

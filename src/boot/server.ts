@@ -9,7 +9,8 @@ import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp
 import { createTftpServer, type TftpServer } from './tftp/server.ts';
 import { bootHttpHandler, keepLeaseAddress } from './http.ts';
 import type { IpxeSettings } from './ipxe.ts';
-import { dualProtocolServer, type ServerTlsFiles } from '../pki/serve.ts';
+import { dualProtocolServer, pemCertificates, type ServerTlsFiles } from '../pki/serve.ts';
+import { readPem } from '../util/request.ts';
 import { configFile, groupOf, isConfigFileName, type BootSettings } from './config-files.ts';
 import type { Inventory, Machine } from '../inventory/types.ts';
 import type { ConnectionLimits } from '../util/http/connections.ts';
@@ -34,7 +35,8 @@ export interface BootServerOptions {
   kernelArgs: string;
   /**
    * HTTPS next to HTTP on the HTTP port: installers report over it with their certificate, and
-   * the machine API and the dashboard need a client certificate the CA signed.
+   * the machine API and the dashboard need a client certificate the CA signed (or, for them
+   * only, one of an operator CA: `operatorCa`).
    */
   tls?: ServerTlsFiles;
   /** Connection limits of the HTTP port (util/http/connections.ts). */
@@ -87,6 +89,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
         installerDir: o.installerDir,
         log: o.log,
         requireClientCertificates: !!o.tls,
+        ...(o.tls ? { siteCa: pemCertificates(readPem(o.tls.ca, 'the client CA')) } : {}),
       });
       const dual = dualProtocolServer(handler, o.tls, o.limits);
       const addr = await listen(dual.server, o.httpPort, o.address === '0.0.0.0' ? undefined : o.address);
@@ -97,7 +100,7 @@ export async function startBootServer(o: BootServerOptions): Promise<RunningBoot
       closers.push(() => dual.close());
       o.log(
         o.tls
-          ? `HTTP boot on ${running.httpUrl}, HTTPS on the same port: reports, the machine API and the dashboard need a client certificate of ${o.tls.ca}`
+          ? `HTTP boot on ${running.httpUrl}, HTTPS on the same port: reports, the machine API and the dashboard need a client certificate of ${o.tls.ca}${o.tls.operatorCa?.length ? `; the machine API and the dashboard also one of ${o.tls.operatorCa.join(', ')} (operators only)` : ''}`
           : `HTTP boot on ${running.httpUrl}; no TLS: the machine API and the dashboard are open to anyone who reaches this port (--tls-cert, --tls-key, --tls-ca)`,
       );
     }

@@ -33,6 +33,7 @@ interface ServerFlags extends ConnectionLimitFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  operatorCa: string[];
 }
 
 const SEED_DEFAULT_LAYOUT = {
@@ -112,6 +113,12 @@ export function registerServerCommand(program: Command): void {
     .option(
       '--tls-ca <file>',
       'CA whose client certificates may report (installers) and use the API and dashboard (operators)',
+    )
+    .option(
+      '--operator-ca <file>',
+      "with --tls-ca: another CA (a site's own PKI) whose client certificates may use the API and dashboard, never report as installers (repeatable)",
+      collect,
+      [] as string[],
     );
   addConnectionLimitOptions(cmd, DEFAULT_LIMITS).action(async (f: ServerFlags) => {
     const roles = f.roles.split(',').map((r) => r.trim()) as Role[];
@@ -127,7 +134,12 @@ export function registerServerCommand(program: Command): void {
       throw new Error(
         "--address is what machines are told to reach: give this host's address on their network, not 0.0.0.0",
       );
-    const tls = tlsTriple(f, 'plain HTTP');
+    // An empty one is none: a head node's settings file from before CRADLE_OPERATOR_CA gives ''.
+    const operatorCa = f.operatorCa.filter(Boolean);
+    if (operatorCa.length && !f.tlsCa)
+      throw new Error('--operator-ca goes with --tls-ca, --tls-cert and --tls-key: operators are known by HTTPS');
+    const triple = tlsTriple(f, 'plain HTTP');
+    const tls = triple && operatorCa.length ? { ...triple, operatorCa } : triple;
     const layout = f.defaultLayout
       ? parseStorageLayout(fs.readFileSync(f.defaultLayout, 'utf8'), f.defaultLayout)
       : SEED_DEFAULT_LAYOUT;

@@ -4,6 +4,7 @@
 // starts with 0x16, no HTTP method does). Client certificates are asked for but not required by
 // the handshake; each route decides (`clientIdentity`), so a read-only page stays open to a
 // browser without a certificate while every RPC refuses one, with a message saying why.
+import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -22,8 +23,13 @@ import { readPem } from '../util/request.ts';
 export interface ServerTlsFiles {
   cert: string;
   key: string;
-  /** The CA that signs the client certificates granting access. */
+  /** The site's CA: it signs the client certificates granting access, and alone the installer's. */
   ca: string;
+  /**
+   * Further CAs (PEM files, each may hold several) whose client certificates are accepted as
+   * operators' (a site's existing PKI), never as the installer's: see clientIdentity.
+   */
+  operatorCa?: string[];
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -39,12 +45,25 @@ export interface DualServer {
   close(): Promise<void>;
 }
 
-export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer } {
+export function readServerTls(files: ServerTlsFiles): { cert: Buffer; key: Buffer; ca: Buffer[] } {
   return {
     cert: readPem(files.cert, 'the server certificate'),
     key: readPem(files.key, 'the server key'),
-    ca: readPem(files.ca, 'the client CA'),
+    ca: [
+      readPem(files.ca, 'the client CA'),
+      ...(files.operatorCa ?? []).map((f) => {
+        const pem = readPem(f, 'the operator CA');
+        if (!pemCertificates(pem).length) throw new Error(`the operator CA ${f} holds no PEM certificate`);
+        return pem;
+      }),
+    ],
   };
+}
+
+/** The certificates of a PEM text (a CA file may hold several); anything else in it is skipped. */
+export function pemCertificates(pem: Buffer | string): X509Certificate[] {
+  const blocks = String(pem).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => new X509Certificate(b));
 }
 
 /**
@@ -123,10 +142,16 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
 /**
  * The verified client behind a request, or an HttpError that names what is missing: HTTPS, a
- * certificate, one the CA signed and in date, or (for operators) one that is not a server's or
- * an installer's.
+ * certificate, one the CA signed and in date, (for operators) one that is not a server's or an
+ * installer's, and (for the installer, when `siteCa` is given) one the site's CA itself issued:
+ * the handshake also trusts operator CAs (ServerTlsFiles.operatorCa), whose certificates must
+ * never pass for the installer's.
  */
-export function clientIdentity(socket: net.Socket, caller: Caller): ClientIdentity {
+export function clientIdentity(
+  socket: net.Socket,
+  caller: Caller,
+  siteCa?: readonly X509Certificate[],
+): ClientIdentity {
   const s = socket as tls.TLSSocket;
   const how =
     caller === 'operator'
@@ -155,7 +180,18 @@ export function clientIdentity(socket: net.Socket, caller: Caller): ClientIdenti
       `the certificate of '${name}' is a server's or an installer's (the installer's is in every installer image), not an operator's: use ${how}`,
     );
   }
+  if (caller === 'installer' && siteCa && !issuedBy(s.getPeerX509Certificate(), siteCa))
+    throw new HttpError(
+      403,
+      'client certificate refused',
+      `the certificate of '${name}' was not issued by this server's site CA (--tls-ca): an operator CA's certificates (--operator-ca) are accepted from operators only, never as the installer's; use ${how}`,
+    );
   return { name };
+}
+
+/** Issued by one of `cas` itself: names and key identifiers match, and its signature is that CA's. */
+function issuedBy(cert: X509Certificate | undefined, cas: readonly X509Certificate[]): boolean {
+  return !!cert && cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 
 function describeTlsError(code: string): string {

@@ -86,6 +86,11 @@ describe('the answer file', () => {
     );
   });
 
+  it("operators: the CA's PEM certificate, and nothing else", () => {
+    refused(`${head}\noperators: { ca: my-ca }\n`, /'operators\.ca': expected the PEM certificate of a CA/);
+    refused(`${head}\noperators: { cert: x }\n`, /'operators\.cert': unknown key/);
+  });
+
   it('the kernel command line: where the answers are, the wipe consent, canned settings', () => {
     assert.deepEqual(
       setupBootArgs('BOOT_IMAGE=/vmlinuz cradle.answers=label:CRADLE cradle.wipe=yes cradle.keyboard=de quiet'),

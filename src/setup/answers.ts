@@ -208,6 +208,16 @@ export const answersSchema = z.strictObject({
   nodeGroups: z.array(nodeGroupSchema).optional(),
   /** Compute nodes in the machine database from the start, in state birth: their first network boot installs them. */
   nodes: z.array(nodeSchema).optional(),
+  /** Operators beside the site CA's: an existing PKI's client certificates read the machine API and the dashboard. */
+  operators: z
+    .strictObject({
+      /** The PEM certificate(s) of that CA; its certificates are operators', never the installer's. */
+      ca: z
+        .string()
+        .max(256 * 1024)
+        .regex(/-----BEGIN CERTIFICATE-----/, 'expected the PEM certificate of a CA (-----BEGIN CERTIFICATE----- ...)'),
+    })
+    .optional(),
 });
 
 export type Answers = z.output<typeof answersSchema>;

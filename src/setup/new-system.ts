@@ -9,10 +9,11 @@
 //   4. its machine database (SQLite, carried to PostgreSQL at first boot): the provisioning subnet
 //      with its pool, the node groups (head, compute, and those the answers name), built, and the
 //      compute nodes the answers register, in state birth;
-//   5. its certificates: a site CA, the server's and the installer's; its services enabled, with
-//      their settings (services.ts);
+//   5. its certificates: a site CA, the server's and the installer's, and the operators' CAs; its
+//      services enabled, with their settings (services.ts);
 //   6. the answers (password hashed: replaying them repeats the install), the kickstart, the log.
 // The boot loader needs the new system's own programs (a chroot) and comes after (boot.ts).
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -30,6 +31,7 @@ import { createCa, issueCertificate } from '../pki/pki.ts';
 import { AnswersError } from './answers.ts';
 import { kickstart } from './kickstart.ts';
 import { headNetworkFiles } from './network.ts';
+import { operatorsPem } from './operators.ts';
 import type { SetupPlan } from './plan.ts';
 import { fetchKit, type KitUrl } from './source.ts';
 import { HEAD_PATHS, HEAD_UNITS, headNodeEnv } from './services.ts';
@@ -207,13 +209,22 @@ export async function seedDatabase(
   }
 }
 
-/** 5. A site CA, the server's certificate (host name and provisioning address), the installer's and an operator's. */
-export async function makeCertificates(plan: SetupPlan, target: string): Promise<void> {
+/**
+ * 5. A site CA, the server's certificate (host name and provisioning address), the installer's and
+ * an operator's; the CAs of operators (the site's, and the answers' operators.ca). The server
+ * certificate's fingerprint is logged, so operators and the lab can pin it.
+ */
+export async function makeCertificates(plan: SetupPlan, target: string, log: NewSystemInput['log']): Promise<void> {
   const ca = inTarget(target, HEAD_PATHS.ca);
   fs.mkdirSync(ca, { recursive: true, mode: 0o700 });
-  await createCa(ca, { name: `Cradle CA of ${plan.hostname}`, days: 3650 });
+  const caCert = await createCa(ca, { name: `Cradle CA of ${plan.hostname}`, days: 3650 });
+  fs.writeFileSync(
+    inTarget(target, HEAD_PATHS.operatorCa),
+    operatorsPem(fs.readFileSync(caCert, 'utf8'), plan.operatorCa),
+    { mode: 0o644 },
+  );
   const short = plan.hostname.split('.')[0];
-  await issueCertificate(
+  const server = await issueCertificate(
     ca,
     {
       kind: 'server',
@@ -224,6 +235,7 @@ export async function makeCertificates(plan: SetupPlan, target: string): Promise
     },
     inTarget(target, HEAD_PATHS.serverTls),
   );
+  log(`server certificate sha256 ${new X509Certificate(fs.readFileSync(server.cert)).fingerprint256}`);
   await issueCertificate(
     ca,
     { kind: 'installer', name: 'installer', days: 825 },
@@ -278,8 +290,10 @@ export async function installHeadSystem(i: NewSystemInput): Promise<NewSystem> {
     i.log(
       `compute nodes ${i.plan.nodes.map((n) => `${n.hostname} (${n.ip ?? 'pool'})`).join(', ')} registered in state birth`,
     );
-  await makeCertificates(i.plan, i.target);
-  i.log(`site CA and certificates in ${HEAD_PATHS.ca}, ${path.dirname(HEAD_PATHS.serverTls)}`);
+  await makeCertificates(i.plan, i.target, i.log);
+  i.log(
+    `site CA and certificates in ${HEAD_PATHS.ca}, ${path.dirname(HEAD_PATHS.serverTls)}; operators' CAs in ${HEAD_PATHS.operatorCa}${i.plan.operatorCa ? ' (the site CA and operators.ca)' : ' (the site CA)'}`,
+  );
   enableServices(i.plan, i.target, nodeGroups, i.log);
   saveAnswers(i.plan, i.target, i.logLines?.() ?? []);
   return { kits, headImage: image, nodeGroups };

@@ -3,6 +3,7 @@
 // rule of Kusu and of Cradle refused with its own message before any disk is touched.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { type Answers, AnswersError, parseAnswers } from './answers.ts';
@@ -14,6 +15,8 @@ import { systemFiles, withRootPassword } from './system-files.ts';
 import { renderNetworkFiles } from '../netconfig/files.ts';
 import { headNetworkFiles } from './network.ts';
 import { headNodeEnv } from './services.ts';
+import { operatorsPem } from './operators.ts';
+import { createCa, issueCertificate } from '../pki/pki.ts';
 
 const testdata = (f: string) => path.join(import.meta.dirname, 'testdata', f);
 const facts = (f: string) => parseFacts(fs.readFileSync(testdata(f), 'utf8'), f);
@@ -185,6 +188,34 @@ describe('the head node planned', () => {
         ),
       (e) => e instanceof AnswersError && e.message.split('\n').length === 5,
     );
+  });
+
+  it("operators.ca: a CA's certificate is taken and described; a client's, or no certificate, refused", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-plan-operators-'));
+    try {
+      const ca = fs.readFileSync(await createCa(path.join(dir, 'ca'), { name: 'Lab operators', days: 30 }), 'utf8');
+      const plan = planSetup({ ...head, operators: { ca: `# the lab's CA\n${ca}` } }, facts('two-disks.json'));
+      assert.equal(plan.operatorCa, ca, 'the certificate alone, as PEM');
+      assert.match(describePlan(plan), /^operators: {3}the site CA's, and those of CN=Lab operators$/m);
+      assert.equal(operatorsPem('SITE\n', plan.operatorCa), `SITE\n${ca}`);
+      const leaf = await issueCertificate(
+        path.join(dir, 'ca'),
+        { kind: 'client', name: 'bob', days: 1 },
+        path.join(dir, 'bob'),
+      );
+      refused(
+        { ...head, operators: { ca: fs.readFileSync(leaf.cert, 'utf8') } },
+        'two-disks.json',
+        /'operators\.ca': CN=bob is not a CA: give the certificate of the CA that issues the operators' certificates/,
+      );
+      refused(
+        { ...head, operators: { ca: '-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n' } },
+        'two-disks.json',
+        /'operators\.ca': a certificate in it cannot be read/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("root's password goes into /etc/shadow, every other line and field kept", () => {

@@ -8,6 +8,7 @@ import type { DiskFact, MachineFacts } from './facts.ts';
 import { describeLayout, type HeadLayout, planHeadLayout } from './layout.ts';
 import { type NetworkPlan, planNetwork } from './network.ts';
 import { describeNodes, nodeGroupNames, type PlannedNode, planNodes } from './nodes.ts';
+import { describeOperatorCa, planOperatorCa } from './operators.ts';
 
 export interface SetupPlan {
   /** The answers as they are saved in the new system: the password only as its hash. */
@@ -26,6 +27,8 @@ export interface SetupPlan {
   nodeGroups: NonNullable<Answers['nodeGroups']> | 'default';
   /** Compute nodes registered in state birth, on the provisioning subnet (nodes.ts). */
   nodes: PlannedNode[];
+  /** An operator CA's certificates (PEM), checked: its client certificates are operators' too. */
+  operatorCa?: string;
 }
 
 /** The answers with a plain root password replaced by its SHA-512 crypt hash. */
@@ -66,6 +69,7 @@ export function planSetup(input: Answers, facts: MachineFacts, opts: { salt?: st
   const nodes = attempt(() =>
     planNodes(answers.nodes ?? [], { network, nics: facts.nics, groups: nodeGroupNames(nodeGroups), hostname }),
   );
+  const operatorCa = answers.operators && attempt(() => planOperatorCa(answers.operators?.ca as string));
   if (problems.length || !storage || !network || !chosen || !nodes) throw new AnswersError(problems.join('\n'));
   return {
     answers,
@@ -80,6 +84,7 @@ export function planSetup(input: Answers, facts: MachineFacts, opts: { salt?: st
     kits: answers.kits ?? { fromMedia: 'all', urls: [] },
     nodeGroups,
     nodes,
+    ...(operatorCa ? { operatorCa } : {}),
   };
 }
 
@@ -106,6 +111,7 @@ export function describePlan(p: SetupPlan): string {
     '',
     `kits:        ${p.kits.fromMedia === 'all' ? 'every kit on the installation medium' : p.kits.fromMedia.join(', ')}${p.kits.urls.length ? `, and ${p.kits.urls.map((u) => u.url).join(', ')}` : ''}`,
     `node groups: ${p.nodeGroups === 'default' ? 'compute, from the first OS kit' : p.nodeGroups.map((g) => `${g.name} (${g.kits.join(', ')})`).join('; ')}`,
+    ...(p.operatorCa ? [`operators:   the site CA's, and those of ${describeOperatorCa(p.operatorCa)}`] : []),
     ...(p.nodes.length ? ['', 'registered nodes (state birth: their first network boot installs them):'] : []),
     ...describeNodes(p.nodes),
   ];

@@ -9,6 +9,8 @@ export const HEAD_PATHS = {
   depot: '/depot',
   db: '/var/lib/cradle/inventory.db',
   ca: '/etc/cradle/ca',
+  /** Every CA whose client certificates are operators' (the site's, and the answers' operators.ca). */
+  operatorCa: '/etc/cradle/ca/operators.pem',
   serverTls: '/etc/cradle/tls/server',
   installerTls: '/etc/cradle/tls/installer',
   /** The head node's own operator: its `cradle` and curl reach the machine API and the dashboard. */
@@ -38,6 +40,11 @@ export function headNodeEnv(plan: SetupPlan, defaultImage: string): string {
     ['CRADLE_TLS', HEAD_PATHS.serverTls, "the servers' certificate and key (cert.pem, key.pem)"],
     ['CRADLE_CA', `${HEAD_PATHS.ca}/ca.pem`, "the site's CA: installers and operators need its client certificates"],
     ['CRADLE_INSTALLER_TLS', HEAD_PATHS.installerTls, 'the certificate the installer image carries'],
+    [
+      'CRADLE_OPERATOR_CA',
+      HEAD_PATHS.operatorCa,
+      "CAs whose client certificates are operators' too (API and dashboard), never the installer's",
+    ],
   ];
   return [
     `# The head node ${plan.hostname}'s services (cradle-server, cradle-imageserver), written by cradle setup.`,
