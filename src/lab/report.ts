@@ -1,8 +1,10 @@
 // What the lab shows: a live line per machine while it works, and a table at the end with the time
 // of each stage from power-on to the installed system running, and where the image's bytes came
-// from (the network, or the old system's disk). Pure: from timelines to text.
+// from (the network, or the old system's disk); the same for a head node, from its console
+// (head-console.ts). Pure: from timelines to text.
 import type { InstallProgress, Machine, MachineState, StateChange } from '../inventory/types.ts';
 import { formatBytes, progressSummary } from '../util/format.ts';
+import type { HeadTimeline } from './head-console.ts';
 
 export interface Timeline {
   hostname: string;
@@ -119,7 +121,62 @@ export function summaryTable(timelines: Timeline[]): string {
       phases,
     ];
   });
+  return table(header, rows);
+}
+
+/** Columns as wide as their widest cell, two spaces apart, the last one unpadded. */
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function headDone(t: HeadTimeline): boolean {
+  return t.servingAt !== undefined || t.problem !== undefined;
+}
+
+/** The stage the head node is in, from its console (and the lab's probe for serving). */
+export function headStage(t: HeadTimeline): string {
+  if (t.problem) return `stopped: ${t.problem}`;
+  if (t.servingAt !== undefined) return 'serving';
+  if (t.firstBootAt !== undefined) return 'first boot done; services starting';
+  if (t.dbMovedAt !== undefined) return 'first boot: database in PostgreSQL';
+  if (t.headMenuAt !== undefined) return 'first boot';
+  if (t.installedAt !== undefined) return 'installed; restarting from its disks';
+  if (t.setupDoneAt !== undefined) return 'installing';
+  if (t.isoBootedAt !== undefined) return 'setup: answers, plan';
+  if (t.isoMenuAt !== undefined) return 'ISO: kernel, drivers';
+  return 'power-on: firmware, ISO';
+}
+
+/** The widest detail (the console's last setup or first-boot line) a live line shows. */
+const DETAIL_COLUMNS = 60;
+
+/** One line: the head node's stage and, while it works, its console's latest news. */
+export function headLiveLine(t: HeadTimeline, now: number): string {
+  const elapsed = `${((now - t.poweredOnAt) / 1000).toFixed(0)} s`.padStart(6);
+  const news = t.lastLine?.replace(/^cradle (setup|first boot): /, '');
+  const detail = news && !headDone(t) ? ` - ${cut(news, DETAIL_COLUMNS)}` : '';
+  return `${t.hostname.padEnd(8)} ${elapsed}  ${headStage(t)}${detail}`;
+}
+
+const cut = (s: string, columns: number) => (s.length > columns ? `${s.slice(0, columns - 3)}...` : s);
+
+/** The head node's final table: each phase's time, and power-on to serving. */
+export function headSummaryTable(t: HeadTimeline): string {
+  const result = t.servingAt !== undefined ? 'serving' : (t.problem ?? 'not serving');
+  return table(
+    ['machine', 'result', 'ISO boot', 'setup', 'install', 'first boot', 'power-on to serving'],
+    [
+      [
+        t.hostname,
+        result,
+        secs(t.poweredOnAt, t.isoBootedAt),
+        secs(t.isoBootedAt, t.setupDoneAt),
+        secs(t.setupDoneAt, t.installedAt),
+        secs(t.installedAt, t.firstBootAt),
+        secs(t.poweredOnAt, t.servingAt),
+      ],
+    ],
+  );
 }
