@@ -1,7 +1,8 @@
 // `cradle lab`: Cradle's main job on one host (src/lab/lab.ts): servers in a network namespace,
 // QEMU machines that PXE-boot, install an OS image and boot into it, with live progress and a
 // table at the end.
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { type HeadLabFlags, headLabAction } from './lab-head.ts';
 import { wholeNumber } from './program.ts';
 
 interface LabFlags {
@@ -54,9 +55,24 @@ export function registerLabCommand(program: Command): void {
     )
     .option('--installer-args <args>', 'extra kernel arguments for the installer, e.g. cradle.failure-wait=30')
     .option('--no-tls', "plain HTTP between the parts (default: mutual TLS with the lab CA, in the cache's lab-pki)")
-    .action(async (f: LabFlags) => {
+    .option(
+      '--head-node',
+      'a cluster from one ISO: a head node installs itself from the head-node ISO, then births --compute N machines from its own servers',
+    )
+    .option('--compute <n>', 'with --head-node: compute nodes on its provisioning network', '2')
+    .option(
+      '--answers <file>',
+      "with --head-node: the head node's answer file (default: the lab's, kept in the lab directory)",
+    )
+    .option('--interactive', "with --head-node: answer the wizard yourself on the head node's serial console")
+    .option('--dashboard-port <port>', "with --head-node: the head node's dashboard on 127.0.0.1 at this port", '16977')
+    .action(async (f: LabFlags & HeadLabFlags & { headNode?: boolean }, cmd: Command) => {
       if (process.geteuid?.() !== 0)
         throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
+      if (f.headNode) return headLabAction(f, cmd);
+      for (const o of ['compute', 'answers', 'interactive', 'dashboardPort'])
+        if (cmd.getOptionValueSource(o) === 'cli')
+          throw new Error(`--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --head-node`);
       const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
       const { liveLine, stageOf, summaryTable } = await import('../lab/report.ts');
       const { chooseAccelerator } = await import('../lab/accel.ts');

@@ -261,10 +261,15 @@ export class RunningMachine {
   /**
    * A person at the console: their keys go to the machine and its output to their terminal (raw,
    * when it is one, so every key goes through as typed, Ctrl-C included) until they press the
-   * detach key (Ctrl-] by default, as telnet's) or the machine stops. Their terminal is left as
-   * it was found.
+   * detach key (Ctrl-] by default, as telnet's), the machine stops, or `until` settles (the lab
+   * hands the console back when the wizard's install is done). Their terminal is left as it was
+   * found.
    */
-  async attach(stdin: NodeJS.ReadStream, stdout: NodeJS.WriteStream, o: { detachKey?: number } = {}): Promise<void> {
+  async attach(
+    stdin: NodeJS.ReadStream,
+    stdout: NodeJS.WriteStream,
+    o: { detachKey?: number; until?: Promise<unknown> } = {},
+  ): Promise<void> {
     const detachKey = o.detachKey ?? 0x1d;
     if (this.closed) return;
     const wasRaw = stdin.isTTY ? stdin.isRaw : false;
@@ -283,7 +288,7 @@ export class RunningMachine {
     stdin.once('end', detach);
     stdin.resume();
     try {
-      await Promise.race([detached, this.exited]);
+      await Promise.race([detached, this.exited, ...(o.until ? [o.until.catch(() => {})] : [])]);
     } finally {
       stopShowing();
       stdin.off('data', keys);
