@@ -58,9 +58,11 @@ export async function headLabAction(f: HeadLabFlags, cmd: Command): Promise<void
     firmware: f.firmware,
     rebirth: Boolean(f.rebirth),
     interactive: Boolean(f.interactive),
-    ...(f.answers ? { answers: f.answers } : {}),
+    ...(f.answers ? { answers: f.answers, answersOverHttps: true } : {}),
     computeDiskGiB: wholeNumber(f.diskGib, '--disk-gib', 4, 1024),
-    computeMemoryMiB: wholeNumber(f.memoryMib, '--memory-mib', 768, 65536),
+    ...(cmd.getOptionValueSource('memoryMib') === 'cli'
+      ? { computeMemoryMiB: wholeNumber(f.memoryMib, '--memory-mib', 768, 65536) }
+      : {}),
     accel: accel.accel,
     log,
   });

@@ -6,7 +6,7 @@
 // compute nodes power on, network-boot from it alone and install its `compute` node group's image.
 // The lab follows the head node on its serial console and, once it serves, through its API (as an
 // operator whose CA the answers named); src/lab/head-lab-plan.ts is the lab on paper.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -18,6 +18,7 @@ import { headLabKits } from './head-kits.ts';
 import { type HeadLabPlan, HEAD_DISK_GIB, headLabPlan, labHeadAnswers, PROVISIONING, PUBLIC } from './head-lab-plan.ts';
 import { labPki, type LabPki } from './lab-pki.ts';
 import { DIE_WITH_PARENT, LabNetwork } from './network.ts';
+import { ANSWERS_PATH, serveAnswersCommand } from './serve-answers.ts';
 import { OVMF_VARS, qemuArgs, RunningMachine, type Firmware } from './qemu.ts';
 
 export interface HeadLabOptions {
@@ -26,6 +27,11 @@ export interface HeadLabOptions {
   firmware: Firmware;
   /** An answer file of the operator's (the lab adds its compute nodes and operators' CA if absent). */
   answers?: string;
+  /**
+   * The head node fetches its answers from the lab's web server on the public network (HTTPS, the
+   * certificate pinned on the kernel line), not from the ISO: `cradle lab --answers` does.
+   */
+  answersOverHttps?: boolean;
   /** More setup arguments on the ISO's kernel line; default `cradle.wipe=yes` (the consent). */
   setupArgs?: string;
   /**
@@ -46,12 +52,17 @@ export interface HeadLabOptions {
   log: (line: string) => void;
 }
 
+/** The answers server's port on the lab's public address. */
+const ANSWERS_PORT = 8443;
+
 export const HEAD_LAB_DEFAULTS: Omit<HeadLabOptions, 'log'> = {
   dir: '/var/tmp/cradle-head-lab',
   compute: 2,
   firmware: 'bios',
   headMemoryMiB: 2048,
-  computeMemoryMiB: 1536,
+  // The installer unpacks the image in memory (a tmpfs of half of it), and the head node's OS
+  // image its compute nodes take is 770 MB: 1.5 GiB is not enough.
+  computeMemoryMiB: 2048,
   computeDiskGiB: 8,
   accel: 'tcg',
   rebirth: false,
@@ -130,10 +141,12 @@ export class HeadLab {
     opts.log('head-node ISO: the installer image, the kits and the answers');
     const work = path.join(opts.dir, 'iso-work');
     fs.rmSync(work, { recursive: true, force: true });
+    const consent = opts.setupArgs ?? (opts.interactive ? '' : 'cradle.wipe=yes');
     await buildHeadNodeIso(image, work, plan.iso, {
       kits,
-      answers: plan.answersFile,
-      setupArgs: opts.setupArgs ?? (opts.interactive ? '' : 'cradle.wipe=yes'),
+      ...(opts.answersOverHttps
+        ? { setupArgs: `cradle.answers=${this.answersUrl} cradle.answers-fingerprint=${this.answersPin()} ${consent}` }
+        : { answers: plan.answersFile, setupArgs: consent }),
     });
     fs.rmSync(work, { recursive: true, force: true });
     for (const d of plan.head.disks) blankDisk(d, HEAD_DISK_GIB);
@@ -157,6 +170,16 @@ export class HeadLab {
     return toYaml({ ...given, nodes: given.nodes ?? lab.nodes, operators: given.operators ?? lab.operators });
   }
 
+  /** The lab's web server for the answers (answersOverHttps), on the public network. */
+  get answersUrl(): string {
+    return `https://${PUBLIC.router}:${ANSWERS_PORT}${ANSWERS_PATH}`;
+  }
+
+  /** The SHA-256 fingerprint of the answers server's certificate, which the ISO pins. */
+  answersPin(): string {
+    return new X509Certificate(fs.readFileSync(this.pki!.server.cert)).fingerprint256;
+  }
+
   /** The namespace, its two switches, and the public side's DHCP (the head node's address only). */
   startNetworks(): void {
     this.net.create();
@@ -172,6 +195,16 @@ export class HeadLab {
       },
       path.join(this.logs, 'public-dhcp.log'),
     );
+    if (this.opts.answersOverHttps)
+      this.net.spawn(
+        serveAnswersCommand({
+          cert: this.pki!.server.cert,
+          key: this.pki!.server.key,
+          file: this.plan.answersFile,
+          listen: `${PUBLIC.router}:${ANSWERS_PORT}`,
+        }),
+        path.join(this.logs, 'answers-server.log'),
+      );
     for (const n of this.plan.head.nics) this.net.addTap(n.tap, n.bridge);
     for (const c of this.plan.compute) this.net.addTap(c.tap, PROVISIONING.bridge);
   }

@@ -16,7 +16,6 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { stringify as toYaml } from 'yaml';
 import { storeFetcher } from '../image/store/fetcher.ts';
 import { unpackImage } from '../image/unpack/unpack.ts';
 import { openInventory } from '../inventory/open.ts';
@@ -34,6 +33,7 @@ import { headNetworkFiles } from './network.ts';
 import { operatorsPem } from './operators.ts';
 import type { SetupPlan } from './plan.ts';
 import { fetchKit, type KitUrl } from './source.ts';
+import { replayText } from './replay.ts';
 import { HEAD_PATHS, HEAD_UNITS, headNodeEnv } from './services.ts';
 import { systemFiles, withRootPassword } from './system-files.ts';
 
@@ -269,11 +269,7 @@ export function saveAnswers(plan: SetupPlan, target: string, logLines: string[])
     fs.mkdirSync(path.dirname(inTarget(target, p)), { recursive: true });
     fs.writeFileSync(inTarget(target, p), text, { mode });
   };
-  write(
-    HEAD_PATHS.answers,
-    `# The answers this head node was installed with (cradle setup); the password is hashed.\n${toYaml(plan.answers)}`,
-    0o600,
-  );
+  write(HEAD_PATHS.answers, replayText(plan.answers), 0o600);
   write(HEAD_PATHS.kickstart, kickstart(plan), 0o600);
   write(HEAD_PATHS.log, `${logLines.join('\n')}\n`, 0o600);
 }

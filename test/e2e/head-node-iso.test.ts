@@ -3,22 +3,17 @@
 // on the kernel command line), reads the machine's own facts (two blank 30 GiB disks, so only both
 // together pass the 40 GB rule; two NICs chosen by MAC) and plans the install.
 //   1. Without cradle.wipe=yes it stops at the confirmation and touches no disk: both disk files
-//      stay empty; the answers as used are in /run/cradle/answers.yaml on the live system.
-//   2. With cradle.wipe=yes, from the head-node demo OS (Debian with systemd, LVM, PostgreSQL) as
-//      its OS kit: it makes the disks (GPT, LVM across both, file systems), writes the new system
-//      from the ISO's kits, installs GRUB and restarts; the machine boots from its disks into the
-//      head node (root on LVM). Its first boot carries the machine database into PostgreSQL and
-//      starts the boot and image servers on the provisioning network; root logs in on the serial
-//      console with the answers' password and finds its host name, volumes, depot, network,
-//      services and the database in PostgreSQL, row for row.
-// The first test carries a stand-in `cradle` kit (the setup needs one; it stops before using
-// it); the second the real Cradle kit, built from this tree, which the head node then runs.
+//      stay empty.
+//   2. UEFI (OVMF), with cradle.wipe=yes: an ESP on the first disk, GRUB on its removable path, and
+//      the head node starts from it.
+// The BIOS install through the first boot, the services and a compute node born by the head node
+// is test/e2e/head-lab-zero-touch.test.ts (`cradle lab --head-node`'s own parts); the wizard on the
+// serial console and the refused answers are head-lab-wizard and head-lab-refusals.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cachedInstallerImage } from '../../src/initramfs/build.ts';
-import { buildCradleKit } from '../../src/kit/cradle-kit.ts';
 import { debianRootfs } from '../../src/lab/debian-rootfs.ts';
 import { buildHeadNodeIso } from '../../src/initramfs/iso.ts';
 import { OVMF_CODE, OVMF_VARS, RunningMachine } from '../../src/lab/qemu.ts';
@@ -165,67 +160,6 @@ describe('VM: the head-node ISO', { skip }, () => {
       await machine.stop();
     }
     for (const d of disks) assert.equal(fs.statSync(d).blocks, 0, `${path.basename(d)}: not a byte written`);
-  });
-
-  test('with cradle.wipe=yes: LVM across both disks, the new system, GRUB; it restarts into the head node', {
-    timeout: 1_500_000,
-  }, async () => {
-    const osKit = await headOsKit();
-    const realCradleKit = path.join(work, 'head-os', 'cradle.kit');
-    await buildCradleKit({ out: realCradleKit });
-    const { machine } = await boot('wipe', 'cradle.wipe=yes', [osKit, realCradleKit]);
-    try {
-      await machine.waitFor(/cradle setup: making the disks: \/dev\/vda, \/dev\/vdb/, 420_000);
-      await machine.waitFor(/cradle setup: kit debian\/12 \(os\) from \S+ in \/target\/depot/, 600_000);
-      await machine.waitFor(/cradle setup: node groups head, compute in \/var\/lib\/cradle\/inventory\.db/, 300_000);
-      await machine.waitFor(/cradle setup: ran chroot \/target grub-install --target=i386-pc/, 300_000);
-      await machine.waitFor(
-        /cradle setup: the head node head\.lab\.test is installed: it boots from \/dev\/vda/,
-        120_000,
-      );
-      await machine.waitFor(/cradle: restarting into the head node head\.lab\.test/, 60_000);
-      // From its own disks now: GRUB on /boot, the kernel, the initramfs finding the root volume.
-      await machine.waitFor(/Cradle head node, Linux 6\./, 300_000);
-      // The first boot, on the console: the database into PostgreSQL, checked.
-      await machine.waitFor(
-        /cradle first boot: machine database copied in PostgreSQL \(postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\), checked row for row: subnets 1, node_groups 2, node_group_components \d+, machines 0/,
-        900_000,
-      );
-      // The login prompt may have come before those lines: Enter asks for a fresh one.
-      machine.type('\r');
-      await logIn(machine);
-      machine.type(
-        'hostname; findmnt -n -o SOURCE /; ls /depot/kits | tr "\\n" " "; echo; ls /var/lib/cradle; echo "head-$((6*7))"\r',
-      );
-      await machine.waitFor(
-        /\bhead\r?\n\/dev\/mapper\/cradle-root\r?\ncradle debian\s*\r?\nfirst-boot\.done\s+inventory\.db\.before-postgresql\r?\nhead-42/,
-        120_000,
-      );
-      // The network the answers gave, by the installer's own renderer (systemd-networkd here).
-      machine.type('ip -4 -o addr show | grep -o "inet [0-9./]*" | tr "\\n" " "; echo "net-$((6*7))"\r');
-      await machine.waitFor(/inet 192\.0\.2\.10\/24 inet 10\.77\.0\.1\/24 net-42/, 60_000);
-      // The services: waited for (they start at their own pace) until both are active and the
-      // boot server answers DHCP on the provisioning interface.
-      machine.type(
-        'until [ "$(systemctl is-active cradle-server cradle-imageserver | tr -d "\\n")" = activeactive ] && journalctl -u cradle-server -o cat | grep -q "DHCP on eth1"; do sleep 2; done; echo "up-$((6*7))"\r',
-      );
-      await machine.waitFor(/\bup-42/, 600_000);
-      // Every cradle command on the head node uses its database (PostgreSQL now) by default.
-      machine.type(
-        'grep ^CRADLE_DB= /etc/cradle/head-node.env; cradle nodegroup list | awk "NR>1{print \\$1}" | tr "\\n" " "; echo "db-$((6*7))"\r',
-      );
-      await machine.waitFor(
-        /CRADLE_DB=postgresql:\/\/root@\/cradle\?host=\/run\/postgresql\r?\ncompute head db-42/,
-        300_000,
-      );
-      // The dashboard, over mutual TLS, with the operator certificate the install made.
-      const tls =
-        '--cacert /etc/cradle/ca/ca.pem --cert /etc/cradle/tls/operator/cert.pem --key /etc/cradle/tls/operator/key.pem';
-      machine.type(`curl -s -o /dev/null -w "%{http_code}" ${tls} https://10.77.0.1:6977/; echo " dash-$((6*7))"\r`);
-      await machine.waitFor(/\b200 dash-42/, 120_000);
-    } finally {
-      await machine.stop();
-    }
   });
 
   test('UEFI: an ESP on the first disk, GRUB on its removable path; the head node starts from it', {
