@@ -21,6 +21,7 @@ const BENCHMARKS = [
   'status-page',
   'remote-shell',
   'lab',
+  'head-node',
 ];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : BENCHMARKS;
 const unknown = chosen.filter((b) => !BENCHMARKS.includes(b));

@@ -116,14 +116,14 @@ export class HeadLabSession {
     return this.proxy.url;
   }
 
-  /** Each compute node from the head node's database, until all are done. */
-  async followCompute(o: HeadRunOptions): Promise<HeadLabRun> {
+  /** Each compute node (or those named) from the head node's database, until all are done. */
+  async followCompute(o: HeadRunOptions, names?: string[]): Promise<HeadLabRun> {
     const { lab } = this;
     const head = this.clock.timeline;
     const deadline = Date.now() + o.timeoutSeconds * 1000;
     for (;;) {
       const compute = await Promise.all(
-        lab.plan.compute.map(async (c): Promise<Timeline> => {
+        lab.computeNodes(names).map(async (c): Promise<Timeline> => {
           const m = lab.computes.get(c.hostname);
           const exited = m !== undefined && (m.child.exitCode !== null || m.child.signalCode !== null);
           const poweredOnAt = lab.computePoweredOnAt.get(c.hostname);

@@ -242,9 +242,24 @@ export class HeadLab {
     return this.head;
   }
 
-  /** The compute nodes: they network-boot from the head node (blank disks, unless a rebirth). */
-  powerOnComputes(): void {
-    for (const c of this.plan.compute) {
+  /** The planned compute nodes, or those named (in the plan's order); a name not planned is refused. */
+  computeNodes(names?: string[]): HeadLabPlan['compute'] {
+    if (!names) return this.plan.compute;
+    const planned = this.plan.compute.map((c) => c.hostname);
+    const unknown = names.filter((n) => !planned.includes(n));
+    if (unknown.length)
+      throw new Error(
+        `compute node ${unknown.join(', ')}: not in this lab (it has ${planned.join(', ') || 'none'}); name planned nodes, or plan more with compute: N`,
+      );
+    return this.plan.compute.filter((c) => names.includes(c.hostname));
+  }
+
+  /**
+   * The compute nodes, or those named (a benchmark powers on a few at a time): they network-boot
+   * from the head node (blank disks, unless a rebirth).
+   */
+  powerOnComputes(names?: string[]): void {
+    for (const c of this.computeNodes(names)) {
       if (!this.opts.rebirth) blankDisk(c.disk, this.opts.computeDiskGiB);
       if (c.uefiVars && (!this.opts.rebirth || !fs.existsSync(c.uefiVars))) fs.copyFileSync(OVMF_VARS, c.uefiVars);
       this.computes.set(
