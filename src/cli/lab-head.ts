@@ -39,6 +39,8 @@ export async function headLabAction(f: HeadLabFlags, cmd: Command): Promise<void
       throw new Error(`--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is not for --head-node: ${why}`);
   if (f.interactive && (f.answers || f.rebirth))
     throw new Error('--interactive: the wizard writes the answers; it goes with neither --answers nor --rebirth');
+  if (f.rebirth && f.answers)
+    throw new Error('--rebirth starts the installed head node from its disks: its answers were given in the first run');
   const { HeadLab, HEAD_LAB_DEFAULTS } = await import('../lab/head-lab.ts');
   const { runHeadLab } = await import('../lab/head-lab-run.ts');
   const { headDone, headLiveLine, headStage, headSummaryTable, liveLine, stageOf, summaryTable } = await import(

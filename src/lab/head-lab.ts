@@ -12,7 +12,7 @@ import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { buildHeadNodeIso } from '../initramfs/iso.ts';
 import { cachedInstallerImage } from '../initramfs/build.ts';
-import { parseAnswers } from '../setup/answers.ts';
+import { missing, parseAnswers } from '../setup/answers.ts';
 import { cacheDir } from '../util/build-cache.ts';
 import { headLabKits } from './head-kits.ts';
 import { type HeadLabPlan, HEAD_DISK_GIB, headLabPlan, labHeadAnswers, PROVISIONING, PUBLIC } from './head-lab-plan.ts';
@@ -126,7 +126,7 @@ export class HeadLab {
       );
       if (missing.length)
         throw new Error(
-          `--rebirth needs the previous run's cluster in ${opts.dir} (with as many compute nodes); missing ${missing.join(', ')}: run cradle lab --head-node first`,
+          `--rebirth needs the previous run's cluster in ${opts.dir} (with as many compute nodes) and root's password for a login at the head node (not known after --interactive, or answers with a hashed password); missing ${missing.join(', ')}: run cradle lab --head-node first`,
         );
       this.password = fs.readFileSync(this.passwordFile, 'utf8').trim();
       opts.log(`rebirth: the head node starts from its disks in ${opts.dir}`);
@@ -135,8 +135,18 @@ export class HeadLab {
     const kits = await headLabKits(cacheDir, (l) => opts.log(`  ${l}`));
     const image = await cachedInstallerImage(cacheDir);
     this.password = randomBytes(12).toString('base64url');
-    fs.writeFileSync(this.passwordFile, `${this.password}\n`, { mode: 0o600 });
-    fs.writeFileSync(plan.answersFile, this.answersText(), { mode: 0o600 });
+    const answers = this.answersText();
+    fs.writeFileSync(plan.answersFile, answers, { mode: 0o600 });
+    // Root's password, for a login at the head node's console (a rebirth): the lab's own, or the
+    // operator's when their answers give it in plain; the wizard's is the person's to know.
+    const known = opts.interactive
+      ? undefined
+      : (parseAnswers(answers, plan.answersFile).rootPassword?.plain ?? undefined);
+    fs.rmSync(this.passwordFile, { force: true });
+    if (known) {
+      this.password = known;
+      fs.writeFileSync(this.passwordFile, `${known}\n`, { mode: 0o600 });
+    }
     opts.log(`answers: ${plan.answersFile}${opts.answers ? ` (from ${opts.answers})` : ''}`);
     opts.log('head-node ISO: the installer image, the kits and the answers');
     const work = path.join(opts.dir, 'iso-work');
@@ -166,7 +176,14 @@ export class HeadLab {
       return toYaml({ cradleSetup: lab.cradleSetup, nodes: lab.nodes, operators: lab.operators });
     if (!this.opts.answers) return toYaml(lab);
     const text = fs.readFileSync(this.opts.answers, 'utf8');
-    const given = parseAnswers(text, this.opts.answers) as Record<string, unknown>;
+    const parsed = parseAnswers(text, this.opts.answers);
+    // Unattended: a gap would leave the wizard waiting on a console nobody watches.
+    const gaps = missing(parsed);
+    if (gaps.length)
+      throw new Error(
+        `${this.opts.answers} leaves out ${gaps.join(', ')}: the head node installs from it unattended; complete it (the lab's own is ${this.plan.answersFile}), or answer the wizard with --interactive`,
+      );
+    const given = parsed as Record<string, unknown>;
     return toYaml({ ...given, nodes: given.nodes ?? lab.nodes, operators: given.operators ?? lab.operators });
   }
 
