@@ -194,7 +194,8 @@ describe('node groups', () => {
     const depotOf = new Depot(depot);
     assert.equal(await servedInstaller(depotOf), undefined, 'no Cradle kit yet');
     const kernel = crypto.randomBytes(100_000);
-    const initrd = crypto.randomBytes(300_000);
+    // Not a multiple of 4 bytes, as a compressed initramfs mostly is not.
+    const initrd = crypto.randomBytes(300_001);
     for (const [version, k] of [
       ['0.9.0', crypto.randomBytes(1000)],
       ['0.10.0', kernel],
@@ -235,9 +236,13 @@ describe('node groups', () => {
     assert.ok(withSite && withSite.dir !== served.dir, 'a directory of its own per certificate set');
     const both = fs.readFileSync(path.join(withSite.dir, 'initrd.img'));
     assert.deepEqual(both.subarray(0, initrd.length), initrd, "the kit's initramfs first, unchanged");
+    // Linux reads the cpio archive only at a multiple of 4 bytes, zeros before it skipped.
+    const archiveAt = 300_004;
+    assert.deepEqual(both.subarray(initrd.length, archiveAt), Buffer.alloc(3), 'zeros up to a multiple of 4');
+    assert.equal(both.subarray(archiveAt, archiveAt + 6).toString(), '070701', 'the cpio archive starts there');
     const unpacked = path.join(work, 'site-unpacked');
     fs.mkdirSync(unpacked);
-    execFileSync('cpio', ['-id', '--quiet', '-D', unpacked], { input: both.subarray(initrd.length) });
+    execFileSync('cpio', ['-id', '--quiet', '-D', unpacked], { input: both.subarray(archiveAt) });
     assert.equal(fs.readFileSync(path.join(unpacked, 'etc/ssl/CA.pem'), 'utf8'), '-----BEGIN TEST ca.pem-----\n');
     assert.equal(
       fs.readFileSync(path.join(unpacked, 'etc/ssl/installer/cert.pem'), 'utf8'),

@@ -49,6 +49,17 @@ function siteArchive(tls: { ca: string; cert: string; key: string }): { cpio: Bu
   return { cpio, id: digestOf(cpio).slice('sha256:'.length, 'sha256:'.length + 12) };
 }
 
+/**
+ * An initramfs with another archive after it. Linux reads an uncompressed cpio archive only where
+ * it starts at a multiple of 4 bytes from the beginning (init/initramfs.c), and skips zeros
+ * between archives: after a compressed image whose length is not a multiple of 4, the archive
+ * must be padded to it, or the kernel reports "invalid magic at start of compressed archive" and
+ * leaves the certificates out.
+ */
+export function withArchive(initramfs: Buffer, archive: Buffer): Buffer {
+  return Buffer.concat([initramfs, Buffer.alloc((4 - (initramfs.length % 4)) % 4), archive]);
+}
+
 /** Compares versions such as 0.9.2 and 0.10.0 number by number. */
 function newerFirst(a: KitRecord, b: KitRecord): number {
   return b.kit.version.localeCompare(a.kit.version, 'en', { numeric: true });
@@ -92,7 +103,7 @@ export async function servedInstaller(
       const content = await depot.store.readObject(fileAt(p)); // verified against its digest
       fs.writeFileSync(
         path.join(tmp, file),
-        file === 'initrd.img' && site ? Buffer.concat([content, site.cpio]) : content,
+        file === 'initrd.img' && site ? withArchive(content, site.cpio) : content,
         {
           mode: 0o644,
         },

@@ -141,8 +141,11 @@ export class HeadLabSession {
           }
         }),
       );
-      if (Date.now() > deadline)
-        for (const t of compute) if (!done(t)) t.problem = `not done after ${o.timeoutSeconds} s`;
+      const headGone = this.lab.head?.child.exitCode !== null || this.lab.head?.child.signalCode !== null;
+      for (const t of compute)
+        if (done(t)) continue;
+        else if (headGone) t.problem = `the head node powered off (console: ${lab.plan.head.serialLog})`;
+        else if (Date.now() > deadline) t.problem = `not done after ${o.timeoutSeconds} s`;
       o.onTick?.({ head, compute });
       if (compute.every(done)) return { head, compute };
       await tick();
