@@ -49,17 +49,19 @@ async function factsFor(machine: string | undefined, media: string | undefined):
  * The answers: the file or URL given, else where the kernel command line says, else none; canned
  * settings fill gaps. Partial answers are completed by the wizard on the terminal.
  */
-async function loadAnswers(o: SetupFlags): Promise<{ answers: Partial<Answers>; from?: string; wipe: boolean }> {
+async function loadAnswers(
+  o: SetupFlags,
+): Promise<{ answers: Partial<Answers>; from?: string; wipe: boolean; dryRun: boolean }> {
   const { parseAnswers } = await import('../setup/answers.ts');
   const { parseAnswersLocation, readAnswers } = await import('../setup/source.ts');
   const { setupBootArgs } = await import('../setup/cmdline.ts');
   const boot = setupBootArgs(fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '');
   const where = o.answers ?? boot.answers;
-  if (!where) return { answers: { cradleSetup: 1, ...boot.canned }, wipe: boot.wipe };
+  if (!where) return { answers: { cradleSetup: 1, ...boot.canned }, wipe: boot.wipe, dryRun: boot.dryRun };
   const loc = parseAnswersLocation(where, o.answersFingerprint ?? (o.answers ? undefined : boot.fingerprint));
   if (loc.kind === 'url') await networkToFetch(o);
   const { text, from } = await readAnswers(loc, { media: o.media });
-  return { answers: { ...boot.canned, ...parseAnswers(text, from) }, from, wipe: boot.wipe };
+  return { answers: { ...boot.canned, ...parseAnswers(text, from) }, from, wipe: boot.wipe, dryRun: boot.dryRun };
 }
 
 /** Kusu's wizard for what the answers leave out; its confirmation is the consent to erase. */
@@ -198,7 +200,7 @@ export function registerSetupCommands(program: Command): void {
         const { kickstart } = await import('../setup/kickstart.ts');
         process.stdout.write(`\n${kickstart(plan)}`);
       }
-      if (o.dryRun)
+      if (o.dryRun || loaded.dryRun)
         return void console.log(
           `\ndry run: nothing was touched${plan.kits.urls.length ? '; the kits by URL were not fetched' : ''}`,
         );

@@ -94,8 +94,9 @@ describe('the answer file', () => {
   it('the kernel command line: where the answers are, the wipe consent, canned settings', () => {
     assert.deepEqual(
       setupBootArgs('BOOT_IMAGE=/vmlinuz cradle.answers=label:CRADLE cradle.wipe=yes cradle.keyboard=de quiet'),
-      { answers: 'label:CRADLE', wipe: true, canned: { keyboard: 'de' } },
+      { answers: 'label:CRADLE', wipe: true, dryRun: false, canned: { keyboard: 'de' } },
     );
+    assert.equal(setupBootArgs('cradle.setup cradle.dry-run=yes').dryRun, true, 'a rehearsal from the boot menu');
     assert.equal(setupBootArgs('cradle.wipe=1').wipe, false, 'only an explicit yes consents');
     assert.deepEqual(parseAnswersLocation('/cradle/answers.yaml'), { kind: 'media', path: '/cradle/answers.yaml' });
     assert.throws(() => parseAnswersLocation('../etc/shadow'), /has no '\.\.'/);

@@ -10,6 +10,11 @@ export interface SetupBootArgs {
   fingerprint?: string;
   /** cradle.wipe=yes: disks may be erased with no question. Anything else: they may not. */
   wipe: boolean;
+  /**
+   * cradle.dry-run=yes: a rehearsal; the setup shows its plan (after the wizard, if it asks) and
+   * touches nothing, as `cradle setup --dry-run` does.
+   */
+  dryRun: boolean;
   /** Canned settings: cradle.language=, cradle.keyboard=, cradle.timezone=. */
   canned: Partial<Pick<Answers, 'language' | 'keyboard' | 'timezone'>>;
 }
@@ -29,6 +34,7 @@ export function setupBootArgs(cmdline: string): SetupBootArgs {
     ...(args.get('answers') ? { answers: args.get('answers') } : {}),
     ...(args.get('answers-fingerprint') ? { fingerprint: args.get('answers-fingerprint') } : {}),
     wipe: args.get('wipe') === 'yes',
+    dryRun: args.get('dry-run') === 'yes',
     canned,
   };
 }
