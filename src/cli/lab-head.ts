@@ -3,6 +3,7 @@
 // serves; then compute nodes network-boot from it alone and install its compute node group's image.
 // Live lines for the head node and each compute node, a table of each at the end.
 import type { Command } from 'commander';
+import { LiveView, labAccelerator, labLog, stopOnSignals } from './lab-view.ts';
 import { wholeNumber } from './program.ts';
 
 export interface HeadLabFlags {
@@ -46,13 +47,7 @@ export async function headLabAction(f: HeadLabFlags, cmd: Command): Promise<void
   const { headDone, headLiveLine, headStage, headSummaryTable, liveLine, stageOf, summaryTable } = await import(
     '../lab/report.ts'
   );
-  const { chooseAccelerator } = await import('../lab/accel.ts');
-  const { newestKernel } = await import('../initramfs/build.ts');
-  const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-  const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };
-  log(
-    `machines run under ${accel.accel === 'kvm' ? 'KVM' : 'TCG (emulation, 10-40x slower than hardware)'}: ${accel.why}`,
-  );
+  const accel = await labAccelerator(f.accel);
   const lab = new HeadLab({
     ...HEAD_LAB_DEFAULTS,
     dir: cmd.getOptionValueSource('dir') === 'default' ? HEAD_LAB_DIR : f.dir,
@@ -65,32 +60,22 @@ export async function headLabAction(f: HeadLabFlags, cmd: Command): Promise<void
     ...(cmd.getOptionValueSource('memoryMib') === 'cli'
       ? { computeMemoryMiB: wholeNumber(f.memoryMib, '--memory-mib', 768, 65536) }
       : {}),
-    accel: accel.accel,
-    log,
+    accel,
+    log: labLog,
   });
-  const stop = () => {
-    void lab.destroy().then(() => process.exit(130));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  const tty = process.stdout.isTTY;
-  let shownLines = 0;
-  let attached = false;
-  const stages = new Map<string, string>();
+  stopOnSignals(() => lab.destroy());
+  const view = new LiveView();
   let reported = false;
   const run = await runHeadLab(lab, {
     timeoutSeconds: wholeNumber(f.timeout, '--timeout', 10, 86400),
     dashboardPort: wholeNumber(f.dashboardPort, '--dashboard-port', 0, 65535),
     keepRunning: Boolean(f.keepRunning),
-    log: (line) => {
-      shownLines = 0;
-      log(line);
-    },
+    log: (line) => view.log(line),
     ...(f.interactive
       ? {
           attach: async (head, timeline) => {
-            log("the head node's console is yours: answer the wizard; Ctrl-] hands it back to the live view");
-            attached = true;
+            view.log("the head node's console is yours: answer the wizard; Ctrl-] hands it back to the live view");
+            view.paused = true;
             const installed = new Promise<void>((resolve) => {
               const stopWatching = head.onData(() => {
                 if (timeline.installedAt !== undefined || timeline.problem) {
@@ -100,29 +85,16 @@ export async function headLabAction(f: HeadLabFlags, cmd: Command): Promise<void
               });
             });
             await head.attach(process.stdin, process.stdout, { until: installed });
-            attached = false;
+            view.paused = false;
             console.log();
           },
         }
       : {}),
-    onTick: ({ head, compute }) => {
-      if (attached) return;
-      const lines = [headLiveLine(head, Date.now()), ...compute.map((t) => liveLine(t, Date.now()))];
-      if (tty) {
-        // Redrawn in place, a line per machine.
-        if (shownLines) process.stdout.write(`\x1b[${shownLines}A`);
-        for (const l of lines) process.stdout.write(`\x1b[2K${l}\n`);
-        shownLines = lines.length;
-        return;
-      }
-      // Without a terminal: a line whenever a machine's stage changes.
-      const now = [[head.hostname, headStage(head)], ...compute.map((t) => [t.hostname, stageOf(t)])];
-      now.forEach(([host, stage], i) => {
-        if (stages.get(host) === stage) return;
-        stages.set(host, stage);
-        console.log(lines[i]);
-      });
-    },
+    onTick: ({ head, compute }) =>
+      view.show([
+        { host: head.hostname, stage: headStage(head), line: headLiveLine(head, Date.now()) },
+        ...compute.map((t) => ({ host: t.hostname, stage: stageOf(t), line: liveLine(t, Date.now()) })),
+      ]),
     onDone: (r) => report(r),
   });
   if (!f.keepRunning && headDone(run.head)) report(run);

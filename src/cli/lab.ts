@@ -3,6 +3,7 @@
 // table at the end.
 import { type Command, Option } from 'commander';
 import { type HeadLabFlags, headLabAction } from './lab-head.ts';
+import { LiveView, labAccelerator, labLog, stopOnSignals } from './lab-view.ts';
 import { wholeNumber } from './program.ts';
 
 interface LabFlags {
@@ -75,18 +76,12 @@ export function registerLabCommand(program: Command): void {
           throw new Error(`--${o.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --head-node`);
       const { Lab, LAB_DEFAULTS, runLab } = await import('../lab/lab.ts');
       const { liveLine, stageOf, summaryTable } = await import('../lab/report.ts');
-      const { chooseAccelerator } = await import('../lab/accel.ts');
-      const { newestKernel } = await import('../initramfs/build.ts');
       const nics = wholeNumber(f.nics, '--nics', 1, 3);
       if (nics === 2)
         throw new Error(
           "--nics takes 1 or 3: Dominator's installer bonds the trunk only with two trunk NICs besides the management one",
         );
-      const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
-      const accel = f.accel === 'auto' ? await chooseAccelerator(newestKernel()) : { accel: f.accel, why: 'asked for' };
-      log(
-        `machines run under ${accel.accel === 'kvm' ? 'KVM' : 'TCG (emulation, 10-40x slower than hardware)'}: ${accel.why}`,
-      );
+      const accel = await labAccelerator(f.accel);
       const lab = new Lab({
         ...LAB_DEFAULTS,
         dir: f.dir,
@@ -100,41 +95,22 @@ export function registerLabCommand(program: Command): void {
         encrypt: Boolean(f.encrypt),
         tls: f.tls,
         ...(f.installerArgs ? { installerArgs: f.installerArgs } : {}),
-        log,
+        log: labLog,
       });
-      const stop = () => {
-        void lab.destroy().then(() => process.exit(130));
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      const tty = process.stdout.isTTY;
-      let shownLines = 0;
-      const stages = new Map<string, string>();
+      stopOnSignals(() => lab.destroy());
+      const view = new LiveView();
       try {
         const timelines = await runLab(lab, {
           rebirth: Boolean(f.rebirth),
           timeoutSeconds: wholeNumber(f.timeout, '--timeout', 10, 86400),
-          accel: accel.accel,
-          onTick: (ts) => {
-            if (tty) {
-              // Redrawn in place, a line per machine.
-              if (shownLines) process.stdout.write(`\x1b[${shownLines}A`);
-              for (const t of ts) process.stdout.write(`\x1b[2K${liveLine(t, Date.now())}\n`);
-              shownLines = ts.length;
-              return;
-            }
-            // Without a terminal: a line whenever a machine's stage changes.
-            for (const t of ts) {
-              if (stages.get(t.hostname) === stageOf(t)) continue;
-              stages.set(t.hostname, stageOf(t));
-              console.log(liveLine(t, Date.now()));
-            }
-          },
+          accel,
+          onTick: (ts) =>
+            view.show(ts.map((t) => ({ host: t.hostname, stage: stageOf(t), line: liveLine(t, Date.now()) }))),
         });
         console.log(`\n${summaryTable(timelines)}\n`);
         console.log(`console logs, server logs: ${lab.logs}`);
         if (f.keepRunning) {
-          log('machines and servers keep running; Ctrl-C stops them');
+          labLog('machines and servers keep running; Ctrl-C stops them');
           await new Promise(() => {});
         }
         if (!timelines.every((t) => t.state === 'healthy')) process.exitCode = 1;
