@@ -17,15 +17,19 @@ export async function logIn(m: RunningMachine, password: string, timeoutMs = 600
 
 /**
  * Runs a shell command at the logged-in console and returns its output; refuses a non-zero exit
- * status. The end is a random marker, so output that merely looks like it cannot end the wait.
+ * status. Its output is between two random markers, so neither what the console showed before nor
+ * output that merely looks like a marker can be taken for it.
  */
 export async function runAtConsole(m: RunningMachine, command: string, timeoutMs = 300_000): Promise<string> {
   const nonce = randomBytes(6).toString('hex');
-  // The marker is split in the typed line ("end-"'nonce'), so the echo of the command never matches.
-  m.type(`${command}; echo "cradle-lab-end-$?-""${nonce}"\r`);
-  const got = await m.waitFor(new RegExp(`([\\s\\S]*?)cradle-lab-end-(\\d+)-${nonce}`), timeoutMs);
+  // Each marker is split in the typed line ("...-"'nonce'), so the command's echo never matches.
+  m.type(`echo "cradle-lab-start-""${nonce}"; ${command}; echo "cradle-lab-end-$?-""${nonce}"\r`);
+  const got = await m.waitFor(
+    new RegExp(`cradle-lab-start-${nonce}\\r?\\n([\\s\\S]*?)cradle-lab-end-(\\d+)-${nonce}`),
+    timeoutMs,
+  );
   const status = Number(got[2]);
-  const output = got[1].split(/\r?\n/).slice(1).join('\n').trim();
+  const output = got[1].replace(/\r?\n$/, '');
   if (status !== 0) throw new Error(`on the head node, '${command}' exited ${status}: ${output.slice(-500)}`);
   return output;
 }
