@@ -105,8 +105,12 @@ describe('VM: a cluster from one ISO (head node, then a compute node it births)'
     assert.match(await at('cradle machine list | grep compute1'), /compute1\s.*healthy/);
     // The dashboard, for a browser on the host, through the lab's forward.
     const url = await session.startDashboard(0);
-    const page = await fetch(`${url}/api/v1/machines`);
-    assert.equal(page.status, 200);
-    assert.match(await page.text(), /"hostname":"compute1"/);
+    const page = await fetch(new URL('/', url));
+    assert.equal(page.status, 200, 'the dashboard page');
+    const rows = await fetch(new URL('/fragments/machines', url));
+    assert.equal(rows.status, 200);
+    assert.match(await rows.text(), /compute1/);
+    const api = await fetch(new URL('/api/v1/machines', url));
+    assert.match(await api.text(), /"hostname":"compute1"/);
   });
 });
