@@ -153,7 +153,7 @@ describe("the lab's view of the head node", () => {
     );
     assert.equal(
       headLiveLine(upTo('waiting for PostgreSQL'), 190_000),
-      'head      190 s  first boot - waiting for PostgreSQL on /run/postgresql',
+      'head      190 s  booting from its disks - waiting for PostgreSQL on /run/postgresql',
     );
     assert.equal(headStage(t), 'first boot done; services starting');
     assert.equal(headDone(t), false);

@@ -141,7 +141,7 @@ export function headStage(t: HeadTimeline): string {
   if (t.servingAt !== undefined) return 'serving';
   if (t.firstBootAt !== undefined) return 'first boot done; services starting';
   if (t.dbMovedAt !== undefined) return 'first boot: database in PostgreSQL';
-  if (t.headMenuAt !== undefined) return 'first boot';
+  if (t.headMenuAt !== undefined) return 'booting from its disks';
   if (t.installedAt !== undefined) return 'installed; restarting from its disks';
   if (t.setupDoneAt !== undefined) return 'installing';
   if (t.isoBootedAt !== undefined) return 'setup: answers, plan';
