@@ -93,7 +93,7 @@ export class HeadLabSession {
     const t = this.clock.timeline;
     const deadline = Date.now() + o.timeoutSeconds * 1000;
     while (t.servingAt === undefined && !t.problem) {
-      if (this.lab.head?.child.exitCode !== null || this.lab.head?.child.signalCode !== null)
+      if (!this.lab.head || this.lab.head.hasExited)
         t.problem = `the head node powered off (console: ${this.lab.plan.head.serialLog})`;
       else if (Date.now() > deadline) t.problem = `not serving after ${o.timeoutSeconds} s`;
       // From its own disks on (its first boot, or a rebirth's restart), its services may answer.
@@ -125,7 +125,7 @@ export class HeadLabSession {
       const compute = await Promise.all(
         lab.computeNodes(names).map(async (c): Promise<Timeline> => {
           const m = lab.computes.get(c.hostname);
-          const exited = m !== undefined && (m.child.exitCode !== null || m.child.signalCode !== null);
+          const exited = m?.hasExited;
           const poweredOnAt = lab.computePoweredOnAt.get(c.hostname);
           try {
             const record = await this.headApi().machine(c.hostname);
@@ -141,7 +141,7 @@ export class HeadLabSession {
           }
         }),
       );
-      const headGone = this.lab.head?.child.exitCode !== null || this.lab.head?.child.signalCode !== null;
+      const headGone = !this.lab.head || this.lab.head.hasExited;
       for (const t of compute)
         if (done(t)) continue;
         else if (headGone) t.problem = `the head node powered off (console: ${lab.plan.head.serialLog})`;

@@ -348,7 +348,7 @@ export async function timelineOf(lab: Lab, m: LabMachine): Promise<Timeline> {
       progress: await inv.getProgress(m.hostname),
       history: await inv.history(m.hostname),
     },
-    { ...m, exited: m.running && (m.running.child.exitCode !== null || m.running.child.signalCode !== null) },
+    { ...m, exited: m.running?.hasExited },
   );
 }
 

@@ -113,6 +113,11 @@ export class RunningMachine {
   readonly child: ChildProcess;
   /** Resolves when QEMU has exited and the console's last output has been read. */
   readonly exited: Promise<number | null>;
+
+  /** QEMU has ended (the machine powered off, or was stopped); its last output may still come. */
+  get hasExited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
   readonly log: string;
   readonly console: ConsoleMode;
   /** Console output not yet consumed by a match of waitFor. */

@@ -6,36 +6,18 @@
 // reaches either disk.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, describe, test } from 'node:test';
-import { HEAD_LAB_DEFAULTS, HeadLab } from '../../src/lab/head-lab.ts';
-import { HeadLabSession } from '../../src/lab/head-lab-run.ts';
+import { describe, test } from 'node:test';
 import { runAtConsole } from '../../src/lab/head-shell.ts';
-import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
-import { vmAccelerator } from './vm.ts';
-
-const canRun = isRoot() && fs.existsSync('/usr/bin/qemu-system-x86_64') && fs.existsSync('/usr/bin/grub-mkrescue');
-const skip = !canRun && 'needs root, qemu-system-x86 and grub-mkrescue';
-const accel = await vmAccelerator(canRun);
+import { headLabFixture, headLabSkip } from './head-lab-fixture.ts';
 
 const WRONG_PIN = Array.from({ length: 32 }, () => 'AB').join(':');
 
-describe('VM: the head node refuses answers it cannot trust or reach', { skip }, () => {
-  const dir = tmpDir('cradle-e2e-headrefuse-');
-  const lab = new HeadLab({
-    ...HEAD_LAB_DEFAULTS,
-    dir,
+describe('VM: the head node refuses answers it cannot trust or reach', { skip: headLabSkip }, () => {
+  const { lab, session } = headLabFixture('headrefuse', {
     compute: 0,
-    accel,
     answersOverHttps: true,
     // No consent on the kernel line; the lab's pin is replaced by another (the last one counts).
     setupArgs: `cradle.answers-fingerprint=${WRONG_PIN}`,
-    namespace: `cradle-e2e-headrefuse-${process.pid}`,
-    log: () => {},
-  });
-  const session = new HeadLabSession(lab);
-  after(async () => {
-    await session.stop();
-    removeWorkDir(dir);
   });
 
   test('a wrong fingerprint, an unreachable URL, no consent: a clear message, nothing written', {

@@ -9,44 +9,22 @@
 // password's salt (the zero-touch test installs from the same answers).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { HEAD_LAB_DEFAULTS, HeadLab } from '../../src/lab/head-lab.ts';
 import { labHeadAnswers } from '../../src/lab/head-lab-plan.ts';
-import { HeadLabSession } from '../../src/lab/head-lab-run.ts';
 import { runAtConsole } from '../../src/lab/head-shell.ts';
 import { sha512Crypt } from '../../src/util/sha512-crypt.ts';
-import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
 import { TerminalSession } from '../support/terminal-session.ts';
 import { labWizardScript } from '../support/wizard-script.ts';
-import { vmAccelerator } from './vm.ts';
-
-const canRun =
-  isRoot() &&
-  fs.existsSync('/usr/bin/qemu-system-x86_64') &&
-  fs.existsSync('/usr/bin/grub-mkrescue') &&
-  fs.existsSync('/usr/bin/mmdebstrap');
-const skip = !canRun && 'needs root, qemu-system-x86, grub-mkrescue and mmdebstrap';
-const accel = await vmAccelerator(canRun);
+import { headLabFixture, headLabSkip } from './head-lab-fixture.ts';
 
 const PASSWORD = 'lab head password';
 
-describe('VM: the wizard on the head node’s serial console', { skip }, () => {
-  const dir = tmpDir('cradle-e2e-headwiz-');
-  const lab = new HeadLab({
-    ...HEAD_LAB_DEFAULTS,
-    dir,
+describe('VM: the wizard on the head node’s serial console', { skip: headLabSkip }, () => {
+  const { lab, session } = headLabFixture('headwiz', {
     compute: 0,
     interactive: true,
     setupArgs: 'cradle.dry-run=yes',
-    accel,
-    namespace: `cradle-e2e-headwiz-${process.pid}`,
-    log: () => {},
-  });
-  const session = new HeadLabSession(lab);
-  after(async () => {
-    await session.stop();
-    removeWorkDir(dir);
   });
 
   test('11 screens, Back once, three refusals, yes: the plan, and the zero-touch answers', {

@@ -10,39 +10,17 @@
 // the head node's own database says it is healthy, through its API and at its console.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, describe, test } from 'node:test';
-import { HEAD_LAB_DEFAULTS, HeadLab } from '../../src/lab/head-lab.ts';
-import { HeadLabSession } from '../../src/lab/head-lab-run.ts';
+import { describe, test } from 'node:test';
 import { logIn, runAtConsole } from '../../src/lab/head-shell.ts';
-import { isRoot, removeWorkDir, tmpDir } from '../helpers.ts';
-import { vmAccelerator } from './vm.ts';
-
-const canRun =
-  isRoot() &&
-  fs.existsSync('/usr/bin/qemu-system-x86_64') &&
-  fs.existsSync('/usr/bin/grub-mkrescue') &&
-  fs.existsSync('/usr/bin/mmdebstrap');
-const skip = !canRun && 'needs root, qemu-system-x86, grub-mkrescue and mmdebstrap';
-const accel = await vmAccelerator(canRun);
+import { headLabFixture, headLabSkip } from './head-lab-fixture.ts';
 
 const tail = (file: string) => fs.readFileSync(file, 'latin1').split('\n').slice(-60).join('\n');
 
-describe('VM: a cluster from one ISO (head node, then a compute node it births)', { skip }, () => {
-  const dir = tmpDir('cradle-e2e-headzt-');
-  const lab = new HeadLab({
-    ...HEAD_LAB_DEFAULTS,
-    dir,
+describe('VM: a cluster from one ISO (head node, then a compute node it births)', { skip: headLabSkip }, () => {
+  const { lab, session } = headLabFixture('headzt', {
     compute: 1,
-    accel,
-    namespace: `cradle-e2e-headzt-${process.pid}`,
-    log: () => {},
   });
-  const session = new HeadLabSession(lab);
   const progress = { timeoutSeconds: 2400, log: () => {} };
-  after(async () => {
-    await session.stop();
-    removeWorkDir(dir);
-  });
 
   test('zero-touch from the ISO: the head node serves; its compute node reports healthy in its database', {
     timeout: 2_700_000,
