@@ -16,6 +16,13 @@ export function wholeNumber(value: string, flag: string, min: number, max: numbe
   return n;
 }
 
+/** A duration option in seconds (0 or more), or an error naming the flag. */
+export function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} takes seconds (0 or more), got '${value}'`);
+  return n;
+}
+
 /**
  * --tls-ca, --tls-cert and --tls-key, which go together: all three, or none (`withoutThem` says
  * what that means for this command).

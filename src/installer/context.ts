@@ -1,6 +1,7 @@
 // What every step of the install sees: the options (Dominator's installer's flags, with its
 // defaults), the Executor (the one seam to the machine), the log, the progress reporter, and the
 // record that cleanup and the status page read. Steps pass everything else as typed results.
+import { IMAGESERVER_PORT } from '../util/ports.ts';
 import type { ClientTls } from '../image/transfer/client.ts';
 import type { MachineConfig } from '../netconfig/machine-config.ts';
 import type { StorageLayout } from '../storage/layout.ts';
@@ -51,8 +52,52 @@ export interface InstallerOptions {
   /** The installer's identity and trust (Dominator's /etc/ssl files): client of the servers. */
   tls: ClientTls;
   /** Port 6978: status page, metrics, RPC, remote shell; undefined: not served. */
-  status?: { port: number; address?: string; shellCommand: string[]; shellKeepSeconds: number };
+  status?: StatusOptions;
+  /** The log's bounds and extras (Dominator's logbuf flags). */
+  log: LogOptions;
+  /** The image server's port when only its host is given (-imageServerPortNum). */
+  imageServerPort: number;
+  /** Flags of a flag file or the kernel line that this installer does not know: logged at start, ignored. */
+  ignoredFlags: string[];
 }
+
+export interface StatusOptions {
+  port: number;
+  address?: string;
+  shellCommand: string[];
+  shellKeepSeconds: number;
+  /**
+   * A CA whose certificates identify a person but grant no method (Dominator's -identityCAfile):
+   * they may read the status and the log, never open a shell or hold the reboot.
+   */
+  identityCa?: string;
+  /** Serve HTTPS with a generated self-signed certificate when the installer has none (-generateMissingWebcert). */
+  generateMissingCert: boolean;
+}
+
+export interface LogOptions {
+  /** Lines kept in memory for the status page and a new shell's history (-logbufLines). */
+  bufferLines: number;
+  /** A log file is closed and a new one started past this size (-logFileMaxSize). */
+  fileMaxBytes: number;
+  /** The log directory's files are pruned, oldest first, to this total (-logQuota). */
+  quotaBytes: number;
+  /** Debug lines up to this level are logged; -1 logs none (-logDebugLevel). */
+  debugLevel: number;
+  /** Each line also goes to stderr, the console (-alsoLogToStderr). */
+  alsoToStderr: boolean;
+  /** After this long without a line, a MARK line goes to the log file; 0: never (-idleMarkTimeout). */
+  idleMarkSeconds: number;
+}
+
+export const DEFAULT_LOG_OPTIONS: LogOptions = {
+  bufferLines: 10_000,
+  fileMaxBytes: 10 << 20,
+  quotaBytes: 100 << 20,
+  debugLevel: -1,
+  alsoToStderr: true,
+  idleMarkSeconds: 0,
+};
 
 export const DEFAULT_OPTIONS: InstallerOptions = {
   dryRun: false,
@@ -73,6 +118,9 @@ export const DEFAULT_OPTIONS: InstallerOptions = {
   successWaitSeconds: 5,
   failureWaitSeconds: 300,
   tls: {},
+  log: DEFAULT_LOG_OPTIONS,
+  imageServerPort: IMAGESERVER_PORT,
+  ignoredFlags: [],
 };
 
 /** Dominator's TLS files: the CA that signs client certificates, and the installer's own. */
