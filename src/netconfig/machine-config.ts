@@ -1,6 +1,9 @@
 // Dominator's machine configuration (`config.json`, Dominator's GetMachineInfoResponse), validated
-// at the boundary. Field names are Dominator's, so a Dominator user's files work unchanged. Only the
-// fields the installer uses are typed strictly; the rest pass through.
+// at the boundary. Every field of Dominator's types (proto/fleetmanager Machine, MachineData,
+// NetworkEntry; proto/hypervisor Subnet) is read with Dominator's encodings, so a Dominator user's
+// files, and what Dominator's own tools write, work unchanged: IPs may be "" (Go's nil net.IP),
+// MACs take Go's spellings, ArchitectureType is text or its number. A key that is no field of
+// Dominator's is kept (Go would ignore it) and reported in the notes, since it is usually a typo.
 import { z } from 'zod';
 import { parseJsonWith } from '../util/parse-json.ts';
 
@@ -8,56 +11,185 @@ const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1
 
 export const ipv4 = z.string().regex(IPV4_RE, 'expected a dotted IPv4 address such as 192.168.1.2');
 
-/** MAC addresses as Dominator writes them: colon groups of 1-2 hex digits, any case. */
-export const macAddress = z
-  .string()
-  .regex(/^[0-9a-fA-F]{1,2}(:[0-9a-fA-F]{1,2}){5}$/, 'expected a MAC address such as de:ad:be:ef:00:01')
-  .transform((mac) =>
-    mac
-      .split(':')
-      .map((g) => g.toLowerCase().padStart(2, '0'))
-      .join(':'),
-  );
+/** An address field as Go's net.IP reads it: "" is no address (nil). */
+const optionalIp = z
+  .union([z.literal(''), ipv4], {
+    error: (i) => `'${String(i.input)}' is not a dotted IPv4 address such as 192.168.1.2`,
+  })
+  .transform((ip) => ip || undefined)
+  .optional();
 
-const networkEntry = z.looseObject({
+/**
+ * A MAC as Dominator's HardwareAddr reads it, lower-cased and written back as colon pairs:
+ * colon groups of 1-2 hex digits (de:ad:be:ef:0:1), else Go's net.ParseMAC (pairs joined by ':'
+ * or '-', or groups of four joined by '.'), for 6, 8 or 20 bytes. Undefined when it is none.
+ */
+export function parseHardwareAddress(text: string): string | undefined {
+  const s = text.toLowerCase();
+  let bytes: string[] | undefined;
+  if (/^[0-9a-f]{1,2}(:[0-9a-f]{1,2})+$/.test(s)) bytes = s.split(':').map((g) => g.padStart(2, '0'));
+  else if (/^[0-9a-f]{2}([:-][0-9a-f]{2})+$/.test(s) && new Set(s.replace(/[0-9a-f]/g, '')).size === 1)
+    bytes = s.split(/[:-]/);
+  else if (/^[0-9a-f]{4}(\.[0-9a-f]{4})+$/.test(s)) bytes = s.replace(/\./g, '').match(/../g) ?? [];
+  return bytes && [6, 8, 20].includes(bytes.length) ? bytes.join(':') : undefined;
+}
+
+/** MAC addresses in Dominator's spellings ("" is none), normalised to lower-case colon pairs. */
+export const macAddress = z.string().transform((text, ctx) => {
+  if (text === '') return undefined;
+  const mac = parseHardwareAddress(text);
+  if (mac === undefined) {
+    ctx.addIssue({ code: 'custom', message: `'${text}' is not a MAC address: write one such as de:ad:be:ef:00:01` });
+    return z.NEVER;
+  }
+  return mac;
+});
+
+const uint = (what: string) =>
+  z
+    .number()
+    .int(`${what} is a whole number`)
+    .min(0, `${what} is not negative`)
+    .max(Number.MAX_SAFE_INTEGER, `${what} is too large`);
+
+export const ARCHITECTURE_TYPES = ['auto', 'amd64', 'arm64'] as const;
+
+/** Dominator's ArchitectureType: text, or its number (0 auto, 1 amd64, 2 arm64). */
+const architectureType = z
+  .union([z.enum(ARCHITECTURE_TYPES), z.literal(0), z.literal(1), z.literal(2)], {
+    error: (i) =>
+      `'${JSON.stringify(i.input)}' is not an architecture: use auto, amd64 or arm64 (or Dominator's numbers 0, 1, 2)`,
+  })
+  .transform((a) => (typeof a === 'number' ? ARCHITECTURE_TYPES[a] : a));
+
+const strings = z.array(z.string());
+const tags = z.record(z.string(), z.string());
+
+/** Dominator's NetworkEntry: one interface's name, address, MAC and subnet. */
+const networkEntryFields = {
   Hostname: z.string().optional(),
-  HostIpAddress: ipv4.optional(),
+  HostIpAddress: optionalIp,
   HostMacAddress: macAddress.optional(),
   SubnetId: z.string().optional(),
   VlanTrunk: z.boolean().optional(),
-});
+};
+const networkEntry = z.looseObject(networkEntryFields);
 
-export const subnetSchema = z.looseObject({
+/** Dominator's MachineData: the hardware as the fleet manager knows it (unused by installers). */
+const machineDataFields = {
+  ArchitectureType: architectureType.optional(),
+  MemoryInMiB: uint('MemoryInMiB').optional(),
+  NumCPUs: uint('NumCPUs').optional(),
+  TotalVolumeBytes: uint('TotalVolumeBytes').optional(),
+};
+
+const machineFields = {
+  ...machineDataFields,
+  ...networkEntryFields,
+  GatewaySubnetId: z.string().optional(),
+  IPMI: networkEntry.optional(),
+  Location: z.string().optional(),
+  OwnerGroups: strings.optional(),
+  OwnerUsers: strings.optional(),
+  SecondaryNetworkEntries: z.array(networkEntry).optional(),
+  Tags: tags.optional(),
+};
+
+const subnetFields = {
   Id: z.string().min(1),
   IpGateway: ipv4,
   IpMask: ipv4,
   DomainName: z.string().optional(),
-  DomainNameServers: z.array(ipv4).optional(),
+  DomainNameServers: z
+    .array(ipv4)
+    .nullable()
+    .transform((a) => a ?? undefined)
+    .optional(), // Go writes a nil slice as null
+  DisableMetadata: z.boolean().optional(),
   Manage: z.boolean().optional(),
   VlanId: z.number().int().min(0).max(4094).optional(),
-});
+  AllowedGroups: strings.optional(),
+  AllowedUsers: strings.optional(),
+  FirstDynamicIP: optionalIp,
+  LastDynamicIP: optionalIp,
+  Tags: tags.optional(),
+};
 
-export const machineConfigSchema = z.looseObject({
-  Machine: networkEntry.extend({
-    GatewaySubnetId: z.string().optional(),
-    IPMI: networkEntry.optional(),
-    SecondaryNetworkEntries: z.array(networkEntry).optional(),
-    Tags: z.record(z.string(), z.string()).optional(),
-  }),
-  Subnets: z.array(subnetSchema).default([]),
-});
+export const subnetSchema = z.looseObject(subnetFields);
+
+const responseFields = {
+  Error: z.string().optional(),
+  Location: z.string().optional(),
+  Machine: z.looseObject(machineFields),
+  Subnets: z
+    .array(subnetSchema)
+    .nullable()
+    .default([])
+    .transform((s) => s ?? []),
+};
+
+export const machineConfigSchema = z.looseObject(responseFields);
 
 export type MachineConfig = z.infer<typeof machineConfigSchema>;
 export type Subnet = z.infer<typeof subnetSchema>;
 export type NetworkEntry = z.infer<typeof networkEntry>;
 
+/** The field names of Dominator's types, by level: what is not among them is not Dominator's. */
+export const DOMINATOR_FIELDS = {
+  response: Object.keys(responseFields),
+  machine: Object.keys(machineFields),
+  networkEntry: Object.keys(networkEntryFields),
+  subnet: Object.keys(subnetFields),
+};
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** Keys of `o` that are not in `known`, as paths under `at`. */
+export function unknownKeys(o: object | undefined, known: string[], at: string): string[] {
+  return o
+    ? Object.keys(o)
+        .filter((k) => !known.includes(k))
+        .map((k) => (at ? `${at}.${k}` : k))
+    : [];
+}
+
+/** Every key of a parsed config.json that is no field of Dominator's, as a path (Machine.Foo). */
+export function unknownConfigFields(c: MachineConfig): string[] {
+  const f = DOMINATOR_FIELDS;
+  return [
+    ...unknownKeys(c, f.response, ''),
+    ...unknownKeys(c.Machine, f.machine, 'Machine'),
+    ...unknownKeys(c.Machine.IPMI, f.networkEntry, 'Machine.IPMI'),
+    ...(c.Machine.SecondaryNetworkEntries ?? []).flatMap((e, i) =>
+      unknownKeys(e, f.networkEntry, `Machine.SecondaryNetworkEntries.${i}`),
+    ),
+    ...c.Subnets.flatMap((s, i) => unknownKeys(s, f.subnet, `Subnets.${i}`)),
+  ];
+}
+
+/** What the installer should log about a parsed config.json: what it ignores, and why. */
+export function machineConfigNotes(c: MachineConfig, file = 'config.json'): string[] {
+  const notes = unknownConfigFields(c).map(
+    (p) => `${file}: field '${p}' is not one of Dominator's (GetMachineInfoResponse): ignored`,
+  );
+  if (c.Error) notes.push(`${file}: field 'Error' says the server that wrote it failed ('${c.Error}'): ignored`);
+  return notes;
 }
 
 /** Parses config.json text; errors name the file, the field and what it should be. */
 export function parseMachineConfig(text: string, file = 'config.json'): MachineConfig {
   return parseJsonWith(text, machineConfigSchema, file, (m) => new ConfigError(m));
+}
+
+/** parseMachineConfig, with the notes the installer logs (machineConfigNotes). */
+export function parseMachineConfigWithNotes(
+  text: string,
+  file = 'config.json',
+): { config: MachineConfig; notes: string[] } {
+  const config = parseMachineConfig(text, file);
+  return { config, notes: machineConfigNotes(config, file) };
 }
 
 function ipToInt(ip: string): number {

@@ -9,8 +9,20 @@ import { parseJsonWith } from '../util/parse-json.ts';
 export const MiB = 1024 * 1024;
 const ESP_MIN_BYTES = 256 * MiB;
 
-const partitionSchema = z.looseObject({
-  FileSystemType: z.enum(['ext4', 'xfs', 'vfat']).default('ext4'),
+/** Dominator's FileSystemType: text, or its number (0 ext4, 1 vfat); xfs is Cradle's own. */
+const fileSystemType = z
+  .union([z.enum(['ext4', 'xfs', 'vfat']), z.literal(0), z.literal(1)], {
+    error: (i) =>
+      `${JSON.stringify(i.input)} is not a file-system type: use ext4, vfat or xfs (or Dominator's numbers 0 = ext4, 1 = vfat)`,
+  })
+  .transform((t) => (t === 0 ? 'ext4' : t === 1 ? 'vfat' : t));
+
+const uint = (max: number) => z.number().int().min(0).max(max);
+
+const partitionFields = {
+  BytesPerInode: z.number().int().min(1024).optional(),
+  FileSystemLabel: z.string().optional(),
+  FileSystemType: fileSystemType.default('ext4'),
   MountPoint: z
     .string()
     .regex(/^\/[A-Za-z0-9._/@+-]*$/, 'expected an absolute path of letters, digits and ._@+- such as /home')
@@ -20,11 +32,18 @@ const partitionSchema = z.looseObject({
     ),
   MinimumBytes: z.number().int().min(0).default(0),
   MinimumFreeBytes: z.number().int().min(0).default(0),
-  FileSystemLabel: z.string().optional(),
-  BytesPerInode: z.number().int().min(1024).optional(),
-});
+  // Dominator's imagetool reads these three for its raw images; its installer, like Cradle's, does
+  // not: accepted so Dominator's files work, and reported as ignored (storageLayoutNotes).
+  ReservedBlocksPercentage: uint(65535).optional(),
+  RootGroupId: uint(2 ** 32 - 1).optional(),
+  RootUserId: uint(2 ** 32 - 1).optional(),
+};
+const partitionSchema = z.looseObject(partitionFields);
 
-export const storageLayoutSchema = z.looseObject({
+/** Partition fields Dominator defines that the installer does not use. */
+const IGNORED_PARTITION_FIELDS = ['ReservedBlocksPercentage', 'RootGroupId', 'RootUserId'];
+
+const layoutFields = {
   BootDriveLayout: z.array(partitionSchema).min(1, 'list at least the root file system, {"MountPoint": "/"}'),
   ExtraMountPointsBasename: z
     .string()
@@ -36,7 +55,8 @@ export const storageLayoutSchema = z.looseObject({
     .default('/data/'),
   Encrypt: z.boolean().default(false),
   UseKexec: z.boolean().default(false),
-});
+};
+export const storageLayoutSchema = z.looseObject(layoutFields);
 
 export type StorageLayout = z.infer<typeof storageLayoutSchema>;
 type PartitionSpec = z.infer<typeof partitionSchema>;
@@ -75,6 +95,35 @@ export function parseStorageLayout(text: string, file = 'storage-layout.json'): 
 export function checkStorageLayout(layout: StorageLayout, file = 'storage-layout.json'): StorageLayout {
   for (const firmware of ['bios', 'uefi'] as const) normalizeLayout(structuredClone(layout), firmware, file);
   return layout;
+}
+
+/**
+ * What the installer should log about a parsed layout: Dominator's fields it does not use, and
+ * keys that are no field of Dominator's StorageLayout or Partition (kept, as Go ignores them).
+ */
+export function storageLayoutNotes(layout: StorageLayout, file = 'storage-layout.json'): string[] {
+  const notes: string[] = [];
+  for (const key of Object.keys(layout))
+    if (!(key in layoutFields))
+      notes.push(`${file}: field '${key}' is not one of Dominator's (StorageLayout): ignored`);
+  layout.BootDriveLayout.forEach((p, i) => {
+    for (const key of Object.keys(p)) {
+      const at = `${file}: field 'BootDriveLayout.${i}.${key}' (${p.MountPoint})`;
+      if (IGNORED_PARTITION_FIELDS.includes(key))
+        notes.push(`${at} is for Dominator's imagetool: the installer ignores it, as Dominator's does`);
+      else if (!(key in partitionFields)) notes.push(`${at} is not one of Dominator's (Partition): ignored`);
+    }
+  });
+  return notes;
+}
+
+/** parseStorageLayout, with the notes the installer logs (storageLayoutNotes). */
+export function parseStorageLayoutWithNotes(
+  text: string,
+  file = 'storage-layout.json',
+): { layout: StorageLayout; notes: string[] } {
+  const layout = parseStorageLayout(text, file);
+  return { layout, notes: storageLayoutNotes(layout, file) };
 }
 
 const LABEL_LIMIT = { ext4: 16, xfs: 12, vfat: 11 } as const;
