@@ -1,6 +1,8 @@
-// `cradle installer`'s sub-commands: Dominator's (list-images, load-image, list-drives, dhcp-request,
-// kexec-image, decode-base64, generate-random) for custom workflows and debugging. They take the
-// installer's own flags (given before the sub-command name) through optsWithGlobals.
+// `cradle installer`'s sub-commands: Dominator's (list-images, load-image, load-configuration-from-
+// tftp, list-drives, dhcp-request, kexec-image, decode-base64, generate-random) for custom
+// workflows and debugging. They take the installer's own flags (given before the sub-command name)
+// through optsWithGlobals: --tftp-directory (whose `imageserver` file names the image server),
+// --tftp-server-hostname, --image-server-hostname, --tls-*, --sysfs-directory, ...
 import type { Command } from 'commander';
 import {
   decodeBase64,
@@ -8,10 +10,14 @@ import {
   generateRandom,
   kexecImage,
   listDrivesTable,
+  loadConfigurationFromTftp,
 } from '../installer/debug-commands.ts';
-import { ImageServerClient, type ClientTls } from '../image/transfer/client.ts';
+import { ImageServerClient } from '../image/transfer/client.ts';
+import type { ImageRecord } from '../image/store/store.ts';
 import { loadImage } from '../installer/load-image-command.ts';
+import { subcommandImageServer, subcommandTls } from '../installer/subcommand-server.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
+import { sortVersions } from '../util/verstr.ts';
 import { imagesTable } from './image.ts';
 import { seconds } from './program.ts';
 
@@ -20,7 +26,12 @@ interface DaemonFlags {
   sysfsDirectory: string;
   devDirectory: string;
   logDirectory: string;
+  tftpDirectory: string;
   tftpServerHostname?: string;
+  imageServerHostname?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 interface ServerOpts {
@@ -30,33 +41,60 @@ interface ServerOpts {
   tlsKey?: string;
 }
 
-function client(o: ServerOpts): ImageServerClient {
-  const address = o.imageserver ?? process.env.CRADLE_IMAGESERVER;
-  if (!address) throw new Error('no image server: pass --imageserver HOST[:PORT] or a URL (or set CRADLE_IMAGESERVER)');
-  const tls: ClientTls = { ca: o.tlsCa, cert: o.tlsCert, key: o.tlsKey };
+/**
+ * The image server client: the sub-command's --imageserver, CRADLE_IMAGESERVER, the installer's
+ * --image-server-hostname, else <--tftp-directory>/imageserver (Dominator's default); the
+ * installer's certificates unless others are named.
+ */
+function client(o: ServerOpts, cmd: Command): ImageServerClient {
+  const g = cmd.optsWithGlobals<DaemonFlags & ServerOpts>();
+  const { address } = subcommandImageServer({
+    flag: o.imageserver,
+    env: process.env.CRADLE_IMAGESERVER,
+    installerFlag: g.imageServerHostname,
+    tftpDirectory: g.tftpDirectory,
+  });
+  const tls = subcommandTls({ ca: o.tlsCa ?? g.tlsCa, cert: o.tlsCert ?? g.tlsCert, key: o.tlsKey ?? g.tlsKey });
   return new ImageServerClient(address, { tls, log: (l) => console.error(l) });
 }
 
 function withServerOptions(cmd: Command): Command {
   return cmd
-    .option('--imageserver <address>', 'image server: HOST[:PORT] or URL (env CRADLE_IMAGESERVER)')
-    .option('--tls-ca <file>', 'CA that signed the image server certificate')
-    .option('--tls-cert <file>', 'client certificate, for servers that require one')
-    .option('--tls-key <file>', 'key of --tls-cert');
+    .option(
+      '--imageserver <address>',
+      "image server: HOST[:PORT] or URL (env CRADLE_IMAGESERVER; default: the installer's --image-server-hostname, else the imageserver file of its --tftp-directory)",
+    )
+    .option('--tls-ca <file>', 'CA that signed the image server certificate (default /etc/ssl/CA.pem when it exists)')
+    .option(
+      '--tls-cert <file>',
+      'client certificate, for servers that require one (default /etc/ssl/installer/cert.pem when it exists)',
+    )
+    .option('--tls-key <file>', 'key of --tls-cert (default /etc/ssl/installer/key.pem when it exists)');
+}
+
+/** Dominator's list-images: the names alone, one a line, version-aware (img.2 before img.10). */
+export function imageNamesListing(images: ImageRecord[]): string {
+  return sortVersions(images, (r) => r.name)
+    .map((r) => `${r.name}\n`)
+    .join('');
 }
 
 export function registerInstallerSubcommands(installer: Command): void {
-  withServerOptions(installer.command('list-images').description('list the images on the image server')).action(
-    async (o: ServerOpts) => {
-      const c = client(o);
-      try {
-        const images = await c.listImages();
-        console.log(imagesTable(images));
-      } finally {
-        c.close();
-      }
-    },
-  );
+  withServerOptions(
+    installer
+      .command('list-images')
+      .description('list the images on the image server, one name a line, version-aware')
+      .option('--long', 'a table: name, creation time, files and size'),
+  ).action(async (o: ServerOpts & { long?: boolean }, cmd: Command) => {
+    const c = client(o, cmd);
+    try {
+      const images = await c.listImages();
+      if (o.long) console.log(imagesTable(sortVersions(images, (r) => r.name)));
+      else process.stdout.write(imageNamesListing(images));
+    } finally {
+      c.close();
+    }
+  });
 
   installer
     .command('decode-base64')
@@ -86,6 +124,15 @@ export function registerInstallerSubcommands(installer: Command): void {
       console.log(JSON.stringify(shown, null, 2));
       if (lease.hostname) console.log(`hostname: ${lease.hostname}`);
     });
+  installer
+    .command('load-configuration-from-tftp')
+    .description(
+      "fetch the configuration files (config.json, imagename, imageserver, ...) from the installer's --tftp-server-hostname into its --tftp-directory, which must exist; random-seed goes into /dev/urandom",
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<DaemonFlags>();
+      await loadConfigurationFromTftp({ tftpServer: g.tftpServerHostname, tftpDirectory: g.tftpDirectory });
+    });
   withServerOptions(
     installer
       .command('kexec-image')
@@ -93,7 +140,7 @@ export function registerInstallerSubcommands(installer: Command): void {
       .argument('<name>', 'image name, or a stream for its latest image')
       .option('--no-exec', 'only load the kernel (kexec -l), do not boot it'),
   ).action(async (name: string, o: ServerOpts & { exec: boolean }, cmd: Command) => {
-    const c = client(o);
+    const c = client(o, cmd);
     try {
       // The installer's --tftp-server-hostname is passed on as tftpserver= to the new kernel.
       console.log(
@@ -108,32 +155,39 @@ export function registerInstallerSubcommands(installer: Command): void {
   withServerOptions(
     installer
       .command('load-image')
-      .description('unpack an image into DIR and bind-mount /dev /proc /sys /tmp for chroot use')
+      .description(
+        'mount a tmpfs at DIR, unpack an image into it and bind-mount /dev /proc /sys /tmp, for chroot use (a debugging image, tools for a hook programme)',
+      )
       .argument('<name>', 'image name, or a stream for its latest image')
-      .argument('<dir>', 'target directory')
+      .argument('<dir>', 'target directory (made if missing)')
       .option(
         '--cache-from <dir>',
         'take matching files from this tree instead of downloading (repeatable)',
         collect,
         [] as string[],
       )
-      .option('--no-mounts', 'do not bind-mount /dev /proc /sys /tmp'),
-  ).action(async (name: string, dir: string, o: ServerOpts & { cacheFrom: string[]; mounts: boolean }) => {
-    const c = client(o);
-    try {
-      const r = await loadImage(c, name, dir, { cacheFrom: o.cacheFrom, mounts: o.mounts });
-      const u = r.unpack;
-      console.log(
-        `loaded ${r.image.name} into ${dir} in ${r.seconds.toFixed(2)} s (${formatRate(u.bytesWritten, r.seconds)})`,
-      );
-      console.log(`  ${u.entries} entries, ${formatBytes(u.bytesWritten)} written`);
-      console.log(
-        `  ${u.objectsFetched} objects fetched (${formatBytes(u.bytesFetched)}, ${formatBytes(r.wireBytes)} on the wire), ${u.objectsFromCache} from cache (${formatBytes(u.bytesFromCache)})`,
-      );
-      if (r.retries) console.log(`  ${r.retries} interrupted downloads resumed`);
-      if (o.mounts) console.log(`  /dev /proc /sys /tmp bind-mounted: 'umount ${dir}/{dev,proc,sys,tmp}' when done`);
-    } finally {
-      c.close();
-    }
-  });
+      .option('--no-mounts', 'unpack into DIR itself: no tmpfs, no bind mounts'),
+  ).action(
+    async (name: string, dir: string, o: ServerOpts & { cacheFrom: string[]; mounts: boolean }, cmd: Command) => {
+      const c = client(o, cmd);
+      try {
+        const r = await loadImage(c, name, dir, { cacheFrom: o.cacheFrom, mounts: o.mounts });
+        const u = r.unpack;
+        console.log(
+          `loaded ${r.image.name} into ${dir} in ${r.seconds.toFixed(2)} s (${formatRate(u.bytesWritten, r.seconds)})`,
+        );
+        console.log(`  ${u.entries} entries, ${formatBytes(u.bytesWritten)} written`);
+        console.log(
+          `  ${u.objectsFetched} objects fetched (${formatBytes(u.bytesFetched)}, ${formatBytes(r.wireBytes)} on the wire), ${u.objectsFromCache} from cache (${formatBytes(u.bytesFromCache)})`,
+        );
+        if (r.retries) console.log(`  ${r.retries} interrupted downloads resumed`);
+        if (r.mounted.length)
+          console.log(
+            `  mounted ${r.mounted.join(', ')} (a tmpfs, then /dev /proc /sys /tmp): 'umount -R ${dir}' when done`,
+          );
+      } finally {
+        c.close();
+      }
+    },
+  );
 }

@@ -1,5 +1,5 @@
 // Dominator's small sub-commands for custom workflows and debugging: decode-base64,
-// generate-random, dhcp-request, list-drives and kexec-image.
+// generate-random, dhcp-request, list-drives, kexec-image and load-configuration-from-tftp.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,9 +10,13 @@ import type { Entry, Manifest } from '../image/model/manifest.ts';
 import { dhcpRace, type DhcpLease } from '../protocols/dhcp/client.ts';
 import { writeDhcpLog } from '../protocols/dhcp/log.ts';
 import { listDrives, type DriveRoots } from '../storage/drives.ts';
+import { Executor } from '../system/executor.ts';
 import { run } from '../system/run.ts';
 import { formatBytes, table } from '../util/format.ts';
 import { listEthernetInterfaces } from './interfaces.ts';
+import { fetchOverTftp } from './load-configuration.ts';
+import { resolveImage } from './load-image-command.ts';
+import { InstallerLog } from './log.ts';
 import { runsFromMemory } from './reboot.ts';
 
 /** stdin (standard base64, whitespace ignored) decoded to stdout, streaming. */
@@ -105,7 +109,7 @@ export async function kexecImage(
   name: string,
   opts: { tftpServer?: string; exec: boolean },
 ): Promise<string> {
-  const record = await client.getImage(name);
+  const record = await resolveImage(client, name);
   const manifest = await client.getManifest(record.manifest as Digest);
   const kernel = resolveFile(manifest, 'vmlinuz');
   const initrd = resolveFile(manifest, 'initrd.img');
@@ -138,4 +142,24 @@ export async function kexecImage(
   await run('kexec', args);
   if (opts.exec) await run('kexec', ['--exec']);
   return `loaded ${record.name}: kexec ${args.join(' ')}`;
+}
+
+/**
+ * load-configuration-from-tftp: the configuration files from the installer's TFTP server into its
+ * TFTP directory, as the daemon fetches them (and random-seed into /dev/urandom). The directory
+ * must exist already, as in Dominator's installer: a typo must not make a stray directory. Each
+ * file fetched is logged to stderr.
+ */
+export async function loadConfigurationFromTftp(o: { tftpServer?: string; tftpDirectory: string }): Promise<void> {
+  if (!o.tftpServer)
+    throw new Error(
+      "no TFTP server: pass the installer's --tftp-server-hostname HOST[:PORT] (before the sub-command name: cradle installer --tftp-server-hostname HOST load-configuration-from-tftp)",
+    );
+  if (!fs.statSync(o.tftpDirectory, { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(
+      `the TFTP directory ${o.tftpDirectory} does not exist: make it (mkdir -p ${o.tftpDirectory}) or pass the installer's --tftp-directory DIR`,
+    );
+  const log = new InstallerLog({ stderr: true });
+  const exec = new Executor({ dryRun: false, log: (l) => log.info(l) });
+  await fetchOverTftp({ exec, log }, o.tftpServer, o.tftpDirectory);
 }

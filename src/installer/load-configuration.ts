@@ -55,7 +55,16 @@ export function hookEnv(): NodeJS.ProcessEnv {
   return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/', LANG: 'C.UTF-8' };
 }
 
-async function fetchOverTftp(ctx: InstallContext, server: string, dir: string): Promise<void> {
+/**
+ * Dominator's TFTP fetch: every configuration file from `server` (HOST or HOST:PORT) into `dir`,
+ * config.json required, the others when the server has them; then `random-seed`, when the server
+ * has one, mixed into /dev/urandom. Also `load-configuration-from-tftp`'s whole work.
+ */
+export async function fetchOverTftp(
+  ctx: Pick<InstallContext, 'exec' | 'log'>,
+  server: string,
+  dir: string,
+): Promise<void> {
   for (const file of CONFIG_FILES) {
     try {
       const { data } = await tftpGet(server, file, { maxBytes: 4 * 1024 * 1024 });
@@ -68,7 +77,10 @@ async function fetchOverTftp(ctx: InstallContext, server: string, dir: string): 
   }
   try {
     const { data } = await tftpGet(server, 'random-seed', { maxBytes: 4096 });
-    await ctx.exec.act('mix random-seed into /dev/urandom', () => fs.writeFileSync('/dev/urandom', data));
+    await ctx.exec.act('mix random-seed into /dev/urandom', () => {
+      fs.writeFileSync('/dev/urandom', data);
+      ctx.log.info(`mixed random-seed (${data.length} bytes) from tftp://${server} into /dev/urandom`);
+    });
   } catch {
     // optional
   }

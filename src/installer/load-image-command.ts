@@ -1,8 +1,12 @@
-// `cradle installer load-image NAME DIR` (Dominator's sub-command): unpack an image from the image
-// server into DIR, then bind-mount /dev, /proc, /sys and /tmp into it so it can be used as a chroot
-// (a debugging image, or extra tools for a plug-in programme). `--no-mounts` skips the mounts.
+// `cradle installer load-image NAME DIR` (Dominator's sub-command): a tmpfs is mounted at DIR, the
+// image from the image server unpacked into it, and /dev, /proc, /sys and /tmp bind-mounted in, so
+// it can be used as a chroot (a debugging image, or extra tools for a hook programme). Mounts go
+// through the Executor; a failure undoes the mounts it made. `--no-mounts` unpacks into DIR as it
+// is, with neither the tmpfs nor the bind mounts.
+import fs from 'node:fs';
+import path from 'node:path';
 import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
-import type { ImageServerClient } from '../image/transfer/client.ts';
+import { ImageServerError, type ImageServerClient } from '../image/transfer/client.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { ImageRecord } from '../image/store/store.ts';
 import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack/unpack.ts';
@@ -11,8 +15,11 @@ import { bindMounts } from '../system/mounts.ts';
 
 export interface LoadImageOptions {
   cacheFrom?: string[];
+  /** The tmpfs at DIR and the bind mounts (default true). */
   mounts?: boolean;
   onProgress?: (p: UnpackProgress) => void;
+  /** The seam for the mounts (default: a real Executor). */
+  exec?: Executor;
 }
 
 export interface LoadImageResult {
@@ -22,6 +29,21 @@ export interface LoadImageResult {
   wireBytes: number;
   retries: number;
   seconds: number;
+  /** What was mounted, outermost first: the tmpfs at DIR, then the bind mounts inside it. */
+  mounted: string[];
+}
+
+/** The image record for a name or stream; an unknown name is Dominator's "image: NAME does not exist". */
+export async function resolveImage(client: ImageServerClient, name: string): Promise<ImageRecord> {
+  try {
+    return await client.getImage(name);
+  } catch (err) {
+    if (err instanceof ImageServerError && err.status === 404)
+      throw new Error(
+        `image: ${name} does not exist on ${client.base.origin} ('cradle installer list-images' lists those it has)`,
+      );
+    throw err;
+  }
 }
 
 export async function loadImage(
@@ -36,21 +58,36 @@ export async function loadImage(
     );
   }
   const started = performance.now();
-  const image = await client.getImage(name);
+  const image = await resolveImage(client, name);
   const manifest = await client.getManifest(image.manifest as Digest);
-  const cache = opts.cacheFrom?.length ? cacheInWorker(opts.cacheFrom) : undefined;
-  const unpack = await unpackImage(manifest, dir, {
-    fetcher: fetcherInWorker(client),
-    cache,
-    onProgress: opts.onProgress,
-  });
-  if (opts.mounts !== false) await bindMounts(new Executor({ dryRun: false, log: () => {} }), dir);
-  return {
-    image,
-    unpack,
-    cacheHashedBytes: cache?.stats.bytesHashed ?? 0,
-    wireBytes: client.stats.wireBytes,
-    retries: client.stats.retries,
-    seconds: (performance.now() - started) / 1000,
-  };
+  const exec = opts.exec ?? new Executor({ dryRun: false, log: () => {} });
+  const root = path.resolve(dir);
+  const mounted: string[] = [];
+  try {
+    if (opts.mounts !== false) {
+      fs.mkdirSync(root, { recursive: true });
+      await exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', root]);
+      mounted.push(root);
+    }
+    const cache = opts.cacheFrom?.length ? cacheInWorker(opts.cacheFrom) : undefined;
+    const unpack = await unpackImage(manifest, root, {
+      fetcher: fetcherInWorker(client),
+      cache,
+      onProgress: opts.onProgress,
+    });
+    if (opts.mounts !== false) await bindMounts(exec, root, (target) => mounted.push(target));
+    return {
+      image,
+      unpack,
+      cacheHashedBytes: cache?.stats.bytesHashed ?? 0,
+      wireBytes: client.stats.wireBytes,
+      retries: client.stats.retries,
+      seconds: (performance.now() - started) / 1000,
+      mounted,
+    };
+  } catch (err) {
+    // Nothing half-made stays mounted (the bind mounts first, the tmpfs last).
+    for (const m of [...mounted].reverse()) await exec.change('umount', ['-l', m]).catch(() => {});
+    throw err;
+  }
 }
