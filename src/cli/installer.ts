@@ -8,9 +8,14 @@ import { runInstaller } from '../installer/daemon.ts';
 import { startStatusServer } from '../status/server.ts';
 import type { ClientTls } from '../image/transfer/client.ts';
 import { seconds, wholeNumber } from './program.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import { DEFAULT_LOG_OPTIONS } from '../installer/log.ts';
+import { byteSize, goDurationSeconds } from '../util/go-values.ts';
+
+const collect = (v: string, acc: string[]) => [...acc, v];
 import { registerInstallerSubcommands } from './installer-commands.ts';
 
-interface DaemonFlags {
+export interface DaemonFlags {
   dryRun?: boolean;
   tftpDirectory: string;
   tmpRoot: string;
@@ -45,9 +50,20 @@ interface DaemonFlags {
   statusAddress?: string;
   shellCommand: string;
   shellKeep: string;
+  imageServerPort: string;
+  logDebugLevel: string;
+  logbufLines: string;
+  logFileMaxSize: string;
+  logQuota: string;
+  alsoLogToStderr: boolean;
+  idleMarkTimeout: string;
+  identityCaFile?: string;
+  generateMissingWebcert?: boolean;
+  version?: boolean;
+  ignoredFlag: string[];
 }
 
-function daemonOptions(f: DaemonFlags): InstallerOptions {
+export function daemonOptions(f: DaemonFlags): InstallerOptions {
   const d = DEFAULT_OPTIONS;
   return {
     // Like Dominator's installer, a non-root run is a dry run unless told otherwise.
@@ -78,16 +94,24 @@ function daemonOptions(f: DaemonFlags): InstallerOptions {
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
     tls: installerTls(f),
-    log: d.log,
-    imageServerPort: d.imageServerPort,
-    ignoredFlags: [],
+    log: {
+      bufferLines: wholeNumber(f.logbufLines, '--logbuf-lines', 100, 10_000_000),
+      fileMaxBytes: byteSize(f.logFileMaxSize, '--log-file-max-size'),
+      quotaBytes: byteSize(f.logQuota, '--log-quota'),
+      debugLevel: wholeNumber(f.logDebugLevel, '--log-debug-level', -1, 100),
+      alsoToStderr: f.alsoLogToStderr,
+      idleMarkSeconds: goDurationSeconds(f.idleMarkTimeout, '--idle-mark-timeout'),
+    },
+    imageServerPort: wholeNumber(f.imageServerPort, '--image-server-port', 1, 65535),
+    ignoredFlags: f.ignoredFlag,
     status: f.status
       ? {
           port: wholeNumber(f.statusPort, '--status-port', 0, 65535),
           address: f.statusAddress,
           shellCommand: shellCommand(f.shellCommand),
           shellKeepSeconds: seconds(f.shellKeep, '--shell-keep'),
-          generateMissingCert: false,
+          identityCa: identityCa(f.identityCaFile),
+          generateMissingCert: !!f.generateMissingWebcert,
         }
       : undefined,
   };
@@ -115,6 +139,12 @@ function installerTls(f: DaemonFlags): ClientTls {
   return tls;
 }
 
+/** Dominator's identity CA (/etc/ssl/IdentityCA.pem) when it exists; a file named must exist. */
+function identityCa(given: string | undefined): string | undefined {
+  if (given && !fs.existsSync(given)) throw new Error(`--identity-ca-file ${given}: no such file`);
+  return given ?? (fs.existsSync(SEED_TLS.identityCa) ? SEED_TLS.identityCa : undefined);
+}
+
 function shellCommand(value: string): string[] {
   const argv = value.split(',').filter(Boolean);
   if (!argv.length || !argv[0].startsWith('/'))
@@ -124,6 +154,7 @@ function shellCommand(value: string): string[] {
 
 export function registerInstallerCommands(program: Command): void {
   const d = DEFAULT_OPTIONS;
+  const l = DEFAULT_LOG_OPTIONS;
   const installer = program
     .command('installer')
     .description("install the configured image onto this machine (Dominator's sequence); or run a sub-command")
@@ -193,7 +224,39 @@ export function registerInstallerCommands(program: Command): void {
     .option('--no-status', 'serve no status page, RPC or remote shell')
     .option('--shell-command <argv>', 'remote shell program and arguments, comma-separated', '/bin/sh,-i')
     .option('--shell-keep <seconds>', 'how long a remote shell outlives a dropped connection, for a resume', '300')
+    .option(
+      '--identity-ca-file <file>',
+      `CA whose certificates may read the status and log but call no method (default ${SEED_TLS.identityCa} when it exists)`,
+    )
+    .option('--generate-missing-webcert', 'serve HTTPS with a generated self-signed certificate when there is none')
+    .option(
+      '--image-server-port <port>',
+      'port of the image server when its address names only a host',
+      String(d.imageServerPort),
+    )
+    .option('--log-debug-level <n>', 'log debug lines up to this level (1: programs read, 2: their output)', '-1')
+    .option('--logbuf-lines <n>', 'log lines kept in memory for the status page and shells', String(l.bufferLines))
+    .option('--log-file-max-size <size>', 'start a new log file past this size', '10M')
+    .option('--log-quota <size>', 'remove the oldest log files beyond this total', '100M')
+    .option('--no-also-log-to-stderr', 'do not copy the log to the console')
+    .option(
+      '--idle-mark-timeout <duration>',
+      'write MARK to the log file after this long without a line (0: never)',
+      '0',
+    )
+    .option('--version', "print Cradle's version")
+    // The other half of each boolean, so a flag file's `name=false` can undo a default's `name=true`.
+    .addOption(new Option('--no-skip-network').hideHelp())
+    .addOption(new Option('--no-skip-storage').hideHelp())
+    .addOption(new Option('--no-allow-running-system').hideHelp())
+    .addOption(new Option('--no-generate-missing-webcert').hideHelp())
+    .addOption(new Option('--reboot').hideHelp())
+    .addOption(new Option('--status').hideHelp())
+    .addOption(new Option('--also-log-to-stderr').hideHelp())
+    // What flag files and the kernel line held that this installer does not know (program.ts), for the log.
+    .addOption(new Option('--ignored-flag <why>').hideHelp().argParser(collect).default([]))
     .action(async (f: DaemonFlags) => {
+      if (f.version) return void console.log(pkg.version);
       const opts = daemonOptions(f);
       // The status page, RPC and remote shell on port 6978 watch the daemon from outside it.
       process.exitCode = await runInstaller(opts, (log, gate) => startStatusServer(opts, log, gate));

@@ -4,7 +4,14 @@ import { Command, CommanderError } from 'commander';
 import pkg from '../../package.json' with { type: 'json' };
 import fs from 'node:fs';
 import type { ConnectionLimits } from '../util/http/connections.ts';
-import { FLAG_FILES, flagFileArgs, kernelCmdlineArgs } from '../installer/flag-files.ts';
+import {
+  commandLineArgs,
+  FLAG_FILES,
+  type FlagSpec,
+  flagFileArgs,
+  kernelCmdlineArgs,
+  specsByName,
+} from '../installer/go-flags.ts';
 
 export type Register = (program: Command) => void;
 
@@ -78,15 +85,12 @@ export async function runCradle(registers: Register[]): Promise<void> {
   for (const register of registers) register(program);
 
   try {
-    // The installer daemon takes flags from /etc/installer/flags.{default,extra} (as Dominator's installer does), then
-    // from `cradle.*` on the kernel command line; its own command line overrides both.
-    const argv = [...process.argv];
+    let argv = [...process.argv];
     // Only as the first argument: sub-commands have a --version of their own (a kit's, an image's).
     if (argv[2] === '--version' || argv[2] === '-V') return void console.log(pkg.version);
-    if (argv[2] === 'installer' && !process.env.CRADLE_NO_FLAG_FILES) {
-      const cmdline = fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '';
-      argv.splice(3, 0, ...flagFileArgs(FLAG_FILES), ...kernelCmdlineArgs(cmdline));
-    }
+    const installer = program.commands.find((c) => c.name() === 'installer');
+    if (argv[2] === 'installer' && installer)
+      argv = [...argv.slice(0, 3), ...installerArgs(installer, argv.slice(3), flagSources())];
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
@@ -94,4 +98,55 @@ export async function runCradle(registers: Register[]): Promise<void> {
     if (process.env.CRADLE_DEBUG) console.error(err);
     process.exit(1);
   }
+}
+
+/** What the installer's flag rewriting needs of its options, read from the parser's own table. */
+export function flagSpecs(cmd: Command): FlagSpec[] {
+  const specs = new Map<string, FlagSpec>();
+  for (const o of cmd.options) {
+    if (!o.long) continue;
+    const name = o.long.slice(o.negate ? 5 : 2);
+    const spec = specs.get(name) ?? { name, takesValue: false, positive: false, negative: false };
+    if (o.required || o.optional) spec.takesValue = true;
+    else if (o.negate) spec.negative = true;
+    else spec.positive = true;
+    specs.set(name, spec);
+  }
+  return [...specs.values()];
+}
+
+/** Where the installer's flags come from besides its command line. */
+export interface FlagSources {
+  flagFiles: string[];
+  kernelCmdline: string;
+}
+
+/**
+ * Dominator's flag files and this machine's kernel command line. CRADLE_FLAG_FILES (paths,
+ * colon-separated) names other flag files, CRADLE_NO_FLAG_FILES reads neither (tests on a host).
+ */
+function flagSources(): FlagSources {
+  if (process.env.CRADLE_NO_FLAG_FILES) return { flagFiles: [], kernelCmdline: '' };
+  const files = process.env.CRADLE_FLAG_FILES;
+  return {
+    flagFiles: files === undefined ? FLAG_FILES : files.split(':').filter(Boolean),
+    kernelCmdline: fs.existsSync('/proc/cmdline') ? fs.readFileSync('/proc/cmdline', 'utf8') : '',
+  };
+}
+
+/**
+ * The installer's arguments as Dominator's installer takes them: from /etc/installer/flags.default
+ * and flags.extra, then `cradle.*` on the kernel command line, then its own command line, the later
+ * overriding the earlier (go-flags.ts). What the first two held that the installer does not know
+ * is passed on (--ignored-flag) for the daemon to log.
+ */
+export function installerArgs(installer: Command, args: string[], sources: FlagSources): string[] {
+  const specs = specsByName(flagSpecs(installer));
+  const given = commandLineArgs(args, specs);
+  const read = [flagFileArgs(sources.flagFiles, specs), kernelCmdlineArgs(sources.kernelCmdline, specs)];
+  return [
+    ...read.flatMap((r) => r.args),
+    ...read.flatMap((r) => r.ignored.map((why) => `--ignored-flag=${why}`)),
+    ...given,
+  ];
 }

@@ -9,7 +9,7 @@ import type { StoragePlan } from '../storage/plan.ts';
 import type { Drive } from '../storage/drives.ts';
 import type { Executor } from '../system/executor.ts';
 import type { UnpackStats } from '../image/unpack/unpack.ts';
-import type { InstallerLog } from './log.ts';
+import { DEFAULT_LOG_OPTIONS, type InstallerLog, type LogOptions } from './log.ts';
 import type { Progress } from './progress.ts';
 import type { EthernetInterface } from './interfaces.ts';
 
@@ -75,30 +75,6 @@ export interface StatusOptions {
   generateMissingCert: boolean;
 }
 
-export interface LogOptions {
-  /** Lines kept in memory for the status page and a new shell's history (-logbufLines). */
-  bufferLines: number;
-  /** A log file is closed and a new one started past this size (-logFileMaxSize). */
-  fileMaxBytes: number;
-  /** The log directory's files are pruned, oldest first, to this total (-logQuota). */
-  quotaBytes: number;
-  /** Debug lines up to this level are logged; -1 logs none (-logDebugLevel). */
-  debugLevel: number;
-  /** Each line also goes to stderr, the console (-alsoLogToStderr). */
-  alsoToStderr: boolean;
-  /** After this long without a line, a MARK line goes to the log file; 0: never (-idleMarkTimeout). */
-  idleMarkSeconds: number;
-}
-
-export const DEFAULT_LOG_OPTIONS: LogOptions = {
-  bufferLines: 10_000,
-  fileMaxBytes: 10 << 20,
-  quotaBytes: 100 << 20,
-  debugLevel: -1,
-  alsoToStderr: true,
-  idleMarkSeconds: 0,
-};
-
 export const DEFAULT_OPTIONS: InstallerOptions = {
   dryRun: false,
   tftpDirectory: '/tftpdata',
@@ -128,6 +104,8 @@ export const SEED_TLS = {
   ca: '/etc/ssl/CA.pem',
   cert: '/etc/ssl/installer/cert.pem',
   key: '/etc/ssl/installer/key.pem',
+  /** Certificates that identify a person and grant no method (Dominator's -identityCAfile). */
+  identityCa: '/etc/ssl/IdentityCA.pem',
 };
 
 /** The configuration files, validated (load-configuration.ts). */

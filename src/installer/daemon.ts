@@ -33,14 +33,14 @@ export function newContext(opts: InstallerOptions, log = newLog(opts)): InstallC
   return {
     opts,
     log,
-    exec: new Executor({ dryRun: opts.dryRun, log: (l) => log.info(l) }),
+    exec: new Executor({ dryRun: opts.dryRun, log: (l) => log.info(l), debug: (level, l) => log.debug(level, l) }),
     progress: new Progress(log),
     record: newRecord(),
   };
 }
 
 function newLog(opts: InstallerOptions): InstallerLog {
-  return new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory });
+  return new InstallerLog({ directory: opts.dryRun ? undefined : opts.logDirectory, bounds: opts.log });
 }
 
 /**
@@ -49,6 +49,7 @@ function newLog(opts: InstallerOptions): InstallerLog {
  */
 export async function runInstaller(opts: InstallerOptions, observe?: StartObserver): Promise<number> {
   const log = newLog(opts);
+  for (const why of opts.ignoredFlags) log.info(why);
   const gate = new RebootGate((line) => log.info(line));
   installRebootSignals(gate);
   const observer = observe && !opts.dryRun ? await observe(log, gate) : undefined;

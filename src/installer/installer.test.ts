@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
-import { flagFileArgs, kernelCmdlineArgs } from './flag-files.ts';
 import { listEthernetInterfaces } from './interfaces.ts';
 import { ConfigurationError, readConfiguration } from './load-configuration.ts';
 import { chooseTftpServer, kernelArgs, validHostname } from './local-network.ts';
@@ -49,34 +48,6 @@ describe('clock', () => {
   it('moves the clock forward to the build time only when it is behind', () => {
     assert.equal(clockCorrection(1000, 2000)?.getTime(), 2000);
     assert.equal(clockCorrection(3000, 2000), undefined);
-  });
-});
-
-describe('flag files', () => {
-  it("maps Dominator's flag names to options; comments and blanks skipped; bad lines named", () => {
-    const f = path.join(work, 'flags.default');
-    fs.writeFileSync(
-      f,
-      '# defaults\n; also a comment\n\ntmpRoot=/run/tmproot\n driveSelector = /bin/select \nskipNetwork\n',
-    );
-    assert.deepEqual(flagFileArgs([f, path.join(work, 'missing')]), [
-      '--tmp-root=/run/tmproot',
-      '--drive-selector=/bin/select',
-      '--skip-network',
-    ]);
-    fs.writeFileSync(f, 'bad name=1\n');
-    assert.throws(() => flagFileArgs([f]), /flags\.default:1: expected name=value/);
-  });
-});
-
-describe('kernel command line flags', () => {
-  it('turns cradle.NAME=VALUE into --NAME=VALUE and ignores the rest', () => {
-    assert.deepEqual(
-      kernelCmdlineArgs(
-        'console=ttyS0 cradle.configuration-base-url=http://10.0.0.1:6977/config/de:ad cradle.skip-network BOOTIF=01-aa quiet\n',
-      ),
-      ['--configuration-base-url=http://10.0.0.1:6977/config/de:ad', '--skip-network'],
-    );
   });
 });
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ImageServerClient } from '../image/transfer/client.ts';
+import { ImageServerClient, imageServerUrl } from '../image/transfer/client.ts';
 import type { Digest } from '../image/model/digest.ts';
 import { findBootInfo, grubInstallOf } from '../storage/bootloader.ts';
 import { readDriveContents } from '../storage/contents.ts';
@@ -40,9 +40,12 @@ export interface Images {
 }
 
 export async function resolveImages(ctx: InstallContext, config: Configuration): Promise<Images> {
-  const address = ctx.opts.imageServer ?? config.imageServer;
-  if (!address)
-    throw new Error('no image server: the configuration has no `imageserver` file and --imageserver was not given');
+  const given = ctx.opts.imageServer ?? config.imageServer;
+  if (!given)
+    throw new Error(
+      'no image server: the configuration has no `imageserver` file and --image-server-hostname was not given',
+    );
+  const address = imageServerUrl(given, ctx.opts.imageServerPort).href;
   const client = new ImageServerClient(address, { tls: ctx.opts.tls, log: (l) => ctx.log.info(l) });
   try {
     const load = async (name: string): Promise<ResolvedImage> => {

@@ -1,6 +1,6 @@
 // The last step: wait (5 s after success, 5 min after a failure, so an operator can look, longer
 // while remote shells are open), honour a held reboot (the RPC's block or SIGTSTP; released by the
-// RPC's unblock or SIGCONT, as often as wanted), take a retry, then boot the new
+// RPC's unblock or SIGCONT, as often as wanted), take a retry (the RPC's, or SIGHUP's), then boot the new
 // system with kexec when it was loaded, else restart through the firmware. An installer started
 // on a system that runs from a disk never reboots it.
 import fs from 'node:fs';
@@ -73,6 +73,20 @@ export class RebootGate {
     return true;
   }
 
+  /**
+   * Dominator's SIGHUP: the install starts over. While the daemon waits (after a failure or a
+   * success) that is at once; during an attempt, as soon as the attempt has cleaned up, so no
+   * mount or LUKS mapping of the old attempt is left behind (Dominator's installer re-executes
+   * itself on the spot and leaves them).
+   */
+  restart(by: string): boolean {
+    if (this.committed) return false;
+    this.log(`restart asked for by ${by}: installing again${this.waiting ? '' : ' once this attempt has ended'}`);
+    this.nowWanted = false;
+    this.retryWanted = true;
+    return true;
+  }
+
   /** The wait is over: a reboot-now request is spent. */
   endWait(): void {
     this.nowWanted = false;
@@ -89,6 +103,7 @@ export class RebootGate {
 export function installRebootSignals(gate: RebootGate): void {
   process.on('SIGTSTP', () => gate.hold('SIGTSTP'));
   process.on('SIGCONT', () => gate.release('SIGCONT'));
+  process.on('SIGHUP', () => gate.restart('SIGHUP'));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,7 +141,7 @@ export async function waitAndReboot(
   try {
     if (wait > 0) {
       log.info(
-        `${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT; ended now: /api/v1/reboot/now${ok ? '' : '; or retried: /api/v1/retry'})`,
+        `${opts.reboot ? 'rebooting' : 'exiting'} in ${wait} s (the reboot can be held: RPC /api/v1/reboot/block, or SIGTSTP until SIGCONT; ended now: /api/v1/reboot/now; started over: SIGHUP${ok ? '' : ' or /api/v1/retry'})`,
       );
       await sleepUntil(wait * 1000, () => gate.interrupted);
     }

@@ -40,12 +40,15 @@ export interface ClientOptions {
   log?: (line: string) => void;
 }
 
-/** Accepts `host`, `host:port` (as Dominator's `imageserver` file holds) or a full URL. */
-export function imageServerUrl(address: string): URL {
+/**
+ * Accepts `host`, `host:port` (as Dominator's `imageserver` file holds) or a full URL; a bare host
+ * gets `defaultPort` (the installer's -imageServerPortNum).
+ */
+export function imageServerUrl(address: string, defaultPort = IMAGESERVER_PORT): URL {
   const text = address.trim();
   if (/^https?:\/\//.test(text)) return new URL(text);
   const url = new URL(`http://${text}`);
-  if (!url.port) url.port = String(IMAGESERVER_PORT);
+  if (!url.port) url.port = String(defaultPort);
   return url;
 }
 
