@@ -38,17 +38,27 @@ export function registerPkiCommands(program: Command): void {
     .option('--dns <name>', 'a DNS name the server answers to (repeatable; default: NAME)', collect, [] as string[])
     .option('--ip <address>', 'an IP address the server answers on (repeatable)', collect, [] as string[])
     .option('--days <n>', 'validity', '825')
+    .option(
+      '--methods <list>',
+      'the RPC methods it may call, comma-separated Service.Method (Installer.Shell, Installer.Status, Installer.* ...; docs/pki.md); default: every method',
+    )
     .action(
       async (
         kind: string,
         name: string,
-        o: { dir: string; out: string; dns: string[]; ip: string[]; days: string },
+        o: { dir: string; out: string; dns: string[]; ip: string[]; days: string; methods?: string },
       ) => {
         if (kind !== 'server' && kind !== 'client' && kind !== 'installer')
           throw new Error(`certificate kind '${kind}': use server, client or installer`);
         const { issueCertificate } = await import('../pki/pki.ts');
-        const r = await issueCertificate(o.dir, { kind, name, dns: o.dns, ips: o.ip, days: days(o.days) }, o.out);
-        console.log(`wrote ${r.cert} and ${r.key}`);
+        const { parseMethodList } = await import('../pki/methods.ts');
+        const methods = o.methods === undefined ? undefined : parseMethodList(o.methods);
+        const r = await issueCertificate(
+          o.dir,
+          { kind, name, dns: o.dns, ips: o.ip, days: days(o.days), methods },
+          o.out,
+        );
+        console.log(`wrote ${r.cert} and ${r.key}${methods ? ` (may call ${methods.join(', ')})` : ''}`);
       },
     );
 }

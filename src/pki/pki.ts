@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { createFileAtomic } from '../util/atomic-file.ts';
+import { encodeMethodList, PERMITTED_METHODS_OID } from './methods.ts';
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** Clocks of freshly booted machines run a little behind: certificates start 5 minutes early. */
@@ -35,6 +36,11 @@ export interface IssueRequest {
   days: number;
   /** Validity end, overriding `days` (tests make expired certificates with it). */
   notAfter?: Date;
+  /**
+   * The RPC methods the certificate may call (`Service.Method`, methods.ts), in Dominator's
+   * extension; undefined: no list, every method (what certificates issued before it could).
+   */
+  methods?: string[];
 }
 
 const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i;
@@ -61,6 +67,12 @@ export function profile(req: IssueRequest): x509.Extension[] {
       throw new Error(`certificate name '${req.name}': a server's name must be a host name or an IP address`);
     names.unshift(net.isIP(req.name) ? { type: 'ip', value: req.name } : { type: 'dns', value: req.name });
   }
+  if (req.methods && req.kind === 'server')
+    throw new Error(
+      '--methods: a server certificate calls no method; the list belongs on a client (or installer) certificate',
+    );
+  if (req.methods && !req.methods.length)
+    throw new Error('--methods: name at least one method (leave --methods out for every method)');
   return [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -72,6 +84,10 @@ export function profile(req: IssueRequest): x509.Extension[] {
       false,
     ),
     ...(names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
+    // Not critical: TLS stacks that do not know it must still accept the certificate.
+    ...(req.methods
+      ? [new x509.Extension(PERMITTED_METHODS_OID, false, Uint8Array.from(encodeMethodList(req.methods)))]
+      : []),
   ];
 }
 
