@@ -19,6 +19,7 @@ import {
 import { HttpError } from '../util/http/respond.ts';
 import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { readPem } from '../util/request.ts';
+import { permittedMethods } from './methods.ts';
 
 export interface ServerTlsFiles {
   cert: string;
@@ -30,6 +31,16 @@ export interface ServerTlsFiles {
    * operators' (a site's existing PKI), never as the installer's: see clientIdentity.
    */
   operatorCa?: string[];
+}
+
+/**
+ * TLS already read (or made in memory, pki/self-signed.ts): the server's certificate and key, and
+ * the CAs whose client certificates the handshake accepts (none: no client certificate is asked for).
+ */
+export interface ServerTlsMaterial {
+  cert: Buffer | string;
+  key: Buffer | string;
+  ca: Buffer[];
 }
 
 const TLS_HANDSHAKE = 0x16;
@@ -74,17 +85,19 @@ export function pemCertificates(pem: Buffer | string): X509Certificate[] {
  */
 export function dualProtocolServer(
   handler: http.RequestListener,
-  tlsFiles?: ServerTlsFiles,
+  tlsFiles?: ServerTlsFiles | ServerTlsMaterial,
   limits: ConnectionLimits = DEFAULT_LIMITS,
 ): DualServer {
   const plain = http.createServer(HTTP_SERVER_OPTIONS, handler);
-  const secure = tlsFiles
+  const material = !tlsFiles || isMaterial(tlsFiles) ? tlsFiles : readServerTls(tlsFiles);
+  const secure = material
     ? https.createServer(
         {
           ...HTTP_SERVER_OPTIONS,
           ...SERVER_TLS_PROFILE,
-          ...readServerTls(tlsFiles),
-          requestCert: true,
+          ...material,
+          // Without a CA there is nobody to ask a certificate of (and Node would trust its roots).
+          requestCert: material.ca.length > 0,
           rejectUnauthorized: false,
         },
         handler,
@@ -129,6 +142,15 @@ export function dualProtocolServer(
 export interface ClientIdentity {
   /** The client's certificate's common name. */
   name: string;
+  /**
+   * The RPC methods its certificate names (Dominator's extension, pki/methods.ts); undefined when
+   * it names none: every method, as for certificates issued before the list.
+   */
+  methods?: string[];
+}
+
+function isMaterial(t: ServerTlsFiles | ServerTlsMaterial): t is ServerTlsMaterial {
+  return Array.isArray(t.ca);
 }
 
 /**
@@ -186,11 +208,20 @@ export function clientIdentity(
       'client certificate refused',
       `the certificate of '${name}' was not issued by this server's site CA (--tls-ca): an operator CA's certificates (--operator-ca) are accepted from operators only, never as the installer's; use ${how}`,
     );
-  return { name };
+  return { name, methods: methodsOf(s.getPeerX509Certificate()) };
+}
+
+function methodsOf(cert: X509Certificate | undefined): string[] | undefined {
+  try {
+    return cert ? permittedMethods(cert.raw) : [];
+  } catch {
+    // A certificate the handshake accepted but this cannot read grants nothing, not everything.
+    return [];
+  }
 }
 
 /** Issued by one of `cas` itself: names and key identifiers match, and its signature is that CA's. */
-function issuedBy(cert: X509Certificate | undefined, cas: readonly X509Certificate[]): boolean {
+export function issuedBy(cert: X509Certificate | undefined, cas: readonly X509Certificate[]): boolean {
   return !!cert && cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
 }
 

@@ -1,7 +1,8 @@
 // The installer's port 6978 (docs/installer-status.md): the status page, the log and the metrics
 // for anyone (read-only), and the RPC and the remote shell for clients with a certificate the
-// installer's CA signed. Plain HTTP and HTTPS share the port; without TLS files only the
-// read-only part is served. The server outlives install attempts: a retry attaches a new one.
+// installer's CA signed, each method as far as the certificate permits it (access.ts). Plain HTTP
+// and HTTPS share the port; without TLS files (or a generated certificate) only the read-only part
+// is served. The server outlives install attempts: a retry attaches a new one.
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -12,7 +13,11 @@ import type { InstallerLog } from '../installer/log.ts';
 import type { RebootGate } from '../installer/reboot.ts';
 import { safeListener } from '../util/http/listener.ts';
 import { HTML_HEADERS, HttpError, sendJson, type Req, type Res } from '../util/http/respond.ts';
-import { clientIdentity, dualProtocolServer, type DualServer, type ServerTlsFiles } from '../pki/serve.ts';
+import type { X509Certificate } from 'node:crypto';
+import { clientIdentity, dualProtocolServer, issuedBy, pemCertificates, type DualServer } from '../pki/serve.ts';
+import { readPem } from '../util/request.ts';
+import { authorise, type Caller, type InstallerMethod, ROUTE_METHODS } from './access.ts';
+import { type StatusTls, statusTls } from './tls.ts';
 import { installerMetrics } from './metrics.ts';
 import { statusPage } from './page.ts';
 import { refuse, ShellSessions } from './shell.ts';
@@ -23,8 +28,8 @@ export interface StatusServerOptions {
   port: number;
   /** Listen address; default all. */
   address?: string;
-  /** Without them: read-only, plain HTTP (RPC and shell answer 403 saying why). */
-  tls?: ServerTlsFiles;
+  /** Without it: read-only, plain HTTP (RPC and shell answer 403 saying why). */
+  tls?: StatusTls;
   gate: RebootGate;
   log: InstallerLog;
   shellCommand: string[];
@@ -45,16 +50,32 @@ export class StatusServer implements InstallObserver {
   private readonly metrics;
   private readonly opts: StatusServerOptions;
   private readonly followers = new Set<Res>();
+  /** The installer's CA: certificates it issued itself are not identity-only. */
+  private readonly siteCa: X509Certificate[] = [];
+  /** Whether the handshake asks for client certificates at all (some CA is configured). */
+  private readonly clientCas: boolean;
 
   constructor(opts: StatusServerOptions) {
     this.opts = opts;
+    const cas: Buffer[] = [];
+    if (opts.tls?.ca) {
+      cas.push(readPem(opts.tls.ca, 'the client CA'));
+      this.siteCa = pemCertificates(cas[0]);
+    }
+    if (opts.tls?.identityCa) {
+      const pem = readPem(opts.tls.identityCa, 'the identity CA');
+      if (!pemCertificates(pem).length)
+        throw new Error(`the identity CA ${opts.tls.identityCa} holds no PEM certificate`);
+      cas.push(pem);
+    }
+    this.clientCas = cas.length > 0;
     this.shells = new ShellSessions({ command: opts.shellCommand, log: opts.log, keepSeconds: opts.shellKeepSeconds });
     opts.gate.shellsOpen = () => this.shells.count();
     this.metrics = installerMetrics(() => this.snapshot());
     // No route reads a body: one is refused when declared, and cut off when sent anyway.
     this.dual = dualProtocolServer(
       safeListener((req, res) => this.route(req, res), { maxBodyBytes: MAX_BODY_BYTES }),
-      opts.tls,
+      opts.tls && { cert: opts.tls.cert, key: opts.tls.key, ca: cas },
     );
     for (const s of [this.dual.plain, this.dual.secure]) {
       s?.on('upgrade', (req, socket, head) => {
@@ -128,11 +149,15 @@ export class StatusServer implements InstallObserver {
     );
   }
 
-  /** The RPC: every route needs a client certificate the installer's CA signed. */
+  /** The RPC: every route needs a client certificate whose CA and methods permit it. */
   private async rpc(req: Req, res: Res, p: string, url: URL): Promise<void> {
-    const who = this.operator(req.socket);
+    const caller = this.caller(req.socket);
+    const who = caller.name;
     const { gate } = this.opts;
     const route = `${req.method} ${p}`;
+    const method: InstallerMethod | undefined =
+      ROUTE_METHODS[route] ?? (p === '/api/v1/shell' ? 'Installer.Shell' : undefined);
+    if (method) authorise(caller, method);
     if (route === 'GET /api/v1/status') return sendJson(res, 200, this.snapshot());
     if (route === 'GET /api/v1/logs') {
       // Line numbers count from the start of the log, not of what is kept (the last 10,000).
@@ -177,15 +202,24 @@ export class StatusServer implements InstallObserver {
     );
   }
 
-  /** The operator calling, or a 403 saying what is missing (here: maybe TLS altogether). */
-  private operator(socket: import('node:net').Socket): string {
+  /** Who is calling, and by which CA, or a 403 saying what is missing (here: maybe TLS altogether). */
+  private caller(socket: import('node:net').Socket): Caller {
     if (!this.opts.tls)
       throw new HttpError(
         403,
         'no TLS on this installer',
         'this installer has no TLS files (/etc/ssl/CA.pem, /etc/ssl/installer/cert.pem and key.pem; cradle build-installer --tls-*): its RPC and remote shell are off, the status page is all it serves',
       );
-    return clientIdentity(socket, 'operator').name;
+    if (!this.clientCas)
+      throw new HttpError(
+        403,
+        'no client CA on this installer',
+        'this installer serves HTTPS but has no CA for client certificates (/etc/ssl/CA.pem; cradle build-installer --tls-ca): its RPC and remote shell are off, the status page is all it serves',
+      );
+    const id = clientIdentity(socket, 'operator');
+    const cert = (socket as import('node:tls').TLSSocket).getPeerX509Certificate();
+    const site = this.siteCa.length > 0 && issuedBy(cert, this.siteCa);
+    return { name: id.name, methods: id.methods, identityOnly: !site };
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -195,7 +229,9 @@ export class StatusServer implements InstallObserver {
       return refuse(net, 404, `no WebSocket at ${url.pathname}: the shell is /api/v1/shell`);
     let user: string;
     try {
-      user = this.operator(net);
+      const caller = this.caller(net);
+      authorise(caller, 'Installer.Shell');
+      user = caller.name;
     } catch (err) {
       return refuse(net, 403, (err as Error).message);
     }
@@ -244,9 +280,8 @@ export async function startStatusServer(
 ): Promise<StatusServer | undefined> {
   const s = opts.status;
   if (!s) return undefined;
-  const { ca, cert, key } = opts.tls;
-  const tls = ca && cert && key ? { ca, cert, key } : undefined;
   try {
+    const { tls, summary } = await statusTls(opts.tls, s, log);
     const server = new StatusServer({
       port: s.port,
       address: s.address,
@@ -263,9 +298,7 @@ export async function startStatusServer(
         : addr.family === 'IPv6'
           ? `[${addr.address}]`
           : addr.address;
-    log.info(
-      `status page on http://${host}:${addr.port}/${tls ? ` (https too; RPC and shell for clients of ${ca})` : ` (read-only: no ${ca ?? 'CA'}, installer certificate and key, so no RPC or shell)`}`,
-    );
+    log.info(`status page on http://${host}:${addr.port}/ (${summary})`);
     return server;
   } catch (err) {
     log.info(`no status page: ${(err as Error).message}`);
