@@ -1,8 +1,8 @@
 // The installer's port 6978 with a real installer process: the status page (also in headless
 // Chromium with JavaScript off), metrics, the RPC with client certificates (curl as the peer),
 // and the remote shell through `cradle installer-shell` running in a real PTY: its size, resize,
-// Ctrl-C, a full-screen editor, and a dropped connection that the client resumes while the
-// install goes on.
+// Ctrl-C, a full-screen editor, a dropped connection that the client resumes while the install
+// goes on, and --logs, the installer's log streamed into the session as Dominator's shell has it.
 //
 // The install here fails at once (the installer refuses a real install on a system that runs
 // from a disk, this one), which leaves it waiting: the state an operator uses all of this in. It
@@ -207,7 +207,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   });
 
   /** `cradle installer-shell` in a real terminal, through a proxy the test can cut. */
-  async function openShell(via: number, cols = 100, rows = 30) {
+  async function openShell(via: number, cols = 100, rows = 30, extra: string[] = []) {
     const term = pty.spawn(
       cradleBin,
       [
@@ -219,6 +219,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
         pki.operator.cert,
         '--tls-key',
         pki.operator.key,
+        ...extra,
       ],
       { cols, rows, name: 'xterm-256color', env: { ...process.env, TERM: 'xterm-256color' } as Record<string, string> },
     );
@@ -298,6 +299,47 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
     } finally {
       sh?.term.kill();
       proxy.close();
+    }
+  });
+
+  test("installer-shell --logs: the log so far, then each line the installer writes while the shell runs (Dominator's spray); without --logs, none", async () => {
+    let spray: Awaited<ReturnType<typeof openShell>> | undefined;
+    let quiet: Awaited<ReturnType<typeof openShell>> | undefined;
+    try {
+      const { lines } = await rpc('GET', '/api/v1/logs?since=0');
+      spray = await openShell(port, 100, 30, ['--logs']);
+      // The whole log kept in memory (not only its last 20 lines), before the shell starts.
+      // (The local terminal turns each line end into \r\r\n: the installer sends \r\n.)
+      const screen = spray.screen().replace(/\r+\n/g, '\n');
+      const history = screen.slice(0, screen.indexOf('Starting shell on:'));
+      assert.match(history, /^Logs so far:\n/);
+      assert.ok(history.includes(`\n${lines[0]}\n`), `the first line kept, ${lines[0]}, is in: ${history}`);
+      quiet = await openShell(port);
+      quiet.clear();
+      spray.clear();
+      // Lines the daemon writes now, after both connected: the hold released, then taken again.
+      await rpc('POST', '/api/v1/reboot/unblock');
+      await spray.until(/\] reboot released by alice\r+\n/);
+      await rpc('POST', '/api/v1/reboot/block');
+      await spray.until(/\] reboot held by alice until released\r+\n/);
+      // The shell itself still works between the lines.
+      spray.term.write('echo spray-$((40+2))\r');
+      await spray.until(/spray-42/);
+      // The quiet session answers a command sent after both lines: they would have come before it.
+      quiet.term.write('echo quiet-$((40+2))\r');
+      await quiet.until(/quiet-42/);
+      assert.doesNotMatch(quiet.screen(), /reboot (released|held) by alice/);
+      for (const sh of [spray, quiet]) {
+        sh.term.write('\x1c');
+        assert.equal(await sh.exit, 0);
+      }
+      for (let i = 0; (await rpc('GET', '/api/v1/status')).shells.length > 0; i++) {
+        assert.ok(i < 100, 'the shells end');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      spray?.term.kill();
+      quiet?.term.kill();
     }
   });
 

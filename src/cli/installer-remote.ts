@@ -44,13 +44,18 @@ export function registerInstallerRemoteCommands(program: Command): void {
       .command('installer-shell')
       .description('a shell on a machine while it installs (Ctrl-\\ ends it; a dropped connection is resumed)')
       .argument('<host>', 'the installing machine: HOST[:PORT] (port 6978)')
-      .option('--reconnect-for <seconds>', 'keep trying to reconnect this long', '300'),
-  ).action(async (host: string, f: TlsFlags & { reconnectFor: string }) => {
+      .option('--reconnect-for <seconds>', 'keep trying to reconnect this long', '300')
+      .option(
+        '--logs',
+        "stream the installer's log into the session, as Dominator's shell does: the log so far, then every new line (off by default: lines interleaved into a full-screen program break its screen)",
+      ),
+  ).action(async (host: string, f: TlsFlags & { reconnectFor: string; logs?: boolean }) => {
     const notice = (line: string) => process.stderr.write(`\r\n[cradle] ${line}\r\n`);
     process.exitCode = await runShellClient({
       address: host,
       tls: operatorTls(f),
       reconnectSeconds: wholeNumber(f.reconnectFor, '--reconnect-for', 0, 86400, 'seconds'),
+      followLog: !!f.logs,
       stdin: process.stdin,
       stdout: process.stdout,
       notice,

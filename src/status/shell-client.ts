@@ -13,6 +13,11 @@ export interface ShellClientOptions {
   tls: OperatorTls;
   /** Give up reconnecting after this long without a connection. */
   reconnectSeconds: number;
+  /**
+   * Ask for the installer's log in the session as Dominator's shell streams it (the log so far,
+   * then each new line): off by default, since lines interleaved into a full-screen program break it.
+   */
+  followLog?: boolean;
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   /** Messages about the connection (not the terminal's output). */
@@ -92,6 +97,7 @@ export async function runShellClient(o: ShellClientOptions): Promise<number> {
     url.searchParams.set('rows', String(rows));
     url.searchParams.set('term', process.env.TERM || 'xterm-256color');
     if (session) url.searchParams.set('session', session);
+    if (o.followLog) url.searchParams.set('logs', '1');
     return new Promise((resolve) => {
       const ws = new WebSocket(url, { ...operatorTlsOptions(o.tls), handshakeTimeout: 10_000 });
       socket = ws;

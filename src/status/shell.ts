@@ -4,6 +4,8 @@
 // and the shell's exit). A dropped connection does not end the shell: the session is kept, its
 // output buffered, for `keepSeconds`, and the same user resumes it with ?session=ID. Only the
 // shell exiting, or the client closing on purpose, ends it. The install never depends on a shell.
+// Asked with ?logs=1, a session also gets the installer's log as Dominator's Installer.Shell sends
+// it ("spray"): "Logs so far:", the log kept in memory, then every new line while the shell runs.
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import type net from 'node:net';
@@ -43,6 +45,8 @@ interface Session {
   expiry?: NodeJS.Timeout;
   /** Set while the shell is paused for a slow connection. */
   paused?: NodeJS.Timeout;
+  /** Stops the log's lines going to the session (set when it follows the log). */
+  unfollow?: () => void;
 }
 
 export interface ShellOptions {
@@ -110,7 +114,7 @@ export class ShellSessions {
       );
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const s = session ?? this.start(spawn, user, cols, rows, term);
+      const s = session ?? this.start(spawn, user, cols, rows, term, url.searchParams.get('logs') === '1');
       this.attach(s, ws, !!session);
     });
   }
@@ -121,6 +125,7 @@ export class ShellSessions {
     cols: number,
     rows: number,
     term: string,
+    followLog: boolean,
   ): Session {
     const [file, ...args] = this.opts.command;
     // encoding null: bytes in and out, so UTF-8 split across reads and binary output survive.
@@ -144,15 +149,18 @@ export class ShellSessions {
     };
     this.sessions.set(s.id, s);
     this.opts.log.info(`remote shell for ${user} on ${s.tty} (session ${s.id.slice(0, 8)})`);
-    const banner = [
-      `Logs so far (last 20 lines; the whole log: /var/log/installer/latest):`,
-      ...this.opts.log.lines.slice(-20),
-      `Starting shell on: ${s.tty}...`,
-      '',
-    ].join('\r\n');
-    this.output(s, Buffer.from(banner));
+    // Terminal lines: a log line's own line feeds become CRLF too.
+    const crlf = (line: string) => `${line.replace(/\r?\n/g, '\r\n')}\r\n`;
+    const history = followLog
+      ? ['Logs so far:', ...this.opts.log.lines]
+      : ['Logs so far (last 20 lines; the whole log: /var/log/installer/latest):', ...this.opts.log.lines.slice(-20)];
+    this.output(s, Buffer.from(history.map(crlf).join('')));
+    // From here on, as Dominator's installer does, every line written to the log.
+    if (followLog) s.unfollow = this.opts.log.onLine((line) => this.output(s, Buffer.from(crlf(line))));
+    this.output(s, Buffer.from(crlf(`Starting shell on: ${s.tty}...`)));
     shell.onData((d) => this.output(s, d as unknown as Buffer));
     shell.onExit(({ exitCode, signal }) => {
+      s.unfollow?.();
       this.opts.log.info(
         `remote shell of ${user} on ${s.tty} exited (${signal ? `signal ${signal}` : `status ${exitCode}`})`,
       );
