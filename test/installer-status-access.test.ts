@@ -209,6 +209,48 @@ describe('installer status port: methods per certificate, identity CA, generated
     assert.match(JSON.parse(own.body).detail, /not an operator's/);
   });
 
+  test('a shell with ?logs=1 gets the whole log kept in memory, however long, then each new line; one without gets neither', async () => {
+    const { server, port, log } = await serve({ ca, cert: installer.cert, key: installer.key }, {});
+    servers.push(server);
+    // Some 250 KiB of log: more than a detached session's replay keeps (64 KiB).
+    for (let i = 0; i < 3000; i++) log.info(`line ${i} ${'x'.repeat(70)}`);
+    const open = (query: string) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/api/v1/shell?${query}`, {
+        ca: fs.readFileSync(ca),
+        cert: fs.readFileSync(people.alice.cert),
+        key: fs.readFileSync(people.alice.key),
+        servername: 'installer',
+      } as WebSocket.ClientOptions);
+      let text = '';
+      ws.on('message', (d, binary) => binary && (text += String(d)));
+      const until = async (re: RegExp) => {
+        for (const end = Date.now() + 15_000; !re.test(text) && Date.now() < end; )
+          await new Promise((r) => setTimeout(r, 20));
+        assert.match(text, re);
+      };
+      return { ws, until, text: () => text };
+    };
+    const spray = open('logs=1');
+    const quiet = open('');
+    try {
+      await spray.until(/Starting shell on: /);
+      await quiet.until(/Starting shell on: /);
+      const history = spray.text().slice(0, spray.text().indexOf('Starting shell on: '));
+      assert.match(history, /^Logs so far:\r\n/);
+      assert.match(history, /\] line 0 x+\r\n/, 'the first line kept is there, not only the tail');
+      assert.match(history, /\] line 2999 x+\r\n/);
+      assert.doesNotMatch(quiet.text(), /\] line 0 x/, 'without logs=1, the last 20 lines');
+      log.info('written after both connected');
+      await spray.until(/\] written after both connected\r\n/);
+      // The quiet shell echoes a command sent after the line: the line would have come before it.
+      quiet.ws.send(Buffer.from('echo quiet-$((40+2))\n'));
+      await quiet.until(/quiet-42/);
+      assert.doesNotMatch(quiet.text(), /written after both connected/);
+    } finally {
+      for (const sh of [spray, quiet]) sh.ws.terminate();
+    }
+  });
+
   test('no installer certificate, -generateMissingWebcert: HTTPS with an Ed25519 any-server certificate, its fingerprint logged; the CA still grants the RPC', async () => {
     const { server, port, log } = await serve({ ca }, { generateMissingCert: true, identityCa });
     servers.push(server);

@@ -42,6 +42,8 @@ interface Session {
   /** Output while detached (and the tail of what was sent), for a resume. */
   replay: Buffer[];
   replayBytes: number;
+  /** Not connected yet: what it was started with (the log so far, maybe all of it) is kept whole. */
+  fresh: boolean;
   expiry?: NodeJS.Timeout;
   /** Set while the shell is paused for a slow connection. */
   paused?: NodeJS.Timeout;
@@ -146,6 +148,7 @@ export class ShellSessions {
       shell,
       replay: [],
       replayBytes: 0,
+      fresh: true,
     };
     this.sessions.set(s.id, s);
     this.opts.log.info(`remote shell for ${user} on ${s.tty} (session ${s.id.slice(0, 8)})`);
@@ -190,7 +193,7 @@ export class ShellSessions {
     }
     s.replay.push(data);
     s.replayBytes += data.length;
-    while (s.replayBytes > REPLAY_BYTES && s.replay.length > 1) s.replayBytes -= s.replay.shift()!.length;
+    while (!s.fresh && s.replayBytes > REPLAY_BYTES && s.replay.length > 1) s.replayBytes -= s.replay.shift()!.length;
   }
 
   private attach(s: Session, ws: WebSocket, resumed: boolean): void {
@@ -202,6 +205,7 @@ export class ShellSessions {
     // A resumed terminal gets what it missed (and some before): the shell's state is unchanged.
     ws.send(resumed ? Buffer.concat(s.replay) : Buffer.concat(s.replay.splice(0)), { binary: true });
     if (!resumed) s.replayBytes = 0;
+    s.fresh = false;
     let alive = true;
     const ping = setInterval(() => {
       if (!alive) return void ws.terminate();
