@@ -14,6 +14,9 @@ import { cachedInstallerImage } from '../src/initramfs/build.ts';
 import { cacheDir } from '../src/util/build-cache.ts';
 import { RunningMachine } from '../src/lab/qemu.ts';
 import { cradleBin, isRoot, removeWorkDir, startImageServer, tmpDir } from './helpers.ts';
+import { cpioNewc } from '../src/initramfs/cpio.ts';
+import { openInventory } from '../src/inventory/open.ts';
+import zlib from 'node:zlib';
 
 const execFileAsync = promisify(execFile);
 
@@ -236,5 +239,173 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     } finally {
       await machine.stop();
     }
+  });
+});
+
+// A machine's own ISO (`--machine HOST`, Dominator's make-installer-iso): built from a stand-in
+// image (a few bytes for a kernel, a small zstd initramfs), read back with xorriso and cpio. Its
+// initramfs is the image's, then an archive holding exactly that machine's configuration files at
+// /tftpdata, as the boot server would serve them; no other machine's data is anywhere on it.
+describe("a machine's installer ISO", () => {
+  let work: string;
+  let db: string;
+  let standIn: string;
+  let standInInitrd: Buffer;
+  const run = (args: string[]) =>
+    execFileSync(cradleBin, ['build-installer', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const refusal = (args: string[]) => {
+    try {
+      run(args);
+    } catch (err) {
+      return String((err as { stderr: string }).stderr);
+    }
+    return assert.fail(`build-installer ${args.join(' ')} succeeded`);
+  };
+
+  before(async () => {
+    work = tmpDir('cradle-machine-iso-');
+    db = `sqlite:${path.join(work, 'inventory.db')}`;
+    const inv = await openInventory(db);
+    try {
+      await inv.addSubnet({
+        id: 'site',
+        gateway: '10.9.0.1',
+        mask: '255.255.255.0',
+        dnsServers: ['10.9.0.53'],
+        manage: false,
+      });
+      await inv.addMachine({
+        hostname: 'node1',
+        macs: ['02:00:00:00:00:11'],
+        ip: '10.9.0.11',
+        subnetId: 'site',
+        tags: { RequiredImage: 'debian/node1-image' },
+      });
+      await inv.addMachine({
+        hostname: 'node2',
+        macs: ['02:00:00:00:00:22'],
+        ip: '10.9.0.22',
+        subnetId: 'site',
+        tags: { RequiredImage: 'debian/node2-image' },
+      });
+      await inv.addMachine({ hostname: 'nomad', macs: ['02:00:00:00:00:33'], tags: { RequiredImage: 'debian/x' } });
+    } finally {
+      await inv.close();
+    }
+    standIn = path.join(work, 'image');
+    fs.mkdirSync(standIn);
+    fs.writeFileSync(path.join(standIn, 'vmlinuz'), 'a stand-in kernel\n');
+    // Compressed, and not a multiple of 4 bytes long: the machine's archive must be padded after it.
+    let marker = 'the image itself';
+    do {
+      standInInitrd = zlib.zstdCompressSync(
+        Buffer.concat(cpioNewc([{ type: 'file', path: 'marker', data: Buffer.from(marker) }])),
+      );
+      marker += '.';
+    } while (standInInitrd.length % 4 === 0);
+    fs.writeFileSync(path.join(standIn, 'initrd.img'), standInInitrd);
+  });
+  after(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test("it carries exactly that machine's configuration, as the boot server would serve it", {
+    timeout: 120_000,
+  }, () => {
+    const out = path.join(work, 'out');
+    const printed = run([
+      '--out',
+      out,
+      '--iso',
+      '--machine',
+      'node1',
+      '--db',
+      db,
+      '--from',
+      standIn,
+      '--address',
+      '10.9.0.1',
+    ]);
+    assert.match(printed, /wrote .*node1\.iso: the installer image of .* with node1's configuration at \/tftpdata/);
+    const iso = path.join(out, 'node1.iso');
+    const extracted = path.join(work, 'extracted');
+    fs.mkdirSync(extracted);
+    execFileSync(
+      'xorriso',
+      [
+        '-osirrox',
+        'on',
+        '-indev',
+        iso,
+        '-extract',
+        '/vmlinuz',
+        path.join(extracted, 'vmlinuz'),
+        '-extract',
+        '/initrd.img',
+        path.join(extracted, 'initrd.img'),
+      ],
+      { stdio: 'ignore' },
+    );
+    assert.equal(fs.readFileSync(path.join(extracted, 'vmlinuz'), 'utf8'), 'a stand-in kernel\n');
+    const initrd = fs.readFileSync(path.join(extracted, 'initrd.img'));
+    // The image's initramfs unchanged, zeros to a multiple of 4 bytes (where Linux looks for the
+    // next archive), then the machine's archive.
+    assert.deepEqual(initrd.subarray(0, standInInitrd.length), standInInitrd);
+    const start = standInInitrd.length + ((4 - (standInInitrd.length % 4)) % 4);
+    assert.ok(initrd.subarray(standInInitrd.length, start).every((b) => b === 0));
+    assert.equal(start % 4, 0);
+    const appended = initrd.subarray(start);
+    const listing = execFileSync('cpio', ['-t', '--quiet'], { input: appended, encoding: 'utf8' }).trim().split('\n');
+    assert.deepEqual(listing, [
+      'tftpdata',
+      'tftpdata/config.json',
+      'tftpdata/imagename',
+      'tftpdata/imageserver',
+      'tftpdata/storage-layout.json',
+      'tftpdata/bootserver',
+    ]);
+    const root = path.join(work, 'unpacked');
+    fs.mkdirSync(root);
+    execFileSync('cpio', ['-id', '--quiet', '--no-absolute-filenames'], { input: appended, cwd: root });
+    const file = (name: string) => fs.readFileSync(path.join(root, 'tftpdata', name), 'utf8');
+    const config = JSON.parse(file('config.json'));
+    assert.equal(config.Machine.Hostname, 'node1');
+    assert.equal(config.Machine.HostIpAddress, '10.9.0.11');
+    assert.equal(config.Machine.HostMacAddress, '02:00:00:00:00:11');
+    assert.deepEqual(
+      config.Subnets.map((s: { Id: string }) => s.Id),
+      ['site'],
+    );
+    assert.equal(file('imagename'), 'debian/node1-image\n');
+    assert.equal(file('imageserver'), '10.9.0.1:6971\n');
+    assert.equal(file('bootserver'), 'http://10.9.0.1:6977\n');
+    assert.equal(JSON.parse(file('storage-layout.json')).Encrypt, true, "Dominator's default layout");
+    // No other machine's name, address, MAC or image anywhere on the medium.
+    const bytes = fs.readFileSync(iso);
+    for (const other of ['node2', '10.9.0.22', '02:00:00:00:00:22', 'nomad'])
+      assert.equal(bytes.includes(other), false, `${other} is not on node1's ISO`);
+    assert.ok(bytes.includes('debian/node1-image'), "node1's own files are (the check above reads the ISO's bytes)");
+    // The generic image in --from is left as it was.
+    assert.deepEqual(fs.readFileSync(path.join(standIn, 'initrd.img')), standInInitrd);
+  });
+
+  test('an unknown machine, one without an address, and mixed options are refused before anything is built', () => {
+    const out = path.join(work, 'refused');
+    const base = ['--out', out, '--db', db, '--from', standIn, '--address', '10.9.0.1'];
+    assert.match(refusal([...base, '--iso', '--machine', 'ghost']), /no machine named 'ghost' in the machine database/);
+    assert.match(
+      refusal([...base, '--iso', '--machine', 'nomad']),
+      /machine 'nomad' has no IP address in the database/,
+    );
+    assert.match(refusal([...base, '--machine', 'node1']), /--machine node1 writes that machine's ISO: give --iso too/);
+    assert.match(
+      refusal([...base, '--iso', '--machine', 'node1', '--kernel', '/boot/x']),
+      /--from takes the image as it was built: leave out --kernel/,
+    );
+    assert.match(
+      refusal(['--out', out, '--db', db, '--from', standIn, '--iso', '--machine', 'node1']),
+      /--machine needs the boot server's address/,
+    );
+    assert.equal(fs.existsSync(out), false, 'nothing written');
   });
 });

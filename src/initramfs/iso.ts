@@ -2,9 +2,11 @@
 // GRUB from the build host boots the same kernel and initramfs as the network does. A head-node
 // ISO also carries kits (kits/*.kit) and, optionally, the answers (cradle/answers.yaml); its first
 // menu entry runs `cradle setup` (Kusu's head-node installer) instead of the installer, and the
-// kernel command line tells the setup where its answers are, as Kusu's boot arguments did.
+// kernel command line tells the setup where its answers are, as Kusu's boot arguments did. A
+// machine's ISO (machine-iso.ts) carries its configuration files in the initramfs.
 import fs from 'node:fs';
 import path from 'node:path';
+import { type MachineFile, machineInitramfs } from './machine-iso.ts';
 import { GRUB_SERIAL_CONSOLE } from '../storage/bootloader.ts';
 import { run } from '../system/run.ts';
 
@@ -62,6 +64,28 @@ async function writeIso(
 /** Writes OUT/installer.iso from OUT/vmlinuz and OUT/initrd.img; returns its path. */
 export function buildIso(out: string, work: string, kernelArgs = CONSOLE_ARGS): Promise<string> {
   return writeIso(out, work, path.join(out, 'installer.iso'), [{ title: 'Cradle installer', kernelArgs }]);
+}
+
+/**
+ * Writes `iso` for one machine: the installer image of `dir` whose initramfs also holds the
+ * machine's configuration files at /tftpdata, so its installer needs no DHCP and no TFTP.
+ */
+export function buildMachineIso(
+  dir: string,
+  work: string,
+  iso: string,
+  hostname: string,
+  files: MachineFile[],
+): Promise<string> {
+  const staged = path.join(work, 'machine-image');
+  fs.rmSync(staged, { recursive: true, force: true });
+  fs.mkdirSync(staged, { recursive: true });
+  fs.copyFileSync(path.join(dir, 'vmlinuz'), path.join(staged, 'vmlinuz'));
+  fs.writeFileSync(
+    path.join(staged, 'initrd.img'),
+    machineInitramfs(fs.readFileSync(path.join(dir, 'initrd.img')), files),
+  );
+  return writeIso(staged, work, iso, [{ title: `Cradle installer for ${hostname}`, kernelArgs: CONSOLE_ARGS }]);
 }
 
 export interface HeadNodeIsoOptions {
