@@ -41,7 +41,7 @@ describe('installer sub-commands', () => {
     assert.ok(new Set(sample).size === 256, 'every byte value occurs in a MiB of output');
   });
 
-  it('list-drives prints usable drives, boot drive first, and why others were skipped', () => {
+  it('list-drives prints the usable drives, boot drive first; --long a table, and why others were skipped', () => {
     const sys = path.join(work, 'sys');
     const dev = path.join(work, 'dev');
     fs.mkdirSync(path.join(sys, 'class', 'block'), { recursive: true });
@@ -59,12 +59,18 @@ describe('installer sub-commands', () => {
       fs.symlinkSync(`../../${rel}`, path.join(sys, 'class', 'block', name));
       fs.writeFileSync(path.join(dev, name), Buffer.alloc(512));
     }
-    const out = execFileSync(
-      cradleBin,
-      ['installer', '--sysfs-directory', sys, '--dev-directory', dev, 'list-drives'],
-      { encoding: 'utf8', env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' } },
-    );
-    const lines = out.trim().split('\n');
+    const listDrives = (...extra: string[]) =>
+      execFileSync(
+        cradleBin,
+        ['installer', '--sysfs-directory', sys, '--dev-directory', dev, 'list-drives', ...extra],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, CRADLE_NO_FLAG_FILES: '1' },
+        },
+      );
+    // Dominator's output: the names alone, boot drive first, for scripts.
+    assert.equal(listDrives(), 'sda\nsdb\n');
+    const lines = listDrives('--long').trim().split('\n');
     assert.match(lines[0], /^NAME\s+SIZE\s+MODEL/);
     assert.match(lines[1], /^sda\s+20\.0 GiB\s+MODEL sda .*boot$/);
     assert.match(lines[2], /^sdb\s+20\.0 GiB/);

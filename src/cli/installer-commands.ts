@@ -9,10 +9,11 @@ import {
   dhcpRequestCommand,
   generateRandom,
   kexecImage,
+  listDriveNames,
   listDrivesTable,
   loadConfigurationFromTftp,
 } from '../installer/debug-commands.ts';
-import { ImageServerClient } from '../image/transfer/client.ts';
+import { ImageServerClient, imageServerUrl } from '../image/transfer/client.ts';
 import type { ImageRecord } from '../image/store/store.ts';
 import { loadImage } from '../installer/load-image-command.ts';
 import { subcommandImageServer, subcommandTls } from '../installer/subcommand-server.ts';
@@ -32,6 +33,7 @@ interface DaemonFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+  imageServerPort: string;
 }
 
 interface ServerOpts {
@@ -55,7 +57,11 @@ function client(o: ServerOpts, cmd: Command): ImageServerClient {
     tftpDirectory: g.tftpDirectory,
   });
   const tls = subcommandTls({ ca: o.tlsCa ?? g.tlsCa, cert: o.tlsCert ?? g.tlsCert, key: o.tlsKey ?? g.tlsKey });
-  return new ImageServerClient(address, { tls, log: (l) => console.error(l) });
+  // A bare host gets the installer's --image-server-port (Dominator's -imageServerPortNum).
+  return new ImageServerClient(imageServerUrl(address, Number(g.imageServerPort)).href, {
+    tls,
+    log: (l) => console.error(l),
+  });
 }
 
 function withServerOptions(cmd: Command): Command {
@@ -108,10 +114,12 @@ export function registerInstallerSubcommands(installer: Command): void {
   // (given before the sub-command name).
   installer
     .command('list-drives')
-    .description('list the usable drives in boot-priority order (the first is the boot drive)')
-    .action((_o: unknown, cmd: Command) => {
+    .description('list the usable drives in boot-priority order, one name a line (the first is the boot drive)')
+    .option('--long', 'a table: size, model, serial, kind, bus, and the drives skipped and why')
+    .action((o: { long?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<DaemonFlags>();
-      console.log(listDrivesTable({ sysfs: g.sysfsDirectory, dev: g.devDirectory }));
+      const roots = { sysfs: g.sysfsDirectory, dev: g.devDirectory };
+      console.log(o.long ? listDrivesTable(roots) : listDriveNames(roots).join('\n'));
     });
   installer
     .command('dhcp-request')

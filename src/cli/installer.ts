@@ -6,8 +6,8 @@ import { DEFAULT_OPTIONS, SEED_TLS, type InstallerOptions } from '../installer/c
 import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
 import { runInstaller } from '../installer/daemon.ts';
 import { startStatusServer } from '../status/server.ts';
-import type { ClientTls } from '../image/transfer/client.ts';
 import { seconds, wholeNumber } from './program.ts';
+import { subcommandTls } from '../installer/subcommand-server.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { DEFAULT_LOG_OPTIONS } from '../installer/log.ts';
 import { byteSize, goDurationSeconds } from '../util/go-values.ts';
@@ -93,7 +93,7 @@ export function daemonOptions(f: DaemonFlags): InstallerOptions {
     allowRunningSystem: f.allowRunningSystem ?? false,
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
-    tls: installerTls(f),
+    tls: subcommandTls({ ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey }),
     log: {
       bufferLines: wholeNumber(f.logbufLines, '--logbuf-lines', 100, 10_000_000),
       fileMaxBytes: byteSize(f.logFileMaxSize, '--log-file-max-size'),
@@ -115,28 +115,6 @@ export function daemonOptions(f: DaemonFlags): InstallerOptions {
         }
       : undefined,
   };
-}
-
-/**
- * Dominator's files (/etc/ssl/CA.pem, /etc/ssl/installer/{cert,key}.pem) when they exist; a file
- * named on the command line must exist. The key goes with the certificate.
- */
-function installerTls(f: DaemonFlags): ClientTls {
-  const pick = (given: string | undefined, seed: string, flag: string) => {
-    if (given && !fs.existsSync(given))
-      throw new Error(`${flag} ${given}: no such file (make one with 'cradle pki', docs/pki.md)`);
-    return given ?? (fs.existsSync(seed) ? seed : undefined);
-  };
-  const tls = {
-    ca: pick(f.tlsCa, SEED_TLS.ca, '--tls-ca'),
-    cert: pick(f.tlsCert, SEED_TLS.cert, '--tls-cert'),
-    key: pick(f.tlsKey, SEED_TLS.key, '--tls-key'),
-  };
-  if (!!tls.cert !== !!tls.key)
-    throw new Error(
-      `the installer certificate and key go together: found only ${tls.cert ?? tls.key} (pass --tls-cert and --tls-key)`,
-    );
-  return tls;
 }
 
 /** Dominator's identity CA (/etc/ssl/IdentityCA.pem) when it exists; a file named must exist. */

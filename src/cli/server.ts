@@ -11,6 +11,7 @@ import { interfaceIpv4 } from '../system/packet-socket.ts';
 import { DEFAULT_LIMITS } from '../util/http/connections.ts';
 import { defaultDb } from './db.ts';
 import { addConnectionLimitOptions, connectionLimits, tlsTriple, type ConnectionLimitFlags } from './program.ts';
+import { SEED_DEFAULT_LAYOUT } from '../storage/seed-layout.ts';
 
 interface ServerFlags extends ConnectionLimitFlags {
   db: string;
@@ -35,17 +36,6 @@ interface ServerFlags extends ConnectionLimitFlags {
   tlsCa?: string;
   operatorCa: string[];
 }
-
-const SEED_DEFAULT_LAYOUT = {
-  BootDriveLayout: [
-    { FileSystemType: 'ext4', MountPoint: '/', MinimumFreeBytes: 2147483648 },
-    { FileSystemType: 'ext4', MountPoint: '/home', MinimumFreeBytes: 1073741824 },
-    { FileSystemType: 'ext4', MountPoint: '/var/log', MinimumFreeBytes: 536870912 },
-  ],
-  ExtraMountPointsBasename: '/data/',
-  Encrypt: true,
-  UseKexec: false,
-};
 
 async function installerFromDepot(
   dir: string,

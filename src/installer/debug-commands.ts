@@ -61,6 +61,11 @@ export async function generateRandom(output: NodeJS.WritableStream & { writableN
   }
 }
 
+/** Dominator's list-drives: the usable drives' names, boot drive first. */
+export function listDriveNames(roots: DriveRoots): string[] {
+  return listDrives(roots).drives.map((d) => d.name);
+}
+
 export function listDrivesTable(roots: DriveRoots): string {
   const { drives, skipped } = listDrives(roots);
   const rows = drives.map((d, i) => [
