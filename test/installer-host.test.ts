@@ -3,34 +3,12 @@
 // Dominator's example config.json names. Encryption stops at luksFormat here (the host kernel has no
 // device-mapper); the encrypted path runs in the installer-image VM tests.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import { cradleBin, isRoot, removeWorkDir, sh, tmpDir, describeTree, diffTrees } from './helpers.ts';
-import { fakeSysfs, Lab, waitForHttp } from './lab.ts';
-
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-const SERVER = '192.168.1.1';
-const seedConfig = fs.readFileSync(
-  path.join(import.meta.dirname, '../src/netconfig/testdata/seed-config.json'),
-  'utf8',
-);
-const layout = (over: object = {}) =>
-  JSON.stringify({
-    BootDriveLayout: [
-      { FileSystemType: 'ext4', MountPoint: '/', MinimumFreeBytes: 256 * MiB },
-      { FileSystemType: 'ext4', MountPoint: '/home', MinimumFreeBytes: 64 * MiB },
-      { FileSystemType: 'ext4', MountPoint: '/var/log', MinimumFreeBytes: 64 * MiB },
-    ],
-    ExtraMountPointsBasename: '/data/',
-    Encrypt: false,
-    UseKexec: false,
-    ...over,
-  });
+import { cradleBin, isRoot, sh, describeTree, diffTrees } from './helpers.ts';
+import { GiB, goodFiles, InstallerHost, layout, MiB, SERVER } from './installer-host-fixture.ts';
 
 /** Every path under `dir` with its type, mode, size and mtime (lstat only: nothing is read). */
 function snapshot(dir: string): Map<string, string> {
@@ -52,190 +30,54 @@ function diffSnapshots(a: Map<string, string>, b: Map<string, string>): string[]
 }
 
 describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop devices, mounts, namespaces)' }, () => {
+  const host = new InstallerHost('inst');
   let work: string;
-  let lab: Lab;
   let disk0: string;
   let disk1: string;
   let rootfs: string;
-  let changed: string;
-
-  const headAndTail = (dev: string) => {
-    const fd = fs.openSync(dev, 'r');
-    const size = Number(sh('blockdev', ['--getsize64', dev]).trim());
-    const buf = Buffer.alloc(2 * MiB);
-    fs.readSync(fd, buf, 0, MiB, 0);
-    fs.readSync(fd, buf, MiB, MiB, size - MiB);
-    fs.closeSync(fd);
-    return createHash('sha256').update(buf).digest('hex');
-  };
-
-  /** The configuration files in the TFTP directory (injected), or with `netboot` on the server. */
-  function placeFiles(files: Record<string, string>, netboot = false) {
-    const tftp = path.join(work, 'tftpdata');
-    fs.rmSync(tftp, { recursive: true, force: true });
-    fs.mkdirSync(tftp);
-    for (const [name, text] of Object.entries(files))
-      fs.writeFileSync(path.join(netboot ? path.join(work, 'tftp-root') : tftp, name), text);
-    fs.mkdirSync(path.join(work, 'tmp'), { recursive: true });
-  }
-
-  /** Runs the daemon in the machine's namespace, with `files` placed first (or already placed). */
-  function install(files: Record<string, string> | 'placed', extra: string[] = [], netboot = false) {
-    if (files !== 'placed') placeFiles(files, netboot);
-    const tftp = path.join(work, 'tftpdata');
-    const args = [
-      'netns',
-      'exec',
-      lab.machineNs,
-      'unshare',
-      '--uts',
-      cradleBin,
-      'installer',
-      '--no-dry-run',
-      '--no-reboot',
-      '--allow-running-system',
-      '--tftp-directory',
-      tftp,
-      '--tmp-root',
-      path.join(work, 'tmproot'),
-      '--mount-point',
-      path.join(work, 'mnt'),
-      '--log-directory',
-      path.join(work, 'log'),
-      '--build-timestamp',
-      path.join(work, 'build-timestamp'),
-      '--sysfs-directory',
-      path.join(work, 'sys'),
-      '--booted-root',
-      'none',
-      '--firmware',
-      'bios',
-      '--success-wait',
-      '0',
-      '--failure-wait',
-      '0',
-      ...extra,
-    ];
-    // TMPDIR inside the work directory: what the installer puts there is seen by the tests.
-    const r = spawnSync('ip', args, {
-      encoding: 'utf8',
-      env: { ...process.env, CRADLE_NO_FLAG_FILES: '1', TMPDIR: path.join(work, 'tmp') },
-      timeout: 600_000,
-    });
-    return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
-  }
-
-  const goodFiles = (image: string, over: Record<string, string> = {}) => ({
-    'config.json': seedConfig,
-    imagename: `${image}\n`,
-    imageserver: `${SERVER}:6971\n`,
-    'storage-layout.json': layout(),
-    bootserver: `http://${SERVER}:6977\n`,
-    ...over,
-  });
+  const headAndTail = (dev: string) => host.headAndTail(dev);
+  const placeFiles = (files: Record<string, string>, netboot = false) => host.placeFiles(files, netboot);
+  const install = (files: Record<string, string> | 'placed', extra: string[] = [], netboot = false) =>
+    host.install(files, extra, netboot);
 
   before(async () => {
-    work = tmpDir('cradle-installer-');
-    lab = new Lab('inst');
-    fs.writeFileSync(path.join(work, 'build-timestamp'), '');
-    fs.utimesSync(path.join(work, 'build-timestamp'), new Date('2020-01-01'), new Date('2020-01-01'));
     rootfs = debianRootfs('bootable');
-    // The changed image: the same tree plus 25 files (2.5 MB), through an overlay.
-    const upper = path.join(work, 'upper');
-    fs.mkdirSync(path.join(upper, 'opt', 'app'), { recursive: true });
-    for (let i = 0; i < 25; i++)
-      fs.writeFileSync(path.join(upper, 'opt', 'app', `part${i}`), Buffer.alloc(100_000, i + 1));
-    changed = path.join(work, 'changed');
-    fs.mkdirSync(changed);
-    fs.mkdirSync(path.join(work, 'ovl-work'));
-    sh('mount', [
-      '-t',
-      'overlay',
-      'overlay',
-      '-o',
-      `lowerdir=${rootfs},upperdir=${upper},workdir=${path.join(work, 'ovl-work')}`,
-      changed,
-    ]);
-    const store = path.join(work, 'store');
-    sh(cradleBin, ['image', 'add', '--store', store, 'debian/v1', rootfs]);
-    sh(cradleBin, ['image', 'add', '--store', store, 'debian/v2', changed]);
-    sh('umount', [changed]);
-
-    disk0 = lab.loopDevice(path.join(work, 'disk0.img'), 4 * GiB);
-    disk1 = lab.loopDevice(path.join(work, 'disk1.img'), 512 * MiB);
-    fakeSysfs(
-      path.join(work, 'sys'),
-      [
-        { loop: disk1, model: 'DATA DISK', serial: 'SER-DATA-1', slot: '0000:00:06.0' },
-        { loop: disk0, model: 'BOOT DISK', serial: 'SER-BOOT-0', slot: '0000:00:05.0' },
-      ],
-      [
-        { name: 'eth0', mac: 'de:ad:be:ef:00:01', carrier: true, slot: '0000:00:03.0' },
-        { name: 'eth1', mac: 'de:ad:be:ef:00:02', carrier: false, slot: '0000:00:04.0' },
-      ],
-    );
-    lab.network('de:ad:be:ef:00:01', `${SERVER}/24`);
-    lab.serve(
-      [
-        process.execPath,
-        '--disable-warning=ExperimentalWarning',
-        path.join(import.meta.dirname, '../src/cli/main.ts'),
-        'imageserver',
-        '--store',
-        store,
-        '--listen',
-        SERVER,
-      ],
-      path.join(work, 'imageserver.log'),
-    );
-    lab.serve(
-      [
-        process.execPath,
-        path.join(import.meta.dirname, 'fixtures/event-sink.ts'),
-        SERVER,
-        '6977',
-        path.join(work, 'events.jsonl'),
-      ],
-      path.join(work, 'sink.log'),
-    );
-    // DHCP and TFTP for the netboot path: dnsmasq, with a reservation for the machine's MAC.
-    fs.mkdirSync(path.join(work, 'tftp-root'));
-    lab.serve(
-      [
-        'dnsmasq',
-        '--keep-in-foreground',
-        '--no-daemon',
-        '--user=root',
-        '--conf-file=/dev/null',
-        '--port=0',
-        '--interface=srv0',
-        '--bind-interfaces',
-        '--no-ping',
-        '--dhcp-range=192.168.1.100,192.168.1.200,255.255.255.0,1h',
-        '--dhcp-host=de:ad:be:ef:00:01,192.168.1.2,hyper0',
-        '--dhcp-option=3,192.168.1.1',
-        '--dhcp-option=6,192.168.1.53',
-        '--dhcp-boot=pxelinux.0,,192.168.1.1',
-        '--enable-tftp',
-        `--tftp-root=${path.join(work, 'tftp-root')}`,
-        `--dhcp-leasefile=${path.join(work, 'leases')}`,
-        '--log-dhcp',
-        '--log-facility=-',
-      ],
-      path.join(work, 'dnsmasq.log'),
-    );
-    await waitForHttp(lab.serverNs, `http://${SERVER}:6971/v1/images`);
+    await host.setUp({
+      netboot: true,
+      addImages: (store, dir) => {
+        // The changed image: the same tree plus 25 files (2.5 MB), through an overlay.
+        const upper = path.join(dir, 'upper');
+        fs.mkdirSync(path.join(upper, 'opt', 'app'), { recursive: true });
+        for (let i = 0; i < 25; i++)
+          fs.writeFileSync(path.join(upper, 'opt', 'app', `part${i}`), Buffer.alloc(100_000, i + 1));
+        const changed = path.join(dir, 'changed');
+        fs.mkdirSync(changed);
+        fs.mkdirSync(path.join(dir, 'ovl-work'));
+        sh('mount', [
+          '-t',
+          'overlay',
+          'overlay',
+          '-o',
+          `lowerdir=${rootfs},upperdir=${upper},workdir=${path.join(dir, 'ovl-work')}`,
+          changed,
+        ]);
+        try {
+          sh(cradleBin, ['image', 'add', '--store', store, 'debian/v1', rootfs]);
+          sh(cradleBin, ['image', 'add', '--store', store, 'debian/v2', changed]);
+        } finally {
+          sh('umount', [changed]);
+        }
+      },
+    });
+    ({ work, disk0, disk1 } = host);
   });
 
-  after(() => {
-    lab?.cleanup();
-    if (work) removeWorkDir(work);
-  });
+  after(() => host.cleanup());
 
   test('--dry-run shows the drives to wipe, partitions and file systems, and changes nothing', () => {
     // A dry run changes nothing, the installer's own network included: it uses what is set up.
-    sh('ip', ['-n', lab.machineNs, 'address', 'add', '192.168.1.2/24', 'dev', 'eth0']);
-    sh('ip', ['-n', lab.machineNs, 'link', 'set', 'eth0', 'up']);
+    sh('ip', ['-n', host.lab!.machineNs, 'address', 'add', '192.168.1.2/24', 'dev', 'eth0']);
+    sh('ip', ['-n', host.lab!.machineNs, 'link', 'set', 'eth0', 'up']);
     const before = headAndTail(disk0);
     // Everything the installer is pointed at (mount point, tmp root, logs, TFTP directory, TMPDIR)
     // is under the work directory: it is the same after as before, to the nanosecond.

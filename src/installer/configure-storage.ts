@@ -2,6 +2,8 @@
 // systems, mount those the install writes into, then install the image from memory while the
 // /data file systems are still being made. Then fstab, crypttab and key, the configuration files
 // kept in /var/log/installer, and the boot loader (or a kexec of the installed kernel).
+// Partitioning, encryption and mkfs run chrooted in the tools root (step 5's tools image, else the
+// target image), with /dev, /proc, /sys and /tmp bound in; grub-install runs in the new system.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,12 +21,15 @@ import {
 import { KEY_FILE, renderCrypttab, renderFstab, type MadeFileSystem } from '../storage/fstab.ts';
 import { partitionDevice } from '../storage/partitions.ts';
 import type { FileSystemPlan } from '../storage/plan.ts';
+import { directoryLstat, manifestLstat, toolsRoot, type ToolsRoot } from '../storage/tools-root.ts';
 import { syncFileSystem } from '../system/libc.ts';
 import { formatBytes } from '../util/format.ts';
 import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
-import { bindMounts } from '../system/mounts.ts';
+import { bindMounts, CHROOT_MOUNTS } from '../system/mounts.ts';
+import type { Digest } from '../image/model/digest.ts';
+import type { ObjectFinder } from '../image/model/objects.ts';
 import { BOOT_SERVER_FILE, bootServerUrl, type Configuration, type InstallContext } from './context.ts';
-import type { StagedImage } from './load-tools.ts';
+import { stagingDirs, type StagedImage } from './load-tools.ts';
 import type { Images, InstallPlan } from './plan-install.ts';
 
 /** Like Promise.all, but waits for every task before reporting the first failure. */
@@ -55,9 +60,11 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
   const { storage } = input.plan;
   const staged = input.staged;
   const root = path.resolve(opts.mountPoint);
-  if (storage.encrypt && staged) record.keyFile = writeKey(staged.root);
-  // The image's own mkfs and grub-install run inside the unpacked image: give it /dev, /proc, /sys.
-  if (staged) await bindMounts(exec, staged.root, (dir) => record.mounted.push(dir));
+  const tools = toolsRootOf(ctx, input);
+  ctx.log.info(`partitioning, encryption and file systems: programs from the ${tools.what}, chrooted in ${tools.dir}`);
+  // What cleanup unmounts: the bind mounts are recorded as they are made.
+  await bindMounts(exec, tools.dir, (dir) => record.mounted.push(dir));
+  if (storage.encrypt) record.keyFile = await writeKey(ctx, tools.dir);
 
   record.disksTouched = true;
   const discarded = new Set<string>();
@@ -68,6 +75,7 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
         exec,
         drive,
         drive.partitions.map((p) => partitionDevice(drive.device, p.number)),
+        tools,
       );
     }),
   );
@@ -75,7 +83,7 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
     prepareFileSystem(exec, f, {
       keyFile: record.keyFile,
       discarded: discarded.has(f.drive),
-      imageRoot: staged?.root,
+      tools,
       onLuksOpened: (name) => record.luksOpened.push(name),
     });
   const made: MadeFileSystem[] = [];
@@ -95,11 +103,47 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
   return { made, kexecLoaded };
 }
 
-/** 512 random bits in the in-memory copy of the image (tmpfs), readable by root only. */
-function writeKey(stagedRoot: string): string {
+/**
+ * The tools root (a real run's, unpacked in memory; a dry run's, looked up in its manifest at the
+ * directory a real run would unpack it to). Its log line names each program it lacks.
+ */
+function toolsRootOf(ctx: InstallContext, input: StorageInput): ToolsRoot {
+  const { images, staged } = input;
+  const what = images.tools ? `tools image ${images.tools.record.name}` : `image ${images.image.record.name}`;
+  const onMissing = (_program: string, line: string) => ctx.log.info(line);
+  if (staged) return toolsRoot(staged.tools, what, directoryLstat(staged.tools), onMissing);
+  const dir = stagingDirs(ctx.opts.tmpRoot, Boolean(images.tools)).tools;
+  return toolsRoot(dir, what, manifestLstat((images.tools ?? images.image).manifest), onMissing);
+}
+
+/** 512 random bits in the tools root (tmpfs), readable by root only: a chrooted cryptsetup reads it. */
+async function writeKey(ctx: InstallContext, toolsDir: string): Promise<string> {
   const rel = `run/cradle-crypt-${process.pid}.key`;
-  writeInRoot(stagedRoot, rel, randomBytes(64), 0o600);
-  return path.join(stagedRoot, rel);
+  await ctx.exec.act(`write the encryption key to ${path.join(toolsDir, rel)}`, () =>
+    writeInRoot(toolsDir, rel, randomBytes(64), 0o600),
+  );
+  return path.join(toolsDir, rel);
+}
+
+/**
+ * The target image in memory as the install's object source. When it is the tools root too, the
+ * host's /dev, /proc, /sys and /tmp are bound into it: a file the image has there is not read from
+ * the tree (it would be the host's), but downloaded.
+ */
+export function stagedTargetFinder(staged: StagedImage): ObjectFinder {
+  const tree = stagedTreeFinder(staged.target);
+  if (staged.target !== staged.tools) return tree;
+  const bound = CHROOT_MOUNTS.map((d) => `${d}/`);
+  return {
+    find(wanted, onObject) {
+      const usable = new Map<Digest, { size: number; paths: string[] }>();
+      for (const [d, w] of wanted) {
+        const paths = w.paths.filter((p) => !bound.some((b) => p.startsWith(b)));
+        if (paths.length) usable.set(d, { size: w.size, paths });
+      }
+      return tree.find(usable, onObject);
+    },
+  };
 }
 
 async function installImage(ctx: InstallContext, input: StorageInput, staged: StagedImage): Promise<void> {
@@ -108,7 +152,7 @@ async function installImage(ctx: InstallContext, input: StorageInput, staged: St
   const started = performance.now();
   const stats = await unpackImage(image.manifest, opts.mountPoint, {
     fetcher: fetcherInWorker(client),
-    cache: stagedTreeFinder(staged.root),
+    cache: stagedTargetFinder(staged),
     ownMounts: true,
     onProgress: (p) => ctx.progress.bytes('storage', p.bytesDone, p.bytesTotal),
   });

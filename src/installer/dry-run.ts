@@ -1,9 +1,11 @@
 // What `--dry-run` prints: the whole plan, from facts read without changing anything. Each drive
 // to be wiped with what it holds now, every partition and file system with its encryption, where
-// the image's objects would come from, and every command a real run would execute.
+// the image's objects would come from, which root each storage program runs from, and every command
+// a real run would execute.
 import { describeContents } from '../storage/contents.ts';
 import { describeDrive } from '../storage/drives.ts';
 import { renderCrypttab, renderFstab } from '../storage/fstab.ts';
+import { findProgram, manifestLstat, toolPrograms } from '../storage/tools-root.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Images, InstallPlan } from './plan-install.ts';
 
@@ -56,6 +58,7 @@ export function renderDryRun(facts: DryRunFacts, skipped: string[]): string {
       '',
       `Boot: ${facts.useKexec ? 'kexec into ' : 'GRUB, '}${boot.kernel}${boot.initrd ? ` with ${boot.initrd}` : ''}`,
     );
+    out.push('', ...describeTools(facts));
     const made = plan.fileSystems.map((f) => ({
       mountPoint: f.mountPoint,
       type: f.type,
@@ -77,6 +80,27 @@ export function renderDryRun(facts: DryRunFacts, skipped: string[]): string {
   }
   if (skipped.length) out.push('', 'Commands and changes:', ...skipped.map((s) => `  ${s}`));
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Which root the storage programs run from: the tools image's (or, without one, the target
+ * image's) programs chrooted in it at --tmp-root, each the installer's own where it lacks one.
+ */
+export function describeTools(facts: DryRunFacts, dirs?: string[]): string[] {
+  const { images, plan: install } = facts;
+  if (!images || !install) return [];
+  const image = images.tools ?? images.image;
+  const what = images.tools ? `the tools image ${image.record.name}` : `the image ${image.record.name}`;
+  const lstat = manifestLstat(image.manifest);
+  const programs = toolPrograms(install.storage);
+  const lacking = programs.filter((p) => !findProgram(lstat, p, dirs));
+  const from = programs.filter((p) => !lacking.includes(p));
+  return [
+    `Programs: partitioning, encryption and file systems run chrooted in ${what}, unpacked in memory at --tmp-root:`,
+    `  from it: ${from.join(', ') || 'none'}`,
+    ...(lacking.length ? [`  the installer's own (${what} lacks them): ${lacking.join(', ')}`] : []),
+    `  the installer's own: ${['blkdiscard', 'mount', ...(facts.useKexec ? ['kexec --load'] : [])].join(', ')}${install.grubInstall ? "; grub-install: the installed system's, chrooted in it" : ''}`,
+  ];
 }
 
 function indent(text: string): string[] {

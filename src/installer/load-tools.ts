@@ -1,11 +1,14 @@
 // Step 5: everything the install writes is in memory before any drive changes. The object cache
 // is built from the running (netbooted) OS and the old OS on the boot drive, mounted read-only;
-// then the target image is unpacked into a tmpfs at -tmpRoot, fetching only what the cache lacks.
-// That tree is both the tools root (unless a tools-imagename names another image) and the source
+// then the images are unpacked into tmpfs, fetching only what the cache lacks: a tools image
+// (tools-imagename) at --tmp-root and the target image at `<tmp-root>.target`, or, without a tools
+// image, the target image alone at --tmp-root, which then is the tools root too. The tools root is
+// where step 6 runs sfdisk, partx, cryptsetup and mkfs (chrooted); the target tree is the source
 // of the install onto the drives.
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
+import { stagedTreeFinder } from '../image/unpack/staged-tree.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { Manifest } from '../image/model/manifest.ts';
 import type { ObjectFinder } from '../image/model/objects.ts';
@@ -122,11 +125,19 @@ async function unpackInto(
   return stats;
 }
 
-/** The target image in memory: the tree the install copies onto the drives, and how it got there. */
+/** The images in memory (tmpfs), and how the target image got there. */
 export interface StagedImage {
-  /** Where it is unpacked (a tmpfs): the tools root too, unless a tools image was given. */
-  root: string;
+  /** The target image: the tree the install copies onto the drives. */
+  target: string;
+  /** The tools root the storage programs run in: the tools image, or `target` when none was named. */
+  tools: string;
+  /** The target image's unpacking. */
   stats: UnpackStats;
+}
+
+/** Where step 5 unpacks: the tools root at --tmp-root, the target beside it when they differ. */
+export function stagingDirs(tmpRoot: string, hasToolsImage: boolean): { target: string; tools: string } {
+  return { tools: tmpRoot, target: hasToolsImage ? `${tmpRoot}.target` : tmpRoot };
 }
 
 export async function loadTools(ctx: InstallContext, images: Images, plan: InstallPlan): Promise<StagedImage> {
@@ -134,24 +145,26 @@ export async function loadTools(ctx: InstallContext, images: Images, plan: Insta
   const roots = cacheRoots(ctx, oldRoot);
   if (roots.length) ctx.log.info(`object cache: ${roots.join(', ')}`);
   const cache = () => (roots.length ? cacheInWorker(roots) : undefined);
-  let root = ctx.opts.tmpRoot;
+  const dirs = stagingDirs(ctx.opts.tmpRoot, Boolean(images.tools));
+  let targetCache: ObjectFinder | undefined = cache();
   if (images.tools) {
     await unpackInto(
       ctx,
       images,
       images.tools.manifest,
-      ctx.opts.tmpRoot,
+      dirs.tools,
       cache(),
       `tools image ${images.tools.record.name}`,
     );
-    root = `${ctx.opts.tmpRoot}.target`;
+    // One cache for both images, as Dominator's: what the tools image brought is not fetched again.
+    targetCache = treeThenCache(dirs.tools, images.tools.manifest, targetCache);
   }
   const stats = await unpackInto(
     ctx,
     images,
     images.image.manifest,
-    root,
-    cache(),
+    dirs.target,
+    targetCache,
     `image ${images.image.record.name} in memory`,
   );
   ctx.record.imageStats = stats;
@@ -159,7 +172,32 @@ export async function loadTools(ctx: InstallContext, images: Images, plan: Insta
     await saveOldEtc(ctx, oldRoot.dir);
     await unmountOldRoot(ctx, oldRoot);
   }
-  return { root, stats };
+  return { ...dirs, stats };
+}
+
+/**
+ * Objects from a tree just unpacked from `manifest` (read by its paths there, verified when they
+ * arrived and untouched since: nothing has run in it yet), then from `cache` for the rest.
+ */
+function treeThenCache(dir: string, manifest: Manifest, cache: ObjectFinder | undefined): ObjectFinder {
+  const inTree = wantedObjects(manifest);
+  const tree = stagedTreeFinder(dir);
+  return {
+    async find(wanted, onObject) {
+      const fromTree = new Map<Digest, { size: number; paths: string[] }>();
+      for (const [d, w] of wanted) {
+        const t = inTree.get(d);
+        if (t && t.size === w.size) fromTree.set(d, t);
+      }
+      const found = new Set<Digest>();
+      await tree.find(fromTree, (d, content) => {
+        found.add(d);
+        return onObject(d, content);
+      });
+      const rest = new Map([...wanted].filter(([d]) => !found.has(d)));
+      if (rest.size && cache) await cache.find(rest, onObject);
+    },
+  };
 }
 
 /** The old OS must be let go before its drive is erased. */

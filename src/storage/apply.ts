@@ -1,6 +1,7 @@
 // Carries out a StoragePlan through the Executor: erase, partition, encrypt, make file systems,
 // mount. Each function is one step of Dominator's storage sequence; the plan already holds every
-// decision (sizes, UUIDs, names), so nothing here chooses anything.
+// decision (sizes, UUIDs, names), so nothing here chooses anything. Partitioning, encryption and
+// mkfs run from the tools root when one is given (tools-root.ts); erasing and mounting run here.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Executor } from '../system/executor.ts';
@@ -9,6 +10,7 @@ import type { MadeFileSystem } from './fstab.ts';
 import { sfdiskScript, type DrivePlan } from './partitions.ts';
 import { mkdirInRoot } from '../util/in-root.ts';
 import type { FileSystemPlan, StoragePlan } from './plan.ts';
+import { runTool, type ToolsRoot } from './tools-root.ts';
 
 const MiB = 1024 * 1024;
 
@@ -44,18 +46,23 @@ export async function eraseDrive(exec: Executor, drive: DrivePlan): Promise<bool
  * Writes the GPT, then makes sure the kernel knows the partitions: `partx -u` adds what a kernel
  * without partition parsers (or a busy re-read) missed, and we wait for the device nodes.
  */
-export async function partitionDrive(exec: Executor, drive: DrivePlan, partitionPaths: string[]): Promise<void> {
-  await exec.change('sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', drive.device], {
+export async function partitionDrive(
+  exec: Executor,
+  drive: DrivePlan,
+  partitionPaths: string[],
+  tools?: ToolsRoot,
+): Promise<void> {
+  await runTool(exec, tools, 'sfdisk', ['--quiet', '--wipe', 'always', '--wipe-partitions', 'always', drive.device], {
     input: sfdiskScript(drive),
   });
-  await exec.change('partx', ['--update', drive.device]);
+  await runTool(exec, tools, 'partx', ['--update', drive.device]);
   if (exec.dryRun) return;
   // `partx --update` deletes partitions whose geometry changed but may not add them back in the
   // same run (seen with util-linux 2.38): add whatever is still missing, one by one.
   for (const [i, device] of partitionPaths.entries()) {
     if (fs.existsSync(device)) continue;
     const n = drive.partitions[i].number;
-    await exec.change('partx', ['--add', '--nr', `${n}:${n}`, drive.device]).catch(() => {});
+    await runTool(exec, tools, 'partx', ['--add', '--nr', `${n}:${n}`, drive.device]).catch(() => {});
   }
   await Promise.all(partitionPaths.map(waitForBlockDevice));
   // A stale node left from the old table (a busy partition partx could not update) must not get a
@@ -87,9 +94,9 @@ export async function waitForBlockDevice(device: string): Promise<void> {
  * key-derivation function adds no security; PBKDF2 with few iterations keeps opening fast (an
  * argon2id benchmark costs seconds per device, and 20 s under emulation).
  */
-export async function luksFormat(exec: Executor, f: FileSystemPlan, keyFile: string): Promise<void> {
+export async function luksFormat(exec: Executor, f: FileSystemPlan, keyFile: string, tools?: ToolsRoot): Promise<void> {
   if (!f.luks) return;
-  await exec.change('cryptsetup', [
+  await runTool(exec, tools, 'cryptsetup', [
     'luksFormat',
     '--batch-mode',
     '--type',
@@ -112,9 +119,15 @@ export async function luksFormat(exec: Executor, f: FileSystemPlan, keyFile: str
   ]);
 }
 
-export async function luksOpen(exec: Executor, f: FileSystemPlan, keyFile: string, discard: boolean): Promise<void> {
+export async function luksOpen(
+  exec: Executor,
+  f: FileSystemPlan,
+  keyFile: string,
+  discard: boolean,
+  tools?: ToolsRoot,
+): Promise<void> {
   if (!f.luks) return;
-  await exec.change('cryptsetup', [
+  await runTool(exec, tools, 'cryptsetup', [
     'open',
     '--type',
     'luks2',
@@ -129,20 +142,12 @@ export async function luksOpen(exec: Executor, f: FileSystemPlan, keyFile: strin
 
 const MKFS = { ext4: 'mkfs.ext4', xfs: 'mkfs.xfs', vfat: 'mkfs.vfat' } as const;
 
-/** The program path inside `root` when the image there carries it. */
-export function programIn(root: string | undefined, program: string): string | undefined {
-  if (!root) return undefined;
-  return ['usr/sbin', 'sbin', 'usr/bin', 'bin']
-    .map((d) => `/${d}/${program}`)
-    .find((p) => fs.existsSync(path.join(root, p)));
-}
-
 /**
- * mkfs. With `imageRoot` (the image being installed, unpacked, with /dev bound in), its own mkfs
- * runs there: the file system then has only features the new system's kernel, fsck and GRUB know
- * (a newer e2fsprogs enables ones an older GRUB cannot read).
+ * mkfs, from the tools root when it has it. Without a tools image that root is the image being
+ * installed, so the file system has only features the new system's kernel, fsck and GRUB know (a
+ * newer e2fsprogs enables ones an older GRUB cannot read); a tools image takes that on itself.
  */
-export async function makeFileSystem(exec: Executor, f: FileSystemPlan, imageRoot?: string): Promise<void> {
+export async function makeFileSystem(exec: Executor, f: FileSystemPlan, tools?: ToolsRoot): Promise<void> {
   const inode = f.bytesPerInode ? ['-i', String(f.bytesPerInode)] : [];
   const args =
     f.type === 'ext4'
@@ -150,15 +155,14 @@ export async function makeFileSystem(exec: Executor, f: FileSystemPlan, imageRoo
       : f.type === 'xfs'
         ? ['-q', '-f', '-L', f.label, '-m', `uuid=${f.uuid}`, f.device]
         : ['-F', '32', '-n', f.label, '-i', f.uuid.replace('-', ''), f.device];
-  const inImage = programIn(imageRoot, MKFS[f.type]);
-  if (inImage) await exec.changeIn(imageRoot!, inImage, args);
-  else await exec.change(MKFS[f.type], args);
+  await runTool(exec, tools, MKFS[f.type], args);
 }
 
 export interface PrepareOptions {
+  /** The key, on this machine: inside the tools root, so a chrooted cryptsetup reads it too. */
   keyFile?: string;
   discarded: boolean;
-  imageRoot?: string;
+  tools?: ToolsRoot;
   /** Called once a LUKS mapping is open, so cleanup closes exactly the ones this run opened. */
   onLuksOpened?: (name: string) => void;
 }
@@ -167,11 +171,11 @@ export interface PrepareOptions {
 export async function prepareFileSystem(exec: Executor, f: FileSystemPlan, o: PrepareOptions): Promise<MadeFileSystem> {
   if (f.luks) {
     if (!o.keyFile) throw new Error(`${f.mountPoint} is to be encrypted but no key was generated`);
-    await luksFormat(exec, f, o.keyFile);
-    await luksOpen(exec, f, o.keyFile, o.discarded);
+    await luksFormat(exec, f, o.keyFile, o.tools);
+    await luksOpen(exec, f, o.keyFile, o.discarded, o.tools);
     o.onLuksOpened?.(f.luks.name);
   }
-  await makeFileSystem(exec, f, o.imageRoot);
+  await makeFileSystem(exec, f, o.tools);
   return {
     mountPoint: f.mountPoint,
     type: f.type,
