@@ -153,6 +153,17 @@ describe('boot server', { skip: !isRoot() && 'needs root (network namespaces)' }
       /^kernel http:\/\/10\.88\.0\.1:6977\/installer\/vmlinuz .*cradle\.configuration-base-url=http:\/\/10\.88\.0\.1:6977\/config\/de:ad:be:ef:00:01/m,
     );
     assert.equal(inClient('curl', ['-sf', `${url}/config/${MAC}/imagename?mac=${MAC}`]), 'debian/v1\n');
+    // Dominator's fleet manager's path and lookups: an installer's -configurationBaseUrl=http://HOST:6977/tftpdata.
+    for (const query of [`mac=00:00:00:00:00:09&mac=${MAC}&serial_number=X1`, 'hostname=hyper0', 'ip=10.88.0.2'])
+      assert.equal(inClient('curl', ['-sf', `${url}/tftpdata/imagename?${query}`]), 'debian/v1\n', query);
+    assert.equal(
+      JSON.parse(inClient('curl', ['-sf', `${url}/tftpdata/config.json?hostname=hyper0`])).Machine.Hostname,
+      'hyper0',
+    );
+    assert.match(
+      inClient('curl', ['-s', `${url}/tftpdata/imagename?hostname=nobody`]),
+      /no machine has MAC \(none given\)/,
+    );
     const post = (p: string, body: unknown) =>
       inClient('curl', [
         '-sf',

@@ -120,9 +120,24 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     return Boolean(p?.result?.ok) && Date.parse(p!.updatedAt) >= Date.parse(m.stateChangedAt);
   }
 
-  async function configFor(macs: string[], file: string, res: Res): Promise<void> {
+  /**
+   * Dominator's fleet manager's lookup for /tftpdata/FILE: hostname=, then ip=, then the asking
+   * address, then each mac= (serial_number= is not kept in Cradle's database).
+   */
+  async function machineAsked(url: URL, remote: string | undefined): Promise<Machine | undefined> {
+    const hostname = url.searchParams.get('hostname');
+    if (hostname) return inv.getMachine(hostname);
+    for (const ip of [url.searchParams.get('ip'), remote?.replace(/^::ffff:/, '')]) {
+      if (!ip) continue;
+      const found = (await inv.listMachines()).find((m) => m.ip === ip);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  async function configFor(macs: string[], file: string, res: Res, known?: Machine): Promise<void> {
     if (!isConfigFileName(file)) throw new HttpError(404, 'not found', `no configuration file '${file}'`);
-    let m: Machine | undefined;
+    let m = known;
     let asking: string | undefined;
     for (const mac of macs) {
       if (m) break;
@@ -133,7 +148,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       throw new HttpError(
         404,
         'unknown machine',
-        `no machine has MAC ${macs.join(' or ')}: add it with 'cradle machine add'`,
+        `no machine has MAC ${macs.join(' or ') || '(none given)'}: add it with 'cradle machine add'`,
       );
     m = await keepLeaseAddress(inv, m, asking);
     const text = configFile(file, m, await inv.listSubnets(), o.settings, await groupOf(inv, m));
@@ -281,6 +296,9 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
       return configFor([macParam(m[1])], m[2], res);
     if (req.method === 'GET' && (m = /^\/config\/([^/]+)$/.exec(p)))
       return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res);
+    // Dominator's fleet manager's path, so an installer's -configurationBaseUrl=http://HOST:6977/tftpdata works.
+    if (req.method === 'GET' && (m = /^\/tftpdata\/([^/]+)$/.exec(p)))
+      return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res, await machineAsked(url, remote));
     if ((req.method === 'GET' || req.method === 'HEAD') && (m = /^\/installer\/(vmlinuz|initrd\.img)$/.exec(p))) {
       if (!o.installerDir)
         throw new HttpError(404, 'not found', 'this boot server serves no installer (--installer-dir)');
