@@ -101,6 +101,12 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
       'over HTTPS without a certificate too: it is read-only',
     );
     assert.match(await fetch(`http://127.0.0.1:${port}/logs`).then((r) => r.text()), /install failed/);
+    // Dominator's log pages: the lines in memory, and this run's whole log from its files.
+    assert.match(await fetch(`http://127.0.0.1:${port}/logs/dump`).then((r) => r.text()), /install failed/);
+    const whole = await fetch(`http://127.0.0.1:${port}/logs/showSinceStartup`).then((r) => r.text());
+    assert.match(whole, /install failed/);
+    // The file goes on growing (requests are logged): what was sent is its beginning.
+    assert.ok(fs.readFileSync(path.join(work, 'log', 'latest'), 'utf8').startsWith(whole), 'the log file, whole');
   });
 
   test('the status page in Chromium with JavaScript off', { skip: !hasChromium() && `no ${CHROMIUM}` }, async () => {

@@ -3,10 +3,12 @@
 // installer's CA signed, each method as far as the certificate permits it (access.ts). Plain HTTP
 // and HTTPS share the port; without TLS files (or a generated certificate) only the read-only part
 // is served. The server outlives install attempts: a retry attaches a new one.
+import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { InstallerOptions } from '../installer/context.ts';
 import type { InstallObserver, InstallView } from '../installer/daemon.ts';
 import type { InstallerLog } from '../installer/log.ts';
@@ -138,14 +140,16 @@ export class StatusServer implements InstallObserver {
       res.writeHead(200, { ...HTML_HEADERS, 'content-length': Buffer.byteLength(html) });
       return void res.end(req.method === 'HEAD' ? undefined : html);
     }
-    if (get && p === '/logs') return this.text(res, `${this.opts.log.lines.join('\n')}\n`);
+    // Dominator's log pages: /logs/dump is the lines in memory, /logs/showSinceStartup this run's files.
+    if (get && (p === '/logs' || p === '/logs/dump')) return this.text(res, `${this.opts.log.lines.join('\n')}\n`);
+    if (get && p === '/logs/showSinceStartup') return this.sinceStartup(res);
     if (get && p === '/logs/follow') return this.follow(res);
     if (get && p === '/metrics') return this.text(res, await this.metrics.metrics(), this.metrics.contentType);
     if (p.startsWith('/api/')) return this.rpc(req, res, p, url);
     throw new HttpError(
       404,
       'not found',
-      `no page ${p}: the status page is /, the log /logs (live: /logs/follow), metrics /metrics, the RPC under /api/v1/`,
+      `no page ${p}: the status page is /, the log /logs (live: /logs/follow; this run's whole log: /logs/showSinceStartup), metrics /metrics, the RPC under /api/v1/`,
     );
   }
 
@@ -238,6 +242,19 @@ export class StatusServer implements InstallObserver {
     // From here the connection is the shell's: the request-head timeout no longer applies.
     this.dual.connections.upgraded(net);
     this.shells.upgrade(req, net, head, user, url).catch(() => net.destroy());
+  }
+
+  /** Every line of this run, from its log files (the memory keeps only the last ones), streamed. */
+  private async sinceStartup(res: Res): Promise<void> {
+    const files = this.opts.log.files;
+    if (!files.length) return this.text(res, `${this.opts.log.lines.join('\n')}\n`);
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
+    for (const file of files) await pipeline(fs.createReadStream(file), res, { end: false }).catch(() => {});
+    res.end();
   }
 
   private text(res: Res, body: string, type = 'text/plain; charset=utf-8'): void {
