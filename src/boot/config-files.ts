@@ -1,7 +1,9 @@
 // Dominator's five configuration files for one machine, generated from the machine database: what
 // the installer fetches by TFTP (virtual files, chosen by the requesting address) or over HTTP
-// (`--configuration-base-url`, chosen by MAC). config.json is Dominator's GetMachineInfoResponse,
-// so a Dominator installer could use it as well.
+// (`--configuration-base-url`, chosen by MAC). config.json is Dominator's GetMachineInfoResponse
+// with every field the database keeps, so a Dominator installer could use it as well, and a
+// machine imported from a config.json is served the same document.
+import { machineTo } from '../inventory/dominator-config.ts';
 import type { Inventory, Machine, NodeGroup, Subnet } from '../inventory/types.ts';
 
 export interface BootSettings {
@@ -26,41 +28,9 @@ export const CONFIG_FILE_NAMES = [
 ] as const;
 export type ConfigFileName = (typeof CONFIG_FILE_NAMES)[number];
 
-/** Dominator's Subnets entry. */
-function seedSubnet(s: Subnet): Record<string, unknown> {
-  return {
-    Id: s.id,
-    IpGateway: s.gateway,
-    IpMask: s.mask,
-    ...(s.domainName ? { DomainName: s.domainName } : {}),
-    DomainNameServers: s.dnsServers,
-    ...(s.manage ? { Manage: true } : {}),
-    ...(s.vlanId ? { VlanId: s.vlanId } : {}),
-  };
-}
-
-/** config.json: the machine with the address it is to keep, and every subnet. */
+/** config.json: the machine with the address it is to keep, and every subnet (inventory/dominator-config.ts). */
 export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unknown> {
-  const ip = m.ip;
-  return {
-    Machine: {
-      Hostname: m.hostname,
-      ...(ip ? { HostIpAddress: ip } : {}),
-      HostMacAddress: m.macs[0],
-      ...(m.subnetId ? { SubnetId: m.subnetId } : {}),
-      ...(m.ipmi
-        ? {
-            IPMI: {
-              ...(m.ipmi.hostname ? { Hostname: m.ipmi.hostname } : {}),
-              ...(m.ipmi.ip ? { HostIpAddress: m.ipmi.ip } : {}),
-              ...(m.ipmi.mac ? { HostMacAddress: m.ipmi.mac } : {}),
-            },
-          }
-        : {}),
-      Tags: m.tags,
-    },
-    Subnets: subnets.map(seedSubnet),
-  };
+  return machineTo(m, subnets);
 }
 
 /** The machine's node group, when it belongs to one. */

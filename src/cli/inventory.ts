@@ -18,6 +18,7 @@ import {
 import { checkState, cidrOf, ValidationError } from '../inventory/validate.ts';
 import { formatBytes, table } from '../util/format.ts';
 import { dbOption, readLayout, withDb } from './db.ts';
+import { dominatorDetails } from './machine-details.ts';
 
 /** What each state means for the machine's next network boot (docs/inventory.md). */
 export const STATE_MEANING: Record<MachineState, string> = {
@@ -66,6 +67,7 @@ function showMachine(
     `subnet:    ${subnet ? `${subnet.id} (${cidrOf(subnet)}, gateway ${subnet.gateway})` : '-'}`,
   ];
   if (m.ipmi) lines.push(`IPMI:      ${[m.ipmi.hostname, m.ipmi.ip, m.ipmi.mac].filter(Boolean).join(', ')}`);
+  lines.push(...dominatorDetails(m));
   if (m.nodeGroup) lines.push(`group:     ${m.nodeGroup}`);
   const groupImage = m.nodeGroup ? `nodegroup/${m.nodeGroup} (its node group's newest build)` : undefined;
   lines.push(`image:     ${m.tags.RequiredImage ?? groupImage ?? "- (the boot server's default)"}`);

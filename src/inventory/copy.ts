@@ -25,7 +25,12 @@ interface TableSpec {
 
 /** Every table of the schema, parents before the tables that reference them. */
 export const TABLES: TableSpec[] = [
-  { name: 'subnets', key: ['id'], json: ['dns_servers'], bool: ['manage'] },
+  {
+    name: 'subnets',
+    key: ['id'],
+    json: ['dns_servers', 'allowed_groups', 'allowed_users', 'tags'],
+    bool: ['manage', 'disable_metadata'],
+  },
   {
     name: 'node_groups',
     key: ['name'],
@@ -36,7 +41,8 @@ export const TABLES: TableSpec[] = [
   {
     name: 'machines',
     key: ['hostname'],
-    json: ['ipmi', 'storage_layout'],
+    json: ['ipmi', 'storage_layout', 'secondary_network_entries', 'owner_groups', 'owner_users', 'hardware'],
+    bool: ['subnet_matched', 'vlan_trunk'],
     time: ['state_changed_at', 'created_at'],
   },
   { name: 'machine_macs', key: ['mac'] },

@@ -5,8 +5,9 @@
 // so a bad line 900 leaves the database as it was rather than with 899 machines in it.
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { machineConfigSchema, subnetOf, type MachineConfig } from '../netconfig/machine-config.ts';
+import { machineConfigSchema, type MachineConfig, unknownConfigFields } from '../netconfig/machine-config.ts';
 import { stripLineComments } from '../util/parse-json.ts';
+import { compact, machineFrom, subnetFrom } from './dominator-config.ts';
 import type { TransactionalInventory } from './sql-store.ts';
 import { InventoryError, type MachineState, type NewMachine, type Subnet } from './types.ts';
 import {
@@ -37,44 +38,26 @@ export interface ImportResult {
   machines: string[];
 }
 
-/** Drops keys whose value is undefined, so records compare equal to what the store returns. */
-function compact<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-}
-
 function withoutPool(s: Subnet): Subnet {
   const { pool: _pool, ...rest } = s;
   return rest;
 }
 
-function seedSubnet(s: MachineConfig['Subnets'][number]): Subnet {
-  return compact({
-    id: s.Id,
-    gateway: s.IpGateway,
-    mask: s.IpMask,
-    domainName: s.DomainName || undefined,
-    dnsServers: s.DomainNameServers ?? [],
-    manage: s.Manage ?? false,
-    vlanId: s.VlanId || undefined, // Dominator writes 0 for "no VLAN"
-  });
-}
-
-function seedMachine(c: MachineConfig, where: string): NewMachine {
-  const m = c.Machine;
-  if (!m.Hostname)
-    throw new ValidationError(`${where}: field 'Machine.Hostname' is missing: every machine needs a host name`);
-  const macs = [m.HostMacAddress, ...(m.SecondaryNetworkEntries ?? []).map((e) => e.HostMacAddress)].filter(
-    (x): x is string => Boolean(x),
-  );
-  const ipmi = m.IPMI && compact({ hostname: m.IPMI.Hostname, ip: m.IPMI.HostIpAddress, mac: m.IPMI.HostMacAddress });
-  return compact({
-    hostname: m.Hostname,
-    macs,
-    ip: m.HostIpAddress,
-    subnetId: m.SubnetId ?? (m.HostIpAddress ? subnetOf(m.HostIpAddress, c.Subnets)?.Id : undefined),
-    ipmi: ipmi && Object.keys(ipmi).length ? ipmi : undefined,
-    tags: m.Tags ?? {},
-  });
+/**
+ * A config.json's problems the database would otherwise hide: keys that are no field of
+ * Dominator's (a typo would be dropped silently, and the file would not come back as it went
+ * in), and an Error from the server that wrote it (no machine in it).
+ */
+function refuseUnknown(c: MachineConfig, where: string): void {
+  const unknown = unknownConfigFields(c);
+  if (unknown.length)
+    throw new ValidationError(
+      `${where}: field '${unknown[0]}' is not one of Dominator's config.json fields, so the machine database would not keep it: fix its spelling or remove it${unknown.length > 1 ? ` (also ${unknown.slice(1).join(', ')})` : ''}`,
+    );
+  if (c.Error)
+    throw new ValidationError(
+      `${where}: field 'Error' says the server that wrote it failed ('${c.Error}'): it holds no machine to import`,
+    );
 }
 
 /** A Dominator config.json, or a JSON array of them (their subnets merged by id). */
@@ -90,8 +73,9 @@ export function parseSeedJson(text: string, file: string): ImportBatch {
   configs.forEach((raw, i) => {
     const where = Array.isArray(json) ? `${file}[${i}]` : file;
     const c = check(machineConfigSchema, raw, where);
+    refuseUnknown(c, where);
     for (const s of c.Subnets) {
-      const subnet = seedSubnet(s);
+      const subnet = subnetFrom(s, where);
       const seen = batch.subnets.find((x) => x.subnet.id === subnet.id);
       if (!seen) batch.subnets.push({ subnet, where: `${where}: subnet '${s.Id}'` });
       else if (!isDeepStrictEqual(seen.subnet, subnet))
@@ -99,7 +83,7 @@ export function parseSeedJson(text: string, file: string): ImportBatch {
           `${where}: subnet '${s.Id}' differs from the one in ${seen.where}: make them the same`,
         );
     }
-    batch.machines.push({ machine: seedMachine(c, where), where: `${where}: machine '${c.Machine.Hostname}'` });
+    batch.machines.push({ machine: machineFrom(c, where), where: `${where}: machine '${c.Machine.Hostname}'` });
   });
   return batch;
 }
@@ -267,7 +251,7 @@ export async function importBatch(
           await tx.addSubnet(wanted);
           result.subnetsAdded.push(wanted.id);
         } else if (isDeepStrictEqual(compact(wanted), wanted.pool ? existing : withoutPool(existing))) {
-          result.subnetsUnchanged.push(wanted.id); // Dominator's format has no pools: one set here is kept
+          result.subnetsUnchanged.push(wanted.id); // a file without a dynamic range keeps the pool set here
         } else
           throw new InventoryError(
             `differs from subnet '${wanted.id}' in the database: make them the same, or 'cradle subnet rm' the old one first`,

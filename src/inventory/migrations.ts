@@ -147,6 +147,33 @@ function v3(d: 'sqlite' | 'postgres'): string[] {
   ];
 }
 
+/**
+ * The rest of Dominator's config.json, so a machine imported from one is served back unchanged:
+ * a machine's other interfaces, VLAN trunk, gateway subnet, locations, owners and hardware; a
+ * subnet's DisableMetadata, allowed groups and users, and tags. Lists and the hardware record
+ * are JSON (read whole, never searched by part); the rest are columns.
+ */
+function v4(d: 'sqlite' | 'postgres'): string[] {
+  const { json, bool } = typesOf(d);
+  const no = d === 'postgres' ? 'FALSE' : '0';
+  return [
+    // Whether subnet_id was matched from the address rather than named (older rows: named).
+    `ALTER TABLE machines ADD COLUMN subnet_matched ${bool} NOT NULL DEFAULT ${no}`,
+    `ALTER TABLE machines ADD COLUMN vlan_trunk ${bool} NOT NULL DEFAULT ${no}`,
+    `ALTER TABLE machines ADD COLUMN secondary_network_entries ${json}`,
+    'ALTER TABLE machines ADD COLUMN gateway_subnet_id TEXT',
+    'ALTER TABLE machines ADD COLUMN location TEXT',
+    'ALTER TABLE machines ADD COLUMN topology_location TEXT',
+    `ALTER TABLE machines ADD COLUMN owner_groups ${json}`,
+    `ALTER TABLE machines ADD COLUMN owner_users ${json}`,
+    `ALTER TABLE machines ADD COLUMN hardware ${json}`,
+    `ALTER TABLE subnets ADD COLUMN disable_metadata ${bool} NOT NULL DEFAULT ${no}`,
+    `ALTER TABLE subnets ADD COLUMN allowed_groups ${json}`,
+    `ALTER TABLE subnets ADD COLUMN allowed_users ${json}`,
+    `ALTER TABLE subnets ADD COLUMN tags ${json}`,
+  ];
+}
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -165,6 +192,12 @@ export const MIGRATIONS: Migration[] = [
     description: 'node groups: OS kit, components, layout, installer flags; machines belong to one',
     sqlite: v3('sqlite'),
     postgres: v3('postgres'),
+  },
+  {
+    version: 4,
+    description: "the rest of Dominator's config.json: secondary interfaces, trunk, owners, hardware, subnet details",
+    sqlite: v4('sqlite'),
+    postgres: v4('postgres'),
   },
 ];
 

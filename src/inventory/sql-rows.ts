@@ -29,6 +29,16 @@ export function redactUrl(url: string): string {
 export const list = (n: number, from = 1) => Array.from({ length: n }, (_, i) => `$${i + from}`).join(', ');
 export const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 export const fromJson = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+/** A list or record for a JSON column: null when empty, so "none" has one spelling. */
+export const jsonSome = (v: unknown[] | object | undefined) =>
+  json(v !== undefined && Object.keys(v).length ? v : undefined);
+/** A JSON column's list or record as a field: present only when it holds something. */
+function present(key: string, v: unknown): Record<string, unknown> {
+  const value = v == null ? undefined : fromJson(v);
+  return value && Object.keys(value).length ? { [key]: value } : {};
+}
+/** A text column as a field: present only when it is set. */
+const text = (key: string, v: unknown): Record<string, unknown> => (v ? { [key]: v } : {});
 export const byKey =
   <T>(key: (x: T) => string) =>
   (a: T, b: T) =>
@@ -45,7 +55,11 @@ export function toSubnet(r: Row): Subnet {
     manage: Boolean(r.manage),
     ...(r.vlan_id != null ? { vlanId: Number(r.vlan_id) } : {}),
     ...(r.pool_start ? { pool: { start: r.pool_start as string, end: r.pool_end as string } } : {}),
-  };
+    ...(r.disable_metadata ? { disableMetadata: true } : {}),
+    ...present('allowedGroups', r.allowed_groups),
+    ...present('allowedUsers', r.allowed_users),
+    ...present('tags', r.tags),
+  } as Subnet;
 }
 
 export function toMachine(r: Row, macs: string[], tags: Record<string, string>): Machine {
@@ -54,7 +68,16 @@ export function toMachine(r: Row, macs: string[], tags: Record<string, string>):
     macs,
     ...(r.ip ? { ip: r.ip as string } : {}),
     ...(r.subnet_id ? { subnetId: r.subnet_id as string } : {}),
+    ...(r.subnet_matched ? { subnetMatched: true } : {}),
+    ...(r.vlan_trunk ? { vlanTrunk: true } : {}),
+    ...present('secondaryNetworkEntries', r.secondary_network_entries),
+    ...text('gatewaySubnetId', r.gateway_subnet_id),
     ...(r.ipmi != null ? { ipmi: fromJson(r.ipmi) } : {}),
+    ...text('location', r.location),
+    ...text('topologyLocation', r.topology_location),
+    ...present('ownerGroups', r.owner_groups),
+    ...present('ownerUsers', r.owner_users),
+    ...present('hardware', r.hardware),
     tags,
     ...(r.storage_layout != null ? { storageLayout: fromJson(r.storage_layout) } : {}),
     ...(r.node_group ? { nodeGroup: r.node_group as string } : {}),
@@ -62,7 +85,7 @@ export function toMachine(r: Row, macs: string[], tags: Record<string, string>):
     state: r.state as MachineState,
     stateChangedAt: r.state_changed_at as string,
     createdAt: r.created_at as string,
-  };
+  } as Machine;
 }
 
 export function toLease(r: Row): Lease {

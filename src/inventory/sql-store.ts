@@ -47,6 +47,7 @@ import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from 
 import {
   byHostname,
   json,
+  jsonSome,
   list,
   noMachine,
   noSubnet,
@@ -59,6 +60,45 @@ import {
 /** An Inventory whose changes can be grouped into one transaction (imports). */
 export interface TransactionalInventory extends Inventory {
   transaction<T>(fn: (inv: Inventory) => Promise<T>): Promise<T>;
+}
+
+/** The columns of a machine's row that addMachine and updateMachine write, in machineValues' order. */
+const MACHINE_COLUMNS = [
+  'ip',
+  'subnet_id',
+  'ipmi',
+  'storage_layout',
+  'firmware',
+  'node_group',
+  'subnet_matched',
+  'vlan_trunk',
+  'secondary_network_entries',
+  'gateway_subnet_id',
+  'location',
+  'topology_location',
+  'owner_groups',
+  'owner_users',
+  'hardware',
+];
+
+function machineValues(m: NewMachine, subnetId: string | undefined): unknown[] {
+  return [
+    m.ip ?? null,
+    subnetId ?? null,
+    json(m.ipmi),
+    json(m.storageLayout),
+    m.firmware ?? null,
+    m.nodeGroup ?? null,
+    !m.subnetId && subnetId !== undefined,
+    m.vlanTrunk ?? false,
+    jsonSome(m.secondaryNetworkEntries),
+    m.gatewaySubnetId ?? null,
+    m.location || null,
+    m.topologyLocation || null,
+    jsonSome(m.ownerGroups),
+    jsonSome(m.ownerUsers),
+    jsonSome(m.hardware),
+  ];
 }
 
 /** pg_advisory_xact_lock key serializing address changes on PostgreSQL ("addr"). */
@@ -225,20 +265,9 @@ export class SqlInventory implements TransactionalInventory {
       await this.claimAddress(c, m);
       const now = new Date().toISOString();
       await c.run(
-        `INSERT INTO machines (hostname, ip, subnet_id, ipmi, storage_layout, firmware, state, state_changed_at, created_at, node_group)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          m.hostname,
-          m.ip ?? null,
-          subnetId ?? null,
-          json(m.ipmi),
-          json(m.storageLayout),
-          m.firmware ?? null,
-          m.state ?? 'unknown',
-          now,
-          now,
-          m.nodeGroup ?? null,
-        ],
+        `INSERT INTO machines (hostname, state, state_changed_at, created_at, ${MACHINE_COLUMNS.join(', ')})
+         VALUES ($1, $2, $3, $4, ${list(MACHINE_COLUMNS.length, 5)})`,
+        [m.hostname, m.state ?? 'unknown', now, now, ...machineValues(m, subnetId)],
       );
       await this.writeDetails(c, m, false);
       return (await this.load(c, m.hostname)) as Machine;
@@ -251,11 +280,12 @@ export class SqlInventory implements TransactionalInventory {
     return this.write(async (c) => {
       const cur = await this.load(c, hostname, true);
       if (!cur) throw noMachine(hostname);
-      const { state: _s, stateChangedAt: _c, createdAt: _a, ...fields } = cur;
+      const { state: _s, stateChangedAt: _c, createdAt: _a, subnetMatched, ...fields } = cur;
       const merged: Record<string, unknown> = { ...fields, ...patch };
-      // A new address without a subnet named is matched to its subnet afresh; a machine whose
-      // address is cleared stays in its subnet, to get a pool address there.
-      if (patch.ip !== undefined && !('subnetId' in patch)) delete merged.subnetId;
+      // A new address without a subnet named is matched to its subnet afresh, and so is a subnet
+      // that was matched, not named; a machine whose address is cleared stays in its subnet, to
+      // get a pool address there.
+      if ((patch.ip !== undefined || (subnetMatched && merged.ip)) && !('subnetId' in patch)) delete merged.subnetId;
       for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
       const m = checkNewMachine(merged as unknown as NewMachine);
       const subnetId = await this.subnetFor(c, m);
@@ -263,17 +293,8 @@ export class SqlInventory implements TransactionalInventory {
       await this.checkMacsFree(c, m);
       if (m.ip !== cur.ip) await this.claimAddress(c, m);
       await c.run(
-        `UPDATE machines SET ip = $2, subnet_id = $3, ipmi = $4, storage_layout = $5, firmware = $6, node_group = $7
-         WHERE hostname = $1`,
-        [
-          hostname,
-          m.ip ?? null,
-          subnetId ?? null,
-          json(m.ipmi),
-          json(m.storageLayout),
-          m.firmware ?? null,
-          m.nodeGroup ?? null,
-        ],
+        `UPDATE machines SET ${MACHINE_COLUMNS.map((col, i) => `${col} = $${i + 2}`).join(', ')} WHERE hostname = $1`,
+        [hostname, ...machineValues(m, subnetId)],
       );
       await this.writeDetails(c, m, true);
       return (await this.load(c, hostname)) as Machine;

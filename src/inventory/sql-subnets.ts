@@ -1,7 +1,7 @@
 // Subnets in SQL (both dialects): a subnet's row, all of them by id, adding one, and removing one
 // no machine uses. Called by sql-store.ts inside its transactions.
 import { ConflictError, type Subnet } from './types.ts';
-import { byKey, json, noSubnet, type SqlConn, someOf, toSubnet } from './sql-rows.ts';
+import { byKey, json, jsonSome, noSubnet, type SqlConn, someOf, toSubnet } from './sql-rows.ts';
 
 export async function subnetOn(c: SqlConn, id: string): Promise<Subnet | undefined> {
   const [row] = await c.query('SELECT * FROM subnets WHERE id = $1', [id]);
@@ -19,7 +19,9 @@ export async function addSubnetOn(c: SqlConn, s: Subnet): Promise<Subnet> {
       `subnet '${s.id}' already exists: remove it first ('cradle subnet rm ${s.id}') or choose another id`,
     );
   await c.run(
-    'INSERT INTO subnets (id, gateway, mask, domain_name, dns_servers, manage, vlan_id, pool_start, pool_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+    `INSERT INTO subnets (id, gateway, mask, domain_name, dns_servers, manage, vlan_id, pool_start, pool_end,
+       disable_metadata, allowed_groups, allowed_users, tags)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [
       s.id,
       s.gateway,
@@ -30,6 +32,10 @@ export async function addSubnetOn(c: SqlConn, s: Subnet): Promise<Subnet> {
       s.vlanId ?? null,
       s.pool?.start ?? null,
       s.pool?.end ?? null,
+      s.disableMetadata ?? false,
+      jsonSome(s.allowedGroups),
+      jsonSome(s.allowedUsers),
+      jsonSome(s.tags),
     ],
   );
   return (await subnetOn(c, s.id)) as Subnet;

@@ -7,10 +7,31 @@
 export const MACHINE_STATES = ['unknown', 'birth', 'installing', 'healthy', 'rebirth', 'clean', 'failed'] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
-export interface Ipmi {
+/**
+ * One interface of a machine as Dominator's NetworkEntry describes it (config.json's
+ * SecondaryNetworkEntries and IPMI): an address with its MAC, an address on a VLAN of the trunk
+ * (no MAC), or a bridge to a managed subnet (MAC and subnet, no address).
+ */
+export interface NetworkEntry {
   hostname?: string;
   ip?: string;
   mac?: string;
+  subnetId?: string;
+  /** This interface carries the trunk's VLANs (Dominator's VlanTrunk). */
+  vlanTrunk?: boolean;
+}
+
+/** The machine's BMC: a NetworkEntry, as in Dominator. */
+export type Ipmi = NetworkEntry;
+
+export const ARCHITECTURES = ['auto', 'amd64', 'arm64'] as const;
+
+/** Dominator's MachineData: the hardware as the fleet knows it; kept and served, not used. */
+export interface Hardware {
+  architecture?: (typeof ARCHITECTURES)[number];
+  memoryMiB?: number;
+  cpus?: number;
+  totalVolumeBytes?: number;
 }
 
 export interface Machine {
@@ -21,7 +42,25 @@ export interface Machine {
   ip?: string;
   /** The subnet `ip` belongs to (Dominator's Subnets[].Id). */
   subnetId?: string;
+  /**
+   * Set by the store when `subnetId` was found by matching `ip` against the subnets rather than
+   * named: config.json then leaves Machine.SubnetId out, as the file it came from did.
+   */
+  subnetMatched?: boolean;
+  /** The primary interface carries the trunk's VLANs (Dominator's Machine.VlanTrunk). */
+  vlanTrunk?: boolean;
+  /** Its other interfaces (Dominator's SecondaryNetworkEntries); each MAC is also in `macs`. */
+  secondaryNetworkEntries?: NetworkEntry[];
+  /** The subnet whose gateway is the default route, overriding the one `ip` is in. */
+  gatewaySubnetId?: string;
   ipmi?: Ipmi;
+  /** Dominator's Machine.Location. */
+  location?: string;
+  /** config.json's own Location (Dominator's fleet manager: the machine's topology directory). */
+  topologyLocation?: string;
+  ownerGroups?: string[];
+  ownerUsers?: string[];
+  hardware?: Hardware;
   /** Free-form tags; `RequiredImage` names the image (or stream) to install. */
   tags: Record<string, string>;
   /** Dominator's storage-layout.json for this machine; absent means the server default. */
@@ -36,8 +75,12 @@ export interface Machine {
   createdAt: string;
 }
 
-export type NewMachine = Omit<Machine, 'state' | 'stateChangedAt' | 'createdAt'> & { state?: MachineState };
-export type MachinePatch = Partial<Omit<Machine, 'hostname' | 'state' | 'stateChangedAt' | 'createdAt'>>;
+export type NewMachine = Omit<Machine, 'state' | 'stateChangedAt' | 'createdAt' | 'subnetMatched'> & {
+  state?: MachineState;
+};
+export type MachinePatch = Partial<
+  Omit<Machine, 'hostname' | 'state' | 'stateChangedAt' | 'createdAt' | 'subnetMatched'>
+>;
 
 export interface Subnet {
   /** Dominator's Subnets[].Id, e.g. "Hypervisors". */
@@ -49,8 +92,17 @@ export interface Subnet {
   /** Dominator's Manage: a VLAN and bridge are made for it on installed machines. */
   manage: boolean;
   vlanId?: number;
-  /** Addresses handed to unknown machines (state birth), inclusive; none: unknown machines get nothing. */
+  /**
+   * Addresses handed to unknown machines (state birth), inclusive; none: unknown machines get
+   * nothing. Dominator's FirstDynamicIP and LastDynamicIP.
+   */
   pool?: { start: string; end: string };
+  /** Dominator's DisableMetadata: no metadata server for its machines (kept and served). */
+  disableMetadata?: boolean;
+  /** Dominator's AllowedGroups and AllowedUsers: who may place VMs in it (kept and served). */
+  allowedGroups?: string[];
+  allowedUsers?: string[];
+  tags?: Record<string, string>;
 }
 
 /** A kit as a node group pins it: the digest is the kit's identity (its kit.json's digest). */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { checkStorageLayout, storageLayoutSchema } from '../storage/layout.ts';
 import { ipv4 } from '../netconfig/machine-config.ts';
 import {
+  ARCHITECTURES,
   InventoryError,
   MACHINE_STATES,
   type InstallProgress,
@@ -129,7 +130,34 @@ const layoutSchema = z.record(z.string(), z.unknown()).superRefine((value, ctx) 
   }
 });
 
-const ipmiSchema = z.object({ hostname: hostnameSchema.optional(), ip: ipv4.optional(), mac: macSchema.optional() });
+/** Dominator's NetworkEntry: the IPMI and the secondary interfaces. */
+const networkEntrySchema = z.object({
+  hostname: hostnameSchema.optional(),
+  ip: ipv4.optional(),
+  mac: macSchema.optional(),
+  subnetId: subnetIdSchema.optional(),
+  vlanTrunk: z.boolean().optional(),
+});
+
+/** Group and user names (Dominator's OwnerGroups, AllowedUsers, ...). */
+const namesSchema = z
+  .array(z.string().min(1, 'a name is not empty').max(256, 'a name has at most 256 characters'))
+  .max(1000, 'at most 1000 names');
+
+const countSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+const hardwareSchema = z.object({
+  architecture: z
+    .enum(ARCHITECTURES, {
+      error: (i) => `'${String(i.input)}' is not an architecture: use ${ARCHITECTURES.join(', ')}`,
+    })
+    .optional(),
+  memoryMiB: countSchema.optional(),
+  cpus: countSchema.optional(),
+  totalVolumeBytes: countSchema.optional(),
+});
+
+const locationSchema = z.string().max(1024, 'a location has at most 1024 characters');
 
 const machineFields = {
   hostname: hostnameSchema,
@@ -139,7 +167,15 @@ const machineFields = {
     .refine((macs) => new Set(macs).size === macs.length, 'a MAC address is listed twice: list each interface once'),
   ip: ipv4.optional(),
   subnetId: subnetIdSchema.optional(),
-  ipmi: ipmiSchema.optional(),
+  vlanTrunk: z.boolean().optional(),
+  secondaryNetworkEntries: z.array(networkEntrySchema).max(64, 'at most 64 secondary network entries').optional(),
+  gatewaySubnetId: subnetIdSchema.optional(),
+  ipmi: networkEntrySchema.optional(),
+  location: locationSchema.optional(),
+  topologyLocation: locationSchema.optional(),
+  ownerGroups: namesSchema.optional(),
+  ownerUsers: namesSchema.optional(),
+  hardware: hardwareSchema.optional(),
   tags: tagsSchema,
   storageLayout: layoutSchema.optional(),
   nodeGroup: nodeGroupNameSchema.optional(),
@@ -147,7 +183,17 @@ const machineFields = {
   state: stateSchema.optional(),
 };
 
-const newMachineSchema = z.object({ ...machineFields, tags: tagsSchema.default({}) });
+// A secondary interface's MAC is one the machine is known by (DHCP, HTTP by MAC): in `macs` too.
+const newMachineSchema = z.object({ ...machineFields, tags: tagsSchema.default({}) }).superRefine((m, ctx) => {
+  m.secondaryNetworkEntries?.forEach((e, i) => {
+    if (e.mac && !m.macs.includes(e.mac))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secondaryNetworkEntries', i, 'mac'],
+        message: `${e.mac} is not one of the machine's MACs (${m.macs.join(', ')}): list it there too`,
+      });
+  });
+});
 
 const netmaskSchema = ipv4.refine((m) => prefixLength(m) !== undefined && m !== '0.0.0.0', {
   error: (i) => `'${i.input}' is not a netmask: use contiguous one bits such as 255.255.255.0`,
@@ -174,6 +220,10 @@ const subnetSchema = z
       .max(4094, 'a VLAN id is 1-4094')
       .optional(),
     pool: z.object({ start: ipv4, end: ipv4 }).optional(),
+    disableMetadata: z.boolean().optional(),
+    allowedGroups: namesSchema.optional(),
+    allowedUsers: namesSchema.optional(),
+    tags: tagsSchema.optional(),
   })
   .superRefine((s, ctx) => {
     const prefix = prefixLength(s.mask);

@@ -1,0 +1,137 @@
+// Dominator's config.json into the machine database and back out as the boot server serves it,
+// on both stores (JSONB reorders keys and PostgreSQL's booleans are not SQLite's): every field of
+// Dominator's types survives, and what the database cannot keep is refused, not dropped.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { backends } from '../../test/support/db-backends.ts';
+import { machineTo } from './dominator-config.ts';
+import { importBatch, parseSeedJson } from './import.ts';
+import { MIGRATIONS, migrate } from './migrations.ts';
+import { openInventory, parseDbUrl } from './open.ts';
+import type { SqlDb } from './sql-rows.ts';
+import type { SqlInventory } from './sql-store.ts';
+import type { Inventory } from './types.ts';
+
+const read = (file: string) => fs.readFileSync(path.join(import.meta.dirname, file), 'utf8');
+const threeNics = read('testdata/config-3-nics.json');
+const readme = read('../netconfig/testdata/dominator-readme-config.json');
+
+/** config.json as the boot server serves it (boot/config-files.ts), parsed. */
+async function served(inv: Inventory, hostname: string): Promise<unknown> {
+  const m = await inv.getMachine(hostname);
+  assert.ok(m, `machine ${hostname} is in the database`);
+  return JSON.parse(JSON.stringify(machineTo(m, await inv.listSubnets())));
+}
+
+async function rawDb(url: string): Promise<SqlDb> {
+  const where = parseDbUrl(url);
+  if (where.kind === 'postgres') return new (await import('./postgres.ts')).PostgresDb(where.url);
+  return new (await import('./sqlite.ts')).SqliteDb(where.file);
+}
+
+for (const b of backends) {
+  describe(`Dominator's config.json through the machine database on ${b.name}`, { skip: b.skip }, () => {
+    const open: SqlInventory[] = [];
+    const fresh = async (url?: string) => {
+      const inv = await openInventory(url ?? (await b.fresh()));
+      open.push(inv);
+      return inv;
+    };
+    before(() => b.setup());
+    after(async () => {
+      for (const inv of open) await inv.close().catch(() => {});
+      await b.teardown();
+    });
+
+    it('a machine with three NICs comes back as the document it was imported from', async () => {
+      const inv = await fresh();
+      await importBatch(inv, parseSeedJson(threeNics, 'config-3-nics.json'));
+      const m = await inv.getMachine('hyper3');
+      assert.deepEqual(m?.macs, ['de:ad:be:ef:03:01', 'de:ad:be:ef:03:02', 'de:ad:be:ef:03:03']);
+      assert.deepEqual(m?.hardware, {
+        architecture: 'amd64',
+        memoryMiB: 262144,
+        cpus: 64,
+        totalVolumeBytes: 3840755982336,
+      });
+      assert.deepEqual((await inv.getSubnet('Dev'))?.pool, { start: '192.168.100.10', end: '192.168.100.99' });
+      assert.deepEqual(await served(inv, 'hyper3'), JSON.parse(threeNics));
+      // And the served document imports into another database as the same machine.
+      const again = await fresh();
+      await importBatch(again, parseSeedJson(JSON.stringify(await served(inv, 'hyper3')), 'served.json'));
+      assert.deepEqual(await served(again, 'hyper3'), JSON.parse(threeNics));
+    });
+
+    it("Dominator's README example comes back unchanged: a subnet matched from the address stays unnamed", async () => {
+      const inv = await fresh();
+      await importBatch(inv, parseSeedJson(readme, 'config.json'));
+      const m = await inv.getMachine('hyper0');
+      assert.equal(m?.subnetId, 'Hypervisors');
+      assert.equal(m?.subnetMatched, true);
+      assert.deepEqual(await served(inv, 'hyper0'), JSON.parse(readme));
+      // A new address is matched afresh; naming the subnet makes it part of the document.
+      await inv.updateMachine('hyper0', { ip: '192.168.100.7' });
+      assert.equal((await inv.getMachine('hyper0'))?.subnetId, 'Dev');
+      await inv.updateMachine('hyper0', { subnetId: 'Dev' });
+      const named = (await served(inv, 'hyper0')) as { Machine: Record<string, unknown> };
+      assert.equal(named.Machine.SubnetId, 'Dev');
+    });
+
+    it('refuses what it could not keep: unknown fields, a server error, no primary MAC, half a range', async () => {
+      const inv = await fresh();
+      const config = JSON.parse(readme);
+      const cases: [unknown, RegExp][] = [
+        [
+          { ...config, Machine: { ...config.Machine, HostMacAdress: 'x' } },
+          /c\.json: field 'Machine\.HostMacAdress' is not one of Dominator's config\.json fields, so the machine database would not keep it/,
+        ],
+        [{ ...config, Error: 'unknown machine' }, /c\.json: field 'Error' says the server that wrote it failed/],
+        [
+          { ...config, Machine: { ...config.Machine, HostMacAddress: '' } },
+          /c\.json: field 'Machine\.HostMacAddress' is missing/,
+        ],
+        [
+          { ...config, Subnets: [{ ...config.Subnets[0], FirstDynamicIP: '192.168.100.10' }] },
+          /c\.json: subnet 'Dev' has only one of FirstDynamicIP and LastDynamicIP/,
+        ],
+      ];
+      for (const [doc, message] of cases) assert.throws(() => parseSeedJson(JSON.stringify(doc), 'c.json'), message);
+      await inv.addSubnet({ id: 'Lab', gateway: '10.1.0.1', mask: '255.255.255.0', dnsServers: [], manage: false });
+      await assert.rejects(
+        inv.addMachine({
+          hostname: 'n1',
+          macs: ['02:00:00:00:00:01'],
+          tags: {},
+          secondaryNetworkEntries: [{ mac: '02:00:00:00:00:02', ip: '10.1.0.5' }],
+        }),
+        /field 'secondaryNetworkEntries\.0\.mac' is invalid: 02:00:00:00:00:02 is not one of the machine's MACs/,
+      );
+    });
+
+    it('the migration gives older machines and subnets the new fields, empty', async () => {
+      const url = await b.fresh();
+      const db = await rawDb(url);
+      try {
+        await migrate(db, MIGRATIONS.slice(0, 3));
+        await db.run(
+          "INSERT INTO subnets (id, gateway, mask, dns_servers, manage) VALUES ('Old', '10.2.0.1', '255.255.255.0', '[]', $1)",
+          [db.dialect === 'postgres' ? false : 0],
+        );
+        await db.run(
+          "INSERT INTO machines (hostname, ip, subnet_id, state, state_changed_at, created_at) VALUES ('old1', '10.2.0.5', 'Old', 'healthy', $1, $1)",
+          [new Date().toISOString()],
+        );
+        await db.run("INSERT INTO machine_macs (mac, hostname, position) VALUES ('02:00:00:00:00:01', 'old1', 0)");
+      } finally {
+        await db.close();
+      }
+      const inv = await fresh(url);
+      assert.deepEqual(await served(inv, 'old1'), {
+        Machine: { Hostname: 'old1', HostIpAddress: '10.2.0.5', HostMacAddress: '02:00:00:00:00:01', SubnetId: 'Old' },
+        Subnets: [{ Id: 'Old', IpGateway: '10.2.0.1', IpMask: '255.255.255.0', DomainNameServers: [] }],
+      });
+    });
+  });
+}
