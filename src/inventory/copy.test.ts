@@ -3,18 +3,22 @@
 // copy's sequence moved past the copied ids, a rerun that finds the copy done, a destination that
 // differs refused, and a copy that fails half-way leaving the destination empty.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { backends } from '../../test/support/db-backends.ts';
 import { compareDatabases, copyDatabase, TABLES, tablesOf } from './copy.ts';
+import { importBatch, parseSeedJson } from './import.ts';
 import { openInventory } from './open.ts';
 import type { SqlInventory } from './sql-store.ts';
 import { InventoryError } from './types.ts';
 
 const [sqlite, postgres] = backends;
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
+const THREE_NICS = path.join(import.meta.dirname, 'testdata', 'config-3-nics.json');
 
-/** A head node's database after some use: a subnet, groups, machines in every table. */
+/** A head node's database after some use: subnets, groups, machines in every table. */
 async function populate(inv: SqlInventory): Promise<void> {
   await inv.addSubnet({
     id: 'provisioning',
@@ -74,6 +78,8 @@ async function populate(inv: SqlInventory): Promise<void> {
     await inv.appendInstallerLog(hostname, 700, ['binary\0garbage']);
   }
   await inv.allocateLease('02:00:00:00:09:01', 'provisioning', 600, new Date(), 'guest');
+  // Every field of Dominator's config.json: secondary interfaces, owners, hardware, subnet details.
+  await importBatch(inv, parseSeedJson(fs.readFileSync(THREE_NICS, 'utf8'), THREE_NICS));
 }
 
 describe('the machine database copied from SQLite into PostgreSQL', { skip: postgres.skip }, () => {
@@ -103,7 +109,7 @@ describe('the machine database copied from SQLite into PostgreSQL', { skip: post
     assert.equal(report.alreadyCopied, false);
     assert.equal(report.rows.installer_log, 2103);
     assert.equal(report.rows.state_history, 6);
-    assert.equal(report.rows.machine_macs, 6);
+    assert.equal(report.rows.machine_macs, 9);
     assert.equal(report.rows.leases, 1);
 
     for (const read of [
@@ -156,7 +162,7 @@ describe('the machine database copied from SQLite into PostgreSQL', { skip: post
     for (const t of TABLES)
       assert.equal(Number((await to.db.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${t.name}`))[0].n), 0, t.name);
     await to.db.run('DROP TRIGGER refuse ON installer_log');
-    assert.equal((await copyDatabase(from.db, to.db)).rows.machines, 3);
+    assert.equal((await copyDatabase(from.db, to.db)).rows.machines, 4);
   });
 
   it("keys in byte order on both stores, whatever PostgreSQL's locale sorts first", async () => {
@@ -193,7 +199,7 @@ describe('the machine database copied from SQLite into PostgreSQL', { skip: post
     await populate(pg);
     const back = await fresh(sqlite);
     const report = await copyDatabase(pg.db, back.db);
-    assert.equal(report.rows.machines, 3);
+    assert.equal(report.rows.machines, 4);
     assert.deepEqual(await back.listMachines(), await pg.listMachines());
   });
 });
