@@ -79,6 +79,24 @@ for (const b of backends) {
       assert.equal(named.Machine.SubnetId, 'Dev');
     });
 
+    it('a document Go wrote, with its empty values, is served back without them', async () => {
+      const inv = await fresh();
+      const doc = JSON.parse(readme);
+      const goWritten = {
+        Location: '',
+        Machine: { ...doc.Machine, SubnetId: '', GatewaySubnetId: '', IPMI: {}, OwnerGroups: null, Tags: null },
+        Subnets: doc.Subnets.map((s: Record<string, unknown>) => ({
+          VlanId: 0,
+          Manage: false,
+          ...s,
+          FirstDynamicIP: '',
+        })),
+      };
+      await importBatch(inv, parseSeedJson(JSON.stringify(goWritten), 'go.json'));
+      const { IPMI: _ipmi, Tags: _tags, ...machine } = doc.Machine;
+      assert.deepEqual(await served(inv, 'hyper0'), { ...doc, Machine: machine });
+    });
+
     it('refuses what it could not keep: unknown fields, a server error, no primary MAC, half a range', async () => {
       const inv = await fresh();
       const config = JSON.parse(readme);

@@ -76,16 +76,18 @@ describe('config.json as Dominator writes it', () => {
     assert.equal(config.Subnets[0].DisableMetadata, true);
   });
 
-  it("reads Go's encodings: empty IPs and MACs, null slices, ArchitectureType as a number", () => {
+  it("reads Go's encodings: empty IPs and MACs, null as absent, ArchitectureType as a number", () => {
     const c = parseMachineConfig(
       JSON.stringify({
-        Machine: { Hostname: 'h', HostIpAddress: '', HostMacAddress: '', IPMI: {}, ArchitectureType: 1 },
+        Location: null,
+        Machine: { Hostname: 'h', HostIpAddress: '', HostMacAddress: '', IPMI: {}, ArchitectureType: 1, Tags: null },
         Subnets: [{ Id: 'A', IpGateway: '10.0.0.1', IpMask: '255.0.0.0', DomainNameServers: null, FirstDynamicIP: '' }],
       }),
     );
     assert.equal(c.Machine.HostIpAddress, undefined);
     assert.equal(c.Machine.HostMacAddress, undefined);
     assert.equal(c.Machine.ArchitectureType, 'amd64');
+    assert.equal(c.Machine.Tags, undefined);
     assert.equal(c.Subnets[0].DomainNameServers, undefined);
     assert.equal(c.Subnets[0].FirstDynamicIP, undefined);
     assert.deepEqual(parseMachineConfig('{"Machine": {}, "Subnets": null}').Subnets, []);

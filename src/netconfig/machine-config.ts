@@ -2,9 +2,10 @@
 // at the boundary. Every field of Dominator's types (proto/fleetmanager Machine, MachineData,
 // NetworkEntry; proto/hypervisor Subnet) is read with Dominator's encodings, so a Dominator user's
 // files, and what Dominator's own tools write, work unchanged: IPs may be "" (Go's nil net.IP),
-// MACs take Go's spellings, ArchitectureType is text or its number. A key that is no field of
+// null is absent, MACs take Go's spellings, ArchitectureType is text or its number. A key that is no field of
 // Dominator's is kept (Go would ignore it) and reported in the notes, since it is usually a typo.
 import { z } from 'zod';
+import { nullAsAbsent } from '../util/go-json.ts';
 import { parseJsonWith } from '../util/parse-json.ts';
 
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -73,7 +74,7 @@ const networkEntryFields = {
   SubnetId: z.string().optional(),
   VlanTrunk: z.boolean().optional(),
 };
-const networkEntry = z.looseObject(networkEntryFields);
+const networkEntry = z.looseObject(nullAsAbsent(networkEntryFields));
 
 /** Dominator's MachineData: the hardware as the fleet manager knows it (unused by installers). */
 const machineDataFields = {
@@ -100,11 +101,7 @@ const subnetFields = {
   IpGateway: ipv4,
   IpMask: ipv4,
   DomainName: z.string().optional(),
-  DomainNameServers: z
-    .array(ipv4)
-    .nullable()
-    .transform((a) => a ?? undefined)
-    .optional(), // Go writes a nil slice as null
+  DomainNameServers: z.array(ipv4).optional(),
   DisableMetadata: z.boolean().optional(),
   Manage: z.boolean().optional(),
   VlanId: z.number().int().min(0).max(4094).optional(),
@@ -115,20 +112,16 @@ const subnetFields = {
   Tags: tags.optional(),
 };
 
-export const subnetSchema = z.looseObject(subnetFields);
+export const subnetSchema = z.looseObject(nullAsAbsent(subnetFields));
 
 const responseFields = {
   Error: z.string().optional(),
   Location: z.string().optional(),
-  Machine: z.looseObject(machineFields),
-  Subnets: z
-    .array(subnetSchema)
-    .nullable()
-    .default([])
-    .transform((s) => s ?? []),
+  Machine: z.looseObject(nullAsAbsent(machineFields)),
+  Subnets: z.array(subnetSchema).default([]),
 };
 
-export const machineConfigSchema = z.looseObject(responseFields);
+export const machineConfigSchema = z.looseObject(nullAsAbsent(responseFields));
 
 export type MachineConfig = z.infer<typeof machineConfigSchema>;
 export type Subnet = z.infer<typeof subnetSchema>;

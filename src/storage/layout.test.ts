@@ -78,6 +78,20 @@ describe('storage-layout.json as Dominator writes it', () => {
     ]);
   });
 
+  it('takes null as absent, as Go does', () => {
+    const layout = parseStorageLayout(
+      JSON.stringify({
+        BootDriveLayout: [{ MountPoint: '/', MinimumFreeBytes: MiB, FileSystemType: null, FileSystemLabel: null }],
+        ExtraMountPointsBasename: null,
+        Encrypt: null,
+      }),
+    );
+    assert.equal(layout.BootDriveLayout[0].FileSystemType, 'ext4');
+    assert.equal(layout.BootDriveLayout[0].FileSystemLabel, undefined);
+    assert.equal(layout.ExtraMountPointsBasename, '/data/');
+    assert.equal(layout.Encrypt, false);
+  });
+
   it('refuses ignored fields of the wrong type rather than dropping them', () => {
     assert.throws(
       () => parseStorageLayout(layoutWith({ ReservedBlocksPercentage: 70000 })),

@@ -1,9 +1,12 @@
 // Dominator's storage layout (`storage-layout.json`), validated at the boundary and normalised into
-// the list of boot-drive file systems the installer makes. Field names are Dominator's. Unlike
-// Dominator's installer, everything it silently accepted and later tripped over is refused here with the
-// field named: a size-less partition before the last, duplicate or relative mount
-// points, labels longer than the file system allows.
+// the list of boot-drive file systems the installer makes. Field names and encodings are
+// Dominator's (FileSystemType as text or its number, null as absent), and every field of its
+// StorageLayout and Partition is accepted; those the installer does not use are listed in notes
+// for its log (storageLayoutNotes). Unlike Dominator's installer, everything it silently accepted
+// and later tripped over is refused here with the field named: a size-less partition before the
+// last, duplicate or relative mount points, labels longer than the file system allows.
 import { z } from 'zod';
+import { nullAsAbsent } from '../util/go-json.ts';
 import { parseJsonWith } from '../util/parse-json.ts';
 
 export const MiB = 1024 * 1024;
@@ -38,7 +41,7 @@ const partitionFields = {
   RootGroupId: uint(2 ** 32 - 1).optional(),
   RootUserId: uint(2 ** 32 - 1).optional(),
 };
-const partitionSchema = z.looseObject(partitionFields);
+const partitionSchema = z.looseObject(nullAsAbsent(partitionFields));
 
 /** Partition fields Dominator defines that the installer does not use. */
 const IGNORED_PARTITION_FIELDS = ['ReservedBlocksPercentage', 'RootGroupId', 'RootUserId'];
@@ -56,7 +59,7 @@ const layoutFields = {
   Encrypt: z.boolean().default(false),
   UseKexec: z.boolean().default(false),
 };
-export const storageLayoutSchema = z.looseObject(layoutFields);
+export const storageLayoutSchema = z.looseObject(nullAsAbsent(layoutFields));
 
 export type StorageLayout = z.infer<typeof storageLayoutSchema>;
 type PartitionSpec = z.infer<typeof partitionSchema>;
