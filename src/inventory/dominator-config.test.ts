@@ -97,7 +97,7 @@ for (const b of backends) {
       assert.deepEqual(await served(inv, 'hyper0'), { ...doc, Machine: machine });
     });
 
-    it('refuses what it could not keep: unknown fields, a server error, no primary MAC, half a range', async () => {
+    it('refuses what it could not keep or an installer could not use: unknown fields, an error, no primary MAC, half a range, missing subnets', async () => {
       const inv = await fresh();
       const config = JSON.parse(readme);
       const cases: [unknown, RegExp][] = [
@@ -126,6 +126,22 @@ for (const b of backends) {
         }),
         /field 'secondaryNetworkEntries\.0\.mac' is invalid: 02:00:00:00:00:02 is not one of the machine's MACs/,
       );
+      // Subnets an installer would look for and not find: refused now rather than at install time.
+      const n1 = { hostname: 'n1', macs: ['02:00:00:00:00:01'], tags: {} };
+      await assert.rejects(
+        inv.addMachine({ ...n1, gatewaySubnetId: 'Gone' }),
+        /machine 'n1': gatewaySubnetId names no subnet 'Gone'/,
+      );
+      await assert.rejects(
+        inv.addMachine({ ...n1, secondaryNetworkEntries: [{ ip: '10.2.0.5' }] }),
+        /machine 'n1': secondary network entry 1 \(10\.2\.0\.5\) has address 10\.2\.0\.5, in no subnet/,
+      );
+      await assert.rejects(
+        inv.addMachine({ ...n1, secondaryNetworkEntries: [{ ip: '10.2.0.5', subnetId: 'Lab' }] }),
+        /has address 10\.2\.0\.5, outside its subnet 'Lab' \(10\.1\.0\.0\/24\)/,
+      );
+      await inv.addMachine({ ...n1, secondaryNetworkEntries: [{ ip: '10.1.0.5', subnetId: 'Lab' }] });
+      await assert.rejects(inv.removeSubnet('Lab'), /subnet 'Lab' is still used by 1 machine\(s\) \(n1\)/);
     });
 
     it('the migration gives older machines and subnets the new fields, empty', async () => {

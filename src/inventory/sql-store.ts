@@ -34,7 +34,7 @@ import {
   type Subnet,
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
-import { addSubnetOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
+import { addSubnetOn, checkNetworkSubnetsOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
 import {
   noNodeGroup,
   nodeGroupOn,
@@ -261,6 +261,7 @@ export class SqlInventory implements TransactionalInventory {
       }
       const subnetId = await this.subnetFor(c, m);
       await this.checkNodeGroupExists(c, m);
+      await checkNetworkSubnetsOn(c, m);
       await this.checkMacsFree(c, m);
       await this.claimAddress(c, m);
       const now = new Date().toISOString();
@@ -290,6 +291,7 @@ export class SqlInventory implements TransactionalInventory {
       const m = checkNewMachine(merged as unknown as NewMachine);
       const subnetId = await this.subnetFor(c, m);
       await this.checkNodeGroupExists(c, m);
+      await checkNetworkSubnetsOn(c, m);
       await this.checkMacsFree(c, m);
       if (m.ip !== cur.ip) await this.claimAddress(c, m);
       await c.run(
