@@ -10,7 +10,7 @@ import { parseHardwareAddress, parseMachineConfig, parseMachineConfigWithNotes }
 const testdata = (name: string) => fs.readFileSync(path.join(import.meta.dirname, 'testdata', name), 'utf8');
 
 describe('config.json as Dominator writes it', () => {
-  it("accepts Dominator's README example unchanged, with nothing to note", () => {
+  it("accepts Dominator's README example unchanged, noting the fields only fleet tools use", () => {
     const { config, notes } = parseMachineConfigWithNotes(testdata('dominator-readme-config.json'));
     assert.equal(config.Machine.Hostname, 'hyper0');
     assert.equal(config.Machine.IPMI?.HostMacAddress, 'de:ad:be:ef:00:00');
@@ -22,7 +22,9 @@ describe('config.json as Dominator writes it', () => {
         ['Prod', 120],
       ],
     );
-    assert.deepEqual(notes, []);
+    assert.deepEqual(notes, [
+      "config.json: Machine.IPMI, Machine.Tags: for fleet tools; the installer does not use them (as Dominator's does not)",
+    ]);
   });
 
   it("accepts every field of Dominator's types", () => {
@@ -69,7 +71,12 @@ describe('config.json as Dominator writes it', () => {
       ],
     });
     const { config, notes } = parseMachineConfigWithNotes(text);
-    assert.deepEqual(notes, []);
+    assert.deepEqual(notes, [
+      'config.json: Location, Machine.ArchitectureType, Machine.MemoryInMiB, Machine.NumCPUs, Machine.TotalVolumeBytes, ' +
+        'Machine.IPMI, Machine.Location, Machine.OwnerGroups, Machine.OwnerUsers, Machine.Tags, ' +
+        'Subnets[].DisableMetadata, Subnets[].AllowedGroups, Subnets[].AllowedUsers, Subnets[].FirstDynamicIP, ' +
+        "Subnets[].LastDynamicIP, Subnets[].Tags: for fleet tools; the installer does not use them (as Dominator's does not)",
+    ]);
     assert.equal(config.Machine.ArchitectureType, 'arm64');
     assert.equal(config.Machine.SecondaryNetworkEntries?.[1].SubnetId, 'C');
     assert.equal(config.Subnets[0].FirstDynamicIP, '10.0.0.100');
@@ -137,6 +144,7 @@ describe('config.json as Dominator writes it', () => {
       "c.json: field 'Machine.SecondaryNetworkEntries.0.Vlan' is not one of Dominator's (GetMachineInfoResponse): ignored",
       "c.json: field 'Subnets.0.Gateway' is not one of Dominator's (GetMachineInfoResponse): ignored",
       "c.json: field 'Error' says the server that wrote it failed ('no such machine'): ignored",
+      "c.json: Machine.IPMI: for fleet tools; the installer does not use them (as Dominator's does not)",
     ]);
   });
 });

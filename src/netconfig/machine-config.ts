@@ -162,12 +162,34 @@ export function unknownConfigFields(c: MachineConfig): string[] {
   ];
 }
 
+/** Dominator's fields for its fleet tools, which its installer does not read, and Cradle's neither. */
+const FLEET_FIELDS = {
+  response: ['Location'],
+  machine: [...Object.keys(machineDataFields), 'IPMI', 'Location', 'OwnerGroups', 'OwnerUsers', 'Tags'],
+  subnet: ['DisableMetadata', 'AllowedGroups', 'AllowedUsers', 'FirstDynamicIP', 'LastDynamicIP', 'Tags'],
+};
+
+/** The fleet tools' fields a parsed config.json holds, as paths (Subnets[].Tags once for all). */
+function fleetFieldsOf(c: MachineConfig): string[] {
+  const has = (o: object, key: string) => (o as Record<string, unknown>)[key] !== undefined;
+  return [
+    ...FLEET_FIELDS.response.filter((k) => has(c, k)),
+    ...FLEET_FIELDS.machine.filter((k) => has(c.Machine, k)).map((k) => `Machine.${k}`),
+    ...FLEET_FIELDS.subnet.filter((k) => c.Subnets.some((s) => has(s, k))).map((k) => `Subnets[].${k}`),
+  ];
+}
+
 /** What the installer should log about a parsed config.json: what it ignores, and why. */
 export function machineConfigNotes(c: MachineConfig, file = 'config.json'): string[] {
   const notes = unknownConfigFields(c).map(
     (p) => `${file}: field '${p}' is not one of Dominator's (GetMachineInfoResponse): ignored`,
   );
   if (c.Error) notes.push(`${file}: field 'Error' says the server that wrote it failed ('${c.Error}'): ignored`);
+  const fleet = fleetFieldsOf(c);
+  if (fleet.length)
+    notes.push(
+      `${file}: ${fleet.join(', ')}: for fleet tools; the installer does not use them (as Dominator's does not)`,
+    );
   return notes;
 }
 
