@@ -169,14 +169,7 @@ export class InstallerHost {
   install(files: Record<string, string> | 'placed', extra: string[] = [], netboot = false) {
     const work = this.work;
     if (files !== 'placed') this.placeFiles(files, netboot);
-    const args = [
-      'netns',
-      'exec',
-      this.lab!.machineNs,
-      'unshare',
-      '--uts',
-      cradleBin,
-      'installer',
+    return this.run([
       '--no-dry-run',
       '--no-reboot',
       '--allow-running-system',
@@ -201,13 +194,24 @@ export class InstallerHost {
       '--failure-wait',
       '0',
       ...extra,
-    ];
-    // TMPDIR inside the work directory: what the installer puts there is seen by the tests.
-    const r = spawnSync('ip', args, {
-      encoding: 'utf8',
-      env: { ...process.env, CRADLE_NO_FLAG_FILES: '1', TMPDIR: path.join(work, 'tmp') },
-      timeout: 600_000,
-    });
+    ]);
+  }
+
+  /**
+   * `cradle installer ARGS` in the machine's namespace; no flag file is read unless `env` names
+   * one (CRADLE_FLAG_FILES).
+   */
+  run(args: string[], env: NodeJS.ProcessEnv = { CRADLE_NO_FLAG_FILES: '1' }) {
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', this.lab!.machineNs, 'unshare', '--uts', cradleBin, 'installer', ...args],
+      {
+        encoding: 'utf8',
+        // TMPDIR inside the work directory: what the installer puts there is seen by the tests.
+        env: { ...process.env, ...env, TMPDIR: path.join(this.work, 'tmp') },
+        timeout: 600_000,
+      },
+    );
     return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
   }
 

@@ -110,6 +110,51 @@ describe('installer on loop devices', { skip: !isRoot() && 'needs root (loop dev
     assert.equal(headAndTail(disk0), before);
   });
 
+  test("an old site's flag file, in Dominator's names, runs the installer to its plan", () => {
+    // The network is the one the dry run above set up.
+    placeFiles(goodFiles('debian/v1'));
+    const selector = path.join(work, 'select-boot-disk');
+    fs.writeFileSync(selector, `#!/bin/sh\n# the boot disk only\necho ${path.basename(disk0)}\n`, { mode: 0o755 });
+    const flags = path.join(work, 'flags.default');
+    fs.writeFileSync(
+      flags,
+      [
+        '# flags.default of a Dominator installer image',
+        `tftpDirectory=${path.join(work, 'tftpdata')}`,
+        `tmpRoot=${path.join(work, 'tmproot')}`,
+        `mountPoint=${path.join(work, 'mnt')}`,
+        `logDir=${path.join(work, 'log')}`,
+        `sysfsDirectory=${path.join(work, 'sys')}`,
+        `driveSelector=${selector}`,
+        'imageServerPortNum=6971',
+        'portNum=6978',
+        'skipNetwork=true',
+        'logDebugLevel=1',
+        '; a flag of a later Dominator release',
+        'fleetManagerHostname=fleet-manager.example',
+        '',
+      ].join('\n'),
+    );
+    const r = host.run(
+      [
+        '-dryRun',
+        '-allowRunningSystem',
+        '-firmware=bios',
+        '-bootedRoot',
+        'none',
+        `-buildTimestamp=${path.join(work, 'build-timestamp')}`,
+      ],
+      { CRADLE_FLAG_FILES: flags },
+    );
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /flags\.default:13: unknown flag 'fleetManagerHostname' ignored/);
+    // The drive selector of the file chose the boot disk alone.
+    assert.ok(r.out.includes(`${disk0}`) && r.out.includes('Partitions of'), r.out);
+    assert.ok(!r.out.includes(disk1), `the selector left ${disk1} out:\n${r.out}`);
+    // Debug level 1 logs the programs that only read.
+    assert.match(r.out, /reading (blkid|sfdisk|partx|lsblk)/);
+  });
+
   test('installs the image onto the drives: tree, fstab, network and boot loader', () => {
     const r = install(goodFiles('debian/v1'));
     assert.equal(r.status, 0, r.out);

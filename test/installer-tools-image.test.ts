@@ -95,8 +95,18 @@ describe('installer with a tools image', { skip: !isRoot() && 'needs root (loop 
   });
 
   test("partitions and makes file systems with the tools image's programs, and installs the other image", () => {
-    const r = host.install(files());
+    // A network hook that chroots into the tools root, as Dominator's hooks may: it finds the
+    // configuration directory at its own path there, and etc/mtab.
+    const hook = path.join(host.work, 'network-hook');
+    const saw = path.join(host.work, 'hook-saw');
+    fs.writeFileSync(
+      hook,
+      `#!/bin/sh\n/usr/sbin/chroot "$4" /bin/sh -c "test -f '$1/config.json' && test -e /etc/mtab && echo seen" > ${saw} 2>&1\n`,
+      { mode: 0o755 },
+    );
+    const r = host.install(files(), ['--network-configurator', hook]);
     assert.equal(r.status, 0, r.out);
+    assert.equal(fs.readFileSync(saw, 'utf8'), 'seen\n');
 
     // The tools image's wrappers ran, for every drive and every file system.
     const used = fs.readFileSync(USED, 'utf8').trim().split('\n');

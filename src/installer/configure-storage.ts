@@ -25,7 +25,7 @@ import { directoryLstat, manifestLstat, toolsRoot, type ToolsRoot } from '../sto
 import { syncFileSystem } from '../system/libc.ts';
 import { formatBytes } from '../util/format.ts';
 import { copyTreeInRoot, mkdirInRoot, writeInRoot } from '../util/in-root.ts';
-import { bindMounts, CHROOT_MOUNTS } from '../system/mounts.ts';
+import { bindMounts, CHROOT_MOUNTS, mountPoints } from '../system/mounts.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { ObjectFinder } from '../image/model/objects.ts';
 import { BOOT_SERVER_FILE, bootServerUrl, type Configuration, type InstallContext } from './context.ts';
@@ -64,6 +64,7 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
   ctx.log.info(`partitioning, encryption and file systems: programs from the ${tools.what}, chrooted in ${tools.dir}`);
   // What cleanup unmounts: the bind mounts are recorded as they are made.
   await bindMounts(exec, tools.dir, (dir) => record.mounted.push(dir));
+  await hookView(ctx, tools.dir);
   if (storage.encrypt) record.keyFile = await writeKey(ctx, tools.dir);
 
   record.disksTouched = true;
@@ -127,13 +128,13 @@ async function writeKey(ctx: InstallContext, toolsDir: string): Promise<string> 
 
 /**
  * The target image in memory as the install's object source. When it is the tools root too, the
- * host's /dev, /proc, /sys and /tmp are bound into it: a file the image has there is not read from
+ * host's /dev, /proc, /sys, /tmp (and the configuration directory) are bound into it: a file the image has there is not read from
  * the tree (it would be the host's), but downloaded.
  */
-export function stagedTargetFinder(staged: StagedImage): ObjectFinder {
+export function stagedTargetFinder(staged: StagedImage, boundDirs: string[] = CHROOT_MOUNTS): ObjectFinder {
   const tree = stagedTreeFinder(staged.target);
   if (staged.target !== staged.tools) return tree;
-  const bound = CHROOT_MOUNTS.map((d) => `${d}/`);
+  const bound = boundDirs.map((d) => `${d}/`);
   return {
     find(wanted, onObject) {
       const usable = new Map<Digest, { size: number; paths: string[] }>();
@@ -152,7 +153,8 @@ async function installImage(ctx: InstallContext, input: StorageInput, staged: St
   const started = performance.now();
   const stats = await unpackImage(image.manifest, opts.mountPoint, {
     fetcher: fetcherInWorker(client),
-    cache: stagedTargetFinder(staged),
+    // The configuration directory is bound in too (hookView).
+    cache: stagedTargetFinder(staged, [...CHROOT_MOUNTS, path.resolve(opts.tftpDirectory).slice(1)]),
     ownMounts: true,
     onProgress: (p) => ctx.progress.bytes('storage', p.bytesDone, p.bytesTotal),
   });
@@ -239,4 +241,25 @@ async function makeBootable(ctx: InstallContext, input: StorageInput): Promise<b
     }
   }
   return kexecLoaded;
+}
+
+/**
+ * What Dominator's installer also gives its tools root, for hook programs (-networkConfigurator
+ * gets its path) that chroot into it: the configuration directory at its own path, and etc/mtab.
+ */
+async function hookView(ctx: InstallContext, dir: string): Promise<void> {
+  const { exec, opts, record } = ctx;
+  const config = path.resolve(opts.tftpDirectory);
+  const target = path.join(dir, config);
+  await exec.act(`make the directory ${target}`, () => mkdirInRoot(dir, config));
+  if (!mountPoints().includes(target)) {
+    await exec.change('mount', ['--bind', config, target]);
+    if (!exec.dryRun) record.mounted.push(target);
+  }
+  const mtab = path.join(dir, 'etc', 'mtab');
+  if (!fs.lstatSync(mtab, { throwIfNoEntry: false }))
+    await exec.act(`link ${mtab} to /proc/mounts`, () => {
+      mkdirInRoot(dir, 'etc');
+      fs.symlinkSync('/proc/mounts', mtab);
+    });
 }

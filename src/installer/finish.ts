@@ -9,11 +9,17 @@ import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
 import { writeInRoot } from '../util/in-root.ts';
 
+/** The run's whole log (its files, in order, when --log-file-max-size split it) as /var/log/installer/log. */
 export async function copyLogs(ctx: InstallContext): Promise<void> {
   const { log, opts, exec } = ctx;
   if (!log.file) return;
   await exec.act('copy the installer log to /var/log/installer/log', () =>
-    writeInRoot(opts.mountPoint, 'var/log/installer/log', fs.readFileSync(log.file!), 0o644),
+    writeInRoot(
+      opts.mountPoint,
+      'var/log/installer/log',
+      Buffer.concat(log.files.map((f) => fs.readFileSync(f))),
+      0o644,
+    ),
   );
 }
 

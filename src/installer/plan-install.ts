@@ -92,6 +92,8 @@ export async function planInstall(
   config: Configuration,
   image: ResolvedImage,
   interfaces: EthernetInterface[],
+  /** The tools image (tools-imagename), whose programs partition, encrypt and make file systems. */
+  tools: ResolvedImage = image,
 ): Promise<InstallPlan> {
   const { opts } = ctx;
   const layout = config.layout;
@@ -140,6 +142,7 @@ export async function planInstall(
   await preflight(ctx, {
     storage,
     manifest,
+    tools: tools.manifest,
     useKexec: layout.UseKexec,
     machine: config.machine,
     interfaces,

@@ -8,6 +8,7 @@ import type { MachineConfig } from '../netconfig/machine-config.ts';
 import { planNetwork } from '../netconfig/plan.ts';
 import type { Drive } from '../storage/drives.ts';
 import type { StoragePlan } from '../storage/plan.ts';
+import { findProgram, manifestLstat, toolPrograms } from '../storage/tools-root.ts';
 import type { InstallContext } from './context.ts';
 import { type EthernetInterface, hasCarrier } from './interfaces.ts';
 
@@ -82,18 +83,14 @@ function onPath(program: string): boolean {
 }
 
 /** Programs this plan runs, on the installer's PATH or (mkfs) in the image. */
-export function checkPrograms(plan: StoragePlan, useKexec: boolean, imageHas: (program: string) => boolean): void {
-  const needed = ['sfdisk', 'partx', 'blkdiscard', 'blockdev', 'blkid', 'mount', 'umount'];
-  if (plan.encrypt) needed.push('cryptsetup');
-  if (useKexec) needed.push('kexec');
-  for (const t of new Set(plan.fileSystems.map((f) => f.type))) {
-    const mkfs = `mkfs.${t}`;
-    if (!imageHas(mkfs)) needed.push(mkfs);
-  }
-  const missing = needed.filter((p) => !onPath(p));
+export function checkPrograms(plan: StoragePlan, useKexec: boolean, toolsHave: (program: string) => boolean): void {
+  const own = ['blkdiscard', 'blockdev', 'blkid', 'mount', 'umount', ...(useKexec ? ['kexec'] : [])];
+  // The tools root's own sfdisk, partx, cryptsetup and mkfs run when it has them (storage/tools-root.ts).
+  const tools = toolPrograms(plan).filter((p) => !toolsHave(p));
+  const missing = [...own, ...tools].filter((p) => !onPath(p));
   if (missing.length)
     throw new PreflightError(
-      `the installer lacks ${missing.join(', ')}: add them to the installer image (or the image being installed, for mkfs)`,
+      `the installer lacks ${missing.join(', ')}: add them to the installer image (or ${tools.length ? 'those of partitioning, encryption and file systems ' : ''}to the tools image, or the image being installed)`,
     );
 }
 
@@ -114,6 +111,8 @@ export function checkFileSystemSupport(plan: StoragePlan, procRoot: string): voi
 export interface PreflightInput {
   storage: StoragePlan;
   manifest: Manifest;
+  /** The tools root's manifest: the tools image's, else the target's. */
+  tools: Manifest;
   useKexec: boolean;
   machine: MachineConfig;
   interfaces: EthernetInterface[];
@@ -128,8 +127,8 @@ export async function preflight(ctx: InstallContext, i: PreflightInput): Promise
   // File systems go on the layout's mount points; /dev, /proc, /sys and /tmp are bound in for the
   // image's own mkfs and grub-install.
   checkMountPoints(manifest, [...plan.mounts.map((f) => f.mountPoint), '/dev', '/proc', '/sys', '/tmp']);
-  const paths = new Set(manifest.entries.map((e) => e.path));
-  checkPrograms(plan, i.useKexec, (p) => ['usr/sbin', 'sbin'].some((d) => paths.has(`${d}/${p}`)));
+  const toolsRoot = manifestLstat(i.tools);
+  checkPrograms(plan, i.useKexec, (p) => findProgram(toolsRoot, p) !== undefined);
   for (const fsType of new Set(plan.mounts.map((f) => f.type))) {
     await ctx.exec.read('modprobe', ['-q', fsType]).catch(() => {}); // built in, or absent: the check says
   }

@@ -52,7 +52,7 @@ export async function install(ctx: InstallContext): Promise<InstallResult> {
     const { images, plan } = await progress.phase('plan', async () => {
       const images = await resolveImages(ctx, config);
       try {
-        return { images, plan: await planInstall(ctx, config, images.image, interfaces) };
+        return { images, plan: await planInstall(ctx, config, images.image, interfaces, images.tools) };
       } catch (err) {
         images.client.close();
         throw err;
