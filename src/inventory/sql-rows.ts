@@ -1,7 +1,7 @@
 // The SQL side of the machine database's shapes: the connection the two adapters (sqlite.ts,
-// postgres.ts) provide, rows turned into machines, subnets and leases, and the errors for what is
-// not there. Shared by the statements in sql-store.ts and its helpers.
-import { type Lease, type Machine, type MachineState, NotFoundError, type Subnet } from './types.ts';
+// postgres.ts) provide, rows turned into machines, subnets and leases (and a machine into its
+// row's values), and the errors for what is not there. Shared by the statements in sql-store.ts and its helpers.
+import { type Lease, type Machine, type MachineState, type NewMachine, NotFoundError, type Subnet } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -86,6 +86,45 @@ export function toMachine(r: Row, macs: string[], tags: Record<string, string>):
     stateChangedAt: r.state_changed_at as string,
     createdAt: r.created_at as string,
   } as Machine;
+}
+
+/** The columns of a machine's row that addMachine and updateMachine write, in machineValues' order. */
+export const MACHINE_COLUMNS = [
+  'ip',
+  'subnet_id',
+  'ipmi',
+  'storage_layout',
+  'firmware',
+  'node_group',
+  'subnet_matched',
+  'vlan_trunk',
+  'secondary_network_entries',
+  'gateway_subnet_id',
+  'location',
+  'topology_location',
+  'owner_groups',
+  'owner_users',
+  'hardware',
+];
+
+export function machineValues(m: NewMachine, subnetId: string | undefined): unknown[] {
+  return [
+    m.ip ?? null,
+    subnetId ?? null,
+    json(m.ipmi),
+    json(m.storageLayout),
+    m.firmware ?? null,
+    m.nodeGroup ?? null,
+    !m.subnetId && subnetId !== undefined,
+    m.vlanTrunk ?? false,
+    jsonSome(m.secondaryNetworkEntries),
+    m.gatewaySubnetId ?? null,
+    m.location || null,
+    m.topologyLocation || null,
+    jsonSome(m.ownerGroups),
+    jsonSome(m.ownerUsers),
+    jsonSome(m.hardware),
+  ];
 }
 
 export function toLease(r: Row): Lease {

@@ -46,9 +46,9 @@ import {
 import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from './sql-install-log.ts';
 import {
   byHostname,
-  json,
-  jsonSome,
   list,
+  MACHINE_COLUMNS,
+  machineValues,
   noMachine,
   noSubnet,
   type SqlConn,
@@ -60,45 +60,6 @@ import {
 /** An Inventory whose changes can be grouped into one transaction (imports). */
 export interface TransactionalInventory extends Inventory {
   transaction<T>(fn: (inv: Inventory) => Promise<T>): Promise<T>;
-}
-
-/** The columns of a machine's row that addMachine and updateMachine write, in machineValues' order. */
-const MACHINE_COLUMNS = [
-  'ip',
-  'subnet_id',
-  'ipmi',
-  'storage_layout',
-  'firmware',
-  'node_group',
-  'subnet_matched',
-  'vlan_trunk',
-  'secondary_network_entries',
-  'gateway_subnet_id',
-  'location',
-  'topology_location',
-  'owner_groups',
-  'owner_users',
-  'hardware',
-];
-
-function machineValues(m: NewMachine, subnetId: string | undefined): unknown[] {
-  return [
-    m.ip ?? null,
-    subnetId ?? null,
-    json(m.ipmi),
-    json(m.storageLayout),
-    m.firmware ?? null,
-    m.nodeGroup ?? null,
-    !m.subnetId && subnetId !== undefined,
-    m.vlanTrunk ?? false,
-    jsonSome(m.secondaryNetworkEntries),
-    m.gatewaySubnetId ?? null,
-    m.location || null,
-    m.topologyLocation || null,
-    jsonSome(m.ownerGroups),
-    jsonSome(m.ownerUsers),
-    jsonSome(m.hardware),
-  ];
 }
 
 /** pg_advisory_xact_lock key serializing address changes on PostgreSQL ("addr"). */
