@@ -79,6 +79,11 @@ describe('a 3-NIC config.json through cradle machine import and the boot server'
     }
   });
 
+  it('cradle machine export prints the same document', () => {
+    const text = execFileSync(cradleBin, ['machine', 'export', 'hyper3', '--db', db], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(text), input);
+  });
+
   it('cradle machine show lists what the database kept', () => {
     const out = execFileSync(cradleBin, ['machine', 'show', 'hyper3', '--db', db], { encoding: 'utf8' });
     assert.match(out, /MACs: +de:ad:be:ef:03:01, de:ad:be:ef:03:02, de:ad:be:ef:03:03/);

@@ -33,6 +33,11 @@ export function machineConfig(m: Machine, subnets: Subnet[]): Record<string, unk
   return machineTo(m, subnets);
 }
 
+/** config.json's text, as served and as `cradle machine export` prints it. */
+export function configJson(m: Machine, subnets: Subnet[]): string {
+  return `${JSON.stringify(machineConfig(m, subnets), null, 2)}\n`;
+}
+
 /** The machine's node group, when it belongs to one. */
 export async function groupOf(inv: Inventory, m: Machine | undefined): Promise<NodeGroup | undefined> {
   return m?.nodeGroup ? inv.getNodeGroup(m.nodeGroup) : undefined;
@@ -59,7 +64,7 @@ export function configFile(
 ): string | undefined {
   switch (name) {
     case 'config.json':
-      return `${JSON.stringify(machineConfig(m, subnets), null, 2)}\n`;
+      return configJson(m, subnets);
     case 'imagename': {
       const image = imageFor(m, settings);
       return image ? `${image}\n` : undefined;

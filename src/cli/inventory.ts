@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Option, type Command } from 'commander';
+import { configJson } from '../boot/config-files.ts';
 import { importBatch, parseImportFile } from '../inventory/import.ts';
 import type { SqlInventory } from '../inventory/sql-store.ts';
 import {
@@ -235,6 +236,19 @@ function registerMachineCommands(program: Command): void {
             JSON.stringify({ machine: m, lease: lease ?? null, progress: progress ?? null, history }, null, 2),
           );
         console.log(showMachine(m, subnet, lease, history, progress));
+      });
+    });
+
+  machine
+    .command('export')
+    .description("print a machine's config.json as the boot server serves it (Dominator's GetMachineInfoResponse)")
+    .argument('<hostname>')
+    .addOption(dbOption())
+    .action(async (hostname: string, o: { db: string }) => {
+      await withDb(o.db, async (inv) => {
+        const m = await inv.getMachine(hostname);
+        if (!m) throw new NotFoundError(`no machine named '${hostname}': see 'cradle machine list'`);
+        process.stdout.write(configJson(m, await inv.listSubnets()));
       });
     });
 
