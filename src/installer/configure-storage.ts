@@ -98,6 +98,7 @@ export async function configureStorage(ctx: InstallContext, input: StorageInput)
   ]);
   made.push(...(restMade as MadeFileSystem[]));
 
+  await bindTarget(ctx, tools.dir, root);
   await writeSystemFiles(ctx, input, made);
   const kexecLoaded = await makeBootable(ctx, input);
   record.installComplete = !exec.dryRun;
@@ -244,18 +245,36 @@ async function makeBootable(ctx: InstallContext, input: StorageInput): Promise<b
 }
 
 /**
+ * Dominator's installRoot binds: the new root at its own path in the tools root, and the
+ * configuration directory in the new root, for hooks chrooted in either. Made once the image is
+ * in (the tools tree is read as the image's source until then); cleanup undoes them.
+ */
+async function bindTarget(ctx: InstallContext, toolsDir: string, root: string): Promise<void> {
+  const { opts } = ctx;
+  await bindAt(ctx, root, toolsDir);
+  await bindAt(ctx, path.resolve(opts.tftpDirectory), root);
+}
+
+/**
+ * Binds the host directory `dir` at its own path under `into`; a directory under /dev, /proc,
+ * /sys or /tmp is there already, through their binds (a bind of its own would be hidden under them).
+ */
+async function bindAt(ctx: InstallContext, dir: string, into: string): Promise<void> {
+  const { exec, record } = ctx;
+  const target = path.join(into, dir);
+  if (CHROOT_MOUNTS.some((d) => dir.startsWith(`/${d}/`)) || mountPoints().includes(target)) return;
+  await exec.act(`make the directory ${target}`, () => mkdirInRoot(into, dir));
+  await exec.change('mount', ['--bind', dir, target]);
+  if (!exec.dryRun) record.mounted.push(target);
+}
+
+/**
  * What Dominator's installer also gives its tools root, for hook programs (-networkConfigurator
  * gets its path) that chroot into it: the configuration directory at its own path, and etc/mtab.
  */
 async function hookView(ctx: InstallContext, dir: string): Promise<void> {
-  const { exec, opts, record } = ctx;
-  const config = path.resolve(opts.tftpDirectory);
-  const target = path.join(dir, config);
-  await exec.act(`make the directory ${target}`, () => mkdirInRoot(dir, config));
-  if (!mountPoints().includes(target)) {
-    await exec.change('mount', ['--bind', config, target]);
-    if (!exec.dryRun) record.mounted.push(target);
-  }
+  const { exec, opts } = ctx;
+  await bindAt(ctx, path.resolve(opts.tftpDirectory), dir);
   const mtab = path.join(dir, 'etc', 'mtab');
   if (!fs.lstatSync(mtab, { throwIfNoEntry: false }))
     await exec.act(`link ${mtab} to /proc/mounts`, () => {
