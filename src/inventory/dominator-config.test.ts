@@ -57,7 +57,32 @@ for (const b of backends) {
         totalVolumeBytes: 3840755982336,
       });
       assert.deepEqual((await inv.getSubnet('Dev'))?.pool, { start: '192.168.100.10', end: '192.168.100.99' });
+      // The pool never hands out an address on a machine's other interfaces.
+      await inv.updateMachine('hyper3', {
+        secondaryNetworkEntries: [...(m?.secondaryNetworkEntries ?? []), { ip: '192.168.100.10', subnetId: 'Dev' }],
+      });
+      const lease = await inv.allocateLease('02:00:00:00:00:99', 'Dev', 60, new Date());
+      assert.equal(lease?.ip, '192.168.100.11');
+      await inv.releaseLease('02:00:00:00:00:99');
+      await inv.updateMachine('hyper3', { secondaryNetworkEntries: m?.secondaryNetworkEntries });
       assert.deepEqual(await served(inv, 'hyper3'), JSON.parse(threeNics));
+      // Its subnets, every field, compare equal to themselves: a second machine's file keeps them.
+      const clash = threeNics
+        .replaceAll('hyper3', 'hyper4')
+        .replaceAll(':03:', ':04:')
+        .replace('127.0.0.2', '127.0.0.4');
+      await assert.rejects(
+        importBatch(inv, parseSeedJson(clash, 'clash.json')),
+        /^ConflictError: clash\.json: machine 'hyper4': address 192\.168\.1\.3 is already on an interface of machine 'hyper3': pick another$/,
+      );
+      const sibling = clash.replace('192.168.1.3', '192.168.1.4').replace('192.168.120.3', '192.168.120.4');
+      assert.deepEqual((await importBatch(inv, parseSeedJson(sibling, 'sibling.json'))).subnetsUnchanged, [
+        'Dev',
+        'Hypervisors',
+        'Ipmi',
+        'Loopback',
+        'Prod',
+      ]);
       // And the served document imports into another database as the same machine.
       const again = await fresh();
       await importBatch(again, parseSeedJson(JSON.stringify(await served(inv, 'hyper3')), 'served.json'));

@@ -239,7 +239,10 @@ export async function importBatch(
     } catch (err) {
       if (!(err instanceof InventoryError)) throw err;
       const Kind = err.constructor as new (message: string) => InventoryError;
-      throw new Kind(`${where}: ${err.message}`);
+      // "f.json: machine 'x'" and "machine 'x': ..." say the machine once.
+      const last = where.slice(where.lastIndexOf(': ') + 2);
+      const context = err.message.startsWith(`${last}: `) ? where.slice(0, -last.length - 2) : where;
+      throw new Kind(`${context}: ${err.message}`);
     }
   };
   await inv.transaction(async (tx) => {

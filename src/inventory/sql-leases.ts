@@ -1,9 +1,9 @@
 // Pool leases in SQL: a MAC's lease renewed, or the first free address of the subnet's pool (not
-// leased to another MAC and unexpired, not a machine's static address). The caller holds the
+// leased to another MAC and unexpired, not a machine's static address on any of its interfaces). The caller holds the
 // address lock (sql-store.ts), so two boot servers sharing a database never hand out one address.
 import { intToIp, ipToInt } from './validate.ts';
-import type { Lease, Subnet } from './types.ts';
-import { type SqlConn, toLease } from './sql-rows.ts';
+import type { Lease, NetworkEntry, Subnet } from './types.ts';
+import { fromJson, type SqlConn, toLease } from './sql-rows.ts';
 
 /** Renews or allocates `mac`'s lease in `subnet`; undefined when its pool is full (or it has none). */
 export async function allocateOn(
@@ -35,6 +35,11 @@ export async function allocateOn(
   ]))
     taken.add(r.ip);
   for (const r of await c.query<{ ip: string }>('SELECT ip FROM machines WHERE ip IS NOT NULL')) taken.add(r.ip);
+  // A machine's other interfaces' addresses are as much its own.
+  for (const r of await c.query<{ entries: unknown }>(
+    'SELECT secondary_network_entries AS entries FROM machines WHERE secondary_network_entries IS NOT NULL',
+  ))
+    for (const e of fromJson(r.entries) as NetworkEntry[]) if (e.ip) taken.add(e.ip);
   let ip: string | undefined;
   for (let n = ipToInt(subnet.pool.start), end = ipToInt(subnet.pool.end); n <= end && !ip; n++)
     if (!taken.has(intToIp(n))) ip = intToIp(n);

@@ -34,7 +34,8 @@ import {
   type Subnet,
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
-import { addSubnetOn, checkNetworkSubnetsOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
+import { addSubnetOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
+import { checkInterfaceAddressesOn, checkNetworkSubnetsOn } from './sql-interfaces.ts';
 import {
   noNodeGroup,
   nodeGroupOn,
@@ -223,6 +224,7 @@ export class SqlInventory implements TransactionalInventory {
       const subnetId = await this.subnetFor(c, m);
       await this.checkNodeGroupExists(c, m);
       await checkNetworkSubnetsOn(c, m);
+      await checkInterfaceAddressesOn(c, m);
       await this.checkMacsFree(c, m);
       await this.claimAddress(c, m);
       const now = new Date().toISOString();
@@ -253,6 +255,7 @@ export class SqlInventory implements TransactionalInventory {
       const subnetId = await this.subnetFor(c, m);
       await this.checkNodeGroupExists(c, m);
       await checkNetworkSubnetsOn(c, m);
+      await checkInterfaceAddressesOn(c, m);
       await this.checkMacsFree(c, m);
       if (m.ip !== cur.ip) await this.claimAddress(c, m);
       await c.run(

@@ -1,9 +1,8 @@
-// Subnets in SQL (both dialects): a subnet's row, all of them by id, adding one, removing one no
-// machine uses, and the subnets a machine's interfaces name. Called by sql-store.ts inside its
+// Subnets in SQL (both dialects): a subnet's row, all of them by id, adding one, and removing one
+// no machine uses (by its address, gateway or other interfaces). Called by sql-store.ts inside its
 // transactions.
-import { ConflictError, type NetworkEntry, type NewMachine, type Subnet } from './types.ts';
+import { ConflictError, type NetworkEntry, type Subnet } from './types.ts';
 import { byKey, fromJson, json, jsonSome, noSubnet, type SqlConn, someOf, toSubnet } from './sql-rows.ts';
-import { cidrOf, inSubnet, ValidationError } from './validate.ts';
 
 export async function subnetOn(c: SqlConn, id: string): Promise<Subnet | undefined> {
   const [row] = await c.query('SELECT * FROM subnets WHERE id = $1', [id]);
@@ -41,29 +40,6 @@ export async function addSubnetOn(c: SqlConn, s: Subnet): Promise<Subnet> {
     ],
   );
   return (await subnetOn(c, s.id)) as Subnet;
-}
-
-/**
- * A machine's other references to subnets, checked as its installer will use them: the gateway
- * subnet must exist, and each secondary interface's address must lie in a subnet (the one it
- * names, if it names one); a bridge-only interface (MAC and subnet, no address) needs its subnet.
- */
-export async function checkNetworkSubnetsOn(c: SqlConn, m: NewMachine): Promise<void> {
-  if (!m.gatewaySubnetId && !m.secondaryNetworkEntries?.length) return;
-  const subnets = await subnetsOn(c);
-  const bad = (field: string, why: string) => new ValidationError(`machine '${m.hostname}': ${field} ${why}`);
-  if (m.gatewaySubnetId && !subnets.some((s) => s.id === m.gatewaySubnetId))
-    throw bad('gatewaySubnetId', `names no subnet '${m.gatewaySubnetId}': add it first, or fix the name`);
-  for (const [i, e] of (m.secondaryNetworkEntries ?? []).entries()) {
-    const field = `secondary network entry ${i + 1} (${e.mac ?? e.ip ?? 'empty'})`;
-    const named = e.subnetId ? subnets.find((s) => s.id === e.subnetId) : undefined;
-    if (e.subnetId && !named)
-      throw bad(field, `names no subnet '${e.subnetId}': add it first ('cradle subnet add'), or fix the name`);
-    if (e.ip && named && !inSubnet(e.ip, named))
-      throw bad(field, `has address ${e.ip}, outside its subnet '${named.id}' (${cidrOf(named)}): fix one of them`);
-    if (e.ip && !named && !subnets.some((s) => inSubnet(e.ip as string, s)))
-      throw bad(field, `has address ${e.ip}, in no subnet: add its subnet first ('cradle subnet add')`);
-  }
 }
 
 /** Who refers to subnet `id`: its machines, and machines whose gateway or other interfaces name it. */
