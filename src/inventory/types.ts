@@ -24,11 +24,9 @@ export interface NetworkEntry {
 /** The machine's BMC: a NetworkEntry, as in Dominator. */
 export type Ipmi = NetworkEntry;
 
-export const ARCHITECTURES = ['auto', 'amd64', 'arm64'] as const;
-
 /** Dominator's MachineData: the hardware as the fleet knows it; kept and served, not used. */
 export interface Hardware {
-  architecture?: (typeof ARCHITECTURES)[number];
+  architecture?: 'auto' | 'amd64' | 'arm64';
   memoryMiB?: number;
   cpus?: number;
   totalVolumeBytes?: number;

@@ -4,9 +4,8 @@
 // to fix it instead of surfacing later as a DHCP answer nobody can use.
 import { z } from 'zod';
 import { checkStorageLayout, storageLayoutSchema } from '../storage/layout.ts';
-import { ipv4 } from '../netconfig/machine-config.ts';
+import { ARCHITECTURE_TYPES, ipv4 } from '../netconfig/machine-config.ts';
 import {
-  ARCHITECTURES,
   InventoryError,
   MACHINE_STATES,
   type InstallProgress,
@@ -148,8 +147,8 @@ const countSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const hardwareSchema = z.object({
   architecture: z
-    .enum(ARCHITECTURES, {
-      error: (i) => `'${String(i.input)}' is not an architecture: use ${ARCHITECTURES.join(', ')}`,
+    .enum(ARCHITECTURE_TYPES, {
+      error: (i) => `'${String(i.input)}' is not an architecture: use ${ARCHITECTURE_TYPES.join(', ')}`,
     })
     .optional(),
   memoryMiB: countSchema.optional(),

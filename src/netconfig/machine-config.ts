@@ -2,8 +2,8 @@
 // at the boundary. Every field of Dominator's types (proto/fleetmanager Machine, MachineData,
 // NetworkEntry; proto/hypervisor Subnet) is read with Dominator's encodings, so a Dominator user's
 // files, and what Dominator's own tools write, work unchanged: IPs may be "" (Go's nil net.IP),
-// null is absent, MACs take Go's spellings, ArchitectureType is text or its number. A key that is no field of
-// Dominator's is kept (Go would ignore it) and reported in the notes, since it is usually a typo.
+// null is absent, MACs take Go's spellings, ArchitectureType is text or its number. A key that is
+// no field of Dominator's is kept (Go would ignore it) and reported in the notes (a typo, mostly).
 import { z } from 'zod';
 import { nullAsAbsent } from '../util/go-json.ts';
 import { parseJsonWith } from '../util/parse-json.ts';
