@@ -124,7 +124,7 @@ describe('config.json as Dominator writes it', () => {
     );
     assert.throws(
       () => parseMachineConfig('{"Machine": {"SecondaryNetworkEntries": [{"HostMacAddress": "nope"}]}}'),
-      /field 'Machine\.SecondaryNetworkEntries\.0\.HostMacAddress' is invalid: 'nope' is not a MAC address/,
+      /field 'Machine\.SecondaryNetworkEntries\.0\.HostMacAddress' is invalid: expected a MAC address such as de:ad:be:ef:00:01, not 'nope'/,
     );
   });
 

@@ -40,7 +40,7 @@ export const macAddress = z.string().transform((text, ctx) => {
   if (text === '') return undefined;
   const mac = parseHardwareAddress(text);
   if (mac === undefined) {
-    ctx.addIssue({ code: 'custom', message: `'${text}' is not a MAC address: write one such as de:ad:be:ef:00:01` });
+    ctx.addIssue({ code: 'custom', message: `expected a MAC address such as de:ad:be:ef:00:01, not '${text}'` });
     return z.NEVER;
   }
   return mac;
