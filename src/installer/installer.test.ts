@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderLinkFiles, renderUdevRules } from '../netconfig/pinning.ts';
 import { listEthernetInterfaces } from './interfaces.ts';
-import { ConfigurationError, readConfiguration } from './load-configuration.ts';
+import { ConfigurationError, configurationNotes, readConfiguration } from './load-configuration.ts';
 import { chooseTftpServer, kernelArgs, validHostname } from './local-network.ts';
 import { clockCorrection } from './update-clock.ts';
 import { decodeBase64 } from './debug-commands.ts';
@@ -71,6 +71,17 @@ describe('configuration files', () => {
     assert.equal(c.imageServer, '10.0.0.2:6971');
     assert.equal(c.machine.Machine.Hostname, 'hyper0');
     assert.equal(c.layout?.BootDriveLayout[0].MountPoint, '/');
+  });
+  it('notes, for the log, the fields it accepts but does not use', () => {
+    write({
+      'config.json': seedConfig,
+      imagename: 'debian/v1\n',
+      'storage-layout.json':
+        '{"BootDriveLayout": [{"MountPoint": "/", "MinimumFreeBytes": 1, "FileSystemType": 0, "ReservedBlocksPercentage": 2, "RootUserId": 0}]}',
+    });
+    const notes = configurationNotes(readConfiguration(dir, true), dir).join('\n');
+    assert.match(notes, /storage-layout\.json: .*ReservedBlocksPercentage/);
+    assert.match(notes, /storage-layout\.json: .*RootUserId/);
   });
   const cases: [string, Record<string, string>, RegExp][] = [
     ['no config.json', { imagename: 'x' }, /config\.json is missing/],

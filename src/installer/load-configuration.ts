@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tftpGet, TftpError } from '../protocols/tftp/client.ts';
-import { parseMachineConfig } from '../netconfig/machine-config.ts';
-import { parseStorageLayout } from '../storage/layout.ts';
+import { machineConfigNotes, parseMachineConfig } from '../netconfig/machine-config.ts';
+import { parseStorageLayout, storageLayoutNotes } from '../storage/layout.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { checkImageName } from '../image/model/names.ts';
 import type { Configuration, InstallContext } from './context.ts';
@@ -182,4 +182,15 @@ export function readConfiguration(dir: string, needStorage: boolean): Configurat
     config.layout = parseStorageLayout(layoutText, path.join(dir, 'storage-layout.json'));
   }
   return config;
+}
+
+/**
+ * What the configuration holds that this installer accepts but does not use (fields of Dominator's
+ * types Cradle ignores, keys that are not Dominator's): logged, so a site sees what had no effect.
+ */
+export function configurationNotes(config: Configuration, dir: string): string[] {
+  return [
+    ...machineConfigNotes(config.machine, path.join(dir, 'config.json')),
+    ...(config.layout ? storageLayoutNotes(config.layout, path.join(dir, 'storage-layout.json')) : []),
+  ];
 }

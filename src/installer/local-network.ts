@@ -12,7 +12,7 @@ import { renderResolvConf } from '../netconfig/ifupdown.ts';
 import { prefixLength } from '../netconfig/networkd.ts';
 import type { Executor } from '../system/executor.ts';
 import type { Configuration, InstallContext } from './context.ts';
-import { fetchConfiguration, readConfiguration } from './load-configuration.ts';
+import { configurationNotes, fetchConfiguration, readConfiguration } from './load-configuration.ts';
 import { type EthernetInterface, hasCarrier, listEthernetInterfaces } from './interfaces.ts';
 
 export interface LocalNetwork {
@@ -73,6 +73,7 @@ export async function configureLocalNetworkAndLoadConfiguration(ctx: InstallCont
   const { opts } = ctx;
   const interfaces = await bringUpInterfaces(ctx);
   let setup: LocalSetup;
+  let configDir = opts.tftpDirectory;
   if (configPresent(opts.tftpDirectory)) {
     ctx.log.info(`${path.join(opts.tftpDirectory, 'config.json')} is present: using it, no DHCP`);
     const config = readConfiguration(opts.tftpDirectory, !opts.skipStorage);
@@ -84,9 +85,11 @@ export async function configureLocalNetworkAndLoadConfiguration(ctx: InstallCont
     // A dry run fetches into its scratch directory: files left in --tftp-directory would make the
     // next real run skip DHCP.
     const dir = opts.scratchDirectory ? path.join(opts.scratchDirectory, 'config') : opts.tftpDirectory;
+    configDir = dir;
     await fetchConfiguration(ctx, dir, interfaces, net.activeInterface, net.tftpServer);
     setup = { interfaces, activeInterface: net.activeInterface, config: readConfiguration(dir, !opts.skipStorage) };
   }
+  for (const note of configurationNotes(setup.config, configDir)) ctx.log.info(note);
   ctx.record.activeInterface = setup.activeInterface;
   ctx.record.machine = setup.config.machine.Machine;
   ctx.record.imageName = setup.config.imageName;
