@@ -32,6 +32,9 @@ DEBS=(
   cpio              # reads the installer image back in its test
   ca-certificates openssl   # openssl: test certificates for the TLS tests
   chromium fonts-dejavu-core  # headless browser for the web pages' tests (driven by playwright-core)
+  kea-dhcp4-server kea-admin  # peers in the DHCP benchmark: Kea, and ISC's perfdhcp (in kea-admin) driving it and ours
+  nghttp2-client wrk  # h2load and wrk: load for the image server's GET benchmark (nginx the peer)
+  hyperfine         # times the CLI's start-up in its benchmark
 )
 missing=()
 for p in "${DEBS[@]}"; do
