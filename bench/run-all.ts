@@ -1,10 +1,11 @@
 // Runs every benchmark in sequence, each in its own process (so one's servers, mounts and memory
-// cannot affect the next), then repeats their RATIO lines as a summary. Exits non-zero if any
-// benchmark failed. Arguments select benchmarks by name: `run-all.ts load-image reinstall-cache`.
+// cannot affect the next), then prints one table of their RATIO lines with the goals (summary.ts),
+// also written to bench/results/summary.md. Exits non-zero if any benchmark failed. Arguments select benchmarks by name: `run-all.ts load-image reinstall-cache`.
 //
 //   node_modules/.bin/node bench/run-all.ts
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { writeSummary } from './summary.ts';
 
 const BENCHMARKS = [
   'image-add',
@@ -32,6 +33,7 @@ if (unknown.length) {
 
 const summary: string[] = [];
 const failed: string[] = [];
+const run: Record<string, { failed: boolean; lines: string[] }> = {};
 for (const name of chosen) {
   console.log(`\n=== ${name} ===`);
   const started = performance.now();
@@ -53,12 +55,14 @@ for (const name of chosen) {
   });
   const took = ((performance.now() - started) / 1000).toFixed(0);
   if (code !== 0) failed.push(name);
+  run[name] = { failed: code !== 0, lines: ratios };
   summary.push(`${name} (${took} s)${code ? ` FAILED (exit ${code})` : ''}`, ...ratios.map((r) => `  ${r}`));
 }
 
 console.log('\n=== summary ===');
 console.log(summary.join('\n'));
-console.log('results: bench/results/*.json');
+console.log(`\n${writeSummary(run)}`);
+console.log('results: bench/results/*.json, the table: bench/results/summary.md');
 if (failed.length) {
   console.error(`failed: ${failed.join(', ')}`);
   process.exitCode = 1;
