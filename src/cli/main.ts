@@ -1,31 +1,10 @@
 // The `cradle` command: argument parsing only; the work happens in the modules it calls.
-import { registerBuildInstallerCommand } from './build-installer.ts';
-import { registerDbCommands } from './db.ts';
-import { registerImageCommands } from './image.ts';
-import { registerImageServerCommand } from './imageserver.ts';
-import { registerInstallerCommands } from './installer.ts';
-import { registerInstallerRemoteCommands } from './installer-remote.ts';
-import { registerInventoryCommands } from './inventory.ts';
-import { registerKitCommands } from './kit.ts';
-import { registerLabCommand } from './lab.ts';
-import { registerNodeGroupCommands } from './nodegroup.ts';
-import { registerPkiCommands } from './pki.ts';
+// bin/cradle starts it through start.mjs, which turns Node's compile cache on first.
+//
+// Start-up is paid by every command, every status bar and every hook that runs one, so only the
+// modules the command line needs are loaded: `cradle --version` loads no command (runCradle),
+// `cradle machine list` only the module of `machine` (commands.ts).
+import { commandsFor } from './commands.ts';
 import { runCradle } from './program.ts';
-import { registerServerCommand } from './server.ts';
-import { registerSetupCommands } from './setup.ts';
 
-await runCradle([
-  registerImageCommands,
-  registerImageServerCommand,
-  registerInstallerCommands,
-  registerInstallerRemoteCommands,
-  registerServerCommand,
-  registerInventoryCommands,
-  registerBuildInstallerCommand,
-  registerLabCommand,
-  registerPkiCommands,
-  registerKitCommands,
-  registerNodeGroupCommands,
-  registerSetupCommands,
-  registerDbCommands,
-]);
+await runCradle(() => commandsFor(process.argv[2]));

@@ -68,12 +68,19 @@ export function connectionLimits(f: ConnectionLimitFlags, d: ConnectionLimits): 
   return { ...d, maxConnections, maxPerAddress };
 }
 
-export async function runCradle(registers: Register[]): Promise<void> {
+/**
+ * Runs `cradle` with the given commands. `registers` may be a function that loads them, called
+ * only when the command line needs them: `cradle --version` is answered without (main.ts).
+ */
+export async function runCradle(registers: Register[] | (() => Promise<Register[]>)): Promise<void> {
   // Output piped into `head` and the like: a closed pipe ends the command quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
+
+  // Only as the first argument: sub-commands have a --version of their own (a kit's, an image's).
+  if (process.argv[2] === '--version' || process.argv[2] === '-V') return void console.log(pkg.version);
 
   const program = new Command('cradle')
     .description('Cradle: network-boot bare-metal machines and install verified OS images onto them')
@@ -82,12 +89,10 @@ export async function runCradle(registers: Register[]): Promise<void> {
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
-  for (const register of registers) register(program);
+  for (const register of typeof registers === 'function' ? await registers() : registers) register(program);
 
   try {
     let argv = [...process.argv];
-    // Only as the first argument: sub-commands have a --version of their own (a kit's, an image's).
-    if (argv[2] === '--version' || argv[2] === '-V') return void console.log(pkg.version);
     const installer = program.commands.find((c) => c.name() === 'installer');
     if (argv[2] === 'installer' && installer)
       argv = [...argv.slice(0, 3), ...installerArgs(installer, argv.slice(3), flagSources())];
