@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import { DEFAULT_OPTIONS, SEED_TLS, type InstallerOptions } from '../installer/context.ts';
 import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
 import { runInstaller } from '../installer/daemon.ts';
-import { startStatusServer } from '../status/server.ts';
 import { seconds, wholeNumber } from './program.ts';
 import { subcommandTls } from '../installer/subcommand-server.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -236,6 +235,9 @@ export function registerInstallerCommands(program: Command): void {
     .action(async (f: DaemonFlags) => {
       if (f.version) return void console.log(pkg.version);
       const opts = daemonOptions(f);
+      // Imported here, not with this module: the status server's metrics and WebSocket libraries
+      // (about 100 modules) are a running daemon's alone, not its sub-commands' or its --help's.
+      const { startStatusServer } = await import('../status/server.ts');
       // The status page, RPC and remote shell on port 6978 watch the daemon from outside it.
       process.exitCode = await runInstaller(opts, (log, gate) => startStatusServer(opts, log, gate));
       // Nothing may keep a finished installer alive (a shell's PTY held by a background job).
