@@ -105,6 +105,42 @@ describe('image server HTTP API', () => {
     assert.equal(digestOf(r.body), digestOf(large));
   });
 
+  it('streams a mid-sized object decompressed, whole and in a range, the same to concurrent clients', async () => {
+    // 3 MiB of content: over the inline-decompression size, under the whole-read limit.
+    const mid = Buffer.concat([
+      Buffer.alloc(1024 * 1024, 'mid '),
+      Buffer.from(zlib.zstdCompressSync(content)),
+      Buffer.alloc(2 * 1024 * 1024, 7),
+    ]);
+    const midDigest = (await store.putObject(mid)).digest;
+    const url = `${server.url}/v1/objects/${midDigest}`;
+    const whole = await Promise.all([1, 2, 3].map(() => curl([url])));
+    for (const r of whole) {
+      assert.equal(r.status, 200);
+      assert.equal(Number(r.headers['content-length']), mid.length);
+      assert.equal(digestOf(r.body), midDigest);
+    }
+    const part = await curl(['-H', 'Range: bytes=1048570-1048599', url]);
+    assert.equal(part.status, 206);
+    assert.ok(part.body.equals(mid.subarray(1048570, 1048600)));
+    const stored = await curl(['-H', 'Accept-Encoding: zstd', '-H', 'Range: bytes=4-', url]);
+    assert.ok(stored.body.equals(fs.readFileSync(store.objectPath(midDigest)).subarray(4)));
+  });
+
+  it('refuses to serve decompressed an object whose stored copy does not hash to its name', async () => {
+    const named = Buffer.from('the content this object should have'.repeat(10));
+    const wrong = digestOf(named);
+    fs.mkdirSync(path.dirname(store.objectPath(wrong)), { recursive: true });
+    fs.writeFileSync(store.objectPath(wrong), zlib.zstdCompressSync(Buffer.from('other bytes')));
+    try {
+      const r = await curl([`${server.url}/v1/objects/${wrong}`]);
+      assert.equal(r.status, 500);
+      assert.match(JSON.parse(r.body.toString()).detail, /is corrupt in the store/);
+    } finally {
+      fs.rmSync(store.objectPath(wrong), { force: true });
+    }
+  });
+
   it('serves the manifest under /v1/manifests, and it hashes to the image identity', async () => {
     const record = store.resolve('web/1');
     const r = await curl([`${server.url}/v1/manifests/${record.manifest}`]);

@@ -6,13 +6,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { pipeline, Transform } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
-import zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from '../model/digest.ts';
-import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE, zstdContentSize } from './object-stream.ts';
+import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE } from './object-stream.ts';
 import {
   type ConnectionLimits,
   DEFAULT_LIMITS,
@@ -24,15 +22,16 @@ import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../../uti
 import { SERVER_TLS_PROFILE } from '../../util/http/tls.ts';
 import { NameError } from '../model/names.ts';
 import { StoredObjectCache } from './memory-cache.ts';
+import { sendObject, SYNC_READ_LIMIT, WHOLE_READ_LIMIT } from './single-object.ts';
 import { type ImageStore, StoreError } from '../store/store.ts';
 
 export { IMAGESERVER_PORT } from '../../util/ports.ts';
 const MAX_BATCH = 100_000;
 /** 100,000 digests of 71 characters, quoted and separated (7.4 MB), and room to spare. */
 const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
-const SYNC_READ_LIMIT = 256 * 1024;
-const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
 const WRITE_CHUNK = 512 * 1024;
+/** A single-object path with no query, dot segment or escape: the form every client sends. */
+const PLAIN_SINGLE = /^\/v1\/(objects|manifests)\/(sha256:[0-9a-f]{64})$/;
 
 export interface TlsFiles {
   cert: string;
@@ -43,7 +42,10 @@ export interface TlsFiles {
 export interface ImageServerOptions {
   store: ImageStore;
   tls?: TlsFiles;
-  /** Memory for recently served objects (default 256 MiB; 0 disables). */
+  /**
+   * Memory for recently served objects (default 256 MiB; 0 disables): three quarters for stored
+   * frames, a quarter for the decompressed content of small objects (single-object.ts).
+   */
   cacheMiB?: number;
   /** Structured log of failures (error) and of every request (debug). */
   logger?: Logger;
@@ -77,13 +79,15 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     registers: [registry],
   });
   const { store } = opts;
-  const cache = new StoredObjectCache((opts.cacheMiB ?? 256) * 1024 * 1024);
+  const cacheBytes = (opts.cacheMiB ?? 256) * 1024 * 1024;
+  const cache = new StoredObjectCache(Math.floor(cacheBytes * 0.75));
+  const caches = { stored: cache, content: new StoredObjectCache(Math.floor(cacheBytes * 0.25)) };
   new Gauge({
     name: 'cradle_imageserver_cache_bytes',
     help: 'Bytes of objects held in memory',
     registers: [registry],
     collect() {
-      this.set(cache.size);
+      this.set(cache.size + caches.content.size);
     },
   });
   new Gauge({
@@ -103,10 +107,21 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     },
   });
 
+  const sendSingle = async (kind: string, digest: string, req: Req, res: Res): Promise<string> => {
+    const n = await sendObject(store, caches, digest, req, res, kind === 'manifests');
+    if (n > 0) {
+      objectsSent.inc();
+      bytesSent.inc(n);
+    }
+    return kind;
+  };
   const handle = async (req: Req, res: Res): Promise<string> => {
+    const method = req.method ?? 'GET';
+    // The hot path, a plain single-object path, skips URL parsing (nothing in it to normalise).
+    const plain = PLAIN_SINGLE.exec(req.url ?? '');
+    if (plain && (method === 'GET' || method === 'HEAD')) return sendSingle(plain[1], plain[2], req, res);
     const url = new URL(req.url ?? '/', 'http://x');
     const p = decodeURIComponent(url.pathname);
-    const method = req.method ?? 'GET';
     if (p === '/metrics' && method === 'GET') {
       res.writeHead(200, { 'content-type': registry.contentType });
       res.end(await registry.metrics());
@@ -129,14 +144,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
       return 'image';
     }
     const single = /^\/v1\/(objects|manifests)\/([^/]+)$/.exec(p);
-    if (single && (method === 'GET' || method === 'HEAD')) {
-      const n = sendObject(store, single[2], req, res, single[1] === 'manifests');
-      if (n > 0) {
-        objectsSent.inc();
-        bytesSent.inc(n);
-      }
-      return single[1];
-    }
+    if (single && (method === 'GET' || method === 'HEAD')) return sendSingle(single[1], single[2], req, res);
     if (p === '/v1/objects/batch' && method === 'POST') {
       const sent = await sendBatch(store, cache, req, res);
       objectsSent.inc(sent.objects);
@@ -189,106 +197,6 @@ function asHttpError(err: unknown, logUnexpected: (err: unknown) => void): unkno
     return new HttpError(400, 'bad path', `the request path is not valid percent-encoding: ${err.message}`);
   logUnexpected(err);
   return err;
-}
-
-/** Accept-Encoding lists zstd with a non-zero weight. */
-function wantsZstd(req: Req): boolean {
-  return String(req.headers['accept-encoding'] ?? '')
-    .split(',')
-    .some((item) => {
-      const [coding, ...params] = item.trim().split(';');
-      const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)).find(Boolean);
-      return coding.trim().toLowerCase() === 'zstd' && (!q || Number(q[1]) > 0);
-    });
-}
-
-function parseRange(
-  header: string | undefined,
-  total: number | undefined,
-): { start: number; end?: number } | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
-  if (!m) throw new HttpError(416, 'bad range', `only one 'bytes=START-[END]' range is supported, got '${header}'`);
-  const start = Number(m[1]);
-  const end = m[2] ? Number(m[2]) : undefined;
-  if ((end !== undefined && end < start) || (total !== undefined && start >= total)) {
-    throw new HttpError(
-      416,
-      'range not satisfiable',
-      `range ${header} is outside the ${total ?? '?'} bytes of the object`,
-    );
-  }
-  return { start, end: end === undefined ? undefined : total === undefined ? end : Math.min(end, total - 1) };
-}
-
-/** One object, as stored (Content-Encoding: zstd) or decompressed; ETag, immutable caching, Range. */
-function sendObject(store: ImageStore, digestText: string, req: Req, res: Res, asManifest: boolean): number {
-  if (!isDigest(digestText))
-    throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
-  const digest = digestText as Digest;
-  const file = store.objectPath(digest);
-  const storedSize = store.storedSize(digest);
-  if (storedSize === undefined) throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
-  const zstd = wantsZstd(req);
-  // Each representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with
-  // the other): the digest for the content, the digest plus "+zstd" for the stored frame.
-  const etag = zstd ? `"${digest}+zstd"` : `"${digest}"`;
-  const headers: http.OutgoingHttpHeaders = {
-    etag,
-    'cache-control': 'public, max-age=31536000, immutable',
-    'content-type': asManifest ? 'application/json' : 'application/octet-stream',
-    'accept-ranges': 'bytes',
-    vary: 'accept-encoding',
-  };
-  const ifNoneMatch = String(req.headers['if-none-match'] ?? '');
-  if (ifNoneMatch === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
-    res.writeHead(304, headers);
-    res.end();
-    return 0;
-  }
-  if (zstd) headers['content-encoding'] = 'zstd';
-  let total: number | undefined = storedSize;
-  if (!zstd) {
-    const head = Buffer.alloc(18);
-    const fd = fs.openSync(file, 'r');
-    fs.readSync(fd, head, 0, 18, 0);
-    fs.closeSync(fd);
-    total = zstdContentSize(head);
-  }
-  // An object whose decompressed size is unknown (stored by streaming) cannot state a Content-Range
-  // for the decompressed form: such a request gets the whole body, as HTTP allows.
-  const range = total === undefined ? undefined : parseRange(req.headers.range as string | undefined, total);
-  let status = 200;
-  if (range) {
-    status = 206;
-    headers['content-range'] = `bytes ${range.start}-${range.end ?? total! - 1}/${total}`;
-  }
-  const end = range?.end ?? (total === undefined ? undefined : total - 1);
-  if (end !== undefined) headers['content-length'] = end - (range?.start ?? 0) + 1;
-  res.writeHead(status, headers);
-  if (req.method === 'HEAD') {
-    res.end();
-    return 0;
-  }
-  const source = fs.createReadStream(file, zstd && range ? { start: range.start, end } : {});
-  // A failure half way (the object removed by gc, say) can only cut the connection: pipeline
-  // destroys the response, and the client sees a truncated body.
-  const done = () => {};
-  if (zstd) pipeline(source, res, done);
-  else pipeline(source, zlib.createZstdDecompress(), sliceStream(range?.start ?? 0, end), res, done);
-  return storedSize;
-}
-
-function sliceStream(start: number, end: number | undefined) {
-  let pos = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e: string, done: (e: null, c?: Buffer) => void) {
-      const from = Math.max(0, start - pos);
-      const to = end === undefined ? chunk.length : Math.min(chunk.length, end + 1 - pos);
-      pos += chunk.length;
-      done(null, from < to ? chunk.subarray(from, to) : undefined);
-    },
-  });
 }
 
 /**

@@ -1,0 +1,211 @@
+// `GET`/`HEAD /v1/objects/<digest>` and `/v1/manifests/<digest>` (docs/imageserver-api.md): one
+// object, as stored (`Content-Encoding: zstd`) or decompressed, with ETags, immutable caching and
+// one byte range. This is the path caches, proxies and peers hit once per object, so it is built
+// like a static file server's (bench/imageserver-get.ts measures it against nginx):
+// - stored frames up to WHOLE_READ_LIMIT are read whole once (small ones synchronously, with no
+//   thread-pool round trip) and kept in the server's memory cache, which the batch endpoint
+//   shares; a request then costs no system call but the socket write;
+// - small objects are also kept decompressed, in a second cache, after their content was hashed
+//   once against the digest (a corrupt stored copy is refused with a 500, never served);
+// - larger objects are decompressed as they are sent, by native zstd in 1 MiB steps, so a
+//   request's memory stays bounded whatever the object's size;
+// - frames over WHOLE_READ_LIMIT are streamed from disk in 1 MiB reads.
+// Objects never change, so nothing cached can be stale; gc may remove an object, and a cached copy
+// of a removed object is still its correct content.
+import fs from 'node:fs';
+import type http from 'node:http';
+import { pipeline, Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { digestOf, isDigest, type Digest } from '../model/digest.ts';
+import { HttpError, type Req, type Res } from '../../util/http/respond.ts';
+import type { StoredObjectCache } from './memory-cache.ts';
+import { zstdContentSize } from './object-stream.ts';
+import type { ImageStore } from '../store/store.ts';
+
+/** Stored frames up to this size are read synchronously: a pool round trip costs more. */
+export const SYNC_READ_LIMIT = 256 * 1024;
+/** Stored frames up to this size are read whole (and cached); larger ones are streamed from disk. */
+export const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
+/** Objects whose content is at most this are kept decompressed, and decompressed inline. */
+const SMALL_CONTENT_LIMIT = 256 * 1024;
+/** Read and decompression step for streamed objects: few calls, bounded memory. */
+const STREAM_CHUNK = 1024 * 1024;
+
+export interface ObjectCaches {
+  /** Stored frames (shared with the batch endpoint). */
+  stored: StoredObjectCache;
+  /** Decompressed content of small objects, each checked against its digest once. */
+  content: StoredObjectCache;
+}
+
+/** Sends one object; returns the stored bytes it stands for (0 for HEAD, 304). */
+export async function sendObject(
+  store: ImageStore,
+  caches: ObjectCaches,
+  digestText: string,
+  req: Req,
+  res: Res,
+  asManifest: boolean,
+): Promise<number> {
+  if (!isDigest(digestText))
+    throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
+  const digest = digestText as Digest;
+  const zstd = wantsZstd(req.headers['accept-encoding']);
+  // Each representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with
+  // the other): the digest for the content, the digest plus "+zstd" for the stored frame.
+  const etag = zstd ? `"${digest}+zstd"` : `"${digest}"`;
+  const headers: http.OutgoingHttpHeaders = {
+    etag,
+    'cache-control': 'public, max-age=31536000, immutable',
+    'content-type': asManifest ? 'application/json' : 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    vary: 'accept-encoding',
+  };
+  const stored = await storedFrame(store, caches.stored, digest);
+  const ifNoneMatch = req.headers['if-none-match'];
+  if (
+    ifNoneMatch &&
+    (ifNoneMatch === '*' || ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))
+  ) {
+    res.writeHead(304, headers);
+    res.end();
+    return 0;
+  }
+  if (zstd) headers['content-encoding'] = 'zstd';
+  const total = zstd ? stored.size : stored.contentSize;
+  // An object whose decompressed size is unknown (stored by streaming) cannot state a Content-Range
+  // for the decompressed form: such a request gets the whole body, as HTTP allows.
+  const range = total === undefined ? undefined : parseRange(req.headers.range, total);
+  let status = 200;
+  const start = range?.start ?? 0;
+  const end = range?.end ?? (total === undefined ? undefined : total - 1);
+  if (range) {
+    status = 206;
+    headers['content-range'] = `bytes ${start}-${end}/${total}`;
+  }
+  if (end !== undefined) headers['content-length'] = end - start + 1;
+  const head = req.method === 'HEAD';
+  // The content of a small object: from memory, or decompressed now (inline: it is small) and
+  // checked against its digest before a byte of it is sent.
+  let content: Buffer | undefined;
+  if (!zstd && !head && stored.contentSize !== undefined && stored.contentSize <= SMALL_CONTENT_LIMIT) {
+    content = caches.content.get(digest);
+    if (!content) {
+      const whole = stored.data ?? fs.readFileSync(store.objectPath(digest));
+      content = zlib.zstdDecompressSync(whole);
+      const actual = digestOf(content);
+      if (actual !== digest)
+        throw new Error(
+          `object ${digest} is corrupt in the store: its content hashes to ${actual} (run 'cradle image verify')`,
+        );
+      caches.content.set(digest, content);
+    }
+  }
+  res.writeHead(status, headers);
+  if (head) {
+    res.end();
+    return 0;
+  }
+  const last = end === undefined ? undefined : end + 1;
+  if (content) res.end(range ? content.subarray(start, last) : content);
+  else if (zstd && stored.data) res.end(range ? stored.data.subarray(start, last) : stored.data);
+  else {
+    // A failure half way (the object removed by gc, say) can only cut the connection: pipeline
+    // destroys the response, and the client sees a truncated body.
+    const source = stored.data
+      ? Readable.from([stored.data], { objectMode: false })
+      : fs.createReadStream(store.objectPath(digest), {
+          highWaterMark: STREAM_CHUNK,
+          ...(zstd && range ? { start, end } : {}),
+        });
+    const done = () => {};
+    if (zstd) pipeline(source, res, done);
+    else {
+      const decompress = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK });
+      if (range) pipeline(source, decompress, sliceStream(start, end), res, done);
+      else pipeline(source, decompress, res, done);
+    }
+  }
+  return stored.size;
+}
+
+interface StoredFrame {
+  size: number;
+  /** Decompressed size, when the frame header states it. */
+  contentSize: number | undefined;
+  /** The whole frame, when it is small enough to hold. */
+  data: Buffer | undefined;
+}
+
+/** Reads of large frames in flight, so that concurrent requests for one object read it once. */
+const reading = new Map<string, Promise<Buffer>>();
+
+/** The stored frame of an object, from memory when it can be; a 404 when the store lacks it. */
+async function storedFrame(store: ImageStore, cache: StoredObjectCache, digest: Digest): Promise<StoredFrame> {
+  let data = cache.get(digest);
+  if (!data) {
+    const file = store.objectPath(digest);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch {
+      throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
+    }
+    if (size > WHOLE_READ_LIMIT) {
+      const head = Buffer.alloc(18);
+      const fd = fs.openSync(file, 'r');
+      try {
+        fs.readSync(fd, head, 0, 18, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return { size, contentSize: zstdContentSize(head), data: undefined };
+    }
+    if (size <= SYNC_READ_LIMIT) data = fs.readFileSync(file);
+    else {
+      let pending = reading.get(file);
+      if (!pending) {
+        pending = fs.promises.readFile(file).finally(() => reading.delete(file));
+        reading.set(file, pending);
+      }
+      data = await pending;
+    }
+    cache.set(digest, data);
+  }
+  return { size: data.length, contentSize: zstdContentSize(data), data };
+}
+
+/** Accept-Encoding lists zstd with a non-zero weight. */
+export function wantsZstd(header: string | undefined): boolean {
+  if (!header) return false;
+  if (header === 'zstd') return true;
+  return header.split(',').some((item) => {
+    const [coding, ...params] = item.trim().split(';');
+    const q = params.map((p) => /^\s*q=([\d.]+)\s*$/.exec(p)).find(Boolean);
+    return coding.trim().toLowerCase() === 'zstd' && (!q || Number(q[1]) > 0);
+  });
+}
+
+function parseRange(header: string | undefined, total: number): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
+  if (!m) throw new HttpError(416, 'bad range', `only one 'bytes=START-[END]' range is supported, got '${header}'`);
+  const start = Number(m[1]);
+  const end = m[2] ? Number(m[2]) : undefined;
+  if ((end !== undefined && end < start) || start >= total) {
+    throw new HttpError(416, 'range not satisfiable', `range ${header} is outside the ${total} bytes of the object`);
+  }
+  return { start, end: end === undefined ? total - 1 : Math.min(end, total - 1) };
+}
+
+function sliceStream(start: number, end: number | undefined) {
+  let pos = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e: string, done: (e: null, c?: Buffer) => void) {
+      const from = Math.max(0, start - pos);
+      const to = end === undefined ? chunk.length : Math.min(chunk.length, end + 1 - pos);
+      pos += chunk.length;
+      done(null, from < to ? chunk.subarray(from, to) : undefined);
+    },
+  });
+}
