@@ -8,6 +8,7 @@ import path from 'node:path';
 import { writeSummary } from './summary.ts';
 
 const BENCHMARKS = [
+  'cli-startup',
   'image-add',
   'kit-add',
   'nodegroup-build',
