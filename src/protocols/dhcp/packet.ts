@@ -191,12 +191,42 @@ export type DhcpPacketInit = Partial<Omit<DhcpPacket, 'chaddr'>> & {
   chaddr: string | Buffer;
 };
 
-export function parseIp(ip: string): Buffer {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255)) {
-    throw new DhcpPacketError(`'${ip}' is not an IPv4 address`);
+/** Each byte's two hex digits: formatMac runs for every packet the server receives. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * A dotted-quad IPv4 address as an unsigned integer: four decimal parts of 0 to 255, no leading
+ * zeros. Parsed by hand, without a regular expression or a Buffer: the policy compares addresses
+ * several times for every request.
+ */
+export function ipv4ToInt(ip: string): number {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46; // the end closes the last part like a dot
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++parts > 4) break;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && !(digits === 1 && part === 0) && digits < 3) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else {
+      parts = 5; // not a digit, or a leading zero, or a fourth digit
+      break;
+    }
   }
-  return Buffer.from(parts.map(Number));
+  if (parts !== 4) throw new DhcpPacketError(`'${ip}' is not an IPv4 address`);
+  return n;
+}
+
+export function parseIp(ip: string): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(ipv4ToInt(ip));
+  return b;
 }
 
 export const formatIp = (b: Buffer, off = 0): string => `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
@@ -206,7 +236,11 @@ export function parseMac(mac: string): Buffer {
   return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 }
 
-export const formatMac = (b: Buffer): string => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+export const formatMac = (b: Buffer): string => {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += (i ? ':' : '') + HEX[b[i]];
+  return s;
+};
 
 function putString(out: Buffer, off: number, size: number, value: string, field: string): void {
   const bytes = Buffer.from(value, 'utf8');
@@ -281,6 +315,7 @@ function scanOptions(buf: Buffer, start: number, end: number, where: string, int
 }
 
 const cString = (b: Buffer): string => {
+  if (b[0] === 0) return ''; // sname and file are empty in nearly every request
   const nul = b.indexOf(0);
   return b.subarray(0, nul < 0 ? b.length : nul).toString('utf8');
 };
