@@ -21,6 +21,7 @@ import {
   Opt,
   formatMac,
   hardwareAddress,
+  ipv4ToInt,
   messageType,
   messageTypeName,
   optionIp,
@@ -114,7 +115,7 @@ export interface Decision {
 
 // ---- small helpers -------------------------------------------------------------------------
 
-export const ipToInt = (ip: string): number => parseIp(ip).readUInt32BE(0);
+export const ipToInt = (ip: string): number => ipv4ToInt(ip);
 export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
 /** Is `ip` inside `subnet` (gateway & mask)? */

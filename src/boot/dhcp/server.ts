@@ -43,6 +43,8 @@ import {
   type Firmware,
   type PolicyContext,
 } from './policy.ts';
+import { leaseBatcher } from './lease-batch.ts';
+import { LANE, ReceiveQueue } from './receive-queue.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 
 export type { DhcpServerConfig } from './policy.ts';
@@ -78,6 +80,8 @@ export interface DhcpServerStats {
   relayed: number;
   /** Inventory or send failures. */
   errors: number;
+  /** Dropped unanswered under load: the queue was full, or they waited too long (receive-queue.ts). */
+  shed: number;
 }
 
 export interface DhcpServer {
@@ -91,6 +95,18 @@ const ADDRESS_CACHE_MS = 5000;
 const UNKNOWN_REPORT_MS = 60_000;
 const DECLINE_HOLD_MS = 600_000; // as dnsmasq: a declined address is not offered for 10 minutes
 const MALFORMED_LOGS_PER_MINUTE = 20;
+/**
+ * Lines a second about single answers: past it they are counted, not written. Under a flood the
+ * log would otherwise cost more than the answers (a synchronous write per line to the journal).
+ */
+const ANSWER_LOGS_PER_SECOND = 50;
+/** Requests answered at once: most of their time is spent waiting for a batch's commit. */
+const CONCURRENT_REQUESTS = 128;
+/** Requests waiting their turn, at most, and how long one may wait (receive-queue.ts). */
+const QUEUE_CAPACITY = 2048;
+const QUEUE_MAX_AGE_MS = 800;
+/** MACs last found registered, kept to put their DISCOVERs ahead of unknown ones. */
+const REGISTERED_CACHE = 100_000;
 
 type Via = { kind: 'link'; ifname: string } | { kind: 'udp'; port: number; source: string; sourcePort: number };
 
@@ -106,7 +122,14 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     naks: 0,
     relayed: 0,
     errors: 0,
+    shed: 0,
   };
+  const leases = leaseBatcher(inv);
+  type Job = { p: DhcpPacket; mac: string; via: Via; where: string };
+  const queue = new ReceiveQueue<Job>(QUEUE_CAPACITY, QUEUE_MAX_AGE_MS);
+  const registered = new Set<string>();
+  let active = 0;
+  let lastShedLog = 0;
   const senders = new Map<string, PacketSender>();
   const udp: dgram.Socket[] = [];
   let udp67: dgram.Socket | undefined;
@@ -120,6 +143,19 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   const declined = new Map<string, number>();
   const reported = new Map<string, number>();
   let malformedWindow = { start: 0, count: 0 };
+  let answerWindow = { start: 0, count: 0 };
+  /** Logs a line about one request, within ANSWER_LOGS_PER_SECOND. */
+  const logAnswer = (line: string) => {
+    const now = performance.now();
+    if (now - answerWindow.start > 1000) {
+      if (answerWindow.count > ANSWER_LOGS_PER_SECOND)
+        log(
+          `… ${answerWindow.count - ANSWER_LOGS_PER_SECOND} more answers not logged (at most ${ANSWER_LOGS_PER_SECOND} lines a second)`,
+        );
+      answerWindow = { start: now, count: 0 };
+    }
+    if (++answerWindow.count <= ANSWER_LOGS_PER_SECOND) log(line);
+  };
 
   // ---- cached views of the inventory's subnets and our interfaces' addresses ----
   let subnets: { at: number; list: Subnet[] } = { at: -Infinity, list: [] };
@@ -200,6 +236,34 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       );
     }
     const mac = formatMac(hardwareAddress(p));
+    const lane =
+      safeType(p) !== MessageType.DISCOVER ? LANE.request : registered.has(mac) ? LANE.registered : LANE.other;
+    const shed = queue.push({ p, mac, via, where }, lane, performance.now());
+    if (shed) noteShed(1);
+    pump();
+  }
+
+  function noteShed(n: number): void {
+    stats.shed += n;
+    const now = performance.now();
+    if (now - lastShedLog > 10_000) {
+      lastShedLog = now;
+      log(`overloaded: ${stats.shed} requests dropped so far (unknown MACs' DISCOVERs first); clients retransmit`);
+    }
+  }
+
+  /** Starts queued requests while fewer than CONCURRENT_REQUESTS are being answered. */
+  function pump(): void {
+    while (active < CONCURRENT_REQUESTS && queue.size && !closed) {
+      const { item, stale } = queue.shift(performance.now());
+      if (stale.length) noteShed(stale.length);
+      if (!item) break;
+      begin(item);
+    }
+  }
+
+  function begin({ p, mac, via, where }: Job): void {
+    active++;
     // Requests of one client are handled in order (a retransmitted DISCOVER must not race its REQUEST).
     const prev = perMac.get(mac) ?? Promise.resolve();
     const run = prev
@@ -213,13 +277,15 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     void run.finally(() => {
       inFlight.delete(run);
       if (perMac.get(mac) === run) perMac.delete(mac);
+      active--;
+      pump();
     });
   }
 
   /** A request left unanswered, and why (in the log). */
   function unanswered(why: string): void {
     stats.unanswered++;
-    log(why);
+    logAnswer(why);
   }
 
   async function handle(p: DhcpPacket, mac: string, via: Via, where: string): Promise<void> {
@@ -241,6 +307,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     const [machine, lease] = ethernet
       ? await Promise.all([inv.findMachineByMac(mac), inv.getLease(mac)])
       : [undefined, undefined];
+    if (machine) {
+      if (registered.size >= REGISTERED_CACHE) registered.clear();
+      registered.add(mac);
+    } else registered.delete(mac);
     const ctx: PolicyContext = {
       serverIp,
       interfaceSubnet: subnet,
@@ -254,9 +324,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     let d: Decision = answer(p, ctx);
     for (let round = 0; d.leaseWanted && round < 2; round++) {
       const w = d.leaseWanted;
-      const got: Lease | undefined = await inv.allocateLease(mac, w.subnetId, w.seconds, ctx.now, w.hostname);
+      const got: Lease | undefined = await leases.allocate(mac, w.subnetId, w.seconds, ctx.now, w.hostname);
       if (got && isDeclined(got.ip)) {
-        await inv.releaseLease(mac);
+        await leases.release(mac);
         return unanswered(
           `${where}: ${mac}: the pool gave ${got.ip}, declined by a client as in use; not offering it for now`,
         );
@@ -278,7 +348,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     else if (t === MessageType.ACK) stats.acks++;
     else if (t === MessageType.NAK) stats.naks++;
     if (d.to.kind === 'relay') stats.relayed++;
-    log(line);
+    logAnswer(line);
   }
 
   const isDeclined = (ip: string) => (declined.get(ip) ?? 0) > Date.now();
@@ -296,7 +366,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     hostname: string | undefined,
     subnet?: Subnet,
   ): Promise<void> {
-    if (d.releaseLease) await inv.releaseLease(mac);
+    if (d.releaseLease) await leases.release(mac);
     if (d.declined) {
       remember(declined, d.declined, Date.now() + DECLINE_HOLD_MS);
       log(`WARNING: ${mac} declined ${d.declined}: another host uses that address`);
@@ -443,7 +513,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     }
     wake?.close();
     await Promise.all(udp.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    queue.clear();
     await Promise.allSettled([...inFlight]);
+    await leases.drain();
     for (const s of senders.values()) s.close();
     senders.clear();
   }

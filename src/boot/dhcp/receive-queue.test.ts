@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Inventory, Lease } from '../../inventory/types.ts';
+import { leaseBatcher } from './lease-batch.ts';
+import { LANE, ReceiveQueue } from './receive-queue.ts';
+
+describe('ReceiveQueue', () => {
+  it('answers REQUESTs first, then registered machines, then unknown MACs, each oldest first', () => {
+    const q = new ReceiveQueue<string>(10, 1000);
+    q.push('unknown-1', LANE.other, 0);
+    q.push('known-1', LANE.registered, 0);
+    q.push('request-1', LANE.request, 0);
+    q.push('unknown-2', LANE.other, 0);
+    q.push('request-2', LANE.request, 0);
+    const order = [];
+    for (let x = q.shift(1).item; x; x = q.shift(1).item) order.push(x);
+    assert.deepEqual(order, ['request-1', 'request-2', 'known-1', 'unknown-1', 'unknown-2']);
+    assert.equal(q.size, 0);
+  });
+
+  it('when full, sheds the oldest unknown DISCOVER first and never a REQUEST for a DISCOVER', () => {
+    const q = new ReceiveQueue<string>(3, 1000);
+    q.push('request', LANE.request, 0);
+    q.push('known', LANE.registered, 0);
+    q.push('unknown-old', LANE.other, 0);
+    assert.equal(q.push('unknown-new', LANE.other, 0), 'unknown-old');
+    assert.equal(q.push('known-2', LANE.registered, 0), 'unknown-new');
+    assert.equal(q.push('unknown-3', LANE.other, 0), 'unknown-3', 'no room below it: the newcomer goes');
+    assert.equal(q.push('request-2', LANE.request, 0), 'known', 'a REQUEST displaces the oldest DISCOVER');
+    assert.equal(q.size, 3);
+  });
+
+  it('drops what waited longer than its age limit when its turn comes', () => {
+    const q = new ReceiveQueue<string>(10, 100);
+    q.push('old', LANE.request, 0);
+    q.push('fresh', LANE.other, 150);
+    assert.deepEqual(q.shift(160), { item: 'fresh', stale: ['old'] });
+    assert.throws(() => new ReceiveQueue(0, 1), /capacity must be at least 1/);
+  });
+});
+
+describe('leaseBatcher', () => {
+  const lease = (mac: string): Lease => ({ mac, ip: '10.0.0.1', subnetId: 's', expiresAt: '2030-01-01T00:00:00Z' });
+
+  it('commits the writes asked for in one turn in one transaction, settling each only after it', async () => {
+    const events: string[] = [];
+    const inv = {
+      allocateLease: async (mac: string) => {
+        events.push(`allocate ${mac}`);
+        return lease(mac);
+      },
+      releaseLease: async (mac: string) => void events.push(`release ${mac}`),
+      transaction: async <T>(fn: (i: Inventory) => Promise<T>) => {
+        events.push('begin');
+        const r = await fn(inv as unknown as Inventory);
+        events.push('commit');
+        return r;
+      },
+    };
+    const b = leaseBatcher(inv as unknown as Inventory);
+    const settled: string[] = [];
+    const all = Promise.all([
+      b.allocate('a', 's', 60, new Date()).then((l) => settled.push(`a ${l?.mac} after ${events.at(-1)}`)),
+      b.release('b').then(() => settled.push(`b after ${events.at(-1)}`)),
+      b.allocate('c', 's', 60, new Date()).then((l) => settled.push(`c ${l?.mac} after ${events.at(-1)}`)),
+    ]);
+    assert.equal(b.pending, 3);
+    await all;
+    assert.deepEqual(events, ['begin', 'allocate a', 'release b', 'allocate c', 'commit']);
+    assert.deepEqual(settled, ['a a after commit', 'b after commit', 'c c after commit']);
+    await b.drain();
+    assert.equal(b.pending, 0);
+  });
+
+  it('retries each write alone when the batch fails, so one refusal fails only its own caller', async () => {
+    let inTx = false;
+    const inv = {
+      allocateLease: async (mac: string) => {
+        if (mac === 'bad') throw new Error('refused');
+        return lease(mac);
+      },
+      releaseLease: async () => {},
+      transaction: async <T>(fn: (i: Inventory) => Promise<T>) => {
+        inTx = true;
+        try {
+          return await fn(inv as unknown as Inventory);
+        } finally {
+          inTx = false;
+        }
+      },
+    };
+    const b = leaseBatcher(inv as unknown as Inventory);
+    const [good, bad] = await Promise.allSettled([
+      b.allocate('good', 's', 60, new Date()),
+      b.allocate('bad', 's', 60, new Date()),
+    ]);
+    assert.equal(inTx, false);
+    assert.deepEqual(good, { status: 'fulfilled', value: lease('good') });
+    assert.equal(bad.status, 'rejected');
+  });
+});
