@@ -5,6 +5,7 @@
 // directory, so a second run with `rebirth` reinstalls the same machines over their old systems.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Role } from '../boot/server.ts';
 import { addImage } from '../image/pack/add.ts';
 import { ImageStore } from '../image/store/store.ts';
 import { cachedInstallerImage } from '../initramfs/build.ts';
@@ -52,6 +53,12 @@ export interface LabOptions {
    * installer image's and the operator's certificates (kept in the cache, so the image is too).
    */
   tls: boolean;
+  /**
+   * What the boot server serves (`cradle server --roles`; default all three). Without dhcp, no
+   * DHCP server is on the lab's network: a site without DHCP, whose machines boot their own
+   * installer medium (LabMachine.cdrom).
+   */
+  bootServerRoles?: Role[];
   namespace: string;
   log: (line: string) => void;
 }
@@ -71,6 +78,9 @@ export const LAB_DEFAULTS: Omit<LabOptions, 'log'> = {
   namespace: 'cradle-lab',
 };
 
+/** The line each role's start ends with in the boot server's log (src/boot/server.ts). */
+const ROLE_STARTED: Record<Role, RegExp> = { http: /HTTP boot on /, tftp: /TFTP on /, dhcp: /DHCP on / };
+
 export const SERVER = '10.77.0.1';
 const IMAGE_NAMES: Record<LabImage, string> = {
   demo: `demo/bookworm-v${DEMO_VERSION}`,
@@ -84,6 +94,11 @@ export interface LabMachine {
   disk: string;
   uefiVars?: string;
   serialLog: string;
+  /**
+   * An installer medium in its CD drive (a machine's ISO): it starts from its disks, then the CD,
+   * never from the network.
+   */
+  cdrom?: string;
   running?: RunningMachine;
   /** When this run marked it for install (birth or rebirth), and powered it on. */
   markedAt?: number;
@@ -239,6 +254,7 @@ export class Lab {
         path.join(this.logs, 'imageserver.log'),
       );
     const installerArgs = ['console=ttyS0,115200n8', 'quiet', opts.installerArgs ?? ''].join(' ').trim();
+    const roles = opts.bootServerRoles ?? ['dhcp', 'tftp', 'http'];
     const log = path.join(this.logs, 'bootserver.log');
     // The log is kept across runs: only what this server writes counts.
     const from = fs.existsSync(log) ? fs.statSync(log).size : 0;
@@ -246,6 +262,8 @@ export class Lab {
       [
         cradleBin,
         'server',
+        '--roles',
+        roles.join(','),
         '--db',
         this.db,
         '--interface',
@@ -264,8 +282,9 @@ export class Lab {
     );
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      // Listening on every role: DHCP is the last to start.
-      if (/DHCP on /.test(fs.readFileSync(log).subarray(from).toString())) {
+      // Listening on every role: they start HTTP, TFTP, DHCP in turn, so the last one's line says all are.
+      const last = (['dhcp', 'tftp', 'http'] as const).find((r) => roles.includes(r)) ?? 'http';
+      if (ROLE_STARTED[last].test(fs.readFileSync(log).subarray(from).toString())) {
         const ns = `ip netns exec ${opts.namespace}`;
         opts.log(
           this.pki
@@ -297,6 +316,7 @@ export class Lab {
       memoryMiB: this.opts.memoryMiB,
       accel,
       uefiVars: m.uefiVars,
+      ...(m.cdrom ? { cdrom: m.cdrom, netBoot: false } : {}),
     });
     fs.appendFileSync(m.serialLog, `\n=== power on ${new Date().toISOString()} ===\n`);
     m.running = new RunningMachine(
