@@ -7,11 +7,14 @@ export class StoredObjectCache {
   private readonly entries = new Map<Digest, Buffer>();
   private bytes = 0;
   private readonly limit: number;
+  /** The largest object kept: bigger ones would flush everything. */
+  readonly maxEntry: number;
   hits = 0;
   misses = 0;
 
-  constructor(limitBytes: number) {
+  constructor(limitBytes: number, maxEntryBytes = limitBytes / 8) {
     this.limit = limitBytes;
+    this.maxEntry = Math.min(maxEntryBytes, limitBytes);
   }
 
   get(digest: Digest): Buffer | undefined {
@@ -28,7 +31,7 @@ export class StoredObjectCache {
   }
 
   set(digest: Digest, data: Buffer): void {
-    if (data.length > this.limit / 8 || this.entries.has(digest)) return; // huge objects would flush everything
+    if (data.length > this.maxEntry || this.entries.has(digest)) return;
     this.entries.set(digest, data);
     this.bytes += data.length;
     for (const [oldest, old] of this.entries) {

@@ -5,16 +5,21 @@
 // - stored frames up to WHOLE_READ_LIMIT are read whole once (small ones synchronously, with no
 //   thread-pool round trip) and kept in the server's memory cache, which the batch endpoint
 //   shares; a request then costs no system call but the socket write;
-// - small objects are also kept decompressed, in a second cache, after their content was hashed
-//   once against the digest (a corrupt stored copy is refused with a 500, never served);
+// - objects whose content fits the content cache's entry limit (a quarter of its budget: 16 MiB by
+//   default) are kept decompressed there, after their content was hashed once against the digest
+//   (a corrupt stored copy is refused with a 500, never served); decompression of one object is
+//   shared by the requests that wait for it;
 // - larger objects are decompressed as they are sent, by native zstd in 1 MiB steps, so a
-//   request's memory stays bounded whatever the object's size;
+//   request's memory stays bounded whatever the object's size (and they are not checked: the
+//   body is under way before the end of the content; clients that verify, as Cradle's do, ask
+//   for the stored frame and hash what they decompress);
 // - frames over WHOLE_READ_LIMIT are streamed from disk in 1 MiB reads.
 // Objects never change, so nothing cached can be stale; gc may remove an object, and a cached copy
 // of a removed object is still its correct content.
 import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, isDigest, type Digest } from '../model/digest.ts';
 import { HttpError, type Req, type Res } from '../../util/http/respond.ts';
@@ -26,8 +31,9 @@ import type { ImageStore } from '../store/store.ts';
 export const SYNC_READ_LIMIT = 256 * 1024;
 /** Stored frames up to this size are read whole (and cached); larger ones are streamed from disk. */
 export const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
-/** Objects whose content is at most this are kept decompressed, and decompressed inline. */
+/** Objects whose content is at most this are decompressed inline (a pool round trip costs more). */
 const SMALL_CONTENT_LIMIT = 256 * 1024;
+const zstdDecompress = promisify(zlib.zstdDecompress);
 /** Read and decompression step for streamed objects: few calls, bounded memory. */
 const STREAM_CHUNK = 1024 * 1024;
 
@@ -85,22 +91,11 @@ export async function sendObject(
   }
   if (end !== undefined) headers['content-length'] = end - start + 1;
   const head = req.method === 'HEAD';
-  // The content of a small object: from memory, or decompressed now (inline: it is small) and
+  // The content of an object the content cache can hold: from memory, or decompressed now and
   // checked against its digest before a byte of it is sent.
   let content: Buffer | undefined;
-  if (!zstd && !head && stored.contentSize !== undefined && stored.contentSize <= SMALL_CONTENT_LIMIT) {
-    content = caches.content.get(digest);
-    if (!content) {
-      const whole = stored.data ?? fs.readFileSync(store.objectPath(digest));
-      content = zlib.zstdDecompressSync(whole);
-      const actual = digestOf(content);
-      if (actual !== digest)
-        throw new Error(
-          `object ${digest} is corrupt in the store: its content hashes to ${actual} (run 'cradle image verify')`,
-        );
-      caches.content.set(digest, content);
-    }
-  }
+  const cacheable = stored.contentSize !== undefined && stored.contentSize <= caches.content.maxEntry;
+  if (!zstd && !head && cacheable) content = await decompressedContent(store, caches.content, digest, stored);
   res.writeHead(status, headers);
   if (head) {
     res.end();
@@ -127,6 +122,43 @@ export async function sendObject(
     }
   }
   return stored.size;
+}
+
+/** Decompressions in flight, so that concurrent requests for one object decompress it once. */
+const decompressing = new Map<Digest, Promise<Buffer>>();
+
+/**
+ * An object's content, decompressed (inline when small, on the pool otherwise) and hashed once,
+ * then kept in `cache`. A stored copy that does not hash to its digest is an error, never sent.
+ */
+async function decompressedContent(
+  store: ImageStore,
+  cache: StoredObjectCache,
+  digest: Digest,
+  stored: StoredFrame,
+): Promise<Buffer> {
+  const cached = cache.get(digest);
+  if (cached) return cached;
+  let pending = decompressing.get(digest);
+  if (!pending) {
+    const frame = stored.data ?? fs.readFileSync(store.objectPath(digest));
+    pending = (
+      (stored.contentSize ?? 0) <= SMALL_CONTENT_LIMIT
+        ? Promise.resolve(zlib.zstdDecompressSync(frame))
+        : zstdDecompress(frame)
+    ).then((content) => {
+      const actual = digestOf(content);
+      if (actual !== digest)
+        throw new Error(
+          `object ${digest} is corrupt in the store: its content hashes to ${actual} (run 'cradle image verify')`,
+        );
+      cache.set(digest, content);
+      return content;
+    });
+    decompressing.set(digest, pending);
+    void pending.finally(() => decompressing.delete(digest)).catch(() => {});
+  }
+  return pending;
 }
 
 interface StoredFrame {
