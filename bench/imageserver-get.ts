@@ -4,7 +4,9 @@
 // `Accept-Encoding: zstd`. Both servers run on core 1 (taskset; nginx with one worker) and wrk on
 // core 0, over loopback, with keep-alive. Four cases: a few-KB object (req/s) and a ~10 MB object
 // (MiB/s of the representation sent), each plain and zstd. Each case is run in short bursts,
-// interleaved between the two servers, and the median taken.
+// interleaved between the servers, and the median taken. For the small object a third server, a
+// bare node:http one answering from memory, shows the floor of any Node server; the server's CPU
+// per request is recorded beside each rate (it holds when other work shares the machine).
 //
 //   flock /tmp/cradle-bench.lock node_modules/.bin/node bench/imageserver-get.ts
 //   (BENCH_RUNS, BENCH_SECONDS per burst, BENCH_CONNECTIONS)
@@ -122,6 +124,34 @@ async function startCradle(c: Cleanup, store: string): Promise<{ url: string; pi
   return { url, pid: child.pid! };
 }
 
+/**
+ * The floor of any server on node:http: the small object's two representations from memory with
+ * the same headers, and nothing else (no routing, limits, metrics or cache). Not a peer: it shows
+ * how much of the gap to nginx is Node's HTTP stack itself.
+ */
+async function startNodeFloor(c: Cleanup, content: Buffer, stored: Buffer): Promise<{ url: string; pid: number }> {
+  const port = await freePort();
+  const script = `
+const http = require('node:http');
+const [content, stored] = JSON.parse(process.argv[1]).map((b) => Buffer.from(b, 'base64'));
+http.createServer({ keepAlive: true }, (req, res) => {
+  const zstd = req.headers['accept-encoding'] === 'zstd';
+  const body = zstd ? stored : content;
+  res.writeHead(200, { etag: '"x"', 'cache-control': 'public, max-age=31536000, immutable',
+    'content-type': 'application/octet-stream', 'content-length': body.length,
+    ...(zstd ? { 'content-encoding': 'zstd' } : {}) });
+  res.end(body);
+}).listen(${port}, '127.0.0.1');`;
+  const args = JSON.stringify([content.toString('base64'), stored.toString('base64')]);
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '-e', script, args], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  c.defer(`stop the node:http floor ${child.pid}`, () => stopChild(child, 'node:http floor'));
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url, () => child.exitCode !== null, 'the node:http floor');
+  return { url, pid: child.pid! };
+}
+
 async function waitUp(url: string, exited: () => boolean, what: string): Promise<void> {
   for (let i = 0; ; i++) {
     if (exited()) throw new Error(`${what} exited before answering ${url}`);
@@ -200,6 +230,7 @@ await runBenchmark(NAME, async (c) => {
 
   const cradle = await startCradle(c, store.root);
   const nginx = await startNginx(c, web, work);
+  const floor = await startNodeFloor(c, small.content, small.stored);
   const servers = [
     { name: 'cradle', pids: [cradle.pid], url: (k: Case) => `${cradle.url}/v1/objects/${k.digest}` },
     {
@@ -207,52 +238,64 @@ await runBenchmark(NAME, async (c) => {
       pids: withChildren(nginx.pid),
       url: (k: Case) => `${nginx.url}/${k.zstd ? 'zst' : 'plain'}/${digestHex(k.digest)}`,
     },
+    { name: 'node:http floor', pids: [floor.pid], url: () => `${floor.url}/`, smallOnly: true },
   ];
+  const serversOf = (k: Case) => servers.filter((s) => !s.smallOnly || k.digest === small.digest);
   for (const k of cases)
-    for (const s of servers) {
+    for (const s of serversOf(k)) {
       const expected = k.digest === big.digest ? big : small;
       await check(s.url(k), k.zstd, k.zstd ? expected.stored : expected.content, `${s.name} (${k.name})`);
     }
-  console.log(`${NAME}: both servers send the same bytes for every case`);
+  console.log(`${NAME}: every server sends the same bytes for every case`);
 
-  type Sample = { rate: number; rps: number; cpu: number; errors: number };
+  // CPU per request is the figure that survives a shared machine: when the cores are busy with
+  // other work, the rates of both servers drop, but what each request costs its server does not.
+  type Sample = { rate: number; rps: number; cpu: number; usPerRequest: number; errors: number };
   const samples: Record<string, Record<string, Sample[]>> = {};
   for (const k of cases) {
-    samples[k.name] = { cradle: [], nginx: [] };
-    for (const s of servers) await wrk(s.url(k), k.zstd, 1); // warm-up
+    samples[k.name] = Object.fromEntries(serversOf(k).map((s) => [s.name, []]));
+    for (const s of serversOf(k)) await wrk(s.url(k), k.zstd, 1); // warm-up
     for (let i = 0; i < RUNS; i++) {
-      for (const s of i % 2 ? [...servers].reverse() : servers) {
+      for (const s of i % 2 ? [...serversOf(k)].reverse() : serversOf(k)) {
         const cpu0 = cpuSeconds(s.pids);
         const r = await wrk(s.url(k), k.zstd);
         const cpu = cpuSeconds(s.pids) - cpu0;
         const rate = k.unit === 'req/s' ? r.rps : (r.rps * k.bodyBytes) / MiB;
-        samples[k.name][s.name].push({ rate, rps: r.rps, cpu: cpu / SECONDS, errors: r.errors });
+        const usPerRequest = (1e6 * cpu) / (r.rps * SECONDS);
+        samples[k.name][s.name].push({ rate, rps: r.rps, cpu: cpu / SECONDS, usPerRequest, errors: r.errors });
         console.log(
-          `  ${k.name.padEnd(20)} ${s.name.padEnd(7)} ${rate.toFixed(0).padStart(7)} ${k.unit}, server CPU ${((100 * cpu) / SECONDS).toFixed(0)}%${r.errors ? `, ${r.errors} errors` : ''}`,
+          `  ${k.name.padEnd(20)} ${s.name.padEnd(16)} ${rate.toFixed(0).padStart(7)} ${k.unit}, server CPU ${((100 * cpu) / SECONDS).toFixed(0)}%, ${usPerRequest.toFixed(0)} µs/request${r.errors ? `, ${r.errors} errors` : ''}`,
         );
       }
     }
   }
 
-  const med = (k: Case, s: string) => median(samples[k.name][s].map((x) => x.rate));
-  const cpu = (k: Case, s: string) => median(samples[k.name][s].map((x) => x.cpu));
+  const pick = (k: Case, s: string, f: keyof Sample) => {
+    const xs = samples[k.name][s];
+    return xs ? median(xs.map((x) => x[f])) : Number.NaN;
+  };
+  const med = (k: Case, s: string) => pick(k, s, 'rate');
+  const us = (k: Case, s: string) => pick(k, s, 'usPerRequest');
+  const fmt = (n: number, unit = '') => (Number.isNaN(n) ? '-' : `${n.toFixed(0)}${unit}`);
   console.log();
   console.log(
     table(
-      ['case', 'cradle', 'nginx', 'ratio', 'goal', 'cradle CPU', 'nginx CPU'],
+      ['case', 'cradle', 'nginx', 'ratio', 'goal', 'node:http floor', 'CPU µs/req: cradle', 'nginx', 'floor'],
       cases.map((k) => [
         k.name,
-        `${med(k, 'cradle').toFixed(0)} ${k.unit}`,
-        `${med(k, 'nginx').toFixed(0)} ${k.unit}`,
+        `${fmt(med(k, 'cradle'))} ${k.unit}`,
+        `${fmt(med(k, 'nginx'))} ${k.unit}`,
         `${(med(k, 'cradle') / med(k, 'nginx')).toFixed(2)}x`,
         k.zstd ? '>= 1.00x' : '>= 0.50x',
-        `${(100 * cpu(k, 'cradle')).toFixed(0)}%`,
-        `${(100 * cpu(k, 'nginx')).toFixed(0)}%`,
+        fmt(med(k, 'node:http floor'), ` ${k.unit}`),
+        fmt(us(k, 'cradle')),
+        fmt(us(k, 'nginx')),
+        fmt(us(k, 'node:http floor')),
       ]),
     ),
   );
   const errors = Object.values(samples)
-    .flatMap((s) => [...s.cradle, ...s.nginx])
+    .flatMap((s) => Object.values(s).flat())
     .reduce((a, x) => a + x.errors, 0);
   if (errors) throw new Error(`${errors} failed requests under load: the figures above do not count`);
   const file = writeResults(NAME, {
@@ -264,7 +307,20 @@ await runBenchmark(NAME, async (c) => {
     connections: CONNECTIONS,
     samples,
     medians: Object.fromEntries(
-      cases.map((k) => [k.name, { cradle: med(k, 'cradle'), nginx: med(k, 'nginx'), unit: k.unit }]),
+      cases.map((k) => [
+        k.name,
+        {
+          cradle: med(k, 'cradle'),
+          nginx: med(k, 'nginx'),
+          nodeHttpFloor: med(k, 'node:http floor'),
+          unit: k.unit,
+          cpuMicrosecondsPerRequest: {
+            cradle: us(k, 'cradle'),
+            nginx: us(k, 'nginx'),
+            nodeHttpFloor: us(k, 'node:http floor'),
+          },
+        },
+      ]),
     ),
     target: 'cradle >= 0.5x nginx on plain GETs, >= 1.0x with Accept-Encoding: zstd',
   });
