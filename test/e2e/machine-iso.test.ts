@@ -1,4 +1,3 @@
-// cradle-test-minutes: 30
 // VM end to end (QEMU under TCG): a machine's own installer ISO at a site without DHCP (issue 17
 // item 7, Dominator's per-machine ISO). The lab's network has no DHCP server at all (nor TFTP): its
 // boot server serves HTTP only, for the installer's reports and the installed system's report-in.
@@ -54,7 +53,7 @@ describe("VM: a machine's own ISO installs it where there is no DHCP", { skip },
   });
 
   test('booted from lab1.iso with a blank disk: installs with its injected address, its OS reports in', {
-    timeout: 1_700_000,
+    timeout: 1_100_000,
   }, async (ctx) => {
     await lab.prepare();
     await lab.markForInstall(false);
