@@ -413,6 +413,21 @@ describe('createTftpServer', () => {
     }
   });
 
+  it('serves from the main thread when the data plane is off (the fallback when its thread cannot start)', async () => {
+    const s = await startServer({ dataPlane: false });
+    try {
+      const out = path.join(work, 'fallback-mid');
+      const r = await peers.curl(s.port, 'mid', out, 1468);
+      assert.ok(r.ok, r.detail);
+      assert.equal(sha256(fs.readFileSync(out)), sha256(files.mid));
+      fs.rmSync(out);
+      await until('the transfer to end', () => s.server.stats.active === 0);
+      assert.equal(s.server.stats.bytesSent, files.mid.length);
+    } finally {
+      await s.server.close();
+    }
+  });
+
   it('reports a port in use', async () => {
     const a = await startServer();
     const b = createTftpServer({ root, address: '127.0.0.1', port: a.port });

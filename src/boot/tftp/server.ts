@@ -17,9 +17,10 @@ import {
   MAX_BLKSIZE,
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
+import { DataPlane } from './data-plane.ts';
 import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
 import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
-import { Transfer } from './transfer.ts';
+import { Transfer, type TransferOutcome } from './transfer.ts';
 
 export interface TftpClient {
   address: string;
@@ -58,6 +59,11 @@ export interface TftpServerOptions {
   /** Largest file served in netascii mode, which is converted in memory (default 16 MiB). */
   maxNetasciiBytes?: number;
   log?: (line: string) => void;
+  /**
+   * Run transfers on the data plane's thread (data-plane-worker.ts; default true). Without it, or
+   * when that thread cannot start, they run on the main thread through dgram (transfer.ts).
+   */
+  dataPlane?: boolean;
 }
 
 export interface TftpStats {
@@ -187,6 +193,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
   const active = new Map<string, { request: Buffer }>();
   const transfers = new Set<Transfer>();
+  /** The data plane, once listening (undefined: transfers run here, through dgram). */
+  let plane: DataPlane | undefined;
+  /** Transfers running on the data plane, by its id, for close() to end. */
+  const planeRuns = new Set<number>();
   /** Every request being handled (transfers and refusals), for close() to wait on. */
   const running = new Set<Promise<void>>();
   let closed = false;
@@ -297,24 +307,46 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     let sock: dgram.Socket | undefined;
     let source: Source | undefined;
     try {
-      sock = await tidSocket(client);
+      // On the data plane, the transfer's socket is made there; a refusal comes from a fresh port.
+      if (!plane) sock = await tidSocket(client);
       source = await openSource(normaliseName(raw), mode, client);
       if (closed) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
       const size = source.size;
       const n = negotiate(options, source.size, settings);
-      if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
-      const transfer = new Transfer(
-        sock,
-        source,
-        { ...n, retries: settings.retries },
-        (bytes) => (stats.bytesSent += bytes),
-      );
-      sock = undefined;
-      source = undefined; // both the transfer's now
-      transfers.add(transfer);
-      transfer.start();
-      const o = await transfer.done;
-      transfers.delete(transfer);
+      let o: TransferOutcome;
+      if (plane) {
+        const run = plane.run({
+          local: settings.address,
+          address: client.address,
+          port: client.port,
+          blksize: n.blksize,
+          windowsize: n.windowsize,
+          timeoutMs: n.timeoutMs,
+          retries: settings.retries,
+          oack: n.oack,
+          size,
+          data: source instanceof MemorySource ? source.bytes : undefined,
+          fd: source instanceof FileSource ? source.fd : undefined,
+        });
+        planeRuns.add(run.id);
+        o = await run.done;
+        planeRuns.delete(run.id);
+        stats.bytesSent += o.bytesSent;
+      } else {
+        if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
+        const transfer = new Transfer(
+          sock!,
+          source,
+          { ...n, retries: settings.retries },
+          (bytes) => (stats.bytesSent += bytes),
+        );
+        sock = undefined;
+        source = undefined; // both the transfer's now
+        transfers.add(transfer);
+        transfer.start();
+        o = await transfer.done;
+        transfers.delete(transfer);
+      }
       const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
       const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
       if (o.ok) log(`${line}: sent ${o.bytesAcked} bytes in ${o.seconds.toFixed(2)} s${rate}, ${how}`);
@@ -333,7 +365,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       if (sock) {
         const s = sock;
         await new Promise<void>((resolve) => s.send(encodeError(r.code, r.message), () => resolve()));
-      }
+      } else
+        await sendError(client, r.code, r.message).catch((e: Error) =>
+          log(`tftp ${client.address}:${client.port}: cannot send ERROR ${r.code}: ${e.message}`),
+        );
     } finally {
       sock?.close();
       await source?.close().catch(() => {});
@@ -390,7 +425,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   return {
     stats,
     listen() {
-      return new Promise((resolve, reject) => {
+      return new Promise<{ address: string; port: number }>((resolve, reject) => {
         listener.once('error', reject);
         listener.bind({ port: settings.port, address: settings.address }, () => {
           listener.off('error', reject);
@@ -398,6 +433,18 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           log(`tftp: listening on ${a.address}:${a.port}${root ? `, root ${root}` : ''}`);
           resolve({ address: a.address, port: a.port });
         });
+      }).then(async (bound) => {
+        if (opts.dataPlane === false) return bound;
+        try {
+          plane = await DataPlane.start((why) => {
+            // Transfers from now on run here; the ones it was running have failed.
+            plane = undefined;
+            log(`tftp: the data plane stopped (${why}): transfers run on the main thread`);
+          });
+        } catch (err) {
+          log(`tftp: the data plane cannot start (${(err as Error).message}): transfers run on the main thread`);
+        }
+        return bound;
       });
     },
     async close() {
@@ -410,7 +457,11 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         }
       }
       for (const transfer of transfers) transfer.abort('server shutting down');
+      for (const id of planeRuns) plane?.abort(id, 'server shutting down');
       await Promise.allSettled([...running]);
+      const p = plane;
+      plane = undefined;
+      await p?.stop();
     },
   };
 }
