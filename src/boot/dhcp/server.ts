@@ -105,6 +105,7 @@ const CONCURRENT_REQUESTS = 128;
 /** Requests waiting their turn, at most, and how long one may wait (receive-queue.ts). */
 const QUEUE_CAPACITY = 2048;
 const QUEUE_MAX_AGE_MS = 800;
+const UDP_RECEIVE_BUFFER = 1 << 20;
 /** MACs last found registered, kept to put their DISCOVERs ahead of unknown ones. */
 const REGISTERED_CACHE = 100_000;
 
@@ -423,7 +424,9 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   }
 
   function bindUdp(port: number, optional: boolean): Promise<dgram.Socket | undefined> {
-    const sock = dgram.createSocket({ type: 'udp4' });
+    // Room for the requests that arrive while the event loop is busy (a commit's sync, a batch of
+    // answers): about 250 ms of a flood, which the receive queue then sheds by age if it must.
+    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: UDP_RECEIVE_BUFFER });
     return new Promise((resolve, reject) => {
       sock.once('error', (err: NodeJS.ErrnoException) => {
         sock.close();
