@@ -46,7 +46,8 @@ const { EAGAIN, EINTR, ECONNREFUSED } = { EAGAIN: 11, EINTR: 4, ECONNREFUSED: 11
 const post = (r: Report) => parentPort!.postMessage(r);
 
 /** One datagram in: large enough for any ERROR a client may send (the rest would be junk). */
-const inbox = Buffer.alloc(2048);
+const inbox = Buffer.from(new ArrayBuffer(2048));
+const inboxAt = getRawPointer(inbox);
 const inboxLen = BigInt(inbox.length);
 /** An OACK or ERROR out (both within 512 bytes, as packets.ts encodes them). */
 const outbox = Buffer.alloc(1024);
@@ -94,7 +95,7 @@ class Transfer {
 
   /** The datagrams queued on the socket (one read per readiness: epoll reports it again if more wait). */
   readable(now: number): void {
-    const n = calls().recv(this.fd, inbox, inboxLen, MSG_DONTWAIT);
+    const n = calls().recvInto(this.fd, inboxAt, inboxLen, MSG_DONTWAIT);
     if (n < 0) {
       const e = errno();
       if (e === EAGAIN || e === EINTR) return;

@@ -2,10 +2,13 @@
 // client each, epoll over all of them, and the eventfd the main thread wakes it with.
 //
 // These belong in system/glibc.ts's one table (connect, send, recv, read and epoll are not in it
-// yet); they return int32 rather than int64, since an int64 result is a BigInt allocated per call
-// and this thread makes two of these calls per block; int32 is exact here (a datagram is under
-// 64 KiB). Buffers are passed as `buffer`, not as raw pointers from getRawPointer: with raw
-// pointers into buffers of its own, the thread corrupted the heap under load on Node 26.10.
+// yet). Results are int32, not int64: an int64 result is a BigInt allocated per call, this thread
+// makes two calls per block, and int32 is exact here (a datagram is under 64 KiB). The per-block
+// pair also has raw-pointer forms (recvInto, sendFrom): a `buffer` argument costs a conversion per
+// call. Their buffers are ArrayBuffer-backed (memory outside V8's heap, which never moves) and
+// kept alive by their owner. epoll_wait and read keep `buffer` arguments: with raw pointers there
+// as well, the thread corrupted the heap under load on Node 26.10 (not understood; not repeated
+// with pointers for send and recv alone, under the same load).
 import { dlopen, getInt32 } from 'node:ffi';
 import { syscallError } from '../../system/glibc.ts';
 
@@ -25,6 +28,7 @@ function open() {
   });
   return {
     ...libc.functions,
+    recvInto: libc.lib.getFunction('recv', { arguments: ['int32', 'pointer', 'uint64', 'int32'], return: 'int32' }),
     sendFrom: libc.lib.getFunction('send', { arguments: ['int32', 'pointer', 'uint64', 'int32'], return: 'int32' }),
   };
 }
