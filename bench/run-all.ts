@@ -18,6 +18,7 @@ const BENCHMARKS = [
   'installer',
   'tftp-get',
   'http-boot',
+  'imageserver-get',
   'tftp-server',
   'dhcp-server',
   'status-page',
