@@ -44,7 +44,8 @@ import {
   type PolicyContext,
 } from './policy.ts';
 import { leaseBatcher } from './lease-batch.ts';
-import { LANE, ReceiveQueue } from './receive-queue.ts';
+import { LANE } from './receive-queue.ts';
+import { RequestScheduler } from './request-scheduler.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 
 export type { DhcpServerConfig } from './policy.ts';
@@ -123,14 +124,22 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     naks: 0,
     relayed: 0,
     errors: 0,
-    shed: 0,
+    shed: 0, // the scheduler's
   };
   const leases = leaseBatcher(inv);
   type Job = { p: DhcpPacket; mac: string; via: Via; where: string };
-  const queue = new ReceiveQueue<Job>(QUEUE_CAPACITY, QUEUE_MAX_AGE_MS);
+  const scheduler = new RequestScheduler<Job>({
+    capacity: QUEUE_CAPACITY,
+    maxAgeMs: QUEUE_MAX_AGE_MS,
+    concurrency: CONCURRENT_REQUESTS,
+    handle: ({ p, mac, via, where }) => handle(p, mac, via, where),
+    failed: ({ p, mac, where }, err) => {
+      stats.errors++;
+      log(`${where}: ${messageTypeName(safeType(p))} from ${mac} failed: ${err.message}`);
+    },
+    log,
+  });
   const registered = new Set<string>();
-  let active = 0;
-  let lastShedLog = 0;
   const senders = new Map<string, PacketSender>();
   const udp: dgram.Socket[] = [];
   let udp67: dgram.Socket | undefined;
@@ -139,8 +148,6 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
   let workerExit: Promise<unknown> | undefined;
   let wake: WakeFd | undefined;
   let closed = false;
-  const inFlight = new Set<Promise<void>>();
-  const perMac = new Map<string, Promise<void>>();
   const declined = new Map<string, number>();
   const reported = new Map<string, number>();
   let malformedWindow = { start: 0, count: 0 };
@@ -239,48 +246,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     const mac = formatMac(hardwareAddress(p));
     const lane =
       safeType(p) !== MessageType.DISCOVER ? LANE.request : registered.has(mac) ? LANE.registered : LANE.other;
-    const shed = queue.push({ p, mac, via, where }, lane, performance.now());
-    if (shed) noteShed(1);
-    pump();
-  }
-
-  function noteShed(n: number): void {
-    stats.shed += n;
-    const now = performance.now();
-    if (now - lastShedLog > 10_000) {
-      lastShedLog = now;
-      log(`overloaded: ${stats.shed} requests dropped so far (unknown MACs' DISCOVERs first); clients retransmit`);
-    }
-  }
-
-  /** Starts queued requests while fewer than CONCURRENT_REQUESTS are being answered. */
-  function pump(): void {
-    while (active < CONCURRENT_REQUESTS && queue.size && !closed) {
-      const { item, stale } = queue.shift(performance.now());
-      if (stale.length) noteShed(stale.length);
-      if (!item) break;
-      begin(item);
-    }
-  }
-
-  function begin({ p, mac, via, where }: Job): void {
-    active++;
-    // Requests of one client are handled in order (a retransmitted DISCOVER must not race its REQUEST).
-    const prev = perMac.get(mac) ?? Promise.resolve();
-    const run = prev
-      .then(() => handle(p, mac, via, where))
-      .catch((err) => {
-        stats.errors++;
-        log(`${where}: ${messageTypeName(safeType(p))} from ${mac} failed: ${(err as Error).message}`);
-      });
-    perMac.set(mac, run);
-    inFlight.add(run);
-    void run.finally(() => {
-      inFlight.delete(run);
-      if (perMac.get(mac) === run) perMac.delete(mac);
-      active--;
-      pump();
-    });
+    scheduler.offer({ p, mac, via, where }, lane);
   }
 
   /** A request left unanswered, and why (in the log). */
@@ -516,8 +482,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     }
     wake?.close();
     await Promise.all(udp.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    queue.clear();
-    await Promise.allSettled([...inFlight]);
+    await scheduler.close();
     await leases.drain();
     for (const s of senders.values()) s.close();
     senders.clear();
@@ -527,7 +492,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
     start,
     close,
     get stats() {
-      return { ...stats };
+      return { ...stats, shed: scheduler.shed };
     },
   };
 }
