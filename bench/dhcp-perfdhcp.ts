@@ -329,6 +329,12 @@ await runBenchmark(NAME, async (c) => {
     );
     console.log(collapse < 0 ? `${scenario}: no collapse` : `${scenario}: COLLAPSE at ${rates[collapse]}/s offered`);
   }
+  // A run narrowed by the environment (fewer sides, rates or seconds) is for development: it
+  // leaves the recorded results alone.
+  if (Object.keys(process.env).some((k) => k.startsWith('BENCH_PERFDHCP_'))) {
+    console.log('BENCH_PERFDHCP_* set: a partial run, bench/results not written');
+    return;
+  }
   const file = writeResults(NAME, {
     seconds: SECONDS,
     clients: CLIENTS,
