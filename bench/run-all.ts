@@ -21,6 +21,7 @@ const BENCHMARKS = [
   'imageserver-get',
   'tftp-server',
   'dhcp-server',
+  'dhcp-perfdhcp',
   'status-page',
   'remote-shell',
   'lab',
