@@ -44,21 +44,26 @@ export async function addImage(store: ImageStore, name: string, source: string, 
   const kind = await detectSourceKind(source);
   const ingest = new Ingest(store);
   let tree: TreeBuilder;
-  switch (kind) {
-    case 'directory':
-      tree = await packDirectory(source, ingest, log);
-      break;
-    case 'oci-layout':
-      tree = await packOciLayout(source, ingest, log);
-      break;
-    case 'docker-archive':
-      tree = await packDockerArchive(source, ingest, log);
-      break;
-    case 'tar':
-      tree = await packTarFile(source, ingest, log);
-      break;
+  let stats: IngestStats;
+  try {
+    switch (kind) {
+      case 'directory':
+        tree = await packDirectory(source, ingest, log);
+        break;
+      case 'oci-layout':
+        tree = await packOciLayout(source, ingest, log);
+        break;
+      case 'docker-archive':
+        tree = await packDockerArchive(source, ingest, log);
+        break;
+      case 'tar':
+        tree = await packTarFile(source, ingest, log);
+        break;
+    }
+    stats = await ingest.finish();
+  } finally {
+    await ingest.close(); // the writer threads, when reading the source failed part way
   }
-  const stats = await ingest.finish();
   const manifest = tree.toManifest();
   validateTree(manifest, `image built from '${source}'`);
   const digest = await store.putManifest(manifest);

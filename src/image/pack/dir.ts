@@ -2,7 +2,8 @@
 // nanosecond mtimes, xattrs, device numbers and hard links are taken from the file system as they
 // are; sparse files are flagged so unpack can recreate their holes. Like `tar --one-file-system`,
 // it does not descend into other mounted file systems (a chroot's /proc, say): their mount points
-// are kept as empty directories.
+// are kept as empty directories. This thread walks the tree and reads metadata; file contents are
+// read and stored on the ingest's threads.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Ingest } from '../store/ingest.ts';
@@ -94,13 +95,17 @@ async function readInode(abs: string, st: fs.BigIntStats, ingest: Ingest): Promi
   const size = Number(st.size);
   if (size === 0) return { type: 'file', meta, size: 0 };
   const sparse = st.blocks * 512n < st.size ? ({ sparse: true } as const) : {};
+  if (size <= WHOLE_READ_LIMIT) {
+    // Read, hashed and stored on the ingest's threads; the digest is filled in once stored, before
+    // ingest.finish() resolves (and so before the manifest is made).
+    const inode: Inode = { type: 'file', meta, size, ...sparse };
+    await ingest.addFile(abs, size, (digest) => {
+      inode.digest = digest;
+    });
+    return inode;
+  }
   const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    if (size <= WHOLE_READ_LIMIT) {
-      const content = fs.readFileSync(fd);
-      if (content.length !== size) throw new Error(`'${abs}' changed size while being read`);
-      return { type: 'file', meta, size, digest: await ingest.addBuffer(content), ...sparse };
-    }
     const stored = await ingest.addStream(fs.createReadStream('', { fd, autoClose: false }));
     if (stored.size !== size) throw new Error(`'${abs}' changed size while being read`);
     return { type: 'file', meta, size, digest: stored.digest, ...sparse };

@@ -1,17 +1,19 @@
-// Puts file contents into the store while a source is being read. Hashing happens on the reading
-// thread; zstd compression too for small contents (a call through libuv's pool costs more than
-// compressing them, see store.ts), on the pool for large ones, with a bounded number in flight.
-// Very large contents stream through hash and compressor to a temporary file instead.
+// Puts file contents into the store while a source is being read. Storing runs on a pool of
+// threads, one per core (object-writer.ts): files of a directory are read, hashed, compressed and
+// published there; contents already in memory (archive members) are hashed here, so their digest
+// is known at once, and compressed and published there. Very large contents stream through hash
+// and compressor to a temporary file instead.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { digestOf, hasherDigest, newHasher, type Digest } from '../model/digest.ts';
-import { ZSTD_LEVEL, type ImageStore } from './store.ts';
+import type { ImageStore } from './store.ts';
+import { ObjectWriterPool, type StoredObject } from './object-writer.ts';
+import { ZSTD_LEVEL } from './zstd.ts';
 
 /** Contents at most this large are read whole; larger ones are streamed. */
 export const WHOLE_READ_LIMIT = 32 * 1024 * 1024;
-const MAX_IN_FLIGHT = 16;
 
 export interface IngestStats {
   /** Objects this add wrote to the store. */
@@ -26,12 +28,16 @@ export interface IngestStats {
 export class Ingest {
   readonly stats: IngestStats = { objectsAdded: 0, objectsReused: 0, duplicates: 0, storedBytes: 0 };
   private readonly seen = new Set<Digest>();
+  /** Files' objects counted as already in the store (see countFile). */
+  private readonly reusedFiles = new Set<Digest>();
   private readonly inFlight = new Set<Promise<void>>();
   private firstError: unknown;
   private readonly store: ImageStore;
+  private readonly pool: ObjectWriterPool;
 
-  constructor(store: ImageStore) {
+  constructor(store: ImageStore, threads?: number) {
     this.store = store;
+    this.pool = new ObjectWriterPool(store.root, threads);
   }
 
   /** Queues a content for storing and returns its digest at once. */
@@ -42,17 +48,59 @@ export class Ingest {
       return digest;
     }
     this.seen.add(digest);
-    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
-    this.throwIfFailed();
-    const job = this.store.putObject(content, digest).then(
-      (r) => this.count(r.added, r.storedBytes),
-      (err) => {
-        this.firstError ??= err;
-      },
-    );
-    const tracked = job.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
+    await this.room();
+    this.track(this.pool.storeContent(content, digest).then((r) => this.count(r.added, r.storedBytes)));
     return digest;
+  }
+
+  /**
+   * Queues the file at `file`, which lstat found `size` bytes long (at most WHOLE_READ_LIMIT), to be
+   * read, hashed and stored; `onStored` gets its digest once it is stored. A file whose size differs
+   * when read fails the add.
+   */
+  async addFile(file: string, size: number, onStored: (digest: Digest) => void): Promise<void> {
+    await this.room();
+    this.track(
+      this.pool.storeFile(file, size).then((r) => {
+        this.countFile(r);
+        onStored(r.digest);
+      }),
+    );
+  }
+
+  private async room(): Promise<void> {
+    this.throwIfFailed();
+    await this.pool.room();
+    this.throwIfFailed();
+  }
+
+  private track(job: Promise<void>): void {
+    const tracked: Promise<void> = job
+      .catch((err: unknown) => {
+        this.firstError ??= err;
+      })
+      .finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  /**
+   * Counts a file stored by the pool. Identical files on two threads at once can both be written,
+   * or the second find the first's object before the first's answer arrives: that object was
+   * this add's, not reused, whichever answer comes first.
+   */
+  private countFile(r: StoredObject): void {
+    if (!this.seen.has(r.digest)) {
+      this.seen.add(r.digest);
+      if (!r.added) this.reusedFiles.add(r.digest);
+      this.count(r.added, r.storedBytes);
+      return;
+    }
+    this.stats.duplicates++;
+    if (r.added && this.reusedFiles.delete(r.digest)) {
+      this.stats.objectsReused--;
+      this.stats.objectsAdded++;
+      this.stats.storedBytes += r.storedBytes;
+    }
   }
 
   /** Streams a content of any size into the store; resolves when it is stored. */
@@ -100,10 +148,20 @@ export class Ingest {
     if (this.firstError) throw this.firstError;
   }
 
-  /** Waits for every queued object; throws the first storing error. */
+  /** Waits for every queued object and stops the threads; throws the first storing error. */
   async finish(): Promise<IngestStats> {
-    await Promise.all(this.inFlight);
+    this.pool.flush();
+    try {
+      while (this.inFlight.size) await Promise.all(this.inFlight);
+    } finally {
+      await this.pool.close();
+    }
     this.throwIfFailed();
     return this.stats;
+  }
+
+  /** Stops the threads without waiting for queued objects (an add that failed part way). */
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 }
