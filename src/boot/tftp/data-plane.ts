@@ -15,6 +15,7 @@ export class DataPlane {
   private readonly exited: Promise<void>;
   private nextId = 1;
   private dead: string | undefined;
+  private stopping = false;
 
   private constructor(worker: Worker, wake: WakeFd, port: MessageChannel['port1']) {
     this.wake = wake;
@@ -38,27 +39,34 @@ export class DataPlane {
       throw err;
     }
     const plane = new DataPlane(worker, wake, port1);
+    let ready = false;
+    /** After start: the thread has gone, the server is told (before it, start() rejects instead). */
+    const stopped = (why: string) => {
+      plane.lost(why);
+      if (ready) onError(why);
+    };
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (r: Report) => {
-        if (r.kind === 'ready') resolve();
-        else if (r.kind === 'done') {
+        if (r.kind === 'ready') {
+          ready = true;
+          resolve();
+        } else if (r.kind === 'done') {
           const settle = plane.pending.get(r.id);
           plane.pending.delete(r.id);
           settle?.(r.outcome);
         } else {
           reject(new Error(r.message));
-          plane.lost(r.message);
-          onError(r.message);
+          stopped(r.message);
         }
       });
       worker.once('error', (err: Error) => {
         reject(err);
-        plane.lost(err.message);
-        onError(err.message);
+        stopped(err.message);
       });
       worker.once('exit', (code) => {
         reject(new Error(`the TFTP data plane exited (${code})`));
-        plane.lost(`the TFTP data plane exited (${code})`);
+        if (plane.stopping) plane.lost('stopped');
+        else stopped(`the TFTP data plane exited (${code})`);
       });
     }).catch(async (err) => {
       await plane.stop();
@@ -91,6 +99,7 @@ export class DataPlane {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.send({ kind: 'stop' });
     await this.exited;
     this.wake.close();

@@ -413,10 +413,10 @@ describe('createTftpServer', () => {
     }
   });
 
-  it('serves from the main thread when the data plane is off (the fallback when its thread cannot start)', async () => {
-    const s = await startServer({ dataPlane: false });
+  it('serves from the data plane thread when asked (dataPlane: true)', async () => {
+    const s = await startServer({ dataPlane: true });
     try {
-      const out = path.join(work, 'fallback-mid');
+      const out = path.join(work, 'plane-mid');
       const r = await peers.curl(s.port, 'mid', out, 1468);
       assert.ok(r.ok, r.detail);
       assert.equal(sha256(fs.readFileSync(out)), sha256(files.mid));
