@@ -8,8 +8,7 @@
 // Timed: first request to last byte of the last client (wall clock), each client a process (curl)
 // or one Node process for all of them (ours); server CPU seconds alongside.
 //
-//   node_modules/.bin/node bench/tftp-server.ts   (BENCH_RUNS, BENCH_TFTP_MB, BENCH_TFTP_CLIENTS;
-//   BENCH_TFTP_DATA_PLANE=1 runs our transfers on the data plane's thread, see server.ts dataPlane)
+//   node_modules/.bin/node bench/tftp-server.ts   (BENCH_RUNS, BENCH_TFTP_MB, BENCH_TFTP_CLIENTS)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -47,7 +46,7 @@ const url = (rel: string) => JSON.stringify(pathToFileURL(path.join(repoRoot, re
 /** Our server, in its own process: prints a line once listening, stops on SIGTERM. */
 const SERVER = `
 import { createTftpServer } from ${url('src/boot/tftp/server.ts')};
-const s = createTftpServer({ root: process.argv[1], address: '127.0.0.1', port: ${OUR_PORT}, maxTransfers: 1000, dataPlane: process.env.BENCH_TFTP_DATA_PLANE === '1' });
+const s = createTftpServer({ root: process.argv[1], address: '127.0.0.1', port: ${OUR_PORT}, maxTransfers: 1000 });
 await s.listen();
 console.log('listening');
 process.once('SIGTERM', () => void s.close().then(() => process.exit(0)));`;

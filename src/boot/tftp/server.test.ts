@@ -413,21 +413,6 @@ describe('createTftpServer', () => {
     }
   });
 
-  it('serves from the data plane thread when asked (dataPlane: true)', async () => {
-    const s = await startServer({ dataPlane: true });
-    try {
-      const out = path.join(work, 'plane-mid');
-      const r = await peers.curl(s.port, 'mid', out, 1468);
-      assert.ok(r.ok, r.detail);
-      assert.equal(sha256(fs.readFileSync(out)), sha256(files.mid));
-      fs.rmSync(out);
-      await until('the transfer to end', () => s.server.stats.active === 0);
-      assert.equal(s.server.stats.bytesSent, files.mid.length);
-    } finally {
-      await s.server.close();
-    }
-  });
-
   it('reports a port in use', async () => {
     const a = await startServer();
     const b = createTftpServer({ root, address: '127.0.0.1', port: a.port });

@@ -17,10 +17,9 @@ import {
   MAX_BLKSIZE,
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
-import { DataPlane } from './data-plane.ts';
 import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
 import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
-import { Transfer, type TransferOutcome } from './transfer.ts';
+import { Transfer } from './transfer.ts';
 
 export interface TftpClient {
   address: string;
@@ -59,13 +58,6 @@ export interface TftpServerOptions {
   /** Largest file served in netascii mode, which is converted in memory (default 16 MiB). */
   maxNetasciiBytes?: number;
   log?: (line: string) => void;
-  /**
-   * Run transfers on the data plane's thread (data-plane-worker.ts) instead of the main thread's
-   * dgram sockets (transfer.ts). Default false: measured by bench/tftp-server.ts it was no faster
-   * than dgram with 50 curl clients and slower with one (an excess not yet explained), so it is
-   * opt-in until it wins. When its thread cannot start, transfers run here as without it.
-   */
-  dataPlane?: boolean;
 }
 
 export interface TftpStats {
@@ -195,10 +187,6 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
   const active = new Map<string, { request: Buffer }>();
   const transfers = new Set<Transfer>();
-  /** The data plane, once listening (undefined: transfers run here, through dgram). */
-  let plane: DataPlane | undefined;
-  /** Transfers running on the data plane, by its id, for close() to end. */
-  const planeRuns = new Set<number>();
   /** Every request being handled (transfers and refusals), for close() to wait on. */
   const running = new Set<Promise<void>>();
   let closed = false;
@@ -309,46 +297,24 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     let sock: dgram.Socket | undefined;
     let source: Source | undefined;
     try {
-      // On the data plane, the transfer's socket is made there; a refusal comes from a fresh port.
-      if (!plane) sock = await tidSocket(client);
+      sock = await tidSocket(client);
       source = await openSource(normaliseName(raw), mode, client);
       if (closed) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
       const size = source.size;
       const n = negotiate(options, source.size, settings);
-      let o: TransferOutcome;
-      if (plane) {
-        const run = plane.run({
-          local: settings.address,
-          address: client.address,
-          port: client.port,
-          blksize: n.blksize,
-          windowsize: n.windowsize,
-          timeoutMs: n.timeoutMs,
-          retries: settings.retries,
-          oack: n.oack,
-          size,
-          data: source instanceof MemorySource ? source.bytes : undefined,
-          fd: source instanceof FileSource ? source.fd : undefined,
-        });
-        planeRuns.add(run.id);
-        o = await run.done;
-        planeRuns.delete(run.id);
-        stats.bytesSent += o.bytesSent;
-      } else {
-        if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
-        const transfer = new Transfer(
-          sock!,
-          source,
-          { ...n, retries: settings.retries },
-          (bytes) => (stats.bytesSent += bytes),
-        );
-        sock = undefined;
-        source = undefined; // both the transfer's now
-        transfers.add(transfer);
-        transfer.start();
-        o = await transfer.done;
-        transfers.delete(transfer);
-      }
+      if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
+      const transfer = new Transfer(
+        sock,
+        source,
+        { ...n, retries: settings.retries },
+        (bytes) => (stats.bytesSent += bytes),
+      );
+      sock = undefined;
+      source = undefined; // both the transfer's now
+      transfers.add(transfer);
+      transfer.start();
+      const o = await transfer.done;
+      transfers.delete(transfer);
       const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
       const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
       if (o.ok) log(`${line}: sent ${o.bytesAcked} bytes in ${o.seconds.toFixed(2)} s${rate}, ${how}`);
@@ -367,10 +333,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       if (sock) {
         const s = sock;
         await new Promise<void>((resolve) => s.send(encodeError(r.code, r.message), () => resolve()));
-      } else
-        await sendError(client, r.code, r.message).catch((e: Error) =>
-          log(`tftp ${client.address}:${client.port}: cannot send ERROR ${r.code}: ${e.message}`),
-        );
+      }
     } finally {
       sock?.close();
       await source?.close().catch(() => {});
@@ -427,7 +390,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   return {
     stats,
     listen() {
-      return new Promise<{ address: string; port: number }>((resolve, reject) => {
+      return new Promise((resolve, reject) => {
         listener.once('error', reject);
         listener.bind({ port: settings.port, address: settings.address }, () => {
           listener.off('error', reject);
@@ -435,18 +398,6 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           log(`tftp: listening on ${a.address}:${a.port}${root ? `, root ${root}` : ''}`);
           resolve({ address: a.address, port: a.port });
         });
-      }).then(async (bound) => {
-        if (opts.dataPlane !== true) return bound;
-        try {
-          plane = await DataPlane.start((why) => {
-            // Transfers from now on run here; the ones it was running have failed.
-            plane = undefined;
-            log(`tftp: the data plane stopped (${why}): transfers run on the main thread`);
-          });
-        } catch (err) {
-          log(`tftp: the data plane cannot start (${(err as Error).message}): transfers run on the main thread`);
-        }
-        return bound;
       });
     },
     async close() {
@@ -459,11 +410,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         }
       }
       for (const transfer of transfers) transfer.abort('server shutting down');
-      for (const id of planeRuns) plane?.abort(id, 'server shutting down');
       await Promise.allSettled([...running]);
-      const p = plane;
-      plane = undefined;
-      await p?.stop();
     },
   };
 }

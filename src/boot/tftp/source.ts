@@ -29,10 +29,6 @@ export class MemorySource implements Source {
   slice(from: number, to: number): Buffer {
     return this.data.subarray(from, to);
   }
-  /** The whole content. */
-  get bytes(): Buffer {
-    return this.data;
-  }
   async close(): Promise<void> {}
 }
 
@@ -52,11 +48,6 @@ export class FileSource implements Source {
   constructor(handle: fsp.FileHandle, size: number) {
     this.handle = handle;
     this.size = size;
-  }
-
-  /** The open descriptor, for the data plane's thread to read from (it stays this source's to close). */
-  get fd(): number {
-    return this.handle.fd;
   }
 
   /** Chunk size: a multiple of the block size, so that no block spans two chunks. */
