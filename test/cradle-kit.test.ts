@@ -148,6 +148,15 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     }
   });
 
+  test("cradle image add from the bundled command: the store's writer threads load from beside the bundle", async () => {
+    const tree = path.join(work, 'small-tree');
+    fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+    for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(tree, 'etc', `f${i}`), `file ${i}\n`.repeat(i + 1));
+    const store = path.join(work, 'bundled-store');
+    assert.match(await cradle('image', 'add', '--store', store, 'small/v1', tree), /50 new objects/);
+    assert.match(await cradle('image', 'verify', '--store', store), /store is consistent/);
+  });
+
   test('the installer component, loaded by the bundled command from the depot (worker threads and all), is the cached installer image', async () => {
     const server = await startImageServer(depot.store);
     const target = path.join(work, 'installer');

@@ -33,10 +33,17 @@ if (isMainThread) {
 /** The one shared library of Node's that the Cradle kit carries (see assembleCli). */
 const CARRIED_LIBRARY = 'libatomic.so.1';
 
-// The DHCP server starts its receiving thread from './receive-worker.ts' beside its own module,
-// which esbuild leaves as written: beside the bundle, that name loads the worker's own bundle.
-const RECEIVE_WORKER_SHIM =
-  "// Loaded by name by the DHCP server's thread (boot/dhcp/server.ts).\nimport './receive-worker.mjs';\n";
+// Threads started from a file beside their module's own (the DHCP server's receiving thread, the
+// image store's writer threads): esbuild leaves the name as written, so beside the bundle that name
+// is a shim loading the thread's own bundle.
+const THREADS: { source: string; name: string; startedBy: string }[] = [
+  { source: 'src/boot/dhcp/receive-worker.ts', name: 'receive-worker', startedBy: 'boot/dhcp/server.ts' },
+  {
+    source: 'src/image/store/object-writer-worker.ts',
+    name: 'object-writer-worker',
+    startedBy: 'image/store/object-writer.ts',
+  },
+];
 
 export interface CradleKitOptions {
   out: string;
@@ -119,13 +126,11 @@ async function assembleCli(root: string, version: string): Promise<void> {
     }),
     0o644,
   );
-  put(
-    root,
-    `${lib}/receive-worker.mjs`,
-    await bundleModule(path.join(repoRoot, 'src/boot/dhcp/receive-worker.ts')),
-    0o644,
-  );
-  put(root, `${lib}/receive-worker.ts`, Buffer.from(RECEIVE_WORKER_SHIM), 0o644);
+  for (const t of THREADS) {
+    put(root, `${lib}/${t.name}.mjs`, await bundleModule(path.join(repoRoot, t.source)), 0o644);
+    const shim = `// Loaded by name by a thread of ${t.startedBy}.\nimport './${t.name}.mjs';\n`;
+    put(root, `${lib}/${t.name}.ts`, Buffer.from(shim), 0o644);
+  }
   for (const name of UNBUNDLED_PACKAGES)
     for (const f of packageFiles(name))
       put(root, `${lib}/node_modules/${name}/${f.rel}`, fs.readFileSync(f.from), 0o644);
