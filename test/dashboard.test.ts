@@ -213,7 +213,14 @@ describe('fleet dashboard over mutual TLS', () => {
       ['node2', [0x2e, 0x7d, 0x32]],
       ['node3', [0xc6, 0x28, 0x28]],
     ] as const) {
-      const box = (await row(host).locator('.state').boundingBox())!;
+      // The live page replaces its rows as updates arrive: a row caught mid-swap has no box yet.
+      const badge = row(host).locator('.state');
+      let box = await badge.boundingBox();
+      for (let i = 0; !box && i < 50; i++) {
+        await badge.waitFor({ state: 'visible' });
+        box = await badge.boundingBox();
+      }
+      assert.ok(box, `${host}'s state badge is on the page`);
       assert.deepEqual(
         pixel(png, box.x + 3, box.y + box.height / 2),
         rgb,
