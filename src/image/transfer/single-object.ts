@@ -19,21 +19,17 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline, Readable, Transform } from 'node:stream';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, isDigest, type Digest } from '../model/digest.ts';
 import { HttpError, type Req, type Res } from '../../util/http/respond.ts';
 import type { StoredObjectCache } from './memory-cache.ts';
 import { zstdContentSize } from './object-stream.ts';
-import type { ImageStore } from '../store/store.ts';
+import { decompress, type ImageStore } from '../store/store.ts';
 
 /** Stored frames up to this size are read synchronously: a pool round trip costs more. */
 export const SYNC_READ_LIMIT = 256 * 1024;
 /** Stored frames up to this size are read whole (and cached); larger ones are streamed from disk. */
 export const WHOLE_READ_LIMIT = 16 * 1024 * 1024;
-/** Objects whose content is at most this are decompressed inline (a pool round trip costs more). */
-const SMALL_CONTENT_LIMIT = 256 * 1024;
-const zstdDecompress = promisify(zlib.zstdDecompress);
 /** Read and decompression step for streamed objects: few calls, bounded memory. */
 const STREAM_CHUNK = 1024 * 1024;
 
@@ -116,9 +112,9 @@ export async function sendObject(
     const done = () => {};
     if (zstd) pipeline(source, res, done);
     else {
-      const decompress = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK });
-      if (range) pipeline(source, decompress, sliceStream(start, end), res, done);
-      else pipeline(source, decompress, res, done);
+      const inflate = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK });
+      if (range) pipeline(source, inflate, sliceStream(start, end), res, done);
+      else pipeline(source, inflate, res, done);
     }
   }
   return stored.size;
@@ -128,7 +124,7 @@ export async function sendObject(
 const decompressing = new Map<Digest, Promise<Buffer>>();
 
 /**
- * An object's content, decompressed (inline when small, on the pool otherwise) and hashed once,
+ * An object's content, decompressed (store.ts `decompress`: inline when small) and hashed once,
  * then kept in `cache`. A stored copy that does not hash to its digest is an error, never sent.
  */
 async function decompressedContent(
@@ -142,11 +138,7 @@ async function decompressedContent(
   let pending = decompressing.get(digest);
   if (!pending) {
     const frame = stored.data ?? fs.readFileSync(store.objectPath(digest));
-    pending = (
-      (stored.contentSize ?? 0) <= SMALL_CONTENT_LIMIT
-        ? Promise.resolve(zlib.zstdDecompressSync(frame))
-        : zstdDecompress(frame)
-    ).then((content) => {
+    pending = decompress(frame).then((content) => {
       const actual = digestOf(content);
       if (actual !== digest)
         throw new Error(
