@@ -110,7 +110,7 @@ abuseSuite(
         { method: 'POST', path: '/api/v1/report', limit: 64 * 1024 },
         { method: 'POST', path: '/api/v1/installer/events', limit: 4 * 1024 * 1024 },
       ],
-      prefixes: ['/config/', '/installer/', '/machines/', '/boot/', '/api/v1/machines/'],
+      prefixes: ['/config/', '/tftpdata/', '/installer/', '/machines/', '/boot/', '/api/v1/machines/'],
       output: s.output,
       stop: async () => {
         await s.stop();
