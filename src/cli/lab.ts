@@ -22,6 +22,7 @@ interface LabFlags {
   memoryMib: string;
   accel: 'auto' | 'kvm' | 'tcg';
   installerArgs?: string;
+  linkMbit?: string;
 }
 
 export function registerLabCommand(program: Command): void {
@@ -54,6 +55,10 @@ export function registerLabCommand(program: Command): void {
         .choices(['auto', 'kvm', 'tcg'])
         .default('auto'),
     )
+    .option(
+      '--link-mbit <n>',
+      'limit the link between the servers and the machines to N Mbit/s each way, shared by all machines (tc)',
+    )
     .option('--installer-args <args>', 'extra kernel arguments for the installer, e.g. cradle.failure-wait=30')
     .option('--no-tls', "plain HTTP between the parts (default: mutual TLS with the lab CA, in the cache's lab-pki)")
     .option(
@@ -70,6 +75,8 @@ export function registerLabCommand(program: Command): void {
     .action(async (f: LabFlags & HeadLabFlags & { headNode?: boolean }, cmd: Command) => {
       if (process.geteuid?.() !== 0)
         throw new Error('the lab needs root: it creates a network namespace, tap devices and runs QEMU');
+      if (f.headNode && f.linkMbit)
+        throw new Error("--link-mbit is not for --head-node: it shapes the link to the plain lab's own servers");
       if (f.headNode) return headLabAction(f, cmd);
       for (const o of ['compute', 'answers', 'interactive', 'dashboardPort'])
         if (cmd.getOptionValueSource(o) === 'cli')
@@ -95,6 +102,7 @@ export function registerLabCommand(program: Command): void {
         encrypt: Boolean(f.encrypt),
         tls: f.tls,
         ...(f.installerArgs ? { installerArgs: f.installerArgs } : {}),
+        ...(f.linkMbit ? { linkMbit: wholeNumber(f.linkMbit, '--link-mbit', 1, 100_000) } : {}),
         log: labLog,
       });
       stopOnSignals(() => lab.destroy());

@@ -60,6 +60,11 @@ export interface LabOptions {
    */
   bootServerRoles?: Role[];
   namespace: string;
+  /**
+   * The link between the servers and the machines at this rate, in Mbit/s, shared by every
+   * machine in each direction (link-shaping.ts); unlimited when absent.
+   */
+  linkMbit?: number;
   log: (line: string) => void;
 }
 
@@ -237,6 +242,10 @@ export class Lab {
   async startServers(): Promise<void> {
     const { opts } = this;
     this.net.create();
+    if (opts.linkMbit) {
+      this.net.shapeLink(opts.linkMbit);
+      opts.log(`the lab's link: ${opts.linkMbit} Mbit/s each way, shared by the machines`);
+    }
     this.taps.clear();
     this.net.startRouterAdvertisements(path.join(this.logs, 'router-advertisements.log'));
     const tlsArgs = (p: { cert: string; key: string }) =>

@@ -4,6 +4,7 @@
 // and removing the namespace removes all of it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { linkShapingCommands } from './link-shaping.ts';
 
 /**
  * Prefix for programs the lab starts: they get SIGTERM when the lab's process dies, even by
@@ -113,6 +114,20 @@ export class LabNetwork {
     ip('-n', ns, 'tuntap', 'add', 'dev', name, 'mode', 'tap');
     ip('-n', ns, 'link', 'set', name, 'master', bridge);
     ip('-n', ns, 'link', 'set', name, 'up');
+  }
+
+  /**
+   * Limits the bridge to `mbit` Mbit/s in each direction, shared by every machine on it
+   * (link-shaping.ts). Call after create(); removing the namespace removes the shaping too.
+   */
+  shapeLink(mbit: number, bridge = this.bridge): void {
+    for (const [cmd, ...args] of linkShapingCommands({ namespace: this.spec.namespace, bridge, mbit }))
+      try {
+        execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
+        throw new Error(`shaping the lab's link to ${mbit} Mbit/s: ${cmd} ${args.join(' ')}: ${stderr || err}`);
+      }
   }
 
   /** Runs `command` inside the namespace, output appended to `log`; stopped by destroy(). */
