@@ -8,10 +8,13 @@ import type { CommandError } from '../system/run.ts';
 import type { InstallContext } from './context.ts';
 import { hookEnv } from './load-configuration.ts';
 import { writeInRoot } from '../util/in-root.ts';
+import { installObjectRecord } from './object-record.ts';
 
 /** The run's whole log (its files, in order, when --log-file-max-size split it) as /var/log/installer/log. */
 export async function copyLogs(ctx: InstallContext): Promise<void> {
   const { log, opts, exec } = ctx;
+  // Where this image's objects now lie, for the next install over this system (object-record.ts).
+  await installObjectRecord(ctx);
   if (!log.file) return;
   await exec.act('copy the installer log to /var/log/installer/log', () =>
     writeInRoot(

@@ -18,6 +18,7 @@ import { mountPoints } from '../system/mounts.ts';
 import { formatBytes } from '../util/format.ts';
 import type { InstallContext } from './context.ts';
 import type { CacheMeasure } from './dry-run.ts';
+import { stageObjectRecord } from './object-record.ts';
 import type { Images, InstallPlan } from './plan-install.ts';
 
 export function wantedObjects(manifest: Manifest): Map<Digest, { size: number; paths: string[] }> {
@@ -144,7 +145,13 @@ export async function loadTools(ctx: InstallContext, images: Images, plan: Insta
   const oldRoot = await mountOldRoot(ctx, plan);
   const roots = cacheRoots(ctx, oldRoot);
   if (roots.length) ctx.log.info(`object cache: ${roots.join(', ')}`);
-  const cache = () => (roots.length ? cacheInWorker(roots) : undefined);
+  const caches: ReturnType<typeof cacheInWorker>[] = [];
+  const cache = () => {
+    if (!roots.length) return undefined;
+    const c = cacheInWorker(roots);
+    caches.push(c);
+    return c;
+  };
   const dirs = stagingDirs(ctx.opts.tmpRoot, Boolean(images.tools));
   let targetCache: ObjectFinder | undefined = cache();
   if (images.tools) {
@@ -168,6 +175,12 @@ export async function loadTools(ctx: InstallContext, images: Images, plan: Insta
     `image ${images.image.record.name} in memory`,
   );
   ctx.record.imageStats = stats;
+  for (const { stats: c } of caches)
+    if (c.filesHashed)
+      ctx.log.info(
+        `object cache: ${c.objectsFound} objects found (${c.objectsFromRecord} where the previous install's record put them), ${c.filesHashed} files hashed (${formatBytes(c.bytesHashed)}), ${c.filesIndexed} indexed by size`,
+      );
+  stageObjectRecord(ctx, images.image.manifest, images.image.record.name);
   if (oldRoot) {
     await saveOldEtc(ctx, oldRoot.dir);
     await unmountOldRoot(ctx, oldRoot);
