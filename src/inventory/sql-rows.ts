@@ -18,6 +18,12 @@ export interface SqlDb extends SqlConn {
   transaction<T>(fn: (tx: SqlConn) => Promise<T>): Promise<T>;
   /** For a UNIQUE violation, what was duplicated ('table.column'); else undefined. */
   uniqueViolation(err: unknown): string | undefined;
+  /**
+   * Whether another connection committed a change since the last call (the first call: true).
+   * Absent where the database cannot tell cheaply; the lookup cache then keeps answers briefly
+   * (sql-lookup-cache.ts).
+   */
+  changedByOthers?(): boolean;
   close(): Promise<void>;
 }
 

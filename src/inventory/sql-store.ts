@@ -15,6 +15,7 @@ import {
   cidrOf,
   inSubnet,
   ipToInt,
+  ipv4Schema,
   normalizeMac,
   ValidationError,
 } from './validate.ts';
@@ -34,6 +35,7 @@ import {
   type Subnet,
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
+import { LookupCache } from './sql-lookup-cache.ts';
 import { addSubnetOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
 import { checkInterfaceAddressesOn, checkNetworkSubnetsOn } from './sql-interfaces.ts';
 import {
@@ -67,6 +69,18 @@ export interface TransactionalInventory extends Inventory {
 const ADDRESS_LOCK = 0x61646472;
 /** Attempts of a lease allocation that lost a race on the UNIQUE address (PostgreSQL only). */
 const ALLOCATE_ATTEMPTS = 5;
+/** Machines remembered by MAC and by address (each), and "no such machine" answers (each). */
+const LOOKUP_CACHE_ENTRIES = 16_384;
+const LOOKUP_CACHE_MISSES = 4096;
+/** How long a remembered lookup is trusted where the database cannot tell of others' commits (PostgreSQL). */
+const LOOKUP_CACHE_TTL_MS = 1000;
+
+/**
+ * What a write may change, as the lookup cache sees it: 'machines' (the default) for anything a
+ * machine lookup reads (machines, their MACs and tags, subnets), which drops the cache; 'leases
+ * or logs' for writes to the leases, the installer's progress and log only, which keeps it.
+ */
+type Touches = 'machines' | 'leases or logs';
 
 const CONFLICTS: Record<string, string> = {
   'machines.hostname': 'that host name is already taken',
@@ -78,13 +92,29 @@ const CONFLICTS: Record<string, string> = {
 };
 
 export class SqlInventory implements TransactionalInventory {
+  /** The database itself. Changes made through it directly bypass the lookup cache: write through the store. */
   readonly db: SqlDb;
   /** Set on the instance handed to a transaction's callback: everything runs on that connection. */
   private readonly tx: SqlConn | undefined;
+  /**
+   * Machine lookups by MAC and address (sql-lookup-cache.ts), shared with the instances handed to
+   * transactions, which never read from it (a transaction sees its own uncommitted changes).
+   */
+  readonly lookups: LookupCache;
+  /** On a transaction's instance: a write in it may have changed what the lookups read. */
+  private touchedMachines = false;
 
-  constructor(db: SqlDb, tx?: SqlConn) {
+  constructor(db: SqlDb, tx?: SqlConn, lookups?: LookupCache) {
     this.db = db;
     this.tx = tx;
+    this.lookups =
+      lookups ??
+      new LookupCache({
+        maxEntries: LOOKUP_CACHE_ENTRIES,
+        maxMisses: LOOKUP_CACHE_MISSES,
+        ttlMs: db.changedByOthers ? Infinity : LOOKUP_CACHE_TTL_MS,
+        changed: db.changedByOthers?.bind(db),
+      });
   }
 
   private get conn(): SqlConn {
@@ -101,17 +131,33 @@ export class SqlInventory implements TransactionalInventory {
    */
   async transaction<T>(fn: (inv: Inventory) => Promise<T>): Promise<T> {
     if (this.tx) return fn(this);
-    return this.write((tx) => fn(new SqlInventory(this.db, tx)));
+    let inner: SqlInventory | undefined;
+    return this.write(
+      (tx) => fn((inner = new SqlInventory(this.db, tx, this.lookups))),
+      () => (inner && !inner.touchedMachines ? 'leases or logs' : 'machines'),
+    );
   }
 
-  /** Runs a change in a transaction (the caller's, if any); a UNIQUE violation becomes a ConflictError. */
-  private async write<T>(fn: (c: SqlConn) => Promise<T>): Promise<T> {
+  /**
+   * Runs a change in a transaction (the caller's, if any); a UNIQUE violation becomes a
+   * ConflictError. Every write goes through here, and so does the lookup cache's invalidation:
+   * after the outermost transaction ends (committed or rolled back), unless all it touched was
+   * leases or logs.
+   */
+  private async write<T>(fn: (c: SqlConn) => Promise<T>, touches: Touches | (() => Touches) = 'machines'): Promise<T> {
+    const touched = () => (typeof touches === 'function' ? touches() : touches) === 'machines';
     try {
-      return await (this.tx ? fn(this.tx) : this.db.transaction(fn));
+      if (this.tx) {
+        if (touched()) this.touchedMachines = true;
+        return await fn(this.tx);
+      }
+      return await this.db.transaction(fn);
     } catch (err) {
       const what = this.db.uniqueViolation(err);
       if (what) throw new ConflictError(`${CONFLICTS[what] ?? `duplicate ${what}`} (${(err as Error).message})`);
       throw err;
+    } finally {
+      if (!this.tx && touched()) this.lookups.invalidate();
     }
   }
 
@@ -280,10 +326,21 @@ export class SqlInventory implements TransactionalInventory {
   async findMachineByMac(mac: string): Promise<Machine | undefined> {
     const normal = normalizeMac(mac);
     if (!normal) return undefined; // a lookup by a malformed MAC finds nothing; only writes are strict
-    const [row] = await this.conn.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [
-      normal,
-    ]);
-    return row && this.load(this.conn, row.hostname);
+    const load = async (c: SqlConn) => {
+      const [row] = await c.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [normal]);
+      return row && this.load(c, row.hostname);
+    };
+    return this.tx ? load(this.tx) : this.lookups.machineByMac(normal, () => load(this.db));
+  }
+
+  /** The machine whose own (primary, static) address is `ip`; a malformed address finds nothing. */
+  async findMachineByIp(ip: string): Promise<Machine | undefined> {
+    if (!ipv4Schema.safeParse(ip).success) return undefined;
+    const load = async (c: SqlConn) => {
+      const [row] = await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE ip = $1', [ip]);
+      return row && this.load(c, row.hostname);
+    };
+    return this.tx ? load(this.tx) : this.lookups.machineByIp(ip, () => load(this.db));
   }
 
   async listMachines(
@@ -397,7 +454,7 @@ export class SqlInventory implements TransactionalInventory {
           if (!subnet) throw noSubnet(subnetId);
           await this.lockAddresses(c);
           return allocateOn(c, subnet, m, at, expiresAt, hostname);
-        });
+        }, 'leases or logs');
       } catch (err) {
         // Only reachable if a writer bypassed the address lock; the UNIQUE ip stopped it, so look again.
         if (!(err instanceof ConflictError) || this.tx || attempt >= ALLOCATE_ATTEMPTS) throw err;
@@ -418,7 +475,7 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async releaseLease(mac: string): Promise<void> {
-    await this.write((c) => c.run('DELETE FROM leases WHERE mac = $1', [checkMac(mac)]));
+    await this.write((c) => c.run('DELETE FROM leases WHERE mac = $1', [checkMac(mac)]), 'leases or logs');
   }
 
   async addNodeGroup(input: NewNodeGroup): Promise<NodeGroup> {
@@ -464,7 +521,7 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async recordProgress(input: InstallProgress): Promise<void> {
-    await this.write((c) => recordProgressOn(c, input));
+    await this.write((c) => recordProgressOn(c, input), 'leases or logs');
   }
 
   async getProgress(hostname: string): Promise<InstallProgress | undefined> {
@@ -472,7 +529,7 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async appendInstallerLog(hostname: string, firstSeq: number, lines: string[]): Promise<void> {
-    if (lines.length) await this.write((c) => appendLogOn(c, hostname, firstSeq, lines));
+    if (lines.length) await this.write((c) => appendLogOn(c, hostname, firstSeq, lines), 'leases or logs');
   }
 
   async installerLog(hostname: string, sinceSeq = 0, limit = MAX_LOG_LINES): Promise<{ seq: number; line: string }[]> {
@@ -480,7 +537,7 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async clearInstallerLog(hostname: string): Promise<void> {
-    await this.write((c) => c.run('DELETE FROM installer_log WHERE hostname = $1', [hostname]));
+    await this.write((c) => c.run('DELETE FROM installer_log WHERE hostname = $1', [hostname]), 'leases or logs');
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,8 @@ export class SqliteDb implements SqlDb {
   /** One connection, one transaction at a time: callers in this process queue here. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly conn: SqlConn;
+  private dataVersion: StatementSync | undefined;
+  private lastDataVersion: number | undefined;
 
   constructor(file: string) {
     this.file = file;
@@ -116,6 +118,25 @@ export class SqliteDb implements SqlDb {
     } finally {
       this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
+  }
+
+  /**
+   * PRAGMA data_version moves when another connection (the CLI, another process) commits, never
+   * for this connection's own commits (SqlInventory drops its cache itself on those). Read outside
+   * the queue: it is one synchronous statement, and inside this connection's own open transaction
+   * it is still right, as nobody else can commit while that transaction holds the write lock.
+   */
+  changedByOthers(): boolean {
+    let version: number;
+    try {
+      this.dataVersion ??= this.db.prepare('PRAGMA data_version');
+      version = Number((this.dataVersion.get() as { data_version: number }).data_version);
+    } catch {
+      return true; // closed, or unreadable: assume a change, and let the lookup itself report the error
+    }
+    const changed = version !== this.lastDataVersion;
+    this.lastDataVersion = version;
+    return changed;
   }
 
   uniqueViolation(err: unknown): string | undefined {

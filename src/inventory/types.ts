@@ -190,6 +190,8 @@ export interface Inventory {
   removeMachine(hostname: string): Promise<void>;
   getMachine(hostname: string): Promise<Machine | undefined>;
   findMachineByMac(mac: string): Promise<Machine | undefined>;
+  /** The machine whose own (primary, static) address is `ip`; not its other interfaces', nor a lease's. */
+  findMachineByIp(ip: string): Promise<Machine | undefined>;
   listMachines(filter?: { state?: MachineState; tag?: [string, string]; nodeGroup?: string }): Promise<Machine[]>;
   /** Moves a machine to `to`, recording the change; a no-op change is not recorded. */
   setState(hostname: string, to: MachineState, reason: string): Promise<Machine>;

@@ -64,6 +64,10 @@ export function memoryInventory(file?: string, seed?: { machines?: NewMachine[];
       const m = byMac.get(mac.toLowerCase());
       return m && { ...m };
     },
+    async findMachineByIp(ip) {
+      const m = st.machines.find((x) => x.ip === ip);
+      return m && { ...m };
+    },
     async listMachines(filter) {
       return st.machines.filter((m) => (!filter?.state || m.state === filter.state) && (!filter?.tag || m.tags[filter.tag[0]] === filter.tag[1]));
     },
