@@ -129,7 +129,7 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     if (hostname) return inv.getMachine(hostname);
     for (const ip of [url.searchParams.get('ip'), remote?.replace(/^::ffff:/, '')]) {
       if (!ip) continue;
-      const found = (await inv.listMachines()).find((m) => m.ip === ip);
+      const found = await inv.findMachineByIp(ip);
       if (found) return found;
     }
     return undefined;
