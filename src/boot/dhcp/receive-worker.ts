@@ -31,6 +31,9 @@ export type ReceiveMessage =
       malformed: string[];
     };
 
+/** A DHCP message whose giaddr (bytes 24-27) is set: it came through a relay agent. */
+const relayed = (m: Uint8Array) => m.length >= 28 && (m[24] | m[25] | m[26] | m[27]) !== 0;
+
 const data = workerData as ReceiveWorkerData;
 const post = (m: ReceiveMessage) => parentPort!.postMessage(m);
 const receivers: PacketReceiver[] = [];
@@ -58,10 +61,14 @@ try {
       const malformed = [];
       for (const d of got) {
         if (typeof d === 'string') malformed.push(d);
+        // A relayed request (giaddr set) is the UDP socket's to answer (server.ts receive): not
+        // copied and posted only to be dropped there, which under a relay's flood was a twentieth
+        // of the main thread's time.
+        else if (relayed(d.payload)) continue;
         // A copy of exactly the payload: a view into a pooled buffer would clone the whole pool.
         else packets.push({ ...d, payload: new Uint8Array(d.payload) });
       }
-      post({ kind: 'batch', ifname: r.ifname, packets, malformed });
+      if (packets.length || malformed.length) post({ kind: 'batch', ifname: r.ifname, packets, malformed });
     }
   }
 } catch (err) {
