@@ -317,8 +317,10 @@ await runBenchmark(NAME, async (c) => {
       line('plateau (best completed/s over the rates)', plateau('cradle'), plateau(best));
       line(`at ${top}/s offered`, by.cradle[top].completedPerSecond, by[best][top].completedPerSecond);
     } else {
-      const at = rates.includes(2000) ? 2000 : top;
-      line(`at ${at}/s offered`, by.cradle[at].completedPerSecond, by[best][at].completedPerSecond);
+      // 2,000/s is the goal without drops; the highest rate shows whether registered machines
+      // still get their answers once the server is past its limit.
+      for (const at of new Set([rates.includes(2000) ? 2000 : top, top]))
+        line(`at ${at}/s offered`, by.cradle[at].completedPerSecond, by[best][at].completedPerSecond);
     }
     // No collapse: the completed rate never falls as the offered rate rises (5% noise allowed).
     const collapse = rates.findIndex(
