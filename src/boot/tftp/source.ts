@@ -13,6 +13,8 @@ export interface Source {
   prepare(from: number, to: number): Promise<void> | undefined;
   /** Bytes [from, to), prepared before; never spanning a chunk (see FileSource.setChunk). */
   slice(from: number, to: number): Buffer;
+  /** Copies bytes [from, to), prepared before and within one chunk, into `target` at `at`. */
+  copyTo(target: Buffer, at: number, from: number, to: number): void;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,9 @@ export class MemorySource implements Source {
   slice(from: number, to: number): Buffer {
     return this.data.subarray(from, to);
   }
+  copyTo(target: Buffer, at: number, from: number, to: number): void {
+    this.data.copy(target, at, from, to);
+  }
   async close(): Promise<void> {}
 }
 
@@ -44,6 +49,12 @@ export class FileSource implements Source {
   private chunk = 256 * 1024;
   private readonly chunks = new Map<number, Buffer>();
   private readonly loading = new Map<number, Promise<void>>();
+  /**
+   * The chunk the last window came from, once it is loaded and the one after it asked for: a
+   * window inside it (nearly every window) is ready without a look at the maps or a promise.
+   */
+  private current = -1;
+  private currentBytes: Buffer | undefined;
 
   constructor(handle: fsp.FileHandle, size: number) {
     this.handle = handle;
@@ -59,11 +70,18 @@ export class FileSource implements Source {
     if (to <= from) return undefined;
     const first = Math.floor(from / this.chunk);
     const last = Math.floor((to - 1) / this.chunk);
+    if (first === this.current && last === first) return undefined;
     for (const k of this.chunks.keys()) if (k < first) this.chunks.delete(k);
     const waits: Promise<void>[] = [];
     for (let i = first; i <= last; i++) if (!this.chunks.has(i)) waits.push(this.load(i));
     if ((last + 1) * this.chunk < this.size) this.load(last + 1).catch(() => {}); // read-ahead; a failure shows when it is needed
-    if (waits.length === 0) return undefined;
+    if (waits.length === 0) {
+      if (first === last) {
+        this.current = first;
+        this.currentBytes = this.chunks.get(first);
+      }
+      return undefined;
+    }
     return Promise.all(waits).then(() => {});
   }
 
@@ -96,11 +114,21 @@ export class FileSource implements Source {
     return buf.subarray(from - i * this.chunk, to - i * this.chunk);
   }
 
+  copyTo(target: Buffer, at: number, from: number, to: number): void {
+    if (to <= from) return;
+    const i = Math.floor(from / this.chunk);
+    const buf = i === this.current ? this.currentBytes : this.chunks.get(i);
+    if (!buf) throw new Error(`bytes ${from}..${to} were not prepared`);
+    buf.copy(target, at, from - i * this.chunk, to - i * this.chunk);
+  }
+
   async close(): Promise<void> {
     // A read still in flight would fail with EBADF on a closed descriptor, or worse read another
     // file that reused the number: wait for it.
     await Promise.allSettled([...this.loading.values()]);
     this.chunks.clear();
+    this.current = -1;
+    this.currentBytes = undefined;
     await this.handle.close();
   }
 }

@@ -59,8 +59,28 @@ export class Transfer {
   private tries = 0;
   private retransmits = 0;
   private bytesSent = 0;
+  /**
+   * One timer per transfer, armed for the retransmit deadline but not moved by every block: a
+   * block only stamps `lastSent`, and when the timer fires early (progress was made since it was
+   * armed) it is armed again for the real deadline. Re-arming a timer per block was a measurable
+   * share of a lock-step block's cost.
+   */
   private timer: NodeJS.Timeout | undefined;
+  /** When the window now in flight was last sent (performance.now()). */
+  private lastSent = 0;
+  /**
+   * The one packet a lock-step transfer (windowsize 1) sends its blocks from, instead of a new
+   * header and view per block. It is rewritten only for the next block and only when the socket
+   * has no send queued (a send the kernel could not take at once waits in libuv and reads the
+   * buffer later): a retransmission that had to wait, overtaken by a late ACK, would otherwise go
+   * out as the next block's header over a mix of two blocks. A timeout resends the same block
+   * from it unchanged. Windows send header and payload as two buffers.
+   */
+  private packet: Buffer | undefined;
+  /** Block number now in `packet` (0: none). */
+  private inPacket = 0;
   private readonly onSent: (bytes: number) => void;
+  private readonly onTimer = () => this.guard(() => this.onTimeout());
 
   constructor(sock: dgram.Socket, source: Source, settings: TransferSettings, onSent: (bytes: number) => void) {
     this.sock = sock;
@@ -71,18 +91,29 @@ export class Transfer {
     // with an empty block, so the client can tell it has everything.
     this.total = Math.floor(source.size / settings.blksize) + 1;
     this.acked = settings.oack ? -1 : 0;
+    if (settings.windowsize === 1) {
+      this.packet = Buffer.allocUnsafe(4 + settings.blksize);
+      this.packet.writeUInt16BE(OPCODE.data, 0);
+    }
     this.done = new Promise((resolve) => (this.settle = resolve));
   }
 
   start(): void {
-    this.sock.on('message', (msg) => this.guard(() => this.onMessage(msg)));
+    this.sock.on('message', (msg: Buffer) => {
+      try {
+        this.onMessage(msg);
+      } catch (err) {
+        this.fail(`internal error: ${(err as Error).message}`, 'internal error');
+      }
+    });
     this.sock.on('error', (err: NodeJS.ErrnoException) => {
       // ICMP port unreachable for a packet we sent: the client's socket is closed, it has gone.
       this.fail(
         err.code === 'ECONNREFUSED' ? 'the client has gone (port unreachable)' : `socket error: ${err.message}`,
       );
     });
-    this.timer = setTimeout(() => this.guard(() => this.onTimeout()), this.s.timeoutMs);
+    this.lastSent = performance.now();
+    this.timer = setTimeout(this.onTimer, this.s.timeoutMs);
     if (this.s.oack) this.sock.send(this.s.oack);
     else this.queue(1);
   }
@@ -118,13 +149,18 @@ export class Transfer {
     if (delta === 0 || this.acked + delta > this.sent) return;
     this.acked += delta;
     this.tries = 0;
-    this.timer?.refresh();
     if (this.acked === this.total) return this.succeed();
     this.queue(this.acked + 1);
   }
 
   private onTimeout(): void {
     if (this.finished) return;
+    // Armed for an earlier deadline: something was sent since, so the real one is later.
+    const left = this.lastSent + this.s.timeoutMs - performance.now();
+    if (left >= 1) {
+      this.timer = setTimeout(this.onTimer, left);
+      return;
+    }
     if (this.tries >= this.s.retries) {
       // A client that exits on sending its final ACK (busybox does) leaves no way to tell a lost
       // final ACK from a lost client: say so rather than report a plain failure.
@@ -138,7 +174,8 @@ export class Transfer {
       return;
     }
     this.tries++;
-    this.timer?.refresh();
+    this.lastSent = performance.now();
+    this.timer = setTimeout(this.onTimer, this.s.timeoutMs);
     if (this.acked < 0) {
       this.retransmits++;
       this.sock.send(this.s.oack!);
@@ -161,6 +198,7 @@ export class Transfer {
     const wait = this.source.prepare((from - 1) * bs, Math.min(to * bs, this.source.size));
     if (wait) {
       this.loading = true;
+      this.lastSent = performance.now(); // waiting on the file is not the client's silence
       wait.then(
         () => {
           this.loading = false;
@@ -171,6 +209,27 @@ export class Transfer {
       return;
     }
     this.pending = undefined;
+    let packet = this.packet;
+    if (packet !== undefined) {
+      // Lock step: one block, from the transfer's own packet (see `packet`).
+      const end = Math.min(from * bs, this.source.size);
+      const length = end - (from - 1) * bs;
+      if (this.inPacket !== from) {
+        if (this.sock.getSendQueueCount() > 0) {
+          packet = this.packet = Buffer.allocUnsafe(4 + bs);
+          packet.writeUInt16BE(OPCODE.data, 0);
+        }
+        this.source.copyTo(packet, 4, (from - 1) * bs, end);
+        packet[2] = (from >> 8) & 0xff;
+        packet[3] = from & 0xff;
+        this.inPacket = from;
+      }
+      // A full block goes as the packet itself; only the last, short one needs a view of it.
+      this.sock.send(length === bs ? packet : packet.subarray(0, 4 + length));
+      this.sentBlocks(from, from, length);
+      return;
+    }
+    let bytes = 0;
     for (let n = from; n <= to; n++) {
       const data = this.source.slice((n - 1) * bs, Math.min(n * bs, this.source.size));
       const head = Buffer.allocUnsafe(4);
@@ -178,12 +237,18 @@ export class Transfer {
       head.writeUInt16BE(n & 0xffff, 2);
       // Header and payload as two buffers (one sendmsg with two iovecs): no copy of the payload.
       this.sock.send([head, data]);
-      this.bytesSent += data.length;
-      this.onSent(data.length);
-      if (n <= this.sent) this.retransmits++;
+      bytes += data.length;
     }
-    this.sent = Math.max(this.sent, to);
-    this.timer?.refresh();
+    this.sentBlocks(from, to, bytes);
+  }
+
+  /** Counts blocks from..to (`bytes` of payload) as sent now. */
+  private sentBlocks(from: number, to: number, bytes: number): void {
+    this.bytesSent += bytes;
+    this.onSent(bytes);
+    if (from <= this.sent) this.retransmits += Math.min(to, this.sent) - from + 1;
+    if (to > this.sent) this.sent = to;
+    this.lastSent = performance.now();
   }
 
   private outcome(ok: boolean, reason?: string, probe?: boolean): TransferOutcome {
