@@ -59,6 +59,8 @@ function refusalFor(err: unknown): TftpRefusal {
 export interface OpenedFile {
   handle: fsp.FileHandle;
   size: number;
+  /** What fstat said of the descriptor (its identity for the file cache). */
+  stat: fs.Stats;
   /** The path opened, every symlink resolved. */
   real: string;
 }
@@ -101,7 +103,7 @@ export async function openFile(file: string, root?: string): Promise<OpenedFile>
       const actual = await fsp.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
       if (actual !== undefined && !inside(actual, root)) throw denied('file resolves outside the TFTP root');
     }
-    return { handle, size: fst.size, real };
+    return { handle, size: fst.size, stat: fst, real };
   } catch (err) {
     await handle.close();
     throw err instanceof TftpRefusal ? err : refusalFor(err);

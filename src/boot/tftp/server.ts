@@ -17,6 +17,7 @@ import {
   MAX_BLKSIZE,
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
+import { FileCache } from './file-cache.ts';
 import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
 import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
 import { Transfer } from './transfer.ts';
@@ -57,6 +58,11 @@ export interface TftpServerOptions {
   maxTransfers?: number;
   /** Largest file served in netascii mode, which is converted in memory (default 16 MiB). */
   maxNetasciiBytes?: number;
+  /**
+   * Memory for files shared by the transfers sending them (file-cache.ts; default 64 MiB, 0: none).
+   * A file that does not fit beside the cached files in use is read per transfer.
+   */
+  cacheBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -177,12 +183,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     retries: checkInt('retries', opts.retries ?? 5, 0, 1000),
     maxTransfers: checkInt('maxTransfers', opts.maxTransfers ?? 256, 1, 100_000),
     maxNetasciiBytes: checkInt('maxNetasciiBytes', opts.maxNetasciiBytes ?? 16 * 1024 * 1024, 0, 2 ** 31),
+    cacheBytes: checkInt('cacheBytes', opts.cacheBytes ?? 64 * 1024 * 1024, 0, 2 ** 32),
   };
   // The root's own symlinks are resolved once: containment is checked against the real path.
   const root = opts.root === undefined ? undefined : fs.realpathSync(opts.root);
   const log = opts.log ?? (() => {});
   const logMalformed = limiter(log, 10);
   const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
+  const cache = new FileCache(settings.cacheBytes);
   const listener = dgram.createSocket('udp4');
   /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
   const active = new Map<string, { request: Buffer }>();
@@ -255,7 +263,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       const file = absolute
         ? await openFile(found!)
         : await openInRoot(root!, found === undefined ? name : normaliseName(found));
-      source = new FileSource(file.handle, file.size);
+      source = cache.open(file.handle, file.stat) ?? new FileSource(file.handle, file.size);
     }
     if (mode !== 'netascii') return source;
     // netascii changes the length, and tsize must be exact: the file is converted whole, in memory.
@@ -270,7 +278,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       const text = Buffer.concat(chunksOf(source));
       return new MemorySource(toNetascii(text));
     } finally {
-      if (source instanceof FileSource) await source.close();
+      await source.close();
     }
   }
 
