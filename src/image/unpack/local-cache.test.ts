@@ -101,3 +101,13 @@ test('many objects verified at once are handed on one at a time', async () => {
   });
   assert.equal(seen, 200);
 });
+
+test('large files (read and hashed on the thread pool) are verified the same way', async () => {
+  const big = 'b'.repeat(1024 * 1024);
+  const other = `${'b'.repeat(1024 * 1024 - 1)}c`;
+  const root = tree({ 'lib/big': big, 'lib/other': other });
+  const cache = new LocalObjectCache([root]);
+  const got = await found(cache, want(['lib/big', big], ['lib/other', big.replace(/b$/, 'd')]));
+  assert.deepEqual([...got.values()], [big]);
+  assert.equal(cache.stats.bytesHashed, 2 * 1024 * 1024, 'the other file was hashed once (by inode), then refused');
+});

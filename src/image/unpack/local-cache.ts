@@ -9,19 +9,25 @@
 //     the installer that wrote that tree put the object, even under another name;
 //  3. only for objects still missing, every file of the same size in a root without such a record,
 //     found by walking it once (staying on its file system).
-// Files are read and hashed on libuv's thread pool (fs reads, WebCrypto's SHA-256), several at a
-// time, so hashing uses every core while this thread only schedules and hands contents on; the
-// bytes in flight are bounded. Contents are handed to `onObject` one at a time, in the order they
+// Files larger than SMALL_FILE (most of the bytes) are read and hashed on libuv's thread pool (fs
+// reads, WebCrypto's SHA-256), several at a time, so hashing uses every core and reads overlap;
+// small files (most of the files) are read and hashed on this thread, between. The bytes in
+// flight are bounded. Contents are handed to `onObject` one at a time, in the order they
 // were verified.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { webcrypto } from 'node:crypto';
-import { hasherDigest, newHasher, type Digest } from '../model/digest.ts';
+import { type Digest, digestOf, hasherDigest, newHasher } from '../model/digest.ts';
 import type { ObjectFinder, ObjectSink } from '../model/objects.ts';
 import { readPreviousInstallRecord } from './previous-install.ts';
 
 const READ_LIMIT = 256 * 1024 * 1024;
+/**
+ * Files up to this size are read and hashed right here, synchronously: for them the thread pool's
+ * round trips (open, read, close, digest) cost more than the work, most of all under emulation.
+ */
+const SMALL_FILE = 256 * 1024;
 /** Bytes read but not yet handed on, across the files being verified (one file may exceed it). */
 const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
 
@@ -181,9 +187,11 @@ export class LocalObjectCache implements ObjectFinder {
     const key = `${st.dev}:${st.ino}`;
     const known = this.hashed.get(key);
     if (known !== undefined && known !== digest) return undefined;
+    const small = size <= SMALL_FILE;
     let content: Buffer;
     try {
-      content = size <= READ_LIMIT ? await readExactly(file, size) : readHugeIfMatches(file, digest);
+      if (small) content = readExactlySync(file, size);
+      else content = size <= READ_LIMIT ? await readExactly(file, size) : readHugeIfMatches(file, digest);
     } catch {
       this.hashed.set(key, null);
       return undefined;
@@ -194,7 +202,9 @@ export class LocalObjectCache implements ObjectFinder {
     }
     this.stats.filesHashed++;
     this.stats.bytesHashed += size;
-    const actual: Digest = `sha256:${Buffer.from(await webcrypto.subtle.digest('SHA-256', content as Uint8Array<ArrayBuffer>)).toString('hex')}`;
+    const actual = small
+      ? digestOf(content)
+      : (`sha256:${Buffer.from(await webcrypto.subtle.digest('SHA-256', content as Uint8Array<ArrayBuffer>)).toString('hex')}` as Digest);
     this.hashed.set(key, actual);
     return actual === digest ? content : undefined;
   }
@@ -228,6 +238,20 @@ async function readExactly(file: string, size: number): Promise<Buffer> {
     return at === size ? buf : buf.subarray(0, at);
   } finally {
     await fh.close();
+  }
+}
+
+/** As readExactly, on this thread. */
+function readExactlySync(file: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  if (size === 0) return buf;
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    let at = 0;
+    for (let n: number; at < size && (n = fs.readSync(fd, buf, at, size - at, at)) > 0; ) at += n;
+    return at === size ? buf : buf.subarray(0, at);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
