@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { stagedTreeFinder } from '../image/unpack/staged-tree.ts';
+import { stagedTreeFinder, type TrustedFiles } from '../image/unpack/staged-tree.ts';
 import { fetcherInWorker } from '../image/transfer/worker.ts';
 import { unpackImage } from '../image/unpack/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
@@ -132,19 +132,24 @@ async function writeKey(ctx: InstallContext, toolsDir: string): Promise<string> 
  * host's /dev, /proc, /sys, /tmp (and the configuration directory) are bound into it: a file the image has there is not read from
  * the tree (it would be the host's), but downloaded.
  */
-export function stagedTargetFinder(staged: StagedImage, boundDirs: string[] = CHROOT_MOUNTS): ObjectFinder {
+export function stagedTargetFinder(
+  staged: StagedImage,
+  boundDirs: string[] = CHROOT_MOUNTS,
+): ObjectFinder & TrustedFiles {
   const tree = stagedTreeFinder(staged.target);
   if (staged.target !== staged.tools) return tree;
   const bound = boundDirs.map((d) => `${d}/`);
+  const usable = (wanted: Map<Digest, { size: number; paths: string[] }>) => {
+    const out = new Map<Digest, { size: number; paths: string[] }>();
+    for (const [d, w] of wanted) {
+      const paths = w.paths.filter((p) => !bound.some((b) => p.startsWith(b)));
+      if (paths.length) out.set(d, { size: w.size, paths });
+    }
+    return out;
+  };
   return {
-    find(wanted, onObject) {
-      const usable = new Map<Digest, { size: number; paths: string[] }>();
-      for (const [d, w] of wanted) {
-        const paths = w.paths.filter((p) => !bound.some((b) => p.startsWith(b)));
-        if (paths.length) usable.set(d, { size: w.size, paths });
-      }
-      return tree.find(usable, onObject);
-    },
+    find: (wanted, onObject) => tree.find(usable(wanted), onObject),
+    trustedFiles: (wanted) => tree.trustedFiles(usable(wanted)),
   };
 }
 

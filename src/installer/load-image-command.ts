@@ -9,6 +9,7 @@ import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
 import { ImageServerError, type ImageServerClient } from '../image/transfer/client.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { ImageRecord } from '../image/store/store.ts';
+import { TreeWriterPool } from '../image/unpack/tree-writer.ts';
 import { unpackImage, type UnpackProgress, type UnpackStats } from '../image/unpack/unpack.ts';
 import { Executor } from '../system/executor.ts';
 import { bindMounts } from '../system/mounts.ts';
@@ -58,12 +59,14 @@ export async function loadImage(
     );
   }
   const started = performance.now();
-  const image = await resolveImage(client, name);
-  const manifest = await client.getManifest(image.manifest as Digest);
+  // The writer threads start first: they are ready by the time the image's manifest is in.
+  const writers = new TreeWriterPool({ origin: client.base.origin }).start();
   const exec = opts.exec ?? new Executor({ dryRun: false, log: () => {} });
   const root = path.resolve(dir);
   const mounted: string[] = [];
   try {
+    const image = await resolveImage(client, name);
+    const manifest = await client.getManifest(image.manifest as Digest);
     if (opts.mounts !== false) {
       fs.mkdirSync(root, { recursive: true });
       await exec.change('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', root]);
@@ -74,6 +77,7 @@ export async function loadImage(
       fetcher: fetcherInWorker(client),
       cache,
       onProgress: opts.onProgress,
+      writers,
     });
     if (opts.mounts !== false) await bindMounts(exec, root, (target) => mounted.push(target));
     return {
@@ -89,5 +93,7 @@ export async function loadImage(
     // Nothing half-made stays mounted (the bind mounts first, the tmpfs last).
     for (const m of [...mounted].reverse()) await exec.change('umount', ['-l', m]).catch(() => {});
     throw err;
+  } finally {
+    await writers.close();
   }
 }

@@ -1,6 +1,7 @@
 // Client of the image server API (docs/imageserver-api.md). Everything it returns is verified:
 // manifests against the digest that named them, objects against theirs, before a caller sees a
-// byte. Batch downloads survive a dropped or truncated connection: objects already received are
+// byte; the one exception, fetchStored, hands on frames as stored to a caller that verifies each
+// itself before using it (the unpacker's writer threads). Batch downloads survive a dropped or truncated connection: objects already received are
 // kept and only the rest is asked for again, with backoff. A corrupt object is not retried: the
 // server's copy is bad, and the error names it.
 import http from 'node:http';
@@ -9,7 +10,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from '../model/digest.ts';
 import type { Manifest } from '../model/manifest.ts';
-import { ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
+import { type Frame, ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
 import { IMAGESERVER_PORT } from '../../util/ports.ts';
 import type { ImageRecord } from '../store/store.ts';
 import type { ObjectSink, WantedObject } from '../model/objects.ts';
@@ -50,6 +51,12 @@ export function imageServerUrl(address: string, defaultPort = IMAGESERVER_PORT):
   const url = new URL(`http://${text}`);
   if (!url.port) url.port = String(defaultPort);
   return url;
+}
+
+/** What a batch's frames are handed to: each frame as it arrives, then `end` once the batch stops. */
+interface FrameConsumer {
+  push(frame: Frame): void | Promise<void>;
+  end(): void | Promise<void>;
 }
 
 export interface FetchStats {
@@ -163,8 +170,36 @@ export class ImageServerClient {
     return parseManifest(bytes, `manifest ${digest}`);
   }
 
-  /** Downloads objects in batches, retrying what a broken connection left out. */
-  async fetchObjects(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
+  /** Downloads objects in batches, verified, retrying what a broken connection left out. */
+  fetchObjects(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
+    return this.fetchInBatches(objects, (sizes) => {
+      const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
+        this.stats.objects++;
+        return onObject(d, c);
+      });
+      return { push: (frame) => decoder.push(frame), end: () => decoder.flush() };
+    });
+  }
+
+  /**
+   * Downloads objects in batches exactly as stored (zstd frames), NOT verified: for a consumer
+   * that decompresses and verifies each one against its digest before using a byte of it (the
+   * unpacker's writer threads, unpack/tree-writer.ts). Each frame's length is bounded by what its
+   * object could compress to. Retries as fetchObjects does; an object counts as received once its
+   * frame is handed on, so an error of the consumer (a corrupt object, a full disk) must surface
+   * from `onFrame` or after, and is never retried.
+   */
+  fetchStored(objects: WantedObject[], onFrame: (frame: Frame) => void | Promise<void>): Promise<void> {
+    return this.fetchInBatches(objects, () => ({
+      push: (frame) => {
+        this.stats.objects++;
+        return onFrame(frame);
+      },
+      end: () => {},
+    }));
+  }
+
+  private async fetchInBatches(objects: WantedObject[], consumer: (sizes: Map<Digest, number>) => FrameConsumer) {
     const sizes = new Map(objects.map((o) => [o.digest, o.size]));
     for (let i = 0; i < objects.length; i += BATCH_SIZE) {
       let remaining = objects.slice(i, i + BATCH_SIZE).map((o) => o.digest);
@@ -172,15 +207,23 @@ export class ImageServerClient {
         const received = new Set<Digest>();
         // An error of the consumer (a full disk, say) is not the network's: never retry it.
         let consumerError: unknown;
+        const inner = consumer(sizes);
+        const guarded = async <T>(work: () => T | Promise<T>): Promise<T> => {
+          try {
+            return await work();
+          } catch (err) {
+            consumerError = err;
+            throw err;
+          }
+        };
         try {
-          await this.fetchBatch(remaining, sizes, async (d, c) => {
-            received.add(d);
-            try {
-              await onObject(d, c);
-            } catch (err) {
-              consumerError = err;
-              throw err;
-            }
+          await this.fetchBatch(remaining, sizes, {
+            push: (frame) =>
+              guarded(() => {
+                received.add(frame.digest);
+                return inner.push(frame);
+              }),
+            end: () => guarded(() => inner.end()),
           });
           break;
         } catch (err) {
@@ -208,7 +251,7 @@ export class ImageServerClient {
     }
   }
 
-  private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, onObject: ObjectSink): Promise<void> {
+  private async fetchBatch(digests: Digest[], sizes: Map<Digest, number>, consumer: FrameConsumer): Promise<void> {
     const res = await this.request('/v1/objects/batch', { method: 'POST', body: { digests } });
     if (res.statusCode !== 200) throw apiError(res, await readAll(res), this.base);
     if (res.headers['content-type'] !== OBJECT_STREAM_TYPE)
@@ -216,10 +259,6 @@ export class ImageServerClient {
     // No frame may be larger than its object could compress to, so a faulty server cannot make
     // this process buffer gigabytes before a hash check could catch it.
     const parser = new ObjectStreamParser((d) => zstdBound(sizes.get(d) ?? 0), this.base.origin);
-    const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
-      this.stats.objects++;
-      return onObject(d, c);
-    });
     const expected = new Set(digests);
     let count = 0;
     try {
@@ -231,12 +270,12 @@ export class ImageServerClient {
               `image server sent object ${frame.digest}, which was not asked for or was sent twice`,
             );
           count++;
-          await decoder.push(frame);
+          await consumer.push(frame);
         }
       }
     } finally {
       // Whatever arrived whole is still good: deliver it, so a retry asks only for the rest.
-      await decoder.flush();
+      await consumer.end();
     }
     if (count !== digests.length || parser.partialBytes) {
       throw new ImageServerError(`object stream ended early: ${count} of ${digests.length} objects received`);

@@ -1,14 +1,22 @@
-// Runs an object source on a worker thread, so the main thread only writes files: the image
+// Runs an object source on a worker thread, so the calling thread is free to write: the image
 // server (receiving, zstd decompression and SHA-256 verification of every object) or the local
-// object cache (reading and hashing candidate files). Verified contents travel to the main thread
-// in batches of a few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED
-// batches are in flight, so a slow disk bounds memory use.
+// object cache (reading and hashing candidate files). Verified contents travel to the calling
+// thread in batches of a few MiB, in one transferred buffer each. Flow control: at most
+// MAX_UNACKED batches are in flight, and a consumer that returns a promise holds back the next, so
+// a slow disk bounds memory use. The unpacker downloads without this thread (fetchStored: its
+// writer threads decompress and verify, tree-writer.ts); this module also starts those threads
+// (startThread), since a bundle's threads all start from it.
+import module from 'node:module';
+import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
 import type { ObjectFetcher, ObjectFinder, WantedObject } from '../model/objects.ts';
 import { type CacheStats, LocalObjectCache, newCacheStats } from '../unpack/local-cache.ts';
 import { ImageServerClient } from './client.ts';
+import type { Frame } from './object-stream.ts';
 import { CorruptObjectError, ImageServerError } from './errors.ts';
+// Evaluated in a bundle's threads too: the unpacker's writer threads start here when bundled.
+import '../unpack/tree-writer-thread.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
@@ -20,7 +28,28 @@ export type WorkerJob =
       options: { tls?: { ca?: string; cert?: string; key?: string }; retries?: number; backoffMs?: number };
       objects: WantedObject[];
     }
-  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
+  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] }
+  /** The unpacker's writer threads (unpack/tree-writer.ts), which run tree-writer-thread.ts. */
+  | { kind: 'tree-writer' };
+
+/** Whether this module runs from a bundle (the installer image, the Cradle kit), not a checkout. */
+const bundled = !import.meta.url.endsWith('.ts');
+
+/**
+ * Starts a thread running `entry` (default this module) with `job` as its workerData. From a
+ * bundle the thread runs the bundle itself, which holds every entry. When this thread runs with
+ * Node's compile cache (bin/cradle turns it on, see src/cli/start.mjs), the new thread turns on the
+ * same cache before loading its module: a thread does not inherit it, and stripping types and
+ * compiling afresh costs each thread 100-300 ms.
+ */
+export function startThread(job: WorkerJob, entry: string = import.meta.url): Worker {
+  const url = bundled ? import.meta.url : entry;
+  const cacheDir = module.getCompileCacheDir();
+  if (!cacheDir || bundled) return new Worker(new URL(url), { workerData: job });
+  // getCompileCacheDir() names the per-Node-version directory inside the one that was enabled.
+  const code = `import m from 'node:module'; m.enableCompileCache(${JSON.stringify(path.dirname(cacheDir))}); await import(${JSON.stringify(url)});`;
+  return new Worker(code, { eval: true, workerData: job });
+}
 
 /** Counters a source keeps (FetchStats, CacheStats); the worker's are added to the caller's. */
 type Counts = Record<string, number>;
@@ -32,15 +61,29 @@ type ToMain =
   | { type: 'error'; name: string; message: string; status?: number; stats: Counts };
 
 /**
- * The image server as the unpacker's object source: the download runs on a worker thread (a
- * client of its own connecting as `client` does) so that receiving, decompressing and verifying
- * overlap with writing files on this thread. Its counts are added to `client.stats`.
+ * The image server as the unpacker's object source. `fetch`: the download runs on a worker thread
+ * (a client of its own connecting as `client` does) so that receiving, decompressing and verifying
+ * overlap with writing files on this thread; its counts are added to `client.stats`.
+ * `fetchStored`: frames as stored, on this thread, for an unpacker whose writer threads verify.
  */
-export function fetcherInWorker(client: ImageServerClient): ObjectFetcher {
+export function fetcherInWorker(client: ImageServerClient): ObjectFetcher & StoredObjectSource {
   return {
     fetch: (objects, onObject) =>
       runInWorker({ kind: 'server', ...client.connection(), objects }, onObject, client.log, client.stats),
+    fetchStored: (objects, onFrame) => client.fetchStored(objects, onFrame),
+    origin: client.base.origin,
   };
+}
+
+/**
+ * Objects exactly as stored, unverified, received on the calling thread: for a consumer that
+ * verifies every object itself on threads of its own (the unpacker's writers), so this thread only
+ * receives and hands frames on.
+ */
+export interface StoredObjectSource {
+  fetchStored(objects: WantedObject[], onFrame: (frame: Frame) => void | Promise<void>): Promise<void>;
+  /** Where the objects come from, for errors. */
+  origin: string;
 }
 
 /** The local object cache of `roots`, searched on a worker thread while this thread writes. */
@@ -64,12 +107,12 @@ export function cacheInWorker(
  */
 export function runInWorker<S extends object>(
   job: WorkerJob,
-  onObject: (digest: Digest, content: Buffer) => void,
+  onObject: (digest: Digest, content: Buffer) => void | Promise<void>,
   log: (line: string) => void,
   stats: S,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: job });
+    const worker = startThread(job);
     let settled = false;
     const finish = (err: unknown, counts?: Counts) => {
       if (settled) return;
@@ -80,24 +123,32 @@ export function runInWorker<S extends object>(
       if (err) reject(err);
       else resolve();
     };
+    // Batches are delivered one after another: a consumer that returns a promise (it waits for
+    // room to write) holds back the next batch and the ack, which holds back the worker.
+    let delivering = Promise.resolve();
+    const deliver = async (msg: Extract<ToMain, { type: 'batch' }>) => {
+      if (settled) return;
+      try {
+        const all = Buffer.from(msg.buffer);
+        let start = 0;
+        for (let i = 0; i < msg.digests.length; i++) {
+          const r = onObject(msg.digests[i], all.subarray(start, msg.ends[i])) as unknown;
+          if (r instanceof Promise) await r;
+          start = msg.ends[i];
+        }
+      } catch (err) {
+        finish(err); // the consumer's error (a full disk): stop downloading
+        return;
+      }
+      if (!settled) worker.postMessage('ack');
+    };
     worker.on('message', (msg: ToMain) => {
       if (settled) return;
       if (msg.type === 'batch') {
-        try {
-          const all = Buffer.from(msg.buffer);
-          let start = 0;
-          msg.digests.forEach((digest, i) => {
-            onObject(digest, all.subarray(start, msg.ends[i]));
-            start = msg.ends[i];
-          });
-        } catch (err) {
-          finish(err); // the consumer's error (a full disk): stop downloading
-          return;
-        }
-        worker.postMessage('ack');
+        delivering = delivering.then(() => deliver(msg));
       } else if (msg.type === 'log') log(msg.line);
-      else if (msg.type === 'done') finish(undefined, msg.stats);
-      else finish(rebuildError(msg), msg.stats);
+      else if (msg.type === 'done') void delivering.then(() => finish(undefined, msg.stats));
+      else void delivering.then(() => finish(rebuildError(msg), msg.stats));
     });
     worker.on('error', (err) => finish(err));
     worker.on('exit', (code) =>
@@ -166,7 +217,7 @@ async function workerMain(job: WorkerJob): Promise<void> {
       close = () => client.close();
       stats = client.stats as unknown as Counts;
       await client.fetchObjects(job.objects, onObject);
-    } else {
+    } else if (job.kind === 'cache') {
       const cache = new LocalObjectCache(job.roots);
       stats = cache.stats as unknown as Counts;
       await cache.find(new Map(job.wanted), onObject);
@@ -184,4 +235,5 @@ async function workerMain(job: WorkerJob): Promise<void> {
 
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
 // module; this module comes after the client and the cache it runs, which import nothing of it).
-if (!isMainThread && (workerData as WorkerJob | undefined)?.kind) void workerMain(workerData as WorkerJob);
+const started = workerData as WorkerJob | undefined;
+if (!isMainThread && started?.kind && started.kind !== 'tree-writer') void workerMain(started);

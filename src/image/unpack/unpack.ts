@@ -3,25 +3,24 @@
 // Order matters and is explained where it happens:
 //   1. check free space, then create the skeleton in manifest order (directories, symlinks, device
 //      nodes, FIFOs, empty files); validation guarantees parents come first and are directories;
-//   2. write file contents as objects arrive, from the local cache first, then the network. Each
-//      object is verified by the fetcher before a byte of it is written;
+//   2. write file contents as objects arrive, from the local cache first, then the network, on
+//      writer threads (tree-writer.ts), one per core. Each object is verified before a byte of it
+//      is written: by the writer thread that decompresses it (the image server's frames, as
+//      stored), or by its source (a fetcher's or the cache's contents, a tree verified earlier);
 //   3. hard links, once their first path is complete;
 //   4. directory metadata deepest first, because creating entries changes a directory's mtime.
 // Any existing path that is in the way is replaced; a symlink is never followed.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../model/digest.ts';
-import {
-  manifestStats,
-  parseMtime,
-  type Entry,
-  type FileEntry,
-  type InodeEntry,
-  type Manifest,
-} from '../model/manifest.ts';
-import { getXattrs, mknod, removeXattr, setTimes, setTimesFd, setXattr, setXattrFd } from '../../system/libc.ts';
+import { manifestStats, type Entry, type FileEntry, type InodeEntry, type Manifest } from '../model/manifest.ts';
+import { getXattrs, removeXattr } from '../../system/libc.ts';
 import { mountsUnder } from '../../system/mounts.ts';
 import type { ObjectFetcher, ObjectFinder } from '../model/objects.ts';
+import type { StoredObjectSource } from '../transfer/worker.ts';
+import { applyMeta, type FileTarget, replaceWith, writeFileTarget } from './file-ops.ts';
+import type { TrustedFiles } from './staged-tree.ts';
+import { TreeWriterPool } from './tree-writer.ts';
 
 export interface UnpackProgress {
   bytesDone: number;
@@ -29,11 +28,15 @@ export interface UnpackProgress {
 }
 
 export interface UnpackOptions {
-  fetcher: ObjectFetcher;
+  /** With fetchStored (fetcherInWorker), objects come as stored and the writer threads verify them. */
+  fetcher: ObjectFetcher | (ObjectFetcher & StoredObjectSource);
   /** File systems mounted under the target are the caller's own, made for this unpack. */
   ownMounts?: boolean;
-  cache?: ObjectFinder;
+  /** With trustedFiles (a tree verified earlier, staged-tree.ts), its files are copied by the writer threads and find() is not used. */
+  cache?: ObjectFinder | (ObjectFinder & TrustedFiles);
   onProgress?: (p: UnpackProgress) => void;
+  /** Writer threads the caller started early (and closes); default: this unpack's own. */
+  writers?: TreeWriterPool;
 }
 
 export interface UnpackStats {
@@ -48,12 +51,6 @@ export interface UnpackStats {
 export class UnpackError extends Error {
   override name = 'UnpackError';
 }
-
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
-const BLOCK = 4096;
-const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 export async function unpackImage(manifest: Manifest, target: string, opts: UnpackOptions): Promise<UnpackStats> {
   const root = path.resolve(target);
@@ -80,85 +77,158 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
   const hardlinks: Entry[] = [];
   const dirs: InodeEntry[] = [];
 
-  await guard(root, total.bytes, async () => {
-    const others: InodeEntry[] = [];
-    for (const entry of manifest.entries) {
-      stats.entries++;
-      if (entry.type === 'dir') dirs.push(entry);
-      else if (entry.type === 'hardlink') hardlinks.push(entry);
-      else if (entry.type === 'file' && entry.digest) {
-        const list = pending.get(entry.digest as Digest);
-        if (list) list.push(entry);
-        else pending.set(entry.digest as Digest, [entry]);
-      } else others.push(entry);
-    }
-    const createSkeleton = () => {
-      dropXattrs(root);
-      for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
-      for (const entry of others) createNonRegular(abs(entry.path), entry);
-    };
+  const pool =
+    opts.writers ?? new TreeWriterPool({ origin: 'fetchStored' in opts.fetcher ? opts.fetcher.origin : undefined });
+  pool.start(); // the threads start while the skeleton is made
+  let bytesHere = 0; // written on this thread, when the pool was full and the source cannot wait
+  const progress = () => {
+    stats.bytesWritten = pool.bytesWritten + bytesHere;
+    opts.onProgress?.({ bytesDone: stats.bytesWritten, bytesTotal: total.bytes });
+  };
+  pool.onProgress = progress;
+  const targetsOf = (entries: FileEntry[]): FileTarget[] =>
+    entries.map((e) => ({
+      path: abs(e.path),
+      size: e.size,
+      uid: e.uid,
+      gid: e.gid,
+      mode: e.mode,
+      mtime: e.mtime,
+      ...(e.xattrs ? { xattrs: e.xattrs } : {}),
+      ...(e.sparse ? { sparse: e.sparse } : {}),
+    }));
 
-    let failed = false;
-    const write = (digest: Digest, content: Buffer): number => {
-      if (failed) throw new UnpackError('unpacking was abandoned');
-      const entries = pending.get(digest);
-      if (!entries) return 0; // not asked for, or already written
-      pending.delete(digest);
-      for (const entry of entries) {
-        writeFile(abs(entry.path), entry, content);
-        stats.bytesWritten += content.length;
+  try {
+    await guard(root, total.bytes, async () => {
+      const others: InodeEntry[] = [];
+      for (const entry of manifest.entries) {
+        stats.entries++;
+        if (entry.type === 'dir') dirs.push(entry);
+        else if (entry.type === 'hardlink') hardlinks.push(entry);
+        else if (entry.type === 'file' && entry.digest) {
+          const list = pending.get(entry.digest as Digest);
+          if (list) list.push(entry);
+          else pending.set(entry.digest as Digest, [entry]);
+        } else others.push(entry);
       }
-      opts.onProgress?.({ bytesDone: stats.bytesWritten, bytesTotal: total.bytes });
-      return content.length;
-    };
-    const fetchRest = () => {
-      const wanted = [...pending].map(([digest, entries]) => ({ digest, size: entries[0].size }));
-      return opts.fetcher.fetch(wanted, (digest, content) => {
-        const n = write(digest, content);
-        if (n) {
-          stats.objectsFetched++;
-          stats.bytesFetched += n;
+      const createSkeleton = () => {
+        dropXattrs(root);
+        for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
+        // Written by the writer threads, in parallel with the files: their directories exist now.
+        for (const entry of others) pool.addNode(abs(entry.path), entry);
+      };
+
+      let failed = false;
+      /** Verified content: to a writer thread, or written here when they are all busy. */
+      const write = (digest: Digest, content: Buffer): number => {
+        if (failed) throw new UnpackError('unpacking was abandoned');
+        const entries = pending.get(digest);
+        if (!entries) return 0; // not asked for, or already written
+        pending.delete(digest);
+        if (content.length !== entries[0].size)
+          throw new UnpackError(
+            `object for '${entries[0].path}' has ${content.length} bytes, the manifest says ${entries[0].size}`,
+          );
+        const targets = targetsOf(entries);
+        if (pool.full()) {
+          for (const t of targets) writeFileTarget(t, content);
+          bytesHere += content.length * targets.length;
+          progress();
+        } else pool.addContent(content, targets);
+        return content.length;
+      };
+      const room = () => (pool.full() ? pool.room() : undefined);
+      const fetchRest = async () => {
+        const wanted = [...pending].map(([digest, entries]) => ({ digest, size: entries[0].size }));
+        const fetcher = opts.fetcher;
+        if ('fetchStored' in fetcher) {
+          await fetcher.fetchStored(wanted, (frame) => {
+            if (failed) throw new UnpackError('unpacking was abandoned');
+            const entries = pending.get(frame.digest);
+            if (!entries) return;
+            pending.delete(frame.digest);
+            stats.objectsFetched++;
+            stats.bytesFetched += entries[0].size;
+            pool.addStored(frame.digest, frame.stored, entries[0].size, targetsOf(entries));
+            return room();
+          });
+        } else {
+          await fetcher.fetch(wanted, (digest, content) => {
+            const n = write(digest, content);
+            if (n) {
+              stats.objectsFetched++;
+              stats.bytesFetched += n;
+            }
+            return room();
+          });
         }
-      });
-    };
+        await pool.drain();
+      };
 
-    if (!opts.cache) {
-      // Start downloading before creating the skeleton: its first objects arrive while the
-      // directories are made, and none is written before that synchronous work has finished.
-      const fetching = pending.size ? fetchRest() : Promise.resolve();
-      try {
+      const cache = opts.cache;
+      if (!cache) {
+        // Start downloading before creating the skeleton: its first objects arrive while the
+        // directories are made, and none is written before that synchronous work has finished.
+        const fetching = pending.size ? fetchRest() : Promise.resolve();
+        try {
+          createSkeleton();
+        } catch (err) {
+          failed = true;
+          await fetching.catch(() => {});
+          throw err;
+        }
+        await fetching;
+      } else {
         createSkeleton();
-      } catch (err) {
-        failed = true;
-        await fetching.catch(() => {});
-        throw err;
-      }
-      await fetching;
-    } else {
-      createSkeleton();
-      if (pending.size) {
-        const wanted = new Map([...pending].map(([d, es]) => [d, { size: es[0].size, paths: es.map((e) => e.path) }]));
-        await opts.cache.find(wanted, (digest, content) => {
-          const n = write(digest, content);
-          if (n) {
-            stats.objectsFromCache++;
-            stats.bytesFromCache += n;
+        if (pending.size) {
+          const wanted = new Map(
+            [...pending].map(([d, es]) => [d, { size: es[0].size, paths: es.map((e) => e.path) }]),
+          );
+          if ('trustedFiles' in cache) {
+            for (const [digest, file] of cache.trustedFiles(wanted)) {
+              const entries = pending.get(digest)!;
+              const size = entries[0].size;
+              pending.delete(digest);
+              pool.addFile(file, size, targetsOf(entries), (found) => {
+                if (!found)
+                  pending.set(digest, entries); // fetched from the network below
+                else {
+                  stats.objectsFromCache++;
+                  stats.bytesFromCache += size;
+                }
+              });
+              await room();
+            }
+          } else {
+            await cache.find(wanted, (digest, content) => {
+              const n = write(digest, content);
+              if (n) {
+                stats.objectsFromCache++;
+                stats.bytesFromCache += n;
+              }
+              return room();
+            });
           }
-        });
+          await pool.drain();
+        }
+        if (pending.size) await fetchRest();
       }
-      if (pending.size) await fetchRest();
-    }
-    if (pending.size) {
-      const [digest, entries] = pending.entries().next().value!;
-      throw new UnpackError(`${pending.size} objects never arrived, e.g. ${digest} for '${entries[0].path}'`);
-    }
+      await pool.drain(); // everything written before hard links are made to it
+      if (pending.size) {
+        const [digest, entries] = pending.entries().next().value!;
+        throw new UnpackError(`${pending.size} objects never arrived, e.g. ${digest} for '${entries[0].path}'`);
+      }
+      progress();
 
-    for (const entry of hardlinks) {
-      const { path: p, target: t } = entry as Extract<Entry, { type: 'hardlink' }>;
-      replaceWith(abs(p), () => fs.linkSync(abs(t), abs(p)));
-    }
-    for (let i = dirs.length - 1; i >= 0; i--) applyMeta(abs(dirs[i].path), dirs[i]);
-  });
+      for (const entry of hardlinks) {
+        const { path: p, target: t } = entry as Extract<Entry, { type: 'hardlink' }>;
+        replaceWith(abs(p), () => fs.linkSync(abs(t), abs(p)));
+      }
+      for (let i = dirs.length - 1; i >= 0; i--) applyMeta(abs(dirs[i].path), dirs[i]);
+    });
+  } finally {
+    if (!opts.writers) await pool.close();
+  }
   return stats;
 }
 
@@ -187,18 +257,6 @@ async function guard(root: string, bytes: number, work: () => Promise<void>): Pr
   }
 }
 
-/** Runs `create`; if something already occupies the path, removes it and tries once more. */
-function replaceWith(p: string, create: () => void): void {
-  try {
-    create();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST' && code !== 'ELOOP' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
-    fs.rmSync(p, { recursive: true, force: true });
-    create();
-  }
-}
-
 function makeDir(p: string): void {
   try {
     fs.mkdirSync(p, 0o700);
@@ -213,84 +271,6 @@ function makeDir(p: string): void {
   }
 }
 
-function createNonRegular(p: string, entry: InodeEntry): void {
-  switch (entry.type) {
-    case 'symlink':
-      replaceWith(p, () => fs.symlinkSync(entry.target, p));
-      fs.lchownSync(p, entry.uid, entry.gid);
-      break;
-    case 'char':
-    case 'block': {
-      const type = entry.type === 'char' ? S_IFCHR : S_IFBLK;
-      replaceWith(p, () => mknod(p, type | 0o600, entry.rdev.major, entry.rdev.minor));
-      break;
-    }
-    case 'fifo':
-      replaceWith(p, () => mknod(p, S_IFIFO | 0o600));
-      break;
-    case 'file': // empty
-      replaceWith(p, () =>
-        fs.closeSync(
-          fs.openSync(
-            p,
-            fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-            0o600,
-          ),
-        ),
-      );
-      break;
-    case 'dir':
-      throw new Error('unreachable');
-  }
-  if (entry.type === 'symlink') finishMeta(p, entry);
-  else applyMeta(p, entry);
-}
-
-function writeFile(p: string, entry: FileEntry, content: Buffer): void {
-  if (content.length !== entry.size)
-    throw new UnpackError(`object for '${entry.path}' has ${content.length} bytes, the manifest says ${entry.size}`);
-  // O_EXCL: whatever is at the path (a FIFO, a device node, another inode's hard link) is removed
-  // and a new file made, never opened and written through.
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-  let fd = -1;
-  replaceWith(p, () => {
-    fd = fs.openSync(p, flags, 0o600);
-  });
-  try {
-    if (entry.sparse) writeSparse(fd, content);
-    else fs.writeSync(fd, content);
-    // Through the open descriptor: no path lookups, and the same order as applyMeta().
-    fs.fchownSync(fd, entry.uid, entry.gid);
-    fs.fchmodSync(fd, entry.mode);
-    if (entry.xattrs) {
-      for (const [name, value] of Object.entries(entry.xattrs)) setXattrFd(fd, name, Buffer.from(value, 'base64'), p);
-    }
-    setTimesFd(fd, parseMtime(entry.mtime), p);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Writes only the non-zero blocks, so runs of zeros stay holes, then sets the length. */
-function writeSparse(fd: number, content: Buffer): void {
-  let runStart = -1;
-  for (let off = 0; off < content.length; off += BLOCK) {
-    const end = Math.min(off + BLOCK, content.length);
-    const zero = content.compare(ZERO_BLOCK, 0, end - off, off, end) === 0;
-    if (!zero && runStart < 0) runStart = off;
-    if (zero && runStart >= 0) {
-      fs.writeSync(fd, content, runStart, off - runStart, runStart);
-      runStart = -1;
-    }
-  }
-  if (runStart >= 0) fs.writeSync(fd, content, runStart, content.length - runStart, runStart);
-  fs.ftruncateSync(fd, content.length);
-}
-
-/**
- * Owner, then mode, then xattrs, then times: chown clears setuid bits and file capabilities, so it
- * goes first; setting xattrs does not touch mtime, so times go last.
- */
 /**
  * A directory reused from an earlier tree loses its xattrs before anything is created in it: an
  * old default ACL would be inherited by every new entry, an old SELinux label would stay. The
@@ -298,17 +278,4 @@ function writeSparse(fd: number, content: Buffer): void {
  */
 function dropXattrs(p: string): void {
   for (const name of Object.keys(getXattrs(p))) removeXattr(p, name);
-}
-
-function applyMeta(p: string, entry: InodeEntry): void {
-  fs.lchownSync(p, entry.uid, entry.gid);
-  fs.chmodSync(p, entry.mode);
-  finishMeta(p, entry);
-}
-
-function finishMeta(p: string, entry: InodeEntry): void {
-  if (entry.xattrs) {
-    for (const [name, value] of Object.entries(entry.xattrs)) setXattr(p, name, Buffer.from(value, 'base64'));
-  }
-  setTimes(p, parseMtime(entry.mtime));
 }
