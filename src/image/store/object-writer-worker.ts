@@ -3,6 +3,10 @@
 // the bytes read), looked up in the store, and only when absent compressed and published; a
 // content job arrives with the digest its sender computed from the same bytes. Everything runs
 // synchronously: one read buffer, one zstd context and one output buffer serve every object.
+// Looking up is skipped where it cannot find anything: under a fan-out directory that was empty
+// when the add began (WriterSetup.occupied), an object is either one this thread wrote (it keeps
+// their names) or one written since by another thread or add, with the same bytes under the same
+// name, which publishing again replaces harmlessly.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,12 +26,17 @@ export interface WriterSetup {
   /** The store's root directory. */
   root: string;
   level: number;
+  /** Fan-out directories (objects/sha256/<2 hex>) that held objects when the add began. */
+  occupied: string[];
 }
 
 const setup = workerData as WriterSetup;
 const objectsDir = path.join(setup.root, 'objects', 'sha256');
 const tmpDir = path.join(setup.root, 'tmp');
 const compressor = newObjectCompressor(setup.level);
+const occupied = new Set(setup.occupied);
+/** Objects this thread published, by hex digest, with their stored sizes. */
+const published = new Map<string, number>();
 let readBuf = Buffer.allocUnsafe(1024 * 1024);
 
 /** Reads a whole file whose lstat said `size` bytes; a file that grew or shrank is refused. */
@@ -52,11 +61,16 @@ function readFile(file: string, size: number): Buffer {
 }
 
 function store(content: Uint8Array, hex: string): { storedBytes: number; added: boolean } {
+  const ours = published.get(hex);
+  if (ours !== undefined) return { storedBytes: ours, added: false };
   const final = objectFile(objectsDir, hex);
-  const existing = touchObject(final);
-  if (existing !== undefined) return { storedBytes: existing, added: false };
+  if (occupied.has(hex.slice(0, 2))) {
+    const existing = touchObject(final);
+    if (existing !== undefined) return { storedBytes: existing, added: false };
+  }
   const compressed = compressor.compress(content);
   publishObject(tmpDir, compressed, final, `obj${threadId}`);
+  published.set(hex, compressed.length);
   return { storedBytes: compressed.length, added: true };
 }
 
@@ -64,7 +78,7 @@ function run(job: WriterJob): WriterResult {
   try {
     if ('file' in job) {
       const content = readFile(job.file, job.size);
-      const hex = crypto.createHash('sha256').update(content).digest('hex');
+      const hex = crypto.hash('sha256', content, 'hex');
       return { id: job.id, digest: `sha256:${hex}`, ...store(content, hex) };
     }
     return { id: job.id, digest: job.digest, ...store(job.content, job.digest.slice('sha256:'.length)) };

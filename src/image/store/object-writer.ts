@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
 import type { WriterJob, WriterResult, WriterSetup } from './object-writer-worker.ts';
+import { makeFanOutDirs, occupiedPrefixes } from './object-files.ts';
 import { ZSTD_LEVEL } from './zstd.ts';
 
 export interface StoredObject {
@@ -64,7 +65,8 @@ function startWriter(setup: WriterSetup): Worker {
 }
 
 export class ObjectWriterPool {
-  private readonly setup: WriterSetup;
+  private readonly root: string;
+  private readonly level: number;
   private readonly size: number;
   private threads: Thread[] = [];
   private queue: Queued[] = [];
@@ -77,7 +79,8 @@ export class ObjectWriterPool {
   private closed = false;
 
   constructor(storeRoot: string, threads = defaultWriterThreads(), level = ZSTD_LEVEL) {
-    this.setup = { root: storeRoot, level };
+    this.root = storeRoot;
+    this.level = level;
     this.size = threads;
   }
 
@@ -131,9 +134,16 @@ export class ObjectWriterPool {
     });
   }
 
+  /**
+   * Starts the threads, telling them which fan-out directories held objects (where they must look
+   * before writing), then creates the other fan-out directories while the threads boot.
+   */
   private start(): void {
+    const objectsDir = path.join(this.root, 'objects', 'sha256');
+    const occupied = occupiedPrefixes(objectsDir);
+    const setup: WriterSetup = { root: this.root, level: this.level, occupied: [...occupied] };
     for (let i = 0; i < this.size; i++) {
-      const worker = startWriter(this.setup);
+      const worker = startWriter(setup);
       worker.unref();
       const thread: Thread = { worker, outstanding: [] };
       worker.on('message', (results: WriterResult[]) => this.answer(thread, results));
@@ -143,6 +153,7 @@ export class ObjectWriterPool {
       });
       this.threads.push(thread);
     }
+    makeFanOutDirs(objectsDir, occupied);
   }
 
   /**
