@@ -19,7 +19,8 @@ export function stageObjectRecord(ctx: InstallContext, manifest: Manifest, image
 /** Writes the staged record into the new root, if this run staged one (step 8). */
 export async function installObjectRecord(ctx: InstallContext): Promise<void> {
   const file = staged(ctx);
-  if (!fs.existsSync(file)) return;
+  // A dry run stages nothing, and must not remove what a failed real run left either.
+  if (ctx.exec.dryRun || !fs.existsSync(file)) return;
   await ctx.exec.act(`record the installed objects in /${PREVIOUS_INSTALL_RECORD}`, () =>
     writeInRoot(ctx.opts.mountPoint, PREVIOUS_INSTALL_RECORD, fs.readFileSync(file)),
   );
