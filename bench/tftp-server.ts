@@ -150,9 +150,11 @@ await runBenchmark(NAME, async (c) => {
     const [ourSide, peerSide] = sides.map((s) => medians(samples[s.name]));
     results[sc.key] = { samples, cradle: ourSide, peer: peerSide, ratio: ourSide.seconds / peerSide.seconds };
     const total = BYTES * sc.clients;
+    // The server's CPU per DATA block sent: in lock step, one ACK received and one block sent.
+    const blocks = (Math.floor(BYTES / BLKSIZE) + 1) * sc.clients;
     console.log(
       table(
-        ['', 'median time', 'throughput', 'server CPU s', 'runs (s)'],
+        ['', 'median time', 'throughput', 'server CPU s', 'CPU µs/block', 'runs (s)'],
         sides.map((s, i) => {
           const m = i ? peerSide : ourSide;
           return [
@@ -160,6 +162,7 @@ await runBenchmark(NAME, async (c) => {
             secs(m.seconds),
             mbps(total, m.seconds),
             m.serverCpu.toFixed(2),
+            ((m.serverCpu / blocks) * 1e6).toFixed(1),
             samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
           ];
         }),
