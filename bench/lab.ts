@@ -5,7 +5,9 @@
 //  2. power-on to the installed demo OS running, by stage and by installer phase, for a first
 //     install and for a rebirth over the installed system.
 //
-//   node_modules/.bin/node bench/lab.ts
+//   flock /tmp/cradle-bench.lock node_modules/.bin/node bench/lab.ts
+//   (BENCH_LAB_PART=1: only the installer image, part 1; its figures go to bench/results/lab.json
+//   without part 2's)
 import fs from 'node:fs';
 import path from 'node:path';
 import { cachedInstallerImage } from '../src/initramfs/build.ts';
@@ -117,6 +119,13 @@ await runBenchmark('lab', async (c) => {
       'what Node, the tools and the drivers cost',
     ),
   );
+
+  if (process.env.BENCH_LAB_PART === '1') {
+    console.log(
+      `results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS } })}`,
+    );
+    return;
+  }
 
   // 2. Power-on to running, demo OS, one machine: a first install, then a rebirth.
   const lab = new Lab({
