@@ -12,8 +12,6 @@ import {
   checkPatchKeys,
   checkState,
   checkSubnet,
-  cidrOf,
-  inSubnet,
   ipToInt,
   ipv4Schema,
   normalizeMac,
@@ -36,6 +34,15 @@ import {
 } from './types.ts';
 import { allocateOn } from './sql-leases.ts';
 import { LookupCache } from './sql-lookup-cache.ts';
+import {
+  checkMacsFreeOn,
+  checkNodeGroupExistsOn,
+  claimAddressOn,
+  listMachinesOn,
+  loadMachineOn,
+  subnetForOn,
+  writeDetailsOn,
+} from './sql-machines.ts';
 import { addSubnetOn, removeSubnetOn, subnetOn, subnetsOn } from './sql-subnets.ts';
 import { checkInterfaceAddressesOn, checkNetworkSubnetsOn } from './sql-interfaces.ts';
 import {
@@ -48,7 +55,6 @@ import {
 } from './sql-node-groups.ts';
 import { appendLogOn, logOf, MAX_LOG_LINES, progressOf, recordProgressOn } from './sql-install-log.ts';
 import {
-  byHostname,
   list,
   MACHINE_COLUMNS,
   machineValues,
@@ -57,7 +63,6 @@ import {
   type SqlConn,
   type SqlDb,
   toLease,
-  toMachine,
 } from './sql-rows.ts';
 
 /** An Inventory whose changes can be grouped into one transaction (imports). */
@@ -165,100 +170,6 @@ export class SqlInventory implements TransactionalInventory {
     if (this.db.dialect === 'postgres') await c.query('SELECT pg_advisory_xact_lock($1)', [ADDRESS_LOCK]);
   }
 
-  private async load(c: SqlConn, hostname: string, lock = false): Promise<Machine | undefined> {
-    const [row] = await c.query(`SELECT * FROM machines WHERE hostname = $1${lock ? this.forUpdate : ''}`, [hostname]);
-    if (!row) return undefined;
-    const macs = await c.query<{ mac: string }>('SELECT mac FROM machine_macs WHERE hostname = $1 ORDER BY position', [
-      hostname,
-    ]);
-    const tags = await c.query<{ key: string; value: string }>(
-      'SELECT key, value FROM machine_tags WHERE hostname = $1',
-      [hostname],
-    );
-    return toMachine(
-      row,
-      macs.map((m) => m.mac),
-      Object.fromEntries(tags.map((t) => [t.key, t.value])),
-    );
-  }
-
-  /** The subnet a static address belongs to: the one named (which must hold it), else the first that does. */
-  private async subnetFor(c: SqlConn, m: NewMachine): Promise<string | undefined> {
-    if (m.subnetId) {
-      const s = await subnetOn(c, m.subnetId);
-      if (!s) throw noSubnet(m.subnetId);
-      if (m.ip && !inSubnet(m.ip, s))
-        throw new ValidationError(
-          `machine '${m.hostname}': address ${m.ip} is outside subnet '${s.id}' (${cidrOf(s)}): fix the address or the subnet`,
-        );
-      if (m.ip === s.gateway)
-        throw new ValidationError(
-          `machine '${m.hostname}': address ${m.ip} is subnet '${s.id}''s gateway: give the machine an address of its own`,
-        );
-      return s.id;
-    }
-    if (!m.ip) return undefined;
-    const found = (await subnetsOn(c)).find((s) => inSubnet(m.ip as string, s));
-    if (!found)
-      throw new ValidationError(
-        `machine '${m.hostname}': no subnet contains ${m.ip}: add one first ('cradle subnet add') or name it (--subnet)`,
-      );
-    return this.subnetFor(c, { ...m, subnetId: found.id });
-  }
-
-  private async checkNodeGroupExists(c: SqlConn, m: NewMachine): Promise<void> {
-    if (m.nodeGroup && !(await c.query('SELECT 1 FROM node_groups WHERE name = $1', [m.nodeGroup])).length)
-      throw noNodeGroup(m.nodeGroup);
-  }
-
-  private async checkMacsFree(c: SqlConn, m: NewMachine): Promise<void> {
-    const rows = await c.query<{ mac: string; hostname: string }>(
-      `SELECT mac, hostname FROM machine_macs WHERE mac IN (${list(m.macs.length)})`,
-      m.macs,
-    );
-    const taken = rows.find((r) => r.hostname !== m.hostname);
-    if (taken)
-      throw new ConflictError(
-        `MAC ${taken.mac} already belongs to machine '${taken.hostname}': a MAC names one machine (if that one was replaced, 'cradle machine rm ${taken.hostname}' first)`,
-      );
-  }
-
-  /** Makes `ip` the machine's own: not another machine's, and not leased to a MAC of another. */
-  private async claimAddress(c: SqlConn, m: NewMachine): Promise<void> {
-    if (!m.ip) return;
-    await this.lockAddresses(c);
-    const [owner] = await c.query<{ hostname: string }>(
-      'SELECT hostname FROM machines WHERE ip = $1 AND hostname <> $2',
-      [m.ip, m.hostname],
-    );
-    if (owner) throw new ConflictError(`address ${m.ip} is already machine '${owner.hostname}''s: pick another`);
-    // An expired lease of the address, or the machine's own pool lease, gives way to the static address.
-    await c.run(`DELETE FROM leases WHERE ip = $1 AND (expires_at <= $2 OR mac IN (${list(m.macs.length, 3)}))`, [
-      m.ip,
-      new Date().toISOString(),
-      ...m.macs,
-    ]);
-    const [lease] = await c.query<{ mac: string; expires_at: string }>(
-      'SELECT mac, expires_at FROM leases WHERE ip = $1',
-      [m.ip],
-    );
-    if (lease)
-      throw new ConflictError(
-        `address ${m.ip} is leased to ${lease.mac} until ${lease.expires_at}: pick another address, or release that lease first`,
-      );
-  }
-
-  private async writeDetails(c: SqlConn, m: NewMachine, replace: boolean): Promise<void> {
-    if (replace) {
-      await c.run('DELETE FROM machine_macs WHERE hostname = $1', [m.hostname]);
-      await c.run('DELETE FROM machine_tags WHERE hostname = $1', [m.hostname]);
-    }
-    for (const [i, mac] of m.macs.entries())
-      await c.run('INSERT INTO machine_macs (mac, hostname, position) VALUES ($1, $2, $3)', [mac, m.hostname, i]);
-    for (const [key, value] of Object.entries(m.tags))
-      await c.run('INSERT INTO machine_tags (hostname, key, value) VALUES ($1, $2, $3)', [m.hostname, key, value]);
-  }
-
   async addMachine(input: NewMachine): Promise<Machine> {
     const m = checkNewMachine(input);
     return this.write(async (c) => {
@@ -267,20 +178,20 @@ export class SqlInventory implements TransactionalInventory {
           `machine '${m.hostname}' already exists: change it with 'cradle machine set-state', or 'cradle machine rm' it first`,
         );
       }
-      const subnetId = await this.subnetFor(c, m);
-      await this.checkNodeGroupExists(c, m);
+      const subnetId = await subnetForOn(c, m);
+      await checkNodeGroupExistsOn(c, m);
       await checkNetworkSubnetsOn(c, m);
       await checkInterfaceAddressesOn(c, m);
-      await this.checkMacsFree(c, m);
-      await this.claimAddress(c, m);
+      await checkMacsFreeOn(c, m);
+      await claimAddressOn(c, m, (tx) => this.lockAddresses(tx));
       const now = new Date().toISOString();
       await c.run(
         `INSERT INTO machines (hostname, state, state_changed_at, created_at, ${MACHINE_COLUMNS.join(', ')})
          VALUES ($1, $2, $3, $4, ${list(MACHINE_COLUMNS.length, 5)})`,
         [m.hostname, m.state ?? 'unknown', now, now, ...machineValues(m, subnetId)],
       );
-      await this.writeDetails(c, m, false);
-      return (await this.load(c, m.hostname)) as Machine;
+      await writeDetailsOn(c, m, false);
+      return (await loadMachineOn(c, m.hostname)) as Machine;
     });
   }
 
@@ -288,7 +199,7 @@ export class SqlInventory implements TransactionalInventory {
   async updateMachine(hostname: string, patch: MachinePatch): Promise<Machine> {
     checkPatchKeys(patch);
     return this.write(async (c) => {
-      const cur = await this.load(c, hostname, true);
+      const cur = await loadMachineOn(c, hostname, this.forUpdate);
       if (!cur) throw noMachine(hostname);
       const { state: _s, stateChangedAt: _c, createdAt: _a, subnetMatched, ...fields } = cur;
       const merged: Record<string, unknown> = { ...fields, ...patch };
@@ -298,18 +209,18 @@ export class SqlInventory implements TransactionalInventory {
       if ((patch.ip !== undefined || (subnetMatched && merged.ip)) && !('subnetId' in patch)) delete merged.subnetId;
       for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
       const m = checkNewMachine(merged as unknown as NewMachine);
-      const subnetId = await this.subnetFor(c, m);
-      await this.checkNodeGroupExists(c, m);
+      const subnetId = await subnetForOn(c, m);
+      await checkNodeGroupExistsOn(c, m);
       await checkNetworkSubnetsOn(c, m);
       await checkInterfaceAddressesOn(c, m);
-      await this.checkMacsFree(c, m);
-      if (m.ip !== cur.ip) await this.claimAddress(c, m);
+      await checkMacsFreeOn(c, m);
+      if (m.ip !== cur.ip) await claimAddressOn(c, m, (tx) => this.lockAddresses(tx));
       await c.run(
         `UPDATE machines SET ${MACHINE_COLUMNS.map((col, i) => `${col} = $${i + 2}`).join(', ')} WHERE hostname = $1`,
         [hostname, ...machineValues(m, subnetId)],
       );
-      await this.writeDetails(c, m, true);
-      return (await this.load(c, hostname)) as Machine;
+      await writeDetailsOn(c, m, true);
+      return (await loadMachineOn(c, hostname)) as Machine;
     });
   }
 
@@ -320,7 +231,7 @@ export class SqlInventory implements TransactionalInventory {
   }
 
   async getMachine(hostname: string): Promise<Machine | undefined> {
-    return this.load(this.conn, hostname);
+    return loadMachineOn(this.conn, hostname);
   }
 
   async findMachineByMac(mac: string): Promise<Machine | undefined> {
@@ -328,7 +239,7 @@ export class SqlInventory implements TransactionalInventory {
     if (!normal) return undefined; // a lookup by a malformed MAC finds nothing; only writes are strict
     const load = async (c: SqlConn) => {
       const [row] = await c.query<{ hostname: string }>('SELECT hostname FROM machine_macs WHERE mac = $1', [normal]);
-      return row && this.load(c, row.hostname);
+      return row && loadMachineOn(c, row.hostname);
     };
     return this.tx ? load(this.tx) : this.lookups.machineByMac(normal, () => load(this.db));
   }
@@ -338,7 +249,7 @@ export class SqlInventory implements TransactionalInventory {
     if (!ipv4Schema.safeParse(ip).success) return undefined;
     const load = async (c: SqlConn) => {
       const [row] = await c.query<{ hostname: string }>('SELECT hostname FROM machines WHERE ip = $1', [ip]);
-      return row && this.load(c, row.hostname);
+      return row && loadMachineOn(c, row.hostname);
     };
     return this.tx ? load(this.tx) : this.lookups.machineByIp(ip, () => load(this.db));
   }
@@ -346,44 +257,7 @@ export class SqlInventory implements TransactionalInventory {
   async listMachines(
     filter: { state?: MachineState; tag?: [string, string]; nodeGroup?: string } = {},
   ): Promise<Machine[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.nodeGroup !== undefined) {
-      params.push(filter.nodeGroup);
-      where.push(`node_group = $${params.length}`);
-    }
-    if (filter.state !== undefined) {
-      params.push(checkState(filter.state));
-      where.push(`state = $${params.length}`);
-    }
-    if (filter.tag) {
-      params.push(filter.tag[0], filter.tag[1]);
-      where.push(
-        `hostname IN (SELECT hostname FROM machine_tags WHERE key = $${params.length - 1} AND value = $${params.length})`,
-      );
-    }
-    const cond = where.length ? ` WHERE ${where.join(' AND ')}` : '';
-    const inSet = where.length ? ` WHERE hostname IN (SELECT hostname FROM machines${cond})` : '';
-    const c = this.conn;
-    const rows = await c.query(`SELECT * FROM machines${cond}`, params);
-    const macs = new Map<string, string[]>();
-    for (const r of await c.query<{ hostname: string; mac: string }>(
-      `SELECT hostname, mac FROM machine_macs${inSet} ORDER BY hostname, position`,
-      params,
-    )) {
-      macs.set(r.hostname, [...(macs.get(r.hostname) ?? []), r.mac]);
-    }
-    const tags = new Map<string, Record<string, string>>();
-    for (const r of await c.query<{ hostname: string; key: string; value: string }>(
-      `SELECT hostname, key, value FROM machine_tags${inSet}`,
-      params,
-    )) {
-      tags.set(r.hostname, { ...tags.get(r.hostname), [r.key]: r.value });
-    }
-    // Sorted here, not by ORDER BY: PostgreSQL's collation would order '-' and '.' unlike SQLite.
-    return rows
-      .map((r) => toMachine(r, macs.get(r.hostname as string) ?? [], tags.get(r.hostname as string) ?? {}))
-      .sort(byHostname);
+    return listMachinesOn(this.conn, filter);
   }
 
   async setState(hostname: string, to: MachineState, reason: string): Promise<Machine> {
@@ -402,7 +276,7 @@ export class SqlInventory implements TransactionalInventory {
           [hostname, row.state, state, at, reason ?? ''],
         );
       }
-      return (await this.load(c, hostname)) as Machine;
+      return (await loadMachineOn(c, hostname)) as Machine;
     });
   }
 
