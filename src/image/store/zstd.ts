@@ -1,11 +1,11 @@
 // zstd compression of store objects with one compression context kept for many objects.
 // node:zlib makes a new context (a stream object, a native handle, zstd's tables) for every call,
-// about 30-70 µs: for a tree of small files that costs more than compressing them. So the system's
-// libzstd is called through node:ffi with one context per thread, as the zstd CLI does; where
-// libzstd.so.1 cannot be loaded, node:zlib's one-shot call does the same job, only slower.
+// about 30-70 µs: for a tree of small files that costs more than compressing them. So zstd's own
+// API is called (system/zstd-native.ts) with one context per thread, as the zstd CLI does; where
+// it cannot be bound, node:zlib's one-shot call does the same job, only slower.
 // Either way the frame declares its content size (the image server reads it from the header).
-import { dlopen } from 'node:ffi';
 import zlib from 'node:zlib';
+import { type NativeZstd, nativeZstd } from '../../system/zstd-native.ts';
 
 export const ZSTD_LEVEL = 3;
 
@@ -14,25 +14,14 @@ export interface ObjectCompressor {
   compress(content: Uint8Array): Uint8Array;
 }
 
-function openLibzstd() {
-  return dlopen('libzstd.so.1', {
-    ZSTD_createCCtx: { arguments: [], return: 'pointer' },
-    ZSTD_compressCCtx: { arguments: ['pointer', 'buffer', 'uint64', 'buffer', 'uint64', 'int32'], return: 'uint64' },
-    ZSTD_compressBound: { arguments: ['uint64'], return: 'uint64' },
-    ZSTD_isError: { arguments: ['uint64'], return: 'uint32' },
-  }).functions;
-}
-
-type Libzstd = ReturnType<typeof openLibzstd>;
-
-/** libzstd with a context reused across calls (ZSTD_compressCCtx sizes its tables to each input). */
+/** zstd with a context reused across calls (ZSTD_compressCCtx sizes its tables to each input). */
 class ContextCompressor implements ObjectCompressor {
-  private readonly z: Libzstd;
+  private readonly z: NativeZstd;
   private readonly cctx: bigint;
   private readonly level: number;
   private out = Buffer.allocUnsafe(256 * 1024);
 
-  constructor(z: Libzstd, level: number) {
+  constructor(z: NativeZstd, level: number) {
     this.z = z;
     this.level = level;
     const cctx = z.ZSTD_createCCtx() as bigint;
@@ -56,7 +45,7 @@ class ContextCompressor implements ObjectCompressor {
   }
 }
 
-/** node:zlib, one context per call: the fallback without libzstd.so.1. */
+/** node:zlib, one context per call: the fallback where zstd's API cannot be bound. */
 class ZlibCompressor implements ObjectCompressor {
   private readonly level: number;
   constructor(level: number) {
@@ -71,13 +60,8 @@ class ZlibCompressor implements ObjectCompressor {
   }
 }
 
-/** A compressor for this thread: libzstd's when the library loads, node:zlib's otherwise. */
+/** A compressor for this thread: zstd's own API with a kept context, node:zlib's otherwise. */
 export function newObjectCompressor(level = ZSTD_LEVEL): ObjectCompressor {
-  let z: Libzstd;
-  try {
-    z = openLibzstd();
-  } catch {
-    return new ZlibCompressor(level);
-  }
-  return new ContextCompressor(z, level);
+  const z = nativeZstd();
+  return z ? new ContextCompressor(z, level) : new ZlibCompressor(level);
 }

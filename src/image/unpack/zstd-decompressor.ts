@@ -1,12 +1,12 @@
 // zstd decompression of stored objects with one decompression context kept for many objects, into
 // one output buffer reused by the next call. node:zlib makes a new context (a native handle and
 // zstd's tables) for every call and a new output buffer, which for a tree of small files costs
-// more than decompressing them; so the system's libzstd is called through node:ffi, as the store
-// does for compression (store/zstd.ts). Where libzstd.so.1 cannot be loaded, node:zlib's one-shot
-// call does the same job, only slower. Either way the output is capped at the size the manifest
+// more than decompressing them; so zstd's own API is called (system/zstd-native.ts), as the store
+// does for compression (store/zstd.ts). Where it cannot be bound, node:zlib's one-shot call does
+// the same job, only slower. Either way the output is capped at the size the manifest
 // gives: a frame that would inflate past it fails instead of filling memory.
-import { dlopen } from 'node:ffi';
 import zlib from 'node:zlib';
+import { type NativeZstd, nativeZstd } from '../../system/zstd-native.ts';
 
 export interface ObjectDecompressor {
   /**
@@ -17,24 +17,14 @@ export interface ObjectDecompressor {
   decompress(frame: Uint8Array, size: number): Buffer | undefined;
 }
 
-function openLibzstd() {
-  return dlopen('libzstd.so.1', {
-    ZSTD_createDCtx: { arguments: [], return: 'pointer' },
-    ZSTD_decompressDCtx: { arguments: ['pointer', 'buffer', 'uint64', 'buffer', 'uint64'], return: 'uint64' },
-    ZSTD_isError: { arguments: ['uint64'], return: 'uint32' },
-  }).functions;
-}
-
-type Libzstd = ReturnType<typeof openLibzstd>;
-
 class ContextDecompressor implements ObjectDecompressor {
-  private readonly z: Libzstd;
+  private readonly z: NativeZstd;
   private readonly dctx: bigint;
   // One byte more than the expected size is offered, so content longer than the manifest says is
   // told apart from content of exactly that size.
   private out = Buffer.allocUnsafe(1024 * 1024 + 1);
 
-  constructor(z: Libzstd) {
+  constructor(z: NativeZstd) {
     this.z = z;
     const dctx = z.ZSTD_createDCtx() as bigint;
     if (!dctx) throw new Error('ZSTD_createDCtx failed: out of memory');
@@ -49,7 +39,7 @@ class ContextDecompressor implements ObjectDecompressor {
   }
 }
 
-/** node:zlib, one context per call: the fallback without libzstd.so.1. */
+/** node:zlib, one context per call: the fallback where zstd's API cannot be bound. */
 class ZlibDecompressor implements ObjectDecompressor {
   decompress(frame: Uint8Array, size: number): Buffer | undefined {
     try {
@@ -61,13 +51,8 @@ class ZlibDecompressor implements ObjectDecompressor {
   }
 }
 
-/** A decompressor for this thread: libzstd's when the library loads, node:zlib's otherwise. */
+/** A decompressor for this thread: zstd's own API with a kept context, node:zlib's otherwise. */
 export function newObjectDecompressor(): ObjectDecompressor {
-  let z: Libzstd;
-  try {
-    z = openLibzstd();
-  } catch {
-    return new ZlibDecompressor();
-  }
-  return new ContextDecompressor(z);
+  const z = nativeZstd();
+  return z ? new ContextDecompressor(z) : new ZlibDecompressor();
 }
