@@ -4,10 +4,10 @@
 // BATCHES_PER_THREAD batches outstanding; the caller waits in room() while the unsent backlog or
 // the bytes held by content jobs are at their limits, which bounds memory and lets answers in.
 // Idle threads are unref'd, so a pool that is never closed cannot keep a process alive.
-import module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../../util/threads.ts';
 import type { Digest } from '../model/digest.ts';
 import type { WriterJob, WriterResult, WriterSetup } from './object-writer-worker.ts';
 import { makeFanOutDirs, occupiedPrefixes } from './object-files.ts';
@@ -50,19 +50,6 @@ export function defaultWriterThreads(): number {
 }
 
 const WORKER_ENTRY = new URL('./object-writer-worker.ts', import.meta.url);
-
-/**
- * A writer thread. When this thread runs with Node's compile cache (bin/cradle turns it on, see
- * src/cli/start.mjs), the new thread turns on the same cache before loading its module: a thread
- * does not inherit it, and stripping types and compiling afresh costs each thread ~60 ms.
- */
-function startWriter(setup: WriterSetup): Worker {
-  const cacheDir = module.getCompileCacheDir();
-  if (!cacheDir) return new Worker(WORKER_ENTRY, { workerData: setup });
-  // getCompileCacheDir() names the per-Node-version directory inside the one that was enabled.
-  const code = `import m from 'node:module'; m.enableCompileCache(${JSON.stringify(path.dirname(cacheDir))}); await import(${JSON.stringify(WORKER_ENTRY.href)});`;
-  return new Worker(code, { eval: true, workerData: setup });
-}
 
 export class ObjectWriterPool {
   private readonly root: string;
@@ -143,7 +130,7 @@ export class ObjectWriterPool {
     const occupied = occupiedPrefixes(objectsDir);
     const setup: WriterSetup = { root: this.root, level: this.level, occupied: [...occupied] };
     for (let i = 0; i < this.size; i++) {
-      const worker = startWriter(setup);
+      const worker = startThread(WORKER_ENTRY, setup);
       worker.unref();
       const thread: Thread = { worker, outstanding: [] };
       worker.on('message', (results: WriterResult[]) => this.answer(thread, results));

@@ -7,7 +7,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from '../model/digest.ts';
-import { CorruptObjectError } from './errors.ts';
+import { CorruptObjectError } from '../model/objects.ts';
 import type { ObjectSink } from '../model/objects.ts';
 import type { Frame } from './object-stream.ts';
 

@@ -14,7 +14,8 @@ import { IMAGESERVER_PORT } from '../../util/ports.ts';
 import type { ImageRecord } from '../store/store.ts';
 import type { ObjectSink, WantedObject } from '../model/objects.ts';
 import { BatchDecoder } from './batch-decoder.ts';
-import { CorruptObjectError, ImageServerError } from './errors.ts';
+import { CorruptObjectError } from '../model/objects.ts';
+import { ImageServerError } from './errors.ts';
 import { readTlsFiles } from '../../util/request.ts';
 
 export { CorruptObjectError, ImageServerError };

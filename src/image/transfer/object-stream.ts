@@ -3,6 +3,7 @@
 // a big-endian u64) followed by the object exactly as stored, a zstd frame. The receiver verifies
 // every object against its digest after decompression, so the stream needs no checksum of its own.
 import { digestBytes, digestFromBytes, type Digest } from '../model/digest.ts';
+import type { StoredFrame } from '../model/objects.ts';
 import { ImageServerError } from './errors.ts';
 
 export const OBJECT_STREAM_TYPE = 'application/vnd.cradle.object-stream.v1';
@@ -15,10 +16,8 @@ export function frameHeader(digest: Digest, storedLength: number): Buffer {
   return header;
 }
 
-export interface Frame {
-  digest: Digest;
-  stored: Buffer;
-}
+/** A frame of the stream: one object as stored (the object contract's StoredFrame). */
+export type Frame = StoredFrame;
 
 /**
  * The most bytes a zstd frame of `size` content bytes can take: zstd's ZSTD_compressBound plus

@@ -4,19 +4,20 @@
 // thread in batches of a few MiB, in one transferred buffer each. Flow control: at most
 // MAX_UNACKED batches are in flight, and a consumer that returns a promise holds back the next, so
 // a slow disk bounds memory use. The unpacker downloads without this thread (fetchStored: its
-// writer threads decompress and verify, tree-writer.ts); this module also starts those threads
-// (startThread), since a bundle's threads all start from it.
-import module from 'node:module';
-import path from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+// writer threads decompress and verify, tree-writer.ts).
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
-import type { ObjectFetcher, ObjectFinder, WantedObject } from '../model/objects.ts';
+import {
+  CorruptObjectError,
+  type ObjectFetcher,
+  type ObjectFinder,
+  type StoredObjectSource,
+  type WantedObject,
+} from '../model/objects.ts';
 import { type CacheStats, LocalObjectCache, newCacheStats } from '../unpack/local-cache.ts';
 import { ImageServerClient } from './client.ts';
-import type { Frame } from './object-stream.ts';
-import { CorruptObjectError, ImageServerError } from './errors.ts';
-// Evaluated in a bundle's threads too: the unpacker's writer threads start here when bundled.
-import '../unpack/tree-writer-thread.ts';
+import { bundledOr, startThread } from '../../util/threads.ts';
+import { ImageServerError } from './errors.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
@@ -28,28 +29,7 @@ export type WorkerJob =
       options: { tls?: { ca?: string; cert?: string; key?: string }; retries?: number; backoffMs?: number };
       objects: WantedObject[];
     }
-  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] }
-  /** The unpacker's writer threads (unpack/tree-writer.ts), which run tree-writer-thread.ts. */
-  | { kind: 'tree-writer' };
-
-/** Whether this module runs from a bundle (the installer image, the Cradle kit), not a checkout. */
-const bundled = !import.meta.url.endsWith('.ts');
-
-/**
- * Starts a thread running `entry` (default this module) with `job` as its workerData. From a
- * bundle the thread runs the bundle itself, which holds every entry. When this thread runs with
- * Node's compile cache (bin/cradle turns it on, see src/cli/start.mjs), the new thread turns on the
- * same cache before loading its module: a thread does not inherit it, and stripping types and
- * compiling afresh costs each thread 100-300 ms.
- */
-export function startThread(job: WorkerJob, entry: string = import.meta.url): Worker {
-  const url = bundled ? import.meta.url : entry;
-  const cacheDir = module.getCompileCacheDir();
-  if (!cacheDir || bundled) return new Worker(new URL(url), { workerData: job });
-  // getCompileCacheDir() names the per-Node-version directory inside the one that was enabled.
-  const code = `import m from 'node:module'; m.enableCompileCache(${JSON.stringify(path.dirname(cacheDir))}); await import(${JSON.stringify(url)});`;
-  return new Worker(code, { eval: true, workerData: job });
-}
+  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
 
 /** Counters a source keeps (FetchStats, CacheStats); the worker's are added to the caller's. */
 type Counts = Record<string, number>;
@@ -73,17 +53,6 @@ export function fetcherInWorker(client: ImageServerClient): ObjectFetcher & Stor
     fetchStored: (objects, onFrame) => client.fetchStored(objects, onFrame),
     origin: client.base.origin,
   };
-}
-
-/**
- * Objects exactly as stored, unverified, received on the calling thread: for a consumer that
- * verifies every object itself on threads of its own (the unpacker's writers), so this thread only
- * receives and hands frames on.
- */
-export interface StoredObjectSource {
-  fetchStored(objects: WantedObject[], onFrame: (frame: Frame) => void | Promise<void>): Promise<void>;
-  /** Where the objects come from, for errors. */
-  origin: string;
 }
 
 /** The local object cache of `roots`, searched on a worker thread while this thread writes. */
@@ -112,7 +81,7 @@ export function runInWorker<S extends object>(
   stats: S,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const worker = startThread(job);
+    const worker = startThread(bundledOr(new URL(import.meta.url)), job);
     let settled = false;
     const finish = (err: unknown, counts?: Counts) => {
       if (settled) return;
@@ -236,4 +205,5 @@ async function workerMain(job: WorkerJob): Promise<void> {
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
 // module; this module comes after the client and the cache it runs, which import nothing of it).
 const started = workerData as WorkerJob | undefined;
-if (!isMainThread && started?.kind && started.kind !== 'tree-writer') void workerMain(started);
+// From a bundle every thread runs this module too (bundledOr): only the jobs above are this one's.
+if (!isMainThread && (started?.kind === 'server' || started?.kind === 'cache')) void workerMain(started);

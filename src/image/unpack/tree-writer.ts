@@ -8,10 +8,12 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
 import type { InodeEntry } from '../model/manifest.ts';
-import { CorruptObjectError } from '../transfer/errors.ts';
-import { startThread } from '../transfer/worker.ts';
+import { CorruptObjectError } from '../model/objects.ts';
+import { bundledOr, startThread } from '../../util/threads.ts';
 import type { FileTarget } from './file-ops.ts';
 import type { WriteAnswer, WriteBatch, WriteJob } from './tree-writer-thread.ts';
+// Evaluated for its thread side too: from a bundle, the writer threads run the bundle (bundledOr).
+import './tree-writer-thread.ts';
 
 const BATCH_WEIGHT = 1024 * 1024;
 const BATCH_JOBS = 64;
@@ -70,7 +72,9 @@ export class TreeWriterPool {
   start(): this {
     if (this.threads.length || this.closed) return this;
     for (let i = 0; i < this.size; i++) {
-      const worker = startThread({ kind: 'tree-writer' }, new URL('./tree-writer-thread.ts', import.meta.url).href);
+      const worker = startThread(bundledOr(new URL('./tree-writer-thread.ts', import.meta.url)), {
+        kind: 'tree-writer',
+      });
       worker.unref();
       const thread: Thread = { worker, outstanding: [] };
       worker.on('message', (answer: WriteAnswer) => this.answer(thread, answer));
