@@ -6,6 +6,6 @@ import { registerInstallerCommands } from './installer.ts';
 import { runCradle } from './program.ts';
 import { registerSetupCommands } from './setup.ts';
 
-// The bundle is also the entry of the installer's worker threads (image/transfer/worker.ts), which
-// must not run the command line again.
+// The bundle is also the entry of the installer's threads (util/threads.ts bundledOr: the object
+// sources and the unpacker's writers), which must not run the command line again.
 if (isMainThread) await runCradle([registerInstallerCommands, registerSetupCommands]);
