@@ -1,21 +1,16 @@
-// The lab, measured (QEMU under TCG on this host; with KVM every figure shrinks a lot):
-//  1. the installer image: its size, and its boot time against a plain busybox initramfs (the
-//     peer: the same kernel and QEMU, an /init that only prints a marker), to the first line of
-//     /init and, for ours, to the installer's first log line (Node running);
-//  2. power-on to the installed demo OS running, by stage and by installer phase, for a first
-//     install and for a rebirth over the installed system.
+// The installer image in the lab (QEMU under TCG on this host; with KVM every figure shrinks a
+// lot): its size, and its boot time against a plain busybox initramfs (the peer: the same kernel
+// and QEMU, an /init that only prints a marker), to the first line of /init and, for ours, to the
+// installer's first log line (Node running). Power-on to the installed OS, a first install against
+// a rebirth, is bench/lab-rebirth.ts.
 //
 //   flock /tmp/cradle-bench.lock node_modules/.bin/node bench/lab.ts
-//   (BENCH_LAB_PART=1: only the installer image, part 1; its figures go to bench/results/lab.json
-//   without part 2's)
 import fs from 'node:fs';
 import path from 'node:path';
 import { cachedInstallerImage } from '../src/initramfs/build.ts';
 import { cacheDir } from '../src/util/build-cache.ts';
-import { Lab, LAB_DEFAULTS, runLab } from '../src/lab/lab.ts';
 import { markerInitramfs, MARKER } from '../src/lab/marker-initramfs.ts';
 import { RunningMachine } from '../src/lab/qemu.ts';
-import { summaryTable, type Timeline } from '../src/lab/report.ts';
 import { mb, median, ratioLine, RUNS, runBenchmark, secs, tempDir, writeResults } from './lib.ts';
 
 /** Seconds from QEMU's start until each marker appears on the console. */
@@ -120,72 +115,7 @@ await runBenchmark('lab', async (c) => {
     ),
   );
 
-  if (process.env.BENCH_LAB_PART === '1') {
-    console.log(
-      `results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS } })}`,
-    );
-    return;
-  }
-
-  // 2. Power-on to running, demo OS, one machine: a first install, then a rebirth.
-  const lab = new Lab({
-    ...LAB_DEFAULTS,
-    dir: path.join(work, 'lab'),
-    machines: 1,
-    image: 'demo',
-    namespace: `cradle-bench-${process.pid}`,
-    log: (l) => console.log(`  ${l}`),
-  });
-  c.defer('stop the lab', () => lab.destroy());
-  const runs: Record<string, Timeline> = {};
-  for (const rebirth of [false, true]) {
-    const [t] = await runLab(lab, { rebirth, timeoutSeconds: 1500, accel: 'tcg' });
-    await lab.destroy();
-    if (t.state !== 'healthy')
-      throw new Error(
-        `lab ${rebirth ? 'rebirth' : 'install'} ended ${t.state}: ${t.problem ?? t.progress?.result?.error ?? ''}`,
-      );
-    runs[rebirth ? 'rebirth' : 'first install'] = t;
-    console.log(
-      `\ndemo OS, ${rebirth ? 'rebirth over the installed system' : 'first install onto a blank disk'}:\n${summaryTable([t])}`,
-    );
-  }
-  const first = runs['first install'];
-  const again = runs.rebirth;
-  const total = (t: Timeline) => ((t.healthyAt ?? 0) - t.poweredOnAt) / 1000;
   console.log(
-    ratioLine(
-      'rebirth vs first install, power-on to running',
-      { label: 'rebirth', value: secs(total(again)), n: total(again) },
-      { label: 'first install', value: secs(total(first)), n: total(first) },
-      'lower is better',
-    ),
-  );
-  console.log(
-    ratioLine(
-      'bytes fetched, rebirth vs first install',
-      {
-        label: 'rebirth',
-        value: mb(again.progress!.result!.objects!.bytesFetched),
-        n: again.progress!.result!.objects!.bytesFetched,
-      },
-      {
-        label: 'first install',
-        value: mb(first.progress!.result!.objects!.bytesFetched),
-        n: first.progress!.result!.objects!.bytesFetched,
-      },
-      'lower is better',
-    ),
-  );
-  const stages = (t: Timeline) => ({
-    toInstaller: ((t.installerAt ?? 0) - t.poweredOnAt) / 1000,
-    install: t.progress?.result?.seconds,
-    toRunning: ((t.healthyAt ?? 0) - (t.resultAt ?? 0)) / 1000,
-    total: total(t),
-    phases: t.progress?.result?.phaseSeconds,
-    objects: t.progress?.result?.objects,
-  });
-  console.log(
-    `results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS }, firstInstall: stages(first), rebirth: stages(again) })}`,
+    `results: ${writeResults('lab', { image: info, boot: { toInit, toDrivers, toNode, plainBusybox: toPeer, runs: RUNS } })}`,
   );
 });

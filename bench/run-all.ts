@@ -25,6 +25,7 @@ const BENCHMARKS = [
   'status-page',
   'remote-shell',
   'lab',
+  'lab-rebirth',
   'head-node',
 ];
 const chosen = process.argv.length > 2 ? process.argv.slice(2) : BENCHMARKS;
