@@ -4,14 +4,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { backends } from '../../test/support/db-backends.ts';
+import { before, describe, it } from 'node:test';
+import { backends, inventoriesOn } from '../../test/support/db-backends.ts';
 import { machineTo } from './dominator-config.ts';
 import { importBatch, parseSeedJson } from './import.ts';
 import { MIGRATIONS, migrate } from './migrations.ts';
-import { openInventory, parseDbUrl } from './open.ts';
+import { parseDbUrl } from './open.ts';
 import type { SqlDb } from './sql-rows.ts';
-import type { SqlInventory } from './sql-store.ts';
 import type { Inventory } from './types.ts';
 
 const read = (file: string) => fs.readFileSync(path.join(import.meta.dirname, file), 'utf8');
@@ -33,17 +32,9 @@ async function rawDb(url: string): Promise<SqlDb> {
 
 for (const b of backends) {
   describe(`Dominator's config.json through the machine database on ${b.name}`, { skip: b.skip }, () => {
-    const open: SqlInventory[] = [];
-    const fresh = async (url?: string) => {
-      const inv = await openInventory(url ?? (await b.fresh()));
-      open.push(inv);
-      return inv;
-    };
+    const dbs = inventoriesOn(b);
+    const fresh = async (url?: string) => (url ? dbs.at(url) : dbs.fresh());
     before(() => b.setup());
-    after(async () => {
-      for (const inv of open) await inv.close().catch(() => {});
-      await b.teardown();
-    });
 
     it('a machine with three NICs comes back as the document it was imported from', async () => {
       const inv = await fresh();

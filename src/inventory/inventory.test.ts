@@ -4,12 +4,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { openInventory, parseDbUrl } from './open.ts';
-import { backends } from '../../test/support/db-backends.ts';
-import type { SqlInventory } from './sql-store.ts';
+import { backends, inventoriesOn } from '../../test/support/db-backends.ts';
 import { ConflictError, InventoryError, NotFoundError, type Subnet } from './types.ts';
 import { ValidationError } from './validate.ts';
 
@@ -28,27 +27,12 @@ const mac = (n: number) =>
 
 for (const b of backends) {
   describe(`machine database on ${b.name}`, { skip: b.skip }, () => {
-    const open: SqlInventory[] = [];
-    let url = '';
-    const fresh = async () => {
-      url = await b.fresh();
-      const inv = await openInventory(url);
-      open.push(inv);
-      return inv;
-    };
-    const again = async () => {
-      const inv = await openInventory(url);
-      open.push(inv);
-      return inv;
-    };
+    const dbs = inventoriesOn(b);
+    const { fresh, again } = dbs;
     before(async (t) => {
       await b.setup();
       if (b.pg && 'diagnostic' in t)
         t.diagnostic(`PostgreSQL test server (initdb and start) up in ${b.pg.startupMs.toFixed(0)} ms`);
-    });
-    after(async () => {
-      for (const inv of open) await inv.close().catch(() => {});
-      await b.teardown();
     });
 
     it('adds, finds, lists, updates and removes machines', async () => {
@@ -332,7 +316,7 @@ for (const b of backends) {
         t0.toISOString(),
       ]);
       await assert.rejects(
-        openInventory(url),
+        openInventory(dbs.url),
         (e) =>
           e instanceof InventoryError &&
           new RegExp(
@@ -410,9 +394,8 @@ for (const b of backends) {
     it('opens the same database by every spelling of its location', async () => {
       const inv = await fresh();
       await inv.addMachine({ hostname: 'n1', macs: [mac(1)], tags: {} });
-      const other = b.pg ? b.pg.socketUrl(new URL(url).pathname.slice(1)) : url.replace(/^sqlite:/, '');
-      const inv2 = await openInventory(other);
-      open.push(inv2);
+      const other = b.pg ? b.pg.socketUrl(new URL(dbs.url).pathname.slice(1)) : dbs.url.replace(/^sqlite:/, '');
+      const inv2 = await dbs.at(other);
       assert.equal((await inv2.getMachine('n1'))?.hostname, 'n1');
     });
   });

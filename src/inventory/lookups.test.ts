@@ -3,11 +3,9 @@
 // changes through the same store are seen at once; changes by another connection (the CLI beside a
 // running server) at once on SQLite, within the cache's second on PostgreSQL.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { backends } from '../../test/support/db-backends.ts';
-import { openInventory } from './open.ts';
+import { before, describe, it } from 'node:test';
+import { backends, inventoriesOn } from '../../test/support/db-backends.ts';
 import { LookupCache } from './sql-lookup-cache.ts';
-import type { SqlInventory } from './sql-store.ts';
 import type { Machine, Subnet } from './types.ts';
 
 const lab: Subnet = {
@@ -32,27 +30,16 @@ async function waitFor(what: string, probe: () => Promise<boolean>, ms = 5000): 
 
 for (const b of backends) {
   describe(`machine lookups on ${b.name}`, { skip: b.skip }, () => {
-    const open: SqlInventory[] = [];
-    let url = '';
+    const dbs = inventoriesOn(b);
     const fresh = async () => {
-      url = await b.fresh();
-      const inv = await openInventory(url);
-      open.push(inv);
+      const inv = await dbs.fresh();
       await inv.addSubnet(lab);
       await inv.addMachine({ hostname: 'node1', macs: [MAC], ip: IP, tags: { rack: 'r1' }, state: 'birth' });
       return inv;
     };
     /** Another connection to the same database, as the CLI's `cradle machine …` is. */
-    const other = async () => {
-      const inv = await openInventory(url);
-      open.push(inv);
-      return inv;
-    };
+    const other = dbs.again;
     before(() => b.setup());
-    after(async () => {
-      for (const inv of open) await inv.close().catch(() => {});
-      await b.teardown();
-    });
 
     it('finds a machine by MAC and by its own address; nothing for an unknown or malformed one', async () => {
       const inv = await fresh();

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { openInventory } from '../../src/inventory/open.ts';
+import type { SqlInventory } from '../../src/inventory/sql-store.ts';
 import { findPgBin, startPgCluster, type PgCluster } from './pg-cluster.ts';
 
 export interface Backend {
@@ -46,3 +48,31 @@ export const backends: Backend[] = [
     },
   },
 ];
+
+/**
+ * The inventories a suite opens on `b`, every one closed and `b` torn down after the suite (call it
+ * inside the suite's describe): `fresh()` opens a new, empty database, `again()` another connection
+ * to the last one (as the CLI's `cradle machine …` is while the server runs), `at(url)` any.
+ */
+export function inventoriesOn(b: Backend) {
+  const open: SqlInventory[] = [];
+  let last = '';
+  after(async () => {
+    for (const inv of open) await inv.close().catch(() => {});
+    await b.teardown();
+  });
+  const at = async (url: string) => {
+    const inv = await openInventory(url);
+    open.push(inv);
+    return inv;
+  };
+  return {
+    at,
+    fresh: async () => at((last = await b.fresh())),
+    again: () => at(last),
+    /** The URL of the last database `fresh()` made. */
+    get url() {
+      return last;
+    },
+  };
+}
