@@ -8,19 +8,11 @@ import { before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
 import { openInventory, parseDbUrl } from './open.ts';
-import { backends, inventoriesOn } from '../../test/support/db-backends.ts';
+import { backends, inventoriesOn, labSubnet as lab } from '../../test/support/db-backends.ts';
 import { ConflictError, InventoryError, NotFoundError, type Subnet } from './types.ts';
 import { ValidationError } from './validate.ts';
 
 const seedConfig = fs.readFileSync(path.join(import.meta.dirname, '../netconfig/testdata/seed-config.json'), 'utf8');
-const lab: Subnet = {
-  id: 'Lab',
-  gateway: '10.1.0.1',
-  mask: '255.255.255.0',
-  dnsServers: ['10.1.0.1'],
-  manage: false,
-  pool: { start: '10.1.0.100', end: '10.1.0.119' },
-};
 const t0 = new Date('2026-11-22T12:00:00.000Z');
 const mac = (n: number) =>
   `02:00:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;

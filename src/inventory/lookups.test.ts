@@ -4,18 +4,10 @@
 // running server) at once on SQLite, within the cache's second on PostgreSQL.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { backends, inventoriesOn } from '../../test/support/db-backends.ts';
+import { backends, inventoriesOn, labSubnet as lab } from '../../test/support/db-backends.ts';
 import { LookupCache } from './sql-lookup-cache.ts';
-import type { Machine, Subnet } from './types.ts';
+import type { Machine } from './types.ts';
 
-const lab: Subnet = {
-  id: 'Lab',
-  gateway: '10.1.0.1',
-  mask: '255.255.255.0',
-  dnsServers: ['10.1.0.1'],
-  manage: false,
-  pool: { start: '10.1.0.100', end: '10.1.0.119' },
-};
 const MAC = 'de:ad:be:ef:00:01';
 const IP = '10.1.0.11';
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { openInventory } from '../../src/inventory/open.ts';
 import type { SqlInventory } from '../../src/inventory/sql-store.ts';
+import type { Subnet } from '../../src/inventory/types.ts';
 import { findPgBin, startPgCluster, type PgCluster } from './pg-cluster.ts';
 
 export interface Backend {
@@ -76,3 +77,13 @@ export function inventoriesOn(b: Backend) {
     },
   };
 }
+
+/** A subnet with a small pool, for suites that need one. */
+export const labSubnet: Subnet = {
+  id: 'Lab',
+  gateway: '10.1.0.1',
+  mask: '255.255.255.0',
+  dnsServers: ['10.1.0.1'],
+  manage: false,
+  pool: { start: '10.1.0.100', end: '10.1.0.119' },
+};
