@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { stagedTreeFinder, type TrustedFiles } from '../image/unpack/staged-tree.ts';
-import { fetcherInWorker } from '../image/transfer/worker.ts';
 import { unpackImage } from '../image/unpack/unpack.ts';
 import { eraseDrive, mountFileSystems, partitionDrive, prepareFileSystem } from '../storage/apply.ts';
 import {
@@ -158,7 +157,7 @@ async function installImage(ctx: InstallContext, input: StorageInput, staged: St
   const { image, client } = input.images;
   const started = performance.now();
   const stats = await unpackImage(image.manifest, opts.mountPoint, {
-    fetcher: fetcherInWorker(client),
+    fetcher: client,
     // The configuration directory is bound in too (hookView).
     cache: stagedTargetFinder(staged, [...CHROOT_MOUNTS, path.resolve(opts.tftpDirectory).slice(1)]),
     ownMounts: true,

@@ -5,7 +5,7 @@
 // is, with neither the tmpfs nor the bind mounts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
+import { cacheInWorker } from '../image/transfer/worker.ts';
 import { ImageServerError, type ImageServerClient } from '../image/transfer/client.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { ImageRecord } from '../image/store/store.ts';
@@ -74,7 +74,7 @@ export async function loadImage(
     }
     const cache = opts.cacheFrom?.length ? cacheInWorker(opts.cacheFrom) : undefined;
     const unpack = await unpackImage(manifest, root, {
-      fetcher: fetcherInWorker(client),
+      fetcher: client,
       cache,
       onProgress: opts.onProgress,
       writers,

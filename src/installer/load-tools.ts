@@ -7,7 +7,7 @@
 // of the install onto the drives.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker, fetcherInWorker } from '../image/transfer/worker.ts';
+import { cacheInWorker } from '../image/transfer/worker.ts';
 import { stagedTreeFinder } from '../image/unpack/staged-tree.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { Manifest } from '../image/model/manifest.ts';
@@ -116,7 +116,7 @@ async function unpackInto(
     ctx.record.mounted.push(path.resolve(dir));
   }
   const stats = await unpackImage(manifest, dir, {
-    fetcher: fetcherInWorker(images.client),
+    fetcher: images.client,
     cache,
     onProgress: (p) => ctx.progress.bytes('tools', p.bytesDone, p.bytesTotal),
   });

@@ -12,7 +12,7 @@ import type { Manifest } from '../model/manifest.ts';
 import { type Frame, ObjectStreamParser, OBJECT_STREAM_TYPE, zstdBound } from './object-stream.ts';
 import { IMAGESERVER_PORT } from '../../util/ports.ts';
 import type { ImageRecord } from '../store/store.ts';
-import type { ObjectSink, WantedObject } from '../model/objects.ts';
+import type { ObjectFetcher, ObjectSink, StoredObjectSource, WantedObject } from '../model/objects.ts';
 import { BatchDecoder } from './batch-decoder.ts';
 import { CorruptObjectError } from '../model/objects.ts';
 import { ImageServerError } from './errors.ts';
@@ -64,7 +64,11 @@ export interface FetchStats {
   retries: number;
 }
 
-export class ImageServerClient {
+/**
+ * The image server's client, and the unpacker's object source as it is: `fetch` gives verified
+ * objects; `fetchStored` frames as stored, for an unpacker whose writer threads verify them.
+ */
+export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
   readonly base: URL;
   readonly stats: FetchStats = { objects: 0, wireBytes: 0, retries: 0 };
   private readonly agent: http.Agent;
@@ -72,7 +76,6 @@ export class ImageServerClient {
   private readonly backoffMs: number;
   private readonly timeoutMs: number;
   readonly log: (line: string) => void;
-  private readonly tls: ClientTls;
 
   constructor(address: string, opts: ClientOptions = {}) {
     this.base = imageServerUrl(address);
@@ -81,7 +84,6 @@ export class ImageServerClient {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.log = opts.log ?? (() => {});
     const tls = opts.tls ?? {};
-    this.tls = tls;
     this.agent =
       this.base.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, ...readTlsFiles(tls) })
@@ -172,6 +174,16 @@ export class ImageServerClient {
   }
 
   /** Downloads objects in batches, verified, retrying what a broken connection left out. */
+  /** Where the objects come from, for errors. */
+  get origin(): string {
+    return this.base.origin;
+  }
+
+  /** The unpacker's name for fetchObjects (ObjectFetcher). */
+  fetch(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
+    return this.fetchObjects(objects, onObject);
+  }
+
   fetchObjects(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
     return this.fetchInBatches(objects, (sizes) => {
       const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {
@@ -281,11 +293,6 @@ export class ImageServerClient {
     if (count !== digests.length || parser.partialBytes) {
       throw new ImageServerError(`object stream ended early: ${count} of ${digests.length} objects received`);
     }
-  }
-
-  /** Where and how this client connects, for another thread to connect the same way (worker.ts). */
-  connection(): { address: string; options: { tls: ClientTls; retries: number; backoffMs: number } } {
-    return { address: this.base.href, options: { tls: this.tls, retries: this.retries, backoffMs: this.backoffMs } };
   }
 }
 

@@ -1,35 +1,21 @@
-// Runs an object source on a worker thread, so the calling thread is free to write: the image
-// server (receiving, zstd decompression and SHA-256 verification of every object) or the local
-// object cache (reading and hashing candidate files). Verified contents travel to the calling
-// thread in batches of a few MiB, in one transferred buffer each. Flow control: at most
-// MAX_UNACKED batches are in flight, and a consumer that returns a promise holds back the next, so
-// a slow disk bounds memory use. The unpacker downloads without this thread (fetchStored: its
-// writer threads decompress and verify, tree-writer.ts).
+// Runs the local object cache (reading and hashing candidate files) on a worker thread, so the
+// calling thread is free to write. Verified contents travel to the calling thread in batches of a
+// few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED batches are in
+// flight, and a consumer that returns a promise holds back the next, so a slow disk bounds memory
+// use. The image server needs no such thread: the unpacker takes its objects as stored
+// (ImageServerClient.fetchStored) and its writer threads decompress and verify them
+// (unpack/tree-writer.ts).
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
-import {
-  CorruptObjectError,
-  type ObjectFetcher,
-  type ObjectFinder,
-  type StoredObjectSource,
-  type WantedObject,
-} from '../model/objects.ts';
+import { CorruptObjectError, type ObjectFinder } from '../model/objects.ts';
 import { type CacheStats, LocalObjectCache, newCacheStats } from '../unpack/local-cache.ts';
-import { ImageServerClient } from './client.ts';
 import { bundledOr, startThread } from '../../util/threads.ts';
 import { ImageServerError } from './errors.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
 
-export type WorkerJob =
-  | {
-      kind: 'server';
-      address: string;
-      options: { tls?: { ca?: string; cert?: string; key?: string }; retries?: number; backoffMs?: number };
-      objects: WantedObject[];
-    }
-  | { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
+export type WorkerJob = { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
 
 /** Counters a source keeps (FetchStats, CacheStats); the worker's are added to the caller's. */
 type Counts = Record<string, number>;
@@ -39,21 +25,6 @@ type ToMain =
   | { type: 'log'; line: string }
   | { type: 'done'; stats: Counts }
   | { type: 'error'; name: string; message: string; status?: number; stats: Counts };
-
-/**
- * The image server as the unpacker's object source. `fetch`: the download runs on a worker thread
- * (a client of its own connecting as `client` does) so that receiving, decompressing and verifying
- * overlap with writing files on this thread; its counts are added to `client.stats`.
- * `fetchStored`: frames as stored, on this thread, for an unpacker whose writer threads verify.
- */
-export function fetcherInWorker(client: ImageServerClient): ObjectFetcher & StoredObjectSource {
-  return {
-    fetch: (objects, onObject) =>
-      runInWorker({ kind: 'server', ...client.connection(), objects }, onObject, client.log, client.stats),
-    fetchStored: (objects, onFrame) => client.fetchStored(objects, onFrame),
-    origin: client.base.origin,
-  };
-}
 
 /** The local object cache of `roots`, searched on a worker thread while this thread writes. */
 export function cacheInWorker(
@@ -120,11 +91,7 @@ export function runInWorker<S extends object>(
       else void delivering.then(() => finish(rebuildError(msg), msg.stats));
     });
     worker.on('error', (err) => finish(err));
-    worker.on('exit', (code) =>
-      finish(
-        new Error(`object ${job.kind === 'server' ? 'download' : 'cache'} worker exited (${code}) before finishing`),
-      ),
-    );
+    worker.on('exit', (code) => finish(new Error(`object cache worker exited (${code}) before finishing`)));
   });
 }
 
@@ -177,33 +144,22 @@ async function workerMain(job: WorkerJob): Promise<void> {
     if (bytes >= BATCH_BYTES) send();
     while (unacked >= MAX_UNACKED) await new Promise<void>((r) => (wake = r));
   };
-  const log = (line: string) => port.postMessage({ type: 'log', line } satisfies ToMain);
   let stats: Counts = {};
-  let close = () => {};
   try {
-    if (job.kind === 'server') {
-      const client = new ImageServerClient(job.address, { ...job.options, log });
-      close = () => client.close();
-      stats = client.stats as unknown as Counts;
-      await client.fetchObjects(job.objects, onObject);
-    } else if (job.kind === 'cache') {
-      const cache = new LocalObjectCache(job.roots);
-      stats = cache.stats as unknown as Counts;
-      await cache.find(new Map(job.wanted), onObject);
-    }
+    const cache = new LocalObjectCache(job.roots);
+    stats = cache.stats as unknown as Counts;
+    await cache.find(new Map(job.wanted), onObject);
     send();
     while (unacked > 0) await new Promise<void>((r) => (wake = r));
     port.postMessage({ type: 'done', stats } satisfies ToMain);
   } catch (err) {
     const e = err as Error & { status?: number };
     port.postMessage({ type: 'error', name: e.name, message: e.message, status: e.status, stats } satisfies ToMain);
-  } finally {
-    close();
   }
 }
 
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
-// module; this module comes after the client and the cache it runs, which import nothing of it).
+// module; this module comes after the cache it runs, which imports nothing of it).
 const started = workerData as WorkerJob | undefined;
 // From a bundle every thread runs this module too (bundledOr): only the jobs above are this one's.
-if (!isMainThread && (started?.kind === 'server' || started?.kind === 'cache')) void workerMain(started);
+if (!isMainThread && started?.kind === 'cache') void workerMain(started);

@@ -27,7 +27,7 @@ export interface UnpackProgress {
 }
 
 export interface UnpackOptions {
-  /** With fetchStored (fetcherInWorker), objects come as stored and the writer threads verify them. */
+  /** With fetchStored (the image server's client), objects come as stored and the writer threads verify them. */
   fetcher: ObjectFetcher | (ObjectFetcher & StoredObjectSource);
   /** File systems mounted under the target are the caller's own, made for this unpack. */
   ownMounts?: boolean;
