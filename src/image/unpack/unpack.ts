@@ -140,6 +140,15 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
         return content.length;
       };
       const room = () => (pool.full() ? pool.room() : undefined);
+      /** A source's sink: `write`, counting what was written as fetched or as from the cache. */
+      const writeCounted = (from: 'Fetched' | 'FromCache') => (digest: Digest, content: Buffer) => {
+        const n = write(digest, content);
+        if (n) {
+          stats[`objects${from}`]++;
+          stats[`bytes${from}`] += n;
+        }
+        return room();
+      };
       const fetchRest = async () => {
         const wanted = [...pending].map(([digest, entries]) => ({ digest, size: entries[0].size }));
         const fetcher = opts.fetcher;
@@ -155,14 +164,7 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
             return room();
           });
         } else {
-          await fetcher.fetch(wanted, (digest, content) => {
-            const n = write(digest, content);
-            if (n) {
-              stats.objectsFetched++;
-              stats.bytesFetched += n;
-            }
-            return room();
-          });
+          await fetcher.fetch(wanted, writeCounted('Fetched'));
         }
         await pool.drain();
       };
@@ -202,14 +204,7 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
               await room();
             }
           } else {
-            await cache.find(wanted, (digest, content) => {
-              const n = write(digest, content);
-              if (n) {
-                stats.objectsFromCache++;
-                stats.bytesFromCache += n;
-              }
-              return room();
-            });
+            await cache.find(wanted, writeCounted('FromCache'));
           }
           await pool.drain();
         }
