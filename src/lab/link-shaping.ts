@@ -2,8 +2,8 @@
 // the others in each direction, as machines behind one switch port of the servers would. Pure:
 // the commands, to run in the lab's namespace (LabNetwork.shapeLink).
 //
-// The host kernel has few qdiscs (no netem, fq_codel, sfq or police action; see
-// shared/reference/lab-notes.md): HTB, TBF, plain FIFOs, the ingress qdisc, the u32 classifier,
+// The lab's host kernel has few qdiscs (no netem, fq_codel, sfq or police action; checked with
+// `tc qdisc add` in a throwaway namespace): HTB, TBF, plain FIFOs, the ingress qdisc, the u32 classifier,
 // the mirred action and IFB devices are there, so:
 //  - servers to machines: what the namespace's servers send leaves through the bridge device's
 //    own egress, so one HTB class there holds every machine's download;
