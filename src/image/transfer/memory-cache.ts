@@ -1,10 +1,21 @@
-// A byte-bounded LRU of stored objects in the image server's memory. Objects are immutable, so a
+// A byte-bounded cache of stored objects in the image server's memory. Objects are immutable, so a
 // cached copy can never be stale; when a rack of machines installs the same image at once, each
 // object is read from disk once instead of once per machine.
+//
+// Eviction is second chance (CLOCK), an approximation of least recently used: a hit only sets a
+// flag, and the oldest entry is evicted unless it was read since it was last passed over, in
+// which case it moves to the back. A strict LRU would move the entry on every hit (a delete and a
+// set of its 71-character key), a measurable share of a cached small object's request.
 import type { Digest } from '../model/digest.ts';
 
+interface Entry {
+  data: Buffer;
+  /** Read since it was inserted or last given a second chance. */
+  used: boolean;
+}
+
 export class StoredObjectCache {
-  private readonly entries = new Map<Digest, Buffer>();
+  private readonly entries = new Map<Digest, Entry>();
   private bytes = 0;
   private readonly limit: number;
   /** The largest object kept: bigger ones would flush everything. */
@@ -18,26 +29,29 @@ export class StoredObjectCache {
   }
 
   get(digest: Digest): Buffer | undefined {
-    const data = this.entries.get(digest);
-    if (data === undefined) {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    // Re-insert to mark it most recently used (a Map iterates in insertion order).
-    this.entries.delete(digest);
-    this.entries.set(digest, data);
-    return data;
+    entry.used = true;
+    return entry.data;
   }
 
   set(digest: Digest, data: Buffer): void {
     if (data.length > this.maxEntry || this.entries.has(digest)) return;
-    this.entries.set(digest, data);
+    this.entries.set(digest, { data, used: false });
     this.bytes += data.length;
-    for (const [oldest, old] of this.entries) {
-      if (this.bytes <= this.limit) break;
+    // Each pass either evicts the oldest entry or clears its flag and moves it back, so it ends
+    // within two passes over the entries.
+    while (this.bytes > this.limit) {
+      const [oldest, entry] = this.entries.entries().next().value as [Digest, Entry];
       this.entries.delete(oldest);
-      this.bytes -= old.length;
+      if (entry.used && oldest !== digest) {
+        entry.used = false;
+        this.entries.set(oldest, entry);
+      } else this.bytes -= entry.data.length;
     }
   }
 

@@ -71,15 +71,26 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
       }
     },
   });
-  const objectsSent = new Counter({
+  // Likewise objects and bytes sent, added up here and handed over when read.
+  const sent = { objects: 0, bytes: 0 };
+  const reported = { objects: 0, bytes: 0 };
+  new Counter({
     name: 'cradle_imageserver_objects_sent_total',
     help: 'Objects sent',
     registers: [registry],
+    collect() {
+      this.inc(sent.objects - reported.objects);
+      reported.objects = sent.objects;
+    },
   });
-  const bytesSent = new Counter({
+  new Counter({
     name: 'cradle_imageserver_object_bytes_sent_total',
     help: 'Object bytes sent (as stored, compressed)',
     registers: [registry],
+    collect() {
+      this.inc(sent.bytes - reported.bytes);
+      reported.bytes = sent.bytes;
+    },
   });
   const duration = new Histogram({
     name: 'cradle_imageserver_request_seconds',
@@ -117,19 +128,26 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     },
   });
 
-  const sendSingle = async (kind: string, digest: string, req: Req, res: Res): Promise<string> => {
-    const n = await sendObject(store, caches, digest, req, res, kind === 'manifests');
+  const counted = (kind: string, n: number): string => {
     if (n > 0) {
-      objectsSent.inc();
-      bytesSent.inc(n);
+      sent.objects++;
+      sent.bytes += n;
     }
     return kind;
   };
-  const handle = async (req: Req, res: Res): Promise<string> => {
+  // Synchronous when the object is in memory (single-object.ts sendObject says why).
+  const sendSingle = (kind: string, digest: string, req: Req, res: Res): string | Promise<string> => {
+    const n = sendObject(store, caches, digest, req, res, kind === 'manifests');
+    return typeof n === 'number' ? counted(kind, n) : n.then((sent) => counted(kind, sent));
+  };
+  const handle = (req: Req, res: Res): string | Promise<string> => {
     const method = req.method ?? 'GET';
     // The hot path, a plain single-object path, skips URL parsing (nothing in it to normalise).
     const plain = PLAIN_SINGLE.exec(req.url ?? '');
     if (plain && (method === 'GET' || method === 'HEAD')) return sendSingle(plain[1], plain[2], req, res);
+    return handleOther(req, res, method);
+  };
+  const handleOther = async (req: Req, res: Res, method: string): Promise<string> => {
     const url = new URL(req.url ?? '/', 'http://x');
     const p = decodeURIComponent(url.pathname);
     if (p === '/metrics' && method === 'GET') {
@@ -156,14 +174,15 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     const single = /^\/v1\/(objects|manifests)\/([^/]+)$/.exec(p);
     if (single && (method === 'GET' || method === 'HEAD')) return sendSingle(single[1], single[2], req, res);
     if (p === '/v1/objects/batch' && method === 'POST') {
-      const sent = await sendBatch(store, cache, req, res);
-      objectsSent.inc(sent.objects);
-      bytesSent.inc(sent.bytes);
+      const batch = await sendBatch(store, cache, req, res);
+      sent.objects += batch.objects;
+      sent.bytes += batch.bytes;
       return 'batch';
     }
     throw new HttpError(404, 'not found', `no route for ${method} ${p}; see docs/imageserver-api.md`);
   };
 
+  const durationByRoute = new Map<string, { observe(seconds: number): void }>();
   const log = opts.logger;
   const listener = safeListener(handle, {
     maxBodyBytes: BATCH_BODY_LIMIT,
@@ -175,7 +194,13 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
       const count = requestCounts.get(key);
       if (count) count.n++;
       else requestCounts.set(key, { route, status: String(r.status), n: 1 });
-      duration.observe({ route }, r.seconds);
+      let observe = durationByRoute.get(route);
+      if (!observe) {
+        // prom-client's labels() child skips hashing the labels on every observation.
+        observe = duration.labels({ route });
+        durationByRoute.set(route, observe);
+      }
+      observe.observe(r.seconds);
       if (log?.isLevelEnabled('debug'))
         log.debug(
           { method: r.method, url: r.url, status: r.status, route, seconds: r.seconds, client: r.client },

@@ -40,18 +40,39 @@ export interface ObjectCaches {
   content: StoredObjectCache;
 }
 
-/** Sends one object; returns the stored bytes it stands for (0 for HEAD, 304). */
-export async function sendObject(
+/**
+ * Sends one object; returns the stored bytes it stands for (0 for HEAD, 304). An object the
+ * memory caches hold is answered at once, with no promise: on a cached small object, each await
+ * and promise reaction costs a measurable share of the request (bench/imageserver-get.ts).
+ */
+export function sendObject(
   store: ImageStore,
   caches: ObjectCaches,
   digestText: string,
   req: Req,
   res: Res,
   asManifest: boolean,
-): Promise<number> {
+): number | Promise<number> {
   if (!isDigest(digestText))
     throw new HttpError(400, 'bad digest', `'${digestText}' is not a digest: expected sha256:<64 hex>`);
   const digest = digestText as Digest;
+  const cached = caches.stored.get(digest);
+  if (cached) return respond(store, caches, digest, frameOf(cached), req, res, asManifest);
+  return storedFrame(store, caches.stored, digest).then((stored) =>
+    respond(store, caches, digest, stored, req, res, asManifest),
+  );
+}
+
+/** The part of sendObject once the stored frame is known. */
+function respond(
+  store: ImageStore,
+  caches: ObjectCaches,
+  digest: Digest,
+  stored: StoredFrame,
+  req: Req,
+  res: Res,
+  asManifest: boolean,
+): number | Promise<number> {
   const zstd = wantsZstd(req.headers['accept-encoding']);
   // Each representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with
   // the other): the digest for the content, the digest plus "+zstd" for the stored frame.
@@ -63,7 +84,6 @@ export async function sendObject(
     'accept-ranges': 'bytes',
     vary: 'accept-encoding',
   };
-  const stored = await storedFrame(store, caches.stored, digest);
   const ifNoneMatch = req.headers['if-none-match'];
   if (
     ifNoneMatch &&
@@ -87,45 +107,58 @@ export async function sendObject(
   }
   if (end !== undefined) headers['content-length'] = end - start + 1;
   const head = req.method === 'HEAD';
+  const send = (content: Buffer | undefined): number => {
+    res.writeHead(status, headers);
+    if (head) {
+      res.end();
+      return 0;
+    }
+    const last = end === undefined ? undefined : end + 1;
+    if (content) res.end(range ? content.subarray(start, last) : content);
+    else if (zstd && stored.data) res.end(range ? stored.data.subarray(start, last) : stored.data);
+    else sendStream(store, digest, stored, zstd, range && { start, end: end! }, res);
+    return stored.size;
+  };
   // The content of an object the content cache can hold: from memory, or decompressed now and
   // checked against its digest before a byte of it is sent.
-  let content: Buffer | undefined;
   const cacheable = stored.contentSize !== undefined && stored.contentSize <= caches.content.maxEntry;
-  if (!zstd && !head && cacheable) content = await decompressedContent(store, caches.content, digest, stored);
-  res.writeHead(status, headers);
-  if (head) {
-    res.end();
-    return 0;
-  }
-  const last = end === undefined ? undefined : end + 1;
-  if (content) res.end(range ? content.subarray(start, last) : content);
-  else if (zstd && stored.data) res.end(range ? stored.data.subarray(start, last) : stored.data);
+  if (zstd || head || !cacheable) return send(undefined);
+  const content = caches.content.get(digest);
+  return content ? send(content) : decompressedContent(store, caches.content, digest, stored).then(send);
+}
+
+/** Streams an object that is not held whole in memory: from its frame, or from disk. */
+function sendStream(
+  store: ImageStore,
+  digest: Digest,
+  stored: StoredFrame,
+  zstd: boolean,
+  range: { start: number; end: number } | undefined,
+  res: Res,
+): void {
+  // A failure half way (the object removed by gc, say) can only cut the connection: pipeline
+  // destroys the response, and the client sees a truncated body.
+  const source = stored.data
+    ? Readable.from([stored.data], { objectMode: false })
+    : fs.createReadStream(store.objectPath(digest), {
+        highWaterMark: STREAM_CHUNK,
+        ...(zstd && range ? range : {}),
+      });
+  const done = () => {};
+  if (zstd) pipeline(source, res, done);
   else {
-    // A failure half way (the object removed by gc, say) can only cut the connection: pipeline
-    // destroys the response, and the client sees a truncated body.
-    const source = stored.data
-      ? Readable.from([stored.data], { objectMode: false })
-      : fs.createReadStream(store.objectPath(digest), {
-          highWaterMark: STREAM_CHUNK,
-          ...(zstd && range ? { start, end } : {}),
-        });
-    const done = () => {};
-    if (zstd) pipeline(source, res, done);
-    else {
-      const inflate = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK });
-      if (range) pipeline(source, inflate, sliceStream(start, end), res, done);
-      else pipeline(source, inflate, res, done);
-    }
+    const inflate = zlib.createZstdDecompress({ chunkSize: STREAM_CHUNK });
+    if (range) pipeline(source, inflate, sliceStream(range.start, range.end), res, done);
+    else pipeline(source, inflate, res, done);
   }
-  return stored.size;
 }
 
 /** Decompressions in flight, so that concurrent requests for one object decompress it once. */
 const decompressing = new Map<Digest, Promise<Buffer>>();
 
 /**
- * An object's content, decompressed (store.ts `decompress`: inline when small) and hashed once,
- * then kept in `cache`. A stored copy that does not hash to its digest is an error, never sent.
+ * An object's content that `cache` lacks, decompressed (store.ts `decompress`: inline when small)
+ * and hashed once, then kept in `cache`. A stored copy that does not hash to its digest is an error, never sent.
  */
 async function decompressedContent(
   store: ImageStore,
@@ -133,8 +166,6 @@ async function decompressedContent(
   digest: Digest,
   stored: StoredFrame,
 ): Promise<Buffer> {
-  const cached = cache.get(digest);
-  if (cached) return cached;
   let pending = decompressing.get(digest);
   if (!pending) {
     const frame = stored.data ?? fs.readFileSync(store.objectPath(digest));
@@ -164,38 +195,40 @@ interface StoredFrame {
 /** Reads of large frames in flight, so that concurrent requests for one object read it once. */
 const reading = new Map<string, Promise<Buffer>>();
 
-/** The stored frame of an object, from memory when it can be; a 404 when the store lacks it. */
+/** The stored frame of an object the memory cache lacks, read and cached; a 404 when the store lacks it. */
 async function storedFrame(store: ImageStore, cache: StoredObjectCache, digest: Digest): Promise<StoredFrame> {
-  let data = cache.get(digest);
-  if (!data) {
-    const file = store.objectPath(digest);
-    let size: number;
-    try {
-      size = fs.statSync(file).size;
-    } catch {
-      throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
-    }
-    if (size > WHOLE_READ_LIMIT) {
-      const head = Buffer.alloc(18);
-      const fd = fs.openSync(file, 'r');
-      try {
-        fs.readSync(fd, head, 0, 18, 0);
-      } finally {
-        fs.closeSync(fd);
-      }
-      return { size, contentSize: zstdContentSize(head), data: undefined };
-    }
-    if (size <= SYNC_READ_LIMIT) data = fs.readFileSync(file);
-    else {
-      let pending = reading.get(file);
-      if (!pending) {
-        pending = fs.promises.readFile(file).finally(() => reading.delete(file));
-        reading.set(file, pending);
-      }
-      data = await pending;
-    }
-    cache.set(digest, data);
+  const file = store.objectPath(digest);
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    throw new HttpError(404, 'unknown object', `object ${digest} is not in this store`);
   }
+  if (size > WHOLE_READ_LIMIT) {
+    const head = Buffer.alloc(18);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, head, 0, 18, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { size, contentSize: zstdContentSize(head), data: undefined };
+  }
+  let data: Buffer;
+  if (size <= SYNC_READ_LIMIT) data = fs.readFileSync(file);
+  else {
+    let pending = reading.get(file);
+    if (!pending) {
+      pending = fs.promises.readFile(file).finally(() => reading.delete(file));
+      reading.set(file, pending);
+    }
+    data = await pending;
+  }
+  cache.set(digest, data);
+  return frameOf(data);
+}
+
+function frameOf(data: Buffer): StoredFrame {
   return { size: data.length, contentSize: zstdContentSize(data), data };
 }
 

@@ -73,9 +73,16 @@ export function guardConnections(
   const byKey = new Map<string, Tracked>();
   const perAddress = new Map<string, number>();
 
+  // One timer per connection, restarted (refresh) after each response rather than made anew: it
+  // only closes a connection with no request in flight.
   const arm = (t: Tracked) => {
-    clearTimeout(t.timer);
-    t.timer = setTimeout(() => t.socket.destroy(), limits.requestHeadMs);
+    if (t.timer) {
+      t.timer.refresh();
+      return;
+    }
+    t.timer = setTimeout(() => {
+      if (t.busy === 0 && !t.upgraded) t.socket.destroy();
+    }, limits.requestHeadMs);
     t.timer.unref();
   };
   const evictable = (t: Tracked, now: number): number | undefined => {
@@ -132,7 +139,6 @@ export function guardConnections(
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       const t = byKey.get(keyOf(req.socket));
       if (!t) return;
-      clearTimeout(t.timer);
       t.busy++;
       if (!req.complete) {
         t.bodySince = performance.now();

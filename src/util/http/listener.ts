@@ -35,7 +35,8 @@ const LINGER_MS = 2_000;
 const HSTS = 'max-age=31536000';
 
 export function safeListener<R>(
-  route: (req: Req, res: Res) => Promise<R>,
+  // A route may answer synchronously (the image server's cached objects): no promise, no microtask.
+  route: (req: Req, res: Res) => R | Promise<R>,
   o: ListenerOptions<R>,
 ): http.RequestListener {
   return (req, res) => {
@@ -71,23 +72,41 @@ export function safeListener<R>(
         // Node closes a `Connection: close` exchange with destroySoon(), which resets the
         // connection when request bytes are still unread (a refused body), and the client loses
         // the reply it was about to read. A lingering close instead: the reply, then FIN.
-        socket.destroySoon = () => closeLingering(socket);
-        res.once('finish', () => {
-          if (!req.complete) closeLingering(socket);
-        });
+        if (socket.destroySoon !== lingeringDestroySoon) socket.destroySoon = lingeringDestroySoon;
+        if (mayHaveBody(req))
+          res.once('finish', () => {
+            if (!req.complete) closeLingering(socket);
+          });
       }
       if ((socket as { encrypted?: boolean } | null)?.encrypted) res.setHeader('strict-transport-security', HSTS);
       if (Number(req.headers['content-length'] ?? 0) > o.maxBodyBytes)
         throw new HttpError(413, 'request too large', `the request body is over ${o.maxBodyBytes} bytes`);
-      route(req, res)
-        .then((result) => void (record.result = result), fail)
-        .finally(finish)
-        .catch(() => {});
+      const out = route(req, res);
+      if (out instanceof Promise)
+        out
+          .then((result) => void (record.result = result), fail)
+          .finally(finish)
+          .catch(() => {});
+      else {
+        record.result = out;
+        finish();
+      }
     } catch (err) {
       fail(err);
       finish();
     }
   };
+}
+
+/** A request without Content-Length or Transfer-Encoding has no body (RFC 9112 section 6.3). */
+function mayHaveBody(req: Req): boolean {
+  const h = req.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+}
+
+/** Installed as a socket's destroySoon: `this` is the socket. */
+function lingeringDestroySoon(this: net.Socket): void {
+  closeLingering(this);
 }
 
 /** Ends a connection whose request body was not read: its reply goes out, then it closes. */
