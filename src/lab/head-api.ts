@@ -7,8 +7,7 @@
 // (GET, HEAD) to the head node with the operator's certificate, so a browser on the host needs no
 // certificate. Anyone on the host who can reach that loopback port reads the dashboard and the
 // machine API as the lab's operator; it is never bound to any other address.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
@@ -17,6 +16,7 @@ import { type ConnectionLimits, guardConnections, HTTP_SERVER_OPTIONS } from '..
 import { safeListener } from '../util/http/listener.ts';
 import { HttpError } from '../util/http/respond.ts';
 import { readPem } from '../util/request.ts';
+import { httpModule, httpsModule } from '../util/http/node-http.ts';
 
 export interface HeadApiOptions {
   /** The relay's unix socket (relay.ts), which reaches the head node's port 6977. */
@@ -165,7 +165,7 @@ export class HeadApi {
     const socket = await this.connect(timeoutMs);
     const left = Math.max(1, timeoutMs - (performance.now() - started));
     return new Promise((resolve, reject) => {
-      const req = https.request(
+      const req = httpsModule.request(
         {
           method: o.method ?? 'GET',
           path,
@@ -335,7 +335,7 @@ export async function startDashboardProxy(
     await pipeline(upstream, res);
   };
 
-  const server = http.createServer(
+  const server = httpModule.createServer(
     HTTP_SERVER_OPTIONS,
     safeListener(route, {
       // Nothing here reads a body; a small one may come with a method that is refused (405).

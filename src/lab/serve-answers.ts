@@ -4,9 +4,10 @@
 //   node src/lab/serve-answers.ts CERT KEY FILE ADDRESS:PORT
 // through LabNetwork.spawn; bounded like Cradle's own servers (util/http/connections.ts).
 import fs from 'node:fs';
-import https from 'node:https';
+import type https from 'node:https';
 import { DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
 import { parseTarget } from './relay.ts';
+import { httpsModule } from '../util/http/node-http.ts';
 
 /** Where the answers are on the server. */
 export const ANSWERS_PATH = '/answers.yaml';
@@ -28,7 +29,7 @@ export function serveAnswers(o: { cert: string; key: string; file: string; liste
   const { host, port } = parseTarget(o.listen);
   // Read once: what the lab wrote for this run is what is served.
   const body = fs.readFileSync(o.file);
-  const server = https.createServer(
+  const server = httpsModule.createServer(
     { ...HTTP_SERVER_OPTIONS, cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key) },
     (req, res) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') res.writeHead(405, { allow: 'GET, HEAD' }).end();

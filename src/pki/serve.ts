@@ -5,8 +5,8 @@
 // the handshake; each route decides (`clientIdentity`), so a read-only page stays open to a
 // browser without a certificate while every RPC refuses one, with a message saying why.
 import { X509Certificate } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
 import {
@@ -20,6 +20,7 @@ import { HttpError } from '../util/http/respond.ts';
 import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 import { readPem } from '../util/request.ts';
 import { permittedMethods } from './methods.ts';
+import { httpModule, httpsModule } from '../util/http/node-http.ts';
 
 export interface ServerTlsFiles {
   cert: string;
@@ -88,10 +89,10 @@ export function dualProtocolServer(
   tlsFiles?: ServerTlsFiles | ServerTlsMaterial,
   limits: ConnectionLimits = DEFAULT_LIMITS,
 ): DualServer {
-  const plain = http.createServer(HTTP_SERVER_OPTIONS, handler);
+  const plain = httpModule.createServer(HTTP_SERVER_OPTIONS, handler);
   const material = !tlsFiles || isMaterial(tlsFiles) ? tlsFiles : readServerTls(tlsFiles);
   const secure = material
-    ? https.createServer(
+    ? httpsModule.createServer(
         {
           ...HTTP_SERVER_OPTIONS,
           ...SERVER_TLS_PROFILE,

@@ -2,9 +2,10 @@
 // parts (progress reports, RPC calls). node:https rather than fetch: fetch cannot present a
 // client certificate, and mutual TLS is how the parts know each other.
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import { pipeline } from 'node:stream/promises';
+import { httpModule, httpsModule } from './http/node-http.ts';
 
 export interface RequestTls {
   ca?: string;
@@ -59,7 +60,7 @@ export function request(url: URL | string, o: RequestOptions = {}): Promise<{ st
       timeout: timeoutMs,
       ...(secure ? { ...(o.tls ? readTlsFiles(o.tls) : {}), ...o.tlsOptions } : {}),
     };
-    const req = (secure ? https : http).request(u, options, (res) => {
+    const req = (secure ? httpsModule : httpModule).request(u, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
@@ -86,7 +87,10 @@ export async function download(
   const stallMs = o.stallMs ?? 60_000;
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const secure = u.protocol === 'https:';
-    const req = (secure ? https : http).get(u, { timeout: stallMs, ...(secure && o.tls ? readTlsFiles(o.tls) : {}) });
+    const req = (secure ? httpsModule : httpModule).get(u, {
+      timeout: stallMs,
+      ...(secure && o.tls ? readTlsFiles(o.tls) : {}),
+    });
     req.on('response', resolve);
     req.on('timeout', () => req.destroy(new Error(`${u.host}: no data for ${stallMs / 1000} s`)));
     req.on('error', reject);

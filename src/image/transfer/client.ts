@@ -4,8 +4,7 @@
 // itself before using it (the unpacker's writer threads). Batch downloads survive a dropped or truncated connection: objects already received are
 // kept and only the rest is asked for again, with backoff. A corrupt object is not retried: the
 // server's copy is bad, and the error names it.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import zlib from 'node:zlib';
 import { digestOf, type Digest } from '../model/digest.ts';
 import type { Manifest } from '../model/manifest.ts';
@@ -17,6 +16,7 @@ import { BatchDecoder } from './batch-decoder.ts';
 import { CorruptObjectError } from '../model/objects.ts';
 import { ImageServerError } from './errors.ts';
 import { readTlsFiles } from '../../util/request.ts';
+import { httpModule, httpsModule } from '../../util/http/node-http.ts';
 
 export { CorruptObjectError, ImageServerError };
 
@@ -86,8 +86,8 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
     const tls = opts.tls ?? {};
     this.agent =
       this.base.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, ...readTlsFiles(tls) })
-        : new http.Agent({ keepAlive: true });
+        ? new httpsModule.Agent({ keepAlive: true, ...readTlsFiles(tls) })
+        : new httpModule.Agent({ keepAlive: true });
   }
 
   close(): void {
@@ -100,7 +100,7 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
     retried = false,
   ): Promise<http.IncomingMessage> {
     const url = new URL(path, this.base);
-    const mod = url.protocol === 'https:' ? https : http;
+    const mod = url.protocol === 'https:' ? httpsModule : httpModule;
     const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
     return new Promise((resolve, reject) => {
       const req = mod.request(

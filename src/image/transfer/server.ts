@@ -4,8 +4,7 @@
 // fast. Plain node:http rather than a framework: the routes are few and the object path is the hot
 // one (see bench/). With a CA file, clients must present a certificate that CA signed.
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -24,6 +23,7 @@ import { NameError } from '../model/names.ts';
 import { StoredObjectCache } from './memory-cache.ts';
 import { sendObject, SYNC_READ_LIMIT, WHOLE_READ_LIMIT } from './single-object.ts';
 import { type ImageStore, StoreError } from '../store/store.ts';
+import { httpModule, httpsModule } from '../../util/http/node-http.ts';
 
 export { IMAGESERVER_PORT } from '../../util/ports.ts';
 const MAX_BATCH = 100_000;
@@ -210,7 +210,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   });
 
   const server = opts.tls
-    ? https.createServer(
+    ? httpsModule.createServer(
         {
           ...HTTP_SERVER_OPTIONS,
           ...SERVER_TLS_PROFILE,
@@ -220,7 +220,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
         },
         listener,
       )
-    : http.createServer(HTTP_SERVER_OPTIONS, listener);
+    : httpModule.createServer(HTTP_SERVER_OPTIONS, listener);
   // Every installer of a rack holds a few connections; nobody holds them idle.
   guardConnections(server, [server], { ...DEFAULT_LIMITS, ...opts.limits });
   server.on('tlsClientError', () => {});
