@@ -2,7 +2,7 @@
 // answers PXE and hands out addresses; TFTP serves the iPXE binaries and each machine's
 // configuration files (chosen by the requesting address); HTTP serves iPXE scripts, the installer,
 // the configuration files by MAC and the progress API. Roles can be split across hosts.
-import { DEFAULT_BOOT_FILES } from './dhcp/policy.ts';
+import { DEFAULT_BOOT_FILES } from './dhcp/client-kind.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createDhcpServer, type DhcpServer, type DhcpServerConfig } from './dhcp/server.ts';

@@ -11,7 +11,8 @@ import {
   parseIp,
   type DhcpPacketInit,
 } from '../../protocols/dhcp/packet.ts';
-import { answer, clientKind, type Decision, type PolicyContext } from './policy.ts';
+import { answer } from './policy.ts';
+import type { Decision, PolicyContext } from './policy-types.ts';
 
 const NOW = new Date('2026-11-22T12:00:00Z');
 const LAB: Subnet = {
@@ -338,12 +339,6 @@ describe('booting by machine state and firmware', () => {
         .machinePatch,
       undefined,
     );
-  });
-
-  it('clientKind reads iPXE in both option-77 encodings and a multi-arch option 93', () => {
-    assert.equal(clientKind(req(1, { 77: [4, ...Buffer.from('iPXE')] })).ipxe, true);
-    assert.equal(clientKind(req(1, { 93: [0, 7, 0, 0] })).firmware, 'uefi64');
-    assert.equal(clientKind(req(1, { 93: [7] })).arch, undefined);
   });
 });
 

@@ -1,7 +1,9 @@
 // What Cradle's DHCP server answers, as a pure function of the request and what the machine
 // database knows: no sockets, no clock, no database. server.ts does the I/O around it (finds the
 // subnet, the machine and its lease, allocates, sends). Keeping every rule here makes them
-// golden-testable in milliseconds (policy.test.ts) and keeps the I/O layer dumb.
+// golden-testable in milliseconds (policy.test.ts) and keeps the I/O layer dumb. The decision is
+// here; what the request says about its client is client-kind.ts, the reply packets are built in
+// reply-packets.ts, the types of the contract are policy-types.ts, IPv4 arithmetic ipv4-subnet.ts.
 //
 // The rules, and why (docs/dhcp-server.md has the full table):
 // - A known machine's primary MAC (macs[0]) with a static ip gets that ip (a reservation, no lease
@@ -13,171 +15,25 @@
 //   and the BIOS/UEFI boot order moves on to the local disk. No HTTP round trip, nothing to break.
 // - PXE firmware gets the iPXE binary for its architecture by TFTP; iPXE gets the URL of its
 //   per-machine script, so a second DHCP round (iPXE's own) moves the chain from TFTP to HTTP.
-import type { Lease, Machine, MachineState, Subnet } from '../../inventory/types.ts';
+import type { MachineState } from '../../inventory/types.ts';
 import {
-  BOOTREPLY,
   BOOTREQUEST,
   MessageType,
   Opt,
   formatMac,
   hardwareAddress,
-  ipv4ToInt,
   messageType,
   messageTypeName,
   optionIp,
-  optionString,
-  optionU16,
-  parseIp,
   type DhcpPacket,
-  type DhcpPacketInit,
 } from '../../protocols/dhcp/packet.ts';
+import { clientHostname, clientKind, firmwarePatch, lenient, type ClientKind } from './client-kind.ts';
+import { inSubnet } from './ipv4-subnet.ts';
+import type { Decision, Destination, PolicyContext } from './policy-types.ts';
+import { destination, inform, nak, proxyReply, reply, type Offerable } from './reply-packets.ts';
 
-export interface DhcpServerConfig {
-  /** 'server' hands out addresses; 'proxy' (proxyDHCP) only adds boot information for PXE clients. Default 'server'. */
-  mode?: 'server' | 'proxy';
-  /** MACs not in the inventory: 'ignore' (default), 'lease' (pool address only), 'birth' (pool address + installer). */
-  unknownMachines?: 'ignore' | 'lease' | 'birth';
-  /** Reservations; default 172800 (48 h, as the original). */
-  staticLeaseSeconds?: number;
-  /** Pool leases; default 14400 (4 h, as the original). */
-  poolLeaseSeconds?: number;
-  /** How long an offered pool address is held for the client's REQUEST; default 60. */
-  offerHoldSeconds?: number;
-  /** NAK requests for addresses we know are not the client's even without a record of it; default true. */
-  authoritative?: boolean;
-  /** TFTP server (siaddr, option 66); default the server's own address on that network. */
-  tftpServer?: string;
-  /** Base of the HTTP boot server; default http://<server address>:6977. */
-  httpBootUrl?: string;
-  /** iPXE binaries served by TFTP, by firmware. */
-  bootFiles?: Partial<Record<Firmware, string>>;
-}
-
-export type Firmware = 'bios' | 'uefi32' | 'uefi64' | 'arm64';
-export const DEFAULT_BOOT_FILES: Record<Firmware, string> = {
-  bios: 'undionly.kpxe',
-  uefi32: 'ipxe-i386.efi',
-  uefi64: 'ipxe.efi',
-  arm64: 'ipxe-arm64.efi',
-};
-/** RFC 4578 / IANA processor architecture types (option 93) → the iPXE build for it. */
-const ARCH_FIRMWARE = new Map<number, Firmware>([
-  [0, 'bios'],
-  [6, 'uefi32'],
-  [7, 'uefi64'],
-  [9, 'uefi64'],
-  [11, 'arm64'],
-]);
-const INSTALL_STATES: ReadonlySet<MachineState> = new Set(['birth', 'rebirth', 'clean', 'installing']);
-/** PXE vendor options (option 43): PXE_DISCOVERY_CONTROL = 8, "boot the file in this offer, no boot-server discovery". */
-const PXE_VENDOR_OPTIONS = Buffer.from([6, 1, 8, 255]);
 export const PXE_PORT = 4011;
-
-export interface PolicyContext {
-  /** Our address on the network the request came from (server identifier, default siaddr). */
-  serverIp: string;
-  /** The subnet of the receiving interface, or the one containing giaddr for relayed requests. */
-  interfaceSubnet?: Subnet;
-  /** The machine whose macs include chaddr. */
-  machine?: Machine;
-  /** The lease the inventory holds for chaddr (any subnet, possibly expired). */
-  lease?: Lease;
-  /** Set when allocateLease was asked (leaseWanted) and gave nothing: the pool is exhausted. */
-  leaseUnavailable?: boolean;
-  /** UDP port the request came to: 67, or 4011 (PXE boot-server requests of proxyDHCP clients). */
-  port?: number;
-  /** The request's source, for port 4011 replies. */
-  source?: { ip: string; port: number };
-  now: Date;
-  config: DhcpServerConfig;
-}
-
-export type Destination =
-  | { kind: 'broadcast' } // 255.255.255.255:68 as an Ethernet broadcast on the receiving interface
-  | { kind: 'unicast'; ip: string; mac: string } // ip:68 sent straight to the client's MAC (no ARP needed)
-  | { kind: 'relay'; ip: string } // giaddr:67 over UDP, the relay delivers it
-  | { kind: 'source'; ip: string; port: number }; // back to where a port-4011 request came from
-
-export interface Decision {
-  reply?: DhcpPacketInit;
-  to?: Destination;
-  /** allocateLease(mac, subnetId, seconds, now, hostname), then ask again with the lease. */
-  leaseWanted?: { subnetId: string; seconds: number; hostname?: string };
-  releaseLease?: boolean;
-  /** An address the client found in use (DECLINE): keep it out of offers. */
-  declined?: string;
-  /** An unknown MAC asked (DISCOVER): for the caller to register (state birth) or report. */
-  unknownMachine?: { mac: string; subnetId?: string; served: boolean; firmware?: Firmware; arch?: number };
-  /** What the request taught us about a known machine (option 93). */
-  machinePatch?: { firmware: 'bios' | 'uefi' };
-  log: string;
-}
-
-// ---- small helpers -------------------------------------------------------------------------
-
-export const ipToInt = (ip: string): number => ipv4ToInt(ip);
-export const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-
-/** Is `ip` inside `subnet` (gateway & mask)? */
-export function inSubnet(ip: string, subnet: Subnet): boolean {
-  const mask = ipToInt(subnet.mask);
-  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(subnet.gateway) & mask) >>> 0;
-}
-
-export const broadcastOf = (s: Subnet): string => intToIp((ipToInt(s.gateway) | ~ipToInt(s.mask)) >>> 0);
-
-/** A malformed optional option is treated as absent: it must not cost the client its answer. */
-function lenient<T>(read: () => T): T | undefined {
-  try {
-    return read();
-  } catch {
-    return undefined;
-  }
-}
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const ips = (list: string[]) => Buffer.concat(list.map(parseIp));
-
-/** What the request says about the client's boot firmware. */
-export interface ClientKind {
-  pxe: boolean;
-  ipxe: boolean;
-  arch?: number;
-  firmware?: Firmware;
-}
-
-export function clientKind(p: DhcpPacket): ClientKind {
-  const vendor = lenient(() => optionString(p.options, Opt.VENDOR_CLASS)) ?? '';
-  const pxe = vendor.startsWith('PXEClient');
-  // iPXE sends option 77 as the bare string "iPXE"; RFC 3004 clients length-prefix each class.
-  const uc = p.options.get(77);
-  const ipxe =
-    !!uc && (uc.toString('latin1') === 'iPXE' || (uc[0] === 4 && uc.subarray(1, 5).toString('latin1') === 'iPXE'));
-  // Option 93 first; PXE ROMs also encode it in option 60 ("PXEClient:Arch:00007:UNDI:003016").
-  let arch = lenient(() => optionU16(p.options, Opt.CLIENT_ARCH));
-  if (arch === undefined && p.options.get(Opt.CLIENT_ARCH)?.length)
-    arch = lenient(() => p.options.get(Opt.CLIENT_ARCH)!.readUInt16BE(0));
-  if (arch === undefined) {
-    const m = /^PXEClient:Arch:(\d{5})/.exec(vendor);
-    if (m) arch = Number(m[1]);
-  }
-  return { pxe: pxe || ipxe, ipxe, arch, firmware: arch === undefined ? undefined : ARCH_FIRMWARE.get(arch) };
-}
-
-// ---- the decision --------------------------------------------------------------------------
-
-interface Offerable {
-  ip: string;
-  subnet: Subnet;
-  seconds: number;
-  /** undefined: a reservation (no lease row); else the lease row that must exist. */
-  dynamic: boolean;
-  hostname?: string;
-}
+const INSTALL_STATES: ReadonlySet<MachineState> = new Set(['birth', 'rebirth', 'clean', 'installing']);
 
 /** Decides the answer to one decoded request. Never throws for anything the codec decodes. */
 export function answer(p: DhcpPacket, ctx: PolicyContext): Decision {
@@ -314,160 +170,6 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
   return withPatch({ ...d, releaseLease: staleLeaseRow || undefined, log: `${state}: ${d.log}` });
 }
 
-/** The client's option 12 if it is a valid host name (the inventory refuses others), lower-cased. */
-function clientHostname(p: DhcpPacket): string | undefined {
-  const h = lenient(() => optionString(p.options, Opt.HOSTNAME))?.toLowerCase();
-  return h && h.length <= 253 && h.split('.').every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))
-    ? h
-    : undefined;
-}
-
-function firmwarePatch(m: Machine | undefined, k: ClientKind): Decision['machinePatch'] {
-  if (!m || k.arch === undefined || !k.pxe) return undefined;
-  const fw = k.arch === 0 ? 'bios' : 'uefi';
-  return m.firmware === fw ? undefined : { firmware: fw };
-}
-
-/** The boot file for this client, or why there is none. */
-function bootFile(ctx: PolicyContext, k: ClientKind, mac: string): { file?: string; why: string } {
-  if (k.ipxe) return { file: `${httpBase(ctx)}/boot/${mac}.ipxe`, why: 'iPXE: HTTP script' };
-  if (!k.pxe) return { why: 'not a PXE client' };
-  if (!k.firmware) return { why: `no iPXE build for client architecture ${k.arch ?? '(none)'}` };
-  return {
-    file: ctx.config.bootFiles?.[k.firmware] ?? DEFAULT_BOOT_FILES[k.firmware],
-    why: `PXE ${k.firmware}: chainload iPXE`,
-  };
-}
-
-const httpBase = (ctx: PolicyContext) => (ctx.config.httpBootUrl ?? `http://${ctx.serverIp}:6977`).replace(/\/+$/, '');
-
-/** Options in the client's option-55 order first, then ours; 53 and 54 lead. */
-function ordered(p: DhcpPacket, opts: [number, Buffer][]): Map<number, Buffer> {
-  const prl = [...(p.options.get(Opt.PARAMETER_REQUEST_LIST) ?? [])];
-  const rank = (c: number) =>
-    c === Opt.MESSAGE_TYPE ? -2 : c === Opt.SERVER_ID ? -1 : prl.includes(c) ? prl.indexOf(c) : 1000;
-  const out = new Map([...opts].sort((a, b) => rank(a[0]) - rank(b[0])));
-  // RFC 3046: relay agent information goes back to the relay, last.
-  const agent = p.options.get(82);
-  if (agent && p.giaddr !== '0.0.0.0') out.set(82, agent);
-  return out;
-}
-
-/** RFC 2131 4.1: relay, then the client's own address, then broadcast flag, then its MAC. */
-function destination(p: DhcpPacket, yiaddr: string, mac: string): Destination {
-  if (p.giaddr !== '0.0.0.0') return { kind: 'relay', ip: p.giaddr };
-  if (p.ciaddr !== '0.0.0.0') return { kind: 'unicast', ip: p.ciaddr, mac };
-  if (p.flags & 0x8000 || yiaddr === '0.0.0.0') return { kind: 'broadcast' };
-  return { kind: 'unicast', ip: yiaddr, mac };
-}
-
-const base = (p: DhcpPacket) => ({
-  op: BOOTREPLY,
-  xid: p.xid,
-  flags: p.flags & 0x8000,
-  giaddr: p.giaddr,
-  chaddr: hardwareAddress(p),
-});
-
-/** PXE boot options (siaddr, file, 60, 43, 97, 66, 67) when this client should boot the installer. */
-function bootOptions(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, mac: string) {
-  const tftp = ctx.config.tftpServer ?? ctx.serverIp;
-  const b = bootFile(ctx, k, mac);
-  const opts: [number, Buffer][] = [[Opt.TFTP_SERVER_NAME, Buffer.from(tftp)]];
-  if (b.file) opts.push([Opt.BOOTFILE_NAME, Buffer.from(b.file)]);
-  if (k.pxe && b.file) {
-    // Echoing PXEClient makes UEFI firmware treat this as a PXE offer; option 43 tells BIOS ROMs
-    // to boot the file named here instead of starting boot-server discovery; 97 is echoed (PXE 2.1).
-    opts.push([Opt.VENDOR_CLASS, Buffer.from('PXEClient')], [43, PXE_VENDOR_OPTIONS]);
-    const uuid = p.options.get(Opt.CLIENT_UUID);
-    if (uuid) opts.push([Opt.CLIENT_UUID, uuid]);
-  }
-  return { siaddr: tftp, file: b.file ?? '', opts, why: b.why };
-}
-
-function reply(
-  p: DhcpPacket,
-  ctx: PolicyContext,
-  type: number,
-  o: Offerable,
-  k: ClientKind,
-  boot: boolean,
-  mac: string,
-): Decision {
-  const s = o.subnet;
-  const opts: [number, Buffer][] = [
-    [Opt.MESSAGE_TYPE, Buffer.from([type])],
-    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    [Opt.LEASE_TIME, u32(o.seconds)],
-    [Opt.RENEWAL_TIME, u32(Math.floor(o.seconds / 2))],
-    [Opt.REBINDING_TIME, u32(Math.floor(o.seconds * 0.875))],
-    [Opt.SUBNET_MASK, parseIp(s.mask)],
-    [Opt.ROUTER, parseIp(s.gateway)],
-    [Opt.BROADCAST, parseIp(broadcastOf(s))],
-  ];
-  if (s.dnsServers.length) opts.push([Opt.DNS_SERVERS, ips(s.dnsServers)]);
-  if (s.domainName) opts.push([Opt.DOMAIN_NAME, Buffer.from(s.domainName)]);
-  if (o.hostname) opts.push([Opt.HOSTNAME, Buffer.from(o.hostname)]);
-  let siaddr = '0.0.0.0';
-  let file = '';
-  let why = 'no boot (machine state)';
-  if (boot) {
-    const b = bootOptions(p, ctx, k, mac);
-    ({ siaddr, file, why } = b);
-    opts.push(...b.opts);
-  }
-  const verb = messageTypeName(type);
-  return {
-    reply: {
-      ...base(p),
-      yiaddr: o.ip,
-      siaddr,
-      file,
-      ciaddr: type === MessageType.ACK ? p.ciaddr : '0.0.0.0',
-      options: ordered(p, opts),
-    },
-    to: destination(p, o.ip, mac),
-    log: `${verb} ${o.ip} (${o.dynamic ? 'pool lease' : 'reservation'}${o.hostname ? ` ${o.hostname}` : ''}); ${file ? `boot ${file}` : why}`,
-  };
-}
-
-function nak(p: DhcpPacket, ctx: PolicyContext, why: string): Decision {
-  const options = new Map([
-    [Opt.MESSAGE_TYPE, Buffer.from([MessageType.NAK])],
-    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    [Opt.MESSAGE, Buffer.from(why)],
-  ]);
-  // RFC 2131 4.3.2: a NAK is broadcast (through a relay: with the broadcast bit set).
-  const reply = { ...base(p), flags: p.giaddr !== '0.0.0.0' ? 0x8000 : p.flags & 0x8000, options };
-  return {
-    reply,
-    to: p.giaddr !== '0.0.0.0' ? { kind: 'relay', ip: p.giaddr } : { kind: 'broadcast' },
-    log: `NAK: ${why}`,
-  };
-}
-
-function inform(p: DhcpPacket, ctx: PolicyContext, s: Subnet, hostname: string | undefined): Decision {
-  if (p.ciaddr === '0.0.0.0' || !inSubnet(p.ciaddr, s))
-    return { log: `INFORM from ${p.ciaddr}, not on ${s.id}: ignored` };
-  const opts: [number, Buffer][] = [
-    [Opt.MESSAGE_TYPE, Buffer.from([MessageType.ACK])],
-    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    [Opt.SUBNET_MASK, parseIp(s.mask)],
-    [Opt.ROUTER, parseIp(s.gateway)],
-    [Opt.BROADCAST, parseIp(broadcastOf(s))],
-  ];
-  if (s.dnsServers.length) opts.push([Opt.DNS_SERVERS, ips(s.dnsServers)]);
-  if (s.domainName) opts.push([Opt.DOMAIN_NAME, Buffer.from(s.domainName)]);
-  if (hostname) opts.push([Opt.HOSTNAME, Buffer.from(hostname)]);
-  // RFC 2131 3.4: no lease time, no yiaddr; unicast to the configured address.
-  const mac = formatMac(hardwareAddress(p));
-  return {
-    reply: { ...base(p), ciaddr: p.ciaddr, options: ordered(p, opts) },
-    to: destination(p, '0.0.0.0', mac),
-    log: `ACK to INFORM from ${p.ciaddr}`,
-  };
-}
-
 /** proxyDHCP on port 67: answer PXE DISCOVERs with boot information only, no address. */
 function proxy(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, boot: boolean, mac: string, type: number): Decision {
   const who = ctx.machine ? `${ctx.machine.hostname} (${ctx.machine.state})` : `unknown machine ${mac}`;
@@ -494,23 +196,4 @@ function pxeBootServer(p: DhcpPacket, ctx: PolicyContext, k: ClientKind, boot: b
   if (!k.pxe || !boot) return { log: `port ${PXE_PORT}: no boot for ${ctx.machine?.hostname ?? mac}` };
   const to: Destination = ctx.source ? { kind: 'source', ...ctx.source } : destination(p, '0.0.0.0', mac);
   return proxyReply(p, ctx, k, mac, MessageType.ACK, to);
-}
-
-function proxyReply(
-  p: DhcpPacket,
-  ctx: PolicyContext,
-  k: ClientKind,
-  mac: string,
-  type: number,
-  to: Destination,
-): Decision {
-  const b = bootOptions(p, ctx, k, mac);
-  if (!b.file) return { log: `proxyDHCP: ${b.why}; not answering` };
-  const opts: [number, Buffer][] = [
-    [Opt.MESSAGE_TYPE, Buffer.from([type])],
-    [Opt.SERVER_ID, parseIp(ctx.serverIp)],
-    ...b.opts,
-  ];
-  const reply = { ...base(p), ciaddr: p.ciaddr, siaddr: b.siaddr, file: b.file, options: ordered(p, opts) };
-  return { reply, to, log: `proxyDHCP ${messageTypeName(type)}: boot ${b.file}` };
 }

@@ -1,9 +1,9 @@
-// Sending the DHCP server's answers the way the decision says (policy.ts Decision.to): to a relay
-// agent or a PXE client over UDP; to a client on a served link as an Ethernet frame through that
-// interface's packet socket, unicast to its MAC or broadcast (a client without an address can be
-// unicast to without ARP, RFC 2131 4.1); to a client that asked over UDP, over UDP.
+// Sending the DHCP server's answers the way the decision says (policy-types.ts Decision.to): to
+// a relay agent or a PXE client over UDP; to a client on a served link as an Ethernet frame
+// through that interface's packet socket, unicast to its MAC or broadcast (a client without an
+// address can be unicast to without ARP, RFC 2131 4.1); to a client that asked over UDP, over UDP.
 import type dgram from 'node:dgram';
-import type { Decision } from './policy.ts';
+import type { Decision } from './policy-types.ts';
 import { BROADCAST_MAC, PacketSender } from '../../protocols/dhcp/socket.ts';
 import type { UdpDatagram } from '../../protocols/dhcp/udp-ipv4.ts';
 import type { Via } from './types.ts';

@@ -12,7 +12,9 @@ import {
 } from '../../protocols/dhcp/packet.ts';
 import type { LeaseWrites } from './lease-batch.ts';
 import type { LimitedLog } from './log-limit.ts';
-import { answer, type Decision, type DhcpServerConfig, inSubnet, type PolicyContext } from './policy.ts';
+import { inSubnet } from './ipv4-subnet.ts';
+import { answer } from './policy.ts';
+import type { Decision, DhcpServerConfig, PolicyContext } from './policy-types.ts';
 import type { ReplySender } from './reply-sender.ts';
 import type { ServedNetworks } from './served-networks.ts';
 import type { DhcpServerStats, UnknownMachineInfo, Via } from './types.ts';

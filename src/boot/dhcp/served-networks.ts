@@ -5,7 +5,7 @@
 import os from 'node:os';
 import type { Inventory, Subnet } from '../../inventory/types.ts';
 import { interfaceIpv4 } from '../../system/packet-socket.ts';
-import { inSubnet } from './policy.ts';
+import { inSubnet } from './ipv4-subnet.ts';
 
 const SUBNET_CACHE_MS = 2000;
 const ADDRESS_CACHE_MS = 5000;

@@ -43,7 +43,7 @@ import { RequestScheduler } from './request-scheduler.ts';
 import { ServedNetworks } from './served-networks.ts';
 import type { DhcpServer, DhcpServerOptions, DhcpServerStats, Via } from './types.ts';
 
-export type { DhcpServerConfig } from './policy.ts';
+export type { DhcpServerConfig } from './policy-types.ts';
 export type { DhcpServer, DhcpServerOptions, DhcpServerStats, UnknownMachineInfo } from './types.ts';
 
 const MALFORMED_LOGS_PER_MINUTE = 20;

@@ -1,7 +1,7 @@
 // The DHCP server's outward shapes: what it is started with, what it counts, what it tells about
 // a machine it does not know. Shared by server.ts and the modules it is made of.
 import type { Inventory } from '../../inventory/types.ts';
-import type { DhcpServerConfig, Firmware } from './policy.ts';
+import type { DhcpServerConfig, Firmware } from './policy-types.ts';
 
 export interface UnknownMachineInfo {
   /** The interface it asked on, or undefined when relayed. */

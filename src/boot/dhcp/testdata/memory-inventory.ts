@@ -8,7 +8,7 @@ import {
   ConflictError, NotFoundError, type Inventory, type Lease, type Machine, type MachinePatch, type MachineState, type NewMachine,
   type StateChange, type Subnet,
 } from '../../../inventory/types.ts';
-import { intToIp, ipToInt } from '../policy.ts';
+import { intToIp, ipToInt } from '../ipv4-subnet.ts';
 
 interface State {
   machines: Machine[];

@@ -6,7 +6,7 @@
 // after SIGTERM. The process exits 0 only after a clean close().
 import readline from 'node:readline';
 import type { Inventory, NewMachine, Subnet } from '../../../inventory/types.ts';
-import type { DhcpServerConfig } from '../policy.ts';
+import type { DhcpServerConfig } from '../policy-types.ts';
 import { createDhcpServer } from '../server.ts';
 import { memoryInventory } from './memory-inventory.ts';
 
