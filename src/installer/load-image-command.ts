@@ -5,7 +5,7 @@
 // is, with neither the tmpfs nor the bind mounts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker } from '../image/transfer/worker.ts';
+import { cacheInWorker } from '../image/unpack/cache-thread.ts';
 import { ImageServerError, type ImageServerClient } from '../image/transfer/client.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { ImageRecord } from '../image/store/store.ts';

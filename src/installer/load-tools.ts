@@ -7,7 +7,7 @@
 // of the install onto the drives.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheInWorker } from '../image/transfer/worker.ts';
+import { cacheInWorker } from '../image/unpack/cache-thread.ts';
 import { stagedTreeFinder } from '../image/unpack/staged-tree.ts';
 import type { Digest } from '../image/model/digest.ts';
 import type { Manifest } from '../image/model/manifest.ts';

@@ -1,5 +1,5 @@
-// Runs the local object cache (reading and hashing candidate files) on a worker thread, so the
-// calling thread is free to write. Verified contents travel to the calling thread in batches of a
+// Runs the old disk's object cache (local-cache.ts: reading and hashing candidate files) on a
+// worker thread, so the calling thread is free to write. Verified contents travel to the calling thread in batches of a
 // few MiB, in one transferred buffer each. Flow control: at most MAX_UNACKED batches are in
 // flight, and a consumer that returns a promise holds back the next, so a slow disk bounds memory
 // use. The image server needs no such thread: the unpacker takes its objects as stored
@@ -7,49 +7,41 @@
 // (unpack/tree-writer.ts).
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
-import { CorruptObjectError, type ObjectFinder } from '../model/objects.ts';
-import { type CacheStats, LocalObjectCache, newCacheStats } from '../unpack/local-cache.ts';
+import type { ObjectFinder } from '../model/objects.ts';
+import { type CacheStats, LocalObjectCache, newCacheStats } from './local-cache.ts';
 import { bundledOr, startThread } from '../../util/threads.ts';
-import { ImageServerError } from './errors.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
 
-export type WorkerJob = { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
+type CacheJob = { kind: 'cache'; roots: string[]; wanted: [Digest, { size: number; paths: string[] }][] };
 
 /** Counters a source keeps (FetchStats, CacheStats); the worker's are added to the caller's. */
 type Counts = Record<string, number>;
 
 type ToMain =
   | { type: 'batch'; digests: Digest[]; ends: number[]; buffer: ArrayBuffer }
-  | { type: 'log'; line: string }
   | { type: 'done'; stats: Counts }
-  | { type: 'error'; name: string; message: string; status?: number; stats: Counts };
+  | { type: 'error'; name: string; message: string; stats: Counts };
 
 /** The local object cache of `roots`, searched on a worker thread while this thread writes. */
-export function cacheInWorker(
-  roots: string[],
-  log: (line: string) => void = () => {},
-): ObjectFinder & { stats: CacheStats } {
+export function cacheInWorker(roots: string[]): ObjectFinder & { stats: CacheStats } {
   const stats = newCacheStats();
   return {
     stats,
     find: (wanted, onObject) =>
-      roots.length
-        ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, log, stats)
-        : Promise.resolve(),
+      roots.length ? runInWorker({ kind: 'cache', roots, wanted: [...wanted] }, onObject, stats) : Promise.resolve(),
   };
 }
 
 /**
- * Runs a source on a worker thread; `onObject` runs on the calling thread, in arrival order. The
+ * Runs the cache on a worker thread; `onObject` runs on the calling thread, in arrival order. The
  * worker's counts are added to `stats`, whether it succeeds or fails.
  */
-export function runInWorker<S extends object>(
-  job: WorkerJob,
+function runInWorker(
+  job: CacheJob,
   onObject: (digest: Digest, content: Buffer) => void | Promise<void>,
-  log: (line: string) => void,
-  stats: S,
+  stats: CacheStats,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = startThread(bundledOr(new URL(import.meta.url)), job);
@@ -58,7 +50,7 @@ export function runInWorker<S extends object>(
       if (settled) return;
       settled = true;
       void worker.terminate();
-      const target = stats as Counts;
+      const target = stats as unknown as Counts;
       for (const [key, n] of Object.entries(counts ?? {})) target[key] = (target[key] ?? 0) + n;
       if (err) reject(err);
       else resolve();
@@ -86,8 +78,7 @@ export function runInWorker<S extends object>(
       if (settled) return;
       if (msg.type === 'batch') {
         delivering = delivering.then(() => deliver(msg));
-      } else if (msg.type === 'log') log(msg.line);
-      else if (msg.type === 'done') void delivering.then(() => finish(undefined, msg.stats));
+      } else if (msg.type === 'done') void delivering.then(() => finish(undefined, msg.stats));
       else void delivering.then(() => finish(rebuildError(msg), msg.stats));
     });
     worker.on('error', (err) => finish(err));
@@ -95,20 +86,14 @@ export function runInWorker<S extends object>(
   });
 }
 
-/** The worker's error as the caller would have seen it on its own thread. */
+/** The worker's error (a file system's, such as EIO), with its name and message. */
 function rebuildError(msg: Extract<ToMain, { type: 'error' }>): Error {
-  let err: Error & { status?: number };
-  if (msg.name === 'CorruptObjectError') err = new CorruptObjectError(msg.message);
-  else if (msg.name === 'ImageServerError') err = new ImageServerError(msg.message);
-  else {
-    err = new Error(msg.message);
-    err.name = msg.name;
-  }
-  if (msg.status !== undefined) err.status = msg.status;
+  const err = new Error(msg.message);
+  err.name = msg.name;
   return err;
 }
 
-async function workerMain(job: WorkerJob): Promise<void> {
+async function workerMain(job: CacheJob): Promise<void> {
   const port = parentPort!;
   let unacked = 0;
   let wake: (() => void) | undefined;
@@ -153,13 +138,13 @@ async function workerMain(job: WorkerJob): Promise<void> {
     while (unacked > 0) await new Promise<void>((r) => (wake = r));
     port.postMessage({ type: 'done', stats } satisfies ToMain);
   } catch (err) {
-    const e = err as Error & { status?: number };
-    port.postMessage({ type: 'error', name: e.name, message: e.message, status: e.status, stats } satisfies ToMain);
+    const e = err as Error;
+    port.postMessage({ type: 'error', name: e.name, message: e.message, stats } satisfies ToMain);
   }
 }
 
 // Started as a worker: this file itself, or the installer image's bundle (one file holding every
 // module; this module comes after the cache it runs, which imports nothing of it).
-const started = workerData as WorkerJob | undefined;
+const started = workerData as CacheJob | undefined;
 // From a bundle every thread runs this module too (bundledOr): only the jobs above are this one's.
 if (!isMainThread && started?.kind === 'cache') void workerMain(started);
