@@ -53,7 +53,7 @@ export interface RunningBootServer {
 
 /** Where Debian's ipxe package puts the binaries PXE firmware chainloads. */
 export const DEBIAN_IPXE_DIR = '/usr/lib/ipxe';
-/** What PXE firmware is told to load by default (boot/dhcp/policy.ts), and iPXE's other builds. */
+/** What PXE firmware is told to load by default (boot/dhcp/client-kind.ts), and iPXE's other builds. */
 const IPXE_BINARIES = [...Object.values(DEFAULT_BOOT_FILES), 'snponly.efi', 'ipxe.pxe', 'ipxe.lkrn'];
 
 /** The machine behind a TFTP client address: by static IP, else by its current lease. */
