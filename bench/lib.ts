@@ -501,20 +501,7 @@ export async function compareTwo(
   labels: { ours: string; peer: string; better: string },
   extra: Record<string, unknown> = {},
 ): Promise<{ ours: Sample; peer: Sample }> {
-  const samples = await measureInterleaved(sides);
-  const ours = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
-  console.log();
-  console.log(
-    table(
-      ['', 'median time', 'runs (s)'],
-      sides.map((s, i) => [
-        s.name,
-        secs((i ? peer : ours).seconds),
-        samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-      ]),
-    ),
-  );
+  const { samples, ours, peer } = await measureTwo(sides);
   const ratio = ours.seconds / peer.seconds;
   console.log(`results: ${writeResults(name, { ...extra, samples, medians: { cradle: ours, peer }, ratio })}`);
   console.log(
@@ -526,4 +513,34 @@ export async function compareTwo(
     ),
   );
   return { ours, peer };
+}
+
+/**
+ * Runs two sides interleaved (ours first) and prints their medians and runs as a table, with one
+ * more column when asked (a rate, say), headed by `title`.
+ */
+export async function measureTwo(
+  sides: [Side, Side],
+  title = '',
+  column?: { header: string; cell: (median: Sample) => string },
+): Promise<{ samples: Record<string, Sample[]>; ours: Sample; peer: Sample }> {
+  const samples = await measureInterleaved(sides);
+  const ours = medians(samples[sides[0].name]);
+  const peer = medians(samples[sides[1].name]);
+  console.log();
+  console.log(
+    table(
+      [title, 'median time', ...(column ? [column.header] : []), 'runs (s)'],
+      sides.map((s, i) => {
+        const m = i ? peer : ours;
+        return [
+          s.name,
+          secs(m.seconds),
+          ...(column ? [column.cell(m)] : []),
+          samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+        ];
+      }),
+    ),
+  );
+  return { samples, ours, peer };
 }

@@ -15,21 +15,20 @@
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { describeTree, diffTrees } from '../test/helpers.ts';
-import { table } from '../src/util/format.ts';
 import {
   type Cleanup,
   cradleBin,
   exec,
   LoopFs,
-  measureInterleaved,
-  medians,
   mb,
   mbps,
+  measureTwo,
   q,
   ratioLine,
   runBenchmark,
   secs,
   shell,
+  type Side,
   startCradleServer,
   startNginx,
   TAR_CREATE,
@@ -94,7 +93,7 @@ async function measureTree(dst: LoopFs, label: string, root: string, image: stri
       : 'check: both installs produce identical trees',
   );
 
-  const sides = [
+  const sides: [Side, Side] = [
     {
       name: 'cradle load-image + sync',
       prepare: () => dst.format(),
@@ -106,25 +105,10 @@ async function measureTree(dst: LoopFs, label: string, root: string, image: stri
       run: async () => ({ seconds: (await tarInstall(urls.nginx, dst.path('root'), dst.mnt, archive)).seconds }),
     },
   ];
-  const samples = await measureInterleaved(sides);
-  const ours = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
-
-  console.log();
-  console.log(
-    table(
-      [label, 'median time', 'MB/s (content)', 'runs (s)'],
-      sides.map((s, i) => {
-        const m = i ? peer : ours;
-        return [
-          s.name,
-          secs(m.seconds),
-          mbps(content.bytes, m.seconds),
-          samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-        ];
-      }),
-    ),
-  );
+  const { samples, ours, peer } = await measureTwo(sides, label, {
+    header: 'MB/s (content)',
+    cell: (m) => mbps(content.bytes, m.seconds),
+  });
   const line = ratioLine(
     label === 'debian' ? NAME : `${NAME} ${label}`,
     { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
