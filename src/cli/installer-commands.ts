@@ -3,24 +3,18 @@
 // workflows and debugging. They take the installer's own flags (given before the sub-command name)
 // through optsWithGlobals: --tftp-directory (whose `imageserver` file names the image server),
 // --tftp-server-hostname, --image-server-hostname, --tls-*, --sysfs-directory, ...
+//
+// Each sub-command imports what it runs when it runs: one sub-command (or --help) does not pay for
+// loading the others' modules (the drives, DHCP, kexec, the unpacker), nor the daemon's.
 import type { Command } from 'commander';
-import {
-  decodeBase64,
-  dhcpRequestCommand,
-  generateRandom,
-  kexecImage,
-  listDriveNames,
-  listDrivesTable,
-  loadConfigurationFromTftp,
-} from '../installer/debug-commands.ts';
-import { ImageServerClient, imageServerUrl } from '../image/transfer/client.ts';
+import type { ImageServerClient } from '../image/transfer/client.ts';
 import type { ImageRecord } from '../image/store/store.ts';
-import { loadImage } from '../installer/load-image-command.ts';
 import { subcommandImageServer, subcommandTls } from '../installer/subcommand-server.ts';
 import { formatBytes, formatRate } from '../util/format.ts';
 import { sortVersions } from '../util/verstr.ts';
-import { imagesTable } from './image.ts';
 import { seconds } from './program.ts';
+
+const debugCommands = () => import('../installer/debug-commands.ts');
 
 /** The installer's own flags the sub-commands read (given before the sub-command name). */
 interface DaemonFlags {
@@ -48,7 +42,8 @@ interface ServerOpts {
  * --image-server-hostname, else <--tftp-directory>/imageserver (Dominator's default); the
  * installer's certificates unless others are named.
  */
-function client(o: ServerOpts, cmd: Command): ImageServerClient {
+async function client(o: ServerOpts, cmd: Command): Promise<ImageServerClient> {
+  const { ImageServerClient, imageServerUrl } = await import('../image/transfer/client.ts');
   const g = cmd.optsWithGlobals<DaemonFlags & ServerOpts>();
   const { address } = subcommandImageServer({
     flag: o.imageserver,
@@ -92,9 +87,10 @@ export function registerInstallerSubcommands(installer: Command): void {
       .description('list the images on the image server, one name a line, version-aware')
       .option('--long', 'a table: name, creation time, files and size'),
   ).action(async (o: ServerOpts & { long?: boolean }, cmd: Command) => {
-    const c = client(o, cmd);
+    const c = await client(o, cmd);
     try {
       const images = await c.listImages();
+      const { imagesTable } = await import('./image.ts');
       if (o.long) console.log(imagesTable(sortVersions(images, (r) => r.name)));
       else process.stdout.write(imageNamesListing(images));
     } finally {
@@ -105,18 +101,19 @@ export function registerInstallerSubcommands(installer: Command): void {
   installer
     .command('decode-base64')
     .description('decode base64 from standard input to standard output')
-    .action(() => decodeBase64(process.stdin, process.stdout));
+    .action(async () => (await debugCommands()).decodeBase64(process.stdin, process.stdout));
   installer
     .command('generate-random')
     .description('write pseudo-random data (NOT cryptographically secure) to standard output until it is closed')
-    .action(() => generateRandom(process.stdout));
+    .action(async () => (await debugCommands()).generateRandom(process.stdout));
   // These take the installer's own --sysfs-directory, --dev-directory and --log-directory
   // (given before the sub-command name).
   installer
     .command('list-drives')
     .description('list the usable drives in boot-priority order, one name a line (the first is the boot drive)')
     .option('--long', 'a table: size, model, serial, kind, bus, and the drives skipped and why')
-    .action((o: { long?: boolean }, cmd: Command) => {
+    .action(async (o: { long?: boolean }, cmd: Command) => {
+      const { listDrivesTable, listDriveNames } = await debugCommands();
       const g = cmd.optsWithGlobals<DaemonFlags>();
       const roots = { sysfs: g.sysfsDirectory, dev: g.devDirectory };
       console.log(o.long ? listDrivesTable(roots) : listDriveNames(roots).join('\n'));
@@ -127,6 +124,7 @@ export function registerInstallerSubcommands(installer: Command): void {
     .option('--timeout <seconds>', 'give up after this long', '60')
     .action(async (o: { timeout: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<DaemonFlags>();
+      const { dhcpRequestCommand } = await debugCommands();
       const lease = await dhcpRequestCommand(g.sysfsDirectory, g.logDirectory, seconds(o.timeout, '--timeout') * 1000);
       const { options: _o, packet: _p, ...shown } = lease;
       console.log(JSON.stringify(shown, null, 2));
@@ -139,6 +137,7 @@ export function registerInstallerSubcommands(installer: Command): void {
     )
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<DaemonFlags>();
+      const { loadConfigurationFromTftp } = await debugCommands();
       await loadConfigurationFromTftp({ tftpServer: g.tftpServerHostname, tftpDirectory: g.tftpDirectory });
     });
   withServerOptions(
@@ -148,7 +147,8 @@ export function registerInstallerSubcommands(installer: Command): void {
       .argument('<name>', 'image name, or a stream for its latest image')
       .option('--no-exec', 'only load the kernel (kexec -l), do not boot it'),
   ).action(async (name: string, o: ServerOpts & { exec: boolean }, cmd: Command) => {
-    const c = client(o, cmd);
+    const { kexecImage } = await debugCommands();
+    const c = await client(o, cmd);
     try {
       // The installer's --tftp-server-hostname is passed on as tftpserver= to the new kernel.
       console.log(
@@ -177,7 +177,8 @@ export function registerInstallerSubcommands(installer: Command): void {
       .option('--no-mounts', 'unpack into DIR itself: no tmpfs, no bind mounts'),
   ).action(
     async (name: string, dir: string, o: ServerOpts & { cacheFrom: string[]; mounts: boolean }, cmd: Command) => {
-      const c = client(o, cmd);
+      const { loadImage } = await import('../installer/load-image-command.ts');
+      const c = await client(o, cmd);
       try {
         const r = await loadImage(c, name, dir, { cacheFrom: o.cacheFrom, mounts: o.mounts });
         const u = r.unpack;

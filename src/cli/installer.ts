@@ -4,7 +4,6 @@ import { Option, type Command } from 'commander';
 import fs from 'node:fs';
 import { DEFAULT_OPTIONS, SEED_TLS, type InstallerOptions } from '../installer/context.ts';
 import { INSTALLER_STATUS_PORT } from '../util/ports.ts';
-import { runInstaller } from '../installer/daemon.ts';
 import { seconds, wholeNumber } from './program.ts';
 import { subcommandTls } from '../installer/subcommand-server.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -235,8 +234,10 @@ export function registerInstallerCommands(program: Command): void {
     .action(async (f: DaemonFlags) => {
       if (f.version) return void console.log(pkg.version);
       const opts = daemonOptions(f);
-      // Imported here, not with this module: the status server's metrics and WebSocket libraries
-      // (about 100 modules) are a running daemon's alone, not its sub-commands' or its --help's.
+      // Imported here, not with this module: the install sequence, and the status server's metrics
+      // and WebSocket libraries (about 100 modules), are a running daemon's alone, not its
+      // sub-commands' or its --help's.
+      const { runInstaller } = await import('../installer/daemon.ts');
       const { startStatusServer } = await import('../status/server.ts');
       // The status page, RPC and remote shell on port 6978 watch the daemon from outside it.
       process.exitCode = await runInstaller(opts, (log, gate) => startStatusServer(opts, log, gate));
