@@ -17,15 +17,12 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 export const CRADLE_KIT_NAME = CRADLE_KIT_INSTALLER.kit;
 
-// The bundle is also the entry of the unpacker's threads, the old disk's cache and the tree writers
-// (util/threads.ts bundledOr: in a bundle, the bundle): a thread must not run the command line,
-// and must still evaluate its own module (image/unpack/cache-thread.ts,
-// image/unpack/tree-writer-thread.ts), which main.ts would only reach lazily. `--version` is answered
-// here because the command line itself has no version to give.
+// The bundle is also the entry of the unpacker's threads (cli/bundled-threads.ts): a thread must
+// not run the command line, and must still evaluate its own module, which main.ts would only reach
+// lazily. `--version` is answered here because the command line itself has no version to give.
 const entrySource = (version: string) => `
 import { isMainThread } from 'node:worker_threads';
-import '../image/unpack/cache-thread.ts';
-import '../image/unpack/tree-writer-thread.ts';
+import './bundled-threads.ts';
 if (isMainThread) {
   if (process.argv[2] === '--version' || process.argv[2] === '-V') console.log(${JSON.stringify(version)});
   else await import('./main.ts');

@@ -13,6 +13,8 @@ export const runsBundled = !import.meta.url.endsWith('.ts');
  * The module a thread meant to run `entry` starts: `entry` itself from a checkout; from a bundle,
  * the bundle, which holds every entry, each acting on the workerData meant for it (the installer
  * image's threads start this way; the Cradle kit's image-store writers have a file of their own).
+ * The bundle's entry must import `entry`'s module (cli/bundled-threads.ts), or a thread started
+ * this way finds nothing to run.
  */
 export function bundledOr(entry: URL): URL {
   return runsBundled ? new URL(import.meta.url) : entry;

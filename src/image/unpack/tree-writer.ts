@@ -12,8 +12,6 @@ import { CorruptObjectError } from '../model/objects.ts';
 import { bundledOr, startThread } from '../../util/threads.ts';
 import type { FileTarget } from './file-ops.ts';
 import type { WriteAnswer, WriteBatch, WriteJob } from './tree-writer-thread.ts';
-// Evaluated for its thread side too: from a bundle, the writer threads run the bundle (bundledOr).
-import './tree-writer-thread.ts';
 
 const BATCH_WEIGHT = 1024 * 1024;
 const BATCH_JOBS = 64;
