@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import { run } from '../system/run.ts';
 import { AnswersError } from './answers.ts';
-import { httpModule, httpsModule } from '../util/http/node-http.ts';
+import { httpModuleFor } from '../util/http/node-http.ts';
 
 export type AnswersLocation =
   | { kind: 'media'; path: string }
@@ -111,22 +111,18 @@ export async function getUrl(
     // Over the pinned socket, the pin has decided. No `agent`: with `agent: false` Node makes an
     // agent of its own, which ignores `createConnection` and opens a second, unchecked connection.
     const options: https.RequestOptions = socket ? { createConnection: () => socket } : {};
-    const req = (u.protocol === 'https:' ? httpsModule : httpModule).get(
-      u,
-      { ...options, timeout: timeoutMs },
-      (res) => {
-        // One request per connection: once the body is read (or abandoned) the socket goes too,
-        // rather than idling until a timer ends it.
-        const connection = res.socket;
-        res.once('close', () => {
-          connection?.destroy();
-          socket?.destroy();
-        });
-        if (res.statusCode === 200) return resolve(res);
-        res.resume();
-        reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
-      },
-    );
+    const req = httpModuleFor(u).get(u, { ...options, timeout: timeoutMs }, (res) => {
+      // One request per connection: once the body is read (or abandoned) the socket goes too,
+      // rather than idling until a timer ends it.
+      const connection = res.socket;
+      res.once('close', () => {
+        connection?.destroy();
+        socket?.destroy();
+      });
+      if (res.statusCode === 200) return resolve(res);
+      res.resume();
+      reject(fail(`the server answered ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd()));
+    });
     req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
     req.on('error', (err) => reject(unreachable(err)));
   });

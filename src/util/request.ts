@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type https from 'node:https';
 import { pipeline } from 'node:stream/promises';
-import { httpModule, httpsModule } from './http/node-http.ts';
+import { httpModuleFor } from './http/node-http.ts';
 
 export interface RequestTls {
   ca?: string;
@@ -60,7 +60,7 @@ export function request(url: URL | string, o: RequestOptions = {}): Promise<{ st
       timeout: timeoutMs,
       ...(secure ? { ...(o.tls ? readTlsFiles(o.tls) : {}), ...o.tlsOptions } : {}),
     };
-    const req = (secure ? httpsModule : httpModule).request(u, options, (res) => {
+    const req = httpModuleFor(u).request(u, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
@@ -87,7 +87,7 @@ export async function download(
   const stallMs = o.stallMs ?? 60_000;
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
     const secure = u.protocol === 'https:';
-    const req = (secure ? httpsModule : httpModule).get(u, {
+    const req = httpModuleFor(u).get(u, {
       timeout: stallMs,
       ...(secure && o.tls ? readTlsFiles(o.tls) : {}),
     });

@@ -16,7 +16,7 @@ import { BatchDecoder } from './batch-decoder.ts';
 import { CorruptObjectError } from '../model/objects.ts';
 import { ImageServerError } from './errors.ts';
 import { readTlsFiles } from '../../util/request.ts';
-import { httpModule, httpsModule } from '../../util/http/node-http.ts';
+import { httpModule, httpModuleFor, httpsModule } from '../../util/http/node-http.ts';
 
 export { CorruptObjectError, ImageServerError };
 
@@ -100,7 +100,7 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
     retried = false,
   ): Promise<http.IncomingMessage> {
     const url = new URL(path, this.base);
-    const mod = url.protocol === 'https:' ? httpsModule : httpModule;
+    const mod = httpModuleFor(url);
     const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
     return new Promise((resolve, reject) => {
       const req = mod.request(
@@ -173,7 +173,6 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
     return parseManifest(bytes, `manifest ${digest}`);
   }
 
-  /** Downloads objects in batches, verified, retrying what a broken connection left out. */
   /** Where the objects come from, for errors. */
   get origin(): string {
     return this.base.origin;
@@ -184,6 +183,7 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
     return this.fetchObjects(objects, onObject);
   }
 
+  /** Downloads objects in batches, verified, retrying what a broken connection left out. */
   fetchObjects(objects: WantedObject[], onObject: ObjectSink): Promise<void> {
     return this.fetchInBatches(objects, (sizes) => {
       const decoder = new BatchDecoder(sizes, this.base.origin, (d, c) => {

@@ -13,3 +13,8 @@ const requireBuiltin = createRequire(import.meta.url);
 
 export const httpModule = requireBuiltin('node:http') as typeof HttpModule;
 export const httpsModule = requireBuiltin('node:https') as typeof HttpsModule;
+
+/** The module that speaks `url`'s scheme: node:https for https:, node:http for anything else. */
+export function httpModuleFor(url: URL): typeof HttpModule | typeof HttpsModule {
+  return url.protocol === 'https:' ? httpsModule : httpModule;
+}
