@@ -44,11 +44,12 @@ export class StoredObjectCache {
     this.entries.set(digest, { data, used: false });
     this.bytes += data.length;
     // Each pass either evicts the oldest entry or clears its flag and moves it back, so it ends
-    // within two passes over the entries.
+    // within two passes over the entries (the new entry, unread, is never moved back; being no
+    // larger than the limit, it is never reached either).
     while (this.bytes > this.limit) {
       const [oldest, entry] = this.entries.entries().next().value as [Digest, Entry];
       this.entries.delete(oldest);
-      if (entry.used && oldest !== digest) {
+      if (entry.used) {
         entry.used = false;
         this.entries.set(oldest, entry);
       } else this.bytes -= entry.data.length;

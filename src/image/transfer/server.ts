@@ -71,16 +71,15 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
       }
     },
   });
-  // Likewise objects and bytes sent, added up here and handed over when read.
+  // Likewise objects and bytes sent, added up here and handed over (as totals) when read.
   const sent = { objects: 0, bytes: 0 };
-  const reported = { objects: 0, bytes: 0 };
   new Counter({
     name: 'cradle_imageserver_objects_sent_total',
     help: 'Objects sent',
     registers: [registry],
     collect() {
-      this.inc(sent.objects - reported.objects);
-      reported.objects = sent.objects;
+      this.reset();
+      this.inc(sent.objects);
     },
   });
   new Counter({
@@ -88,8 +87,8 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     help: 'Object bytes sent (as stored, compressed)',
     registers: [registry],
     collect() {
-      this.inc(sent.bytes - reported.bytes);
-      reported.bytes = sent.bytes;
+      this.reset();
+      this.inc(sent.bytes);
     },
   });
   const duration = new Histogram({
