@@ -10,18 +10,17 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { table } from '../src/util/format.ts';
 import {
   benchNamespace,
   exec,
   mb,
   mbps,
-  measureInterleaved,
-  medians,
+  measureTwo,
   ratioLine,
   repoRoot,
   runBenchmark,
   secs,
+  type Side,
   startDnsmasqTftp,
   tftpBenchRoot,
   tempDir,
@@ -82,7 +81,7 @@ await runBenchmark(NAME, async (c) => {
     `${NAME}: ${mb(BYTES)} file; dnsmasq agreed to blksize ${checked.blksize}, windowsize ${checked.windowsize}; both fetches intact`,
   );
 
-  const sides = [
+  const sides: [Side, Side] = [
     {
       name: 'cradle tftpGet (node process)',
       run: async () => {
@@ -92,25 +91,14 @@ await runBenchmark(NAME, async (c) => {
     },
     { name: 'curl tftp://', run: async () => ({ seconds: (await curl('/dev/null')).seconds }) },
   ];
-  const samples = await measureInterleaved(sides);
-  const cradle = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
-
-  console.log();
-  console.log(
-    table(
-      ['', 'median time', 'MB/s', 'runs (s)'],
-      sides.map((s, i) => {
-        const m = i ? peer : cradle;
-        return [
-          s.name,
-          secs(m.seconds),
-          mbps(BYTES, m.seconds),
-          samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-        ];
-      }),
-    ),
-  );
+  const {
+    samples,
+    ours: cradle,
+    peer,
+  } = await measureTwo(sides, '', {
+    header: 'MB/s',
+    cell: (m) => mbps(BYTES, m.seconds),
+  });
   console.log(
     `cradle's transfer alone (RRQ to final ACK, median): ${secs(cradle.transfer)}, ${mbps(BYTES, cradle.transfer)}`,
   );
