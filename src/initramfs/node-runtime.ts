@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../system/run.ts';
+import { hostProgram } from './resolve.ts';
 
 /** Locales the image keeps (with their parents): root, and English as the installer writes it. */
 const KEPT_LOCALES = new Set(['root', 'en', 'en_US', 'en_US_POSIX', 'en_001', 'en_150', 'en_GB']);
@@ -58,24 +59,14 @@ export function symbolFileRange(
   throw new Error(`symbol ${sym[3]} is in no section of the Node binary`);
 }
 
-function need(program: string, pkg: string): string {
-  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    const p = path.join(dir, program);
-    if (fs.existsSync(p)) return p;
-  }
-  throw new Error(
-    `the installer image needs ${program} (Debian package ${pkg}) to trim Node's ICU data: apt-get install ${pkg}`,
-  );
-}
-
 /**
  * Writes the image's Node binary to `out`: `source` with ICU data cut by icuItemsToRemove, then
  * stripped. Deterministic for the same source binary and icupkg.
  */
 export async function slimNodeRuntime(source: string, out: string, work: string): Promise<{ icuBytes: number }> {
-  const icupkg = need('icupkg', 'icu-devtools');
-  const nm = await run(need('nm', 'binutils'), ['-S', '--defined-only', source]);
-  const sections = await run(need('readelf', 'binutils'), ['-SW', source]);
+  const icupkg = hostProgram('icupkg', 'icu-devtools');
+  const nm = await run(hostProgram('nm', 'binutils'), ['-S', '--defined-only', source]);
+  const sections = await run(hostProgram('readelf', 'binutils'), ['-SW', source]);
   const icu = symbolFileRange(nm.stdout, sections.stdout, /^icudt\d+_dat$/);
   const binary = fs.readFileSync(source);
   const pkgName = `${icu.name.replace(/_dat$/, '')}l.dat`; // icudt78l.dat: little-endian ASCII

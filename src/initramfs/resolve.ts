@@ -2,7 +2,23 @@
 // (with their dependencies and soft dependencies, which busybox's modprobe would not follow:
 // ext4 needs crc32c loaded first) and the shared libraries of each program, including the ones
 // glibc loads at run time that ldd cannot see (libgcc_s, which cryptsetup's threads need).
+import fs from 'node:fs';
+import path from 'node:path';
 import { run } from '../system/run.ts';
+
+/**
+ * A program of the build host, where Debian installs it; `pkg` names the Debian package in the
+ * error when it is missing.
+ */
+export function hostProgram(program: string, pkg?: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    const p = path.join(dir, program);
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error(
+    `the installer image needs ${program}, which is not installed here: ${pkg ? `apt-get install ${pkg}` : 'scripts/install-deps.sh installs it'}`,
+  );
+}
 
 export interface ModuleFile {
   name: string;
