@@ -27,6 +27,7 @@ DEBS=(
   busybox-static    # udhcpc: a second DHCP client checking the test setup (static: also the installer image's shell)
   kexec-tools efibootmgr kmod binutils   # the installer image: kexec, efibootmgr, depmod and modprobe for its modules, strip for its Node
   icu-devtools      # icupkg: the installer image keeps only the root and English of Node's ICU data
+  squashfs-tools    # mksquashfs: the installer image's second stage (Node and the installer); unsquashfs reads it back in its test
   grub-pc-bin grub-efi-amd64-bin grub2-common   # the tiny test OS's boot loader, and the installer ISO's
   xorriso mtools    # the installer ISO (grub-mkrescue)
   ovmf              # UEFI firmware for the lab's and the VM tests' machines

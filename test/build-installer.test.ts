@@ -4,6 +4,7 @@
 // an image server: the bundle, its worker threads and the pinned runtime work together.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,8 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
   let image: string;
   let root: string;
   let files: string[];
+  let stage2Files: string[];
+  let squashfs: string;
   let isoFile: string | undefined;
 
   before(async () => {
@@ -40,9 +43,33 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       cwd: root,
       maxBuffer: 64 << 20,
     });
+    // The second stage, as /init finds it: one squashfs file in an uncompressed cpio archive, whose
+    // digest the first stage carries; squashfs-tools' unsquashfs puts it where /init mounts it.
+    const stage2 = fs.readFileSync(path.join(image, 'stage2.img'));
+    stage2Files = execFileSync('cpio', ['-t', '--quiet'], { input: stage2, encoding: 'utf8' }).split('\n');
+    execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { input: stage2, cwd: work });
+    squashfs = path.join(work, 'stage2.squashfs');
+    execFileSync('unsquashfs', ['-q', '-n', '-f', '-d', path.join(root, 'usr/lib/cradle'), squashfs]);
   });
   after(() => {
     if (work) removeWorkDir(work);
+  });
+
+  test('the second stage is Node and the installer, checked by the digest the first stage carries', () => {
+    assert.deepEqual(stage2Files.filter(Boolean), ['stage2.squashfs']);
+    assert.equal(
+      fs.readFileSync(path.join(root, 'etc/installer/stage2.sha256'), 'utf8'),
+      `${createHash('sha256').update(fs.readFileSync(squashfs)).digest('hex')}\n`,
+    );
+    for (const f of ['node', 'cradle.mjs', 'node_modules/@lydell/node-pty/package.json'])
+      assert.ok(fs.existsSync(path.join(root, 'usr/lib/cradle', f)), `${f} is in the second stage`);
+    assert.equal(fs.readlinkSync(path.join(root, 'usr/bin/node')), '../lib/cradle/node');
+    // The first stage holds the mount point and nothing under it.
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('usr/lib/cradle/')),
+      [],
+    );
+    assert.ok(files.includes('etc/installer/modules.stage2'));
   });
 
   test('it carries the installer, Node, busybox, the tools with their libraries, and the modules in dependency order', () => {
@@ -52,7 +79,7 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       'dev/console',
       'usr/bin/node',
       'usr/bin/cradle',
-      'usr/lib/cradle/cradle.mjs',
+      'usr/lib/cradle',
       'usr/bin/busybox',
       'usr/sbin/cryptsetup',
       'usr/sbin/sfdisk',
@@ -87,6 +114,8 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       'bridge',
       'crc32c_generic',
       'libcrc32c',
+      'loop',
+      'squashfs',
     ])
       assert.ok(modules.includes(m), `module ${m}`);
     // Parents come before children: the kernel's unpacker creates no directories.
@@ -152,7 +181,7 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     }
   });
 
-  test('`cradle build-installer` writes the kernel, initramfs and ISO and prints what takes the space', {
+  test('`cradle build-installer` writes the kernel, both stages and the ISO and prints what takes the space', {
     timeout: 300_000,
   }, () => {
     const out = path.join(work, 'out');
@@ -177,7 +206,8 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     );
     assert.match(printed, /node runtime\s+\d/);
     assert.match(printed, /kernel modules\s+\d/);
-    assert.match(printed, /initramfs, uncompressed\s+\d/);
+    assert.match(printed, /both stages, uncompressed\s+\d/);
+    assert.match(printed, /second stage \(stage2\.img\), squashfs\s+\d/);
     const listing = execFileSync('cpio', ['-t', '--quiet'], {
       input: fs.readFileSync(path.join(out, 'initrd.img')),
       maxBuffer: 64 << 20,
@@ -196,6 +226,12 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
     });
     assert.match(iso, /El Torito boot img :\s+1\s+BIOS/);
     assert.match(iso, /El Torito boot img :\s+2\s+UEFI/);
+    const top = execFileSync('xorriso', ['-indev', path.join(out, 'installer.iso'), '-ls', '/'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const f of ['vmlinuz', 'initrd.img', 'stage2.img'])
+      assert.match(top, new RegExp(`'/?${f}'`), `${f} on the ISO`);
     isoFile = path.join(out, 'installer.iso');
   });
 
@@ -304,6 +340,7 @@ describe("a machine's installer ISO", () => {
       marker += '.';
     } while (standInInitrd.length % 4 === 0);
     fs.writeFileSync(path.join(standIn, 'initrd.img'), standInInitrd);
+    fs.writeFileSync(path.join(standIn, 'stage2.img'), 'a stand-in second stage\n');
   });
   after(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -343,10 +380,15 @@ describe("a machine's installer ISO", () => {
         '-extract',
         '/initrd.img',
         path.join(extracted, 'initrd.img'),
+        '-extract',
+        '/stage2.img',
+        path.join(extracted, 'stage2.img'),
       ],
       { stdio: 'ignore' },
     );
     assert.equal(fs.readFileSync(path.join(extracted, 'vmlinuz'), 'utf8'), 'a stand-in kernel\n');
+    // The second stage as built: it holds no machine's data.
+    assert.equal(fs.readFileSync(path.join(extracted, 'stage2.img'), 'utf8'), 'a stand-in second stage\n');
     const initrd = fs.readFileSync(path.join(extracted, 'initrd.img'));
     // The image's initramfs unchanged, zeros to a multiple of 4 bytes (where Linux looks for the
     // next archive), then the machine's archive.

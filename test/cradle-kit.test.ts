@@ -177,6 +177,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     for (const [rel, name] of [
       [CRADLE_KIT_INSTALLER.vmlinuz, 'vmlinuz'],
       [CRADLE_KIT_INSTALLER.initrd, 'initrd.img'],
+      [CRADLE_KIT_INSTALLER.stage2, 'stage2.img'],
     ]) {
       assert.ok(fs.readFileSync(path.join(target, rel)).equals(fs.readFileSync(path.join(image, name))), `${rel}`);
     }
@@ -186,7 +187,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     const served = await servedInstaller(depot);
     assert.equal(served?.kit.digest, record.digest);
     const image = await cachedInstallerImage(cacheDir);
-    for (const name of ['vmlinuz', 'initrd.img'])
+    for (const name of ['vmlinuz', 'initrd.img', 'stage2.img'])
       assert.ok(fs.readFileSync(path.join(served.dir, name)).equals(fs.readFileSync(path.join(image, name))), name);
   });
 });

@@ -196,6 +196,7 @@ describe('node groups', () => {
     const kernel = crypto.randomBytes(100_000);
     // Not a multiple of 4 bytes, as a compressed initramfs mostly is not.
     const initrd = crypto.randomBytes(300_001);
+    const stage2 = crypto.randomBytes(200_002);
     for (const [version, k] of [
       ['0.9.0', crypto.randomBytes(1000)],
       ['0.10.0', kernel],
@@ -203,6 +204,7 @@ describe('node groups', () => {
       const files = tree(path.join(work, `cradle-${version}`), {
         'usr/lib/cradle/installer/vmlinuz': k,
         'usr/lib/cradle/installer/initrd.img': initrd,
+        'usr/lib/cradle/installer/stage2.img': stage2,
       });
       const file = path.join(work, `cradle-${version}.kit`);
       await build(
@@ -223,6 +225,7 @@ describe('node groups', () => {
     assert.equal(served?.kit.kit.version, '0.10.0', 'the newest version, compared number by number');
     assert.deepEqual(fs.readFileSync(path.join(served.dir, 'vmlinuz')), kernel);
     assert.deepEqual(fs.readFileSync(path.join(served.dir, 'initrd.img')), initrd);
+    assert.deepEqual(fs.readFileSync(path.join(served.dir, 'stage2.img')), stage2);
     // With the site's installer certificate: the kit's initramfs, then a cpio archive of the
     // certificate, its key and the CA where the installer image keeps them.
     const site = path.join(work, 'site-tls');
@@ -234,6 +237,7 @@ describe('node groups', () => {
     const tls = { ca: pem('ca.pem'), cert: pem('cert.pem'), key: pem('key.pem') };
     const withSite = await servedInstaller(depotOf, { tls });
     assert.ok(withSite && withSite.dir !== served.dir, 'a directory of its own per certificate set');
+    assert.deepEqual(fs.readFileSync(path.join(withSite.dir, 'stage2.img')), stage2, 'the second stage unchanged');
     const both = fs.readFileSync(path.join(withSite.dir, 'initrd.img'));
     assert.deepEqual(both.subarray(0, initrd.length), initrd, "the kit's initramfs first, unchanged");
     // Linux reads the cpio archive only at a multiple of 4 bytes, zeros before it skipped.

@@ -114,7 +114,15 @@ describe('a machine in a node group', () => {
 
 describe('iPXE scripts', () => {
   it('machines to (re)install boot the installer, told where their configuration is', () => {
-    golden('birth.ipxe', ipxeScript(machine.macs[0], machine, ipxe));
+    // Both stages of the image, in order; an image of one initrd (built before the second stage) alone.
+    golden('birth.ipxe', ipxeScript(machine.macs[0], machine, { ...ipxe, initrds: ['initrd.img', 'stage2.img'] }));
+    assert.deepEqual(
+      ipxeScript(machine.macs[0], machine, ipxe)
+        .split('\n')
+        .filter((l) => /^initrd |initrd=/.test(l))
+        .map((l) => l.match(/initrd[ =]\S+/g)),
+      [['initrd=initrd.img'], ['initrd http://192.168.1.1:6977/installer/initrd.img']],
+    );
     for (const state of ['rebirth', 'clean', 'installing'] as const)
       assert.match(
         ipxeScript(machine.macs[0], { ...machine, state }, ipxe),

@@ -24,6 +24,7 @@ import {
 } from './dashboard.ts';
 import { clientIdentity, type Caller } from '../pki/serve.ts';
 import { ipxeScript, type IpxeSettings } from './ipxe.ts';
+import { installerInitrds } from '../initramfs/installer-files.ts';
 
 export interface BootHttpOptions {
   inventory: Inventory;
@@ -111,7 +112,9 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
   async function scriptFor(mac: string): Promise<string> {
     const m = await inv.findMachineByMac(mac);
     if (m && (await installedNotReported(m))) return ipxeScript(mac, { ...m, state: 'healthy' }, o.ipxe);
-    return ipxeScript(mac, m, o.ipxe, await groupOf(inv, m));
+    // Read at each boot: the directory may be rebuilt while the server runs.
+    const initrds = o.installerDir ? installerInitrds(o.installerDir) : undefined;
+    return ipxeScript(mac, m, { ...o.ipxe, ...(initrds ? { initrds } : {}) }, await groupOf(inv, m));
   }
 
   async function installedNotReported(m: Machine): Promise<boolean> {
@@ -299,7 +302,10 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     // Dominator's fleet manager's path, so an installer's -configurationBaseUrl=http://HOST:6977/tftpdata works.
     if (req.method === 'GET' && (m = /^\/tftpdata\/([^/]+)$/.exec(p)))
       return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res, await machineAsked(url, remote));
-    if ((req.method === 'GET' || req.method === 'HEAD') && (m = /^\/installer\/(vmlinuz|initrd\.img)$/.exec(p))) {
+    if (
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      (m = /^\/installer\/(vmlinuz|initrd\.img|stage2\.img)$/.exec(p))
+    ) {
       if (!o.installerDir)
         throw new HttpError(404, 'not found', 'this boot server serves no installer (--installer-dir)');
       return sendFile(req, res, path.join(o.installerDir, m[1]));

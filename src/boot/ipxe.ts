@@ -3,6 +3,7 @@
 // set-state NAME rebirth` retries) and unknown ones boot from their own disk (`exit` hands back to
 // the firmware, which tries the next boot device). The DHCP server follows the same rule. The kernel command
 // line carries where the installer finds its configuration, so no TFTP is needed after iPXE.
+import { FIRST_STAGE } from '../initramfs/installer-files.ts';
 import type { Machine, MachineState, NodeGroup } from '../inventory/types.ts';
 
 export interface IpxeSettings {
@@ -12,6 +13,8 @@ export interface IpxeSettings {
   reportUrl?: string;
   /** Extra kernel arguments for the installer (console, quiet, ...). */
   kernelArgs: string;
+  /** The installer image's initrds in load order (installerInitrds); initrd.img alone when unset. */
+  initrds?: string[];
 }
 
 const INSTALL_STATES: readonly MachineState[] = ['birth', 'rebirth', 'clean', 'installing'];
@@ -33,8 +36,10 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
     lines.push('echo Booting from the local disk', 'exit');
     return `${lines.join('\n')}\n`;
   }
+  const initrds = s.initrds ?? [FIRST_STAGE];
   const args = [
-    'initrd=initrd.img',
+    // The EFI stub's spelling; iPXE on BIOS hands the kernel every initrd below in this order.
+    ...initrds.map((f) => `initrd=${f}`),
     `cradle.configuration-base-url=${s.baseUrl}/config/${mac}`,
     `cradle.report-url=${s.reportUrl ?? s.baseUrl}`,
     `BOOTIF=01-${mac.replace(/:/g, '-')}`,
@@ -44,7 +49,7 @@ export function ipxeScript(mac: string, machine: Machine | undefined, s: IpxeSet
   lines.push(
     `echo Installing ${machine.hostname} (${machine.state})`,
     `kernel ${s.baseUrl}/installer/vmlinuz ${args.join(' ')}`,
-    `initrd ${s.baseUrl}/installer/initrd.img`,
+    ...initrds.map((f) => `initrd ${s.baseUrl}/installer/${f}`),
     'boot',
   );
   return `${lines.join('\n')}\n`;

@@ -14,13 +14,19 @@ export function sizeTable(r: BuildReport): string {
   const rows = Object.entries(r.parts)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1]);
-  const width = Math.max(...rows.map(([k]) => k.length), 'initramfs, uncompressed'.length);
+  const labels = {
+    all: 'both stages, uncompressed',
+    first: `first stage (initrd.img), ${r.compression === 'zstd' ? 'zstd' : 'as written'}`,
+    second: 'second stage (stage2.img), squashfs',
+  };
+  const width = Math.max(...rows.map(([k]) => k.length), ...Object.values(labels).map((l) => l.length));
   const line = (label: string, n: number, share?: number) =>
     `  ${label.padEnd(width)}  ${formatBytes(n).padStart(10)}${share === undefined ? '' : `  ${(share * 100).toFixed(1).padStart(5)}%`}`;
   return [
     ...rows.map(([k, n]) => line(k, n, n / r.uncompressedBytes)),
-    line('initramfs, uncompressed', r.uncompressedBytes),
-    line(`initramfs, ${r.compression === 'zstd' ? 'zstd' : 'as written'}`, r.initrdBytes),
+    line(labels.all, r.uncompressedBytes),
+    line(labels.first, r.initrdBytes),
+    line(labels.second, r.stage2Bytes),
     line('kernel', r.kernelBytes),
   ].join('\n');
 }
@@ -120,10 +126,17 @@ function checkMachineIsoFlags(
 export function registerBuildInstallerCommand(program: Command): void {
   program
     .command('build-installer')
-    .description('build the installer image: kernel and initramfs to boot over the network (and an ISO)')
-    .requiredOption('--out <dir>', 'where to write vmlinuz, initrd.img, build-info.json (and installer.iso)')
+    .description('build the installer image: kernel and its two stages to boot over the network (and an ISO)')
+    .requiredOption(
+      '--out <dir>',
+      'where to write vmlinuz, initrd.img, stage2.img, build-info.json (and installer.iso)',
+    )
     .option('--kernel <file>', 'Debian kernel (vmlinuz-VERSION) whose modules to use (default: the newest in /boot)')
-    .option('--compression <kind>', 'initramfs compression: zstd, or none (faster to boot under emulation)', 'zstd')
+    .option(
+      '--compression <kind>',
+      "the first stage's compression: zstd, or none (faster to boot under emulation)",
+      'zstd',
+    )
     .option(
       '--tftpdata <dir>',
       'pre-inject these configuration files (config.json, storage-layout.json, …) as /tftpdata',
@@ -231,7 +244,7 @@ async function buildImage(o: BuildFlags): Promise<void> {
     `installer image for kernel ${r.kernelVersion}: ${r.files} files, ${r.modules.length} modules, built in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   console.log(sizeTable(r));
-  console.log(`wrote ${r.kernel}, ${r.initrd}${r.iso ? `, ${r.iso}` : ''}`);
+  console.log(`wrote ${r.kernel}, ${r.initrd}, ${r.stage2}${r.iso ? `, ${r.iso}` : ''}`);
   if (o.headNode) {
     const { buildHeadNodeIso } = await import('../initramfs/iso.ts');
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-head-iso-'));

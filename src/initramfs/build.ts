@@ -13,16 +13,19 @@ import { run } from '../system/run.ts';
 import { buildDirFor, placeBuilt, pruneCache } from '../util/build-cache.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
+import { FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE, SECOND_STAGE_MOUNT } from './installer-files.ts';
 import {
   ALL_IMAGE_MODULES,
   IMAGE_TOOLS,
-  planInstallerImage,
+  planFirstStage,
+  planSecondStage,
   type Category,
   type InstallerImageFacts,
   type PlannedEntry,
 } from './installer-image.ts';
 import { slimNodeRuntime } from './node-runtime.ts';
-import { modulePathInTree, RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
+import { writeSecondStage } from './squashfs.ts';
+import { hostProgram, modulePathInTree, RUNTIME_LIBRARIES, resolveLibraries, resolveModules } from './resolve.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
@@ -63,14 +66,21 @@ export function packageFiles(name: string): { rel: string; from: string }[] {
 export interface BuildReport {
   kernel: string;
   kernelVersion: string;
+  /** The first stage. */
   initrd: string;
+  /** The second stage (installer-files.ts). */
+  stage2: string;
   iso?: string;
+  /** The first stage's compression (the second stage is a squashfs, always compressed). */
   compression: 'zstd' | 'none';
-  /** Uncompressed bytes per part of the image. */
+  /** Uncompressed bytes per part of the image, both stages. */
   parts: Record<Category, number>;
   files: number;
   uncompressedBytes: number;
   initrdBytes: number;
+  stage2Bytes: number;
+  /** The squashfs's digest, as the first stage carries it. */
+  stage2Sha256: string;
   kernelBytes: number;
   modules: string[];
   buildTime: string;
@@ -95,16 +105,6 @@ export function kernelVersionOf(kernel: string): string {
   return m[1];
 }
 
-function which(program: string): string {
-  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    const p = path.join(dir, program);
-    if (fs.existsSync(p)) return p;
-  }
-  throw new Error(
-    `the installer image needs ${program}, which is not installed here (scripts/install-deps.sh installs it)`,
-  );
-}
-
 function findLibrary(name: string): string {
   for (const dir of ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib']) {
     const p = path.join(dir, name);
@@ -114,7 +114,7 @@ function findLibrary(name: string): string {
 }
 
 /** busybox's applets as `busybox --list-full` names them (`usr/bin/wget`, `sbin/ip`, …). */
-export function busyboxApplets(busybox = which('busybox')): string[] {
+export function busyboxApplets(busybox = hostProgram('busybox')): string[] {
   return execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
@@ -197,7 +197,7 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
   const kernel = opts.kernel ?? newestKernel();
   const kernelVersion = kernelVersionOf(kernel);
   const modules = await resolveModules(kernelVersion, ALL_IMAGE_MODULES);
-  const tools = IMAGE_TOOLS.map(which);
+  const tools = IMAGE_TOOLS.map((t) => hostProgram(t));
   const node = path.join(work, 'node');
   await slimNodeRuntime(path.join(repoRoot, 'node_modules/.bin/node'), node, work);
   const packages = UNBUNDLED_PACKAGES.map((name) => ({ name, files: packageFiles(name) }));
@@ -205,7 +205,7 @@ export async function gatherFacts(opts: BuildOptions, work: string): Promise<Ins
   const libraries = [
     ...new Set([...(await resolveLibraries([...tools, node, ...addons])), ...RUNTIME_LIBRARIES.map(findLibrary)]),
   ].sort();
-  const busybox = which('busybox');
+  const busybox = hostProgram('busybox');
   const tftpdata = opts.tftpdata
     ? fs
         .readdirSync(opts.tftpdata)
@@ -266,11 +266,17 @@ export function materialise(plan: PlannedEntry[]): { entries: CpioEntry[]; parts
 
 export async function buildInstallerImage(opts: BuildOptions): Promise<BuildReport> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-build-installer-'));
+  const stage2 = path.join(opts.out, SECOND_STAGE);
+  const stage2Tmp = `${stage2}.tmp-${process.pid}`;
   try {
     const facts = await gatherFacts(opts, work);
-    const { entries, parts } = materialise(planInstallerImage(facts));
-    const chunks = cpioNewc(entries, Math.floor(facts.buildTime.getTime() / 1000));
-    const raw = Buffer.concat(chunks);
+    const mtime = Math.floor(facts.buildTime.getTime() / 1000);
+    fs.mkdirSync(opts.out, { recursive: true });
+    // The second stage first: the first carries its digest.
+    const second = materialise(planSecondStage(facts));
+    const { sha256 } = await writeSecondStage(second.entries, SECOND_STAGE_MOUNT, stage2Tmp, { work, mtime });
+    const first = materialise(planFirstStage(facts, sha256));
+    const raw = Buffer.concat(cpioNewc(first.entries, mtime));
     const initrd =
       opts.compression === 'zstd'
         ? zlib.zstdCompressSync(raw, {
@@ -280,19 +286,27 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
             },
           })
         : raw;
-    fs.mkdirSync(opts.out, { recursive: true });
     const kernel = opts.kernel ?? newestKernel();
-    writeFileAtomic(path.join(opts.out, 'vmlinuz'), fs.readFileSync(kernel));
-    writeFileAtomic(path.join(opts.out, 'initrd.img'), initrd);
+    writeFileAtomic(path.join(opts.out, INSTALLER_KERNEL), fs.readFileSync(kernel));
+    // A plain zstd file: boot loaders pad each initrd with zeros to a multiple of 4 bytes, where
+    // Linux looks for the next archive (concatenatedInitrds does it for the others).
+    writeFileAtomic(path.join(opts.out, FIRST_STAGE), initrd);
+    fs.renameSync(stage2Tmp, stage2);
+    const parts = { ...first.parts };
+    for (const [k, n] of Object.entries(second.parts) as [Category, number][]) parts[k] += n;
+    const secondBytes = second.entries.reduce((n, e) => n + (e.type === 'file' ? e.data.length : 0), 0);
     const report: BuildReport = {
-      kernel: path.join(opts.out, 'vmlinuz'),
+      kernel: path.join(opts.out, INSTALLER_KERNEL),
       kernelVersion: facts.kernelVersion,
-      initrd: path.join(opts.out, 'initrd.img'),
+      initrd: path.join(opts.out, FIRST_STAGE),
+      stage2,
       compression: opts.compression,
       parts,
-      files: entries.filter((e) => e.type === 'file').length,
-      uncompressedBytes: raw.length,
-      initrdBytes: initrd.length,
+      files: [...first.entries, ...second.entries].filter((e) => e.type === 'file').length,
+      uncompressedBytes: raw.length + secondBytes,
+      initrdBytes: fs.statSync(path.join(opts.out, FIRST_STAGE)).size,
+      stage2Bytes: fs.statSync(stage2).size,
+      stage2Sha256: sha256,
       kernelBytes: fs.statSync(kernel).size,
       modules: facts.modules.map((m) => m.name),
       buildTime: facts.buildTime.toISOString(),
@@ -305,6 +319,7 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
     return report;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(stage2Tmp, { force: true });
   }
 }
 
@@ -322,9 +337,18 @@ export async function cachedInstallerImage(
   for (const name of UNBUNDLED_PACKAGES)
     for (const f of packageFiles(name)) hash.update(f.rel).update(fs.readFileSync(f.from));
   if (tls) for (const f of [tls.ca, tls.cert, tls.key]) hash.update(fs.readFileSync(f));
-  for (const f of ['init.sh', 'installer-image.ts', 'build.ts', 'resolve.ts', 'cpio.ts', 'node-runtime.ts'])
+  for (const f of [
+    'init.sh',
+    'installer-image.ts',
+    'installer-files.ts',
+    'build.ts',
+    'resolve.ts',
+    'cpio.ts',
+    'node-runtime.ts',
+    'squashfs.ts',
+  ])
     hash.update(fs.readFileSync(path.join(import.meta.dirname, f)));
-  for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), which('busybox')]) {
+  for (const f of [kernel, path.join(repoRoot, 'node_modules/.bin/node'), hostProgram('busybox')]) {
     const st = fs.statSync(f);
     hash.update(`${f} ${st.size} ${st.mtimeMs}\n`);
   }

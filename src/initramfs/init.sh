@@ -15,11 +15,35 @@ mkdir -p /run/cryptsetup /run/lock
 # The kernel asks this helper for modules it needs (file systems, `ip link add … type bond`).
 echo /usr/sbin/modprobe > /proc/sys/kernel/modprobe
 echo "cradle: installer image built $(cat /build-timestamp), kernel $(uname -r), up $(cut -d' ' -f1 /proc/uptime) s"
-# Node and the bundle run once beside the driver loading below, on another core. Under emulation
-# (QEMU without KVM: the lab, CI) a program's first run pays for translating its machine code,
-# about 3 s for Node's start under TCG; run here, that cost overlaps the drivers instead of
-# delaying the installer's start. On hardware it costs a fraction of a second of an idle core.
-/usr/bin/cradle --version >/dev/null 2>&1 &
+
+# The second stage (Node and the installer): the squashfs the boot loader loaded after this
+# initramfs (stage2.img), checked against the digest this first stage carries before anything in
+# it runs, then mounted: the kernel decompresses only the pages Node reads, not all of them.
+mount_second_stage() {
+  modprobe -a -q $(cat /etc/installer/modules.stage2)
+  if [ ! -e /stage2.squashfs ]; then
+    echo "cradle: no second stage (/stage2.squashfs): the boot loader must load stage2.img after initrd.img, from the same build"
+    return 1
+  fi
+  expected=$(cat /etc/installer/stage2.sha256)
+  actual=$(sha256sum /stage2.squashfs | cut -d' ' -f1)
+  if [ "$actual" != "$expected" ]; then
+    echo "cradle: the second stage is not this image's (sha256 $actual, expected $expected): serve the stage2.img built with this initrd.img"
+    return 1
+  fi
+  mount -t squashfs -o ro,loop /stage2.squashfs /usr/lib/cradle || return 1
+  echo "cradle: second stage mounted, up $(cut -d' ' -f1 /proc/uptime) s"
+}
+# Beside the driver loading below, on another core; then Node and the bundle run once. Under
+# emulation (QEMU without KVM: the lab, CI) a program's first run pays for translating its
+# machine code, about 3 s for Node's start under TCG; run here, that cost overlaps the drivers
+# instead of delaying the installer's start. On hardware it costs a fraction of a second of an
+# idle core.
+(
+  mount_second_stage || exit 1
+  /usr/bin/cradle --version >/dev/null 2>&1 &
+) &
+second_stage=$!
 
 # Drivers: what the installer always needs first, then whatever hardware is present (coldplug:
 # each device's modalias names its driver). Repeat until no new device appears (a driver can add
@@ -35,7 +59,9 @@ done
 ip link set lo up
 echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
 
-if grep -qw cradle.setup /proc/cmdline; then
+if ! wait $second_stage; then
+  echo "cradle: the installer cannot run without its second stage; the shell is yours"
+elif grep -qw cradle.setup /proc/cmdline; then
   # The head-node ISO (Kusu's head-node installer): `cradle setup` runs on the console, where it may
   # ask its questions, from the medium it booted from (found by its label; a CD drive may take a
   # moment to appear after its driver loads).

@@ -14,10 +14,10 @@ const init = fs.readFileSync(path.join(import.meta.dirname, 'init.sh'), 'utf8');
 
 /** The `cradle.setup` branch of init.sh, its paths under `root` (the installer's branch left out). */
 function setupBranch(root: string): string {
-  const start = init.indexOf('if grep -qw cradle.setup /proc/cmdline; then');
+  const start = init.indexOf('grep -qw cradle.setup /proc/cmdline; then');
   const end = init.indexOf('elif ! grep -qw cradle.shell-only /proc/cmdline; then');
   assert.ok(start >= 0 && end > start, 'init.sh still has its cradle.setup branch');
-  return `${init
+  return `if ${init
     .slice(start, end)
     .replaceAll('/proc/cmdline', `${root}/cmdline`)
     .replaceAll('/run/cradle', `${root}/run`)

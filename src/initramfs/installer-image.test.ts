@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planInstallerImage, usrPath, type InstallerImageFacts } from './installer-image.ts';
+import { SECOND_STAGE_DIGEST, SECOND_STAGE_MOUNT } from './installer-files.ts';
+import {
+  planFirstStage,
+  planSecondStage,
+  usrPath,
+  type InstallerImageFacts,
+  type PlannedEntry,
+} from './installer-image.ts';
 
 const facts: InstallerImageFacts = {
   kernelVersion: '6.1.0-56-amd64',
@@ -29,7 +36,8 @@ const facts: InstallerImageFacts = {
   },
 };
 
-const byPath = (plan: ReturnType<typeof planInstallerImage>) => new Map(plan.map((e) => [e.path, e]));
+const DIGEST = 'ab'.repeat(32);
+const byPath = (plan: PlannedEntry[]) => new Map(plan.map((e) => [e.path, e]));
 
 test('usrPath maps the merged-/usr spellings to one path', () => {
   assert.equal(usrPath('/lib64/ld-linux-x86-64.so.2'), '/usr/lib64/ld-linux-x86-64.so.2');
@@ -38,8 +46,8 @@ test('usrPath maps the merged-/usr spellings to one path', () => {
   assert.equal(usrPath('/etc/x'), '/etc/x');
 });
 
-test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, modules under the kernel version', () => {
-  const plan = planInstallerImage(facts);
+test('the first stage: merged /usr, real tools over busybox applets, kmod as modprobe, modules under the kernel version', () => {
+  const plan = planFirstStage(facts, DIGEST);
   const m = byPath(plan);
   assert.deepEqual(m.get('/bin'), { type: 'symlink', path: '/bin', target: 'usr/bin' });
   assert.deepEqual(m.get('/lib64'), { type: 'symlink', path: '/lib64', target: 'usr/lib64' });
@@ -74,27 +82,64 @@ test('the plan: merged /usr, real tools over busybox applets, kmod as modprobe, 
     new TextDecoder().decode((m.get('/usr/bin/cradle') as { data: Uint8Array }).data),
     /exec \/usr\/bin\/node .* \/usr\/lib\/cradle\/cradle\.mjs "\$@"/,
   );
-  // The PTY package beside the bundle, where Node's resolution from /usr/lib/cradle finds it.
-  assert.equal(m.get('/usr/lib/cradle/node_modules/@lydell/node-pty/index.js')?.type, 'file');
   // Dominator's TLS files; the key readable by root only.
   assert.equal((m.get('/etc/ssl/CA.pem') as { mode: number }).mode, 0o644);
   assert.equal((m.get('/etc/ssl/installer/key.pem') as { mode: number }).mode, 0o600);
 });
 
-test('the plan lists every parent directory before its children, each path once', () => {
-  const plan = planInstallerImage(facts);
-  const seen = new Set<string>(['/']);
-  for (const e of plan) {
-    assert.ok(!seen.has(e.path), `${e.path} twice`);
-    const parent = e.path.slice(0, e.path.lastIndexOf('/')) || '/';
-    assert.ok(seen.has(parent), `${e.path} before ${parent}`);
-    seen.add(e.path);
+test('the second stage: Node, the bundle and the packages it loads, under the mount point, nothing else', () => {
+  const second = planSecondStage(facts);
+  assert.deepEqual(
+    second.map((e) => `${e.type} ${e.path}`),
+    [
+      'file /usr/lib/cradle/node',
+      'file /usr/lib/cradle/cradle.mjs',
+      'dir /usr/lib/cradle/node_modules',
+      'dir /usr/lib/cradle/node_modules/@lydell',
+      'dir /usr/lib/cradle/node_modules/@lydell/node-pty',
+      // Beside the bundle, where Node's resolution from /usr/lib/cradle finds it.
+      'file /usr/lib/cradle/node_modules/@lydell/node-pty/index.js',
+    ],
+  );
+  assert.equal((second[0] as { mode: number }).mode, 0o755);
+  // The first stage: the mount point, the links to it, the digest; none of the second's files.
+  const first = byPath(planFirstStage(facts, DIGEST));
+  assert.deepEqual(first.get(SECOND_STAGE_MOUNT), { type: 'dir', path: SECOND_STAGE_MOUNT });
+  assert.deepEqual(first.get('/usr/bin/node'), {
+    type: 'symlink',
+    path: '/usr/bin/node',
+    target: '../lib/cradle/node',
+  });
+  assert.equal(new TextDecoder().decode((first.get(SECOND_STAGE_DIGEST) as { data: Uint8Array }).data), `${DIGEST}\n`);
+  assert.equal(
+    new TextDecoder().decode((first.get('/etc/installer/modules.stage2') as { data: Uint8Array }).data),
+    'loop\nsquashfs\n',
+  );
+  assert.deepEqual(
+    [...first.keys()].filter((p) => p.startsWith(`${SECOND_STAGE_MOUNT}/`)),
+    [],
+  );
+  assert.throws(() => planFirstStage(facts, 'not-a-digest'), /64 hex digits of SHA-256/);
+});
+
+test('each stage lists every parent directory before its children, each path once', () => {
+  for (const [plan, top] of [
+    [planFirstStage(facts, DIGEST), '/'],
+    [planSecondStage(facts), SECOND_STAGE_MOUNT],
+  ] as const) {
+    const seen = new Set<string>([top]);
+    for (const e of plan) {
+      assert.ok(!seen.has(e.path), `${e.path} twice`);
+      const parent = e.path.slice(0, e.path.lastIndexOf('/')) || '/';
+      assert.ok(seen.has(parent), `${e.path} before ${parent}`);
+      seen.add(e.path);
+    }
   }
 });
 
 test('pre-injected configuration must be plain file names', () => {
   assert.throws(
-    () => planInstallerImage({ ...facts, tftpdata: [{ name: '../etc/passwd', data: new Uint8Array() }] }),
+    () => planFirstStage({ ...facts, tftpdata: [{ name: '../etc/passwd', data: new Uint8Array() }] }, DIGEST),
     /plain file name/,
   );
 });

@@ -1,18 +1,20 @@
-// What goes into the installer image's initramfs, planned from facts about the build host (pure:
-// build.ts gathers the facts and writes the archive). The layout is merged-/usr like Debian's:
-// /bin, /sbin, /lib and /lib64 are links into /usr, so a program or library lands at one path
-// whatever spelling ldd or `command -v` reported.
+// What goes into the installer image's two stages, planned from facts about the build host (pure:
+// build.ts gathers the facts and writes the archives; installer-files.ts says why two). The layout
+// is merged-/usr like Debian's: /bin, /sbin, /lib and /lib64 are links into /usr, so a program or
+// library lands at one path whatever spelling ldd or `command -v` reported.
 import path from 'node:path';
+import { SECOND_STAGE_DIGEST, SECOND_STAGE_MOUNT } from './installer-files.ts';
 import { modulePathInTree, type ModuleFile } from './resolve.ts';
 
 /** Kernel modules the image carries: drivers for common servers and VMs, and what the installer uses. */
 export const IMAGE_MODULES = {
+  // The second stage is a squashfs in a file: /init mounts it through a loop device first.
+  secondStage: ['loop', 'squashfs'],
   // Loaded by /init before anything else: kmod honours softdeps, but loading the checksum drivers
   // first also keeps ext4 and xfs from falling back to a slower implementation.
   early: [
     'crc32c_generic',
     'af_packet',
-    'loop',
     'dm_crypt',
     'ext4',
     'xfs',
@@ -125,7 +127,7 @@ export interface InstallerImageFacts {
 }
 
 /** Where the bundle's unbundled packages go: Node finds them next to it. */
-export const IMAGE_NODE_MODULES = '/usr/lib/cradle/node_modules';
+export const IMAGE_NODE_MODULES = `${SECOND_STAGE_MOUNT}/node_modules`;
 
 /** /bin/x, /lib/x → /usr/bin/x, /usr/lib/x: the merged-/usr path of a host path. */
 export function usrPath(p: string): string {
@@ -183,7 +185,36 @@ export function inArchiveOrder(list: PlannedEntry[]): PlannedEntry[] {
   return out;
 }
 
-export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
+/**
+ * The second stage: Node, the bundled installer and the packages it loads from beside it, at their
+ * paths under SECOND_STAGE_MOUNT (where /init mounts the squashfs made of them).
+ */
+export function planSecondStage(f: InstallerImageFacts): PlannedEntry[] {
+  const entries: PlannedEntry[] = [
+    { type: 'file', path: `${SECOND_STAGE_MOUNT}/node`, from: f.node, mode: 0o755, category: 'node runtime' },
+    { type: 'file', path: `${SECOND_STAGE_MOUNT}/cradle.mjs`, data: f.bundle, mode: 0o644, category: 'installer' },
+  ];
+  for (const p of f.packages) {
+    for (const file of p.files)
+      entries.push({
+        type: 'file',
+        path: path.posix.join(IMAGE_NODE_MODULES, p.name, file.rel),
+        from: file.from,
+        mode: 0o644,
+        category: 'installer',
+      });
+  }
+  return inArchiveOrder(entries).filter((e) => e.path.startsWith(`${SECOND_STAGE_MOUNT}/`));
+}
+
+/**
+ * The first stage, the initramfs the kernel unpacks: everything but the second stage, with the
+ * second stage's SHA-256 (`secondStageSha256`, hex) for /init to check it against, and the mount
+ * point it goes on.
+ */
+export function planFirstStage(f: InstallerImageFacts, secondStageSha256: string): PlannedEntry[] {
+  if (!/^[0-9a-f]{64}$/.test(secondStageSha256))
+    throw new Error(`the second stage's digest must be 64 hex digits of SHA-256, not '${secondStageSha256}'`);
   const entries: PlannedEntry[] = [];
   const dir = (p: string, mode?: number) => entries.push({ type: 'dir', path: p, ...(mode ? { mode } : {}) });
   const add = (e: PlannedEntry) => entries.push(e);
@@ -212,13 +243,17 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
   });
   add({ type: 'file', path: '/etc/group', data: text('root:x:0:\n'), mode: 0o644, category: 'configuration' });
   add({ type: 'symlink', path: '/etc/mtab', target: '../proc/self/mounts' });
-  add({
-    type: 'file',
-    path: '/etc/installer/modules.early',
-    data: text(`${IMAGE_MODULES.early.join('\n')}\n`),
-    mode: 0o644,
-    category: 'configuration',
-  });
+  for (const [file, modules] of [
+    ['modules.stage2', IMAGE_MODULES.secondStage],
+    ['modules.early', IMAGE_MODULES.early],
+  ] as const)
+    add({
+      type: 'file',
+      path: `/etc/installer/${file}`,
+      data: text(`${modules.join('\n')}\n`),
+      mode: 0o644,
+      category: 'configuration',
+    });
   if (f.flags?.length)
     add({
       type: 'file',
@@ -233,19 +268,21 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
     add({ type: 'file', path: `/tftpdata/${t.name}`, data: t.data, mode: 0o644, category: 'configuration' });
   }
 
-  // The runtime and the installer. `cradle` is what the console and the remote shell type.
-  add({ type: 'file', path: '/usr/bin/node', from: f.node, mode: 0o755, category: 'node runtime' });
-  add({ type: 'file', path: '/usr/lib/cradle/cradle.mjs', data: f.bundle, mode: 0o644, category: 'installer' });
-  for (const p of f.packages) {
-    for (const file of p.files)
-      add({
-        type: 'file',
-        path: path.posix.join(IMAGE_NODE_MODULES, p.name, file.rel),
-        from: file.from,
-        mode: 0o644,
-        category: 'installer',
-      });
-  }
+  // The runtime and the installer are the second stage's: its mount point, its digest, and the
+  // names the console and the remote shell type (`node`, `cradle`).
+  dir(SECOND_STAGE_MOUNT);
+  add({
+    type: 'file',
+    path: SECOND_STAGE_DIGEST,
+    data: text(`${secondStageSha256}\n`),
+    mode: 0o644,
+    category: 'configuration',
+  });
+  add({
+    type: 'symlink',
+    path: '/usr/bin/node',
+    target: path.posix.relative('/usr/bin', `${SECOND_STAGE_MOUNT}/node`),
+  });
   if (f.tls) {
     add({ type: 'file', path: '/etc/ssl/CA.pem', data: f.tls.ca, mode: 0o644, category: 'configuration' });
     add({
@@ -257,8 +294,7 @@ export function planInstallerImage(f: InstallerImageFacts): PlannedEntry[] {
     });
     add({ type: 'file', path: '/etc/ssl/installer/key.pem', data: f.tls.key, mode: 0o600, category: 'configuration' });
   }
-  const wrapper =
-    '#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning /usr/lib/cradle/cradle.mjs "$@"\n';
+  const wrapper = `#!/bin/sh\nexec /usr/bin/node --disable-warning=ExperimentalWarning ${SECOND_STAGE_MOUNT}/cradle.mjs "$@"\n`;
   add({ type: 'file', path: '/usr/bin/cradle', data: text(wrapper), mode: 0o755, category: 'installer' });
 
   // Real tools win over busybox applets of the same name (util-linux's mount knows offsets and

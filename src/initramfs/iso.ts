@@ -6,6 +6,7 @@
 // machine's ISO (machine-iso.ts) carries its configuration files in the initramfs.
 import fs from 'node:fs';
 import path from 'node:path';
+import { FIRST_STAGE, INSTALLER_KERNEL, installerInitrds, SECOND_STAGE } from './installer-files.ts';
 import { type MachineFile, machineInitramfs } from './machine-iso.ts';
 import { GRUB_SERIAL_CONSOLE } from '../storage/bootloader.ts';
 import { run } from '../system/run.ts';
@@ -19,14 +20,15 @@ export interface MenuEntry {
   kernelArgs: string;
 }
 
-export function isoGrubConfig(entries: MenuEntry[]): string {
+/** GRUB's menu: each entry boots /vmlinuz with the image's initrds (installerInitrds), in order. */
+export function isoGrubConfig(entries: MenuEntry[], initrds: string[] = [FIRST_STAGE, SECOND_STAGE]): string {
   return [
     ...GRUB_SERIAL_CONSOLE,
     'set timeout=3',
     ...entries.flatMap((e) => [
       `menuentry '${e.title}' {`,
       `\tlinux /vmlinuz ${e.kernelArgs}`.trimEnd(),
-      '\tinitrd /initrd.img',
+      `\tinitrd ${initrds.map((f) => `/${f}`).join(' ')}`,
       '}',
     ]),
     '',
@@ -35,7 +37,7 @@ export function isoGrubConfig(entries: MenuEntry[]): string {
 
 export const CONSOLE_ARGS = 'console=tty0 console=ttyS0,115200n8';
 
-/** Writes `iso` from DIR/vmlinuz and DIR/initrd.img and what `extra` adds to its tree. */
+/** Writes `iso` from DIR's installer image (vmlinuz and its initrds) and what `extra` adds to its tree. */
 async function writeIso(
   dir: string,
   work: string,
@@ -47,8 +49,9 @@ async function writeIso(
   const tree = path.join(work, 'iso');
   fs.rmSync(tree, { recursive: true, force: true });
   fs.mkdirSync(path.join(tree, 'boot/grub'), { recursive: true });
-  for (const f of ['vmlinuz', 'initrd.img']) fs.copyFileSync(path.join(dir, f), path.join(tree, f));
-  fs.writeFileSync(path.join(tree, 'boot/grub/grub.cfg'), isoGrubConfig(entries));
+  const initrds = installerInitrds(dir);
+  for (const f of [INSTALLER_KERNEL, ...initrds]) fs.copyFileSync(path.join(dir, f), path.join(tree, f));
+  fs.writeFileSync(path.join(tree, 'boot/grub/grub.cfg'), isoGrubConfig(entries, initrds));
   extra(tree);
   const tmp = `${iso}.tmp-${process.pid}`;
   try {
@@ -61,7 +64,7 @@ async function writeIso(
   return iso;
 }
 
-/** Writes OUT/installer.iso from OUT/vmlinuz and OUT/initrd.img; returns its path. */
+/** Writes OUT/installer.iso from the installer image in OUT; returns its path. */
 export function buildIso(out: string, work: string, kernelArgs = CONSOLE_ARGS): Promise<string> {
   return writeIso(out, work, path.join(out, 'installer.iso'), [{ title: 'Cradle installer', kernelArgs }]);
 }
@@ -80,10 +83,11 @@ export function buildMachineIso(
   const staged = path.join(work, 'machine-image');
   fs.rmSync(staged, { recursive: true, force: true });
   fs.mkdirSync(staged, { recursive: true });
-  fs.copyFileSync(path.join(dir, 'vmlinuz'), path.join(staged, 'vmlinuz'));
+  for (const f of [INSTALLER_KERNEL, ...installerInitrds(dir).slice(1)])
+    fs.copyFileSync(path.join(dir, f), path.join(staged, f));
   fs.writeFileSync(
-    path.join(staged, 'initrd.img'),
-    machineInitramfs(fs.readFileSync(path.join(dir, 'initrd.img')), files),
+    path.join(staged, FIRST_STAGE),
+    machineInitramfs(fs.readFileSync(path.join(dir, FIRST_STAGE)), files),
   );
   return writeIso(staged, work, iso, [{ title: `Cradle installer for ${hostname}`, kernelArgs: CONSOLE_ARGS }]);
 }

@@ -11,11 +11,11 @@ import path from 'node:path';
 import { CONFIG_FILE_NAMES, configFile, groupOf, type BootSettings } from '../boot/config-files.ts';
 import { readConfiguration } from '../installer/load-configuration.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { withArchive } from '../kit/served.ts';
 import { subnetOf } from '../netconfig/machine-config.ts';
 import { SEED_DEFAULT_LAYOUT } from '../storage/seed-layout.ts';
 import { BOOTSERVER_PORT, IMAGESERVER_PORT } from '../util/ports.ts';
 import { cpioNewc } from './cpio.ts';
+import { concatenatedInitrds } from './installer-files.ts';
 
 /** Where the installer looks for injected configuration (its --tftp-directory default). */
 export const TFTPDATA_DIR = 'tftpdata';
@@ -112,5 +112,5 @@ export function tftpdataArchive(files: MachineFile[]): Buffer {
 
 /** The image's initramfs with the machine's /tftpdata archive after it. */
 export function machineInitramfs(initramfs: Buffer, files: MachineFile[]): Buffer {
-  return withArchive(initramfs, tftpdataArchive(files));
+  return concatenatedInitrds([initramfs, tftpdataArchive(files)]);
 }

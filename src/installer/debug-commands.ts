@@ -18,6 +18,7 @@ import { fetchOverTftp } from './load-configuration.ts';
 import { resolveImage } from './load-image-command.ts';
 import { InstallerLog } from './log.ts';
 import { runsFromMemory } from './reboot.ts';
+import { concatenatedInitrds, FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE } from '../initramfs/installer-files.ts';
 
 /** stdin (standard base64, whitespace ignored) decoded to stdout, streaming. */
 export async function decodeBase64(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
@@ -93,7 +94,9 @@ export async function dhcpRequestCommand(sysfs: string, logDir: string, timeoutM
 }
 
 /** Follows symlinks inside a manifest to the file entry they name. */
-function resolveFile(manifest: Manifest, wanted: string): Extract<Entry, { type: 'file' }> | undefined {
+type FileEntry = Extract<Entry, { type: 'file' }>;
+
+function resolveFile(manifest: Manifest, wanted: string): FileEntry | undefined {
   const byPath = new Map(manifest.entries.map((e) => [e.path, e]));
   let p = wanted;
   for (let hops = 0; hops < 16; hops++) {
@@ -108,7 +111,10 @@ function resolveFile(manifest: Manifest, wanted: string): Extract<Entry, { type:
   return undefined;
 }
 
-/** kexec-image: boot another installer image's /vmlinuz and /initrd.img straight away. */
+/**
+ * kexec-image: boot another installer image's /vmlinuz and /initrd.img straight away, with its
+ * /stage2.img after it when it has one (kexec takes one initrd: the two are concatenated).
+ */
 export async function kexecImage(
   client: ImageServerClient,
   name: string,
@@ -116,17 +122,21 @@ export async function kexecImage(
 ): Promise<string> {
   const record = await resolveImage(client, name);
   const manifest = await client.getManifest(record.manifest as Digest);
-  const kernel = resolveFile(manifest, 'vmlinuz');
-  const initrd = resolveFile(manifest, 'initrd.img');
+  const kernel = resolveFile(manifest, INSTALLER_KERNEL);
   if (!kernel?.digest) throw new Error(`image ${record.name} has no /vmlinuz (a file, or a symlink to one)`);
+  const initrds = [FIRST_STAGE, SECOND_STAGE]
+    .map((f) => resolveFile(manifest, f))
+    .filter((e): e is FileEntry & { digest: string } => !!e?.digest);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-kexec-'));
-  const wanted = [kernel, ...(initrd?.digest ? [initrd] : [])];
+  const wanted = [kernel, ...initrds];
+  const contents = new Map<string, Uint8Array>();
   await client.fetchObjects(
     wanted.map((e) => ({ digest: e.digest as Digest, size: e.size })),
-    (digest, content) => {
-      for (const e of wanted) if (e.digest === digest) fs.writeFileSync(path.join(dir, path.basename(e.path)), content);
-    },
+    (digest, content) => void contents.set(digest, content),
   );
+  fs.writeFileSync(path.join(dir, INSTALLER_KERNEL), contents.get(kernel.digest)!);
+  const initrd = initrds.length ? path.join(dir, FIRST_STAGE) : undefined;
+  if (initrd) fs.writeFileSync(initrd, concatenatedInitrds(initrds.map((e) => contents.get(e.digest)!)));
   const append = [
     'console=tty0',
     'console=ttyS0,115200n8',
@@ -134,9 +144,9 @@ export async function kexecImage(
   ].join(' ');
   const args = [
     '--load',
-    path.join(dir, path.basename(kernel.path)),
+    path.join(dir, INSTALLER_KERNEL),
     `--append=${append}`,
-    ...(initrd ? [`--initrd=${path.join(dir, path.basename(initrd.path))}`] : []),
+    ...(initrd ? [`--initrd=${initrd}`] : []),
   ];
   if (opts.exec && !runsFromMemory('/proc')) {
     throw new Error(

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/build.ts';
+import { FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE } from '../initramfs/installer-files.ts';
 import { resolveLibraries } from '../initramfs/resolve.ts';
 import { run } from '../system/run.ts';
 import { buildDirFor, cacheDir, placeBuilt, pruneCache } from '../util/build-cache.ts';
@@ -71,8 +72,12 @@ export async function buildCradleKit(opts: CradleKitOptions): Promise<BuiltKit> 
     const installer = path.join(scratch, 'installer');
     const image = await cachedInstallerImage(cacheDir, opts.kernel);
     log(`installer image: ${image}`);
-    put(installer, CRADLE_KIT_INSTALLER.vmlinuz, fs.readFileSync(path.join(image, 'vmlinuz')), 0o644);
-    put(installer, CRADLE_KIT_INSTALLER.initrd, fs.readFileSync(path.join(image, 'initrd.img')), 0o644);
+    for (const [at, file] of [
+      [CRADLE_KIT_INSTALLER.vmlinuz, INSTALLER_KERNEL],
+      [CRADLE_KIT_INSTALLER.initrd, FIRST_STAGE],
+      [CRADLE_KIT_INSTALLER.stage2, SECOND_STAGE],
+    ])
+      put(installer, at, fs.readFileSync(path.join(image, file)), 0o644);
     for (const tree of [cli, installer]) normalise(tree);
     return await buildKit(
       {

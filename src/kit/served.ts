@@ -1,5 +1,5 @@
-// What a head node's boot server serves out of its depot: the installer image (kernel and
-// initramfs) that compute nodes network-boot, as the Cradle kit carries it. The files are taken
+// What a head node's boot server serves out of its depot: the installer image (kernel and its two
+// stages) that compute nodes network-boot, as the Cradle kit carries it. The files are taken
 // from the depot's store, each verified against its digest, and written once per kit version to
 // DEPOT/served/installer/VERSION/ (atomically: a directory renamed into place), where the boot
 // server reads them. A kit carries no site's certificates, so the site's installer certificate
@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Digest, digestOf } from '../image/model/digest.ts';
 import { cpioNewc } from '../initramfs/cpio.ts';
+import { concatenatedInitrds, FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE } from '../initramfs/installer-files.ts';
 import type { Depot, KitRecord } from './depot.ts';
 import { KitError } from './format.ts';
 
@@ -18,6 +19,8 @@ export const CRADLE_KIT_INSTALLER = {
   component: 'installer',
   vmlinuz: 'usr/lib/cradle/installer/vmlinuz',
   initrd: 'usr/lib/cradle/installer/initrd.img',
+  /** The image's second stage (absent from kits built before it existed). */
+  stage2: 'usr/lib/cradle/installer/stage2.img',
 } as const;
 
 /** The `cradle` command in the Cradle kit's `cradle` component, as paths relative to its root. */
@@ -49,17 +52,6 @@ function siteArchive(tls: { ca: string; cert: string; key: string }): { cpio: Bu
   return { cpio, id: digestOf(cpio).slice('sha256:'.length, 'sha256:'.length + 12) };
 }
 
-/**
- * An initramfs with another archive after it. Linux reads an uncompressed cpio archive only where
- * it starts at a multiple of 4 bytes from the beginning (init/initramfs.c), and skips zeros
- * between archives: after a compressed image whose length is not a multiple of 4, the archive
- * must be padded to it, or the kernel reports "invalid magic at start of compressed archive" and
- * leaves the certificates out.
- */
-export function withArchive(initramfs: Buffer, archive: Buffer): Buffer {
-  return Buffer.concat([initramfs, Buffer.alloc((4 - (initramfs.length % 4)) % 4), archive]);
-}
-
 /** Compares versions such as 0.9.2 and 0.10.0 number by number. */
 function newerFirst(a: KitRecord, b: KitRecord): number {
   return b.kit.version.localeCompare(a.kit.version, 'en', { numeric: true });
@@ -74,7 +66,7 @@ export async function servedInstaller(
   depot: Depot,
   opts: { tls?: { ca: string; cert: string; key: string } } = {},
 ): Promise<{ dir: string; kit: KitRecord } | undefined> {
-  const { kit: name, component, vmlinuz, initrd } = CRADLE_KIT_INSTALLER;
+  const { kit: name, component, vmlinuz, initrd, stage2 } = CRADLE_KIT_INSTALLER;
   const kit = depot
     .list()
     .filter((r) => r.kit.name === name && r.kit.components.some((c) => c.name === component))
@@ -82,31 +74,35 @@ export async function servedInstaller(
   if (!kit) return undefined;
   const site = opts.tls ? siteArchive(opts.tls) : undefined;
   const dir = path.join(depot.root, 'served', 'installer', `${kit.kit.version}${site ? `-site-${site.id}` : ''}`);
-  if (fs.existsSync(path.join(dir, 'initrd.img'))) return { dir, kit };
+  if (fs.existsSync(path.join(dir, FIRST_STAGE))) return { dir, kit };
   const manifest = await depot.store.readManifest(
     kit.kit.components.find((c) => c.name === component)?.manifest as Digest,
   );
-  const fileAt = (p: string): Digest => {
+  const digestAt = (p: string): Digest | undefined => {
     const e = manifest.entries.find((x) => x.path === p);
-    if (e?.type !== 'file' || !e.digest)
-      throw new KitError(`kit ${name}/${kit.kit.version}: its ${component} component has no file ${p}`);
-    return e.digest as Digest;
+    return e?.type === 'file' && e.digest ? (e.digest as Digest) : undefined;
+  };
+  const fileAt = (p: string): Digest => {
+    const digest = digestAt(p);
+    if (!digest) throw new KitError(`kit ${name}/${kit.kit.version}: its ${component} component has no file ${p}`);
+    return digest;
   };
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   try {
-    for (const [file, p] of [
-      ['vmlinuz', vmlinuz],
-      ['initrd.img', initrd],
-    ] as const) {
-      const content = await depot.store.readObject(fileAt(p)); // verified against its digest
+    const files: [string, Digest][] = [
+      [INSTALLER_KERNEL, fileAt(vmlinuz)],
+      [FIRST_STAGE, fileAt(initrd)],
+    ];
+    const second = digestAt(stage2);
+    if (second) files.push([SECOND_STAGE, second]);
+    for (const [file, digest] of files) {
+      const content = await depot.store.readObject(digest); // verified against its digest
       fs.writeFileSync(
         path.join(tmp, file),
-        file === 'initrd.img' && site ? withArchive(content, site.cpio) : content,
-        {
-          mode: 0o644,
-        },
+        file === FIRST_STAGE && site ? concatenatedInitrds([content, site.cpio]) : content,
+        { mode: 0o644 },
       );
     }
     try {
