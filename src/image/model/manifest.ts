@@ -5,16 +5,16 @@
 // unpacker that follows the entries in order can never write outside its target.
 import { z } from 'zod';
 import { isDigest, type Digest } from './digest.ts';
+import { checkedManifest, MANIFEST_FORMAT, MAX_PATH_BYTES, MTIME, xattrsSchema } from './manifest-check.ts';
 import type { Timespec } from '../../system/libc.ts';
 
-export const MANIFEST_FORMAT = 'cradle-image-manifest/1';
+export { MANIFEST_FORMAT };
 
-const MAX_PATH_BYTES = 4095;
 const MAX_NAME_BYTES = 255;
 
-const mtime = z.string().regex(/^-?\d{1,19}\.\d{9}$/, "expected seconds and nanoseconds as 'S.NNNNNNNNN'");
+const mtime = z.string().regex(MTIME, "expected seconds and nanoseconds as 'S.NNNNNNNNN'");
 const id = z.number().int().min(0).max(0xffffffff);
-const xattrs = z.record(z.string().min(1), z.base64()).optional();
+const xattrs = xattrsSchema.optional();
 const base = {
   path: z.string().min(1),
   mode: z.number().int().min(0).max(0o7777),
@@ -44,7 +44,8 @@ const entrySchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('fifo'), ...base }),
 ]);
 
-const manifestSchema = z.strictObject({
+/** The schema; parseManifest asks it only what checkedManifest leaves (its test compares the two). */
+export const manifestSchema = z.strictObject({
   format: z.literal(MANIFEST_FORMAT),
   entries: z.array(entrySchema).min(1),
 });
@@ -70,6 +71,12 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest'): Manifest 
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
     throw new ManifestError(`${source} is not valid JSON: ${(err as Error).message}`);
+  }
+  // The hand-written check first (manifest-check.ts); zod for what it leaves, and for the error.
+  const checked = checkedManifest(json);
+  if (checked) {
+    validateTree(checked as Manifest, source);
+    return checked as Manifest;
   }
   const result = manifestSchema.safeParse(json);
   if (!result.success) {
@@ -136,16 +143,27 @@ export function validateTree(manifest: Manifest, source = 'manifest'): void {
   });
 }
 
-function pathProblem(path: string): string | undefined {
+/**
+ * Why a path is unsafe, or undefined. One pass over its components; UTF-8 lengths are counted only
+ * where the string is long enough to exceed a limit (a UTF-16 unit is at most 3 bytes of UTF-8).
+ */
+export function pathProblem(path: string): string | undefined {
   if (path.startsWith('/')) return 'it is absolute';
   if (path.includes('\0')) return 'it contains a NUL byte';
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `it is longer than ${MAX_PATH_BYTES} bytes`;
-  for (const part of path.split('/')) {
-    if (part === '') return 'it has an empty component';
-    if (part === '.' || part === '..') return `it has a '${part}' component`;
-    if (Buffer.byteLength(part) > MAX_NAME_BYTES) return `a component is longer than ${MAX_NAME_BYTES} bytes`;
+  if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path) > MAX_PATH_BYTES)
+    return `it is longer than ${MAX_PATH_BYTES} bytes`;
+  for (let start = 0; ; ) {
+    const slash = path.indexOf('/', start);
+    const end = slash < 0 ? path.length : slash;
+    const length = end - start;
+    if (length === 0) return 'it has an empty component';
+    if (length <= 2 && path.charCodeAt(start) === 46 && (length === 1 || path.charCodeAt(start + 1) === 46))
+      return `it has a '${path.slice(start, end)}' component`;
+    if (length * 3 > MAX_NAME_BYTES && Buffer.byteLength(path.slice(start, end)) > MAX_NAME_BYTES)
+      return `a component is longer than ${MAX_NAME_BYTES} bytes`;
+    if (slash < 0) return undefined;
+    start = slash + 1;
   }
-  return undefined;
 }
 
 /** Serialises a manifest deterministically: the same tree always gives the same bytes and digest. */
