@@ -38,6 +38,7 @@ export interface DaemonFlags {
   firmware?: 'uefi' | 'bios';
   reboot: boolean;
   allowRunningSystem?: boolean;
+  waitFor?: string;
   successWait: string;
   failureWait: string;
   tlsCa?: string;
@@ -89,6 +90,7 @@ export function daemonOptions(f: DaemonFlags): InstallerOptions {
     firmware: f.firmware,
     reboot: f.reboot,
     allowRunningSystem: f.allowRunningSystem ?? false,
+    ...(f.waitFor ? { waitFor: f.waitFor } : {}),
     successWaitSeconds: seconds(f.successWait, '--success-wait'),
     failureWaitSeconds: seconds(f.failureWait, '--failure-wait'),
     tls: subcommandTls({ ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey }),
@@ -179,6 +181,10 @@ export function registerInstallerCommands(program: Command): void {
     .option(
       '--allow-running-system',
       'install although / is on a disk, not an installer image (development, tests; drives in use are still refused)',
+    )
+    .option(
+      '--wait-for <file>',
+      "wait until FILE exists before the install begins (the installer image's /init makes it once the drivers are loaded)",
     )
     .option('--success-wait <seconds>', 'pause before rebooting after success', String(d.successWaitSeconds))
     .option('--failure-wait <seconds>', 'pause before rebooting after a failure', String(d.failureWaitSeconds))

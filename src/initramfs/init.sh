@@ -34,14 +34,34 @@ mount_second_stage() {
   mount -t squashfs -o ro,loop /stage2.squashfs /usr/lib/cradle || return 1
   echo "cradle: second stage mounted, up $(cut -d' ' -f1 /proc/uptime) s"
 }
-# Beside the driver loading below, on another core; then Node and the bundle run once. Under
-# emulation (QEMU without KVM: the lab, CI) a program's first run pays for translating its
-# machine code, about 3 s for Node's start under TCG; run here, that cost overlaps the drivers
-# instead of delaying the installer's start. On hardware it costs a fraction of a second of an
-# idle core.
+# What this boot is for: Kusu's head-node setup (the head-node ISO), a shell only, or the installer.
+if grep -qw cradle.setup /proc/cmdline; then
+  mode=setup
+elif grep -qw cradle.shell-only /proc/cmdline; then
+  mode=shell
+else
+  mode=installer
+fi
+mkdir -p /run/cradle
+
+# The second stage, then Node, beside the driver loading below, on another core. Under emulation
+# (QEMU without KVM: the lab, CI) a program's first run pays for translating its machine code,
+# about 3 s for Node's start under TCG; started here, that cost overlaps the drivers instead of
+# following them. The installer itself starts here: it waits for /run/cradle/drivers-loaded
+# before it looks at drives or interfaces. It logs to the console, ends by rebooting the machine
+# unless told not to, and runs outside the console shell's session (as Dominator's does), so
+# Ctrl-C on the console never reaches it. For the setup and the shell, Node runs once, so that
+# their start finds its code translated.
 (
   mount_second_stage || exit 1
-  /usr/bin/cradle --version >/dev/null 2>&1 &
+  if [ "$mode" = installer ]; then
+    (
+      /usr/bin/cradle installer --wait-for /run/cradle/drivers-loaded </dev/null
+      echo "cradle: the installer exited with status $?"
+    ) &
+  else
+    /usr/bin/cradle --version >/dev/null 2>&1 &
+  fi
 ) &
 second_stage=$!
 
@@ -58,10 +78,11 @@ while :; do
 done
 ip link set lo up
 echo "cradle: drivers loaded, up $(cut -d' ' -f1 /proc/uptime) s"
+touch /run/cradle/drivers-loaded
 
 if ! wait $second_stage; then
-  echo "cradle: the installer cannot run without its second stage; the shell is yours"
-elif grep -qw cradle.setup /proc/cmdline; then
+  echo "cradle: Cradle cannot run without its second stage; the shell is yours"
+elif [ "$mode" = setup ]; then
   # The head-node ISO (Kusu's head-node installer): `cradle setup` runs on the console, where it may
   # ask its questions, from the medium it booted from (found by its label; a CD drive may take a
   # moment to appear after its driver loads).
@@ -89,14 +110,6 @@ elif grep -qw cradle.setup /proc/cmdline; then
   else
     echo "cradle: the setup found no medium labelled CRADLE_SETUP: is the ISO still attached?"
   fi
-elif ! grep -qw cradle.shell-only /proc/cmdline; then
-  # The installer logs to the console; it ends by rebooting the machine unless told not to. It
-  # runs beside the console shell (as Dominator's does), outside the shell's session, so Ctrl-C on
-  # the console never reaches it.
-  (
-    /usr/bin/cradle installer </dev/null
-    echo "cradle: the installer exited with status $?"
-  ) &
 fi
 
 # A shell on the console while the installer runs and after, started again whenever it exits.

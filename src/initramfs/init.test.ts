@@ -14,14 +14,14 @@ const init = fs.readFileSync(path.join(import.meta.dirname, 'init.sh'), 'utf8');
 
 /** The `cradle.setup` branch of init.sh, its paths under `root` (the installer's branch left out). */
 function setupBranch(root: string): string {
-  const start = init.indexOf('grep -qw cradle.setup /proc/cmdline; then');
-  const end = init.indexOf('elif ! grep -qw cradle.shell-only /proc/cmdline; then');
+  const start = init.indexOf('[ "$mode" = setup ]; then');
+  const end = init.indexOf('# A shell on the console');
   assert.ok(start >= 0 && end > start, 'init.sh still has its cradle.setup branch');
-  return `if ${init
+  return `mode=setup\nif ${init
     .slice(start, end)
     .replaceAll('/proc/cmdline', `${root}/cmdline`)
     .replaceAll('/run/cradle', `${root}/run`)
-    .replaceAll('/usr/bin/cradle', 'cradle')}fi\n`;
+    .replaceAll('/usr/bin/cradle', 'cradle')}`;
 }
 
 describe('init.sh on the head-node ISO: after the setup', () => {

@@ -45,6 +45,11 @@ export interface InstallerOptions {
   firmware?: 'uefi' | 'bios';
   /** Install although / is on a disk (development, tests): the drives must not be in use. */
   allowRunningSystem: boolean;
+  /**
+   * A file to wait for before the install begins: the installer image's /init starts the
+   * installer beside the driver loading and makes this file once every driver is loaded.
+   */
+  waitFor?: string;
   /** Reboot at the end; off, the installer exits with its result (development and tests). */
   reboot: boolean;
   successWaitSeconds: number;

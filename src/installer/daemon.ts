@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import type { UnpackStats } from '../image/unpack/unpack.ts';
 import { Executor } from '../system/executor.ts';
 import { type InstallContext, type InstallerOptions, newRecord } from './context.ts';
@@ -54,6 +55,7 @@ export async function runInstaller(opts: InstallerOptions, observe?: StartObserv
   installRebootSignals(gate);
   const observer = observe && !opts.dryRun ? await observe(log, gate) : undefined;
   try {
+    if (opts.waitFor) await waitForFile(opts.waitFor, log);
     for (;;) {
       const ctx = newContext(opts, log);
       observer?.attach(ctx);
@@ -65,6 +67,18 @@ export async function runInstaller(opts: InstallerOptions, observe?: StartObserv
     await observer?.close();
     log.close();
   }
+}
+
+/**
+ * Waits until `file` exists. The installer image starts the installer while /init still loads
+ * drivers, so that Node's start (seconds under emulation) overlaps them; /init makes the file once
+ * they are loaded, and no step looks at drives or interfaces before.
+ */
+async function waitForFile(file: string, log: InstallerLog): Promise<void> {
+  if (fs.existsSync(file)) return;
+  log.info(`waiting for ${file} (the drivers) before the install begins`);
+  while (!fs.existsSync(file)) await setTimeout(50);
+  log.info(`${file} is there: the install begins`);
 }
 
 /**
