@@ -43,9 +43,9 @@ describe('installer image', { skip: !isRoot() && 'needs root (chroot, device nod
       cwd: root,
       maxBuffer: 64 << 20,
     });
-    // The second stage, as /init finds it: one squashfs file in an uncompressed cpio archive, whose
-    // digest the first stage carries; squashfs-tools' unsquashfs puts it where /init mounts it.
-    const stage2 = fs.readFileSync(path.join(image, 'stage2.img'));
+    // The second stage, as /init finds it: one squashfs file in a cpio archive in a zstd frame,
+    // whose digest the first stage carries; squashfs-tools' unsquashfs puts it where /init mounts it.
+    const stage2 = execFileSync('zstd', ['-dc', path.join(image, 'stage2.img')], { maxBuffer: 1 << 30 });
     stage2Files = execFileSync('cpio', ['-t', '--quiet'], { input: stage2, encoding: 'utf8' }).split('\n');
     execFileSync('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { input: stage2, cwd: work });
     squashfs = path.join(work, 'stage2.squashfs');

@@ -6,9 +6,9 @@
 // /init, busybox, the tools and their libraries, the kernel modules. The second (stage2.img) is
 // Node and the installer as a squashfs, which /init checks against the digest the first stage
 // carries and mounts: the kernel then decompresses only the pages Node reads. The boot loader
-// loads both as initrds, first stage first; Linux unpacks them one after the other, and
-// stage2.img is an uncompressed cpio archive holding the one squashfs file, so it is copied, not
-// decompressed.
+// loads both as initrds, first stage first; Linux unpacks them one after the other. stage2.img is
+// a cpio archive holding the one squashfs file, in a zstd frame of stored blocks (squashfs.ts says
+// why): the kernel copies it, it decompresses nothing.
 import fs from 'node:fs';
 import path from 'node:path';
 
