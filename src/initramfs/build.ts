@@ -274,7 +274,10 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
     fs.mkdirSync(opts.out, { recursive: true });
     // The second stage first: the first carries its digest.
     const second = materialise(planSecondStage(facts));
-    const { sha256 } = await writeSecondStage(second.entries, SECOND_STAGE_MOUNT, stage2Tmp, { work, mtime });
+    const { sha256, bytes: stage2Bytes } = await writeSecondStage(second.entries, SECOND_STAGE_MOUNT, stage2Tmp, {
+      work,
+      mtime,
+    });
     const first = materialise(planFirstStage(facts, sha256));
     const raw = Buffer.concat(cpioNewc(first.entries, mtime));
     const initrd =
@@ -288,8 +291,8 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
         : raw;
     const kernel = opts.kernel ?? newestKernel();
     writeFileAtomic(path.join(opts.out, INSTALLER_KERNEL), fs.readFileSync(kernel));
-    // A plain zstd file: boot loaders pad each initrd with zeros to a multiple of 4 bytes, where
-    // Linux looks for the next archive (concatenatedInitrds does it for the others).
+    // A plain zstd file, unpadded: what follows it at boot is compressed (the second stage,
+    // squashfs.ts), which Linux finds at any offset; concatenatedInitrds pads before plain archives.
     writeFileAtomic(path.join(opts.out, FIRST_STAGE), initrd);
     fs.renameSync(stage2Tmp, stage2);
     const parts = { ...first.parts };
@@ -304,8 +307,8 @@ export async function buildInstallerImage(opts: BuildOptions): Promise<BuildRepo
       parts,
       files: [...first.entries, ...second.entries].filter((e) => e.type === 'file').length,
       uncompressedBytes: raw.length + secondBytes,
-      initrdBytes: fs.statSync(path.join(opts.out, FIRST_STAGE)).size,
-      stage2Bytes: fs.statSync(stage2).size,
+      initrdBytes: initrd.length,
+      stage2Bytes,
       stage2Sha256: sha256,
       kernelBytes: fs.statSync(kernel).size,
       modules: facts.modules.map((m) => m.name),

@@ -47,14 +47,14 @@ export function mksquashfsArgs(tree: string, out: string, mtime: number): string
 
 /**
  * Writes `entries` (paths under `mountPoint`) as a squashfs, then as stage2.img at `out`.
- * Returns the squashfs's SHA-256 (hex), which the first stage carries, and its size.
+ * Returns the squashfs's SHA-256 (hex), which the first stage carries, and stage2.img's size.
  */
 export async function writeSecondStage(
   entries: CpioEntry[],
   mountPoint: string,
   out: string,
   opts: { work: string; mtime: number },
-): Promise<{ sha256: string; squashfsBytes: number }> {
+): Promise<{ sha256: string; bytes: number }> {
   const mksquashfs = hostProgram('mksquashfs', 'squashfs-tools');
   const tree = path.join(opts.work, 'second-stage');
   fs.rmSync(tree, { recursive: true, force: true });
@@ -74,6 +74,7 @@ export async function writeSecondStage(
   await run(mksquashfs, mksquashfsArgs(tree, squashfs, opts.mtime));
   const data = fs.readFileSync(squashfs);
   const cpio = Buffer.concat(cpioNewc([{ type: 'file', path: SECOND_STAGE_FILE, data, mode: 0o444 }], opts.mtime));
-  fs.writeFileSync(out, zlib.zstdCompressSync(cpio, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } }));
-  return { sha256: createHash('sha256').update(data).digest('hex'), squashfsBytes: data.length };
+  const framed = zlib.zstdCompressSync(cpio, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+  fs.writeFileSync(out, framed);
+  return { sha256: createHash('sha256').update(data).digest('hex'), bytes: framed.length };
 }

@@ -20,7 +20,7 @@ const isId = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >
 const isText = (v: unknown, max = Number.POSITIVE_INFINITY) =>
   typeof v === 'string' && v.length >= 1 && v.length <= max;
 
-/** The keys each entry type may have, in the schema's order. */
+/** The keys each entry type may have (the output is built in the schema's order below). */
 const BASE = ['type', 'path', 'mode', 'uid', 'gid', 'mtime', 'xattrs'];
 const KEYS: Record<string, ReadonlySet<string>> = {
   dir: new Set(BASE),
