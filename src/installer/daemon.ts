@@ -74,7 +74,7 @@ export async function runInstaller(opts: InstallerOptions, observe?: StartObserv
  * drivers, so that Node's start (seconds under emulation) overlaps them; /init makes the file once
  * they are loaded, and no step looks at drives or interfaces before.
  */
-async function waitForFile(file: string, log: InstallerLog): Promise<void> {
+export async function waitForFile(file: string, log: InstallerLog): Promise<void> {
   if (fs.existsSync(file)) return;
   log.info(`waiting for ${file} (the drivers) before the install begins`);
   while (!fs.existsSync(file)) await setTimeout(50);
