@@ -5,6 +5,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -60,12 +61,14 @@ export function isRoot(): boolean {
 export async function startImageServer(
   store: ImageStore,
   tls?: TlsFiles,
-): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = createImageServer({ store, tls });
+  options: { fastLane?: boolean } = {},
+): Promise<{ url: string; server: http.Server; close: () => Promise<void> }> {
+  const server = createImageServer({ store, tls, ...options });
   const addr: AddressInfo = await listen(server, 0, '127.0.0.1');
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
   return {
     url,
+    server,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

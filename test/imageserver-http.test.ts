@@ -172,6 +172,48 @@ describe('image server HTTP API', () => {
     assert.match(JSON.parse(batch.body.toString()).detail, /field 'digests' must be a list/);
   });
 
+  it('answers plain GETs and HEADs of objects before node:http, exactly as node:http would', async () => {
+    // The same store behind a server without the fast lane: every request takes node:http's path.
+    const slow = await startImageServer(store, undefined, { fastLane: false });
+    const parsedBy = { lane: 0, slow: 0 };
+    const countLane = () => parsedBy.lane++;
+    const countSlow = () => parsedBy.slow++;
+    server.server.on('request', countLane);
+    slow.server.on('request', countSlow);
+    try {
+      const manifest = store.resolve('web/1').manifest;
+      const cases = [
+        [`/v1/objects/${digest}`],
+        [`/v1/objects/${digest}`, '-H', 'Accept-Encoding: gzip, zstd'],
+        [`/v1/objects/${digest}`, '-I'],
+        [`/v1/objects/${digest}`, '-I', '-H', 'Accept-Encoding: zstd'],
+        [`/v1/manifests/${manifest}`, '-H', 'Accept-Encoding: zstd'],
+        [`/v1/manifests/${manifest}`],
+      ];
+      for (const [target, ...args] of cases) {
+        // Twice each: the first reads the object into memory, the second finds it there.
+        for (let i = 0; i < 2; i++) {
+          const [a, b] = [
+            await curl([...args, `${server.url}${target}`]),
+            await curl([...args, `${slow.url}${target}`]),
+          ];
+          const what = `${args.join(' ')} ${target} (${i ? 'in memory' : 'first'})`;
+          assert.equal(a.status, 200, what);
+          assert.deepEqual({ ...a.headers, date: '' }, { ...b.headers, date: '' }, what);
+          assert.ok(a.body.equals(b.body), what);
+        }
+      }
+      assert.deepEqual(parsedBy, { lane: 0, slow: cases.length * 2 });
+      // Anything else on the lane's server is node:http's, on the connection it arrived on.
+      const ranged = await curl(['-H', 'Range: bytes=0-9', `${server.url}/v1/objects/${digest}`]);
+      assert.equal(ranged.status, 206);
+      assert.equal(parsedBy.lane, 1);
+    } finally {
+      server.server.off('request', countLane);
+      await slow.close();
+    }
+  });
+
   it('exposes Prometheus metrics counting what it served', async () => {
     const r = await curl([`${server.url}/metrics`]);
     assert.equal(r.status, 200);

@@ -74,16 +74,8 @@ function respond(
   asManifest: boolean,
 ): number | Promise<number> {
   const zstd = wantsZstd(req.headers['accept-encoding']);
-  // Each representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with
-  // the other): the digest for the content, the digest plus "+zstd" for the stored frame.
-  const etag = zstd ? `"${digest}+zstd"` : `"${digest}"`;
-  const headers: http.OutgoingHttpHeaders = {
-    etag,
-    'cache-control': 'public, max-age=31536000, immutable',
-    'content-type': asManifest ? 'application/json' : 'application/octet-stream',
-    'accept-ranges': 'bytes',
-    vary: 'accept-encoding',
-  };
+  const headers: http.OutgoingHttpHeaders = representationHeaders(digest, zstd, asManifest);
+  const etag = headers.etag as string;
   const ifNoneMatch = req.headers['if-none-match'];
   if (
     ifNoneMatch &&
@@ -125,6 +117,66 @@ function respond(
   if (zstd || head || !cacheable) return send(undefined);
   const content = caches.content.get(digest);
   return content ? send(content) : decompressedContent(store, caches.content, digest, stored).then(send);
+}
+
+/**
+ * The fields of every answer about an object's representation but its coding (not on a 304), length
+ * and range. Each
+ * representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with the
+ * other): the digest for the content, the digest plus "+zstd" for the stored frame.
+ */
+function representationHeaders(digest: Digest, zstd: boolean, asManifest: boolean): Record<string, string> {
+  return {
+    etag: zstd ? `"${digest}+zstd"` : `"${digest}"`,
+    'cache-control': 'public, max-age=31536000, immutable',
+    'content-type': asManifest ? 'application/json' : 'application/octet-stream',
+    'accept-ranges': 'bytes',
+    vary: 'accept-encoding',
+  };
+}
+
+/** A whole 200 answer from memory, for the image server's fast lane (util/http/fast-lane.ts). */
+export interface WholeAnswer {
+  headers: Record<string, string>;
+  body: Buffer;
+  /** The stored bytes it stands for, as sendObject returns them (0 for HEAD). */
+  storedBytes: number;
+}
+
+/**
+ * A plain GET or HEAD of an object (no condition, no range: simple-head.ts), answered whole from
+ * memory with the fields sendObject sends: now when the caches hold it, once read (and, for the
+ * content, decompressed and checked against its digest) when they can. Undefined when it cannot be
+ * held whole (sendObject then streams it), or is no object of this store (sendObject answers 404).
+ */
+export function wholeAnswer(
+  store: ImageStore,
+  caches: ObjectCaches,
+  digestText: string,
+  acceptEncoding: string | undefined,
+  head: boolean,
+  asManifest: boolean,
+): WholeAnswer | undefined | Promise<WholeAnswer | undefined> {
+  if (!isDigest(digestText)) return undefined;
+  const digest = digestText as Digest;
+  const zstd = wantsZstd(acceptEncoding);
+  const answer = (stored: StoredFrame, content: Buffer | undefined): WholeAnswer | undefined => {
+    const body = zstd ? stored.data : content;
+    if (!body) return undefined;
+    const headers = representationHeaders(digest, zstd, asManifest);
+    if (zstd) headers['content-encoding'] = 'zstd';
+    return { headers, body, storedBytes: head ? 0 : stored.size };
+  };
+  const withFrame = (stored: StoredFrame): WholeAnswer | undefined | Promise<WholeAnswer | undefined> => {
+    if (zstd || !stored.data) return answer(stored, undefined);
+    if (stored.contentSize === undefined || stored.contentSize > caches.content.maxEntry) return undefined;
+    const content = caches.content.get(digest);
+    if (content) return answer(stored, content);
+    return decompressedContent(store, caches.content, digest, stored).then((c) => answer(stored, c));
+  };
+  const cached = caches.stored.get(digest);
+  if (cached) return withFrame(frameOf(cached));
+  return storedFrame(store, caches.stored, digest).then(withFrame, () => undefined);
 }
 
 /** Streams an object that is not held whole in memory: from its frame, or from disk. */

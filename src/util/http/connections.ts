@@ -57,6 +57,11 @@ export interface ConnectionGuard {
    * An upgrade nobody accepts stays under the limits.
    */
   upgraded(socket: net.Socket): void;
+  /**
+   * A request on the connection was answered outside node:http (the image server's fast lane,
+   * fast-lane.ts), whole: the connection is idle again, and has a head's time for its next request.
+   */
+  answered(socket: net.Socket): void;
 }
 
 const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
@@ -160,6 +165,12 @@ export function guardConnections(
       if (!t) return;
       clearTimeout(t.timer);
       t.upgraded = true;
+    },
+    answered: (socket) => {
+      const t = byKey.get(keyOf(socket));
+      if (!t || t.busy > 0 || t.upgraded) return;
+      t.idleSince = performance.now();
+      arm(t);
     },
   };
 }
