@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isDigest, type Digest } from '../model/digest.ts';
 import { FRAME_HEADER_BYTES, frameHeader, OBJECT_STREAM_TYPE } from './object-stream.ts';
 import {
@@ -23,6 +22,7 @@ import { sendJson, readJsonBody, HttpError, type Req, type Res } from '../../uti
 import { SERVER_TLS_PROFILE } from '../../util/http/tls.ts';
 import { NameError } from '../model/names.ts';
 import { StoredObjectCache } from './memory-cache.ts';
+import { imageServerMetrics } from './server-metrics.ts';
 import { sendObject, SYNC_READ_LIMIT, WHOLE_READ_LIMIT, type WholeAnswer, wholeAnswer } from './single-object.ts';
 import { type ImageStore, StoreError } from '../store/store.ts';
 import { httpModule, httpsModule } from '../../util/http/node-http.ts';
@@ -61,84 +61,16 @@ export interface ImageServerOptions {
 }
 
 export function createImageServer(opts: ImageServerOptions): http.Server {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  // Requests are counted in a plain map and handed to prom-client when metrics are read: its
-  // labelled inc() costs more than the rest of a cached small object's request.
-  const requestCounts = new Map<string, { route: string; status: string; n: number }>();
-  new Counter({
-    name: 'cradle_imageserver_requests_total',
-    help: 'HTTP requests by route and status',
-    labelNames: ['route', 'status'],
-    registers: [registry],
-    collect() {
-      for (const c of requestCounts.values()) {
-        if (c.n) this.inc({ route: c.route, status: c.status }, c.n);
-        c.n = 0;
-      }
-    },
-  });
-  // Likewise objects and bytes sent, added up here and handed over (as totals) when read.
-  const sent = { objects: 0, bytes: 0 };
-  new Counter({
-    name: 'cradle_imageserver_objects_sent_total',
-    help: 'Objects sent',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sent.objects);
-    },
-  });
-  new Counter({
-    name: 'cradle_imageserver_object_bytes_sent_total',
-    help: 'Object bytes sent (as stored, compressed)',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sent.bytes);
-    },
-  });
-  const duration = new Histogram({
-    name: 'cradle_imageserver_request_seconds',
-    help: 'Request duration',
-    labelNames: ['route'],
-    registers: [registry],
-  });
   const { store } = opts;
   const cacheBytes = (opts.cacheMiB ?? 256) * 1024 * 1024;
   const cache = new StoredObjectCache(Math.floor(cacheBytes * 0.75));
   const contentBytes = Math.floor(cacheBytes * 0.25);
   const caches = { stored: cache, content: new StoredObjectCache(contentBytes, contentBytes / 4) };
-  new Gauge({
-    name: 'cradle_imageserver_cache_bytes',
-    help: 'Bytes of objects held in memory',
-    registers: [registry],
-    collect() {
-      this.set(cache.size + caches.content.size);
-    },
-  });
-  new Gauge({
-    name: 'cradle_imageserver_cache_hits',
-    help: 'Object reads served from memory',
-    registers: [registry],
-    collect() {
-      this.set(cache.hits);
-    },
-  });
-  new Gauge({
-    name: 'cradle_imageserver_cache_misses',
-    help: 'Object reads that went to disk',
-    registers: [registry],
-    collect() {
-      this.set(cache.misses);
-    },
-  });
+  const metrics = imageServerMetrics(caches);
+  const { registry } = metrics;
 
   const counted = (kind: string, n: number): string => {
-    if (n > 0) {
-      sent.objects++;
-      sent.bytes += n;
-    }
+    if (n > 0) metrics.sent(1, n);
     return kind;
   };
   // Synchronous when the object is in memory (single-object.ts sendObject says why).
@@ -181,28 +113,16 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     if (single && (method === 'GET' || method === 'HEAD')) return sendSingle(single[1], single[2], req, res);
     if (p === '/v1/objects/batch' && method === 'POST') {
       const batch = await sendBatch(store, cache, req, res);
-      sent.objects += batch.objects;
-      sent.bytes += batch.bytes;
+      metrics.sent(batch.objects, batch.bytes);
       return 'batch';
     }
     throw new HttpError(404, 'not found', `no route for ${method} ${p}; see docs/imageserver-api.md`);
   };
 
-  const durationByRoute = new Map<string, { observe(seconds: number): void }>();
   const log = opts.logger;
   const recordRequest = (r: RequestRecord<string>) => {
     const route = r.result ?? 'unknown';
-    const key = `${route} ${r.status}`;
-    const count = requestCounts.get(key);
-    if (count) count.n++;
-    else requestCounts.set(key, { route, status: String(r.status), n: 1 });
-    let observe = durationByRoute.get(route);
-    if (!observe) {
-      // prom-client's labels() child skips hashing the labels on every observation.
-      observe = duration.labels({ route });
-      durationByRoute.set(route, observe);
-    }
-    observe.observe(r.seconds);
+    metrics.request(route, r.status, r.seconds);
     if (log?.isLevelEnabled('debug'))
       log.debug(
         { method: r.method, url: r.url, status: r.status, route, seconds: r.seconds, client: r.client },
@@ -223,7 +143,8 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     const laneAnswer = (a: WholeAnswer | undefined) =>
       a && { headers: a.headers, body: a.body, result: counted(kind, a.storedBytes) };
     const head = request.method === 'HEAD';
-    const a = wholeAnswer(store, caches, plain[2], request.acceptEncoding, head, kind === 'manifests');
+    // PLAIN_SINGLE matched a digest's form: `sha256:` and 64 lower-case hex digits.
+    const a = wholeAnswer(store, caches, plain[2] as Digest, request.acceptEncoding, head, kind === 'manifests');
     return a instanceof Promise ? a.then(laneAnswer) : laneAnswer(a);
   };
 

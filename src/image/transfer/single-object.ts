@@ -152,13 +152,11 @@ export interface WholeAnswer {
 export function wholeAnswer(
   store: ImageStore,
   caches: ObjectCaches,
-  digestText: string,
+  digest: Digest,
   acceptEncoding: string | undefined,
   head: boolean,
   asManifest: boolean,
 ): WholeAnswer | undefined | Promise<WholeAnswer | undefined> {
-  if (!isDigest(digestText)) return undefined;
-  const digest = digestText as Digest;
   const zstd = wantsZstd(acceptEncoding);
   const answer = (stored: StoredFrame, content: Buffer | undefined): WholeAnswer | undefined => {
     const body = zstd ? stored.data : content;
