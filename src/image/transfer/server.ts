@@ -2,7 +2,8 @@
 // as stored (zstd) whenever the client accepts zstd, so the server does no compression work; the
 // batch endpoint streams many objects in one response, which is what makes a 20,000-file install
 // fast. Plain node:http rather than a framework: the routes are few and the object path is the hot
-// one (see bench/). With a CA file, clients must present a certificate that CA signed.
+// one (see bench/); a plain GET of an object in memory is answered before node:http, by the fast
+// lane (util/http/fast-lane.ts). With a CA file, clients must present a certificate that CA signed.
 import fs from 'node:fs';
 import type http from 'node:http';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
