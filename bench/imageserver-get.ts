@@ -5,7 +5,8 @@
 // core 0, over loopback, with keep-alive. Four cases: a few-KB object (req/s) and a ~10 MB object
 // (MiB/s of the representation sent), each plain and zstd. Each case is run in short bursts,
 // interleaved between the servers, and the median taken. For the small object a third server, a
-// bare node:http one answering from memory, shows the floor of any Node server; the server's CPU
+// bare node:http one answering from memory, shows the floor of a server on node:http (Cradle's
+// answers such requests below it, by its fast lane: util/http/fast-lane.ts); the server's CPU
 // per request is recorded beside each rate (it holds when other work shares the machine).
 //
 //   flock /tmp/cradle-bench.lock node_modules/.bin/node bench/imageserver-get.ts
