@@ -147,7 +147,8 @@ export interface WholeAnswer {
  * A plain GET or HEAD of an object (no condition, no range: simple-head.ts), answered whole from
  * memory with the fields sendObject sends: now when the caches hold it, once read (and, for the
  * content, decompressed and checked against its digest) when they can. Undefined when it cannot be
- * held whole (sendObject then streams it), or is no object of this store (sendObject answers 404).
+ * held whole (sendObject then streams it), is no object of this store (sendObject answers 404), or
+ * is a HEAD of content not in memory.
  */
 export function wholeAnswer(
   store: ImageStore,
@@ -170,6 +171,9 @@ export function wholeAnswer(
     if (stored.contentSize === undefined || stored.contentSize > caches.content.maxEntry) return undefined;
     const content = caches.content.get(digest);
     if (content) return answer(stored, content);
+    // A HEAD needs only the length, which sendObject takes from the frame's header: it is not
+    // worth decompressing and hashing an object for.
+    if (head) return undefined;
     return decompressedContent(store, caches.content, digest, stored).then((c) => answer(stored, c));
   };
   const cached = caches.stored.get(digest);

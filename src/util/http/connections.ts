@@ -58,10 +58,15 @@ export interface ConnectionGuard {
    */
   upgraded(socket: net.Socket): void;
   /**
-   * A request on the connection was answered outside node:http (the image server's fast lane,
-   * fast-lane.ts), whole: the connection is idle again, and has a head's time for its next request.
+   * A request on the connection is being answered outside node:http (the image server's fast
+   * lane, fast-lane.ts): the connection is busy, neither timed out nor evicted, until `requestDone`.
    */
-  answered(socket: net.Socket): void;
+  requestStarted(socket: net.Socket): void;
+  /**
+   * That request's answer is out (written to the kernel, or abandoned): the connection is idle
+   * again, and has a head's time for its next request.
+   */
+  requestDone(socket: net.Socket): void;
 }
 
 const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
@@ -76,6 +81,19 @@ export function guardConnections(
   limits: ConnectionLimits = DEFAULT_LIMITS,
 ): ConnectionGuard {
   const byKey = new Map<string, Tracked>();
+  /**
+   * The tracked connection of a socket the fast lane answers on (its TLS socket, for HTTPS), found
+   * once by key: the lane asks twice a request, and the key is a string built each time.
+   */
+  const bySocket = new WeakMap<net.Socket, Tracked>();
+  const trackedOf = (socket: net.Socket): Tracked | undefined => {
+    let t = bySocket.get(socket);
+    if (t === undefined) {
+      t = byKey.get(keyOf(socket));
+      if (t) bySocket.set(socket, t);
+    }
+    return t;
+  };
   const perAddress = new Map<string, number>();
 
   // One timer per connection, restarted (refresh) after each response rather than made anew: it
@@ -166,9 +184,15 @@ export function guardConnections(
       clearTimeout(t.timer);
       t.upgraded = true;
     },
-    answered: (socket) => {
-      const t = byKey.get(keyOf(socket));
-      if (!t || t.busy > 0 || t.upgraded) return;
+    requestStarted: (socket) => {
+      const t = trackedOf(socket);
+      if (t) t.busy++;
+    },
+    requestDone: (socket) => {
+      const t = trackedOf(socket);
+      if (!t || t.busy === 0 || t.socket.destroyed) return;
+      t.busy--;
+      if (t.busy > 0 || t.upgraded) return;
       t.idleSince = performance.now();
       arm(t);
     },

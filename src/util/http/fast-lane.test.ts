@@ -23,13 +23,18 @@ interface Response {
 
 /** Collects whole responses (each with a Content-Length) from a socket, as they arrive. */
 class Reader {
-  private bytes = Buffer.alloc(0);
+  /** Bytes received and not yet parsed, in the pieces they came in (joined only when needed). */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes the response being received needs in all (head and body), once its head is known. */
+  private needed = 0;
   readonly responses: Response[] = [];
   private waiters: (() => void)[] = [];
   closed = false;
   constructor(socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
-      this.bytes = Buffer.concat([this.bytes, d]);
+      this.chunks.push(d);
+      this.buffered += d.length;
       this.parse();
     });
     socket.on('close', () => {
@@ -39,16 +44,22 @@ class Reader {
     socket.on('error', () => {});
   }
   private parse() {
-    for (;;) {
-      const end = this.bytes.indexOf('\r\n\r\n');
+    while (this.buffered > 0 && this.buffered >= this.needed) {
+      const bytes = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+      this.chunks = [bytes];
+      const end = bytes.indexOf('\r\n\r\n');
       if (end === -1) return;
-      const [statusLine, ...lines] = this.bytes.toString('latin1', 0, end).split('\r\n');
+      const [statusLine, ...lines] = bytes.toString('latin1', 0, end).split('\r\n');
       const headers: Record<string, string> = {};
       for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
       const length = Number(headers['content-length'] ?? 0);
-      if (this.bytes.length < end + 4 + length) return;
-      const body = this.bytes.toString('latin1', end + 4, end + 4 + length);
-      this.bytes = this.bytes.subarray(end + 4 + length);
+      this.needed = end + 4 + length;
+      if (bytes.length < this.needed) return;
+      const body = bytes.toString('latin1', end + 4, end + 4 + length);
+      const rest = bytes.subarray(end + 4 + length);
+      this.chunks = rest.length ? [rest] : [];
+      this.buffered = rest.length;
+      this.needed = 0;
       this.responses.push({ status: Number(statusLine.split(' ')[1]), headers, body });
       this.wake();
     }
@@ -70,6 +81,8 @@ class Reader {
 }
 
 const BIG = Buffer.alloc(256 * 1024, 'b');
+/** More than loopback's socket buffers hold: a client that does not read leaves most unsent. */
+const HUGE = Buffer.alloc(64 * 1024 * 1024, 'h');
 
 interface Served {
   port: number;
@@ -83,7 +96,7 @@ interface Served {
 
 /**
  * A server whose lane answers `/lane/*` (now), `/later/*` (after a turn of the event loop) and
- * `/hold/*` (when the test says), `/big` (256 KiB); node:http answers everything else with `node <method> <url>`.
+ * `/hold/*` (when the test says), `/big` (256 KiB), `/huge` (64 MiB); node:http answers everything else with `node <method> <url>`.
  */
 async function serve(limits: Partial<ConnectionLimits> = {}, tlsOptions?: tls.SecureContextOptions): Promise<Served> {
   const handler: http.RequestListener = (req, res) => {
@@ -109,6 +122,7 @@ async function serve(limits: Partial<ConnectionLimits> = {}, tlsOptions?: tls.Se
     route: (r) => {
       lane.push(`${r.method} ${r.target}`);
       if (r.target === '/big') return answer(r, BIG);
+      if (r.target === '/huge') return answer(r, HUGE);
       if (r.target.startsWith('/lane/')) return answer(r, Buffer.from(`lane ${r.target}`));
       if (r.target.startsWith('/later/'))
         return new Promise((resolve) => setImmediate(() => resolve(answer(r, Buffer.from(`later ${r.target}`)))));
@@ -224,14 +238,30 @@ describe('fast lane', () => {
     }
   });
 
-  it('answers a head that arrives a byte at a time', async () => {
+  it('answers a head that arrives in a few pieces; one trickling in byte by byte is node:http’s', async () => {
+    const pieces = async (text: string, size: number, pauseMs: number) => {
+      const { socket, reader } = await connect(s.port);
+      socket.setNoDelay(true);
+      for (let i = 0; i < text.length; i += size) {
+        socket.write(text.slice(i, i + size));
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
+      const [r] = await reader.count(1);
+      socket.destroy();
+      return r.body;
+    };
+    const head = get('/lane/slow', `X-Pad: ${'p'.repeat(200)}\r\n`);
+    assert.equal(await pieces(head, Math.ceil(head.length / 3), 20), 'lane /lane/slow');
+    // The lane would scan the head again at every piece; node:http's parser reads each byte once.
+    assert.equal(await pieces(head, 1, 2), 'node GET /lane/slow');
+  });
+
+  it('answers a head its client’s end cut short with node:http’s 400', async () => {
     const { socket, reader } = await connect(s.port);
-    for (const byte of get('/lane/slow')) {
-      socket.write(byte);
-      await new Promise((r) => setImmediate(r));
-    }
-    assert.equal((await reader.count(1))[0].body, 'lane /lane/slow');
-    socket.destroy();
+    socket.end('GET /lane/x HTTP/1.1\r\nHo');
+    const [r] = await reader.count(1);
+    assert.equal(r.status, 400);
+    await reader.close();
   });
 
   it('answers what came before a client’s end, then ends the connection', async () => {
@@ -242,6 +272,33 @@ describe('fast lane', () => {
       reader.responses.map((r) => r.body),
       ['lane /lane/a', 'later /later/b'],
     );
+  });
+
+  it('a client that ends while its answers wait for it to read gets them, then the end; nothing fails', async () => {
+    const errors: Error[] = [];
+    const onClientError = (err: Error) => errors.push(err);
+    s.server.on('clientError', onClientError);
+    try {
+      const { socket, reader } = await connect(s.port);
+      socket.pause();
+      s.lane.length = 0;
+      socket.write(get('/huge'));
+      while (!s.lane.includes('GET /huge')) await new Promise((r) => setImmediate(r));
+      // The lane waits for the client to read (64 MiB is more than loopback holds); meanwhile a second
+      // request, one for node:http, and the end.
+      socket.end(get('/huge') + get('/declined'));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.resume();
+      await reader.close();
+      const bodies = reader.responses.map((r) => (r.body.length === HUGE.length ? 'huge' : r.body));
+      // node:http answers the third only if it had it before the end (it ends a connection whose
+      // client has ended, as the lane does): either way, in order and whole.
+      assert.deepEqual(bodies.slice(0, 2), ['huge', 'huge']);
+      assert.ok(bodies.length === 2 || bodies[2] === 'node GET /declined', JSON.stringify(bodies));
+      assert.deepEqual(errors, []);
+    } finally {
+      s.server.off('clientError', onClientError);
+    }
   });
 
   it('stops reading while a client takes none of its answers, and answers all once it reads', async () => {
@@ -284,6 +341,28 @@ describe('fast lane, with the connection guard and the server’s close', () => 
     }
   });
 
+  it('a client reading an answer slowly is not timed out, nor evicted for a new connection', async () => {
+    const s = await serve({ requestHeadMs: 500, maxConnections: 2 });
+    try {
+      const slow = await connect(s.port);
+      slow.socket.pause(); // reads nothing for now
+      slow.socket.write(get('/huge'));
+      while (!s.lane.includes('GET /huge')) await new Promise((r) => setImmediate(r));
+      // Longer than a head timeout, and two more connections for a server that holds two: the
+      // second evicts the first, idle one, never the download.
+      const others = [await connect(s.port), await connect(s.port)];
+      await others[0].reader.close();
+      await new Promise((r) => setTimeout(r, 1_500));
+      slow.socket.resume();
+      const [r] = await slow.reader.count(1);
+      assert.equal(r.body.length, HUGE.length);
+      for (const o of others) o.socket.destroy();
+      slow.socket.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+
   it('close() ends the lane’s idle connections at once, and a busy one after its answer', {
     timeout: 20_000,
   }, async () => {
@@ -294,7 +373,7 @@ describe('fast lane, with the connection guard and the server’s close', () => 
       idle.socket.write(get('/lane/a'));
       await idle.reader.count(1);
       const busy = await connect(s.port);
-      busy.socket.write(get('/hold/b'));
+      busy.socket.write(get('/hold/b') + get('/lane/c'));
       while (!s.lane.includes('GET /hold/b')) await new Promise((r) => setImmediate(r));
       const closed = new Promise<void>((r) => s.server.close(() => r()));
       await idle.reader.close();
@@ -306,6 +385,11 @@ describe('fast lane, with the connection guard and the server’s close', () => 
         ['held /hold/b'],
       );
       assert.equal(busy.reader.responses[0].headers.connection, 'close');
+      // What the client asked after the answer that closed the connection is neither sent nor recorded.
+      assert.deepEqual(
+        s.records.map((r) => r.url),
+        ['/lane/a', '/hold/b'],
+      );
       await closed;
     } finally {
       s.server.closeAllConnections();

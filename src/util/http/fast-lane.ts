@@ -7,10 +7,11 @@
 // node:http's, as if the lane had never been there. So the lane parses nothing that node:http would
 // parse differently, and each error, limit and odd request keeps node:http's answer.
 //
-// What node:http gives every connection, the lane gives its own: the connection guard's idle
-// timer (connections.ts), the request record (logs and metrics), HSTS over TLS, Date, and a
-// connection that stops reading while its answers are not drained (a client that pipelines
-// without reading holds one socket buffer, not a growing queue).
+// What node:http gives every connection, the lane gives its own: the connection guard's rules
+// (connections.ts: busy from a request's head to the end of writing its answer, then a head's time
+// for the next), the request record (logs and metrics), HSTS over TLS, Date, and a connection that
+// stops reading while its answers are not drained (a client that pipelines without reading holds
+// one socket buffer, not a growing queue).
 import type http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -35,7 +36,7 @@ export type LaneRoute<R> = (request: SimpleRequest) => LaneAnswer<R> | undefined
 
 export interface FastLaneOptions<R> {
   route: LaneRoute<R>;
-  /** The server's connection guard: a request answered here makes the connection idle again. */
+  /** The server's connection guard: told when a request here starts and when its answer is out. */
   guard: ConnectionGuard;
   /** Called once a request is answered, as safeListener's onDone; its own failures are dropped. */
   onDone?: (record: RequestRecord<R>) => void;
@@ -46,6 +47,10 @@ const KEEP_ALIVE = 'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n';
 const HSTS = 'strict-transport-security: max-age=31536000\r\n';
 /** Bodies up to this size are copied behind their head and sent in one write. */
 const COPY_LIMIT = 64 * 1024;
+/** A head arriving in more pieces than this is node:http's to read. */
+const MAX_HEAD_PIECES = 16;
+/** What node:http answers a request it cannot parse. */
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
 /**
  * Puts the lane in front of `server`'s HTTP parser: every connection (for HTTPS, every connection
@@ -86,31 +91,40 @@ export function addFastLane<R>(server: http.Server, o: FastLaneOptions<R>): void
 
 /** One connection while the lane has it. */
 class Lane<R> {
+  readonly socket: net.Socket;
+  private readonly o: FastLaneOptions<R>;
+  private readonly server: { serverListening: () => boolean; handOff: () => void };
   /** Bytes received and not yet consumed. */
   private pending: Buffer | undefined;
-  /** An answer is being prepared (the socket is paused meanwhile). */
+  /** How many pieces (reads) the incomplete head at the start of `pending` has come in. */
+  private pieces = 0;
+  /** A route's answer is awaited (the socket is paused meanwhile). */
   private waiting = false;
   private handedOff = false;
   /** The client has sent its last byte (it may still read): end once the answers are out. */
   private ended = false;
   private readonly onData = (chunk: Buffer) => {
-    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.pending) {
+      this.pending = Buffer.concat([this.pending, chunk]);
+      this.pieces++;
+    } else {
+      this.pending = chunk;
+      this.pieces = 1;
+    }
     if (!this.waiting) this.serve();
   };
-  private readonly onError = () => this.socket.destroy();
   private readonly onEnd = () => {
     this.ended = true;
     if (!this.waiting && !this.socket.writableNeedDrain) this.serve();
   };
+  private readonly onError = () => this.socket.destroy();
   private readonly onDrain = () => {
     if (this.handedOff || this.waiting) return;
     this.socket.resume();
     this.serve();
   };
-
-  readonly socket: net.Socket;
-  private readonly o: FastLaneOptions<R>;
-  private readonly server: { serverListening: () => boolean; handOff: () => void };
+  /** An answer has left for the kernel (or been abandoned): the guard may time the connection again. */
+  private readonly onWritten = () => this.o.guard.requestDone(this.socket);
 
   constructor(
     socket: net.Socket,
@@ -133,54 +147,83 @@ class Lane<R> {
 
   /** Answers the complete simple requests received, in order, until one needs more. */
   private serve(): void {
+    const socket = this.socket;
     try {
-      while (this.pending && !this.socket.destroyed) {
+      while (this.pending && !socket.destroyed && !socket.writableEnded) {
         const scan = scanSimpleHead(this.pending);
-        if (scan.kind === 'incomplete') break;
+        if (scan.kind === 'incomplete') {
+          // A head trickling in is node:http's, whose parser reads each byte once: the lane
+          // would scan the whole head again at every piece.
+          if (this.pieces > MAX_HEAD_PIECES) return this.handOff();
+          break;
+        }
         if (scan.kind === 'other') return this.handOff();
         const started = performance.now();
-        const answer = this.o.route(scan.request);
+        // Busy from here until the answer has been written: the guard neither times the
+        // connection out nor evicts it meanwhile, whatever the route or the client's reading takes.
+        this.o.guard.requestStarted(socket);
+        const answer = this.routed(scan.request);
         if (answer instanceof Promise) {
           this.waiting = true;
-          this.socket.pause();
+          socket.pause();
           answer.then(
-            (a) => this.answered(scan.request, scan.length, a, started),
-            () => this.answered(scan.request, scan.length, undefined, started),
+            (a) => this.later(scan.request, scan.length, a, started),
+            () => this.later(scan.request, scan.length, undefined, started),
           );
           return;
         }
-        if (!answer) return this.handOff();
+        if (!answer) {
+          this.o.guard.requestDone(socket);
+          return this.handOff();
+        }
         this.send(scan.request, scan.length, answer, started);
         // Answers not yet taken by the client: read no further until they are (onDrain).
-        if (this.socket.writableNeedDrain) return void this.socket.pause();
+        if (socket.writableNeedDrain) return void socket.pause();
       }
-      // After the client's end, once all it sent is answered: a head it cut short can never
-      // complete (node:http would answer 400).
-      if (this.ended && !this.socket.destroyed) this.socket.end();
+      // After the client's end, once all it sent is answered. A head it cut short can never be
+      // completed: node:http would answer it 400.
+      if (this.ended && !socket.destroyed && !socket.writableEnded) {
+        if (this.pending) socket.end(BAD_REQUEST, 'latin1');
+        else socket.end();
+      }
     } catch {
-      // The lane's own failure: this connection's, never the server's. node:http answers the request.
-      this.handOff();
+      // The lane's own failure: this connection's, never the server's.
+      socket.destroy();
+    }
+  }
+
+  /** The route's answer; a route that throws leaves the request to node:http. */
+  private routed(request: SimpleRequest): ReturnType<LaneRoute<R>> {
+    try {
+      return this.o.route(request);
+    } catch {
+      return undefined;
     }
   }
 
   /** A route's later answer: sent, and the requests after it served. */
-  private answered(request: SimpleRequest, length: number, answer: LaneAnswer<R> | undefined, started: number) {
+  private later(request: SimpleRequest, length: number, answer: LaneAnswer<R> | undefined, started: number) {
     this.waiting = false;
-    if (this.socket.destroyed) return;
-    if (!answer) return this.handOff();
+    const socket = this.socket;
     try {
+      if (socket.destroyed) return;
+      if (!answer) {
+        this.o.guard.requestDone(socket);
+        return this.handOff();
+      }
       this.send(request, length, answer, started);
+      if (socket.writableNeedDrain) return;
+      socket.resume();
+      this.serve();
     } catch {
-      return void this.socket.destroy();
+      socket.destroy();
     }
-    if (this.socket.writableNeedDrain) return;
-    this.socket.resume();
-    this.serve();
   }
 
   private send(request: SimpleRequest, length: number, answer: LaneAnswer<R>, started: number): void {
     const socket = this.socket;
     this.pending = length === this.pending!.length ? undefined : this.pending!.subarray(length);
+    this.pieces = this.pending ? 1 : 0;
     let head = 'HTTP/1.1 200 OK\r\n';
     for (const name in answer.headers) head += `${name}: ${answer.headers[name]}\r\n`;
     if ((socket as tls.TLSSocket).encrypted) head += HSTS;
@@ -193,7 +236,7 @@ class Lane<R> {
       // A large body goes out as it is, beside its head (one writev).
       socket.cork();
       socket.write(head, 'latin1');
-      socket.write(answer.body);
+      socket.write(answer.body, this.onWritten);
       socket.uncork();
     } else {
       // A small one is copied behind its head: one write of one buffer costs least.
@@ -201,11 +244,13 @@ class Lane<R> {
       const out = Buffer.allocUnsafe(headBytes + bodyBytes);
       out.write(head, 0, 'latin1');
       if (bodyBytes) answer.body.copy(out, headBytes);
-      socket.write(out);
+      socket.write(out, this.onWritten);
     }
-    this.o.guard.answered(socket);
     this.record(request, answer.result, started);
-    if (closing) socket.end();
+    if (closing) {
+      this.pending = undefined;
+      socket.end();
+    }
   }
 
   private record(request: SimpleRequest, result: R, started: number): void {
@@ -226,16 +271,23 @@ class Lane<R> {
 
   /** node:http takes the connection, with every byte the lane has not consumed. */
   private handOff(): void {
-    if (this.handedOff || this.socket.destroyed) return;
-    this.handedOff = true;
     const socket = this.socket;
+    if (this.handedOff || socket.destroyed) return;
+    this.handedOff = true;
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
     socket.removeListener('drain', this.onDrain);
-    socket.pause();
-    if (this.pending) socket.unshift(this.pending);
+    const pending = this.pending;
     this.pending = undefined;
+    if (this.ended) {
+      // The client's end has been read, and a stream takes nothing back after its end: node:http
+      // cannot be given these bytes. It ends a connection whose client has ended, as here.
+      socket.end();
+      return;
+    }
+    socket.pause();
+    if (pending) socket.unshift(pending);
     this.server.handOff();
     socket.resume();
   }
