@@ -41,6 +41,14 @@ test('the head is measured from `start`, and bytes after it (a pipelined request
   assert.equal((second as { request: { target: string } }).request.target, '/second');
 });
 
+test('a head past the first KiB is found; one past the limit is node:http’s', () => {
+  const long = `${GET}X-Pad: ${'a'.repeat(3000)}\r\n\r\n`;
+  assert.equal(scan(long).kind, 'simple');
+  assert.equal((scan(long) as { length: number }).length, long.length);
+  assert.equal(scan(`${GET}X-Pad: ${'a'.repeat(SIMPLE_HEAD_MAX - 60)}\r\n\r\n`).kind, 'simple');
+  assert.equal(scan(`${GET}X-Pad: ${'a'.repeat(SIMPLE_HEAD_MAX)}\r\n\r\n`).kind, 'other');
+});
+
 test('a head cut short waits for more, up to the size limit', () => {
   assert.equal(kind(GET), 'incomplete');
   assert.equal(kind('GET /x HT'), 'incomplete');

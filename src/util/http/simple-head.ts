@@ -62,9 +62,16 @@ const LOOKED_AT = new Set([...NOT_SIMPLE, 'host', 'accept-encoding', 'connection
 
 /** Scans the request head at the start of `bytes` (from `start`). */
 export function scanSimpleHead(bytes: Buffer, start = 0): HeadScan {
-  const text = bytes.toString('latin1', start, Math.min(bytes.length, start + SIMPLE_HEAD_MAX));
-  const end = text.indexOf('\r\n\r\n');
-  if (end === -1) return text.length >= SIMPLE_HEAD_MAX ? OTHER : INCOMPLETE;
+  // Most heads are a few hundred bytes: the first KiB is read first, so that each of many
+  // requests pipelined in one read costs its own length, not the limit's.
+  const limit = Math.min(bytes.length, start + SIMPLE_HEAD_MAX);
+  let text = bytes.toString('latin1', start, Math.min(limit, start + 1024));
+  let end = text.indexOf('\r\n\r\n');
+  if (end === -1 && limit > start + 1024) {
+    text = bytes.toString('latin1', start, limit);
+    end = text.indexOf('\r\n\r\n');
+  }
+  if (end === -1) return limit - start >= SIMPLE_HEAD_MAX ? OTHER : INCOMPLETE;
   const lineEnd = text.indexOf('\r\n');
   const line = REQUEST_LINE.exec(text.slice(0, lineEnd));
   if (!line) return OTHER;
