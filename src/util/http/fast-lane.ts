@@ -15,7 +15,7 @@
 import type http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { ConnectionGuard } from './connections.ts';
+import { type ConnectionGuard, HTTP_SERVER_OPTIONS } from './connections.ts';
 import type { RequestRecord } from './listener.ts';
 import { scanSimpleHead, type SimpleRequest } from './simple-head.ts';
 
@@ -42,8 +42,8 @@ export interface FastLaneOptions<R> {
   onDone?: (record: RequestRecord<R>) => void;
 }
 
-/** What node:http states on a kept-alive answer (HTTP_SERVER_OPTIONS' keepAliveTimeout, 5 s). */
-const KEEP_ALIVE = 'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n';
+/** What node:http states on a kept-alive answer, from the same options. */
+const KEEP_ALIVE = `Connection: keep-alive\r\nKeep-Alive: timeout=${HTTP_SERVER_OPTIONS.keepAliveTimeout / 1000}\r\n`;
 const HSTS = 'strict-transport-security: max-age=31536000\r\n';
 /** Bodies up to this size are copied behind their head and sent in one write. */
 const COPY_LIMIT = 64 * 1024;
