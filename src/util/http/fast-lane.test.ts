@@ -256,12 +256,19 @@ describe('fast lane', () => {
     assert.equal(await pieces(head, 1, 2), 'node GET /lane/slow');
   });
 
-  it('answers a head its client’s end cut short with node:http’s 400', async () => {
+  it('answers a head its client’s end cut short with node:http’s 400; blank lines before the end, nothing', async () => {
     const { socket, reader } = await connect(s.port);
     socket.end('GET /lane/x HTTP/1.1\r\nHo');
     const [r] = await reader.count(1);
     assert.equal(r.status, 400);
     await reader.close();
+    const blank = await connect(s.port);
+    blank.socket.end(`${get('/lane/y')}\r\n`);
+    await blank.reader.close();
+    assert.deepEqual(
+      blank.reader.responses.map((x) => x.body),
+      ['lane /lane/y'],
+    );
   });
 
   it('answers what came before a client’s end, then ends the connection', async () => {
@@ -278,6 +285,16 @@ describe('fast lane', () => {
     const errors: Error[] = [];
     const onClientError = (err: Error) => errors.push(err);
     s.server.on('clientError', onClientError);
+    // However the connection ends, its socket must have someone listening for errors all along:
+    // an error event with no listener stops the process.
+    const unheard: string[] = [];
+    const watch = (socket: net.Socket) => {
+      for (const event of ['finish', 'end', 'close'])
+        socket.once(event, () => {
+          if (socket.listenerCount('error') === 0) unheard.push(event);
+        });
+    };
+    s.server.on('connection', watch);
     try {
       const { socket, reader } = await connect(s.port);
       socket.pause();
@@ -296,8 +313,10 @@ describe('fast lane', () => {
       assert.deepEqual(bodies.slice(0, 2), ['huge', 'huge']);
       assert.ok(bodies.length === 2 || bodies[2] === 'node GET /declined', JSON.stringify(bodies));
       assert.deepEqual(errors, []);
+      assert.deepEqual(unheard, [], 'the socket had no error listener at these events');
     } finally {
       s.server.off('clientError', onClientError);
+      s.server.off('connection', watch);
     }
   });
 

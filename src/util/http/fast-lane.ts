@@ -49,6 +49,8 @@ const HSTS = 'strict-transport-security: max-age=31536000\r\n';
 const COPY_LIMIT = 64 * 1024;
 /** A head arriving in more pieces than this is node:http's to read. */
 const MAX_HEAD_PIECES = 16;
+/** Bytes that are only line ends. */
+const BLANK_LINES = /^[\r\n]*$/;
 /** What node:http answers a request it cannot parse. */
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
@@ -183,7 +185,8 @@ class Lane<R> {
       // After the client's end, once all it sent is answered. A head it cut short can never be
       // completed: node:http would answer it 400.
       if (this.ended && !socket.destroyed && !socket.writableEnded) {
-        if (this.pending) socket.end(BAD_REQUEST, 'latin1');
+        // Blank lines alone are no request: node:http passes over them before a request line.
+        if (this.pending && !BLANK_LINES.test(this.pending.toString('latin1'))) socket.end(BAD_REQUEST, 'latin1');
         else socket.end();
       }
     } catch {
@@ -276,16 +279,18 @@ class Lane<R> {
     this.handedOff = true;
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
-    socket.removeListener('error', this.onError);
     socket.removeListener('drain', this.onDrain);
     const pending = this.pending;
     this.pending = undefined;
     if (this.ended) {
       // The client's end has been read, and a stream takes nothing back after its end: node:http
-      // cannot be given these bytes. It ends a connection whose client has ended, as here.
+      // cannot be given these bytes. It ends a connection whose client has ended, as here. The
+      // lane's error listener stays: answers may still be on their way, and a reset while they
+      // are would otherwise be an error event nobody listens to, which stops the process.
       socket.end();
       return;
     }
+    socket.removeListener('error', this.onError);
     socket.pause();
     if (pending) socket.unshift(pending);
     this.server.handOff();
