@@ -108,6 +108,13 @@ export function guardConnections(
     }, limits.requestHeadMs);
     t.timer.unref();
   };
+  /** A request's answer is out (node:http's or the fast lane's): idle again once none is left. */
+  const requestEnded = (t: Tracked) => {
+    t.busy--;
+    if (t.busy > 0 || t.upgraded) return;
+    t.idleSince = performance.now();
+    arm(t);
+  };
   const evictable = (t: Tracked, now: number): number | undefined => {
     if (t.upgraded) return undefined;
     if (t.busy === 0) return t.idleSince;
@@ -168,11 +175,8 @@ export function guardConnections(
         req.once('end', () => (t.bodySince = undefined));
       }
       res.once('close', () => {
-        t.busy--;
         t.bodySince = undefined;
-        if (t.busy > 0 || t.upgraded) return;
-        t.idleSince = performance.now();
-        arm(t);
+        requestEnded(t);
       });
     });
   }
@@ -190,11 +194,7 @@ export function guardConnections(
     },
     requestDone: (socket) => {
       const t = trackedOf(socket);
-      if (!t || t.busy === 0 || t.socket.destroyed) return;
-      t.busy--;
-      if (t.busy > 0 || t.upgraded) return;
-      t.idleSince = performance.now();
-      arm(t);
+      if (t && t.busy > 0 && !t.socket.destroyed) requestEnded(t);
     },
   };
 }
