@@ -40,24 +40,19 @@ export function imageServerMetrics(caches: ObjectCaches): ImageServerMetrics {
       for (const [route, r] of routes) for (const [status, n] of r.byStatus) this.inc({ route, status }, n);
     },
   });
-  new Counter({
-    name: 'cradle_imageserver_objects_sent_total',
-    help: 'Objects sent',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sent.objects);
-    },
-  });
-  new Counter({
-    name: 'cradle_imageserver_object_bytes_sent_total',
-    help: 'Object bytes sent (as stored, compressed)',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sent.bytes);
-    },
-  });
+  /** A counter read from a running total kept here. */
+  const total = (name: string, help: string, value: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(value());
+      },
+    });
+  total('cradle_imageserver_objects_sent_total', 'Objects sent', () => sent.objects);
+  total('cradle_imageserver_object_bytes_sent_total', 'Object bytes sent (as stored, compressed)', () => sent.bytes);
   registry.registerMetric(routeHistogram('cradle_imageserver_request_seconds', 'Request duration', routes) as never);
   const gauge = (name: string, help: string, value: () => number) =>
     new Gauge({
