@@ -120,10 +120,10 @@ function respond(
 }
 
 /**
- * The fields of every answer about an object's representation but its coding (not on a 304), length
- * and range. Each
- * representation has its own strong ETag (RFC 9110: ranges of one must not be mixed with the
- * other): the digest for the content, the digest plus "+zstd" for the stored frame.
+ * The fields of every answer about an object's representation but its coding (not on a 304),
+ * length and range. Each representation has its own strong ETag (RFC 9110: ranges of one must not
+ * be mixed with the other): the digest for the content, the digest plus "+zstd" for the stored
+ * frame.
  */
 function representationHeaders(digest: Digest, zstd: boolean, asManifest: boolean): Record<string, string> {
   return {
