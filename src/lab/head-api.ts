@@ -282,6 +282,7 @@ export const PROXY_LIMITS: ConnectionLimits = {
   maxPerAddress: 64,
   requestHeadMs: 5_000,
   requestBodyMs: 30_000,
+  sendTimeoutMs: 30_000,
 };
 
 /** Headers of one hop only, and HSTS, which means nothing on plain http://127.0.0.1. */

@@ -2,6 +2,8 @@
 // lock the others out. Three rules, applied to every Cradle web port:
 // - a connection must send a complete request head soon after it opens (and after each response):
 //   idle or trickling connections (slowloris) are closed instead of holding a slot;
+// - a client must keep taking the answer it asked for (nginx's send_timeout): one that stops
+//   reading is closed instead of holding a busy slot for ever;
 // - one client address holds a bounded number of connections;
 // - when the server is full, the connection idle longest gives way to the new one (as nginx reuses
 //   idle keep-alive connections), so a machine's boot request still gets through while an attacker
@@ -18,6 +20,12 @@ export interface ConnectionLimits {
   requestHeadMs: number;
   /** From a request's head to the end of its body (Node's requestTimeout). */
   requestBodyMs: number;
+  /**
+   * Longest an answer may wait on a client that takes none of its bytes (nginx's send_timeout).
+   * Measured by the bytes the kernel accepted, not by whole writes: a client reading a large
+   * answer slowly keeps it moving.
+   */
+  sendTimeoutMs: number;
 }
 
 /** Options for every Cradle HTTP server: kept-alive connections, timeouts checked every second. */
@@ -32,6 +40,7 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   maxPerAddress: 64,
   requestHeadMs: 5_000,
   requestBodyMs: 30_000,
+  sendTimeoutMs: 30_000,
 };
 
 interface Tracked {
@@ -47,6 +56,13 @@ interface Tracked {
   idleSince: number;
   /** When the request in flight started, while its body is still arriving. */
   bodySince?: number;
+  /**
+   * The kernel's count of the connection's bytes taken when last looked at while busy (undefined:
+   * none were waiting), and since when it has not changed. Counts only grow, so an earlier
+   * answer's count never passes for this one's.
+   */
+  taken?: number;
+  takenSince: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -70,6 +86,24 @@ export interface ConnectionGuard {
 }
 
 const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
+
+/** What Node keeps of a socket's writes below the stream (for TLS, the TCP socket's are the encrypted bytes). */
+interface SocketInternals {
+  _bytesDispatched?: number;
+  _handle?: { writeQueueSize?: number } | null;
+}
+
+/**
+ * Bytes of `socket`'s writes the kernel has taken, or undefined when none wait for it (nothing to
+ * take) or Node does not say. A write completes only when all of it is taken, so a large answer
+ * read slowly is seen moving here long before its write's callback.
+ */
+export function bytesTakenByKernel(socket: net.Socket): number | undefined {
+  const { _bytesDispatched: dispatched, _handle: handle } = socket as unknown as SocketInternals;
+  const queued = handle?.writeQueueSize;
+  if (typeof dispatched !== 'number' || typeof queued !== 'number' || queued === 0) return undefined;
+  return dispatched - queued;
+}
 
 /**
  * Applies the limits to `listener` (the server that accepts TCP connections) and the HTTP
@@ -96,16 +130,36 @@ export function guardConnections(
   };
   const perAddress = new Map<string, number>();
 
-  // One timer per connection, restarted (refresh) after each response rather than made anew: it
-  // only closes a connection with no request in flight.
+  /**
+   * Whether a busy connection's answer is still moving: false once bytes have waited on the
+   * client for `sendTimeoutMs` with none taken.
+   */
+  const sending = (t: Tracked, now: number): boolean => {
+    const taken = bytesTakenByKernel(t.socket);
+    if (taken === undefined || taken !== t.taken) {
+      t.taken = taken;
+      t.takenSince = now;
+      return true;
+    }
+    return now - t.takenSince < limits.sendTimeoutMs;
+  };
+  // One timer per connection, restarted (refresh) after each response rather than made anew. It
+  // closes a connection with no request in flight; while one is in flight, it looks at whether its
+  // answer moves, and comes back a head timeout later.
+  const onTimer = (t: Tracked) => {
+    if (t.upgraded) return;
+    if (t.busy === 0) t.socket.destroy();
+    else if (sending(t, performance.now())) t.timer?.refresh();
+    // Reset, not closed: a close would leave the kernel holding the unsent bytes for a client that
+    // takes none, for minutes (nginx's reset_timedout_connection, for the same reason).
+    else t.socket.resetAndDestroy();
+  };
   const arm = (t: Tracked) => {
     if (t.timer) {
       t.timer.refresh();
       return;
     }
-    t.timer = setTimeout(() => {
-      if (t.busy === 0 && !t.upgraded) t.socket.destroy();
-    }, limits.requestHeadMs);
+    t.timer = setTimeout(onTimer, limits.requestHeadMs, t);
     t.timer.unref();
   };
   /** A request's answer is out (node:http's or the fast lane's): idle again once none is left. */
@@ -154,7 +208,16 @@ export function guardConnections(
     if (!address) return void socket.destroy();
     if ((perAddress.get(address) ?? 0) >= limits.maxPerAddress && !evictOne(address)) return void socket.destroy();
     if (byKey.size >= limits.maxConnections && !evictOne()) return void socket.destroy();
-    const t: Tracked = { socket, key: keyOf(socket), address, busy: 0, upgraded: false, idleSince: performance.now() };
+    const now = performance.now();
+    const t: Tracked = {
+      socket,
+      key: keyOf(socket),
+      address,
+      busy: 0,
+      upgraded: false,
+      idleSince: now,
+      takenSince: now,
+    };
     byKey.set(t.key, t);
     perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     arm(t);
