@@ -8,6 +8,7 @@ import type https from 'node:https';
 import { DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
 import { parseTarget } from './relay.ts';
 import { httpsModule } from '../util/http/node-http.ts';
+import { SERVER_TLS_PROFILE } from '../util/http/tls.ts';
 
 /** Where the answers are on the server. */
 export const ANSWERS_PATH = '/answers.yaml';
@@ -30,7 +31,7 @@ export function serveAnswers(o: { cert: string; key: string; file: string; liste
   // Read once: what the lab wrote for this run is what is served.
   const body = fs.readFileSync(o.file);
   const server = httpsModule.createServer(
-    { ...HTTP_SERVER_OPTIONS, cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key) },
+    { ...HTTP_SERVER_OPTIONS, ...SERVER_TLS_PROFILE, cert: fs.readFileSync(o.cert), key: fs.readFileSync(o.key) },
     (req, res) => {
       if (req.method !== 'GET' && req.method !== 'HEAD') res.writeHead(405, { allow: 'GET, HEAD' }).end();
       else if (req.url !== ANSWERS_PATH) res.writeHead(404).end(`only ${ANSWERS_PATH} is here\n`);

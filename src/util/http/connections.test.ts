@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { createCa, issueCertificate } from '../../pki/pki.ts';
-import { DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from './connections.ts';
+import { answerProgress, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from './connections.ts';
 import { addFastLane } from './fast-lane.ts';
 
 const SEND_TIMEOUT_MS = 1_000;
@@ -116,11 +116,11 @@ async function stall(s: Served, secure: boolean, target: string): Promise<{ ms: 
 }
 
 /**
- * Asks for `target` and reads its answer at most 32 KiB every 15 ms, as a slow link would (16 MiB
- * take seconds, more than the send timeout): resolves with the head, the body's length and the
- * time it took, or rejects if the connection closes first.
+ * Asks for `target` and reads its answer at most `perTick` bytes every 15 ms, until `bodyLength`
+ * bytes of its body have come: resolves with the head, the body's length and the time it took, or
+ * rejects if the connection closes first.
  */
-async function readSlowly(port: number, secure: boolean, target: string, bodyLength: number) {
+async function readSlowly(port: number, secure: boolean, target: string, bodyLength: number, perTick: number) {
   const socket = await connect(port, secure);
   socket.pause();
   let closed = false;
@@ -134,18 +134,18 @@ async function readSlowly(port: number, secure: boolean, target: string, bodyLen
   try {
     while (!headDone || body < bodyLength) {
       if (closed) throw new Error(`closed by the server after ${body} bytes of the body`);
-      for (let taken = 0, piece: Buffer | null; taken < 32 * 1024 && (piece = socket.read()) !== null; ) {
-        taken += piece.length;
-        if (headDone) {
-          body += piece.length;
-          continue;
-        }
+      // This tick's share: no more than `perTick`, and what is buffered (read(n) waits for n).
+      const want = Math.min(perTick, socket.readableLength);
+      const piece = want > 0 ? (socket.read(want) as Buffer | null) : (socket.read() as Buffer | null);
+      if (piece && headDone) body += piece.length;
+      else if (piece) {
         head = Buffer.concat([head, piece]);
         const end = head.indexOf('\r\n\r\n');
-        if (end === -1) continue;
-        headDone = true;
-        body = head.length - end - 4;
-        head = head.subarray(0, end + 4);
+        if (end !== -1) {
+          headDone = true;
+          body = head.length - end - 4;
+          head = head.subarray(0, end + 4);
+        }
       }
       await new Promise((r) => setTimeout(r, 15));
     }
@@ -187,7 +187,7 @@ for (const secure of [false, true]) {
       it(`lets a client read one large write for longer than the send timeout (${target})`, {
         timeout: 60_000,
       }, async () => {
-        const r = await readSlowly(s.port, secure, target, LARGE.length);
+        const r = await readSlowly(s.port, secure, target, LARGE.length, 64 * 1024);
         assert.match(r.head, /^HTTP\/1\.1 200 /);
         assert.equal(r.body, LARGE.length);
         // What makes this test mean something: the one write took longer than the timeout.
@@ -196,3 +196,50 @@ for (const secure of [false, true]) {
     }
   });
 }
+
+describe('answerProgress', () => {
+  it('counts what the client acknowledged: it moves as the client reads, while the kernel takes no more', {
+    timeout: 60_000,
+  }, async () => {
+    let sender: net.Socket | undefined;
+    const server = net.createServer((socket) => {
+      sender = socket;
+      socket.on('error', () => {});
+      socket.write(LARGE);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.pause();
+    const poll = () => new Promise((r) => setTimeout(r, 20));
+    try {
+      while (!sender) await poll();
+      const s = sender;
+      const queued = () => (s as unknown as { _handle: { writeQueueSize: number } })._handle.writeQueueSize;
+      /** What the kernel has taken of the write: it moves only when its send buffer has room for a third more. */
+      const kernelTook = () => (s as unknown as { _bytesDispatched: number })._bytesDispatched - queued();
+      // Wait for the client's buffers to fill: progress flat for five looks in a row.
+      let last = -1;
+      for (let flat = 0; flat < 5; ) {
+        const now = answerProgress(s);
+        assert.notEqual(now, undefined, 'bytes wait on the client');
+        flat = now === last ? flat + 1 : 0;
+        last = now!;
+        await poll();
+      }
+      assert.ok(queued() > 0, 'the kernel holds all it will take');
+      const kernelBefore = kernelTook();
+      // The client reads 256 KiB: far less than the third of a send buffer the kernel waits for.
+      for (let read = 0; read < 256 * 1024; ) {
+        const piece = client.read() as Buffer | null;
+        if (piece) read += piece.length;
+        else await poll();
+      }
+      while (answerProgress(s) === last) await poll();
+      assert.ok(answerProgress(s)! > last);
+      assert.equal(kernelTook(), kernelBefore, 'the kernel took more: the test read too much');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+});

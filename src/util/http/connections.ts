@@ -1,15 +1,16 @@
 // How many connections an HTTP server holds, from whom, and for how long, so that no client can
-// lock the others out. Three rules, applied to every Cradle web port:
+// lock the others out. Four rules, applied to every Cradle web port:
 // - a connection must send a complete request head soon after it opens (and after each response):
 //   idle or trickling connections (slowloris) are closed instead of holding a slot;
 // - a client must keep taking the answer it asked for (nginx's send_timeout): one that stops
-//   reading is closed instead of holding a busy slot for ever;
+//   reading is reset instead of holding a busy slot for ever;
 // - one client address holds a bounded number of connections;
 // - when the server is full, the connection idle longest gives way to the new one (as nginx reuses
 //   idle keep-alive connections), so a machine's boot request still gets through while an attacker
 //   holds every slot. Only a server busy with real requests turns new connections away.
 import type http from 'node:http';
 import type net from 'node:net';
+import { glibc } from '../../system/glibc.ts';
 
 export interface ConnectionLimits {
   /** Connections at once. */
@@ -21,9 +22,9 @@ export interface ConnectionLimits {
   /** From a request's head to the end of its body (Node's requestTimeout). */
   requestBodyMs: number;
   /**
-   * Longest an answer may wait on a client that takes none of its bytes (nginx's send_timeout).
-   * Measured by the bytes the kernel accepted, not by whole writes: a client reading a large
-   * answer slowly keeps it moving.
+   * Longest an answer may wait on a client that takes none of its bytes (nginx's send_timeout),
+   * looked at every `requestHeadMs`. Measured by the bytes the client acknowledged
+   * (answerProgress), not by whole writes: a client reading a large answer slowly keeps it moving.
    */
   sendTimeoutMs: number;
 }
@@ -56,10 +57,12 @@ interface Tracked {
   idleSince: number;
   /** When the request in flight started, while its body is still arriving. */
   bodySince?: number;
+  /** The socket its answers are written on: `socket` itself, or the TLS socket over it. */
+  stream: net.Socket;
   /**
-   * The kernel's count of the connection's bytes taken when last looked at while busy (undefined:
-   * none were waiting), and since when it has not changed. Counts only grow, so an earlier
-   * answer's count never passes for this one's.
+   * The answers' progress (answerProgress) when last looked at while busy (undefined: nothing was
+   * waiting), and since when it has not changed. Counts only grow, so an earlier answer's count
+   * never passes for this one's.
    */
   taken?: number;
   takenSince: number;
@@ -87,22 +90,43 @@ export interface ConnectionGuard {
 
 const keyOf = (s: net.Socket) => `${s.remoteAddress}|${s.remotePort}`;
 
-/** What Node keeps of a socket's writes below the stream (for TLS, the TCP socket's are the encrypted bytes). */
+/** What Node keeps of a socket's writes below the stream. */
 interface SocketInternals {
   _bytesDispatched?: number;
-  _handle?: { writeQueueSize?: number } | null;
+  _handle?: { writeQueueSize?: number; fd?: number } | null;
+}
+
+/** ioctl: the bytes in a TCP socket's send queue its peer has not acknowledged (tcp(7)). */
+const SIOCOUTQ = 0x5411n;
+const outqBuf = Buffer.alloc(4);
+
+/** Bytes the kernel holds for the socket of `fd` that its peer has not acknowledged; undefined if it cannot say. */
+function unacknowledged(fd: number | undefined): number | undefined {
+  if (typeof fd !== 'number' || fd < 0) return undefined;
+  try {
+    return glibc().ioctl(fd, SIOCOUTQ, outqBuf) === 0 ? outqBuf.readInt32LE(0) : undefined;
+  } catch {
+    return undefined; // no FFI: the kernel's take alone is counted
+  }
 }
 
 /**
- * Bytes of `socket`'s writes the kernel has taken, or undefined when none wait for it (nothing to
- * take) or Node does not say. A write completes only when all of it is taken, so a large answer
- * read slowly is seen moving here long before its write's callback.
+ * How far the answers on `socket` (the TCP connection) have got: the bytes its client has
+ * acknowledged, or undefined when no byte waits on the client. `stream` is the socket they are
+ * written on, which for TLS holds plaintext the TLS layer has not yet encrypted.
+ *
+ * Not whole writes: one completes only when all of it is in the kernel. Not the kernel's take
+ * either: the kernel takes more only once a third of its send buffer has drained, megabytes apart
+ * on a fast link, so a client reading 30 kB/s would show no progress for a minute.
+ * Acknowledgements move as the client reads.
  */
-export function bytesTakenByKernel(socket: net.Socket): number | undefined {
+export function answerProgress(socket: net.Socket, stream: net.Socket = socket): number | undefined {
   const { _bytesDispatched: dispatched, _handle: handle } = socket as unknown as SocketInternals;
   const queued = handle?.writeQueueSize;
-  if (typeof dispatched !== 'number' || typeof queued !== 'number' || queued === 0) return undefined;
-  return dispatched - queued;
+  if (typeof dispatched !== 'number' || typeof queued !== 'number') return undefined;
+  const unacked = unacknowledged(handle?.fd) ?? 0;
+  if (queued === 0 && unacked === 0 && stream.writableLength === 0) return undefined;
+  return dispatched - queued - unacked;
 }
 
 /**
@@ -135,7 +159,7 @@ export function guardConnections(
    * client for `sendTimeoutMs` with none taken.
    */
   const sending = (t: Tracked, now: number): boolean => {
-    const taken = bytesTakenByKernel(t.socket);
+    const taken = answerProgress(t.socket, t.stream);
     if (taken === undefined || taken !== t.taken) {
       t.taken = taken;
       t.takenSince = now;
@@ -211,6 +235,7 @@ export function guardConnections(
     const now = performance.now();
     const t: Tracked = {
       socket,
+      stream: socket,
       key: keyOf(socket),
       address,
       busy: 0,
@@ -233,6 +258,7 @@ export function guardConnections(
       const t = byKey.get(keyOf(req.socket));
       if (!t) return;
       t.busy++;
+      t.stream = req.socket;
       if (!req.complete) {
         t.bodySince = performance.now();
         req.once('end', () => (t.bodySince = undefined));
@@ -253,7 +279,9 @@ export function guardConnections(
     },
     requestStarted: (socket) => {
       const t = trackedOf(socket);
-      if (t) t.busy++;
+      if (!t) return;
+      t.busy++;
+      t.stream = socket;
     },
     requestDone: (socket) => {
       const t = trackedOf(socket);
