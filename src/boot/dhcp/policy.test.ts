@@ -231,7 +231,7 @@ describe('pool clients', () => {
     assert.equal(answer(req(MessageType.DISCOVER), unknown({ interfaceSubnet: undefined })).reply, undefined);
   });
 
-  it('RELEASE frees the lease; DECLINE frees it and marks the address; not ours: nothing', () => {
+  it('RELEASE frees the lease; DECLINE by its holder frees it and marks the address; not ours: nothing', () => {
     const rel = answer(
       req(MessageType.RELEASE, { 54: parseIp('10.81.0.1') }, { ciaddr: '10.81.0.100' }),
       unknown({ lease: lease('10.81.0.100', 100) }),
@@ -242,6 +242,15 @@ describe('pool clients', () => {
       unknown({ lease: lease('10.81.0.100', 100) }),
     );
     assert.deepEqual([dec.reply, dec.releaseLease, dec.declined], [undefined, true, '10.81.0.100']);
+    // A DECLINE of an address the MAC does not hold (any MAC can send one): nothing kept out.
+    for (const held of [undefined, lease('10.81.0.101', 100)]) {
+      const spoofed = answer(
+        req(MessageType.DECLINE, { 54: parseIp('10.81.0.1'), 50: parseIp('10.81.0.100') }),
+        unknown({ lease: held }),
+      );
+      assert.deepEqual([spoofed.releaseLease, spoofed.declined], [undefined, undefined]);
+      assert.match(spoofed.log, /holds no lease of it; ignored/);
+    }
     const other = answer(
       req(MessageType.RELEASE, { 54: parseIp('10.81.0.9') }, { ciaddr: '10.81.0.100' }),
       unknown({ lease: lease('10.81.0.100', 100) }),

@@ -87,10 +87,14 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
       return ours
         ? { releaseLease: true, log: `RELEASE of ${addr}: lease freed` }
         : { log: `RELEASE of ${addr}: no such lease` };
+    // Only the client holding the address can say another host uses it: anyone else's DECLINE
+    // (any MAC, or a relayed packet from off the link) would keep an address of its choosing out
+    // of offers, and the lowest free one is every new client's.
+    if (!ours) return { log: `DECLINE of ${addr ?? '(no address)'}: ${mac} holds no lease of it; ignored` };
     return {
-      releaseLease: !!ours,
+      releaseLease: true,
       declined: addr,
-      log: `DECLINE: ${addr ?? '(no address)'} is in use by another host; kept out of offers`,
+      log: `DECLINE: ${addr} is in use by another host; kept out of offers`,
     };
   }
   if (type !== MessageType.DISCOVER && type !== MessageType.REQUEST)
