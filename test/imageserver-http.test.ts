@@ -172,6 +172,40 @@ describe('image server HTTP API', () => {
     assert.match(JSON.parse(batch.body.toString()).detail, /field 'digests' must be a list/);
   });
 
+  it('looks up a batch of 100,000 digests a thousand at a time, so other requests are answered meanwhile', async () => {
+    // What the look-ups had reached at each turn of the event loop (the server runs in this process).
+    let lookups = 0;
+    const seen: number[] = [];
+    const storedSize = store.storedSize;
+    store.storedSize = (d) => {
+      lookups++;
+      return storedSize.call(store, d);
+    };
+    let watching = true;
+    const watch = () => {
+      seen.push(lookups);
+      if (watching) setImmediate(watch);
+    };
+    setImmediate(watch);
+    try {
+      const digests = Array.from({ length: 100_000 }, (_, i) => `sha256:${i.toString(16).padStart(64, '0')}`);
+      const r = await fetch(`${server.url}/v1/objects/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ digests }),
+      });
+      assert.equal(r.status, 404);
+      assert.match(((await r.json()) as { detail: string }).detail, /^100000 of 100000 objects are not in this store/);
+    } finally {
+      watching = false;
+      store.storedSize = storedSize;
+    }
+    assert.ok(
+      seen.some((n) => n > 0 && n < 100_000),
+      'the event loop never turned while the batch was looked up',
+    );
+  });
+
   it('answers plain GETs and HEADs of objects before node:http, exactly as node:http would', async () => {
     // The same store behind a server without the fast lane: every request takes node:http's path.
     const slow = await startImageServer(store, undefined, { fastLane: false });

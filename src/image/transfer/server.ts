@@ -30,6 +30,8 @@ import { httpModule, httpsModule } from '../../util/http/node-http.ts';
 
 export { IMAGESERVER_PORT } from '../../util/ports.ts';
 const MAX_BATCH = 100_000;
+/** Digests looked up in the store between two turns of the event loop (sendBatch). */
+const LOOKUPS_PER_TURN = 1_000;
 /** 100,000 digests of 71 characters, quoted and separated (7.4 MB), and room to spare. */
 const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 const WRITE_CHUNK = 512 * 1024;
@@ -197,7 +199,11 @@ async function sendBatch(
   const sizes: number[] = [];
   let missing = 0;
   let firstMissing = '';
-  for (const d of digests) {
+  for (let i = 0; i < digests.length; i++) {
+    // A turn for the other requests every so many look-ups: one batch of 100,000 digests is
+    // a second of file-system calls, which must not hold every other client up.
+    if (i > 0 && i % LOOKUPS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+    const d = digests[i];
     if (!isDigest(d))
       throw new HttpError(
         400,
