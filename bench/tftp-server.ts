@@ -46,7 +46,8 @@ const url = (rel: string) => JSON.stringify(pathToFileURL(path.join(repoRoot, re
 /** Our server, in its own process: prints a line once listening, stops on SIGTERM. */
 const SERVER = `
 import { createTftpServer } from ${url('src/boot/tftp/server.ts')};
-const s = createTftpServer({ root: process.argv[1], address: '127.0.0.1', port: ${OUR_PORT}, maxTransfers: 1000 });
+// Every client is on 127.0.0.1, so one address: the per-client cap is lifted as the total is.
+const s = createTftpServer({ root: process.argv[1], address: '127.0.0.1', port: ${OUR_PORT}, maxTransfers: 1000, maxTransfersPerClient: 1000 });
 await s.listen();
 console.log('listening');
 process.once('SIGTERM', () => void s.close().then(() => process.exit(0)));`;

@@ -75,14 +75,15 @@ export class RawClient {
   readonly replies: Reply[] = [];
   private waiter: (() => void) | undefined;
 
-  static async open(): Promise<RawClient> {
+  /** A client on `address` (any of 127/8: each is another client to the server). */
+  static async open(address = '127.0.0.1'): Promise<RawClient> {
     const c = new RawClient();
     c.sock.on('error', () => {}); // ICMP from a transfer socket already closed: irrelevant here
     c.sock.on('message', (msg, r) => {
       c.replies.push({ packet: decodePacket(msg), port: r.port });
       c.waiter?.();
     });
-    await new Promise<void>((r) => c.sock.bind(0, '127.0.0.1', r));
+    await new Promise<void>((r) => c.sock.bind(0, address, r));
     return c;
   }
 

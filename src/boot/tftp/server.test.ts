@@ -61,7 +61,8 @@ after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 describe('TFTP server with real peers', { timeout: 120_000 }, () => {
   let s: Awaited<ReturnType<typeof startServer>>;
-  before(async () => (s = await startServer()));
+  // Every peer here is on 127.0.0.1: one address, so the per-client cap is lifted for them.
+  before(async () => (s = await startServer({ maxTransfersPerClient: 100 })));
   after(() => s.server.close());
 
   const fetched = (out: string, name: string) => {
@@ -409,6 +410,65 @@ describe('createTftpServer', () => {
       assert.ok(busy?.op === 'error' && busy.code === 0 && /busy/.test(busy.message));
       a.close();
     } finally {
+      await s.server.close();
+    }
+  });
+
+  it('answers "server busy" beyond maxTransfersPerClient from one address; another address is served', async () => {
+    const s = await startServer({ maxTransfersPerClient: 2, timeoutMs: 5000 });
+    const clients: RawClient[] = [];
+    try {
+      for (const address of ['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.2']) {
+        const c = await RawClient.open(address);
+        clients.push(c);
+        await c.send(encodeRequest('rrq', 'mid', 'octet'), s.port);
+      }
+      const first = await Promise.all(clients.map((c) => c.next()));
+      assert.deepEqual(
+        first.map((r) => r?.packet.op),
+        ['data', 'data', 'error', 'data'],
+      );
+      const busy = first[2]?.packet;
+      assert.ok(busy?.op === 'error' && busy.code === 0 && /2 transfers to this address already/.test(busy.message));
+    } finally {
+      for (const c of clients) c.close();
+      await s.server.close();
+    }
+  });
+
+  it('answers "ask in octet mode" beyond maxNetasciiTransfers (each holds its file converted in memory)', async () => {
+    const s = await startServer({ maxNetasciiTransfers: 1, timeoutMs: 5000 });
+    const clients: RawClient[] = [];
+    try {
+      for (const mode of ['netascii', 'netascii', 'octet']) {
+        const c = await RawClient.open();
+        clients.push(c);
+        await c.send(encodeRequest('rrq', 'mid', mode), s.port);
+      }
+      const first = await Promise.all(clients.map((c) => c.next()));
+      assert.deepEqual(
+        first.map((r) => r?.packet.op),
+        ['data', 'error', 'data'],
+      );
+      const busy = first[1]?.packet;
+      assert.ok(busy?.op === 'error' && /ask in octet mode/.test(busy.message));
+    } finally {
+      for (const c of clients) c.close();
+      await s.server.close();
+    }
+  });
+
+  it('logs refusals at most ten a second, and counts every one', async () => {
+    const s = await startServer();
+    const c = await RawClient.open();
+    try {
+      for (let i = 0; i < 50; i++) await c.send(encodeRequest('wrq', `upload-${i}`, 'octet'), s.port);
+      await until('50 refusals', () => s.server.stats.errors === 50);
+      const logged = s.lines.filter((l) => /WRQ "upload-\d+": refused/.test(l)).length;
+      // A burst may straddle two one-second windows.
+      assert.ok(logged >= 10 && logged <= 20, `${logged} refusals logged`);
+    } finally {
+      c.close();
       await s.server.close();
     }
   });

@@ -56,8 +56,15 @@ export interface TftpServerOptions {
   retries?: number;
   /** Transfers at once; a request beyond it gets ERROR 0 "server busy" (default 256). */
   maxTransfers?: number;
+  /**
+   * Transfers at once from one client address (default 16): a machine fetches one file at a time,
+   * so more is someone holding the others' slots.
+   */
+  maxTransfersPerClient?: number;
   /** Largest file served in netascii mode, which is converted in memory (default 16 MiB). */
   maxNetasciiBytes?: number;
+  /** netascii transfers at once, each holding its converted file in memory (default 4). */
+  maxNetasciiTransfers?: number;
   /**
    * Memory for files shared by the transfers sending them (file-cache.ts; default 64 MiB, 0: none).
    * A file that does not fit beside the cached files in use is read per transfer.
@@ -107,15 +114,15 @@ export function trimPadding(msg: Buffer): Buffer {
   return end === msg.length ? msg : msg.subarray(0, end);
 }
 
-/** At most `perSecond` lines a second, then one line saying how many were left out. */
-function limiter(log: (line: string) => void, perSecond: number): (line: string) => void {
+/** At most `perSecond` lines a second, then one line saying how many `what` were left out. */
+function limiter(log: (line: string) => void, perSecond: number, what: string): (line: string) => void {
   let windowStart = 0;
   let count = 0;
   let dropped = 0;
   return (line) => {
     const now = Date.now();
     if (now - windowStart >= 1000) {
-      if (dropped) log(`tftp: ${dropped} more malformed request(s) not logged`);
+      if (dropped) log(`tftp: ${dropped} more ${what} not logged`);
       windowStart = now;
       count = 0;
       dropped = 0;
@@ -134,18 +141,25 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     timeoutMs: checkInt('timeoutMs', opts.timeoutMs ?? 1000, 1, 255_000),
     retries: checkInt('retries', opts.retries ?? 5, 0, 1000),
     maxTransfers: checkInt('maxTransfers', opts.maxTransfers ?? 256, 1, 100_000),
+    maxTransfersPerClient: checkInt('maxTransfersPerClient', opts.maxTransfersPerClient ?? 16, 1, 100_000),
+    maxNetasciiTransfers: checkInt('maxNetasciiTransfers', opts.maxNetasciiTransfers ?? 4, 0, 1_000),
     maxNetasciiBytes: checkInt('maxNetasciiBytes', opts.maxNetasciiBytes ?? 16 * 1024 * 1024, 0, 2 ** 31),
     cacheBytes: checkInt('cacheBytes', opts.cacheBytes ?? 64 * 1024 * 1024, 0, 2 ** 32),
   };
   // The root's own symlinks are resolved once: containment is checked against the real path.
   const root = opts.root === undefined ? undefined : fs.realpathSync(opts.root);
   const log = opts.log ?? (() => {});
-  const logMalformed = limiter(log, 10);
+  // Refusals cost a client one datagram each (a forged source will do): their lines are limited,
+  // so a flood cannot fill the disk or drown the transfers' lines.
+  const logRefusal = limiter(log, 10, 'refused request(s)');
   const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
   const cache = new FileCache(settings.cacheBytes);
   const listener = dgram.createSocket('udp4');
   /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
   const active = new Map<string, { request: Buffer }>();
+  /** Transfers being served, by client address. */
+  const perClient = new Map<string, number>();
+  let netasciiActive = 0;
   const transfers = new Set<Transfer>();
   /** Every request being handled (transfers and refusals), for close() to wait on. */
   const running = new Set<Promise<void>>();
@@ -186,9 +200,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     sock.close();
   }
 
-  function refuse(client: TftpClient, code: number, message: string, line: string, malformed = false): void {
+  function refuse(client: TftpClient, code: number, message: string, line: string): void {
     stats.errors++;
-    (malformed ? logMalformed : log)(`${line}: refused: ${errorLine(code, message)}`);
+    logRefusal(`${line}: refused: ${errorLine(code, message)}`);
     track(
       sendError(client, code, message).catch((err: Error) =>
         log(`tftp ${client.address}:${client.port}: cannot send ERROR ${code}: ${err.message}`),
@@ -289,7 +303,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         err instanceof TftpRefusal
           ? err
           : new TftpRefusal(ERROR_CODE.notDefined, `internal error: ${(err as Error).message}`);
-      log(`${line}: refused: ${errorLine(r.code, r.message)}`);
+      (err instanceof TftpRefusal ? logRefusal : log)(`${line}: refused: ${errorLine(r.code, r.message)}`);
       if (sock) {
         const s = sock;
         await new Promise<void>((resolve) => s.send(encodeError(r.code, r.message), () => resolve()));
@@ -299,6 +313,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       await source?.close().catch(() => {});
       if (active.get(key) === entry) active.delete(key);
       stats.active--;
+      const n = (perClient.get(client.address) ?? 1) - 1;
+      if (n > 0) perClient.set(client.address, n);
+      else perClient.delete(client.address);
+      if (mode === 'netascii') netasciiActive--;
     }
   }
 
@@ -313,7 +331,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     const packet = decodePacket(trimPadding(msg));
     const line = `tftp ${key}`;
     if (packet.op === 'malformed')
-      return refuse(client, ERROR_CODE.illegalOperation, `malformed request: ${packet.reason}`, line, true);
+      return refuse(client, ERROR_CODE.illegalOperation, `malformed request: ${packet.reason}`, line);
     if (packet.op === 'wrq')
       return refuse(
         client,
@@ -329,10 +347,18 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         `unsupported transfer mode ${shown(packet.mode)}`,
         `${line} RRQ ${shown(packet.file)}`,
       );
+    const rrq = `${line} RRQ ${shown(packet.file)}`;
     if (stats.active >= settings.maxTransfers)
-      return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', `${line} RRQ ${shown(packet.file)}`);
+      return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', rrq);
+    const fromClient = perClient.get(client.address) ?? 0;
+    if (fromClient >= settings.maxTransfersPerClient)
+      return refuse(client, ERROR_CODE.notDefined, `server busy: ${fromClient} transfers to this address already`, rrq);
+    if (packet.mode === 'netascii' && netasciiActive >= settings.maxNetasciiTransfers)
+      return refuse(client, ERROR_CODE.notDefined, 'server busy with netascii transfers: ask in octet mode', rrq);
     const entry = { request: Buffer.from(msg) };
     active.set(key, entry);
+    perClient.set(client.address, fromClient + 1);
+    if (packet.mode === 'netascii') netasciiActive++;
     stats.transfers++;
     stats.active++;
     track(serve(client, key, packet.file, packet.mode, packet.options, entry));
