@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Inventory, Lease } from '../../inventory/types.ts';
 import { leaseBatcher } from './lease-batch.ts';
-import { LANE, ReceiveQueue } from './receive-queue.ts';
+import { MessageType } from '../../protocols/dhcp/packet.ts';
+import { LANE, laneOf, ReceiveQueue } from './receive-queue.ts';
 
 describe('ReceiveQueue', () => {
   it('answers REQUESTs first, then registered machines, then unknown MACs, each oldest first', () => {
@@ -16,6 +17,20 @@ describe('ReceiveQueue', () => {
     for (let x = q.shift(1).item; x; x = q.shift(1).item) order.push(x);
     assert.deepEqual(order, ['request-1', 'request-2', 'known-1', 'unknown-1', 'unknown-2']);
     assert.equal(q.size, 0);
+  });
+
+  it('lanes: REQUESTs first; then everything else of registered machines; BOOTP never queued', () => {
+    const yes = () => true;
+    const no = () => false;
+    assert.equal(laneOf(MessageType.REQUEST, no), LANE.request);
+    assert.equal(laneOf(MessageType.DISCOVER, yes), LANE.registered);
+    assert.equal(laneOf(MessageType.DISCOVER, no), LANE.other);
+    // A flood of these from random MACs must not take the REQUESTs' lane.
+    for (const t of [MessageType.INFORM, MessageType.RELEASE, MessageType.DECLINE]) {
+      assert.equal(laneOf(t, no), LANE.other);
+      assert.equal(laneOf(t, yes), LANE.registered);
+    }
+    assert.equal(laneOf(undefined, yes), undefined);
   });
 
   it('when full, sheds the oldest unknown DISCOVER first and never a REQUEST for a DISCOVER', () => {

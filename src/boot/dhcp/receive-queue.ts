@@ -4,14 +4,29 @@
 // and an unbounded backlog made every reply late and the server's memory grow (issue 18: completed
 // exchanges fell from 248/s to 23/s as the offered load rose). So requests wait in three lanes,
 // answered in this order and shed in the reverse one:
-// 1. REQUESTs (and everything but DISCOVER): the second half of an exchange already begun; dropping
-//    one throws away the OFFER sent for it;
-// 2. DISCOVERs of registered machines (the inventory's, as last looked up);
-// 3. other DISCOVERs: unknown MACs, the first to go.
+// 1. REQUESTs: the second half of an exchange already begun; dropping one throws away the OFFER
+//    sent for it;
+// 2. DISCOVERs and the rarer messages (INFORM, RELEASE, DECLINE) of registered machines (the
+//    inventory's, as last looked up);
+// 3. the others': unknown MACs, the first to go.
+// A packet with no DHCP message type (BOOTP, or junk) is never queued: Cradle answers DHCP only,
+// and a flood of them must not take the first lane's places.
 // A full queue drops the oldest request of the lowest lane not above the newcomer's (or the
 // newcomer itself), and a request that waited longer than maxAgeMs is dropped when its turn comes.
+import { MessageType } from '../../protocols/dhcp/packet.ts';
+
 export type Lane = 0 | 1 | 2;
 export const LANE = { request: 0, registered: 1, other: 2 } as const;
+
+/**
+ * The lane of a received packet of DHCP message type `type` (option 53; undefined: none), or
+ * undefined for one never queued. `registered` is asked only when it matters.
+ */
+export function laneOf(type: number | undefined, registered: () => boolean): Lane | undefined {
+  if (type === undefined) return undefined;
+  if (type === MessageType.REQUEST) return LANE.request;
+  return registered() ? LANE.registered : LANE.other;
+}
 
 interface Entry<T> {
   item: T;

@@ -28,14 +28,13 @@ import {
   formatMac,
   hardwareAddress,
   messageTypeName,
-  MessageType,
   type DhcpPacket,
 } from '../../protocols/dhcp/packet.ts';
 import { WakeFd } from '../../system/packet-socket.ts';
 import { PXE_PORT } from './policy.ts';
 import { leaseBatcher } from './lease-batch.ts';
 import { LimitedLog } from './log-limit.ts';
-import { LANE } from './receive-queue.ts';
+import { laneOf } from './receive-queue.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 import { ReplySender } from './reply-sender.ts';
 import { requestHandler, safeType } from './request-handler.ts';
@@ -143,8 +142,11 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       );
     }
     const mac = formatMac(hardwareAddress(p));
-    const lane =
-      safeType(p) !== MessageType.DISCOVER ? LANE.request : requests.isRegistered(mac) ? LANE.registered : LANE.other;
+    const lane = laneOf(safeType(p), () => requests.isRegistered(mac));
+    if (lane === undefined) {
+      stats.unanswered++; // not DHCP: the policy would ignore it anyway
+      return;
+    }
     scheduler.offer({ p, mac, via, where }, lane);
   }
 
