@@ -52,6 +52,21 @@ const REPORT_BODY_LIMIT = 64 * 1024;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const reportSchema = z.object({ mac: z.string().max(64).optional(), hostname: z.string().max(253).optional() });
 
+/** `mac` parameters one configuration request may give: each is a database look-up. */
+const MAX_MAC_PARAMS = 16;
+
+/** The `mac` parameters of `url`, each checked (macParam), and no more than MAX_MAC_PARAMS. */
+function macParams(url: URL): string[] {
+  const raw = url.searchParams.getAll('mac');
+  if (raw.length > MAX_MAC_PARAMS)
+    throw new HttpError(
+      400,
+      'too many MAC addresses',
+      `${raw.length} 'mac' parameters: give at most ${MAX_MAC_PARAMS} (the machine's interfaces)`,
+    );
+  return raw.map(macParam);
+}
+
 function macParam(raw: string): string {
   let decoded: string;
   try {
@@ -297,11 +312,10 @@ export function bootHttpHandler(o: BootHttpOptions): http.RequestListener {
     }
     if (req.method === 'GET' && (m = /^\/config\/([^/]+)\/([^/]+)$/.exec(p)))
       return configFor([macParam(m[1])], m[2], res);
-    if (req.method === 'GET' && (m = /^\/config\/([^/]+)$/.exec(p)))
-      return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res);
+    if (req.method === 'GET' && (m = /^\/config\/([^/]+)$/.exec(p))) return configFor(macParams(url), m[1], res);
     // Dominator's fleet manager's path, so an installer's -configurationBaseUrl=http://HOST:6977/tftpdata works.
     if (req.method === 'GET' && (m = /^\/tftpdata\/([^/]+)$/.exec(p)))
-      return configFor(url.searchParams.getAll('mac').map(macParam), m[1], res, await machineAsked(url, remote));
+      return configFor(macParams(url), m[1], res, await machineAsked(url, remote));
     if (
       (req.method === 'GET' || req.method === 'HEAD') &&
       (m = /^\/installer\/(vmlinuz|initrd\.img|stage2\.img)$/.exec(p))
