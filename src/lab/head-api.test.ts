@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,6 +130,23 @@ describe('HeadApi and the dashboard proxy', () => {
         assert.equal(refused.headers.get('allow'), 'GET, HEAD');
         await refused.text();
       }
+      // A page whose name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+      const port = new URL(proxy.url).port;
+      const asHost = (host: string) =>
+        new Promise<{ status?: number; body: string }>((resolve, reject) => {
+          const r = http.get(`${proxy.url}api/v1/machines`, { headers: { host } }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode, body }));
+          });
+          r.on('error', reject);
+        });
+      for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1:${Number(port) + 1}`]) {
+        const rebound = await asHost(host);
+        assert.equal(rebound.status, 403, host);
+        assert.match(rebound.body, /answers only as http:\/\/127\.0\.0\.1:\d+\/ or http:\/\/localhost:\d+\//);
+      }
+      assert.equal((await asHost(`localhost:${port}`)).status, 200);
       const down = await fetch(gone.url);
       assert.equal(down.status, 502);
       assert.match(await down.text(), /head node is unreachable: no relay listens on/);

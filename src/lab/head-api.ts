@@ -310,7 +310,17 @@ export async function startDashboardProxy(
     throw new Error(`dashboard proxy port ${o.port}: give a port from 1 to 65535 (0: any free one)`);
   const log = o.log ?? (() => {});
 
+  /** The names this proxy is reached by, with its port once it listens. */
+  let hosts: Set<string> = new Set();
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    // A page from anywhere whose name resolves to 127.0.0.1 (DNS rebinding) would otherwise read
+    // the machine API through the operator's certificate: its requests name its own host.
+    if (!hosts.has((req.headers.host ?? '').toLowerCase()))
+      throw new HttpError(
+        403,
+        'wrong host',
+        `the lab dashboard proxy answers only as ${[...hosts].map((h) => `http://${h}/`).join(' or ')}, not Host '${req.headers.host ?? ''}'`,
+      );
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       throw new HttpError(405, 'method not allowed', 'the lab dashboard proxy forwards reads only: GET and HEAD');
@@ -358,6 +368,7 @@ export async function startDashboardProxy(
   // An accept that fails costs that connection, not the proxy.
   server.on('error', () => {});
   const port = (server.address() as net.AddressInfo).port;
+  hosts = new Set([`${host}:${port}`, `localhost:${port}`]);
   return {
     url: `http://${host}:${port}/`,
     close: () =>
