@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -121,6 +122,35 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
       assert.match((await page.textContent('body')) ?? '', /status page on http/);
     } finally {
       await browser.close();
+    }
+  });
+
+  test('/logs/follow: the log so far, then held open; at most four at once from one address', async () => {
+    const follow = (localAddress: string) =>
+      new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get(`http://127.0.0.1:${port}/logs/follow`, { localAddress, agent: false }, resolve).on('error', reject),
+      );
+    const held: http.IncomingMessage[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push(await follow('127.0.0.1'));
+      assert.deepEqual(
+        held.map((r) => r.statusCode),
+        [200, 200, 200, 200],
+      );
+      const fifth = await follow('127.0.0.1');
+      held.push(fifth);
+      assert.equal(fifth.statusCode, 503);
+      const why = await new Promise<string>((resolve) => {
+        let body = '';
+        fifth.on('data', (d) => (body += d));
+        fifth.on('end', () => resolve(body));
+      });
+      assert.match(why, /4 connections from 127\.0\.0\.1 follow the log already/);
+      const other = await follow('127.0.0.2');
+      held.push(other);
+      assert.equal(other.statusCode, 200);
+    } finally {
+      for (const r of held) r.destroy();
     }
   });
 

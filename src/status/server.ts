@@ -38,8 +38,9 @@ export interface StatusServerOptions {
   shellKeepSeconds: number;
 }
 
-/** Clients following the log at once, and how far one may fall behind before it is dropped. */
+/** Clients following the log at once (from one address), and how far one may fall behind before it is dropped. */
 const MAX_FOLLOWERS = 32;
+const MAX_FOLLOWERS_PER_CLIENT = 4;
 const FOLLOWER_BACKLOG = 1024 * 1024;
 /** Bodies are read by no route of this port. */
 const MAX_BODY_BYTES = 4096;
@@ -274,6 +275,16 @@ export class StatusServer implements InstallObserver {
         503,
         'too many followers',
         `${MAX_FOLLOWERS} clients follow the log already: try /logs, or later`,
+      );
+    // One client (the status port needs no certificate) must not take every place.
+    const address = res.req.socket.remoteAddress;
+    let fromClient = 0;
+    for (const f of this.followers) if (f.req.socket.remoteAddress === address) fromClient++;
+    if (fromClient >= MAX_FOLLOWERS_PER_CLIENT)
+      throw new HttpError(
+        503,
+        'too many followers',
+        `${fromClient} connections from ${address} follow the log already: close one, or try /logs`,
       );
     res.writeHead(200, {
       'content-type': 'text/plain; charset=utf-8',

@@ -99,12 +99,14 @@ export class ShellSessions {
           `no shell session ${resume} of ${user} (it ended, or was kept longer than ${this.opts.keepSeconds} s without a connection)`,
         );
     }
-    if (!session && this.sessions.size >= MAX_SESSIONS)
-      return refuse(
+    const full = () => !session && this.sessions.size >= MAX_SESSIONS;
+    const refuseFull = () =>
+      refuse(
         socket,
         503,
         `${MAX_SESSIONS} shells are open on this installer already: close one, or resume yours with its session`,
       );
+    if (full()) return refuseFull();
     let spawn: typeof import('@lydell/node-pty').spawn;
     try {
       spawn = await loadPty();
@@ -115,6 +117,8 @@ export class ShellSessions {
         `no remote shell on this installer: its PTY module did not load (${(err as Error).message}); the install goes on`,
       );
     }
+    // Again: upgrades that arrived together all passed the check above while the module loaded.
+    if (full()) return refuseFull();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const s = session ?? this.start(spawn, user, cols, rows, term, url.searchParams.get('logs') === '1');
       this.attach(s, ws, !!session);
