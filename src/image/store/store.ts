@@ -57,6 +57,11 @@ export class StoreError extends Error {
   override name = 'StoreError';
 }
 
+/** The streams of `records`, sorted. */
+function streamsOf(records: ImageRecord[]): string[] {
+  return [...new Set(records.map((r) => streamOf(r.name)))].sort();
+}
+
 export class ImageStore {
   readonly root: string;
   private readonly objectsDir: string;
@@ -259,7 +264,7 @@ export class ImageStore {
   }
 
   streams(): string[] {
-    return [...new Set(this.listRecords().map((r) => streamOf(r.name)))].sort();
+    return streamsOf(this.listRecords());
   }
 
   /**
@@ -270,11 +275,13 @@ export class ImageStore {
     checkImageName(name);
     const exact = this.getRecord(name);
     if (exact) return exact;
-    const inStream = this.listRecords().filter((r) => streamOf(r.name) === name);
+    // Read once: a name nobody has (anyone may ask) costs one pass over the records, not two.
+    const records = this.listRecords();
+    const inStream = records.filter((r) => streamOf(r.name) === name);
     if (inStream.length > 0) {
       return inStream.reduce((a, b) => (b.created > a.created || (b.created === a.created && b.name > a.name) ? b : a));
     }
-    const streams = this.streams();
+    const streams = streamsOf(records);
     throw new StoreError(
       `no image or stream named '${name}'. ` +
         (streams.length
