@@ -332,6 +332,10 @@ for (const b of backends) {
         (await inv.installerLog('n1', 2)).map((l) => l.seq),
         [2],
       );
+      // Only the latest MAX_LOG_LINES by line number are kept, whatever order batches come in.
+      await inv.appendInstallerLog('n1', 100_000, ['latest']);
+      await inv.appendInstallerLog('n1', 5, ['long before the window']);
+      assert.deepEqual(await inv.installerLog('n1'), [{ seq: 100_000, line: 'latest' }]);
       await inv.clearInstallerLog('n1');
       assert.deepEqual(await inv.installerLog('n1'), []);
       await inv.appendInstallerLog('n1', 0, ['x']);

@@ -40,10 +40,12 @@ export async function appendLogOn(c: SqlConn, hostname: string, firstSeq: number
       [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE).replaceAll('\0', '\uFFFD')],
     );
   }
-  await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [
-    hostname,
-    firstSeq + lines.length - MAX_LOG_LINES,
-  ]);
+  // The window ends at the latest line stored, not at this batch's: batches sent in decreasing
+  // order would otherwise each be kept, past the limit.
+  await c.run(
+    'DELETE FROM installer_log WHERE hostname = $1 AND seq <= (SELECT MAX(seq) FROM installer_log WHERE hostname = $2) - $3',
+    [hostname, hostname, MAX_LOG_LINES],
+  );
 }
 
 export async function logOf(
