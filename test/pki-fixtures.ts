@@ -1,6 +1,7 @@
 // Certificates for the TLS tests: a CA with a server and clients, and the ones that must be
 // refused (expired, signed by another CA, a server certificate offered as a client's). Made with
 // Cradle's own `pki` (itself tested against openssl in src/pki/pki.test.ts).
+import fs from 'node:fs';
 import path from 'node:path';
 import { createCa, issueCertificate } from '../src/pki/pki.ts';
 
@@ -41,4 +42,18 @@ export async function makeTestPki(dir: string, serverName: string): Promise<Test
     foreign: await issueCertificate(otherCa, { kind: 'client', name: 'mallory', days: 7 }, path.join(dir, 'mallory')),
     serverAsClient: await issue('server', 'imposter', 'imposter'),
   };
+}
+
+/**
+ * Just a server certificate for 127.0.0.1 (and its CA under `dir`), as node:tls takes it: for
+ * tests of a server's TLS behaviour that need no client certificates.
+ */
+export async function loopbackServerTls(dir: string): Promise<{ cert: Buffer; key: Buffer }> {
+  await createCa(path.join(dir, 'ca'), { name: 'Cradle loopback test CA', days: 2 });
+  const pair = await issueCertificate(
+    path.join(dir, 'ca'),
+    { kind: 'server', name: '127.0.0.1', ips: ['127.0.0.1'], days: 2 },
+    path.join(dir, 'server'),
+  );
+  return { cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { createCa, issueCertificate } from '../../pki/pki.ts';
+import { loopbackServerTls } from '../../../test/pki-fixtures.ts';
 import { answerProgress, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from './connections.ts';
 import { addFastLane } from './fast-lane.ts';
 
@@ -162,13 +162,7 @@ for (const secure of [false, true]) {
     before(async () => {
       if (!secure) return void (s = await serve());
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-connections-'));
-      await createCa(path.join(dir, 'ca'), { name: 'guard CA', days: 2 });
-      const pair = await issueCertificate(
-        path.join(dir, 'ca'),
-        { kind: 'server', name: '127.0.0.1', ips: ['127.0.0.1'], days: 2 },
-        path.join(dir, 'server'),
-      );
-      s = await serve({ cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) });
+      s = await serve(await loopbackServerTls(dir));
     });
     after(async () => {
       await s?.close();

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { createCa, issueCertificate } from '../../pki/pki.ts';
+import { loopbackServerTls } from '../../../test/pki-fixtures.ts';
 import { type ConnectionLimits, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from './connections.ts';
 import { addFastLane, type LaneAnswer } from './fast-lane.ts';
 import type { RequestRecord } from './listener.ts';
@@ -421,13 +421,7 @@ describe('fast lane over TLS', () => {
   let s: Served;
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-fast-lane-'));
-    await createCa(path.join(dir, 'ca'), { name: 'lane CA', days: 2 });
-    const pair = await issueCertificate(
-      path.join(dir, 'ca'),
-      { kind: 'server', name: '127.0.0.1', ips: ['127.0.0.1'], days: 2 },
-      path.join(dir, 'server'),
-    );
-    s = await serve({}, { cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) });
+    s = await serve({}, await loopbackServerTls(dir));
   });
   after(async () => {
     await s.close();

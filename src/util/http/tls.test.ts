@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { createCa, issueCertificate } from '../../pki/pki.ts';
+import { loopbackServerTls } from '../../../test/pki-fixtures.ts';
 import { SERVER_TLS_PROFILE } from './tls.ts';
 
 describe('SERVER_TLS_PROFILE', () => {
@@ -16,15 +16,8 @@ describe('SERVER_TLS_PROFILE', () => {
   let port: number;
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-tls-'));
-    await createCa(path.join(dir, 'ca'), { name: 'tls CA', days: 2 });
-    const pair = await issueCertificate(
-      path.join(dir, 'ca'),
-      { kind: 'server', name: '127.0.0.1', ips: ['127.0.0.1'], days: 2 },
-      path.join(dir, 'server'),
-    );
-    server = https.createServer(
-      { ...SERVER_TLS_PROFILE, cert: fs.readFileSync(pair.cert), key: fs.readFileSync(pair.key) },
-      (_req, res) => res.end('ok'),
+    server = https.createServer({ ...SERVER_TLS_PROFILE, ...(await loopbackServerTls(dir)) }, (_req, res) =>
+      res.end('ok'),
     );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
