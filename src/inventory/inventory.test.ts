@@ -7,6 +7,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { importBatch, parseImportFile, parseMachinesCsv, parseSeedJson } from './import.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
+import { appendLogOn } from './sql-install-log.ts';
 import { openInventory, parseDbUrl } from './open.ts';
 import { backends, inventoriesOn, labSubnet as lab } from '../../test/support/db-backends.ts';
 import { ConflictError, InventoryError, NotFoundError, type Subnet } from './types.ts';
@@ -332,10 +333,27 @@ for (const b of backends) {
         (await inv.installerLog('n1', 2)).map((l) => l.seq),
         [2],
       );
-      // Only the latest MAX_LOG_LINES by line number are kept, whatever order batches come in.
+      // A batch below the latest line (a run whose first lines were lost) is kept beside it...
       await inv.appendInstallerLog('n1', 100_000, ['latest']);
-      await inv.appendInstallerLog('n1', 5, ['long before the window']);
-      assert.deepEqual(await inv.installerLog('n1'), [{ seq: 100_000, line: 'latest' }]);
+      await inv.appendInstallerLog('n1', 5, ['below the latest']);
+      assert.deepEqual(
+        (await inv.installerLog('n1')).map((l) => l.seq),
+        [5, 100_000],
+      );
+      // ...but batches in decreasing order cannot grow the log past twice its window (here 2 lines,
+      // so 4 kept: the newest).
+      await inv.clearInstallerLog('n1');
+      for (const from of [90, 80, 70, 60, 50]) await appendLogOn(inv.db, 'n1', from, [`${from}`, `${from + 1}`], 2);
+      assert.deepEqual(
+        (await inv.installerLog('n1')).map((l) => l.seq),
+        [80, 81, 90, 91],
+      );
+      // In order, the window ends at the newest batch.
+      await appendLogOn(inv.db, 'n1', 92, ['92', '93', '94'], 2);
+      assert.deepEqual(
+        (await inv.installerLog('n1')).map((l) => l.seq),
+        [93, 94],
+      );
       await inv.clearInstallerLog('n1');
       assert.deepEqual(await inv.installerLog('n1'), []);
       await inv.appendInstallerLog('n1', 0, ['x']);

@@ -32,7 +32,25 @@ export async function progressOf(c: SqlConn, hostname: string): Promise<InstallP
   );
 }
 
-export async function appendLogOn(c: SqlConn, hostname: string, firstSeq: number, lines: string[]): Promise<void> {
+/**
+ * Adds a batch of `lines` from line number `firstSeq`, and keeps the log within its window: the
+ * latest `maxLines` up to this batch when it is the newest (the usual case). A batch below the
+ * latest line stored (another run whose first lines were lost, or a stale one) is kept beside it,
+ * the whole log then cut to the newest `2 × maxLines` lines, so that batches sent in decreasing
+ * order cannot grow it without end.
+ */
+export async function appendLogOn(
+  c: SqlConn,
+  hostname: string,
+  firstSeq: number,
+  lines: string[],
+  maxLines = MAX_LOG_LINES,
+): Promise<void> {
+  const [latest] = await c.query<{ top: number | string | null }>(
+    'SELECT MAX(seq) AS top FROM installer_log WHERE hostname = $1',
+    [hostname],
+  );
+  const top = latest?.top === null || latest?.top === undefined ? -1 : Number(latest.top);
   for (const [i, line] of lines.entries()) {
     await c.run(
       'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
@@ -40,12 +58,14 @@ export async function appendLogOn(c: SqlConn, hostname: string, firstSeq: number
       [hostname, firstSeq + i, line.slice(0, MAX_LOG_LINE).replaceAll('\0', '\uFFFD')],
     );
   }
-  // The window ends at the latest line stored, not at this batch's: batches sent in decreasing
-  // order would otherwise each be kept, past the limit.
-  await c.run(
-    'DELETE FROM installer_log WHERE hostname = $1 AND seq <= (SELECT MAX(seq) FROM installer_log WHERE hostname = $2) - $3',
-    [hostname, hostname, MAX_LOG_LINES],
-  );
+  const last = firstSeq + lines.length - 1;
+  if (last >= top)
+    await c.run('DELETE FROM installer_log WHERE hostname = $1 AND seq < $2', [hostname, last + 1 - maxLines]);
+  else
+    await c.run(
+      'DELETE FROM installer_log WHERE hostname = $1 AND seq < (SELECT seq FROM installer_log WHERE hostname = $2 ORDER BY seq DESC LIMIT 1 OFFSET $3)',
+      [hostname, hostname, 2 * maxLines - 1],
+    );
 }
 
 export async function logOf(
