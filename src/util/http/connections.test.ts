@@ -18,6 +18,11 @@ import { addFastLane } from './fast-lane.ts';
 const SEND_TIMEOUT_MS = 1_000;
 /** One answer, written at once: its write completes only when the client has taken all of it. */
 const LARGE = Buffer.alloc(16 * 1024 * 1024, 'l');
+/**
+ * An answer whose write completes at once (the kernel takes it all) but which a client that reads
+ * nothing leaves mostly unsent: the connection is idle, yet owes bytes.
+ */
+const SMALL = Buffer.alloc(2 * 1024 * 1024, 'm');
 /** Chunks of a streamed answer, more than loopback's socket buffers hold. */
 const STREAM_CHUNKS = 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 's');
@@ -30,12 +35,17 @@ interface Served {
 }
 
 /**
- * node:http answers `/whole` (LARGE in one write) and `/stream` (64 MiB in chunks, as a file is
+ * node:http answers `/small` (SMALL), `/whole` (LARGE in one write) and `/stream` (64 MiB in chunks, as a file is
  * piped); the fast lane answers `/lane` (LARGE). Head timeout short, so that only the send timeout
  * can be what keeps a busy connection open or closes it.
  */
 async function serve(tlsOptions?: tls.SecureContextOptions): Promise<Served> {
   const handler: http.RequestListener = (req, res) => {
+    if (req.url === '/small') {
+      res.writeHead(200, { 'content-length': SMALL.length });
+      res.end(SMALL);
+      return;
+    }
     if (req.url === '/whole') {
       res.writeHead(200, { 'content-length': LARGE.length });
       res.end(LARGE);
@@ -97,10 +107,15 @@ const get = (target: string) => `GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`;
  * Asks for `target` and takes nothing of the answer until the server has closed the connection:
  * resolves with the time that took, and what the client then received.
  */
-async function stall(s: Served, secure: boolean, target: string): Promise<{ ms: number; received: number }> {
+async function stall(
+  s: Served,
+  secure: boolean,
+  target: string,
+): Promise<{ ms: number; received: number; error?: string }> {
   const socket = await connect(s.port, secure);
   socket.pause();
-  socket.on('error', () => {});
+  let error: string | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code));
   const start = performance.now();
   socket.write(get(target));
   await s.closedByServer(socket.localPort!);
@@ -112,7 +127,7 @@ async function stall(s: Served, secure: boolean, target: string): Promise<{ ms: 
     socket.once('close', () => r());
     socket.resume();
   });
-  return { ms, received };
+  return { ms, received, error };
 }
 
 /**
@@ -169,11 +184,12 @@ for (const secure of [false, true]) {
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    for (const target of ['/stream', '/whole', '/lane']) {
-      it(`closes a client that takes none of its answer (${target})`, { timeout: 30_000 }, async () => {
-        const { ms, received } = await stall(s, secure, target);
+    for (const target of ['/stream', '/whole', '/lane', '/small']) {
+      it(`resets a client that takes none of its answer (${target})`, { timeout: 30_000 }, async () => {
+        const { ms, received, error } = await stall(s, secure, target);
         assert.ok(ms >= SEND_TIMEOUT_MS, `closed after ${Math.round(ms)} ms, before the send timeout`);
-        assert.ok(received < LARGE.length, `received all ${received} bytes`);
+        assert.equal(error, 'ECONNRESET', 'reset, so that the kernel holds nothing more for it');
+        assert.ok(received < (target === '/small' ? SMALL : LARGE).length, `received all ${received} bytes`);
       });
     }
 

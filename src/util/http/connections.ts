@@ -155,11 +155,11 @@ export function guardConnections(
   const perAddress = new Map<string, number>();
 
   /**
-   * Whether a busy connection's answer is still moving: false once bytes have waited on the
-   * client for `sendTimeoutMs` with none taken.
+   * Whether the answers owed on a connection are still moving, given their progress now
+   * (answerProgress): false once bytes have waited on the client for `sendTimeoutMs` with none
+   * taken.
    */
-  const sending = (t: Tracked, now: number): boolean => {
-    const taken = answerProgress(t.socket, t.stream);
+  const moving = (t: Tracked, taken: number | undefined, now: number): boolean => {
     if (taken === undefined || taken !== t.taken) {
       t.taken = taken;
       t.takenSince = now;
@@ -168,12 +168,14 @@ export function guardConnections(
     return now - t.takenSince < limits.sendTimeoutMs;
   };
   // One timer per connection, restarted (refresh) after each response rather than made anew. It
-  // closes a connection with no request in flight; while one is in flight, it looks at whether its
-  // answer moves, and comes back a head timeout later.
+  // closes a connection that owes nothing and has no request in flight (the head timeout). While a
+  // request is in flight, or its last answer is still on its way (written, but not yet taken by
+  // the client), it looks at whether the answer moves, and comes back a head timeout later.
   const onTimer = (t: Tracked) => {
     if (t.upgraded) return;
-    if (t.busy === 0) t.socket.destroy();
-    else if (sending(t, performance.now())) t.timer?.refresh();
+    const taken = answerProgress(t.socket, t.stream);
+    if (t.busy === 0 && taken === undefined) t.socket.destroy();
+    else if (moving(t, taken, performance.now())) t.timer?.refresh();
     // Reset, not closed: a close would leave the kernel holding the unsent bytes for a client that
     // takes none, for minutes (nginx's reset_timedout_connection, for the same reason).
     else t.socket.resetAndDestroy();
