@@ -251,6 +251,15 @@ describe('pool clients', () => {
       assert.deepEqual([spoofed.releaseLease, spoofed.declined], [undefined, undefined]);
       assert.match(spoofed.log, /holds no lease of it; ignored/);
     }
+    // A reserved address declined by its machine's primary MAC: another host uses it; no lease to free.
+    const reservedDecline = (mac: string) =>
+      answer(
+        req(MessageType.DECLINE, { 54: parseIp('10.81.0.1'), 50: parseIp('10.81.0.42') }, { chaddr: mac }),
+        ctx({ machine: machine('healthy') }),
+      );
+    const r = reservedDecline(MAC);
+    assert.deepEqual([r.releaseLease, r.declined], [undefined, '10.81.0.42']);
+    assert.equal(reservedDecline('02:cd:81:00:00:43').declined, undefined, 'not by its other MACs');
     const other = answer(
       req(MessageType.RELEASE, { 54: parseIp('10.81.0.9') }, { ciaddr: '10.81.0.100' }),
       unknown({ lease: lease('10.81.0.100', 100) }),

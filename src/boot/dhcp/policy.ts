@@ -83,6 +83,8 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
       return { log: `${messageTypeName(type)} for server ${serverId ?? '(none)'}, not us` };
     const addr = type === MessageType.RELEASE ? p.ciaddr : requested;
     const ours = ctx.lease && ctx.lease.ip === addr;
+    // A reservation has no lease row: its primary MAC holds the address all the same.
+    const reserved = known?.ip !== undefined && known.ip === addr && known.macs[0] === mac;
     if (type === MessageType.RELEASE)
       return ours
         ? { releaseLease: true, log: `RELEASE of ${addr}: lease freed` }
@@ -90,9 +92,10 @@ function decide(p: DhcpPacket, ctx: PolicyContext): Decision {
     // Only the client holding the address can say another host uses it: anyone else's DECLINE
     // (any MAC, or a relayed packet from off the link) would keep an address of its choosing out
     // of offers, and the lowest free one is every new client's.
-    if (!ours) return { log: `DECLINE of ${addr ?? '(no address)'}: ${mac} holds no lease of it; ignored` };
+    if (!ours && !reserved)
+      return { log: `DECLINE of ${addr ?? '(no address)'}: ${mac} holds no lease of it; ignored` };
     return {
-      releaseLease: true,
+      releaseLease: ours || undefined,
       declined: addr,
       log: `DECLINE: ${addr} is in use by another host; kept out of offers`,
     };

@@ -9,8 +9,9 @@
 // 2. DISCOVERs and the rarer messages (INFORM, RELEASE, DECLINE) of registered machines (the
 //    inventory's, as last looked up);
 // 3. the others': unknown MACs, the first to go.
-// A packet with no DHCP message type (BOOTP, or junk) is never queued: Cradle answers DHCP only,
-// and a flood of them must not take the first lane's places.
+// A packet with no DHCP message type (BOOTP, or junk) is never queued: Cradle answers DHCP only.
+// REQUESTs from unknown MACs still take the first lane, even those answering no OFFER: telling
+// them apart would need the OFFERs sent remembered here.
 // A full queue drops the oldest request of the lowest lane not above the newcomer's (or the
 // newcomer itself), and a request that waited longer than maxAgeMs is dropped when its turn comes.
 import { MessageType } from '../../protocols/dhcp/packet.ts';
