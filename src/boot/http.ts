@@ -52,8 +52,11 @@ const REPORT_BODY_LIMIT = 64 * 1024;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const reportSchema = z.object({ mac: z.string().max(64).optional(), hostname: z.string().max(253).optional() });
 
-/** `mac` parameters one configuration request may give: each is a database look-up. */
-const MAX_MAC_PARAMS = 16;
+/**
+ * `mac` parameters one configuration request may give: each is a database look-up. Cradle's
+ * installer sends one per Ethernet interface; the events' schema takes as many MACs.
+ */
+const MAX_MAC_PARAMS = 64;
 
 /** The `mac` parameters of `url`, each checked (macParam), and no more than MAX_MAC_PARAMS. */
 function macParams(url: URL): string[] {

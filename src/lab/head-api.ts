@@ -285,6 +285,9 @@ export const PROXY_LIMITS: ConnectionLimits = {
   sendTimeoutMs: 30_000,
 };
 
+/** The Host header of a request made to this machine by a loopback name, with or without a port. */
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;
+
 /** Headers of one hop only, and HSTS, which means nothing on plain http://127.0.0.1. */
 const NOT_FORWARDED = new Set([
   'connection',
@@ -310,16 +313,15 @@ export async function startDashboardProxy(
     throw new Error(`dashboard proxy port ${o.port}: give a port from 1 to 65535 (0: any free one)`);
   const log = o.log ?? (() => {});
 
-  /** The names this proxy is reached by, with its port once it listens. */
-  let hosts: Set<string> = new Set();
   const route = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     // A page from anywhere whose name resolves to 127.0.0.1 (DNS rebinding) would otherwise read
-    // the machine API through the operator's certificate: its requests name its own host.
-    if (!hosts.has((req.headers.host ?? '').toLowerCase()))
+    // the machine API through the operator's certificate: its requests name its own host. Any
+    // port: an SSH tunnel to the proxy names the tunnel's.
+    if (!LOOPBACK_HOST.test(req.headers.host ?? ''))
       throw new HttpError(
         403,
         'wrong host',
-        `the lab dashboard proxy answers only as ${[...hosts].map((h) => `http://${h}/`).join(' or ')}, not Host '${req.headers.host ?? ''}'`,
+        `the lab dashboard proxy answers only as 127.0.0.1, localhost or [::1], not Host '${req.headers.host ?? ''}'`,
       );
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
@@ -368,7 +370,6 @@ export async function startDashboardProxy(
   // An accept that fails costs that connection, not the proxy.
   server.on('error', () => {});
   const port = (server.address() as net.AddressInfo).port;
-  hosts = new Set([`${host}:${port}`, `localhost:${port}`]);
   return {
     url: `http://${host}:${port}/`,
     close: () =>
