@@ -1,11 +1,17 @@
 // The one binding of glibc (node:ffi): every system call Cradle makes that Node has no API for
 // goes through this table, loaded once per thread, and fails the same way, as a Node-style error
 // with the errno's name, the call and what it was made on.
-import { dlopen, getInt32 } from 'node:ffi';
 import { constants as osConstants } from 'node:os';
 
+/**
+ * node:ffi, loaded at the first call rather than at import: this module is imported by every web
+ * port (the connection guard's SIOCOUTQ), and loading node:ffi prints Node's experimental-feature
+ * warning in a process that may never call it.
+ */
+const ffi = () => process.getBuiltinModule('node:ffi') as typeof import('node:ffi');
+
 function open() {
-  return dlopen('libc.so.6', {
+  return ffi().dlopen('libc.so.6', {
     // File metadata Node's fs lacks (libc.ts).
     utimensat: { arguments: ['int32', 'string', 'buffer', 'int32'], return: 'int32' },
     futimens: { arguments: ['int32', 'buffer'], return: 'int32' },
@@ -36,7 +42,7 @@ let cached: ReturnType<typeof open> | undefined;
 export const glibc = () => (cached ??= open());
 
 /** The calling thread's errno, right after a failed call. */
-export const errno = (): number => getInt32(glibc().__errno_location());
+export const errno = (): number => ffi().getInt32(glibc().__errno_location());
 
 const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
