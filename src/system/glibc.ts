@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 
 /**
  * node:ffi, loaded at the first call rather than at import: this module is imported by every web
- * port (the connection guard's SIOCOUTQ), and loading node:ffi prints Node's experimental-feature
+ * port (tcp.ts, for the connection guard), and loading node:ffi prints Node's experimental-feature
  * warning in a process that may never call it.
  */
 const ffi = () => process.getBuiltinModule('node:ffi') as typeof import('node:ffi');

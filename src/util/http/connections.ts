@@ -10,7 +10,7 @@
 //   holds every slot. Only a server busy with real requests turns new connections away.
 import type http from 'node:http';
 import type net from 'node:net';
-import { glibc } from '../../system/glibc.ts';
+import { unacknowledgedBytes } from '../../system/tcp.ts';
 
 export interface ConnectionLimits {
   /** Connections at once. */
@@ -60,8 +60,8 @@ interface Tracked {
   /** The socket its answers are written on: `socket` itself, or the TLS socket over it. */
   stream: net.Socket;
   /**
-   * The answers' progress (answerProgress) when last looked at while busy (undefined: nothing was
-   * waiting), and since when it has not changed. Counts only grow, so an earlier answer's count
+   * The answers' progress (answerProgress) when last looked at while the connection owed bytes
+   * or was busy (undefined: nothing was waiting), and since when it has not changed. Counts only grow, so an earlier answer's count
    * never passes for this one's.
    */
   taken?: number;
@@ -96,20 +96,6 @@ interface SocketInternals {
   _handle?: { writeQueueSize?: number; fd?: number } | null;
 }
 
-/** ioctl: the bytes in a TCP socket's send queue its peer has not acknowledged (tcp(7)). */
-const SIOCOUTQ = 0x5411n;
-const outqBuf = Buffer.alloc(4);
-
-/** Bytes the kernel holds for the socket of `fd` that its peer has not acknowledged; undefined if it cannot say. */
-function unacknowledged(fd: number | undefined): number | undefined {
-  if (typeof fd !== 'number' || fd < 0) return undefined;
-  try {
-    return glibc().ioctl(fd, SIOCOUTQ, outqBuf) === 0 ? outqBuf.readInt32LE(0) : undefined;
-  } catch {
-    return undefined; // no FFI: the kernel's take alone is counted
-  }
-}
-
 /**
  * How far the answers on `socket` (the TCP connection) have got: the bytes its client has
  * acknowledged, or undefined when no byte waits on the client. `stream` is the socket they are
@@ -124,7 +110,8 @@ export function answerProgress(socket: net.Socket, stream: net.Socket = socket):
   const { _bytesDispatched: dispatched, _handle: handle } = socket as unknown as SocketInternals;
   const queued = handle?.writeQueueSize;
   if (typeof dispatched !== 'number' || typeof queued !== 'number') return undefined;
-  const unacked = unacknowledged(handle?.fd) ?? 0;
+  // Unknown (no FFI): the kernel's take alone is counted.
+  const unacked = unacknowledgedBytes(handle?.fd) ?? 0;
   if (queued === 0 && unacked === 0 && stream.writableLength === 0) return undefined;
   return dispatched - queued - unacked;
 }
