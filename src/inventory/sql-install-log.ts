@@ -50,7 +50,7 @@ export async function appendLogOn(
     'SELECT MAX(seq) AS top FROM installer_log WHERE hostname = $1',
     [hostname],
   );
-  const top = latest?.top === null || latest?.top === undefined ? -1 : Number(latest.top);
+  const top = Number(latest?.top ?? -1);
   for (const [i, line] of lines.entries()) {
     await c.run(
       'INSERT INTO installer_log (hostname, seq, line) VALUES ($1, $2, $3) ON CONFLICT (hostname, seq) DO NOTHING',
