@@ -4,6 +4,7 @@ import type { Inventory, Lease } from '../../inventory/types.ts';
 import { leaseBatcher } from './lease-batch.ts';
 import { MessageType } from '../../protocols/dhcp/packet.ts';
 import { LANE, laneOf, ReceiveQueue } from './receive-queue.ts';
+import { RecentMacs } from './recent-macs.ts';
 
 describe('ReceiveQueue', () => {
   it('answers REQUESTs first, then registered machines, then unknown MACs, each oldest first', () => {
@@ -19,18 +20,23 @@ describe('ReceiveQueue', () => {
     assert.equal(q.size, 0);
   });
 
-  it('lanes: REQUESTs first; then everything else of registered machines; BOOTP never queued', () => {
-    const yes = () => true;
-    const no = () => false;
-    assert.equal(laneOf(MessageType.REQUEST, no), LANE.request);
-    assert.equal(laneOf(MessageType.DISCOVER, yes), LANE.registered);
-    assert.equal(laneOf(MessageType.DISCOVER, no), LANE.other);
-    // A flood of these from random MACs must not take the REQUESTs' lane.
+  it('lanes: REQUESTs continuing an exchange first; then everything else of registered machines; BOOTP never queued', () => {
+    const client = (registered: boolean, answered: boolean) => ({
+      registered: () => registered,
+      answered: () => answered,
+    });
+    const unknown = client(false, false);
+    assert.equal(laneOf(MessageType.REQUEST, client(false, true)), LANE.request, 'answers our OFFER');
+    assert.equal(laneOf(MessageType.REQUEST, client(true, false)), LANE.request, 'a registered machine');
+    // A flood of REQUESTs from random MACs, answering no OFFER, must not take the first lane.
+    assert.equal(laneOf(MessageType.REQUEST, unknown), LANE.other);
+    assert.equal(laneOf(MessageType.DISCOVER, client(true, false)), LANE.registered);
+    assert.equal(laneOf(MessageType.DISCOVER, client(false, true)), LANE.other);
     for (const t of [MessageType.INFORM, MessageType.RELEASE, MessageType.DECLINE]) {
-      assert.equal(laneOf(t, no), LANE.other);
-      assert.equal(laneOf(t, yes), LANE.registered);
+      assert.equal(laneOf(t, unknown), LANE.other);
+      assert.equal(laneOf(t, client(true, false)), LANE.registered);
     }
-    assert.equal(laneOf(undefined, yes), undefined);
+    assert.equal(laneOf(undefined, client(true, true)), undefined);
   });
 
   it('when full, sheds the oldest unknown DISCOVER first and never a REQUEST for a DISCOVER', () => {
@@ -51,6 +57,29 @@ describe('ReceiveQueue', () => {
     q.push('fresh', LANE.other, 150);
     assert.deepEqual(q.shift(160), { item: 'fresh', stale: ['old'] });
     assert.throws(() => new ReceiveQueue(0, 1), /capacity must be at least 1/);
+  });
+});
+
+describe('RecentMacs', () => {
+  it('keeps the MACs of the last half of its capacity, and never more than its capacity', () => {
+    const m = new RecentMacs(4);
+    for (const mac of ['a', 'b', 'c', 'd']) m.add(mac);
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd'].map((x) => m.has(x)),
+      [true, true, true, true],
+    );
+    m.add('a'); // seen again: moves to the newer generation
+    m.add('e');
+    assert.deepEqual(
+      ['a', 'b', 'c', 'd', 'e'].map((x) => m.has(x)),
+      [true, false, true, true, true],
+    );
+    assert.ok(m.size <= 4);
+    for (let i = 0; i < 1000; i++) m.add(`x${i}`);
+    assert.ok(m.size <= 4);
+    assert.ok(m.has('x999') && m.has('x998'), 'the newest are kept');
+    m.delete('x999');
+    assert.equal(m.has('x999'), false);
   });
 });
 

@@ -4,14 +4,15 @@
 // and an unbounded backlog made every reply late and the server's memory grow (issue 18: completed
 // exchanges fell from 248/s to 23/s as the offered load rose). So requests wait in three lanes,
 // answered in this order and shed in the reverse one:
-// 1. REQUESTs: the second half of an exchange already begun; dropping one throws away the OFFER
-//    sent for it;
+// 1. REQUESTs that continue an exchange: from a MAC recently sent an OFFER or ACK (dropping the
+//    REQUEST throws away the OFFER sent for it), or from a registered machine (renewing, or
+//    rebooting with its address);
 // 2. DISCOVERs and the rarer messages (INFORM, RELEASE, DECLINE) of registered machines (the
 //    inventory's, as last looked up);
-// 3. the others': unknown MACs, the first to go.
+// 3. the others': unknown MACs, the first to go. A REQUEST from a MAC neither answered nor
+//    registered waits here too, so a flood of them from random MACs cannot take the first lane.
+//    A pool client renewing after the server restarted is one of them until its first answer.
 // A packet with no DHCP message type (BOOTP, or junk) is never queued: Cradle answers DHCP only.
-// REQUESTs from unknown MACs still take the first lane, even those answering no OFFER: telling
-// them apart would need the OFFERs sent remembered here.
 // A full queue drops the oldest request of the lowest lane not above the newcomer's (or the
 // newcomer itself), and a request that waited longer than maxAgeMs is dropped when its turn comes.
 import { MessageType } from '../../protocols/dhcp/packet.ts';
@@ -19,14 +20,22 @@ import { MessageType } from '../../protocols/dhcp/packet.ts';
 export type Lane = 0 | 1 | 2;
 export const LANE = { request: 0, registered: 1, other: 2 } as const;
 
+/** What the server remembers of a client, asked only when it matters to the lane. */
+export interface ClientMemory {
+  /** Registered in the inventory when last looked up. */
+  registered(): boolean;
+  /** Sent an OFFER or ACK recently. */
+  answered(): boolean;
+}
+
 /**
  * The lane of a received packet of DHCP message type `type` (option 53; undefined: none), or
- * undefined for one never queued. `registered` is asked only when it matters.
+ * undefined for one never queued.
  */
-export function laneOf(type: number | undefined, registered: () => boolean): Lane | undefined {
+export function laneOf(type: number | undefined, client: ClientMemory): Lane | undefined {
   if (type === undefined) return undefined;
-  if (type === MessageType.REQUEST) return LANE.request;
-  return registered() ? LANE.registered : LANE.other;
+  if (type === MessageType.REQUEST) return client.answered() || client.registered() ? LANE.request : LANE.other;
+  return client.registered() ? LANE.registered : LANE.other;
 }
 
 interface Entry<T> {

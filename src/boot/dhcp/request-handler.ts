@@ -14,6 +14,7 @@ import type { LeaseWrites } from './lease-batch.ts';
 import type { LimitedLog } from './log-limit.ts';
 import { inSubnet } from './ipv4-subnet.ts';
 import { answer } from './policy.ts';
+import { RecentMacs } from './recent-macs.ts';
 import type { Decision, DhcpServerConfig, PolicyContext } from './policy-types.ts';
 import type { ReplySender } from './reply-sender.ts';
 import type { ServedNetworks } from './served-networks.ts';
@@ -21,8 +22,11 @@ import type { DhcpServerStats, UnknownMachineInfo, Via } from './types.ts';
 
 const UNKNOWN_REPORT_MS = 60_000;
 const DECLINE_HOLD_MS = 600_000; // as dnsmasq: a declined address is not offered for 10 minutes
-/** MACs last found registered, kept to put their DISCOVERs ahead of unknown ones. */
-const REGISTERED_CACHE = 100_000;
+/**
+ * MACs last found registered, and MACs last sent an OFFER or ACK, kept for the receive queue's
+ * lanes (receive-queue.ts): at most this many of each.
+ */
+const RECENT_MACS = 100_000;
 
 export interface RequestHandlerDeps {
   inventory: Inventory;
@@ -41,6 +45,8 @@ export interface RequestHandler {
   handle(p: DhcpPacket, mac: string, via: Via, where: string): Promise<void>;
   /** Whether `mac` was a registered machine when last looked up (its DISCOVERs go first). */
   isRegistered(mac: string): boolean;
+  /** Whether `mac` was recently sent an OFFER or ACK (its REQUEST continues an exchange). */
+  wasAnswered(mac: string): boolean;
 }
 
 /** The message type, or undefined for a packet without a valid one (the policy refuses it). */
@@ -54,7 +60,8 @@ export function safeType(p: DhcpPacket): number | undefined {
 
 export function requestHandler(deps: RequestHandlerDeps): RequestHandler {
   const { inventory: inv, config, leases, networks, replies, stats, log, answerLog } = deps;
-  const registered = new Set<string>();
+  const registered = new RecentMacs(RECENT_MACS);
+  const answered = new RecentMacs(RECENT_MACS);
   const declined = new Map<string, number>();
   const reported = new Map<string, number>();
 
@@ -90,10 +97,8 @@ export function requestHandler(deps: RequestHandlerDeps): RequestHandler {
     const [machine, lease] = ethernet
       ? await Promise.all([inv.findMachineByMac(mac), inv.getLease(mac)])
       : [undefined, undefined];
-    if (machine) {
-      if (registered.size >= REGISTERED_CACHE) registered.clear();
-      registered.add(mac);
-    } else registered.delete(mac);
+    if (machine) registered.add(mac);
+    else registered.delete(mac);
     const ctx: PolicyContext = {
       serverIp,
       interfaceSubnet: subnet,
@@ -127,6 +132,7 @@ export function requestHandler(deps: RequestHandlerDeps): RequestHandler {
     }
     replies.send(encodeDhcpPacket(d.reply), d, via, serverIp);
     const t = d.reply.options?.get(53)?.[0];
+    if (t === MessageType.OFFER || t === MessageType.ACK) answered.add(mac);
     if (t === MessageType.OFFER) stats.offers++;
     else if (t === MessageType.ACK) stats.acks++;
     else if (t === MessageType.NAK) stats.naks++;
@@ -170,5 +176,5 @@ export function requestHandler(deps: RequestHandlerDeps): RequestHandler {
     }
   }
 
-  return { handle, isRegistered: (mac) => registered.has(mac) };
+  return { handle, isRegistered: (mac) => registered.has(mac), wasAnswered: (mac) => answered.has(mac) };
 }

@@ -52,7 +52,7 @@ export class RequestScheduler<J extends { mac: string }> {
     const now = performance.now();
     if (now - this.lastShedLog < SHED_LOG_MS) return;
     this.lastShedLog = now;
-    this.o.log(`overloaded: ${this.shed} requests dropped so far (unknown MACs' DISCOVERs first); clients retransmit`);
+    this.o.log(`overloaded: ${this.shed} requests dropped so far (unknown MACs' first); clients retransmit`);
   }
 
   private pump(): void {

@@ -142,7 +142,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
       );
     }
     const mac = formatMac(hardwareAddress(p));
-    const lane = laneOf(safeType(p), () => requests.isRegistered(mac));
+    const lane = laneOf(safeType(p), {
+      registered: () => requests.isRegistered(mac),
+      answered: () => requests.wasAnswered(mac),
+    });
     if (lane === undefined) {
       stats.unanswered++; // not DHCP: the policy would ignore it anyway
       return;
