@@ -56,7 +56,7 @@ export function addConnectionLimitOptions(cmd: Command, d: ConnectionLimits): Co
   return cmd
     .option(
       '--max-connections <n>',
-      'connections at once; when all are taken, the one idle longest gives way to a new one',
+      'connections at once; when all are taken, the one idle longest (or, with none idle, one reading its answer at a trickle) gives way to a new one',
       String(d.maxConnections),
     )
     .option('--max-connections-per-client <n>', 'connections at once from one client address', String(d.maxPerAddress));

@@ -12,7 +12,12 @@ import net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import type { InstallProgress, Machine, StateChange } from '../inventory/types.ts';
-import { type ConnectionLimits, guardConnections, HTTP_SERVER_OPTIONS } from '../util/http/connections.ts';
+import {
+  type ConnectionLimits,
+  DEFAULT_LIMITS,
+  guardConnections,
+  HTTP_SERVER_OPTIONS,
+} from '../util/http/connections.ts';
 import { safeListener } from '../util/http/listener.ts';
 import { HttpError } from '../util/http/respond.ts';
 import { readPem } from '../util/request.ts';
@@ -277,13 +282,7 @@ export interface DashboardProxy {
 }
 
 /** A browser's handful of connections, and a little more; all from 127.0.0.1. */
-export const PROXY_LIMITS: ConnectionLimits = {
-  maxConnections: 64,
-  maxPerAddress: 64,
-  requestHeadMs: 5_000,
-  requestBodyMs: 30_000,
-  sendTimeoutMs: 30_000,
-};
+export const PROXY_LIMITS: ConnectionLimits = { ...DEFAULT_LIMITS, maxConnections: 64, maxPerAddress: 64 };
 
 /** The Host header of a request made to this machine by a loopback name, with or without a port. */
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i;

@@ -12,7 +12,13 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
 import { loopbackServerTls } from '../../../test/pki-fixtures.ts';
-import { answerProgress, DEFAULT_LIMITS, guardConnections, HTTP_SERVER_OPTIONS } from './connections.ts';
+import {
+  answerProgress,
+  type ConnectionLimits,
+  DEFAULT_LIMITS,
+  guardConnections,
+  HTTP_SERVER_OPTIONS,
+} from './connections.ts';
 import { addFastLane } from './fast-lane.ts';
 
 const SEND_TIMEOUT_MS = 1_000;
@@ -31,16 +37,30 @@ interface Served {
   port: number;
   /** Resolves when the server's end of the connection from client port `port` has closed. */
   closedByServer(port: number): Promise<void>;
+  /** Requests for `/hold` received. */
+  held(): number;
   close(): Promise<void>;
 }
 
 /**
- * node:http answers `/small` (SMALL), `/whole` (LARGE in one write) and `/stream` (64 MiB in chunks, as a file is
- * piped); the fast lane answers `/lane` (LARGE). Head timeout short, so that only the send timeout
- * can be what keeps a busy connection open or closes it.
+ * node:http answers `/small` (SMALL), `/whole` (LARGE in one write), `/stream` (64 MiB in chunks, as a file is
+ * piped), `/endless` (chunks until the client goes) and `/hold` (never: a request still being
+ * worked on); the fast lane answers `/lane` (LARGE). Head timeout short, so that only the send
+ * timeout can be what keeps a busy connection open or closes it.
  */
-async function serve(tlsOptions?: tls.SecureContextOptions): Promise<Served> {
+async function serve(tlsOptions?: tls.SecureContextOptions, limits?: Partial<ConnectionLimits>): Promise<Served> {
+  let held = 0;
   const handler: http.RequestListener = (req, res) => {
+    if (req.url === '/hold') return void held++;
+    if (req.url === '/endless') {
+      res.writeHead(200);
+      Readable.from(
+        (function* () {
+          for (;;) yield CHUNK;
+        })(),
+      ).pipe(res);
+      return;
+    }
     if (req.url === '/small') {
       res.writeHead(200, { 'content-length': SMALL.length });
       res.end(SMALL);
@@ -65,6 +85,7 @@ async function serve(tlsOptions?: tls.SecureContextOptions): Promise<Served> {
     ...DEFAULT_LIMITS,
     requestHeadMs: 200,
     sendTimeoutMs: SEND_TIMEOUT_MS,
+    ...limits,
   });
   addFastLane<string>(server, {
     guard,
@@ -79,6 +100,7 @@ async function serve(tlsOptions?: tls.SecureContextOptions): Promise<Served> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
+    held: () => held,
     closedByServer: async (port) => {
       while (!closed.has(port)) await new Promise((r) => setImmediate(r));
       await closed.get(port);
@@ -206,6 +228,120 @@ for (const secure of [false, true]) {
     }
   });
 }
+
+/**
+ * A client that asks for `/endless` and takes it from the kernel at `bytesPerSecond` at most, in
+ * the pieces the kernel hands over, until stopped: `stop()` resolves with what it read and how its
+ * connection ended. (Reading a buffer Node filled ahead would leave the kernel's untouched, and
+ * the connection stalled, for as long as that buffer lasts.)
+ */
+async function reader(port: number, bytesPerSecond: number) {
+  const socket = await connect(port, false);
+  let received = 0;
+  let error: string | undefined;
+  let closed = false;
+  let resumeTimer: NodeJS.Timeout | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code));
+  socket.once('close', () => {
+    closed = true;
+    clearTimeout(resumeTimer);
+  });
+  const start = performance.now();
+  let answered: () => void;
+  const firstData = new Promise<void>((r) => (answered = r));
+  socket.on('data', (d: Buffer) => {
+    received += d.length;
+    answered();
+    const ahead = received / bytesPerSecond - (performance.now() - start) / 1000;
+    if (ahead > 0) {
+      socket.pause();
+      resumeTimer = setTimeout(() => socket.resume(), ahead * 1000);
+    }
+  });
+  socket.write(get('/endless'));
+  // Answered, so busy: until then the connection is idle, and the first to give way.
+  await firstData;
+  return {
+    get closed() {
+      return closed;
+    },
+    stop: () => {
+      clearTimeout(resumeTimer);
+      socket.destroy();
+      return { received, closedByServer: closed, error };
+    },
+  };
+}
+
+/** Whether a new connection is answered: it asks for `/small` and reads all of it. */
+async function answered(port: number): Promise<boolean> {
+  const socket = await connect(port, false);
+  let received = 0;
+  socket.on('error', () => {});
+  socket.on('data', (d: Buffer) => (received += d.length));
+  socket.write(get('/small'));
+  await new Promise((r) => socket.once('close', r).once('end', r));
+  socket.destroy();
+  return received > SMALL.length;
+}
+
+describe('a full server', () => {
+  // Three connections at most; a client must take at least 4 MiB/s of its answer to keep its
+  // connection when they are all taken, measured over each SEND_TIMEOUT_MS.
+  const limits = { maxConnections: 3, maxPerAddress: 3, minRateWhenFull: 4 * 1024 * 1024 };
+  let s: Served;
+  before(async () => (s = await serve(undefined, limits)));
+  after(() => s?.close());
+
+  it('resets the client taking its answer slowest, below the floor, to let a new one in', {
+    timeout: 60_000,
+  }, async () => {
+    // 1 MB/s: a trickle for this floor, yet its acknowledgements move (in the steps its receive
+    // window opens by, a few hundred kB on loopback) well within the send timeout, so only the
+    // floor can be what resets one.
+    const trickles = await Promise.all([0, 1, 2].map(() => reader(s.port, 1_000_000)));
+    try {
+      // Refused while the trickles are unmeasured, then answered once one is judged slow.
+      let tries = 0;
+      while (!(await answered(s.port))) {
+        tries++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The reset reaches a reader only once it has read what its buffers hold.
+      while (!trickles.some((t) => t.closed)) await new Promise((r) => setTimeout(r, 50));
+      const ended = trickles.map((t) => t.stop());
+      const reset = ended.filter((e) => e.closedByServer);
+      assert.equal(reset.length, 1, 'one slow reader gave way, the others kept their connections');
+      assert.equal(reset[0].error, 'ECONNRESET', 'reset: the kernel holds nothing more for it');
+      assert.ok(tries > 0, 'the new connection got in at once: the trickles were not yet judged');
+    } finally {
+      for (const t of trickles) t.stop();
+    }
+  });
+
+  it('keeps clients reading above the floor, and requests still being worked on', { timeout: 60_000 }, async () => {
+    // As fast as the machine allows: far above the floor even on a busy machine.
+    const fast = await Promise.all([0, 1].map(() => reader(s.port, Infinity)));
+    const hold = await connect(s.port, false);
+    hold.on('error', () => {});
+    hold.write(get('/hold'));
+    try {
+      // The held request is busy once node:http has taken its head: until then it is idle.
+      while (s.held() === 0) await new Promise((r) => setTimeout(r, 10));
+      // Four measurements of the readers' rate: a new connection is refused throughout.
+      const until = performance.now() + 4 * SEND_TIMEOUT_MS;
+      while (performance.now() < until) {
+        assert.equal(await answered(s.port), false, 'a new connection displaced one reading fast, or a held request');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(hold.destroyed || hold.readableEnded, false, 'the held request lost its connection');
+      for (const f of fast) assert.equal(f.closed, false, 'a fast reader lost its connection');
+    } finally {
+      hold.destroy();
+      for (const f of fast) f.stop();
+    }
+  });
+});
 
 describe('answerProgress', () => {
   it('counts what the client acknowledged: it moves as the client reads, while the kernel takes no more', {

@@ -7,7 +7,9 @@
 // - one client address holds a bounded number of connections;
 // - when the server is full, the connection idle longest gives way to the new one (as nginx reuses
 //   idle keep-alive connections), so a machine's boot request still gets through while an attacker
-//   holds every slot. Only a server busy with real requests turns new connections away.
+//   holds every slot; with none idle, the one taking its answer slowest gives way, if slower than
+//   `minRateWhenFull` (a client reading a trickle holds a slot for hours for almost no bandwidth,
+//   and nginx has no answer to that). Only a server busy with real requests turns new ones away.
 import type http from 'node:http';
 import type net from 'node:net';
 import { unacknowledgedBytes } from '../../system/tcp.ts';
@@ -27,6 +29,12 @@ export interface ConnectionLimits {
    * (answerProgress), not by whole writes: a client reading a large answer slowly keeps it moving.
    */
   sendTimeoutMs: number;
+  /**
+   * Bytes a second a client must take of the answers it is owed to keep its connection when the
+   * server (or its address's share) is full and nothing is idle. Measured over `sendTimeoutMs`
+   * while bytes are owed, so a connection is judged only once it has owed bytes that long.
+   */
+  minRateWhenFull: number;
 }
 
 /** Options for every Cradle HTTP server: kept-alive connections, timeouts checked every second. */
@@ -42,6 +50,8 @@ export const DEFAULT_LIMITS: ConnectionLimits = {
   requestHeadMs: 5_000,
   requestBodyMs: 30_000,
   sendTimeoutMs: 30_000,
+  // Holding the default 1,024 connections then costs a client 128 Mbit/s of reading.
+  minRateWhenFull: 16 * 1024,
 };
 
 interface Tracked {
@@ -55,8 +65,12 @@ interface Tracked {
   upgraded: boolean;
   /** Since when the connection has had no request in flight. */
   idleSince: number;
-  /** When the request in flight started, while its body is still arriving. */
-  bodySince?: number;
+  /**
+   * The request in flight, and when it started. Its body is still arriving while `complete` is
+   * false: node:http sets it when the parser has the whole message, read by the handler or not
+   * (a body-less GET's is complete at once, though its 'end' never comes unless it is read).
+   */
+  request?: { req: http.IncomingMessage; since: number };
   /** The socket its answers are written on: `socket` itself, or the TLS socket over it. */
   stream: net.Socket;
   /**
@@ -66,6 +80,10 @@ interface Tracked {
    */
   taken?: number;
   takenSince: number;
+  /** Where the measurement of its rate began: progress and time, while bytes are owed. */
+  rateFrom?: { taken: number; at: number };
+  /** Bytes a second taken over the last full `sendTimeoutMs` owed (undefined: not yet measured). */
+  rate?: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -147,12 +165,25 @@ export function guardConnections(
    * taken.
    */
   const moving = (t: Tracked, taken: number | undefined, now: number): boolean => {
+    measureRate(t, taken, now);
     if (taken === undefined || taken !== t.taken) {
       t.taken = taken;
       t.takenSince = now;
       return true;
     }
     return now - t.takenSince < limits.sendTimeoutMs;
+  };
+  /** The rate a connection takes its answers at, over each `sendTimeoutMs` it owes bytes. */
+  const measureRate = (t: Tracked, taken: number | undefined, now: number) => {
+    if (taken === undefined) {
+      t.rateFrom = t.rate = undefined;
+      return;
+    }
+    if (!t.rateFrom) t.rateFrom = { taken, at: now };
+    else if (now - t.rateFrom.at >= limits.sendTimeoutMs) {
+      t.rate = ((taken - t.rateFrom.taken) * 1000) / (now - t.rateFrom.at);
+      t.rateFrom = { taken, at: now };
+    }
   };
   // One timer per connection, restarted (refresh) after each response rather than made anew. It
   // closes a connection that owes nothing and has no request in flight (the head timeout). While a
@@ -182,29 +213,44 @@ export function guardConnections(
     t.idleSince = performance.now();
     arm(t);
   };
-  const evictable = (t: Tracked, now: number): number | undefined => {
+  /** Since when a connection has been idle (a body trickling in counts), or undefined. */
+  const idleSince = (t: Tracked, now: number): number | undefined => {
     if (t.upgraded) return undefined;
     if (t.busy === 0) return t.idleSince;
     // A body trickling in for longer than a head may take is as good as idle.
-    if (t.bodySince !== undefined && now - t.bodySince > limits.requestHeadMs) return t.bodySince;
+    const r = t.request;
+    if (r && !r.req.complete && now - r.since > limits.requestHeadMs) return r.since;
     return undefined;
   };
-  /** Closes the connection (of `address`, or any) idle longest; false when none is idle. */
+  /**
+   * Closes the connection (of `address`, or any) idle longest, or with none idle the one taking
+   * its answer slowest below `minRateWhenFull`; false when there is neither.
+   */
   const evictOne = (address?: string): boolean => {
     const now = performance.now();
-    let victim: Tracked | undefined;
+    let idle: Tracked | undefined;
     let since = Infinity;
+    let slow: Tracked | undefined;
+    let rate = limits.minRateWhenFull;
     for (const t of byKey.values()) {
       if (address !== undefined && t.address !== address) continue;
-      const s = evictable(t, now);
-      if (s !== undefined && s < since) {
-        since = s;
-        victim = t;
+      const s = idleSince(t, now);
+      if (s !== undefined) {
+        if (s < since) {
+          since = s;
+          idle = t;
+        }
+      } else if (!t.upgraded && t.rate !== undefined && t.rate < rate) {
+        rate = t.rate;
+        slow = t;
       }
     }
+    const victim = idle ?? slow;
     if (!victim) return false;
     forget(victim);
-    victim.socket.destroy();
+    // Reset one still owed bytes, as the send timeout does, so the kernel keeps none for it.
+    if (answerProgress(victim.socket, victim.stream) === undefined) victim.socket.destroy();
+    else victim.socket.resetAndDestroy();
     return true;
   };
   const forget = (t: Tracked) => {
@@ -248,12 +294,9 @@ export function guardConnections(
       if (!t) return;
       t.busy++;
       t.stream = req.socket;
-      if (!req.complete) {
-        t.bodySince = performance.now();
-        req.once('end', () => (t.bodySince = undefined));
-      }
+      t.request = { req, since: performance.now() };
       res.once('close', () => {
-        t.bodySince = undefined;
+        t.request = undefined;
         requestEnded(t);
       });
     });
