@@ -436,6 +436,78 @@ describe('createTftpServer', () => {
     }
   });
 
+  it('a transfer whose client never answered gives way to a newer request from its address, one that answered does not', {
+    timeout: 30_000,
+  }, async () => {
+    // A forged request's transfer waits on a client that never asked: it must not keep the
+    // machine whose address was forged out. Retries are many, so none ends on its own meanwhile.
+    const s = await startServer({ maxTransfersPerClient: 2, timeoutMs: 300, retries: 1000 });
+    const clients: RawClient[] = [];
+    const open = async () => {
+      const c = await RawClient.open('127.0.0.1');
+      clients.push(c);
+      return c;
+    };
+    /** The next reply that is not a retransmission of DATA, within `ms`. */
+    const nextNotData = async (c: RawClient, ms: number) => {
+      const deadline = performance.now() + ms;
+      for (;;) {
+        const r = await c.next(Math.max(1, deadline - performance.now()));
+        if (r?.packet.op !== 'data') return r?.packet;
+      }
+    };
+    try {
+      // The oldest transfer's client answers its first block (then takes its time over the next).
+      const answered = await open();
+      await answered.send(encodeRequest('rrq', 'mid', 'octet'), s.port);
+      const first = await answered.next();
+      assert.equal(first?.packet.op, 'data');
+      await answered.send(encodeAck(1), first!.port);
+      // The forged one: it gets its first block and never answers.
+      const forged = await open();
+      await forged.send(encodeRequest('rrq', 'mid', 'octet'), s.port);
+      assert.equal((await forged.next())?.packet.op, 'data');
+      // The address is at its cap: a newcomer is refused until the forged transfer has waited the
+      // server's timeout, then takes its place.
+      let refusals = 0;
+      for (;;) {
+        const newcomer = await open();
+        await newcomer.send(encodeRequest('rrq', 'small', 'octet'), s.port);
+        const r = await newcomer.next(2000);
+        if (r?.packet.op === 'data') break;
+        assert.ok(r?.packet.op === 'error' && /transfers to this address already/.test(r.packet.message));
+        refusals++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const ended = await nextNotData(forged, 2000);
+      assert.ok(ended?.op === 'error' && /newer request took the place/.test(ended.message), JSON.stringify(ended));
+      assert.equal(await nextNotData(answered, 1000), undefined, 'the transfer whose client answered was ended');
+      assert.ok(s.lines.some((l) => /given up, its client never answered/.test(l)));
+      // Its first refusals show the cap held while the forged transfer was young.
+      assert.ok(refusals > 0, 'the newcomer got in at once');
+    } finally {
+      for (const c of clients) c.close();
+      await s.server.close();
+    }
+  });
+
+  it('beyond maxTransfers, a transfer whose client never answered gives way to a request from anyone', {
+    timeout: 30_000,
+  }, async () => {
+    const s = await startServer({ maxTransfers: 1, timeoutMs: 300, retries: 1000 });
+    const forged = await RawClient.open('127.0.0.1');
+    try {
+      await forged.send(encodeRequest('rrq', 'mid', 'octet'), s.port);
+      assert.equal((await forged.next())?.packet.op, 'data');
+      let got = await ask(s.port, 'small');
+      while (got?.op === 'error' && /busy/.test(got.message)) got = await ask(s.port, 'small');
+      assert.equal(got?.op, 'data');
+    } finally {
+      forged.close();
+      await s.server.close();
+    }
+  });
+
   it('answers "ask in octet mode" beyond maxNetasciiTransfers (each holds its file converted in memory)', async () => {
     const s = await startServer({ maxNetasciiTransfers: 1, timeoutMs: 5000 });
     const clients: RawClient[] = [];

@@ -101,6 +101,17 @@ function checkInt(name: string, value: number, min: number, max: number): number
   return value;
 }
 
+/** A request being served: what it holds of the server's limits, and its transfer once made. */
+interface Slot {
+  /** The request's bytes, to tell a client's repeat of it from a new request. */
+  request: Buffer;
+  address: string;
+  netascii: boolean;
+  transfer?: Transfer;
+  /** Its place given back (release): the transfer ended, or gave way to a newcomer. */
+  released: boolean;
+}
+
 /** A request's name, shown in logs: quoted and escaped, since a client chose it. */
 const shown = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s);
 
@@ -155,8 +166,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
   const cache = new FileCache(settings.cacheBytes);
   const listener = dgram.createSocket('udp4');
-  /** Requests being served, by client address:port, with the request's bytes to spot repeats. */
-  const active = new Map<string, { request: Buffer }>();
+  /** Requests being served, by client address:port. */
+  const active = new Map<string, Slot>();
   /** Transfers being served, by client address. */
   const perClient = new Map<string, number>();
   let netasciiActive = 0;
@@ -265,7 +276,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     raw: string,
     mode: string,
     options: TftpOptions,
-    entry: { request: Buffer },
+    entry: Slot,
   ): Promise<void> {
     const line = `tftp ${client.address}:${client.port} RRQ ${shown(raw)} ${mode}`;
     let sock: dgram.Socket | undefined;
@@ -285,12 +296,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       );
       sock = undefined;
       source = undefined; // both the transfer's now
+      entry.transfer = transfer;
       transfers.add(transfer);
       transfer.start();
       const o = await transfer.done;
       transfers.delete(transfer);
       const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
       const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
+      if (entry.released) return; // gave way to a newcomer: counted and logged then
       if (o.ok) log(`${line}: sent ${o.bytesAcked} bytes in ${o.seconds.toFixed(2)} s${rate}, ${how}`);
       else if (o.probe) log(`${line}: size probe: ${o.reason} after the option acknowledgement`);
       else {
@@ -311,13 +324,45 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     } finally {
       sock?.close();
       await source?.close().catch(() => {});
-      if (active.get(key) === entry) active.delete(key);
-      stats.active--;
-      const n = (perClient.get(client.address) ?? 1) - 1;
-      if (n > 0) perClient.set(client.address, n);
-      else perClient.delete(client.address);
-      if (mode === 'netascii') netasciiActive--;
+      release(key, entry);
     }
+  }
+
+  /** Gives a request's place back: once, whether its transfer ended or gave way. */
+  function release(key: string, slot: Slot): void {
+    if (slot.released) return;
+    slot.released = true;
+    if (active.get(key) === slot) active.delete(key);
+    stats.active--;
+    const n = (perClient.get(slot.address) ?? 1) - 1;
+    if (n > 0) perClient.set(slot.address, n);
+    else perClient.delete(slot.address);
+    if (slot.netascii) netasciiActive--;
+  }
+
+  /**
+   * Ends the oldest transfer (to `address`, or to anyone) whose client has not answered within
+   * the server's timeout, to make room for `newcomer`: false when there is none. A request's
+   * source can be forged, and its transfer then waits on a client that never asked; without this,
+   * sixteen forged requests would keep a machine's own requests out for as long as its transfers
+   * retry. A real client answers its first block within a round trip, and is never ended for one.
+   */
+  function giveWayToNewcomer(newcomer: string, address?: string): boolean {
+    const now = performance.now();
+    let victim: [string, Slot] | undefined;
+    for (const [key, slot] of active) {
+      const t = slot.transfer;
+      if (!t || t.heard || now - t.started < settings.timeoutMs) continue;
+      if (address !== undefined && slot.address !== address) continue;
+      if (!victim || t.started < victim[1].transfer!.started) victim = [key, slot];
+    }
+    if (!victim) return false;
+    const [key, slot] = victim;
+    release(key, slot);
+    stats.errors++;
+    slot.transfer!.abort('server busy: a newer request took the place of this unanswered transfer');
+    logRefusal(`tftp ${key}: given up, its client never answered: ${newcomer} takes its place`);
+    return true;
   }
 
   function onRequest(msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -348,17 +393,29 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         `${line} RRQ ${shown(packet.file)}`,
       );
     const rrq = `${line} RRQ ${shown(packet.file)}`;
-    if (stats.active >= settings.maxTransfers)
-      return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', rrq);
-    const fromClient = perClient.get(client.address) ?? 0;
-    if (fromClient >= settings.maxTransfersPerClient)
-      return refuse(client, ERROR_CODE.notDefined, `server busy: ${fromClient} transfers to this address already`, rrq);
     if (packet.mode === 'netascii' && netasciiActive >= settings.maxNetasciiTransfers)
       return refuse(client, ERROR_CODE.notDefined, 'server busy with netascii transfers: ask in octet mode', rrq);
-    const entry = { request: Buffer.from(msg) };
+    if (
+      (perClient.get(client.address) ?? 0) >= settings.maxTransfersPerClient &&
+      !giveWayToNewcomer(key, client.address)
+    )
+      return refuse(
+        client,
+        ERROR_CODE.notDefined,
+        `server busy: ${settings.maxTransfersPerClient} transfers to this address already`,
+        rrq,
+      );
+    if (stats.active >= settings.maxTransfers && !giveWayToNewcomer(key))
+      return refuse(client, ERROR_CODE.notDefined, 'server busy, try again later', rrq);
+    const entry: Slot = {
+      request: Buffer.from(msg),
+      address: client.address,
+      netascii: packet.mode === 'netascii',
+      released: false,
+    };
     active.set(key, entry);
-    perClient.set(client.address, fromClient + 1);
-    if (packet.mode === 'netascii') netasciiActive++;
+    perClient.set(client.address, (perClient.get(client.address) ?? 0) + 1);
+    if (entry.netascii) netasciiActive++;
     stats.transfers++;
     stats.active++;
     track(serve(client, key, packet.file, packet.mode, packet.options, entry));

@@ -46,7 +46,8 @@ export class Transfer {
   private readonly source: Source;
   private readonly s: TransferSettings;
   private readonly total: number;
-  private readonly started = performance.now();
+  /** When the transfer was made (performance.now()). */
+  readonly started = performance.now();
   private settle!: (o: TransferOutcome) => void;
   private finished = false;
   /** Highest block the client acknowledged in order; -1 while the OACK (block 0) is unanswered. */
@@ -116,6 +117,14 @@ export class Transfer {
     this.timer = setTimeout(this.onTimer, this.s.timeoutMs);
     if (this.s.oack) this.sock.send(this.s.oack);
     else this.queue(1);
+  }
+
+  /**
+   * Whether the client has acknowledged anything yet. One that never does may not exist: a
+   * request's source address can be forged, and only the real client sees the answer.
+   */
+  get heard(): boolean {
+    return this.acked > (this.s.oack ? -1 : 0);
   }
 
   /** Ends the transfer now, telling the client why (server shutting down). */
