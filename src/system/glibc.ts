@@ -29,6 +29,10 @@ function open() {
     sendto: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'uint32'], return: 'int64' },
     recvfrom: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'buffer'], return: 'int64' },
     close: { arguments: ['int32'], return: 'int32' },
+    // Connected UDP sockets (udp-socket.ts).
+    connect: { arguments: ['int32', 'buffer', 'uint32'], return: 'int32' },
+    send: { arguments: ['int32', 'buffer', 'uint64', 'int32'], return: 'int64' },
+    recv: { arguments: ['int32', 'buffer', 'uint64', 'int32'], return: 'int64' },
     if_nametoindex: { arguments: ['string'], return: 'uint32' },
     poll: { arguments: ['buffer', 'uint64', 'int32'], return: 'int32' },
     eventfd: { arguments: ['uint32', 'int32'], return: 'int32' },
@@ -37,6 +41,9 @@ function open() {
     __errno_location: { arguments: [], return: 'pointer' },
   }).functions;
 }
+
+/** socket(2) type flags (Linux). */
+export const SOCK = { DGRAM: 2, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
 
 let cached: ReturnType<typeof open> | undefined;
 export const glibc = () => (cached ??= open());

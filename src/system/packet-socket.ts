@@ -6,12 +6,9 @@
 // interface has no carrier).
 import { constants as osConstants } from 'node:os';
 import { getRawPointer } from 'node:ffi';
-import { errno, glibc, syscallError } from './glibc.ts';
+import { errno, glibc, SOCK, syscallError } from './glibc.ts';
 
 const AF_PACKET = 17;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_IP = 0x0800;
 const SOL_SOCKET = 1;
 const SO_ATTACH_FILTER = 26;
@@ -20,7 +17,6 @@ const SO_RCVBUFFORCE = 33;
 const MSG_DONTWAIT = 0x40;
 const PACKET_OUTGOING = 4;
 const SOCKADDR_LL_SIZE = 20;
-const POLLIN = 1;
 
 export const { EAGAIN, EINTR, ENETDOWN } = osConstants.errno;
 
@@ -95,7 +91,7 @@ export function interfaceIndex(ifname: string): number {
 
 /** A nonblocking AF_PACKET/SOCK_DGRAM socket; protocol 0, so nothing is queued before bind(). */
 export function packetSocket(ifname: string): number {
-  const fd = glibc().socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const fd = glibc().socket(AF_PACKET, SOCK.DGRAM | SOCK.NONBLOCK | SOCK.CLOEXEC, 0);
   if (fd < 0) throw socketError('socket(AF_PACKET)', ifname);
   return fd;
 }
@@ -152,30 +148,10 @@ export function sendFrame(fd: number, ifname: string, frame: Buffer, dest: Buffe
   if (n < 0) throw socketError('sendto', ifname);
 }
 
-/**
- * Blocks in poll(2) until one of `fds` is readable or `timeoutMs` passes (-1: forever); returns
- * the readable ones. It blocks the calling thread: only for worker threads.
- */
-export function pollReadable(fds: number[], timeoutMs: number): number[] {
-  const set = Buffer.alloc(fds.length * 8);
-  fds.forEach((fd, i) => {
-    set.writeInt32LE(fd, i * 8);
-    set.writeInt16LE(POLLIN, i * 8 + 4);
-  });
-  const n = glibc().poll(set, BigInt(fds.length), timeoutMs);
-  if (n < 0) {
-    const e = errno();
-    if (e === EINTR) return [];
-    throw syscallError('poll', `on ${fds.join(',')}`, e);
-  }
-  // Any revents (POLLIN, or POLLERR/POLLHUP/POLLNVAL) means "look at this fd now".
-  return fds.filter((_, i) => set.readInt16LE(i * 8 + 6) !== 0);
-}
-
 /** An eventfd: a thread blocked in pollReadable on `fd` wakes when another calls wake(). */
 export class WakeFd extends OwnedFd {
   constructor() {
-    const fd = glibc().eventfd(0, SOCK_NONBLOCK | SOCK_CLOEXEC); // EFD_NONBLOCK/EFD_CLOEXEC share the values
+    const fd = glibc().eventfd(0, SOCK.NONBLOCK | SOCK.CLOEXEC); // EFD_NONBLOCK/EFD_CLOEXEC share the values
     if (fd < 0) throw syscallError('eventfd', '');
     super('-', fd);
   }
@@ -199,7 +175,7 @@ const SIOCGIFNETMASK = 0x891bn;
  */
 export function interfaceIpv4(ifname: string): { address: string; netmask: string } | undefined {
   if (Buffer.byteLength(ifname) > 15) return undefined;
-  const fd = glibc().socket(2 /* AF_INET */, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const fd = glibc().socket(2 /* AF_INET */, SOCK.DGRAM | SOCK.CLOEXEC, 0);
   if (fd < 0) throw socketError('socket(AF_INET)', ifname);
   try {
     const get = (request: bigint) => {

@@ -5,7 +5,7 @@
 // and hands each batch to the main thread. The main thread stops it through an eventfd.
 import { parentPort, workerData } from 'node:worker_threads';
 import { PacketReceiver } from '../../protocols/dhcp/socket.ts';
-import { pollReadable } from '../../system/packet-socket.ts';
+import { pollReadable } from '../../system/poll.ts';
 
 export interface ReceiveWorkerData {
   listen: { ifname: string; port: number }[];
