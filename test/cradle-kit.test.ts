@@ -148,6 +148,19 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     }
   });
 
+  test("the TFTP server's transfer thread loads from beside the bundle", async () => {
+    const worker = new Worker(path.join(root, 'opt/cradle/lib/transfer-thread.ts'), { workerData: { cacheBytes: 0 } });
+    try {
+      const message = await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.deepEqual(message, { kind: 'ready' });
+    } finally {
+      await worker.terminate();
+    }
+  });
+
   test("cradle image add from the bundled command: the store's writer threads load from beside the bundle", async () => {
     const tree = path.join(work, 'small-tree');
     fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });

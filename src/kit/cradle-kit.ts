@@ -34,10 +34,11 @@ if (isMainThread) {
 const CARRIED_LIBRARY = 'libatomic.so.1';
 
 // Threads started from a file beside their module's own (the DHCP server's receiving thread, the
-// image store's writer threads): esbuild leaves the name as written, so beside the bundle that name
-// is a shim loading the thread's own bundle.
+// TFTP server's transfer thread, the image store's writer threads): esbuild leaves the name as
+// written, so beside the bundle that name is a shim loading the thread's own bundle.
 const THREADS: { source: string; name: string; startedBy: string }[] = [
   { source: 'src/boot/dhcp/receive-worker.ts', name: 'receive-worker', startedBy: 'boot/dhcp/server.ts' },
+  { source: 'src/boot/tftp/transfer-thread.ts', name: 'transfer-thread', startedBy: 'boot/tftp/transfer-engine.ts' },
   {
     source: 'src/image/store/object-writer-worker.ts',
     name: 'object-writer-worker',

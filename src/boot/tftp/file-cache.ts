@@ -8,9 +8,16 @@
 // dropped once no transfer uses it and room is needed. The bytes cached are those read from the
 // descriptor, as FileSource's are: a file changed while it is first read is sent as read, to the
 // transfers that opened it before the change (any later open sees new times: a new entry).
-import type fs from 'node:fs';
-import type fsp from 'node:fs/promises';
-import type { Source } from './source.ts';
+import type { ReadableFile, Source } from './source.ts';
+
+/** What fstat said of an opened file: its identity in the cache. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
 
 /** Read unit: the first transfer waits for one of these, not for the whole file. */
 const CHUNK = 256 * 1024;
@@ -33,7 +40,7 @@ class SharedFile {
   }
 
   /** Chunk `i`, read through `handle` unless it is loaded or being loaded already. */
-  load(i: number, handle: fsp.FileHandle): Promise<void> {
+  load(i: number, handle: ReadableFile): Promise<void> {
     const pending = this.loading.get(i);
     if (pending) return pending;
     if (this.loaded[i] === 1) return Promise.resolve();
@@ -58,7 +65,7 @@ class SharedFile {
 /** A transfer's view of a cached file; its descriptor is used for the chunks it is first to need. */
 export class CachedSource implements Source {
   readonly size: number;
-  private readonly handle: fsp.FileHandle;
+  private readonly handle: ReadableFile;
   private readonly file: SharedFile;
   private readonly release: () => void;
   /** Reads started through this descriptor: close() waits for them before closing it. */
@@ -67,7 +74,7 @@ export class CachedSource implements Source {
   private current = -1;
   private closed = false;
 
-  constructor(handle: fsp.FileHandle, file: SharedFile, release: () => void) {
+  constructor(handle: ReadableFile, file: SharedFile, release: () => void) {
     this.handle = handle;
     this.file = file;
     this.size = file.bytes.length;
@@ -137,7 +144,7 @@ export class FileCache {
   }
 
   /** A source for the opened file, sharing its bytes, or undefined when it is not to be cached. */
-  open(handle: fsp.FileHandle, st: fs.Stats): CachedSource | undefined {
+  open(handle: ReadableFile, st: FileIdentity): CachedSource | undefined {
     const size = st.size;
     if (size === 0 || size > this.maxBytes) return undefined;
     const key = `${st.dev}:${st.ino}:${size}:${st.mtimeMs}:${st.ctimeMs}`;

@@ -1,6 +1,8 @@
 // Cradle's TFTP server (RFC 1350, with the options of RFC 2347 blksize 2348, timeout and tsize
 // 2349, windowsize 7440): what PXE ROMs, iPXE and the installer fetch boot files and per-machine
-// configuration from. Read requests only; each transfer runs on a socket of its own (transfer.ts).
+// configuration from. Read requests only; each transfer runs on a socket of its own (transfer.ts),
+// on the transfer thread (transfer-thread.ts). This file owns the listening port: it checks each
+// request, opens and checks the file, and decides which requests are served.
 //
 // The listening port answers nothing but requests: a DATA, ACK, ERROR or unknown datagram there is
 // dropped without a word, so the server cannot be made to reflect traffic at a forged source by
@@ -16,11 +18,11 @@ import {
   MAX_BLKSIZE,
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
-import { FileCache } from './file-cache.ts';
 import { MAX_WINDOWSIZE, negotiate } from './negotiate.ts';
-import { normaliseName, openFile, openInRoot, TftpRefusal } from './paths.ts';
-import { FileSource, MemorySource, type Source, toNetascii } from './source.ts';
-import { Transfer } from './transfer.ts';
+import { normaliseName, type OpenedFile, openFile, openInRoot, TftpRefusal } from './paths.ts';
+import { toNetascii } from './source.ts';
+import { type EngineTransfer, TransferEngine } from './transfer-engine.ts';
+import type { SourceSpec } from './transfer-thread.ts';
 
 export interface TftpClient {
   address: string;
@@ -107,7 +109,7 @@ interface Slot {
   request: Buffer;
   address: string;
   netascii: boolean;
-  transfer?: Transfer;
+  transfer?: EngineTransfer;
   /** Its place given back (release): the transfer ended, or gave way to a newcomer. */
   released: boolean;
 }
@@ -164,14 +166,14 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   // so a flood cannot fill the disk or drown the transfers' lines.
   const logRefusal = limiter(log, 10, 'refused request(s)');
   const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
-  const cache = new FileCache(settings.cacheBytes);
+  let engine: TransferEngine | undefined;
   const listener = dgram.createSocket('udp4');
   /** Requests being served, by client address:port. */
   const active = new Map<string, Slot>();
   /** Transfers being served, by client address. */
   const perClient = new Map<string, number>();
   let netasciiActive = 0;
-  const transfers = new Set<Transfer>();
+  const transfers = new Set<EngineTransfer>();
   /** Every request being handled (transfers and refusals), for close() to wait on. */
   const running = new Set<Promise<void>>();
   let closed = false;
@@ -221,7 +223,15 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     );
   }
 
-  async function openSource(name: string, mode: string, client: TftpClient): Promise<Source> {
+  /**
+   * What to send for `name`: bytes, or a file opened and checked (its `close` is the caller's, once
+   * the transfer is done), with its size.
+   */
+  async function openSource(
+    name: string,
+    mode: string,
+    client: TftpClient,
+  ): Promise<{ spec: SourceSpec; size: number; close(): Promise<void> }> {
     let found: Buffer | Uint8Array | string | null | undefined;
     if (opts.resolve) {
       try {
@@ -231,41 +241,47 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       }
     }
     if (found === null) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-    let source: Source;
-    if (found !== undefined && typeof found !== 'string')
-      source = new MemorySource(Buffer.from(found.buffer, found.byteOffset, found.byteLength));
-    else {
-      const absolute = found?.startsWith('/') ?? false;
-      if (!absolute && root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-      const file = absolute
-        ? await openFile(found!)
-        : await openInRoot(root!, found === undefined ? name : normaliseName(found));
-      source = cache.open(file.handle, file.stat) ?? new FileSource(file.handle, file.size);
+    const bytes = (data: Uint8Array) => ({
+      spec: { kind: 'bytes', data: mode === 'netascii' ? toNetascii(Buffer.from(data)) : data } as const,
+      get size() {
+        return this.spec.data.length;
+      },
+      close: async () => {},
+    });
+    if (found !== undefined && typeof found !== 'string') return bytes(found);
+    const absolute = found?.startsWith('/') ?? false;
+    if (!absolute && root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
+    const file = absolute
+      ? await openFile(found!)
+      : await openInRoot(root!, found === undefined ? name : normaliseName(found));
+    if (mode !== 'netascii') {
+      const { dev, ino, mtimeMs, ctimeMs } = file.stat;
+      return {
+        spec: { kind: 'file', fd: file.handle.fd, stat: { dev, ino, size: file.size, mtimeMs, ctimeMs } },
+        size: file.size,
+        close: () => file.handle.close(),
+      };
     }
-    if (mode !== 'netascii') return source;
     // netascii changes the length, and tsize must be exact: the file is converted whole, in memory.
     try {
-      if (source.size > settings.maxNetasciiBytes)
+      if (file.size > settings.maxNetasciiBytes)
         throw new TftpRefusal(
           ERROR_CODE.notDefined,
           `file too large for netascii (over ${settings.maxNetasciiBytes} bytes): ask in octet mode`,
         );
-      const wait = source.prepare(0, source.size);
-      if (wait) await wait;
-      const text = Buffer.concat(chunksOf(source));
-      return new MemorySource(toNetascii(text));
+      return bytes(await readWhole(file));
     } finally {
-      await source.close();
+      await file.handle.close();
     }
   }
 
-  /** The whole of a prepared source, chunk by chunk (slice() never spans a chunk). */
-  function chunksOf(source: Source): Buffer[] {
-    const out: Buffer[] = [];
-    for (let at = 0; at < source.size; ) {
-      const piece = source.slice(at, Math.min(at + 65536, source.size));
-      out.push(piece);
-      at += piece.length;
+  /** The opened file's `size` bytes, as fstat gave them when it was opened. */
+  async function readWhole(file: OpenedFile): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(file.size);
+    for (let got = 0; got < file.size; ) {
+      const { bytesRead } = await file.handle.read(out, got, file.size - got, got);
+      if (bytesRead === 0) throw new Error(`file shrank while being read (to ${got} of ${file.size} bytes)`);
+      got += bytesRead;
     }
     return out;
   }
@@ -279,28 +295,33 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     entry: Slot,
   ): Promise<void> {
     const line = `tftp ${client.address}:${client.port} RRQ ${shown(raw)} ${mode}`;
-    let sock: dgram.Socket | undefined;
-    let source: Source | undefined;
+    let source: Awaited<ReturnType<typeof openSource>> | undefined;
     try {
-      sock = await tidSocket(client);
       source = await openSource(normaliseName(raw), mode, client);
-      if (closed) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
+      if (closed || !engine) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
       const size = source.size;
-      const n = negotiate(options, source.size, settings);
-      if (source instanceof FileSource) source.setChunk(n.blksize, n.windowsize);
-      const transfer = new Transfer(
-        sock,
-        source,
-        { ...n, retries: settings.retries },
-        (bytes) => (stats.bytesSent += bytes),
-      );
-      sock = undefined;
-      source = undefined; // both the transfer's now
+      const n = negotiate(options, size, settings);
+      const transfer = engine.transfer({
+        local: settings.address,
+        client,
+        source: source.spec,
+        blksize: n.blksize,
+        windowsize: n.windowsize,
+        timeoutMs: n.timeoutMs,
+        retries: settings.retries,
+        oack: n.oack,
+      });
       entry.transfer = transfer;
       transfers.add(transfer);
-      transfer.start();
-      const o = await transfer.done;
+      const end = await transfer.done;
       transfers.delete(transfer);
+      if ('failed' in end) {
+        stats.errors++;
+        log(`${line}: failed: ${end.failed}`);
+        return;
+      }
+      const o = end.outcome;
+      stats.bytesSent += end.bytesSent;
       const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
       const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
       if (entry.released) return; // gave way to a newcomer: counted and logged then
@@ -317,12 +338,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           ? err
           : new TftpRefusal(ERROR_CODE.notDefined, `internal error: ${(err as Error).message}`);
       (err instanceof TftpRefusal ? logRefusal : log)(`${line}: refused: ${errorLine(r.code, r.message)}`);
-      if (sock) {
-        const s = sock;
-        await new Promise<void>((resolve) => s.send(encodeError(r.code, r.message), () => resolve()));
-      }
+      await sendError(client, r.code, r.message).catch((e: Error) =>
+        log(`tftp ${client.address}:${client.port}: cannot send ERROR ${r.code}: ${e.message}`),
+      );
     } finally {
-      sock?.close();
       await source?.close().catch(() => {});
       release(key, entry);
     }
@@ -432,7 +451,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
 
   return {
     stats,
-    listen() {
+    async listen() {
+      engine ??= await TransferEngine.start({ cacheBytes: settings.cacheBytes }, log);
       return new Promise((resolve, reject) => {
         listener.once('error', reject);
         listener.bind({ port: settings.port, address: settings.address }, () => {
@@ -454,6 +474,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       }
       for (const transfer of transfers) transfer.abort('server shutting down');
       await Promise.allSettled([...running]);
+      await engine?.close();
     },
   };
 }

@@ -2,7 +2,11 @@
 // from an open file, read ahead in chunks. The size is fixed when the source is made: it is what
 // tsize announced, and a file that changes underneath a transfer must not make it send more, or
 // silently send less.
-import type fsp from 'node:fs/promises';
+/** What a file source reads through: node:fs/promises' FileHandle, or a descriptor lent to a thread. */
+export interface ReadableFile {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
 
 export interface Source {
   readonly size: number;
@@ -45,7 +49,7 @@ export class MemorySource implements Source {
  */
 export class FileSource implements Source {
   readonly size: number;
-  private readonly handle: fsp.FileHandle;
+  private readonly handle: ReadableFile;
   private chunk = 256 * 1024;
   private readonly chunks = new Map<number, Buffer>();
   private readonly loading = new Map<number, Promise<void>>();
@@ -56,7 +60,7 @@ export class FileSource implements Source {
   private current = -1;
   private currentBytes: Buffer | undefined;
 
-  constructor(handle: fsp.FileHandle, size: number) {
+  constructor(handle: ReadableFile, size: number) {
     this.handle = handle;
     this.size = size;
   }

@@ -10,9 +10,23 @@
 //   - equal to the acknowledged point, or anything else: ignored. Answering a repeated ACK with
 //     more DATA is the Sorcerer's Apprentice bug (every duplicate doubles the traffic from then
 //     on); only our own timer resends.
-import type dgram from 'node:dgram';
 import { decodePacket, encodeError, ERROR_CODE, OPCODE } from '../../protocols/tftp/packets.ts';
 import type { Source } from './source.ts';
+
+/**
+ * What a transfer needs of its socket (a subset of node:dgram's Socket): the transfer thread's
+ * socket over udp-socket.ts (transfer-thread.ts).
+ */
+export interface TransferSocket {
+  on(event: 'message', listener: (msg: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): unknown;
+  removeAllListeners(event: 'message' | 'error'): unknown;
+  /** Sends one datagram (parts are joined); `sent` is called once it is handed to the kernel. */
+  send(msg: Buffer | Buffer[], sent?: () => void): void;
+  /** Sends queued and not yet handed to the kernel. */
+  getSendQueueCount(): number;
+  close(): void;
+}
 
 export interface TransferSettings {
   blksize: number;
@@ -42,7 +56,7 @@ export interface TransferOutcome {
 
 export class Transfer {
   readonly done: Promise<TransferOutcome>;
-  private readonly sock: dgram.Socket;
+  private readonly sock: TransferSocket;
   private readonly source: Source;
   private readonly s: TransferSettings;
   private readonly total: number;
@@ -83,7 +97,7 @@ export class Transfer {
   private readonly onSent: (bytes: number) => void;
   private readonly onTimer = () => this.guard(() => this.onTimeout());
 
-  constructor(sock: dgram.Socket, source: Source, settings: TransferSettings, onSent: (bytes: number) => void) {
+  constructor(sock: TransferSocket, source: Source, settings: TransferSettings, onSent: (bytes: number) => void) {
     this.sock = sock;
     this.source = source;
     this.s = settings;

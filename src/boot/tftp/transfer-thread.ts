@@ -1,0 +1,234 @@
+// The TFTP server's transfers, on a thread of their own. A transfer is a stream of small
+// datagrams, one ACK in and one block out at a time for a lock-step client (a machine's
+// firmware), so its cost is per datagram: through Node's dgram that was about 12 µs of CPU each
+// outside the kernel (bench/tftp-server.ts, perf), more than dnsmasq's whole cost per block. Here
+// the transfers' sockets (system/udp-socket.ts) are watched with one poll(2) and read with one
+// recv each, as dnsmasq does, and each transfer is the same Transfer (transfer.ts) as before.
+//
+// The thread turns: poll for at most POLL_MS, hand each readable socket's datagram to its
+// transfer, then yield to its own event loop (setImmediate) for the transfers' timers, file reads
+// and the main thread's messages. With no transfer it does not poll at all.
+//
+// The main thread (transfer-engine.ts) opens and checks every file; this thread reads the
+// descriptor it is lent and never closes it.
+import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { PollSet } from '../../system/poll.ts';
+import { ConnectedUdpSocket } from '../../system/udp-socket.ts';
+import { syscallError } from '../../system/glibc.ts';
+import { FileCache } from './file-cache.ts';
+import { FileSource, MemorySource, type ReadableFile, type Source } from './source.ts';
+import { Transfer, type TransferOutcome, type TransferSocket } from './transfer.ts';
+
+export interface TransferThreadData {
+  /** Bytes of files kept in memory for every transfer to share (FileCache). */
+  cacheBytes: number;
+}
+
+/** What a transfer sends: bytes made by the main thread, or a file it opened and checked. */
+export type SourceSpec =
+  | { kind: 'bytes'; data: Uint8Array }
+  | {
+      kind: 'file';
+      /** Lent: the main thread closes it once the transfer is done. */
+      fd: number;
+      /** What fstat said of it: its identity in the cache. */
+      stat: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number };
+    };
+
+export type ToTransferThread =
+  | {
+      kind: 'start';
+      id: number;
+      /** The server's address, which the transfer's socket is bound to (any port). */
+      local: string;
+      client: { address: string; port: number };
+      source: SourceSpec;
+      blksize: number;
+      windowsize: number;
+      timeoutMs: number;
+      retries: number;
+      oack?: Uint8Array;
+    }
+  | { kind: 'abort'; id: number; message: string };
+
+export type FromTransferThread =
+  | { kind: 'ready' }
+  /** Its client acknowledged something (Transfer.heard): it is no forgery. */
+  | { kind: 'heard'; id: number }
+  | { kind: 'done'; id: number; outcome: TransferOutcome; bytesSent: number }
+  /** It could not start (no socket): the main thread tells the client. */
+  | { kind: 'failed'; id: number; message: string };
+
+/** Longest a turn blocks in poll(2): how late a timer, a file read or a message can be. */
+const POLL_MS = 2;
+/** Room for any datagram a client sends (a request never reaches a transfer's port). */
+const RECEIVE_BYTES = 2048;
+
+const { EAGAIN } = osConstants.errno;
+const data = workerData as TransferThreadData;
+const post = (m: FromTransferThread) => parentPort!.postMessage(m);
+const cache = new FileCache(data.cacheBytes);
+const received = Buffer.alloc(RECEIVE_BYTES);
+const receivedLength = BigInt(RECEIVE_BYTES);
+
+/** A transfer's socket as Transfer uses it, over a ConnectedUdpSocket. */
+class ThreadSocket implements TransferSocket {
+  private onMessage: ((msg: Buffer) => void) | undefined;
+  private onError: ((err: NodeJS.ErrnoException) => void) | undefined;
+  readonly udp: ConnectedUdpSocket;
+  private readonly subject: string;
+  private joined: Buffer | undefined;
+
+  constructor(udp: ConnectedUdpSocket, subject: string) {
+    this.udp = udp;
+    this.subject = subject;
+  }
+
+  on(event: 'message' | 'error', listener: ((msg: Buffer) => void) | ((err: NodeJS.ErrnoException) => void)) {
+    if (event === 'message') this.onMessage = listener as (msg: Buffer) => void;
+    else this.onError = listener as (err: NodeJS.ErrnoException) => void;
+    return this;
+  }
+
+  removeAllListeners(event: 'message' | 'error') {
+    if (event === 'message') this.onMessage = undefined;
+    else this.onError = undefined;
+    return this;
+  }
+
+  send(msg: Buffer | Buffer[], sent?: () => void): void {
+    const e = this.udp.send(Array.isArray(msg) ? this.join(msg) : msg);
+    // A full socket buffer loses the datagram, as the wire may: the transfer's timer resends it.
+    if (e !== 0 && e !== EAGAIN) {
+      const err = syscallError('send', this.subject, e);
+      queueMicrotask(() => this.onError?.(err));
+    }
+    if (sent) queueMicrotask(sent);
+  }
+
+  getSendQueueCount(): number {
+    return 0; // every send is handed to the kernel at once, or lost
+  }
+
+  close(): void {
+    readers.delete(this.udp.fd);
+    watchedChanged = true;
+    this.udp.close();
+  }
+
+  /** The socket is readable: one datagram (or its error) to the transfer. */
+  readable(): void {
+    let n: number;
+    try {
+      n = this.udp.receive(received, receivedLength);
+    } catch (err) {
+      this.onError?.(err as NodeJS.ErrnoException);
+      return;
+    }
+    if (n >= 0) this.onMessage?.(received.subarray(0, n));
+  }
+
+  /** Window blocks go as header and payload: joined into one buffer kept for the purpose. */
+  private join(parts: Buffer[]): Buffer {
+    let length = 0;
+    for (const p of parts) length += p.length;
+    if (!this.joined || this.joined.length < length) this.joined = Buffer.allocUnsafe(Math.max(length, 1472));
+    let at = 0;
+    for (const p of parts) at += p.copy(this.joined, at);
+    return this.joined.subarray(0, length);
+  }
+}
+
+/** What to do when a transfer's socket is readable, by its descriptor. */
+const readers = new Map<number, () => void>();
+const transfers = new Map<number, Transfer>();
+const poll = new PollSet();
+let watchedChanged = false;
+let turning = false;
+
+/** A file descriptor lent by the main thread, read where asked; never closed here. */
+function lentFile(fd: number): ReadableFile {
+  return {
+    read: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) =>
+        fs.read(fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))),
+      ),
+    close: async () => {},
+  };
+}
+
+function openSource(spec: SourceSpec, blksize: number, windowsize: number): Source {
+  if (spec.kind === 'bytes')
+    return new MemorySource(Buffer.from(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength));
+  const file = lentFile(spec.fd);
+  const cached = cache.open(file, spec.stat);
+  if (cached) return cached;
+  const source = new FileSource(file, spec.stat.size);
+  source.setChunk(blksize, windowsize);
+  return source;
+}
+
+function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
+  let udp: ConnectedUdpSocket;
+  try {
+    udp = new ConnectedUdpSocket(m.local, m.client);
+  } catch (err) {
+    post({ kind: 'failed', id: m.id, message: (err as Error).message });
+    return;
+  }
+  const socket = new ThreadSocket(udp, `towards ${m.client.address}:${m.client.port}`);
+  let bytesSent = 0;
+  const transfer = new Transfer(
+    socket,
+    openSource(m.source, m.blksize, m.windowsize),
+    {
+      blksize: m.blksize,
+      windowsize: m.windowsize,
+      timeoutMs: m.timeoutMs,
+      retries: m.retries,
+      oack: m.oack ? Buffer.from(m.oack.buffer, m.oack.byteOffset, m.oack.byteLength) : undefined,
+    },
+    (bytes) => (bytesSent += bytes),
+  );
+  let heard = false;
+  readers.set(udp.fd, () => {
+    socket.readable();
+    if (!heard && transfer.heard) {
+      heard = true;
+      post({ kind: 'heard', id: m.id });
+    }
+  });
+  watchedChanged = true;
+  transfers.set(m.id, transfer);
+  void transfer.done.then((outcome) => {
+    transfers.delete(m.id);
+    post({ kind: 'done', id: m.id, outcome, bytesSent });
+  });
+  transfer.start();
+  if (!turning) {
+    turning = true;
+    setImmediate(turn);
+  }
+}
+
+/** One turn: the datagrams that have come, then back to the event loop. */
+function turn(): void {
+  if (readers.size === 0) {
+    turning = false;
+    return;
+  }
+  if (watchedChanged) {
+    poll.watch([...readers.keys()]);
+    watchedChanged = false;
+  }
+  poll.wait(POLL_MS, (fd) => readers.get(fd)?.());
+  setImmediate(turn);
+}
+
+parentPort!.on('message', (m: ToTransferThread) => {
+  if (m.kind === 'start') start(m);
+  else transfers.get(m.id)?.abort(m.message);
+});
+post({ kind: 'ready' });
