@@ -79,7 +79,7 @@ export interface TftpStats {
   /** Read requests taken on (well-formed RRQs), whatever their outcome. */
   transfers: number;
   active: number;
-  /** DATA payload bytes sent, retransmissions included. */
+  /** DATA payload bytes sent, retransmissions included, counted as each transfer ends. */
   bytesSent: number;
   /** Requests refused (malformed, WRQ, not found, ...) and transfers that failed. */
   errors: number;
