@@ -19,26 +19,11 @@ import {
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
 import { MAX_WINDOWSIZE, negotiate } from './negotiate.ts';
-import { normaliseName, type OpenedFile, openFile, openInRoot, TftpRefusal } from './paths.ts';
-import { toNetascii } from './source.ts';
+import { normaliseName, TftpRefusal } from './paths.ts';
+import { openRequestSource, type RequestSource, type TftpClient, type TftpResolve } from './request-source.ts';
 import { type EngineTransfer, TransferEngine } from './transfer-engine.ts';
-import type { SourceSpec } from './transfer-thread.ts';
 
-export interface TftpClient {
-  address: string;
-  port: number;
-}
-
-/**
- * Consulted before the file system with the normalised name (no leading '/', no '..'):
- * a Buffer is served as the file, a string is a path to serve (absolute: trusted as is; relative:
- * looked up in the root with every check a client's name gets), undefined falls back to the root,
- * null answers "file not found" without looking in the root (a name the hook owns).
- */
-export type TftpResolve = (
-  file: string,
-  client: TftpClient,
-) => Promise<Buffer | Uint8Array | string | null | undefined>;
+export type { TftpClient, TftpResolve } from './request-source.ts';
 
 export interface TftpServerOptions {
   /** Directory files are served from; without one, only the resolve hook's files exist. */
@@ -223,69 +208,6 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     );
   }
 
-  /**
-   * What to send for `name`: bytes, or a file opened and checked (its `close` is the caller's, once
-   * the transfer is done), with its size.
-   */
-  async function openSource(
-    name: string,
-    mode: string,
-    client: TftpClient,
-  ): Promise<{ spec: SourceSpec; size: number; close(): Promise<void> }> {
-    let found: Buffer | Uint8Array | string | null | undefined;
-    if (opts.resolve) {
-      try {
-        found = await opts.resolve(name, client);
-      } catch (err) {
-        throw new TftpRefusal(ERROR_CODE.notDefined, `virtual file failed: ${(err as Error).message}`);
-      }
-    }
-    if (found === null) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-    const bytes = (data: Uint8Array) => ({
-      spec: { kind: 'bytes', data: mode === 'netascii' ? toNetascii(Buffer.from(data)) : data } as const,
-      get size() {
-        return this.spec.data.length;
-      },
-      close: async () => {},
-    });
-    if (found !== undefined && typeof found !== 'string') return bytes(found);
-    const absolute = found?.startsWith('/') ?? false;
-    if (!absolute && root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-    const file = absolute
-      ? await openFile(found!)
-      : await openInRoot(root!, found === undefined ? name : normaliseName(found));
-    if (mode !== 'netascii') {
-      const { dev, ino, mtimeMs, ctimeMs } = file.stat;
-      return {
-        spec: { kind: 'file', fd: file.handle.fd, stat: { dev, ino, size: file.size, mtimeMs, ctimeMs } },
-        size: file.size,
-        close: () => file.handle.close(),
-      };
-    }
-    // netascii changes the length, and tsize must be exact: the file is converted whole, in memory.
-    try {
-      if (file.size > settings.maxNetasciiBytes)
-        throw new TftpRefusal(
-          ERROR_CODE.notDefined,
-          `file too large for netascii (over ${settings.maxNetasciiBytes} bytes): ask in octet mode`,
-        );
-      return bytes(await readWhole(file));
-    } finally {
-      await file.handle.close();
-    }
-  }
-
-  /** The opened file's `size` bytes, as fstat gave them when it was opened. */
-  async function readWhole(file: OpenedFile): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(file.size);
-    for (let got = 0; got < file.size; ) {
-      const { bytesRead } = await file.handle.read(out, got, file.size - got, got);
-      if (bytesRead === 0) throw new Error(`file shrank while being read (to ${got} of ${file.size} bytes)`);
-      got += bytesRead;
-    }
-    return out;
-  }
-
   async function serve(
     client: TftpClient,
     key: string,
@@ -295,9 +217,13 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     entry: Slot,
   ): Promise<void> {
     const line = `tftp ${client.address}:${client.port} RRQ ${shown(raw)} ${mode}`;
-    let source: Awaited<ReturnType<typeof openSource>> | undefined;
+    let source: RequestSource | undefined;
     try {
-      source = await openSource(normaliseName(raw), mode, client);
+      source = await openRequestSource(normaliseName(raw), mode, client, {
+        resolve: opts.resolve,
+        root,
+        maxNetasciiBytes: settings.maxNetasciiBytes,
+      });
       if (closed || !engine) throw new TftpRefusal(ERROR_CODE.notDefined, 'server shutting down');
       const size = source.size;
       const n = negotiate(options, size, settings);

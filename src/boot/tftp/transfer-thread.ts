@@ -58,7 +58,7 @@ export type FromTransferThread =
   /** Its client acknowledged something (Transfer.heard): it is no forgery. */
   | { kind: 'heard'; id: number }
   | { kind: 'done'; id: number; outcome: TransferOutcome; bytesSent: number }
-  /** It could not start (no socket): the main thread tells the client. */
+  /** It could not start (no socket): the main thread logs why. */
   | { kind: 'failed'; id: number; message: string };
 
 /** Longest a turn blocks in poll(2): how late a timer, a file read or a message can be. */
