@@ -285,7 +285,7 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
       }
       // Ctrl-C interrupts the remote program, not the client.
       sh.term.write('sleep 300; echo not-interrupted\r');
-      await waitFor(/yes/, () => (sleeping() ? 'yes' : 'no'));
+      await waitFor(/yes/, () => (sleeping(installer.pid!) ? 'yes' : 'no'));
       sh.term.write('\x03');
       sh.term.write('echo after-$((40+2))\r');
       await sh.until(/after-42/);
@@ -397,11 +397,26 @@ describe('installer status port', { skip: !isRoot() && 'needs root (mount namesp
   });
 });
 
-/** A `sleep 300` runs somewhere on this machine (the remote shell's, in the test above). */
-function sleeping(): boolean {
+/** A `sleep 300` runs under process `under` (the remote shell's, in the test above): not any on the machine. */
+function sleeping(under: number): boolean {
+  const parentOf = (pid: string) => {
+    try {
+      // The fields after the command name, which may hold spaces: state, then the parent's pid.
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    } catch {
+      return undefined;
+    }
+  };
+  const descends = (pid: string | undefined): boolean =>
+    pid !== undefined && pid !== '0' && pid !== '1' && (pid === String(under) || descends(parentOf(pid)));
   return fs.readdirSync('/proc').some((pid) => {
     try {
-      return /^\d+$/.test(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x00300\x00';
+      return (
+        /^\d+$/.test(pid) &&
+        fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1') === 'sleep\x00300\x00' &&
+        descends(parentOf(pid))
+      );
     } catch {
       return false;
     }
