@@ -5,6 +5,7 @@ import { leaseBatcher } from './lease-batch.ts';
 import { MessageType } from '../../protocols/dhcp/packet.ts';
 import { LANE, laneOf, ReceiveQueue } from './receive-queue.ts';
 import { RecentMacs } from './recent-macs.ts';
+import { requestHandler, type RequestHandlerDeps } from './request-handler.ts';
 
 describe('ReceiveQueue', () => {
   it('answers REQUESTs first, then registered machines, then unknown MACs, each oldest first', () => {
@@ -80,6 +81,28 @@ describe('RecentMacs', () => {
     assert.ok(m.has('x999') && m.has('x998'), 'the newest are kept');
     m.delete('x999');
     assert.equal(m.has('x999'), false);
+  });
+});
+
+describe('requestHandler.learnFromInventory', () => {
+  it("learns the registered machines' MACs and the lease holders, so their requests go first after a restart", async () => {
+    const inventory = {
+      listMachines: async () => [{ hostname: 'n1', macs: ['52:54:00:00:00:01', '52:54:00:00:00:02'] }],
+      listLeases: async () => [
+        { mac: '02:00:00:00:00:09', ip: '10.0.0.9', subnetId: 's', expiresAt: '2030-01-01T00:00:00Z' },
+      ],
+    } as unknown as Inventory;
+    const h = requestHandler({ inventory } as unknown as RequestHandlerDeps);
+    assert.equal(h.isRegistered('52:54:00:00:00:02'), false);
+    await h.learnFromInventory();
+    assert.equal(h.isRegistered('52:54:00:00:00:01'), true);
+    assert.equal(h.isRegistered('52:54:00:00:00:02'), true, 'every interface of a machine');
+    assert.equal(h.wasAnswered('02:00:00:00:00:09'), true, 'a lease holder renewing');
+    assert.equal(h.isRegistered('02:00:00:00:00:09'), false);
+    assert.equal(
+      laneOf(MessageType.REQUEST, { registered: () => false, answered: () => h.wasAnswered('02:00:00:00:00:09') }),
+      LANE.request,
+    );
   });
 });
 

@@ -47,6 +47,11 @@ export interface RequestHandler {
   isRegistered(mac: string): boolean;
   /** Whether `mac` was recently sent an OFFER or ACK (its REQUEST continues an exchange). */
   wasAnswered(mac: string): boolean;
+  /**
+   * Learns the registered machines and the clients holding leases from the inventory, so that
+   * after a restart their requests still go ahead of unknown MACs' before each is looked up.
+   */
+  learnFromInventory(): Promise<void>;
 }
 
 /** The message type, or undefined for a packet without a valid one (the policy refuses it). */
@@ -176,5 +181,16 @@ export function requestHandler(deps: RequestHandlerDeps): RequestHandler {
     }
   }
 
-  return { handle, isRegistered: (mac) => registered.has(mac), wasAnswered: (mac) => answered.has(mac) };
+  async function learnFromInventory(): Promise<void> {
+    const [machines, held] = await Promise.all([inv.listMachines(), inv.listLeases()]);
+    for (const m of machines) for (const mac of m.macs) registered.add(mac);
+    for (const l of held) answered.add(l.mac);
+  }
+
+  return {
+    handle,
+    isRegistered: (mac) => registered.has(mac),
+    wasAnswered: (mac) => answered.has(mac),
+    learnFromInventory,
+  };
 }

@@ -189,6 +189,10 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
         throw new Error(`interface ${ifname} has no IPv4 address to serve DHCP from`);
       replies.addLink(ifname);
     }
+    // Not fatal: without it, each machine's requests wait with unknown MACs' until it is looked up.
+    await requests
+      .learnFromInventory()
+      .catch((err: Error) => log(`DHCP: could not list the machines and leases to answer first: ${err.message}`));
     try {
       // proxyDHCP often shares its host with the address server, which holds port 67.
       replies.udp67 = await bindUdp(67, config.mode === 'proxy');
