@@ -25,6 +25,7 @@ function open() {
     // Packet sockets, polling and interface addresses (packet-socket.ts).
     socket: { arguments: ['int32', 'int32', 'int32'], return: 'int32' },
     setsockopt: { arguments: ['int32', 'int32', 'int32', 'buffer', 'uint32'], return: 'int32' },
+    getsockopt: { arguments: ['int32', 'int32', 'int32', 'buffer', 'buffer'], return: 'int32' },
     bind: { arguments: ['int32', 'buffer', 'uint32'], return: 'int32' },
     sendto: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'uint32'], return: 'int64' },
     recvfrom: { arguments: ['int32', 'buffer', 'uint64', 'int32', 'buffer', 'buffer'], return: 'int64' },

@@ -7,12 +7,13 @@
 // - one client address holds a bounded number of connections;
 // - when the server is full, the connection idle longest gives way to the new one (as nginx reuses
 //   idle keep-alive connections), so a machine's boot request still gets through while an attacker
-//   holds every slot; with none idle, the one taking its answer slowest gives way, if slower than
-//   `minRateWhenFull` (a client reading a trickle holds a slot for hours for almost no bandwidth,
-//   and nginx has no answer to that). Only a server busy with real requests turns new ones away.
+//   holds every slot; with none idle, the one taking its answer slowest gives way, if it is the
+//   client's own reading that holds its answer back and it takes less than `minRateWhenFull` (a
+//   client reading a trickle holds a slot for hours for almost no bandwidth, and nginx has no
+//   answer to that). Only a server busy with real requests turns new ones away.
 import type http from 'node:http';
 import type net from 'node:net';
-import { unacknowledgedBytes } from '../../system/tcp.ts';
+import { receiveWindowLimitedUs, unacknowledgedBytes } from '../../system/tcp.ts';
 
 export interface ConnectionLimits {
   /** Connections at once. */
@@ -31,8 +32,10 @@ export interface ConnectionLimits {
   sendTimeoutMs: number;
   /**
    * Bytes a second a client must take of the answers it is owed to keep its connection when the
-   * server (or its address's share) is full and nothing is idle. Measured over `sendTimeoutMs`
-   * while bytes are owed, so a connection is judged only once it has owed bytes that long.
+   * server (or its address's share) is full and nothing is idle, if the client's receive window
+   * held the answer back for at least half the time. Measured over each `requestHeadMs` while
+   * bytes are owed: a download slowed by a congested link (the sender's window, not the client's,
+   * is what limits it) is never judged slow.
    */
   minRateWhenFull: number;
 }
@@ -80,10 +83,16 @@ interface Tracked {
    */
   taken?: number;
   takenSince: number;
-  /** Where the measurement of its rate began: progress and time, while bytes are owed. */
-  rateFrom?: { taken: number; at: number };
-  /** Bytes a second taken over the last full `sendTimeoutMs` owed (undefined: not yet measured). */
-  rate?: number;
+  /**
+   * The last look at it while it owed bytes: its progress, when, and how long (µs, since it
+   * opened) sending had waited on the client's receive window.
+   */
+  sample?: { taken: number; at: number; windowUs: number | undefined };
+  /**
+   * Bytes a second it took over the interval before the last look, when its client's reading was
+   * what held it back and that was below `minRateWhenFull`; else undefined.
+   */
+  slowRate?: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -165,7 +174,7 @@ export function guardConnections(
    * taken.
    */
   const moving = (t: Tracked, taken: number | undefined, now: number): boolean => {
-    measureRate(t, taken, now);
+    judge(t, taken, now);
     if (taken === undefined || taken !== t.taken) {
       t.taken = taken;
       t.takenSince = now;
@@ -173,17 +182,26 @@ export function guardConnections(
     }
     return now - t.takenSince < limits.sendTimeoutMs;
   };
-  /** The rate a connection takes its answers at, over each `sendTimeoutMs` it owes bytes. */
-  const measureRate = (t: Tracked, taken: number | undefined, now: number) => {
+  /**
+   * Whether the connection is a slow reader (slowRate): over the interval since the last look, it
+   * owed bytes throughout, sending waited on its client's receive window at least half the time
+   * (TCP_INFO), and the client took less than `minRateWhenFull`.
+   */
+  const judge = (t: Tracked, taken: number | undefined, now: number) => {
+    t.slowRate = undefined;
     if (taken === undefined) {
-      t.rateFrom = t.rate = undefined;
+      t.sample = undefined;
       return;
     }
-    if (!t.rateFrom) t.rateFrom = { taken, at: now };
-    else if (now - t.rateFrom.at >= limits.sendTimeoutMs) {
-      t.rate = ((taken - t.rateFrom.taken) * 1000) / (now - t.rateFrom.at);
-      t.rateFrom = { taken, at: now };
-    }
+    const windowUs = receiveWindowLimitedUs((t.socket as unknown as SocketInternals)._handle?.fd);
+    const last = t.sample;
+    t.sample = { taken, at: now, windowUs };
+    if (!last || windowUs === undefined || last.windowUs === undefined) return;
+    const ms = now - last.at;
+    if (ms < limits.requestHeadMs / 2) return;
+    const rate = ((taken - last.taken) * 1000) / ms;
+    const clientLimited = (windowUs - last.windowUs) / 1000 >= ms / 2;
+    if (clientLimited && rate < limits.minRateWhenFull) t.slowRate = rate;
   };
   // One timer per connection, restarted (refresh) after each response rather than made anew. It
   // closes a connection that owes nothing and has no request in flight (the head timeout). While a
@@ -223,15 +241,15 @@ export function guardConnections(
     return undefined;
   };
   /**
-   * Closes the connection (of `address`, or any) idle longest, or with none idle the one taking
-   * its answer slowest below `minRateWhenFull`; false when there is neither.
+   * Closes the connection (of `address`, or any) idle longest, or with none idle the slowest
+   * reader (judge); false when there is neither.
    */
   const evictOne = (address?: string): boolean => {
     const now = performance.now();
     let idle: Tracked | undefined;
     let since = Infinity;
     let slow: Tracked | undefined;
-    let rate = limits.minRateWhenFull;
+    let rate = Infinity;
     for (const t of byKey.values()) {
       if (address !== undefined && t.address !== address) continue;
       const s = idleSince(t, now);
@@ -240,8 +258,8 @@ export function guardConnections(
           since = s;
           idle = t;
         }
-      } else if (!t.upgraded && t.rate !== undefined && t.rate < rate) {
-        rate = t.rate;
+      } else if (!t.upgraded && t.slowRate !== undefined && t.slowRate < rate) {
+        rate = t.slowRate;
         slow = t;
       }
     }
