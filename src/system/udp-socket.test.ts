@@ -68,6 +68,7 @@ describe('ConnectedUdpSocket and PollSet', () => {
   it('refuses what is not an IPv4 address, naming it', () => {
     assert.throws(() => sockaddrIn('::1', 69), /not an IPv4 address: '::1'/);
     assert.throws(() => sockaddrIn('10.0.0.256', 69), /not an IPv4 address/);
+    assert.throws(() => sockaddrIn('1..2.3', 69), /not an IPv4 address/);
     assert.deepEqual([...sockaddrIn('10.1.2.3', 69).subarray(0, 8)], [2, 0, 0, 69, 10, 1, 2, 3]);
   });
 });

@@ -3,6 +3,7 @@
 // boot/tftp/transfer-thread.ts). Node's dgram costs about 12 µs of CPU per datagram received,
 // outside the kernel: a buffer, an address string and an object per ACK, and a second recvmsg that
 // finds nothing. Here a received datagram is one recv into a buffer reused, like dnsmasq's.
+import { isIPv4 } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { errno, glibc, SOCK, syscallError } from './glibc.ts';
 
@@ -12,9 +13,8 @@ const { EAGAIN, EINTR } = osConstants.errno;
 
 /** A struct sockaddr_in for a dotted-quad IPv4 address and a port. */
 export function sockaddrIn(address: string, port: number): Buffer {
+  if (!isIPv4(address)) throw new Error(`not an IPv4 address: '${address}'`);
   const octets = address.split('.').map(Number);
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255))
-    throw new Error(`not an IPv4 address: '${address}'`);
   const sa = Buffer.alloc(SOCKADDR_IN_SIZE);
   sa.writeUInt16LE(AF_INET, 0);
   sa.writeUInt16BE(port, 2);

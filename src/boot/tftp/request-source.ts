@@ -47,13 +47,10 @@ export async function openRequestSource(
     }
   }
   if (found === null) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');
-  const bytes = (data: Uint8Array) => ({
-    spec: { kind: 'bytes', data: mode === 'netascii' ? toNetascii(Buffer.from(data)) : data } as const,
-    get size() {
-      return this.spec.data.length;
-    },
-    close: async () => {},
-  });
+  const bytes = (given: Uint8Array): RequestSource => {
+    const data = mode === 'netascii' ? toNetascii(Buffer.from(given)) : given;
+    return { spec: { kind: 'bytes', data }, size: data.length, close: async () => {} };
+  };
   if (found !== undefined && typeof found !== 'string') return bytes(found);
   const absolute = found?.startsWith('/') ?? false;
   if (!absolute && o.root === undefined) throw new TftpRefusal(ERROR_CODE.fileNotFound, 'file not found');

@@ -10,6 +10,7 @@
 // included, comes from a fresh port (the transfer ID), as RFC 1350 and tftp-hpa do.
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import {
   decodePacket,
   encodeError,
@@ -99,6 +100,17 @@ interface Slot {
   released: boolean;
 }
 
+/** Whether `address` (IPv4) could be a client's: not in 0.0.0.0/8, nor 224.0.0.0 and above. */
+function unicastSource(address: string): boolean {
+  const first = Number(address.slice(0, address.indexOf('.')));
+  return first > 0 && first < 224;
+}
+
+function checkIpv4(name: string, value: string): string {
+  if (!net.isIPv4(value)) throw new RangeError(`TFTP server: ${name} '${value}' is not an IPv4 address`);
+  return value;
+}
+
 /** A request's name, shown in logs: quoted and escaped, since a client chose it. */
 const shown = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s);
 
@@ -132,7 +144,7 @@ function limiter(log: (line: string) => void, perSecond: number, what: string): 
 
 export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const settings = {
-    address: opts.address ?? '0.0.0.0',
+    address: checkIpv4('address', opts.address ?? '0.0.0.0'),
     port: checkInt('port', opts.port ?? 69, 0, 65535),
     maxBlksize: checkInt('maxBlksize', opts.maxBlksize ?? 1468, 512, MAX_BLKSIZE),
     maxWindowsize: checkInt('maxWindowsize', opts.maxWindowsize ?? 16, 1, MAX_WINDOWSIZE),
@@ -241,16 +253,17 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       transfers.add(transfer);
       const end = await transfer.done;
       transfers.delete(transfer);
+      if ('bytesSent' in end) stats.bytesSent += end.bytesSent;
+      if (entry.released) return; // gave way to a newcomer: counted and logged then
       if ('failed' in end) {
         stats.errors++;
         log(`${line}: failed: ${end.failed}`);
+        await sendError(client, ERROR_CODE.notDefined, 'server error, try again').catch(() => {});
         return;
       }
       const o = end.outcome;
-      stats.bytesSent += end.bytesSent;
       const rate = o.seconds > 0 ? ` (${(o.bytesAcked / 1e6 / o.seconds).toFixed(1)} MB/s)` : '';
       const how = `blksize ${n.blksize}, windowsize ${n.windowsize}, ${o.retransmits} retransmits`;
-      if (entry.released) return; // gave way to a newcomer: counted and logged then
       if (o.ok) log(`${line}: sent ${o.bytesAcked} bytes in ${o.seconds.toFixed(2)} s${rate}, ${how}`);
       else if (o.probe) log(`${line}: size probe: ${o.reason} after the option acknowledgement`);
       else {
@@ -297,7 +310,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     let victim: [string, Slot] | undefined;
     for (const [key, slot] of active) {
       const t = slot.transfer;
-      if (!t || t.heard || now - t.started < settings.timeoutMs) continue;
+      if (!t || t.heard || now - t.started < Math.max(settings.timeoutMs, t.timeoutMs)) continue;
       if (address !== undefined && slot.address !== address) continue;
       if (!victim || t.started < victim[1].transfer!.started) victim = [key, slot];
     }
@@ -314,6 +327,9 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
     if (closed || msg.length < 2) return;
     const op = msg.readUInt16BE(0);
     if (op !== 1 && op !== 2) return; // not a request: never answered on this port
+    // No answer to a source no client can have (0.0.0.0/8: a reply would go to this host itself;
+    // multicast, reserved, broadcast): only a forged request comes from one.
+    if (!unicastSource(rinfo.address)) return;
     const client = { address: rinfo.address, port: rinfo.port };
     const key = `${client.address}:${client.port}`;
     // A client repeats its request until it hears from the transfer: that is not a second transfer.
@@ -378,16 +394,22 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   return {
     stats,
     async listen() {
-      engine ??= await TransferEngine.start({ cacheBytes: settings.cacheBytes }, log);
-      return new Promise((resolve, reject) => {
+      const a = await new Promise<{ address: string; port: number }>((resolve, reject) => {
         listener.once('error', reject);
         listener.bind({ port: settings.port, address: settings.address }, () => {
           listener.off('error', reject);
-          const a = listener.address();
-          log(`tftp: listening on ${a.address}:${a.port}${root ? `, root ${root}` : ''}`);
-          resolve({ address: a.address, port: a.port });
+          resolve(listener.address());
         });
       });
+      // The thread once the port is ours: a port in use leaves nothing running.
+      try {
+        engine ??= await TransferEngine.start({ cacheBytes: settings.cacheBytes }, log);
+      } catch (err) {
+        listener.close();
+        throw new Error(`the TFTP transfer thread did not start: ${(err as Error).message}`);
+      }
+      log(`tftp: listening on ${a.address}:${a.port}${root ? `, root ${root}` : ''}`);
+      return { address: a.address, port: a.port };
     },
     async close() {
       if (!closed) {

@@ -1,6 +1,8 @@
 // The main thread's side of the transfer thread (transfer-thread.ts): it starts the thread, hands
 // it each transfer the server has accepted, and learns whether the client answered and how the
-// transfer ended. A thread that fails ends the transfers it held, never the server.
+// transfer ended. A thread that dies ends the transfers it held, never the server: the next
+// transfer starts a new one. (Sockets the dead thread had open stay open: a thread dies only by a
+// bug, and closing descriptors by number from here could close another file that reused one.)
 import { Worker } from 'node:worker_threads';
 import type { FromTransferThread, ToTransferThread, TransferThreadData } from './transfer-thread.ts';
 import type { TransferOutcome } from './transfer.ts';
@@ -13,6 +15,8 @@ export type TransferEnd = { outcome: TransferOutcome; bytesSent: number } | { fa
 export interface EngineTransfer {
   /** When it was handed to the thread (performance.now()). */
   readonly started: number;
+  /** Its wait for an ACK before resending: the server's, or the client's `timeout` option. */
+  readonly timeoutMs: number;
   /** Whether its client has acknowledged anything yet (Transfer.heard). */
   readonly heard: boolean;
   readonly done: Promise<TransferEnd>;
@@ -26,81 +30,115 @@ interface Running {
 }
 
 export class TransferEngine {
-  private readonly worker: Worker;
-  private readonly running = new Map<number, Running>();
+  private worker: Worker | undefined;
+  /** The running transfers of the thread now started, by id. */
+  private running = new Map<number, Running>();
   private nextId = 1;
-  private failure: string | undefined;
-  private readonly exited: Promise<void>;
+  private closed = false;
+  private readonly data: TransferThreadData;
+  private readonly log: (line: string) => void;
 
-  private constructor(worker: Worker, log: (line: string) => void) {
-    this.worker = worker;
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', (m: FromTransferThread) => {
-      if (m.kind === 'heard') {
-        const r = this.running.get(m.id);
-        if (r) r.heard = true;
-      } else if (m.kind === 'done') this.end(m.id, { outcome: m.outcome, bytesSent: m.bytesSent });
-      else if (m.kind === 'failed') this.end(m.id, { failed: m.message });
-    });
-    const lost = (why: string) => {
-      if (this.failure) return;
-      this.failure = why;
-      log(`tftp: the transfer thread stopped (${why}); its transfers are lost`);
-      for (const id of [...this.running.keys()]) this.end(id, { failed: `the transfer thread stopped: ${why}` });
-    };
-    worker.on('error', (err: Error) => lost(err.message));
-    worker.once('exit', (code) => lost(`exit ${code}`));
+  private constructor(data: TransferThreadData, log: (line: string) => void) {
+    this.data = data;
+    this.log = log;
   }
 
   /** Starts the thread; resolves once it is ready for transfers. */
   static async start(data: TransferThreadData, log: (line: string) => void): Promise<TransferEngine> {
-    const worker = new Worker(new URL('./transfer-thread.ts', import.meta.url), { workerData: data });
-    await new Promise<void>((resolve, reject) => {
-      worker.once('message', (m: FromTransferThread) =>
-        m.kind === 'ready' ? resolve() : reject(new Error('the transfer thread did not start')),
-      );
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the transfer thread exited (${code}) before it was ready`)));
-    });
-    return new TransferEngine(worker, log);
+    const engine = new TransferEngine(data, log);
+    await engine.spawn();
+    return engine;
   }
 
-  /** Hands the thread a transfer. */
+  /** Hands the thread a transfer (starting a thread if the last one died). */
   transfer(request: TransferRequest): EngineTransfer {
     const id = this.nextId++;
     const started = performance.now();
     let settle!: (end: TransferEnd) => void;
     const done = new Promise<TransferEnd>((resolve) => (settle = resolve));
     const r: Running = { heard: false, settle };
-    if (this.failure) settle({ failed: `the transfer thread stopped: ${this.failure}` });
+    if (this.closed) settle({ failed: 'server shutting down' });
     else {
+      if (!this.worker) void this.spawn().catch(() => {}); // its failure ends the transfer below
       this.running.set(id, r);
-      this.worker.postMessage({ kind: 'start', id, ...request } satisfies ToTransferThread);
+      const { source } = request;
+      // Bytes go as an exact copy whose memory moves to the thread: a view posted as it is would
+      // carry the whole buffer it views (a pooled Buffer's 8 KiB, or all of a hook's large one).
+      const copy = source.kind === 'bytes' ? new Uint8Array(source.data) : undefined;
+      const message: ToTransferThread = {
+        kind: 'start',
+        id,
+        ...request,
+        ...(copy && { source: { kind: 'bytes', data: copy } }),
+      };
+      this.worker!.postMessage(message, copy ? [copy.buffer] : []);
     }
     return {
       started,
+      timeoutMs: request.timeoutMs,
       get heard() {
         return r.heard;
       },
       done,
       abort: (message) => {
-        if (this.running.has(id)) this.worker.postMessage({ kind: 'abort', id, message } satisfies ToTransferThread);
+        if (this.running.has(id)) this.worker?.postMessage({ kind: 'abort', id, message } satisfies ToTransferThread);
       },
     };
   }
 
-  /** Stops the thread; transfers still running end as failed. */
+  /** Stops the thread; transfers still running end as failed once it has. */
   async close(): Promise<void> {
-    this.failure ??= 'the server closed';
-    for (const id of [...this.running.keys()]) this.end(id, { failed: 'server shutting down' });
-    await this.worker.terminate();
-    await this.exited;
+    this.closed = true;
+    const w = this.worker;
+    if (!w) return;
+    const exited = new Promise((resolve) => w.once('exit', resolve));
+    await w.terminate();
+    await exited;
   }
 
-  private end(id: number, end: TransferEnd): void {
-    const r = this.running.get(id);
-    if (!r) return;
-    this.running.delete(id);
-    r.settle(end);
+  private spawn(): Promise<void> {
+    const w = new Worker(new URL('./transfer-thread.ts', import.meta.url), {
+      workerData: this.data,
+      // A thread inherits the process's flags, and a process run as `node --input-type=module -e`
+      // (as bench/tftp-server.ts runs the server) has one a thread from a file refuses. Flags
+      // given explicitly must all be a thread's, so in that case the thread gets none.
+      ...(process.execArgv.some((a) => a.startsWith('--input-type')) && { execArgv: [] }),
+    });
+    this.worker = w;
+    const running = new Map<number, Running>();
+    this.running = running;
+    let error: string | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      w.on('message', (m: FromTransferThread) => {
+        if (m.kind === 'ready') resolve();
+        else if (m.kind === 'heard') {
+          const r = running.get(m.id);
+          if (r) r.heard = true;
+        } else if (m.kind === 'done') end(running, m.id, { outcome: m.outcome, bytesSent: m.bytesSent });
+        else if (m.kind === 'failed') end(running, m.id, { failed: m.message });
+        else this.log(`tftp: transfer thread: ${m.message}`);
+      });
+      w.on('error', (err: Error) => {
+        error = err.message;
+        reject(err);
+      });
+      // Only once it has exited are its transfers ended: until then it may still be reading the
+      // files lent to it, which the main thread closes when a transfer ends.
+      w.once('exit', (code) => {
+        reject(new Error(`the transfer thread exited (${code}) before it was ready`));
+        if (this.worker === w) this.worker = undefined;
+        const why = this.closed ? 'server shutting down' : `the transfer thread stopped (${error ?? `exit ${code}`})`;
+        if (!this.closed) this.log(`tftp: ${why}; its ${running.size} transfer(s) are lost, the next starts a new one`);
+        for (const id of [...running.keys()]) end(running, id, { failed: why });
+      });
+    });
+    return ready;
   }
+}
+
+function end(running: Map<number, Running>, id: number, how: TransferEnd): void {
+  const r = running.get(id);
+  if (!r) return;
+  running.delete(id);
+  r.settle(how);
 }

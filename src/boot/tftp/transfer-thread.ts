@@ -58,8 +58,10 @@ export type FromTransferThread =
   /** Its client acknowledged something (Transfer.heard): it is no forgery. */
   | { kind: 'heard'; id: number }
   | { kind: 'done'; id: number; outcome: TransferOutcome; bytesSent: number }
-  /** It could not start (no socket): the main thread logs why. */
-  | { kind: 'failed'; id: number; message: string };
+  /** It could not start (no socket): the main thread logs why and tells the client. */
+  | { kind: 'failed'; id: number; message: string }
+  /** Something went wrong outside any one transfer, for the log. */
+  | { kind: 'error'; message: string };
 
 /** Longest a turn blocks in poll(2): how late a timer, a file read or a message can be. */
 const POLL_MS = 2;
@@ -171,47 +173,58 @@ function openSource(spec: SourceSpec, blksize: number, windowsize: number): Sour
 }
 
 function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
-  let udp: ConnectedUdpSocket;
+  let udp: ConnectedUdpSocket | undefined;
   try {
     udp = new ConnectedUdpSocket(m.local, m.client);
+    const fd = udp.fd;
+    const socket = new ThreadSocket(udp, `towards ${m.client.address}:${m.client.port}`);
+    let bytesSent = 0;
+    const transfer = new Transfer(
+      socket,
+      openSource(m.source, m.blksize, m.windowsize),
+      {
+        blksize: m.blksize,
+        windowsize: m.windowsize,
+        timeoutMs: m.timeoutMs,
+        retries: m.retries,
+        oack: m.oack ? Buffer.from(m.oack.buffer, m.oack.byteOffset, m.oack.byteLength) : undefined,
+      },
+      (bytes) => (bytesSent += bytes),
+    );
+    let heard = false;
+    readers.set(fd, () => {
+      socket.readable();
+      if (!heard && transfer.heard) {
+        heard = true;
+        post({ kind: 'heard', id: m.id });
+      }
+    });
+    watchedChanged = true;
+    transfers.set(m.id, transfer);
+    void transfer.done.then((outcome) => {
+      transfers.delete(m.id);
+      post({ kind: 'done', id: m.id, outcome, bytesSent });
+    });
+    transfer.start();
   } catch (err) {
+    // A transfer that cannot start costs only itself: its socket is closed, the main thread told.
+    if (udp && udp.fd >= 0) {
+      readers.delete(udp.fd);
+      watchedChanged = true;
+      udp.close();
+    }
+    transfers.delete(m.id);
     post({ kind: 'failed', id: m.id, message: (err as Error).message });
     return;
   }
-  const socket = new ThreadSocket(udp, `towards ${m.client.address}:${m.client.port}`);
-  let bytesSent = 0;
-  const transfer = new Transfer(
-    socket,
-    openSource(m.source, m.blksize, m.windowsize),
-    {
-      blksize: m.blksize,
-      windowsize: m.windowsize,
-      timeoutMs: m.timeoutMs,
-      retries: m.retries,
-      oack: m.oack ? Buffer.from(m.oack.buffer, m.oack.byteOffset, m.oack.byteLength) : undefined,
-    },
-    (bytes) => (bytesSent += bytes),
-  );
-  let heard = false;
-  readers.set(udp.fd, () => {
-    socket.readable();
-    if (!heard && transfer.heard) {
-      heard = true;
-      post({ kind: 'heard', id: m.id });
-    }
-  });
-  watchedChanged = true;
-  transfers.set(m.id, transfer);
-  void transfer.done.then((outcome) => {
-    transfers.delete(m.id);
-    post({ kind: 'done', id: m.id, outcome, bytesSent });
-  });
-  transfer.start();
   if (!turning) {
     turning = true;
     setImmediate(turn);
   }
 }
+
+/** When poll(2) last failed (performance.now()): its error is told at most once a second. */
+let lastPollError = -Infinity;
 
 /** One turn: the datagrams that have come, then back to the event loop. */
 function turn(): void {
@@ -223,7 +236,17 @@ function turn(): void {
     poll.watch([...readers.keys()]);
     watchedChanged = false;
   }
-  poll.wait(POLL_MS, (fd) => readers.get(fd)?.());
+  try {
+    poll.wait(POLL_MS, (fd) => readers.get(fd)?.());
+  } catch (err) {
+    // Not expected (EINTR is handled below it); the set is made afresh and the turns go on.
+    watchedChanged = true;
+    const now = performance.now();
+    if (now - lastPollError >= 1000) {
+      lastPollError = now;
+      post({ kind: 'error', message: (err as Error).message });
+    }
+  }
   setImmediate(turn);
 }
 
