@@ -17,7 +17,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PollSet } from '../../system/poll.ts';
 import { ConnectedUdpSocket } from '../../system/udp-socket.ts';
 import { syscallError } from '../../system/glibc.ts';
-import { FileCache } from './file-cache.ts';
+import { FileCache, type FileIdentity } from './file-cache.ts';
 import { FileSource, MemorySource, type ReadableFile, type Source } from './source.ts';
 import { Transfer, type TransferOutcome, type TransferSocket } from './transfer.ts';
 
@@ -34,7 +34,7 @@ export type SourceSpec =
       /** Lent: the main thread closes it once the transfer is done. */
       fd: number;
       /** What fstat said of it: its identity in the cache. */
-      stat: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number };
+      stat: FileIdentity;
     };
 
 export type ToTransferThread =
