@@ -491,22 +491,27 @@ describe('createTftpServer', () => {
     }
   });
 
-  it('beyond maxTransfers, a transfer whose client never answered gives way to a request from anyone', {
-    timeout: 30_000,
-  }, async () => {
-    const s = await startServer({ maxTransfers: 1, timeoutMs: 300, retries: 1000 });
-    const forged = await RawClient.open('127.0.0.1');
-    try {
-      await forged.send(encodeRequest('rrq', 'mid', 'octet'), s.port);
-      assert.equal((await forged.next())?.packet.op, 'data');
-      let got = await ask(s.port, 'small');
-      while (got?.op === 'error' && /busy/.test(got.message)) got = await ask(s.port, 'small');
-      assert.equal(got?.op, 'data');
-    } finally {
-      forged.close();
-      await s.server.close();
-    }
-  });
+  for (const [cap, mode, busy] of [
+    [{ maxTransfers: 1 }, 'octet', /busy/],
+    [{ maxNetasciiTransfers: 1 }, 'netascii', /netascii/],
+  ] as const) {
+    it(`beyond ${Object.keys(cap)[0]}, a transfer whose client never answered gives way to a request from anyone`, {
+      timeout: 30_000,
+    }, async () => {
+      const s = await startServer({ ...cap, timeoutMs: 300, retries: 1000 });
+      const forged = await RawClient.open('127.0.0.1');
+      try {
+        await forged.send(encodeRequest('rrq', 'mid', mode), s.port);
+        assert.equal((await forged.next())?.packet.op, 'data');
+        let got = await ask(s.port, 'small', { mode });
+        while (got?.op === 'error' && busy.test(got.message)) got = await ask(s.port, 'small', { mode });
+        assert.equal(got?.op, 'data');
+      } finally {
+        forged.close();
+        await s.server.close();
+      }
+    });
+  }
 
   it('answers "ask in octet mode" beyond maxNetasciiTransfers (each holds its file converted in memory)', async () => {
     const s = await startServer({ maxNetasciiTransfers: 1, timeoutMs: 5000 });

@@ -299,19 +299,20 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   }
 
   /**
-   * Ends the oldest transfer (to `address`, or to anyone) whose client has not answered within
-   * the server's timeout, to make room for `newcomer`: false when there is none. A request's
+   * Ends the oldest transfer `among` those of a full cap (one address's, netascii's, or any)
+   * whose client has not answered within its timeout, to make room for `newcomer`: false when
+   * there is none. A request's
    * source can be forged, and its transfer then waits on a client that never asked; without this,
    * sixteen forged requests would keep a machine's own requests out for as long as its transfers
    * retry. A real client answers its first block within a round trip, and is never ended for one.
    */
-  function giveWayToNewcomer(newcomer: string, address?: string): boolean {
+  function giveWayToNewcomer(newcomer: string, among: (slot: Slot) => boolean = () => true): boolean {
     const now = performance.now();
     let victim: [string, Slot] | undefined;
     for (const [key, slot] of active) {
       const t = slot.transfer;
       if (!t || t.heard || now - t.started < Math.max(settings.timeoutMs, t.timeoutMs)) continue;
-      if (address !== undefined && slot.address !== address) continue;
+      if (!among(slot)) continue;
       if (!victim || t.started < victim[1].transfer!.started) victim = [key, slot];
     }
     if (!victim) return false;
@@ -354,11 +355,15 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         `${line} RRQ ${shown(packet.file)}`,
       );
     const rrq = `${line} RRQ ${shown(packet.file)}`;
-    if (packet.mode === 'netascii' && netasciiActive >= settings.maxNetasciiTransfers)
+    if (
+      packet.mode === 'netascii' &&
+      netasciiActive >= settings.maxNetasciiTransfers &&
+      !giveWayToNewcomer(key, (s) => s.netascii)
+    )
       return refuse(client, ERROR_CODE.notDefined, 'server busy with netascii transfers: ask in octet mode', rrq);
     if (
       (perClient.get(client.address) ?? 0) >= settings.maxTransfersPerClient &&
-      !giveWayToNewcomer(key, client.address)
+      !giveWayToNewcomer(key, (s) => s.address === client.address)
     )
       return refuse(
         client,
