@@ -10,10 +10,13 @@ const { EINTR } = osConstants.errno;
 export class PollSet {
   private set = Buffer.alloc(0);
   private fds: number[] = [];
+  /** How many, as the FFI binding takes it (a BigInt), made once per set rather than per wait. */
+  private count = 0n;
 
   /** Watches exactly `fds` from the next wait on. */
   watch(fds: number[]): void {
     this.fds = fds;
+    this.count = BigInt(fds.length);
     if (this.set.length < fds.length * 8) this.set = Buffer.alloc(Math.max(64, fds.length * 2) * 8);
     fds.forEach((fd, i) => {
       this.set.writeInt32LE(fd, i * 8);
@@ -28,7 +31,7 @@ export class PollSet {
   wait(timeoutMs: number, ready: (fd: number) => void): void {
     const count = this.fds.length;
     for (let i = 0; i < count; i++) this.set.writeInt16LE(0, i * 8 + 6);
-    const n = glibc().poll(this.set, BigInt(count), timeoutMs);
+    const n = glibc().poll(this.set, this.count, timeoutMs);
     if (n < 0) {
       const e = errno();
       if (e === EINTR) return;

@@ -170,7 +170,6 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   /** Transfers being served, by client address. */
   const perClient = new Map<string, number>();
   let netasciiActive = 0;
-  const transfers = new Set<EngineTransfer>();
   /** Every request being handled (transfers and refusals), for close() to wait on. */
   const running = new Set<Promise<void>>();
   let closed = false;
@@ -250,9 +249,7 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
         oack: n.oack,
       });
       entry.transfer = transfer;
-      transfers.add(transfer);
       const end = await transfer.done;
-      transfers.delete(transfer);
       if ('bytesSent' in end) stats.bytesSent += end.bytesSent;
       if (entry.released) return; // gave way to a newcomer: counted and logged then
       if ('failed' in end) {
@@ -301,10 +298,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   /**
    * Ends the oldest transfer `among` those of a full cap (one address's, netascii's, or any)
    * whose client has not answered within its timeout, to make room for `newcomer`: false when
-   * there is none. A request's
-   * source can be forged, and its transfer then waits on a client that never asked; without this,
-   * sixteen forged requests would keep a machine's own requests out for as long as its transfers
-   * retry. A real client answers its first block within a round trip, and is never ended for one.
+   * there is none. A request's source can be forged, and its transfer then waits on a client
+   * that never asked; without this, sixteen forged requests would keep a machine's own requests
+   * out for as long as its transfers retry. A real client answers its first block within a round
+   * trip, and is never ended for one.
    */
   function giveWayToNewcomer(newcomer: string, among: (slot: Slot) => boolean = () => true): boolean {
     const now = performance.now();
@@ -425,7 +422,8 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
           // never bound
         }
       }
-      for (const transfer of transfers) transfer.abort('server shutting down');
+      // A transfer that gave way left `active` already aborted.
+      for (const slot of active.values()) slot.transfer?.abort('server shutting down');
       await Promise.allSettled([...running]);
       await engine?.close();
     },

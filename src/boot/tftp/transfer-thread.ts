@@ -150,6 +150,9 @@ const poll = new PollSet();
 let watchedChanged = false;
 let turning = false;
 
+/** A Buffer over the bytes a message brought (structured clone gives back a plain Uint8Array). */
+const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
 /** A file descriptor lent by the main thread, read where asked; never closed here. */
 function lentFile(fd: number): ReadableFile {
   return {
@@ -162,8 +165,7 @@ function lentFile(fd: number): ReadableFile {
 }
 
 function openSource(spec: SourceSpec, blksize: number, windowsize: number): Source {
-  if (spec.kind === 'bytes')
-    return new MemorySource(Buffer.from(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength));
+  if (spec.kind === 'bytes') return new MemorySource(asBuffer(spec.data));
   const file = lentFile(spec.fd);
   const cached = cache.open(file, spec.stat);
   if (cached) return cached;
@@ -187,7 +189,7 @@ function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
         windowsize: m.windowsize,
         timeoutMs: m.timeoutMs,
         retries: m.retries,
-        oack: m.oack ? Buffer.from(m.oack.buffer, m.oack.byteOffset, m.oack.byteLength) : undefined,
+        oack: m.oack && asBuffer(m.oack),
       },
       (bytes) => (bytesSent += bytes),
     );

@@ -60,8 +60,7 @@ export class Transfer {
   private readonly source: Source;
   private readonly s: TransferSettings;
   private readonly total: number;
-  /** When the transfer was made (performance.now()). */
-  readonly started = performance.now();
+  private readonly started = performance.now();
   private settle!: (o: TransferOutcome) => void;
   private finished = false;
   /** Highest block the client acknowledged in order; -1 while the OACK (block 0) is unanswered. */

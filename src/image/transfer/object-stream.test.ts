@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { Digest } from '../model/digest.ts';
+import { type Digest, digestOf } from '../model/digest.ts';
 import { ImageServerError } from './errors.ts';
 import { FRAME_HEADER_BYTES, frameHeader, ObjectStreamParser } from './object-stream.ts';
 
-const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
 /** Stand-ins for stored frames: the parser looks only at the header's digest and length. */
 const objects = [
   Buffer.from('a'),

@@ -78,8 +78,8 @@ interface Tracked {
   stream: net.Socket;
   /**
    * The answers' progress (answerProgress) when last looked at while the connection owed bytes
-   * or was busy (undefined: nothing was waiting), and since when it has not changed. Counts only grow, so an earlier answer's count
-   * never passes for this one's.
+   * or was busy (undefined: nothing was waiting), and since when it has not changed. Counts only
+   * grow, so an earlier answer's count never passes for this one's.
    */
   taken?: number;
   takenSince: number;
@@ -174,7 +174,6 @@ export function guardConnections(
    * taken.
    */
   const moving = (t: Tracked, taken: number | undefined, now: number): boolean => {
-    judge(t, taken, now);
     if (taken === undefined || taken !== t.taken) {
       t.taken = taken;
       t.takenSince = now;
@@ -210,8 +209,10 @@ export function guardConnections(
   const onTimer = (t: Tracked) => {
     if (t.upgraded) return;
     const taken = answerProgress(t.socket, t.stream);
+    const now = performance.now();
+    judge(t, taken, now);
     if (t.busy === 0 && taken === undefined) t.socket.destroy();
-    else if (moving(t, taken, performance.now())) t.timer?.refresh();
+    else if (moving(t, taken, now)) t.timer?.refresh();
     // Reset, not closed: a close would leave the kernel holding the unsent bytes for a client that
     // takes none, for minutes (nginx's reset_timedout_connection, for the same reason).
     else t.socket.resetAndDestroy();
