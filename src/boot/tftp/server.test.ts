@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tftpGet } from '../../protocols/tftp/client.ts';
 import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../protocols/tftp/packets.ts';
-import { createTftpServer, type TftpClient, type TftpServerOptions } from './server.ts';
+import { createTftpServer, type TftpClient, type TftpServerOptions, unicastSource } from './server.ts';
 import { LossyProxy, peers, RawClient } from '../../../test/support/tftp-peers.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -398,6 +398,13 @@ describe('createTftpServer', () => {
   it('refuses limits outside the RFCs', () => {
     assert.throws(() => createTftpServer({ maxBlksize: 65465 }), /maxBlksize 65465 is outside 512..65464/);
     assert.throws(() => createTftpServer({ maxWindowsize: 0 }), /maxWindowsize/);
+    assert.throws(() => createTftpServer({ address: 'localhost' }), /address 'localhost' is not an IPv4 address/);
+  });
+
+  it('answers no request from a source no client can have (this host, multicast, broadcast)', () => {
+    for (const a of ['0.0.0.0', '0.1.2.3', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255'])
+      assert.equal(unicastSource(a), false, a);
+    for (const a of ['1.0.0.1', '10.0.0.9', '127.0.0.1', '223.255.255.254']) assert.equal(unicastSource(a), true, a);
   });
 
   it('answers "server busy" beyond maxTransfers', async () => {

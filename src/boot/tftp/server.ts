@@ -101,7 +101,7 @@ interface Slot {
 }
 
 /** Whether `address` (IPv4) could be a client's: not in 0.0.0.0/8, nor 224.0.0.0 and above. */
-function unicastSource(address: string): boolean {
+export function unicastSource(address: string): boolean {
   const first = Number(address.slice(0, address.indexOf('.')));
   return first > 0 && first < 224;
 }
