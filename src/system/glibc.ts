@@ -32,10 +32,11 @@ function open() {
     close: { arguments: ['int32'], return: 'int32' },
     // Connected UDP sockets (udp-socket.ts).
     connect: { arguments: ['int32', 'buffer', 'uint32'], return: 'int32' },
-    send: { arguments: ['int32', 'buffer', 'uint64', 'int32'], return: 'int64' },
-    recv: { arguments: ['int32', 'buffer', 'uint64', 'int32'], return: 'int64' },
+    // Per datagram: buffers by address (addressOf), not converted on every call.
+    send: { arguments: ['int32', 'pointer', 'uint64', 'int32'], return: 'int64' },
+    recv: { arguments: ['int32', 'pointer', 'uint64', 'int32'], return: 'int64' },
     if_nametoindex: { arguments: ['string'], return: 'uint32' },
-    poll: { arguments: ['buffer', 'uint64', 'int32'], return: 'int32' },
+    poll: { arguments: ['pointer', 'uint64', 'int32'], return: 'int32' },
     eventfd: { arguments: ['uint32', 'int32'], return: 'int32' },
     write: { arguments: ['int32', 'buffer', 'uint64'], return: 'int64' },
     ioctl: { arguments: ['int32', 'uint64', 'buffer'], return: 'int32' },
@@ -48,6 +49,14 @@ export const SOCK = { DGRAM: 2, NONBLOCK: 0o4000, CLOEXEC: 0o2000000 } as const;
 
 let cached: ReturnType<typeof open> | undefined;
 export const glibc = () => (cached ??= open());
+
+/**
+ * The address of a buffer's first byte, for a call made on every datagram (send, recv, poll): a
+ * `buffer` argument is converted on each call, which cost about 0.5 µs of a 2 µs call here
+ * (measured with recv on an empty socket). The address is valid while the buffer is alive: the
+ * caller keeps a reference to it for as long as it passes the address.
+ */
+export const addressOf = (buffer: Buffer): bigint => ffi().getRawPointer(buffer);
 
 /** The calling thread's errno, right after a failed call. */
 export const errno = (): number => ffi().getInt32(glibc().__errno_location());

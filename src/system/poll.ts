@@ -1,7 +1,7 @@
 // poll(2) through node:ffi. It blocks the calling thread: only for worker threads (the DHCP
 // server's receiving thread, the TFTP server's transfer thread).
 import { constants as osConstants } from 'node:os';
-import { errno, glibc, syscallError } from './glibc.ts';
+import { addressOf, errno, glibc, syscallError } from './glibc.ts';
 
 const POLLIN = 1;
 const { EINTR } = osConstants.errno;
@@ -9,6 +9,8 @@ const { EINTR } = osConstants.errno;
 /** A poll(2) set of file descriptors, each watched for reading, kept between calls. */
 export class PollSet {
   private set = Buffer.alloc(0);
+  /** Where `set` is, as the binding takes it (addressOf): found once per buffer, not per wait. */
+  private setAddress = 0n;
   private fds: number[] = [];
   /** How many, as the FFI binding takes it (a BigInt), made once per set rather than per wait. */
   private count = 0n;
@@ -17,7 +19,10 @@ export class PollSet {
   watch(fds: number[]): void {
     this.fds = fds;
     this.count = BigInt(fds.length);
-    if (this.set.length < fds.length * 8) this.set = Buffer.alloc(Math.max(64, fds.length * 2) * 8);
+    if (this.set.length < fds.length * 8 || this.setAddress === 0n) {
+      this.set = Buffer.alloc(Math.max(64, fds.length * 2) * 8);
+      this.setAddress = addressOf(this.set);
+    }
     fds.forEach((fd, i) => {
       this.set.writeInt32LE(fd, i * 8);
       this.set.writeInt16LE(POLLIN, i * 8 + 4);
@@ -31,7 +36,7 @@ export class PollSet {
   wait(timeoutMs: number, ready: (fd: number) => void): void {
     const count = this.fds.length;
     for (let i = 0; i < count; i++) this.set.writeInt16LE(0, i * 8 + 6);
-    const n = glibc().poll(this.set, this.count, timeoutMs);
+    const n = glibc().poll(this.setAddress, this.count, timeoutMs);
     if (n < 0) {
       const e = errno();
       if (e === EINTR) return;

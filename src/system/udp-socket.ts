@@ -5,7 +5,7 @@
 // finds nothing. Here a received datagram is one recv into a buffer reused, like dnsmasq's.
 import { isIPv4 } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { errno, glibc, SOCK, syscallError } from './glibc.ts';
+import { addressOf, errno, glibc, SOCK, syscallError } from './glibc.ts';
 
 const AF_INET = 2;
 const SOCKADDR_IN_SIZE = 16;
@@ -22,13 +22,32 @@ export function sockaddrIn(address: string, port: number): Buffer {
   return sa;
 }
 
+/**
+ * A buffer as the FFI binding takes it: its address and its length (uint64: a BigInt), worked out
+ * again only when a different buffer is passed. A transfer sends every block from one packet and
+ * receives into one buffer, so neither is converted per datagram. Holding the buffer keeps the
+ * address valid.
+ */
+class NativeBuffer {
+  private buffer: Buffer | undefined;
+  address = 0n;
+  length = 0n;
+  of(buffer: Buffer): this {
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.address = addressOf(buffer);
+      this.length = BigInt(buffer.length);
+    }
+    return this;
+  }
+}
+
 /** A nonblocking UDP socket bound to `local` (any port) and connected to `peer`. */
 export class ConnectedUdpSocket {
   private fd_: number;
   private readonly subject: string;
-  /** Lengths as the FFI binding takes them (uint64: a BigInt), made once per length seen. */
-  private lastLength = -1;
-  private lastLengthBig = 0n;
+  private readonly sending = new NativeBuffer();
+  private readonly receiving = new NativeBuffer();
 
   constructor(local: string, peer: { address: string; port: number }) {
     this.subject = `towards ${peer.address}:${peer.port}`;
@@ -56,16 +75,14 @@ export class ConnectedUdpSocket {
    * earlier one.
    */
   send(data: Buffer): number {
-    if (data.length !== this.lastLength) {
-      this.lastLength = data.length;
-      this.lastLengthBig = BigInt(data.length);
-    }
-    return glibc().send(this.fd_, data, this.lastLengthBig, 0) < 0n ? errno() : 0;
+    const b = this.sending.of(data);
+    return glibc().send(this.fd_, b.address, b.length, 0) < 0n ? errno() : 0;
   }
 
   /** Receives one datagram into `into`: its length, -1 when none is queued, or throws on an error. */
-  receive(into: Buffer, intoLength: bigint): number {
-    const n = Number(glibc().recv(this.fd_, into, intoLength, 0));
+  receive(into: Buffer): number {
+    const b = this.receiving.of(into);
+    const n = Number(glibc().recv(this.fd_, b.address, b.length, 0));
     if (n >= 0) return n;
     const e = errno();
     if (e === EAGAIN || e === EINTR) return -1;
