@@ -50,18 +50,37 @@ const raw = (...parts: (string | number[])[]) =>
 const RRQ = [0, 1];
 const WRQ = [0, 2];
 
-/** Sends each datagram from its own socket; the replies each got within `ms`. */
-async function probe(datagrams: Buffer[], ms = 150): Promise<Reply[][]> {
+/** Waits until `done()` holds, looking every 10 ms, for at most `ms`. */
+async function until(what: string, done: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    assert.ok(performance.now() < deadline, `still waiting, after ${ms} ms, for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Sends each datagram from its own socket; returns the replies each got, once the server has
+ * answered all it will. That is waited for, not timed, so a busy machine cannot cut it short:
+ *   - the server reads its port in order, so once a request sent after the batch is answered,
+ *     every datagram of the batch has been read;
+ *   - the transfers the batch started end when their clients stay silent, and what they send
+ *     comes before that.
+ * Only then are the sockets closed: a port let go earlier could be taken by the next probe's
+ * socket, which would then receive a reply meant for this one.
+ */
+async function probe(datagrams: Buffer[]): Promise<Reply[][]> {
   const clients = await Promise.all(datagrams.map(() => RawClient.open()));
+  const sentinel = await RawClient.open();
   try {
     await Promise.all(datagrams.map((d, i) => clients[i].send(d, port)));
-    await new Promise((r) => setTimeout(r, ms));
+    await sentinel.send(encodeRequest('rrq', 'small', 'octet'), port);
+    assert.equal((await sentinel.next(30_000))?.packet.op, 'data', 'the request sent after the batch was served');
+    await until('the transfers the batch started to end', () => server.stats.active === 0);
+    await new Promise((r) => setTimeout(r, 20)); // a turn of the event loop reads replies already queued
     return clients.map((c) => c.replies.splice(0));
   } finally {
-    // The transfers these started end (they time out) before their client ports are let go: a
-    // port reused by the next probe must not receive a retransmission meant for this one.
-    for (let i = 0; server.stats.active > 0 && i < 600; i++) await new Promise((r) => setTimeout(r, 50));
-    for (const c of clients) c.close();
+    for (const c of [...clients, sentinel]) c.close();
   }
 }
 
@@ -220,7 +239,7 @@ describe('TFTP server: malformed packets', { timeout: 60_000 }, () => {
     let answered = 0;
     for (let round = 0; round < 20; round++) {
       const batch = Array.from({ length: 100 }, generate);
-      const replies = await probe(batch, 120);
+      const replies = await probe(batch);
       for (const [i, d] of batch.entries()) check(d, replies[i]);
       answered += replies.filter((r) => r.length).length;
     }
