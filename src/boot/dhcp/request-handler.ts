@@ -11,7 +11,7 @@ import {
   messageTypeName,
 } from '../../protocols/dhcp/packet.ts';
 import type { LeaseWrites } from './lease-batch.ts';
-import type { LimitedLog } from './log-limit.ts';
+import type { LimitedLog } from '../../util/limited-log.ts';
 import { inSubnet } from './ipv4-subnet.ts';
 import { answer } from './policy.ts';
 import { RecentMacs } from './recent-macs.ts';

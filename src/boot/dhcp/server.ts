@@ -33,7 +33,7 @@ import {
 import { WakeFd } from '../../system/packet-socket.ts';
 import { PXE_PORT } from './policy.ts';
 import { leaseBatcher } from './lease-batch.ts';
-import { LimitedLog } from './log-limit.ts';
+import { LimitedLog } from '../../util/limited-log.ts';
 import { laneOf } from './receive-queue.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 import { ReplySender } from './reply-sender.ts';

@@ -19,6 +19,7 @@ import {
   MAX_BLKSIZE,
   type TftpOptions,
 } from '../../protocols/tftp/packets.ts';
+import { LimitedLog } from '../../util/limited-log.ts';
 import { MAX_WINDOWSIZE, negotiate } from './negotiate.ts';
 import { normaliseName, TftpRefusal } from './paths.ts';
 import { openRequestSource, type RequestSource, type TftpClient, type TftpResolve } from './request-source.ts';
@@ -111,6 +112,9 @@ function checkIpv4(name: string, value: string): string {
   return value;
 }
 
+/** Refusals logged a second, at most: anyone can send requests to be refused. */
+const REFUSALS_LOGGED_PER_SECOND = 10;
+
 /** A request's name, shown in logs: quoted and escaped, since a client chose it. */
 const shown = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}...` : s);
 
@@ -122,24 +126,6 @@ export function trimPadding(msg: Buffer): Buffer {
   let end = msg.length;
   while (end > 3 && msg[end - 1] === 0 && msg[end - 2] === 0) end--;
   return end === msg.length ? msg : msg.subarray(0, end);
-}
-
-/** At most `perSecond` lines a second, then one line saying how many `what` were left out. */
-function limiter(log: (line: string) => void, perSecond: number, what: string): (line: string) => void {
-  let windowStart = 0;
-  let count = 0;
-  let dropped = 0;
-  return (line) => {
-    const now = Date.now();
-    if (now - windowStart >= 1000) {
-      if (dropped) log(`tftp: ${dropped} more ${what} not logged`);
-      windowStart = now;
-      count = 0;
-      dropped = 0;
-    }
-    if (count++ < perSecond) log(line);
-    else dropped++;
-  };
 }
 
 export function createTftpServer(opts: TftpServerOptions): TftpServer {
@@ -161,7 +147,13 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
   const log = opts.log ?? (() => {});
   // Refusals cost a client one datagram each (a forged source will do): their lines are limited,
   // so a flood cannot fill the disk or drown the transfers' lines.
-  const logRefusal = limiter(log, 10, 'refused request(s)');
+  const refusals = new LimitedLog(
+    log,
+    REFUSALS_LOGGED_PER_SECOND,
+    1000,
+    (n) => `tftp: ${n} more refused request(s) not logged`,
+  );
+  const logRefusal = (line: string) => refusals.line(line);
   const stats: TftpStats = { transfers: 0, active: 0, bytesSent: 0, errors: 0 };
   let engine: TransferEngine | undefined;
   const listener = dgram.createSocket('udp4');

@@ -16,6 +16,7 @@ import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PollSet } from '../../system/poll.ts';
 import { ConnectedUdpSocket } from '../../system/udp-socket.ts';
+import { LimitedLog } from '../../util/limited-log.ts';
 import { syscallError } from '../../system/glibc.ts';
 import { FileCache, type FileIdentity } from './file-cache.ts';
 import { FileSource, MemorySource, type ReadableFile, type Source } from './source.ts';
@@ -224,8 +225,13 @@ function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
   }
 }
 
-/** When poll(2) last failed (performance.now()): its error is told at most once a second. */
-let lastPollError = -Infinity;
+/** poll(2)'s errors, told at most once a second. */
+const pollErrors = new LimitedLog(
+  (message) => post({ kind: 'error', message }),
+  1,
+  1000,
+  (n) => `${n} more poll errors`,
+);
 
 /**
  * One turn: for POLL_MS, each datagram handed to its transfer as it comes; then back to the event
@@ -246,11 +252,7 @@ function turn(): void {
   } catch (err) {
     // Not expected (EINTR is handled below it); the set is made afresh and the turns go on.
     watchedChanged = true;
-    const now = performance.now();
-    if (now - lastPollError >= 1000) {
-      lastPollError = now;
-      post({ kind: 'error', message: (err as Error).message });
-    }
+    pollErrors.line((err as Error).message);
   }
   if (readers.size === 0) turning = false;
   else setImmediate(turn);
