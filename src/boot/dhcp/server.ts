@@ -18,8 +18,9 @@
 // A packet that does not decode, or that the policy rejects, is counted and never answered.
 // The server is made of: served-networks.ts (our addresses, the subnets), request-scheduler.ts
 // (queue, concurrency, per-client order), request-handler.ts (one request: lookup, policy, lease,
-// effects), lease-batch.ts (group commit of leases), reply-sender.ts (the answer on the wire) and
-// log-limit.ts; this file owns the sockets, the receiving thread and the start and close.
+// effects), lease-batch.ts (group commit of leases) and reply-sender.ts (the answer on the wire),
+// with util/limited-log.ts for its logs; this file owns the sockets, the receiving thread and the
+// start and close.
 import dgram from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import {
