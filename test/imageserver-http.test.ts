@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -204,6 +205,45 @@ describe('image server HTTP API', () => {
       seen.some((n) => n > 0 && n < 100_000),
       'the event loop never turned while the batch was looked up',
     );
+  });
+
+  it("looks up one client's batches one at a time, while another client's go between them", async () => {
+    // Which batch each look-up belonged to, in order: every batch's digests start with its own
+    // digit (the server runs in this process).
+    const order: string[] = [];
+    const storedSize = store.storedSize;
+    store.storedSize = (d) => {
+      order.push(d[7]);
+      return storedSize.call(store, d);
+    };
+    const post = (tag: string, from: string) =>
+      new Promise<number>((resolve, reject) => {
+        const digests = Array.from({ length: 30_000 }, (_, i) => `sha256:${tag}${i.toString(16).padStart(63, '0')}`);
+        const req = http.request(
+          `${server.url}/v1/objects/batch`,
+          { method: 'POST', localAddress: from, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ digests }));
+      });
+    try {
+      // Two batches from 127.0.0.1 at once, one from 127.0.0.2.
+      const statuses = await Promise.all([post('1', '127.0.0.1'), post('2', '127.0.0.1'), post('3', '127.0.0.2')]);
+      assert.deepEqual(statuses, [404, 404, 404]);
+    } finally {
+      store.storedSize = storedSize;
+    }
+    const span = (tag: string) => [order.indexOf(tag), order.lastIndexOf(tag)];
+    const [first, second] = [span('1'), span('2')].sort((a, b) => a[0] - b[0]);
+    assert.equal(order.length, 90_000);
+    assert.ok(first[1] < second[0], "127.0.0.1's second batch was looked up only after its first");
+    const [start, end] = span('3');
+    const overlaps = ([from, to]: number[]) => start < to && end > from;
+    assert.ok(overlaps(first) || overlaps(second), "127.0.0.2's batch was looked up between 127.0.0.1's look-ups");
   });
 
   it('answers plain GETs and HEADs of objects before node:http, exactly as node:http would', async () => {

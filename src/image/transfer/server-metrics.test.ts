@@ -51,3 +51,18 @@ test("the request histogram reads exactly as prom-client's own Histogram of the 
     'cradle_imageserver_requests_total{route="objects",status="200"} 3',
   ]);
 });
+
+test('the batches waiting for their client are read when metrics are', async () => {
+  let waiting = 3;
+  const m = imageServerMetrics(
+    { stored: new StoredObjectCache(1024), content: new StoredObjectCache(1024) },
+    () => waiting,
+  );
+  assert.deepEqual(lines(await m.registry.metrics(), 'cradle_imageserver_batches_waiting'), [
+    'cradle_imageserver_batches_waiting 3',
+  ]);
+  waiting = 0;
+  assert.deepEqual(lines(await m.registry.metrics(), 'cradle_imageserver_batches_waiting'), [
+    'cradle_imageserver_batches_waiting 0',
+  ]);
+});

@@ -25,7 +25,8 @@ export interface ImageServerMetrics {
   sent(objects: number, bytes: number): void;
 }
 
-export function imageServerMetrics(caches: ObjectCaches): ImageServerMetrics {
+/** `batchesWaiting`: batch requests waiting for their client's earlier batch to be looked up. */
+export function imageServerMetrics(caches: ObjectCaches, batchesWaiting: () => number = () => 0): ImageServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const routes = new Map<string, RouteStats>();
@@ -70,6 +71,11 @@ export function imageServerMetrics(caches: ObjectCaches): ImageServerMetrics {
   );
   gauge('cradle_imageserver_cache_hits', 'Object reads served from memory', () => caches.stored.hits);
   gauge('cradle_imageserver_cache_misses', 'Object reads that went to disk', () => caches.stored.misses);
+  gauge(
+    'cradle_imageserver_batches_waiting',
+    "Batch requests waiting for the same client's earlier batch to be looked up",
+    batchesWaiting,
+  );
 
   return {
     registry,

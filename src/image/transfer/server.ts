@@ -27,6 +27,7 @@ import { imageServerMetrics } from './server-metrics.ts';
 import { sendObject, SYNC_READ_LIMIT, WHOLE_READ_LIMIT, type WholeAnswer, wholeAnswer } from './single-object.ts';
 import { type ImageStore, StoreError } from '../store/store.ts';
 import { httpModule, httpsModule } from '../../util/http/node-http.ts';
+import { TurnsByKey } from '../../util/turns-by-key.ts';
 
 export { IMAGESERVER_PORT } from '../../util/ports.ts';
 const MAX_BATCH = 100_000;
@@ -69,7 +70,11 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   const cache = new StoredObjectCache(Math.floor(cacheBytes * 0.75));
   const contentBytes = Math.floor(cacheBytes * 0.25);
   const caches = { stored: cache, content: new StoredObjectCache(contentBytes, contentBytes / 4) };
-  const metrics = imageServerMetrics(caches);
+  // A client's batches are looked up one at a time (sendBatch): many sent at once by one address
+  // get their turns one after another, so they cost no more CPU than one, and other clients'
+  // requests go between them.
+  const lookups = new TurnsByKey();
+  const metrics = imageServerMetrics(caches, () => lookups.waiting);
   const { registry } = metrics;
 
   const counted = (kind: string, n: number): string => {
@@ -115,7 +120,7 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
     const single = /^\/v1\/(objects|manifests)\/([^/]+)$/.exec(p);
     if (single && (method === 'GET' || method === 'HEAD')) return sendSingle(single[1], single[2], req, res);
     if (p === '/v1/objects/batch' && method === 'POST') {
-      const batch = await sendBatch(store, cache, req, res);
+      const batch = await sendBatch(store, cache, lookups, req, res);
       metrics.sent(batch.objects, batch.bytes);
       return 'batch';
     }
@@ -183,11 +188,13 @@ function asHttpError(err: unknown, logUnexpected: (err: unknown) => void): unkno
 
 /**
  * Streams the requested objects in order. Every digest is checked to exist before the first byte,
- * so a client asking for an unknown object gets a clear 404 rather than a truncated stream.
+ * so a client asking for an unknown object gets a clear 404 rather than a truncated stream. The
+ * check takes its turn among the client address's other batches (`lookups`).
  */
 async function sendBatch(
   store: ImageStore,
   cache: StoredObjectCache,
+  lookups: TurnsByKey,
   req: Req,
   res: Res,
 ): Promise<{ objects: number; bytes: number }> {
@@ -196,31 +203,11 @@ async function sendBatch(
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
     throw new HttpError(400, 'bad request', `field 'digests' must be a list of 1 to ${MAX_BATCH} digests`);
   }
-  const sizes: number[] = [];
-  let missing = 0;
-  let firstMissing = '';
-  for (let i = 0; i < digests.length; i++) {
-    // A turn for the other requests every so many look-ups: one batch of 100,000 digests is
-    // a second of file-system calls, which must not hold every other client up.
-    if (i > 0 && i % LOOKUPS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
-    const d = digests[i];
-    if (!isDigest(d))
-      throw new HttpError(
-        400,
-        'bad digest',
-        `'${String(d)}' in field 'digests' is not a digest: expected sha256:<64 hex>`,
-      );
-    const size = store.storedSize(d);
-    if (size === undefined) {
-      if (!missing++) firstMissing = d;
-    } else sizes.push(size);
-  }
-  if (missing)
-    throw new HttpError(
-      404,
-      'unknown object',
-      `${missing} of ${digests.length} objects are not in this store, the first being ${firstMissing}`,
-    );
+  // A client gone while its batch waited costs no look-ups.
+  const sizes = await lookups.run(req.socket.remoteAddress ?? '', () =>
+    res.destroyed ? undefined : storedSizes(store, digests),
+  );
+  if (!sizes) return { objects: 0, bytes: 0 };
   res.writeHead(200, { 'content-type': OBJECT_STREAM_TYPE, 'x-cradle-objects': String(digests.length) });
   // Small objects are read synchronously (one syscall sequence, no pool round trips) and frames
   // are gathered into large socket writes; big objects are read on the pool.
@@ -260,6 +247,36 @@ async function sendBatch(
   await flush();
   res.end();
   return { objects: digests.length, bytes };
+}
+
+/** The stored size of each digest, in order; a 404 naming how many the store lacks. */
+async function storedSizes(store: ImageStore, digests: unknown[]): Promise<number[]> {
+  const sizes: number[] = [];
+  let missing = 0;
+  let firstMissing = '';
+  for (let i = 0; i < digests.length; i++) {
+    // A turn for the other requests every so many look-ups: one batch of 100,000 digests is
+    // a second of file-system calls, which must not hold every other client up.
+    if (i > 0 && i % LOOKUPS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+    const d = digests[i];
+    if (!isDigest(d))
+      throw new HttpError(
+        400,
+        'bad digest',
+        `'${String(d)}' in field 'digests' is not a digest: expected sha256:<64 hex>`,
+      );
+    const size = store.storedSize(d);
+    if (size === undefined) {
+      if (!missing++) firstMissing = d;
+    } else sizes.push(size);
+  }
+  if (missing)
+    throw new HttpError(
+      404,
+      'unknown object',
+      `${missing} of ${digests.length} objects are not in this store, the first being ${firstMissing}`,
+    );
+  return sizes;
 }
 
 /** Resolves when the socket wants more data, or is gone. */
