@@ -397,7 +397,10 @@ export function createTftpServer(opts: TftpServerOptions): TftpServer {
       });
       // The thread once the port is ours: a port in use leaves nothing running.
       try {
-        engine ??= await TransferEngine.start({ cacheBytes: settings.cacheBytes }, log);
+        engine ??= await TransferEngine.start(
+          { cacheBytes: settings.cacheBytes, maxTransfers: settings.maxTransfers },
+          log,
+        );
       } catch (err) {
         listener.close();
         throw new Error(`the TFTP transfer thread did not start: ${(err as Error).message}`);

@@ -1,7 +1,8 @@
 // The transfer thread's engine on loopback: a transfer lost with a thread that dies ends as
-// failed, and the next transfer starts a new thread. (The thread is stopped from outside, by
-// terminate(): no input makes it die, which is the point.)
+// failed, its socket is closed, and the next transfer starts a new thread. (The thread is stopped
+// from outside, by terminate(): no input makes it die, which is the point.)
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { encodeAck } from '../../protocols/tftp/packets.ts';
@@ -19,21 +20,32 @@ const request = (port: number, data: Buffer) => ({
 });
 
 describe('TransferEngine', () => {
-  it('a thread that dies fails the transfers it held; the next transfer runs on a new thread', async () => {
+  it('a thread that dies fails the transfers it held and its sockets are closed; the next transfer runs on a new thread', async () => {
     const lines: string[] = [];
-    const engine = await TransferEngine.start({ cacheBytes: 0 }, (l) => lines.push(l));
+    const engine = await TransferEngine.start({ cacheBytes: 0, maxTransfers: 4 }, (l) => lines.push(l));
     const client = await RawClient.open();
     try {
       const data = Buffer.alloc(2000, 'x');
       const first = engine.transfer(request(client.port, data));
-      assert.equal((await client.next())?.packet.op, 'data');
+      const block = await client.next();
+      assert.equal(block?.packet.op, 'data');
       await (engine as unknown as { worker: Worker }).worker.terminate();
       const lost = await first.done;
       assert.ok('failed' in lost && /transfer thread stopped/.test(lost.failed), JSON.stringify(lost));
       assert.ok(
-        lines.some((l) => /1 transfer\(s\) are lost/.test(l)),
+        lines.some((l) => /1 transfer\(s\) are lost \(1 socket\(s\) closed\)/.test(l)),
         lines.join('\n'),
       );
+      // The dead thread's socket is closed: its port can be bound again.
+      const reuse = dgram.createSocket('udp4');
+      try {
+        await new Promise<void>((resolve, reject) => {
+          reuse.once('error', reject);
+          reuse.bind(block!.port, '127.0.0.1', resolve);
+        });
+      } finally {
+        reuse.close();
+      }
 
       const second = engine.transfer(request(client.port, Buffer.from('after')));
       let r = await client.next(5000);

@@ -1,11 +1,19 @@
 // The main thread's side of the transfer thread (transfer-thread.ts): it starts the thread, hands
 // it each transfer the server has accepted, and learns whether the client answered and how the
 // transfer ended. A thread that dies ends the transfers it held, never the server: the next
-// transfer starts a new one. (Sockets the dead thread had open stay open: a thread dies only by a
-// bug, and closing descriptors by number from here could close another file that reused one.)
+// transfer starts a new one, and the sockets the dead thread left open are closed here: the thread
+// keeps their descriptors in a table shared with this side (TransferThreadData.sockets).
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { FromTransferThread, ToTransferThread, TransferThreadData } from './transfer-thread.ts';
 import type { TransferOutcome } from './transfer.ts';
+
+/** What the engine is started with: the thread's settings, and how many transfers it may hold. */
+export interface EngineSettings {
+  cacheBytes: number;
+  /** The server's cap on transfers at once: the thread's table of sockets has room for more. */
+  maxTransfers: number;
+}
 
 export type TransferRequest = Omit<Extract<ToTransferThread, { kind: 'start' }>, 'kind' | 'id'>;
 
@@ -35,17 +43,17 @@ export class TransferEngine {
   private running = new Map<number, Running>();
   private nextId = 1;
   private closed = false;
-  private readonly data: TransferThreadData;
+  private readonly settings: EngineSettings;
   private readonly log: (line: string) => void;
 
-  private constructor(data: TransferThreadData, log: (line: string) => void) {
-    this.data = data;
+  private constructor(settings: EngineSettings, log: (line: string) => void) {
+    this.settings = settings;
     this.log = log;
   }
 
   /** Starts the thread; resolves once it is ready for transfers. */
-  static async start(data: TransferThreadData, log: (line: string) => void): Promise<TransferEngine> {
-    const engine = new TransferEngine(data, log);
+  static async start(settings: EngineSettings, log: (line: string) => void): Promise<TransferEngine> {
+    const engine = new TransferEngine(settings, log);
     await engine.spawn();
     return engine;
   }
@@ -97,8 +105,12 @@ export class TransferEngine {
   }
 
   private spawn(): Promise<void> {
+    // Room for the transfers the server allows, and for aborted ones still closing their sockets.
+    const sockets = new SharedArrayBuffer(4 * (this.settings.maxTransfers + 64));
+    new Int32Array(sockets).fill(-1);
+    const data: TransferThreadData = { cacheBytes: this.settings.cacheBytes, sockets };
     const w = new Worker(new URL('./transfer-thread.ts', import.meta.url), {
-      workerData: this.data,
+      workerData: data,
       // A thread inherits the process's flags, and a process run as `node --input-type=module -e`
       // (as bench/tftp-server.ts runs the server) has one a thread from a file refuses. Flags
       // given explicitly must all be a thread's, so in that case the thread gets none.
@@ -127,8 +139,22 @@ export class TransferEngine {
       w.once('exit', (code) => {
         reject(new Error(`the transfer thread exited (${code}) before it was ready`));
         if (this.worker === w) this.worker = undefined;
+        // No code runs on the thread now: what its table still holds is open, and only its own.
+        let closedSockets = 0;
+        for (const fd of new Int32Array(sockets))
+          if (fd >= 0) {
+            try {
+              fs.closeSync(fd);
+              closedSockets++;
+            } catch {
+              // already closed
+            }
+          }
         const why = this.closed ? 'server shutting down' : `the transfer thread stopped (${error ?? `exit ${code}`})`;
-        if (!this.closed) this.log(`tftp: ${why}; its ${running.size} transfer(s) are lost, the next starts a new one`);
+        if (!this.closed)
+          this.log(
+            `tftp: ${why}; its ${running.size} transfer(s) are lost (${closedSockets} socket(s) closed), the next starts a new one`,
+          );
         for (const id of [...running.keys()]) end(running, id, { failed: why });
       });
     });

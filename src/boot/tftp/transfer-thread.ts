@@ -25,6 +25,13 @@ import { Transfer, type TransferOutcome, type TransferSocket } from './transfer.
 export interface TransferThreadData {
   /** Bytes of files kept in memory for every transfer to share (FileCache). */
   cacheBytes: number;
+  /**
+   * The descriptors of the sockets this thread has open, an Int32 slot each (-1: free), shared
+   * with the main thread: should this thread die, the main thread closes what it left open
+   * (transfer-engine.ts). A slot is filled after its socket is made and emptied before it is
+   * closed, so a descriptor in the table is always this thread's own, open socket.
+   */
+  sockets: SharedArrayBuffer;
 }
 
 /** What a transfer sends: bytes made by the main thread, or a file it opened and checked. */
@@ -73,6 +80,28 @@ const { EAGAIN } = osConstants.errno;
 const data = workerData as TransferThreadData;
 const post = (m: FromTransferThread) => parentPort!.postMessage(m);
 const cache = new FileCache(data.cacheBytes);
+const held = new Int32Array(data.sockets);
+/** Where the search for a free slot of `held` starts: after the last one taken. */
+let nextSlot = 0;
+
+/** Records `fd` in `held`: its slot, or -1 when the table is full (then only a death leaks it). */
+function hold(fd: number): number {
+  for (let n = 0; n < held.length; n++) {
+    const i = (nextSlot + n) % held.length;
+    if (Atomics.load(held, i) === -1) {
+      Atomics.store(held, i, fd);
+      nextSlot = i + 1;
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** Closes a socket, its slot emptied first (see TransferThreadData.sockets). */
+function closeHeld(udp: ConnectedUdpSocket, slot: number): void {
+  if (slot >= 0) Atomics.store(held, slot, -1);
+  udp.close();
+}
 const received = Buffer.alloc(RECEIVE_BYTES);
 
 /** A transfer's socket as Transfer uses it, over a ConnectedUdpSocket. */
@@ -80,11 +109,13 @@ class ThreadSocket implements TransferSocket {
   private onMessage: ((msg: Buffer) => void) | undefined;
   private onError: ((err: NodeJS.ErrnoException) => void) | undefined;
   readonly udp: ConnectedUdpSocket;
+  private readonly slot: number;
   private readonly subject: string;
   private joined: Buffer | undefined;
 
-  constructor(udp: ConnectedUdpSocket, subject: string) {
+  constructor(udp: ConnectedUdpSocket, slot: number, subject: string) {
     this.udp = udp;
+    this.slot = slot;
     this.subject = subject;
   }
 
@@ -117,7 +148,7 @@ class ThreadSocket implements TransferSocket {
   close(): void {
     readers.delete(this.udp.fd);
     watchedChanged = true;
-    this.udp.close();
+    closeHeld(this.udp, this.slot);
   }
 
   /** The socket is readable: one datagram (or its error) to the transfer. */
@@ -176,10 +207,12 @@ function openSource(spec: SourceSpec, blksize: number, windowsize: number): Sour
 
 function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
   let udp: ConnectedUdpSocket | undefined;
+  let slot = -1;
   try {
     udp = new ConnectedUdpSocket(m.local, m.client);
     const fd = udp.fd;
-    const socket = new ThreadSocket(udp, `towards ${m.client.address}:${m.client.port}`);
+    slot = hold(fd);
+    const socket = new ThreadSocket(udp, slot, `towards ${m.client.address}:${m.client.port}`);
     let bytesSent = 0;
     const transfer = new Transfer(
       socket,
@@ -213,7 +246,7 @@ function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
     if (udp && udp.fd >= 0) {
       readers.delete(udp.fd);
       watchedChanged = true;
-      udp.close();
+      closeHeld(udp, slot);
     }
     transfers.delete(m.id);
     post({ kind: 'failed', id: m.id, message: (err as Error).message });
