@@ -16,7 +16,7 @@ import type { Digest } from '../model/digest.ts';
 import { manifestStats, type Entry, type FileEntry, type InodeEntry, type Manifest } from '../model/manifest.ts';
 import { getXattrs, removeXattr } from '../../system/libc.ts';
 import { mountsUnder } from '../../system/mounts.ts';
-import type { ObjectFetcher, ObjectFinder, StoredObjectSource } from '../model/objects.ts';
+import type { ObjectFetcher, ObjectFinder, StoredFrame, StoredObjectSource } from '../model/objects.ts';
 import { applyMeta, type FileTarget, replaceWith, writeFileTarget } from './file-ops.ts';
 import type { TrustedFiles } from './staged-tree.ts';
 import { TreeWriterPool } from './tree-writer.ts';
@@ -110,12 +110,25 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
           else pending.set(entry.digest as Digest, [entry]);
         } else others.push(entry);
       }
+      // Objects that arrive before the skeleton is made wait for it (or for its failure): their
+      // directories must exist before a writer creates them.
+      const skeleton = Promise.withResolvers<void>();
+      let skeletonMade = false;
       const createSkeleton = () => {
-        dropXattrs(root);
-        for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
-        // Written by the writer threads, in parallel with the files: their directories exist now.
-        for (const entry of others) pool.addNode(abs(entry.path), entry);
+        try {
+          dropXattrs(root);
+          for (const dir of dirs) if (dir.path !== '.') makeDir(abs(dir.path));
+          // Written by the writer threads, in parallel with the files: their directories exist now.
+          for (const entry of others) pool.addNode(abs(entry.path), entry);
+        } finally {
+          skeletonMade = true;
+          skeleton.resolve();
+        }
       };
+      const afterSkeleton =
+        <A extends unknown[]>(sink: (...args: A) => void | Promise<void>) =>
+        (...args: A): void | Promise<void> =>
+          skeletonMade ? sink(...args) : skeleton.promise.then(() => sink(...args));
 
       let failed = false;
       /**
@@ -153,18 +166,21 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
         const wanted = [...pending].map(([digest, entries]) => ({ digest, size: entries[0].size }));
         const fetcher = opts.fetcher;
         if ('fetchStored' in fetcher) {
-          await fetcher.fetchStored(wanted, (frame) => {
-            if (failed) throw new UnpackError('unpacking was abandoned');
-            const entries = pending.get(frame.digest);
-            if (!entries) return;
-            pending.delete(frame.digest);
-            stats.objectsFetched++;
-            stats.bytesFetched += entries[0].size;
-            pool.addStored(frame.digest, frame.stored, entries[0].size, targetsOf(entries));
-            return room();
-          });
+          await fetcher.fetchStored(
+            wanted,
+            afterSkeleton((frame: StoredFrame) => {
+              if (failed) throw new UnpackError('unpacking was abandoned');
+              const entries = pending.get(frame.digest);
+              if (!entries) return;
+              pending.delete(frame.digest);
+              stats.objectsFetched++;
+              stats.bytesFetched += entries[0].size;
+              pool.addStored(frame.digest, frame.stored, entries[0].size, targetsOf(entries));
+              return room();
+            }),
+          );
         } else {
-          await fetcher.fetch(wanted, writeCounted('Fetched'));
+          await fetcher.fetch(wanted, afterSkeleton(writeCounted('Fetched')));
         }
         await pool.drain();
       };
@@ -172,10 +188,10 @@ export async function unpackImage(manifest: Manifest, target: string, opts: Unpa
       const cache = opts.cache;
       if (!cache) {
         // Start downloading before creating the skeleton: the server looks the objects up and
-        // the first ones arrive while the directories are made, and none is written before that
-        // synchronous work has finished. The request leaves only once the event loop turns (the
-        // connection the manifest came over is taken up on the next tick): without this turn it
-        // left after the skeleton, and the first object came 70-150 ms later (Debian's tree).
+        // the first ones arrive while the directories are made (they wait for it: afterSkeleton).
+        // The request leaves only once the event loop turns (the connection the manifest came
+        // over is taken up on the next tick): without this turn it left after the skeleton, and
+        // the first object came 70-150 ms later (Debian's tree).
         const fetching = pending.size ? fetchRest() : Promise.resolve();
         fetching.catch(() => {}); // a failure during the turn is awaited below, not unhandled
         await new Promise((resolve) => setImmediate(resolve));
