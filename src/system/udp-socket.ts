@@ -24,9 +24,10 @@ export function sockaddrIn(address: string, port: number): Buffer {
 
 /**
  * A buffer as the FFI binding takes it: its address and its length (uint64: a BigInt), worked out
- * again only when a different buffer is passed. A transfer sends every block from one packet and
- * receives into one buffer, so neither is converted per datagram. Holding the buffer keeps the
- * address valid.
+ * again only when a different buffer is passed. A lock-step transfer sends every full block from
+ * one packet, and the transfer thread receives into one buffer, so neither is converted per
+ * datagram (a window's blocks, each a new view, still are). Holding the buffer keeps the address
+ * valid.
  */
 class NativeBuffer {
   private buffer: Buffer | undefined;

@@ -146,8 +146,8 @@ export class TransferEngine {
             try {
               fs.closeSync(fd);
               closedSockets++;
-            } catch {
-              // already closed
+            } catch (err) {
+              this.log(`tftp: a socket the transfer thread held could not be closed: ${(err as Error).message}`);
             }
           }
         const why = this.closed ? 'server shutting down' : `the transfer thread stopped (${error ?? `exit ${code}`})`;

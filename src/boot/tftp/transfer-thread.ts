@@ -16,8 +16,8 @@ import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PollSet } from '../../system/poll.ts';
 import { ConnectedUdpSocket } from '../../system/udp-socket.ts';
-import { LimitedLog } from '../../util/limited-log.ts';
 import { syscallError } from '../../system/glibc.ts';
+import { LimitedLog } from '../../util/limited-log.ts';
 import { FileCache, type FileIdentity } from './file-cache.ts';
 import { FileSource, MemorySource, type ReadableFile, type Source } from './source.ts';
 import { Transfer, type TransferOutcome, type TransferSocket } from './transfer.ts';
@@ -97,9 +97,13 @@ function hold(fd: number): number {
   return -1;
 }
 
-/** Closes a socket, its slot emptied first (see TransferThreadData.sockets). */
+/**
+ * Closes a socket, its slot emptied first (see TransferThreadData.sockets); a second call does
+ * nothing, and never empties a slot that another socket has taken since.
+ */
 function closeHeld(udp: ConnectedUdpSocket, slot: number): void {
-  if (slot >= 0) Atomics.store(held, slot, -1);
+  if (udp.fd < 0) return;
+  if (slot >= 0) Atomics.compareExchange(held, slot, udp.fd, -1);
   udp.close();
 }
 const received = Buffer.alloc(RECEIVE_BYTES);
@@ -146,6 +150,7 @@ class ThreadSocket implements TransferSocket {
   }
 
   close(): void {
+    if (this.udp.fd < 0) return; // closed already (a transfer that failed to start, then timed out)
     readers.delete(this.udp.fd);
     watchedChanged = true;
     closeHeld(this.udp, this.slot);
