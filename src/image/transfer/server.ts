@@ -71,8 +71,8 @@ export function createImageServer(opts: ImageServerOptions): http.Server {
   const contentBytes = Math.floor(cacheBytes * 0.25);
   const caches = { stored: cache, content: new StoredObjectCache(contentBytes, contentBytes / 4) };
   // A client's batches are looked up one at a time (sendBatch): many sent at once by one address
-  // get their turns one after another, so they cost no more CPU than one, and other clients'
-  // requests go between them.
+  // take their turns one after another, never more than one look-up's share of the CPU at a time,
+  // and other clients' requests go between them. (Machines behind one address share its turns.)
   const lookups = new TurnsByKey();
   const metrics = imageServerMetrics(caches, () => lookups.waiting);
   const { registry } = metrics;
@@ -203,10 +203,8 @@ async function sendBatch(
   if (!Array.isArray(digests) || digests.length === 0 || digests.length > MAX_BATCH) {
     throw new HttpError(400, 'bad request', `field 'digests' must be a list of 1 to ${MAX_BATCH} digests`);
   }
-  // A client gone while its batch waited costs no look-ups.
-  const sizes = await lookups.run(req.socket.remoteAddress ?? '', () =>
-    res.destroyed ? undefined : storedSizes(store, digests),
-  );
+  // A client gone while its batch waited, or while it is looked up, costs no more look-ups.
+  const sizes = await lookups.run(req.socket.remoteAddress ?? '', () => storedSizes(store, digests, res));
   if (!sizes) return { objects: 0, bytes: 0 };
   res.writeHead(200, { 'content-type': OBJECT_STREAM_TYPE, 'x-cradle-objects': String(digests.length) });
   // Small objects are read synchronously (one syscall sequence, no pool round trips) and frames
@@ -249,15 +247,21 @@ async function sendBatch(
   return { objects: digests.length, bytes };
 }
 
-/** The stored size of each digest, in order; a 404 naming how many the store lacks. */
-async function storedSizes(store: ImageStore, digests: unknown[]): Promise<number[]> {
+/**
+ * The stored size of each digest, in order; a 404 naming how many the store lacks; undefined once
+ * the client has gone.
+ */
+async function storedSizes(store: ImageStore, digests: unknown[], res: Res): Promise<number[] | undefined> {
   const sizes: number[] = [];
   let missing = 0;
   let firstMissing = '';
   for (let i = 0; i < digests.length; i++) {
     // A turn for the other requests every so many look-ups: one batch of 100,000 digests is
     // a second of file-system calls, which must not hold every other client up.
-    if (i > 0 && i % LOOKUPS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+    if (i % LOOKUPS_PER_TURN === 0) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      if (res.destroyed) return undefined;
+    }
     const d = digests[i];
     if (!isDigest(d))
       throw new HttpError(
