@@ -19,6 +19,7 @@ import {
 } from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpServer, trimPadding } from './server.ts';
 import { RawClient, type Reply } from '../../../test/support/tftp-peers.ts';
+import { until } from '../../../test/support/wait.ts';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-tftpd-fuzz-'));
 const lines: string[] = [];
@@ -50,20 +51,12 @@ const raw = (...parts: (string | number[])[]) =>
 const RRQ = [0, 1];
 const WRQ = [0, 2];
 
-/** Waits until `done()` holds, looking every 10 ms, for at most `ms`. */
-async function until(what: string, done: () => boolean, ms = 30_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!done()) {
-    assert.ok(performance.now() < deadline, `still waiting, after ${ms} ms, for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /**
  * Sends each datagram from its own socket; returns the replies each got, once the server has
  * answered all it will. That is waited for, not timed, so a busy machine cannot cut it short:
  *   - the server reads its port in order, so once a request sent after the batch is answered,
- *     every datagram of the batch has been read;
+ *     every datagram of the batch has been read (and every refusal sent: refusals are answered
+ *     as the request is read, by the main thread, before the later request's transfer starts);
  *   - the transfers the batch started end when their clients stay silent, and what they send
  *     comes before that.
  * Only then are the sockets closed: a port let go earlier could be taken by the next probe's

@@ -12,9 +12,9 @@ import { tftpGet } from '../../protocols/tftp/client.ts';
 import { encodeAck, encodeError, encodeRequest, MAX_BLKSIZE } from '../../protocols/tftp/packets.ts';
 import { createTftpServer, type TftpClient, type TftpServerOptions, unicastSource } from './server.ts';
 import { LossyProxy, peers, RawClient } from '../../../test/support/tftp-peers.ts';
+import { until } from '../../../test/support/wait.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cradle-tftpd-'));
 const root = path.join(work, 'root');
@@ -30,12 +30,6 @@ const files: Record<string, Buffer> = {
   'sub/file': Buffer.from('in a subdirectory\n'),
   text: Buffer.from('line one\nline two\r\nbare\rcarriage return\n'),
 };
-
-/** Waits for a condition the server reaches asynchronously (a transfer ending after its last ACK). */
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  for (const end = performance.now() + ms; !cond(); await sleep(10))
-    if (performance.now() > end) assert.fail(`timed out waiting for ${what}`);
-}
 
 async function startServer(extra: Partial<TftpServerOptions> = {}) {
   const lines: string[] = [];
