@@ -1,6 +1,8 @@
-// Work that must not run twice at once for the same key, taken in the order it came. The image
-// server looks up batches this way, one client address at a time: a client that sends many
-// batches at once gets their look-ups one after another, not a share of the CPU for each.
+// Work that must not run twice at once for the same key, taken in the order it came. The DHCP
+// server answers each client's requests this way (a retransmitted DISCOVER must not race its
+// REQUEST), and the image server looks up batches one client address at a time (a client that
+// sends many batches at once gets their look-ups one after another, not a share of the CPU for
+// each).
 
 /** Runs tasks one at a time per key, in the order they were given; other keys are not held up. */
 export class TurnsByKey {

@@ -2,6 +2,7 @@
 // receive queue (receive-queue.ts), at most `concurrency` at once, and a client's requests in the
 // order they came (a retransmitted DISCOVER must not race its REQUEST). Most of a request's time is
 // spent waiting for its lease's commit (lease-batch.ts), so many run at once and share commits.
+import { TurnsByKey } from '../../util/turns-by-key.ts';
 import { type Lane, ReceiveQueue } from './receive-queue.ts';
 
 export interface SchedulerOptions<J> {
@@ -23,7 +24,8 @@ export class RequestScheduler<J extends { mac: string }> {
   private readonly queue: ReceiveQueue<J>;
   private readonly o: SchedulerOptions<J>;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly perMac = new Map<string, Promise<void>>();
+  /** A client's requests one at a time, in the order they came. */
+  private readonly perMac = new TurnsByKey();
   private active = 0;
   private closed = false;
   private lastShedLog = -Infinity;
@@ -66,13 +68,10 @@ export class RequestScheduler<J extends { mac: string }> {
 
   private begin(job: J): void {
     this.active++;
-    const prev = this.perMac.get(job.mac) ?? Promise.resolve();
-    const run = prev.then(() => this.o.handle(job)).catch((err) => this.o.failed(job, err as Error));
-    this.perMac.set(job.mac, run);
+    const run = this.perMac.run(job.mac, () => this.o.handle(job)).catch((err) => this.o.failed(job, err as Error));
     this.inFlight.add(run);
     void run.finally(() => {
       this.inFlight.delete(run);
-      if (this.perMac.get(job.mac) === run) this.perMac.delete(job.mac);
       this.active--;
       this.pump();
     });
