@@ -97,15 +97,6 @@ function hold(fd: number): number {
   return -1;
 }
 
-/**
- * Closes a socket, its slot emptied first (see TransferThreadData.sockets); a second call does
- * nothing, and never empties a slot that another socket has taken since.
- */
-function closeHeld(udp: ConnectedUdpSocket, slot: number): void {
-  if (udp.fd < 0) return;
-  if (slot >= 0) Atomics.compareExchange(held, slot, udp.fd, -1);
-  udp.close();
-}
 const received = Buffer.alloc(RECEIVE_BYTES);
 
 /** A transfer's socket as Transfer uses it, over a ConnectedUdpSocket. */
@@ -150,10 +141,8 @@ class ThreadSocket implements TransferSocket {
   }
 
   close(): void {
-    if (this.udp.fd < 0) return; // closed already (a transfer that failed to start, then timed out)
-    readers.delete(this.udp.fd);
-    watchedChanged = true;
-    closeHeld(this.udp, this.slot);
+    // Closed already: a transfer that failed to start, then timed out.
+    if (this.udp.fd >= 0) closeHeld(this.udp, this.slot);
   }
 
   /** The socket is readable: one datagram (or its error) to the transfer. */
@@ -185,6 +174,17 @@ const transfers = new Map<number, Transfer>();
 const poll = new PollSet();
 let watchedChanged = false;
 let turning = false;
+
+/**
+ * Stops watching an open socket and closes it, its slot emptied first (see
+ * TransferThreadData.sockets), and only if the slot still holds it.
+ */
+function closeHeld(udp: ConnectedUdpSocket, slot: number): void {
+  readers.delete(udp.fd);
+  watchedChanged = true;
+  if (slot >= 0) Atomics.compareExchange(held, slot, udp.fd, -1);
+  udp.close();
+}
 
 /** A Buffer over the bytes a message brought (structured clone gives back a plain Uint8Array). */
 const asBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -248,11 +248,7 @@ function start(m: Extract<ToTransferThread, { kind: 'start' }>): void {
     transfer.start();
   } catch (err) {
     // A transfer that cannot start costs only itself: its socket is closed, the main thread told.
-    if (udp && udp.fd >= 0) {
-      readers.delete(udp.fd);
-      watchedChanged = true;
-      closeHeld(udp, slot);
-    }
+    if (udp && udp.fd >= 0) closeHeld(udp, slot);
     transfers.delete(m.id);
     post({ kind: 'failed', id: m.id, message: (err as Error).message });
     return;
