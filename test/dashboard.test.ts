@@ -16,6 +16,7 @@ import { openInventory } from '../src/inventory/open.ts';
 import type { Inventory } from '../src/inventory/types.ts';
 import { CHROMIUM, hasChromium } from './browser.ts';
 import { curlStatus, repoRoot, tmpDir } from './helpers.ts';
+import { until } from './support/wait.ts';
 import { makeTestPki, type Pair, type TestPki } from './pki-fixtures.ts';
 
 const MiB = 1024 * 1024;
@@ -46,11 +47,6 @@ describe('fleet dashboard over mutual TLS', () => {
     if (as) args.push('--cert', as.cert, '--key', as.key);
     if (body) args.push('-H', 'content-type: application/json', '--data', body);
     return curlStatus([...args, `${base}${pathname}`]);
-  };
-  const until = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
-    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
-      if (await check()) return;
-    assert.fail(`timed out waiting for ${what}`);
   };
 
   before(async () => {
@@ -242,8 +238,10 @@ describe('fleet dashboard over mutual TLS', () => {
     });
     log.info('tools: 300 MiB of 400 MiB');
     await progress.flush();
-    await until('the fleet page to show 75%', async () =>
-      /\(75%\)/.test((await row('node1').locator('.activity').textContent()) ?? ''),
+    await until(
+      'the fleet page to show 75%',
+      async () => /\(75%\)/.test((await row('node1').locator('.activity').textContent()) ?? ''),
+      15_000,
     );
 
     await page.click('text=node1');
@@ -253,11 +251,15 @@ describe('fleet dashboard over mutual TLS', () => {
     log.info('storage: partitioning /dev/vda');
     progress.result(true, 42, {});
     await progress.flush();
-    await until('the machine page to append the new log line', async () =>
-      /storage: partitioning \/dev\/vda/.test((await page.textContent('#log')) ?? ''),
+    await until(
+      'the machine page to append the new log line',
+      async () => /storage: partitioning \/dev\/vda/.test((await page.textContent('#log')) ?? ''),
+      15_000,
     );
-    await until('the machine page to show the result', async () =>
-      /installed in 42 s/.test((await page.textContent('#summary')) ?? ''),
+    await until(
+      'the machine page to show the result',
+      async () => /installed in 42 s/.test((await page.textContent('#summary')) ?? ''),
+      15_000,
     );
     assert.equal(
       ((await page.textContent('#log')) ?? '').match(/tools: 300 MiB of 400 MiB/g)?.length,

@@ -15,16 +15,10 @@ import { type LabPki, labPki } from '../src/lab/lab-pki.ts';
 import { LabNetwork } from '../src/lab/network.ts';
 import { relayCommand } from '../src/lab/relay.ts';
 import { cradleBin, isRoot, removeWorkDir, tmpDir } from './helpers.ts';
+import { until } from './support/wait.ts';
 
 const HEAD = '10.1.0.1';
 const NS = `cradle-e2e-relay-${process.pid}`;
-
-/** Waits for `check`, polled every 100 ms, failing after `ms` with `what`. */
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
-    if (await check()) return;
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 describe('the lab head node through the relay', { skip: !isRoot() && 'needs root (network namespaces)' }, () => {
   let work: string;
@@ -45,7 +39,11 @@ describe('the lab head node through the relay', { skip: !isRoot() && 'needs root
     const args = ['server', '--roles', 'http', '--db', db, '--address', HEAD, '--http-port', '6977'];
     const tls = ['--tls-cert', pki.server.cert, '--tls-key', pki.server.key, '--tls-ca', pki.ca];
     server = net!.spawn([cradleBin, ...args, ...tls], log);
-    await until('the head node boot server', () => /HTTPS on the same port/.test(logText('server.log').slice(from)));
+    await until(
+      'the head node boot server',
+      () => /HTTPS on the same port/.test(logText('server.log').slice(from)),
+      30_000,
+    );
   };
   const stopHeadServer = async () => {
     const s = server!;
@@ -68,7 +66,7 @@ describe('the lab head node through the relay', { skip: !isRoot() && 'needs root
     await startHeadServer();
     socket = path.join(work, 'head.sock');
     net.spawn(relayCommand(socket, `${HEAD}:6977`), path.join(work, 'relay.log'));
-    await until('the relay', () => /relaying /.test(logText('relay.log')));
+    await until('the relay', () => /relaying /.test(logText('relay.log')), 30_000);
     api = new HeadApi({ socket, ...pki.operator, fingerprint, timeoutMs: 10_000 });
   });
 
@@ -138,7 +136,7 @@ describe('the lab head node through the relay', { skip: !isRoot() && 'needs root
     assert.equal(await api.serving(), false);
 
     await startHeadServer();
-    await until('the head node serving again', () => api.serving());
+    await until('the head node serving again', () => api.serving(), 30_000);
     const back = await fetch(new URL('machines/node1', proxy.url));
     assert.equal(back.status, 200);
     assert.match(await back.text(), /de:ad:be:ef:00:01/);

@@ -9,12 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseTarget, relayCommand, startRelay, type Relay } from './relay.ts';
-
-/** Waits for `check` (polled every 20 ms), failing after `ms`. */
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (check()) return;
-  assert.fail(`timed out waiting for ${what}`);
-}
+import { until } from '../../test/support/wait.ts';
 
 /** Everything the peer sends until it ends, after writing `send` and ending our side. */
 async function exchange(socket: string, send: string): Promise<string> {
@@ -80,7 +75,7 @@ describe('relay', () => {
     const r = await start({ socket: path.join(dir, 'bound.sock'), maxConnections: 2, log: (l) => lines.push(l) });
     const held = [net.connect(r.socket), net.connect(r.socket)];
     await Promise.all(held.map((c) => once(c, 'connect')));
-    await until('two relayed connections', () => r.open() === 2);
+    await until('two relayed connections', () => r.open() === 2, 10_000);
     const third = net.connect(r.socket);
     third.on('error', () => {});
     await once(third, 'close');
@@ -89,7 +84,7 @@ describe('relay', () => {
       lines.join('\n'),
     );
     held[0].destroy();
-    await until('a slot free', () => r.open() === 1);
+    await until('a slot free', () => r.open() === 1, 10_000);
     assert.equal(await exchange(r.socket, 'again'), 'echo:again');
     held[1].destroy();
   });
@@ -101,7 +96,7 @@ describe('relay', () => {
     const t0 = Date.now();
     await once(c, 'close');
     assert.ok(Date.now() - t0 >= 150, 'closed before the idle time');
-    await until('the relay to let go of it', () => r.open() === 0);
+    await until('the relay to let go of it', () => r.open() === 0, 10_000);
   });
 
   test('a target that is down fails that connection only; once it is up the relay serves again', async () => {
@@ -135,7 +130,7 @@ describe('relay', () => {
     const stale = path.join(dir, 'stale.sock');
     // A relay killed outright leaves its socket file behind.
     const dead = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)})`]);
-    await until('the socket file', () => fs.existsSync(stale));
+    await until('the socket file', () => fs.existsSync(stale), 10_000);
     dead.kill('SIGKILL');
     await once(dead, 'exit');
     assert.ok(fs.lstatSync(stale).isSocket());
@@ -157,7 +152,7 @@ describe('relay', () => {
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     try {
-      await until('the relay listening', () => /relaying /.test(output));
+      await until('the relay listening', () => /relaying /.test(output), 10_000);
       assert.equal(await exchange(socket, 'program'), 'echo:program');
       const exited = once(child, 'exit');
       child.kill('SIGTERM');

@@ -2,7 +2,7 @@
 // and `ms` is only the bound after which the test fails, naming what it waited for.
 import assert from 'node:assert/strict';
 
-export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+export async function until(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await check())) {
     if (performance.now() > deadline) assert.fail(`still waiting, after ${ms} ms, for ${what}`);

@@ -69,7 +69,7 @@ async function probe(datagrams: Buffer[]): Promise<Reply[][]> {
     await Promise.all(datagrams.map((d, i) => clients[i].send(d, port)));
     await sentinel.send(encodeRequest('rrq', 'small', 'octet'), port);
     assert.equal((await sentinel.next(30_000))?.packet.op, 'data', 'the request sent after the batch was served');
-    await until('the transfers the batch started to end', () => server.stats.active === 0);
+    await until('the transfers the batch started to end', () => server.stats.active === 0, 30_000);
     await new Promise((r) => setTimeout(r, 20)); // a turn of the event loop reads replies already queued
     return clients.map((c) => c.replies.splice(0));
   } finally {

@@ -74,7 +74,7 @@ describe('TFTP server with real peers', { timeout: 120_000 }, () => {
         const r = await peers[peer](s.port, name, out, 1468);
         assert.ok(r.ok, `${r.detail}\n${s.lines.join('\n')}`);
         fetched(out, name);
-        await until(`the log of ${name}`, () => /: sent /.test(lastLine(name)));
+        await until(`the log of ${name}`, () => /: sent /.test(lastLine(name)), 5000);
         assert.match(lastLine(name), /blksize 1468, windowsize 1, 0 retransmits$/);
       }
     });
@@ -84,7 +84,7 @@ describe('TFTP server with real peers', { timeout: 120_000 }, () => {
     const out = path.join(work, 'curl-plain');
     assert.ok((await peers.curl(s.port, 'exact', out)).ok);
     fetched(out, 'exact');
-    await until('the log', () => /blksize 512, windowsize 1/.test(lastLine('exact')));
+    await until('the log', () => /blksize 512, windowsize 1/.test(lastLine('exact')), 5000);
   });
 
   it('curl at 8-byte blocks: block numbers roll over past 65535', async () => {
@@ -127,7 +127,7 @@ describe('TFTP server with real peers', { timeout: 120_000 }, () => {
     );
     for (const r of results) assert.equal(sha256(r.data), sha256(files.mid));
     assert.equal(s.server.stats.transfers - before, 50);
-    await until('every transfer to end', () => s.server.stats.active === 0);
+    await until('every transfer to end', () => s.server.stats.active === 0, 5000);
   });
 });
 
@@ -200,7 +200,7 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
   });
 
   it('a size probe (an ERROR right after the OACK, as PXE ROMs send) is not counted as an error', async () => {
-    await until('earlier transfers to end', () => s.server.stats.active === 0);
+    await until('earlier transfers to end', () => s.server.stats.active === 0, 5000);
     const errors = s.server.stats.errors;
     const c = await RawClient.open();
     await c.send(encodeRequest('rrq', 'small', 'octet', [['tsize', '0']]), s.port);
@@ -209,7 +209,7 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
     assert.equal(r.packet.options.get('tsize'), String(files.small.length));
     await c.send(encodeError(0, 'just the size'), r.port);
     c.close();
-    await until('the probe to end', () => s.server.stats.active === 0);
+    await until('the probe to end', () => s.server.stats.active === 0, 5000);
     assert.match(s.lines.at(-1)!, /RRQ "small" octet: size probe: the client sent ERROR 0 \(just the size\)/);
     assert.equal(s.server.stats.errors, errors);
   });
@@ -246,7 +246,7 @@ describe('TFTP server: names, refusals and virtual files', { timeout: 60_000 }, 
     assert.equal(await got('small'), files.small.toString()); // undefined: the root
     assert.equal(await code('broken'), 0);
     assert.ok(!seen.some((x) => x.file.includes('..')), 'the hook never sees a ".." name');
-    await until('every transfer to end', () => s.server.stats.active === 0);
+    await until('every transfer to end', () => s.server.stats.active === 0, 5000);
   });
 });
 
@@ -275,7 +275,7 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
       // Busybox exits on sending its final ACK: if the proxy loses that one, the server cannot
       // know the transfer succeeded and resends until busybox's port is unreachable.
       proxy.close();
-      await until('every transfer to end', () => s.server.stats.active === 0);
+      await until('every transfer to end', () => s.server.stats.active === 0, 5000);
       const sent = s.lines.filter((l) => /: sent 200000 bytes .* [1-9][0-9]* retransmits$/.test(l));
       assert.ok(sent.length >= 2, s.lines.join('\n'));
     } finally {
@@ -289,7 +289,7 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
     const c = await RawClient.open();
     try {
       c.send(encodeRequest('rrq', 'mid', 'octet', [['blksize', '1024']]), s.port);
-      await until('the transfer to start', () => s.server.stats.active === 1);
+      await until('the transfer to start', () => s.server.stats.active === 1, 5000);
       await until('the transfer to be abandoned', () => s.server.stats.active === 0, 2000);
       const got = c.replies.map((r) => r.packet.op);
       assert.deepEqual(got, ['oack', 'oack', 'oack', 'oack', 'error'], 'the OACK, 3 resends, then ERROR');
@@ -310,7 +310,7 @@ describe('TFTP server: retransmission, windows and lost peers', { timeout: 60_00
       c.close();
       assert.equal(first?.packet.op, 'data');
       const started = performance.now();
-      await until('the transfer to end', () => s.server.stats.active === 0);
+      await until('the transfer to end', () => s.server.stats.active === 0, 5000);
       assert.ok(performance.now() - started < 600, 'not after all 5 retries');
       assert.match(s.lines.at(-1)!, /the client has gone/);
     } finally {
@@ -541,7 +541,7 @@ describe('createTftpServer', () => {
     const c = await RawClient.open();
     try {
       for (let i = 0; i < 50; i++) await c.send(encodeRequest('wrq', `upload-${i}`, 'octet'), s.port);
-      await until('50 refusals', () => s.server.stats.errors === 50);
+      await until('50 refusals', () => s.server.stats.errors === 50, 5000);
       const logged = s.lines.filter((l) => /WRQ "upload-\d+": refused/.test(l)).length;
       // A burst may straddle two one-second windows.
       assert.ok(logged >= 10 && logged <= 20, `${logged} refusals logged`);
