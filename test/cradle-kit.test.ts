@@ -134,7 +134,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
 
   test("the DHCP server's receiving thread loads from beside the bundle", async () => {
     // An interface that does not exist: the thread runs and reports it, which proves it loaded.
-    const worker = new Worker(path.join(root, 'opt/cradle/lib/receive-worker.ts'), {
+    const worker = new Worker(path.join(root, 'opt/cradle/lib/receive-worker.mjs'), {
       workerData: { listen: [{ ifname: 'no-such-if0', port: 67 }], wakeFd: -1 },
     });
     try {
@@ -149,7 +149,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
   });
 
   test("the TFTP server's transfer thread loads from beside the bundle", async () => {
-    const worker = new Worker(path.join(root, 'opt/cradle/lib/transfer-thread.ts'), { workerData: { cacheBytes: 0 } });
+    const worker = new Worker(path.join(root, 'opt/cradle/lib/transfer-thread.mjs'), { workerData: { cacheBytes: 0 } });
     try {
       const message = await new Promise((resolve, reject) => {
         worker.once('message', resolve);

@@ -4,14 +4,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { isBuiltin } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { build as esbuild, type Plugin, type StdinOptions } from 'esbuild';
 import { run } from '../system/run.ts';
 import { buildDirFor, placeBuilt, pruneCache } from '../util/build-cache.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
+import { type Bundle, bundleInstaller, packageFiles, UNBUNDLED_PACKAGES } from './bundle.ts';
 import { cpioNewc, type CpioEntry } from './cpio.ts';
 import { FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE, SECOND_STAGE_MOUNT } from './installer-files.ts';
 import {
@@ -41,26 +40,9 @@ export interface BuildOptions {
   iso?: boolean;
   buildTime?: Date;
   /** The bundled installer, when the caller has it already (cachedInstallerImage keys on it). */
-  bundle?: Uint8Array;
+  bundle?: Bundle;
   /** Dominator's TLS files for the image: /etc/ssl/CA.pem and /etc/ssl/installer/{cert,key}.pem. */
   tls?: { ca: string; cert: string; key: string };
-}
-
-/**
- * Packages the installer imports that esbuild cannot bundle (a native addon): shipped as files
- * beside the bundle. The PTY of the remote shell is the only one.
- */
-export const UNBUNDLED_PACKAGES = ['@lydell/node-pty', `@lydell/node-pty-${process.platform}-${process.arch}`];
-
-/** A package's files (what Node loads: no type declarations, no read-me). */
-export function packageFiles(name: string): { rel: string; from: string }[] {
-  const root = path.join(repoRoot, 'node_modules', name);
-  if (!fs.existsSync(path.join(root, 'package.json')))
-    throw new Error(`the installer image needs the npm package ${name}, which is not installed (npm ci)`);
-  return (fs.readdirSync(root, { recursive: true, encoding: 'utf8' }) as string[])
-    .filter((rel) => fs.statSync(path.join(root, rel)).isFile() && !/\.(d\.ts|md|map)$/.test(rel))
-    .sort()
-    .map((rel) => ({ rel: rel.split(path.sep).join('/'), from: path.join(root, rel) }));
 }
 
 export interface BuildReport {
@@ -116,57 +98,6 @@ function findLibrary(name: string): string {
 /** busybox's applets as `busybox --list-full` names them (`usr/bin/wget`, `sbin/ip`, …). */
 export function busyboxApplets(busybox = hostProgram('busybox')): string[] {
   return execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-}
-
-/**
- * The installer and everything it imports as one ES module, Node's built-in modules taken with
- * require() (builtinsByRequire).
- */
-export function bundleInstaller(): Promise<Uint8Array> {
-  return bundleModule(path.join(repoRoot, 'src/cli/installer-main.ts'), [builtinsByRequire]);
-}
-
-/**
- * Node's built-in modules through require() instead of `import`: an ES module's import of a
- * built-in makes Node build an ES facade of it, reading every export once, and node:http's lazy
- * exports (WebSocket, …) then load Node's own fetch implementation (undici), which the installer
- * never uses. Measured with --cpu-prof on the installer's start: a fifth of Node's share of it.
- */
-export const builtinsByRequire: Plugin = {
-  name: 'builtins-by-require',
-  setup(b) {
-    b.onResolve({ filter: /^[a-z_/:]+$/ }, (a) =>
-      a.kind === 'import-statement' && isBuiltin(a.path)
-        ? { path: a.path.replace(/^node:/, ''), namespace: 'node-builtin' }
-        : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({
-      contents: `module.exports = require(${JSON.stringify(`node:${a.path}`)});`,
-      loader: 'js',
-    }));
-  },
-};
-
-/** An entry point (a file, or source text) and everything it imports as one ES module. */
-export async function bundleModule(entry: string | StdinOptions, plugins: Plugin[] = []): Promise<Uint8Array> {
-  const result = await esbuild({
-    plugins,
-    ...(typeof entry === 'string' ? { entryPoints: [entry] } : { stdin: entry }),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node26',
-    write: false,
-    minifyWhitespace: true,
-    legalComments: 'none',
-    logLevel: 'silent',
-    external: UNBUNDLED_PACKAGES,
-    // CommonJS dependencies call require(); an ES module has none unless given one.
-    banner: {
-      js: "import { createRequire as __cradleRequire } from 'node:module'; const require = __cradleRequire(import.meta.url);",
-    },
-  });
-  return result.outputFiles[0].contents;
 }
 
 /** depmod's index files (modules.dep, modules.alias, …) for exactly these modules. */
@@ -336,7 +267,8 @@ export async function cachedInstallerImage(
   tls?: BuildOptions['tls'],
 ): Promise<string> {
   const bundle = await bundleInstaller();
-  const hash = createHash('sha256').update(bundle);
+  const hash = createHash('sha256').update(bundle.main);
+  for (const t of bundle.threads) hash.update(t.name).update(t.data);
   for (const name of UNBUNDLED_PACKAGES)
     for (const f of packageFiles(name)) hash.update(f.rel).update(fs.readFileSync(f.from));
   if (tls) for (const f of [tls.ca, tls.cert, tls.key]) hash.update(fs.readFileSync(f));

@@ -21,7 +21,10 @@ const facts: InstallerImageFacts = {
   tools: ['/usr/bin/mount', '/usr/sbin/ip', '/usr/sbin/kmod'],
   libraries: ['/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2'],
   node: '/work/node',
-  bundle: new TextEncoder().encode('bundle'),
+  bundle: {
+    main: new TextEncoder().encode('bundle'),
+    threads: [{ name: 'tree-writer-thread.mjs', data: new TextEncoder().encode('thread') }],
+  },
   init: '#!/bin/sh\n',
   buildTime: new Date('2026-11-22T10:00:00Z'),
   tftpdata: [{ name: 'config.json', data: new TextEncoder().encode('{}') }],
@@ -87,13 +90,15 @@ test('the first stage: merged /usr, real tools over busybox applets, kmod as mod
   assert.equal((m.get('/etc/ssl/installer/key.pem') as { mode: number }).mode, 0o600);
 });
 
-test('the second stage: Node, the bundle and the packages it loads, under the mount point, nothing else', () => {
+test('the second stage: Node, the bundle, its threads and the packages it loads, under the mount point, nothing else', () => {
   const second = planSecondStage(facts);
   assert.deepEqual(
     second.map((e) => `${e.type} ${e.path}`),
     [
       'file /usr/lib/cradle/node',
       'file /usr/lib/cradle/cradle.mjs',
+      // Beside the bundle, where util/threads.ts threadModule finds a thread's own module.
+      'file /usr/lib/cradle/tree-writer-thread.mjs',
       'dir /usr/lib/cradle/node_modules',
       'dir /usr/lib/cradle/node_modules/@lydell',
       'dir /usr/lib/cradle/node_modules/@lydell/node-pty',

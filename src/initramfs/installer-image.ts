@@ -3,6 +3,7 @@
 // is merged-/usr like Debian's: /bin, /sbin, /lib and /lib64 are links into /usr, so a program or
 // library lands at one path whatever spelling ldd or `command -v` reported.
 import path from 'node:path';
+import type { Bundle } from './bundle.ts';
 import { SECOND_STAGE_DIGEST, SECOND_STAGE_MOUNT } from './installer-files.ts';
 import { modulePathInTree, type ModuleFile } from './resolve.ts';
 
@@ -112,8 +113,8 @@ export interface InstallerImageFacts {
   libraries: string[];
   /** The Node.js binary to ship (a stripped copy of the pinned runtime). */
   node: string;
-  /** The installer, bundled into one ES module. */
-  bundle: Uint8Array;
+  /** The installer bundled into one ES module, and its threads' modules to go beside it. */
+  bundle: Bundle;
   init: string;
   buildTime: Date;
   /** Pre-injected configuration: the files a TFTP server would serve (config.json, …). */
@@ -186,13 +187,23 @@ export function inArchiveOrder(list: PlannedEntry[]): PlannedEntry[] {
 }
 
 /**
- * The second stage: Node, the bundled installer and the packages it loads from beside it, at their
- * paths under SECOND_STAGE_MOUNT (where /init mounts the squashfs made of them).
+ * The second stage: Node, the bundled installer with its threads' modules and the packages it loads
+ * from beside it, at their paths under SECOND_STAGE_MOUNT (where /init mounts the squashfs made of
+ * them).
  */
 export function planSecondStage(f: InstallerImageFacts): PlannedEntry[] {
   const entries: PlannedEntry[] = [
     { type: 'file', path: `${SECOND_STAGE_MOUNT}/node`, from: f.node, mode: 0o755, category: 'node runtime' },
-    { type: 'file', path: `${SECOND_STAGE_MOUNT}/cradle.mjs`, data: f.bundle, mode: 0o644, category: 'installer' },
+    { type: 'file', path: `${SECOND_STAGE_MOUNT}/cradle.mjs`, data: f.bundle.main, mode: 0o644, category: 'installer' },
+    ...f.bundle.threads.map(
+      (t): PlannedEntry => ({
+        type: 'file',
+        path: `${SECOND_STAGE_MOUNT}/${t.name}`,
+        data: t.data,
+        mode: 0o644,
+        category: 'installer',
+      }),
+    ),
   ];
   for (const p of f.packages) {
     for (const file of p.files)

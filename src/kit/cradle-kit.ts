@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleModule, cachedInstallerImage, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/build.ts';
+import { cachedInstallerImage } from '../initramfs/build.ts';
+import { bundleModule, bundleThreads, CRADLE_THREADS, packageFiles, UNBUNDLED_PACKAGES } from '../initramfs/bundle.ts';
 import { FIRST_STAGE, INSTALLER_KERNEL, SECOND_STAGE } from '../initramfs/installer-files.ts';
 import { resolveLibraries } from '../initramfs/resolve.ts';
 import { run } from '../system/run.ts';
@@ -18,33 +19,14 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 export const CRADLE_KIT_NAME = CRADLE_KIT_INSTALLER.kit;
 
-// The bundle is also the entry of the unpacker's threads (cli/bundled-threads.ts): a thread must
-// not run the command line, and must still evaluate its own module, which main.ts would only reach
-// lazily. `--version` is answered here because the command line itself has no version to give.
+// `--version` is answered here because the command line itself has no version to give.
 const entrySource = (version: string) => `
-import { isMainThread } from 'node:worker_threads';
-import './bundled-threads.ts';
-if (isMainThread) {
-  if (process.argv[2] === '--version' || process.argv[2] === '-V') console.log(${JSON.stringify(version)});
-  else await import('./main.ts');
-}
+if (process.argv[2] === '--version' || process.argv[2] === '-V') console.log(${JSON.stringify(version)});
+else await import('./main.ts');
 `;
 
 /** The one shared library of Node's that the Cradle kit carries (see assembleCli). */
 const CARRIED_LIBRARY = 'libatomic.so.1';
-
-// Threads started from a file beside their module's own (the DHCP server's receiving thread, the
-// TFTP server's transfer thread, the image store's writer threads): esbuild leaves the name as
-// written, so beside the bundle that name is a shim loading the thread's own bundle.
-const THREADS: { source: string; name: string; startedBy: string }[] = [
-  { source: 'src/boot/dhcp/receive-worker.ts', name: 'receive-worker', startedBy: 'boot/dhcp/server.ts' },
-  { source: 'src/boot/tftp/transfer-thread.ts', name: 'transfer-thread', startedBy: 'boot/tftp/transfer-engine.ts' },
-  {
-    source: 'src/image/store/object-writer-worker.ts',
-    name: 'object-writer-worker',
-    startedBy: 'image/store/object-writer.ts',
-  },
-];
 
 export interface CradleKitOptions {
   out: string;
@@ -131,11 +113,8 @@ async function assembleCli(root: string, version: string): Promise<void> {
     }),
     0o644,
   );
-  for (const t of THREADS) {
-    put(root, `${lib}/${t.name}.mjs`, await bundleModule(path.join(repoRoot, t.source)), 0o644);
-    const shim = `// Loaded by name by a thread of ${t.startedBy}.\nimport './${t.name}.mjs';\n`;
-    put(root, `${lib}/${t.name}.ts`, Buffer.from(shim), 0o644);
-  }
+  // Every thread's own module beside the bundle, where util/threads.ts threadModule finds it.
+  for (const t of await bundleThreads(CRADLE_THREADS)) put(root, `${lib}/${t.name}`, t.data, 0o644);
   for (const name of UNBUNDLED_PACKAGES)
     for (const f of packageFiles(name))
       put(root, `${lib}/node_modules/${name}/${f.rel}`, fs.readFileSync(f.from), 0o644);

@@ -4,28 +4,28 @@
 // afresh costs each thread 60-300 ms.
 import module from 'node:module';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /** Whether this code runs from a bundle (the installer image, the Cradle kit), not a checkout. */
 export const runsBundled = !import.meta.url.endsWith('.ts');
 
 /**
- * The module a thread meant to run `entry` starts: `entry` itself from a checkout; from a bundle,
- * the bundle, which holds every entry, each acting on the workerData meant for it (the installer
- * image's threads start this way; the Cradle kit's image-store writers have a file of their own).
- * The bundle's entry must import `entry`'s module (cli/bundled-threads.ts), or a thread started
- * this way finds nothing to run.
+ * The module a thread meant to run `entry` (a thread's module, `NAME.ts`) loads: from a checkout,
+ * `entry` itself; from a bundle, the thread's own bundle beside it, `NAME.mjs`, which the builds
+ * put there (initramfs/thread-bundles.ts). A thread that loaded the whole command's bundle instead
+ * parsed 2.7 MB before its first job (120 ms here, seconds under emulation), and a `.ts` file
+ * would start Node's type stripper in it.
  */
-export function bundledOr(entry: URL): URL {
-  return runsBundled ? new URL(import.meta.url) : entry;
+export function threadModule(entry: URL): URL {
+  return runsBundled ? new URL(entry.href.replace(/\.ts$/, '.mjs')) : entry;
 }
 
-/** A thread running the module at `entry` with `workerData`, under this thread's compile cache. */
-export function startThread(entry: URL | string, workerData: unknown): Worker {
-  const url = typeof entry === 'string' ? entry : entry.href;
+/** A thread running the thread module `entry` (see threadModule) with `workerData`, under this thread's compile cache. */
+export function startThread(entry: URL, workerData: unknown, options: Pick<WorkerOptions, 'execArgv'> = {}): Worker {
+  const url = threadModule(entry);
   const cacheDir = module.getCompileCacheDir();
-  if (!cacheDir || runsBundled) return new Worker(new URL(url), { workerData });
+  if (!cacheDir || runsBundled) return new Worker(url, { ...options, workerData });
   // getCompileCacheDir() names the per-Node-version directory inside the one that was enabled.
-  const code = `import m from 'node:module'; m.enableCompileCache(${JSON.stringify(path.dirname(cacheDir))}); await import(${JSON.stringify(url)});`;
-  return new Worker(code, { eval: true, workerData });
+  const code = `import m from 'node:module'; m.enableCompileCache(${JSON.stringify(path.dirname(cacheDir))}); await import(${JSON.stringify(url.href)});`;
+  return new Worker(code, { ...options, eval: true, workerData });
 }

@@ -22,7 +22,7 @@
 // with util/limited-log.ts for its logs; this file owns the sockets, the receiving thread and the
 // start and close.
 import dgram from 'node:dgram';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import {
   DhcpPacketError,
   decodeDhcpPacket,
@@ -35,6 +35,7 @@ import { WakeFd } from '../../system/packet-socket.ts';
 import { PXE_PORT } from './policy.ts';
 import { leaseBatcher } from './lease-batch.ts';
 import { LimitedLog } from '../../util/limited-log.ts';
+import { startThread } from '../../util/threads.ts';
 import { laneOf } from './receive-queue.ts';
 import type { ReceiveMessage, ReceiveWorkerData } from './receive-worker.ts';
 import { ReplySender } from './reply-sender.ts';
@@ -203,7 +204,7 @@ export function createDhcpServer(opts: DhcpServerOptions): DhcpServer {
         listen: opts.interfaces.map((ifname) => ({ ifname, port: 67 })),
         wakeFd: wake.fd,
       };
-      const w = new Worker(new URL('./receive-worker.ts', import.meta.url), { workerData: data });
+      const w = startThread(new URL('./receive-worker.ts', import.meta.url), data);
       worker = w;
       workerExit = new Promise((r) => w.once('exit', r));
       await new Promise<void>((resolve, reject) => {

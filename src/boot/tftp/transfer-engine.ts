@@ -4,7 +4,8 @@
 // transfer starts a new one, and the sockets the dead thread left open are closed here: the thread
 // keeps their descriptors in a table shared with this side (TransferThreadData.sockets).
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../../util/threads.ts';
 import type { FromTransferThread, ToTransferThread, TransferThreadData } from './transfer-thread.ts';
 import type { TransferOutcome } from './transfer.ts';
 
@@ -109,8 +110,7 @@ export class TransferEngine {
     const sockets = new SharedArrayBuffer(4 * (this.settings.maxTransfers + 64));
     new Int32Array(sockets).fill(-1);
     const data: TransferThreadData = { cacheBytes: this.settings.cacheBytes, sockets };
-    const w = new Worker(new URL('./transfer-thread.ts', import.meta.url), {
-      workerData: data,
+    const w = startThread(new URL('./transfer-thread.ts', import.meta.url), data, {
       // A thread inherits the process's flags, and a process run as `node --input-type=module -e`
       // (as bench/tftp-server.ts runs the server) has one a thread from a file refuses. Flags
       // given explicitly must all be a thread's, so in that case the thread gets none.

@@ -49,8 +49,6 @@ export function defaultWriterThreads(): number {
   return Math.max(1, Math.min(os.availableParallelism(), 16));
 }
 
-const WORKER_ENTRY = new URL('./object-writer-worker.ts', import.meta.url);
-
 export class ObjectWriterPool {
   private readonly root: string;
   private readonly level: number;
@@ -130,7 +128,7 @@ export class ObjectWriterPool {
     const occupied = occupiedPrefixes(objectsDir);
     const setup: WriterSetup = { root: this.root, level: this.level, occupied: [...occupied] };
     for (let i = 0; i < this.size; i++) {
-      const worker = startThread(WORKER_ENTRY, setup);
+      const worker = startThread(new URL('./object-writer-worker.ts', import.meta.url), setup);
       worker.unref();
       const thread: Thread = { worker, outstanding: [] };
       worker.on('message', (results: WriterResult[]) => this.answer(thread, results));

@@ -9,7 +9,7 @@ import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
 import type { ObjectFinder } from '../model/objects.ts';
 import { type CacheStats, LocalObjectCache, newCacheStats } from './local-cache.ts';
-import { bundledOr, startThread } from '../../util/threads.ts';
+import { startThread } from '../../util/threads.ts';
 
 const BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_UNACKED = 8;
@@ -44,7 +44,7 @@ function runInWorker(
   stats: CacheStats,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const worker = startThread(bundledOr(new URL(import.meta.url)), job);
+    const worker = startThread(new URL('./cache-thread.ts', import.meta.url), job);
     let settled = false;
     const finish = (err: unknown, counts?: Counts) => {
       if (settled) return;
@@ -143,8 +143,7 @@ async function workerMain(job: CacheJob): Promise<void> {
   }
 }
 
-// Started as a worker: this file itself, or the installer image's bundle (one file holding every
-// module; this module comes after the cache it runs, which imports nothing of it).
+// Started as a thread (util/threads.ts: this file, or its own bundle), with a job. The calling
+// thread imports this module too, and runs nothing of it here.
 const started = workerData as CacheJob | undefined;
-// From a bundle every thread runs this module too (bundledOr): only the jobs above are this one's.
 if (!isMainThread && started?.kind === 'cache') void workerMain(started);

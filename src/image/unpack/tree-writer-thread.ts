@@ -105,8 +105,7 @@ export function writeBatch(batch: WriteBatch): WriteAnswer {
   return answer;
 }
 
-// Started as a writer thread: this module itself (a checkout), or a bundle holding it (worker.ts
-// imports it, so the bundle's thread reaches this line too).
+// Started as a writer thread (util/threads.ts: this module, or its own bundle).
 if (!isMainThread && (workerData as { kind?: string } | undefined)?.kind === 'tree-writer') {
   const port = parentPort!;
   port.on('message', (batch: WriteBatch) => {

@@ -9,7 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Digest } from '../model/digest.ts';
 import type { InodeEntry } from '../model/manifest.ts';
 import { CorruptObjectError } from '../model/objects.ts';
-import { bundledOr, startThread } from '../../util/threads.ts';
+import { startThread } from '../../util/threads.ts';
 import type { FileTarget } from './file-ops.ts';
 import type { WriteAnswer, WriteBatch, WriteJob } from './tree-writer-thread.ts';
 
@@ -70,7 +70,7 @@ export class TreeWriterPool {
   start(): this {
     if (this.threads.length || this.closed) return this;
     for (let i = 0; i < this.size; i++) {
-      const worker = startThread(bundledOr(new URL('./tree-writer-thread.ts', import.meta.url)), {
+      const worker = startThread(new URL('./tree-writer-thread.ts', import.meta.url), {
         kind: 'tree-writer',
       });
       worker.unref();
