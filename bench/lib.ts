@@ -524,23 +524,29 @@ export async function measureTwo(
   title = '',
   column?: { header: string; cell: (median: Sample) => string },
 ): Promise<{ samples: Record<string, Sample[]>; ours: Sample; peer: Sample }> {
+  const { samples, medians: m } = await measureSides(sides, title, column);
+  return { samples, ours: m[0], peer: m[1] };
+}
+
+/** measureTwo for any number of sides: the medians in the sides' order. */
+export async function measureSides(
+  sides: Side[],
+  title = '',
+  column?: { header: string; cell: (median: Sample) => string },
+): Promise<{ samples: Record<string, Sample[]>; medians: Sample[] }> {
   const samples = await measureInterleaved(sides);
-  const ours = medians(samples[sides[0].name]);
-  const peer = medians(samples[sides[1].name]);
+  const m = sides.map((s) => medians(samples[s.name]));
   console.log();
   console.log(
     table(
       [title, 'median time', ...(column ? [column.header] : []), 'runs (s)'],
-      sides.map((s, i) => {
-        const m = i ? peer : ours;
-        return [
-          s.name,
-          secs(m.seconds),
-          ...(column ? [column.cell(m)] : []),
-          samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
-        ];
-      }),
+      sides.map((s, i) => [
+        s.name,
+        secs(m[i].seconds),
+        ...(column ? [column.cell(m[i])] : []),
+        samples[s.name].map((x) => x.seconds.toFixed(2)).join(' '),
+      ]),
     ),
   );
-  return { samples, ours, peer };
+  return { samples, medians: m };
 }

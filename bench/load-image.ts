@@ -1,7 +1,9 @@
 // Benchmark: installing a tree over loopback, for two trees: the Debian root file system (~200 MB,
 // 8,100 files) and issue 18's small tree, a Python standard library (~52 MB, 1,400 files:
 // small-tree.ts), where fixed costs (process start, threads, the final sync) show.
-//   ours: `cradle installer load-image` from `cradle imageserver` (its own process)
+//   ours: `cradle installer load-image` from `cradle imageserver` (its own process), run twice
+//         over: as bin/cradle runs it from this checkout, and as the installer image runs it, its
+//         bundle (initramfs/bundle.ts: one module for the command, one per thread) on the same Node
 //   peer: `curl http://…/rootfs.tar.zst | zstd -dc | tar -x` from nginx serving the same tree as one
 //         static .tar.zst per tree (made with the same zstd level our store uses)
 // Each run goes into a freshly made ext4 on a loop device and ends with `sync -f` of it: an install
@@ -12,7 +14,9 @@
 // fast as the tar pipeline.
 //
 //   node_modules/.bin/node bench/load-image.ts        (BENCH_RUNS=N for more runs; default 3)
+import fs from 'node:fs';
 import path from 'node:path';
+import { bundleInstaller } from '../src/initramfs/bundle.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { describeTree, diffTrees } from '../test/helpers.ts';
 import {
@@ -22,8 +26,9 @@ import {
   LoopFs,
   mb,
   mbps,
-  measureTwo,
+  measureSides,
   q,
+  repoRoot,
   ratioLine,
   runBenchmark,
   secs,
@@ -44,11 +49,21 @@ const IMAGE = 'bench/debian';
 const SMALL_IMAGE = 'bench/small-tree';
 const SMALL_ARCHIVE = 'small-tree.tar.zst';
 
-/** `cradle installer load-image` into `dir`, then flush its file system. */
-export function cradleInstall(url: string, dir: string, fsRoot: string, image = IMAGE) {
+/** `cradle installer load-image` into `dir` (by `cradle`, a command line), then flush its file system. */
+export function cradleInstall(url: string, dir: string, fsRoot: string, image = IMAGE, cradle = q(cradleBin)) {
   return shell(
-    `${q(cradleBin)} installer load-image ${image} ${q(dir)} --imageserver ${url} --no-mounts && sync -f ${q(fsRoot)}`,
+    `${cradle} installer load-image ${image} ${q(dir)} --imageserver ${url} --no-mounts && sync -f ${q(fsRoot)}`,
   );
+}
+
+/** The installer image's bundle, written to `dir`: the command line that runs it there. */
+async function installerBundle(dir: string): Promise<string> {
+  const bundle = await bundleInstaller();
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'cradle.mjs'), bundle.main);
+  for (const t of bundle.threads) fs.writeFileSync(path.join(dir, t.name), t.data);
+  const node = path.join(repoRoot, 'node_modules/.bin/node');
+  return `${q(node)} --disable-warning=ExperimentalWarning ${q(path.join(dir, 'cradle.mjs'))}`;
 }
 
 /** The peer: stream the .tar.zst from nginx through zstd into tar, then flush. */
@@ -75,8 +90,16 @@ export async function serveRootfs(c: Cleanup, work: string, extra?: (store: stri
   return { root, src, store, ours: ours.url, nginx: nginx.url };
 }
 
-/** Checks both sides produce the same tree, measures them; prints its table and RATIO line. */
-async function measureTree(dst: LoopFs, label: string, root: string, image: string, archive: string, urls: Urls) {
+/** Checks both sides produce the same tree, measures them; prints its table and RATIO lines. */
+async function measureTree(
+  dst: LoopFs,
+  label: string,
+  root: string,
+  image: string,
+  archive: string,
+  urls: Urls,
+  bundled: string,
+) {
   const content = treeBytes(root);
   console.log(
     `${NAME} (${label}): ${content.files} files, ${mb(content.bytes)}; imageserver ${urls.ours}, nginx ${urls.nginx}`,
@@ -93,7 +116,7 @@ async function measureTree(dst: LoopFs, label: string, root: string, image: stri
       : 'check: both installs produce identical trees',
   );
 
-  const sides: [Side, Side] = [
+  const sides: Side[] = [
     {
       name: 'cradle load-image + sync',
       prepare: () => dst.format(),
@@ -104,26 +127,41 @@ async function measureTree(dst: LoopFs, label: string, root: string, image: stri
       prepare: () => dst.format(),
       run: async () => ({ seconds: (await tarInstall(urls.nginx, dst.path('root'), dst.mnt, archive)).seconds }),
     },
+    {
+      name: "installer's bundle + sync",
+      prepare: () => dst.format(),
+      run: async () => ({
+        seconds: (await cradleInstall(urls.ours, dst.path('root'), dst.mnt, image, bundled)).seconds,
+      }),
+    },
   ];
-  const { samples, ours, peer } = await measureTwo(sides, label, {
+  const { samples, medians: m } = await measureSides(sides, label, {
     header: 'MB/s (content)',
-    cell: (m) => mbps(content.bytes, m.seconds),
+    cell: (s) => mbps(content.bytes, s.seconds),
   });
-  const line = ratioLine(
-    label === 'debian' ? NAME : `${NAME} ${label}`,
-    { label: 'cradle', value: secs(ours.seconds), n: ours.seconds },
-    { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds },
-    'lower is better for cradle; target <= 1.00',
-  );
+  const [ours, peer, installer] = m;
+  const name = label === 'debian' ? NAME : `${NAME} ${label}`;
+  const better = 'lower is better for cradle; target <= 1.00';
+  const tar = { label: 'curl|zstd|tar', value: secs(peer.seconds), n: peer.seconds };
+  const lines = [
+    ratioLine(name, { label: 'cradle', value: secs(ours.seconds), n: ours.seconds }, tar, better),
+    ratioLine(
+      `${name} (the installer's bundle)`,
+      { label: 'cradle', value: secs(installer.seconds), n: installer.seconds },
+      tar,
+      better,
+    ),
+  ];
   const results = {
     content,
     treeDifferences: diff,
     samples,
-    medians: { cradle: ours, peer },
+    medians: { cradle: ours, peer, installerBundle: installer },
     ratio: ours.seconds / peer.seconds,
+    installerBundleRatio: installer.seconds / peer.seconds,
     target: 'cradle <= peer (ratio <= 1)',
   };
-  return { line, results };
+  return { lines, results };
 }
 
 interface Urls {
@@ -141,13 +179,13 @@ if (import.meta.main) {
       await shell(`tar -C ${q(small)} ${TAR_CREATE} -cf - . | zstd -3 -T1 -q > ${q(archive)}`);
     });
     const dst = await LoopFs.create(c, work, 'dst', 1024);
-    const debian = await measureTree(dst, 'debian', served.root, IMAGE, 'rootfs.tar.zst', served);
+    const bundled = await installerBundle(path.join(work, 'installer-bundle'));
+    const debian = await measureTree(dst, 'debian', served.root, IMAGE, 'rootfs.tar.zst', served, bundled);
     console.log();
-    const smallResults = await measureTree(dst, 'small-tree', small, SMALL_IMAGE, SMALL_ARCHIVE, served);
+    const smallResults = await measureTree(dst, 'small-tree', small, SMALL_IMAGE, SMALL_ARCHIVE, served, bundled);
     // The Debian tree's figures stay at the top level, where earlier results have them.
     const file = writeResults(NAME, { ...debian.results, smallTree: smallResults.results });
     console.log(`results: ${file}`);
-    console.log(debian.line);
-    console.log(smallResults.line);
+    for (const line of [...debian.lines, ...smallResults.lines]) console.log(line);
   });
 }
