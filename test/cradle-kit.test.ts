@@ -105,7 +105,7 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
     assert.equal(
       fs.readFileSync(path.join(root, CRADLE_KIT_CLI.wrapper), 'utf8'),
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own ${...}, not a template
-      '#!/bin/sh\nLD_LIBRARY_PATH=/opt/cradle/lib/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
+      '#!/bin/sh\nLD_LIBRARY_PATH=/opt/cradle/lib/native${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} NODE_COMPILE_CACHE=/var/cache/cradle/node-compile-cache exec /opt/cradle/bin/node --disable-warning=ExperimentalWarning /opt/cradle/lib/cradle.mjs "$@"\n',
     );
     assert.ok(fs.existsSync(path.join(root, 'opt/cradle/lib/node_modules/@lydell/node-pty/package.json')));
     assert.ok(
@@ -130,6 +130,29 @@ describe('the Cradle kit', { skip: cannotBuild() }, () => {
       await cradle('kit', 'list', '--depot', depot.root),
       new RegExp(`^cradle\\s+${version.replaceAll('.', '\\.')}\\s+addon\\s+-\\s+cradle,installer\\s+-$`, 'm'),
     );
+  });
+
+  test("the wrapper's compile cache: the bundle's compiled code is kept there, and not handed to the programs cradle runs", async () => {
+    const cache = path.join(work, 'compile-cache');
+    const bundle = path.join(root, CRADLE_KIT_CLI.bundle);
+    const node = path.join(root, CRADLE_KIT_CLI.node);
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: cache };
+    delete env.NODE_OPTIONS;
+    // Loaded before the bundle, it tells what the process's environment holds when it ends: what
+    // a program cradle ran in the meantime would have been given.
+    const probe = path.join(work, 'env-probe.mjs');
+    fs.writeFileSync(
+      probe,
+      "process.on('exit', () => process.stderr.write('at exit: ' + (process.env.NODE_COMPILE_CACHE ?? 'unset') + '\\n'));\n",
+    );
+    const help = async () => {
+      const args = ['--disable-warning=ExperimentalWarning', '--import', probe, bundle, 'machine', '--help'];
+      return run(node, args, { env, encoding: 'utf8' });
+    };
+    const first = await help();
+    assert.ok(fs.readdirSync(cache, { recursive: true }).length > 0, 'the first run filled the cache');
+    assert.equal(first.stderr, 'at exit: unset\n');
+    assert.equal((await help()).stdout, first.stdout, 'a run from the cache answers the same');
   });
 
   test("the DHCP server's receiving thread loads from beside the bundle", async () => {

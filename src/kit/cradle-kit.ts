@@ -19,8 +19,10 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 export const CRADLE_KIT_NAME = CRADLE_KIT_INSTALLER.kit;
 
-// `--version` is answered here because the command line itself has no version to give.
+// `--version` is answered here because the command line itself has no version to give. The
+// wrapper's compile cache is for this bundle alone: the programs cradle runs do not inherit it.
 const entrySource = (version: string) => `
+delete process.env.NODE_COMPILE_CACHE;
 if (process.argv[2] === '--version' || process.argv[2] === '-V') console.log(${JSON.stringify(version)});
 else await import('./main.ts');
 `;
@@ -130,7 +132,7 @@ async function assembleCli(root: string, version: string): Promise<void> {
   if (atomic) put(root, `${CRADLE_KIT_CLI.libraries}/${CARRIED_LIBRARY}`, fs.readFileSync(atomic), 0o644);
   const wrapper = [
     '#!/bin/sh',
-    `LD_LIBRARY_PATH=/${CRADLE_KIT_CLI.libraries}\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"`,
+    `LD_LIBRARY_PATH=/${CRADLE_KIT_CLI.libraries}\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} NODE_COMPILE_CACHE=/${CRADLE_KIT_CLI.compileCache} exec /${CRADLE_KIT_CLI.node} --disable-warning=ExperimentalWarning /${CRADLE_KIT_CLI.bundle} "$@"`,
     '',
   ].join('\n');
   put(root, CRADLE_KIT_CLI.wrapper, Buffer.from(wrapper), 0o755);
