@@ -138,7 +138,7 @@ export async function readKitFile(
       if (actual !== digest) throw where(`object ${digest} is corrupt: its content hashes to ${actual}`);
       if (size < 0) {
         // A manifest: safe paths, parents first (parseManifest refuses '..', absolute paths, links out).
-        const manifest = parseManifest(content, `${file}: manifest ${digest}`);
+        const manifest = await parseManifest(content, `${file}: manifest ${digest}`);
         for (const [d, n] of neededObjects(manifest)) if (!expected.has(d)) expected.set(d, n);
       }
       objects.set(digest, stored.length);

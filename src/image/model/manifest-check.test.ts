@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { checkedManifest, MANIFEST_FORMAT } from './manifest-check.ts';
-import { manifestSchema } from './manifest.ts';
+import { manifestSchema } from './manifest-schema.ts';
 
 const meta = { mode: 0o644, uid: 0, gid: 1000, mtime: '1700000000.123456789' };
 const VALID: Record<string, unknown>[] = [
@@ -111,6 +111,41 @@ describe('checkedManifest against zod', () => {
       );
     }
     assert.ok(cases > 2000, `${cases} cases`);
+  });
+
+  test('extended attributes, checked by hand: names and base64 values as zod takes them', () => {
+    const dir = VALID[1];
+    const names = ['user.a', '', '1', '__proto__', 'security.capability', 'a'.repeat(300), 'constructor'];
+    const values = [
+      '',
+      'YQ==',
+      'YWI=',
+      'YWJj',
+      'YQ',
+      'Y===',
+      'YQ=a',
+      '====',
+      'Y Q==',
+      'YQ==\n',
+      '+/+/',
+      '-_-_',
+      1,
+      null,
+      [],
+      {},
+    ];
+    for (const name of names)
+      for (const value of values) {
+        agree(manifest([{ ...dir, xattrs: { [name]: value } }]), `xattr ${name}=${JSON.stringify(value)}`);
+        agree(manifest([{ ...dir, xattrs: { 'user.b': 'YQ==', [name]: value } }]), `xattrs user.b and ${name}`);
+        const parsed = JSON.parse(`{"${name}": ${JSON.stringify(value)}}`);
+        agree(manifest([{ ...dir, xattrs: parsed }]), `xattr ${name} from JSON`);
+      }
+    // The common case takes the fast path, names in their order (numeric names first, as in zod).
+    const x = { 'user.z': 'YWJj', '1': '', 'security.capability': 'AQAAAg==' };
+    const fast = checkedManifest(manifest([{ ...dir, xattrs: x }]));
+    assert.ok(fast);
+    assert.deepEqual(Object.keys(fast.entries[0].xattrs as object), ['1', 'user.z', 'security.capability']);
   });
 
   test('the manifest itself: its format, its keys, its entries', () => {

@@ -3,52 +3,15 @@
 // meanings: docs/image-format.md. A manifest is untrusted input: `parseManifest` validates the
 // schema *and* the tree (safe paths, parents before children, hard links to earlier files), so an
 // unpacker that follows the entries in order can never write outside its target.
-import { z } from 'zod';
-import { isDigest, type Digest } from './digest.ts';
-import { checkedManifest, MANIFEST_FORMAT, MAX_PATH_BYTES, MTIME, xattrsSchema } from './manifest-check.ts';
+import type { z } from 'zod';
+import type { Digest } from './digest.ts';
+import { checkedManifest, MANIFEST_FORMAT, MAX_PATH_BYTES } from './manifest-check.ts';
+import type { entrySchema } from './manifest-schema.ts';
 import type { Timespec } from '../../system/libc.ts';
 
 export { MANIFEST_FORMAT };
 
 const MAX_NAME_BYTES = 255;
-
-const mtime = z.string().regex(MTIME, "expected seconds and nanoseconds as 'S.NNNNNNNNN'");
-const id = z.number().int().min(0).max(0xffffffff);
-const xattrs = xattrsSchema.optional();
-const base = {
-  path: z.string().min(1),
-  mode: z.number().int().min(0).max(0o7777),
-  uid: id,
-  gid: id,
-  mtime,
-  xattrs,
-};
-const digest = z.string().refine(isDigest, "expected 'sha256:' followed by 64 lowercase hex digits");
-
-const entrySchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('dir'), ...base }),
-  z.strictObject({
-    type: z.literal('file'),
-    ...base,
-    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    digest: digest.optional(),
-    sparse: z.literal(true).optional(),
-  }),
-  z.strictObject({ type: z.literal('symlink'), ...base, target: z.string().min(1).max(MAX_PATH_BYTES) }),
-  z.strictObject({ type: z.literal('hardlink'), path: z.string().min(1), target: z.string().min(1) }),
-  z.strictObject({
-    type: z.enum(['char', 'block']),
-    ...base,
-    rdev: z.strictObject({ major: id, minor: id }),
-  }),
-  z.strictObject({ type: z.literal('fifo'), ...base }),
-]);
-
-/** The schema; parseManifest asks it only what checkedManifest leaves (its test compares the two). */
-export const manifestSchema = z.strictObject({
-  format: z.literal(MANIFEST_FORMAT),
-  entries: z.array(entrySchema).min(1),
-});
 
 export type Entry = z.infer<typeof entrySchema>;
 export type FileEntry = Extract<Entry, { type: 'file' }>;
@@ -64,8 +27,11 @@ export class ManifestError extends Error {
   override name = 'ManifestError';
 }
 
-/** Parses and fully validates manifest bytes; throws ManifestError naming the bad entry. */
-export function parseManifest(bytes: Uint8Array, source = 'manifest'): Manifest {
+/**
+ * Parses and fully validates manifest bytes; rejects with ManifestError naming the bad entry. Only
+ * a manifest the hand check does not accept loads zod (manifest-schema.ts), for its error.
+ */
+export async function parseManifest(bytes: Uint8Array, source = 'manifest'): Promise<Manifest> {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -78,6 +44,7 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest'): Manifest 
     validateTree(checked as Manifest, source);
     return checked as Manifest;
   }
+  const { manifestSchema } = await import('./manifest-schema.ts');
   const result = manifestSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
