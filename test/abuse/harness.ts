@@ -14,6 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { until } from '../support/wait.ts';
 
 export interface BodyRoute {
   method: 'POST' | 'PUT';
@@ -51,15 +52,6 @@ const MiB = 1024 * 1024;
 /** What the attacks may add to a server's resident memory: bodies in flight, their parsing, V8's slack. */
 const MEMORY_ALLOWANCE_MIB = 320;
 
-/** Resolves when `check` holds, polling; fails with `what` after `ms` (a bound, not a benchmark). */
-export async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export function alive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -94,10 +86,10 @@ async function raw(t: Target, payload: Buffer | string, ms = 10_000): Promise<{ 
   let text = '';
   s.on('data', (b: Buffer) => (text += b.toString('latin1')));
   s.write(payload);
-  await waitUntil(
+  await until(
+    `an answer or a close for ${JSON.stringify(String(payload).slice(0, 60))}`,
     () => closed(s) || /\r\n\r\n/.test(text),
     ms,
-    `an answer or a close for ${JSON.stringify(String(payload).slice(0, 60))}`,
   ).finally(() => s.destroy());
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return { status: m ? Number(m[1]) : undefined, text };
@@ -195,10 +187,10 @@ export function abuseSuite(
       try {
         await healthy(t);
         // Not one of them sent a request: each is closed within the head timeout.
-        await waitUntil(
+        await until(
+          'every idle connection closed by the server',
           () => idle.every(closed),
           t.requestHeadMs * 3 + 10_000,
-          'every idle connection closed by the server',
         );
       } finally {
         for (const s of idle) s.destroy();
@@ -233,10 +225,10 @@ export function abuseSuite(
       }, 250);
       try {
         await healthy(t);
-        await waitUntil(
+        await until(
+          'every trickling connection closed by the server',
           () => slow.every(closed),
           t.requestHeadMs * 3 + 10_000,
-          'every trickling connection closed by the server',
         );
       } finally {
         clearInterval(trickle);
@@ -324,10 +316,10 @@ export function abuseSuite(
         await hostileJson(t);
         await concurrentBodies(t);
         await thousandAtOnce(t);
-        await waitUntil(
+        await until(
+          `resident memory under ${Math.round(bound)} MiB after round ${round} (${Math.round(baseline)} at the start, now ${Math.round(rssMiB(t.pid))})`,
           () => rssMiB(t.pid) < bound,
           30_000,
-          `resident memory under ${Math.round(bound)} MiB after round ${round} (${Math.round(baseline)} at the start, now ${Math.round(rssMiB(t.pid))})`,
         );
       }
     });

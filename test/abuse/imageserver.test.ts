@@ -8,7 +8,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { DEFAULT_LIMITS } from '../../src/util/http/connections.ts';
 import { cradleBin, tmpDir } from '../helpers.ts';
-import { abuseSuite, type Target, waitUntil } from './harness.ts';
+import { until } from '../support/wait.ts';
+import { abuseSuite, type Target } from './harness.ts';
 import { loopbackTarget, startProcess } from './targets.ts';
 
 /** Larger than loopback's socket buffers on both sides hold: a client that reads none leaves most unsent. */
@@ -88,10 +89,10 @@ abuseSuite(
               'stalled downloads, as the kernel lists them',
             );
             await t.normal(t.sources.at(-1)!);
-            await waitUntil(
+            await until(
+              'every stalled download reset by the server',
               () => establishedFrom(source, t.port) === 0,
               DEFAULT_LIMITS.sendTimeoutMs * 2 + 15_000,
-              'every stalled download reset by the server',
             );
           } finally {
             for (const s of stalled) s.destroy();

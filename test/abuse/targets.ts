@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DEFAULT_LIMITS } from '../../src/util/http/connections.ts';
 import type { BodyRoute, Target } from './harness.ts';
-import { waitUntil } from './harness.ts';
+import { until } from '../support/wait.ts';
 
 /** Loopback addresses, each a distinct client to a server on 127.0.0.1 (all of 127/8 is local). */
 export const LOOPBACK_SOURCES = Array.from({ length: 40 }, (_, i) => `127.0.0.${10 + i}`);
@@ -38,7 +38,7 @@ export async function startProcess(
     await exited;
   };
   try {
-    await waitUntil(() => ready.test(out) || child.exitCode !== null, 30_000, `${argv.join(' ')} ready`);
+    await until(`${argv.join(' ')} ready`, () => ready.test(out) || child.exitCode !== null, 30_000);
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message}; its output:\n${out}`);
