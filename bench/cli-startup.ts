@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { table } from '../src/util/format.ts';
-import { cradleBin, ratioLine, repoRoot, runBenchmark, writeResults } from './lib.ts';
+import { cradleBin, repoRoot, runBenchmark, writeResults } from './lib.ts';
+import { ratioLine } from './measure.ts';
 
 const NAME = 'cli-startup';
 const RUNS = Math.max(3, Number(process.env.BENCH_STARTUP_RUNS ?? 20));

@@ -32,19 +32,14 @@ import {
   cradleBin,
   exec,
   LoopFs,
-  measureInterleaved,
-  medians,
-  mb,
-  mbps,
-  ratioLine,
   runBenchmark,
-  type Sample,
   startCradleServer,
   startNginx,
   tempDir,
   withChildren,
   writeResults,
 } from './lib.ts';
+import { measureInterleaved, medians, mb, mbps, ratioLine, type Sample } from './measure.ts';
 
 const NAME = 'concurrent-clients';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 32);

@@ -20,7 +20,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openInventory } from '../src/inventory/open.ts';
 import { table } from '../src/util/format.ts';
-import { cpuSeconds, cradleBin, exec, ratioLine, runBenchmark, stopChild, tempDir, writeResults } from './lib.ts';
+import { cpuSeconds, cradleBin, exec, runBenchmark, stopChild, tempDir, writeResults } from './lib.ts';
+import { ratioLine } from './measure.ts';
 
 const NAME = 'dhcp-perfdhcp';
 const NS = { srv: `cradle-e2e-pdsrv-${process.pid}`, cli: `cradle-e2e-pdcli-${process.pid}` };

@@ -16,19 +16,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { table } from '../src/util/format.ts';
-import {
-  cpuSeconds,
-  exec,
-  measureInterleaved,
-  medians,
-  ratioLine,
-  repoRoot,
-  runBenchmark,
-  secs,
-  tempDir,
-  writeResults,
-  type Sample,
-} from './lib.ts';
+import { cpuSeconds, exec, repoRoot, runBenchmark, tempDir, writeResults } from './lib.ts';
+import { measureInterleaved, medians, ratioLine, secs, type Sample } from './measure.ts';
 
 const NAME = 'dhcp-server';
 const NS = { srv: `cradle-bench-dhcp-${process.pid}-srv`, cli: `cradle-bench-dhcp-${process.pid}-cli` };

@@ -34,18 +34,8 @@ import {
 import { HEAD_PATHS } from '../src/setup/services.ts';
 import { cacheDir } from '../src/util/build-cache.ts';
 import { table } from '../src/util/format.ts';
-import {
-  type Cleanup,
-  cradleBin,
-  exec,
-  mb,
-  median,
-  ratioLine,
-  runBenchmark,
-  secs,
-  tempDir,
-  writeResults,
-} from './lib.ts';
+import { type Cleanup, cradleBin, exec, runBenchmark, tempDir, writeResults } from './lib.ts';
+import { mb, median, ratioLine, secs } from './measure.ts';
 
 /** Head installs: one by default (lib's RUNS is 3, two hours of VMs here). */
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 1));

@@ -8,18 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startBootServer } from '../src/boot/server.ts';
 import { openInventory } from '../src/inventory/open.ts';
-import {
-  freePort,
-  measureInterleaved,
-  medians,
-  q,
-  ratioLine,
-  runBenchmark,
-  shell,
-  startNginx,
-  tempDir,
-  writeResults,
-} from './lib.ts';
+import { freePort, q, runBenchmark, shell, startNginx, tempDir, writeResults } from './lib.ts';
+import { measureInterleaved, medians, ratioLine } from './measure.ts';
 
 const CLIENTS = 50;
 const SIZE = 100 * 1024 * 1024;

@@ -16,15 +16,8 @@ import {
   cradleBin,
   exec,
   LoopFs,
-  measureInterleaved,
-  medians,
-  mb,
-  mbps,
   q,
-  ratioLine,
   runBenchmark,
-  type Sample,
-  secs,
   shell,
   TAR_CREATE,
   tempDir,
@@ -32,6 +25,7 @@ import {
   usedBytes,
   writeResults,
 } from './lib.ts';
+import { measureInterleaved, medians, mb, mbps, ratioLine, type Sample, secs } from './measure.ts';
 import { smallTree } from './small-tree.ts';
 
 const NAME = 'image-add';

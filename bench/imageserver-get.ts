@@ -24,15 +24,14 @@ import {
   cradleBin,
   exec,
   freePort,
-  median,
   RUNS,
-  ratioLine,
   runBenchmark,
   stopChild,
   tempDir,
   withChildren,
   writeResults,
 } from './lib.ts';
+import { median, ratioLine } from './measure.ts';
 
 const NAME = 'imageserver-get';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

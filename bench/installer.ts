@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { fakeSysfs, Lab, waitForHttp } from '../test/lab.ts';
-import { cradleBin, exec, LoopFs, mb, q, ratioLine, runBenchmark, secs, shell, tempDir, writeResults } from './lib.ts';
+import { cradleBin, exec, LoopFs, q, runBenchmark, shell, tempDir, writeResults } from './lib.ts';
+import { mb, ratioLine, secs } from './measure.ts';
 
 const SERVER = '192.168.1.1';
 const GiB = 1024 ** 3;

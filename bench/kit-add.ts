@@ -9,19 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import {
-  compareTwo,
-  type Side,
-  cradleBin,
-  exec,
-  LoopFs,
-  mb,
-  q,
-  runBenchmark,
-  shell,
-  TAR_CREATE,
-  tempDir,
-} from './lib.ts';
+import { cradleBin, exec, LoopFs, q, runBenchmark, shell, TAR_CREATE, tempDir } from './lib.ts';
+import { compareTwo, type Side, mb } from './measure.ts';
 
 const NAME = 'kit-add';
 

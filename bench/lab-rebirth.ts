@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Lab, LAB_DEFAULTS, runLab } from '../src/lab/lab.ts';
 import { summaryTable, type Timeline } from '../src/lab/report.ts';
-import { mb, ratioLine, runBenchmark, secs, tempDir, writeResults } from './lib.ts';
+import { runBenchmark, tempDir, writeResults } from './lib.ts';
+import { mb, ratioLine, secs } from './measure.ts';
 
 const NAME = 'lab-rebirth';
 const LINK_MBIT = Number(process.env.BENCH_LINK_MBIT ?? 1000);

@@ -14,7 +14,8 @@ import { concatenatedInitrds, installerInitrds } from '../src/initramfs/installe
 import { cacheDir } from '../src/util/build-cache.ts';
 import { markerInitramfs, MARKER } from '../src/lab/marker-initramfs.ts';
 import { RunningMachine } from '../src/lab/qemu.ts';
-import { mb, median, ratioLine, RUNS, runBenchmark, secs, tempDir, writeResults } from './lib.ts';
+import { RUNS, runBenchmark, tempDir, writeResults } from './lib.ts';
+import { mb, median, ratioLine, secs } from './measure.ts';
 
 /** Seconds from QEMU's start until each marker appears on the console. */
 async function bootTimes(kernel: string, initrd: string, markers: RegExp[], log: string): Promise<number[]> {

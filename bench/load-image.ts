@@ -24,16 +24,10 @@ import {
   cradleBin,
   exec,
   LoopFs,
-  mb,
-  mbps,
-  measureSides,
   q,
   repoRoot,
-  ratioLine,
   runBenchmark,
-  secs,
   shell,
-  type Side,
   startCradleServer,
   startNginx,
   TAR_CREATE,
@@ -42,6 +36,7 @@ import {
   treeBytes,
   writeResults,
 } from './lib.ts';
+import { mb, mbps, measureSides, ratioLine, secs, type Side } from './measure.ts';
 import { smallTree } from './small-tree.ts';
 
 const NAME = 'load-image';

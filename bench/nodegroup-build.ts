@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
 import { addDemoAndHelloKits } from '../test/support/hello-kit.ts';
-import { compareTwo, type Side, cradleBin, exec, q, runBenchmark, shell, tempDir, treeBytes } from './lib.ts';
+import { cradleBin, exec, q, runBenchmark, shell, tempDir, treeBytes } from './lib.ts';
+import { compareTwo, type Side } from './measure.ts';
 
 const NAME = 'nodegroup-build';
 

@@ -20,21 +20,8 @@ import { loadImage } from '../src/installer/load-image-command.ts';
 import { syncFileSystem } from '../src/system/libc.ts';
 import { table } from '../src/util/format.ts';
 import { debianRootfs } from '../src/lab/debian-rootfs.ts';
-import {
-  cradleBin,
-  exec,
-  LoopFs,
-  measureInterleaved,
-  medians,
-  mb,
-  ratioLine,
-  runBenchmark,
-  secs,
-  type Sample,
-  tempDir,
-  treeBytes,
-  writeResults,
-} from './lib.ts';
+import { cradleBin, exec, LoopFs, runBenchmark, tempDir, treeBytes, writeResults } from './lib.ts';
+import { measureInterleaved, medians, mb, ratioLine, secs, type Sample } from './measure.ts';
 import { serveRootfs, tarInstall } from './load-image.ts';
 
 const NAME = 'reinstall-cache';

@@ -6,18 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
-import {
-  cradleBin,
-  exec,
-  measureInterleaved,
-  medians,
-  ratioLine,
-  runBenchmark,
-  startWaitingInstaller,
-  tempDir,
-  writeResults,
-  type Sample,
-} from './lib.ts';
+import { cradleBin, exec, runBenchmark, startWaitingInstaller, tempDir, writeResults } from './lib.ts';
+import { measureInterleaved, medians, ratioLine, type Sample } from './measure.ts';
 
 const RAW_BYTES = 20_000_000;
 const COMMAND = `head -c ${RAW_BYTES} /dev/zero | base64; echo END-$((40+2))`;

@@ -6,17 +6,8 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import {
-  measureInterleaved,
-  medians,
-  ratioLine,
-  runBenchmark,
-  startNginx,
-  startWaitingInstaller,
-  tempDir,
-  writeResults,
-  type Sample,
-} from './lib.ts';
+import { runBenchmark, startNginx, startWaitingInstaller, tempDir, writeResults } from './lib.ts';
+import { measureInterleaved, medians, ratioLine, type Sample } from './measure.ts';
 
 const REQUESTS = 4000;
 const CLIENTS = 16;

@@ -13,19 +13,14 @@ import { pathToFileURL } from 'node:url';
 import {
   benchNamespace,
   exec,
-  mb,
-  mbps,
-  measureTwo,
-  ratioLine,
   repoRoot,
   runBenchmark,
-  secs,
-  type Side,
   startDnsmasqTftp,
   tftpBenchRoot,
   tempDir,
   writeResults,
 } from './lib.ts';
+import { mb, mbps, measureTwo, ratioLine, secs, type Side } from './measure.ts';
 
 const NAME = 'tftp-get';
 const NS = `cradle-bench-tftp-${process.pid}`;

@@ -19,21 +19,15 @@ import {
   benchNamespace,
   cpuSeconds,
   exec,
-  mb,
-  mbps,
-  measureInterleaved,
-  medians,
-  ratioLine,
   repoRoot,
   runBenchmark,
-  type Sample,
-  secs,
   startDnsmasqTftp,
   tftpBenchRoot,
   stopChild,
   tempDir,
   writeResults,
 } from './lib.ts';
+import { mb, mbps, measureInterleaved, medians, ratioLine, type Sample, secs } from './measure.ts';
 
 const NAME = 'tftp-server';
 const NS = `cradle-bench-tftpd-${process.pid}`;
