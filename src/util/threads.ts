@@ -12,7 +12,7 @@ export const runsBundled = !import.meta.url.endsWith('.ts');
 /**
  * The module a thread meant to run `entry` (a thread's module, `NAME.ts`) loads: from a checkout,
  * `entry` itself; from a bundle, the thread's own bundle beside it, `NAME.mjs`, which the builds
- * put there (initramfs/thread-bundles.ts). A thread that loaded the whole command's bundle instead
+ * put there (initramfs/bundle.ts). A thread that loaded the whole command's bundle instead
  * parsed 2.7 MB before its first job (120 ms here, seconds under emulation), and a `.ts` file
  * would start Node's type stripper in it.
  */
@@ -20,7 +20,7 @@ export function threadModule(entry: URL): URL {
   return runsBundled ? new URL(entry.href.replace(/\.ts$/, '.mjs')) : entry;
 }
 
-/** A thread running the thread module `entry` (see threadModule) with `workerData`, under this thread's compile cache. */
+/** A thread running the thread module `entry` (see threadModule) with `workerData`; from a checkout, under this thread's compile cache. */
 export function startThread(entry: URL, workerData: unknown, options: Pick<WorkerOptions, 'execArgv'> = {}): Worker {
   const url = threadModule(entry);
   const cacheDir = module.getCompileCacheDir();

@@ -167,8 +167,7 @@ export class ImageServerClient implements ObjectFetcher, StoredObjectSource {
       throw new CorruptObjectError(
         `manifest ${digest} from ${this.base.origin} is corrupt: its content hashes to ${actual}`,
       );
-    // Loaded here, not at the top: the download worker imports this module and never parses a
-    // manifest, so it starts without the schema library.
+    // Loaded here, not at the top: most of the client's users never parse a manifest.
     const { parseManifest } = await import('../model/manifest.ts');
     return parseManifest(bytes, `manifest ${digest}`);
   }

@@ -2,8 +2,8 @@
 // writer threads (tree-writer-thread.ts) and by the unpacker itself. It imports neither the
 // manifest's schema nor anything heavy, so a writer thread starts quickly.
 import fs from 'node:fs';
-import type { InodeEntry } from '../model/manifest.ts';
-import { mknod, setTimes, setTimesFd, setXattr, setXattrFd, type Timespec } from '../../system/libc.ts';
+import { type InodeEntry, parseMtime } from '../model/manifest.ts';
+import { mknod, setTimes, setTimesFd, setXattr, setXattrFd } from '../../system/libc.ts';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
@@ -24,12 +24,6 @@ export interface FileTarget {
 
 const BLOCK = 4096;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
-
-/** The manifest's `sec.nsec` (model/manifest.ts parseMtime, without loading the schema). */
-export function mtimeOf(value: string): Timespec {
-  const dot = value.indexOf('.');
-  return { sec: BigInt(value.slice(0, dot)), nsec: Number(value.slice(dot + 1)) };
-}
 
 /** Runs `create`; if something already occupies the path, removes it and tries once more. */
 export function replaceWith(p: string, create: () => void): void {
@@ -68,7 +62,7 @@ export function writeFileTarget(target: FileTarget, content: Uint8Array): void {
     if (target.xattrs) {
       for (const [name, value] of Object.entries(target.xattrs)) setXattrFd(fd, name, Buffer.from(value, 'base64'), p);
     }
-    setTimesFd(fd, mtimeOf(target.mtime), p);
+    setTimesFd(fd, parseMtime(target.mtime), p);
   } catch (err) {
     // Calls on a descriptor name no path: the error names the file (a full disk's message does).
     (err as NodeJS.ErrnoException).path ??= p;
@@ -175,5 +169,5 @@ function finishMeta(p: string, entry: InodeEntry): void {
   if (entry.xattrs) {
     for (const [name, value] of Object.entries(entry.xattrs)) setXattr(p, name, Buffer.from(value, 'base64'));
   }
-  setTimes(p, mtimeOf(entry.mtime));
+  setTimes(p, parseMtime(entry.mtime));
 }
